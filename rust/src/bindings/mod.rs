@@ -1,0 +1,14 @@
+//! The Python-visible boundary of `provocapi._core`, on one screen.
+
+mod relay;
+mod state;
+
+use pyo3::prelude::*;
+
+#[pymodule]
+fn _core(m: &Bound<'_, PyModule>) -> PyResult<()> {
+    m.add("__version__", env!("CARGO_PKG_VERSION"))?;
+    relay::register(m)?;
+    state::register(m)?;
+    Ok(())
+}

@@ -1,0 +1,12 @@
+//! provocapi's hot path. Pure-Rust modules know nothing of Python or HTTP
+//! frameworks; `bindings` is the only place that speaks PyO3.
+
+pub mod embed;
+pub mod metrics;
+pub mod relay;
+pub mod sse;
+pub mod state;
+pub mod toolcalls;
+
+#[cfg(feature = "python")]
+mod bindings;
