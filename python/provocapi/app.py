@@ -1,0 +1,134 @@
+"""The ASGI application: a route table, one error boundary, request metrics.
+
+Routing is data (path → method → handler). Every failure below the boundary
+becomes OpenAI's error envelope; nothing a client sends can crash a worker
+process or show it a traceback.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import time
+from collections.abc import Awaitable, Callable
+from pathlib import Path
+
+from . import config as config_mod
+from .asgi import ClientGone, Receive, Request, Scope, Send
+from .errors import ApiError
+from .gateway import Gateway
+from .handlers.embeddings import embeddings
+from .handlers.generate import chat_completions, completions
+from .handlers.meta import health, metrics, openapi
+from .handlers.models import list_models, retrieve_model
+
+log = logging.getLogger("provocapi")
+
+Handler = Callable[[Gateway, Request], Awaitable[str]]
+
+ROUTES: dict[str, dict[str, Handler]] = {
+    "/v1/chat/completions": {"POST": chat_completions},
+    "/v1/completions": {"POST": completions},
+    "/v1/embeddings": {"POST": embeddings},
+    "/v1/models": {"GET": list_models},
+    "/health": {"GET": health},
+    "/metrics": {"GET": metrics},
+    "/openapi.json": {"GET": openapi},
+}
+PREFIX_ROUTES: list[tuple[str, dict[str, Handler]]] = [
+    ("/v1/models/", {"GET": retrieve_model}),
+]
+# metric label per route: bounded cardinality, whatever paths clients send
+_ENDPOINT = {path: path for path in ROUTES} | {"/v1/models/": "/v1/models/{id}"}
+
+
+def _route(path: str) -> tuple[str, dict[str, Handler]] | None:
+    methods = ROUTES.get(path)
+    if methods is not None:
+        return path, methods
+    for prefix, methods in PREFIX_ROUTES:
+        if path.startswith(prefix) and len(path) > len(prefix):
+            return prefix, methods
+    return None
+
+
+class App:
+    def __init__(self, gw: Gateway) -> None:
+        self.gw = gw
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        kind = scope["type"]
+        if kind == "http":
+            await self.http(Request(scope, receive, send))
+        elif kind == "lifespan":
+            await self.lifespan(receive, send)
+
+    async def lifespan(self, receive: Receive, send: Send) -> None:
+        while True:
+            msg = await receive()
+            if msg["type"] == "lifespan.startup":
+                self.gw.start_background()
+                await send({"type": "lifespan.startup.complete"})
+            elif msg["type"] == "lifespan.shutdown":
+                await self.gw.close()
+                await send({"type": "lifespan.shutdown.complete"})
+                return
+
+    async def http(self, req: Request) -> None:
+        model = "-"
+        route = _route(req.path)
+        endpoint = _ENDPOINT[route[0]] if route else "unknown"
+        try:
+            if route is None:
+                raise ApiError(404, f"Invalid URL ({req.method} {req.path}).", code="unknown_url")
+            handler = route[1].get(req.method)
+            if handler is None:
+                allow = ", ".join(route[1])
+                raise ApiError(
+                    405,
+                    f"Method {req.method} is not allowed on {req.path}; use {allow}.",
+                    code="method_not_allowed",
+                    headers=[(b"allow", allow.encode())],
+                )
+            model = await handler(self.gw, req)
+        except ApiError as err:
+            await self._error(req, err)
+        except ClientGone:
+            req.status = 499
+        except Exception:
+            log.exception("unhandled error on %s %s", req.method, req.path)
+            await self._error(
+                req,
+                ApiError(
+                    500,
+                    "The gateway hit an internal error; it has been logged. "
+                    f"Request id: {req.request_id.decode()}.",
+                    code="internal_error",
+                    type="server_error",
+                ),
+            )
+        finally:
+            self.gw.telemetry.request_done(
+                endpoint, model, req.status, time.perf_counter() - req.started
+            )
+
+    async def _error(self, req: Request, err: ApiError) -> None:
+        if req.status:  # the response already started: nothing more can be said
+            return
+        try:
+            await req.respond_error(err)
+        except Exception:
+            req.status = 499
+
+
+def create_app() -> App:
+    """Granian's factory: the launcher passes the config through the environment."""
+    logging.basicConfig(level=os.environ.get("PROVOCAPI_LOG_LEVEL", "INFO"))
+    cfg_path = os.environ.get("PROVOCAPI_EFFECTIVE_CONFIG")
+    if cfg_path:
+        cfg = config_mod.from_json(Path(cfg_path).read_bytes())
+    else:
+        cfg = config_mod.load(os.environ.get("PROVOCAPI_CONFIG"))
+    data_dir = os.environ.get("PROVOCAPI_DATA_DIR", ".provocapi")
+    state_file = os.environ.get("PROVOCAPI_STATE_FILE")
+    return App(Gateway(cfg, data_dir, state_file))

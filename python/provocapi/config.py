@@ -1,0 +1,151 @@
+"""The gateway's configuration: a TOML file, checked strictly at load time.
+
+`docs/config.md` documents every field. Unknown keys are errors (a typo must
+not silently fall back to a default in production).
+"""
+
+from __future__ import annotations
+
+import tomllib
+from importlib import resources
+from pathlib import Path
+from typing import Literal
+
+import msgspec
+
+ModelKind = Literal["chat", "completion", "embedding"]
+Family = Literal["llama3", "qwen2", "mistral"]
+
+
+class Capabilities(msgspec.Struct, forbid_unknown_fields=True, frozen=True):
+    tools: bool = False
+    json_mode: bool = False
+
+
+class AdapterConfig(msgspec.Struct, forbid_unknown_fields=True, frozen=True):
+    name: str
+    lora_path: str
+    lora_int_id: int
+
+
+class ModelConfig(msgspec.Struct, forbid_unknown_fields=True, frozen=True):
+    id: str
+    kind: ModelKind
+    workers: list[str] = []
+    family: Family | None = None
+    upstream_model: str | None = None
+    context_length: int = 8192
+    max_output_tokens: int = 8192
+    default_max_tokens: int = 1024
+    aliases: list[str] = []
+    capabilities: Capabilities = Capabilities()
+    dimensions: int | None = None
+    min_dimensions: int | None = None
+    request_timeout_s: float | None = None
+    adapters: list[AdapterConfig] = []
+    # Launcher-only: `provocapi serve` starts a local worker simulator for this
+    # model and fills `workers`. The gateway itself never looks at it.
+    simulate: bool = False
+
+    @property
+    def served_name(self) -> str:
+        return self.upstream_model or self.id
+
+
+class TenantConfig(msgspec.Struct, forbid_unknown_fields=True, frozen=True):
+    tier: str = "default"
+    models: list[str] | None = None  # None: every model
+
+
+class TierConfig(msgspec.Struct, frozen=True):
+    """Rate-limit tiers; the admission issue gives these their fields."""
+
+
+class ServerConfig(msgspec.Struct, forbid_unknown_fields=True, frozen=True):
+    host: str = "127.0.0.1"
+    port: int = 8080
+    max_body_bytes: int = 16 * 1024 * 1024
+    request_timeout_s: float = 590.0
+    connect_timeout_s: float = 5.0
+    admin_key: str | None = None
+    retry_after_s: int = 1
+
+
+class Config(msgspec.Struct, forbid_unknown_fields=True, frozen=True):
+    server: ServerConfig = ServerConfig()
+    models: list[ModelConfig] = []
+    tenants: dict[str, TenantConfig] = {}
+    tiers: dict[str, dict[str, object]] = {}
+
+
+class ConfigError(ValueError):
+    """The config file is unreadable or inconsistent; the message says where."""
+
+
+def default_config_text() -> str:
+    return resources.files("provocapi").joinpath("default_config.toml").read_text()
+
+
+def parse(text: str, source: str = "<config>") -> Config:
+    try:
+        raw = tomllib.loads(text)
+    except tomllib.TOMLDecodeError as exc:
+        raise ConfigError(f"{source}: not valid TOML: {exc}") from exc
+    try:
+        cfg = msgspec.convert(raw, Config)
+    except msgspec.ValidationError as exc:
+        raise ConfigError(f"{source}: {exc}") from exc
+    check(cfg, source)
+    return cfg
+
+
+def load(path: str | Path | None) -> Config:
+    if path is None:
+        return parse(default_config_text(), "<embedded default>")
+    p = Path(path)
+    try:
+        text = p.read_text()
+    except OSError as exc:
+        raise ConfigError(f"cannot read config {p}: {exc}") from exc
+    return parse(text, str(p))
+
+
+def check(cfg: Config, source: str) -> None:
+    """Cross-field rules msgspec cannot express."""
+    names: dict[str, str] = {}
+    lora_ids: set[int] = set()  # unique across the fleet: workers key adapters by it
+    for m in cfg.models:
+        for name in (m.id, *m.aliases):
+            if ":" in name:
+                raise ConfigError(f"{source}: model name '{name}' may not contain ':'")
+            if name in names:
+                raise ConfigError(f"{source}: model name '{name}' is used twice")
+            names[name] = m.id
+        if m.default_max_tokens > m.max_output_tokens:
+            raise ConfigError(f"{source}: {m.id}: default_max_tokens > max_output_tokens")
+        if m.kind == "embedding":
+            if m.dimensions is None:
+                raise ConfigError(f"{source}: {m.id}: an embedding model needs `dimensions`")
+            if m.min_dimensions is not None and not 1 <= m.min_dimensions <= m.dimensions:
+                raise ConfigError(f"{source}: {m.id}: min_dimensions out of range")
+        if not m.workers and not m.simulate:
+            raise ConfigError(f"{source}: {m.id}: no workers (and simulate = false)")
+        for a in m.adapters:
+            if a.lora_int_id in lora_ids or a.lora_int_id <= 0:
+                raise ConfigError(
+                    f"{source}: {m.id}: adapter {a.name}: lora_int_id must be positive "
+                    "and unique across all models"
+                )
+            lora_ids.add(a.lora_int_id)
+    for tname, tenant in cfg.tenants.items():
+        for model in tenant.models or []:
+            if model not in names:
+                raise ConfigError(f"{source}: tenant {tname}: unknown model '{model}'")
+
+
+def to_json(cfg: Config) -> bytes:
+    return msgspec.json.encode(cfg)
+
+
+def from_json(data: bytes) -> Config:
+    return msgspec.json.decode(data, type=Config)

@@ -1,0 +1,84 @@
+"""Everything a handler needs, built once per process from the config."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import os
+import tempfile
+from pathlib import Path
+
+from ._core import StateTable
+from .adapters import ConfigAdapters
+from .asgi import Request
+from .catalog import Catalog
+from .config import Config
+from .errors import ApiError
+from .keys import KeyCache, KeyRecord, KeyStore
+from .routing import Pool, build_pools
+from .telemetry import Telemetry
+from .upstream import Upstream
+
+log = logging.getLogger("provocapi")
+
+KEY_REFRESH_S = 0.25  # created/revoked keys apply within a second
+
+
+class Gateway:
+    def __init__(self, cfg: Config, data_dir: str | Path, state_file: str | None = None) -> None:
+        self.cfg = cfg
+        self.data_dir = Path(data_dir)
+        self.max_body = cfg.server.max_body_bytes
+        self.catalog = Catalog(cfg, ConfigAdapters(cfg))
+        self.keys = KeyCache(KeyStore(self.data_dir))
+        self.pools: dict[str, Pool] = build_pools(cfg.models)
+        self.upstream = Upstream(cfg.server.connect_timeout_s)
+        if state_file is None:
+            fd, state_file = tempfile.mkstemp(prefix="provocapi-state-", suffix=".bin")
+            os.close(fd)
+            os.unlink(state_file)
+        self.telemetry = Telemetry(StateTable(state_file))
+        self._refresher: asyncio.Task[None] | None = None
+
+    def start_background(self) -> None:
+        if self._refresher is None:
+            self._refresher = asyncio.get_running_loop().create_task(self._refresh_keys())
+
+    async def _refresh_keys(self) -> None:
+        while True:
+            await asyncio.sleep(KEY_REFRESH_S)
+            try:
+                self.keys.refresh()
+            except Exception:  # a locked or busy db must not stop refreshing
+                log.exception("key refresh failed")
+
+    async def close(self) -> None:
+        if self._refresher is not None:
+            self._refresher.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._refresher
+        await self.upstream.close()
+
+    def authenticate(self, req: Request) -> KeyRecord:
+        if self._refresher is None:
+            self.start_background()
+        auth = req.authorization
+        if not auth:
+            raise ApiError(
+                401,
+                "You didn't provide an API key. Provide it in an Authorization header "
+                "using Bearer auth (i.e. Authorization: Bearer pk-prov-...).",
+                code="missing_api_key",
+            )
+        scheme, _, secret = auth.decode("latin-1").partition(" ")
+        rec = self.keys.lookup(secret.strip()) if scheme.lower() == "bearer" else None
+        if rec is None:
+            hint = secret.strip()
+            shown = hint[:8] + "..." + hint[-4:] if len(hint) > 12 else "(hidden)"
+            raise ApiError(
+                401,
+                f"Incorrect API key provided: {shown}. Create one with `provocapi keys create`.",
+                code="invalid_api_key",
+            )
+        return rec

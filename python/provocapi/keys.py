@@ -1,0 +1,162 @@
+"""API keys: created by the CLI, stored hashed in SQLite, read by the server.
+
+A key is `pk-prov-` + 43 URL-safe random characters (256 bits). Only its
+SHA-256 is stored: with that much entropy a slow hash buys nothing, and the
+lookup stays one dict access per request. The server picks up keys created or
+revoked by another process within a second (see `KeyCache`).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import secrets
+import sqlite3
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import orjson
+
+KEY_PREFIX = "pk-prov-"
+
+_SCHEMA = """
+CREATE TABLE IF NOT EXISTS keys (
+    id       TEXT PRIMARY KEY,
+    hash     TEXT NOT NULL UNIQUE,
+    hint     TEXT NOT NULL,
+    tenant   TEXT NOT NULL,
+    models   TEXT,
+    rpm      INTEGER,
+    tpm      INTEGER,
+    created  INTEGER NOT NULL,
+    revoked  INTEGER
+);
+"""
+
+
+@dataclass(frozen=True, slots=True)
+class KeyRecord:
+    id: str
+    tenant: str
+    hint: str
+    models: tuple[str, ...] | None  # narrows the tenant's models; None: all of them
+    rpm: int | None
+    tpm: int | None
+    created: int
+    revoked: int | None
+
+
+def hash_key(key: str) -> str:
+    return hashlib.sha256(key.encode()).hexdigest()
+
+
+def _connect(data_dir: str | Path) -> sqlite3.Connection:
+    d = Path(data_dir)
+    d.mkdir(parents=True, exist_ok=True)
+    conn = sqlite3.connect(d / "keys.db", timeout=10, isolation_level=None)
+    conn.execute("PRAGMA journal_mode=WAL")
+    conn.executescript(_SCHEMA)
+    return conn
+
+
+def _record(row: tuple) -> KeyRecord:
+    kid, _hash, hint, tenant, models, rpm, tpm, created, revoked = row
+    return KeyRecord(
+        id=kid,
+        tenant=tenant,
+        hint=hint,
+        models=tuple(orjson.loads(models)) if models else None,
+        rpm=rpm,
+        tpm=tpm,
+        created=created,
+        revoked=revoked,
+    )
+
+
+class KeyStore:
+    """The keys table; used by the CLI (writes) and the server (reads)."""
+
+    def __init__(self, data_dir: str | Path) -> None:
+        self.conn = _connect(data_dir)
+
+    def create(
+        self,
+        tenant: str,
+        models: list[str] | None = None,
+        rpm: int | None = None,
+        tpm: int | None = None,
+    ) -> tuple[str, KeyRecord]:
+        secret = KEY_PREFIX + secrets.token_urlsafe(32)
+        kid = "key_" + secrets.token_hex(8)
+        now = int(time.time())
+        hint = secret[:12] + "..." + secret[-4:]
+        self.conn.execute(
+            "INSERT INTO keys (id, hash, hint, tenant, models, rpm, tpm, created)"
+            " VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+            (
+                kid,
+                hash_key(secret),
+                hint,
+                tenant,
+                orjson.dumps(models).decode() if models else None,
+                rpm,
+                tpm,
+                now,
+            ),
+        )
+        rec = KeyRecord(kid, tenant, hint, tuple(models) if models else None, rpm, tpm, now, None)
+        return secret, rec
+
+    def revoke(self, key_id: str) -> bool:
+        cur = self.conn.execute(
+            "UPDATE keys SET revoked = ? WHERE id = ? AND revoked IS NULL",
+            (int(time.time()), key_id),
+        )
+        return cur.rowcount == 1
+
+    def list(self) -> list[KeyRecord]:
+        rows = self.conn.execute("SELECT * FROM keys ORDER BY created, id").fetchall()
+        return [_record(r) for r in rows]
+
+    def active_by_hash(self) -> dict[str, KeyRecord]:
+        rows = self.conn.execute("SELECT * FROM keys WHERE revoked IS NULL").fetchall()
+        return {r[1]: _record(r) for r in rows}
+
+    def data_version(self) -> int:
+        # Changes whenever another connection commits: a free change detector.
+        row = self.conn.execute("PRAGMA data_version").fetchone()
+        return int(row[0])
+
+
+class KeyCache:
+    """The server's view of the keys: one dict lookup per request.
+
+    `refresh()` is called about every 250 ms by the app; it reloads only when
+    another process committed, so created and revoked keys apply within a second.
+    """
+
+    def __init__(self, store: KeyStore) -> None:
+        self.store = store
+        self._version = -1
+        self._by_hash: dict[str, KeyRecord] = {}
+        self._by_secret: dict[str, KeyRecord | None] = {}  # memo of hash lookups
+        self.refresh()
+
+    def refresh(self) -> bool:
+        version = self.store.data_version()
+        if version == self._version:
+            return False
+        self._by_hash = self.store.active_by_hash()
+        self._by_secret = {}
+        self._version = version
+        return True
+
+    def lookup(self, secret: str) -> KeyRecord | None:
+        try:
+            return self._by_secret[secret]
+        except KeyError:
+            pass
+        rec = self._by_hash.get(hash_key(secret)) if secret.startswith(KEY_PREFIX) else None
+        if len(self._by_secret) < 100_000:  # bounded: unknown keys are attacker-chosen
+            self._by_secret[secret] = rec
+        return rec

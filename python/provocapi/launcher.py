@@ -1,0 +1,132 @@
+"""`provocapi serve`: prepare the data dir, start simulated workers where the
+config asks for them, then run Granian with N worker processes.
+
+The launcher is the only place that knows about `simulate = true`; the gateway
+sees ordinary worker URLs.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import socket
+import subprocess
+import sys
+import time
+import urllib.error
+import urllib.request
+from pathlib import Path
+
+import msgspec
+
+from . import config as config_mod
+from .config import Config, ModelConfig
+
+
+def free_port(host: str = "127.0.0.1") -> int:
+    with socket.socket() as s:
+        s.bind((host, 0))
+        return int(s.getsockname()[1])
+
+
+def _sim_spec(m: ModelConfig, port: int) -> dict[str, object]:
+    spec: dict[str, object] = {"model": m.served_name, "port": port}
+    if m.kind == "embedding":
+        spec["embedding"] = True
+        spec["dimensions"] = m.dimensions
+    elif m.family:
+        spec["family"] = m.family
+    return spec
+
+
+def wait_healthy(url: str, timeout_s: float, proc: subprocess.Popen[bytes] | None = None) -> None:
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        if proc is not None and proc.poll() is not None:
+            raise RuntimeError(f"process exited with {proc.returncode} before {url} was healthy")
+        try:
+            with urllib.request.urlopen(url + "/health", timeout=1) as r:
+                if r.status == 200:
+                    return
+        except (urllib.error.URLError, OSError):
+            pass
+        time.sleep(0.1)
+    raise RuntimeError(f"{url} did not become healthy within {timeout_s:.0f} s")
+
+
+def start_simulated(cfg: Config, host: str) -> tuple[Config, subprocess.Popen[bytes] | None]:
+    """One simulator process serving every `simulate = true` model, a port each."""
+    sims = [m for m in cfg.models if m.simulate and not m.workers]
+    if not sims:
+        return cfg, None
+    ports = {m.id: free_port(host) for m in sims}
+    fleet = [_sim_spec(m, ports[m.id]) for m in sims]
+    print(f"==> starting {len(sims)} simulated trtllm-serve workers (one process)", flush=True)
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "provocapi.sim", "--host", host, "--fleet", json.dumps(fleet)],
+    )
+    models = []
+    for m in cfg.models:
+        if m.id in ports:
+            url = f"http://{host}:{ports[m.id]}"
+            wait_healthy(url, 30, proc)
+            print(f"    {m.id:<26} simulated at {url}", flush=True)
+            m = msgspec.structs.replace(m, workers=[url])
+        models.append(m)
+    return msgspec.structs.replace(cfg, models=models), proc
+
+
+def serve(
+    config_path: str | None,
+    host: str | None,
+    port: int | None,
+    workers: int,
+    data_dir: str,
+) -> int:
+    from granian import Granian
+    from granian.constants import HTTPModes, Interfaces, Loops
+
+    cfg = config_mod.load(config_path)
+    host = host or cfg.server.host
+    port = port or cfg.server.port
+    data = Path(data_dir).resolve()
+    data.mkdir(parents=True, exist_ok=True)
+    source = config_path or "the embedded default"
+    print(f"==> provocapi: config from {source}, data in {data}", flush=True)
+
+    cfg, sim_proc = start_simulated(cfg, "127.0.0.1")
+    try:
+        effective = data / "effective-config.json"
+        effective.write_bytes(config_mod.to_json(cfg))
+        state = data / "state.bin"
+        state.unlink(missing_ok=True)  # counters and metrics start from zero
+        os.environ["PROVOCAPI_EFFECTIVE_CONFIG"] = str(effective)
+        os.environ["PROVOCAPI_DATA_DIR"] = str(data)
+        os.environ["PROVOCAPI_STATE_FILE"] = str(state)
+        key_cmd = "provocapi keys create --tenant NAME"
+        if data != Path(".provocapi").resolve():
+            key_cmd += f" --data-dir {data}"
+        print(f"==> listening on http://{host}:{port}/v1 ({workers} worker process(es))")
+        print(f"    get a key:  {key_cmd}")
+        print(f"    then:       OpenAI(base_url='http://{host}:{port}/v1', api_key='pk-prov-...')")
+        sys.stdout.flush()
+        Granian(
+            "provocapi.app:create_app",
+            factory=True,
+            address=host,
+            port=port,
+            interface=Interfaces.ASGI,
+            workers=workers,
+            loop=Loops.uvloop,
+            http=HTTPModes.http1,
+            log_access=False,
+            backlog=2048,
+        ).serve()
+    finally:
+        if sim_proc is not None:
+            sim_proc.terminate()
+            try:
+                sim_proc.wait(5)
+            except subprocess.TimeoutExpired:
+                sim_proc.kill()
+    return 0

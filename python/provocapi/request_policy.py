@@ -1,0 +1,281 @@
+"""What a client may ask, and what the worker is sent.
+
+trtllm-serve rejects unknown fields (pydantic extra="forbid"), so the worker
+gets only fields its protocol accepts (`trtllm_protocol`, copied from the
+targeted TensorRT-LLM tag). A field that does not change the output is
+accepted and dropped; any other OpenAI field the worker cannot honour is a 400
+naming it, never silently dropped.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+import msgspec
+from msgspec import UNSET
+
+from . import trtllm_protocol as trt
+from .catalog import Resolved
+from .errors import ApiError, invalid, unsupported
+from .schemas import ChatRequest, CompletionRequest, EmbeddingRequest, given
+
+# Accepted from clients, never forwarded: bookkeeping that cannot change the output.
+DROPPED = frozenset(
+    {
+        "user",
+        "metadata",
+        "store",
+        "service_tier",
+        "safety_identifier",
+        "prompt_cache_key",
+        "prompt_cache_retention",
+    }
+)
+_HANDLED = frozenset({"model", "stream_options", "max_completion_tokens", "max_tokens"})
+
+
+def _unsupported_fields(struct: type[msgspec.Struct], accepted: frozenset[str]) -> tuple[str, ...]:
+    return tuple(
+        f
+        for f in struct.__struct_fields__
+        if f not in accepted and f not in DROPPED and f not in _HANDLED
+    )
+
+
+CHAT_UNSUPPORTED = _unsupported_fields(ChatRequest, trt.CHAT_COMPLETION_FIELDS)
+COMPLETION_UNSUPPORTED = _unsupported_fields(CompletionRequest, trt.COMPLETION_FIELDS)
+_CHAT_DROP = {f: UNSET for f in DROPPED if f in ChatRequest.__struct_fields__}
+_COMPLETION_DROP = {f: UNSET for f in DROPPED if f in CompletionRequest.__struct_fields__}
+_MAX_COMPLETION_UPSTREAM = "max_completion_tokens" in trt.CHAT_COMPLETION_FIELDS
+_ROLES = frozenset({"system", "developer", "user", "assistant", "tool", "function"})
+
+
+@dataclass(slots=True)
+class Plan:
+    """The upstream body and what the relay must know to answer the client."""
+
+    body: bytes
+    stream: bool
+    include_usage: bool
+    tool_family: str | None
+    tool_names: list[str] | None
+
+
+def _check_unsupported(req: msgspec.Struct, fields: tuple[str, ...]) -> None:
+    for f in fields:
+        if given(getattr(req, f)):
+            raise unsupported(f)
+
+
+def _range(value: Any, name: str, lo: float, hi: float) -> None:
+    if given(value) and not lo <= value <= hi:
+        raise invalid(f"Invalid '{name}': {value} is outside [{lo}, {hi}].", param=name)
+
+
+def _sampling(req: ChatRequest | CompletionRequest) -> None:
+    _range(req.temperature, "temperature", 0, 2)
+    _range(req.top_p, "top_p", 0, 1)
+    _range(req.frequency_penalty, "frequency_penalty", -2, 2)
+    _range(req.presence_penalty, "presence_penalty", -2, 2)
+    _range(req.n, "n", 1, 128)
+
+
+def _max_tokens(value: Any, name: str, res: Resolved) -> int:
+    cap = res.model.max_output_tokens
+    if not given(value):
+        return res.model.default_max_tokens
+    if value < 1:
+        raise invalid(f"Invalid '{name}': must be at least 1.", param=name)
+    if value > cap:
+        raise invalid(
+            f"Invalid '{name}': {value} is greater than the maximum of {cap} output tokens "
+            f"for model '{res.model.id}'.",
+            param=name,
+        )
+    return int(value)
+
+
+def _stream(req: ChatRequest | CompletionRequest) -> tuple[bool, bool]:
+    stream = bool(req.stream)
+    opts = req.stream_options
+    if given(opts):
+        if not stream:
+            raise invalid(
+                "The 'stream_options' parameter is only allowed when 'stream' is enabled.",
+                param="stream_options",
+            )
+        assert isinstance(opts, dict)
+        include = opts.get("include_usage", False)
+        if not isinstance(include, bool):
+            raise ApiError(
+                400,
+                "Invalid type for 'stream_options.include_usage': expected a boolean.",
+                code="invalid_type",
+                param="stream_options.include_usage",
+            )
+        return stream, include
+    return stream, False
+
+
+def _with_adapter(body: bytes, res: Resolved) -> bytes:
+    if res.adapter is None:
+        return body
+    # Splice rather than re-encode: the Struct has no lora_request field
+    # (clients choose adapters by name, never by path).
+    return body[:-1] + b',"lora_request":' + msgspec.json.encode(res.adapter.lora_request()) + b"}"
+
+
+def _tools(req: ChatRequest, res: Resolved) -> tuple[str | None, list[str] | None]:
+    tools = req.tools
+    if not given(tools):
+        if given(req.tool_choice) and req.tool_choice != "none":
+            raise invalid(
+                "'tool_choice' is only allowed when 'tools' are given.", param="tool_choice"
+            )
+        return None, None
+    assert isinstance(tools, list)
+    if not res.model.capabilities.tools:
+        raise unsupported("tools", f"model '{res.model.id}' has no tool calling")
+    names: list[str] = []
+    for i, t in enumerate(tools):
+        fn = t.get("function") if t.get("type") == "function" else None
+        name = fn.get("name") if isinstance(fn, dict) else None
+        if not isinstance(name, str) or not name:
+            raise invalid(
+                "Each tool must be {'type': 'function', 'function': {'name': ...}}.",
+                param=f"tools[{i}]",
+            )
+        names.append(name)
+    choice = req.tool_choice
+    if isinstance(choice, dict):
+        fn = choice.get("function")
+        name = fn.get("name") if isinstance(fn, dict) else None
+        if choice.get("type") != "function" or name not in names:
+            raise invalid("'tool_choice' must name one of the given tools.", param="tool_choice")
+    elif given(choice) and choice not in ("none", "auto", "required"):
+        raise invalid(
+            "'tool_choice' must be 'none', 'auto', 'required' or a named function.",
+            param="tool_choice",
+        )
+    if choice == "none":
+        return None, None  # the answer is content, even if it looks like a call
+    return res.model.family, names
+
+
+def _response_format(req: ChatRequest, res: Resolved) -> None:
+    rf = req.response_format
+    if not given(rf):
+        return
+    assert isinstance(rf, dict)
+    kind = rf.get("type")
+    if kind == "text":
+        return
+    if kind not in ("json_object", "json_schema"):
+        raise invalid(
+            "'response_format.type' must be 'text', 'json_object' or 'json_schema'.",
+            param="response_format.type",
+        )
+    if not res.model.capabilities.json_mode:
+        raise unsupported("response_format", f"model '{res.model.id}' has no JSON mode")
+
+
+def _messages(req: ChatRequest) -> None:
+    if not req.messages:
+        raise invalid("'messages' must contain at least one message.", param="messages")
+    for i, m in enumerate(req.messages):
+        role = m.get("role")
+        if role not in _ROLES:
+            raise invalid(
+                f"Invalid 'messages[{i}].role': expected one of {sorted(_ROLES)}.",
+                param=f"messages[{i}].role",
+            )
+
+
+def plan_chat(req: ChatRequest, res: Resolved) -> Plan:
+    _check_unsupported(req, CHAT_UNSUPPORTED)
+    _messages(req)
+    _sampling(req)
+    if given(req.max_completion_tokens):
+        max_tokens = _max_tokens(req.max_completion_tokens, "max_completion_tokens", res)
+    else:
+        max_tokens = _max_tokens(req.max_tokens, "max_tokens", res)
+    stream, include_usage = _stream(req)
+    family, names = _tools(req, res)
+    _response_format(req, res)
+    upstream = msgspec.structs.replace(
+        req,
+        model=res.model.served_name,
+        stream_options={"include_usage": True} if stream else UNSET,
+        max_tokens=UNSET if _MAX_COMPLETION_UPSTREAM else max_tokens,
+        max_completion_tokens=max_tokens if _MAX_COMPLETION_UPSTREAM else UNSET,
+        **_CHAT_DROP,
+    )
+    body = _with_adapter(msgspec.json.encode(upstream), res)
+    return Plan(body, stream, include_usage, family, names)
+
+
+def plan_completion(req: CompletionRequest, res: Resolved) -> Plan:
+    _check_unsupported(req, COMPLETION_UNSUPPORTED)
+    if isinstance(req.prompt, list) and not req.prompt:
+        raise invalid("'prompt' must not be empty.", param="prompt")
+    _sampling(req)
+    max_tokens = _max_tokens(req.max_tokens, "max_tokens", res)
+    stream, include_usage = _stream(req)
+    upstream = msgspec.structs.replace(
+        req,
+        model=res.model.served_name,
+        stream_options={"include_usage": True} if stream else UNSET,
+        max_tokens=max_tokens,
+        **_COMPLETION_DROP,
+    )
+    body = _with_adapter(msgspec.json.encode(upstream), res)
+    return Plan(body, stream, include_usage, None, None)
+
+
+@dataclass(slots=True)
+class EmbeddingPlan:
+    body: bytes
+    dimensions: int | None  # truncate + renormalise to this many (Matryoshka)
+    base64: bool  # the client's encoding
+
+
+def plan_embedding(req: EmbeddingRequest, res: Resolved) -> EmbeddingPlan:
+    m = res.model
+    inp = req.input
+    if isinstance(inp, list):
+        if not inp:
+            raise invalid("'input' must not be empty.", param="input")
+        first = inp[0]
+        ok = (
+            all(isinstance(x, str) for x in inp)
+            or all(isinstance(x, int) for x in inp)
+            or all(isinstance(x, list) and all(isinstance(t, int) for t in x) for x in inp)
+        )
+        if not ok or isinstance(first, bool):
+            raise ApiError(
+                400,
+                "Invalid 'input': expected a string, a list of strings, a list of token ids "
+                "or a list of lists of token ids.",
+                code="invalid_type",
+                param="input",
+            )
+    dims: int | None = None
+    if given(req.dimensions):
+        assert isinstance(req.dimensions, int)
+        if m.min_dimensions is None:
+            raise unsupported("dimensions", f"model '{m.id}' has a fixed size of {m.dimensions}")
+        assert m.dimensions is not None
+        if not m.min_dimensions <= req.dimensions <= m.dimensions:
+            raise invalid(
+                f"Invalid 'dimensions': must be between {m.min_dimensions} and {m.dimensions} "
+                f"for model '{m.id}'.",
+                param="dimensions",
+            )
+        dims = req.dimensions if req.dimensions != m.dimensions else None
+    upstream: dict[str, Any] = {
+        "model": m.served_name,
+        "input": inp,
+        "encoding_format": "base64",  # compact on the wire; decoded by the core
+    }
+    return EmbeddingPlan(msgspec.json.encode(upstream), dims, req.encoding_format == "base64")

@@ -1,0 +1,82 @@
+"""The metric families the gateway reports, over the core's cross-process registry.
+
+Every Granian worker process maps the same state table, so `/metrics` from any
+process shows the sum over all of them. Series handles are cached per process.
+"""
+
+from __future__ import annotations
+
+from ._core import Metrics, StateTable
+
+LATENCY_BUCKETS = [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 120, 300, 600]
+
+FAMILIES: list[tuple[str, str, str, list[float] | None]] = [
+    (
+        "provocapi_requests_total",
+        "counter",
+        "Requests answered, by endpoint, resolved model and HTTP status.",
+        None,
+    ),
+    (
+        "provocapi_request_duration_seconds",
+        "histogram",
+        "Time from request arrival to the end of the answer, by endpoint and model.",
+        LATENCY_BUCKETS,
+    ),
+    (
+        "provocapi_upstream_errors_total",
+        "counter",
+        "Worker failures seen by the gateway, by model and kind.",
+        None,
+    ),
+    (
+        "provocapi_stream_chunks_total",
+        "counter",
+        "Streamed chunks relayed to clients, by model.",
+        None,
+    ),
+]
+
+
+class Telemetry:
+    def __init__(self, table: StateTable) -> None:
+        self.table = table
+        self.metrics = Metrics(table)
+        for name, kind, help_text, buckets in FAMILIES:
+            self.metrics.describe(name, kind, help_text, buckets)
+        self._series: dict[tuple[str, ...], int] = {}
+
+    def _handle(self, name: str, labels: tuple[tuple[str, str], ...]) -> int:
+        key = (name, *(v for _, v in labels))
+        h = self._series.get(key)
+        if h is None:
+            h = self.metrics.series(name, dict(labels))
+            self._series[key] = h
+        return h
+
+    def request_done(self, endpoint: str, model: str, status: int, seconds: float) -> None:
+        m = self.metrics
+        m.inc(
+            self._handle(
+                "provocapi_requests_total",
+                (("endpoint", endpoint), ("model", model), ("status", str(status))),
+            )
+        )
+        m.observe(
+            self._handle(
+                "provocapi_request_duration_seconds", (("endpoint", endpoint), ("model", model))
+            ),
+            seconds,
+        )
+
+    def upstream_error(self, model: str, kind: str) -> None:
+        self.metrics.inc(
+            self._handle("provocapi_upstream_errors_total", (("model", model), ("kind", kind)))
+        )
+
+    def chunks(self, model: str, n: int) -> None:
+        if n:
+            self.metrics.inc(self._handle("provocapi_stream_chunks_total", (("model", model),)), n)
+
+    def render(self) -> str:
+        return self.metrics.render()

@@ -1,0 +1,124 @@
+"""The HTTP client to the workers: one pooled keep-alive aiohttp session per process.
+
+aiohttp rather than httpx: on this kind of machine it measured about ten times
+less CPU per proxied request (shared/design/PERFORMANCE.md), and the upstream
+client sets the order of magnitude of the whole gateway's cost.
+"""
+
+from __future__ import annotations
+
+import asyncio
+
+import aiohttp
+import orjson
+
+from .errors import ApiError
+
+JSON_HEADERS = {"Content-Type": "application/json", "Accept": "*/*"}
+
+
+class Upstream:
+    def __init__(self, connect_timeout_s: float) -> None:
+        self.connect_timeout_s = connect_timeout_s
+        self._session: aiohttp.ClientSession | None = None
+
+    @property
+    def session(self) -> aiohttp.ClientSession:
+        # Created lazily inside the running loop (Granian starts the loop).
+        if self._session is None or self._session.closed:
+            connector = aiohttp.TCPConnector(
+                limit=0,  # the worker's own queue decides; routing caps concurrency
+                keepalive_timeout=60,
+                ttl_dns_cache=300,
+            )
+            self._session = aiohttp.ClientSession(
+                connector=connector,
+                timeout=aiohttp.ClientTimeout(total=None),
+                skip_auto_headers=("User-Agent",),
+                auto_decompress=False,
+            )
+        return self._session
+
+    async def close(self) -> None:
+        if self._session is not None:
+            await self._session.close()
+
+    async def post(self, url: str, body: bytes, timeout_s: float) -> aiohttp.ClientResponse:
+        """POST and return the response once its headers arrived (body unread)."""
+        timeout = aiohttp.ClientTimeout(total=timeout_s, sock_connect=self.connect_timeout_s)
+        try:
+            return await self.session.post(url, data=body, headers=JSON_HEADERS, timeout=timeout)
+        except TimeoutError:
+            raise upstream_timeout() from None
+        except aiohttp.ClientConnectorError as exc:
+            raise ApiError(
+                503,
+                f"No healthy worker is available for this model ({exc.os_error.strerror or exc}).",
+                code="no_healthy_worker",
+                type="server_error",
+            ) from None
+        except aiohttp.ClientError as exc:
+            raise bad_gateway(
+                f"the worker failed before answering ({type(exc).__name__})"
+            ) from None
+
+
+def upstream_timeout() -> ApiError:
+    return ApiError(
+        504,
+        "The worker did not answer in time.",
+        code="upstream_timeout",
+        type="server_error",
+    )
+
+
+def bad_gateway(detail: str) -> ApiError:
+    return ApiError(502, f"Bad gateway: {detail}.", code="upstream_error", type="server_error")
+
+
+async def read_body(resp: aiohttp.ClientResponse) -> bytes:
+    try:
+        return await resp.read()
+    except TimeoutError:
+        raise upstream_timeout() from None
+    except (aiohttp.ClientError, asyncio.IncompleteReadError) as exc:
+        raise bad_gateway(f"the worker's answer was cut ({type(exc).__name__})") from None
+    finally:
+        resp.release()
+
+
+def worker_error(status: int, body: bytes, retry_after_s: int) -> ApiError:
+    """A worker's non-2xx answer as the client should see it."""
+    message = _worker_message(body) or f"the worker answered HTTP {status}"
+    if status == 429:
+        # The worker's queue is full: another attempt soon may succeed.
+        return ApiError(
+            503,
+            f"The model's workers are overloaded ({message}); retry shortly.",
+            code="worker_overloaded",
+            type="server_error",
+            headers=[(b"retry-after", str(retry_after_s).encode()), (b"x-should-retry", b"true")],
+        )
+    if 400 <= status < 500:
+        return ApiError(status, message, type="invalid_request_error", code="upstream_rejected")
+    return bad_gateway(f"the worker answered HTTP {status}: {message}")
+
+
+def _worker_message(body: bytes) -> str | None:
+    # trtllm-serve errors are flat ({"object": "error", "message": ...});
+    # OpenAI-compatible providers use {"error": {"message": ...}}.
+    try:
+        data = orjson.loads(body)
+    except orjson.JSONDecodeError:
+        return None
+    if isinstance(data, dict):
+        err = data.get("error")
+        if isinstance(err, dict) and isinstance(err.get("message"), str):
+            return err["message"]
+        if isinstance(err, str):  # trtllm's request-validation failures
+            return err
+        if isinstance(data.get("message"), str):
+            return data["message"]
+        if isinstance(data.get("detail"), str):
+            return data["detail"]
+    return None

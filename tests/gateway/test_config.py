@@ -1,0 +1,75 @@
+"""The config loader: the embedded default, strictness, cross-field rules."""
+
+from __future__ import annotations
+
+import pytest
+from provocapi import config
+
+
+def test_embedded_default_has_the_catalogue() -> None:
+    cfg = config.load(None)
+    ids = {m.id: m for m in cfg.models}
+    assert set(ids) == {
+        "llama-3.1-70b-instruct",
+        "llama-3.1-8b-instruct",
+        "qwen-2.5-72b-instruct",
+        "mistral-small-3-24b",
+        "bge-m3",
+        "nomic-embed-v1.5",
+    }
+    aliases = {a: m.id for m in cfg.models for a in m.aliases}
+    assert aliases == {
+        "gpt-4o": "llama-3.1-70b-instruct",
+        "gpt-4o-mini": "llama-3.1-8b-instruct",
+        "gpt-4-turbo": "qwen-2.5-72b-instruct",
+        "gpt-3.5-turbo": "mistral-small-3-24b",
+        "text-embedding-3-large": "bge-m3",
+        "text-embedding-3-small": "nomic-embed-v1.5",
+    }
+    assert ids["bge-m3"].dimensions == 1024 and ids["bge-m3"].min_dimensions is None
+    assert ids["nomic-embed-v1.5"].dimensions == 768
+    assert ids["nomic-embed-v1.5"].min_dimensions == 64
+    assert all(m.max_output_tokens == 8192 for m in cfg.models)
+
+
+def test_json_round_trip_keeps_everything() -> None:
+    cfg = config.load(None)
+    assert config.from_json(config.to_json(cfg)) == cfg
+
+
+MINIMAL = """
+[[models]]
+id = "m"
+kind = "chat"
+workers = ["http://127.0.0.1:1"]
+"""
+
+
+@pytest.mark.parametrize(
+    ("text", "needle"),
+    [
+        ("[server]\nport = 'x'\n" + MINIMAL, "Expected `int`"),
+        ("[server]\nprot = 1\n" + MINIMAL, "unknown field `prot`"),
+        (MINIMAL + "aliases = ['m']\n", "used twice"),
+        (MINIMAL.replace('id = "m"', 'id = "a:b"'), "may not contain ':'"),
+        (MINIMAL + "default_max_tokens = 9000\n", "default_max_tokens"),
+        (MINIMAL.replace('workers = ["http://127.0.0.1:1"]', ""), "no workers"),
+        ("[tenants.t]\nmodels = ['nope']\n" + MINIMAL, "unknown model 'nope'"),
+        ("this is = not toml =", "not valid TOML"),
+        (
+            MINIMAL.replace('kind = "chat"', 'kind = "embedding"'),
+            "needs `dimensions`",
+        ),
+        (
+            MINIMAL
+            + "[[models.adapters]]\nname='a'\nlora_path='/x'\nlora_int_id=1\n"
+            + "[[models.adapters]]\nname='b'\nlora_path='/y'\nlora_int_id=1\n",
+            "unique across all models",
+        ),
+    ],
+)
+def test_bad_configs_are_refused_with_a_reason(text: str, needle: str) -> None:
+    with pytest.raises(config.ConfigError) as exc:
+        config.parse(text, "test.toml")
+    assert needle in str(exc.value)
+    assert "test.toml" in str(exc.value)

@@ -1,0 +1,190 @@
+"""What reaches the worker: only fields its protocol accepts, checked first."""
+
+from __future__ import annotations
+
+import msgspec
+import orjson
+import pytest
+from provocapi import trtllm_protocol as trt
+from provocapi.adapters import Adapter
+from provocapi.catalog import Resolved
+from provocapi.config import Capabilities, ModelConfig
+from provocapi.decoding import decode
+from provocapi.errors import ApiError
+from provocapi.request_policy import (
+    CHAT_UNSUPPORTED,
+    COMPLETION_UNSUPPORTED,
+    DROPPED,
+    plan_chat,
+    plan_completion,
+    plan_embedding,
+)
+from provocapi.schemas import ChatRequest, CompletionRequest, EmbeddingRequest
+
+CHAT = ModelConfig(
+    id="llama-3.1-8b-instruct",
+    kind="chat",
+    family="llama3",
+    workers=["http://w"],
+    upstream_model="Llama-3.1-8B-Instruct",
+    max_output_tokens=4096,
+    default_max_tokens=100,
+    capabilities=Capabilities(tools=True, json_mode=True),
+)
+RES = Resolved(CHAT, None, CHAT.id)
+MSGS = [{"role": "user", "content": "hi"}]
+
+
+def chat(**fields: object) -> ChatRequest:
+    return decode(orjson.dumps({"model": "gpt-4o-mini", "messages": MSGS, **fields}), ChatRequest)
+
+
+def upstream(plan_body: bytes) -> dict[str, object]:
+    out = orjson.loads(plan_body)
+    assert isinstance(out, dict)
+    return out
+
+
+def test_every_forwarded_chat_field_is_one_the_worker_accepts() -> None:
+    everything: dict[str, object] = {}
+    for f in ChatRequest.__struct_fields__:
+        if f in CHAT_UNSUPPORTED or f in ("model", "messages"):
+            continue
+        everything[f] = None
+    body = upstream(plan_chat(chat(**everything), RES).body)
+    assert set(body) <= trt.CHAT_COMPLETION_FIELDS, set(body) - trt.CHAT_COMPLETION_FIELDS
+
+
+def test_forwarded_completion_fields_are_accepted_by_the_worker() -> None:
+    fields = {
+        f: None
+        for f in CompletionRequest.__struct_fields__
+        if f not in COMPLETION_UNSUPPORTED and f not in ("model", "prompt")
+    }
+    req = decode(orjson.dumps({"model": "m", "prompt": "p", **fields}), CompletionRequest)
+    body = upstream(plan_completion(req, RES).body)
+    assert set(body) <= trt.COMPLETION_FIELDS
+
+
+def test_unsupported_fields_are_exactly_those_outside_the_protocol() -> None:
+    for f in CHAT_UNSUPPORTED:
+        assert f not in trt.CHAT_COMPLETION_FIELDS and f not in DROPPED
+    assert "audio" in CHAT_UNSUPPORTED and "modalities" in CHAT_UNSUPPORTED
+    assert "top_k" not in CHAT_UNSUPPORTED
+
+
+@pytest.mark.parametrize("field", ["audio", "modalities", "prediction", "functions"])
+def test_a_field_the_worker_cannot_honour_is_a_400_naming_it(field: str) -> None:
+    with pytest.raises(ApiError) as exc:
+        plan_chat(chat(**{field: {"x": 1}}), RES)
+    assert exc.value.status == 400
+    assert exc.value.code == "unsupported_parameter"
+    assert exc.value.param == field
+
+
+def test_bookkeeping_fields_are_accepted_and_not_forwarded() -> None:
+    body = upstream(
+        plan_chat(chat(user="u", metadata={"a": "b"}, store=True, service_tier="auto"), RES).body
+    )
+    assert not DROPPED & set(body)
+
+
+def test_model_max_tokens_and_usage_are_rewritten() -> None:
+    body = upstream(plan_chat(chat(stream=True), RES).body)
+    assert body["model"] == "Llama-3.1-8B-Instruct"
+    assert body["stream_options"] == {"include_usage": True}
+    max_key = (
+        "max_completion_tokens"
+        if "max_completion_tokens" in trt.CHAT_COMPLETION_FIELDS
+        else "max_tokens"
+    )
+    assert body[max_key] == 100
+    plain = upstream(plan_chat(chat(max_tokens=7), RES).body)
+    assert "stream_options" not in plain
+    assert plain[max_key] == 7
+
+
+@pytest.mark.parametrize(
+    ("fields", "param"),
+    [
+        ({"max_tokens": 4097}, "max_tokens"),
+        ({"max_completion_tokens": 5000}, "max_completion_tokens"),
+        ({"max_tokens": 0}, "max_tokens"),
+        ({"temperature": 3}, "temperature"),
+        ({"temperature": -0.1}, "temperature"),
+        ({"top_p": 1.5}, "top_p"),
+        ({"n": 0}, "n"),
+        ({"stream_options": {"include_usage": True}}, "stream_options"),
+        ({"tool_choice": "auto"}, "tool_choice"),
+        ({"tools": [{"type": "function"}]}, "tools[0]"),
+        ({"response_format": {"type": "xml"}}, "response_format.type"),
+    ],
+)
+def test_out_of_range_values_are_400(fields: dict[str, object], param: str) -> None:
+    with pytest.raises(ApiError) as exc:
+        plan_chat(chat(**fields), RES)
+    assert exc.value.status == 400
+    assert exc.value.param == param
+
+
+def test_bad_role_is_named() -> None:
+    with pytest.raises(ApiError) as exc:
+        plan_chat(chat(messages=[{"role": "wizard", "content": "x"}]), RES)
+    assert exc.value.param == "messages[0].role"
+
+
+TOOLS = [{"type": "function", "function": {"name": "get_weather", "parameters": {}}}]
+
+
+def test_tool_parsing_only_when_tools_and_choice_not_none() -> None:
+    p = plan_chat(chat(tools=TOOLS), RES)
+    assert p.tool_family == "llama3" and p.tool_names == ["get_weather"]
+    p = plan_chat(chat(tools=TOOLS, tool_choice="none"), RES)
+    assert p.tool_family is None
+    p = plan_chat(chat(response_format={"type": "json_object"}), RES)
+    assert p.tool_family is None
+
+
+def test_tools_on_a_model_without_them_are_unsupported() -> None:
+    no_tools = msgspec.structs.replace(CHAT, capabilities=Capabilities())
+    with pytest.raises(ApiError) as exc:
+        plan_chat(chat(tools=TOOLS), Resolved(no_tools, None, no_tools.id))
+    assert exc.value.code == "unsupported_parameter" and exc.value.param == "tools"
+
+
+def test_adapter_becomes_lora_request() -> None:
+    ad = Adapter(CHAT.id, "sql", "/loras/sql", 7)
+    body = upstream(plan_chat(chat(), Resolved(CHAT, ad, CHAT.id + ":sql")).body)
+    assert body["lora_request"] == {"lora_name": "sql", "lora_int_id": 7, "lora_path": "/loras/sql"}
+
+
+EMB = ModelConfig(
+    id="nomic-embed-v1.5", kind="embedding", workers=["http://w"], dimensions=768, min_dimensions=64
+)
+BGE = ModelConfig(id="bge-m3", kind="embedding", workers=["http://w"], dimensions=1024)
+
+
+def emb(**fields: object) -> EmbeddingRequest:
+    return decode(orjson.dumps({"model": "e", "input": "hello", **fields}), EmbeddingRequest)
+
+
+def test_embedding_dimensions() -> None:
+    assert plan_embedding(emb(dimensions=256), Resolved(EMB, None, EMB.id)).dimensions == 256
+    assert plan_embedding(emb(dimensions=768), Resolved(EMB, None, EMB.id)).dimensions is None
+    for bad in (32, 769):
+        with pytest.raises(ApiError) as exc:
+            plan_embedding(emb(dimensions=bad), Resolved(EMB, None, EMB.id))
+        assert exc.value.param == "dimensions"
+    with pytest.raises(ApiError) as exc:
+        plan_embedding(emb(dimensions=256), Resolved(BGE, None, BGE.id))
+    assert exc.value.code == "unsupported_parameter"
+    body = upstream(plan_embedding(emb(user="u"), Resolved(BGE, None, BGE.id)).body)
+    assert set(body) <= trt.EMBEDDING_FIELDS
+    assert body["encoding_format"] == "base64"
+
+
+@pytest.mark.parametrize("inp", [[], [1.5], ["a", 1], [[1, "x"]], [True]])
+def test_embedding_input_shapes(inp: object) -> None:
+    with pytest.raises(ApiError) as exc:
+        plan_embedding(emb(input=inp), Resolved(BGE, None, BGE.id))
+    assert exc.value.param == "input"
