@@ -1,0 +1,9 @@
+"""A simulated TensorRT-LLM ``trtllm-serve`` worker (or plain OpenAI provider) for tests and
+benchmarks. Process API: :func:`start_sim`; in-process: :class:`Worker` with :func:`serve`."""
+
+from .app import Worker
+from .cli import main
+from .config import SimConfig
+from .process import SimHandle, free_port, start_sim
+
+__all__ = ["SimConfig", "SimHandle", "Worker", "free_port", "main", "start_sim"]

@@ -1,0 +1,401 @@
+"""One simulated worker: routes, admission, faults, and the answer paths.
+
+The common request (no delay, no stream) is answered synchronously inside data_received;
+only delays and streams become tasks, so a client disconnect can cancel them.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import random
+import time
+from typing import Any
+
+import orjson
+
+from .. import trtllm_protocol
+from . import embeddings, faults, plan, render_openai, render_trtllm, validate
+from .config import SimConfig
+from .server import (
+    DROPPED,
+    JSON,
+    LAST_CHUNK,
+    Connection,
+    Request,
+    Result,
+    chunk,
+    response,
+    stream_head,
+)
+from .stats import MAX_BATCH, TOKENS_PER_BLOCK, SimStats
+
+UNAVAILABLE = b"LLM is unavailable. Please check the server logs for more details."
+VERSION = {"version": "main-" + trtllm_protocol.TRTLLM_REF.split("@")[1][:7] + "+sim"}
+DONE = chunk(b"data: [DONE]\n\n") + LAST_CHUNK
+QUEUE_FULL = "Embedding request queue is full; retry later."
+
+
+class Worker:
+    def __init__(self, cfg: SimConfig) -> None:
+        self.cfg = cfg
+        self.stats = SimStats()
+        self.openai = cfg.openai
+        self.r: Any = render_openai if cfg.openai else render_trtllm
+        self.rng = random.Random(cfg.seed)
+        self.ready_at = time.monotonic() + cfg.starting_s
+        self.starting = cfg.starting_s > 0
+        self.next_id = 0
+        self.auth = ("Bearer " + cfg.api_key).encode() if cfg.openai and cfg.api_key else None
+        self.ttft = cfg.ttft_ms / 1000.0
+        self.token_delay = cfg.token_delay_ms / 1000.0
+        self.vectors: dict[Any, list[float]] = {}
+        self.routes = {
+            (b"GET", b"/health"): self.health,
+            (b"GET", b"/v1/models"): self.models,
+            (b"GET", b"/version"): self.version,
+            (b"GET", b"/metrics"): self.metrics,
+            (b"GET", b"/sim/stats"): self.sim_stats,
+        }
+        if cfg.embedding:
+            self.routes[(b"POST", b"/v1/embeddings")] = self.embeddings
+        else:
+            self.routes[(b"POST", b"/v1/chat/completions")] = self.chat
+            self.routes[(b"POST", b"/v1/completions")] = self.completions
+        self.paths = {path for _, path in self.routes}
+
+    def __call__(self, req: Request, conn: Connection) -> Result:
+        route = self.routes.get((req.method, req.path))
+        if route is None:
+            return self.not_found(req)
+        return route(req, conn)
+
+    # small helpers
+
+    def _json(self, req: Request, status: int, body: bytes, extra: bytes = b"") -> bytes:
+        if self.openai:
+            extra += b"x-request-id: " + render_openai.request_id() + b"\r\n"
+        return response(status, body, JSON, extra, req.keep_alive)
+
+    def _error(self, req: Request, status: int, message: str, kind: str | None = None,
+               code: str | None = None, param: str | None = None) -> bytes:
+        self.stats.errors += 1
+        if self.openai:
+            body = render_openai.error(message, kind or render_openai.error_type(status), status,
+                                       code, param)
+        else:
+            body = render_trtllm.error(message, kind or render_trtllm.error_type(status), status)
+        return self._json(req, status, body)
+
+    def _is_starting(self) -> bool:
+        if self.starting and time.monotonic() < self.ready_at:
+            return True
+        self.starting = False
+        return False
+
+    def not_found(self, req: Request) -> bytes:
+        if self.openai:
+            return self._error(req, 404, f"Invalid URL ({req.method.decode()} "
+                               f"{req.path.decode()})")
+        if req.path in self.paths:
+            allowed = ", ".join(m.decode() for m, p in self.routes if p == req.path)
+            return response(405, b'{"detail":"Method Not Allowed"}', JSON,
+                            b"allow: " + allowed.encode() + b"\r\n", req.keep_alive)
+        return response(404, b'{"detail":"Not Found"}', JSON, keep_alive=req.keep_alive)
+
+    # plain endpoints
+
+    def health(self, req: Request, conn: Connection) -> bytes:
+        if self._is_starting():
+            return response(503, UNAVAILABLE, None, keep_alive=req.keep_alive)
+        return response(200, b"", None, keep_alive=req.keep_alive)
+
+    def models(self, req: Request, conn: Connection) -> bytes:
+        return self._json(req, 200, self.r.models(self.cfg.model, int(time.time())))
+
+    def version(self, req: Request, conn: Connection) -> bytes:
+        return self._json(req, 200, orjson.dumps(VERSION))
+
+    def metrics(self, req: Request, conn: Connection) -> bytes:
+        queued = max(0, self.stats.in_flight - MAX_BATCH)
+        return self._json(req, 200, orjson.dumps(self.stats.drain_iterations(queued)))
+
+    def sim_stats(self, req: Request, conn: Connection) -> bytes:
+        return response(200, orjson.dumps(self.stats.snapshot()), JSON,
+                        keep_alive=req.keep_alive)
+
+    # admission and parsing
+
+    def _admit(self, req: Request) -> bytes | None:
+        self.stats.requests += 1
+        if self.auth is not None and req.headers.get(b"authorization") != self.auth:
+            given = req.headers.get(b"authorization")
+            if not given:
+                msg = ("You didn't provide an API key. You need to provide your API key in an "
+                       "Authorization header using Bearer auth (i.e. Authorization: Bearer "
+                       "YOUR_KEY).")
+                return self._error(req, 401, msg, "invalid_request_error")
+            shown = given.decode(errors="replace").removeprefix("Bearer ")[:6]
+            return self._error(req, 401, f"Incorrect API key provided: {shown}***.",
+                               "invalid_request_error", "invalid_api_key")
+        if self._is_starting():
+            if self.openai:
+                return self._error(req, 503, "The server is starting, retry shortly.")
+            return self._error(req, 503, UNAVAILABLE.decode(), "ServiceUnavailableError")
+        if self.cfg.max_queue and self.stats.in_flight >= self.cfg.max_queue:
+            msg = QUEUE_FULL if self.cfg.embedding else "Too many requests in flight."
+            return self._error(req, 429, msg)
+        return None
+
+    def _body(self, req: Request) -> tuple[Any, bytes | None]:
+        if not req.body:
+            if self.openai:
+                return None, self._error(req, 400, "We could not parse the JSON body of your "
+                                         "request.")
+            return None, self._invalid(req, [{"type": "missing", "loc": ("body",),
+                                              "msg": "Field required", "input": None}])
+        try:
+            return orjson.loads(req.body), None
+        except orjson.JSONDecodeError:
+            pass
+        if self.openai:
+            return None, self._error(req, 400, "We could not parse the JSON body of your "
+                                     "request.")
+        try:
+            json.loads(req.body)
+            pos, msg = 0, "JSON decode error"
+        except json.JSONDecodeError as e:
+            pos, msg = e.pos, e.msg
+        return None, self._invalid(req, [{"type": "json_invalid", "loc": ("body", pos),
+                                          "msg": "JSON decode error", "input": {},
+                                          "ctx": {"error": msg}}])
+
+    def _invalid(self, req: Request, errors: list[dict[str, Any]]) -> bytes:
+        self.stats.errors += 1
+        return self._json(req, 400, render_trtllm.validation_error(repr(errors)))
+
+    def _openai_check(self, req: Request, body: Any, required: str) -> bytes | None:
+        if not isinstance(body, dict):
+            return self._error(req, 400, "Invalid body: expected an object.")
+        for name in ("model", required):
+            if name not in body:
+                return self._error(req, 400, f"Missing required parameter: '{name}'.",
+                                   code="missing_required_parameter", param=name)
+        if body["model"] != self.cfg.model:
+            return self._error(req, 404, f"The model `{body['model']}` does not exist or you "
+                               "do not have access to it.", code="model_not_found")
+        return None
+
+    # generation endpoints
+
+    def chat(self, req: Request, conn: Connection) -> Result:
+        return self._generate(req, conn, "chat")
+
+    def completions(self, req: Request, conn: Connection) -> Result:
+        return self._generate(req, conn, "completion")
+
+    def _generate(self, req: Request, conn: Connection, kind: str) -> Result:
+        if err := self._admit(req):
+            return err
+        body, err = self._body(req)
+        if err:
+            return err
+        if self.openai:
+            if err := self._openai_check(req, body, "messages" if kind == "chat" else "prompt"):
+                return err
+        else:
+            try:
+                (validate.chat if kind == "chat" else validate.completion)(body)
+            except validate.RequestInvalid as e:
+                return self._invalid(req, e.errors)
+        try:
+            p = (plan.chat if kind == "chat" else plan.completion)(body, self.cfg, self.openai)
+        except plan.HandlerError as e:
+            return self._error(req, e.status, e.message)
+        return self._answer(req, conn, p, body, kind)
+
+    def _answer(self, req: Request, conn: Connection, p: plan.Plan, body: dict[str, Any],
+                kind: str) -> Result:
+        t = p.triggers
+        if t.status:
+            return self._error(req, t.status, f"Simulated error (status {t.status}).")
+        if self.cfg.error_rate and self.rng.random() < self.cfg.error_rate:
+            return self._error(req, 500, "Simulated internal error.")
+        stream = bool(body.get("stream"))
+        if t.garbage:
+            self.stats.served += 1
+            if stream:
+                return (stream_head() + chunk(b"data: {garbage, not json\n\n") + DONE)
+            return response(200, b"<html>garbage, not json</html>", JSON,
+                            keep_alive=req.keep_alive)
+        drop_after = t.drop_after
+        if (stream and drop_after is None and self.cfg.drop_rate
+                and self.rng.random() < self.cfg.drop_rate):
+            drop_after = len(p.choices) * p.max_pieces // 2
+        if stream:
+            return self._stream(conn, p, body, kind, drop_after)
+        if drop_after is not None:
+            self.stats.dropped += 1
+            conn.close()
+            return DROPPED
+        delay = t.delay_ms / 1000.0 + self.ttft + self.token_delay * p.max_pieces
+        if delay > 0:
+            return self._delayed(req, p, body, kind, delay)
+        blocks = self._blocks(p)
+        started = time.time()
+        self.stats.begin(blocks)
+        self.stats.served += 1
+        self.stats.end(blocks, started)
+        return self._json(req, 200, self._body_bytes(p, body, kind))
+
+    def _blocks(self, p: plan.Plan) -> int:
+        return (p.prompt_tokens + p.completion_tokens) // TOKENS_PER_BLOCK + 1
+
+    def _model(self, body: dict[str, Any]) -> str:
+        # trtllm echoes whatever model the request named; it never checks it.
+        model = body.get("model")
+        return model if isinstance(model, str) else self.cfg.model
+
+    def _body_bytes(self, p: plan.Plan, body: dict[str, Any], kind: str) -> bytes:
+        created = int(time.time())
+        if kind == "chat":
+            return self.r.chat_body(p, self._model(body), created)
+        prompts = body.get("prompt")
+        merged = isinstance(prompts, list) and bool(prompts) and not isinstance(
+            prompts[0], int) and len(prompts) > 1
+        model = self.cfg.model if merged and not self.openai else self._model(body)
+        return self.r.completion_body(p, model, created, merged)
+
+    async def _delayed(self, req: Request, p: plan.Plan, body: dict[str, Any], kind: str,
+                       delay: float) -> bytes:
+        blocks = self._blocks(p)
+        started = time.time()
+        self.stats.begin(blocks)
+        try:
+            await asyncio.sleep(delay)
+            data = self._json(req, 200, self._body_bytes(p, body, kind))
+            self.stats.served += 1
+            return data
+        except asyncio.CancelledError:
+            self.stats.cancelled += 1
+            raise
+        finally:
+            self.stats.end(blocks, started)
+
+    async def _stream(self, conn: Connection, p: plan.Plan, body: dict[str, Any], kind: str,
+                      drop_after: int | None) -> bytes | None:
+        blocks = self._blocks(p)
+        started = time.time()
+        self.stats.begin(blocks)
+        self.next_id += 1
+        cls = self.r.ChatStream if kind == "chat" else self.r.CompletionStream
+        s = cls(p, self._model(body), int(started), self.next_id, body.get("stream_options"))
+        try:
+            extra = (b"x-request-id: " + render_openai.request_id() + b"\r\n"
+                     if self.openai else b"")
+            conn.write(stream_head(extra=extra))
+            wait = p.triggers.delay_ms / 1000.0 + self.ttft
+            if wait > 0:
+                await asyncio.sleep(wait)
+            for event in s.first():
+                conn.write(chunk(event))
+            sent = 0
+            for step in range(p.max_pieces):
+                if step and self.token_delay > 0:
+                    await asyncio.sleep(self.token_delay)
+                for i, c in enumerate(p.choices):
+                    if step < len(c.pieces):
+                        if drop_after is not None and sent >= drop_after:
+                            return self._drop(conn, kind)
+                        conn.write(chunk(s.token(i, step)))
+                        sent += 1
+                await conn.drain()
+            if drop_after is not None:
+                return self._drop(conn, kind)
+            usage = s.usage_event()
+            if usage is not None:
+                conn.write(chunk(usage))
+            conn.write(DONE)
+            self.stats.served += 1
+            return None
+        except asyncio.CancelledError:
+            self.stats.cancelled += 1
+            raise
+        finally:
+            self.stats.end(blocks, started)
+
+    def _drop(self, conn: Connection, kind: str) -> bytes:
+        # trtllm's chat stream just dies on an engine error (no [DONE]); the completions
+        # path and a plain OpenAI provider send an error event first.
+        if kind != "chat" or self.openai:
+            conn.write(chunk(self.r.stream_error("Simulated failure mid-stream.")))
+        self.stats.dropped += 1
+        conn.close()
+        return DROPPED
+
+    # embeddings
+
+    def embeddings(self, req: Request, conn: Connection) -> Result:
+        if err := self._admit(req):
+            return err
+        body, err = self._body(req)
+        if err:
+            return err
+        if self.openai:
+            if err := self._openai_check(req, body, "input"):
+                return err
+        else:
+            try:
+                validate.embedding(body)
+            except validate.RequestInvalid as e:
+                return self._invalid(req, e.errors)
+        items = embeddings.inputs(body["input"])
+        if not items:
+            return self._error(req, 400, "input must not be empty")
+        dims = body.get("dimensions")
+        full = self.cfg.dimensions
+        if dims is not None and int(dims) > full:
+            return self._error(req, 400, f"dimensions ({dims}) exceeds the model's embedding "
+                               f"size ({full}).")
+        t = faults.parse("\n".join(i for i in items if isinstance(i, str)))
+        if t.status:
+            return self._error(req, t.status, f"Simulated error (status {t.status}).")
+        if t.garbage:
+            return response(200, b"<html>garbage, not json</html>", JSON,
+                            keep_alive=req.keep_alive)
+        b64 = body.get("encoding_format") == "base64"
+        vectors: list[Any] = []
+        for item in items:
+            vec = self._vector(item)
+            if dims is not None and int(dims) < full:
+                vec = embeddings.truncate(vec, int(dims))
+            vectors.append(embeddings.encode_base64(vec) if b64 else vec)
+        data = self.r.embedding_body(vectors, self._model(body), int(time.time()),
+                                     embeddings.token_count(items))
+        if t.delay_ms > 0:
+            return self._delayed_bytes(req, data, t.delay_ms / 1000.0)
+        self.stats.served += 1
+        return self._json(req, 200, data)
+
+    def _vector(self, item: str | list[int]) -> list[float]:
+        key = item if isinstance(item, str) else tuple(item)
+        vec = self.vectors.get(key)
+        if vec is None:
+            if len(self.vectors) > 4096:
+                self.vectors.clear()
+            vec = self.vectors[key] = embeddings.vector(item, self.cfg.dimensions)
+        return vec
+
+    async def _delayed_bytes(self, req: Request, data: bytes, delay: float) -> bytes:
+        self.stats.begin(1)
+        started = time.time()
+        try:
+            await asyncio.sleep(delay)
+            self.stats.served += 1
+            return self._json(req, 200, data)
+        except asyncio.CancelledError:
+            self.stats.cancelled += 1
+            raise
+        finally:
+            self.stats.end(1, started)
+

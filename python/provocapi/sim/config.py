@@ -1,0 +1,104 @@
+"""The simulator's options: one parser for the command line and for fleet entries."""
+
+from __future__ import annotations
+
+import argparse
+from dataclasses import dataclass
+from typing import Any
+
+FAMILIES = ("llama3", "qwen2", "mistral")
+
+
+@dataclass(frozen=True, slots=True)
+class SimConfig:
+    model: str
+    port: int
+    host: str = "127.0.0.1"
+    family: str = "llama3"
+    embedding: bool = False
+    dimensions: int = 1024
+    ttft_ms: float = 0.0
+    token_delay_ms: float = 0.0
+    output_tokens: int = 32
+    seed: int = 0
+    tool_parser: str | None = None
+    error_rate: float = 0.0
+    drop_rate: float = 0.0
+    starting_s: float = 0.0
+    refuse_s: float = 0.0
+    max_queue: int = 0
+    openai: bool = False
+    api_key: str | None = None
+
+
+def guess_family(model: str) -> str:
+    """The tool-call text format a model name suggests (llama3 unless it says otherwise)."""
+    name = model.lower()
+    if "qwen" in name:
+        return "qwen2"
+    if "mistral" in name or "mixtral" in name or "ministral" in name:
+        return "mistral"
+    return "llama3"
+
+
+def build_parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(
+        prog="provocapi worker-sim",
+        description="Simulated TensorRT-LLM trtllm-serve worker (or a plain OpenAI provider).",
+    )
+    p.add_argument("--port", type=int)
+    p.add_argument("--host", default="127.0.0.1")
+    p.add_argument("--model")
+    p.add_argument("--family", choices=FAMILIES,
+                   help="tool-call text format; default guessed from the model name")
+    p.add_argument("--embedding", action="store_true", help="embedding-server mode")
+    p.add_argument("--dimensions", type=int, default=1024)
+    p.add_argument("--ttft-ms", type=float, default=0.0)
+    p.add_argument("--token-delay-ms", type=float, default=0.0)
+    p.add_argument("--output-tokens", type=int, default=32, help="natural answer length")
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--tool-parser", choices=("qwen3",))
+    p.add_argument("--error-rate", type=float, default=0.0, help="fraction answered 500")
+    p.add_argument("--drop-rate", type=float, default=0.0,
+                   help="fraction of streams dropped mid-way")
+    p.add_argument("--starting-s", type=float, default=0.0,
+                   help="answer 503 for the first F seconds")
+    p.add_argument("--refuse-s", type=float, default=0.0,
+                   help="do not listen for the first F seconds")
+    p.add_argument("--max-queue", type=int, default=0,
+                   help="beyond N requests in flight answer 429 (0: no limit)")
+    p.add_argument("--openai", action="store_true", help="plain OpenAI-compatible profile")
+    p.add_argument("--api-key", help="bearer key checked in --openai mode")
+    p.add_argument("--fleet", help="JSON list of option objects: several models, one process")
+    return p
+
+
+def from_namespace(ns: argparse.Namespace) -> SimConfig:
+    if not ns.model:
+        raise ValueError("--model is required")
+    if ns.port is None:
+        raise ValueError("--port is required")
+    if ns.output_tokens < 1 or ns.dimensions < 1:
+        raise ValueError("--output-tokens and --dimensions must be positive")
+    return SimConfig(
+        model=ns.model, port=ns.port, host=ns.host,
+        family=ns.family or guess_family(ns.model), embedding=ns.embedding,
+        dimensions=ns.dimensions, ttft_ms=ns.ttft_ms, token_delay_ms=ns.token_delay_ms,
+        output_tokens=ns.output_tokens, seed=ns.seed, tool_parser=ns.tool_parser,
+        error_rate=ns.error_rate, drop_rate=ns.drop_rate, starting_s=ns.starting_s,
+        refuse_s=ns.refuse_s, max_queue=ns.max_queue, openai=ns.openai, api_key=ns.api_key,
+    )
+
+
+def entry_argv(entry: dict[str, Any]) -> list[str]:
+    """A fleet entry ({"model": "m", "port": 9002, "embedding": true}) as command-line words."""
+    argv: list[str] = []
+    for key, value in entry.items():
+        flag = "--" + key.replace("_", "-")
+        if value is True:
+            argv.append(flag)
+        elif value is False or value is None:
+            continue
+        else:
+            argv += [flag, str(value)]
+    return argv

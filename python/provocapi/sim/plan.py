@@ -1,0 +1,217 @@
+"""What to answer: token pieces per choice, computed once from the request body.
+
+Both profiles (trtllm, openai) render the same plan; only the wire shapes differ.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from . import faults, tools
+from .config import SimConfig
+from .textgen import (
+    Choice,
+    answer_length,
+    apply_stop,
+    estimate_tokens,
+    prose,
+    rendered,
+    split_tokens,
+    text_key,
+)
+
+JSON_FORMATS = frozenset({"json", "json_object", "json_schema"})
+
+
+class HandlerError(Exception):
+    """A failure inside the handler: trtllm answers it with its flat ErrorResponse."""
+
+    def __init__(self, message: str, status: int = 400) -> None:
+        super().__init__(message)
+        self.message = message
+        self.status = status
+
+
+@dataclass(slots=True)
+class ToolCall:
+    # "named": tool_choice named a function, the whole text becomes its arguments;
+    # "parsed": the qwen3 parser lifted a <tool_call> out of the text;
+    # "openai": a plain OpenAI provider's structured call.
+    mode: str
+    name: str
+    arguments: str
+    head: int = 0  # tokens before the arguments ("parsed")
+    tail: int = 0  # tokens after them
+
+
+@dataclass(slots=True)
+class Plan:
+    prompt_tokens: int
+    choices: list[Choice]
+    calls: list[ToolCall | None]
+    triggers: faults.Triggers
+    prompt_texts: list[str] | None = None  # completions echo: per prompt
+    n: int = 1
+
+    @property
+    def completion_tokens(self) -> int:
+        return sum(len(c.pieces) for c in self.choices)
+
+    @property
+    def max_pieces(self) -> int:
+        return max((len(c.pieces) for c in self.choices), default=0)
+
+
+def _max_tokens(body: dict[str, Any], *names: str) -> int | None:
+    for name in names:
+        v = body.get(name)
+        if v is not None:
+            return int(v)
+    return None
+
+
+def _stops(body: dict[str, Any]) -> list[str]:
+    stop = body.get("stop")
+    if isinstance(stop, str):
+        return [stop]
+    return stop or []
+
+
+def _check_response_format(rf: Any) -> None:
+    """The ValueErrors trtllm raises while building sampling params (flat 400s)."""
+    if not isinstance(rf, dict):
+        return
+    kind = rf.get("type")
+    needed = {"json": "schema", "json_schema": "json_schema", "regex": "regex", "ebnf": "ebnf"}
+    field = needed.get(kind)
+    if field and rf.get(field) is None:
+        raise HandlerError(f"response_format.{field} is required for response_format.type == "
+                           f"{kind!r}, but got None.")
+
+
+def message_text(messages: list[Any]) -> str:
+    parts: list[str] = []
+    for m in messages:
+        if not isinstance(m, dict):
+            continue
+        content = m.get("content")
+        if isinstance(content, str):
+            parts.append(content)
+        elif isinstance(content, list):
+            for part in content:
+                if isinstance(part, dict) and isinstance(part.get("text"), str):
+                    parts.append(part["text"])
+    return "\n".join(parts)
+
+
+def _text_choice(body: dict[str, Any], cfg: SimConfig, key: int,
+                 max_tokens: int | None) -> Choice:
+    rf = body.get("response_format")
+    if isinstance(rf, dict) and rf.get("type") in JSON_FORMATS:
+        text = tools.json_answer(rf, key)
+        if text is not None:
+            return rendered(text, max_tokens)
+    count, finish = answer_length(
+        cfg.output_tokens, max_tokens, int(body.get("min_tokens") or 0),
+        bool(body.get("ignore_eos")),
+    )
+    return prose(key, count, finish)
+
+
+def _tool_choice(fn: dict[str, Any], named: bool, cfg: SimConfig, openai: bool, key: int,
+                 max_tokens: int | None) -> tuple[Choice, ToolCall | None]:
+    name = str(fn.get("name") or "")
+    args = tools.arguments_for(fn, key)
+    args_text = tools.dumps(args)
+    if openai:
+        return Choice(split_tokens(args_text), "tool_calls"), ToolCall("openai", name, args_text)
+    if named:
+        choice = rendered(args_text, max_tokens)
+        return choice, ToolCall("named", name, "".join(choice.pieces))
+    if cfg.tool_parser == "qwen3" and cfg.family == "qwen2":
+        head, middle, tail = (split_tokens(p) for p in tools.qwen_call_parts(name, args))
+        pieces = head + middle + tail
+        if max_tokens is None or max_tokens >= len(pieces):
+            return (Choice(pieces, "tool_calls"),
+                    ToolCall("parsed", name, args_text, len(head), len(tail)))
+        # Cut short, the parser finds no complete call: the markup stays content.
+        return Choice(pieces[:max(max_tokens, 0)], "length"), None
+    return rendered(tools.call_text(cfg.family, name, args), max_tokens), None
+
+
+def chat(body: dict[str, Any], cfg: SimConfig, openai: bool = False) -> Plan:
+    messages = body.get("messages") or []
+    text = message_text(messages)
+    triggers = faults.parse(text)
+    if not openai:
+        _check_response_format(body.get("response_format"))
+    n = int(body.get("n") or 1)
+    max_tokens = _max_tokens(body, "max_completion_tokens", "max_tokens")
+    key = text_key(text, cfg.seed ^ int(body.get("seed") or 0))
+    tool_list = body.get("tools") or []
+    tool_choice = body.get("tool_choice", "auto" if tool_list else "none")
+    last_role = messages[-1].get("role") if messages and isinstance(messages[-1], dict) else None
+    wants_call = bool(tool_list) and tool_choice != "none" and last_role != "tool"
+    fn = tools.pick_tool(tool_list, tool_choice) if wants_call else None
+    stops = _stops(body)
+    include_stop = bool(body.get("include_stop_str_in_output"))
+    choices: list[Choice] = []
+    calls: list[ToolCall | None] = []
+    for i in range(n):
+        k = key + i * 1013
+        call = None
+        if fn is not None:
+            choice, call = _tool_choice(fn, isinstance(tool_choice, dict), cfg, openai, k,
+                                        max_tokens)
+        else:
+            choice = _text_choice(body, cfg, k, max_tokens)
+        if call is None:
+            choice = apply_stop(choice, stops, include_stop)
+        if not choice.pieces:
+            choice.pieces = [""]  # the engine always yields at least one (empty) step
+        if triggers.finish:
+            choice.finish_reason = triggers.finish
+        choices.append(choice)
+        calls.append(call)
+    prompt_tokens = estimate_tokens(text) + 3 * len(messages)
+    return Plan(prompt_tokens, choices, calls, triggers, n=n)
+
+
+def completion(body: dict[str, Any], cfg: SimConfig, openai: bool = False) -> Plan:
+    prompt = body.get("prompt")
+    prompts: list[Any]
+    if isinstance(prompt, str) or (isinstance(prompt, list) and prompt
+                                   and isinstance(prompt[0], int)):
+        prompts = [prompt]
+    else:
+        prompts = list(prompt or [])
+    if not prompts:
+        raise HandlerError("list index out of range")
+    if not openai:
+        _check_response_format(body.get("response_format"))
+    texts = [p if isinstance(p, str) else " ".join(map(str, p)) for p in prompts]
+    triggers = faults.parse("\n".join(t for t, p in zip(texts, prompts, strict=True)
+                                      if isinstance(p, str)))
+    n = int(body.get("n") or 1)
+    max_tokens = _max_tokens(body, "max_tokens")
+    if max_tokens is None and openai:
+        max_tokens = 16  # OpenAI's legacy completions default
+    stops = _stops(body)
+    include_stop = bool(body.get("include_stop_str_in_output"))
+    choices: list[Choice] = []
+    prompt_tokens = 0
+    for p, text in zip(prompts, texts, strict=True):
+        prompt_tokens += estimate_tokens(p) if isinstance(p, str) else len(p)
+        key = text_key(text, cfg.seed ^ int(body.get("seed") or 0))
+        for i in range(n):
+            choice = apply_stop(_text_choice(body, cfg, key + i * 1013, max_tokens), stops,
+                                include_stop)
+            if not choice.pieces:
+                choice.pieces = [""]
+            if triggers.finish:
+                choice.finish_reason = triggers.finish
+            choices.append(choice)
+    echo = [t if isinstance(p, str) else "" for p, t in zip(prompts, texts, strict=True)]
+    return Plan(prompt_tokens, choices, [None] * len(choices), triggers,
+                echo if body.get("echo") else None, n=n)

@@ -1,0 +1,247 @@
+"""A small HTTP/1.1 server on asyncio Protocols and httptools.
+
+Only what the simulator needs, kept lean because it runs beside the load generator:
+keep-alive, pipelined requests answered in order, Content-Length and chunked request
+bodies (httptools de-chunks), responses with Content-Length or chunked transfer for SSE.
+Headers mimic uvicorn's (date, server), since trtllm-serve runs on uvicorn.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections import deque
+from collections.abc import Awaitable, Callable
+from email.utils import formatdate
+from http import HTTPStatus
+
+import httptools
+
+_STATUS_LINES: dict[int, bytes] = {
+    s.value: f"HTTP/1.1 {s.value} {s.phrase}\r\n".encode() for s in HTTPStatus
+}
+JSON = b"application/json"
+SSE = b"text/event-stream; charset=utf-8"
+TEXT = b"text/plain; charset=utf-8"
+
+
+class _Date:
+    """The Date header, refreshed once a second rather than formatted per response."""
+
+    value = formatdate(usegmt=True).encode()
+    _second = 0
+
+    @classmethod
+    def get(cls) -> bytes:
+        now = int(time.time())
+        if now != cls._second:
+            cls._second = now
+            cls.value = formatdate(now, usegmt=True).encode()
+        return cls.value
+
+
+def status_line(status: int) -> bytes:
+    line = _STATUS_LINES.get(status)
+    return line if line is not None else f"HTTP/1.1 {status} Status\r\n".encode()
+
+
+def response(
+    status: int,
+    body: bytes,
+    content_type: bytes | None = JSON,
+    extra: bytes = b"",
+    keep_alive: bool = True,
+) -> bytes:
+    """A whole response with Content-Length; ``extra`` is pre-formatted header lines.
+
+    ``content_type=None`` sends none, as Starlette's bare Response does."""
+    return b"".join((
+        status_line(status),
+        b"date: ", _Date.get(), b"\r\nserver: uvicorn\r\ncontent-length: ",
+        str(len(body)).encode(), b"\r\n",
+        b"" if content_type is None else b"content-type: " + content_type + b"\r\n",
+        extra, b"" if keep_alive else b"connection: close\r\n", b"\r\n", body,
+    ))
+
+
+def stream_head(status: int = 200, content_type: bytes = SSE, extra: bytes = b"") -> bytes:
+    return b"".join((
+        status_line(status),
+        b"date: ", _Date.get(), b"\r\nserver: uvicorn\r\ncontent-type: ", content_type,
+        b"\r\n", extra, b"transfer-encoding: chunked\r\n\r\n",
+    ))
+
+
+def chunk(data: bytes) -> bytes:
+    return b"%x\r\n%b\r\n" % (len(data), data)
+
+
+LAST_CHUNK = b"0\r\n\r\n"
+
+
+class Request:
+    __slots__ = ("body", "headers", "keep_alive", "method", "path", "query")
+
+    def __init__(
+        self, method: bytes, url: bytes, headers: dict[bytes, bytes], body: bytes,
+        keep_alive: bool,
+    ) -> None:
+        self.method = method
+        path, _, query = url.partition(b"?")
+        self.path = path
+        self.query = query
+        self.headers = headers
+        self.body = body
+        self.keep_alive = keep_alive
+
+
+# A handler answers with the response bytes at once, or with an awaitable that writes
+# through the connection itself (delays, streams) and returns bytes to send or None.
+Result = bytes | Awaitable[bytes | None] | None
+Handler = Callable[[Request, "Connection"], Result]
+
+# Returned by a handler that already closed the connection on purpose.
+DROPPED = b""
+
+
+class Connection(asyncio.Protocol):
+    """One client connection: parses requests and runs the handler for each, in order."""
+
+    __slots__ = (
+        "_body", "_busy", "_drain", "_headers", "_parser", "_pending", "_task", "_url",
+        "closed", "handler", "transport",
+    )
+
+    def __init__(self, handler: Handler) -> None:
+        self.handler = handler
+        self.transport: asyncio.Transport | None = None
+        self.closed = False
+        self._parser = httptools.HttpRequestParser(self)
+        self._pending: deque[Request] = deque()
+        self._busy = False
+        self._task: asyncio.Task[None] | None = None
+        self._drain: asyncio.Future[None] | None = None
+        self._url = b""
+        self._headers: dict[bytes, bytes] = {}
+        self._body: list[bytes] = []
+
+    # asyncio.Protocol
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        self.transport = transport  # type: ignore[assignment]
+
+    def data_received(self, data: bytes) -> None:
+        try:
+            self._parser.feed_data(data)
+        except httptools.HttpParserUpgrade:
+            self._fail(400)
+        except httptools.HttpParserError:
+            self._fail(400)
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        self.closed = True
+        if self._task is not None:
+            # The client went away mid-answer: stop generating for it at once.
+            self._task.cancel()
+        if self._drain is not None and not self._drain.done():
+            self._drain.set_result(None)
+
+    def pause_writing(self) -> None:
+        if self._drain is None or self._drain.done():
+            self._drain = asyncio.get_running_loop().create_future()
+
+    def resume_writing(self) -> None:
+        if self._drain is not None and not self._drain.done():
+            self._drain.set_result(None)
+
+    # httptools callbacks
+    def on_message_begin(self) -> None:
+        self._url = b""
+        self._headers = {}
+        self._body = []
+
+    def on_url(self, url: bytes) -> None:
+        self._url += url
+
+    def on_header(self, name: bytes, value: bytes) -> None:
+        self._headers[name.lower()] = value
+
+    def on_body(self, body: bytes) -> None:
+        self._body.append(body)
+
+    def on_message_complete(self) -> None:
+        body = self._body[0] if len(self._body) == 1 else b"".join(self._body)
+        self._pending.append(Request(
+            self._parser.get_method(), self._url, self._headers, body,
+            self._parser.should_keep_alive(),
+        ))
+        if not self._busy:
+            self._run_pending()
+
+    # writing
+    def write(self, data: bytes) -> None:
+        if not self.closed and self.transport is not None:
+            self.transport.write(data)
+
+    async def drain(self) -> None:
+        if self._drain is not None and not self._drain.done():
+            await self._drain
+
+    def close(self) -> None:
+        """Close after flushing what was written (a drop mid-stream, as uvicorn does)."""
+        self.closed = True
+        self._pending.clear()
+        if self.transport is not None:
+            self.transport.close()
+
+    # request loop
+    def _run_pending(self) -> None:
+        while self._pending and not self.closed:
+            request = self._pending.popleft()
+            try:
+                result = self.handler(request, self)
+            except Exception:
+                self.write(response(500, b"Internal Server Error", TEXT, keep_alive=False))
+                self.close()
+                return
+            if isinstance(result, bytes):
+                if result is DROPPED:
+                    return
+                self.write(result)
+                if not request.keep_alive:
+                    self.close()
+                continue
+            if result is None:
+                continue
+            self._busy = True
+            self._task = asyncio.ensure_future(self._run_async(request, result))
+            return
+
+    async def _run_async(self, request: Request, work: Awaitable[bytes | None]) -> None:
+        try:
+            data = await work
+        except asyncio.CancelledError:
+            return
+        finally:
+            self._busy = False
+            self._task = None
+        if self.closed:
+            return
+        if data:
+            self.write(data)
+        if data is DROPPED:
+            return
+        if not request.keep_alive:
+            self.close()
+            return
+        self._run_pending()
+
+    def _fail(self, status: int) -> None:
+        self.write(response(status, b"Bad Request", TEXT, keep_alive=False))
+        self.close()
+
+
+async def serve(handler: Handler, host: str, port: int) -> asyncio.Server:
+    loop = asyncio.get_running_loop()
+    return await loop.create_server(
+        lambda: Connection(handler), host, port, reuse_address=True, backlog=1024,
+    )

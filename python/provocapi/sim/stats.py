@@ -1,0 +1,100 @@
+"""Counters the tests read at /sim/stats, and the iteration stats /metrics drains."""
+
+from __future__ import annotations
+
+import time
+from collections import deque
+from typing import Any
+
+TOKENS_PER_BLOCK = 32
+MAX_NUM_BLOCKS = 8192
+MAX_BATCH = 256
+
+
+class SimStats:
+    __slots__ = (
+        "active_blocks", "cancelled", "completed", "dropped", "errors", "in_flight",
+        "iteration", "iterations", "requests", "served",
+    )
+
+    def __init__(self) -> None:
+        self.requests = 0  # API requests received
+        self.served = 0  # answered in full
+        self.cancelled = 0  # client went away before the answer ended
+        self.dropped = 0  # closed on purpose (faults)
+        self.errors = 0  # answered with an error status
+        self.in_flight = 0
+        self.completed = 0  # since the last /metrics read
+        self.active_blocks = 0
+        self.iteration = 0
+        # One entry per simulated engine iteration, as trtllm keeps them (bounded).
+        self.iterations: deque[tuple[float, float, int, int, int, int]] = deque(maxlen=1000)
+
+    def snapshot(self) -> dict[str, int]:
+        return {
+            "requests": self.requests, "served": self.served, "cancelled": self.cancelled,
+            "dropped": self.dropped, "errors": self.errors, "in_flight": self.in_flight,
+        }
+
+    def begin(self, blocks: int) -> None:
+        self.in_flight += 1
+        self.active_blocks += blocks
+
+    def end(self, blocks: int, started: float) -> None:
+        """Record the iteration that finished a request (cheap: a tuple, no dict)."""
+        self.in_flight -= 1
+        self.active_blocks -= blocks
+        self.completed += 1
+        self.iteration += 1
+        now = time.time()
+        self.iterations.append((
+            now, (now - started) * 1000.0, self.in_flight + 1, self.completed, blocks,
+            self.active_blocks + blocks,
+        ))
+
+    def drain_iterations(self, queued: int) -> list[dict[str, Any]]:
+        """The JSON list trtllm-serve's /metrics returns; reading empties it."""
+        out = []
+        first = self.iteration - len(self.iterations) + 1
+        for i, (ts, latency, active, completed, blocks, used) in enumerate(self.iterations):
+            out.append({
+                "cpuMemUsage": 0,
+                "gpuMemUsage": 1 << 30,
+                "pinnedMemUsage": 0,
+                "iter": first + i,
+                "iterLatencyMS": latency,
+                "newActiveRequestsQueueLatencyMS": 0.0,
+                "numActiveRequests": active,
+                "numNewActiveRequests": 0,
+                "numQueuedRequests": queued,
+                "numCompletedRequests": completed,
+                "maxNumActiveRequests": MAX_BATCH,
+                "maxBatchSizeStatic": MAX_BATCH,
+                "maxBatchSizeRuntime": MAX_BATCH,
+                "maxNumTokensStatic": 8192,
+                "maxNumTokensRuntime": 8192,
+                "timestamp": time.strftime("%m-%d-%Y %H:%M:%S", time.localtime(ts)),
+                "inflightBatchingStats": {
+                    "numScheduledRequests": active,
+                    "numContextRequests": 0,
+                    "numGenRequests": active,
+                    "numPausedRequests": 0,
+                    "numCtxTokens": 0,
+                    "microBatchId": 0,
+                    "avgNumDecodedTokensPerIter": 1.0,
+                },
+                "kvCacheStats": {
+                    "maxNumBlocks": MAX_NUM_BLOCKS,
+                    "freeNumBlocks": MAX_NUM_BLOCKS - used,
+                    "usedNumBlocks": used,
+                    "tokensPerBlock": TOKENS_PER_BLOCK,
+                    "allocTotalBlocks": used,
+                    "allocNewBlocks": blocks,
+                    "reusedBlocks": 0,
+                    "missedBlocks": blocks,
+                    "cacheHitRate": 0.0,
+                },
+            })
+        self.iterations.clear()
+        self.completed = 0
+        return out

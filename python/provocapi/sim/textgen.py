@@ -1,0 +1,116 @@
+"""Deterministic text: the same (seed, prompt) always gives the same tokens.
+
+One word is one token; a token after the first carries its leading space, as BPE
+tokenizers do, so the streamed pieces concatenate to the text.
+"""
+
+from __future__ import annotations
+
+import re
+import zlib
+from dataclasses import dataclass
+
+WORDS: tuple[str, ...] = (
+    "the", "quick", "model", "answers", "with", "simulated", "words", "from", "a",
+    "fixed", "list", "so", "tests", "can", "predict", "every", "token", "it", "sends",
+    "river", "stone", "light", "cloud", "paper", "garden", "window", "silver", "orange",
+    "music", "engine", "signal", "harbor", "forest", "planet", "yellow", "winter",
+    "candle", "mirror", "bridge", "meadow", "rocket", "pencil", "castle", "island",
+    "thunder", "velvet", "copper", "lantern", "marble", "falcon", "canyon", "ember",
+    "glacier", "horizon", "jasmine", "kettle", "lemon", "maple", "nectar", "oasis",
+    "pebble", "quartz", "saddle", "tulip",
+)
+_SPACED: tuple[str, ...] = tuple(" " + w for w in WORDS)
+_N = len(WORDS)
+_TOKEN_RE = re.compile(r"\s*\S+|\s+$")
+
+
+def text_key(text: str, seed: int) -> int:
+    return zlib.crc32(text.encode("utf-8", "surrogatepass"), seed & 0xFFFFFFFF)
+
+
+def word_pieces(key: int, count: int) -> list[str]:
+    """``count`` tokens of prose; varied by the key, never random."""
+    step = 7 + (key >> 8) % 5 * 2  # odd steps walk every word before repeating
+    start = key % _N
+    pieces = [_SPACED[(start + i * step) % _N] for i in range(count)]
+    if pieces:
+        pieces[0] = pieces[0][1:]
+    return pieces
+
+
+def split_tokens(text: str) -> list[str]:
+    """Token pieces of a rendered text (JSON, tool calls): each run of non-space with
+    the whitespace before it."""
+    return _TOKEN_RE.findall(text)
+
+
+def estimate_tokens(text: str) -> int:
+    """Prompt tokens, about four characters each (never zero for a non-empty text)."""
+    return (len(text) + 3) // 4
+
+
+@dataclass(slots=True)
+class Choice:
+    """One generated answer: its token pieces and why it ended."""
+
+    pieces: list[str]
+    finish_reason: str
+    stop_reason: str | None = None
+
+    @property
+    def text(self) -> str:
+        return "".join(self.pieces)
+
+
+def answer_length(
+    natural: int, max_tokens: int | None, min_tokens: int, ignore_eos: bool,
+) -> tuple[int, str]:
+    """How many tokens to emit and whether max_tokens cut the answer."""
+    if ignore_eos and max_tokens is not None:
+        natural = max_tokens
+    count = max(natural, min_tokens)
+    if max_tokens is not None and max_tokens < count:
+        return max(max_tokens, 0), "length"
+    return count, "stop"
+
+
+def apply_stop(choice: Choice, stops: list[str], include_stop: bool) -> Choice:
+    """Cut at the earliest stop string, as the engine's detokenizer does."""
+    if not stops:
+        return choice
+    text = choice.text
+    best = -1
+    hit = ""
+    for s in stops:
+        if not s:
+            continue
+        i = text.find(s)
+        if i != -1 and (best == -1 or i < best):
+            best, hit = i, s
+    if best == -1:
+        return choice
+    end = best + len(hit) if include_stop else best
+    kept: list[str] = []
+    pos = 0
+    for piece in choice.pieces:
+        if pos >= end and pos > best:
+            break
+        take = piece[: max(end - pos, 0)]
+        kept.append(take)
+        pos += len(piece)
+        if pos > best:
+            break
+    return Choice(kept, "stop", hit)
+
+
+def prose(key: int, count: int, finish: str) -> Choice:
+    return Choice(word_pieces(key, count), finish)
+
+
+def rendered(text: str, max_tokens: int | None) -> Choice:
+    """A structured text (JSON, tool-call markup) as tokens, cut by max_tokens."""
+    pieces = split_tokens(text)
+    if max_tokens is not None and max_tokens < len(pieces):
+        return Choice(pieces[: max(max_tokens, 0)], "length")
+    return Choice(pieces, "stop")
