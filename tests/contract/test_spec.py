@@ -47,8 +47,16 @@ def test_accepts_a_right_chat_completion() -> None:
     [
         {"object": "chat.completion.chunk"},
         {"created": "yesterday"},
-        {"choices": [{"index": 0, "message": {"role": "assistant"}, "finish_reason": "timeout",
-                      "logprobs": None}]},
+        {
+            "choices": [
+                {
+                    "index": 0,
+                    "message": {"role": "assistant"},
+                    "finish_reason": "timeout",
+                    "logprobs": None,
+                }
+            ]
+        },
         {"id": None},
     ],
 )
@@ -70,8 +78,14 @@ def test_stream_chunk_nullable_fields() -> None:
         "object": "chat.completion.chunk",
         "created": 1,
         "model": "m",
-        "choices": [{"index": 0, "delta": {"role": "assistant", "content": ""},
-                     "finish_reason": None, "logprobs": None}],
+        "choices": [
+            {
+                "index": 0,
+                "delta": {"role": "assistant", "content": ""},
+                "finish_reason": None,
+                "logprobs": None,
+            }
+        ],
         "usage": None,
     }
     validate("CreateChatCompletionStreamResponse", chunk)
@@ -92,8 +106,9 @@ def test_error_envelope() -> None:
         # trtllm-serve's flat error is not OpenAI's envelope
         validate("ErrorResponse", {"object": "error", "message": "m", "type": "x", "code": 400})
     with pytest.raises(SpecValidationError):
-        validate("ErrorResponse", {"error": {"message": "m", "type": "t", "param": None,
-                                             "code": 400}})
+        validate(
+            "ErrorResponse", {"error": {"message": "m", "type": "t", "param": None, "code": 400}}
+        )
 
 
 def test_embedding_float_and_base64_patch() -> None:
@@ -124,9 +139,7 @@ def test_embedding_float_and_base64_patch() -> None:
 def test_exclusive_bounds_are_numeric() -> None:
     beta = load_spec()["components"]["schemas"]["FineTuneDPOHyperparameters"]["properties"]
     numeric = [
-        branch
-        for branch in beta["beta"]["anyOf"][0]["oneOf"]
-        if branch.get("type") == "number"
+        branch for branch in beta["beta"]["anyOf"][0]["oneOf"] if branch.get("type") == "number"
     ]
     assert numeric and numeric[0]["exclusiveMinimum"] == 0
 

@@ -1,0 +1,295 @@
+"""Chat and legacy completions through the official `openai` Python package."""
+
+from __future__ import annotations
+
+import json
+import re
+from typing import Any
+
+import openai
+import pytest
+
+from .conftest import Stack
+
+MODEL = "llama-3.1-8b-instruct"
+MESSAGES = [{"role": "user", "content": "Say hello in five words."}]
+WEATHER_TOOL: dict[str, Any] = {
+    "type": "function",
+    "function": {
+        "name": "get_weather",
+        "description": "Current weather in a city",
+        "parameters": {
+            "type": "object",
+            "properties": {"city": {"type": "string"}},
+            "required": ["city"],
+        },
+    },
+}
+FINISH_REASONS = {"stop", "length", "tool_calls", "content_filter", "function_call"}
+
+
+def test_chat_non_streaming(client: openai.OpenAI) -> None:
+    resp = client.chat.completions.create(model=MODEL, messages=MESSAGES, max_tokens=16)
+    assert resp.object == "chat.completion"
+    assert resp.model == MODEL
+    assert resp.id
+    assert len(resp.choices) == 1
+    choice = resp.choices[0]
+    assert choice.index == 0
+    assert choice.message.role == "assistant"
+    assert isinstance(choice.message.content, str) and choice.message.content
+    assert choice.finish_reason in {"stop", "length"}
+    assert resp.usage is not None
+    assert resp.usage.prompt_tokens > 0
+    assert 0 < resp.usage.completion_tokens <= 16
+    assert resp.usage.total_tokens == resp.usage.prompt_tokens + resp.usage.completion_tokens
+
+
+def test_chat_stream_with_usage(client: openai.OpenAI) -> None:
+    stream = client.chat.completions.create(
+        model=MODEL,
+        messages=MESSAGES,
+        max_tokens=12,
+        stream=True,
+        stream_options={"include_usage": True},
+    )
+    chunks = list(stream)
+    assert len(chunks) >= 3
+    *body, last = chunks
+    # the usage chunk comes last, with no choices, and only it carries usage
+    assert last.choices == []
+    assert last.usage is not None
+    assert last.usage.completion_tokens > 0
+    assert last.usage.total_tokens == last.usage.prompt_tokens + last.usage.completion_tokens
+    assert all(c.usage is None for c in body), [c.usage for c in body]
+    # one id, one created, the public model id, on every chunk
+    assert {c.id for c in chunks} == {chunks[0].id}
+    assert {c.created for c in chunks} == {chunks[0].created}
+    assert {c.model for c in chunks} == {MODEL}
+    assert {c.object for c in chunks} == {"chat.completion.chunk"}
+    # role in the first delta only
+    roles = [c.choices[0].delta.role for c in body if c.choices]
+    assert roles[0] == "assistant"
+    assert all(r is None for r in roles[1:]), roles
+    text = "".join(c.choices[0].delta.content or "" for c in body if c.choices)
+    assert text
+    finishes = [c.choices[0].finish_reason for c in body if c.choices]
+    assert finishes[-1] in {"stop", "length"}
+    assert all(f is None for f in finishes[:-1]), finishes
+    assert last.usage.completion_tokens <= 12
+
+
+def test_chat_stream_without_usage(client: openai.OpenAI) -> None:
+    stream = client.chat.completions.create(
+        model=MODEL, messages=MESSAGES, max_tokens=8, stream=True
+    )
+    chunks = list(stream)
+    assert chunks
+    assert all(c.usage is None for c in chunks)
+    assert all(c.choices for c in chunks), "a chunk without choices but no usage was asked"
+    assert chunks[-1].choices[0].finish_reason in {"stop", "length"}
+
+
+def test_raw_stream_ends_with_done(raw_stream_text: str) -> None:
+    lines = [line for line in raw_stream_text.split("\n") if line.strip()]
+    assert lines[-1] == "data: [DONE]"
+    assert not any(line.startswith("event:") for line in lines)
+
+
+@pytest.fixture
+def raw_stream_text(stack: Stack, raw: object) -> str:
+    import httpx2
+
+    assert isinstance(raw, httpx2.Client)
+    with raw.stream(
+        "POST",
+        "/v1/chat/completions",
+        headers={"Authorization": f"Bearer {stack.key}"},
+        json={"model": MODEL, "messages": MESSAGES, "max_tokens": 5, "stream": True},
+    ) as r:
+        assert r.status_code == 200
+        assert r.headers["content-type"].startswith("text/event-stream")
+        return r.read().decode()
+
+
+async def test_async_chat_and_stream(aclient: openai.AsyncOpenAI) -> None:
+    resp = await aclient.chat.completions.create(model=MODEL, messages=MESSAGES, max_tokens=8)
+    assert resp.choices[0].message.content
+    stream = await aclient.chat.completions.create(
+        model=MODEL,
+        messages=MESSAGES,
+        max_tokens=8,
+        stream=True,
+        stream_options={"include_usage": True},
+    )
+    chunks = [c async for c in stream]
+    assert chunks[-1].choices == [] and chunks[-1].usage is not None
+    assert {c.id for c in chunks} == {chunks[0].id}
+
+
+def test_alias_answers_with_canonical_model(client: openai.OpenAI) -> None:
+    resp = client.chat.completions.with_raw_response.create(
+        model="gpt-4o-mini", messages=MESSAGES, max_tokens=4
+    )
+    assert resp.headers["x-provocapi-model"] == MODEL
+    assert resp.parse().model == MODEL
+    stream = client.chat.completions.create(
+        model="gpt-4o-mini", messages=MESSAGES, max_tokens=4, stream=True
+    )
+    assert {c.model for c in stream} == {MODEL}
+
+
+def test_adapter(client: openai.OpenAI) -> None:
+    resp = client.chat.completions.create(model=f"{MODEL}:sql", messages=MESSAGES, max_tokens=4)
+    assert resp.choices[0].message.content is not None
+    # the public id is what the client asked for, adapter included
+    assert resp.model in {f"{MODEL}:sql", MODEL}
+
+
+def test_unknown_adapter_is_404(client: openai.OpenAI) -> None:
+    with pytest.raises(openai.NotFoundError) as ei:
+        client.chat.completions.create(model=f"{MODEL}:nope", messages=MESSAGES, max_tokens=4)
+    err = ei.value
+    assert err.status_code == 404
+    assert isinstance(err.body, dict)
+    assert err.body["type"] == "invalid_request_error"
+    assert err.body["code"] == "adapter_not_found"
+    assert err.body["param"] == "model"
+
+
+def test_routing_headers(client: openai.OpenAI, stack: Stack) -> None:
+    resp = client.chat.completions.with_raw_response.create(
+        model=MODEL, messages=MESSAGES, max_tokens=4
+    )
+    h = resp.headers
+    assert h.get("x-request-id")
+    assert resp.request_id == h["x-request-id"]
+    assert resp.parse()._request_id == h["x-request-id"]
+    assert h.get("x-provocapi-worker"), "routed response without X-Provocapi-Worker"
+    assert float(h["x-provocapi-queue-ms"]) >= 0
+    assert h["x-provocapi-model"] == MODEL
+    assert h["content-type"].startswith("application/json")
+    # a streamed answer carries them too
+    with client.chat.completions.with_streaming_response.create(
+        model=MODEL, messages=MESSAGES, max_tokens=4, stream=True
+    ) as sresp:
+        assert sresp.headers.get("x-request-id")
+        assert sresp.headers.get("x-provocapi-worker")
+        assert sresp.headers.get("x-provocapi-model") == MODEL
+        assert float(sresp.headers["x-provocapi-queue-ms"]) >= 0
+        for _ in sresp.iter_lines():
+            pass
+
+
+def test_client_request_id_is_echoed(client: openai.OpenAI) -> None:
+    rid = "test-req-0123456789abcdef"
+    resp = client.chat.completions.with_raw_response.create(
+        model=MODEL, messages=MESSAGES, max_tokens=4, extra_headers={"X-Request-Id": rid}
+    )
+    assert resp.headers["x-request-id"] == rid
+    # and on errors too
+    with pytest.raises(openai.NotFoundError) as ei:
+        client.chat.completions.create(
+            model="no-such-model", messages=MESSAGES, extra_headers={"X-Request-Id": rid}
+        )
+    assert ei.value.request_id == rid
+
+
+def test_insane_request_id_is_replaced(client: openai.OpenAI) -> None:
+    bad = "x" * 2000
+    resp = client.chat.completions.with_raw_response.create(
+        model=MODEL, messages=MESSAGES, max_tokens=4, extra_headers={"X-Request-Id": bad}
+    )
+    rid = resp.headers.get("x-request-id")
+    assert rid and rid != bad
+
+
+def test_json_mode(client: openai.OpenAI) -> None:
+    for family_model in ("llama-3.1-8b-instruct", "qwen-2.5-72b-instruct", "mistral-small-3-24b"):
+        resp = client.chat.completions.create(
+            model=family_model,
+            messages=[{"role": "user", "content": "Give me a JSON object describing a cat."}],
+            response_format={"type": "json_object"},
+            max_tokens=64,
+        )
+        msg = resp.choices[0].message
+        assert not msg.tool_calls, f"{family_model}: JSON mode answered with a tool call"
+        assert resp.choices[0].finish_reason in {"stop", "length"}
+        assert msg.content is not None
+        json.loads(msg.content)
+
+
+def test_json_mode_with_tools_is_not_a_tool_call(client: openai.OpenAI) -> None:
+    """A JSON answer is content, even when tools are on offer but not to be called."""
+    resp = client.chat.completions.create(
+        model=MODEL,
+        messages=[{"role": "user", "content": "Reply with a JSON object."}],
+        response_format={"type": "json_object"},
+        tools=[WEATHER_TOOL],
+        tool_choice="none",
+        max_tokens=64,
+    )
+    msg = resp.choices[0].message
+    assert not msg.tool_calls
+    assert resp.choices[0].finish_reason in {"stop", "length"}
+    json.loads(msg.content or "")
+
+
+def test_finish_timeout_maps_to_openai_set(client: openai.OpenAI) -> None:
+    msgs = [{"role": "user", "content": "tell me a story [sim:finish=timeout]"}]
+    resp = client.chat.completions.create(model=MODEL, messages=msgs, max_tokens=8)
+    assert resp.choices[0].finish_reason == "length"
+    stream = client.chat.completions.create(model=MODEL, messages=msgs, max_tokens=8, stream=True)
+    finishes = [c.choices[0].finish_reason for c in stream if c.choices]
+    assert finishes[-1] == "length"
+    assert set(finishes) <= FINISH_REASONS | {None}
+
+
+def test_legacy_completions(client: openai.OpenAI) -> None:
+    resp = client.completions.create(model=MODEL, prompt="Once upon a time", max_tokens=8)
+    assert resp.object == "text_completion"
+    assert resp.model == MODEL
+    assert resp.choices[0].text
+    assert resp.choices[0].finish_reason in {"stop", "length"}
+    assert resp.usage is not None and resp.usage.completion_tokens > 0
+
+
+def test_legacy_completions_stream(client: openai.OpenAI) -> None:
+    stream = client.completions.create(
+        model="gpt-4o-mini",
+        prompt="Once upon a time",
+        max_tokens=8,
+        stream=True,
+        stream_options={"include_usage": True},
+    )
+    chunks = list(stream)
+    assert len(chunks) >= 2
+    assert {c.model for c in chunks} == {MODEL}
+    assert {c.id for c in chunks} == {chunks[0].id}
+    *body, last = chunks
+    assert last.choices == [] and last.usage is not None
+    assert "".join(c.choices[0].text for c in body if c.choices)
+    assert body[-1].choices[0].finish_reason in {"stop", "length"}
+    assert all(c.usage is None for c in body)
+
+
+def test_legacy_completions_stream_without_usage(client: openai.OpenAI) -> None:
+    chunks = list(client.completions.create(model=MODEL, prompt="Hi", max_tokens=4, stream=True))
+    assert chunks and all(c.choices for c in chunks) and all(c.usage is None for c in chunks)
+
+
+def test_max_tokens_default_applies(client: openai.OpenAI) -> None:
+    resp = client.chat.completions.create(model=MODEL, messages=MESSAGES)
+    assert resp.usage is not None
+    assert resp.usage.completion_tokens <= 64  # default_max_tokens of the model
+
+
+def test_request_ids_are_unique(client: openai.OpenAI) -> None:
+    ids = set()
+    for _ in range(3):
+        r = client.chat.completions.with_raw_response.create(
+            model=MODEL, messages=MESSAGES, max_tokens=2
+        )
+        ids.add(r.headers["x-request-id"])
+        assert re.fullmatch(r"[\x21-\x7e]{8,200}", r.headers["x-request-id"])
+    assert len(ids) == 3
