@@ -1,0 +1,57 @@
+"""The simulator's HTTP/1.1 server: keep-alive, pipelining, chunked request bodies."""
+
+from __future__ import annotations
+
+import asyncio
+
+import orjson
+
+from .client import parse, request_bytes
+
+CHAT = {"model": "m", "messages": [{"role": "user", "content": "hi"}], "max_tokens": 2}
+
+
+async def _read_response(reader: asyncio.StreamReader) -> bytes:
+    head = await reader.readuntil(b"\r\n\r\n")
+    length = next(int(line.split(b":")[1]) for line in head.split(b"\r\n")
+                  if line.lower().startswith(b"content-length"))
+    return head + await reader.readexactly(length)
+
+
+async def test_keep_alive_and_pipelining(sim) -> None:
+    s = await sim("--model", "m")
+    reader, writer = await asyncio.open_connection("127.0.0.1", s.port)
+    one = request_bytes("POST", "/v1/chat/completions", CHAT, close=False)
+    slow = request_bytes("POST", "/v1/chat/completions", {
+        **CHAT, "messages": [{"role": "user", "content": "[sim:delay_ms=50]"}]}, close=False)
+    writer.write(one + slow + one)  # three requests in one write: answered in order
+    replies = [parse(await _read_response(reader)) for _ in range(3)]
+    assert [r.status for r in replies] == [200, 200, 200]
+    assert replies[0].json()["choices"][0]["message"]["content"] == \
+        replies[2].json()["choices"][0]["message"]["content"]
+    writer.write(request_bytes("GET", "/health", close=False))
+    assert parse(await _read_response(reader)).status == 200
+    writer.close()
+
+
+async def test_chunked_request_body(sim) -> None:
+    s = await sim("--model", "m")
+    payload = orjson.dumps(CHAT)
+    parts = [payload[:10], payload[10:]]
+    body = b"".join(b"%x\r\n%b\r\n" % (len(p), p) for p in parts) + b"0\r\n\r\n"
+    reader, writer = await asyncio.open_connection("127.0.0.1", s.port)
+    writer.write(b"POST /v1/chat/completions HTTP/1.1\r\nhost: x\r\ntransfer-encoding: chunked"
+                 b"\r\ncontent-type: application/json\r\nconnection: close\r\n\r\n" + body)
+    reply = parse(await reader.read(-1))
+    writer.close()
+    assert reply.status == 200 and reply.headers["connection"] == "close"
+    assert reply.json()["usage"]["completion_tokens"] == 2
+
+
+async def test_bad_request_line(sim) -> None:
+    s = await sim("--model", "m")
+    reader, writer = await asyncio.open_connection("127.0.0.1", s.port)
+    writer.write(b"NOT HTTP AT ALL\r\n\r\n")
+    data = await reader.read(-1)
+    writer.close()
+    assert data.startswith(b"HTTP/1.1 400")
