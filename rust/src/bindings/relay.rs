@@ -1,2 +1,154 @@
+//! Python surface of the relay: `StreamRelay`, `rewrite_response`,
+//! `parse_tool_calls`, `embedding_truncate`. Thin: parse arguments, call the
+//! core, turn its errors into `ValueError`.
+
+use pyo3::exceptions::PyValueError;
 use pyo3::prelude::*;
-pub fn register(_m: &Bound<'_, PyModule>) -> PyResult<()> { Ok(()) }
+use pyo3::types::PyBytes;
+
+use crate::relay::{self, Kind, Meta, Tools};
+use crate::{embed, toolcalls};
+
+/// Bodies above this size are rewritten with the GIL released; below it the
+/// release costs more than it frees.
+const RELEASE_GIL_ABOVE: usize = 64 << 10;
+
+pub fn register(m: &Bound<'_, PyModule>) -> PyResult<()> {
+    m.add_class::<StreamRelay>()?;
+    m.add_function(wrap_pyfunction!(rewrite_response, m)?)?;
+    m.add_function(wrap_pyfunction!(parse_tool_calls, m)?)?;
+    m.add_function(wrap_pyfunction!(embedding_truncate, m)?)?;
+    Ok(())
+}
+
+fn kind(name: &str) -> PyResult<Kind> {
+    Kind::from_name(name)
+        .ok_or_else(|| PyValueError::new_err(format!("kind must be 'chat' or 'completion', not {name:?}")))
+}
+
+fn family(name: &str) -> PyResult<toolcalls::Family> {
+    toolcalls::Family::from_name(name).ok_or_else(|| {
+        PyValueError::new_err(format!("tool_family must be 'llama3', 'qwen2' or 'mistral', not {name:?}"))
+    })
+}
+
+fn tools(tool_family: Option<&str>, tool_names: Option<Vec<String>>) -> PyResult<Option<Tools>> {
+    let family = tool_family.map(family).transpose()?;
+    Ok(Tools::new(family, tool_names.unwrap_or_default()))
+}
+
+/// Relays one streamed answer; see `_core.pyi`.
+#[pyclass(module = "provocapi._core")]
+pub struct StreamRelay {
+    inner: relay::StreamRelay,
+}
+
+#[pymethods]
+impl StreamRelay {
+    #[new]
+    #[pyo3(signature = (*, kind, public_model, response_id, created, include_usage, tool_family=None, tool_names=None))]
+    #[allow(clippy::too_many_arguments)]
+    fn new(
+        kind: &str,
+        public_model: String,
+        response_id: String,
+        created: i64,
+        include_usage: bool,
+        tool_family: Option<&str>,
+        tool_names: Option<Vec<String>>,
+    ) -> PyResult<Self> {
+        let kind = self::kind(kind)?;
+        let tools = tools(tool_family, tool_names)?;
+        let meta = Meta { public_model, response_id, created };
+        Ok(Self { inner: relay::StreamRelay::new(kind, &meta, include_usage, tools) })
+    }
+
+    fn feed<'py>(&mut self, py: Python<'py>, data: &[u8]) -> Bound<'py, PyBytes> {
+        PyBytes::new(py, &self.inner.feed(data))
+    }
+
+    fn finish<'py>(&mut self, py: Python<'py>) -> Bound<'py, PyBytes> {
+        PyBytes::new(py, &self.inner.finish())
+    }
+
+    #[pyo3(signature = (message, r#type, code=None, param=None))]
+    fn error_event<'py>(
+        &mut self,
+        py: Python<'py>,
+        message: &str,
+        r#type: &str,
+        code: Option<&str>,
+        param: Option<&str>,
+    ) -> Bound<'py, PyBytes> {
+        PyBytes::new(py, &self.inner.error_event(message, r#type, code, param))
+    }
+
+    #[getter]
+    fn done(&self) -> bool {
+        self.inner.done()
+    }
+    #[getter]
+    fn failed(&self) -> bool {
+        self.inner.failed()
+    }
+    #[getter]
+    fn prompt_tokens(&self) -> Option<u64> {
+        self.inner.prompt_tokens()
+    }
+    #[getter]
+    fn completion_tokens(&self) -> Option<u64> {
+        self.inner.completion_tokens()
+    }
+    #[getter]
+    fn finish_reason(&self) -> Option<&'static str> {
+        self.inner.finish_reason()
+    }
+    #[getter]
+    fn chunks(&self) -> u64 {
+        self.inner.chunks()
+    }
+    #[getter]
+    fn first_byte_sent(&self) -> bool {
+        self.inner.first_byte_sent()
+    }
+}
+
+#[pyfunction]
+#[pyo3(signature = (body, *, kind, public_model, response_id, created, tool_family=None, tool_names=None))]
+#[allow(clippy::too_many_arguments)]
+fn rewrite_response<'py>(
+    py: Python<'py>,
+    body: &[u8],
+    kind: &str,
+    public_model: String,
+    response_id: String,
+    created: i64,
+    tool_family: Option<&str>,
+    tool_names: Option<Vec<String>>,
+) -> PyResult<(Bound<'py, PyBytes>, u64, u64, Option<&'static str>)> {
+    let kind = self::kind(kind)?;
+    let tools = tools(tool_family, tool_names)?;
+    let meta = Meta { public_model, response_id, created };
+    let run = || relay::rewrite_response(body, kind, &meta, tools.as_ref());
+    // `body` borrows an immutable `bytes` object that the caller keeps alive.
+    let r = if body.len() > RELEASE_GIL_ABOVE { py.allow_threads(run) } else { run() };
+    let r = r.map_err(|e| PyValueError::new_err(e.0))?;
+    Ok((PyBytes::new(py, &r.body), r.prompt_tokens, r.completion_tokens, r.finish_reason))
+}
+
+type ParsedCalls = (Option<String>, Vec<(String, String)>);
+
+#[pyfunction]
+fn parse_tool_calls(family: &str, text: &str, tool_names: Vec<String>) -> PyResult<Option<ParsedCalls>> {
+    let family = self::family(family)?;
+    Ok(toolcalls::parse(family, text, &tool_names)
+        .map(|p| (p.content, p.calls.into_iter().map(|c| (c.name, c.arguments)).collect())))
+}
+
+#[pyfunction]
+fn embedding_truncate<'py>(py: Python<'py>, raw: &[u8], dimensions: i64) -> PyResult<Bound<'py, PyBytes>> {
+    let dims = usize::try_from(dimensions)
+        .map_err(|_| PyValueError::new_err(format!("dimensions must be positive, got {dimensions}")))?;
+    let out = embed::truncate(raw, dims).map_err(|e| PyValueError::new_err(e.to_string()))?;
+    Ok(PyBytes::new(py, &out))
+}

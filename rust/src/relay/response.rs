@@ -1,0 +1,275 @@
+//! A whole (non-streamed) answer: the worker's body reshaped to OpenAI's.
+//!
+//! Built as a new object with OpenAI's keys only, so whatever else trtllm adds
+//! (`prompt_token_ids`, `stop_reason`, `disaggregated_params`, ...) is dropped
+//! without a list to keep up to date. Fills what the SDKs require: the
+//! message's `role`, `content`, `refusal`; each choice's `index`,
+//! `finish_reason`, `logprobs`; usage's `total_tokens`.
+
+use serde_json::{Map, Value};
+
+use super::upstream::clean_usage;
+use super::{map_finish_reason, Kind, Meta, Tools};
+use crate::toolcalls::{call_id, parse};
+
+#[derive(Debug)]
+pub struct Rewritten {
+    pub body: Vec<u8>,
+    pub prompt_tokens: u64,
+    pub completion_tokens: u64,
+    /// Of choice 0, mapped onto OpenAI's set.
+    pub finish_reason: Option<&'static str>,
+}
+
+/// The worker's body is not an answer (the gateway answers 502).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct InvalidBody(pub String);
+
+impl std::fmt::Display for InvalidBody {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+impl std::error::Error for InvalidBody {}
+
+fn invalid(msg: &str) -> InvalidBody {
+    InvalidBody(msg.to_owned())
+}
+
+pub fn rewrite_response(body: &[u8], kind: Kind, meta: &Meta, tools: Option<&Tools>) -> Result<Rewritten, InvalidBody> {
+    let v: Value = serde_json::from_slice(body).map_err(|e| InvalidBody(format!("body is not JSON: {e}")))?;
+    let Value::Object(mut obj) = v else { return Err(invalid("body is not a JSON object")) };
+    let Some(Value::Array(choices)) = obj.remove("choices") else {
+        return Err(invalid("body has no choices"));
+    };
+    let mut out_choices = Vec::with_capacity(choices.len());
+    let mut finish0 = None;
+    for (pos, c) in choices.into_iter().enumerate() {
+        let Value::Object(mut c) = c else { return Err(invalid("a choice is not an object")) };
+        let index = c.get("index").and_then(Value::as_u64).unwrap_or(pos as u64);
+        let mut finish = c.get("finish_reason").and_then(Value::as_str).map_or("stop", map_finish_reason);
+        let logprobs = c.remove("logprobs").unwrap_or(Value::Null);
+        let mut choice = Map::new();
+        match kind {
+            Kind::Chat => {
+                let message = match c.remove("message") {
+                    Some(Value::Object(m)) => m,
+                    None | Some(Value::Null) => Map::new(),
+                    Some(_) => return Err(invalid("a message is not an object")),
+                };
+                let (message, has_calls) = chat_message(message, tools, &meta.response_id, index);
+                if has_calls && finish == "stop" {
+                    finish = "tool_calls";
+                }
+                choice.insert("index".into(), index.into());
+                choice.insert("message".into(), Value::Object(message));
+            }
+            Kind::Completion => {
+                let text = match c.remove("text") {
+                    Some(Value::String(s)) => s,
+                    _ => String::new(),
+                };
+                choice.insert("text".into(), text.into());
+                choice.insert("index".into(), index.into());
+            }
+        }
+        choice.insert("logprobs".into(), logprobs);
+        choice.insert("finish_reason".into(), finish.into());
+        if index == 0 || finish0.is_none() {
+            finish0 = Some(finish);
+        }
+        out_choices.push(Value::Object(choice));
+    }
+
+    let mut out = Map::new();
+    out.insert("id".into(), meta.response_id.clone().into());
+    out.insert("object".into(), kind.object(false).into());
+    out.insert("created".into(), meta.created.into());
+    out.insert("model".into(), meta.public_model.clone().into());
+    out.insert("choices".into(), Value::Array(out_choices));
+    let (mut prompt_tokens, mut completion_tokens) = (0, 0);
+    if let Some(Value::Object(u)) = obj.remove("usage") {
+        let u = clean_usage(u);
+        prompt_tokens = u.get("prompt_tokens").and_then(Value::as_u64).unwrap_or(0);
+        completion_tokens = u.get("completion_tokens").and_then(Value::as_u64).unwrap_or(0);
+        out.insert("usage".into(), Value::Object(u));
+    }
+    let body = serde_json::to_vec(&out).map_err(|e| InvalidBody(e.to_string()))?;
+    Ok(Rewritten { body, prompt_tokens, completion_tokens, finish_reason: finish0 })
+}
+
+/// The message with OpenAI's keys; `true` when it carries tool calls.
+fn chat_message(mut m: Map<String, Value>, tools: Option<&Tools>, seed: &str, choice: u64) -> (Map<String, Value>, bool) {
+    let mut content = match m.remove("content") {
+        Some(Value::String(s)) => Value::String(s),
+        _ => Value::Null,
+    };
+    let choice = u32::try_from(choice).unwrap_or(u32::MAX);
+    let mut calls: Vec<Value> = match m.remove("tool_calls") {
+        Some(Value::Array(list)) => list
+            .into_iter()
+            .enumerate()
+            .filter_map(|(k, c)| structured_call(c, seed, choice, k))
+            .collect(),
+        _ => Vec::new(),
+    };
+    if let (true, Some(t), Value::String(text)) = (calls.is_empty(), tools, &content) {
+        if let Some(p) = parse(t.family, text, &t.names) {
+            content = p.content.map_or(Value::Null, Value::String);
+            calls = p
+                .calls
+                .into_iter()
+                .enumerate()
+                .map(|(k, c)| call_value(call_id(seed, choice, k as u32), c.name, c.arguments))
+                .collect();
+        }
+    }
+    // OpenAI sends `content: null` next to tool calls; trtllm sends "".
+    if !calls.is_empty() && content.as_str() == Some("") {
+        content = Value::Null;
+    }
+    let mut out = Map::new();
+    out.insert("role".into(), "assistant".into());
+    out.insert("content".into(), content);
+    let refusal = m.remove("refusal").filter(Value::is_string).unwrap_or(Value::Null);
+    out.insert("refusal".into(), refusal);
+    let has_calls = !calls.is_empty();
+    if has_calls {
+        out.insert("tool_calls".into(), Value::Array(calls));
+    }
+    if let Some(r) = m.remove("reasoning_content").filter(|r| r.as_str().is_some_and(|s| !s.is_empty())) {
+        out.insert("reasoning_content".into(), r);
+    }
+    (out, has_calls)
+}
+
+/// A call the worker parsed itself, with `type` set and arguments as a string.
+fn structured_call(c: Value, seed: &str, choice: u32, k: usize) -> Option<Value> {
+    let Value::Object(mut c) = c else { return None };
+    let Some(Value::Object(mut f)) = c.remove("function") else { return None };
+    let name = match f.remove("name") {
+        Some(Value::String(s)) => s,
+        _ => return None,
+    };
+    let arguments = match f.remove("arguments") {
+        Some(Value::String(s)) => s,
+        Some(v @ Value::Object(_)) => v.to_string(),
+        _ => "{}".to_owned(),
+    };
+    let id = match c.remove("id") {
+        Some(Value::String(s)) if !s.is_empty() => s,
+        _ => call_id(seed, choice, u32::try_from(k).unwrap_or(u32::MAX)),
+    };
+    Some(call_value(id, name, arguments))
+}
+
+fn call_value(id: String, name: String, arguments: String) -> Value {
+    let mut f = Map::new();
+    f.insert("name".into(), name.into());
+    f.insert("arguments".into(), arguments.into());
+    let mut c = Map::new();
+    c.insert("id".into(), id.into());
+    c.insert("type".into(), "function".into());
+    c.insert("function".into(), Value::Object(f));
+    Value::Object(c)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::toolcalls::Family;
+
+    fn meta() -> Meta {
+        Meta { public_model: "gpt-4o".into(), response_id: "chatcmpl-abc".into(), created: 1_700_000_000 }
+    }
+
+    fn rewrite(body: &str, kind: Kind, tools: Option<&Tools>) -> (Value, Rewritten) {
+        let r = rewrite_response(body.as_bytes(), kind, &meta(), tools).unwrap_or_else(|e| panic!("{e}"));
+        (serde_json::from_slice(&r.body).unwrap_or(Value::Null), r)
+    }
+
+    const TRT_CHAT: &str = r#"{"id":"chatcmpl-9f2","object":"chat.completion","created":1,"model":"/models/llama","choices":[{"index":0,"message":{"role":"assistant","content":"Hello!","reasoning_content":null,"tool_calls":[]},"logprobs":null,"finish_reason":"timeout","stop_reason":null,"disaggregated_params":null,"avg_decoded_tokens_per_iter":null}],"usage":{"prompt_tokens":9,"total_tokens":12,"completion_tokens":3,"prompt_tokens_details":{"cached_tokens":0}},"prompt_token_ids":null}"#;
+
+    #[test]
+    fn chat_body_becomes_openai() {
+        let (v, r) = rewrite(TRT_CHAT, Kind::Chat, None);
+        let want: Value = serde_json::from_str(
+            r#"{"id":"chatcmpl-abc","object":"chat.completion","created":1700000000,"model":"gpt-4o",
+                "choices":[{"index":0,"message":{"role":"assistant","content":"Hello!","refusal":null},"logprobs":null,"finish_reason":"length"}],
+                "usage":{"prompt_tokens":9,"total_tokens":12,"completion_tokens":3,"prompt_tokens_details":{"cached_tokens":0}}}"#,
+        )
+        .unwrap_or(Value::Null);
+        assert_eq!(v, want);
+        assert_eq!((r.prompt_tokens, r.completion_tokens, r.finish_reason), (9, 3, Some("length")));
+        // Our key order: id, object, created, model, choices, usage.
+        let text = String::from_utf8_lossy(&r.body);
+        assert!(text.starts_with(r#"{"id":"chatcmpl-abc","object":"chat.completion","created":1700000000,"model":"gpt-4o","choices":"#));
+    }
+
+    #[test]
+    fn completion_body_becomes_openai() {
+        let body = r#"{"id":"cmpl-1","object":"text_completion","created":1,"model":"m","choices":[{"index":0,"text":" world","token_ids":null,"logprobs":null,"context_logits":null,"finish_reason":"length","stop_reason":null,"disaggregated_params":null}],"usage":{"prompt_tokens":2,"completion_tokens":1},"prompt_token_ids":[]}"#;
+        let (v, r) = rewrite(body, Kind::Completion, None);
+        let want: Value = serde_json::from_str(
+            r#"{"id":"chatcmpl-abc","object":"text_completion","created":1700000000,"model":"gpt-4o",
+                "choices":[{"text":" world","index":0,"logprobs":null,"finish_reason":"length"}],
+                "usage":{"prompt_tokens":2,"completion_tokens":1,"total_tokens":3}}"#,
+        )
+        .unwrap_or(Value::Null);
+        assert_eq!(v, want);
+        assert_eq!(r.finish_reason, Some("length"));
+    }
+
+    #[test]
+    fn text_tool_calls_are_parsed() {
+        let tools = Tools { family: Family::Qwen2, names: vec!["get_weather".into()] };
+        let body = r#"{"choices":[{"index":0,"message":{"role":"assistant","content":"Checking.\n<tool_call>\n{\"name\": \"get_weather\", \"arguments\": {\"city\": \"Paris\"}}\n</tool_call>"},"finish_reason":"stop"}],"usage":{"prompt_tokens":1,"completion_tokens":2,"total_tokens":3}}"#;
+        let (v, r) = rewrite(body, Kind::Chat, Some(&tools));
+        let msg = &v["choices"][0]["message"];
+        assert_eq!(msg["content"], "Checking.");
+        assert_eq!(msg["tool_calls"][0]["type"], "function");
+        assert_eq!(msg["tool_calls"][0]["function"]["name"], "get_weather");
+        assert_eq!(msg["tool_calls"][0]["function"]["arguments"], r#"{"city":"Paris"}"#);
+        assert_eq!(msg["tool_calls"][0]["id"], call_id("chatcmpl-abc", 0, 0));
+        assert_eq!(v["choices"][0]["finish_reason"], "tool_calls");
+        assert_eq!(r.finish_reason, Some("tool_calls"));
+        // Without tools (or tool_choice none) the text stays content.
+        let (v, _) = rewrite(body, Kind::Chat, None);
+        assert!(v["choices"][0]["message"]["content"].as_str().is_some_and(|c| c.contains("<tool_call>")));
+        assert!(v["choices"][0]["message"].get("tool_calls").is_none());
+    }
+
+    #[test]
+    fn structured_tool_calls_are_completed() {
+        let body = r#"{"choices":[{"index":0,"message":{"role":"assistant","content":"","tool_calls":[{"function":{"name":"f","arguments":"{}"}},{"id":"chatcmpl-tool-1","type":"function","function":{"name":"g","arguments":{"a":1}}}]},"finish_reason":"stop"}]}"#;
+        let (v, r) = rewrite(body, Kind::Chat, None);
+        let msg = &v["choices"][0]["message"];
+        assert_eq!(msg["content"], Value::Null);
+        assert_eq!(msg["tool_calls"][0]["id"], call_id("chatcmpl-abc", 0, 0));
+        assert_eq!(msg["tool_calls"][0]["type"], "function");
+        assert_eq!(msg["tool_calls"][1]["id"], "chatcmpl-tool-1");
+        assert_eq!(msg["tool_calls"][1]["function"]["arguments"], r#"{"a":1}"#);
+        assert_eq!(r.finish_reason, Some("tool_calls"));
+        assert_eq!((r.prompt_tokens, r.completion_tokens), (0, 0));
+        assert!(v.get("usage").is_none());
+    }
+
+    #[test]
+    fn several_choices_keep_their_index() {
+        let body = r#"{"choices":[{"index":1,"message":{"content":"b"},"finish_reason":"stop"},{"index":0,"message":{"content":"a"},"finish_reason":"cancelled"}]}"#;
+        let (v, r) = rewrite(body, Kind::Chat, None);
+        assert_eq!(v["choices"][0]["index"], 1);
+        assert_eq!(v["choices"][1]["index"], 0);
+        assert_eq!(r.finish_reason, Some("length"));
+    }
+
+    #[test]
+    fn garbage_is_refused() {
+        for body in ["", "not json", "[1,2]", "{}", r#"{"choices": 3}"#, r#"{"choices":[1]}"#, r#"{"choices":[{"message":[]}]}"#] {
+            assert!(rewrite_response(body.as_bytes(), Kind::Chat, &meta(), None).is_err(), "{body:?}");
+        }
+        let flat_error = r#"{"object":"error","message":"x","type":"BadRequestError","param":null,"code":400}"#;
+        assert!(rewrite_response(flat_error.as_bytes(), Kind::Chat, &meta(), None).is_err());
+    }
+}
