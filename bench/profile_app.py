@@ -1,0 +1,212 @@
+"""Where a request's CPU goes: the ASGI app run in-process under cProfile, without Granian.
+
+    .venv/bin/python bench/profile_app.py                      # provocapi, non-streaming
+    .venv/bin/python bench/profile_app.py --target baseline    # the aiohttp pass-through
+    .venv/bin/python bench/profile_app.py --stream --top 40
+
+Starts the simulator (core 0, --output-tokens 64), pins itself to core 1, builds the app the
+way Granian's worker would (provocapi.app:create_app with the launcher's environment, or
+bench/baseline_proxy.py's PassThrough), and drives it with a small in-process ASGI server:
+`--concurrency` tasks sending the floor's fixed chat body (bench/floor.py) until `--requests`
+are answered. It reports the app's CPU per request without the profiler first, then the
+functions that cost the most under cProfile (tottime, and cumulative for provocapi's own
+code). Granian's own work (HTTP parsing, the ASGI bridge) is not in these figures; the
+upstream client's (aiohttp) is.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import cProfile
+import io
+import json
+import os
+import pstats
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Awaitable, Callable, MutableMapping
+from pathlib import Path
+from typing import Any
+
+BENCH = Path(__file__).resolve().parent
+sys.path.insert(0, str(BENCH))
+
+import floor  # noqa: E402  (bench/floor.py: the body, the simulator, the key)
+
+Message = MutableMapping[str, Any]
+App = Callable[
+    [
+        MutableMapping[str, Any],
+        Callable[[], Awaitable[Message]],
+        Callable[[Message], Awaitable[None]],
+    ],
+    Awaitable[None],
+]
+
+
+async def lifespan(app: App) -> Callable[[], Awaitable[None]]:
+    """Runs the app's lifespan startup; returns a coroutine function that shuts it down."""
+    inbox: asyncio.Queue[Message] = asyncio.Queue()
+    outbox: asyncio.Queue[Message] = asyncio.Queue()
+    scope = {"type": "lifespan", "asgi": {"version": "3.0", "spec_version": "2.3"}, "state": {}}
+    task = asyncio.ensure_future(app(scope, inbox.get, outbox.put))
+    await inbox.put({"type": "lifespan.startup"})
+    msg = await outbox.get()
+    assert msg["type"] == "lifespan.startup.complete", msg
+
+    async def shutdown() -> None:
+        await inbox.put({"type": "lifespan.shutdown"})
+        await asyncio.wait_for(task, 10)
+
+    return shutdown
+
+
+async def drive(app: App, body: bytes, key: str, total: int, concurrency: int) -> dict[str, int]:
+    headers = [
+        (b"host", b"127.0.0.1:8080"),
+        (b"content-type", b"application/json"),
+        (b"authorization", f"Bearer {key}".encode()),
+        (b"content-length", str(len(body)).encode()),
+    ]
+    counts = {"ok": 0, "failed": 0, "body_messages": 0}
+    left = total
+
+    async def one() -> None:
+        answered = asyncio.Event()
+        delivered = False
+        status = 0
+
+        async def receive() -> Message:
+            nonlocal delivered
+            if not delivered:
+                delivered = True
+                return {"type": "http.request", "body": body, "more_body": False}
+            await answered.wait()
+            return {"type": "http.disconnect"}
+
+        async def send(msg: Message) -> None:
+            nonlocal status
+            if msg["type"] == "http.response.start":
+                status = msg["status"]
+            elif msg["type"] == "http.response.body":
+                counts["body_messages"] += 1
+                if not msg.get("more_body", False):
+                    answered.set()
+
+        scope = {
+            "type": "http",
+            "asgi": {"version": "3.0", "spec_version": "2.3"},
+            "http_version": "1.1",
+            "server": ("127.0.0.1", 8080),
+            "client": ("127.0.0.1", 50000),
+            "scheme": "http",
+            "method": "POST",
+            "root_path": "",
+            "path": "/v1/chat/completions",
+            "raw_path": b"/v1/chat/completions",
+            "query_string": b"",
+            "headers": headers,
+            "state": {},
+        }
+        await app(scope, receive, send)
+        answered.set()
+        counts["ok" if status == 200 else "failed"] += 1
+
+    async def worker() -> None:
+        nonlocal left
+        while left > 0:
+            left -= 1
+            await one()
+
+    await asyncio.gather(*(worker() for _ in range(concurrency)))
+    return counts
+
+
+def build_app(target: str, upstream: str, work: Path) -> tuple[App, str]:
+    if target == "baseline":
+        import baseline_proxy
+
+        return baseline_proxy.PassThrough(upstream), "unused"
+    cfg = work / "gateway.toml"
+    cfg.write_text(floor.GATEWAY_CONFIG.format(model=floor.MODEL, upstream=upstream))
+    data = work / "data"
+    argv = [sys.executable, "-m", "provocapi", "keys", "create", "--tenant", "bench"]
+    out = subprocess.run(
+        [*argv, "--data-dir", str(data)],
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    key = out.stdout.strip().splitlines()[-1]
+    os.environ.update(
+        PROVOCAPI_CONFIG=str(cfg),
+        PROVOCAPI_DATA_DIR=str(data),
+        PROVOCAPI_STATE_FILE=str(work / "state.bin"),
+        PROVOCAPI_LOG_LEVEL="WARNING",
+    )
+    from provocapi.app import create_app
+
+    return create_app(), key
+
+
+async def main_async(args: argparse.Namespace, upstream: str, work: Path) -> None:
+    app, key = build_app(args.target, upstream, work)
+    body = json.dumps(floor.body(args.stream)).encode()
+    shutdown = await lifespan(app)
+    try:
+        warm = await drive(app, body, key, min(500, args.requests), args.concurrency)
+        if warm["failed"]:
+            raise SystemExit(f"warm-up: {warm['failed']} requests failed")
+        cpu0, t0 = time.process_time(), time.perf_counter()
+        counts = await drive(app, body, key, args.requests, args.concurrency)
+        cpu, wall = time.process_time() - cpu0, time.perf_counter() - t0
+        n = counts["ok"] + counts["failed"]
+        print(
+            f"==> {args.target}, {'streaming' if args.stream else 'non-streaming'}, "
+            f"{n} requests at concurrency {args.concurrency}, in-process (no Granian):\n"
+            f"    {cpu / n * 1e6:.0f} µs CPU per request (this process: app + upstream client), "
+            f"{n / wall:.0f} req/s, {counts['failed']} failed, "
+            f"{counts['body_messages'] / n:.1f} body messages per response"
+        )
+        prof = cProfile.Profile()
+        prof.enable()
+        await drive(app, body, key, args.requests, args.concurrency)
+        prof.disable()
+    finally:
+        await shutdown()
+    buf = io.StringIO()
+    stats = pstats.Stats(prof, stream=buf).strip_dirs()
+    stats.sort_stats("tottime").print_stats(args.top)
+    if args.target == "provocapi":
+        stats.sort_stats("cumulative").print_stats(r"provocapi", args.top)
+    print(buf.getvalue())
+
+
+def main(argv: list[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    ap.add_argument("--target", choices=("provocapi", "baseline"), default="provocapi")
+    ap.add_argument("--stream", action="store_true", help='"stream": true bodies')
+    ap.add_argument("--requests", type=int, default=5000)
+    ap.add_argument("--concurrency", type=int, default=64)
+    ap.add_argument("--top", type=int, default=30, help="rows of each profile table")
+    args = ap.parse_args(argv)
+    os.sched_setaffinity(0, {int(floor.SERVER_CPU)})
+    work = Path(tempfile.mkdtemp(prefix="provocapi-profile-"))
+    procs = floor.Processes(work)
+    try:
+        upstream = floor.start_upstream(procs, "sim")
+        import uvloop
+
+        uvloop.run(main_async(args, upstream, work))
+    finally:
+        procs.stop_all()
+        shutil.rmtree(work, ignore_errors=True)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
