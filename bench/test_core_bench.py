@@ -113,8 +113,8 @@ def new_relay() -> Any:
         response_id=RESPONSE_ID,
         created=CREATED,
         include_usage=False,
-        tool_family="llama3",
-        tool_names=[],
+        tool_family=None,
+        tool_names=None,
     )
 
 
@@ -168,8 +168,8 @@ def test_rewrite_response(benchmark: Any) -> None:
             public_model=PUBLIC_MODEL,
             response_id=RESPONSE_ID,
             created=CREATED,
-            tool_family="llama3",
-            tool_names=[],
+            tool_family=None,
+            tool_names=None,
         )
 
     out, prompt, completion, finish = benchmark(call)
