@@ -105,7 +105,7 @@ class ChatStream:
         self.head = {"id": f"chatcmpl-{request_id}", "object": "chat.completion.chunk",
                      "created": created, "model": model}
         opts = stream_options if isinstance(stream_options, dict) else None
-        self.include_usage = opts is not None and opts.get("include_usage", True) is not False
+        self.include_usage = opts is not None and bool(opts.get("include_usage", True))
         self.continuous = self.include_usage and bool(opts and opts.get(
             "continuous_usage_stats"))
         self.tool_ids = ["chatcmpl-tool-" + hex_id() for _ in plan.choices]
@@ -187,7 +187,7 @@ class CompletionStream:
         self.head = {"id": f"cmpl-{request_id}", "object": "text_completion",
                      "created": created, "model": model}
         opts = stream_options if isinstance(stream_options, dict) else None
-        self.include_usage = opts is not None and opts.get("include_usage", True) is not False
+        self.include_usage = opts is not None and bool(opts.get("include_usage", True))
         self.continuous = self.include_usage and bool(opts and opts.get(
             "continuous_usage_stats"))
 

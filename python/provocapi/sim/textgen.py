@@ -68,7 +68,7 @@ def answer_length(
 ) -> tuple[int, str]:
     """How many tokens to emit and whether max_tokens cut the answer."""
     if ignore_eos and max_tokens is not None:
-        natural = max_tokens
+        return max(max_tokens, 0), "length"  # no EOS: only the budget ends it
     count = max(natural, min_tokens)
     if max_tokens is not None and max_tokens < count:
         return max(max_tokens, 0), "length"
