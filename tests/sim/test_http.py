@@ -55,3 +55,17 @@ async def test_bad_request_line(sim) -> None:
     data = await reader.read(-1)
     writer.close()
     assert data.startswith(b"HTTP/1.1 400")
+
+
+async def test_expect_100_continue(sim) -> None:
+    s = await sim("--model", "m")
+    payload = orjson.dumps(CHAT)
+    reader, writer = await asyncio.open_connection("127.0.0.1", s.port)
+    writer.write(b"POST /v1/chat/completions HTTP/1.1\r\nhost: x\r\nexpect: 100-continue\r\n"
+                 b"content-length: %d\r\nconnection: close\r\n\r\n" % len(payload))
+    assert await asyncio.wait_for(reader.readuntil(b"\r\n\r\n"), 2) == \
+        b"HTTP/1.1 100 Continue\r\n\r\n"
+    writer.write(payload)
+    reply = parse(await reader.read(-1))
+    writer.close()
+    assert reply.status == 200

@@ -91,9 +91,10 @@ async def test_usage_only_with_stream_options(sim) -> None:
                                  "completion_tokens": n_tokens,
                                  "prompt_tokens_details": {"cached_tokens": 0}}
         assert r.data()[-2] == orjson.dumps(last) and r.data()[-1] == b"[DONE]"
-        off = await post(s.port, path, {**body, "stream": True,
-                                        "stream_options": {"include_usage": False}})
-        assert all(c["choices"] for c in off.chunks())
+        for value in (False, None):
+            off = await post(s.port, path, {**body, "stream": True,
+                                            "stream_options": {"include_usage": value}})
+            assert all(c["choices"] for c in off.chunks())
 
 
 async def test_continuous_usage_stats(sim) -> None:
