@@ -5,6 +5,7 @@ from __future__ import annotations
 import re
 
 import orjson
+from provocapi import trtllm_protocol as P
 
 from .client import get, post
 
@@ -231,7 +232,7 @@ async def test_health_models_version(sim) -> None:
     m = (await get(s.port, "/v1/models")).json()
     assert m["object"] == "list" and [d["id"] for d in m["data"]] == ["llama-x"]
     assert m["data"][0]["owned_by"] == "tensorrt_llm"
-    assert "version" in (await get(s.port, "/version")).json()
+    assert (await get(s.port, "/version")).json() == {"version": P.TRTLLM_VERSION}
     nf = await get(s.port, "/v1/nothing")
     assert nf.status == 404 and nf.json() == {"detail": "Not Found"}
     assert (await get(s.port, "/v1/chat/completions")).status == 405
@@ -240,10 +241,17 @@ async def test_health_models_version(sim) -> None:
 async def test_starting_answers_503_then_200(fresh_sim) -> None:
     import asyncio
     s = await fresh_sim("--model", "llama-x", "--starting-s", "0.3")
-    h = await get(s.port, "/health")
-    assert h.status == 503 and h.body.startswith(b"LLM is unavailable")
-    r = await post(s.port, "/v1/chat/completions", CHAT)
-    assert r.status == 503 and r.json()["code"] == 503
+    # readiness.py: every route, /health included, answers the same 503 while STARTING
+    for reply in (await get(s.port, "/health"), await get(s.port, "/v1/models"),
+                  await post(s.port, "/v1/chat/completions", CHAT)):
+        assert reply.status == 503
+        assert reply.headers["retry-after"] == "1"
+        assert reply.headers["x-trtllm-server-state"] == "starting"
+        assert reply.headers["content-type"] == "application/json"
+        assert reply.body.startswith(b'{"error": {"message": "The server is still initializing')
+        assert reply.json()["error"]["code"] == "starting"
+        assert reply.json()["error"]["type"] == "ServiceUnavailableError"
+    assert (await get(s.port, "/sim/stats")).status == 200
     await asyncio.sleep(0.35)
     assert (await get(s.port, "/health")).status == 200
     assert (await post(s.port, "/v1/chat/completions", CHAT)).status == 200

@@ -25,13 +25,25 @@ from .server import (
     Request,
     Result,
     chunk,
+    http_date,
     response,
+    status_line,
     stream_head,
 )
 from .stats import MAX_BATCH, TOKENS_PER_BLOCK, SimStats
 
-UNAVAILABLE = b"LLM is unavailable. Please check the server logs for more details."
-VERSION = {"version": "main-" + trtllm_protocol.TRTLLM_REF.split("@")[1][:7] + "+sim"}
+VERSION = {"version": trtllm_protocol.TRTLLM_VERSION}
+# readiness.py: while STARTING every route answers this (json.dumps' default separators),
+# with retry-after and the server-state header, in this header order.
+STARTING_BODY = json.dumps({"error": {
+    "message": "The server is still initializing the model and cannot serve requests yet. It "
+    "is listening, so this is not a crash; retry until /health returns 200.",
+    "type": "ServiceUnavailableError", "code": "starting"}}).encode()
+STARTING_HEADERS = (
+    b"content-type: application/json\r\ncontent-length: " + str(len(STARTING_BODY)).encode()
+    + b"\r\nretry-after: 1\r\n" + trtllm_protocol.SERVER_STATE_HEADER.encode()
+    + b": starting\r\n"
+)
 DONE = chunk(b"data: [DONE]\n\n") + LAST_CHUNK
 QUEUE_FULL = "Embedding request queue is full; retry later."
 
@@ -65,6 +77,8 @@ class Worker:
         self.paths = {path for _, path in self.routes}
 
     def __call__(self, req: Request, conn: Connection) -> Result:
+        if self.starting and req.path != b"/sim/stats" and self._is_starting():
+            return self._starting(req)
         route = self.routes.get((req.method, req.path))
         if route is None:
             return self.not_found(req)
@@ -93,6 +107,16 @@ class Worker:
         self.starting = False
         return False
 
+    def _starting(self, req: Request) -> bytes:
+        if self.openai:
+            self.stats.requests += 1
+            return self._error(req, 503, "The server is starting, retry shortly.")
+        return b"".join((
+            status_line(503), b"date: ", http_date(), b"\r\nserver: uvicorn\r\n",
+            STARTING_HEADERS, b"" if req.keep_alive else b"connection: close\r\n", b"\r\n",
+            STARTING_BODY,
+        ))
+
     def not_found(self, req: Request) -> bytes:
         if self.openai:
             return self._error(req, 404, f"Invalid URL ({req.method.decode()} "
@@ -106,8 +130,6 @@ class Worker:
     # plain endpoints
 
     def health(self, req: Request, conn: Connection) -> bytes:
-        if self._is_starting():
-            return response(503, UNAVAILABLE, None, keep_alive=req.keep_alive)
         return response(200, b"", None, keep_alive=req.keep_alive)
 
     def models(self, req: Request, conn: Connection) -> bytes:
@@ -138,10 +160,6 @@ class Worker:
             shown = given.decode(errors="replace").removeprefix("Bearer ")[:6]
             return self._error(req, 401, f"Incorrect API key provided: {shown}***.",
                                "invalid_request_error", "invalid_api_key")
-        if self._is_starting():
-            if self.openai:
-                return self._error(req, 503, "The server is starting, retry shortly.")
-            return self._error(req, 503, UNAVAILABLE.decode(), "ServiceUnavailableError")
         if self.cfg.max_queue and self.stats.in_flight >= self.cfg.max_queue:
             msg = QUEUE_FULL if self.cfg.embedding else "Too many requests in flight."
             return self._error(req, 429, msg)

@@ -40,6 +40,10 @@ class _Date:
         return cls.value
 
 
+def http_date() -> bytes:
+    return _Date.get()
+
+
 def status_line(status: int) -> bytes:
     line = _STATUS_LINES.get(status)
     return line if line is not None else f"HTTP/1.1 {status} Status\r\n".encode()
