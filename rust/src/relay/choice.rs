@@ -64,7 +64,8 @@ impl ChoiceState {
         }
     }
 
-    pub fn chat(&mut self, c: ChoiceIn, tools: Option<&Tools>, seed: &str, out: &mut Vec<u8>) {
+    /// Returns a finish reason that must go out in a chunk of its own (see `finish_only`).
+    pub fn chat(&mut self, c: ChoiceIn, tools: Option<&Tools>, seed: &str, out: &mut Vec<u8>) -> Option<&'static str> {
         let delta = c.delta.unwrap_or_default();
         let mut d = DeltaOut { role: delta.role, ..DeltaOut::default() };
         let mut pieces = Vec::new();
@@ -89,7 +90,16 @@ impl ChoiceState {
             self.structured_call(tc, seed, &mut d);
         }
         let finish = c.finish_reason.as_deref().map(|r| self.finish(r));
-        self.write_chat(d, c.logprobs.filter(|l| !l.is_null()), finish, out);
+        // The SDK's stream helper closes the last tool call only when the
+        // finish_reason comes after it (OpenAI sends it alone, delta `{}`).
+        let deferred = finish.filter(|_| !d.calls.is_empty());
+        self.write_chat(d, c.logprobs.filter(|l| !l.is_null()), finish.filter(|_| deferred.is_none()), out);
+        deferred
+    }
+
+    /// The choice's finish alone: `{"index": i, "delta": {}, ..., "finish_reason": r}`.
+    pub fn finish_only(&mut self, reason: &'static str, out: &mut Vec<u8>) {
+        self.write_chat(DeltaOut::default(), None, Some(reason), out);
     }
 
     /// The stream ended without this choice finishing: release held text.

@@ -182,6 +182,7 @@ impl StreamRelay {
         let mut buf = std::mem::take(&mut self.scratch);
         buf.clear();
         let chat = self.kind == Kind::Chat;
+        let mut deferred: Vec<(usize, &'static str)> = Vec::new();
         for c in choices {
             let index = c.index.unwrap_or(0);
             if index > MAX_CHOICE_INDEX {
@@ -191,12 +192,23 @@ impl StreamRelay {
             let pos = self.choice(index, &mut buf);
             let Some(state) = self.choices.get_mut(pos) else { continue };
             if chat {
-                state.chat(c, self.tools.as_ref(), &self.seed, &mut buf);
+                if let Some(reason) = state.chat(c, self.tools.as_ref(), &self.seed, &mut buf) {
+                    deferred.push((pos, reason));
+                }
             } else {
                 state.completion(c, &mut buf);
             }
         }
         if !buf.is_empty() {
+            self.write_chunk(&buf, out);
+        }
+        if !deferred.is_empty() {
+            buf.clear();
+            for (pos, reason) in deferred {
+                if let Some(state) = self.choices.get_mut(pos) {
+                    state.finish_only(reason, &mut buf);
+                }
+            }
             self.write_chunk(&buf, out);
         }
         self.scratch = buf;

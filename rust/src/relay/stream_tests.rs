@@ -205,6 +205,10 @@ fn check(out: &[u8], kind: Kind, include_usage: bool) -> (Vec<Acc>, Option<Value
                 Kind::Chat => {
                     let d = &c["delta"];
                     assert!(d.is_object(), "delta: {c}");
+                    assert!(
+                        d.get("tool_calls").is_none() || c["finish_reason"].is_null(),
+                        "finish_reason must follow the tool-call deltas, not share their chunk: {c}"
+                    );
                     let first = !started[idx];
                     started[idx] = true;
                     assert_eq!(d.get("role").is_some(), first, "role only in a choice's first delta: {c}");
