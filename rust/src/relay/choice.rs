@@ -131,6 +131,12 @@ impl ChoiceState {
         reason
     }
 
+    /// The index after every call opened so far (the worker picks the indexes
+    /// of its own calls, so they may be anything).
+    fn next_index(&self) -> u64 {
+        self.opened.iter().max().map_or(0, |m| m.saturating_add(1))
+    }
+
     fn take_pieces(&mut self, pieces: Vec<Piece>, seed: &str, d: &mut DeltaOut) {
         for p in pieces {
             match p {
@@ -139,7 +145,7 @@ impl ChoiceState {
                     d.has_content = true;
                 }
                 Piece::Call(call) => {
-                    let index = self.opened.iter().max().map_or(0, |m| m + 1);
+                    let index = self.next_index();
                     self.opened.push(index);
                     let k = u32::try_from(index).unwrap_or(u32::MAX);
                     let choice = u32::try_from(self.index).unwrap_or(u32::MAX);
@@ -160,7 +166,7 @@ impl ChoiceState {
         let index = tc.index.unwrap_or_else(|| match (&name, self.opened.last()) {
             // No index: a fragment continues the last call, a name opens a new one.
             (None, Some(&last)) => last,
-            _ => self.opened.iter().max().map_or(0, |m| m + 1),
+            _ => self.next_index(),
         });
         if self.opened.contains(&index) {
             if let Some(a) = arguments.filter(|a| !a.is_empty()) {

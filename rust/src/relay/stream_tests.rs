@@ -446,6 +446,18 @@ fn structured_tool_calls_are_relayed_with_the_rules() {
     assert_eq!(r.finish_reason(), Some("tool_calls"));
 }
 
+#[test]
+fn a_huge_worker_tool_index_does_not_overflow() {
+    let obj = "chat.completion.chunk";
+    let tc = json!({"index": u64::MAX, "type": "function", "function": {"name": "get_time", "arguments": "{}"}});
+    let body = event(&with(head(obj), json!({"choices": [{"index": 0, "delta": {"role": "assistant", "tool_calls": [tc]}}]})))
+        + &event(&with(head(obj), json!({"choices": [{"index": 0, "delta": {"content": "{\"name\": \"get_time\", \"parameters\": {}}"}, "finish_reason": "stop"}]})))
+        + "data: [DONE]\n\n";
+    let (out, r) = run_whole(Kind::Chat, false, tools(Family::Llama3), &body);
+    assert!(r.done() && !r.failed());
+    assert!(String::from_utf8_lossy(&out).contains("get_time"));
+}
+
 const CALL_TEXTS: &[(Family, &str, &str)] = &[
     (Family::Llama3, "{\"name\": \"get_weather\", \"parameters\": {\"city\": \"Paris\"}}", ""),
     (Family::Llama3, "<|python_tag|>{\"name\": \"get_weather\", \"parameters\": {\"city\": \"Paris\"}}; {\"name\": \"get_time\", \"parameters\": {\"tz\": \"CET\"}}<|eom_id|>", ""),
