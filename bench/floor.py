@@ -15,11 +15,12 @@ What it measures (shared/design/PERFORMANCE.md; the issue "The performance floor
 2. Latency at a fixed rate of 50% of provocapi's median req/s, open loop (oha with
    --latency-correction, or bench/openloop.py when oha is not built): p50/p99 straight to the
    simulator, through provocapi, through the baseline; "added" is the difference to direct.
-3. CPU per relayed stream chunk. Streaming load (`"stream": true`, 64-token answers paced by
-   the simulator at --token-delay-ms, so each chunk arrives on its own as from a real model):
-   CPU time of the server's whole process tree (utime+stime in /proc) over the run, divided by
-   the chunks relayed (provocapi: the delta of `provocapi_stream_chunks_total` on /metrics;
-   the baseline: streams x SSE events per stream).
+3. CPU per relayed stream chunk. 640 streamed answers (`"stream": true`, 64 tokens paced by
+   the simulator at --token-delay-ms, so each chunk arrives on its own as from a real model),
+   64 at a time, each read to its end (bench/streamload.py): CPU time of the server's whole
+   process tree (utime+stime in /proc) over the run / SSE events the client received, and
+   what provocapi adds per chunk over the baseline (its `provocapi_stream_chunks_total` is
+   printed beside, as a cross-check).
 
 Placement: the measured server (provocapi, or the baseline, never both at once) runs alone on
 core 1 as one Granian worker with the same flags (one worker, ASGI, uvloop, http1, no access
@@ -111,12 +112,12 @@ class Durations:
     rounds: int
     latency: float
     latency_warmup: float
-    stream: float
-    stream_warmup: float
+    streams: int  # streamed answers measured (64 at a time: 10 waves take ~14 s at 20 ms/token)
+    stream_warmup: int
 
 
-FULL = Durations(5, 15, 3, 15, 3, 15, 3)
-QUICK = Durations(1, 3, 1, 3, 1, 3, 1)
+FULL = Durations(5, 15, 3, 15, 3, 640, 64)
+QUICK = Durations(1, 3, 1, 3, 1, 128, 64)
 
 
 def say(msg: str) -> None:
@@ -283,12 +284,6 @@ def chat(base: str, key: str, stream: bool) -> tuple[int, bytes]:
         {"Content-Type": "application/json", "Authorization": f"Bearer {key}"},
         timeout=30,
     )
-
-
-def count_events(sse: bytes) -> int:
-    """SSE events other than the final `[DONE]`."""
-    events = [e for e in re.split(rb"\r?\n\r?\n", sse) if e.strip()]
-    return sum(1 for e in events if e.strip() != b"data: [DONE]")
 
 
 def metric_sum(base: str, family: str) -> float | None:
@@ -601,43 +596,72 @@ def throughput_rounds(env: Env, run: Runner, script: Path) -> list[Round]:
     return rounds
 
 
-def stream_cpu(env: Env, run: Runner, script: Path, upstream: str) -> dict[str, dict[str, float]]:
+def streamload(run: Runner, url: str, key: str, body_file: Path, n: int, title: str) -> StreamLoad:
+    argv = ["taskset", "-c", LOAD_CPU, PY, str(BENCH / "streamload.py"), "--url", url]
+    argv += ["--body", str(body_file), "--streams", str(n), "--connections", str(CONNECTIONS)]
+    argv += ["--header", f"Authorization: Bearer {key}"]
+    out = subprocess.run(argv, capture_output=True, text=True, timeout=600)
+    run.record(title, out.stdout + out.stderr)
+    if out.returncode != 0:
+        raise RuntimeError(f"streamload failed: {out.stderr.strip()[-500:]}")
+    j = json.loads(out.stdout.strip().splitlines()[-1])
+    return StreamLoad(j["streams"], j["failed"], j["events"], j["seconds"])
+
+
+@dataclass
+class StreamLoad:
+    streams: int
+    failed: int
+    events: int  # SSE events relayed to the client, [DONE] not counted
+    seconds: float
+
+
+@dataclass
+class StreamCpu:
+    streams: int
+    failed: int
+    chunks: int
+    metric_chunks: float | None  # provocapi_stream_chunks_total's delta, to cross-check
+    cpu_s: float
+    busy: float
+
+    @property
+    def us_per_chunk(self) -> float:
+        return self.cpu_s / self.chunks * 1e6 if self.chunks else float("nan")
+
+    @property
+    def ms_per_stream(self) -> float:
+        return self.cpu_s / self.streams * 1e3 if self.streams else float("nan")
+
+    @property
+    def events_per_stream(self) -> float:
+        return self.chunks / self.streams if self.streams else float("nan")
+
+
+def stream_cpu(env: Env, run: Runner, body_file: Path, upstream: str) -> dict[str, StreamCpu]:
+    """CPU of the server's tree over whole streams, per SSE event the client received."""
     d = run.d
-    out: dict[str, dict[str, float]] = {}
-    path = "/v1/chat/completions"
+    out: dict[str, StreamCpu] = {}
+    url_path = "/v1/chat/completions"
+    family = "provocapi_stream_chunks_total"
     for name in ("provocapi", "baseline"):
         with env.target(name, upstream) as base:
-            status, sample = chat(base, env.key, stream=True)
-            if status != 200:
-                raise RuntimeError(f"{name} stream: HTTP {status}: {sample[:300]!r}")
-            per_stream = count_events(sample)
-            run.wrk(base + path, script, d.stream_warmup, f"{name} stream warm-up")
-            family = "provocapi_stream_chunks_total"
-            chunks0 = metric_sum(base, family) if name == "provocapi" else None
+            url = base + url_path
+            streamload(run, url, env.key, body_file, d.stream_warmup, f"{name} stream warm-up")
+            metric0 = metric_sum(base, family) if name == "provocapi" else None
             pid = env.pid(name)
             cpu0, t0 = tree_cpu_s(pid), time.monotonic()
-            r = run.wrk(base + path, script, d.stream, f"{name} stream measured")
+            r = streamload(run, url, env.key, body_file, d.streams, f"{name} streams")
             cpu, wall = tree_cpu_s(pid) - cpu0, time.monotonic() - t0
-            chunks1 = metric_sum(base, family) if name == "provocapi" else None
-        if chunks0 is not None and chunks1 is not None and chunks1 > chunks0:
-            chunks, source = chunks1 - chunks0, "metrics"
-        else:
-            chunks, source = float(r.requests * per_stream), "streams x events"
-        res = {
-            "streams": float(r.requests),
-            "failed": float(r.failed),
-            "events_per_stream": float(per_stream),
-            "chunks": chunks,
-            "cpu_s": cpu,
-            "busy": cpu / wall,
-            "us_per_chunk": cpu / chunks * 1e6 if chunks else float("nan"),
-            "ms_per_stream": cpu / r.requests * 1e3 if r.requests else float("nan"),
-        }
+            metric1 = metric_sum(base, family) if name == "provocapi" else None
+        metric = metric1 - metric0 if metric0 is not None and metric1 is not None else None
+        res = StreamCpu(r.streams, r.failed, r.events, metric, cpu, cpu / wall)
         out[name] = res
+        check = f", /metrics says {metric:.0f}" if metric is not None else ""
         say(
-            f"    {name:<9} {r.requests} streams ({r.failed} failed), {per_stream} events each, "
-            f"{chunks:.0f} chunks ({source}); CPU {cpu:.2f} s, core busy {res['busy']:.0%}: "
-            f"{res['us_per_chunk']:.1f} us/chunk, {res['ms_per_stream']:.3f} ms/stream"
+            f"    {name:<9} {r.streams} streams ({r.failed} failed) in {r.seconds:.1f} s, "
+            f"{r.events} chunks{check}; CPU {cpu:.2f} s (core {res.busy:.0%} ours): "
+            f"{res.us_per_chunk:.1f} us/chunk, {res.ms_per_stream:.3f} ms/stream"
         )
     return out
 
@@ -690,7 +714,7 @@ def report(
     d: Durations,
     rounds: list[Round],
     lat: dict[str, LatencyResult],
-    stream: dict[str, dict[str, float]],
+    stream: dict[str, StreamCpu],
     load_before: str,
     started: dt.datetime,
     token_delay: float,
@@ -773,20 +797,20 @@ def report(
         lines.append("")
     if stream:
         lines += [
-            f"CPU per relayed stream chunk: streaming chat, 64-token answers paced at "
-            f"{token_delay:g} ms per token by the simulator, wrk c={CONNECTIONS}, "
-            f"{d.stream:g} s; CPU of the server's process tree / chunks relayed:",
+            f"CPU per relayed stream chunk: {d.streams} streamed chats, 64-token answers paced "
+            f"at {token_delay:g} ms per token by the simulator, {CONNECTIONS} at a time, each "
+            "read to its end; CPU of the server's process tree / SSE events relayed:",
             "",
-            "| | CPU per chunk | CPU per stream | SSE events per stream | core busy |",
+            "| | CPU per chunk | CPU per stream | SSE events per stream | core ours |",
             "|---|---:|---:|---:|---:|",
         ]
         for name, s in stream.items():
             lines.append(
-                f"| {name} | {s['us_per_chunk']:.1f} µs | {s['ms_per_stream']:.3f} ms | "
-                f"{s['events_per_stream']:.0f} | {s['busy']:.0%} |"
+                f"| {name} | {s.us_per_chunk:.1f} µs | {s.ms_per_stream:.3f} ms | "
+                f"{s.events_per_stream:.1f} | {s.busy:.0%} |"
             )
         if "provocapi" in stream and "baseline" in stream:
-            added = stream["provocapi"]["us_per_chunk"] - stream["baseline"]["us_per_chunk"]
+            added = stream["provocapi"].us_per_chunk - stream["baseline"].us_per_chunk
             lines += [
                 "",
                 f"Added by provocapi over the pass-through (parse, rewrite, re-frame, accounting, "
@@ -897,9 +921,10 @@ def main(argv: list[str] | None = None) -> int:
         if not env.key.startswith("pk-prov-"):
             raise RuntimeError(f"no key in the output of keys create: {keys.stdout!r}")
         script = lua_script(work / "chat.lua", env.key, stream=False)
-        stream_script = lua_script(work / "stream.lua", env.key, stream=True)
         body_file = work / "body.json"
         body_file.write_text(json.dumps(body(False)))
+        stream_body = work / "stream.json"
+        stream_body.write_text(json.dumps(body(True)))
 
         say("==> one checked request through each target")
         say("    " + check_answer("direct", upstream, env.key))
@@ -937,16 +962,16 @@ def main(argv: list[str] | None = None) -> int:
                     f"({lr.failed} failed of {lr.sent})"
                 )
 
-        stream: dict[str, dict[str, float]] = {}
+        stream: dict[str, StreamCpu] = {}
         if "stream" not in args.skip:
             say(
                 f"==> CPU per relayed stream chunk: a second simulator paced at "
-                f"{args.token_delay_ms:g} ms/token, wrk c={CONNECTIONS}, {d.stream:g} s"
+                f"{args.token_delay_ms:g} ms/token, {d.streams} streams, {CONNECTIONS} at a time"
             )
             paced = start_upstream(
                 procs, "sim-paced", ["--token-delay-ms", f"{args.token_delay_ms:g}"]
             )
-            stream = stream_cpu(env, run, stream_script, paced)
+            stream = stream_cpu(env, run, stream_body, paced)
             procs.stop("sim-paced")
 
         text = report(args, d, rounds, lat, stream, load_before, started, args.token_delay_ms)
