@@ -102,3 +102,62 @@ def embedding_truncate(raw: bytes, dimensions: int) -> bytes:
     """
 
 # --- state: shared-memory state table and metrics registry (rust/src/bindings/state.rs) ---
+
+class StateTableError(RuntimeError):
+    """Corrupt or mismatched state file, table full, key too long, or a bad slot/field.
+
+    Failing to open, size, lock or map the file raises OSError instead.
+    """
+
+class StateTable:
+    """A memory-mapped table of i64 atomics shared by every process that maps `path`.
+
+    Keys are UTF-8 strings of at most KEY_MAX bytes; a key's slot never changes and is
+    never freed (delete the file before start-up to begin again). Field operations are
+    atomic across processes; adds wrap on overflow.
+    """
+
+    FIELDS: int  # i64 fields per slot (32)
+    KEY_MAX: int  # longest key, in UTF-8 bytes (240)
+    def __init__(self, path: str, capacity: int = 8192) -> None: ...
+    @property
+    def path(self) -> str: ...
+    @property
+    def capacity(self) -> int: ...
+    def slot(self, key: str) -> int:
+        """The slot of `key`, inserting it if absent."""
+    def find(self, key: str) -> int | None: ...
+    def get(self, slot: int, field: int) -> int: ...
+    def set(self, slot: int, field: int, value: int) -> None: ...
+    def add(self, slot: int, field: int, delta: int) -> int:
+        """Adds `delta` and returns the new value."""
+    def compare_and_swap(self, slot: int, field: int, expected: int, new: int) -> bool: ...
+    def fetch_max(self, slot: int, field: int, value: int) -> int:
+        """Raises the field to at least `value`; returns the previous value."""
+    def entries(self, prefix: str = "") -> list[tuple[str, int]]:
+        """(key, slot) of every ready slot whose key starts with `prefix`, in slot order."""
+
+class Metrics:
+    """Prometheus metrics summed across processes: series live in a StateTable.
+
+    Every process describes the same families at start-up; `render` shows every
+    series in the table whose family this process has described.
+    """
+
+    def __init__(self, table: StateTable) -> None: ...
+    def describe(self, name: str, kind: str, help: str, buckets: list[float] | None = None) -> None:
+        """kind: "counter" | "gauge" | "histogram". Histogram buckets: at most 30 finite,
+        increasing bounds (+Inf is implied); None gives Prometheus' latency defaults.
+        Describing a family again identically is a no-op. ValueError on bad input."""
+    def series(self, name: str, labels: dict[str, str] | None = None) -> int:
+        """The handle (slot) of a series of a described family; keep it for updates."""
+    def inc(self, series: int, by: int = 1) -> None:
+        """Counter: adds `by` (>= 0)."""
+    def gauge_set(self, series: int, value: float) -> None: ...
+    def gauge_add(self, series: int, delta: float) -> None: ...
+    def observe(self, series: int, value: float) -> None:
+        """Histogram: counts `value` in the first bucket whose bound is >= it."""
+    def value(self, series: int) -> float:
+        """Counter or gauge value (gauges keep 6 decimal places)."""
+    def render(self) -> str:
+        """Prometheus text exposition format, families and series sorted."""
