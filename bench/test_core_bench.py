@@ -105,7 +105,7 @@ def chat_body() -> bytes:
 # --- relay -------------------------------------------------------------------------------------
 
 
-def new_relay() -> Any:
+def new_relay(tools: bool = False) -> Any:
     relay_cls = need("StreamRelay")
     return relay_cls(
         kind="chat",
@@ -113,8 +113,8 @@ def new_relay() -> Any:
         response_id=RESPONSE_ID,
         created=CREATED,
         include_usage=False,
-        tool_family=None,
-        tool_names=None,
+        tool_family="llama3" if tools else None,
+        tool_names=["get_weather"] if tools else None,
     )
 
 
@@ -137,6 +137,19 @@ def test_stream_relay_feed_chunk(benchmark: Any) -> None:
     result = benchmark(relay.feed, CONTENT_CHUNK)
     assert result == out  # the same input chunk yields the same rewritten bytes
     assert not relay.done
+
+
+def test_stream_relay_feed_chunk_tools_on(benchmark: Any) -> None:
+    """The same chunk when the request has tools: the relay watches the text for a call."""
+    relay = new_relay(tools=True)
+    relay.feed(ROLE_CHUNK)
+    first = relay.feed(CONTENT_CHUNK)  # plain prose: decided at once, not held back
+    (event,) = sse_events(first)
+    assert event["id"] == RESPONSE_ID
+    assert event["choices"][0]["delta"]["content"] == " worker"
+
+    result = benchmark(relay.feed, CONTENT_CHUNK)
+    assert sse_events(result)[0]["choices"][0]["delta"]["content"] == " worker"
 
 
 def test_stream_relay_feed_split_chunk(benchmark: Any) -> None:
