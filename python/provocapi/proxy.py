@@ -15,6 +15,7 @@ import aiohttp
 from . import _core
 from .asgi import ClientGone, Request
 from .catalog import Resolved
+from .disconnect import DisconnectGuard
 from .errors import ApiError
 from .gateway import Gateway
 from .request_policy import Plan
@@ -22,6 +23,7 @@ from .routing import Worker
 from .upstream import bad_gateway, read_body, upstream_timeout, worker_error
 
 _ID_PREFIX = {"chat": "chatcmpl-", "completion": "cmpl-"}
+CLIENT_CLOSED = 499  # nginx's convention, for metrics: the client left first
 
 
 def pick_worker(gw: Gateway, req: Request, res: Resolved) -> Worker:
@@ -43,16 +45,33 @@ async def forward(
 ) -> None:
     worker = pick_worker(gw, req, res)
     timeout = res.model.request_timeout_s or gw.cfg.server.request_timeout_s
+    resp: aiohttp.ClientResponse | None = None
     worker.in_flight += 1
+    guard = DisconnectGuard(req.receive)
     try:
-        resp = await gw.upstream.post(worker.url + path, plan.body, timeout)
-        if resp.status != 200:
-            body = await read_body(resp)
-            gw.telemetry.upstream_error(res.model.id, f"http_{resp.status}")
-            raise worker_error(resp.status, body, gw.cfg.server.retry_after_s)
-        response_id = _ID_PREFIX[kind] + secrets.token_urlsafe(18)
-        created = int(time.time())
-        if not plan.stream:
+        with guard:
+            resp = await gw.upstream.post(worker.url + path, plan.body, timeout)
+            if resp.status != 200:
+                body = await read_body(resp)
+                gw.telemetry.upstream_error(res.model.id, f"http_{resp.status}")
+                raise worker_error(resp.status, body, gw.cfg.server.retry_after_s)
+            response_id = _ID_PREFIX[kind] + secrets.token_urlsafe(18)
+            created = int(time.time())
+            if plan.stream:
+                relay = _core.StreamRelay(
+                    kind=kind,
+                    public_model=res.public_id,
+                    response_id=response_id,
+                    created=created,
+                    include_usage=plan.include_usage,
+                    tool_family=plan.tool_family,
+                    tool_names=plan.tool_names,
+                )
+                try:
+                    await relay_stream(gw, req, res, resp, relay)
+                finally:
+                    gw.telemetry.chunks(res.model.id, relay.chunks)
+                return
             body = await read_body(resp)
             try:
                 out, _prompt, _completion, _finish = _core.rewrite_response(
@@ -68,19 +87,12 @@ async def forward(
                 gw.telemetry.upstream_error(res.model.id, "garbage")
                 raise bad_gateway(f"the worker's answer is not valid ({exc})") from None
             await req.respond(200, out)
-            return
-        relay = _core.StreamRelay(
-            kind=kind,
-            public_model=res.public_id,
-            response_id=response_id,
-            created=created,
-            include_usage=plan.include_usage,
-            tool_family=plan.tool_family,
-            tool_names=plan.tool_names,
-        )
-        await relay_stream(gw, req, res, resp, relay)
     finally:
         worker.in_flight -= 1
+        if guard.gone:
+            req.status = CLIENT_CLOSED
+            if resp is not None:
+                resp.close()  # drop the connection: the worker stops generating
 
 
 async def relay_stream(
@@ -90,25 +102,7 @@ async def relay_stream(
     resp: aiohttp.ClientResponse,
     relay: _core.StreamRelay,
 ) -> None:
-    """Relay SSE until [DONE], an error event, or the client leaves.
-
-    A client that disconnects cancels this task (through the watcher on
-    `receive()`), which closes the upstream connection: the worker sees the
-    cancellation at once and stops generating.
-    """
-    task = asyncio.current_task()
-    gone = False
-
-    def on_disconnect(fut: asyncio.Future[object]) -> None:
-        nonlocal gone
-        if fut.cancelled() or relay.done:
-            return
-        gone = True
-        if task is not None:
-            task.cancel()
-
-    watcher = asyncio.ensure_future(req.receive())
-    watcher.add_done_callback(on_disconnect)
+    """Relay SSE until [DONE], an error event, or the client leaves."""
     try:
         await req.start_stream()
         try:
@@ -129,17 +123,10 @@ async def relay_stream(
         if tail:
             await req.write(tail)
         await req.end_stream()
-    except asyncio.CancelledError:
-        if not gone:
-            raise
-        uncancel = getattr(task, "uncancel", None)
-        if uncancel is not None:
-            uncancel()
-        req.status = 499  # client closed request (nginx's convention, for metrics)
     except ClientGone:
-        req.status = 499
+        req.status = CLIENT_CLOSED
     finally:
-        watcher.remove_done_callback(on_disconnect)
-        watcher.cancel()
-        resp.close()
-        gw.telemetry.chunks(res.model.id, relay.chunks)
+        if resp.content.at_eof() and req.status != CLIENT_CLOSED:
+            resp.release()  # keep the connection for the next request
+        else:
+            resp.close()

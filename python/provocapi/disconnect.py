@@ -1,0 +1,52 @@
+"""Cancel the request's work when its client goes away.
+
+ASGI servers deliver `http.disconnect` through `receive()` once the body has
+been read. A watcher awaits it and cancels the handler's task, which closes
+the upstream connection: the worker sees the cancellation at once and stops
+generating tokens nobody will read.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from types import TracebackType
+
+from .asgi import Receive
+
+
+class DisconnectGuard:
+    __slots__ = ("_closed", "_task", "_watcher", "gone")
+
+    def __init__(self, receive: Receive) -> None:
+        self.gone = False
+        self._closed = False
+        self._task = asyncio.current_task()
+        self._watcher: asyncio.Future[object] = asyncio.ensure_future(receive())
+        self._watcher.add_done_callback(self._on_message)
+
+    def _on_message(self, fut: asyncio.Future[object]) -> None:
+        if self._closed or fut.cancelled() or fut.exception() is not None:
+            return
+        msg = fut.result()
+        if isinstance(msg, dict) and msg.get("type") == "http.disconnect" and self._task:
+            self.gone = True
+            self._task.cancel()
+
+    def __enter__(self) -> DisconnectGuard:
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> bool:
+        self._closed = True
+        self._watcher.remove_done_callback(self._on_message)
+        self._watcher.cancel()
+        if exc_type is asyncio.CancelledError and self.gone:
+            # Our own cancellation: swallow it and leave the task usable.
+            if self._task is not None:
+                self._task.uncancel()
+            return True
+        return False
