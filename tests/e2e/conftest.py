@@ -67,6 +67,7 @@ TIMEOUT_S = 2.0
 MAX_BODY_BYTES = 64 * 1024
 MAX_OUTPUT_TOKENS = 4096  # llama-3.1-8b-instruct's cap
 ADAPTER = "sql"
+GHOST_ADAPTER = "ghost"  # its lora_path does not exist on the worker
 
 
 @dataclass
@@ -124,6 +125,11 @@ def _config(sim_urls: dict[str, str], down_url: str, lora_dir: Path) -> str:
         name = "{ADAPTER}"
         lora_path = "{lora_dir}"
         lora_int_id = 7
+
+        [[models.adapters]]
+        name = "{GHOST_ADAPTER}"
+        lora_path = "{lora_dir}-missing"
+        lora_int_id = 8
 
         [[models]]
         id = "qwen-2.5-72b-instruct"

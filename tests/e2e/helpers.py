@@ -349,6 +349,7 @@ def check_stream_events(path: str, raw: bytes, complete: bool) -> None:
 
 def check_exchange(ex: Exchange) -> None:
     """The spec check of one recorded response."""
+    assert ex.headers.get("x-request-id"), f"{ex.describe()}: no X-Request-Id"
     if not ex.path.startswith("/v1/"):
         return
     if ex.status >= 400:

@@ -2,14 +2,17 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
 import re
 from typing import Any
 
+import httpx2
 import openai
 import pytest
 
-from .conftest import Stack
+from .conftest import GHOST_ADAPTER, Stack
+from .helpers import parse_sse
 
 MODEL = "llama-3.1-8b-instruct"
 MESSAGES = [{"role": "user", "content": "Say hello in five words."}]
@@ -97,10 +100,7 @@ def test_raw_stream_ends_with_done(raw_stream_text: str) -> None:
 
 
 @pytest.fixture
-def raw_stream_text(stack: Stack, raw: object) -> str:
-    import httpx2
-
-    assert isinstance(raw, httpx2.Client)
+def raw_stream_text(stack: Stack, raw: httpx2.Client) -> str:
     with raw.stream(
         "POST",
         "/v1/chat/completions",
@@ -144,6 +144,28 @@ def test_adapter(client: openai.OpenAI) -> None:
     assert resp.choices[0].message.content is not None
     # the public id is what the client asked for, adapter included
     assert resp.model in {f"{MODEL}:sql", MODEL}
+    # by alias, and on the legacy endpoint, and streamed
+    assert client.chat.completions.create(
+        model="gpt-4o-mini:sql", messages=MESSAGES, max_tokens=4
+    ).choices
+    assert client.completions.create(model=f"{MODEL}:sql", prompt="x", max_tokens=2).choices
+    chunks = list(
+        client.chat.completions.create(
+            model=f"{MODEL}:sql", messages=MESSAGES, max_tokens=4, stream=True
+        )
+    )
+    assert chunks[-1].choices[0].finish_reason in {"stop", "length"}
+
+
+def test_adapter_reaches_the_worker(client: openai.OpenAI) -> None:
+    """The adapter travels as lora_request: a lora_path missing on the worker is its 400."""
+    with pytest.raises(openai.BadRequestError) as ei:
+        client.chat.completions.create(
+            model=f"{MODEL}:{GHOST_ADAPTER}", messages=MESSAGES, max_tokens=4
+        )
+    assert isinstance(ei.value.body, dict)
+    assert ei.value.body["type"] == "invalid_request_error"
+    assert "lora" in ei.value.body["message"].lower(), ei.value.body
 
 
 def test_unknown_adapter_is_404(client: openai.OpenAI) -> None:
@@ -165,7 +187,10 @@ def test_routing_headers(client: openai.OpenAI, stack: Stack) -> None:
     assert h.get("x-request-id")
     assert resp.request_id == h["x-request-id"]
     assert resp.parse()._request_id == h["x-request-id"]
-    assert h.get("x-provocapi-worker"), "routed response without X-Provocapi-Worker"
+    worker = h.get("x-provocapi-worker")
+    assert worker, "routed response without X-Provocapi-Worker"
+    sim_url = stack.sims[MODEL]
+    assert worker == sim_url or sim_url.rsplit(":", 1)[1] in worker, (worker, sim_url)
     assert float(h["x-provocapi-queue-ms"]) >= 0
     assert h["x-provocapi-model"] == MODEL
     assert h["content-type"].startswith("application/json")
@@ -235,8 +260,9 @@ def test_json_mode_with_tools_is_not_a_tool_call(client: openai.OpenAI) -> None:
     json.loads(msg.content or "")
 
 
-def test_finish_timeout_maps_to_openai_set(client: openai.OpenAI) -> None:
-    msgs = [{"role": "user", "content": "tell me a story [sim:finish=timeout]"}]
+@pytest.mark.parametrize("reason", ["timeout", "cancelled"])
+def test_finish_outside_openai_set_maps_to_length(client: openai.OpenAI, reason: str) -> None:
+    msgs = [{"role": "user", "content": f"tell me a story [sim:finish={reason}]"}]
     resp = client.chat.completions.create(model=MODEL, messages=msgs, max_tokens=8)
     assert resp.choices[0].finish_reason == "length"
     stream = client.chat.completions.create(model=MODEL, messages=msgs, max_tokens=8, stream=True)
@@ -293,3 +319,140 @@ def test_request_ids_are_unique(client: openai.OpenAI) -> None:
         ids.add(r.headers["x-request-id"])
         assert re.fullmatch(r"[\x21-\x7e]{8,200}", r.headers["x-request-id"])
     assert len(ids) == 3
+
+
+def test_legacy_completions_finish_timeout(client: openai.OpenAI) -> None:
+    resp = client.completions.create(model=MODEL, prompt="story [sim:finish=timeout]", max_tokens=8)
+    assert resp.choices[0].finish_reason == "length"
+    chunks = list(
+        client.completions.create(
+            model=MODEL, prompt="story [sim:finish=timeout]", max_tokens=8, stream=True
+        )
+    )
+    assert chunks[-1].choices[0].finish_reason == "length"
+
+
+def test_n_choices(client: openai.OpenAI) -> None:
+    resp = client.chat.completions.create(model=MODEL, messages=MESSAGES, max_tokens=4, n=2)
+    assert [c.index for c in resp.choices] == [0, 1]
+    assert all(c.message.content for c in resp.choices)
+    stream = client.chat.completions.create(
+        model=MODEL, messages=MESSAGES, max_tokens=4, n=2, stream=True
+    )
+    first_seen: list[int] = []
+    roles: dict[int, int] = {}
+    finish: dict[int, str] = {}
+    for chunk in stream:
+        for c in chunk.choices:
+            if c.index not in first_seen:
+                first_seen.append(c.index)
+            if c.delta.role is not None:
+                roles[c.index] = roles.get(c.index, 0) + 1
+            if c.finish_reason:
+                finish[c.index] = c.finish_reason
+    assert first_seen == [0, 1], "choice indexes must first appear in ascending order"
+    assert roles == {0: 1, 1: 1}, f"role must come once per choice, got {roles}"
+    assert set(finish) == {0, 1}
+
+
+# keys trtllm-serve adds to its answers, which are not OpenAI's
+WORKER_ONLY_KEYS = {
+    "stop_reason",
+    "prompt_token_ids",
+    "token_ids",
+    "prompt_logprobs",
+    "disaggregated_params",
+    "avg_decoded_tokens_per_iter",
+    "mm_embedding_handle",
+}
+
+
+def _worker_keys(obj: Any) -> set[str]:
+    if isinstance(obj, dict):
+        found = WORKER_ONLY_KEYS & set(obj)
+        for v in obj.values():
+            found |= _worker_keys(v)
+        return found
+    if isinstance(obj, list):
+        return set().union(*(_worker_keys(v) for v in obj)) if obj else set()
+    return set()
+
+
+def test_no_worker_only_keys(stack: Stack, raw: httpx2.Client) -> None:
+    headers = {"Authorization": f"Bearer {stack.key}"}
+    for path, body in (
+        ("/v1/chat/completions", {"messages": MESSAGES}),
+        ("/v1/completions", {"prompt": "Hi"}),
+    ):
+        r = raw.post(path, headers=headers, json={"model": MODEL, "max_tokens": 4, **body})
+        assert r.status_code == 200, r.text
+        assert not _worker_keys(r.json()), f"{path}: worker-only keys leak: {r.text}"
+        r = raw.post(
+            path, headers=headers, json={"model": MODEL, "max_tokens": 4, "stream": True, **body}
+        )
+        events, _ = parse_sse(r.content)
+        for ev in events:
+            if ev.data != "[DONE]":
+                assert not _worker_keys(json.loads(ev.data)), f"{path}: leak in {ev.data}"
+
+
+async def test_concurrent_requests(aclient: openai.AsyncOpenAI) -> None:
+    async def one(i: int) -> str:
+        if i % 2:
+            resp = await aclient.chat.completions.create(
+                model=MODEL, messages=MESSAGES, max_tokens=4
+            )
+            return resp.id
+        stream = await aclient.chat.completions.create(
+            model="mistral-small-3-24b", messages=MESSAGES, max_tokens=4, stream=True
+        )
+        ids = {c.id async for c in stream}
+        assert len(ids) == 1
+        return ids.pop()
+
+    ids = await asyncio.gather(*(one(i) for i in range(12)))
+    assert len(set(ids)) == 12, "completion ids repeat across requests"
+
+
+def test_request_shapes_the_sdk_sends(client: openai.OpenAI) -> None:
+    """Content parts, the developer role, and OpenAI fields with no effect on the output."""
+    resp = client.chat.completions.create(
+        model=MODEL,
+        messages=[
+            {"role": "developer", "content": "Be brief."},
+            {"role": "user", "content": [{"type": "text", "text": "Say hi."}]},
+        ],
+        max_completion_tokens=2,
+        user="user-1",
+        metadata={"team": "e2e"},
+        store=False,
+        service_tier="auto",
+        safety_identifier="s-1",
+        prompt_cache_key="k-1",
+        seed=3,
+        stop=["\n\n"],
+        presence_penalty=0.1,
+        frequency_penalty=0.1,
+    )
+    assert resp.choices[0].message.content
+    assert resp.usage is not None and resp.usage.completion_tokens <= 2
+
+
+def test_raw_usage_null_on_every_other_chunk(stack: Stack, raw: httpx2.Client) -> None:
+    r = raw.post(
+        "/v1/chat/completions",
+        headers={"Authorization": f"Bearer {stack.key}"},
+        json={
+            "model": MODEL,
+            "messages": MESSAGES,
+            "max_tokens": 4,
+            "stream": True,
+            "stream_options": {"include_usage": True},
+        },
+    )
+    events, _ = parse_sse(r.content)
+    assert events[-1].data == "[DONE]"
+    chunks = [json.loads(e.data) for e in events[:-1]]
+    assert chunks[-1]["choices"] == [] and chunks[-1]["usage"]
+    for c in chunks[:-1]:
+        assert "usage" in c and c["usage"] is None, f"chunk without usage: null: {c}"

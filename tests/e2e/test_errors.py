@@ -295,6 +295,7 @@ def test_method_not_allowed(
 ) -> None:
     r = raw.request(method, path, headers=auth)
     raw_error(r, 405, "invalid_request_error", "method_not_allowed")
+    assert r.headers.get("allow"), "a 405 must name the allowed methods (RFC 9110)"
 
 
 def test_body_too_large(raw: httpx2.Client, auth: dict[str, str], client: openai.OpenAI) -> None:
@@ -400,6 +401,35 @@ def test_upstream_timeout(client: openai.OpenAI) -> None:
     check_error(ei.value, openai.APIStatusError, 504, "server_error", "upstream_timeout")
     assert isinstance(ei.value, openai.InternalServerError)
     assert TIMEOUT_S - 0.2 <= elapsed <= TIMEOUT_S + 2.0, f"504 after {elapsed:.2f} s"
+
+
+def test_upstream_timeout_streamed(client: openai.OpenAI) -> None:
+    """Before the first byte: a 504; after a 200 went out: an upstream_timeout error event."""
+    started = time.monotonic()
+    with pytest.raises(openai.APIError) as ei:
+        for _ in client.chat.completions.create(
+            model=TIMEOUT_MODEL, messages=said("slow [sim:delay_ms=6000]"), max_tokens=4,
+            stream=True,
+        ):  # fmt: skip
+            pass
+    elapsed = time.monotonic() - started
+    if isinstance(ei.value, openai.APIStatusError):
+        check_error(ei.value, openai.InternalServerError, 504, "server_error", "upstream_timeout")
+    else:
+        assert isinstance(ei.value.body, dict) and ei.value.body["code"] == "upstream_timeout"
+    assert elapsed <= TIMEOUT_S + 2.0, f"gave up after {elapsed:.2f} s"
+
+
+def test_mid_stream_failure_completions(client: openai.OpenAI) -> None:
+    got: list[Any] = []
+    with pytest.raises(openai.APIError) as ei:
+        for chunk in client.completions.create(
+            model=MODEL, prompt="story [sim:drop_after=2]", max_tokens=20, stream=True
+        ):
+            got.append(chunk)
+    assert not isinstance(ei.value, openai.APIStatusError)
+    assert isinstance(ei.value.body, dict) and ei.value.body["type"] == "server_error"
+    assert got
 
 
 def test_mid_stream_failure(client: openai.OpenAI) -> None:
