@@ -116,13 +116,13 @@ class Request:
     async def respond_error(self, err: ApiError) -> None:
         await self.respond(err.status, err.body(), err.headers)
 
-    async def start_stream(self) -> None:
+    async def start_stream(self, headers: Headers | None = None) -> None:
         self.status = 200
         await self.send(
             {
                 "type": "http.response.start",
                 "status": 200,
-                "headers": [*SSE_HEADERS, *self.extra_headers],
+                "headers": [*SSE_HEADERS, *self.extra_headers, *(headers or [])],
             }
         )
 

@@ -33,8 +33,12 @@ class ApiError(Exception):
         param: str | None = None,
         type: str | None = None,
         headers: list[tuple[bytes, bytes]] | None = None,
+        retryable: bool = False,
     ) -> None:
         super().__init__(message)
+        # True for worker failures that happened before anything reached the
+        # client: routing may try another worker.
+        self.retryable = retryable
         self.status = status
         self.message = message
         self.code = code

@@ -11,14 +11,16 @@ from pathlib import Path
 
 from ._core import StateTable
 from .adapters import ConfigAdapters
+from .admission import Admission, Unlimited
 from .asgi import Request
 from .catalog import Catalog
 from .config import Config
 from .errors import ApiError
 from .keys import KeyCache, KeyRecord, KeyStore
-from .routing import Pool, build_pools
+from .routing import Router
 from .telemetry import Telemetry
 from .upstream import Upstream
+from .usage import NoUsage, UsageRecorder
 
 log = logging.getLogger("provocapi")
 
@@ -32,13 +34,17 @@ class Gateway:
         self.max_body = cfg.server.max_body_bytes
         self.catalog = Catalog(cfg, ConfigAdapters(cfg))
         self.keys = KeyCache(KeyStore(self.data_dir))
-        self.pools: dict[str, Pool] = build_pools(cfg.models)
         self.upstream = Upstream(cfg.server.connect_timeout_s)
         if state_file is None:
             fd, state_file = tempfile.mkstemp(prefix="provocapi-state-", suffix=".bin")
             os.close(fd)
             os.unlink(state_file)
-        self.telemetry = Telemetry(StateTable(state_file))
+        self.state = StateTable(state_file)
+        self.telemetry = Telemetry(self.state)
+        # The pipeline's subsystems (see pipeline.py), each behind its interface.
+        self.router = Router(cfg)
+        self.admission: Admission = Unlimited()
+        self.usage: UsageRecorder = NoUsage()
         self._refresher: asyncio.Task[None] | None = None
 
     def start_background(self) -> None:
@@ -58,6 +64,7 @@ class Gateway:
             self._refresher.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await self._refresher
+        await self.router.close()
         await self.upstream.close()
 
     def authenticate(self, req: Request) -> KeyRecord:

@@ -1,12 +1,15 @@
-"""One routed request: pick a worker, send the plan, relay the answer.
+"""One attempt at one worker: send the plan, relay the answer.
 
 Bytes are parsed and rewritten by the core (`rewrite_response`, `StreamRelay`);
-this module only moves them and turns failures into OpenAI errors.
+this module only moves them and turns failures into OpenAI errors. An error
+raised before anything reached the client is `retryable` (routing may try
+another worker); after the first byte it becomes the stream's error event.
 """
 
 from __future__ import annotations
 
 import asyncio
+import binascii
 import secrets
 import time
 
@@ -14,111 +17,134 @@ import aiohttp
 
 from . import _core
 from .asgi import ClientGone, Request
-from .catalog import Resolved
+from .call import Call
 from .disconnect import DisconnectGuard
-from .errors import ApiError
+from .embedding_answer import answer as embedding_answer
 from .gateway import Gateway
-from .request_policy import Plan
 from .routing import Worker
 from .upstream import bad_gateway, read_body, upstream_timeout, worker_error
 
 _ID_PREFIX = {"chat": "chatcmpl-", "completion": "cmpl-"}
+_PATH = {
+    "chat": "/v1/chat/completions",
+    "completion": "/v1/completions",
+    "embedding": "/v1/embeddings",
+}
 CLIENT_CLOSED = 499  # nginx's convention, for metrics: the client left first
 
 
-def pick_worker(gw: Gateway, req: Request, res: Resolved) -> Worker:
-    worker = gw.pools[res.model.id].pick()
-    if worker is None:
-        raise ApiError(
-            503,
-            f"No healthy worker is available for model '{res.model.id}'.",
-            code="no_healthy_worker",
-            type="server_error",
-        )
-    req.extra_headers.append((b"x-provocapi-worker", worker.url.encode()))
-    req.extra_headers.append((b"x-provocapi-queue-ms", b"0"))
-    return worker
+def routed_headers(call: Call) -> list[tuple[bytes, bytes]]:
+    if call.worker is None:
+        return []
+    return [
+        (b"x-provocapi-worker", call.worker.encode()),
+        (b"x-provocapi-queue-ms", str(round(call.queue_ms)).encode()),
+    ]
 
 
-async def forward(
-    gw: Gateway, req: Request, res: Resolved, path: str, kind: str, plan: Plan
-) -> None:
-    worker = pick_worker(gw, req, res)
-    timeout = res.model.request_timeout_s or gw.cfg.server.request_timeout_s
-    resp: aiohttp.ClientResponse | None = None
-    worker.in_flight += 1
+async def forward(gw: Gateway, req: Request, call: Call) -> None:
+    """Route the call (routing picks workers and may retry) with a disconnect guard."""
     guard = DisconnectGuard(req.receive)
+    with guard:
+        await gw.router.dispatch(call, lambda worker: attempt(gw, req, call, worker))
+    if guard.gone:
+        req.status = call.status = CLIENT_CLOSED
+
+
+async def attempt(gw: Gateway, req: Request, call: Call, worker: Worker) -> None:
+    plan = call.plan
+    timeout = call.res.model.request_timeout_s or gw.cfg.server.request_timeout_s
+    resp: aiohttp.ClientResponse | None = None
     try:
-        with guard:
-            resp = await gw.upstream.post(worker.url + path, plan.body, timeout)
-            if resp.status != 200:
-                body = await read_body(resp)
-                gw.telemetry.upstream_error(res.model.id, f"http_{resp.status}")
-                raise worker_error(resp.status, body, gw.cfg.server.retry_after_s)
-            response_id = _ID_PREFIX[kind] + secrets.token_urlsafe(18)
-            created = int(time.time())
-            if plan.stream:
-                relay = _core.StreamRelay(
-                    kind=kind,
-                    public_model=res.public_id,
-                    response_id=response_id,
-                    created=created,
-                    include_usage=plan.include_usage,
-                    tool_family=plan.tool_family,
-                    tool_names=plan.tool_names,
-                )
-                try:
-                    await relay_stream(gw, req, res, resp, relay)
-                finally:
-                    gw.telemetry.chunks(res.model.id, relay.chunks)
-                return
+        resp = await gw.upstream.post(
+            worker.url + _PATH[call.kind], plan.body, timeout, worker.headers
+        )
+        if resp.status != 200:
             body = await read_body(resp)
-            try:
-                out, _prompt, _completion, _finish = _core.rewrite_response(
-                    body,
-                    kind=kind,
-                    public_model=res.public_id,
-                    response_id=response_id,
-                    created=created,
-                    tool_family=plan.tool_family,
-                    tool_names=plan.tool_names,
-                )
-            except ValueError as exc:
-                gw.telemetry.upstream_error(res.model.id, "garbage")
-                raise bad_gateway(f"the worker's answer is not valid ({exc})") from None
-            await req.respond(200, out)
-    finally:
-        worker.in_flight -= 1
-        if guard.gone:
-            req.status = CLIENT_CLOSED
-            if resp is not None:
-                resp.close()  # drop the connection: the worker stops generating
+            gw.telemetry.upstream_error(call.model_id, f"http_{resp.status}")
+            raise worker_error(resp.status, body, gw.cfg.server.retry_after_s)
+        if call.kind == "embedding":
+            await _embeddings(gw, req, call, resp)
+        elif plan.stream:
+            await _stream(gw, req, call, resp)
+        else:
+            await _complete(gw, req, call, resp)
+    except asyncio.CancelledError:
+        if resp is not None:
+            resp.close()  # drop the connection: the worker stops generating
+        raise
 
 
-async def relay_stream(
-    gw: Gateway,
-    req: Request,
-    res: Resolved,
-    resp: aiohttp.ClientResponse,
-    relay: _core.StreamRelay,
+async def _complete(
+    gw: Gateway, req: Request, call: Call, resp: aiohttp.ClientResponse
 ) -> None:
-    """Relay SSE until [DONE], an error event, or the client leaves."""
+    body = await read_body(resp)
+    plan = call.plan
     try:
-        await req.start_stream()
+        out, prompt, completion, finish = _core.rewrite_response(
+            body,
+            kind=call.kind,
+            public_model=call.res.public_id,
+            response_id=_ID_PREFIX[call.kind] + secrets.token_urlsafe(18),
+            created=int(time.time()),
+            tool_family=plan.tool_family,
+            tool_names=plan.tool_names,
+        )
+    except ValueError as exc:
+        gw.telemetry.upstream_error(call.model_id, "garbage")
+        raise bad_gateway(f"the worker's answer is not valid ({exc})") from None
+    if prompt or completion:  # the worker's usage wins over our estimate
+        call.prompt_tokens, call.completion_tokens = prompt, completion
+    call.finish_reason = finish
+    await req.respond(200, out, routed_headers(call))
+
+
+async def _embeddings(
+    gw: Gateway, req: Request, call: Call, resp: aiohttp.ClientResponse
+) -> None:
+    body = await read_body(resp)
+    plan = call.plan
+    try:
+        out, prompt = embedding_answer(body, call.res.public_id, plan.dimensions, plan.base64)
+    except (ValueError, KeyError, TypeError, binascii.Error) as exc:
+        gw.telemetry.upstream_error(call.model_id, "garbage")
+        raise bad_gateway(f"the worker's embeddings are not valid ({exc})") from None
+    if prompt:
+        call.prompt_tokens = prompt
+    call.completion_tokens = 0
+    await req.respond(200, out, routed_headers(call))
+
+
+async def _stream(gw: Gateway, req: Request, call: Call, resp: aiohttp.ClientResponse) -> None:
+    """Relay SSE until [DONE], an error event, or the client leaves."""
+    plan = call.plan
+    relay = _core.StreamRelay(
+        kind=call.kind,
+        public_model=call.res.public_id,
+        response_id=_ID_PREFIX[call.kind] + secrets.token_urlsafe(18),
+        created=int(time.time()),
+        include_usage=plan.include_usage,
+        tool_family=plan.tool_family,
+        tool_names=plan.tool_names,
+    )
+    try:
+        await req.start_stream(routed_headers(call))
         try:
             async for data in resp.content.iter_any():
                 out = relay.feed(data)
                 if out:
+                    if call.ttft_s is None:
+                        call.ttft_s = call.elapsed_s()
                     await req.write(out)
                 if relay.done:
                     break
             tail = relay.finish()
         except TimeoutError:
-            gw.telemetry.upstream_error(res.model.id, "timeout")
+            gw.telemetry.upstream_error(call.model_id, "timeout")
             err = upstream_timeout()
             tail = relay.error_event(err.message, err.type, err.code)
         except (aiohttp.ClientError, asyncio.IncompleteReadError):
-            gw.telemetry.upstream_error(res.model.id, "stream_cut")
+            gw.telemetry.upstream_error(call.model_id, "stream_cut")
             tail = relay.finish()
         if tail:
             await req.write(tail)
@@ -126,6 +152,14 @@ async def relay_stream(
     except ClientGone:
         req.status = CLIENT_CLOSED
     finally:
+        if relay.prompt_tokens is not None:
+            call.prompt_tokens = relay.prompt_tokens
+        if relay.completion_tokens is not None:
+            call.completion_tokens = relay.completion_tokens
+        call.finish_reason = relay.finish_reason
+        if relay.failed:
+            call.error_code = "stream_failed"
+        gw.telemetry.chunks(call.model_id, relay.chunks)
         if resp.content.at_eof() and req.status != CLIENT_CLOSED:
             resp.release()  # keep the connection for the next request
         else:

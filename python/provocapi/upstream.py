@@ -43,11 +43,14 @@ class Upstream:
         if self._session is not None:
             await self._session.close()
 
-    async def post(self, url: str, body: bytes, timeout_s: float) -> aiohttp.ClientResponse:
+    async def post(
+        self, url: str, body: bytes, timeout_s: float, headers: dict[str, str] | None = None
+    ) -> aiohttp.ClientResponse:
         """POST and return the response once its headers arrived (body unread)."""
         timeout = aiohttp.ClientTimeout(total=timeout_s, sock_connect=self.connect_timeout_s)
         try:
-            return await self.session.post(url, data=body, headers=JSON_HEADERS, timeout=timeout)
+            hdrs = {**JSON_HEADERS, **headers} if headers else JSON_HEADERS
+            return await self.session.post(url, data=body, headers=hdrs, timeout=timeout)
         except TimeoutError:
             raise upstream_timeout() from None
         except aiohttp.ClientConnectorError as exc:
@@ -56,6 +59,7 @@ class Upstream:
                 f"No healthy worker is available for this model ({exc.os_error.strerror or exc}).",
                 code="no_healthy_worker",
                 type="server_error",
+                retryable=True,
             ) from None
         except aiohttp.ClientError as exc:
             raise bad_gateway(
@@ -69,11 +73,14 @@ def upstream_timeout() -> ApiError:
         "The worker did not answer in time.",
         code="upstream_timeout",
         type="server_error",
+        retryable=True,
     )
 
 
 def bad_gateway(detail: str) -> ApiError:
-    return ApiError(502, f"Bad gateway: {detail}.", code="upstream_error", type="server_error")
+    return ApiError(
+        502, f"Bad gateway: {detail}.", code="upstream_error", type="server_error", retryable=True
+    )
 
 
 async def read_body(resp: aiohttp.ClientResponse) -> bytes:
@@ -98,6 +105,7 @@ def worker_error(status: int, body: bytes, retry_after_s: int) -> ApiError:
             code="worker_overloaded",
             type="server_error",
             headers=[(b"retry-after", str(retry_after_s).encode()), (b"x-should-retry", b"true")],
+            retryable=True,
         )
     if 400 <= status < 500:
         return ApiError(status, message, type="invalid_request_error", code="upstream_rejected")

@@ -2,20 +2,21 @@
 
 from __future__ import annotations
 
+from .. import pipeline
 from ..asgi import Request
+from ..call import Call
 from ..decoding import decode
 from ..errors import ApiError
 from ..gateway import Gateway
-from ..proxy import forward
 from ..request_policy import plan_chat, plan_completion
 from ..schemas import ChatRequest, CompletionRequest
 
 
-def _wrong_endpoint(model_id: str, kind: str, endpoint: str) -> ApiError:
+def wrong_endpoint(model_id: str, kind: str, endpoint: str) -> ApiError:
+    article = "an" if kind == "embedding" else "a"
     return ApiError(
         404,
-        f"This is {'an' if kind == 'embedding' else 'a'} {kind} model and not supported in the "
-        f"{endpoint} endpoint.",
+        f"'{model_id}' is {article} {kind} model and not supported in the {endpoint} endpoint.",
         code="model_not_supported",
         param="model",
     )
@@ -26,10 +27,13 @@ async def chat_completions(gw: Gateway, req: Request) -> str:
     creq = decode(await req.body(gw.max_body), ChatRequest)
     res = gw.catalog.resolve(creq.model, key)
     if res.model.kind != "chat":
-        raise _wrong_endpoint(res.model.id, res.model.kind, "v1/chat/completions")
-    req.extra_headers.append((b"x-provocapi-model", res.model.id.encode()))
+        raise wrong_endpoint(res.model.id, res.model.kind, "v1/chat/completions")
     plan = plan_chat(creq, res)
-    await forward(gw, req, res, "/v1/chat/completions", "chat", plan)
+    call = Call(
+        "/v1/chat/completions", "chat", key, res, req.request_id.decode(), creq.model, plan, creq
+    )
+    call.stream = plan.stream
+    await pipeline.run(gw, req, call)
     return res.model.id
 
 
@@ -38,8 +42,11 @@ async def completions(gw: Gateway, req: Request) -> str:
     creq = decode(await req.body(gw.max_body), CompletionRequest)
     res = gw.catalog.resolve(creq.model, key)
     if res.model.kind == "embedding":
-        raise _wrong_endpoint(res.model.id, res.model.kind, "v1/completions")
-    req.extra_headers.append((b"x-provocapi-model", res.model.id.encode()))
+        raise wrong_endpoint(res.model.id, res.model.kind, "v1/completions")
     plan = plan_completion(creq, res)
-    await forward(gw, req, res, "/v1/completions", "completion", plan)
+    call = Call(
+        "/v1/completions", "completion", key, res, req.request_id.decode(), creq.model, plan, creq
+    )
+    call.stream = plan.stream
+    await pipeline.run(gw, req, call)
     return res.model.id

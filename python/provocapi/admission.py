@@ -1,0 +1,31 @@
+"""Admission: may this call go ahead now? (rate limits, token budget, context guard)
+
+The gateway calls `admit(call)` before any worker is touched and `settle(call)`
+when the answer ended. This module holds the interface and the no-limit default;
+the admission issue supplies the token counter and the core's token buckets.
+"""
+
+from __future__ import annotations
+
+from typing import Protocol
+
+from .call import Call
+
+
+class Admission(Protocol):
+    def admit(self, call: Call) -> list[tuple[bytes, bytes]]:
+        """Admit or raise ApiError (429, 400 context_length_exceeded); returns headers
+        for the response (x-ratelimit-*)."""
+        ...
+
+    def settle(self, call: Call) -> None:
+        """The answer ended (whatever its status): refund unused tokens."""
+        ...
+
+
+class Unlimited:
+    def admit(self, call: Call) -> list[tuple[bytes, bytes]]:
+        return []
+
+    def settle(self, call: Call) -> None:
+        return None
