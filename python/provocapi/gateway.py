@@ -7,7 +7,9 @@ import contextlib
 import logging
 import os
 import tempfile
+from collections.abc import Callable, Coroutine
 from pathlib import Path
+from typing import Any
 
 from ._core import StateTable
 from .adapters import ConfigAdapters
@@ -46,10 +48,16 @@ class Gateway:
         self.admission: Admission = Unlimited()
         self.usage: UsageRecorder = NoUsage()
         self._refresher: asyncio.Task[None] | None = None
+        # Subsystems register long-running loops here (health probes, usage
+        # flusher, limit leases); they start with the event loop.
+        self.background: list[Callable[[], Coroutine[Any, Any, None]]] = [self._refresh_keys]
+        self._tasks: list[asyncio.Task[None]] = []
 
     def start_background(self) -> None:
         if self._refresher is None:
-            self._refresher = asyncio.get_running_loop().create_task(self._refresh_keys())
+            loop = asyncio.get_running_loop()
+            self._tasks = [loop.create_task(run()) for run in self.background]
+            self._refresher = self._tasks[0]
 
     async def _refresh_keys(self) -> None:
         while True:
@@ -60,10 +68,11 @@ class Gateway:
                 log.exception("key refresh failed")
 
     async def close(self) -> None:
-        if self._refresher is not None:
-            self._refresher.cancel()
+        for task in self._tasks:
+            task.cancel()
+        for task in self._tasks:
             with contextlib.suppress(asyncio.CancelledError):
-                await self._refresher
+                await task
         await self.router.close()
         await self.upstream.close()
 
