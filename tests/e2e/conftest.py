@@ -233,11 +233,8 @@ def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
         )  # fmt: skip
         procs.append(gateway)
         root_url = f"http://127.0.0.1:{gw_port}"
-        try:
-            wait_healthy(f"{root_url}/health", gateway, STARTUP_TIMEOUT_S)
-        except RuntimeError as exc:
-            print(exc)  # the gateway's output, for whoever reads the failure
-            raise
+        # on failure the error carries the gateway's output (stdout and stderr)
+        wait_healthy(f"{root_url}/health", gateway, STARTUP_TIMEOUT_S)
         yield Stack(
             base_url=f"{root_url}/v1",
             root_url=root_url,

@@ -456,3 +456,86 @@ def test_raw_usage_null_on_every_other_chunk(stack: Stack, raw: httpx2.Client) -
     assert chunks[-1]["choices"] == [] and chunks[-1]["usage"]
     for c in chunks[:-1]:
         assert "usage" in c and c["usage"] is None, f"chunk without usage: null: {c}"
+
+
+@pytest.mark.parametrize(
+    "model", ["llama-3.1-8b-instruct", "qwen-2.5-72b-instruct", "mistral-small-3-24b"]
+)
+def test_stream_relays_every_token(client: openai.OpenAI, model: str) -> None:
+    """The simulator is deterministic: streamed and whole answers carry the same text."""
+    msgs = [{"role": "user", "content": "Describe the sea, héhé ☃ 🌊."}]
+    whole = client.chat.completions.create(model=model, messages=msgs, max_tokens=24, seed=5)
+    chunks = list(
+        client.chat.completions.create(
+            model=model,
+            messages=msgs,
+            max_tokens=24,
+            seed=5,
+            stream=True,
+            stream_options={"include_usage": True},
+        )
+    )
+    text = "".join(c.choices[0].delta.content or "" for c in chunks if c.choices)
+    assert text == whole.choices[0].message.content
+    assert chunks[-1].usage is not None and whole.usage is not None
+    assert chunks[-1].usage.completion_tokens == whole.usage.completion_tokens
+    assert chunks[-1].usage.prompt_tokens == whole.usage.prompt_tokens
+
+
+def test_chunked_request_body(stack: Stack, raw: httpx2.Client) -> None:
+    def gen() -> Any:
+        yield b'{"model": "llama-3.1-8b-instruct", '
+        yield b'"messages": [{"role": "user", "content": "hi"}], "max_tokens": 2}'
+
+    r = raw.post(
+        "/v1/chat/completions",
+        headers={"Authorization": f"Bearer {stack.key}", "Content-Type": "application/json"},
+        content=gen(),
+    )
+    assert r.status_code == 200, r.text
+    assert r.json()["choices"][0]["message"]["content"]
+
+
+# A JSON answer shaped like each family's tool-call text.
+LOOKS_LIKE_A_CALL = {
+    "type": "object",
+    "properties": {
+        "name": {"const": "get_weather"},
+        "parameters": {"type": "object", "properties": {"city": {"type": "string"}}},
+        "arguments": {"type": "object", "properties": {"city": {"type": "string"}}},
+    },
+    "required": ["name", "parameters", "arguments"],
+}
+
+
+@pytest.mark.parametrize(
+    "model", ["llama-3.1-8b-instruct", "qwen-2.5-72b-instruct", "mistral-small-3-24b"]
+)
+@pytest.mark.parametrize("with_tools", [False, True])
+def test_json_schema_answer_that_looks_like_a_call(
+    client: openai.OpenAI, model: str, with_tools: bool
+) -> None:
+    extra: dict[str, Any] = {"tools": [WEATHER_TOOL], "tool_choice": "none"} if with_tools else {}
+    rf: Any = {"type": "json_schema", "json_schema": {"name": "call", "schema": LOOKS_LIKE_A_CALL}}
+    for stream in (False, True):
+        if stream:
+            chunks = list(
+                client.chat.completions.create(
+                    model=model, messages=MESSAGES, response_format=rf, max_tokens=64,
+                    stream=True, **extra,
+                )
+            )  # fmt: skip
+            calls = [c for c in chunks if c.choices and c.choices[0].delta.tool_calls]
+            content = "".join(c.choices[0].delta.content or "" for c in chunks if c.choices)
+            finish = [c.choices[0].finish_reason for c in chunks if c.choices][-1]
+        else:
+            resp = client.chat.completions.create(
+                model=model, messages=MESSAGES, response_format=rf, max_tokens=64, **extra
+            )
+            calls = resp.choices[0].message.tool_calls or []
+            content = resp.choices[0].message.content or ""
+            finish = resp.choices[0].finish_reason
+        where = f"{model} stream={stream} tools={with_tools}"
+        assert not calls, f"{where}: JSON content turned into a tool call"
+        assert finish in {"stop", "length"}, where
+        assert json.loads(content)["name"] == "get_weather", where

@@ -162,6 +162,13 @@ def test_max_tokens_over_cap(client: openai.OpenAI, field: str) -> None:
     assert resp.choices
 
 
+def test_max_tokens_over_cap_completions(client: openai.OpenAI) -> None:
+    with pytest.raises(openai.BadRequestError) as ei:
+        client.completions.create(model=MODEL, prompt="x", max_tokens=MAX_OUTPUT_TOKENS + 1)
+    check_error(ei.value, openai.BadRequestError, 400, "invalid_request_error",
+                "invalid_value", "max_tokens")  # fmt: skip
+
+
 @pytest.mark.parametrize(
     ("field", "value"), [("temperature", 3), ("temperature", -0.5), ("top_p", 1.5), ("n", 0)]
 )
@@ -238,9 +245,10 @@ def test_revoked_key_stops_working(stack: Stack, recorder: Recorder) -> None:
             except openai.AuthenticationError:
                 assert time.monotonic() < deadline, "a new key was not accepted within 2 s"
                 time.sleep(0.1)
-        # its key narrows it to one model
+        # its key narrows it to one model (and that model's aliases)
         with pytest.raises(openai.NotFoundError):
             c.chat.completions.create(model="mistral-small-3-24b", messages=MESSAGES)
+        assert {m.id for m in c.models.list()} == {"llama-3.1-8b-instruct", "gpt-4o-mini"}
 
         kid = _key_id(stack, tenant)
         res = run_cli("keys", "revoke", kid, "--data-dir", str(stack.data_dir))

@@ -157,3 +157,19 @@ def test_tool_result_round_trip(client: openai.OpenAI) -> None:
         max_tokens=16,
     )  # fmt: skip
     assert second.choices[0].message.content
+
+
+@pytest.mark.parametrize(("family", "model"), FAMILIES)
+def test_streamed_tool_call_equals_whole(client: openai.OpenAI, family: str, model: str) -> None:
+    whole = client.chat.completions.create(
+        model=model, messages=MESSAGES, tools=TOOLS, max_tokens=128, seed=11
+    )
+    with client.chat.completions.stream(
+        model=model, messages=MESSAGES, tools=TOOLS, max_tokens=128, seed=11
+    ) as stream:
+        final = stream.get_final_completion()
+    a = whole.choices[0].message.tool_calls or []
+    b = final.choices[0].message.tool_calls or []
+    assert [(c.function.name, json.loads(c.function.arguments)) for c in a] == [
+        (c.function.name, json.loads(c.function.arguments)) for c in b
+    ], family
