@@ -404,7 +404,8 @@ def fixed_rate(
 ) -> LatencyResult:
     d = run.d
     if oha is not None:
-        opts = f"--no-tui --output-format json -c {CONNECTIONS} -q {rate:.0f} --latency-correction"
+        opts = f"--no-tui --output-format json --worker-threads 1 -w -c {CONNECTIONS}"
+        opts += f" -q {rate:.0f} --latency-correction"
         common = ["taskset", "-c", LOAD_CPU, oha, *opts.split(), "-m", "POST"]
         common += ["-T", "application/json", "-H", f"Authorization: Bearer {key}"]
         common += ["-D", str(body_file)]
@@ -839,6 +840,13 @@ def ensure_wrk() -> None:
         subprocess.run(["apt-get", "install", "-y", "-q", "wrk"], check=True)
 
 
+def wait_quiet(limit_s: float, threshold: float = 0.8) -> None:
+    deadline = time.monotonic() + limit_s
+    while float(loadavg().split()[0]) >= threshold and time.monotonic() < deadline:
+        say(f"    waiting for a quiet machine: load average {loadavg()}")
+        time.sleep(15)
+
+
 def _terminate(signum: int, frame: FrameType | None) -> None:
     raise KeyboardInterrupt(f"signal {signum}")
 
@@ -861,6 +869,13 @@ def main(argv: list[str] | None = None) -> int:
         type=float,
         default=20.0,
         help="pace of the simulator's tokens in the streaming step",
+    )
+    ap.add_argument(
+        "--wait-quiet",
+        type=float,
+        default=0.0,
+        metavar="S",
+        help="first wait up to S seconds for the 1-minute load average to fall below 0.8",
     )
     ap.add_argument(
         "--keep",
@@ -886,6 +901,8 @@ def main(argv: list[str] | None = None) -> int:
     signal.signal(signal.SIGTERM, _terminate)
     signal.signal(signal.SIGHUP, _terminate)
 
+    if args.wait_quiet > 0:
+        wait_quiet(args.wait_quiet)
     load_before = loadavg()
     say(
         f"==> the performance floor{' (--quick)' if args.quick else ''}; load average "
