@@ -539,3 +539,18 @@ def test_json_schema_answer_that_looks_like_a_call(
         assert not calls, f"{where}: JSON content turned into a tool call"
         assert finish in {"stop", "length"}, where
         assert json.loads(content)["name"] == "get_weather", where
+
+
+def test_logprobs_are_honoured_or_refused(client: openai.OpenAI) -> None:
+    """Asked for logprobs, a client gets them, or a 400 naming the field; never a silent null."""
+    try:
+        resp = client.chat.completions.create(
+            model=MODEL, messages=MESSAGES, max_tokens=3, logprobs=True, top_logprobs=2
+        )
+    except openai.BadRequestError as exc:
+        assert isinstance(exc.body, dict) and exc.body["param"] in {"logprobs", "top_logprobs"}
+        return
+    lp = resp.choices[0].logprobs
+    assert lp is not None and lp.content, "logprobs were asked for and silently dropped"
+    assert resp.usage is not None and len(lp.content) == resp.usage.completion_tokens
+    assert all(len(t.top_logprobs) == 2 for t in lp.content)
