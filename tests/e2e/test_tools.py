@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 import json
-from typing import Any
+from typing import Any, Literal
 
 import openai
+import pydantic
 import pytest
 
 from .conftest import CHAT_FAMILIES
@@ -173,3 +174,44 @@ def test_streamed_tool_call_equals_whole(client: openai.OpenAI, family: str, mod
     assert [(c.function.name, json.loads(c.function.arguments)) for c in a] == [
         (c.function.name, json.loads(c.function.arguments)) for c in b
     ], family
+
+
+class Weather(pydantic.BaseModel):
+    city: str
+    unit: Literal["celsius", "fahrenheit"]
+
+
+class Forecast(pydantic.BaseModel):
+    city: str
+    days: int
+    summary: str
+
+
+@pytest.mark.parametrize(("family", "model"), FAMILIES)
+def test_structured_output_parse(client: openai.OpenAI, family: str, model: str) -> None:
+    """`parse()` with a pydantic model: strict json_schema in, a parsed object out."""
+    resp = client.chat.completions.parse(
+        model=model,
+        messages=[{"role": "user", "content": "Forecast for Paris."}],
+        response_format=Forecast,
+        max_tokens=128,
+    )
+    msg = resp.choices[0].message
+    assert not msg.tool_calls, family
+    assert isinstance(msg.parsed, Forecast), f"{family}: {msg.content!r}"
+
+
+@pytest.mark.parametrize(("family", "model"), FAMILIES)
+def test_strict_tool_parse(client: openai.OpenAI, family: str, model: str) -> None:
+    """`parse()` with `pydantic_function_tool`: the arguments parse into the model."""
+    resp = client.chat.completions.parse(
+        model=model,
+        messages=MESSAGES,
+        tools=[openai.pydantic_function_tool(Weather)],
+        max_tokens=128,
+    )
+    calls = resp.choices[0].message.tool_calls or []
+    assert calls, f"{family}: no tool call"
+    assert calls[0].function.name == "Weather"
+    assert isinstance(calls[0].function.parsed_arguments, Weather)
+    assert resp.choices[0].finish_reason == "tool_calls"
