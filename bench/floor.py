@@ -753,9 +753,10 @@ def report(
         f"| baseline (aiohttp pass-through) | {b:,.0f} | 1x | {cpu['baseline']:.3f} ms | 1x |",
         f"| upstream alone (simulator, direct) | {direct:,.0f} | {direct / b:.1f}x | | |",
         "",
-        "CPU per request is the server tree's CPU time over the measured run / requests; its "
-        "ratio (baseline / provocapi, higher is better) does not move when other work steals "
-        'core time, while req/s does ("core ours" below: CPU seconds per second).',
+        "CPU per request: the server tree's CPU time over the measured run / requests (its "
+        "ratio is baseline / provocapi, higher is better). 'Core ours' below: the server's "
+        "CPU seconds per second; well under 100% means other work shared core 1 and the "
+        "figures are skewed (fewer req/s, and cheaper requests from bigger batches).",
         "",
     ]
     if not valid:
