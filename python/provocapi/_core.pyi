@@ -161,3 +161,38 @@ class Metrics:
         """Counter or gauge value (gauges keep 6 decimal places)."""
     def render(self) -> str:
         """Prometheus text exposition format, families and series sorted."""
+
+# --- admission: rate-limit buckets in the state table (rust/src/bindings/admission.rs) ---
+
+def monotonic_ns() -> int:
+    """CLOCK_MONOTONIC in ns: the machine-wide clock the buckets run on."""
+
+class BucketSet:
+    """The buckets one request draws on, taken all or nothing.
+
+    Each bucket is a field of a state-table slot holding a GCRA arrival time:
+    capacity `limit` units, refilled continuously at `limit` per minute, shared by
+    every process that maps the table. A zeroed field is a full bucket.
+    """
+
+    def __init__(self, table: StateTable, buckets: list[tuple[int, int, int, bool]]) -> None:
+        """`buckets`: (slot, field, limit per minute, counts tokens) each; limits below 1
+        count as 1. StateTableError if a slot or field is bad."""
+
+    @property
+    def limits(self) -> list[tuple[int, bool]]:
+        """(limit, counts tokens) per bucket, in the given order."""
+
+    def admit(
+        self, requests: int, tokens: int, now_ns: int | None = None
+    ) -> tuple[int | None, bool, int, int, list[tuple[bytes, bytes]]]:
+        """Charge `requests` to request buckets and `tokens` to token buckets, or nothing.
+        Returns (index of the refusing bucket or None, it can never fit, ns until it
+        would fit, units in use in it, the x-ratelimit-* headers after the decision)."""
+
+    def refund(self, tokens: int) -> None:
+        """Give unused tokens back to every token bucket (never above capacity)."""
+
+    def headers(self, now_ns: int | None = None) -> list[tuple[bytes, bytes]]:
+        """OpenAI's x-ratelimit-* headers: per unit, the bucket with the smallest
+        remaining fraction; resets as Go durations."""

@@ -1,6 +1,7 @@
 //! provocapi's hot path. Pure-Rust modules know nothing of Python or HTTP
 //! frameworks; `bindings` is the only place that speaks PyO3.
 
+pub mod buckets;
 pub mod embed;
 pub mod metrics;
 pub mod relay;

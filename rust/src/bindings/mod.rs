@@ -1,5 +1,6 @@
 //! The Python-visible boundary of `provocapi._core`, on one screen.
 
+mod admission;
 mod relay;
 mod state;
 
@@ -10,5 +11,6 @@ fn _core(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add("__version__", env!("CARGO_PKG_VERSION"))?;
     relay::register(m)?;
     state::register(m)?;
+    admission::register(m)?;
     Ok(())
 }

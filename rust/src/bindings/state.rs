@@ -19,7 +19,7 @@ create_exception!(
     "Corrupt or mismatched state file, table full, key too long, or a bad slot/field."
 );
 
-fn state_err(e: Error) -> PyErr {
+pub(crate) fn state_err(e: Error) -> PyErr {
     match e {
         Error::Io(io) => io.into(),
         other => StateTableError::new_err(other.to_string()),
@@ -40,7 +40,7 @@ fn index(v: i64, what: &str) -> PyResult<usize> {
 
 #[pyclass(name = "StateTable", frozen, module = "provocapi._core")]
 pub struct PyStateTable {
-    inner: Arc<StateTable>,
+    pub(crate) inner: Arc<StateTable>,
 }
 
 #[pymethods]
