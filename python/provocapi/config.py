@@ -57,8 +57,21 @@ class TenantConfig(msgspec.Struct, forbid_unknown_fields=True, frozen=True):
     models: list[str] | None = None  # None: every model
 
 
-class TierConfig(msgspec.Struct, frozen=True):
-    """Rate-limit tiers; the admission issue gives these their fields."""
+class ModelLimits(msgspec.Struct, forbid_unknown_fields=True, frozen=True):
+    """Per model within a tenant: requests and tokens per minute (None: no limit)."""
+
+    rpm: int | None = None
+    tpm: int | None = None
+
+
+class TierConfig(msgspec.Struct, forbid_unknown_fields=True, frozen=True):
+    """A rate-limit tier: per-minute limits per key, per tenant, per model within a tenant."""
+
+    key_rpm: int | None = None
+    key_tpm: int | None = None
+    tenant_rpm: int | None = None
+    tenant_tpm: int | None = None
+    models: dict[str, ModelLimits] = {}
 
 
 class ServerConfig(msgspec.Struct, forbid_unknown_fields=True, frozen=True):
@@ -75,7 +88,7 @@ class Config(msgspec.Struct, forbid_unknown_fields=True, frozen=True):
     server: ServerConfig = ServerConfig()
     models: list[ModelConfig] = []
     tenants: dict[str, TenantConfig] = {}
-    tiers: dict[str, dict[str, object]] = {}
+    tiers: dict[str, TierConfig] = {}
 
 
 class ConfigError(ValueError):
@@ -141,6 +154,27 @@ def check(cfg: Config, source: str) -> None:
         for model in tenant.models or []:
             if model not in names:
                 raise ConfigError(f"{source}: tenant {tname}: unknown model '{model}'")
+        if tenant.tier not in cfg.tiers and tenant.tier != "default":
+            raise ConfigError(f"{source}: tenant {tname}: unknown tier '{tenant.tier}'")
+    _check_tiers(cfg, names, source)
+
+
+def _check_tiers(cfg: Config, names: dict[str, str], source: str) -> None:
+    for tier_name, tier in cfg.tiers.items():
+        where = f"{source}: tiers.{tier_name}"
+        limits = [
+            ("key_rpm", tier.key_rpm),
+            ("key_tpm", tier.key_tpm),
+            ("tenant_rpm", tier.tenant_rpm),
+            ("tenant_tpm", tier.tenant_tpm),
+        ]
+        for model, ml in tier.models.items():
+            if model not in names:
+                raise ConfigError(f"{where}.models: unknown model '{model}'")
+            limits += [(f"models.{model}.rpm", ml.rpm), (f"models.{model}.tpm", ml.tpm)]
+        for field_name, value in limits:
+            if value is not None and value < 1:
+                raise ConfigError(f"{where}.{field_name} must be at least 1 (omit it: no limit)")
 
 
 def to_json(cfg: Config) -> bytes:

@@ -13,7 +13,8 @@ from typing import Any
 
 from ._core import StateTable
 from .adapters import ConfigAdapters
-from .admission import Admission, Unlimited
+from .admission import Admission
+from .admission.gate import Gate
 from .asgi import Request
 from .catalog import Catalog
 from .config import Config
@@ -45,7 +46,7 @@ class Gateway:
         self.telemetry = Telemetry(self.state)
         # The pipeline's subsystems (see pipeline.py), each behind its interface.
         self.router = Router(cfg)
-        self.admission: Admission = Unlimited()
+        self.admission: Admission = Gate(cfg, self.state, self.telemetry)
         self.usage: UsageRecorder = NoUsage()
         self._refresher: asyncio.Task[None] | None = None
         # Subsystems register long-running loops here (health probes, usage

@@ -60,6 +60,7 @@ class Plan:
     include_usage: bool
     tool_family: str | None
     tool_names: list[str] | None
+    max_tokens: int = 0  # per choice, as sent (admission reserves n x this)
 
 
 def _check_unsupported(req: msgspec.Struct, fields: tuple[str, ...]) -> None:
@@ -212,7 +213,7 @@ def plan_chat(req: ChatRequest, res: Resolved) -> Plan:
         **_CHAT_DROP,
     )
     body = _with_adapter(msgspec.json.encode(upstream), res)
-    return Plan(body, stream, include_usage, family, names)
+    return Plan(body, stream, include_usage, family, names, max_tokens)
 
 
 def plan_completion(req: CompletionRequest, res: Resolved) -> Plan:
@@ -230,7 +231,7 @@ def plan_completion(req: CompletionRequest, res: Resolved) -> Plan:
         **_COMPLETION_DROP,
     )
     body = _with_adapter(msgspec.json.encode(upstream), res)
-    return Plan(body, stream, include_usage, None, None)
+    return Plan(body, stream, include_usage, None, None, max_tokens)
 
 
 @dataclass(slots=True)

@@ -35,6 +35,24 @@ FAMILIES: list[tuple[str, str, str, list[float] | None]] = [
         "Streamed chunks relayed to clients, by model.",
         None,
     ),
+    (
+        "provocapi_ratelimit_refusals_total",
+        "counter",
+        "Requests refused with 429 by the rate limits, by level (key, tenant, model) and unit.",
+        None,
+    ),
+    (
+        "provocapi_token_estimates_total",
+        "counter",
+        "Prompts counted with the fallback estimate (no tokenizer for the model), by model.",
+        None,
+    ),
+    (
+        "provocapi_ratelimit_redis_fallback_total",
+        "counter",
+        "Times a replica fell back to its local share of the limits because Redis failed.",
+        None,
+    ),
 ]
 
 
@@ -77,6 +95,16 @@ class Telemetry:
     def chunks(self, model: str, n: int) -> None:
         if n:
             self.metrics.inc(self._handle("provocapi_stream_chunks_total", (("model", model),)), n)
+
+    def admission_refused(self, level: str, unit: str) -> None:
+        labels = (("level", level), ("unit", unit))
+        self.metrics.inc(self._handle("provocapi_ratelimit_refusals_total", labels))
+
+    def token_estimate(self, model: str) -> None:
+        self.metrics.inc(self._handle("provocapi_token_estimates_total", (("model", model),)))
+
+    def redis_fallback(self) -> None:
+        self.metrics.inc(self._handle("provocapi_ratelimit_redis_fallback_total", ()))
 
     def render(self) -> str:
         return self.metrics.render()

@@ -1,15 +1,16 @@
 """Admission: may this call go ahead now? (rate limits, token budget, context guard)
 
 The gateway calls `admit(call)` before any worker is touched and `settle(call)`
-when the answer ended. This module holds the interface and the no-limit default;
-the admission issue supplies the token counter and the core's token buckets.
+when the answer ended. This package holds the interface, the no-limit default
+and the real thing (`gate.Gate`): prompt counting, context guard, and the core's
+token buckets in the shared state table.
 """
 
 from __future__ import annotations
 
 from typing import Protocol
 
-from .call import Call
+from ..call import Call
 
 
 class Admission(Protocol):

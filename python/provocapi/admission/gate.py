@@ -1,0 +1,128 @@
+"""The admission the gateway runs: count the prompt, guard the context, charge
+the buckets; refund unused tokens when the answer ends.
+
+Refusals are OpenAI's: 429 `rate_limit_exceeded` with Retry-After (whole
+seconds, at most 60) and retry-after-ms; a request that could never fit its
+bucket also says `x-should-retry: false`, so the SDKs do not wait for nothing.
+"""
+
+from __future__ import annotations
+
+from .._core import StateTable
+from ..call import Call
+from ..config import Config
+from ..errors import ApiError
+from ..telemetry import Telemetry
+from .counting import Counter
+from .limits import Limits, LimitTable
+
+Headers = list[tuple[bytes, bytes]]
+_UNIT = {"requests": "requests per min (RPM)", "tokens": "tokens per min (TPM)"}
+
+
+def _seconds(ns: int) -> str:
+    return f"{ns / 1e9:.3f}".rstrip("0").rstrip(".") + "s"
+
+
+class Gate:
+    def __init__(
+        self, cfg: Config, table: StateTable, telemetry: Telemetry, counter: Counter | None = None
+    ) -> None:
+        self.limits = LimitTable(cfg, table)
+        self.telemetry = telemetry
+        self.counter = counter or Counter()
+
+    def admit(self, call: Call) -> Headers:
+        prompt, exact = self.counter.prompt_tokens(call)
+        call.prompt_tokens = prompt  # the worker's usage replaces it when it comes
+        if not exact:
+            self.telemetry.token_estimate(call.model_id)
+        out = _max_output(call)
+        call.max_output_tokens = out
+        if exact:
+            _context_guard(call, prompt, out)
+        limits = self.limits.get(call.key, call.model_id)
+        if limits is None:
+            return []
+        cost = prompt + out
+        refused, never, wait_ns, used, headers = limits.buckets.admit(1, cost)
+        if refused is None:
+            call.reserved_tokens = cost
+            call.extra["limits"] = limits
+            return headers
+        scope, unit = limits.names[refused]
+        self.telemetry.admission_refused(scope.split(" ", 1)[0], unit)
+        asked = 1 if unit == "requests" else cost
+        raise _refusal(limits, refused, never, wait_ns, used, asked, headers)
+
+    def settle(self, call: Call) -> None:
+        limits: Limits | None = call.extra.get("limits")
+        if limits is None or not call.reserved_tokens:
+            return
+        if call.completion_tokens is not None:
+            used = (call.prompt_tokens or 0) + call.completion_tokens
+        elif call.status != 200:
+            used = 0  # failed with no answer: a request, but no tokens, is charged
+        else:
+            used = call.reserved_tokens  # unknown output: keep the reservation
+        unused = call.reserved_tokens - used
+        if unused > 0:
+            limits.buckets.refund(unused)
+
+
+def _max_output(call: Call) -> int:
+    if call.kind == "embedding":
+        return 0
+    n = getattr(call.request, "n", None)
+    return int(call.plan.max_tokens) * (n if isinstance(n, int) and n > 1 else 1)
+
+
+def _context_guard(call: Call, prompt: int, out: int) -> None:
+    limit = call.res.model.context_length
+    if prompt + out <= limit:
+        return
+    if call.kind == "embedding":
+        raise ApiError(
+            400,
+            f"This model's maximum context length is {limit} tokens, however you requested "
+            f"{prompt} tokens in the input. Please reduce your input.",
+            code="context_length_exceeded",
+            param="input",
+        )
+    where = "messages" if call.kind == "chat" else "prompt"
+    raise ApiError(
+        400,
+        f"This model's maximum context length is {limit} tokens. However, you requested "
+        f"{prompt + out} tokens ({prompt} in the {where}, {out} in the completion). "
+        f"Please reduce the length of the {where} or completion.",
+        code="context_length_exceeded",
+        param=where,
+    )
+
+
+def _refusal(
+    limits: Limits, i: int, never: bool, wait_ns: int, used: int, asked: int, headers: Headers
+) -> ApiError:
+    scope, unit = limits.names[i]
+    limit = limits.buckets.limits[i][0]
+    if never:
+        return ApiError(
+            429,
+            f"Request too large for {scope} on {_UNIT[unit]}: Limit {limit}, Requested {asked}. "
+            "The input or output tokens must be reduced in order to run successfully.",
+            code="rate_limit_exceeded",
+            headers=[*headers, (b"x-should-retry", b"false")],
+        )
+    wait_ms = max(1, -(-wait_ns // 1_000_000))
+    retry_s = min(60, max(1, -(-wait_ns // 1_000_000_000)))
+    return ApiError(
+        429,
+        f"Rate limit reached for {scope} on {_UNIT[unit]}: Limit {limit}, Used {used}, "
+        f"Requested {asked}. Please try again in {_seconds(wait_ns)}.",
+        code="rate_limit_exceeded",
+        headers=[
+            *headers,
+            (b"retry-after", str(retry_s).encode()),
+            (b"retry-after-ms", str(wait_ms).encode()),
+        ],
+    )

@@ -1,0 +1,156 @@
+"""Admission in process: tiers → buckets, headers, 429s, refunds, context guard."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+import pytest
+from provocapi.config import ConfigError, parse
+from provocapi.errors import ApiError
+
+from .conftest import CONFIG, Env, key
+
+
+def hdrs(pairs: list[tuple[bytes, bytes]]) -> dict[str, str]:
+    return {k.decode(): v.decode() for k, v in pairs}
+
+
+def token_headers(env: Env, k, model: str = "llama-3.1-8b-instruct") -> dict[str, str]:
+    limits = env.gate.limits.get(k, model)
+    assert limits is not None
+    return hdrs(limits.buckets.headers())
+
+
+def test_headers_report_the_tightest_bucket_per_unit(env: Env) -> None:
+    call = env.chat(key("acme"), max_tokens=20)
+    h = hdrs(env.gate.admit(call))
+    cost = call.prompt_tokens + 20
+    assert call.reserved_tokens == cost
+    # requests: key 10, tenant 4, model 100 per minute → the tenant's 3 of 4 is tightest
+    assert h["x-ratelimit-limit-requests"] == "4"
+    assert h["x-ratelimit-remaining-requests"] == "3"
+    assert h["x-ratelimit-reset-requests"] == "15s"
+    # tokens: key 600, tenant 6000, model 300 → the model's bucket
+    assert h["x-ratelimit-limit-tokens"] == "300"
+    assert h["x-ratelimit-remaining-tokens"] == str(300 - cost)
+    reset_ms = cost * 200  # 300 tokens per minute: 200 ms each
+    want = f"{reset_ms}ms" if reset_ms < 1000 else f"{reset_ms / 1000:g}s"
+    assert h["x-ratelimit-reset-tokens"] == want
+
+
+def test_tenant_bucket_is_shared_by_its_keys_and_refuses_with_429(env: Env) -> None:
+    a, b = key("acme", "key_a"), key("acme", "key_b")
+    for k in (a, b, a, b):
+        env.gate.admit(env.chat(k, max_tokens=1))
+    with pytest.raises(ApiError) as info:
+        env.gate.admit(env.chat(a, max_tokens=1))
+    err = info.value
+    assert (err.status, err.code, err.type) == (429, "rate_limit_exceeded", "rate_limit_exceeded")
+    assert "tenant acme" in err.message and "requests per min (RPM)" in err.message
+    h = hdrs(err.headers)
+    assert h["retry-after"] == "15"  # 4 per minute: the next one in 15 s
+    assert 14_000 < int(h["retry-after-ms"]) <= 15_000
+    assert h["x-ratelimit-remaining-requests"] == "0"
+    assert "x-should-retry" not in h
+    assert "provocapi_ratelimit_refusals_total" in env.telemetry.render()
+    # the refused request charged nothing: the other key's own bucket still has 8 of 10
+    limits = env.gate.limits.get(a, "llama-3.1-8b-instruct")
+    assert limits is not None
+
+
+def test_over_capacity_is_never_retried(env: Env) -> None:
+    call = env.chat(key("small"), model="other", max_tokens=60)  # key_tpm = 50
+    with pytest.raises(ApiError) as info:
+        env.gate.admit(call)
+    h = hdrs(info.value.headers)
+    assert info.value.status == 429
+    assert h["x-should-retry"] == "false"
+    assert "retry-after" not in h
+    assert "Request too large" in info.value.message
+
+
+def test_unused_tokens_are_refunded_when_the_answer_ends(env: Env) -> None:
+    k = key("small")
+    call = env.chat(k, model="other", max_tokens=30)
+    env.gate.admit(call)
+    p = call.prompt_tokens
+    assert token_headers(env, k, "other")["x-ratelimit-remaining-tokens"] == str(50 - p - 30)
+    call.status, call.completion_tokens = 200, 5
+    env.gate.settle(call)
+    assert token_headers(env, k, "other")["x-ratelimit-remaining-tokens"] == str(50 - p - 5)
+
+
+def test_worker_usage_drives_the_refund(env: Env) -> None:
+    k = key("small")
+    call = env.chat(k, model="other", max_tokens=30)
+    env.gate.admit(call)
+    call.status, call.prompt_tokens, call.completion_tokens = 200, 11, 7
+    env.gate.settle(call)
+    assert token_headers(env, k, "other")["x-ratelimit-remaining-tokens"] == str(50 - 18)
+
+
+def test_a_failed_call_is_charged_no_tokens_and_a_cut_one_keeps_its_reservation(
+    env: Env,
+) -> None:
+    k = key("small")
+    failed = env.chat(k, model="other", max_tokens=10)
+    env.gate.admit(failed)
+    failed.status = 503
+    env.gate.settle(failed)
+    assert token_headers(env, k, "other")["x-ratelimit-remaining-tokens"] == "50"
+    cut = env.chat(k, model="other", max_tokens=10)
+    env.gate.admit(cut)
+    cut.status = 200  # no usage known
+    env.gate.settle(cut)
+    assert token_headers(env, k, "other")["x-ratelimit-remaining-tokens"] == str(
+        50 - cut.reserved_tokens
+    )
+
+
+def test_key_limits_from_keys_create_replace_the_tier(env: Env) -> None:
+    k = key("nobody", rpm=2)  # tier default: key_rpm 5, replaced by 2
+    env.gate.admit(env.chat(k))
+    h = hdrs(env.gate.admit(env.chat(k)))
+    assert h["x-ratelimit-limit-requests"] == "2"
+    assert "x-ratelimit-limit-tokens" not in h  # no token limit anywhere for this key
+    with pytest.raises(ApiError) as info:
+        env.gate.admit(env.chat(k))
+    assert info.value.status == 429 and "key key_1" in info.value.message
+
+
+def test_n_choices_reserve_n_times_max_tokens(env: Env) -> None:
+    call = env.chat(key("acme"), max_tokens=7, n=3)
+    env.gate.admit(call)
+    assert call.reserved_tokens == call.prompt_tokens + 21
+
+
+def test_a_config_without_tiers_limits_nothing(make_env: Callable[[str], Env]) -> None:
+    env = make_env("[[models]]" + CONFIG.split("[[models]]", 1)[1])
+    for _ in range(20):
+        assert env.gate.admit(env.chat(key("acme"))) == []
+
+
+def test_context_guard_before_any_worker(env: Env) -> None:
+    k = key("nobody")
+    ok = env.completion(k, [1] * 980, max_tokens=20)  # exactly the context (1000)
+    env.gate.admit(ok)
+    with pytest.raises(ApiError) as info:
+        env.gate.admit(env.completion(k, [1] * 981, max_tokens=20))
+    err = info.value
+    assert (err.status, err.code, err.param) == (400, "context_length_exceeded", "prompt")
+    assert "1001 tokens (981 in the prompt, 20 in the completion)" in err.message
+
+
+@pytest.mark.parametrize(
+    ("tiers", "why"),
+    [
+        ('[tenants.x]\ntier = "gold"\n', "unknown tier 'gold'"),
+        ("[tiers.t]\nkey_rpm = 0\n", "key_rpm must be at least 1"),
+        ("[tiers.t.models.nope]\nrpm = 3\n", "unknown model 'nope'"),
+        ("[tiers.t]\nkey_rps = 3\n", "key_rps"),
+    ],
+)
+def test_tier_config_is_checked(tiers: str, why: str) -> None:
+    models = "[[models]]" + CONFIG.split("[[models]]", 1)[1]
+    with pytest.raises(ConfigError, match=why):
+        parse(tiers + "\n" + models)
