@@ -80,6 +80,9 @@ PROMPT = (
     "affected, how to drain the worker safely, and what to write in the incident note."
 )
 
+# Every feature on: the key's tenant gets the default tier, limited at every level (key,
+# tenant, model within tenant; requests and tokens) far above what the load can reach, so
+# admission runs in full on every request and never refuses.
 GATEWAY_CONFIG = """\
 [[models]]
 id = "{model}"
@@ -87,6 +90,16 @@ kind = "chat"
 family = "llama3"
 workers = ["{upstream}"]
 capabilities = {{ tools = true, json_mode = true }}
+
+[tiers.default]
+key_rpm = 1000000000
+key_tpm = 1000000000000
+tenant_rpm = 1000000000
+tenant_tpm = 1000000000000
+
+[tiers.default.models."{model}"]
+rpm = 1000000000
+tpm = 1000000000000
 """
 
 
