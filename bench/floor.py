@@ -712,8 +712,16 @@ def versions() -> str:
         text=True,
     ).stdout.strip()
     wrk = subprocess.run(["wrk", "-v"], capture_output=True, text=True).stdout.split(" [")[0]
+    # where the measured gateway comes from (PYTHONPATH may point at another build)
+    probe = (
+        "import os, time, provocapi, provocapi._core as c; print(os.path.dirname("
+        "provocapi.__file__), time.strftime('%Y-%m-%d %H:%M', time.localtime("
+        "os.path.getmtime(c.__file__))))"
+    )
+    where = subprocess.run([PY, "-c", probe], capture_output=True, text=True).stdout.split()
+    origin = f" (imported from {where[0]}, _core built {where[1]} {where[2]})" if where else ""
     return (
-        f"provocapi {commit}{' (+ uncommitted changes)' if dirty else ''}, "
+        f"provocapi {commit}{' (+ uncommitted changes)' if dirty else ''}{origin}, "
         f"Python {platform.python_version()}, granian {v('granian')}, aiohttp {v('aiohttp')}, "
         f"uvloop {v('uvloop')}, {wrk}"
     )
