@@ -270,12 +270,19 @@ def free_port() -> int:
 def http(
     url: str, data: bytes | None = None, headers: dict[str, str] | None = None, timeout: float = 10
 ) -> tuple[int, bytes]:
+    status, raw, _ = http_full(url, data, headers, timeout)
+    return status, raw
+
+
+def http_full(
+    url: str, data: bytes | None = None, headers: dict[str, str] | None = None, timeout: float = 10
+) -> tuple[int, bytes, dict[str, str]]:
     req = urllib.request.Request(url, data=data, headers=headers or {})
     try:
         with urllib.request.urlopen(req, timeout=timeout) as r:
-            return r.status, r.read()
+            return r.status, r.read(), {k.lower(): v for k, v in r.headers.items()}
     except urllib.error.HTTPError as e:
-        return e.code, e.read()
+        return e.code, e.read(), {k.lower(): v for k, v in e.headers.items()}
 
 
 def wait_ready(url: str, proc: subprocess.Popen[bytes], timeout: float = 60) -> None:
@@ -290,8 +297,8 @@ def wait_ready(url: str, proc: subprocess.Popen[bytes], timeout: float = 60) -> 
     raise RuntimeError(f"{url} not ready within {timeout:.0f} s")
 
 
-def chat(base: str, key: str, stream: bool) -> tuple[int, bytes]:
-    return http(
+def chat(base: str, key: str, stream: bool) -> tuple[int, bytes, dict[str, str]]:
+    return http_full(
         base + "/v1/chat/completions",
         json.dumps(body(stream)).encode(),
         {"Content-Type": "application/json", "Authorization": f"Bearer {key}"},
@@ -529,7 +536,7 @@ def check_answer(name: str, base: str, key: str) -> str:
     """One request through `base`, checked: 200 and a 64-token answer."""
     deadline = time.monotonic() + 15
     while True:
-        status, raw = chat(base, key, stream=False)
+        status, raw, headers = chat(base, key, stream=False)
         if status == 200 or time.monotonic() > deadline:
             break
         time.sleep(0.3)
@@ -539,6 +546,9 @@ def check_answer(name: str, base: str, key: str) -> str:
     note = f"{name:<9} 200, {len(raw)} bytes, usage {usage}"
     if usage.get("completion_tokens") != 64:
         note += "  (!) expected 64 completion tokens"
+    if name == "provocapi":
+        limits = sorted(h for h in headers if h.startswith("x-ratelimit-limit-"))
+        note += f"; admission: {', '.join(limits) if limits else '(!) no x-ratelimit headers'}"
     return note
 
 
