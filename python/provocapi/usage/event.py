@@ -1,0 +1,123 @@
+"""A usage event as it is spooled and stored: one flat row, the store's columns.
+
+The spool holds two lines per call: `begin` when it reaches admission (enough to
+record it as `interrupted` if the process dies) and `end` with everything. Both
+carry the same gateway-generated `event_id`; `version` lets a store keep the
+fuller one (end = 2 beats begin = 1) whatever order they arrive in.
+"""
+
+from __future__ import annotations
+
+import secrets
+import time
+from typing import Any
+
+import orjson
+
+from ..call import Call
+
+BEGIN, END = 1, 2  # versions: a store keeps the highest per event_id
+
+COLUMNS: tuple[str, ...] = (
+    "event_id",
+    "version",
+    "day",
+    "started_ms",
+    "request_id",
+    "tenant",
+    "key_id",
+    "model_asked",
+    "model",
+    "adapter",
+    "worker",
+    "endpoint",
+    "stream",
+    "status",
+    "outcome",
+    "error_code",
+    "prompt_tokens",
+    "completion_tokens",
+    "queue_ms",
+    "ttft_ms",
+    "latency_ms",
+)
+
+Row = dict[str, Any]
+
+
+def new_event_id() -> str:
+    return "ev_" + secrets.token_hex(12)
+
+
+def utc_day(epoch_s: float) -> str:
+    return time.strftime("%Y-%m-%d", time.gmtime(epoch_s))
+
+
+def begin_row(call: Call, event_id: str) -> Row:
+    """What is known when the call reaches admission; stored as-is only if it never ends."""
+    adapter = call.res.adapter
+    return {
+        "event_id": event_id,
+        "version": BEGIN,
+        "day": utc_day(call.started_wall),
+        "started_ms": int(call.started_wall * 1000),
+        "request_id": call.request_id,
+        "tenant": call.key.tenant,
+        "key_id": call.key.id,
+        "model_asked": call.model_asked,
+        "model": call.res.model.id,
+        "adapter": adapter.name if adapter else "",
+        "worker": "",
+        "endpoint": call.endpoint,
+        "stream": int(call.stream),
+        "status": 0,
+        "outcome": "interrupted",
+        "error_code": "",
+        "prompt_tokens": 0,
+        "completion_tokens": 0,
+        "queue_ms": 0.0,
+        "ttft_ms": None,
+        "latency_ms": 0.0,
+    }
+
+
+def outcome(status: int, error_code: str | None) -> str:
+    if 200 <= status < 300 and not error_code:
+        return "completed"
+    return "error"
+
+
+def end_row(call: Call, begin: Row) -> Row:
+    row = dict(begin)
+    status = call.status
+    # rounded once here, so every store holds the very same doubles
+    row.update(
+        version=END,
+        worker=call.worker or "",
+        status=status,
+        outcome=outcome(status, call.error_code),
+        error_code=call.error_code or "",
+        prompt_tokens=call.prompt_tokens or 0,
+        completion_tokens=call.completion_tokens or 0,
+        queue_ms=round(call.queue_ms, 3),
+        ttft_ms=None if call.ttft_s is None else round(call.ttft_s * 1000, 3),
+        latency_ms=round(call.elapsed_s() * 1000, 3),
+    )
+    return row
+
+
+def encode(row: Row) -> bytes:
+    return orjson.dumps(row) + b"\n"
+
+
+def decode(line: bytes) -> Row | None:
+    """A spool line back to a row; None for a torn or foreign line (never fatal)."""
+    try:
+        row = orjson.loads(line)
+    except orjson.JSONDecodeError:
+        return None
+    if not isinstance(row, dict) or row.get("version") not in (BEGIN, END):
+        return None
+    if any(c not in row for c in COLUMNS):
+        return None
+    return row

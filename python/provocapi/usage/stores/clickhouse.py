@@ -1,0 +1,81 @@
+"""ClickHouse over its HTTP interface (the production store).
+
+The SQL lives in clickhouse_sql.py; this module only moves it. `Transport` is
+the seam: HTTP here, chdb in the tests (the same SQL on the current engine).
+"""
+
+from __future__ import annotations
+
+import base64
+from typing import Protocol
+
+import aiohttp
+import orjson
+
+from ..event import Row
+from . import clickhouse_sql as sql
+from .base import StoreError, UsageQuery, UsageRow, usage_row
+
+
+class Transport(Protocol):
+    async def execute(self, query: str, data: bytes | None = None) -> bytes:
+        """Run one statement; `data` is the body of an INSERT ... FORMAT."""
+        ...
+
+    async def close(self) -> None: ...
+
+
+class HttpTransport:
+    def __init__(self, url: str, user: str, password: str, timeout_s: float) -> None:
+        self.url = url.rstrip("/") + "/"
+        token = base64.b64encode(f"{user}:{password}".encode()).decode()
+        self.headers = {"Authorization": f"Basic {token}"}
+        self.timeout = aiohttp.ClientTimeout(total=timeout_s)
+        self._session: aiohttp.ClientSession | None = None
+
+    async def execute(self, query: str, data: bytes | None = None) -> bytes:
+        if self._session is None:
+            self._session = aiohttp.ClientSession(timeout=self.timeout, headers=self.headers)
+        # an INSERT's statement rides in the URL and its rows in the body
+        params = {"query": query} if data is not None else None
+        body = data if data is not None else query.encode()
+        try:
+            async with self._session.post(self.url, params=params, data=body) as resp:
+                text = await resp.read()
+                if resp.status != 200:
+                    raise StoreError(f"clickhouse HTTP {resp.status}: {text[:500]!r}")
+                return text
+        except (aiohttp.ClientError, TimeoutError) as exc:
+            raise StoreError(f"clickhouse at {self.url}: {exc!r}") from exc
+
+    async def close(self) -> None:
+        if self._session is not None:
+            await self._session.close()
+            self._session = None
+
+
+class ClickHouseStore:
+    def __init__(self, transport: Transport, database: str) -> None:
+        self.t = transport
+        self.db = database
+
+    async def setup(self) -> None:
+        await self.t.execute(sql.create_database(self.db))
+        await self.t.execute(sql.create_table(self.db))
+
+    async def write(self, rows: list[Row]) -> None:
+        if rows:
+            body = b"".join(orjson.dumps(r) + b"\n" for r in rows)
+            await self.t.execute(sql.insert(self.db), body)
+
+    async def usage(self, q: UsageQuery) -> list[UsageRow]:
+        raw = await self.t.execute(sql.usage(self.db, q))
+        try:
+            data = orjson.loads(raw)["data"]
+        except (orjson.JSONDecodeError, KeyError, TypeError) as exc:
+            raise StoreError(f"clickhouse answered something unexpected: {raw[:200]!r}") from exc
+
+        return [usage_row(r) for r in data]
+
+    async def close(self) -> None:
+        await self.t.close()

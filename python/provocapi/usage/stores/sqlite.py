@@ -1,0 +1,144 @@
+"""The embedded store: one SQLite file, for `provocapi serve` without config.
+
+Writes upsert by event_id keeping the higher version; the query computes the
+nearest-rank percentiles with window functions. Calls run in a thread so the
+event loop never waits on the disk.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import sqlite3
+import threading
+from pathlib import Path
+
+from ..event import COLUMNS, Row
+from .base import PERCENTILES, StoreError, UsageQuery, UsageRow, usage_row
+
+SCHEMA = """
+CREATE TABLE IF NOT EXISTS usage_events (
+    event_id          TEXT PRIMARY KEY,
+    version           INTEGER NOT NULL,
+    day               TEXT NOT NULL,
+    started_ms        INTEGER NOT NULL,
+    request_id        TEXT NOT NULL,
+    tenant            TEXT NOT NULL,
+    key_id            TEXT NOT NULL,
+    model_asked       TEXT NOT NULL,
+    model             TEXT NOT NULL,
+    adapter           TEXT NOT NULL,
+    worker            TEXT NOT NULL,
+    endpoint          TEXT NOT NULL,
+    stream            INTEGER NOT NULL,
+    status            INTEGER NOT NULL,
+    outcome           TEXT NOT NULL,
+    error_code        TEXT NOT NULL,
+    prompt_tokens     INTEGER NOT NULL,
+    completion_tokens INTEGER NOT NULL,
+    queue_ms          REAL NOT NULL,
+    ttft_ms           REAL,
+    latency_ms        REAL NOT NULL
+);
+CREATE INDEX IF NOT EXISTS usage_by_tenant_day ON usage_events (tenant, day, model);
+"""
+
+_INSERT = (
+    f"INSERT INTO usage_events ({', '.join(COLUMNS)}) "
+    f"VALUES ({', '.join(':' + c for c in COLUMNS)}) "
+    "ON CONFLICT (event_id) DO UPDATE SET "
+    + ", ".join(f"{c} = excluded.{c}" for c in COLUMNS if c != "event_id")
+    + " WHERE excluded.version > usage_events.version"
+)
+
+COMPLETED = "status >= 200 AND status < 300 AND error_code = ''"
+
+
+def _pct_select(value: str, where: str) -> str:
+    picks = ", ".join(
+        f"MAX(CASE WHEN rn = ({p} * n + 99) / 100 THEN v END) AS p{p}" for p in PERCENTILES
+    )
+    return f"""
+        SELECT day, model, {picks} FROM (
+            SELECT day, model, {value} AS v,
+                   ROW_NUMBER() OVER (PARTITION BY day, model ORDER BY {value}) AS rn,
+                   COUNT(*) OVER (PARTITION BY day, model) AS n
+            FROM ev WHERE {where}
+        ) GROUP BY day, model"""
+
+
+def usage_sql(with_model: bool) -> str:
+    model_filter = " AND model = :model" if with_model else ""
+    return f"""
+    WITH ev AS (
+        SELECT * FROM usage_events
+        WHERE tenant = :tenant AND day >= :start AND day <= :end{model_filter}
+    ),
+    totals AS (
+        SELECT day, model, COUNT(*) AS requests, SUM(prompt_tokens) AS pt,
+               SUM(completion_tokens) AS ct
+        FROM ev GROUP BY day, model
+    ),
+    lat AS ({_pct_select("latency_ms", COMPLETED)}),
+    tt AS ({_pct_select("ttft_ms", COMPLETED + " AND stream = 1 AND ttft_ms IS NOT NULL")})
+    SELECT t.day, t.model, t.requests, t.pt, t.ct,
+           lat.p50, lat.p90, lat.p99, tt.p50, tt.p90, tt.p99
+    FROM totals t
+    LEFT JOIN lat ON lat.day = t.day AND lat.model = t.model
+    LEFT JOIN tt ON tt.day = t.day AND tt.model = t.model
+    ORDER BY t.day, t.model
+    """
+
+
+class SqliteStore:
+    def __init__(self, path: str | Path) -> None:
+        self.path = Path(path)
+        self._conn: sqlite3.Connection | None = None
+        self._lock = threading.Lock()  # one connection, used from worker threads in turn
+
+    def _db(self) -> sqlite3.Connection:
+        if self._conn is None:
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+            conn = sqlite3.connect(
+                self.path, timeout=30, isolation_level=None, check_same_thread=False
+            )
+            conn.execute("PRAGMA journal_mode=WAL")
+            conn.executescript(SCHEMA)
+            self._conn = conn
+        return self._conn
+
+    def _run(self, fn, *args):  # type: ignore[no-untyped-def]
+        with self._lock:
+            try:
+                return fn(self._db(), *args)
+            except sqlite3.Error as exc:
+                raise StoreError(f"sqlite {self.path}: {exc}") from exc
+
+    async def setup(self) -> None:
+        await asyncio.to_thread(self._run, lambda db: None)
+
+    async def write(self, rows: list[Row]) -> None:
+        def insert(db: sqlite3.Connection) -> None:
+            db.execute("BEGIN")
+            try:
+                db.executemany(_INSERT, rows)
+            except BaseException:
+                db.execute("ROLLBACK")
+                raise
+            db.execute("COMMIT")
+
+        await asyncio.to_thread(self._run, insert)
+
+    async def usage(self, q: UsageQuery) -> list[UsageRow]:
+        params = {"tenant": q.tenant, "start": q.start, "end": q.end, "model": q.model}
+
+        def select(db: sqlite3.Connection) -> list[tuple]:
+            return db.execute(usage_sql(q.model is not None), params).fetchall()
+
+        rows = await asyncio.to_thread(self._run, select)
+        return [usage_row(r) for r in rows]
+
+    async def close(self) -> None:
+        with self._lock:
+            if self._conn is not None:
+                self._conn.close()
+                self._conn = None

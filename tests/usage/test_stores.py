@@ -1,0 +1,90 @@
+"""Every store answers the usage query exactly as the Python reference does:
+SQLite, ClickHouse 18.16 over HTTP, and the same ClickHouse SQL on chdb."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from provocapi.usage.event import BEGIN
+from provocapi.usage.stores import UsageQuery, UsageStore
+from provocapi.usage.stores.base import rank
+
+from .clickhouse_server import ClickHouse
+from .conftest import STORE_KINDS, make_store
+from .events import expected, mixed, row
+
+QUERIES = [
+    UsageQuery("acme", "2026-11-19", "2026-11-21"),
+    UsageQuery("acme", "2026-11-20", "2026-11-20"),
+    UsageQuery("acme", "2026-11-19", "2026-11-21", "bge-m3"),
+    UsageQuery("o'brien\\co", "2026-11-01", "2026-11-30"),
+    UsageQuery("acme' OR '1'='1", "2026-11-01", "2026-11-30"),
+    UsageQuery("nobody", "2026-11-19", "2026-11-21"),
+]
+
+
+async def test_mixed_events_match_the_reference(store: UsageStore) -> None:
+    rows = mixed()
+    # in several batches, with duplicates (a replay) and versions out of order
+    await store.write(rows[:150])
+    await store.write(rows[100:])
+    await store.write([dict(r, version=BEGIN) for r in rows[:50] if r["version"] != BEGIN])
+    for q in QUERIES:
+        got = await store.usage(q)
+        assert got == expected(rows, q), q
+    assert await store.usage(QUERIES[0])  # the data is really there
+
+
+async def test_interrupted_counts_but_has_no_latency(store: UsageStore) -> None:
+    await store.write([row("a", version=BEGIN), row("b", version=BEGIN)])
+    (only,) = await store.usage(UsageQuery("acme", "2026-11-20", "2026-11-20"))
+    assert only.requests == 2
+    assert only.latency_ms == (None, None, None)
+    assert only.ttft_ms == (None, None, None)
+    # the end arrives later (replayed after a restart): it wins over the begin
+    await store.write([row("a", latency_ms=42.0)])
+    (only,) = await store.usage(UsageQuery("acme", "2026-11-20", "2026-11-20"))
+    assert only.requests == 2
+    assert only.latency_ms == (42.0, 42.0, 42.0)
+    # and a late begin never undoes an end
+    await store.write([row("a", version=BEGIN)])
+    (again,) = await store.usage(UsageQuery("acme", "2026-11-20", "2026-11-20"))
+    assert again == only
+
+
+@pytest.mark.parametrize("n", [1, 2, 10, 11, 100, 101])
+async def test_nearest_rank_percentiles(store: UsageStore, n: int) -> None:
+    values = [float(v) for v in range(1, n + 1)]
+    await store.write(
+        [row(f"p{n}_{i}", latency_ms=v, stream=True, ttft_ms=v / 10) for i, v in enumerate(values)]
+    )
+    (got,) = await store.usage(UsageQuery("acme", "2026-11-20", "2026-11-20"))
+    want = tuple(values[rank(p, n) - 1] for p in (50, 90, 99))
+    assert got.latency_ms == want
+    assert got.ttft_ms == tuple(v / 10 for v in want)
+    if n == 10:
+        assert want == (5.0, 9.0, 10.0)  # the definition, spelled out
+
+
+async def test_adapters_fold_into_their_model(store: UsageStore) -> None:
+    await store.write([row("x1"), row("x2", adapter="sql"), row("x3", adapter="sql")])
+    (got,) = await store.usage(UsageQuery("acme", "2026-11-20", "2026-11-20"))
+    assert (got.model, got.requests, got.prompt_tokens) == ("llama-3.1-8b-instruct", 3, 30)
+
+
+async def test_every_store_gives_the_same_answers(
+    tmp_path: Path, tmp_path_factory: pytest.TempPathFactory, clickhouse: ClickHouse
+) -> None:
+    rows = mixed(seed=11, n=300)
+    answers = {}
+    for kind in STORE_KINDS:
+        store = await make_store(kind, tmp_path, clickhouse, tmp_path_factory.getbasetemp())
+        try:
+            await store.write(rows)
+            await store.write(rows[::3])
+            answers[kind] = [await store.usage(q) for q in QUERIES]
+        finally:
+            await store.close()
+    assert answers["sqlite"] == answers["clickhouse"] == answers["chdb"]
+    assert any(answers["sqlite"])
