@@ -84,8 +84,31 @@ class ServerConfig(msgspec.Struct, forbid_unknown_fields=True, frozen=True):
     retry_after_s: int = 1
 
 
+StoreKind = Literal["sqlite", "clickhouse"]
+
+
+class UsageConfig(msgspec.Struct, forbid_unknown_fields=True, frozen=True):
+    """Usage accounting: the local spool and the store it drains into (docs/config.md)."""
+
+    store: StoreKind = "sqlite"
+    sqlite_path: str | None = None  # default: DATA_DIR/usage.db
+    clickhouse_url: str = "http://127.0.0.1:8123"
+    clickhouse_database: str = "provocapi"
+    clickhouse_user: str = "default"
+    clickhouse_password: str = ""
+    clickhouse_timeout_s: float = 10.0
+    spool_dir: str | None = None  # default: DATA_DIR/usage-spool
+    spool_max_bytes: int = 1 << 30
+    segment_bytes: int = 8 << 20
+    fsync_interval_ms: int = 50
+    flush_interval_ms: int = 1000
+    flush_batch: int = 5000
+    max_range_days: int = 366
+
+
 class Config(msgspec.Struct, forbid_unknown_fields=True, frozen=True):
     server: ServerConfig = ServerConfig()
+    usage: UsageConfig = UsageConfig()
     models: list[ModelConfig] = []
     tenants: dict[str, TenantConfig] = {}
     tiers: dict[str, TierConfig] = {}
@@ -150,6 +173,7 @@ def check(cfg: Config, source: str) -> None:
                     "and unique across all models"
                 )
             lora_ids.add(a.lora_int_id)
+    check_usage(cfg.usage, source)
     for tname, tenant in cfg.tenants.items():
         for model in tenant.models or []:
             if model not in names:
@@ -175,6 +199,21 @@ def _check_tiers(cfg: Config, names: dict[str, str], source: str) -> None:
         for field_name, value in limits:
             if value is not None and value < 1:
                 raise ConfigError(f"{where}.{field_name} must be at least 1 (omit it: no limit)")
+
+
+def check_usage(u: UsageConfig, source: str) -> None:
+    if not 1 <= u.fsync_interval_ms <= 100:  # the issue's durability promise: <= 100 ms
+        raise ConfigError(f"{source}: usage.fsync_interval_ms must be between 1 and 100")
+    if u.flush_interval_ms < 10 or u.flush_batch < 1:
+        raise ConfigError(f"{source}: usage.flush_interval_ms >= 10 and flush_batch >= 1")
+    if u.segment_bytes < 4096 or u.spool_max_bytes < u.segment_bytes:
+        raise ConfigError(f"{source}: usage.segment_bytes >= 4096 and <= spool_max_bytes")
+    if u.max_range_days < 1:
+        raise ConfigError(f"{source}: usage.max_range_days must be positive")
+    if u.store == "clickhouse" and not u.clickhouse_url.startswith(("http://", "https://")):
+        raise ConfigError(f"{source}: usage.clickhouse_url must be an http(s) URL")
+    if not u.clickhouse_database.replace("_", "").isalnum():
+        raise ConfigError(f"{source}: usage.clickhouse_database: letters, digits and _ only")
 
 
 def to_json(cfg: Config) -> bytes:

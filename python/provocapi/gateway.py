@@ -23,7 +23,8 @@ from .keys import KeyCache, KeyRecord, KeyStore
 from .routing import Router
 from .telemetry import Telemetry
 from .upstream import Upstream
-from .usage import NoUsage, UsageRecorder
+from .usage import SpoolRecorder, UsageRecorder, UsageStore
+from .usage import build as build_usage
 
 log = logging.getLogger("provocapi")
 
@@ -47,11 +48,16 @@ class Gateway:
         # The pipeline's subsystems (see pipeline.py), each behind its interface.
         self.router = Router(cfg)
         self.admission: Admission = Gate(cfg, self.state, self.telemetry)
-        self.usage: UsageRecorder = NoUsage()
+        self._recorder: SpoolRecorder = build_usage(
+            cfg.usage, self.data_dir, self.telemetry.metrics
+        )
+        self.usage: UsageRecorder = self._recorder
+        self.usage_store: UsageStore = self._recorder.store
         self._refresher: asyncio.Task[None] | None = None
         # Subsystems register long-running loops here (health probes, usage
         # flusher, limit leases); they start with the event loop.
         self.background: list[Callable[[], Coroutine[Any, Any, None]]] = [self._refresh_keys]
+        self.background.append(self._recorder.run)  # group fsync + flusher
         self._tasks: list[asyncio.Task[None]] = []
 
     def start_background(self) -> None:
@@ -74,6 +80,7 @@ class Gateway:
         for task in self._tasks:
             with contextlib.suppress(asyncio.CancelledError):
                 await task
+        await self._recorder.close()  # fsync, one last flush, unlock the spool series
         await self.router.close()
         await self.upstream.close()
 

@@ -1,15 +1,10 @@
-"""Usage accounting: every call that reaches admission is recorded.
-
-The gateway calls `begin(call)` before admission decides and `end(call)` when
-the answer ended (any status). This module holds the interface and the no-op
-default; the usage issue supplies the durable spool and the stores.
-"""
+"""The recorder interface the pipeline calls, and the no-op default."""
 
 from __future__ import annotations
 
 from typing import Protocol
 
-from .call import Call
+from ..call import Call
 
 
 class UsageRecorder(Protocol):

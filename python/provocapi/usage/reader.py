@@ -1,0 +1,118 @@
+"""Reading a spool series back: begin/end pairing and which segments may go.
+
+Ends are complete events. A begin waits for its end; a segment holding a begin
+still open is kept, so a crash never loses the record that the call started.
+A dead series' begins left open once it is read to the end become
+`interrupted` events.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+from collections import Counter
+from pathlib import Path
+
+from .event import BEGIN, Row, decode
+from .spool import SpoolWriter, list_series, segment_path
+
+CHUNK = 1 << 20
+
+
+class SeriesReader:
+    def __init__(self, directory: Path, token: str, writer: SpoolWriter | None) -> None:
+        self.dir = directory
+        self.token = token
+        self.writer = writer  # None: a dead series being replayed
+        seqs = list_series(directory).get(token, [])
+        self.seq = seqs[0] if seqs else 0
+        self.offset = 0
+        self.open: dict[str, tuple[int, Row]] = {}
+        self._open_in: Counter[int] = Counter()
+        self.bad_lines = 0
+        self.at_end = False  # everything on disk has been read (last call)
+
+    def _sealed(self, seq: int) -> bool:
+        return self.writer is None or seq < self.writer.seq
+
+    def _next_seq(self) -> int | None:
+        later = [s for s in list_series(self.dir).get(self.token, []) if s > self.seq]
+        return later[0] if later else None
+
+    def read(self, limit: int) -> list[Row]:
+        """Up to `limit` finished events, in spool order."""
+        rows: list[Row] = []
+        self.at_end = False
+        while len(rows) < limit:
+            path = segment_path(self.dir, self.token, self.seq)
+            try:
+                with open(path, "rb") as f:
+                    f.seek(self.offset)
+                    data = f.read(CHUNK)
+            except FileNotFoundError:
+                data = b""
+            end = data.rfind(b"\n") + 1
+            if end == 0:
+                if data and self._sealed(self.seq) and len(data) < CHUNK:
+                    self.offset += len(data)  # a torn last line of a crashed write
+                    self.bad_lines += 1
+                    continue
+                nxt = self._next_seq() if self._sealed(self.seq) else None
+                if nxt is None:
+                    self.at_end = True
+                    break
+                self.seq, self.offset = nxt, 0
+                continue
+            pos = 0
+            while pos < end and len(rows) < limit:
+                nl = data.index(b"\n", pos)
+                row = decode(data[pos:nl])
+                pos = nl + 1
+                if row is None:
+                    self.bad_lines += 1
+                elif row["version"] == BEGIN:
+                    self.open[row["event_id"]] = (self.seq, row)
+                    self._open_in[self.seq] += 1
+                else:
+                    began = self.open.pop(row["event_id"], None)
+                    if began is not None:
+                        self._open_in[began[0]] -= 1
+                    rows.append(row)
+            self.offset += pos
+        return rows
+
+    def interrupted(self) -> list[Row]:
+        """A dead series read to the end: its open begins, as they were spooled."""
+        rows = [row for _, row in self.open.values()]
+        self.open.clear()
+        self._open_in.clear()
+        return rows
+
+    def done_segments(self) -> list[Path]:
+        """Sealed, fully read segments with no open begin (call after a successful write)."""
+        seqs = list_series(self.dir).get(self.token, [])
+        return [
+            segment_path(self.dir, self.token, s)
+            for s in seqs
+            if s < self.seq and self._sealed(s) and not self._open_in.get(s)
+        ]
+
+    def remove_done(self) -> int:
+        freed = 0
+        for path in self.done_segments():
+            with contextlib.suppress(FileNotFoundError):
+                freed += path.stat().st_size
+                path.unlink()
+        return freed
+
+    def remove_all(self) -> int:
+        """A replayed dead series, written whole: its files and lock go."""
+        freed = 0
+        for s in list_series(self.dir).get(self.token, []):
+            path = segment_path(self.dir, self.token, s)
+            with contextlib.suppress(FileNotFoundError):
+                freed += path.stat().st_size
+                path.unlink()
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(self.dir / f"{self.token}.lock")
+        return freed

@@ -1,0 +1,110 @@
+"""The request path's side of usage: two spool lines per call, no network.
+
+`begin` runs before admission decides: it refuses the call (503) when its
+record cannot be kept, since usage is billing data. `end` always writes (an
+in-flight call's end may pass the bound by a line: it was already accepted).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import os
+from pathlib import Path
+
+from ..call import Call
+from ..config import UsageConfig
+from ..errors import ApiError
+from .event import begin_row, encode, end_row, new_event_id
+from .flusher import Flusher
+from .spool import SpoolWriter
+from .stores import UsageStore
+from .telemetry import UsageMetrics
+
+log = logging.getLogger("provocapi.usage")
+
+DRAIN_TIMEOUT_S = 5.0
+
+
+class SpoolRecorder:
+    def __init__(
+        self, cfg: UsageConfig, spool_dir: Path, store: UsageStore, metrics: UsageMetrics
+    ) -> None:
+        self.cfg = cfg
+        self.dir = spool_dir
+        self.store = store
+        self.metrics = metrics
+        self._writer: SpoolWriter | None = None
+        self._flusher: Flusher | None = None
+
+    @property
+    def writer(self) -> SpoolWriter:
+        # opened in the process that serves (a Granian worker), never inherited
+        w = self._writer
+        if w is None or w.pid != os.getpid():
+            w = SpoolWriter(self.dir, self.cfg.spool_max_bytes, self.cfg.segment_bytes)
+            self._writer = w
+            self._flusher = None
+        return w
+
+    @property
+    def flusher(self) -> Flusher:
+        w = self.writer
+        if self._flusher is None:
+            self._flusher = Flusher(
+                self.store, w, self.metrics, self.cfg.flush_batch,
+                self.cfg.flush_interval_ms / 1000,
+            )  # fmt: skip
+        return self._flusher
+
+    def begin(self, call: Call) -> None:
+        w = self.writer
+        if not w.has_room():
+            self.metrics.rejected()
+            raise ApiError(
+                503,
+                "The gateway cannot record usage right now (its usage spool is full while "
+                "the usage store catches up); the request was not run. Retry shortly.",
+                code="usage_spool_full",
+                type="server_error",
+                headers=[(b"retry-after", b"5")],
+            )
+        row = begin_row(call, new_event_id())
+        try:
+            w.write(encode(row))
+        except OSError as exc:
+            self.metrics.write_error()
+            self.metrics.rejected()
+            log.error("usage spool write failed: %s", exc)
+            raise ApiError(
+                503,
+                "The gateway cannot record usage right now (its usage spool is not writable); "
+                "the request was not run.",
+                code="usage_spool_unavailable",
+                type="server_error",
+                headers=[(b"retry-after", b"5")],
+            ) from None
+        call.extra["usage"] = row
+
+    def end(self, call: Call) -> None:
+        row = call.extra.pop("usage", None)
+        if row is None:
+            return
+        try:
+            self.writer.write(encode(end_row(call, row)))
+        except OSError as exc:  # the begin line stays: the call is still recorded
+            self.metrics.write_error()
+            log.error("usage spool write failed at the end of %s: %s", row["event_id"], exc)
+
+    async def run(self) -> None:
+        """The background loops of this process: group fsync and the flusher."""
+        w = self.writer
+        await asyncio.gather(w.sync_loop(self.cfg.fsync_interval_ms / 1000), self.flusher.run())
+
+    async def close(self) -> None:
+        if self._writer is None or self._writer.pid != os.getpid():
+            return
+        await self._writer.sync_once()
+        await self.flusher.drain(DRAIN_TIMEOUT_S)
+        self._writer.close()
+        await self.store.close()

@@ -1,0 +1,150 @@
+"""The local spool: append-only files, one series per process, fsync grouped.
+
+A process writes `TOKEN.SEQ.spool` segments and holds an exclusive `flock` on
+`TOKEN.lock` for its whole life: the kernel drops the lock when the process
+dies (kill -9 included), which is how a flusher elsewhere knows a series is
+orphaned and may replay it. Writes are plain `os.write` calls (the page cache
+keeps them across a process crash); `fsync` runs off the event loop at most
+`fsync_interval_ms` apart, never once per event.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import fcntl
+import os
+import secrets
+from pathlib import Path
+
+SEGMENT_SUFFIX = ".spool"
+LOCK_SUFFIX = ".lock"
+
+
+def segment_path(directory: Path, token: str, seq: int) -> Path:
+    return directory / f"{token}.{seq:08d}{SEGMENT_SUFFIX}"
+
+
+def parse_segment(name: str) -> tuple[str, int] | None:
+    if not name.endswith(SEGMENT_SUFFIX):
+        return None
+    token, _, seq = name[: -len(SEGMENT_SUFFIX)].rpartition(".")
+    if not token or not seq.isdigit():
+        return None
+    return token, int(seq)
+
+
+def list_series(directory: Path) -> dict[str, list[int]]:
+    """token → its segment numbers on disk, ascending."""
+    out: dict[str, list[int]] = {}
+    with contextlib.suppress(FileNotFoundError):
+        for entry in os.scandir(directory):
+            parsed = parse_segment(entry.name)
+            if parsed:
+                out.setdefault(parsed[0], []).append(parsed[1])
+    for seqs in out.values():
+        seqs.sort()
+    return out
+
+
+def try_lock(directory: Path, token: str) -> int | None:
+    """An fd holding `token`'s lock, or None while its owner lives (or another adopter)."""
+    fd = os.open(directory / f"{token}{LOCK_SUFFIX}", os.O_RDWR | os.O_CREAT, 0o600)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except OSError:
+        os.close(fd)
+        return None
+    return fd
+
+
+def spool_bytes(directory: Path, skip_token: str | None = None) -> int:
+    total = 0
+    with contextlib.suppress(FileNotFoundError):
+        for entry in os.scandir(directory):
+            parsed = parse_segment(entry.name)
+            if parsed and parsed[0] != skip_token:
+                with contextlib.suppress(FileNotFoundError):
+                    total += entry.stat().st_size
+    return total
+
+
+class SpoolWriter:
+    """This process's series. Only the event loop thread calls `write`."""
+
+    def __init__(self, directory: Path, max_bytes: int, segment_bytes: int) -> None:
+        self.dir = directory
+        self.dir.mkdir(parents=True, exist_ok=True)
+        self.max_bytes = max_bytes
+        self.segment_bytes = segment_bytes
+        self.pid = os.getpid()
+        self.token = f"p{self.pid}-{secrets.token_hex(4)}"
+        lock = try_lock(self.dir, self.token)
+        if lock is None:  # a fresh random token: nobody else can hold it
+            raise OSError(f"cannot lock the usage spool series {self.token} in {self.dir}")
+        self._lock_fd = lock
+        self.seq = 0
+        self._fd = self._open(0)
+        self._seg_size = 0
+        self.own_bytes = 0  # bytes of this series' segments still on disk
+        self.others_bytes = spool_bytes(self.dir, self.token)  # other series, last scan
+        self._dirty = False
+        self.closed = False
+
+    def _open(self, seq: int) -> int:
+        path = segment_path(self.dir, self.token, seq)
+        return os.open(path, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600)
+
+    @property
+    def total_bytes(self) -> int:
+        return self.own_bytes + self.others_bytes
+
+    def has_room(self) -> bool:
+        return self.total_bytes < self.max_bytes
+
+    def write(self, data: bytes) -> None:
+        view = memoryview(data)
+        while view:
+            n = os.write(self._fd, view)
+            view = view[n:]
+        self._seg_size += len(data)
+        self.own_bytes += len(data)
+        self._dirty = True
+
+    def removed(self, nbytes: int) -> None:
+        self.own_bytes -= nbytes
+
+    def rescan(self) -> None:
+        self.others_bytes = spool_bytes(self.dir, self.token)
+
+    async def sync_once(self) -> None:
+        """fsync what was written since the last call; rotate a full segment."""
+        if self._dirty:
+            self._dirty = False
+            await asyncio.to_thread(os.fsync, self._fd)
+        if self._seg_size >= self.segment_bytes:
+            old = self._fd
+            self.seq += 1
+            self._fd = self._open(self.seq)
+            self._seg_size = 0
+            await asyncio.to_thread(_sync_close, old)
+
+    async def sync_loop(self, interval_s: float) -> None:
+        while True:
+            await asyncio.sleep(interval_s)
+            await self.sync_once()
+
+    def close(self) -> None:
+        if self.closed:
+            return
+        self.closed = True
+        with contextlib.suppress(OSError):
+            _sync_close(self._fd)
+        os.close(self._lock_fd)  # releases the flock: a later flusher may replay the rest
+
+
+def _sync_close(fd: int) -> None:
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
