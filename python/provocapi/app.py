@@ -21,6 +21,7 @@ from .handlers.embeddings import embeddings
 from .handlers.generate import chat_completions, completions
 from .handlers.meta import health, metrics, openapi
 from .handlers.models import list_models, retrieve_model
+from .handlers.usage import usage
 
 log = logging.getLogger("provocapi")
 
@@ -34,6 +35,7 @@ ROUTES: dict[str, dict[str, Handler]] = {
     "/health": {"GET": health},
     "/metrics": {"GET": metrics},
     "/openapi.json": {"GET": openapi},
+    "/v1/usage": {"GET": usage},
 }
 PREFIX_ROUTES: list[tuple[str, dict[str, Handler]]] = [
     ("/v1/models/", {"GET": retrieve_model}),
