@@ -8,7 +8,6 @@ import time
 from pathlib import Path
 
 import pytest
-
 from provocapi._core import Metrics, StateTable
 from provocapi.config import UsageConfig
 from provocapi.errors import ApiError
