@@ -62,6 +62,52 @@ def _open(schema: str) -> dict[str, Any]:
     return {"type": "object", "description": f"As OpenAI's {schema}.", "additionalProperties": True}
 
 
+USAGE_SUMMARY = (
+    "Usage per UTC day and resolved model for the caller's tenant (any tenant with the "
+    "admin key and `tenant`); the range is inclusive and at most [usage].max_range_days "
+    "(default 366) days"
+)
+_USAGE = [
+    {"name": n, "in": "query", "required": r, "schema": {"type": "string"}, "description": d}
+    for n, r, d in (
+        ("start_date", True, "YYYY-MM-DD (UTC), inclusive"),
+        ("end_date", True, "YYYY-MM-DD (UTC), inclusive, not before start_date"),
+        ("model", False, "a model id or alias: only its rows"),
+        ("tenant", False, "admin key only: whose usage"),
+    )
+]
+
+
+def _usage_schema() -> dict[str, Any]:
+    pct = {"type": ["number", "null"]}
+    pcts = {
+        "type": "object",
+        "required": ["p50", "p90", "p99"],
+        "properties": {"p50": pct, "p90": pct, "p99": pct},
+    }
+    fields = {
+        "date": {"type": "string", "format": "date"},
+        "model": {"type": "string"},
+        "requests": {"type": "integer"},
+        "prompt_tokens": {"type": "integer"},
+        "completion_tokens": {"type": "integer"},
+        "total_tokens": {"type": "integer"},
+        "latency_ms": pcts,
+        "ttft_ms": pcts,
+    }
+    row = {"type": "object", "required": list(fields), "properties": fields}
+    return {
+        "type": "object",
+        "required": ["object", "start_date", "end_date", "data"],
+        "properties": {
+            "object": {"const": "list"},
+            "start_date": {"type": "string"},
+            "end_date": {"type": "string"},
+            "data": {"type": "array", "items": row},
+        },
+    }
+
+
 def document() -> bytes:
     (_, components) = msgspec.json.schema_components(
         [ChatRequest, CompletionRequest, EmbeddingRequest],
@@ -89,6 +135,7 @@ def document() -> bytes:
                     "data": {"type": "array", "items": {"$ref": "#/components/schemas/Model"}},
                 },
             },
+            "UsageList": _usage_schema(),
             "Error": {
                 "type": "object",
                 "required": ["error"],
@@ -133,6 +180,7 @@ def document() -> bytes:
             "/v1/models/{model}": {
                 "get": {**_op("Retrieve a model", None, "Model"), "parameters": model_param}
             },
+            "/v1/usage": {"get": {**_op(USAGE_SUMMARY, None, "UsageList"), "parameters": _USAGE}},
             "/health": {
                 "get": {"summary": "Liveness", "responses": {"200": {"description": "OK"}}}
             },

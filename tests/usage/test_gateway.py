@@ -132,6 +132,21 @@ def test_tenants_see_only_their_own(
     assert r.status_code == 400 and "tenant" in r.json()["error"]["message"]
 
 
+def test_answers_match_the_openapi_document(
+    gw: Gateway, tenant_keys: dict[str, str], traffic: dict[str, int]
+) -> None:
+    import jsonschema
+
+    with httpx2.Client(trust_env=False) as c:
+        doc = c.get(f"{gw.url}/openapi.json").json()
+    assert "/v1/usage" in doc["paths"]
+    schema = {**doc["components"]["schemas"]["UsageList"], "components": doc["components"]}
+    poll(lambda: rows_of(gw, tenant_keys["acme"]), lambda rs: total(rs) >= 7)
+    body = usage(gw, tenant_keys["acme"], start_date=TODAY, end_date=TODAY).json()
+    jsonschema.validate(body, schema)
+    assert body["object"] == "list" and body["start_date"] == body["end_date"] == TODAY
+
+
 def test_model_filter_takes_aliases(
     gw: Gateway, tenant_keys: dict[str, str], traffic: dict[str, int]
 ) -> None:
