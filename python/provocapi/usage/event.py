@@ -49,8 +49,15 @@ def new_event_id() -> str:
     return "ev_" + secrets.token_hex(12)
 
 
+_day_memo: tuple[int, str] = (-1, "")
+
+
 def utc_day(epoch_s: float) -> str:
-    return time.strftime("%Y-%m-%d", time.gmtime(epoch_s))
+    global _day_memo
+    n = int(epoch_s // 86400)  # UTC days since the epoch: no leap seconds in Unix time
+    if _day_memo[0] != n:
+        _day_memo = (n, time.strftime("%Y-%m-%d", time.gmtime(n * 86400)))
+    return _day_memo[1]
 
 
 def begin_row(call: Call, event_id: str) -> Row:
@@ -88,22 +95,22 @@ def outcome(status: int, error_code: str | None) -> str:
 
 
 def end_row(call: Call, begin: Row) -> Row:
-    row = dict(begin)
     status = call.status
+    ttft = call.ttft_s
     # rounded once here, so every store holds the very same doubles
-    row.update(
-        version=END,
-        worker=call.worker or "",
-        status=status,
-        outcome=outcome(status, call.error_code),
-        error_code=call.error_code or "",
-        prompt_tokens=call.prompt_tokens or 0,
-        completion_tokens=call.completion_tokens or 0,
-        queue_ms=round(call.queue_ms, 3),
-        ttft_ms=None if call.ttft_s is None else round(call.ttft_s * 1000, 3),
-        latency_ms=round(call.elapsed_s() * 1000, 3),
-    )
-    return row
+    return {
+        **begin,
+        "version": END,
+        "worker": call.worker or "",
+        "status": status,
+        "outcome": outcome(status, call.error_code),
+        "error_code": call.error_code or "",
+        "prompt_tokens": call.prompt_tokens or 0,
+        "completion_tokens": call.completion_tokens or 0,
+        "queue_ms": round(call.queue_ms, 3),
+        "ttft_ms": None if ttft is None else round(ttft * 1000, 3),
+        "latency_ms": round(call.elapsed_s() * 1000, 3),
+    }
 
 
 def encode(row: Row) -> bytes:
