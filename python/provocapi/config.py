@@ -212,8 +212,9 @@ def check_usage(u: UsageConfig, source: str) -> None:
         raise ConfigError(f"{source}: usage.max_range_days must be positive")
     if u.store == "clickhouse" and not u.clickhouse_url.startswith(("http://", "https://")):
         raise ConfigError(f"{source}: usage.clickhouse_url must be an http(s) URL")
-    if not u.clickhouse_database.replace("_", "").isalnum():
-        raise ConfigError(f"{source}: usage.clickhouse_database: letters, digits and _ only")
+    db = u.clickhouse_database
+    if not (db[:1].isalpha() or db[:1] == "_") or not db.replace("_", "").isalnum():
+        raise ConfigError(f"{source}: usage.clickhouse_database: a letter, then letters, digits, _")
 
 
 def to_json(cfg: Config) -> bytes:

@@ -42,6 +42,7 @@ def test_clickhouse_section() -> None:
         ("max_range_days = 0", "max_range_days"),
         ('store = "clickhouse"\nclickhouse_url = "10.0.0.9:8123"', "clickhouse_url"),
         ('clickhouse_database = "a; DROP"', "clickhouse_database"),
+        ('clickhouse_database = "1abc"', "clickhouse_database"),
     ],
 )
 def test_bad_values_stop_the_start(body: str, words: str) -> None:
