@@ -8,6 +8,8 @@ fuller one (end = 2 beats begin = 1) whatever order they arrive in.
 
 from __future__ import annotations
 
+import itertools
+import os
 import secrets
 import time
 from typing import Any
@@ -45,8 +47,22 @@ COLUMNS: tuple[str, ...] = (
 Row = dict[str, Any]
 
 
+def _new_id_prefix() -> None:
+    global _id_prefix, _id_counter
+    _id_prefix = "ev_" + secrets.token_hex(8) + "_"
+    _id_counter = itertools.count()
+
+
+_id_prefix = ""
+_id_counter = itertools.count()
+_new_id_prefix()
+os.register_at_fork(after_in_child=_new_id_prefix)  # a forked worker draws its own
+
+
 def new_event_id() -> str:
-    return "ev_" + secrets.token_hex(12)
+    """Unique per attempt: 64 random bits per process, then a counter (cheaper than
+    random bytes per call)."""
+    return _id_prefix + str(next(_id_counter))
 
 
 _day_memo: tuple[int, str] = (-1, "")

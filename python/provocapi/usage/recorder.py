@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import os
+import weakref
 from pathlib import Path
 
 from ..call import Call
@@ -22,6 +23,16 @@ from .stores import UsageStore
 from .telemetry import UsageMetrics
 
 log = logging.getLogger("provocapi.usage")
+
+_recorders: weakref.WeakSet[SpoolRecorder] = weakref.WeakSet()
+
+
+def _after_fork() -> None:
+    for rec in list(_recorders):
+        rec._forget()
+
+
+os.register_at_fork(after_in_child=_after_fork)
 
 DRAIN_TIMEOUT_S = 5.0
 
@@ -36,16 +47,22 @@ class SpoolRecorder:
         self.metrics = metrics
         self._writer: SpoolWriter | None = None
         self._flusher: Flusher | None = None
+        _recorders.add(self)
 
     @property
     def writer(self) -> SpoolWriter:
-        # opened in the process that serves (a Granian worker), never inherited
+        # opened lazily in the process that serves (a Granian worker); a forked
+        # child forgets its parent's (see _after_fork)
         w = self._writer
-        if w is None or w.pid != os.getpid():
+        if w is None:
             w = SpoolWriter(self.dir, self.cfg.spool_max_bytes, self.cfg.segment_bytes)
             self._writer = w
             self._flusher = None
         return w
+
+    def _forget(self) -> None:
+        self._writer = None
+        self._flusher = None
 
     @property
     def flusher(self) -> Flusher:
