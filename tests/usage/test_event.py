@@ -42,3 +42,13 @@ def test_outcome_of_errors() -> None:
     assert end_row(finish(c, status=200), b)["outcome"] == "error"
     c2 = call()
     assert end_row(finish(c2, status=429), begin_row(c2, "ev_3"))["outcome"] == "error"
+
+
+def test_tokens_count_only_when_an_answer_started() -> None:
+    refused = call()
+    refused.prompt_tokens = 50  # counted by admission, then 429
+    row = end_row(finish(refused, status=429, prompt=50, completion=0), begin_row(refused, "e"))
+    assert (row["prompt_tokens"], row["completion_tokens"]) == (0, 0)
+    left = call(stream=True)  # the client left after the first token
+    row = end_row(finish(left, status=499, prompt=50, completion=3), begin_row(left, "f"))
+    assert (row["prompt_tokens"], row["completion_tokens"]) == (50, 3)
