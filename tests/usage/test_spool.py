@@ -136,6 +136,39 @@ async def test_store_outage_keeps_events_and_retries(
     await rec2.close()
 
 
+async def test_a_real_clickhouse_outage(tmp_path: Path) -> None:
+    """The server itself goes down between flushes and comes back on the same data."""
+    from provocapi.usage.stores import StoreError
+
+    server = ClickHouse(tmp_path / "ch")
+    server.start()
+    try:
+        store = ClickHouseStore(HttpTransport(server.url, USER, PASSWORD, 5.0), "outage")
+        rec = recorder(tmp_path, store)
+
+        def calls(n: int) -> None:
+            for _ in range(n):
+                c = call()
+                rec.begin(c)
+                rec.end(finish(c))
+
+        calls(5)
+        await rec.flusher.tick()
+        server.stop(kill=True)  # crashed
+        calls(7)  # the server is down: these wait in the spool
+        for _ in range(2):
+            with pytest.raises(StoreError):
+                await rec.flusher.tick()
+        assert spooled(tmp_path) > 0
+        server.start()
+        await rec.flusher.tick()
+        (got,) = await store.usage(Q)
+        assert got.requests == 12
+        await rec.close()
+    finally:
+        server.stop(kill=True)
+
+
 async def test_full_spool_refuses_new_calls_until_flushed(tmp_path: Path) -> None:
     store = SqliteStore(tmp_path / "u.db")
     rec = recorder(tmp_path, store, spool_max_bytes=8192, segment_bytes=4096)
