@@ -105,7 +105,8 @@ def _flush(benchmark: Any, root: Path, make_store: Any) -> None:
 
     benchmark.pedantic(flush, setup=setup, rounds=3, iterations=1)
     benchmark.extra_info["events"] = FLUSH_EVENTS
-    benchmark.extra_info["events_per_s"] = round(FLUSH_EVENTS / benchmark.stats.stats.median)
+    if benchmark.stats is not None:  # None under --benchmark-disable (one checked run)
+        benchmark.extra_info["events_per_s"] = round(FLUSH_EVENTS / benchmark.stats.stats.median)
 
 
 def test_flush_into_clickhouse(benchmark: Any, tmp_path: Path, clickhouse: ClickHouse) -> None:
