@@ -8,7 +8,6 @@ spec after each test (`_spec_check`).
 from __future__ import annotations
 
 import textwrap
-import time
 from collections.abc import AsyncIterator, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
@@ -270,7 +269,6 @@ def _spec_check(request: pytest.FixtureRequest) -> Iterator[None]:
     rec: Recorder = request.getfixturevalue("recorder")
     rec.drain()
     yield
-    time.sleep(0)  # let a finished stream's last bytes land
     for ex in rec.drain():
         check_exchange(ex)
 
