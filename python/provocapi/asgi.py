@@ -7,13 +7,13 @@ pays for nothing it does not use.
 from __future__ import annotations
 
 import re
-import secrets
 import time
 from collections.abc import Awaitable, Callable, MutableMapping
 from typing import Any
 
 import orjson
 
+from . import ids
 from .errors import ApiError
 
 Scope = MutableMapping[str, Any]
@@ -72,7 +72,7 @@ class Request:
                 except ValueError:
                     self.content_length = None
         if rid is None or not _SANE_REQUEST_ID.match(rid):
-            rid = ("req_" + secrets.token_hex(12)).encode()
+            rid = ids.unique("req_").encode()
         self.request_id: bytes = rid
         # headers added by handlers (worker, model, queue time...)
         self.extra_headers: Headers = [(b"x-request-id", rid)]

@@ -4,6 +4,10 @@ ASGI servers deliver `http.disconnect` through `receive()` once the body has
 been read. A watcher awaits it and cancels the handler's task, which closes
 the upstream connection: the worker sees the cancellation at once and stops
 generating tokens nobody will read.
+
+The watcher starts only after `WATCH_AFTER_S`: most answers are done by then,
+and a watcher task per request costs more than the rest of the gateway's
+bookkeeping. A client that leaves is still noticed well within a second.
 """
 
 from __future__ import annotations
@@ -13,15 +17,27 @@ from types import TracebackType
 
 from .asgi import Receive
 
+WATCH_AFTER_S = 0.2
+
 
 class DisconnectGuard:
-    __slots__ = ("_closed", "_task", "_watcher", "gone")
+    __slots__ = ("_closed", "_receive", "_task", "_timer", "_watcher", "gone")
 
-    def __init__(self, receive: Receive) -> None:
+    def __init__(self, receive: Receive, watch_after_s: float = WATCH_AFTER_S) -> None:
         self.gone = False
         self._closed = False
+        self._receive = receive
         self._task = asyncio.current_task()
-        self._watcher: asyncio.Future[object] = asyncio.ensure_future(receive())
+        self._watcher: asyncio.Future[object] | None = None
+        self._timer: asyncio.TimerHandle | None = asyncio.get_running_loop().call_later(
+            watch_after_s, self._watch
+        )
+
+    def _watch(self) -> None:
+        self._timer = None
+        if self._closed:
+            return
+        self._watcher = asyncio.ensure_future(self._receive())
         self._watcher.add_done_callback(self._on_message)
 
     def _on_message(self, fut: asyncio.Future[object]) -> None:
@@ -42,8 +58,11 @@ class DisconnectGuard:
         tb: TracebackType | None,
     ) -> bool:
         self._closed = True
-        self._watcher.remove_done_callback(self._on_message)
-        self._watcher.cancel()
+        if self._timer is not None:
+            self._timer.cancel()
+        if self._watcher is not None:
+            self._watcher.remove_done_callback(self._on_message)
+            self._watcher.cancel()
         if exc_type is asyncio.CancelledError and self.gone:
             # Our own cancellation: swallow it and leave the task usable.
             if self._task is not None:

@@ -10,12 +10,11 @@ from __future__ import annotations
 
 import asyncio
 import binascii
-import secrets
 import time
 
 import aiohttp
 
-from . import _core
+from . import _core, ids
 from .asgi import ClientGone, Request
 from .call import Call
 from .disconnect import DisconnectGuard
@@ -85,7 +84,7 @@ async def _complete(
             body,
             kind=call.kind,
             public_model=call.res.public_id,
-            response_id=_ID_PREFIX[call.kind] + secrets.token_urlsafe(18),
+            response_id=ids.unique(_ID_PREFIX[call.kind]),
             created=int(time.time()),
             tool_family=plan.tool_family,
             tool_names=plan.tool_names,
@@ -121,7 +120,7 @@ async def _stream(gw: Gateway, req: Request, call: Call, resp: aiohttp.ClientRes
     relay = _core.StreamRelay(
         kind=call.kind,
         public_model=call.res.public_id,
-        response_id=_ID_PREFIX[call.kind] + secrets.token_urlsafe(18),
+        response_id=ids.unique(_ID_PREFIX[call.kind]),
         created=int(time.time()),
         include_usage=plan.include_usage,
         tool_family=plan.tool_family,
