@@ -40,7 +40,8 @@ impl SseParser {
     /// Feed the next piece of the body; `on_event` gets each complete event's data.
     pub fn feed<F: FnMut(&[u8])>(&mut self, input: &[u8], mut on_event: F) -> Result<(), SseError> {
         let mut rest = input;
-        if self.skip_lf {
+        // An empty read must not forget a pending `\r` (the `\n` may come next).
+        if self.skip_lf && !rest.is_empty() {
             self.skip_lf = false;
             if let Some((b'\n', tail)) = rest.split_first() {
                 rest = tail;
@@ -164,6 +165,8 @@ mod tests {
     fn crlf_split_between_chunks_is_one_terminator() {
         // `\r` ends chunk 1, `\n` starts chunk 2: still one line end, not a blank line.
         assert_eq!(events(&[b"data: a\r", b"\ndata: b\r\n\r\n"]), ["a\nb"]);
+        // An empty read between the `\r` and the `\n` changes nothing.
+        assert_eq!(events(&[b"data: a\r", b"", b"\ndata: b\r\n\r\n"]), ["a\nb"]);
         // `\r` then `\r` in the next chunk: a blank line.
         assert_eq!(events(&[b"data: a\r", b"\rdata: b\n\n"]), ["a", "b"]);
     }
