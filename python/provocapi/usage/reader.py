@@ -64,10 +64,11 @@ class SeriesReader:
                 self.seq, self.offset = nxt, 0
                 continue
             pos = 0
-            while pos < end and len(rows) < limit:
-                nl = data.index(b"\n", pos)
-                row = decode(data[pos:nl])
-                pos = nl + 1
+            for line in data[: end - 1].split(b"\n"):
+                if len(rows) >= limit:
+                    break
+                pos += len(line) + 1
+                row = decode(line)
                 if row is None:
                     self.bad_lines += 1
                 elif row["version"] == BEGIN:
