@@ -7,6 +7,7 @@ pub mod metrics;
 pub mod relay;
 pub mod sse;
 pub mod state;
+pub mod tokens;
 pub mod toolcalls;
 
 #[cfg(feature = "python")]

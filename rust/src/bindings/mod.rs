@@ -3,6 +3,7 @@
 mod admission;
 mod relay;
 mod state;
+mod tokens;
 
 use pyo3::prelude::*;
 
@@ -12,5 +13,6 @@ fn _core(m: &Bound<'_, PyModule>) -> PyResult<()> {
     relay::register(m)?;
     state::register(m)?;
     admission::register(m)?;
+    tokens::register(m)?;
     Ok(())
 }

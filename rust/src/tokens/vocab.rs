@@ -1,0 +1,55 @@
+//! One loaded vocabulary, whatever its file kind.
+
+use super::bpe::BytePairEncoder;
+use super::template::Segment;
+
+pub enum Vocab {
+    Hf(Box<tokenizers::Tokenizer>),
+    Bpe(Box<BytePairEncoder>),
+}
+
+impl Vocab {
+    /// Token ids of `text`, no BOS/EOS added; added tokens written in the
+    /// text count as themselves where the reference tokenizer does so.
+    pub fn encode(&self, text: &str) -> Vec<u32> {
+        match self {
+            // An encoding error (none is known for valid UTF-8) counts as nothing.
+            Vocab::Hf(t) => t
+                .encode_fast(text, false)
+                .map(|e| e.get_ids().to_vec())
+                .unwrap_or_default(),
+            Vocab::Bpe(b) => {
+                let mut out = Vec::new();
+                b.encode(text, &mut out);
+                out
+            }
+        }
+    }
+
+    pub fn count(&self, text: &str) -> usize {
+        if text.is_empty() {
+            return 0;
+        }
+        self.encode(text).len()
+    }
+
+    pub fn special_id(&self, token: &str) -> Option<u32> {
+        match self {
+            Vocab::Hf(t) => t.token_to_id(token),
+            Vocab::Bpe(b) => b.special_id(token),
+        }
+    }
+
+    /// A rendered chat prompt: one token per special known to this
+    /// vocabulary (an unknown one is counted as its text).
+    pub fn count_segments(&self, segments: &[Segment]) -> usize {
+        segments
+            .iter()
+            .map(|s| match s {
+                Segment::Special(tok) if self.special_id(tok).is_some() => 1,
+                Segment::Special(tok) => self.count(tok),
+                Segment::Text(text) => self.count(text),
+            })
+            .sum()
+    }
+}
