@@ -58,6 +58,11 @@ class StreamRelay:
     @property
     def completion_tokens(self) -> int | None: ...
     @property
+    def generated_text(self) -> str:
+        """The worker's generated text so far (content, text, tool-call names and
+        arguments of every choice): counted by the gateway when no usage came."""
+
+    @property
     def finish_reason(self) -> str | None:
         """Of choice 0, mapped onto OpenAI's set (timeout, cancelled -> "length"; a
         recognised tool call that stopped -> "tool_calls")."""
@@ -196,3 +201,33 @@ class BucketSet:
     def headers(self, now_ns: int | None = None) -> list[tuple[bytes, bytes]]:
         """OpenAI's x-ratelimit-* headers: per unit, the bucket with the smallest
         remaining fraction; resets as Go durations."""
+
+# --- tokens: counting with the served model's tokenizer (rust/src/bindings/tokens.rs) ---
+
+class Tokenizer:
+    """A vocabulary loaded from a local file; every call releases the GIL.
+
+    `kind`: "hf" (a Hugging Face tokenizer.json, e.g. Llama 3), "qwen-tiktoken"
+    (Qwen's qwen.tiktoken ranks, with Qwen 2.5's added tokens from 151643 on and NFC)
+    or "tekken" (Mistral's Tekken JSON; ids = rank + its special-token count).
+    """
+
+    def __init__(self, path: str, kind: str) -> None:
+        """OSError if the file cannot be read, ValueError if it is not of that kind."""
+
+    def encode(self, text: str) -> list[int]:
+        """Token ids, no BOS/EOS; added tokens written in the text count as themselves
+        where the file's reference tokenizer does so (HF files, Qwen; not Tekken)."""
+
+    def count(self, text: str) -> int: ...
+    def count_batch(self, texts: list[str]) -> list[int]: ...
+    def count_chat(
+        self, family_name: str, messages: list[tuple[str, str]], tools: list[str] = ...
+    ) -> int:
+        """Tokens of a chat prompt as the family's template renders it ("llama3": Llama
+        3.1, "qwen2": Qwen 2.5, "mistral": Mistral Small 3 / instruct v7), up to the open
+        assistant turn. `messages`: (role, text); `tools`: each tool's JSON as the
+        template writes it. ValueError on an unknown family."""
+
+    def special_id(self, token: str) -> int | None:
+        """The id of a special, added or control token, by its text."""

@@ -43,6 +43,8 @@ class ModelConfig(msgspec.Struct, forbid_unknown_fields=True, frozen=True):
     min_dimensions: int | None = None
     request_timeout_s: float | None = None
     adapters: list[AdapterConfig] = []
+    # What prompts are counted with: a built-in name, "none", or a file path.
+    tokenizer: str | None = None
     # Launcher-only: `provocapi serve` starts a local worker simulator for this
     # model and fills `workers`. The gateway itself never looks at it.
     simulate: bool = False
@@ -164,6 +166,8 @@ def check(cfg: Config, source: str) -> None:
                 raise ConfigError(f"{source}: {m.id}: an embedding model needs `dimensions`")
             if m.min_dimensions is not None and not 1 <= m.min_dimensions <= m.dimensions:
                 raise ConfigError(f"{source}: {m.id}: min_dimensions out of range")
+        if m.tokenizer is not None:
+            _check_tokenizer(m.id, m.tokenizer, source)
         if not m.workers and not m.simulate:
             raise ConfigError(f"{source}: {m.id}: no workers (and simulate = false)")
         for a in m.adapters:
@@ -181,6 +185,17 @@ def check(cfg: Config, source: str) -> None:
         if tenant.tier not in cfg.tiers and tenant.tier != "default":
             raise ConfigError(f"{source}: tenant {tname}: unknown tier '{tenant.tier}'")
     _check_tiers(cfg, names, source)
+
+
+def _check_tokenizer(model: str, spec: str, source: str) -> None:
+    from .admission.vocabularies import BUILTIN  # a leaf module: no import cycle
+
+    if spec != "none" and spec not in BUILTIN and not Path(spec).is_file():
+        names = ", ".join(sorted(BUILTIN))
+        raise ConfigError(
+            f"{source}: {model}: tokenizer '{spec}' is neither a file nor a built-in "
+            f"({names}, or none)"
+        )
 
 
 def _check_tiers(cfg: Config, names: dict[str, str], source: str) -> None:

@@ -94,6 +94,8 @@ async def _complete(
         raise bad_gateway(f"the worker's answer is not valid ({exc})") from None
     if prompt or completion:  # the worker's usage wins over our estimate
         call.prompt_tokens, call.completion_tokens = prompt, completion
+    else:
+        call.extra["answer"] = out  # no usage: admission counts the answer at settle
     call.finish_reason = finish
     await req.respond(200, out, routed_headers(call))
 
@@ -155,6 +157,8 @@ async def _stream(gw: Gateway, req: Request, call: Call, resp: aiohttp.ClientRes
             call.prompt_tokens = relay.prompt_tokens
         if relay.completion_tokens is not None:
             call.completion_tokens = relay.completion_tokens
+        else:  # a cut stream or no usage chunk: admission counts the text at settle
+            call.extra["generated_text"] = relay.generated_text
         call.finish_reason = relay.finish_reason
         if relay.failed:
             call.error_code = "stream_failed"

@@ -154,3 +154,52 @@ def test_tier_config_is_checked(tiers: str, why: str) -> None:
     models = "[[models]]" + CONFIG.split("[[models]]", 1)[1]
     with pytest.raises(ConfigError, match=why):
         parse(tiers + "\n" + models)
+
+
+def test_context_guard_counts_chat_prompts_with_the_tokenizer(env: Env) -> None:
+    k = key("nobody")
+    long = "word " * 990  # ~990 tokens with Llama 3's tokenizer, + template + 20
+    with pytest.raises(ApiError) as info:
+        env.gate.admit(env.chat(k, messages=[{"role": "user", "content": long}], max_tokens=20))
+    assert (info.value.status, info.value.code) == (400, "context_length_exceeded")
+    assert info.value.param == "messages"
+    short = env.chat(k, messages=[{"role": "user", "content": "word " * 100}], max_tokens=20)
+    env.gate.admit(short)
+    # 100 words + Llama 3.1's template (system header with its dates, user, assistant)
+    assert 100 < short.prompt_tokens < 140
+
+
+def test_models_without_a_tokenizer_use_the_estimate_and_it_is_counted(env: Env) -> None:
+    call = env.chat(key("nobody"), model="other", messages=[{"role": "user", "content": "x" * 40}])
+    env.gate.admit(call)
+    assert call.prompt_tokens == 3 + 4 + 10  # per request, per message, 40 bytes / 4
+    assert 'provocapi_token_estimates_total{model="other"} 1' in env.telemetry.render()
+    # no guard on an estimate: the worker decides
+    huge = env.chat(
+        key("nobody"), model="other", messages=[{"role": "user", "content": "y" * 40000}]
+    )
+    env.gate.admit(huge)
+
+
+def test_usage_is_filled_when_the_worker_sent_none(env: Env) -> None:
+    k = key("nobody")
+    cut = env.chat(k)
+    env.gate.admit(cut)
+    counted_prompt = cut.prompt_tokens
+    cut.status = 200
+    cut.extra["generated_text"] = "Hello there, how are you today?"
+    env.gate.settle(cut)
+    assert cut.completion_tokens == 8  # Llama 3: Hello| there|,| how| are| you| today|?
+    assert cut.prompt_tokens == counted_prompt
+    whole = env.chat(k)
+    env.gate.admit(whole)
+    whole.status = 200
+    whole.extra["answer"] = b'{"choices": [{"index": 0, "message": {"content": "Hi!"}}]}'
+    env.gate.settle(whole)
+    assert whole.completion_tokens == 2
+    kept = env.chat(k)
+    env.gate.admit(kept)
+    kept.status, kept.prompt_tokens, kept.completion_tokens = 200, 5, 6  # the worker's
+    kept.extra["generated_text"] = "ignored"
+    env.gate.settle(kept)
+    assert (kept.prompt_tokens, kept.completion_tokens) == (5, 6)

@@ -1,19 +1,24 @@
 """Prompt tokens of a call, before any worker sees it.
 
-`Counter` counts with the served model's tokenizer when the core has one for
-it; otherwise it falls back to the documented estimate (see docs/config.md,
-`tokenizer`): one token per 4 UTF-8 bytes, rounded up, plus the chat template's
-few tokens per message. An estimate is flagged, so the context guard trusts
-only exact counts and metrics show how often the fallback served.
+`Counter` counts with the served model's tokenizer in the core (chat prompts
+through the family's template); a model without one falls back to the
+documented estimate (docs/config.md, `tokenizer`): one token per 4 UTF-8
+bytes, rounded up, plus a few tokens per message. An estimate is flagged, so
+the context guard trusts only exact counts and metrics show how often the
+fallback served.
 """
 
 from __future__ import annotations
 
+import json
 from typing import Any
 
 import orjson
 
+from .._core import Tokenizer
 from ..call import Call
+from ..config import Config
+from .vocabularies import load
 
 PER_MESSAGE = 4  # role header and end-of-turn tokens, about what every family spends
 PER_REQUEST = 3  # the assistant header the template opens for the answer
@@ -48,22 +53,67 @@ def token_ids_len(prompt: list[Any]) -> int | None:
     return None
 
 
+def tool_texts(tools: list[Any], family: str) -> list[str]:
+    """Tool definitions as each family's template writes them (Llama: indented JSON)."""
+    indent = 4 if family == "llama3" else None
+    return [json.dumps(t, indent=indent, ensure_ascii=False) for t in tools]
+
+
+def answer_text(body: bytes) -> str:
+    """The generated text of a rewritten non-streaming answer (all choices)."""
+    try:
+        doc = orjson.loads(body)
+    except orjson.JSONDecodeError:
+        return ""
+    parts: list[str] = []
+    for c in doc.get("choices") or []:
+        if isinstance(c.get("text"), str):
+            parts.append(c["text"])
+        msg = c.get("message")
+        if isinstance(msg, dict):
+            parts.append(message_text(msg))
+    return "".join(parts)
+
+
 class Counter:
-    """Prompt tokens per call: (count, exact)."""
+    """Prompt and completion tokens per call: (count, exact)."""
+
+    def __init__(self, cfg: Config) -> None:
+        self.tokenizers: dict[str, Tokenizer | None] = {m.id: load(m) for m in cfg.models}
+        self.families = {m.id: m.family for m in cfg.models}
+
+    def text(self, model_id: str, text: str) -> tuple[int, bool]:
+        tok = self.tokenizers.get(model_id)
+        if tok is None:
+            return estimate_text(text), False
+        return tok.count(text), True
 
     def prompt_tokens(self, call: Call) -> tuple[int, bool]:
         req = call.request
+        tok = self.tokenizers.get(call.model_id)
         if call.kind == "chat":
-            n = PER_REQUEST
-            for m in req.messages:
-                n += PER_MESSAGE + estimate_text(message_text(m))
-            if isinstance(req.tools, list) and req.tools:
-                n += estimate_text(orjson.dumps(req.tools).decode())
-            return n, False
+            return self._chat(call.model_id, tok, req.messages, req.tools)
         inp = req.prompt if call.kind == "completion" else req.input
         if isinstance(inp, str):
-            return estimate_text(inp), False
+            inp = [inp]
         ids = token_ids_len(inp)
         if ids is not None:
             return ids, True
-        return sum(estimate_text(x) for x in inp if isinstance(x, str)), False
+        texts = [x for x in inp if isinstance(x, str)]
+        if tok is None:
+            return sum(estimate_text(x) for x in texts), False
+        return sum(tok.count_batch(texts)), True
+
+    def _chat(
+        self, model_id: str, tok: Tokenizer | None, messages: list[Any], tools: Any
+    ) -> tuple[int, bool]:
+        tools = tools if isinstance(tools, list) else []
+        family = self.families.get(model_id)
+        pairs = [(str(m.get("role", "")), message_text(m)) for m in messages]
+        if tok is not None and family is not None:
+            return tok.count_chat(family, pairs, tool_texts(tools, family)), True
+        texts = [text for _, text in pairs] + tool_texts(tools, "")
+        if tok is not None:  # a tokenizer but no template: the estimate's overheads
+            counts = tok.count_batch(texts)
+            return PER_REQUEST + PER_MESSAGE * len(pairs) + sum(counts), True
+        return PER_REQUEST + PER_MESSAGE * len(pairs) + sum(map(estimate_text, texts)), False

@@ -13,7 +13,7 @@ from ..call import Call
 from ..config import Config
 from ..errors import ApiError
 from ..telemetry import Telemetry
-from .counting import Counter
+from .counting import Counter, answer_text
 from .limits import Limits, LimitTable
 
 Headers = list[tuple[bytes, bytes]]
@@ -30,7 +30,7 @@ class Gate:
     ) -> None:
         self.limits = LimitTable(cfg, table)
         self.telemetry = telemetry
-        self.counter = counter or Counter()
+        self.counter = counter or Counter(cfg)
 
     def admit(self, call: Call) -> Headers:
         prompt, exact = self.counter.prompt_tokens(call)
@@ -56,6 +56,7 @@ class Gate:
         raise _refusal(limits, refused, never, wait_ns, used, asked, headers)
 
     def settle(self, call: Call) -> None:
+        self._fill_usage(call)
         limits: Limits | None = call.extra.get("limits")
         if limits is None or not call.reserved_tokens:
             return
@@ -68,6 +69,16 @@ class Gate:
         unused = call.reserved_tokens - used
         if unused > 0:
             limits.buckets.refund(unused)
+
+    def _fill_usage(self, call: Call) -> None:
+        """The worker's usage wins; where it sent none, count what it generated."""
+        if call.completion_tokens is not None:
+            return
+        text = call.extra.get("generated_text")
+        if text is None and "answer" in call.extra:
+            text = answer_text(call.extra["answer"])
+        if text is not None:
+            call.completion_tokens = self.counter.text(call.model_id, text)[0]
 
 
 def _max_output(call: Call) -> int:

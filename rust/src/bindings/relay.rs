@@ -99,6 +99,11 @@ impl StreamRelay {
     fn completion_tokens(&self) -> Option<u64> {
         self.inner.completion_tokens()
     }
+
+    #[getter]
+    fn generated_text(&self) -> &str {
+        self.inner.generated_text()
+    }
     #[getter]
     fn finish_reason(&self) -> Option<&'static str> {
         self.inner.finish_reason()

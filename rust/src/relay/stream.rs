@@ -36,6 +36,9 @@ pub struct StreamRelay {
     usage: Option<Map<String, Value>>,
     prompt_tokens: Option<u64>,
     completion_tokens: Option<u64>,
+    /// The worker's text, kept so the gateway can count a completion the
+    /// worker sent no usage for (a cut stream, an older worker).
+    generated: String,
     chunks: u64,
     saw_done: bool,
     failed: bool,
@@ -67,6 +70,7 @@ impl StreamRelay {
             usage: None,
             prompt_tokens: None,
             completion_tokens: None,
+            generated: String::new(),
             chunks: 0,
             saw_done: false,
             failed: false,
@@ -130,6 +134,9 @@ impl StreamRelay {
     pub fn completion_tokens(&self) -> Option<u64> {
         self.completion_tokens
     }
+    pub fn generated_text(&self) -> &str {
+        &self.generated
+    }
     pub fn finish_reason(&self) -> Option<&'static str> {
         self.choices.iter().find(|c| c.index == 0).and_then(|c| c.finish_reason)
     }
@@ -184,6 +191,7 @@ impl StreamRelay {
         let chat = self.kind == Kind::Chat;
         let mut deferred: Vec<(usize, &'static str)> = Vec::new();
         for c in choices {
+            keep_text(&mut self.generated, &c);
             let index = c.index.unwrap_or(0);
             if index > MAX_CHOICE_INDEX {
                 self.scratch = buf;
@@ -284,4 +292,22 @@ fn write_error(out: &mut Vec<u8>, message: &str, kind: &str, code: Option<&str>,
     out.extend_from_slice(b",\"code\":");
     opt_str(out, code);
     out.extend_from_slice(b"}}\n\n");
+}
+
+/// Appends what a choice delta generated: content, completion text, tool-call arguments.
+fn keep_text(into: &mut String, c: &super::upstream::ChoiceIn) {
+    if let Some(t) = &c.text {
+        into.push_str(t);
+    }
+    if let Some(d) = &c.delta {
+        if let Some(t) = &d.content {
+            into.push_str(t);
+        }
+        for call in d.tool_calls.iter().flatten() {
+            if let Some(f) = &call.function {
+                into.push_str(f.name.as_deref().unwrap_or(""));
+                into.push_str(f.arguments.as_deref().unwrap_or(""));
+            }
+        }
+    }
 }

