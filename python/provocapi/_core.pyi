@@ -198,6 +198,13 @@ class BucketSet:
     def refund(self, tokens: int) -> None:
         """Give unused tokens back to every token bucket (never above capacity)."""
 
+    def take_pool(self, offset: int, requests: int, tokens: int) -> int | None:
+        """Redis mode: take from plain counters (units leased from Redis) at each bucket's
+        field + offset, all or nothing; the index of the short bucket, or None."""
+
+    def add_pool(self, offset: int, index: int, units: int) -> int:
+        """Add units to bucket `index`'s counter at field + offset; the new value."""
+
     def headers(self, now_ns: int | None = None) -> list[tuple[bytes, bytes]]:
         """OpenAI's x-ratelimit-* headers: per unit, the bucket with the smallest
         remaining fraction; resets as Go durations."""

@@ -91,6 +91,19 @@ impl PyBucketSet {
         ))
     }
 
+    /// Redis mode: take from the leased counters at field + offset, all or nothing;
+    /// the index of the short bucket, or None.
+    fn take_pool(&self, offset: usize, requests: i64, tokens: i64) -> PyResult<Option<usize>> {
+        self.inner
+            .take_pool(offset, requests, tokens)
+            .map_err(state_err)
+    }
+
+    /// Add leased (or refunded) units to bucket `index`'s counter; returns the new value.
+    fn add_pool(&self, offset: usize, index: usize, units: i64) -> PyResult<i64> {
+        self.inner.add_pool(offset, index, units).map_err(state_err)
+    }
+
     fn refund(&self, tokens: i64) -> PyResult<()> {
         self.inner.refund(tokens).map_err(state_err)
     }

@@ -150,3 +150,52 @@ impl BucketSet {
         Ok(out)
     }
 }
+
+/// Leased units a machine holds (Redis mode): plain counters, taken all or nothing.
+impl BucketSet {
+    /// Takes from the counters at `field + offset` of every bucket; on a short
+    /// one, gives back what was taken and returns its index.
+    pub fn take_pool(
+        &self,
+        offset: usize,
+        requests: i64,
+        tokens: i64,
+    ) -> Result<Option<usize>, Error> {
+        for (i, b) in self.buckets.iter().enumerate() {
+            let units = Self::units(b, requests, tokens);
+            let cell = self.table.field(b.slot, b.field + offset)?;
+            let mut have = cell.load(Ordering::Acquire);
+            let short = loop {
+                if have < units {
+                    break true;
+                }
+                match cell.compare_exchange_weak(
+                    have,
+                    have - units,
+                    Ordering::AcqRel,
+                    Ordering::Acquire,
+                ) {
+                    Ok(_) => break false,
+                    Err(seen) => have = seen,
+                }
+            };
+            if short {
+                for done in &self.buckets[..i] {
+                    let back = Self::units(done, requests, tokens);
+                    self.table
+                        .field(done.slot, done.field + offset)?
+                        .fetch_add(back, Ordering::AcqRel);
+                }
+                return Ok(Some(i));
+            }
+        }
+        Ok(None)
+    }
+
+    /// Adds `units` to bucket `index`'s counter at `field + offset`; returns the new value.
+    pub fn add_pool(&self, offset: usize, index: usize, units: i64) -> Result<i64, Error> {
+        let b = self.buckets.get(index).ok_or(Error::BadSlot(index))?;
+        let cell = self.table.field(b.slot, b.field + offset)?;
+        Ok(cell.fetch_add(units, Ordering::AcqRel) + units)
+    }
+}

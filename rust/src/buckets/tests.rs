@@ -151,3 +151,16 @@ fn threads_never_exceed_the_limit() {
     });
     assert_eq!(admitted, 500);
 }
+
+#[test]
+fn pools_are_taken_all_or_nothing() {
+    let s = set(&[(100, Unit::Requests), (1000, Unit::Tokens)]);
+    assert_eq!(s.take_pool(2, 1, 10).unwrap(), Some(0));
+    assert_eq!(s.add_pool(2, 0, 3).unwrap(), 3);
+    assert_eq!(s.add_pool(2, 1, 15).unwrap(), 15);
+    assert_eq!(s.take_pool(2, 1, 10).unwrap(), None);
+    // tokens short: the request taken from bucket 0 is given back
+    assert_eq!(s.take_pool(2, 1, 10).unwrap(), Some(1));
+    assert_eq!(s.add_pool(2, 0, 0).unwrap(), 2);
+    assert!(s.add_pool(2, 5, 1).is_err());
+}
