@@ -114,6 +114,8 @@ class Config(msgspec.Struct, forbid_unknown_fields=True, frozen=True):
     models: list[ModelConfig] = []
     tenants: dict[str, TenantConfig] = {}
     tiers: dict[str, TierConfig] = {}
+    # Shared by all replicas: rate limits become global (docs/config.md, `redis_url`).
+    redis_url: str | None = None
 
 
 class ConfigError(ValueError):

@@ -47,7 +47,8 @@ class Gateway:
         self.telemetry = Telemetry(self.state)
         # The pipeline's subsystems (see pipeline.py), each behind its interface.
         self.router = Router(cfg)
-        self.admission: Admission = Gate(cfg, self.state, self.telemetry)
+        gate = Gate(cfg, self.state, self.telemetry)
+        self.admission: Admission = gate
         self._recorder: SpoolRecorder = build_usage(
             cfg.usage, self.data_dir, self.telemetry.metrics
         )
@@ -58,6 +59,7 @@ class Gateway:
         # flusher, limit leases); they start with the event loop.
         self.background: list[Callable[[], Coroutine[Any, Any, None]]] = [self._refresh_keys]
         self.background.append(self._recorder.run)  # group fsync + flusher
+        self.background.extend(gate.loops)  # Redis lease refills, when redis_url is set
         self._tasks: list[asyncio.Task[None]] = []
 
     def start_background(self) -> None:

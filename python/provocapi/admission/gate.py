@@ -8,12 +8,13 @@ bucket also says `x-should-retry: false`, so the SDKs do not wait for nothing.
 
 from __future__ import annotations
 
-from .._core import StateTable
+from .._core import BucketSet, StateTable
 from ..call import Call
 from ..config import Config
 from ..errors import ApiError
 from ..telemetry import Telemetry
 from .counting import Counter, answer_text
+from .leases import Leases, RedisDown
 from .limits import Limits, LimitTable
 
 Headers = list[tuple[bytes, bytes]]
@@ -31,6 +32,8 @@ class Gate:
         self.limits = LimitTable(cfg, table)
         self.telemetry = telemetry
         self.counter = counter or Counter(cfg)
+        self.leases = Leases(cfg.redis_url, telemetry) if cfg.redis_url else None
+        self.loops = [self.leases.run] if self.leases else []
 
     def admit(self, call: Call) -> Headers:
         prompt, exact = self.counter.prompt_tokens(call)
@@ -45,21 +48,36 @@ class Gate:
         if limits is None:
             return []
         cost = prompt + out
-        refused, never, wait_ns, used, headers = limits.buckets.admit(1, cost)
+        buckets, mode = limits.buckets, "local"
+        if self.leases is not None and not self.leases.up():
+            buckets, mode = self.leases.fallback(limits), "fallback"
+        refused, never, wait_ns, used, headers = buckets.admit(1, cost)
+        if refused is None and mode == "local" and self.leases is not None:
+            mode = "global"
+            try:
+                refused, wait_ns = self.leases.take(limits, cost)
+            except RedisDown:
+                buckets, mode = self.leases.fallback(limits), "fallback"
+                refused, never, wait_ns, used, headers = buckets.admit(1, cost)
+            else:
+                if refused is not None:
+                    buckets.refund(cost)  # the machine's own bucket keeps only the request
+                    used = buckets.limits[refused][0]
         if refused is None:
             call.reserved_tokens = cost
-            call.extra["limits"] = limits
+            call.extra["limits"] = (limits, mode)
             return headers
         scope, unit = limits.names[refused]
         self.telemetry.admission_refused(scope.split(" ", 1)[0], unit)
         asked = 1 if unit == "requests" else cost
-        raise _refusal(limits, refused, never, wait_ns, used, asked, headers)
+        raise _refusal(limits, buckets, refused, never, wait_ns, used, asked, headers)
 
     def settle(self, call: Call) -> None:
         self._fill_usage(call)
-        limits: Limits | None = call.extra.get("limits")
-        if limits is None or not call.reserved_tokens:
+        got: tuple[Limits, str] | None = call.extra.get("limits")
+        if got is None or not call.reserved_tokens:
             return
+        limits, mode = got
         if call.completion_tokens is not None:
             used = (call.prompt_tokens or 0) + call.completion_tokens
         elif call.status != 200:
@@ -67,8 +85,14 @@ class Gate:
         else:
             used = call.reserved_tokens  # unknown output: keep the reservation
         unused = call.reserved_tokens - used
-        if unused > 0:
-            limits.buckets.refund(unused)
+        if unused <= 0:
+            return
+        if mode == "fallback" and self.leases is not None:
+            self.leases.fallback(limits).refund(unused)
+            return
+        limits.buckets.refund(unused)
+        if mode == "global" and self.leases is not None:
+            self.leases.give_back(limits, unused)  # leased already: reuse it here
 
     def _fill_usage(self, call: Call) -> None:
         """The worker's usage wins; where it sent none, count what it generated."""
@@ -112,10 +136,17 @@ def _context_guard(call: Call, prompt: int, out: int) -> None:
 
 
 def _refusal(
-    limits: Limits, i: int, never: bool, wait_ns: int, used: int, asked: int, headers: Headers
+    limits: Limits,
+    buckets: BucketSet,
+    i: int,
+    never: bool,
+    wait_ns: int,
+    used: int,
+    asked: int,
+    headers: Headers,
 ) -> ApiError:
     scope, unit = limits.names[i]
-    limit = limits.buckets.limits[i][0]
+    limit = buckets.limits[i][0]
     if never:
         return ApiError(
             429,

@@ -32,6 +32,9 @@ class Limits:
 
     buckets: BucketSet
     names: list[tuple[str, str]]  # per bucket: (scope label, "requests" | "tokens")
+    cells: list[tuple[int, int]]  # per bucket: (slot, field) in the state table
+    redis_keys: list[str]  # per bucket: its global arrival time in Redis
+    table: StateTable
 
 
 def _slot_key(*parts: str) -> str:
@@ -90,17 +93,21 @@ class LimitTable:
             pass
         spec: list[tuple[int, int, int, bool]] = []
         names: list[tuple[str, str]] = []
+        rkeys: list[str] = []
         for scope in self.scopes(key, model_id):
-            if scope.rpm is None and scope.tpm is None:
-                continue
-            slot = self.table.slot(scope.slot_key)
-            if scope.rpm is not None:
-                spec.append((slot, REQUESTS, scope.rpm, False))
-                names.append((scope.label, "requests"))
-            if scope.tpm is not None:
-                spec.append((slot, TOKENS, scope.tpm, True))
-                names.append((scope.label, "tokens"))
-        limits = Limits(BucketSet(self.table, spec), names) if spec else None
+            slot = self.table.slot(scope.slot_key) if scope.rpm or scope.tpm else -1
+            for field, limit, unit in (
+                (REQUESTS, scope.rpm, "requests"),
+                (TOKENS, scope.tpm, "tokens"),
+            ):
+                if limit is not None:
+                    spec.append((slot, field, limit, unit == "tokens"))
+                    names.append((scope.label, unit))
+                    rkeys.append(f"pvc:{scope.slot_key}:{field}")
+        limits = None
+        if spec:
+            cells = [(slot, field) for slot, field, _, _ in spec]
+            limits = Limits(BucketSet(self.table, spec), names, cells, rkeys, self.table)
         if len(self._memo) < 100_000:
             self._memo[memo_key] = limits
         return limits

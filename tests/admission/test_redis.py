@@ -1,0 +1,205 @@
+"""Limits across replicas through a real redis-server (Debian's, started on a free
+loopback port): two replicas share one budget; Redis gone → each admits its share."""
+
+from __future__ import annotations
+
+import math
+import textwrap
+import time
+from collections.abc import Callable, Iterator
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+
+import openai
+import pytest
+import redis
+from e2e.helpers import PY, Proc, free_ports, run_cli, wait_healthy
+from provocapi.admission.leases import Leases
+from provocapi.errors import ApiError
+
+from .conftest import CONFIG, Env, key
+
+RPM = 50
+
+
+class RedisServer:
+    def __init__(self, root: Path) -> None:
+        self.root = root
+        self.port = free_ports(1)[0]
+        self.url = f"redis://127.0.0.1:{self.port}/0"
+        self.proc: Proc | None = None
+
+    def start(self) -> None:
+        self.proc = Proc(
+            f"redis-{self.port}",
+            ["redis-server", "--port", str(self.port), "--bind", "127.0.0.1",
+             "--save", "", "--appendonly", "no", "--dir", str(self.root)],
+            self.root,
+        )  # fmt: skip
+        client = redis.Redis.from_url(self.url)
+        for _ in range(100):
+            try:
+                client.ping()
+                return
+            except redis.ConnectionError:
+                time.sleep(0.05)
+        raise RuntimeError(f"redis-server did not start: {self.proc.output()}")
+
+    def stop(self) -> None:
+        if self.proc is not None:
+            self.proc.stop()
+            self.proc = None
+
+
+@pytest.fixture
+def redis_server(tmp_path: Path) -> Iterator[RedisServer]:
+    server = RedisServer(tmp_path)
+    server.start()
+    try:
+        yield server
+    finally:
+        server.stop()
+
+
+def _replicas(make_env: Callable[[str], Env], url: str) -> tuple[Env, Env]:
+    text = f'redis_url = "{url}"\n' + CONFIG.replace("key_rpm = 5\n", f"key_rpm = {RPM}\n")
+    return make_env(text), make_env(text)
+
+
+def _admit(env: Env, k) -> bool:
+    try:
+        env.gate.admit(env.chat(k, model="other"))
+        return True
+    except ApiError as err:
+        assert err.status == 429, err.message
+        return False
+
+
+def test_two_replicas_share_one_limit(make_env: Callable[[str], Env], redis_server) -> None:
+    a, b = _replicas(make_env, redis_server.url)
+    k = key("nobody", "key_global")
+    t0 = time.monotonic()
+    admitted = [0, 0]
+    for i in range(4 * RPM):
+        admitted[i % 2] += _admit((a, b)[i % 2], k)
+    elapsed = time.monotonic() - t0
+    refilled = math.ceil(elapsed * RPM / 60)
+    total = sum(admitted)
+    # each machine may hold one lease batch (1% of the limit, at least 1) unused
+    assert RPM - 2 <= total <= RPM + refilled, (admitted, elapsed)
+    assert min(admitted) > 0  # both replicas drew on the one budget
+
+
+def test_leased_tokens_come_back_to_the_machine(
+    make_env: Callable[[str], Env],
+    redis_server,
+) -> None:
+    text = f'redis_url = "{redis_server.url}"\n' + CONFIG
+    env = make_env(text)
+    k = key("small", "key_tok")  # tier tiny: key_tpm = 50
+    call = env.chat(k, model="other", max_tokens=30)
+    env.gate.admit(call)
+    limits, mode = call.extra["limits"]
+    assert mode == "global"
+    pool_before = limits.buckets.add_pool(2, 0, 0)
+    call.status, call.completion_tokens = 200, 2
+    env.gate.settle(call)
+    assert limits.buckets.add_pool(2, 0, 0) == pool_before + 28
+
+
+def test_redis_down_admits_the_last_seen_share_and_never_fails(
+    make_env: Callable[[str], Env],
+    redis_server,
+    caplog,
+) -> None:
+    a, b = _replicas(make_env, redis_server.url)
+    for env in (a, b):
+        leases = env.gate.leases
+        assert isinstance(leases, Leases)
+        leases._heartbeat()
+    a.gate.leases._heartbeat()  # now it has seen b too
+    assert a.gate.leases.replicas == 2
+    redis_server.stop()
+    k = key("nobody", "key_down")
+    admitted = sum(_admit(a, k) for _ in range(2 * RPM))
+    assert RPM // 2 <= admitted <= RPM // 2 + 1  # half of 50 per minute, on this replica
+    assert "provocapi_ratelimit_redis_fallback_total 1" in a.telemetry.render()
+    assert any("unreachable" in r.getMessage() for r in caplog.records)
+
+
+# ------------------------------------------------------------ two gateway processes
+
+GW_RPM = 20
+
+
+@pytest.fixture(scope="module")
+def two_gateways(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[list[str], str]]:
+    root = tmp_path_factory.mktemp("two-gw")
+    server = RedisServer(root)
+    server.start()
+    ports = free_ports(3)
+    sim = Proc(
+        "sim",
+        [PY, "-m", "provocapi", "worker-sim", "--port", str(ports[0]), "--model", "m",
+         "--ttft-ms", "0", "--token-delay-ms", "0", "--output-tokens", "4"],
+        root,
+    )  # fmt: skip
+    procs = [sim]
+    try:
+        (root / "gw.toml").write_text(
+            textwrap.dedent(
+                f"""\
+                redis_url = "{server.url}"
+
+                [[models]]
+                id = "m"
+                kind = "chat"
+                workers = ["http://127.0.0.1:{ports[0]}"]
+                """
+            )
+        )
+        res = run_cli("keys", "create", "--tenant", "t", "--rpm", str(GW_RPM),
+                      "--data-dir", str(root / "data"))  # fmt: skip
+        assert res.returncode == 0, res.stderr
+        secret = res.stdout.strip().splitlines()[-1]
+        wait_healthy(f"http://127.0.0.1:{ports[0]}/health", sim)
+        urls = []
+        for n, port in enumerate(ports[1:]):
+            gw = Proc(
+                f"gateway-{n}",
+                [PY, "-m", "provocapi", "serve", "--config", str(root / "gw.toml"),
+                 "--port", str(port), "--data-dir", str(root / "data"), "--workers", "1"],
+                root,
+            )  # fmt: skip
+            procs.append(gw)
+            urls.append(f"http://127.0.0.1:{port}")
+        for url, gw in zip(urls, procs[1:], strict=True):
+            wait_healthy(f"{url}/health", gw)
+        yield urls, secret
+    finally:
+        for p in reversed(procs):
+            p.stop()
+        server.stop()
+
+
+def test_two_gateways_sharing_one_redis_hold_one_limit(two_gateways) -> None:
+    urls, secret = two_gateways
+    clients = [openai.OpenAI(base_url=u + "/v1", api_key=secret, max_retries=0) for u in urls]
+
+    def one(i: int) -> int:
+        try:
+            clients[i % 2].chat.completions.create(
+                model="m", messages=[{"role": "user", "content": "hi"}], max_tokens=2
+            )
+            return 200
+        except openai.RateLimitError as err:
+            assert 1 <= int(err.response.headers["retry-after"]) <= 60
+            return 429
+
+    t0 = time.monotonic()
+    with ThreadPoolExecutor(6) as pool:
+        codes = list(pool.map(one, range(4 * GW_RPM)))
+    elapsed = time.monotonic() - t0
+    ok = codes.count(200)
+    assert codes.count(200) + codes.count(429) == len(codes)
+    assert GW_RPM - 2 <= ok <= GW_RPM + math.ceil(elapsed * GW_RPM / 60), (ok, elapsed)
