@@ -5,11 +5,12 @@
 use std::cmp::Reverse;
 use std::collections::{BinaryHeap, HashMap};
 
+use ahash::AHashMap;
 use fancy_regex::Regex;
-use unicode_normalization::UnicodeNormalization;
+use unicode_normalization::{IsNormalized, UnicodeNormalization};
 
 pub struct BytePairEncoder {
-    ranks: HashMap<Vec<u8>, u32>,
+    ranks: AHashMap<Vec<u8>, u32>,
     pattern: Regex,
     /// Added tokens recognised in text (Qwen's `<|im_start|>`, `<tool_call>`...),
     /// longest first so a prefix never wins over the whole token.
@@ -26,7 +27,7 @@ const SHORT_PIECE: usize = 128;
 
 impl BytePairEncoder {
     pub fn new(
-        ranks: HashMap<Vec<u8>, u32>,
+        ranks: AHashMap<Vec<u8>, u32>,
         pattern: Regex,
         mut specials: Vec<(String, u32)>,
         controls: HashMap<String, u32>,
@@ -54,7 +55,8 @@ impl BytePairEncoder {
     }
 
     pub fn encode(&self, text: &str, out: &mut Vec<u32>) {
-        let text: std::borrow::Cow<'_, str> = if self.nfc {
+        let quick = || unicode_normalization::is_nfc_quick(text.chars());
+        let text: std::borrow::Cow<'_, str> = if self.nfc && quick() != IsNormalized::Yes {
             text.nfc().collect::<String>().into()
         } else {
             text.into()

@@ -5,6 +5,7 @@ use std::collections::HashMap;
 use std::fmt;
 use std::path::Path;
 
+use ahash::AHashMap;
 use base64::Engine;
 use fancy_regex::Regex;
 use serde::Deserialize;
@@ -106,7 +107,7 @@ pub const QWEN25_FIRST_ADDED: u32 = 151_643;
 
 fn qwen(text: &str) -> Result<BytePairEncoder, LoadError> {
     let b64 = base64::engine::general_purpose::STANDARD;
-    let mut ranks = HashMap::with_capacity(152_000);
+    let mut ranks = AHashMap::with_capacity(152_000);
     for (n, line) in text.lines().enumerate().filter(|(_, l)| !l.is_empty()) {
         let (token, rank) = line
             .split_once(' ')
@@ -195,7 +196,7 @@ fn tekken(data: &[u8]) -> Result<BytePairEncoder, LoadError> {
         .checked_sub(cfg.default_num_special_tokens)
         .ok_or_else(|| invalid("default_vocab_size < default_num_special_tokens"))?;
     let b64 = base64::engine::general_purpose::STANDARD;
-    let mut ranks = HashMap::with_capacity(inner);
+    let mut ranks = AHashMap::with_capacity(inner);
     for t in file.vocab.iter().take(inner) {
         let bytes = b64.decode(&t.token_bytes).map_err(invalid)?;
         ranks.insert(bytes, t.rank);

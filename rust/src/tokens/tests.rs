@@ -1,12 +1,13 @@
 use std::collections::HashMap;
 
+use ahash::AHashMap;
 use fancy_regex::Regex;
 
 use super::*;
 
 /// Bytes a..z, then merges "ab" (300), "abc" (301), "cd" (302): a toy byte-level vocabulary.
 fn toy(specials: Vec<(String, u32)>) -> BytePairEncoder {
-    let mut ranks: HashMap<Vec<u8>, u32> = (0u8..=255).map(|b| (vec![b], u32::from(b))).collect();
+    let mut ranks: AHashMap<Vec<u8>, u32> = (0u8..=255).map(|b| (vec![b], u32::from(b))).collect();
     ranks.insert(b"ab".to_vec(), 300);
     ranks.insert(b"abc".to_vec(), 301);
     ranks.insert(b"cd".to_vec(), 302);
