@@ -203,3 +203,31 @@ def test_two_gateways_sharing_one_redis_hold_one_limit(two_gateways) -> None:
     ok = codes.count(200)
     assert codes.count(200) + codes.count(429) == len(codes)
     assert GW_RPM - 2 <= ok <= GW_RPM + math.ceil(elapsed * GW_RPM / 60), (ok, elapsed)
+
+
+async def test_the_lease_loop_keeps_a_batch_ready(
+    make_env: Callable[[str], Env], redis_server
+) -> None:
+    import asyncio
+
+    text = f'redis_url = "{redis_server.url}"\n' + CONFIG.replace(
+        "key_rpm = 5\n", "key_rpm = 1000\n"
+    )
+    env = make_env(text)
+    k = key("nobody", "key_loop")
+    call = env.chat(k, model="other")
+    env.gate.admit(call)  # first use: leased on the request path, now known to the loop
+    limits, _ = call.extra["limits"]
+    leases = env.gate.leases
+    assert leases is not None
+    limits.buckets.add_pool(2, 0, -limits.buckets.add_pool(2, 0, 0))  # spend the lease
+    task = asyncio.ensure_future(leases.run())
+    try:
+        for _ in range(100):  # the loop refills one batch (1% of 1000) within a few ticks
+            await asyncio.sleep(0.02)
+            if limits.buckets.add_pool(2, 0, 0) >= 10:
+                break
+        assert limits.buckets.add_pool(2, 0, 0) == 10
+        assert leases.replicas == 1  # its heartbeat registered this replica
+    finally:
+        task.cancel()
