@@ -980,6 +980,12 @@ def main(argv: list[str] | None = None) -> int:
         for name in ("provocapi", "baseline"):
             with env.target(name) as base:
                 say("    " + check_answer(name, base, env.key))
+                if name == "provocapi":
+                    est = metric_sum(base, "provocapi_token_estimates_total")
+                    say(
+                        "    provocapi counts prompt tokens with "
+                        + ("the model's tokenizer" if not est else "(!) the fallback estimate")
+                    )
 
         say(
             f"==> throughput: wrk c={CONNECTIONS}, {d.warmup:g} s warm-up + {d.measure:g} s, "
