@@ -5,6 +5,7 @@ pub mod buckets;
 pub mod embed;
 pub mod metrics;
 pub mod relay;
+pub mod routing;
 pub mod sse;
 pub mod state;
 pub mod tokens;

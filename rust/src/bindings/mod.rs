@@ -2,6 +2,7 @@
 
 mod admission;
 mod relay;
+mod routing;
 mod state;
 mod tokens;
 
@@ -14,5 +15,6 @@ fn _core(m: &Bound<'_, PyModule>) -> PyResult<()> {
     state::register(m)?;
     admission::register(m)?;
     tokens::register(m)?;
+    routing::register(m)?;
     Ok(())
 }

@@ -43,6 +43,13 @@ pub struct PyStateTable {
     pub(crate) inner: Arc<StateTable>,
 }
 
+impl PyStateTable {
+    /// The shared table, for other bindings that keep slots in it.
+    pub(crate) fn table(&self) -> Arc<StateTable> {
+        Arc::clone(&self.inner)
+    }
+}
+
 #[pymethods]
 impl PyStateTable {
     #[classattr]

@@ -1,0 +1,111 @@
+//! `RoutePool` and `prefix_hash`: thin wrappers over `crate::routing`. A pick
+//! takes well under a microsecond, so none releases the GIL.
+
+use pyo3::exceptions::PyValueError;
+use pyo3::prelude::*;
+
+use super::state::{state_err, PyStateTable};
+use crate::routing::{self, Ask, Pick, Policy, Pool, WorkerSpec};
+
+#[pyclass(name = "RoutePool", frozen, module = "provocapi._core")]
+pub struct PyRoutePool {
+    inner: Pool,
+}
+
+#[pymethods]
+impl PyRoutePool {
+    #[classattr]
+    const F_IN_FLIGHT: usize = routing::F_IN_FLIGHT;
+    #[classattr]
+    const F_MAX_CONCURRENCY: usize = routing::F_MAX_CONCURRENCY;
+    #[classattr]
+    const F_HEALTH: usize = routing::F_HEALTH;
+    #[classattr]
+    const F_QUEUED: usize = routing::F_QUEUED;
+    #[classattr]
+    const F_KV_PERMILLE: usize = routing::F_KV_PERMILLE;
+    #[classattr]
+    const F_FAILS: usize = routing::F_FAILS;
+    #[classattr]
+    const F_EJECTED_UNTIL_MS: usize = routing::F_EJECTED_UNTIL_MS;
+    #[classattr]
+    const HEALTH_UP: i64 = routing::HEALTH_UP;
+    #[classattr]
+    const HEALTH_STARTING: i64 = routing::HEALTH_STARTING;
+    #[classattr]
+    const HEALTH_DOWN: i64 = routing::HEALTH_DOWN;
+    #[classattr]
+    const HEALTH_EJECTED: i64 = routing::HEALTH_EJECTED;
+    #[classattr]
+    const LORA_MAX: usize = routing::LORA_MAX;
+    #[classattr]
+    const MAX_WORKERS: usize = routing::MAX_WORKERS;
+    /// Pick results that are not a worker index.
+    #[classattr]
+    const FULL: i64 = -1;
+    #[classattr]
+    const NONE_READY: i64 = -2;
+
+    #[new]
+    #[pyo3(signature = (table, workers, clock_slot, load_factor = 1.5, policy = "scan"))]
+    fn new(
+        table: &Bound<'_, PyStateTable>,
+        workers: Vec<(usize, usize, u32, usize)>,
+        clock_slot: usize,
+        load_factor: f64,
+        policy: &str,
+    ) -> PyResult<Self> {
+        let policy = Policy::parse(policy)
+            .ok_or_else(|| PyValueError::new_err(format!("unknown policy {policy:?}")))?;
+        let specs = workers
+            .into_iter()
+            .map(|(load_slot, lora_slot, weight, max_loras)| WorkerSpec {
+                load_slot,
+                lora_slot,
+                weight,
+                max_loras,
+            })
+            .collect();
+        let inner = Pool::new(table.get().table(), specs, clock_slot, load_factor, policy)
+            .map_err(PyValueError::new_err)?;
+        Ok(PyRoutePool { inner })
+    }
+
+    fn __len__(&self) -> usize {
+        self.inner.len()
+    }
+
+    /// (index, adapter_hit), or (FULL | NONE_READY, False).
+    #[pyo3(signature = (adapter = 0, prefix = 0, exclude = 0))]
+    fn pick(&self, adapter: i64, prefix: u64, exclude: u64) -> PyResult<(i64, bool)> {
+        let ask = Ask {
+            adapter,
+            prefix,
+            exclude,
+        };
+        Ok(match self.inner.pick(ask).map_err(state_err)? {
+            Pick::Worker { index, adapter_hit } => (index as i64, adapter_hit),
+            Pick::Full => (Self::FULL, false),
+            Pick::NoneReady => (Self::NONE_READY, false),
+        })
+    }
+
+    fn release(&self, index: usize) -> PyResult<()> {
+        self.inner.release(index).map_err(state_err)
+    }
+
+    fn holds(&self, index: usize, adapter: i64) -> PyResult<bool> {
+        self.inner.holds(index, adapter).map_err(state_err)
+    }
+}
+
+#[pyfunction]
+fn prefix_hash(data: &[u8]) -> u64 {
+    routing::prefix_hash(data)
+}
+
+pub fn register(m: &Bound<'_, PyModule>) -> PyResult<()> {
+    m.add_class::<PyRoutePool>()?;
+    m.add_function(wrap_pyfunction!(prefix_hash, m)?)?;
+    Ok(())
+}
