@@ -28,10 +28,19 @@ class AdapterConfig(msgspec.Struct, forbid_unknown_fields=True, frozen=True):
     lora_int_id: int
 
 
+class WorkerConfig(msgspec.Struct, forbid_unknown_fields=True, frozen=True):
+    """One worker of a model's pool; a bare URL string in `workers` means all defaults."""
+
+    url: str
+    max_concurrency: int = 0  # 0: no cap (the worker's own queue decides)
+    weight: int = 1
+    max_loras: int = 0  # adapters the worker keeps loaded (trtllm-serve's max_loras)
+
+
 class ModelConfig(msgspec.Struct, forbid_unknown_fields=True, frozen=True):
     id: str
     kind: ModelKind
-    workers: list[str] = []
+    workers: list[str | WorkerConfig] = []
     family: Family | None = None
     upstream_model: str | None = None
     context_length: int = 8192
@@ -108,9 +117,29 @@ class UsageConfig(msgspec.Struct, forbid_unknown_fields=True, frozen=True):
     max_range_days: int = 366
 
 
+class RoutingConfig(msgspec.Struct, forbid_unknown_fields=True, frozen=True):
+    """Pools, health and queueing (docs/config.md, `[routing]`)."""
+
+    policy: Literal["scan", "two_choices"] = "scan"
+    probe_interval_s: float = 2.0
+    probe_timeout_s: float = 1.0
+    metrics_interval_s: float = 1.0
+    eject_after_failures: int = 3
+    eject_s: float = 10.0
+    max_attempts: int = 3
+    queue_size: int = 256
+    queue_timeout_s: float = 30.0
+    affinity_load_factor: float = 1.5
+    adapter_load_factor: float = 3.0
+    prefix_affinity: bool = True
+    prefix_bytes: int = 2048
+    prefix_slots: int = 32  # x 32 conversations remembered per model
+
+
 class Config(msgspec.Struct, forbid_unknown_fields=True, frozen=True):
     server: ServerConfig = ServerConfig()
     usage: UsageConfig = UsageConfig()
+    routing: RoutingConfig = RoutingConfig()
     models: list[ModelConfig] = []
     tenants: dict[str, TenantConfig] = {}
     tiers: dict[str, TierConfig] = {}
@@ -172,6 +201,7 @@ def check(cfg: Config, source: str) -> None:
             _check_tokenizer(m.id, m.tokenizer, source)
         if not m.workers and not m.simulate:
             raise ConfigError(f"{source}: {m.id}: no workers (and simulate = false)")
+        check_workers(m, source)
         for a in m.adapters:
             if a.lora_int_id in lora_ids or a.lora_int_id <= 0:
                 raise ConfigError(
@@ -180,6 +210,7 @@ def check(cfg: Config, source: str) -> None:
                 )
             lora_ids.add(a.lora_int_id)
     check_usage(cfg.usage, source)
+    check_routing(cfg.routing, source)
     for tname, tenant in cfg.tenants.items():
         for model in tenant.models or []:
             if model not in names:
@@ -232,6 +263,50 @@ def check_usage(u: UsageConfig, source: str) -> None:
     db = u.clickhouse_database
     if not (db[:1].isalpha() or db[:1] == "_") or not db.replace("_", "").isalnum():
         raise ConfigError(f"{source}: usage.clickhouse_database: a letter, then letters, digits, _")
+
+
+def worker_configs(m: ModelConfig) -> list[WorkerConfig]:
+    return [WorkerConfig(w) if isinstance(w, str) else w for w in m.workers]
+
+
+def check_workers(m: ModelConfig, source: str) -> None:
+    ws = worker_configs(m)
+    if len(ws) > 64:
+        raise ConfigError(f"{source}: {m.id}: a pool has at most 64 workers")
+    if len({w.url.rstrip("/") for w in ws}) != len(ws):
+        raise ConfigError(f"{source}: {m.id}: a worker URL is listed twice")
+    for w in ws:
+        if not w.url.startswith(("http://", "https://")):
+            raise ConfigError(f"{source}: {m.id}: worker url '{w.url}' is not http(s)://")
+        if w.max_concurrency < 0 or w.weight < 1 or not 0 <= w.max_loras <= 16:
+            raise ConfigError(
+                f"{source}: {m.id}: worker {w.url}: max_concurrency >= 0, weight >= 1 "
+                "and 0 <= max_loras <= 16"
+            )
+
+
+def check_routing(r: RoutingConfig, source: str) -> None:
+    positive = {
+        "probe_interval_s": r.probe_interval_s,
+        "probe_timeout_s": r.probe_timeout_s,
+        "metrics_interval_s": r.metrics_interval_s,
+        "eject_s": r.eject_s,
+        "queue_timeout_s": r.queue_timeout_s,
+    }
+    for name, value in positive.items():
+        if not value > 0:
+            raise ConfigError(f"{source}: routing.{name} must be > 0")
+    if r.eject_after_failures < 1 or r.max_attempts < 1 or r.queue_size < 0:
+        raise ConfigError(
+            f"{source}: routing: eject_after_failures and max_attempts >= 1, queue_size >= 0"
+        )
+    factors_ok = r.affinity_load_factor >= 1.0 and r.adapter_load_factor >= 1.0
+    if not factors_ok or r.prefix_bytes < 1 or not 0 <= r.prefix_slots <= 256:
+        raise ConfigError(
+            f"{source}: routing: affinity_load_factor and adapter_load_factor >= 1, "
+            "prefix_bytes >= 1, "
+            "0 <= prefix_slots <= 256"
+        )
 
 
 def to_json(cfg: Config) -> bytes:

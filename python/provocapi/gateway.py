@@ -21,6 +21,7 @@ from .config import Config
 from .errors import ApiError
 from .keys import KeyCache, KeyRecord, KeyStore
 from .routing import Router
+from .routing.metrics import RoutingMetrics
 from .telemetry import Telemetry
 from .upstream import Upstream
 from .usage import SpoolRecorder, UsageRecorder, UsageStore
@@ -46,7 +47,9 @@ class Gateway:
         self.state = StateTable(state_file)
         self.telemetry = Telemetry(self.state)
         # The pipeline's subsystems (see pipeline.py), each behind its interface.
-        self.router = Router(cfg)
+        self.router = Router(
+            cfg, self.state, RoutingMetrics(self.telemetry.metrics), lambda: self.upstream.session
+        )
         gate = Gate(cfg, self.state, self.telemetry)
         self.admission: Admission = gate
         self._recorder: SpoolRecorder = build_usage(
@@ -60,6 +63,7 @@ class Gateway:
         self.background: list[Callable[[], Coroutine[Any, Any, None]]] = [self._refresh_keys]
         self.background.append(self._recorder.run)  # group fsync + flusher
         self.background.extend(gate.loops)  # Redis lease refills, when redis_url is set
+        self.background.append(self.router.run)
         self._tasks: list[asyncio.Task[None]] = []
 
     def start_background(self) -> None:

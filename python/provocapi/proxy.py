@@ -19,8 +19,10 @@ from .asgi import ClientGone, Request
 from .call import Call
 from .disconnect import DisconnectGuard
 from .embedding_answer import answer as embedding_answer
+from .errors import ApiError
 from .gateway import Gateway
 from .routing import Worker
+from .trtllm_protocol import SERVER_STATE_HEADER as SERVER_STATE
 from .upstream import bad_gateway, read_body, upstream_timeout, worker_error
 
 _ID_PREFIX = {"chat": "chatcmpl-", "completion": "cmpl-"}
@@ -61,6 +63,8 @@ async def attempt(gw: Gateway, req: Request, call: Call, worker: Worker) -> None
         if resp.status != 200:
             body = await read_body(resp)
             gw.telemetry.upstream_error(call.model_id, f"http_{resp.status}")
+            if resp.status == 503 and resp.headers.get(SERVER_STATE) == "starting":
+                raise worker_starting()
             raise worker_error(resp.status, body, gw.cfg.server.retry_after_s)
         if call.kind == "embedding":
             await _embeddings(gw, req, call, resp)
@@ -72,6 +76,21 @@ async def attempt(gw: Gateway, req: Request, call: Call, worker: Worker) -> None
         if resp is not None:
             resp.close()  # drop the connection: the worker stops generating
         raise
+    except ApiError as err:
+        if req.status:  # something reached the client: no other worker may answer now
+            err.retryable = False
+        raise
+
+
+def worker_starting() -> ApiError:
+    # trtllm-serve answers 503 `starting` on every route while it loads the model.
+    return ApiError(
+        503,
+        "No healthy worker is available for this model (it is starting).",
+        code="no_healthy_worker",
+        type="server_error",
+        retryable=True,
+    )
 
 
 async def _complete(

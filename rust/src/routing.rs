@@ -6,10 +6,10 @@
 //! A pool is a list of workers; each worker owns two table slots (load and
 //! adapters) keyed by model and URL, so every process, and a pool rebuilt by a
 //! config reload, meets the same counters. A pick is one scan of the pool
-//! (plus a sort of the candidates when prefix affinity applies) and one
-//! atomic add that claims a unit of the worker's concurrency.
+//! and one atomic add that claims a unit of the worker's concurrency.
 
 mod fields;
+mod homes;
 mod lora;
 mod pick;
 #[cfg(test)]
@@ -39,7 +39,7 @@ pub struct WorkerSpec {
 pub struct Ask {
     /// The adapter's `lora_int_id`, 0 for the base model.
     pub adapter: i64,
-    /// A hash of the conversation prefix, 0 for none.
+    /// A hash of the conversation prefix (`prefix_hash`), 0 for none.
     pub prefix: u64,
     /// Bit i set: worker i was already tried for this request.
     pub exclude: u64,
@@ -62,9 +62,13 @@ pub struct Pool {
     workers: Vec<WorkerSpec>,
     /// Shared slot whose first field is the adapters' use clock.
     clock_slot: usize,
-    /// Affinity may load its worker up to this multiple of the mean load.
+    /// Prefix affinity may load its worker up to this multiple of the mean load.
     load_factor: f64,
+    /// The same for adapter affinity, looser: loading an adapter costs more
+    /// than waiting behind a few requests.
+    adapter_load_factor: f64,
     policy: Policy,
+    homes: homes::Homes,
     /// Rotates the scan's start so ties spread across workers.
     turn: AtomicUsize,
 }
@@ -77,9 +81,11 @@ impl Pool {
         table: Arc<StateTable>,
         workers: Vec<WorkerSpec>,
         clock_slot: usize,
-        load_factor: f64,
+        load_factors: (f64, f64),
         policy: Policy,
+        home_slots: Vec<usize>,
     ) -> Result<Self, String> {
+        let (load_factor, adapter_load_factor) = load_factors;
         if workers.len() > MAX_WORKERS {
             return Err(format!("a pool has at most {MAX_WORKERS} workers"));
         }
@@ -89,15 +95,20 @@ impl Pool {
         if workers.iter().any(|w| w.max_loras > LORA_MAX) {
             return Err(format!("max_loras is at most {LORA_MAX}"));
         }
-        if !(load_factor.is_finite() && load_factor >= 1.0) {
-            return Err("load_factor must be a finite number >= 1".into());
+        if ![load_factor, adapter_load_factor]
+            .iter()
+            .all(|f| f.is_finite() && *f >= 1.0)
+        {
+            return Err("load factors must be finite numbers >= 1".into());
         }
         Ok(Pool {
             table,
             workers,
             clock_slot,
             load_factor,
+            adapter_load_factor,
             policy,
+            homes: homes::Homes::new(home_slots),
             turn: AtomicUsize::new(0),
         })
     }
@@ -114,8 +125,13 @@ impl Pool {
     pub fn pick(&self, ask: Ask) -> Result<Pick, Error> {
         // Another process may claim the last unit between our read and our
         // add: then undo and look again, a bounded number of times.
+        let home = if ask.prefix != 0 {
+            self.homes.get(&self.table, ask.prefix)?
+        } else {
+            None
+        };
         for _ in 0..4 {
-            let chosen = match pick::choose(self, ask)? {
+            let chosen = match pick::choose(self, ask, home)? {
                 pick::Choice::Worker(i) => i,
                 pick::Choice::Full => return Ok(Pick::Full),
                 pick::Choice::NoneReady => return Ok(Pick::NoneReady),
@@ -126,6 +142,9 @@ impl Pool {
             if cap > 0 && now > cap {
                 self.table.add(w.load_slot, F_IN_FLIGHT, -1)?;
                 continue;
+            }
+            if ask.prefix != 0 && home != Some(chosen) {
+                self.homes.set(&self.table, ask.prefix, chosen)?;
             }
             let adapter_hit = if ask.adapter > 0 && w.max_loras > 0 {
                 let clock = self.table.add(self.clock_slot, 0, 1)?;

@@ -47,13 +47,15 @@ impl PyRoutePool {
     const NONE_READY: i64 = -2;
 
     #[new]
-    #[pyo3(signature = (table, workers, clock_slot, load_factor = 1.5, policy = "scan"))]
+    #[pyo3(signature = (table, workers, clock_slot, load_factor = 1.5, policy = "scan", home_slots = Vec::new(), adapter_load_factor = 3.0))]
     fn new(
         table: &Bound<'_, PyStateTable>,
         workers: Vec<(usize, usize, u32, usize)>,
         clock_slot: usize,
         load_factor: f64,
         policy: &str,
+        home_slots: Vec<usize>,
+        adapter_load_factor: f64,
     ) -> PyResult<Self> {
         let policy = Policy::parse(policy)
             .ok_or_else(|| PyValueError::new_err(format!("unknown policy {policy:?}")))?;
@@ -66,7 +68,14 @@ impl PyRoutePool {
                 max_loras,
             })
             .collect();
-        let inner = Pool::new(table.get().table(), specs, clock_slot, load_factor, policy)
+        let inner = Pool::new(
+            table.get().table(),
+            specs,
+            clock_slot,
+            (load_factor, adapter_load_factor),
+            policy,
+            home_slots,
+        )
             .map_err(PyValueError::new_err)?;
         Ok(PyRoutePool { inner })
     }

@@ -26,6 +26,20 @@ pub fn count(table: &StateTable, slot: usize, max: usize) -> Result<usize, Error
     Ok(n)
 }
 
+/// The use clock of the adapter the worker would evict next (MIN when it has room).
+pub fn oldest(table: &StateTable, slot: usize, max: usize) -> Result<i64, Error> {
+    let mut oldest = i64::MAX;
+    for i in 0..max.min(LORA_MAX) {
+        let used = if table.get(slot, i)? == 0 {
+            i64::MIN
+        } else {
+            table.get(slot, LORA_MAX + i)?
+        };
+        oldest = oldest.min(used);
+    }
+    Ok(oldest)
+}
+
 /// Marks `adapter` used now; loads it in place of the least recently used one
 /// when absent. Returns whether it was held already.
 pub fn touch(

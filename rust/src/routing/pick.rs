@@ -2,10 +2,10 @@
 //! adapter and prefix affinity, each bounded by load.
 //!
 //! Load is what the gateway has in flight on a worker plus what the worker
-//! reports queued; KV-cache use breaks ties; weight divides it. Affinity may
-//! only send a request to a worker whose load stays within `load_factor`
-//! times the mean (consistent hashing with bounded loads), so a hot prefix or
-//! adapter spills over instead of making a hot spot.
+//! reports queued; KV-cache use near full counts a little; weight divides it.
+//! Affinity (the worker holding the adapter, the prefix's last worker) may only
+//! be followed while that worker's load stays under `load_factor` times the
+//! mean, so a hot prefix or adapter spills over instead of making a hot spot.
 
 use super::{lora, Ask, Pool, F_HEALTH, F_IN_FLIGHT, F_KV_PERMILLE, F_MAX_CONCURRENCY, F_QUEUED};
 use super::{HEALTH_UP, MAX_WORKERS};
@@ -29,6 +29,9 @@ impl Policy {
     }
 }
 
+/// KV-cache use (thousandths) above which it counts against a worker.
+const KV_BUSY: i64 = 800;
+
 pub(super) enum Choice {
     Worker(usize),
     Full,
@@ -44,7 +47,8 @@ struct Cand {
 }
 
 impl Cand {
-    /// Orders by (load + 1 + kv/1000) / weight without floats or overflow.
+    /// Orders by (load + 1 + kv/1000) / weight without floats or overflow; kv is
+    /// the use above `KV_BUSY`, so up to 0.2 of a request.
     fn lighter_than(&self, other: &Cand) -> bool {
         let a = i128::from((self.load + 1) * 1000 + self.kv) * i128::from(other.weight);
         let b = i128::from((other.load + 1) * 1000 + other.kv) * i128::from(self.weight);
@@ -73,7 +77,9 @@ fn read(pool: &Pool, index: usize, ask: Ask) -> Result<Read, Error> {
         return Ok(Read::Full);
     }
     let queued = t.get(w.load_slot, F_QUEUED)?.clamp(0, 1 << 40);
-    let kv = t.get(w.load_slot, F_KV_PERMILLE)?.clamp(0, 1000);
+    // KV-cache use only matters once it nears full (preemption, no room to
+    // reuse prefixes); below that its small, stale differences would bias ties.
+    let kv = (t.get(w.load_slot, F_KV_PERMILLE)?.clamp(0, 1000) - KV_BUSY).max(0);
     Ok(Read::Ready(Cand {
         index,
         load: in_flight.min(1 << 40) + queued,
@@ -82,13 +88,13 @@ fn read(pool: &Pool, index: usize, ask: Ask) -> Result<Read, Error> {
     }))
 }
 
-pub(super) fn choose(pool: &Pool, ask: Ask) -> Result<Choice, Error> {
+pub(super) fn choose(pool: &Pool, ask: Ask, home: Option<usize>) -> Result<Choice, Error> {
     let n = pool.workers.len();
     if n == 0 {
         return Ok(Choice::NoneReady);
     }
     let turn = pool.next_turn();
-    if pool.policy == Policy::TwoChoices && ask.adapter <= 0 && ask.prefix == 0 && n > 1 {
+    if pool.policy == Policy::TwoChoices && ask.adapter <= 0 && home.is_none() && n > 1 {
         if let Some(i) = two_choices(pool, ask, turn)? {
             return Ok(Choice::Worker(i));
         }
@@ -111,18 +117,22 @@ pub(super) fn choose(pool: &Pool, ask: Ask) -> Result<Choice, Error> {
     if cands.is_empty() {
         return Ok(if full { Choice::Full } else { Choice::NoneReady });
     }
-    if ask.adapter <= 0 && ask.prefix == 0 {
+    if ask.adapter <= 0 && home.is_none() {
         return Ok(Choice::Worker(lightest(cands.iter()).index));
     }
     // Affinity: only workers within the load bound qualify.
     let total: i64 = cands.iter().map(|c| c.load).sum();
-    let bound = (pool.load_factor * (total + 1) as f64 / cands.len() as f64).ceil() as i64;
+    // At light load the mean is tiny: a worker with one call in flight always qualifies.
+    let bound = |factor: f64| {
+        ((factor * (total + 1) as f64 / cands.len() as f64).ceil() as i64).max(2)
+    };
+    let (bound, adapter_bound) = (bound(pool.load_factor), bound(pool.adapter_load_factor));
     let fits = |c: &&Cand| c.load < bound;
     if ask.adapter > 0 {
         let mut holders = [Cand::default(); MAX_WORKERS];
         let mut with_room = [Cand::default(); MAX_WORKERS];
         let (mut h, mut r) = (0, 0);
-        for c in cands.iter().filter(fits) {
+        for c in cands.iter().filter(|c| c.load < adapter_bound) {
             let w = &pool.workers[c.index];
             if lora::holds(&pool.table, w.lora_slot, w.max_loras, ask.adapter)? {
                 holders[h] = *c;
@@ -134,8 +144,25 @@ pub(super) fn choose(pool: &Pool, ask: Ask) -> Result<Choice, Error> {
         }
         for set in [&holders[..h], &with_room[..r]] {
             if !set.is_empty() {
-                return Ok(Choice::Worker(prefer(pool, set, ask.prefix)));
+                return Ok(Choice::Worker(prefer(set, home)));
             }
+        }
+        // Every worker within bound is full of other adapters: evict the
+        // coldest adapter of the pool, the one least likely to be asked next.
+        let mut best: Option<(i64, Cand)> = None;
+        for c in cands.iter().filter(fits) {
+            let w = &pool.workers[c.index];
+            let age = lora::oldest(&pool.table, w.lora_slot, w.max_loras)?;
+            let better = match best {
+                None => true,
+                Some((a, b)) => age < a || (age == a && c.lighter_than(&b)),
+            };
+            if better {
+                best = Some((age, *c));
+            }
+        }
+        if let Some((_, c)) = best {
+            return Ok(Choice::Worker(c.index));
         }
     }
     let mut ok = [Cand::default(); MAX_WORKERS];
@@ -147,25 +174,15 @@ pub(super) fn choose(pool: &Pool, ask: Ask) -> Result<Choice, Error> {
     if m == 0 {
         return Ok(Choice::Worker(lightest(cands.iter()).index));
     }
-    Ok(Choice::Worker(prefer(pool, &ok[..m], ask.prefix)))
+    Ok(Choice::Worker(prefer(&ok[..m], home)))
 }
 
-/// The prefix's home among `set` (highest rendezvous score), or the lightest.
-fn prefer(pool: &Pool, set: &[Cand], prefix: u64) -> usize {
-    if prefix == 0 {
-        return lightest(set.iter()).index;
+/// The prefix's home when it is in `set`, else the lightest of `set`.
+fn prefer(set: &[Cand], home: Option<usize>) -> usize {
+    match home {
+        Some(h) if set.iter().any(|c| c.index == h) => h,
+        _ => lightest(set.iter()).index,
     }
-    let mut best = set[0];
-    let mut best_score = 0u64;
-    for c in set {
-        // The load slot identifies a worker the same way in every process.
-        let score = mix(prefix ^ mix(pool.workers[c.index].load_slot as u64 + 1));
-        if score >= best_score {
-            best_score = score;
-            best = *c;
-        }
-    }
-    best.index
 }
 
 fn lightest<'a>(mut it: impl Iterator<Item = &'a Cand>) -> Cand {

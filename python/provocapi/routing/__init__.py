@@ -1,0 +1,10 @@
+"""Worker pools: which worker of a model takes a call, and what happens when it fails.
+
+`Router.dispatch(call, attempt)` is the pipeline's one entry; the pick itself
+is the core's (`_core.RoutePool`) over counters every process shares.
+"""
+
+from .pool import Pool, Worker
+from .router import Router
+
+__all__ = ["Pool", "Router", "Worker"]

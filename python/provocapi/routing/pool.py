@@ -1,0 +1,103 @@
+"""A model's pool: its workers, their slots in the shared state table, the core's picker.
+
+A worker's slots are keyed by model and URL, so every Granian process, and a
+pool rebuilt by a config reload, count into the same atomics.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+from dataclasses import dataclass, field
+
+from .._core import RoutePool, StateTable
+from ..config import ModelConfig, RoutingConfig, worker_configs
+
+CLOCK_KEY = "rt/clock"
+
+
+def slot_key(kind: str, model_id: str, url: str) -> str:
+    key = f"rt/{kind}/{model_id}/{url}"
+    if len(key.encode()) <= StateTable.KEY_MAX:
+        return key
+    # long ids or URLs: a digest names the same worker in every process
+    return f"rt/{kind}/#" + hashlib.sha256(key.encode()).hexdigest()
+
+
+@dataclass
+class Worker:
+    url: str  # base URL, no trailing slash
+    headers: dict[str, str] = field(default_factory=dict)  # e.g. a provider's Authorization
+    index: int = 0  # in its pool
+    load_slot: int = 0
+    max_concurrency: int = 0
+    # A plain OpenAI-compatible provider: no trtllm /metrics to read.
+    external: bool = False
+
+
+class Pool:
+    def __init__(
+        self,
+        table: StateTable,
+        model_id: str,
+        workers: list[Worker],
+        lora_slots: list[int],
+        weights: list[int],
+        max_loras: list[int],
+        routing: RoutingConfig,
+    ) -> None:
+        self.model_id = model_id
+        self.workers = workers
+        self.table = table
+        self.core = RoutePool(
+            table,
+            [
+                (w.load_slot, lora, weight, loras)
+                for w, lora, weight, loras in zip(
+                    workers, lora_slots, weights, max_loras, strict=True
+                )
+            ],
+            table.slot(CLOCK_KEY),
+            routing.affinity_load_factor,
+            routing.policy,
+            [table.slot(f"rt/home/{model_id}/{k}") for k in range(routing.prefix_slots)],
+            routing.adapter_load_factor,
+        )
+        self.queue_slot = table.slot(f"rt/queue/{model_id}")
+        # Set when this process frees a unit, so local waiters look again at once.
+        self.freed = asyncio.Event()
+
+    def release(self, worker: Worker) -> None:
+        self.core.release(worker.index)
+        self.freed.set()
+
+    def health(self, worker: Worker) -> int:
+        return self.table.get(worker.load_slot, RoutePool.F_HEALTH)
+
+    def ready(self) -> int:
+        return sum(1 for w in self.workers if self.health(w) == RoutePool.HEALTH_UP)
+
+
+def build_pool(
+    table: StateTable,
+    m: ModelConfig,
+    routing: RoutingConfig,
+    headers: dict[str, str] | None = None,
+    external: bool = False,
+) -> Pool:
+    workers: list[Worker] = []
+    lora_slots: list[int] = []
+    weights: list[int] = []
+    loras: list[int] = []
+    for i, wc in enumerate(worker_configs(m)):
+        url = wc.url.rstrip("/")
+        load = table.slot(slot_key("w", m.id, url))
+        # The cap lives in the table: a reload changes it for every process at once.
+        table.set(load, RoutePool.F_MAX_CONCURRENCY, wc.max_concurrency)
+        workers.append(
+            Worker(url, dict(headers or {}), i, load, wc.max_concurrency, external=external)
+        )
+        lora_slots.append(table.slot(slot_key("a", m.id, url)))
+        weights.append(wc.weight)
+        loras.append(wc.max_loras)
+    return Pool(table, m.id, workers, lora_slots, weights, loras, routing)

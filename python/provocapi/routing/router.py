@@ -1,0 +1,185 @@
+"""Dispatch: pick a worker (queueing when all are at their cap), try it, fail over.
+
+An attempt that fails before anything reached the client (`ApiError.retryable`)
+moves on to a worker not yet tried, up to `max_attempts`; the failure feeds the
+passive health checks. After the first byte a failure is the stream's own
+error event and never comes back here.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import time
+from collections.abc import Awaitable, Callable
+
+import aiohttp
+
+from .._core import RoutePool, StateTable
+from ..call import Call
+from ..config import Config
+from ..errors import ApiError
+from .health import Health
+from .metrics import RoutingMetrics
+from .pool import Pool, Worker, build_pool
+from .prefix import prefix_of
+
+Attempt = Callable[[Worker], Awaitable[None]]
+
+# Releases in other processes are not signalled: waiters look again this often.
+QUEUE_POLL_S = 0.02
+
+
+def no_ready_worker(model_id: str) -> ApiError:
+    return ApiError(
+        503,
+        f"No healthy worker is available for model '{model_id}'.",
+        code="no_healthy_worker",
+        type="server_error",
+        headers=[(b"retry-after", b"1")],
+    )
+
+
+class Router:
+    def __init__(
+        self,
+        cfg: Config,
+        table: StateTable,
+        metrics: RoutingMetrics,
+        session: Callable[[], aiohttp.ClientSession] | None = None,
+    ) -> None:
+        self.table = table
+        self.metrics = metrics
+        self.health = Health(table, metrics)
+        self._session = session
+        self.pools: dict[str, Pool] = {}
+        self.configure(cfg)
+
+    def configure(self, cfg: Config) -> None:
+        """Build the pools of `cfg`; calls already dispatched keep their old pool."""
+        self.cfg = cfg.routing
+        self.health.configure(cfg.routing)
+        self.pools = {m.id: build_pool(self.table, m, cfg.routing) for m in cfg.models}
+
+    async def run(self) -> None:
+        """Background: health probes and the /metrics poller (one process per machine)."""
+        if self._session is None:
+            return
+        await self.health.run(lambda: list(self.pools.values()), self._session)
+
+    async def dispatch(self, call: Call, attempt: Attempt) -> None:
+        pool = self.pools[call.model_id]
+        cfg = self.cfg
+        adapter = call.res.adapter.lora_int_id if call.res.adapter else 0
+        prefix = prefix_of(call.request, cfg.prefix_bytes) if cfg.prefix_affinity else 0
+        tried = 0
+        last: ApiError | None = None
+        for n in range(cfg.max_attempts):
+            worker = await self._acquire(pool, call, adapter, prefix, tried)
+            if worker is None:  # every worker was tried
+                break
+            tried |= 1 << worker.index
+            call.worker = worker.url
+            try:
+                await attempt(worker)
+            except ApiError as err:
+                if not err.retryable:
+                    raise
+                last = err
+                self.health.failed(pool, worker, err)
+                self.metrics.inc(
+                    "provocapi_failovers_total", model=pool.model_id, reason=err.code or "error"
+                )
+                if n + 1 < cfg.max_attempts:
+                    continue
+                raise
+            else:
+                self.health.succeeded(worker)
+                self._observe(call)
+                return
+            finally:
+                pool.release(worker)
+        if last is not None:
+            raise last
+        raise no_ready_worker(pool.model_id)
+
+    async def _acquire(
+        self, pool: Pool, call: Call, adapter: int, prefix: int, tried: int
+    ) -> Worker | None:
+        index, hit = pool.core.pick(adapter, prefix, tried)
+        if index == RoutePool.FULL:
+            index, hit = await self._wait(pool, call, adapter, prefix, tried)
+        if index == RoutePool.NONE_READY:
+            if tried:
+                return None
+            raise no_ready_worker(pool.model_id)
+        if adapter:
+            self.metrics.inc(
+                "provocapi_adapter_routes_total",
+                model=pool.model_id,
+                result="hit" if hit else "miss",
+            )
+        return pool.workers[index]
+
+    async def _wait(
+        self, pool: Pool, call: Call, adapter: int, prefix: int, tried: int
+    ) -> tuple[int, bool]:
+        """Every ready worker is at its cap: wait in the model's bounded queue."""
+        cfg = self.cfg
+        waiting = self.table.add(pool.queue_slot, 0, 1)
+        started = time.perf_counter()
+        try:
+            if waiting > cfg.queue_size:
+                self._refuse(pool, "queue_full")
+                raise ApiError(
+                    429,
+                    f"Too many requests are waiting for model '{pool.model_id}'; retry shortly.",
+                    code="queue_full",
+                    type="rate_limit_exceeded",
+                    headers=[(b"retry-after", b"1")],
+                )
+            deadline = started + cfg.queue_timeout_s
+            while True:
+                remaining = deadline - time.perf_counter()
+                if remaining <= 0:
+                    self._refuse(pool, "queue_timeout")
+                    raise ApiError(
+                        503,
+                        f"No worker of model '{pool.model_id}' freed up within "
+                        f"{cfg.queue_timeout_s:g} s; retry shortly.",
+                        code="queue_timeout",
+                        type="server_error",
+                        headers=[(b"retry-after", b"1")],
+                    )
+                pool.freed.clear()
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(pool.freed.wait(), min(QUEUE_POLL_S, remaining))
+                index, hit = pool.core.pick(adapter, prefix, tried)
+                if index != RoutePool.FULL:
+                    return index, hit
+        finally:
+            self.table.add(pool.queue_slot, 0, -1)
+            call.queue_ms += (time.perf_counter() - started) * 1000.0
+            self.metrics.observe(
+                "provocapi_queue_seconds", call.queue_ms / 1000.0, model=pool.model_id
+            )
+
+    def _refuse(self, pool: Pool, reason: str) -> None:
+        self.metrics.inc("provocapi_queue_rejections_total", model=pool.model_id, reason=reason)
+
+    def _observe(self, call: Call) -> None:
+        model = call.model_id
+        if call.queue_ms == 0.0:
+            self.metrics.observe("provocapi_queue_seconds", 0.0, model=model)
+        ttft = call.ttft_s if call.ttft_s is not None else call.elapsed_s()
+        self.metrics.observe("provocapi_ttft_seconds", ttft, model=model)
+        if call.prompt_tokens:
+            self.metrics.inc("provocapi_tokens_total", call.prompt_tokens, model=model, dir="in")
+            self.metrics.observe("provocapi_prompt_tokens", call.prompt_tokens, model=model)
+        if call.completion_tokens:
+            self.metrics.inc(
+                "provocapi_tokens_total", call.completion_tokens, model=model, dir="out"
+            )
+
+    async def close(self) -> None:
+        return None
