@@ -238,3 +238,58 @@ class Tokenizer:
 
     def special_id(self, token: str) -> int | None:
         """The id of a special, added or control token, by its text."""
+
+# --- routing: worker picks over the shared state table (rust/src/bindings/routing.rs) ---
+
+class RoutePool:
+    """One model's workers, picked by load with adapter and prefix affinity.
+
+    Each worker is (load_slot, lora_slot, weight, max_loras): two StateTable slots keyed by
+    model and worker URL, so every process (and a pool rebuilt by a reload) shares them.
+    The load slot's fields (F_*) hold in-flight count, concurrency cap, health, the worker's
+    queued requests and KV-cache use (thousandths); Python writes all but in-flight.
+    """
+
+    F_IN_FLIGHT: int
+    F_MAX_CONCURRENCY: int  # 0: no cap
+    F_HEALTH: int  # one of HEALTH_*
+    F_QUEUED: int
+    F_KV_PERMILLE: int
+    F_FAILS: int
+    F_EJECTED_UNTIL_MS: int
+    HEALTH_UP: int  # 0: a fresh slot takes traffic until a probe says otherwise
+    HEALTH_STARTING: int
+    HEALTH_DOWN: int
+    HEALTH_EJECTED: int
+    LORA_MAX: int  # adapters tracked per worker (16)
+    MAX_WORKERS: int  # 64
+    FULL: int  # pick result: ready workers exist, all at their cap
+    NONE_READY: int  # pick result: no ready worker (or all excluded)
+
+    def __init__(
+        self,
+        table: StateTable,
+        workers: list[tuple[int, int, int, int]],
+        clock_slot: int,
+        load_factor: float = 1.5,
+        policy: str = "scan",
+        home_slots: list[int] = ...,
+        adapter_load_factor: float = 3.0,
+    ) -> None:
+        """policy: "scan" (exact least loaded) or "two_choices". load_factor bounds prefix
+        affinity, adapter_load_factor adapter affinity (multiples of the mean load, >= 1).
+        home_slots: slots remembering where recent prefixes went (32 entries each).
+        ValueError on more than MAX_WORKERS workers, a weight of 0, max_loras above
+        LORA_MAX, a bad factor or policy."""
+    def __len__(self) -> int: ...
+    def pick(self, adapter: int = 0, prefix: int = 0, exclude: int = 0) -> tuple[int, bool]:
+        """(worker index, adapter_hit) with the worker's in-flight count already raised, or
+        (FULL | NONE_READY, False). adapter: lora_int_id (0: none); prefix: prefix_hash(...)
+        (0: none); exclude: bit i set skips worker i (already tried)."""
+    def release(self, index: int) -> None:
+        """Gives back what pick claimed on worker `index`."""
+    def holds(self, index: int, adapter: int) -> bool:
+        """Whether worker `index` holds `adapter` among its last max_loras."""
+
+def prefix_hash(data: bytes) -> int:
+    """A stable 64-bit hash of a conversation prefix, never 0."""

@@ -24,6 +24,8 @@ async def run(gw: Gateway, req: Request, call: Call) -> None:
     except ApiError as err:
         call.status = err.status
         call.error_code = err.code
+        if err.status == 429:
+            gw.router.refused(call.model_id, err.code)
         raise
     finally:
         if not call.status:

@@ -67,3 +67,27 @@ async def test_full_queue_is_429_with_retry_after(
         assert r.json()["error"]["code"] == "queue_full"
         assert r.headers["retry-after"].isdigit()
     assert await gw.metric("provocapi_queue_rejections_total", reason="queue_full") == 3
+    assert await gw.metric("provocapi_refusals_total", model=MODEL, code="queue_full") == 3
+
+
+async def test_metrics_cover_routing(sims: SimFactory, gateway: GatewayFactory) -> None:
+    w = await sims(*SLOW)
+    gw = gateway(FAST_ROUTING + model_toml(MODEL, [url(w.url)]))
+    r = await gw.chat(MODEL, "hi", stream=True, stream_options={"include_usage": True})
+    assert r.status_code == 200
+    r = await gw.chat(MODEL, "hi")
+    assert r.status_code == 200
+    text = await gw.metrics()
+    for family in (
+        "provocapi_requests_total",
+        "provocapi_request_duration_seconds",
+        "provocapi_queue_seconds",
+        "provocapi_ttft_seconds",
+        "provocapi_tokens_total",
+        "provocapi_worker_in_flight",
+        "provocapi_worker_up",
+    ):
+        assert f"# TYPE {family} " in text, family
+    assert await gw.metric("provocapi_ttft_seconds_count", model=MODEL) == 2
+    assert await gw.metric("provocapi_tokens_total", model=MODEL, dir="out") > 0
+    assert await gw.metric("provocapi_worker_up", worker=w.url) == 1

@@ -164,6 +164,10 @@ class Router:
                 "provocapi_queue_seconds", call.queue_ms / 1000.0, model=pool.model_id
             )
 
+    def refused(self, model_id: str, code: str | None) -> None:
+        """A 429 went out (rate limit, token budget, full queue)."""
+        self.metrics.inc("provocapi_refusals_total", model=model_id, code=code or "-")
+
     def _refuse(self, pool: Pool, reason: str) -> None:
         self.metrics.inc("provocapi_queue_rejections_total", model=pool.model_id, reason=reason)
 
