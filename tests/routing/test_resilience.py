@@ -19,7 +19,7 @@ async def test_starting_worker_gets_no_traffic_until_ready(
     sims: SimFactory, gateway: GatewayFactory
 ) -> None:
     good = await sims(*FAST)
-    starting = await sims(*FAST, "--starting-s", "2.5")
+    starting = await sims(*FAST, "--starting-s", "600")
     gw = gateway(FAST_ROUTING + model_toml(MODEL, [url(good.url), url(starting.url)]))
 
     async def state_is(value: int) -> bool:
@@ -32,7 +32,8 @@ async def test_starting_worker_gets_no_traffic_until_ready(
         assert r.headers["x-provocapi-worker"] == good.url
     assert starting.worker.stats.served == 0
     assert await gw.metric("provocapi_failovers_total") == 0
-    await wait_for(lambda: state_is(0))  # ready: back in rotation
+    starting.worker.starting = False  # the model finished loading
+    await wait_for(lambda: state_is(0))  # a probe saw 200: in rotation
     got = {(await gw.chat(MODEL, f"later {i}")).headers["x-provocapi-worker"] for i in range(8)}
     assert got == {good.url, starting.url}
 
