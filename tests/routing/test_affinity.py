@@ -47,15 +47,10 @@ async def test_adapters_hit_90_percent_when_capacity_covers_them(
     misses = await gw.metric("provocapi_adapter_routes_total", result="miss")
     assert hits + misses == len(asks)
     assert hits >= 0.9 * len(asks), (hits, misses)
-    # cross-checked from the answers alone: calls that went to one of the max_loras adapters
-    # a worker served most. Looser, since an adapter that moved once counts against it here
-    # even when every later call to its new worker was a hit.
-    by_worker: dict[str, Counter[int]] = defaultdict(Counter)
-    for adapter, workers_seen in routed.items():
-        for worker, n in workers_seen.items():
-            by_worker[worker][adapter] += n
-    held = sum(n for c in by_worker.values() for _, n in c.most_common(2))
-    assert held >= 0.8 * len(asks), {w: dict(c) for w, c in by_worker.items()}
+    # cross-checked from the answers alone: the first call of each (worker, adapter) pair is
+    # a load on that worker whatever the gateway believes, so the pairs bound the misses
+    pairs = sum(len(c) for c in routed.values())
+    assert pairs <= 0.1 * len(asks), {a: dict(c) for a, c in routed.items()}
 
 
 def conversation(system: str, turns: int) -> list[dict[str, str]]:
