@@ -8,6 +8,7 @@
 //! counted as one each) before counting.
 
 mod bpe;
+mod cache;
 mod load;
 mod template;
 #[cfg(test)]
@@ -15,6 +16,7 @@ mod tests;
 mod vocab;
 
 pub use bpe::BytePairEncoder;
+pub use cache::{cache_capacity, CountCache};
 pub use load::{load, LoadError, Source};
 pub use template::{render, Family, Message, Segment};
 pub use vocab::Vocab;

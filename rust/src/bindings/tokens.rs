@@ -1,12 +1,13 @@
 //! `Tokenizer`: thin wrapper over `crate::tokens`. Every call takes owned
-//! input and releases the GIL, so counting runs beside other Python threads.
+//! input; large inputs are counted with the GIL released, so counting runs
+//! beside other Python threads.
 
 use std::path::PathBuf;
 
 use pyo3::exceptions::{PyOSError, PyValueError};
 use pyo3::prelude::*;
 
-use crate::tokens::{self, Family, LoadError, Message, Source, Vocab};
+use crate::tokens::{self, CountCache, Family, LoadError, Message, Source, Vocab};
 
 pub fn register(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_class::<PyTokenizer>()?;
@@ -21,9 +22,25 @@ fn family(name: &str) -> PyResult<Family> {
     })
 }
 
+/// Inputs above this many bytes are counted with the GIL released. Below it,
+/// giving the GIL up and taking it back costs more than the count (and can
+/// wait a whole switch interval behind another busy thread); repeated texts
+/// are cache hits anyway.
+const RELEASE_GIL_ABOVE: usize = 16 * 1024;
+
+fn detached<T: Send>(py: Python<'_>, size: usize, f: impl FnOnce() -> T + Send) -> T {
+    if size > RELEASE_GIL_ABOVE {
+        py.allow_threads(f)
+    } else {
+        f()
+    }
+}
+
 #[pyclass(name = "Tokenizer", frozen, module = "provocapi._core")]
 pub struct PyTokenizer {
     vocab: Vocab,
+    // Counts of repeated texts (system prompts, tools, earlier turns).
+    cache: CountCache,
 }
 
 #[pymethods]
@@ -41,19 +58,25 @@ impl PyTokenizer {
                 LoadError::Io(io) => PyOSError::new_err(format!("{}: {io}", path.display())),
                 LoadError::Invalid(_) => PyValueError::new_err(format!("{}: {e}", path.display())),
             })?;
-        Ok(PyTokenizer { vocab })
+        Ok(PyTokenizer { vocab, cache: CountCache::new(tokens::cache_capacity()) })
     }
 
     fn encode(&self, py: Python<'_>, text: String) -> Vec<u32> {
-        py.allow_threads(|| self.vocab.encode(&text))
+        detached(py, text.len(), || self.vocab.encode(&text))
     }
 
     fn count(&self, py: Python<'_>, text: String) -> usize {
-        py.allow_threads(|| self.vocab.count(&text))
+        detached(py, text.len(), || self.cache.get_or_count(&text, |t| self.vocab.count(t)))
     }
 
     fn count_batch(&self, py: Python<'_>, texts: Vec<String>) -> Vec<usize> {
-        py.allow_threads(|| texts.iter().map(|t| self.vocab.count(t)).collect())
+        let size = texts.iter().map(String::len).sum();
+        detached(py, size, || {
+            texts
+                .iter()
+                .map(|t| self.cache.get_or_count(t, |t| self.vocab.count(t)))
+                .collect()
+        })
     }
 
     #[pyo3(signature = (family_name, messages, tools = Vec::new()))]
@@ -69,9 +92,11 @@ impl PyTokenizer {
             .into_iter()
             .map(|(role, content)| Message { role, content })
             .collect();
-        Ok(py.allow_threads(|| {
+        let size = msgs.iter().map(|m| m.content.len()).sum::<usize>()
+            + tools.iter().map(String::len).sum::<usize>();
+        Ok(detached(py, size, || {
             self.vocab
-                .count_segments(&tokens::render(fam, &msgs, &tools))
+                .count_segments_cached(&tokens::render(fam, &msgs, &tools), &self.cache)
         }))
     }
 

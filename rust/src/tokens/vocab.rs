@@ -1,6 +1,7 @@
 //! One loaded vocabulary, whatever its file kind.
 
 use super::bpe::BytePairEncoder;
+use super::cache::CountCache;
 use super::template::Segment;
 
 pub enum Vocab {
@@ -43,12 +44,18 @@ impl Vocab {
     /// A rendered chat prompt: one token per special known to this
     /// vocabulary (an unknown one is counted as its text).
     pub fn count_segments(&self, segments: &[Segment]) -> usize {
+        self.count_segments_cached(segments, &CountCache::new(0))
+    }
+
+    /// The same, with text segments' counts reused from `cache` (specials
+    /// split the prompt, so each segment's count stands on its own).
+    pub fn count_segments_cached(&self, segments: &[Segment], cache: &CountCache) -> usize {
         segments
             .iter()
             .map(|s| match s {
                 Segment::Special(tok) if self.special_id(tok).is_some() => 1,
                 Segment::Special(tok) => self.count(tok),
-                Segment::Text(text) => self.count(text),
+                Segment::Text(text) => cache.get_or_count(text, |t| self.count(t)),
             })
             .sum()
     }
