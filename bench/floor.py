@@ -103,12 +103,18 @@ tpm = 1000000000000
 """
 
 
-def body(stream: bool) -> dict[str, object]:
+UNIQUE_MARK = "@@N@@"
+
+
+def body(stream: bool, unique: bool = False) -> dict[str, object]:
+    """The floor's chat body; `unique` starts the user message with a mark that the wrk
+    script replaces by a per-request number (no two prompts alike: no cache can help)."""
+    prompt = f"Ticket {UNIQUE_MARK}. {PROMPT}" if unique else PROMPT
     b: dict[str, object] = {
         "model": MODEL,
         "messages": [
             {"role": "system", "content": "You are a concise, careful assistant."},
-            {"role": "user", "content": PROMPT},
+            {"role": "user", "content": prompt},
         ],
         "max_tokens": 64,
         "temperature": 0.7,
@@ -338,14 +344,24 @@ class WrkResult:
         return (self.requests - self.failed) / self.seconds if self.seconds else 0.0
 
 
-def lua_script(path: Path, key: str, stream: bool) -> Path:
-    payload = json.dumps(body(stream), separators=(",", ":"))
+def lua_script(path: Path, key: str, stream: bool, unique: bool = False) -> Path:
+    payload = json.dumps(body(stream, unique), separators=(",", ":"))
+    per_request = ""
+    if unique:
+        head, tail = payload.split(UNIQUE_MARK)
+        per_request = f"""local n = 0
+local head, tail = [==[{head}]==], [==[{tail}]==]
+request = function()
+  n = n + 1
+  return wrk.format(nil, nil, nil, head .. n .. tail)
+end
+"""
     path.write_text(
         f"""wrk.method = "POST"
 wrk.headers["Content-Type"] = "application/json"
 wrk.headers["Authorization"] = "Bearer {key}"
 wrk.body = [==[{payload}]==]
-done = function(summary, latency, requests)
+{per_request}done = function(summary, latency, requests)
   local e = summary.errors
   io.write(string.format(
     'FLOOR {{"requests":%d,"duration_us":%d,"bytes":%d,"connect":%d,"read":%d,"write":%d,'
@@ -764,10 +780,11 @@ def report(
         "",
         f"- machine: {machine()}; load average {load_before} before, {loadavg()} after",
         f"- versions: {versions()}",
-        f"- method: `bench/floor.py{' --quick' if args.quick else ''}`: the measured server alone "
+        f"- method: `{args.command_line}`: the measured server alone "
         f"on core {SERVER_CPU} (one Granian worker, ASGI, uvloop, http1), wrk/oha and the "
-        f"simulator on core {LOAD_CPU}; non-streaming chat, ~200 prompt tokens, 64-token "
-        f"answer; wrk c={CONNECTIONS}, {d.warmup:g} s warm-up + {d.measure:g} s measured, "
+        f"simulator on core {LOAD_CPU}; non-streaming chat, ~200 prompt tokens "
+        f"({'a different prompt each request' if args.unique_prompts else 'one fixed body'}), "
+        f"64-token answer; wrk c={CONNECTIONS}, {d.warmup:g} s warm-up + {d.measure:g} s measured, "
         f"{d.rounds} alternating round(s), median of the rounds that count.",
         "",
         "| | req/s (median) | vs baseline | CPU per request (median) | vs baseline |",
@@ -910,6 +927,11 @@ def main(argv: list[str] | None = None) -> int:
         help="first wait up to S seconds for the 1-minute load average to fall below 0.8",
     )
     ap.add_argument(
+        "--unique-prompts",
+        action="store_true",
+        help="throughput rounds: every request's prompt differs (defeats prompt-count caches)",
+    )
+    ap.add_argument(
         "--keep",
         action="store_true",
         help="keep the work directory (configs, server logs) for a post-mortem",
@@ -922,6 +944,7 @@ def main(argv: list[str] | None = None) -> int:
         help="leave a step out",
     )
     args = ap.parse_args(argv)
+    args.command_line = " ".join(["bench/floor.py", *(sys.argv[1:] if argv is None else argv)])
     d = QUICK if args.quick else FULL
     started = dt.datetime.now()
     results = BENCH / "results"
@@ -969,7 +992,7 @@ def main(argv: list[str] | None = None) -> int:
         env.key = keys.stdout.strip().splitlines()[-1]
         if not env.key.startswith("pk-prov-"):
             raise RuntimeError(f"no key in the output of keys create: {keys.stdout!r}")
-        script = lua_script(work / "chat.lua", env.key, stream=False)
+        script = lua_script(work / "chat.lua", env.key, False, args.unique_prompts)
         body_file = work / "body.json"
         body_file.write_text(json.dumps(body(False)))
         stream_body = work / "stream.json"
