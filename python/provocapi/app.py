@@ -17,6 +17,7 @@ from . import config as config_mod
 from .asgi import ClientGone, Receive, Request, Scope, Send
 from .errors import ApiError
 from .gateway import Gateway
+from .handlers.admin import reload
 from .handlers.embeddings import embeddings
 from .handlers.generate import chat_completions, completions
 from .handlers.meta import health, metrics, openapi
@@ -36,6 +37,7 @@ ROUTES: dict[str, dict[str, Handler]] = {
     "/metrics": {"GET": metrics},
     "/openapi.json": {"GET": openapi},
     "/v1/usage": {"GET": usage},
+    "/admin/reload": {"POST": reload},
 }
 PREFIX_ROUTES: list[tuple[str, dict[str, Handler]]] = [
     ("/v1/models/", {"GET": retrieve_model}),

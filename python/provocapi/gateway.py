@@ -20,6 +20,7 @@ from .catalog import Catalog
 from .config import Config
 from .errors import ApiError
 from .keys import KeyCache, KeyRecord, KeyStore
+from .reload import Reloader
 from .routing import Router
 from .routing.metrics import RoutingMetrics
 from .telemetry import Telemetry
@@ -64,6 +65,8 @@ class Gateway:
         self.background.append(self._recorder.run)  # group fsync + flusher
         self.background.extend(gate.loops)  # Redis lease refills, when redis_url is set
         self.background.append(self.router.run)
+        self.reloader = Reloader(self)  # POST /admin/reload, followed by every process
+        self.background.append(self.reloader.watch)
         self._tasks: list[asyncio.Task[None]] = []
 
     def start_background(self) -> None:

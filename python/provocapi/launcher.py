@@ -101,6 +101,9 @@ def serve(
         state = data / "state.bin"
         state.unlink(missing_ok=True)  # counters and metrics start from zero
         os.environ["PROVOCAPI_EFFECTIVE_CONFIG"] = str(effective)
+        # POST /admin/reload re-reads this file ("" = the embedded default)
+        reread = str(Path(config_path).resolve()) if config_path else ""
+        os.environ["PROVOCAPI_CONFIG_SOURCE"] = reread
         os.environ["PROVOCAPI_DATA_DIR"] = str(data)
         os.environ["PROVOCAPI_STATE_FILE"] = str(state)
         key_cmd = "provocapi keys create --tenant NAME"

@@ -1,0 +1,108 @@
+"""Config reload without a restart, reaching every Granian worker process.
+
+`POST /admin/reload` (handlers/admin.py) re-reads the config file the gateway
+started from, writes the new effective config beside the old one (atomically)
+and bumps a generation counter in the shared state table; every process
+watches that counter and applies the file when it moves. Granian's own SIGHUP
+respawns its workers, which would wipe in-process state; this does not.
+
+What a reload applies: models (pools, workers, adapters, aliases), tenants'
+model lists and `[routing]`. `[server]`, `[usage]` and `[tiers]` keep their
+start-up values until a restart. Calls already routed finish on the pool they
+started with (its counters are the same shared slots).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import os
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+import msgspec
+
+from . import config as config_mod
+from .adapters import ConfigAdapters
+from .catalog import Catalog
+from .config import Config
+
+if TYPE_CHECKING:
+    from .gateway import Gateway
+
+log = logging.getLogger("provocapi")
+
+GENERATION_KEY = "cfg/generation"
+WATCH_S = 0.25  # how soon the other processes follow a reload
+
+
+class Reloader:
+    def __init__(self, gw: Gateway) -> None:
+        self.gw = gw
+        self.slot = gw.state.slot(GENERATION_KEY)
+        self.seen = gw.state.get(self.slot, 0)
+
+    @property
+    def generation(self) -> int:
+        return self.gw.state.get(self.slot, 0)
+
+    def reload(self) -> int:
+        """Re-read the source config and publish it; ConfigError leaves everything as it was."""
+        source = os.environ.get("PROVOCAPI_CONFIG_SOURCE") or None
+        new = config_mod.load(source)
+        new = _keep_simulated(new, self.gw.cfg)
+        effective = os.environ.get("PROVOCAPI_EFFECTIVE_CONFIG")
+        if effective:
+            path = Path(effective)
+            tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+            tmp.write_bytes(config_mod.to_json(new))
+            tmp.replace(path)  # readers see the old file or the new one, never half
+        gen = self.gw.state.add(self.slot, 0, 1)
+        if effective:
+            self._apply_file(Path(effective), gen)  # the file may hold a later reload's
+        else:
+            self._apply(new, gen)
+        return gen
+
+    async def watch(self) -> None:
+        effective = os.environ.get("PROVOCAPI_EFFECTIVE_CONFIG")
+        while True:
+            await asyncio.sleep(WATCH_S)
+            gen = self.generation
+            if gen != self.seen and effective:
+                try:
+                    self._apply_file(Path(effective), gen)
+                except Exception:  # keep serving on the config we have
+                    log.exception("config generation %d could not be applied", gen)
+                    self.seen = gen
+
+    def _apply_file(self, path: Path, gen: int) -> None:
+        self._apply(config_mod.from_json(path.read_bytes()), gen)
+
+    def _apply(self, new: Config, gen: int) -> None:
+        gw = self.gw
+        old = gw.cfg
+        cfg = msgspec.structs.replace(new, server=old.server, usage=old.usage, tiers=old.tiers)
+        catalog = Catalog(cfg, ConfigAdapters(cfg))
+        gw.router.configure(cfg)
+        gw.catalog = catalog
+        gw.cfg = cfg
+        self.seen = gen
+        log.info("config generation %d applied (%d models)", gen, len(cfg.models))
+
+
+def _keep_simulated(new: Config, current: Config) -> Config:
+    """`simulate = true` models keep the simulators `serve` started for them."""
+    running = {m.id: m.workers for m in current.models}
+    models = []
+    for m in new.models:
+        if m.simulate and not m.workers:
+            workers = running.get(m.id)
+            if not workers:
+                raise config_mod.ConfigError(
+                    f"model {m.id}: simulated workers start only with `provocapi serve`; "
+                    "a reload cannot add one (give it `workers`)"
+                )
+            m = msgspec.structs.replace(m, workers=workers)
+        models.append(m)
+    return msgspec.structs.replace(new, models=models)

@@ -1,0 +1,69 @@
+"""POST /admin/reload: new pools reach every gateway process, and no call fails meanwhile."""
+
+from __future__ import annotations
+
+import asyncio
+
+from .conftest import FAST_ROUTING, GatewayFactory, SimFactory, model_toml, url
+
+MODEL = "m"
+SIM = ("--model", MODEL, "--ttft-ms", "0", "--token-delay-ms", "2", "--output-tokens", "8")
+ADMIN = "admin-secret-for-tests"
+
+
+def config(workers: list[str]) -> str:
+    server = f'[server]\nadmin_key = "{ADMIN}"\n\n'
+    return server + FAST_ROUTING + model_toml(MODEL, [url(w) for w in workers])
+
+
+async def test_reload_across_two_processes_fails_no_call(
+    sims: SimFactory, gateway: GatewayFactory
+) -> None:
+    w1, w2, w3 = [await sims(*SIM) for _ in range(3)]
+    gw = gateway(config([w1.url, w2.url]), workers=2)
+    admin = {"Authorization": f"Bearer {ADMIN}"}
+    failures: list[str] = []
+    stop = asyncio.Event()
+
+    async def load(n: int) -> None:
+        i = 0
+        while not stop.is_set():
+            i += 1
+            r = await gw.chat(MODEL, f"load {n}.{i} [sim:delay_ms=20]")
+            if r.status_code != 200:
+                failures.append(f"{r.status_code} {r.text}")
+
+    clients = [asyncio.create_task(load(n)) for n in range(8)]
+    try:
+        for workers in ([w2.url, w3.url], [w1.url, w2.url, w3.url], [w3.url]):
+            await asyncio.sleep(0.3)
+            gw.config_path.write_text(config(workers))
+            r = await gw.client.post("/admin/reload", headers=admin)
+            assert r.status_code == 200, r.text
+            assert r.json()["status"] == "reloaded"
+        await asyncio.sleep(0.6)  # both processes have followed (they look every 0.25 s)
+        before = (w1.served, w2.served)
+        await asyncio.sleep(0.5)
+    finally:
+        stop.set()
+        await asyncio.gather(*clients)
+    assert failures == []
+    # only w3 is in the pool now, in every process
+    assert (w1.served, w2.served) == before
+    assert w3.served > 0
+
+
+async def test_reload_needs_the_admin_key_and_a_valid_config(
+    sims: SimFactory, gateway: GatewayFactory
+) -> None:
+    w1 = await sims(*SIM)
+    gw = gateway(config([w1.url]))
+    r = await gw.client.post("/admin/reload")  # a tenant key is not the admin key
+    assert r.status_code == 401
+    assert r.json()["error"]["code"] == "invalid_api_key"
+    gw.config_path.write_text(config([w1.url]) + "\n[routing]\nnot_a_field = 1\n")
+    r = await gw.client.post("/admin/reload", headers={"Authorization": f"Bearer {ADMIN}"})
+    assert r.status_code == 400
+    assert r.json()["error"]["code"] == "invalid_config"
+    r = await gw.chat(MODEL, "still serving")
+    assert r.status_code == 200
