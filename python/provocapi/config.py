@@ -37,6 +37,22 @@ class WorkerConfig(msgspec.Struct, forbid_unknown_fields=True, frozen=True):
     max_loras: int = 0  # adapters the worker keeps loaded (trtllm-serve's max_loras)
 
 
+class SplitConfig(msgspec.Struct, forbid_unknown_fields=True, frozen=True):
+    """A weighted share of the model's calls to another pool (a rollout)."""
+
+    percent: float
+    workers: list[str | WorkerConfig]
+
+
+class FallbackConfig(msgspec.Struct, forbid_unknown_fields=True, frozen=True):
+    """An external OpenAI-compatible provider for when the pool cannot take a call."""
+
+    base_url: str  # as the OpenAI SDK takes it, ending in /v1
+    api_key: str | None = None
+    api_key_env: str | None = None  # read the key from this environment variable instead
+    model: str | None = None  # the provider's model name (default: upstream_model or id)
+
+
 class ModelConfig(msgspec.Struct, forbid_unknown_fields=True, frozen=True):
     id: str
     kind: ModelKind
@@ -52,6 +68,8 @@ class ModelConfig(msgspec.Struct, forbid_unknown_fields=True, frozen=True):
     min_dimensions: int | None = None
     request_timeout_s: float | None = None
     adapters: list[AdapterConfig] = []
+    split: SplitConfig | None = None
+    fallback: FallbackConfig | None = None
     # What prompts are counted with: a built-in name, "none", or a file path.
     tokenizer: str | None = None
     # Launcher-only: `provocapi serve` starts a local worker simulator for this
@@ -270,17 +288,36 @@ def worker_configs(m: ModelConfig) -> list[WorkerConfig]:
 
 
 def check_workers(m: ModelConfig, source: str) -> None:
-    ws = worker_configs(m)
+    _check_pool(m.id, worker_configs(m), source)
+    if m.split is not None:
+        if not 0 <= m.split.percent <= 100:
+            raise ConfigError(f"{source}: {m.id}: split.percent must be within 0..100")
+        if not m.split.workers:
+            raise ConfigError(f"{source}: {m.id}: split.workers is empty")
+        split = [WorkerConfig(w) if isinstance(w, str) else w for w in m.split.workers]
+        _check_pool(m.id + " split", split, source)
+    fb = m.fallback
+    if fb is not None:
+        base = fb.base_url.rstrip("/")
+        if not base.startswith(("http://", "https://")) or not base.endswith("/v1"):
+            raise ConfigError(
+                f"{source}: {m.id}: fallback.base_url must be http(s)://... ending in /v1"
+            )
+        if fb.api_key is not None and fb.api_key_env is not None:
+            raise ConfigError(f"{source}: {m.id}: fallback: api_key or api_key_env, not both")
+
+
+def _check_pool(m_id: str, ws: list[WorkerConfig], source: str) -> None:
     if len(ws) > 64:
-        raise ConfigError(f"{source}: {m.id}: a pool has at most 64 workers")
+        raise ConfigError(f"{source}: {m_id}: a pool has at most 64 workers")
     if len({w.url.rstrip("/") for w in ws}) != len(ws):
-        raise ConfigError(f"{source}: {m.id}: a worker URL is listed twice")
+        raise ConfigError(f"{source}: {m_id}: a worker URL is listed twice")
     for w in ws:
         if not w.url.startswith(("http://", "https://")):
-            raise ConfigError(f"{source}: {m.id}: worker url '{w.url}' is not http(s)://")
+            raise ConfigError(f"{source}: {m_id}: worker url '{w.url}' is not http(s)://")
         if w.max_concurrency < 0 or w.weight < 1 or not 0 <= w.max_loras <= 16:
             raise ConfigError(
-                f"{source}: {m.id}: worker {w.url}: max_concurrency >= 0, weight >= 1 "
+                f"{source}: {m_id}: worker {w.url}: max_concurrency >= 0, weight >= 1 "
                 "and 0 <= max_loras <= 16"
             )
 

@@ -13,6 +13,7 @@ import binascii
 import time
 
 import aiohttp
+import orjson
 
 from . import _core, ids
 from .asgi import ClientGone, Request
@@ -55,11 +56,10 @@ async def forward(gw: Gateway, req: Request, call: Call) -> None:
 async def attempt(gw: Gateway, req: Request, call: Call, worker: Worker) -> None:
     plan = call.plan
     timeout = call.res.model.request_timeout_s or gw.cfg.server.request_timeout_s
+    body = plan.body if worker.model is None else _with_model(plan.body, worker.model)
     resp: aiohttp.ClientResponse | None = None
     try:
-        resp = await gw.upstream.post(
-            worker.url + _PATH[call.kind], plan.body, timeout, worker.headers
-        )
+        resp = await gw.upstream.post(worker.url + _PATH[call.kind], body, timeout, worker.headers)
         if resp.status != 200:
             body = await read_body(resp)
             gw.telemetry.upstream_error(call.model_id, f"http_{resp.status}")
@@ -82,6 +82,13 @@ async def attempt(gw: Gateway, req: Request, call: Call, worker: Worker) -> None
         raise
 
 
+def _with_model(body: bytes, model: str) -> bytes:
+    # A provider serves the model under its own name (the fallback path only).
+    data = orjson.loads(body)
+    data["model"] = model
+    return orjson.dumps(data)
+
+
 def worker_starting() -> ApiError:
     # trtllm-serve answers 503 `starting` on every route while it loads the model.
     return ApiError(
@@ -93,9 +100,7 @@ def worker_starting() -> ApiError:
     )
 
 
-async def _complete(
-    gw: Gateway, req: Request, call: Call, resp: aiohttp.ClientResponse
-) -> None:
+async def _complete(gw: Gateway, req: Request, call: Call, resp: aiohttp.ClientResponse) -> None:
     body = await read_body(resp)
     plan = call.plan
     try:
@@ -119,9 +124,7 @@ async def _complete(
     await req.respond(200, out, routed_headers(call))
 
 
-async def _embeddings(
-    gw: Gateway, req: Request, call: Call, resp: aiohttp.ClientResponse
-) -> None:
+async def _embeddings(gw: Gateway, req: Request, call: Call, resp: aiohttp.ClientResponse) -> None:
     body = await read_body(resp)
     plan = call.plan
     try:

@@ -67,6 +67,18 @@ FAMILIES: list[tuple[str, str, str, list[float] | None]] = [
     ),
     ("provocapi_refusals_total", "counter", "429 answers, by model and error code.", None),
     (
+        "provocapi_split_routes_total",
+        "counter",
+        "Calls sent to a model's split (rollout) pool, by model.",
+        None,
+    ),
+    (
+        "provocapi_fallbacks_total",
+        "counter",
+        "Calls sent to a model's fallback provider, by model and the pool's failure.",
+        None,
+    ),
+    (
         "provocapi_wakes_total",
         "counter",
         "Wake hooks triggered for pools with no ready worker.",

@@ -8,10 +8,11 @@ from __future__ import annotations
 
 import asyncio
 import hashlib
+import os
 from dataclasses import dataclass, field
 
 from .._core import RoutePool, StateTable
-from ..config import ModelConfig, RoutingConfig, worker_configs
+from ..config import ModelConfig, RoutingConfig, WorkerConfig, worker_configs
 
 CLOCK_KEY = "rt/clock"
 
@@ -33,6 +34,7 @@ class Worker:
     max_concurrency: int = 0
     # A plain OpenAI-compatible provider: no trtllm /metrics to read.
     external: bool = False
+    model: str | None = None  # the model name to send instead of the plan's (a provider's)
 
 
 class Pool:
@@ -45,8 +47,10 @@ class Pool:
         weights: list[int],
         max_loras: list[int],
         routing: RoutingConfig,
+        name: str | None = None,
     ) -> None:
         self.model_id = model_id
+        self.name = name or model_id  # keys its slots: a model may have a split pool too
         self.workers = workers
         self.table = table
         self.core = RoutePool(
@@ -60,10 +64,10 @@ class Pool:
             table.slot(CLOCK_KEY),
             routing.affinity_load_factor,
             routing.policy,
-            [table.slot(f"rt/home/{model_id}/{k}") for k in range(routing.prefix_slots)],
+            [table.slot(f"rt/home/{self.name}/{k}") for k in range(routing.prefix_slots)],
             routing.adapter_load_factor,
         )
-        self.queue_slot = table.slot(f"rt/queue/{model_id}")
+        self.queue_slot = table.slot(f"rt/queue/{self.name}")
         # Set when this process frees a unit, so local waiters look again at once.
         self.freed = asyncio.Event()
 
@@ -84,20 +88,44 @@ def build_pool(
     routing: RoutingConfig,
     headers: dict[str, str] | None = None,
     external: bool = False,
+    name: str | None = None,
+    configs: list[WorkerConfig] | None = None,
 ) -> Pool:
+    name = name or m.id
     workers: list[Worker] = []
     lora_slots: list[int] = []
     weights: list[int] = []
     loras: list[int] = []
-    for i, wc in enumerate(worker_configs(m)):
+    for i, wc in enumerate(worker_configs(m) if configs is None else configs):
         url = wc.url.rstrip("/")
-        load = table.slot(slot_key("w", m.id, url))
+        load = table.slot(slot_key("w", name, url))
         # The cap lives in the table: a reload changes it for every process at once.
         table.set(load, RoutePool.F_MAX_CONCURRENCY, wc.max_concurrency)
         workers.append(
             Worker(url, dict(headers or {}), i, load, wc.max_concurrency, external=external)
         )
-        lora_slots.append(table.slot(slot_key("a", m.id, url)))
+        lora_slots.append(table.slot(slot_key("a", name, url)))
         weights.append(wc.weight)
         loras.append(wc.max_loras)
-    return Pool(table, m.id, workers, lora_slots, weights, loras, routing)
+    return Pool(table, m.id, workers, lora_slots, weights, loras, routing, name)
+
+
+def build_split(table: StateTable, m: ModelConfig, routing: RoutingConfig) -> Pool | None:
+    if m.split is None or m.split.percent <= 0:
+        return None
+    configs = [WorkerConfig(w) if isinstance(w, str) else w for w in m.split.workers]
+    return build_pool(table, m, routing, name=f"{m.id}/split", configs=configs)
+
+
+def build_fallback(table: StateTable, m: ModelConfig, routing: RoutingConfig) -> Pool | None:
+    """The external provider as a one-worker pool: no probes, no /metrics, no cap."""
+    fb = m.fallback
+    if fb is None:
+        return None
+    key = fb.api_key or (os.environ.get(fb.api_key_env) if fb.api_key_env else None)
+    headers = {"Authorization": f"Bearer {key}"} if key else {}
+    base = fb.base_url.rstrip("/").removesuffix("/v1")  # the proxy adds /v1/...
+    pool = build_pool(table, m, routing, headers, True, f"{m.id}/fallback", [WorkerConfig(base)])
+    for w in pool.workers:
+        w.model = fb.model or m.served_name
+    return pool

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import random
 import time
 from collections.abc import Awaitable, Callable
 
@@ -21,13 +22,15 @@ from ..config import Config
 from ..errors import ApiError
 from .health import Health
 from .metrics import RoutingMetrics
-from .pool import Pool, Worker, build_pool
+from .pool import Pool, Worker, build_fallback, build_pool, build_split
 from .prefix import prefix_of
 
 Attempt = Callable[[Worker], Awaitable[None]]
 
 # Releases in other processes are not signalled: waiters look again this often.
 QUEUE_POLL_S = 0.02
+# Failures of the pool itself after which a model with a fallback provider uses it.
+FALLBACK_CODES = {"no_healthy_worker", "pool_saturated", "queue_full", "queue_timeout"}
 
 
 def no_ready_worker(model_id: str) -> ApiError:
@@ -53,29 +56,64 @@ class Router:
         self.health = Health(table, metrics)
         self._session = session
         self.pools: dict[str, Pool] = {}
+        self.splits: dict[str, tuple[float, Pool]] = {}
+        self.fallbacks: dict[str, Pool] = {}
         self.configure(cfg)
 
     def configure(self, cfg: Config) -> None:
         """Build the pools of `cfg`; calls already dispatched keep their old pool."""
         self.cfg = cfg.routing
         self.health.configure(cfg.routing)
-        self.pools = {m.id: build_pool(self.table, m, cfg.routing) for m in cfg.models}
+        pools, splits, fallbacks = {}, {}, {}
+        for m in cfg.models:
+            pools[m.id] = build_pool(self.table, m, cfg.routing)
+            split = build_split(self.table, m, cfg.routing)
+            if split is not None and m.split is not None:
+                splits[m.id] = (m.split.percent, split)
+            fallback = build_fallback(self.table, m, cfg.routing)
+            if fallback is not None:
+                fallbacks[m.id] = fallback
+        self.pools, self.splits, self.fallbacks = pools, splits, fallbacks
+
+    def all_pools(self) -> list[Pool]:
+        return [
+            *self.pools.values(),
+            *(p for _, p in self.splits.values()),
+            *self.fallbacks.values(),
+        ]
 
     async def run(self) -> None:
         """Background: health probes and the /metrics poller (one process per machine)."""
         if self._session is None:
             return
-        await self.health.run(lambda: list(self.pools.values()), self._session)
+        await self.health.run(self.all_pools, self._session)
 
     async def dispatch(self, call: Call, attempt: Attempt) -> None:
-        pool = self.pools[call.model_id]
+        model = call.model_id
+        pool = self.pools[model]
+        split = self.splits.get(model)
+        if split is not None and random.random() * 100.0 < split[0]:
+            if split[1].ready():  # a rollout pool with nothing ready leaves it to the main one
+                pool = split[1]
+                self.metrics.inc("provocapi_split_routes_total", model=model)
+        # An adapter lives on our workers only: such calls never leave for a provider.
+        fallback = None if call.res.adapter else self.fallbacks.get(model)
+        try:
+            await self._dispatch(pool, call, attempt, fallback is not None)
+        except ApiError as err:
+            if fallback is None or not (err.retryable or err.code in FALLBACK_CODES):
+                raise
+            self.metrics.inc("provocapi_fallbacks_total", model=model, reason=err.code or "-")
+            await self._dispatch(fallback, call, attempt, False)
+
+    async def _dispatch(self, pool: Pool, call: Call, attempt: Attempt, spill: bool) -> None:
         cfg = self.cfg
         adapter = call.res.adapter.lora_int_id if call.res.adapter else 0
         prefix = prefix_of(call.request, cfg.prefix_bytes) if cfg.prefix_affinity else 0
         tried = 0
         last: ApiError | None = None
         for n in range(cfg.max_attempts):
-            worker = await self._acquire(pool, call, adapter, prefix, tried)
+            worker = await self._acquire(pool, call, adapter, prefix, tried, spill)
             if worker is None:  # every worker was tried
                 break
             tried |= 1 << worker.index
@@ -104,9 +142,17 @@ class Router:
         raise no_ready_worker(pool.model_id)
 
     async def _acquire(
-        self, pool: Pool, call: Call, adapter: int, prefix: int, tried: int
+        self, pool: Pool, call: Call, adapter: int, prefix: int, tried: int, spill: bool
     ) -> Worker | None:
         index, hit = pool.core.pick(adapter, prefix, tried)
+        if index == RoutePool.FULL and spill:  # saturated: the fallback takes it now
+            raise ApiError(
+                503,
+                f"Every worker of model '{pool.model_id}' is busy.",
+                code="pool_saturated",
+                type="server_error",
+                headers=[(b"retry-after", b"1")],
+            )
         if index == RoutePool.FULL:
             index, hit = await self._wait(pool, call, adapter, prefix, tried)
         if index == RoutePool.NONE_READY:
