@@ -53,6 +53,13 @@ class FallbackConfig(msgspec.Struct, forbid_unknown_fields=True, frozen=True):
     model: str | None = None  # the provider's model name (default: upstream_model or id)
 
 
+class WakeConfig(msgspec.Struct, forbid_unknown_fields=True, frozen=True):
+    """How to wake a pool scaled to zero: an HTTP POST or a command (one of them)."""
+
+    url: str | None = None
+    command: list[str] | None = None
+
+
 class ModelConfig(msgspec.Struct, forbid_unknown_fields=True, frozen=True):
     id: str
     kind: ModelKind
@@ -70,6 +77,7 @@ class ModelConfig(msgspec.Struct, forbid_unknown_fields=True, frozen=True):
     adapters: list[AdapterConfig] = []
     split: SplitConfig | None = None
     fallback: FallbackConfig | None = None
+    wake: WakeConfig | None = None
     # What prompts are counted with: a built-in name, "none", or a file path.
     tokenizer: str | None = None
     # Launcher-only: `provocapi serve` starts a local worker simulator for this
@@ -152,6 +160,9 @@ class RoutingConfig(msgspec.Struct, forbid_unknown_fields=True, frozen=True):
     prefix_affinity: bool = True
     prefix_bytes: int = 2048
     prefix_slots: int = 32  # x 32 conversations remembered per model
+    wake_budget_s: float = 480.0
+    hard_cap_s: float = 590.0
+    keepalive_s: float = 15.0
 
 
 class Config(msgspec.Struct, forbid_unknown_fields=True, frozen=True):
@@ -305,6 +316,8 @@ def check_workers(m: ModelConfig, source: str) -> None:
             )
         if fb.api_key is not None and fb.api_key_env is not None:
             raise ConfigError(f"{source}: {m.id}: fallback: api_key or api_key_env, not both")
+    if m.wake is not None and (m.wake.url is None) == (not m.wake.command):
+        raise ConfigError(f"{source}: {m.id}: wake needs exactly one of url and command")
 
 
 def _check_pool(m_id: str, ws: list[WorkerConfig], source: str) -> None:
@@ -329,6 +342,9 @@ def check_routing(r: RoutingConfig, source: str) -> None:
         "metrics_interval_s": r.metrics_interval_s,
         "eject_s": r.eject_s,
         "queue_timeout_s": r.queue_timeout_s,
+        "wake_budget_s": r.wake_budget_s,
+        "hard_cap_s": r.hard_cap_s,
+        "keepalive_s": r.keepalive_s,
     }
     for name, value in positive.items():
         if not value > 0:

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import binascii
+import contextlib
 import time
 
 import aiohttp
@@ -47,15 +48,35 @@ def routed_headers(call: Call) -> list[tuple[bytes, bytes]]:
 async def forward(gw: Gateway, req: Request, call: Call) -> None:
     """Route the call (routing picks workers and may retry) with a disconnect guard."""
     guard = DisconnectGuard(req.receive)
-    with guard:
-        await gw.router.dispatch(call, lambda worker: attempt(gw, req, call, worker))
+    if call.stream:  # a call waiting for a pool to wake keeps its client reading
+        call.extra["keepalive"] = lambda: _keepalive(req, call)
+    try:
+        with guard:
+            await gw.router.dispatch(call, lambda worker: attempt(gw, req, call, worker))
+    except ApiError as err:
+        if not call.extra.get("stream_open"):
+            raise
+        # The keep-alives already sent a 200: the failure is the stream's error event.
+        call.status, call.error_code = err.status, err.code
+        with contextlib.suppress(ClientGone):
+            await req.write(b"data: " + err.body() + b"\n\n")
+            await req.end_stream()
     if guard.gone:
         req.status = call.status = CLIENT_CLOSED
+
+
+async def _keepalive(req: Request, call: Call) -> None:
+    if not req.status:
+        await req.start_stream()
+        call.extra["stream_open"] = True
+    await req.write(b": keep-alive\n\n")
 
 
 async def attempt(gw: Gateway, req: Request, call: Call, worker: Worker) -> None:
     plan = call.plan
     timeout = call.res.model.request_timeout_s or gw.cfg.server.request_timeout_s
+    # the whole call, waits included, ends within the hard cap
+    timeout = max(0.001, min(timeout, gw.cfg.routing.hard_cap_s - call.elapsed_s()))
     body = plan.body if worker.model is None else _with_model(plan.body, worker.model)
     resp: aiohttp.ClientResponse | None = None
     try:
@@ -151,7 +172,8 @@ async def _stream(gw: Gateway, req: Request, call: Call, resp: aiohttp.ClientRes
         tool_names=plan.tool_names,
     )
     try:
-        await req.start_stream(routed_headers(call))
+        if not req.status:  # else the wake's keep-alives opened it already
+            await req.start_stream(routed_headers(call))
         try:
             async for data in resp.content.iter_any():
                 out = relay.feed(data)

@@ -12,7 +12,7 @@ import os
 from dataclasses import dataclass, field
 
 from .._core import RoutePool, StateTable
-from ..config import ModelConfig, RoutingConfig, WorkerConfig, worker_configs
+from ..config import ModelConfig, RoutingConfig, WakeConfig, WorkerConfig, worker_configs
 
 CLOCK_KEY = "rt/clock"
 
@@ -70,6 +70,7 @@ class Pool:
         self.queue_slot = table.slot(f"rt/queue/{self.name}")
         # Set when this process frees a unit, so local waiters look again at once.
         self.freed = asyncio.Event()
+        self.wake: WakeConfig | None = None  # the main pool's wake hook, if any
 
     def release(self, worker: Worker) -> None:
         self.core.release(worker.index)
@@ -107,7 +108,10 @@ def build_pool(
         lora_slots.append(table.slot(slot_key("a", name, url)))
         weights.append(wc.weight)
         loras.append(wc.max_loras)
-    return Pool(table, m.id, workers, lora_slots, weights, loras, routing, name)
+    pool = Pool(table, m.id, workers, lora_slots, weights, loras, routing, name)
+    if name == m.id:
+        pool.wake = m.wake
+    return pool
 
 
 def build_split(table: StateTable, m: ModelConfig, routing: RoutingConfig) -> Pool | None:

@@ -24,6 +24,7 @@ from .health import Health
 from .metrics import RoutingMetrics
 from .pool import Pool, Worker, build_fallback, build_pool, build_split
 from .prefix import prefix_of
+from .wake import Waker, wait_ready, wake_timeout
 
 Attempt = Callable[[Worker], Awaitable[None]]
 
@@ -54,6 +55,7 @@ class Router:
         self.table = table
         self.metrics = metrics
         self.health = Health(table, metrics)
+        self.waker = Waker(table, metrics)
         self._session = session
         self.pools: dict[str, Pool] = {}
         self.splits: dict[str, tuple[float, Pool]] = {}
@@ -145,6 +147,10 @@ class Router:
         self, pool: Pool, call: Call, adapter: int, prefix: int, tried: int, spill: bool
     ) -> Worker | None:
         index, hit = pool.core.pick(adapter, prefix, tried)
+        if index == RoutePool.NONE_READY and pool.wake is not None:
+            self.waker.trigger(pool.model_id, pool.wake, self.cfg, self._session)
+            if not spill:  # with a fallback provider the call leaves now; the wake goes on
+                index, hit = await self._wake_wait(pool, call, adapter, prefix)
         if index == RoutePool.FULL and spill:  # saturated: the fallback takes it now
             raise ApiError(
                 503,
@@ -209,6 +215,25 @@ class Router:
             self.metrics.observe(
                 "provocapi_queue_seconds", call.queue_ms / 1000.0, model=pool.model_id
             )
+
+    async def _wake_wait(
+        self, pool: Pool, call: Call, adapter: int, prefix: int
+    ) -> tuple[int, bool]:
+        cfg = self.cfg
+        started = time.perf_counter()
+        deadline = min(started + cfg.wake_budget_s, call.started + cfg.hard_cap_s)
+        got = await wait_ready(
+            lambda: pool.core.pick(adapter, prefix, 0),
+            RoutePool.NONE_READY,
+            deadline,
+            call.extra.get("keepalive"),
+            cfg.keepalive_s,
+        )
+        waited = time.perf_counter() - started
+        call.queue_ms += waited * 1000.0
+        if got is None:
+            raise wake_timeout(pool.model_id, waited)
+        return got
 
     def refused(self, model_id: str, code: str | None) -> None:
         """A 429 went out (rate limit, token budget, full queue)."""
