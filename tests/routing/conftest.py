@@ -53,15 +53,15 @@ SimFactory = Callable[..., Awaitable[Sim]]
 
 @pytest.fixture
 async def sims() -> AsyncIterator[SimFactory]:
-    """``await sims("--model", "m", ...)``: a fresh in-process worker with those flags."""
+    """``await sims("--model", "m", ...)``: a fresh in-process worker with those flags (on a
+    free port unless they name one)."""
     started: list[Sim] = []
 
     async def factory(*args: str) -> Sim:
-        port = free_port()
-        (cfg,) = configs(["--port", str(port), *args])
+        (cfg,) = configs(["--port", str(free_port()), *args])  # a later --port wins
         worker = Worker(cfg)
-        server = await serve(worker, cfg.host, port)
-        started.append(Sim(port, worker, server))
+        server = await serve(worker, cfg.host, cfg.port)
+        started.append(Sim(cfg.port, worker, server))
         return started[-1]
 
     yield factory

@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import asyncio
 
-from .conftest import FAST_ROUTING, GatewayFactory, SimFactory, model_toml, url
+from e2e.helpers import free_ports
+
+from .conftest import FAST_ROUTING, GatewayFactory, SimFactory, model_toml, url, wait_for
 
 MODEL = "m"
 SIM = ("--model", MODEL, "--ttft-ms", "0", "--token-delay-ms", "0", "--output-tokens", "8")
@@ -86,3 +88,23 @@ async def test_fallback_takes_the_overflow_of_a_saturated_pool(
     workers = sorted(r.headers["x-provocapi-worker"] for r in results)
     assert workers.count(w.url) == 1
     assert workers.count(provider.url) == 3
+
+
+async def test_a_provider_that_failed_is_tried_again_after_eject_s(
+    sims: SimFactory, gateway: GatewayFactory
+) -> None:
+    (port,) = free_ports(1)
+    provider_url = f"http://127.0.0.1:{port}"
+    gw = gateway(
+        FAST_ROUTING + model_toml(MODEL, ['"http://127.0.0.1:9"']) + fallback_toml(provider_url)
+    )
+    r = await gw.chat(MODEL, "nobody home")
+    assert r.status_code == 503  # pool down, provider refused
+    await sims(
+        "--model", "provider-model", "--openai", "--api-key", PROVIDER_KEY, "--port", str(port)
+    )  # fmt: skip
+
+    async def served() -> bool:
+        return (await gw.chat(MODEL, "hello again")).status_code == 200
+
+    await wait_for(served)  # once eject_s (0.6 s) ran out

@@ -60,6 +60,11 @@ class Health:
 
     def failed(self, pool: Pool, worker: Worker, err: ApiError) -> None:
         slot = worker.load_slot
+        if worker.external:  # never probed: out for eject_s, then tried again
+            if err.code != "worker_overloaded":
+                self.table.set(slot, F_UNTIL, _now_ms() + int(self.cfg.eject_s * 1000))
+                self.table.set(slot, F_HEALTH, EJECTED)
+            return
         if err.code == "no_healthy_worker":  # refused or starting: no traffic until a probe
             self.table.set(slot, F_HEALTH, DOWN)
             return
@@ -102,12 +107,11 @@ class Health:
                 log.exception("health round failed")
             await asyncio.sleep(tick)
 
-    async def probe_once(self, pools: Iterable[Pool], session: aiohttp.ClientSession) -> None:
-        """Probe every worker now (start-up, and tests)."""
-        await asyncio.gather(*(self._probe(session, w) for p in pools for w in p.workers))
-
     async def _probe(self, session: aiohttp.ClientSession, w: Worker) -> None:
-        if w.external:  # a provider has no /health; passive checks alone judge it
+        if w.external:  # a provider has no /health: its ejection simply runs out
+            slot = w.load_slot
+            if self.table.get(slot, F_HEALTH) != UP and _now_ms() >= self.table.get(slot, F_UNTIL):
+                self.table.set(slot, F_HEALTH, UP)
             return
         timeout = aiohttp.ClientTimeout(total=self.cfg.probe_timeout_s)
         status = 0
