@@ -12,12 +12,15 @@ are answered. It reports the app's CPU per request without the profiler first, t
 functions that cost the most under cProfile (tottime, and cumulative for provocapi's own
 code). Granian's own work (HTTP parsing, the ASGI bridge) is not in these figures; the
 upstream client's (aiohttp) is.
+
+    .venv/bin/python bench/profile_app.py --stalls 5 --concurrency 2   # what blocks the loop
 """
 
 from __future__ import annotations
 
 import argparse
 import asyncio
+import collections
 import cProfile
 import io
 import json
@@ -27,6 +30,7 @@ import shutil
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 from collections.abc import Awaitable, Callable, MutableMapping
 from pathlib import Path
@@ -153,6 +157,66 @@ def build_app(target: str, upstream: str, work: Path) -> tuple[App, str]:
     return create_app(), key
 
 
+class StallSampler(threading.Thread):
+    """Samples the event loop thread's stack while the loop is stuck (a poor man's py-spy).
+
+    A ticker coroutine notes the time every millisecond; this thread wakes every millisecond
+    (or when the GIL lets it) and, when the last tick is older than `threshold_s`, records
+    where the loop thread is. The stacks that keep showing up are what blocks the loop.
+    Hints, not proof: the thread samples only when it gets the GIL, so a call that releases
+    it (a syscall) is over-represented, and a saturated loop is "stuck" between any two
+    ticks; use a low --concurrency so the loop has idle time and a stall stands out.
+    """
+
+    def __init__(self, threshold_s: float) -> None:
+        super().__init__(daemon=True)
+        self.threshold_s = threshold_s
+        self.loop_thread = threading.get_ident()
+        self.last_tick = time.perf_counter()
+        self.samples: collections.Counter[tuple[str, ...]] = collections.Counter()
+        self.stalled = 0
+        self.running = True
+
+    async def ticker(self) -> None:
+        while self.running:
+            self.last_tick = time.perf_counter()
+            await asyncio.sleep(0.001)
+
+    def run(self) -> None:
+        while self.running:
+            time.sleep(0.001)
+            if time.perf_counter() - self.last_tick < self.threshold_s:
+                continue
+            frame = sys._current_frames().get(self.loop_thread)
+            stack = []
+            while frame is not None and len(stack) < 14:
+                code = frame.f_code
+                where = code.co_filename.replace(str(floor.REPO) + "/", "")
+                stack.append(f"{where.split('site-packages/')[-1]}:{frame.f_lineno} {code.co_name}")
+                frame = frame.f_back
+            self.samples[tuple(stack)] += 1
+            self.stalled += 1
+
+
+async def find_stalls(app: App, body: bytes, key: str, args: argparse.Namespace) -> None:
+    sampler = StallSampler(args.stalls / 1000)
+    ticker = asyncio.ensure_future(sampler.ticker())
+    sampler.start()
+    t0 = time.perf_counter()
+    await drive(app, body, key, args.requests, args.concurrency)
+    wall = time.perf_counter() - t0
+    sampler.running = False
+    await ticker
+    print(
+        f"==> loop stuck for more than {args.stalls:g} ms: {sampler.stalled} samples "
+        f"(~1 ms each) in {wall:.1f} s; the most frequent stacks, innermost first:"
+    )
+    for stack, n in sampler.samples.most_common(args.top // 3 or 5):
+        print(f"\n  {n} samples")
+        for line in stack:
+            print(f"    {line}")
+
+
 async def main_async(args: argparse.Namespace, upstream: str, work: Path) -> None:
     app, key = build_app(args.target, upstream, work)
     body = json.dumps(floor.body(args.stream)).encode()
@@ -172,6 +236,9 @@ async def main_async(args: argparse.Namespace, upstream: str, work: Path) -> Non
             f"{n / wall:.0f} req/s, {counts['failed']} failed, "
             f"{counts['body_messages'] / n:.1f} body messages per response"
         )
+        if args.stalls:
+            await find_stalls(app, body, key, args)
+            return
         # CPU time, not wall time: other work on a shared machine must not show up as ours
         prof = cProfile.Profile(time.process_time)
         prof.enable()
@@ -194,6 +261,13 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--requests", type=int, default=5000)
     ap.add_argument("--concurrency", type=int, default=64)
     ap.add_argument("--top", type=int, default=30, help="rows of each profile table")
+    ap.add_argument(
+        "--stalls",
+        type=float,
+        metavar="MS",
+        help="instead of profiling: sample what the event loop runs whenever it is stuck "
+        "for more than MS milliseconds",
+    )
     args = ap.parse_args(argv)
     os.sched_setaffinity(0, {int(floor.SERVER_CPU)})
     work = Path(tempfile.mkdtemp(prefix="provocapi-profile-"))
