@@ -110,6 +110,11 @@ class Flusher:
             await self.store.setup()
             self._ready = True
         self.adopt_dead()
+        try:
+            self.writer.flush()  # this turn's queued end lines first
+        except OSError as exc:
+            log.error("usage spool write failed for end lines: %s", exc)
+            self.metrics.write_error()
         while True:
             self._fill()
             if self._pending:

@@ -1,8 +1,10 @@
 """The request path's side of usage: two spool lines per call, no network.
 
 `begin` runs before admission decides: it refuses the call (503) when its
-record cannot be kept, since usage is billing data. `end` always writes (an
-in-flight call's end may pass the bound by a line: it was already accepted).
+record cannot be kept, since usage is billing data; its line is in the page cache
+before the call goes on. `end` always writes (an in-flight call's end may pass the
+bound by a line: it was already accepted), grouped with the next write of the turn
+(see spool.py: group commit).
 """
 
 from __future__ import annotations
@@ -56,6 +58,7 @@ class SpoolRecorder:
         w = self._writer
         if w is None:
             w = SpoolWriter(self.dir, self.cfg.spool_max_bytes, self.cfg.segment_bytes)
+            w.on_error = self._end_write_failed
             self._writer = w
             self._flusher = None
         return w
@@ -108,10 +111,14 @@ class SpoolRecorder:
         if row is None:
             return
         try:
-            self.writer.write(encode(end_row(call, row)))
+            self.writer.append(encode(end_row(call, row)))
         except OSError as exc:  # the begin line stays: the call is still recorded
-            self.metrics.write_error()
-            log.error("usage spool write failed at the end of %s: %s", row["event_id"], exc)
+            self._end_write_failed(exc)
+
+    def _end_write_failed(self, exc: OSError) -> None:
+        # the begin lines stay: those calls are still recorded (as interrupted)
+        self.metrics.write_error()
+        log.error("usage spool write failed for end lines: %s", exc)
 
     async def run(self) -> None:
         """The background loops of this process: group fsync and the flusher."""
