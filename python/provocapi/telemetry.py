@@ -63,6 +63,8 @@ class Telemetry:
         for name, kind, help_text, buckets in FAMILIES:
             self.metrics.describe(name, kind, help_text, buckets)
         self._series: dict[tuple[str, ...], int] = {}
+        # (endpoint, model, status) → (requests_total, request_duration) handles
+        self._done: dict[tuple[str, str, int], tuple[int, int]] = {}
 
     def _handle(self, name: str, labels: tuple[tuple[str, str], ...]) -> int:
         key = (name, *(v for _, v in labels))
@@ -73,19 +75,23 @@ class Telemetry:
         return h
 
     def request_done(self, endpoint: str, model: str, status: int, seconds: float) -> None:
-        m = self.metrics
-        m.inc(
-            self._handle(
-                "provocapi_requests_total",
-                (("endpoint", endpoint), ("model", model), ("status", str(status))),
+        # once per request: one dict lookup for both handles (no label tuples built)
+        key = (endpoint, model, status)
+        hs = self._done.get(key)
+        if hs is None:
+            hs = self._done[key] = (
+                self._handle(
+                    "provocapi_requests_total",
+                    (("endpoint", endpoint), ("model", model), ("status", str(status))),
+                ),
+                self._handle(
+                    "provocapi_request_duration_seconds",
+                    (("endpoint", endpoint), ("model", model)),
+                ),
             )
-        )
-        m.observe(
-            self._handle(
-                "provocapi_request_duration_seconds", (("endpoint", endpoint), ("model", model))
-            ),
-            seconds,
-        )
+        m = self.metrics
+        m.inc(hs[0])
+        m.observe(hs[1], seconds)
 
     def upstream_error(self, model: str, kind: str) -> None:
         self.metrics.inc(

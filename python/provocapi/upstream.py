@@ -21,6 +21,8 @@ class Upstream:
     def __init__(self, connect_timeout_s: float) -> None:
         self.connect_timeout_s = connect_timeout_s
         self._session: aiohttp.ClientSession | None = None
+        # one per distinct timeout, not one per request (a ClientTimeout is immutable)
+        self._timeouts: dict[float, aiohttp.ClientTimeout] = {}
 
     @property
     def session(self) -> aiohttp.ClientSession:
@@ -47,9 +49,13 @@ class Upstream:
         self, url: str, body: bytes, timeout_s: float, headers: dict[str, str] | None = None
     ) -> aiohttp.ClientResponse:
         """POST and return the response once its headers arrived (body unread)."""
-        timeout = aiohttp.ClientTimeout(total=timeout_s, sock_connect=self.connect_timeout_s)
+        timeout = self._timeouts.get(timeout_s)
+        if timeout is None:
+            timeout = self._timeouts[timeout_s] = aiohttp.ClientTimeout(
+                total=timeout_s, sock_connect=self.connect_timeout_s
+            )
+        hdrs = {**JSON_HEADERS, **headers} if headers else JSON_HEADERS
         try:
-            hdrs = {**JSON_HEADERS, **headers} if headers else JSON_HEADERS
             return await self.session.post(url, data=body, headers=hdrs, timeout=timeout)
         except TimeoutError:
             raise upstream_timeout() from None

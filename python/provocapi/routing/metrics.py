@@ -93,6 +93,21 @@ class RoutingMetrics:
         for name, kind, help_text, buckets in FAMILIES:
             metrics.describe(name, kind, help_text, buckets)
         self._series: dict[tuple[str, ...], int] = {}
+        self._answered: dict[str, tuple[int, int, int, int, int]] = {}
+
+    def answered(self, model: str) -> tuple[int, int, int, int, int]:
+        """The handles an answered call updates, one lookup per call: queue seconds, TTFT,
+        tokens in, prompt tokens (histogram), tokens out."""
+        hs = self._answered.get(model)
+        if hs is None:
+            hs = self._answered[model] = (
+                self.h("provocapi_queue_seconds", model=model),
+                self.h("provocapi_ttft_seconds", model=model),
+                self.h("provocapi_tokens_total", model=model, dir="in"),
+                self.h("provocapi_prompt_tokens", model=model),
+                self.h("provocapi_tokens_total", model=model, dir="out"),
+            )
+        return hs
 
     def h(self, name: str, **labels: str) -> int:
         key = (name, *labels.values())

@@ -243,18 +243,19 @@ class Router:
         self.metrics.inc("provocapi_queue_rejections_total", model=pool.model_id, reason=reason)
 
     def _observe(self, call: Call) -> None:
-        model = call.model_id
+        queue, ttft_h, tokens_in, prompt_h, tokens_out = self.metrics.answered(call.model_id)
+        m = self.metrics.m
         if call.queue_ms == 0.0:
-            self.metrics.observe("provocapi_queue_seconds", 0.0, model=model)
-        ttft = call.ttft_s if call.ttft_s is not None else call.elapsed_s()
-        self.metrics.observe("provocapi_ttft_seconds", ttft, model=model)
-        if call.prompt_tokens:
-            self.metrics.inc("provocapi_tokens_total", call.prompt_tokens, model=model, dir="in")
-            self.metrics.observe("provocapi_prompt_tokens", call.prompt_tokens, model=model)
-        if call.completion_tokens:
-            self.metrics.inc(
-                "provocapi_tokens_total", call.completion_tokens, model=model, dir="out"
-            )
+            m.observe(queue, 0.0)
+        ttft = call.ttft_s
+        m.observe(ttft_h, ttft if ttft is not None else call.elapsed_s())
+        prompt = call.prompt_tokens
+        if prompt:
+            m.inc(tokens_in, prompt)
+            m.observe(prompt_h, prompt)
+        completion = call.completion_tokens
+        if completion:
+            m.inc(tokens_out, completion)
 
     async def close(self) -> None:
         return None
