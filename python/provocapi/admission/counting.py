@@ -30,8 +30,10 @@ def estimate_text(text: str) -> int:
 
 def message_text(msg: dict[str, Any]) -> str:
     """The text a chat template renders for one message (content parts, tool calls)."""
-    parts: list[str] = []
     content = msg.get("content")
+    if type(content) is str and not msg.get("tool_calls"):
+        return content  # the common case: no list or join
+    parts: list[str] = []
     if isinstance(content, str):
         parts.append(content)
     elif isinstance(content, list):
