@@ -1,0 +1,1016 @@
+"""Side by side, one command: provocapi against LiteLLM, the Python floor, and the upstream alone.
+
+    .venv/bin/python bench/sidebyside.py            # the measurement (about 12 minutes)
+    .venv/bin/python bench/sidebyside.py --quick    # a smoke run of every step (about 4 minutes)
+
+Targets, each reached with the same requests from the same load generators:
+
+- direct     the simulated upstream itself (`python -m provocapi.sim`, faithful to trtllm-serve)
+- provocapi  `provocapi serve --workers 1` with one model on that upstream
+- floor      bench/baseline_proxy.py: Granian + uvloop + aiohttp, the body forwarded unparsed
+- litellm    LiteLLM proxy 1.106 (`litellm[proxy]==1.106.*` in .cache/litellm-venv, installed
+             here when missing), a plain OpenAI-compatible pass-through to the same upstream
+             (bench/litellm/proxy_config.yaml): no database, one worker, LITELLM_LOG=ERROR,
+             spend and error logs off, local cost map, no HF tokenizer download, random master key
+
+Steps (shared/design/PERFORMANCE.md; issue #6):
+
+1. Maximum throughput: non-streaming chat (~200 prompt tokens, a 64-token answer), wrk with 64
+   connections and a Lua body, warm-up then a measured run; CPU seconds of the gateway's whole
+   process tree (/proc utime+stime) per 1,000 requests.
+2. Fixed rates, open loop, latency from each request's scheduled send time (oha -q N
+   --latency-correction; bench/openloop.py if oha cannot be built): 40 req/s at every target,
+   and 50% of each target's own maximum, with the upstream alone measured at the same rate;
+   added latency = the target's percentile minus direct's. A p99 needs >= 1,000 samples.
+3. Streaming chat: 64-token answers paced by the upstream at 20 ms per token, 64 streams at a
+   time for a fixed window (bench/sidebyside_stream.py): TTFT, inter-token latency, tokens/s.
+4. Memory: 1,000 streams opened at once (8 tokens, 3 s apart: each lasts ~21 s); peak RSS of
+   the gateway's process tree, and how many streams the upstream had open at that moment.
+
+Layout: the load generators and the upstream share core 0; the measured gateway runs alone on
+core 1 (`taskset -c 1`, inherited by its whole tree), one gateway at a time, one worker each.
+
+Writes bench/results/sidebyside-<date>.md (the tables), .json (the figures) and .png (a chart,
+drawn by bench/sidebyside_chart.py with matplotlib from a bench-only venv, .cache/bench-venv,
+created here when missing); raw tool outputs go to .raw (not kept in git). Everything started
+has its own process group and is killed on exit, Ctrl-C or error; the measurement stops itself
+after --budget-min minutes whatever happens (installs are not counted).
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import datetime as dt
+import json
+import math
+import os
+import secrets
+import shutil
+import signal
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Iterator
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from types import FrameType
+from typing import Any
+
+from floor import (
+    GATEWAY_CONFIG,
+    MODEL,
+    Processes,
+    body,
+    describe_tree,
+    ensure_wrk,
+    free_port,
+    http,
+    loadavg,
+    lua_script,
+    machine,
+    tree,
+    tree_cpu_s,
+    wait_ready,
+)
+
+BENCH = Path(__file__).resolve().parent
+REPO = BENCH.parent
+PY = sys.executable
+CACHE = REPO / ".cache"
+LITELLM_VENV = CACHE / "litellm-venv"
+LITELLM_SPEC = "litellm[proxy]==1.106.*"
+BENCH_VENV = CACHE / "bench-venv"
+SERVER_CPU = "1"
+LOAD_CPU = "0"
+CONNECTIONS = 64
+FIXED_RATE = 40.0
+P99_MIN = 1000
+TARGETS = ("direct", "provocapi", "floor", "litellm")
+GATEWAYS = ("provocapi", "floor", "litellm")
+LABELS = {
+    "direct": "direct (upstream alone)",
+    "provocapi": "provocapi",
+    "floor": "floor (Granian + aiohttp pass-through)",
+    "litellm": "LiteLLM proxy 1.106",
+}
+
+
+@dataclass(frozen=True)
+class Durations:
+    warmup: float  # wrk warm-up, s
+    measure: float  # wrk measured, s
+    rate_warmup: float  # fixed-rate warm-up, s
+    rate_min_s: float  # fixed-rate measured, at least this long ...
+    rate_samples: int  # ... and at least this many requests ...
+    rate_max_s: float  # ... but no longer than this
+    stream_window: float  # streaming: measured window, s
+    hold: int  # streams opened at once in the memory step
+    hold_tokens: int
+    hold_token_delay_ms: float
+
+
+FULL = Durations(5, 15, 3, 10, 1040, 45, 10, 1000, 8, 3000)
+QUICK = Durations(1, 4, 1, 3, 0, 6, 3, 200, 4, 1000)
+
+
+def say(msg: str) -> None:
+    print(msg, flush=True)
+
+
+# --- tools: installed when missing, their time not counted -------------------------------------
+
+
+def _main_worktree() -> Path | None:
+    """The repository's main worktree (other worktrees share its built tools)."""
+    r = subprocess.run(
+        ["git", "rev-parse", "--path-format=absolute", "--git-common-dir"],
+        cwd=REPO,
+        capture_output=True,
+        text=True,
+    )
+    if r.returncode != 0:
+        return None
+    return Path(r.stdout.strip()).parent
+
+
+def find_oha() -> str | None:
+    roots = [CACHE]
+    main = _main_worktree()
+    if main is not None and main != REPO:
+        roots.append(main / ".cache")
+    for root in roots:
+        candidate = root / "cargo" / "bin" / "oha"
+        if candidate.exists():
+            return str(candidate)
+    return shutil.which("oha")
+
+
+def ensure_oha(mode: str) -> str | None:
+    if mode == "off":
+        return None
+    oha = find_oha()
+    if oha is not None or shutil.which("cargo") is None:
+        return oha
+    say("    oha is missing: cargo install oha --locked --root .cache/cargo (minutes, once) ...")
+    r = subprocess.run(
+        ["cargo", "install", "oha", "--locked", "--root", str(CACHE / "cargo")],
+        capture_output=True,
+        text=True,
+        timeout=3600,
+    )
+    if r.returncode != 0:
+        tail = r.stderr.strip().splitlines()[-3:]
+        say(f"    oha build failed ({' / '.join(tail)}): falling back to bench/openloop.py")
+    return find_oha()
+
+
+def ensure_venv(venv: Path, spec: str, module: str) -> Path:
+    """A virtualenv with `spec` installed (`module` importable); returns its python."""
+    py = venv / "bin" / "python"
+    probe = f"import importlib.util, sys; sys.exit(importlib.util.find_spec({module!r}) is None)"
+    if py.exists() and subprocess.run([str(py), "-c", probe]).returncode == 0:
+        return py
+    say(f"    installing {spec} in {venv.relative_to(REPO)} (once; not counted) ...")
+    if not py.exists():
+        subprocess.run([sys.executable, "-m", "venv", str(venv)], check=True)
+    subprocess.run(
+        [str(py), "-m", "pip", "install", "-q", "--disable-pip-version-check", spec],
+        check=True,
+        timeout=1800,
+    )
+    return py
+
+
+def package_version(py: Path, name: str) -> str:
+    r = subprocess.run(
+        [str(py), "-c", f"from importlib.metadata import version; print(version({name!r}))"],
+        capture_output=True,
+        text=True,
+    )
+    return r.stdout.strip() or "?"
+
+
+# --- /proc: CPU and memory of a process tree ------------------------------------------------------
+
+
+def tree_rss_bytes(root: int) -> int:
+    """Sum of VmRSS over the tree (shared pages counted in each process: an upper bound)."""
+    total = 0
+    for pid in tree(root):
+        with contextlib.suppress(OSError):
+            for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+                if line.startswith("VmRSS:"):
+                    total += int(line.split()[1]) * 1024
+                    break
+    return total
+
+
+# --- load generators ---------------------------------------------------------------------------
+
+
+@dataclass
+class Throughput:
+    requests: int
+    failed: int
+    seconds: float
+    cpu_s: float | None  # the gateway tree's CPU over the measured run (None: direct)
+
+    @property
+    def rate(self) -> float:
+        return (self.requests - self.failed) / self.seconds if self.seconds else 0.0
+
+    @property
+    def cpu_per_1k(self) -> float | None:
+        return None if self.cpu_s is None else self.cpu_s / max(1, self.requests) * 1000
+
+    @property
+    def busy(self) -> float | None:
+        return None if self.cpu_s is None else self.cpu_s / self.seconds
+
+
+@dataclass
+class Latency:
+    tool: str
+    rate: float
+    n: int  # requests measured (answered or failed)
+    failed: int
+    p50: float  # ms
+    p90: float
+    p99: float  # NaN below P99_MIN samples
+    cpu_s: float | None = None
+
+    @property
+    def cpu_per_1k(self) -> float | None:
+        return None if self.cpu_s is None else self.cpu_s / max(1, self.n) * 1000
+
+
+class Runner:
+    def __init__(self, raw: Path, d: Durations, oha: str | None, work: Path) -> None:
+        self.raw = raw
+        self.d = d
+        self.oha = oha
+        self.work = work
+
+    def record(self, title: str, text: str) -> None:
+        with self.raw.open("a") as f:
+            f.write(f"\n### {dt.datetime.now():%H:%M:%S} {title}\n{text}\n")
+
+    def wrk(self, url: str, script: Path, seconds: float, title: str) -> tuple[int, int, float]:
+        opts = f"-t1 -c{CONNECTIONS} -d{seconds:g}s --timeout 10s"
+        argv = ["taskset", "-c", LOAD_CPU, "wrk", *opts.split(), "-s", str(script), url]
+        out = subprocess.run(argv, capture_output=True, text=True, timeout=seconds + 60)
+        self.record(title, out.stdout + out.stderr)
+        line = [x for x in out.stdout.splitlines() if x.startswith("FLOOR {")]
+        if out.returncode != 0 or not line:
+            raise RuntimeError(f"wrk failed ({out.returncode}): {out.stderr.strip()[:500]}")
+        r = json.loads(line[-1][len("FLOOR ") :])
+        failed = r["status"] + r["connect"] + r["read"] + r["write"] + r["timeout"]
+        return r["requests"], failed, r["duration_us"] / 1e6
+
+    def throughput(self, url: str, script: Path, pid: int | None, title: str) -> Throughput:
+        self.wrk(url, script, self.d.warmup, f"{title} warm-up")
+        cpu0 = tree_cpu_s(pid) if pid else 0.0
+        requests, failed, seconds = self.wrk(url, script, self.d.measure, f"{title} measured")
+        cpu = tree_cpu_s(pid) - cpu0 if pid else None
+        return Throughput(requests, failed, seconds, cpu)
+
+    def samples(self, rate: float) -> int:
+        d = self.d
+        n = max(d.rate_samples, math.ceil(rate * d.rate_min_s))
+        return max(1, min(n, math.ceil(rate * d.rate_max_s)))
+
+    def fixed_rate(
+        self, url: str, key: str, body_file: Path, rate: float, pid: int | None, title: str
+    ) -> Latency:
+        n = self.samples(rate)
+        warm = max(1, math.ceil(rate * self.d.rate_warmup))
+        if self.oha is not None:
+            return self._oha(url, key, body_file, rate, n, warm, pid, title)
+        return self._openloop(url, key, body_file, rate, n, pid, title)
+
+    def _oha(
+        self,
+        url: str,
+        key: str,
+        body_file: Path,
+        rate: float,
+        n: int,
+        warm: int,
+        pid: int | None,
+        title: str,
+    ) -> Latency:
+        assert self.oha is not None
+        opts = f"--no-tui --output-format json -c {CONNECTIONS} -q {rate:g} --latency-correction"
+        common = ["taskset", "-c", LOAD_CPU, self.oha, *opts.split(), "-m", "POST"]
+        common += ["-T", "application/json", "-H", f"Authorization: Bearer {key}"]
+        common += ["-D", str(body_file)]
+        limit = 2 * (n + warm) / rate + 60
+        subprocess.run([*common, "-n", str(warm), url], capture_output=True, timeout=limit)
+        cpu0 = tree_cpu_s(pid) if pid else 0.0
+        out = subprocess.run(
+            [*common, "-n", str(n), url], capture_output=True, text=True, timeout=limit
+        )
+        cpu = tree_cpu_s(pid) - cpu0 if pid else None
+        self.record(title, out.stdout + out.stderr)
+        if out.returncode != 0:
+            raise RuntimeError(f"oha failed: {out.stderr.strip()[:500]}")
+        j = json.loads(out.stdout)
+        codes = j.get("statusCodeDistribution", {})
+        ok = int(codes.get("200", 0))
+        total = sum(int(v) for v in codes.values())
+        total += sum(int(v) for v in j.get("errorDistribution", {}).values())
+        pct = j["latencyPercentiles"]
+        p99 = pct["p99"] * 1e3 if total >= P99_MIN else math.nan
+        return Latency("oha", rate, total, total - ok, pct["p50"] * 1e3, pct["p90"] * 1e3, p99, cpu)
+
+    def _openloop(
+        self, url: str, key: str, body_file: Path, rate: float, n: int, pid: int | None, title: str
+    ) -> Latency:
+        seconds = n / rate
+        opts = f"--rate {rate:g} --duration {seconds:g} --warmup {self.d.rate_warmup:g}"
+        argv = ["taskset", "-c", LOAD_CPU, PY, str(BENCH / "openloop.py"), *opts.split()]
+        argv += ["--connections", str(CONNECTIONS), "--url", url, "--body", str(body_file)]
+        argv += ["--header", f"Authorization: Bearer {key}"]
+        cpu0 = tree_cpu_s(pid) if pid else 0.0
+        out = subprocess.run(argv, capture_output=True, text=True, timeout=2 * seconds + 120)
+        cpu = tree_cpu_s(pid) - cpu0 if pid else None  # includes the warm-up here
+        self.record(title, out.stdout + out.stderr)
+        if out.returncode != 0:
+            raise RuntimeError(f"openloop failed: {out.stderr.strip()[-500:]}")
+        j = json.loads(out.stdout.strip().splitlines()[-1])
+        sent = int(j["sent"])
+        p99 = j["p99_ms"] if sent >= P99_MIN else math.nan
+        if cpu is not None:
+            cpu *= sent / max(1.0, sent + rate * self.d.rate_warmup)
+        return Latency("openloop.py", rate, sent, j["errors"], j["p50_ms"], j["p90_ms"], p99, cpu)
+
+    def streams(self, url: str, key: str, body_file: Path, title: str) -> dict[str, Any]:
+        argv = ["taskset", "-c", LOAD_CPU, PY, str(BENCH / "sidebyside_stream.py"), "--url", url]
+        argv += ["--body", str(body_file), "--connections", str(CONNECTIONS)]
+        argv += ["--duration", f"{self.d.stream_window:g}"]
+        argv += ["--header", f"Authorization: Bearer {key}"]
+        out = subprocess.run(argv, capture_output=True, text=True, timeout=300)
+        self.record(title, out.stdout + out.stderr)
+        if out.returncode != 0:
+            raise RuntimeError(f"stream client failed: {out.stderr.strip()[-500:]}")
+        result: dict[str, Any] = json.loads(out.stdout.strip().splitlines()[-1])
+        return result
+
+    def hold(
+        self, url: str, key: str, body_file: Path, pid: int, upstream: str, title: str
+    ) -> dict[str, Any]:
+        """Open d.hold streams at once; sample the tree's RSS and the upstream's open streams."""
+        d = self.d
+        max_s = (d.hold_tokens + 1) * d.hold_token_delay_ms / 1000 + 40
+        argv = ["taskset", "-c", LOAD_CPU, PY, str(BENCH / "sidebyside_stream.py"), "--url", url]
+        argv += ["--body", str(body_file), "--hold", str(d.hold), "--max-seconds", f"{max_s:g}"]
+        argv += ["--header", f"Authorization: Bearer {key}"]
+        idle = tree_rss_bytes(pid)
+        peak_rss, open_at_peak, open_max = idle, 0, 0
+        out_file = self.work / "hold.out"
+        with out_file.open("w") as out, (self.work / "hold.err").open("w") as err:
+            proc = subprocess.Popen(argv, stdout=out, stderr=err, start_new_session=True)
+            try:
+                deadline = time.monotonic() + max_s + 30
+                while proc.poll() is None and time.monotonic() < deadline:
+                    rss = tree_rss_bytes(pid)
+                    in_flight = _sim_in_flight(upstream)
+                    open_max = max(open_max, in_flight)
+                    if rss > peak_rss:
+                        peak_rss, open_at_peak = rss, in_flight
+                    time.sleep(0.25)
+            finally:
+                if proc.poll() is None:
+                    with contextlib.suppress(ProcessLookupError):
+                        os.killpg(proc.pid, signal.SIGKILL)
+                proc.wait(10)
+        text = out_file.read_text()
+        self.record(title, text + (self.work / "hold.err").read_text())
+        if proc.returncode != 0 or not text.strip():
+            raise RuntimeError(f"hold client failed ({proc.returncode})")
+        result: dict[str, Any] = json.loads(text.strip().splitlines()[-1])
+        result.update(
+            rss_idle=idle,
+            rss_peak=peak_rss,
+            upstream_open_at_peak=open_at_peak,
+            upstream_open_max=open_max,
+        )
+        return result
+
+
+def _sim_in_flight(upstream: str) -> int:
+    with contextlib.suppress(OSError, ValueError):
+        status, raw = http(upstream + "/sim/stats", timeout=2)
+        if status == 200:
+            return int(json.loads(raw)["in_flight"])
+    return 0
+
+
+# --- the targets -------------------------------------------------------------------------------
+
+
+@dataclass
+class Env:
+    procs: Processes
+    work: Path
+    litellm_bin: Path
+    provocapi_key: str = ""
+    litellm_key: str = field(default_factory=lambda: "sk-" + secrets.token_hex(16))
+
+    def key(self, name: str) -> str:
+        return self.litellm_key if name == "litellm" else self.provocapi_key
+
+    def start(self, name: str, upstream: str) -> tuple[str, int]:
+        port = free_port()
+        base = f"http://127.0.0.1:{port}"
+        if name == "provocapi":
+            cfg = self.work / "gateway.toml"
+            cfg.write_text(GATEWAY_CONFIG.format(model=MODEL, upstream=upstream))
+            argv = [PY, "-m", "provocapi", "serve", "--config", str(cfg), "--host", "127.0.0.1"]
+            argv += ["--port", str(port), "--data-dir", str(self.work / "data"), "--workers", "1"]
+            env = {"PROVOCAPI_LOG_LEVEL": "WARNING"}
+            ready = base + "/health"
+        elif name == "floor":
+            argv = [PY, str(BENCH / "baseline_proxy.py"), "--upstream", upstream]
+            argv += ["--host", "127.0.0.1", "--port", str(port)]
+            env = {}
+            ready = base + "/health"  # forwarded to the simulator
+        else:
+            template = (BENCH / "litellm" / "proxy_config.yaml").read_text()
+            cfg = self.work / "litellm.yaml"
+            cfg.write_text(template.replace("{model}", MODEL).replace("{upstream}", upstream))
+            argv = [str(self.litellm_bin), "--config", str(cfg), "--host", "127.0.0.1"]
+            argv += ["--port", str(port), "--num_workers", "1"]
+            env = {
+                "LITELLM_LOG": "ERROR",
+                "LITELLM_LOCAL_MODEL_COST_MAP": "True",
+                "LITELLM_MASTER_KEY": self.litellm_key,
+                "NO_DOCS": "True",
+            }
+            ready = base + "/health/liveliness"
+        proc = self.procs.start(name, argv, SERVER_CPU, env=env)
+        try:
+            wait_ready(ready, proc, timeout=120)
+        except RuntimeError as exc:
+            raise RuntimeError(f"{name}: {exc}\n{self.procs.log_tail(name)}") from None
+        return base, proc.pid
+
+    @contextlib.contextmanager
+    def target(self, name: str, upstream: str) -> Iterator[tuple[str, int | None]]:
+        if name == "direct":
+            yield upstream, None
+            return
+        base, pid = self.start(name, upstream)
+        try:
+            yield base, pid
+        finally:
+            self.procs.stop(name)
+
+
+def start_upstream(procs: Processes, name: str, extra: list[str]) -> str:
+    port = free_port()
+    argv = [PY, "-m", "provocapi.sim", "--port", str(port), "--model", MODEL, *extra]
+    proc = procs.start(name, argv, LOAD_CPU)
+    base = f"http://127.0.0.1:{port}"
+    try:
+        wait_ready(base + "/health", proc)
+    except RuntimeError as exc:
+        raise RuntimeError(f"simulator: {exc}\n{procs.log_tail(name)}") from None
+    return base
+
+
+def check_answer(name: str, base: str, key: str) -> str:
+    """One request through `base`, checked: 200 and a 64-token answer."""
+    deadline = time.monotonic() + 30
+    headers = {"Content-Type": "application/json", "Authorization": f"Bearer {key}"}
+    data = json.dumps(body(False)).encode()
+    while True:
+        status, raw = http(base + "/v1/chat/completions", data, headers, timeout=30)
+        if status == 200 or time.monotonic() > deadline:
+            break
+        time.sleep(0.5)
+    if status != 200:
+        raise RuntimeError(f"{name}: HTTP {status}: {raw[:300]!r}")
+    usage = json.loads(raw).get("usage") or {}
+    if usage.get("completion_tokens") != 64:
+        raise RuntimeError(f"{name}: expected a 64-token answer, usage {usage}")
+    return f"{name:<9} 200, {len(raw)} bytes, usage {usage}"
+
+
+# --- the run -----------------------------------------------------------------------------------
+
+
+@dataclass
+class Results:
+    started: str
+    quick: bool
+    load_before: str
+    load_after: str = ""
+    machine: str = ""
+    versions: dict[str, str] = field(default_factory=dict)
+    fixed_tool: str = ""
+    seconds: float = 0.0
+    durations: dict[str, float] = field(default_factory=dict)
+    max: dict[str, dict[str, Any]] = field(default_factory=dict)
+    at40: dict[str, dict[str, Any]] = field(default_factory=dict)
+    half: dict[str, dict[str, Any]] = field(default_factory=dict)
+    half_direct: dict[str, dict[str, Any]] = field(default_factory=dict)
+    stream: dict[str, dict[str, Any]] = field(default_factory=dict)
+    memory: dict[str, dict[str, Any]] = field(default_factory=dict)
+
+
+def _lat(x: Latency) -> dict[str, Any]:
+    return {**asdict(x), "cpu_per_1k": x.cpu_per_1k}
+
+
+def _tput(x: Throughput) -> dict[str, Any]:
+    return {**asdict(x), "rate": x.rate, "cpu_per_1k": x.cpu_per_1k, "busy": x.busy}
+
+
+def _say_lat(name: str, x: Latency) -> None:
+    cpu = f"  CPU {x.cpu_per_1k:.2f} s/1k req" if x.cpu_per_1k is not None else ""
+    say(
+        f"    {name:<9} {x.rate:7.0f} req/s  p50 {x.p50:8.2f}  p90 {x.p90:8.2f}  "
+        f"p99 {x.p99:8.2f} ms  n={x.n} failed {x.failed}{cpu}"
+    )
+
+
+def run_all(args: argparse.Namespace, res: Results, env: Env, run: Runner, t0: float) -> None:
+    procs, work, d = env.procs, env.work, run.d
+    targets = [t for t in TARGETS if t not in args.skip_target]
+
+    def clock() -> str:
+        return f"[{time.monotonic() - t0:5.0f} s]"
+
+    say(f"==> {clock()} upstream: the simulator on core {LOAD_CPU} (64-token answers, no delay)")
+    fast = start_upstream(procs, "sim-fast", ["--output-tokens", "64"])
+    body_file = work / "body.json"
+    body_file.write_text(json.dumps(body(False)))
+
+    say(f"==> {clock()} throughput and fixed rates, one target at a time")
+    for name in targets:
+        key = env.key(name)
+        script = lua_script(work / f"{name}.lua", key, stream=False)
+        with env.target(name, fast) as (base, pid):
+            url = base + "/v1/chat/completions"
+            say(f"    {clock()} {name}: " + check_answer(name, base, key))
+            if pid is not None:
+                say(f"    {name}: pinned {describe_tree(pid)}")
+            t = run.throughput(url, script, pid, f"{name} max")
+            res.max[name] = _tput(t)
+            cpu = f"  CPU {t.cpu_per_1k:.2f} s/1k req (core {t.busy:.0%})" if pid else ""
+            say(f"    {name:<9} max {t.rate:8.0f} req/s  failed {t.failed}{cpu}")
+            x = run.fixed_rate(url, key, body_file, FIXED_RATE, pid, f"{name} at 40")
+            res.at40[name] = _lat(x)
+            _say_lat(name, x)
+            half = max(1.0, round(0.5 * t.rate))
+            x = run.fixed_rate(url, key, body_file, half, pid, f"{name} at half")
+            res.half[name] = _lat(x)
+            _say_lat(name, x)
+        if name != "direct":
+            x = run.fixed_rate(
+                fast + "/v1/chat/completions",
+                key,
+                body_file,
+                half,
+                None,
+                f"direct at {name}'s half",
+            )
+            res.half_direct[name] = _lat(x)
+            _say_lat("(direct)", x)
+    procs.stop("sim-fast")
+
+    if "stream" not in args.skip:
+        say(
+            f"==> {clock()} streaming: 64 tokens paced 20 ms apart, {CONNECTIONS} streams at a "
+            f"time for {d.stream_window:g} s"
+        )
+        paced = start_upstream(
+            procs, "sim-paced", ["--output-tokens", "64", "--token-delay-ms", "20"]
+        )
+        sfile = work / "stream.json"
+        sfile.write_text(json.dumps(body(True)))
+        for name in targets:
+            with env.target(name, paced) as (base, _pid):
+                s = run.streams(
+                    base + "/v1/chat/completions", env.key(name), sfile, f"{name} streams"
+                )
+            res.stream[name] = s
+            say(
+                f"    {name:<9} {s['streams']} streams ({s['failed']} failed), "
+                f"{s['tokens_per_s']:,.0f} tokens/s; TTFT p50 {s['ttft_ms']['p50']:.1f} ms "
+                f"p90 {s['ttft_ms']['p90']:.1f} ms; ITL p50 {s['itl_ms']['p50']:.1f} ms "
+                f"p90 {s['itl_ms']['p90']:.1f} ms p99 {s['itl_ms']['p99']:.1f} ms"
+            )
+        procs.stop("sim-paced")
+
+    if "memory" not in args.skip:
+        say(
+            f"==> {clock()} memory: {d.hold} streams at once ({d.hold_tokens} tokens, "
+            f"{d.hold_token_delay_ms:g} ms apart)"
+        )
+        slow = start_upstream(
+            procs,
+            "sim-slow",
+            [
+                "--output-tokens",
+                str(d.hold_tokens),
+                "--token-delay-ms",
+                f"{d.hold_token_delay_ms:g}",
+            ],
+        )
+        hfile = work / "hold.json"
+        hbody = body(True)
+        hbody["max_tokens"] = d.hold_tokens
+        hfile.write_text(json.dumps(hbody))
+        for name in targets:
+            if name == "direct":
+                continue
+            with env.target(name, slow) as (base, pid):
+                assert pid is not None
+                warm = json.dumps(body(False)).encode()  # first request: lazy imports, pools
+                http(
+                    base + "/v1/chat/completions",
+                    warm,
+                    {
+                        "Content-Type": "application/json",
+                        "Authorization": f"Bearer {env.key(name)}",
+                    },
+                    timeout=30,
+                )
+                m = run.hold(
+                    base + "/v1/chat/completions", env.key(name), hfile, pid, slow, f"{name} hold"
+                )
+            res.memory[name] = m
+            say(
+                f"    {name:<9} RSS idle {m['rss_idle'] / 2**20:.0f} MiB, peak "
+                f"{m['rss_peak'] / 2**20:.0f} MiB with {m['upstream_open_at_peak']} streams "
+                f"open upstream (max {m['upstream_open_max']}); {m['streams']} streams ok, "
+                f"{m['failed']} failed, {m['seconds']:.0f} s"
+            )
+        procs.stop("sim-slow")
+
+
+# --- report ------------------------------------------------------------------------------------
+
+
+def _f(x: float | None, fmt: str = "{:.2f}") -> str:
+    if x is None or (isinstance(x, float) and math.isnan(x)):
+        return "n/a"
+    return fmt.format(x)
+
+
+def _ratio(a: float | None, b: float | None, fmt: str = "{:.1f}x") -> str:
+    if a is None or b is None or b == 0 or math.isnan(a) or math.isnan(b):
+        return "n/a"
+    return fmt.format(a / b)
+
+
+def _added(x: dict[str, Any], direct: dict[str, Any], q: str) -> float:
+    return float(x[q]) - float(direct[q])
+
+
+def report(res: Results) -> str:
+    names = [t for t in TARGETS if t in res.max]
+    lite = "litellm" in res.max
+    L: list[str] = [
+        f"# Side by side: provocapi, LiteLLM, the Python floor, the upstream alone — "
+        f"{res.started}" + (" (--quick: smoke run, not a measurement)" if res.quick else ""),
+        "",
+        f"- machine: {res.machine}; load average {res.load_before} before, "
+        f"{res.load_after} after; {res.seconds / 60:.1f} minutes",
+        "- versions: " + ", ".join(f"{k} {v}" for k, v in res.versions.items()),
+        "- command: `.venv/bin/python bench/sidebyside.py"
+        + (" --quick`" if res.quick else "`")
+        + " (bench/README.md: method, placement, fairness)",
+        f"- layout: each gateway alone on core {SERVER_CPU} (`taskset`, one worker process); "
+        f"load generators and the simulated upstream on core {LOAD_CPU}; one gateway up at a "
+        "time; all on loopback",
+        "",
+        "## Maximum throughput and CPU",
+        "",
+        f"Non-streaming chat (~200 prompt tokens, 64-token answer), wrk c={CONNECTIONS}, "
+        f"{res.durations['warmup']:g} s warm-up + {res.durations['measure']:g} s measured. CPU "
+        "is utime+stime of the gateway's whole process tree (/proc) over the measured run.",
+        "",
+        "| target | max req/s | vs LiteLLM | share of direct | failed | CPU s per 1k req "
+        "(at max) | LiteLLM's / this | CPU s per 1k req (at 40 req/s) | LiteLLM's / this |",
+        "|---|---:|---:|---:|---:|---:|---:|---:|---:|",
+    ]
+    direct_rate = res.max["direct"]["rate"] if "direct" in res.max else None
+    lmax = res.max.get("litellm", {})
+    l40 = res.at40.get("litellm", {})
+    for n in names:
+        m = res.max[n]
+        a = res.at40.get(n, {})
+        L.append(
+            f"| {LABELS[n]} | {m['rate']:,.0f} | "
+            f"{_ratio(m['rate'], lmax.get('rate')) if lite else 'n/a'} | "
+            f"{_ratio(m['rate'], direct_rate, '{:.1%}')} | {m['failed']} | "
+            f"{_f(m['cpu_per_1k'])} | {_ratio(lmax.get('cpu_per_1k'), m['cpu_per_1k'])} | "
+            f"{_f(a.get('cpu_per_1k'))} | "
+            f"{_ratio(l40.get('cpu_per_1k'), a.get('cpu_per_1k'))} |"
+        )
+    L += [
+        "",
+        "## Added latency over direct, at fixed rates",
+        "",
+        f"Open loop ({res.fixed_tool}; latency from each request's scheduled send time, so a "
+        "stall counts for every request it delayed), same body. Added = the target's percentile "
+        "minus the upstream's own at the same rate (a difference of percentiles). A p99 is shown "
+        f"only from {P99_MIN:,} samples; n is the number of requests measured.",
+        "",
+        f"At {FIXED_RATE:g} req/s, every target:",
+        "",
+        "| target | p50 | p90 | p99 | n | failed | added p50 | added p90 | added p99 "
+        "| LiteLLM's added p50 / this |",
+        "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|",
+    ]
+    d40 = res.at40.get("direct")
+    for n in names:
+        a = res.at40.get(n)
+        if a is None:
+            continue
+        if n == "direct" or d40 is None:
+            added = ["", "", "", ""]
+        else:
+            ad = [_added(a, d40, q) for q in ("p50", "p90", "p99")]
+            vs = ""
+            if lite and n != "litellm":
+                vs = _ratio(_added(l40, d40, "p50"), ad[0])
+            added = [_f(v, "{:+.2f} ms") for v in ad] + [vs]
+        L.append(
+            f"| {LABELS[n]} | {a['p50']:.2f} ms | {a['p90']:.2f} ms | {_f(a['p99'], '{:.2f} ms')} "
+            f"| {a['n']:,} | {a['failed']} | " + " | ".join(added) + " |"
+        )
+    L += [
+        "",
+        "At 50% of each target's own maximum (the upstream alone measured at the same rate "
+        "right after):",
+        "",
+        "| target | rate | p50 | p90 | p99 | n | failed | direct p50 / p90 / p99 (n) "
+        "| added p50 | added p90 | added p99 |",
+        "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|",
+    ]
+    for n in names:
+        h = res.half.get(n)
+        if h is None:
+            continue
+        dh = res.half_direct.get(n) if n != "direct" else None
+        if dh is None:
+            tail = " | | | |"
+        else:
+            ad = [_added(h, dh, q) for q in ("p50", "p90", "p99")]
+            tail = (
+                f" | {dh['p50']:.2f} / {dh['p90']:.2f} / {_f(dh['p99'])} ms ({dh['n']:,}) | "
+                + " | ".join(_f(v, "{:+.2f} ms") for v in ad)
+                + " |"
+            )
+        L.append(
+            f"| {LABELS[n]} | {h['rate']:,.0f} req/s | {h['p50']:.2f} ms | {h['p90']:.2f} ms | "
+            f"{_f(h['p99'], '{:.2f} ms')} | {h['n']:,} | {h['failed']}" + tail
+        )
+    if res.stream:
+        L += [
+            "",
+            "## Streaming",
+            "",
+            f"64-token answers paced by the upstream at 20 ms per token; {CONNECTIONS} streams "
+            f"at a time for {res.durations['stream_window']:g} s after a warm-up wave "
+            "(bench/sidebyside_stream.py, aiohttp, core 0). TTFT: request sent to first content "
+            "event; ITL: gap between consecutive content events of a stream; tokens/s: content "
+            "events received per second, all streams together.",
+            "",
+            "| target | streams | failed | tokens/s | vs LiteLLM | TTFT p50 | TTFT p90 | TTFT p99 "
+            "| n | ITL p50 | ITL p90 | ITL p99 | n |",
+            "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|",
+        ]
+        ls = res.stream.get("litellm", {})
+        for n in names:
+            s = res.stream.get(n)
+            if s is None:
+                continue
+            tt, it = s["ttft_ms"], s["itl_ms"]
+            L.append(
+                f"| {LABELS[n]} | {s['streams']:,} | {s['failed']} | {s['tokens_per_s']:,.0f} | "
+                f"{_ratio(s['tokens_per_s'], ls.get('tokens_per_s'))} | "
+                f"{_f(tt['p50'], '{:.1f} ms')} | {_f(tt['p90'], '{:.1f} ms')} | "
+                f"{_f(tt['p99'], '{:.1f} ms')} | {tt['n']:,.0f} | {_f(it['p50'], '{:.1f} ms')} | "
+                f"{_f(it['p90'], '{:.1f} ms')} | {_f(it['p99'], '{:.1f} ms')} | {it['n']:,.0f} |"
+            )
+    if res.memory:
+        d = res.durations
+        L += [
+            "",
+            f"## Memory at {int(d['hold']):,} concurrent streams",
+            "",
+            f"{int(d['hold']):,} streamed chats opened at once ({int(d['hold_tokens'])} tokens "
+            f"{d['hold_token_delay_ms']:g} ms apart: each lasts about "
+            f"{d['hold_tokens'] * d['hold_token_delay_ms'] / 1000:.0f} s); RSS summed over the "
+            "gateway's process tree (shared pages counted once per process), sampled every "
+            '0.25 s; "open upstream" is the simulator\'s count of streams in flight at the peak.',
+            "",
+            "| target | RSS idle | RSS peak | LiteLLM's / this | open upstream at peak (max) "
+            "| streams ok | failed |",
+            "|---|---:|---:|---:|---:|---:|---:|",
+        ]
+        lm = res.memory.get("litellm", {})
+        for n in names:
+            m = res.memory.get(n)
+            if m is None:
+                continue
+            L.append(
+                f"| {LABELS[n]} | {m['rss_idle'] / 2**20:,.0f} MiB | "
+                f"{m['rss_peak'] / 2**20:,.0f} MiB | {_ratio(lm.get('rss_peak'), m['rss_peak'])} "
+                f"| {m['upstream_open_at_peak']:,} ({m['upstream_open_max']:,}) | "
+                f"{m['streams']:,} | {m['failed']} |"
+            )
+    L += [
+        "",
+        'Ratios: "vs LiteLLM" = this / LiteLLM (higher is better); "LiteLLM\'s / this" = how '
+        "many times more LiteLLM needs (higher is better for this target). A failed request is "
+        "counted in n and in its latency.",
+        "",
+    ]
+    return "\n".join(L)
+
+
+def chart(json_file: Path, png: Path) -> str:
+    try:
+        py = ensure_venv(BENCH_VENV, "matplotlib", "matplotlib")
+    except (subprocess.SubprocessError, OSError) as exc:
+        return f"no chart (matplotlib venv: {exc})"
+    r = subprocess.run(
+        [str(py), str(BENCH / "sidebyside_chart.py"), str(json_file), str(png)],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    if r.returncode != 0:
+        return f"no chart: {r.stderr.strip()[-300:]}"
+    return f"chart: {png.relative_to(REPO) if png.is_relative_to(REPO) else png}"
+
+
+# --- main --------------------------------------------------------------------------------------
+
+
+class OutOfTime(Exception):
+    pass
+
+
+def _terminate(signum: int, frame: FrameType | None) -> None:
+    if signum == signal.SIGALRM:
+        raise OutOfTime("the time budget ran out")
+    raise KeyboardInterrupt(f"signal {signum}")
+
+
+def main(argv: list[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(description=(__doc__ or "").split("\n\n")[0])
+    ap.add_argument("--quick", action="store_true", help="short durations: a smoke run")
+    ap.add_argument("--out", type=Path, help="report (default bench/results/sidebyside-<date>.md)")
+    ap.add_argument(
+        "--oha",
+        choices=("auto", "off"),
+        default="auto",
+        help="auto: oha (built into .cache/cargo when missing), off: openloop.py",
+    )
+    ap.add_argument(
+        "--skip", action="append", default=[], choices=("stream", "memory"), help="leave a step out"
+    )
+    ap.add_argument(
+        "--skip-target",
+        action="append",
+        default=[],
+        choices=GATEWAYS,
+        help="leave a gateway out (e.g. while developing)",
+    )
+    ap.add_argument(
+        "--budget-min",
+        type=float,
+        default=15.0,
+        help="stop everything after this many minutes of measuring",
+    )
+    ap.add_argument("--keep", action="store_true", help="keep the work directory (logs)")
+    args = ap.parse_args(argv)
+    d = QUICK if args.quick else FULL
+    started = dt.datetime.now()
+    results_dir = BENCH / "results"
+    results_dir.mkdir(exist_ok=True)
+    stem = f"sidebyside-{started:%Y-%m-%d}" + ("-quick" if args.quick else "")
+    out = args.out or results_dir / f"{stem}.md"
+    for sig in (signal.SIGTERM, signal.SIGHUP, signal.SIGALRM):
+        signal.signal(sig, _terminate)
+
+    say(
+        f"==> side by side{' (--quick)' if args.quick else ''}: load average {loadavg()} on "
+        f"{os.cpu_count()} cores"
+    )
+    if float(loadavg().split()[0]) > 0.5:
+        say("    (!) the machine is not quiet: other work shares the cores; ratios drift")
+    say("==> tools (install time not counted)")
+    ensure_wrk()
+    oha = ensure_oha(args.oha)
+    litellm_py = LITELLM_VENV / "bin" / "python"
+    if "litellm" not in args.skip_target:
+        litellm_py = ensure_venv(LITELLM_VENV, LITELLM_SPEC, "litellm")
+    say(f"    wrk {shutil.which('wrk')}; fixed rates: {oha or 'bench/openloop.py (no oha)'}")
+
+    work = Path(tempfile.mkdtemp(prefix="provocapi-sidebyside-"))
+    raw = out.with_suffix(".raw")
+    raw.write_text(f"# raw outputs of bench/sidebyside.py, {started:%Y-%m-%d %H:%M:%S}\n")
+    procs = Processes(work)
+    run = Runner(raw, d, oha, work)
+    env = Env(procs, work, LITELLM_VENV / "bin" / "litellm")
+    res = Results(f"{started:%Y-%m-%d %H:%M}", args.quick, loadavg())
+    res.machine = machine()
+    res.fixed_tool = "oha -q N --latency-correction" if oha else "bench/openloop.py"
+    res.durations = {k: float(v) for k, v in asdict(d).items()}
+    t0 = time.monotonic()
+    signal.alarm(int(args.budget_min * 60))
+    try:
+        keys = subprocess.run(
+            [
+                PY,
+                "-m",
+                "provocapi",
+                "keys",
+                "create",
+                "--tenant",
+                "bench",
+                "--data-dir",
+                str(work / "data"),
+            ],
+            capture_output=True,
+            text=True,
+            check=True,
+            cwd=REPO,
+        )
+        env.provocapi_key = keys.stdout.strip().splitlines()[-1]
+        res.versions = _versions(litellm_py, oha)
+        run_all(args, res, env, run, t0)
+        signal.alarm(0)
+        res.seconds = time.monotonic() - t0
+        res.load_after = loadavg()
+        json_file = out.with_suffix(".json")
+        json_file.write_text(json.dumps(asdict(res), indent=1, default=str) + "\n")
+        text = report(res)
+        out.write_text(text)
+        say("")
+        say(text)
+        say(f"==> {chart(json_file, out.with_suffix('.png'))}")
+        say(
+            f"==> written: {out.relative_to(REPO) if out.is_relative_to(REPO) else out} "
+            f"(+ .json, .png; raw tool outputs in {raw.name}) in {res.seconds / 60:.1f} min"
+        )
+        return 0
+    except KeyboardInterrupt:
+        say("\n==> interrupted: stopping everything")
+        return 130
+    except OutOfTime as exc:
+        say(f"\n==> STOPPED: {exc} ({args.budget_min:g} min)")
+        return 124
+    except (RuntimeError, subprocess.SubprocessError, OSError, ValueError, KeyError) as exc:
+        say(f"\n==> FAILED: {type(exc).__name__}: {exc}")
+        return 1
+    finally:
+        signal.alarm(0)
+        procs.stop_all()
+        if args.keep:
+            say(f"    work directory kept: {work}")
+        else:
+            shutil.rmtree(work, ignore_errors=True)
+
+
+def _versions(litellm_py: Path, oha: str | None) -> dict[str, str]:
+    from importlib.metadata import version
+
+    commit = subprocess.run(
+        ["git", "rev-parse", "--short", "HEAD"], cwd=REPO, capture_output=True, text=True
+    ).stdout.strip()
+    dirty = subprocess.run(
+        ["git", "status", "--porcelain", "--untracked-files=no"],
+        cwd=REPO,
+        capture_output=True,
+        text=True,
+    ).stdout.strip()
+    v = {
+        "provocapi": commit + (" (+ uncommitted changes)" if dirty else ""),
+        "Python": sys.version.split()[0],
+        "granian": version("granian"),
+        "aiohttp": version("aiohttp"),
+    }
+    if litellm_py.exists():
+        v["litellm"] = package_version(litellm_py, "litellm")
+    wrk = subprocess.run(["wrk", "-v"], capture_output=True, text=True)
+    v["wrk"] = (wrk.stdout + wrk.stderr).split(" [")[0].replace("wrk ", "").strip()
+    if oha:
+        v["oha"] = subprocess.run(
+            [oha, "--version"], capture_output=True, text=True
+        ).stdout.split()[-1]
+    return v
+
+
+if __name__ == "__main__":
+    sys.exit(main())
