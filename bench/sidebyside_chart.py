@@ -65,7 +65,8 @@ def grouped(ax: Axes, series: dict[str, dict[str, float]], title: str, unit: str
                 ys.append(max(float(v), 0.01))  # log scale: clip at 10 µs
         ax.bar(xs, ys, width, label=q, alpha=0.85, color=("#6baed6", "#3182bd", "#08519c")[i])
         for x, y in zip(xs, ys, strict=True):
-            ax.annotate(f"{y:.2g}", (x, y), ha="center", va="bottom", fontsize=6)
+            label = f"{y:,.0f}" if y >= 10 else f"{y:.2g}"
+            ax.annotate(label, (x, y), ha="center", va="bottom", fontsize=6)
     ax.set_xticks(range(len(names)), [NAMES[n] for n in names], fontsize=8)
     ax.set_yscale("log")
     ax.set_title(title, fontsize=10)
@@ -115,10 +116,13 @@ def main(argv: list[str]) -> int:
     else:
         axes[1][1].set_axis_off()
     if r.get("memory"):
+        mem = r["memory"]
+        opened = ", ".join(f"{NAMES[n].split()[0]} {v['open_max']:,}" for n, v in mem.items())
         bars(
             axes[1][2],
-            {n: v["rss_peak"] / 2**20 for n, v in r["memory"].items()},
-            f"RSS of the gateway tree at {int(r['durations']['hold']):,} concurrent streams",
+            {n: v["rss_at_max_open"] / 2**20 for n, v in mem.items()},
+            f"RSS of the gateway tree, {int(r['durations']['hold']):,} streams opened at once\n"
+            f"(most open at once: {opened})",
             "MiB",
         )
     else:
