@@ -413,6 +413,7 @@ class Env:
     litellm_bin: Path
     provocapi_key: str = ""
     litellm_key: str = field(default_factory=lambda: "sk-" + secrets.token_hex(16))
+    litellm_granian: bool = False
 
     def key(self, name: str) -> str:
         return self.litellm_key if name == "litellm" else self.provocapi_key
@@ -438,6 +439,8 @@ class Env:
             cfg.write_text(template.replace("{model}", MODEL).replace("{upstream}", upstream))
             argv = [str(self.litellm_bin), "--config", str(cfg), "--host", "127.0.0.1"]
             argv += ["--port", str(port), "--num_workers", "1"]
+            if self.litellm_granian:
+                argv.append("--run_granian")
             env = {
                 "LITELLM_LOG": "ERROR",
                 "LITELLM_LOCAL_MODEL_COST_MAP": "True",
@@ -889,6 +892,12 @@ def main(argv: list[str] | None = None) -> int:
         default=15.0,
         help="stop everything after this many minutes of measuring",
     )
+    ap.add_argument(
+        "--litellm-server",
+        choices=("uvicorn", "granian"),
+        default="uvicorn",
+        help="LiteLLM's HTTP server: its default (uvicorn) or --run_granian",
+    )
     ap.add_argument("--keep", action="store_true", help="keep the work directory (logs)")
     args = ap.parse_args(argv)
     d = QUICK if args.quick else FULL
@@ -920,6 +929,7 @@ def main(argv: list[str] | None = None) -> int:
     procs = Processes(work)
     run = Runner(raw, d, oha, work)
     env = Env(procs, work, LITELLM_VENV / "bin" / "litellm")
+    env.litellm_granian = args.litellm_server == "granian"
     res = Results(f"{started:%Y-%m-%d %H:%M}", args.quick, loadavg())
     res.machine = machine()
     res.fixed_tool = "oha -q N --latency-correction" if oha else "bench/openloop.py"
@@ -945,7 +955,7 @@ def main(argv: list[str] | None = None) -> int:
             cwd=REPO,
         )
         env.provocapi_key = keys.stdout.strip().splitlines()[-1]
-        res.versions = _versions(litellm_py, oha)
+        res.versions = _versions(litellm_py, oha, args.litellm_server)
         run_all(args, res, env, run, t0)
         signal.alarm(0)
         res.seconds = time.monotonic() - t0
@@ -980,7 +990,7 @@ def main(argv: list[str] | None = None) -> int:
             shutil.rmtree(work, ignore_errors=True)
 
 
-def _versions(litellm_py: Path, oha: str | None) -> dict[str, str]:
+def _versions(litellm_py: Path, oha: str | None, server: str) -> dict[str, str]:
     from importlib.metadata import version
 
     commit = subprocess.run(
@@ -999,7 +1009,7 @@ def _versions(litellm_py: Path, oha: str | None) -> dict[str, str]:
         "aiohttp": version("aiohttp"),
     }
     if litellm_py.exists():
-        v["litellm"] = package_version(litellm_py, "litellm")
+        v["litellm"] = package_version(litellm_py, "litellm") + f" ({server})"
     wrk = subprocess.run(["wrk", "-v"], capture_output=True, text=True)
     v["wrk"] = (wrk.stdout + wrk.stderr).split(" [")[0].replace("wrk ", "").strip()
     if oha:

@@ -51,9 +51,16 @@ def bars(ax: Axes, values: dict[str, float], title: str, unit: str, log: bool = 
     ax.margins(y=0.15)
 
 
-def grouped(ax: Axes, series: dict[str, dict[str, float]], title: str, unit: str) -> None:
+def grouped(
+    ax: Axes,
+    series: dict[str, dict[str, float]],
+    title: str,
+    unit: str,
+    under: dict[str, str] | None = None,
+) -> None:
     """Added p50/p90/p99 per gateway, log scale (LiteLLM is orders of magnitude above)."""
     names = [n for n in ORDER if n in series]
+    under = under or {}
     qs = ("p50", "p90", "p99")
     width = 0.26
     for i, q in enumerate(qs):
@@ -67,7 +74,8 @@ def grouped(ax: Axes, series: dict[str, dict[str, float]], title: str, unit: str
         for x, y in zip(xs, ys, strict=True):
             label = f"{y:,.0f}" if y >= 10 else f"{y:.2g}"
             ax.annotate(label, (x, y), ha="center", va="bottom", fontsize=6)
-    ax.set_xticks(range(len(names)), [NAMES[n] for n in names], fontsize=8)
+    ticks = [NAMES[n].split("\n")[0] + under.get(n, "") for n in names]
+    ax.set_xticks(range(len(names)), ticks, fontsize=8)
     ax.set_yscale("log")
     ax.set_title(title, fontsize=10)
     ax.set_ylabel(unit, fontsize=9)
@@ -97,7 +105,9 @@ def main(argv: list[str]) -> int:
                     for q in ("p50", "p90", "p99")
                     if _finite(v[q]) and _finite(d40[q])
                 }
-    grouped(axes[0][2], added40, "added latency over direct at 40 req/s", "ms (log)")
+    n40 = {n: f"\nn={v['n']:,}" for n, v in r["at40"].items()}
+    note = "\n(p99 shown only from 1,000 samples)"
+    grouped(axes[0][2], added40, "added latency over direct at 40 req/s" + note, "ms (log)", n40)
     half: dict[str, dict[str, float]] = {}
     for n, v in r["half"].items():
         dh = r["half_direct"].get(n)
@@ -105,7 +115,8 @@ def main(argv: list[str]) -> int:
             half[f"{n}"] = {
                 q: v[q] - dh[q] for q in ("p50", "p90", "p99") if _finite(v[q]) and _finite(dh[q])
             }
-    grouped(axes[1][0], half, "added latency at 50% of own max", "ms (log)")
+    nh = {n: f"\n{v['rate']:,.0f} req/s, n={v['n']:,}" for n, v in r["half"].items()}
+    grouped(axes[1][0], half, "added latency at 50% of own max" + note, "ms (log)", nh)
     if r.get("stream"):
         bars(
             axes[1][1],
