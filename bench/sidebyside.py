@@ -52,7 +52,7 @@ import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from types import FrameType
@@ -111,7 +111,7 @@ class Durations:
     hold_token_delay_ms: float
 
 
-FULL = Durations(5, 15, 3, 10, 1040, 45, 10, 1000, 10, 4000)
+FULL = Durations(5, 15, 3, 10, 1040, 55, 10, 1000, 10, 4000)
 QUICK = Durations(1, 4, 1, 3, 0, 6, 3, 200, 4, 1000)
 
 
@@ -517,6 +517,7 @@ class Results:
     half_direct: dict[str, dict[str, Any]] = field(default_factory=dict)
     stream: dict[str, dict[str, Any]] = field(default_factory=dict)
     memory: dict[str, dict[str, Any]] = field(default_factory=dict)
+    errors: list[str] = field(default_factory=list)
 
 
 def _lat(x: Latency) -> dict[str, Any]:
@@ -535,9 +536,23 @@ def _say_lat(name: str, x: Latency) -> None:
     )
 
 
+STEP_ERRORS = (RuntimeError, subprocess.SubprocessError, OSError, ValueError, KeyError)
+
+
+def guarded(res: Results, step: str, name: str, fn: Callable[[str], None]) -> None:
+    """Run one target's part of a step; a failure is reported, and the other targets still run."""
+    try:
+        fn(name)
+    except STEP_ERRORS as exc:
+        msg = f"{step}, {name}: {type(exc).__name__}: {str(exc).strip()[:400]}"
+        res.errors.append(msg)
+        say(f"    (!) FAILED {msg}")
+
+
 def run_all(args: argparse.Namespace, res: Results, env: Env, run: Runner, t0: float) -> None:
     procs, work, d = env.procs, env.work, run.d
     targets = [t for t in TARGETS if t not in args.skip_target]
+    chat_path = "/v1/chat/completions"
 
     def clock() -> str:
         return f"[{time.monotonic() - t0:5.0f} s]"
@@ -547,12 +562,11 @@ def run_all(args: argparse.Namespace, res: Results, env: Env, run: Runner, t0: f
     body_file = work / "body.json"
     body_file.write_text(json.dumps(body(False)))
 
-    say(f"==> {clock()} throughput and fixed rates, one target at a time")
-    for name in targets:
+    def rates(name: str) -> None:
         key = env.key(name)
         script = lua_script(work / f"{name}.lua", key, stream=False)
         with env.target(name, fast) as (base, pid):
-            url = base + "/v1/chat/completions"
+            url = base + chat_path
             say(f"    {clock()} {name}: " + check_answer(name, base, key))
             if pid is not None:
                 say(f"    {name}: pinned {describe_tree(pid)}")
@@ -568,16 +582,15 @@ def run_all(args: argparse.Namespace, res: Results, env: Env, run: Runner, t0: f
             res.half[name] = _lat(x)
             _say_lat(name, x)
         if name != "direct":
-            x = run.fixed_rate(
-                fast + "/v1/chat/completions",
-                key,
-                body_file,
-                half,
-                None,
-                f"direct at {name}'s half",
-            )
+            title = f"direct at {name}'s half"
+            x = run.fixed_rate(fast + chat_path, key, body_file, half, None, title)
             res.half_direct[name] = _lat(x)
             _say_lat("(direct)", x)
+
+    if "rates" not in args.skip:
+        say(f"==> {clock()} throughput and fixed rates, one target at a time")
+        for name in targets:
+            guarded(res, "throughput and fixed rates", name, rates)
     procs.stop("sim-fast")
 
     if "stream" not in args.skip:
@@ -590,11 +603,10 @@ def run_all(args: argparse.Namespace, res: Results, env: Env, run: Runner, t0: f
         )
         sfile = work / "stream.json"
         sfile.write_text(json.dumps(body(True)))
-        for name in targets:
+
+        def streams(name: str) -> None:
             with env.target(name, paced) as (base, _pid):
-                s = run.streams(
-                    base + "/v1/chat/completions", env.key(name), sfile, f"{name} streams"
-                )
+                s = run.streams(base + chat_path, env.key(name), sfile, f"{name} streams")
             res.stream[name] = s
             say(
                 f"    {name:<9} {s['streams']} streams ({s['failed']} failed), "
@@ -602,6 +614,9 @@ def run_all(args: argparse.Namespace, res: Results, env: Env, run: Runner, t0: f
                 f"p90 {s['ttft_ms']['p90']:.1f} ms; ITL p50 {s['itl_ms']['p50']:.1f} ms "
                 f"p90 {s['itl_ms']['p90']:.1f} ms p99 {s['itl_ms']['p99']:.1f} ms"
             )
+
+        for name in targets:
+            guarded(res, "streaming", name, streams)
         procs.stop("sim-paced")
 
     if "memory" not in args.skip:
@@ -609,38 +624,28 @@ def run_all(args: argparse.Namespace, res: Results, env: Env, run: Runner, t0: f
             f"==> {clock()} memory: {d.hold} streams at once ({d.hold_tokens} tokens, "
             f"{d.hold_token_delay_ms:g} ms apart)"
         )
+        extra = ["--output-tokens", str(d.hold_tokens)]
         slow = start_upstream(
-            procs,
-            "sim-slow",
-            [
-                "--output-tokens",
-                str(d.hold_tokens),
-                "--token-delay-ms",
-                f"{d.hold_token_delay_ms:g}",
-            ],
+            procs, "sim-slow", [*extra, "--token-delay-ms", f"{d.hold_token_delay_ms:g}"]
         )
         hfile = work / "hold.json"
         hbody = body(True)
         hbody["max_tokens"] = d.hold_tokens
         hfile.write_text(json.dumps(hbody))
-        for name in targets:
-            if name == "direct":
-                continue
+        # first request through each gateway (lazy imports, pools): one token, so no token delay
+        warm = body(False)
+        warm["max_tokens"] = 1
+        warm_bytes = json.dumps(warm).encode()
+
+        def memory(name: str) -> None:
+            key = env.key(name)
             with env.target(name, slow) as (base, pid):
                 assert pid is not None
-                warm = json.dumps(body(False)).encode()  # first request: lazy imports, pools
-                http(
-                    base + "/v1/chat/completions",
-                    warm,
-                    {
-                        "Content-Type": "application/json",
-                        "Authorization": f"Bearer {env.key(name)}",
-                    },
-                    timeout=30,
-                )
-                m = run.hold(
-                    base + "/v1/chat/completions", env.key(name), hfile, pid, slow, f"{name} hold"
-                )
+                headers = {"Content-Type": "application/json", "Authorization": f"Bearer {key}"}
+                status, raw = http(base + chat_path, warm_bytes, headers, timeout=30)
+                if status != 200:
+                    raise RuntimeError(f"warm-up request: HTTP {status}: {raw[:200]!r}")
+                m = run.hold(base + chat_path, key, hfile, pid, slow, f"{name} hold")
             res.memory[name] = m
             say(
                 f"    {name:<9} RSS idle {m['rss_idle'] / 2**20:.0f} MiB, "
@@ -648,6 +653,10 @@ def run_all(args: argparse.Namespace, res: Results, env: Env, run: Runner, t0: f
                 f"upstream (peak {m['rss_peak'] / 2**20:.0f} MiB); {m['streams']} streams ok, "
                 f"{m['failed']} failed, {m['seconds']:.0f} s"
             )
+
+        for name in targets:
+            if name != "direct":
+                guarded(res, "memory", name, memory)
         procs.stop("sim-slow")
 
 
@@ -691,11 +700,15 @@ def report(res: Results) -> str:
         "",
         f"Non-streaming chat (~200 prompt tokens, 64-token answer), wrk c={CONNECTIONS}, "
         f"{res.durations['warmup']:g} s warm-up + {res.durations['measure']:g} s measured. CPU "
-        "is utime+stime of the gateway's whole process tree (/proc) over the measured run.",
+        "is utime+stime of the gateway's whole process tree (/proc) over the measured run; "
+        '"core ours" is that CPU per wall second: well under 100% at max load means the gateway '
+        f"did not have core {SERVER_CPU} to itself (other work on the machine) or waited on core "
+        f"{LOAD_CPU}; req/s then reads low, CPU per request much less so.",
         "",
         "| target | max req/s | vs LiteLLM | share of direct | failed | CPU s per 1k req "
-        "(at max) | LiteLLM's / this | CPU s per 1k req (at 40 req/s) | LiteLLM's / this |",
-        "|---|---:|---:|---:|---:|---:|---:|---:|---:|",
+        "(at max) | LiteLLM's / this | core ours | CPU s per 1k req (at 40 req/s) "
+        "| LiteLLM's / this |",
+        "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|",
     ]
     direct_rate = res.max["direct"]["rate"] if "direct" in res.max else None
     lmax = res.max.get("litellm", {})
@@ -708,7 +721,7 @@ def report(res: Results) -> str:
             f"{_ratio(m['rate'], lmax.get('rate')) if lite else 'n/a'} | "
             f"{_ratio(m['rate'], direct_rate, '{:.1%}')} | {m['failed']} | "
             f"{_f(m['cpu_per_1k'])} | {_ratio(lmax.get('cpu_per_1k'), m['cpu_per_1k'])} | "
-            f"{_f(a.get('cpu_per_1k'))} | "
+            f"{_f(m['busy'], '{:.0%}')} | {_f(a.get('cpu_per_1k'))} | "
             f"{_ratio(l40.get('cpu_per_1k'), a.get('cpu_per_1k'))} |"
         )
     L += [
@@ -786,7 +799,7 @@ def report(res: Results) -> str:
             "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|",
         ]
         ls = res.stream.get("litellm", {})
-        for n in names:
+        for n in TARGETS:
             s = res.stream.get(n)
             if s is None:
                 continue
@@ -816,7 +829,7 @@ def report(res: Results) -> str:
             "|---|---:|---:|---:|---:|---:|---:|---:|",
         ]
         lm = res.memory.get("litellm", {})
-        for n in names:
+        for n in TARGETS:
             m = res.memory.get(n)
             if m is None:
                 continue
@@ -827,6 +840,8 @@ def report(res: Results) -> str:
                 f"{m['open_max']:,} | {m['rss_peak'] / 2**20:,.0f} MiB | {m['streams']:,} | "
                 f"{m['failed']} |"
             )
+    if res.errors:
+        L += ["", "## Steps that failed", ""] + [f"- {e}" for e in res.errors]
     L += [
         "",
         'Ratios: "vs LiteLLM" = this / LiteLLM (higher is better); "LiteLLM\'s / this" = how '
@@ -877,7 +892,11 @@ def main(argv: list[str] | None = None) -> int:
         help="auto: oha (built into .cache/cargo when missing), off: openloop.py",
     )
     ap.add_argument(
-        "--skip", action="append", default=[], choices=("stream", "memory"), help="leave a step out"
+        "--skip",
+        action="append",
+        default=[],
+        choices=("rates", "stream", "memory"),
+        help="leave a step out",
     )
     ap.add_argument(
         "--skip-target",
