@@ -11,7 +11,8 @@ Targets, each reached with the same requests from the same load generators:
 - litellm    LiteLLM proxy 1.106 (`litellm[proxy]==1.106.*` in .cache/litellm-venv, installed
              here when missing), a plain OpenAI-compatible pass-through to the same upstream
              (bench/litellm/proxy_config.yaml): no database, one worker, LITELLM_LOG=ERROR,
-             spend and error logs off, local cost map, no HF tokenizer download, random master key
+             spend and error logs off, local cost map, no HF tokenizer download, random master
+             key, AIOHTTP_CONNECTOR_LIMIT_PER_HOST=1000 (default 500) for the memory step
 
 Steps (shared/design/PERFORMANCE.md; issue #6):
 
@@ -445,6 +446,9 @@ class Env:
                 "LITELLM_LOG": "ERROR",
                 "LITELLM_LOCAL_MODEL_COST_MAP": "True",
                 "LITELLM_MASTER_KEY": self.litellm_key,
+                # its aiohttp transport holds at most 500 connections per upstream host by
+                # default: the rest queue inside it, so 1,000 streams could never be open at once
+                "AIOHTTP_CONNECTOR_LIMIT_PER_HOST": "1000",
                 "NO_DOCS": "True",
             }
             ready = base + "/health/liveliness"
