@@ -133,7 +133,7 @@ def main(argv: list[str]) -> int:
             axes[1][2],
             {n: v["rss_at_max_open"] / 2**20 for n, v in mem.items()},
             f"RSS of the gateway tree, {int(r['durations']['hold']):,} streams opened at once\n"
-            f"(most open at once: {opened})",
+            f"(most open: {opened})",
             "MiB",
         )
     else:
