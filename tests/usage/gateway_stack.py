@@ -131,20 +131,29 @@ def make_gateway(root: Path, sims: SimHandle, ch: ClickHouse, flush_ms: int, wor
 
 
 def keys(gw: Gateway, *tenants: str) -> dict[str, str]:
-    """New keys, once the running gateway knows them (it reloads keys within a second)."""
+    """New keys, once the running gateway knows them (it reloads keys within a second).
+
+    Every Granian worker process refreshes on its own, so one 200 proves only the
+    process that answered it: wait for several in a row (connections spread).
+    """
     made = {t: create_key(gw.data_dir, t) for t in tenants}
-    with httpx2.Client(timeout=10, trust_env=False) as c:
-        for secret in made.values():
-            poll(
-                lambda s=secret: (
-                    c.get(
-                        f"{gw.url}/v1/models", headers={"Authorization": f"Bearer {s}"}
-                    ).status_code
-                ),
-                lambda status: status == 200,
-                timeout_s=10,
-            )
+    for secret in made.values():
+        poll(
+            lambda s=secret: _statuses(gw, s, 8),
+            lambda statuses: all(code == 200 for code in statuses),
+            timeout_s=10,
+        )
     return made
+
+
+def _statuses(gw: Gateway, key: str, n: int) -> list[int]:
+    # A fresh connection each time, so the requests reach every worker process.
+    out = []
+    for _ in range(n):
+        with httpx2.Client(timeout=10, trust_env=False) as c:
+            r = c.get(f"{gw.url}/v1/models", headers={"Authorization": f"Bearer {key}"})
+            out.append(r.status_code)
+    return out
 
 
 def usage(gw: Gateway, key: str, **params: str) -> httpx2.Response:
