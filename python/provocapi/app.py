@@ -7,6 +7,7 @@ process or show it a traceback.
 
 from __future__ import annotations
 
+import gc
 import logging
 import os
 import time
@@ -25,6 +26,8 @@ from .handlers.models import list_models, retrieve_model
 from .handlers.usage import usage
 
 log = logging.getLogger("provocapi")
+
+GC_YOUNG_THRESHOLD = 20_000  # allocations between young collections (CPython's default: 700)
 
 Handler = Callable[[Gateway, Request], Awaitable[str]]
 
@@ -135,4 +138,20 @@ def create_app() -> App:
         cfg = config_mod.load(os.environ.get("PROVOCAPI_CONFIG"))
     data_dir = os.environ.get("PROVOCAPI_DATA_DIR", ".provocapi")
     state_file = os.environ.get("PROVOCAPI_STATE_FILE")
-    return App(Gateway(cfg, data_dir, state_file))
+    app = App(Gateway(cfg, data_dir, state_file))
+    settle_heap()
+    return app
+
+
+def settle_heap() -> None:
+    """Keep the collector off the request path.
+
+    Everything built at start-up (config, catalogue, tokenizer wrappers, modules)
+    lives as long as the process: freezing it spares every later full collection
+    a walk over it, which otherwise showed as 20+ ms stalls in the p99. A larger
+    young generation makes collections rarer; request garbage is mostly freed by
+    reference counting anyway.
+    """
+    gc.collect()
+    gc.freeze()
+    gc.set_threshold(GC_YOUNG_THRESHOLD, 20, 100)
