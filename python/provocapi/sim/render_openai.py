@@ -36,6 +36,12 @@ def usage(prompt: int, completion: int) -> dict[str, Any]:
     }
 
 
+def _usage_event(head: dict[str, Any], plan: Plan) -> bytes:
+    """The stream's last chunk: no choices, the whole request's usage."""
+    return b"data: " + _dumps({**head, "choices": [], "usage": usage(
+        plan.prompt_tokens, plan.completion_tokens)}) + b"\n\n"
+
+
 def error_type(status: int) -> str:
     if status == 401:
         return "invalid_request_error"
@@ -123,10 +129,7 @@ class ChatStream:
         return out
 
     def usage_event(self) -> bytes | None:
-        if not self.include_usage:
-            return None
-        return b"data: " + _dumps({**self.head, "choices": [], "usage": usage(
-            self.plan.prompt_tokens, self.plan.completion_tokens)}) + b"\n\n"
+        return _usage_event(self.head, self.plan) if self.include_usage else None
 
 
 def completion_body(plan: Plan, model: str, created: int, merged: bool) -> bytes:
@@ -177,10 +180,7 @@ class CompletionStream:
         return out
 
     def usage_event(self) -> bytes | None:
-        if not self.include_usage:
-            return None
-        return b"data: " + _dumps({**self.head, "choices": [], "usage": usage(
-            self.plan.prompt_tokens, self.plan.completion_tokens)}) + b"\n\n"
+        return _usage_event(self.head, self.plan) if self.include_usage else None
 
 
 def stream_error(message: str, status: int = 500) -> bytes:

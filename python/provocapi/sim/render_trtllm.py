@@ -35,6 +35,12 @@ def usage(prompt: int, completion: int) -> dict[str, Any]:
     }
 
 
+def _usage_event(head: dict[str, Any], plan: Plan) -> bytes:
+    """The stream's last chunk: no choices, the whole request's usage."""
+    return b"data: " + _dumps({**head, "choices": [], "usage": usage(
+        plan.prompt_tokens, plan.completion_tokens)}) + b"\n\n"
+
+
 def error(message: str, kind: str, status: int) -> bytes:
     return _dumps({"object": "error", "message": message, "type": kind, "param": None,
                    "code": status})
@@ -148,10 +154,7 @@ class ChatStream:
         return self._event([out], t + 1, b"\n\n")
 
     def usage_event(self) -> bytes | None:
-        if not self.include_usage:
-            return None
-        return b"data: " + _dumps({**self.head, "choices": [], "usage": usage(
-            self.plan.prompt_tokens, self.plan.completion_tokens)}) + b"\n\n"
+        return _usage_event(self.head, self.plan) if self.include_usage else None
 
 
 # completions
@@ -209,10 +212,7 @@ class CompletionStream:
         return b"data: " + _dumps(chunk) + b"\n\n"
 
     def usage_event(self) -> bytes | None:
-        if not self.include_usage:
-            return None
-        return b"data: " + _dumps({**self.head, "choices": [], "usage": usage(
-            self.plan.prompt_tokens, self.plan.completion_tokens)}) + b"\n\n"
+        return _usage_event(self.head, self.plan) if self.include_usage else None
 
 
 def stream_error(message: str, status: int = 500) -> bytes:
