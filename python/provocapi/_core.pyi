@@ -291,5 +291,10 @@ class RoutePool:
     def holds(self, index: int, adapter: int) -> bool:
         """Whether worker `index` holds `adapter` among its last max_loras."""
 
+def worker_stats(body: bytes) -> tuple[int, int, int] | None:
+    """trtllm-serve's `/metrics` list, last entry only: (numQueuedRequests, usedNumBlocks,
+    maxNumBlocks), -1 where absent or not an integer; None when the body is not a
+    non-empty JSON array ending with an object. Runs without the GIL."""
+
 def prefix_hash(data: bytes) -> int:
     """A stable 64-bit hash of a conversation prefix, never 0."""

@@ -11,6 +11,7 @@ from collections.abc import Callable, Coroutine
 from pathlib import Path
 from typing import Any
 
+from . import stallwatch
 from ._core import StateTable
 from .adapters import ConfigAdapters
 from .admission import Admission
@@ -73,6 +74,9 @@ class Gateway:
         if self._refresher is None:
             loop = asyncio.get_running_loop()
             self._tasks = [loop.create_task(run()) for run in self.background]
+            watch = stallwatch.start_if_asked()
+            if watch is not None:
+                self._tasks.append(watch)
             self._refresher = self._tasks[0]
 
     async def _refresh_keys(self) -> None:

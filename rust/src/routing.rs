@@ -14,6 +14,7 @@ mod lora;
 mod pick;
 #[cfg(test)]
 mod tests;
+mod worker_stats;
 
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
@@ -22,6 +23,7 @@ use crate::state::{Error, StateTable};
 
 pub use fields::*;
 pub use pick::{prefix_hash, Policy};
+pub use worker_stats::{last_iteration, WorkerStats};
 
 /// One worker of a pool: its two slots and its static settings.
 #[derive(Clone, Debug)]

@@ -15,9 +15,8 @@ import time
 from collections.abc import Callable, Iterable
 
 import aiohttp
-import orjson
 
-from .._core import RoutePool, StateTable
+from .._core import RoutePool, StateTable, worker_stats
 from ..config import RoutingConfig
 from ..errors import ApiError
 from .lease import Lease
@@ -148,22 +147,20 @@ class Health:
             async with session.get(w.url + "/metrics", timeout=timeout) as r:
                 if r.status != 200:
                     return
-                stats = orjson.loads(await r.read())
-        except (aiohttp.ClientError, TimeoutError, OSError, orjson.JSONDecodeError):
+                body = await r.read()
+        except (aiohttp.ClientError, TimeoutError, OSError):
             return
-        # A list of iteration stats since the last read; empty when nothing ran.
-        if not isinstance(stats, list) or not stats or not isinstance(stats[-1], dict):
+        # A list of iteration stats since the last read (up to ~1000 under load, empty
+        # when nothing ran); only the last one matters, read in the core without the GIL.
+        stats = worker_stats(body)
+        if stats is None:
             return
-        last = stats[-1]
-        queued = last.get("numQueuedRequests")
-        if isinstance(queued, int) and queued >= 0:
+        queued, used, total = stats
+        if queued >= 0:
             self.table.set(w.load_slot, RoutePool.F_QUEUED, queued)
-        kv = last.get("kvCacheStats")
-        if isinstance(kv, dict):
-            used, total = kv.get("usedNumBlocks"), kv.get("maxNumBlocks")
-            if isinstance(used, int) and isinstance(total, int) and total > 0:
-                permille = max(0, min(1000, used * 1000 // total))
-                self.table.set(w.load_slot, RoutePool.F_KV_PERMILLE, permille)
+        if used >= 0 and total > 0:
+            permille = max(0, min(1000, used * 1000 // total))
+            self.table.set(w.load_slot, RoutePool.F_KV_PERMILLE, permille)
 
     def _gauges(self, pools: Iterable[Pool]) -> None:
         for p in pools:

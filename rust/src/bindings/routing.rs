@@ -113,8 +113,20 @@ fn prefix_hash(data: &[u8]) -> u64 {
     routing::prefix_hash(data)
 }
 
+/// The last iteration entry of trtllm-serve's `/metrics` list, as
+/// (numQueuedRequests, usedNumBlocks, maxNumBlocks), -1 where absent; None
+/// when the body is not a non-empty array ending with an object. Walks the
+/// body without the GIL (it can be hundreds of KB).
+#[pyfunction]
+fn worker_stats(py: Python<'_>, body: &[u8]) -> Option<(i64, i64, i64)> {
+    let stats = py.allow_threads(|| routing::last_iteration(body))?;
+    let (used, max) = stats.kv_blocks.unwrap_or((-1, -1));
+    Some((stats.queued.unwrap_or(-1), used, max))
+}
+
 pub fn register(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_class::<PyRoutePool>()?;
+    m.add_function(wrap_pyfunction!(worker_stats, m)?)?;
     m.add_function(wrap_pyfunction!(prefix_hash, m)?)?;
     Ok(())
 }
