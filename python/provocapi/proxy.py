@@ -13,7 +13,6 @@ import binascii
 import contextlib
 import time
 
-import aiohttp
 import orjson
 
 from . import _core, ids
@@ -23,6 +22,7 @@ from .disconnect import DisconnectGuard
 from .embedding_answer import answer as embedding_answer
 from .errors import ApiError
 from .gateway import Gateway
+from .http1 import BadHttp, Response, UpstreamClosed, UpstreamTimeout
 from .routing import Worker
 from .trtllm_protocol import SERVER_STATE_HEADER as SERVER_STATE
 from .upstream import bad_gateway, read_body, upstream_timeout, worker_error
@@ -78,7 +78,7 @@ async def attempt(gw: Gateway, req: Request, call: Call, worker: Worker) -> None
     # the whole call, waits included, ends within the hard cap
     timeout = max(0.001, min(timeout, gw.cfg.routing.hard_cap_s - call.elapsed_s()))
     body = plan.body if worker.model is None else _with_model(plan.body, worker.model)
-    resp: aiohttp.ClientResponse | None = None
+    resp: Response | None = None
     try:
         resp = await gw.upstream.post(worker.url + _PATH[call.kind], body, timeout, worker.headers)
         if resp.status != 200:
@@ -121,7 +121,7 @@ def worker_starting() -> ApiError:
     )
 
 
-async def _complete(gw: Gateway, req: Request, call: Call, resp: aiohttp.ClientResponse) -> None:
+async def _complete(gw: Gateway, req: Request, call: Call, resp: Response) -> None:
     body = await read_body(resp)
     plan = call.plan
     try:
@@ -145,7 +145,7 @@ async def _complete(gw: Gateway, req: Request, call: Call, resp: aiohttp.ClientR
     await req.respond(200, out, routed_headers(call))
 
 
-async def _embeddings(gw: Gateway, req: Request, call: Call, resp: aiohttp.ClientResponse) -> None:
+async def _embeddings(gw: Gateway, req: Request, call: Call, resp: Response) -> None:
     body = await read_body(resp)
     plan = call.plan
     try:
@@ -159,7 +159,7 @@ async def _embeddings(gw: Gateway, req: Request, call: Call, resp: aiohttp.Clien
     await req.respond(200, out, routed_headers(call))
 
 
-async def _stream(gw: Gateway, req: Request, call: Call, resp: aiohttp.ClientResponse) -> None:
+async def _stream(gw: Gateway, req: Request, call: Call, resp: Response) -> None:
     """Relay SSE until [DONE], an error event, or the client leaves."""
     plan = call.plan
     relay = _core.StreamRelay(
@@ -175,7 +175,7 @@ async def _stream(gw: Gateway, req: Request, call: Call, resp: aiohttp.ClientRes
         if not req.status:  # else the wake's keep-alives opened it already
             await req.start_stream(routed_headers(call))
         try:
-            async for data in resp.content.iter_any():
+            async for data in resp.iter_any():
                 out = relay.feed(data)
                 if out:
                     if call.ttft_s is None:
@@ -184,11 +184,11 @@ async def _stream(gw: Gateway, req: Request, call: Call, resp: aiohttp.ClientRes
                 if relay.done:
                     break
             tail = relay.finish()
-        except TimeoutError:
+        except UpstreamTimeout:
             gw.telemetry.upstream_error(call.model_id, "timeout")
             err = upstream_timeout()
             tail = relay.error_event(err.message, err.type, err.code)
-        except (aiohttp.ClientError, asyncio.IncompleteReadError):
+        except (UpstreamClosed, BadHttp):
             gw.telemetry.upstream_error(call.model_id, "stream_cut")
             tail = relay.finish()
         if tail:
@@ -207,7 +207,7 @@ async def _stream(gw: Gateway, req: Request, call: Call, resp: aiohttp.ClientRes
         if relay.failed:
             call.error_code = "stream_failed"
         gw.telemetry.chunks(call.model_id, relay.chunks)
-        if resp.content.at_eof() and req.status != CLIENT_CLOSED:
+        if resp.at_eof() and req.status != CLIENT_CLOSED:
             resp.release()  # keep the connection for the next request
         else:
             resp.close()

@@ -1,18 +1,19 @@
-"""The HTTP client to the workers: one pooled keep-alive aiohttp session per process.
+"""The HTTP clients to the workers, one set per process.
 
-aiohttp rather than httpx: on this kind of machine it measured about ten times
-less CPU per proxied request (shared/design/PERFORMANCE.md), and the upstream
-client sets the order of magnitude of the whole gateway's cost.
+Calls go through `http1.Client` (pooled keep-alive connections, httptools): the
+upstream client sets the order of magnitude of the gateway's cost, and aiohttp's
+measured about 40% of it per proxied request (httpx's about ten times aiohttp's,
+shared/design/PERFORMANCE.md). Health probes and /metrics polls, a few per
+second, use an aiohttp session (`session`).
 """
 
 from __future__ import annotations
-
-import asyncio
 
 import aiohttp
 import orjson
 
 from .errors import ApiError
+from .http1 import BadHttp, Client, Response, UpstreamClosed, UpstreamTimeout
 
 JSON_HEADERS = {"Content-Type": "application/json", "Accept": "*/*"}
 
@@ -21,8 +22,7 @@ class Upstream:
     def __init__(self, connect_timeout_s: float) -> None:
         self.connect_timeout_s = connect_timeout_s
         self._session: aiohttp.ClientSession | None = None
-        # one per distinct timeout, not one per request (a ClientTimeout is immutable)
-        self._timeouts: dict[float, aiohttp.ClientTimeout] = {}
+        self.client = Client(connect_timeout_s)
 
     @property
     def session(self) -> aiohttp.ClientSession:
@@ -42,34 +42,27 @@ class Upstream:
         return self._session
 
     async def close(self) -> None:
+        self.client.close()
         if self._session is not None:
             await self._session.close()
 
     async def post(
         self, url: str, body: bytes, timeout_s: float, headers: dict[str, str] | None = None
-    ) -> aiohttp.ClientResponse:
+    ) -> Response:
         """POST and return the response once its headers arrived (body unread)."""
-        timeout = self._timeouts.get(timeout_s)
-        if timeout is None:
-            timeout = self._timeouts[timeout_s] = aiohttp.ClientTimeout(
-                total=timeout_s, sock_connect=self.connect_timeout_s
-            )
-        hdrs = {**JSON_HEADERS, **headers} if headers else JSON_HEADERS
         try:
-            return await self.session.post(url, data=body, headers=hdrs, timeout=timeout)
-        except TimeoutError:
+            return await self.client.post(url, body, timeout_s, headers)
+        except (TimeoutError, UpstreamTimeout):
             raise upstream_timeout() from None
-        except aiohttp.ClientConnectorError as exc:
+        except (UpstreamClosed, BadHttp) as exc:
+            raise bad_gateway(f"the worker failed before answering ({exc})") from None
+        except OSError as exc:
             raise ApiError(
                 503,
-                f"No healthy worker is available for this model ({exc.os_error.strerror or exc}).",
+                f"No healthy worker is available for this model ({exc.strerror or exc}).",
                 code="no_healthy_worker",
                 type="server_error",
                 retryable=True,
-            ) from None
-        except aiohttp.ClientError as exc:
-            raise bad_gateway(
-                f"the worker failed before answering ({type(exc).__name__})"
             ) from None
 
 
@@ -89,15 +82,14 @@ def bad_gateway(detail: str) -> ApiError:
     )
 
 
-async def read_body(resp: aiohttp.ClientResponse) -> bytes:
+async def read_body(resp: Response) -> bytes:
+    """The whole body (the connection goes back to its pool)."""
     try:
         return await resp.read()
-    except TimeoutError:
+    except UpstreamTimeout:
         raise upstream_timeout() from None
-    except (aiohttp.ClientError, asyncio.IncompleteReadError) as exc:
-        raise bad_gateway(f"the worker's answer was cut ({type(exc).__name__})") from None
-    finally:
-        resp.release()
+    except (UpstreamClosed, BadHttp) as exc:
+        raise bad_gateway(f"the worker's answer was cut ({exc})") from None
 
 
 def worker_error(status: int, body: bytes, retry_after_s: int) -> ApiError:

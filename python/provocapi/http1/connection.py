@@ -1,0 +1,255 @@
+"""One keep-alive HTTP/1.1 connection to a worker, and the response read on it.
+
+An asyncio Protocol with httptools (llhttp) parsing the answer: a request is a
+single `transport.write`, the answer's body arrives de-chunked in `on_body`.
+Nothing is built per request beyond the response record; the body stays as the
+list of bytes the socket gave until someone asks for it.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator, Callable
+
+import httptools
+
+
+class UpstreamClosed(Exception):
+    """The connection ended before the answer did (reset, closed, or cut mid-body)."""
+
+    def __init__(self, detail: str, got_bytes: bool) -> None:
+        super().__init__(detail)
+        self.got_bytes = got_bytes  # False: the worker sent nothing (safe to try afresh)
+
+
+class UpstreamTimeout(Exception):
+    """The request's deadline passed before the answer ended."""
+
+
+class BadHttp(Exception):
+    """The worker's bytes are not an HTTP/1.1 answer."""
+
+
+class Response:
+    """A worker's answer: status and headers first, then the body (whole or as it comes)."""
+
+    __slots__ = (
+        "_chunks", "_conn", "_done", "_error", "_waiter", "close_delimited", "headers",
+        "status",
+    )  # fmt: skip
+
+    def __init__(self, conn: Connection) -> None:
+        self._conn: Connection | None = conn
+        self.status = 0
+        self.headers: dict[str, str] = {}  # lower-case names
+        self._chunks: list[bytes] = []
+        self._done = False
+        self._error: BaseException | None = None
+        self._waiter: asyncio.Future[None] | None = None
+        self.close_delimited = True  # no content-length, not chunked: the body ends at EOF
+
+    # the protocol's side
+
+    def _wake(self) -> None:
+        w = self._waiter
+        if w is not None and not w.done():
+            w.set_result(None)
+
+    def _fail(self, exc: BaseException) -> None:
+        if not self._done and self._error is None:
+            self._error = exc
+            self._wake()
+
+    # the reader's side
+
+    async def _wait(self) -> None:
+        self._waiter = asyncio.get_running_loop().create_future()
+        try:
+            await self._waiter
+        finally:
+            self._waiter = None
+
+    async def read(self) -> bytes:
+        """The whole body; the connection then goes back to its pool (or is closed)."""
+        try:
+            while not self._done:
+                if self._error is not None:
+                    raise self._error
+                await self._wait()
+            chunks = self._chunks
+            return chunks[0] if len(chunks) == 1 else b"".join(chunks)
+        finally:
+            self.release()
+
+    async def iter_any(self) -> AsyncIterator[bytes]:
+        """The body as it arrives (whatever the socket gave since the last step)."""
+        while True:
+            chunks = self._chunks
+            if chunks:
+                data = chunks[0] if len(chunks) == 1 else b"".join(chunks)
+                chunks.clear()
+                yield data
+                continue
+            if self._done:
+                return
+            if self._error is not None:
+                raise self._error
+            await self._wait()
+
+    def at_eof(self) -> bool:
+        return self._done and not self._chunks
+
+    def release(self) -> None:
+        """Done with this answer: a finished one leaves its connection for reuse."""
+        conn, self._conn = self._conn, None
+        if conn is not None:
+            if self._done:
+                conn.finished()
+            else:
+                conn.close()
+
+    def close(self) -> None:
+        """Drop the connection (the worker sees the request cancelled)."""
+        conn, self._conn = self._conn, None
+        if conn is not None:
+            conn.close()
+
+
+class Connection(asyncio.Protocol):
+    """One socket; at most one request in flight on it."""
+
+    def __init__(self, on_idle: Callable[[Connection], None]) -> None:
+        self.transport: asyncio.Transport | None = None
+        self.parser = httptools.HttpResponseParser(self)
+        self.resp: Response | None = None
+        self.headers_ready: asyncio.Future[Response] | None = None
+        self.closed = False
+        self.reused = 0  # requests sent before the current one
+        self.idle_since = 0.0
+        self._on_idle = on_idle
+        self._got_bytes = False
+        self._keep_alive = False
+        self._timer: asyncio.TimerHandle | None = None
+
+    # asyncio.Protocol
+
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        self.transport = transport  # type: ignore[assignment]
+
+    def data_received(self, data: bytes) -> None:
+        if self.resp is None:  # bytes nobody asked for: the connection is unusable
+            self.close()
+            return
+        self._got_bytes = True
+        try:
+            self.parser.feed_data(data)
+        except httptools.HttpParserError as exc:
+            self._abort(BadHttp(f"the worker's answer is not valid HTTP ({exc})"))
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        self.closed = True
+        resp = self.resp
+        if resp is None:
+            return
+        if resp.status and resp.close_delimited and not resp._done:
+            self.on_message_complete()  # the body of a close-delimited answer ends here
+            return
+        why = f"the connection closed{f' ({exc})' if exc else ''}"
+        self._abort(UpstreamClosed(why, self._got_bytes))
+
+    # httptools callbacks
+
+    def on_header(self, name: bytes, value: bytes) -> None:
+        resp = self.resp
+        if resp is not None:
+            key = name.decode("latin-1").lower()
+            resp.headers[key] = value.decode("latin-1")
+            if key == "content-length" or key == "transfer-encoding":
+                resp.close_delimited = False
+
+    def on_headers_complete(self) -> None:
+        resp = self.resp
+        if resp is None:
+            return
+        resp.status = self.parser.get_status_code()
+        fut = self.headers_ready
+        if fut is not None and not fut.done():
+            fut.set_result(resp)
+
+    def on_body(self, body: bytes) -> None:
+        resp = self.resp
+        if resp is not None:
+            resp._chunks.append(body)
+            resp._wake()
+
+    def on_message_complete(self) -> None:
+        resp = self.resp
+        if resp is None:
+            return
+        resp._done = True
+        # asked now: once feed_data returns, llhttp has reset and always says False
+        self._keep_alive = self.parser.should_keep_alive()
+        resp._wake()
+
+    # the pool's side
+
+    def send(self, data: bytes, deadline: float) -> asyncio.Future[Response]:
+        """Writes a request; the answer must end before `deadline` (loop time)."""
+        assert self.transport is not None
+        loop = asyncio.get_running_loop()
+        self.resp = Response(self)
+        self._got_bytes = self._keep_alive = False
+        self.headers_ready = loop.create_future()
+        self._timer = loop.call_at(deadline, self._timed_out)
+        self.transport.write(data)
+        return self.headers_ready
+
+    def _timed_out(self) -> None:
+        self._timer = None
+        self._abort(UpstreamTimeout())
+
+    def _stop_timer(self) -> None:
+        if self._timer is not None:
+            self._timer.cancel()
+            self._timer = None
+
+    def finished(self) -> None:
+        """The answer was read to its end: back to the pool if the worker keeps it open."""
+        self._stop_timer()
+        resp, self.resp = self.resp, None
+        self.headers_ready = None
+        if self.closed or resp is None or not resp._done or not self._keep_alive:
+            self.close()
+            return
+        self.reused += 1
+        self._on_idle(self)
+
+    def close(self) -> None:
+        self._stop_timer()
+        if not self.closed:
+            self.closed = True
+            if self.transport is not None:
+                self.transport.abort()  # no lingering: the worker sees the cancel at once
+        resp = self.resp
+        if resp is not None:
+            self.resp = None
+            resp._fail(UpstreamClosed("the connection was closed", self._got_bytes))
+            self._fail_headers(UpstreamClosed("the connection was closed", self._got_bytes))
+
+    def _abort(self, exc: BaseException) -> None:
+        self._stop_timer()
+        resp = self.resp
+        self._fail_headers(exc)
+        if resp is not None:
+            resp._fail(exc)
+        self.resp = None
+        if not self.closed:
+            self.closed = True
+            if self.transport is not None:
+                self.transport.abort()
+
+    def _fail_headers(self, exc: BaseException) -> None:
+        fut = self.headers_ready
+        if fut is not None and not fut.done():
+            fut.set_exception(exc)
+            fut.exception()  # retrieved: no "never retrieved" warning when nobody waits

@@ -1,0 +1,144 @@
+"""Keep-alive connection pools per worker address, and the POST that uses them.
+
+The request head is built once per target (URL and extra headers); a request is
+that head, its Content-Length and the body in one write. An idle connection is
+reused newest first; one the worker closed while idle is noticed either in the
+pool (`connection_lost` marked it) or by the request failing before a single
+byte came back, which is then sent once more on a fresh connection: the worker
+never saw it.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import ssl
+import time
+from dataclasses import dataclass
+from urllib.parse import urlsplit
+
+from .connection import Connection, Response, UpstreamClosed
+
+IDLE_MAX_S = 60.0  # an idle connection older than this is closed rather than reused
+IDLE_MAX_PER_POOL = 1024
+
+
+class Pool:
+    def __init__(self, host: str, port: int, tls: ssl.SSLContext | None) -> None:
+        self.host = host
+        self.port = port
+        self.tls = tls
+        self.idle: list[Connection] = []
+
+    def get(self) -> Connection | None:
+        idle = self.idle
+        now = time.monotonic()
+        while idle:
+            conn = idle.pop()
+            if not conn.closed and now - conn.idle_since < IDLE_MAX_S:
+                transport = conn.transport
+                if transport is not None and not transport.is_closing():
+                    return conn
+            conn.close()
+        return None
+
+    def put(self, conn: Connection) -> None:
+        if len(self.idle) >= IDLE_MAX_PER_POOL:
+            conn.close()
+            return
+        conn.idle_since = time.monotonic()
+        self.idle.append(conn)
+
+    async def connect(self, timeout_s: float) -> Connection:
+        loop = asyncio.get_running_loop()
+        make = loop.create_connection(
+            lambda: Connection(self.put),
+            self.host,
+            self.port,
+            ssl=self.tls,
+            server_hostname=self.host if self.tls else None,
+        )
+        _, conn = await asyncio.wait_for(make, timeout_s)
+        return conn
+
+    def close(self) -> None:
+        for conn in self.idle:
+            conn.close()
+        self.idle.clear()
+
+
+@dataclass(frozen=True, slots=True)
+class Target:
+    pool: Pool
+    head: bytes  # request line and headers, up to "Content-Length: "
+
+
+class Client:
+    def __init__(self, connect_timeout_s: float) -> None:
+        self.connect_timeout_s = connect_timeout_s
+        self._pools: dict[tuple[str, str, int], Pool] = {}
+        self._targets: dict[object, Target] = {}
+        self._tls: ssl.SSLContext | None = None
+
+    def _target(self, url: str, headers: dict[str, str] | None) -> Target:
+        key: object = (url, tuple(sorted(headers.items()))) if headers else url
+        target = self._targets.get(key)
+        if target is not None:
+            return target
+        parts = urlsplit(url)
+        if parts.scheme not in ("http", "https") or not parts.hostname:
+            raise ValueError(f"not an http(s) URL: {url!r}")
+        tls = parts.scheme == "https"
+        port = parts.port or (443 if tls else 80)
+        pool_key = (parts.scheme, parts.hostname, port)
+        pool = self._pools.get(pool_key)
+        if pool is None:
+            if tls and self._tls is None:
+                self._tls = ssl.create_default_context()
+            pool = self._pools[pool_key] = Pool(parts.hostname, port, self._tls if tls else None)
+        path = (parts.path or "/") + (f"?{parts.query}" if parts.query else "")
+        lines = [
+            f"POST {path} HTTP/1.1",
+            f"Host: {parts.netloc.rpartition('@')[2]}",
+            "Content-Type: application/json",
+            "Accept: */*",
+        ]
+        lines += [f"{name}: {value}" for name, value in (headers or {}).items()]
+        head = ("\r\n".join(lines) + "\r\nContent-Length: ").encode("latin-1")
+        target = self._targets[key] = Target(pool, head)
+        return target
+
+    async def post(
+        self, url: str, body: bytes, timeout_s: float, headers: dict[str, str] | None = None
+    ) -> Response:
+        """POST; returns once the answer's headers arrived (its body is read from the Response).
+
+        Raises OSError (no connection), TimeoutError (connecting took too long),
+        UpstreamClosed, UpstreamTimeout or BadHttp (connection.py).
+        """
+        target = self._target(url, headers)
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + timeout_s
+        data = b"%s%d\r\n\r\n%s" % (target.head, len(body), body)
+        pool = target.pool
+        while True:
+            conn = pool.get()
+            fresh = conn is None
+            if conn is None:
+                wait = min(self.connect_timeout_s, max(0.001, deadline - loop.time()))
+                conn = await pool.connect(wait)
+            ready = conn.send(data, deadline)
+            try:
+                return await ready
+            except UpstreamClosed as exc:
+                if fresh or exc.got_bytes:
+                    raise
+                # a kept-alive connection the worker had closed: it never saw the request
+            except asyncio.CancelledError:
+                conn.close()  # the worker sees the cancellation
+                raise
+
+    def close(self) -> None:
+        for pool in self._pools.values():
+            pool.close()
+        self._pools.clear()
+        self._targets.clear()
