@@ -32,16 +32,20 @@ class StallWatch(threading.Thread):
         self.samples: collections.Counter[tuple[str, ...]] = collections.Counter()
         self.stalls = 0  # distinct stalls (a late heartbeat, counted once)
         self.longest_s = 0.0
+        self.running = True
 
     async def ticker(self) -> None:
-        while True:
-            self.last_tick = time.perf_counter()
-            await asyncio.sleep(0.001)
+        try:
+            while True:
+                self.last_tick = time.perf_counter()
+                await asyncio.sleep(0.001)
+        finally:
+            self.running = False  # the thread stops with its ticker
 
     def run(self) -> None:
         in_stall = False
         reported = time.monotonic()
-        while True:
+        while self.running:
             time.sleep(0.001)
             late = time.perf_counter() - self.last_tick
             if late >= self.threshold_s:
