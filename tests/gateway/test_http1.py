@@ -3,9 +3,12 @@
 from __future__ import annotations
 
 import asyncio
+import ssl
 from collections.abc import AsyncIterator, Awaitable, Callable
+from pathlib import Path
 
 import pytest
+import trustme
 from provocapi.http1 import BadHttp, Client, UpstreamClosed, UpstreamTimeout
 from provocapi.sim.process import free_port
 
@@ -235,3 +238,35 @@ async def test_cancelling_drops_the_connection(server: Start) -> None:
         await task
     await asyncio.wait_for(srv.closed_by_client.wait(), 1.0)  # the worker sees it at once
     client.close()
+
+
+async def test_https_with_the_system_trust_store(
+    server: Start, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A provider behind TLS: verified against the trust store (SSL_CERT_FILE here)."""
+    ca = trustme.CA()
+    cert = ca.issue_cert("127.0.0.1")
+    ca_file = tmp_path / "ca.pem"
+    ca.cert_pem.write_to_path(str(ca_file))
+    monkeypatch.setenv("SSL_CERT_FILE", str(ca_file))
+    server_ctx = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+    cert.configure_cert(server_ctx)
+    srv = Server(lambda r, w: answering(OK, OK)(srv)(r, w))
+    tls_server = await asyncio.start_server(srv._serve, "127.0.0.1", srv.port, ssl=server_ctx)
+    try:
+        client = Client(2.0)
+        url = f"https://127.0.0.1:{srv.port}/v1/chat/completions"
+        for _ in range(2):
+            resp = await client.post(url, b"{}", 5.0, {"Authorization": "Bearer sk"})
+            assert resp.status == 200 and await resp.read() == b"{}"
+        assert srv.connections == 1
+        assert b"Authorization: Bearer sk" in srv.requests[0]
+        client.close()
+        # a certificate nobody vouches for is refused
+        monkeypatch.delenv("SSL_CERT_FILE")
+        untrusting = Client(2.0)
+        with pytest.raises(ssl.SSLError):
+            await untrusting.post(url, b"{}", 5.0)
+        untrusting.close()
+    finally:
+        tls_server.close()
