@@ -124,6 +124,10 @@ def serve(
             http=HTTPModes.http1,
             log_access=False,
             backlog=2048,
+            # a worker process that dies (OOM killer, kill -9) is replaced; the units it
+            # held in the shared counters come back through routing/ledger.py
+            respawn_failed_workers=True,
+            respawn_interval=1.0,
         ).serve()
     finally:
         if sim_proc is not None:

@@ -20,6 +20,7 @@ from .._core import RoutePool, StateTable, worker_stats
 from ..config import RoutingConfig
 from ..errors import ApiError
 from .lease import Lease
+from .ledger import Ledger
 from .metrics import RoutingMetrics
 from .pool import Pool, Worker
 
@@ -43,9 +44,12 @@ def _now_ms() -> int:
 
 
 class Health:
-    def __init__(self, table: StateTable, metrics: RoutingMetrics) -> None:
+    def __init__(
+        self, table: StateTable, metrics: RoutingMetrics, ledger: Ledger | None = None
+    ) -> None:
         self.table = table
         self.metrics = metrics
+        self.ledger = ledger
         self.cfg = RoutingConfig()
         self.lease = Lease(table, "rt/lease/health", 3 * self.cfg.probe_interval_s)
         self._slow: dict[int, int] = {}  # load slot -> probes in a row without an answer
@@ -101,6 +105,8 @@ class Health:
                         last_metrics = now
                         trt = [w for _, w in todo if not w.external]
                         await asyncio.gather(*(self._poll(session(), w) for w in trt))
+                    if self.ledger is not None:
+                        self.ledger.sweep()  # units of processes that died
                     self._gauges(pools())
             except Exception:  # one bad round must not stop health keeping
                 log.exception("health round failed")

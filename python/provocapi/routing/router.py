@@ -13,6 +13,7 @@ import contextlib
 import random
 import time
 from collections.abc import Awaitable, Callable
+from pathlib import Path
 
 import aiohttp
 
@@ -21,12 +22,14 @@ from ..call import Call
 from ..config import Config
 from ..errors import ApiError
 from .health import Health
+from .ledger import Ledger
 from .metrics import RoutingMetrics
 from .pool import Pool, Worker, build_fallback, build_pool, build_split
 from .prefix import prefix_of
 from .wake import Waker, wait_ready, wake_timeout
 
 Attempt = Callable[[Worker], Awaitable[None]]
+F_IN_FLIGHT = RoutePool.F_IN_FLIGHT
 
 # Releases in other processes are not signalled: waiters look again this often.
 QUEUE_POLL_S = 0.02
@@ -54,7 +57,9 @@ class Router:
     ) -> None:
         self.table = table
         self.metrics = metrics
-        self.health = Health(table, metrics)
+        # units this process holds in the shared counters, given back if it dies
+        self.ledger = Ledger(table, Path(table.path).parent / "routing-seats")
+        self.health = Health(table, metrics, self.ledger)
         self.waker = Waker(table, metrics)
         self._session = session
         self.pools: dict[str, Pool] = {}
@@ -139,6 +144,7 @@ class Router:
                 return
             finally:
                 pool.release(worker)
+                self.ledger.add(worker.load_slot, F_IN_FLIGHT, -1)
         if last is not None:
             raise last
         raise no_ready_worker(pool.model_id)
@@ -171,7 +177,9 @@ class Router:
                 model=pool.model_id,
                 result="hit" if hit else "miss",
             )
-        return pool.workers[index]
+        worker = pool.workers[index]
+        self.ledger.add(worker.load_slot, F_IN_FLIGHT, 1)
+        return worker
 
     async def _wait(
         self, pool: Pool, call: Call, adapter: int, prefix: int, tried: int
@@ -179,6 +187,7 @@ class Router:
         """Every ready worker is at its cap: wait in the model's bounded queue."""
         cfg = self.cfg
         waiting = self.table.add(pool.queue_slot, 0, 1)
+        self.ledger.add(pool.queue_slot, 0, 1)
         started = time.perf_counter()
         try:
             if waiting > cfg.queue_size:
@@ -211,6 +220,7 @@ class Router:
                     return index, hit
         finally:
             self.table.add(pool.queue_slot, 0, -1)
+            self.ledger.add(pool.queue_slot, 0, -1)
             call.queue_ms += (time.perf_counter() - started) * 1000.0
             self.metrics.observe(
                 "provocapi_queue_seconds", call.queue_ms / 1000.0, model=pool.model_id
