@@ -54,6 +54,7 @@ class Gateway:
         )
         gate = Gate(cfg, self.state, self.telemetry)
         self.admission: Admission = gate
+        self.gate = gate
         self._recorder: SpoolRecorder = build_usage(
             cfg.usage, self.data_dir, self.telemetry.metrics
         )

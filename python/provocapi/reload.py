@@ -6,10 +6,12 @@ and bumps a generation counter in the shared state table; every process
 watches that counter and applies the file when it moves. Granian's own SIGHUP
 respawns its workers, which would wipe in-process state; this does not.
 
-What a reload applies: models (pools, workers, adapters, aliases), tenants'
-model lists and `[routing]`. `[server]`, `[usage]` and `[tiers]` keep their
-start-up values until a restart. Calls already routed finish on the pool they
-started with (its counters are the same shared slots).
+What a reload applies: models (pools, workers, adapters, aliases), tenants
+(model lists, tiers), `[tiers]` (limits) and `[routing]`. `[server]`, `[usage]`
+and `redis_url` keep their start-up values until a restart. A changed limit
+takes over the bucket's current state: the tokens already spent stay spent.
+Calls already routed finish on the pool they started with (its counters are the
+same shared slots).
 """
 
 from __future__ import annotations
@@ -82,9 +84,12 @@ class Reloader:
     def _apply(self, new: Config, gen: int) -> None:
         gw = self.gw
         old = gw.cfg
-        cfg = msgspec.structs.replace(new, server=old.server, usage=old.usage, tiers=old.tiers)
+        cfg = msgspec.structs.replace(
+            new, server=old.server, usage=old.usage, redis_url=old.redis_url
+        )
         catalog = Catalog(cfg, ConfigAdapters(cfg))
         gw.router.configure(cfg)
+        gw.gate.configure(cfg)
         gw.catalog = catalog
         gw.cfg = cfg
         self.seen = gen

@@ -67,3 +67,23 @@ async def test_reload_needs_the_admin_key_and_a_valid_config(
     assert r.json()["error"]["code"] == "invalid_config"
     r = await gw.chat(MODEL, "still serving")
     assert r.status_code == 200
+
+
+async def test_reload_applies_new_tier_limits(sims: SimFactory, gateway: GatewayFactory) -> None:
+    w1 = await sims(*SIM)
+    admin = {"Authorization": f"Bearer {ADMIN}"}
+
+    def with_tier(rpm: int) -> str:
+        return config([w1.url]) + f"\n[tiers.default]\nkey_rpm = {rpm}\n"
+
+    gw = gateway(with_tier(2), workers=2)
+    codes = [(await gw.chat(MODEL, f"tier {i}")).status_code for i in range(3)]
+    assert codes == [200, 200, 429]
+    gw.config_path.write_text(with_tier(1000))
+    r = await gw.client.post("/admin/reload", headers=admin)
+    assert r.status_code == 200, r.text
+    await asyncio.sleep(0.6)  # both processes have followed
+    codes = [(await gw.chat(MODEL, f"after {i}")).status_code for i in range(6)]
+    assert codes == [200] * 6
+    r = await gw.chat(MODEL, "headers")
+    assert r.headers["x-ratelimit-limit-requests"] == "1000"

@@ -34,6 +34,12 @@ class Gate:
         self.counter = counter or Counter(cfg)
         self.leases = Leases(cfg.redis_url, telemetry) if cfg.redis_url else None
         self.loops = [self.leases.run] if self.leases else []
+        self.table = table
+
+    def configure(self, cfg: Config) -> None:
+        """A reload: new tiers and tenants' tiers, tokenizers for new models (Redis stays)."""
+        self.limits = LimitTable(cfg, self.table)
+        self.counter = Counter(cfg)
 
     def admit(self, call: Call) -> Headers:
         prompt, exact = self.counter.prompt_tokens(call)
