@@ -141,6 +141,8 @@ class UsageConfig(msgspec.Struct, forbid_unknown_fields=True, frozen=True):
     flush_interval_ms: int = 1000
     flush_batch: int = 5000
     max_range_days: int = 366
+    flusher: Literal["process", "inline"] = "process"  # under `provocapi serve`
+    flusher_nice: int = 10  # the flusher process's niceness: serving preempts it
 
 
 class RoutingConfig(msgspec.Struct, forbid_unknown_fields=True, frozen=True):
@@ -287,6 +289,8 @@ def check_usage(u: UsageConfig, source: str) -> None:
         raise ConfigError(f"{source}: usage.segment_bytes >= 4096 and <= spool_max_bytes")
     if u.max_range_days < 1:
         raise ConfigError(f"{source}: usage.max_range_days must be positive")
+    if not 0 <= u.flusher_nice <= 19:
+        raise ConfigError(f"{source}: usage.flusher_nice must be between 0 and 19")
     if u.store == "clickhouse" and not u.clickhouse_url.startswith(("http://", "https://")):
         raise ConfigError(f"{source}: usage.clickhouse_url must be an http(s) URL")
     db = u.clickhouse_database

@@ -1,5 +1,6 @@
 """`provocapi serve`: prepare the data dir, start simulated workers where the
-config asks for them, then run Granian with N worker processes.
+config asks for them and the usage flusher process, then run Granian with N
+worker processes; the flusher stops after them.
 
 The launcher is the only place that knows about `simulate = true`; the gateway
 sees ordinary worker URLs.
@@ -21,6 +22,8 @@ import msgspec
 
 from . import config as config_mod
 from .config import Config, ModelConfig
+from .usage.recorder import EXTERNAL, FLUSHER_ENV
+from .usage.supervisor import FlusherSupervisor
 
 
 def free_port(host: str = "127.0.0.1") -> int:
@@ -95,6 +98,7 @@ def serve(
     print(f"==> provocapi: config from {source}, data in {data}", flush=True)
 
     cfg, sim_proc = start_simulated(cfg, "127.0.0.1")
+    flusher: FlusherSupervisor | None = None
     try:
         effective = data / "effective-config.json"
         effective.write_bytes(config_mod.to_json(cfg))
@@ -106,6 +110,14 @@ def serve(
         os.environ["PROVOCAPI_CONFIG_SOURCE"] = reread
         os.environ["PROVOCAPI_DATA_DIR"] = str(data)
         os.environ["PROVOCAPI_STATE_FILE"] = str(state)
+        if cfg.usage.flusher == "process":
+            # one process drains the spool for all workers, which then only write it
+            flusher = FlusherSupervisor()
+            flusher.start()
+            os.environ[FLUSHER_ENV] = EXTERNAL
+            print("==> usage: one flusher process drains the spool into the store", flush=True)
+        else:
+            os.environ.pop(FLUSHER_ENV, None)
         key_cmd = "provocapi keys create --tenant NAME"
         if data != Path(".provocapi").resolve():
             key_cmd += f" --data-dir {data}"
@@ -130,6 +142,8 @@ def serve(
             respawn_interval=1.0,
         ).serve()
     finally:
+        if flusher is not None:  # Granian's workers are gone: its last drain sees it all
+            flusher.stop()
         if sim_proc is not None:
             sim_proc.terminate()
             try:

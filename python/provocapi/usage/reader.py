@@ -2,8 +2,16 @@
 
 Ends are complete events. A begin waits for its end; a segment holding a begin
 still open is kept, so a crash never loses the record that the call started.
-A dead series' begins left open once it is read to the end become
-`interrupted` events.
+
+A series is read in one of three modes:
+- own: this process writes it (the in-process flusher); a segment is sealed once
+  the writer moved past it.
+- live: another process writes it (the flusher process); a segment is sealed
+  once a later segment of the series exists on disk, since the writer creates
+  the next one before it stops writing the last. The open last segment is read
+  up to its last newline; its tail is a line still being written, never torn.
+- dead: its owner died; every segment is sealed, a torn last line is skipped,
+  and begins left open once it is read to the end become `interrupted` events.
 """
 
 from __future__ import annotations
@@ -20,23 +28,37 @@ CHUNK = 1 << 20
 
 
 class SeriesReader:
-    def __init__(self, directory: Path, token: str, writer: SpoolWriter | None) -> None:
+    def __init__(
+        self, directory: Path, token: str, writer: SpoolWriter | None, live: bool = False
+    ) -> None:
         self.dir = directory
         self.token = token
-        self.writer = writer  # None: a dead series being replayed
+        self.writer = writer  # this process's own series; None: another process's
+        self.live = live and writer is None  # False with no writer: a dead series
         seqs = list_series(directory).get(token, [])
         self.seq = seqs[0] if seqs else 0
         self.offset = 0
+        self._final = False  # self.seq is known sealed: what is left of it is all there is
         self.open: dict[str, tuple[int, Row]] = {}
         self._open_in: Counter[int] = Counter()
         self.bad_lines = 0
         self.at_end = False  # everything on disk has been read (last call)
 
-    def _sealed(self, seq: int) -> bool:
-        return self.writer is None or seq < self.writer.seq
+    @property
+    def dead(self) -> bool:
+        return self.writer is None and not self.live
 
-    def _next_seq(self) -> int | None:
-        later = [s for s in list_series(self.dir).get(self.token, []) if s > self.seq]
+    def owner_died(self) -> None:
+        """Its writer is gone: read on from where we are, now as a dead series."""
+        self.live = False
+
+    def _sealed(self, seq: int) -> bool:
+        if self.writer is not None:
+            return seq < self.writer.seq
+        return not self.live or self._next_seq(seq) is not None
+
+    def _next_seq(self, after: int) -> int | None:
+        later = [s for s in list_series(self.dir).get(self.token, []) if s > after]
         return later[0] if later else None
 
     def read(self, limit: int) -> list[Row]:
@@ -53,15 +75,23 @@ class SeriesReader:
                 data = b""
             end = data.rfind(b"\n") + 1
             if end == 0:
-                if data and self._sealed(self.seq) and len(data) < CHUNK:
+                if not self._final:
+                    if not self._sealed(self.seq):
+                        self.at_end = True  # the writer may still add to it
+                        break
+                    # Sealed after that read: read it once more, since what was
+                    # written before the seal may have landed in between.
+                    self._final = True
+                    continue
+                if data and len(data) < CHUNK:
                     self.offset += len(data)  # a torn last line of a crashed write
                     self.bad_lines += 1
                     continue
-                nxt = self._next_seq() if self._sealed(self.seq) else None
+                nxt = self._next_seq(self.seq)
                 if nxt is None:
-                    self.at_end = True
+                    self.at_end = True  # a dead series' last segment, read whole
                     break
-                self.seq, self.offset = nxt, 0
+                self.seq, self.offset, self._final = nxt, 0, False
                 continue
             pos = 0
             for line in data[: end - 1].split(b"\n"):
@@ -84,18 +114,23 @@ class SeriesReader:
 
     def interrupted(self) -> list[Row]:
         """A dead series read to the end: its open begins, as they were spooled."""
+        if not self.dead:
+            return []  # a live series' open begins are calls still in flight
         rows = [row for _, row in self.open.values()]
         self.open.clear()
         self._open_in.clear()
         return rows
 
     def done_segments(self) -> list[Path]:
-        """Sealed, fully read segments with no open begin (call after a successful write)."""
+        """Sealed, fully read segments with no open begin (call after a successful write).
+
+        The reader only moves past a segment once it is sealed, so every segment
+        before the current one is sealed and read whole."""
         seqs = list_series(self.dir).get(self.token, [])
         return [
             segment_path(self.dir, self.token, s)
             for s in seqs
-            if s < self.seq and self._sealed(s) and not self._open_in.get(s)
+            if s < self.seq and not self._open_in.get(s)
         ]
 
     def remove_done(self) -> int:

@@ -37,13 +37,25 @@ def _after_fork() -> None:
 os.register_at_fork(after_in_child=_after_fork)
 
 DRAIN_TIMEOUT_S = 5.0
+# Set by `provocapi serve` for its workers when it runs the flusher process
+# (usage/flusher_process.py): the workers then only write the spool.
+FLUSHER_ENV = "PROVOCAPI_USAGE_FLUSHER"
+EXTERNAL = "external"
+RESCAN_S = 1.0  # with an external flusher: how often the spool's size is re-read
 
 
 class SpoolRecorder:
     def __init__(
-        self, cfg: UsageConfig, spool_dir: Path, store: UsageStore, metrics: UsageMetrics
+        self,
+        cfg: UsageConfig,
+        spool_dir: Path,
+        store: UsageStore,
+        metrics: UsageMetrics,
+        external: bool = False,
     ) -> None:
+        """`external`: another process flushes the spool; this one only writes it."""
         self.cfg = cfg
+        self.external = external
         self.dir = spool_dir
         self.store = store
         self.metrics = metrics
@@ -123,12 +135,17 @@ class SpoolRecorder:
     async def run(self) -> None:
         """The background loops of this process: group fsync and the flusher."""
         w = self.writer
-        await asyncio.gather(w.sync_loop(self.cfg.fsync_interval_ms / 1000), self.flusher.run())
+        fsync_s = self.cfg.fsync_interval_ms / 1000
+        if self.external:  # the spool shrinks behind our back: re-read its size
+            await w.sync_loop(fsync_s, rescan_s=RESCAN_S)
+            return
+        await asyncio.gather(w.sync_loop(fsync_s), self.flusher.run())
 
     async def close(self) -> None:
         if self._writer is None or self._writer.pid != os.getpid():
             return
         await self._writer.sync_once()
-        await self.flusher.drain(DRAIN_TIMEOUT_S)
+        if not self.external:  # else the flusher process drains after every worker stopped
+            await self.flusher.drain(DRAIN_TIMEOUT_S)
         self._writer.close()
         await self.store.close()

@@ -70,14 +70,22 @@ def try_lock(directory: Path, token: str) -> int | None:
 
 
 def spool_bytes(directory: Path, skip_token: str | None = None) -> int:
-    total = 0
+    return sum(split_bytes(directory, skip_token))
+
+
+def split_bytes(directory: Path, token: str | None) -> tuple[int, int]:
+    """(bytes of `token`'s segments, bytes of every other series'), from one scan."""
+    own = others = 0
     with contextlib.suppress(FileNotFoundError):
         for entry in os.scandir(directory):
             parsed = parse_segment(entry.name)
-            if parsed and parsed[0] != skip_token:
+            if parsed:
                 with contextlib.suppress(FileNotFoundError):
-                    total += entry.stat().st_size
-    return total
+                    if parsed[0] == token:
+                        own += entry.stat().st_size
+                    else:
+                        others += entry.stat().st_size
+    return own, others
 
 
 class SpoolWriter:
@@ -173,6 +181,12 @@ class SpoolWriter:
     def rescan(self) -> None:
         self.others_bytes = spool_bytes(self.dir, self.token)
 
+    def rescan_all(self) -> None:
+        """Own bytes from disk too: a flusher in another process deletes our segments
+        without telling us (no `removed` calls). Exact: writes happen on this
+        thread, so none is half-counted (queued lines are not counted until written)."""
+        self.own_bytes, self.others_bytes = split_bytes(self.dir, self.token)
+
     async def sync_once(self) -> None:
         """fsync what was written since the last call; rotate a full segment."""
         self.flush()
@@ -186,10 +200,17 @@ class SpoolWriter:
             self._seg_size = 0
             await asyncio.to_thread(_sync_close, old)
 
-    async def sync_loop(self, interval_s: float) -> None:
+    async def sync_loop(self, interval_s: float, rescan_s: float | None = None) -> None:
+        """`rescan_s`: also re-read the spool's size from disk this often (when a
+        flusher process, not this one, deletes what was flushed)."""
+        loop = asyncio.get_running_loop()
+        next_scan = loop.time() + rescan_s if rescan_s is not None else None
         while True:
             await asyncio.sleep(interval_s)
             await self.sync_once()
+            if next_scan is not None and rescan_s is not None and loop.time() >= next_scan:
+                next_scan = loop.time() + rescan_s
+                self.rescan_all()
 
     def close(self) -> None:
         if self.closed:

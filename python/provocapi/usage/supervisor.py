@@ -1,0 +1,79 @@
+"""The launcher's side of the flusher process: start it, restart it if it dies, stop it.
+
+Usage is billing data, so a flusher that dies is started again (its successor
+re-reads every series from the start of what is still on disk; the store
+collapses the replays by event_id). A thread watches it, since Granian's
+`serve()` holds the launcher's main thread.
+"""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+import threading
+import time
+
+WATCH_S = 0.5
+QUICK_EXIT_S = 5.0  # a flusher that dies this soon after its start is crash-looping
+MAX_BACKOFF_S = 10.0
+STOP_GRACE_S = 15.0  # its last drain is bounded at 5 s, plus start-up and store close
+
+COMMAND = [sys.executable, "-m", "provocapi.usage.flusher_process"]
+
+
+def say(msg: str) -> None:
+    print(f"==> usage flusher: {msg}", file=sys.stderr, flush=True)
+
+
+class FlusherSupervisor:
+    def __init__(self, command: list[str] | None = None) -> None:
+        self.command = command or COMMAND
+        self.proc: subprocess.Popen[bytes] | None = None
+        self.restarts = 0
+        self._started_at = 0.0
+        self._stopping = threading.Event()
+        self._thread: threading.Thread | None = None
+
+    def start(self) -> None:
+        self._spawn()
+        self._thread = threading.Thread(target=self._watch, name="usage-flusher", daemon=True)
+        self._thread.start()
+
+    def _spawn(self) -> None:
+        # stdin is the stop signal: the flusher ends at EOF (see flusher_process.py)
+        self.proc = subprocess.Popen(self.command, stdin=subprocess.PIPE)
+        self._started_at = time.monotonic()
+
+    def _watch(self) -> None:
+        backoff = 0.0
+        while not self._stopping.wait(WATCH_S):
+            proc = self.proc
+            if proc is None or proc.poll() is None:
+                continue
+            quick = time.monotonic() - self._started_at < QUICK_EXIT_S
+            backoff = min(MAX_BACKOFF_S, max(1.0, backoff * 2)) if quick else 0.0
+            say(f"process {proc.pid} exited with {proc.returncode}; restarting it"
+                + (f" in {backoff:.0f} s" if backoff else ""))  # fmt: skip
+            if proc.stdin is not None:
+                proc.stdin.close()
+            if backoff and self._stopping.wait(backoff):
+                return
+            self._spawn()
+            self.restarts += 1
+
+    def stop(self) -> None:
+        """After Granian's workers stopped: let it drain once more, then wait for it."""
+        self._stopping.set()
+        if self._thread is not None:
+            self._thread.join()
+        proc = self.proc
+        if proc is None:
+            return
+        if proc.stdin is not None:
+            proc.stdin.close()
+        try:
+            proc.wait(STOP_GRACE_S)
+        except subprocess.TimeoutExpired:
+            say(f"process {proc.pid} did not finish its last drain; killed (replayed next start)")
+            proc.kill()
+            proc.wait()
