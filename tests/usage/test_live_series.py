@@ -270,3 +270,40 @@ async def test_an_external_recorder_gets_room_back_from_the_rescan(tmp_path: Pat
     await rec.close()  # external: no drain of its own
     f.release()
     await f.store.close()
+
+
+async def test_an_external_recorder_only_writes(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Under the launcher's flusher process, a worker's recorder never decodes nor
+    stores; without the launcher's variable it flushes inline, as before."""
+    from provocapi import usage
+    from provocapi.usage.recorder import EXTERNAL, FLUSHER_ENV
+
+    cfg = UsageConfig(spool_dir=str(tmp_path / "spool"), flush_interval_ms=10,
+                      sqlite_path=str(tmp_path / "u.db"))  # fmt: skip
+    m = Metrics(StateTable(str(tmp_path / "state.bin")))
+    monkeypatch.delenv(FLUSHER_ENV, raising=False)
+    assert not usage.build(cfg, tmp_path, m).external
+    monkeypatch.setenv(FLUSHER_ENV, EXTERNAL)
+    rec = usage.build(cfg, tmp_path, m)
+    assert rec.external
+
+    class Refuses(ListStore):
+        async def setup(self) -> None:
+            raise AssertionError("a serving process touched the store")
+
+    rec.store = Refuses()
+    loops = asyncio.create_task(rec.run())
+    for _ in range(5):
+        c = call()
+        rec.begin(c)
+        rec.end(finish(c))
+    await asyncio.sleep(0.2)  # twenty flush intervals
+    assert not loops.done()
+    loops.cancel()
+    with contextlib.suppress(asyncio.CancelledError):
+        await loops
+    await rec.close()
+    assert rec._flusher is None
+    assert len(list_series(tmp_path / "spool")) == 1  # still spooled, for the flusher process
