@@ -151,10 +151,10 @@ def test_killing_the_flusher_process_loses_nothing(
 def test_killing_a_worker_loses_nothing(
     tmp_path: Path, sims: SimHandle, clickhouse: ClickHouse
 ) -> None:
+    """Whether Granian then stops (the launcher's last drain) or replaces the worker
+    (the flusher process adopts its series), its events are stored once."""
     database = "wkill_" + secrets.token_hex(4)
-    # nothing is flushed while serving: the flusher's last drain, after Granian gave up
-    # on its workers, stores both series (the killed one and the one stopped with it)
-    gw = make_gateway(tmp_path, sims, clickhouse, flush_ms=600_000, workers=2, database=database)
+    gw = make_gateway(tmp_path, sims, clickhouse, flush_ms=100, workers=2, database=database)
     gw.start()
     try:
         key = keys(gw, "acme")["acme"]
@@ -162,13 +162,16 @@ def test_killing_a_worker_loses_nothing(
             time.sleep(1.0)
         answered = len(sender.statuses)
         assert answered > 0 and set(sender.statuses) == {200}
-        assert stored(clickhouse, database)[1] == 0
+        spool = gw.data_dir / "usage-spool"
         victim = granian_workers(gw)[0]
-        os.kill(victim, signal.SIGKILL)
-        assert gw.proc is not None
-        gw.proc.popen.wait(30)  # Granian stops when a worker dies; the launcher follows
-        _, final, distinct = stored(clickhouse, database)
+        (token,) = [t for t in list_series(spool) if t.startswith(f"p{victim}-")]
+        os.kill(victim, signal.SIGKILL)  # no call in flight: every answered one ended
+        _, final, distinct = poll(
+            lambda: stored(clickhouse, database), lambda s: s[1] >= answered, timeout_s=30
+        )
         assert final == distinct == answered
-        assert list_series(gw.data_dir / "usage-spool") == {}  # read whole, then removed
+        left = poll(lambda: list_series(spool), lambda series: token not in series, 30)
+        assert token not in left  # the dead series, read whole, then removed
     finally:
         gw.stop()
+    assert not flusher_pids(gw)
