@@ -74,8 +74,17 @@ def test_never_below_zero(tmp_path: Path) -> None:
 
 
 def worker_pids(serve_pid: int) -> list[int]:
+    """The Granian workers among `serve`'s children (not its usage flusher process)."""
     path = Path(f"/proc/{serve_pid}/task/{serve_pid}/children")
-    return [int(p) for p in path.read_text().split()]
+    pids = []
+    for p in path.read_text().split():
+        try:
+            cmdline = Path(f"/proc/{p}/cmdline").read_bytes()
+        except OSError:
+            continue  # gone meanwhile
+        if b"provocapi.usage.flusher_process" not in cmdline:
+            pids.append(int(p))
+    return pids
 
 
 async def test_a_killed_gateway_process_does_not_keep_its_worker_full(
