@@ -1,15 +1,20 @@
 //! Token counting with the served model's own tokenizer, so admission and
 //! usage agree with what the worker will count.
 //!
-//! Three kinds of vocabulary file: a Hugging Face `tokenizer.json` (Llama 3),
-//! loaded with the `tokenizers` crate; a tiktoken ranks file (Qwen's
-//! `qwen.tiktoken`) and Mistral's Tekken JSON, both run by our byte-level BPE.
+//! Three kinds of vocabulary file: a Hugging Face `tokenizer.json`, a tiktoken
+//! ranks file (Qwen's `qwen.tiktoken`) and Mistral's Tekken JSON. All three
+//! shipped vocabularies run on our byte-level BPE (`bpe`) with hand-written
+//! pre-tokenizers (`split`): Llama 3's tokenizer.json is tiktoken ranks in HF
+//! form, so its ids are the crate's (tested). Any other tokenizer.json is
+//! loaded with the `tokenizers` crate, and an unknown split pattern runs on
+//! fancy-regex.
 //! Chat prompts are rendered with each family's chat template (special tokens
 //! counted as one each) before counting.
 
 mod bpe;
 mod cache;
 mod load;
+mod split;
 mod template;
 #[cfg(test)]
 mod tests;
@@ -18,5 +23,6 @@ mod vocab;
 pub use bpe::BytePairEncoder;
 pub use cache::{cache_capacity, CountCache};
 pub use load::{load, LoadError, Source};
+pub use split::Splitter;
 pub use template::{render, Family, Message, Segment};
 pub use vocab::Vocab;

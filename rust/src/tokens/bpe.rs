@@ -4,44 +4,77 @@
 
 use std::cmp::Reverse;
 use std::collections::{BinaryHeap, HashMap};
+use std::sync::Mutex;
 
 use ahash::AHashMap;
-use fancy_regex::Regex;
 use unicode_normalization::{IsNormalized, UnicodeNormalization};
+
+use super::split::Splitter;
 
 pub struct BytePairEncoder {
     ranks: AHashMap<Vec<u8>, u32>,
-    pattern: Regex,
+    splitter: Splitter,
     /// Added tokens recognised in text (Qwen's `<|im_start|>`, `<tool_call>`...),
     /// longest first so a prefix never wins over the whole token.
     specials: Vec<(String, u32)>,
+    /// The bytes that some special starts with.
+    special_first: [bool; 256],
     /// Tokens that only chat templates place (Tekken's control tokens).
     controls: HashMap<String, u32>,
     /// Added to every rank (Tekken numbers its vocabulary after the specials).
     offset: u32,
     nfc: bool,
+    /// Every single byte has a rank, so a piece's token count is its number
+    /// of merged parts (no id lookups when only counting).
+    all_bytes: bool,
+    /// Token counts of pieces that merge into several tokens, by a hash of the
+    /// piece: words recur across prompts that are otherwise all different.
+    words: Mutex<AHashMap<u64, u32>>,
+    /// Entries kept in `words` before it starts over; 0 when
+    /// `PROVOCAPI_TOKEN_CACHE=0` turns caching off (to measure cold counting).
+    word_capacity: usize,
 }
 
 /// Pieces longer than this merge with a heap: the simple scan is quadratic.
 const SHORT_PIECE: usize = 128;
+/// Pieces remembered in the word cache before it starts over (~1 MB).
+const WORD_CACHE: usize = 1 << 16;
+
+/// Where encoded pieces go: ids, or only their number.
+enum Sink<'a> {
+    Ids(&'a mut Vec<u32>),
+    Count(usize),
+}
 
 impl BytePairEncoder {
     pub fn new(
         ranks: AHashMap<Vec<u8>, u32>,
-        pattern: Regex,
+        splitter: Splitter,
         mut specials: Vec<(String, u32)>,
         controls: HashMap<String, u32>,
         offset: u32,
         nfc: bool,
     ) -> Self {
+        specials.retain(|s| !s.0.is_empty());
         specials.sort_by_key(|s| Reverse(s.0.len()));
+        let mut special_first = [false; 256];
+        for (t, _) in &specials {
+            if let Some(&b) = t.as_bytes().first() {
+                special_first[usize::from(b)] = true;
+            }
+        }
+        let all_bytes = (0u8..=255).all(|b| ranks.contains_key(&[b][..]));
         BytePairEncoder {
             ranks,
-            pattern,
+            splitter,
             specials,
+            special_first,
             controls,
             offset,
             nfc,
+            all_bytes,
+            words: Mutex::new(AHashMap::new()),
+            word_capacity: if super::cache::cache_capacity() == 0 { 0 } else { WORD_CACHE },
         }
     }
 
@@ -55,113 +88,205 @@ impl BytePairEncoder {
     }
 
     pub fn encode(&self, text: &str, out: &mut Vec<u32>) {
+        self.run(text, &mut Sink::Ids(out));
+    }
+
+    /// The number of tokens `encode` gives, without building the ids.
+    pub fn count(&self, text: &str) -> usize {
+        let mut sink = Sink::Count(0);
+        self.run(text, &mut sink);
+        match sink {
+            Sink::Count(n) => n,
+            Sink::Ids(_) => 0,
+        }
+    }
+
+    fn run(&self, text: &str, sink: &mut Sink<'_>) {
         let quick = || unicode_normalization::is_nfc_quick(text.chars());
         let text: std::borrow::Cow<'_, str> = if self.nfc && quick() != IsNormalized::Yes {
             text.nfc().collect::<String>().into()
         } else {
             text.into()
         };
+        // The word cache is only for counting, and only when free: a thread that
+        // would wait for it counts without it.
+        let mut words = match sink {
+            Sink::Count(_) if self.all_bytes && self.word_capacity > 0 => self.words.try_lock().ok(),
+            _ => None,
+        };
+        let mut scratch = Vec::new();
         let mut rest: &str = &text;
         while !rest.is_empty() {
             match self.next_special(rest) {
                 Some((at, token, id)) => {
-                    self.encode_ordinary(&rest[..at], out);
-                    out.push(id);
+                    self.encode_ordinary(&rest[..at], sink, &mut scratch, words.as_deref_mut());
+                    match sink {
+                        Sink::Ids(out) => out.push(id),
+                        Sink::Count(n) => *n += 1,
+                    }
                     rest = &rest[at + token.len()..];
                 }
                 None => {
-                    self.encode_ordinary(rest, out);
+                    self.encode_ordinary(rest, sink, &mut scratch, words.as_deref_mut());
                     break;
                 }
             }
         }
     }
 
+    /// The first added token in `text` (the longest where several start at
+    /// the same byte): one pass over the bytes, checking the specials only
+    /// where one of their first bytes appears (Llama 3 has 256 of them).
     fn next_special<'a>(&'a self, text: &str) -> Option<(usize, &'a str, u32)> {
         if self.specials.is_empty() {
             return None;
         }
-        let mut best: Option<(usize, &str, u32)> = None;
-        for (token, id) in &self.specials {
-            if let Some(at) = text.find(token.as_str()) {
-                if best.map_or(true, |(b, t, _)| {
-                    at < b || (at == b && token.len() > t.len())
-                }) {
-                    best = Some((at, token, *id));
-                }
+        let bytes = text.as_bytes();
+        for (at, b) in bytes.iter().enumerate() {
+            if !self.special_first[usize::from(*b)] {
+                continue;
+            }
+            let rest = &bytes[at..];
+            // longest first, so the first that matches is the longest
+            if let Some((token, id)) = self
+                .specials
+                .iter()
+                .find(|(t, _)| rest.starts_with(t.as_bytes()))
+            {
+                return Some((at, token, *id));
             }
         }
-        best
+        None
     }
 
-    fn encode_ordinary(&self, text: &str, out: &mut Vec<u32>) {
-        for m in self.pattern.find_iter(text) {
-            // A pattern error mid-text (backtrack limit) encodes the rest as one piece.
-            let piece = match m {
-                Ok(m) => m.as_str(),
-                Err(_) => {
-                    self.merge(text.as_bytes(), out);
-                    return;
-                }
-            };
-            self.merge(piece.as_bytes(), out);
-        }
+    fn encode_ordinary(
+        &self,
+        text: &str,
+        sink: &mut Sink<'_>,
+        scratch: &mut Vec<(usize, u32)>,
+        mut words: Option<&mut AHashMap<u64, u32>>,
+    ) {
+        self.splitter.for_each(text, |piece| {
+            self.merge(piece.as_bytes(), sink, scratch, words.as_deref_mut());
+        });
     }
 
-    fn rank(&self, bytes: &[u8]) -> Option<u32> {
-        self.ranks.get(bytes).copied()
-    }
-
-    fn merge(&self, piece: &[u8], out: &mut Vec<u32>) {
+    fn merge(
+        &self,
+        piece: &[u8],
+        sink: &mut Sink<'_>,
+        scratch: &mut Vec<(usize, u32)>,
+        words: Option<&mut AHashMap<u64, u32>>,
+    ) {
         if piece.is_empty() {
             return;
         }
         if let Some(r) = self.rank(piece) {
-            out.push(r + self.offset);
+            match sink {
+                Sink::Ids(out) => out.push(r + self.offset),
+                Sink::Count(n) => *n += 1,
+            }
             return;
         }
-        let bounds = if piece.len() <= SHORT_PIECE {
-            self.merge_short(piece)
-        } else {
-            self.merge_long(piece)
-        };
-        for w in bounds.windows(2) {
-            // Every single byte has a rank in a byte-level vocabulary; a file
-            // without one yields no id for that byte rather than a panic.
-            if let Some(r) = self.rank(&piece[w[0]..w[1]]) {
-                out.push(r + self.offset);
+        match sink {
+            Sink::Count(n) if self.all_bytes => {
+                let key = words.as_ref().map(|_| super::cache::hash(piece));
+                if let (Some(w), Some(k)) = (words.as_ref(), key) {
+                    if let Some(&c) = w.get(&k) {
+                        *n += c as usize;
+                        return;
+                    }
+                }
+                let c = if piece.len() <= SHORT_PIECE {
+                    self.merge_short(piece, scratch);
+                    scratch.len() - 1
+                } else {
+                    self.merge_long(piece).len() - 1
+                };
+                *n += c;
+                if let (Some(w), Some(k)) = (words, key) {
+                    if w.len() >= self.word_capacity {
+                        w.clear();
+                    }
+                    w.insert(k, u32::try_from(c).unwrap_or(u32::MAX));
+                }
+            }
+            _ => {
+                let bounds: Vec<usize> = if piece.len() <= SHORT_PIECE {
+                    self.merge_short(piece, scratch);
+                    scratch.iter().map(|p| p.0).collect()
+                } else {
+                    self.merge_long(piece)
+                };
+                for w in bounds.windows(2) {
+                    // Every single byte has a rank in a byte-level vocabulary; a file
+                    // without one yields no id for that byte rather than a panic.
+                    if let Some(r) = self.rank(&piece[w[0]..w[1]]) {
+                        match sink {
+                            Sink::Ids(out) => out.push(r + self.offset),
+                            Sink::Count(n) => *n += 1,
+                        }
+                    }
+                }
             }
         }
     }
 
     #[cfg(test)]
     pub(crate) fn merge_with_scan(&self, piece: &[u8], out: &mut Vec<u32>) {
-        let bounds = self.merge_short(piece);
-        for w in bounds.windows(2) {
-            if let Some(r) = self.rank(&piece[w[0]..w[1]]) {
+        let mut parts = Vec::new();
+        self.merge_short(piece, &mut parts);
+        for w in parts.windows(2) {
+            if let Some(r) = self.rank(&piece[w[0].0..w[1].0]) {
                 out.push(r + self.offset);
             }
         }
     }
 
-    /// tiktoken's scan: boundaries of the final tokens.
-    fn merge_short(&self, piece: &[u8]) -> Vec<usize> {
-        let mut bounds: Vec<usize> = (0..=piece.len()).collect();
+    pub fn splits_by_hand(&self) -> bool {
+        self.splitter.is_hand_written()
+    }
+
+    fn rank(&self, bytes: &[u8]) -> Option<u32> {
+        self.ranks.get(bytes).copied()
+    }
+
+
+    /// tiktoken's scan, in `parts` (start, rank of the pair that starts
+    /// there): the final tokens are `piece[parts[i].0..parts[i + 1].0]`. Each
+    /// merge looks up only the two pairs it changed, with no allocation.
+    fn merge_short(&self, piece: &[u8], parts: &mut Vec<(usize, u32)>) {
+        parts.clear();
+        let n = piece.len();
+        for i in 0..n.saturating_sub(1) {
+            parts.push((i, self.rank(&piece[i..i + 2]).unwrap_or(u32::MAX)));
+        }
+        if n > 0 {
+            parts.push((n - 1, u32::MAX));
+        }
+        parts.push((n, u32::MAX));
+        let pair = |parts: &Vec<(usize, u32)>, i: usize| -> u32 {
+            match (parts.get(i), parts.get(i + 3)) {
+                (Some(a), Some(b)) => self.rank(&piece[a.0..b.0]).unwrap_or(u32::MAX),
+                _ => u32::MAX,
+            }
+        };
         loop {
-            let mut best: Option<(u32, usize)> = None;
-            for i in 0..bounds.len().saturating_sub(2) {
-                if let Some(r) = self.rank(&piece[bounds[i]..bounds[i + 2]]) {
-                    if best.map_or(true, |(b, _)| r < b) {
-                        best = Some((r, i));
-                    }
+            let mut best = (u32::MAX, 0);
+            for (i, p) in parts.iter().enumerate().take(parts.len().saturating_sub(1)) {
+                if p.1 < best.0 {
+                    best = (p.1, i);
                 }
             }
-            match best {
-                Some((_, i)) => {
-                    bounds.remove(i + 1);
-                }
-                None => return bounds,
+            let (r, i) = best;
+            if r == u32::MAX {
+                return;
             }
+            if i > 0 {
+                parts[i - 1].1 = pair(parts, i - 1);
+            }
+            parts[i].1 = pair(parts, i);
+            parts.remove(i + 1);
         }
     }
 

@@ -70,7 +70,7 @@ impl CountCache {
 
 /// A 64-bit hash of the bytes and their length (multiply-fold over 8-byte
 /// words): fast, well mixed, and collisions at 2^-64 only misstate a count.
-fn hash(bytes: &[u8]) -> u64 {
+pub(crate) fn hash(bytes: &[u8]) -> u64 {
     const K: u64 = 0x9E37_79B9_7F4A_7C15;
     let mut h = (bytes.len() as u64).wrapping_mul(K) ^ 0xA076_1D64_78BD_642F;
     let mut chunks = bytes.chunks_exact(8);

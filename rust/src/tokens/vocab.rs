@@ -31,7 +31,10 @@ impl Vocab {
         if text.is_empty() {
             return 0;
         }
-        self.encode(text).len()
+        match self {
+            Vocab::Hf(_) => self.encode(text).len(),
+            Vocab::Bpe(b) => b.count(text),
+        }
     }
 
     pub fn special_id(&self, token: &str) -> Option<u32> {

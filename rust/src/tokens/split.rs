@@ -1,0 +1,520 @@
+//! Pre-tokenizers: cut text into the pieces that BPE merges within.
+//!
+//! The vocabularies we ship split with one of three regexes (tiktoken style,
+//! with a `\s+(?!\S)` look-ahead that needs a backtracking engine). Running
+//! fancy-regex on every prompt cost most of a count, so the known patterns
+//! are hand-written state machines over chars that split exactly as the regex
+//! does (proptests compare them with fancy-regex on random text). Any other
+//! pattern (a custom tokenizer file) still runs through fancy-regex.
+//!
+//! The character classes (`\p{L}`, `\p{N}`, `\s`, ...) come from
+//! `regex-syntax`, the crate that gives fancy-regex (through `regex`) its
+//! Unicode tables, so both sides agree on every code point by construction.
+
+use std::sync::OnceLock;
+
+use fancy_regex::Regex;
+use regex_syntax::hir::{Class, HirKind};
+
+/// Llama 3's pattern (cl100k's, as Meta ships it in tokenizer.json).
+pub const LLAMA3_PATTERN: &str = r"(?i:'s|'t|'re|'ve|'m|'ll|'d)|[^\r\n\p{L}\p{N}]?\p{L}+|\p{N}{1,3}| ?[^\s\p{L}\p{N}]+[\r\n]*|\s*[\r\n]+|\s+(?!\S)|\s+";
+/// Qwen's pattern: Llama 3's with one digit per piece.
+pub const QWEN_PATTERN: &str = r"(?i:'s|'t|'re|'ve|'m|'ll|'d)|[^\r\n\p{L}\p{N}]?\p{L}+|\p{N}| ?[^\s\p{L}\p{N}]+[\r\n]*|\s*[\r\n]+|\s+(?!\S)|\s+";
+/// Tekken's pattern (o200k-like: case-aware words, no contractions).
+pub const TEKKEN_PATTERN: &str = r"[^\r\n\p{L}\p{N}]?[\p{Lu}\p{Lt}\p{Lm}\p{Lo}\p{M}]*[\p{Ll}\p{Lm}\p{Lo}\p{M}]+|[^\r\n\p{L}\p{N}]?[\p{Lu}\p{Lt}\p{Lm}\p{Lo}\p{M}]+[\p{Ll}\p{Lm}\p{Lo}\p{M}]*|\p{N}| ?[^\s\p{L}\p{N}]+[\r\n/]*|\s*[\r\n]+|\s+(?!\S)|\s+";
+
+pub enum Splitter {
+    /// Llama 3 (`digits` = 3) and Qwen (`digits` = 1).
+    Contractions {
+        digits: usize,
+    },
+    Tekken,
+    /// Any other pattern.
+    Regex(Box<Regex>),
+}
+
+impl Splitter {
+    /// The hand-written splitter for a pattern we know, else the regex.
+    pub fn new(pattern: &str) -> Result<Self, Box<fancy_regex::Error>> {
+        Ok(match pattern {
+            LLAMA3_PATTERN => Splitter::Contractions { digits: 3 },
+            QWEN_PATTERN => Splitter::Contractions { digits: 1 },
+            TEKKEN_PATTERN => Splitter::Tekken,
+            _ => Splitter::Regex(Box::new(Regex::new(pattern).map_err(Box::new)?)),
+        })
+    }
+
+    /// Calls `f` with each piece of `text`, in order. The pieces cover the
+    /// whole text (every pattern we know matches every char); a regex error
+    /// mid-text (backtrack limit) passes the rest as one piece.
+    pub fn for_each<'t>(&self, text: &'t str, mut f: impl FnMut(&'t str)) {
+        match self {
+            Splitter::Contractions { digits } => {
+                let mut at = 0;
+                while at < text.len() {
+                    let end = contractions_piece(text, at, *digits);
+                    f(&text[at..end]);
+                    at = end;
+                }
+            }
+            Splitter::Tekken => {
+                let mut at = 0;
+                while at < text.len() {
+                    let end = tekken_piece(text, at);
+                    f(&text[at..end]);
+                    at = end;
+                }
+            }
+            Splitter::Regex(re) => {
+                for m in re.find_iter(text) {
+                    match m {
+                        Ok(m) => f(m.as_str()),
+                        Err(_) => {
+                            f(text);
+                            return;
+                        }
+                    }
+                }
+            }
+        }
+    }
+
+    pub fn is_hand_written(&self) -> bool {
+        !matches!(self, Splitter::Regex(_))
+    }
+}
+
+// ------------------------------------------------------------------ classes
+
+const L: u8 = 1; // \p{L}
+const N: u8 = 2; // \p{N}
+const S: u8 = 4; // \s (White_Space)
+const U: u8 = 8; // [\p{Lu}\p{Lt}\p{Lm}\p{Lo}\p{M}]
+const W: u8 = 16; // [\p{Ll}\p{Lm}\p{Lo}\p{M}]
+
+struct Classes {
+    ascii: [u8; 128],
+    /// Sorted, disjoint (first, last, mask) ranges with a non-zero mask.
+    ranges: Vec<(u32, u32, u8)>,
+}
+
+fn class_ranges(pattern: &str) -> Vec<(u32, u32)> {
+    let hir = regex_syntax::ParserBuilder::new()
+        .unicode(true)
+        .build()
+        .parse(pattern);
+    match hir.as_ref().map(|h| h.kind()) {
+        Ok(HirKind::Class(Class::Unicode(c))) => c
+            .ranges()
+            .iter()
+            .map(|r| (u32::from(r.start()), u32::from(r.end())))
+            .collect(),
+        // Only reached if regex-syntax stopped knowing these classes.
+        _ => Vec::new(),
+    }
+}
+
+fn build_classes() -> Classes {
+    let sets: [(u8, Vec<(u32, u32)>); 5] = [
+        (L, class_ranges(r"\p{L}")),
+        (N, class_ranges(r"\p{N}")),
+        (S, class_ranges(r"\s")),
+        (U, class_ranges(r"[\p{Lu}\p{Lt}\p{Lm}\p{Lo}\p{M}]")),
+        (W, class_ranges(r"[\p{Ll}\p{Lm}\p{Lo}\p{M}]")),
+    ];
+    let mask_of = |c: u32| -> u8 {
+        sets.iter()
+            .filter(|(_, rs)| {
+                rs.binary_search_by(|&(a, b)| {
+                    if b < c {
+                        std::cmp::Ordering::Less
+                    } else if a > c {
+                        std::cmp::Ordering::Greater
+                    } else {
+                        std::cmp::Ordering::Equal
+                    }
+                })
+                .is_ok()
+            })
+            .fold(0, |m, (bit, _)| m | bit)
+    };
+    // Every point where some class starts or stops.
+    let mut cuts: Vec<u32> = vec![0, 0x11_0000];
+    for (_, rs) in &sets {
+        for &(a, b) in rs {
+            cuts.push(a);
+            cuts.push(b + 1);
+        }
+    }
+    cuts.sort_unstable();
+    cuts.dedup();
+    let mut ranges: Vec<(u32, u32, u8)> = Vec::new();
+    for w in cuts.windows(2) {
+        let m = mask_of(w[0]);
+        if m == 0 {
+            continue;
+        }
+        match ranges.last_mut() {
+            Some(last) if last.1 + 1 == w[0] && last.2 == m => last.1 = w[1] - 1,
+            _ => ranges.push((w[0], w[1] - 1, m)),
+        }
+    }
+    let mut ascii = [0u8; 128];
+    for (c, slot) in ascii.iter_mut().enumerate() {
+        *slot = mask_of(c as u32);
+    }
+    Classes { ascii, ranges }
+}
+
+fn classes() -> &'static Classes {
+    static CLASSES: OnceLock<Classes> = OnceLock::new();
+    CLASSES.get_or_init(build_classes)
+}
+
+#[inline]
+fn class(c: char) -> u8 {
+    let t = classes();
+    let c = c as u32;
+    if c < 128 {
+        return t.ascii[c as usize];
+    }
+    let i = t.ranges.partition_point(|r| r.1 < c);
+    match t.ranges.get(i) {
+        Some(&(a, _, m)) if a <= c => m,
+        _ => 0,
+    }
+}
+
+/// The char at byte `at` with its class, or None at the end.
+#[inline]
+fn at(text: &str, i: usize) -> Option<(char, u8)> {
+    text.get(i..)
+        .and_then(|s| s.chars().next())
+        .map(|c| (c, class(c)))
+}
+
+/// `[^\r\n\p{L}\p{N}]`
+#[inline]
+fn is_prefix(c: char, m: u8) -> bool {
+    m & (L | N) == 0 && c != '\r' && c != '\n'
+}
+
+/// `[^\s\p{L}\p{N}]`
+#[inline]
+fn is_punct(m: u8) -> bool {
+    m & (L | N | S) == 0
+}
+
+/// The end of the run of chars from `i` that satisfy `p`.
+#[inline]
+fn run(text: &str, mut i: usize, p: impl Fn(char, u8) -> bool) -> usize {
+    while let Some((c, m)) = at(text, i) {
+        if !p(c, m) {
+            break;
+        }
+        i += c.len_utf8();
+    }
+    i
+}
+
+/// The shared whitespace alternatives: `\s*[\r\n]+|\s+(?!\S)|\s+` at `i`,
+/// where `text[i]` is whitespace.
+fn whitespace(text: &str, i: usize) -> usize {
+    let mut end = i;
+    let mut last_newline_end = None;
+    let mut last_char_start = i;
+    while let Some((c, m)) = at(text, end) {
+        if m & S == 0 {
+            break;
+        }
+        last_char_start = end;
+        end += c.len_utf8();
+        if c == '\r' || c == '\n' {
+            last_newline_end = Some(end);
+        }
+    }
+    // \s*[\r\n]+ : up to the last line break of the run
+    if let Some(e) = last_newline_end {
+        return e;
+    }
+    // \s+(?!\S) : the whole run at the end of the text, else all but its last char
+    if end == text.len() || last_char_start == i {
+        return end; // (a single char: \s+)
+    }
+    last_char_start
+}
+
+/// ` ?[^\s\p{L}\p{N}]+` then a run of `tail` chars, at `i`; None if it does not match.
+fn punctuation(text: &str, i: usize, c: char, m: u8, tail: &[char]) -> Option<usize> {
+    let start = if c == ' ' {
+        match at(text, i + 1) {
+            Some((_, m2)) if is_punct(m2) => i + 1,
+            _ => return None,
+        }
+    } else if is_punct(m) {
+        i
+    } else {
+        return None;
+    };
+    let end = run(text, start, |_, m| is_punct(m));
+    Some(run(text, end, |c, _| tail.contains(&c)))
+}
+
+/// `(?i:'s|'t|'re|'ve|'m|'ll|'d)` at `i` (an apostrophe): the match length.
+fn contraction(text: &str, i: usize) -> Option<usize> {
+    let rest = text.get(i + 1..)?;
+    let mut cs = rest.chars();
+    let fold = |c: Option<char>| {
+        c.map(|c| {
+            if c == '\u{17F}' {
+                's'
+            } else {
+                c.to_ascii_lowercase()
+            }
+        })
+    };
+    let a = fold(cs.next())?;
+    let first = rest.chars().next().map_or(0, char::len_utf8);
+    match a {
+        's' | 't' | 'm' | 'd' => Some(1 + first),
+        'r' | 'v' if fold(cs.next()) == Some('e') => Some(3),
+        'l' if fold(cs.next()) == Some('l') => Some(3),
+        _ => None,
+    }
+}
+
+/// The end of the piece that starts at `i` (Llama 3 / Qwen).
+fn contractions_piece(text: &str, i: usize, digits: usize) -> usize {
+    let Some((c, m)) = at(text, i) else {
+        return text.len();
+    };
+    let next = i + c.len_utf8();
+    if c == '\'' {
+        if let Some(n) = contraction(text, i) {
+            return i + n;
+        }
+    }
+    // [^\r\n\p{L}\p{N}]?\p{L}+
+    if m & L != 0 {
+        return run(text, next, |_, m| m & L != 0);
+    }
+    if is_prefix(c, m) {
+        if let Some((_, m2)) = at(text, next) {
+            if m2 & L != 0 {
+                return run(text, next, |_, m| m & L != 0);
+            }
+        }
+    }
+    // \p{N}{1,digits}
+    if m & N != 0 {
+        let mut end = next;
+        for _ in 1..digits {
+            match at(text, end) {
+                Some((c2, m2)) if m2 & N != 0 => end += c2.len_utf8(),
+                _ => break,
+            }
+        }
+        return end;
+    }
+    if let Some(end) = punctuation(text, i, c, m, &['\r', '\n']) {
+        return end;
+    }
+    if m & S != 0 {
+        return whitespace(text, i);
+    }
+    // Unreachable: every char is a letter, a number, whitespace or punctuation.
+    next
+}
+
+/// `[\p{Lu}\p{Lt}\p{Lm}\p{Lo}\p{M}]*[\p{Ll}\p{Lm}\p{Lo}\p{M}]+` from `p`, with the
+/// regex's backtracking: the end, or None.
+fn upper_then_lower(text: &str, p: usize) -> Option<usize> {
+    let mut q = p;
+    let mut last_w_end = None; // the end of the last W char inside the U run
+    while let Some((c, m)) = at(text, q) {
+        if m & U == 0 {
+            break;
+        }
+        q += c.len_utf8();
+        if m & W != 0 {
+            last_w_end = Some(q);
+        }
+    }
+    match at(text, q) {
+        Some((_, m)) if m & W != 0 => Some(run(text, q, |_, m| m & W != 0)),
+        _ => last_w_end,
+    }
+}
+
+/// `[\p{Lu}\p{Lt}\p{Lm}\p{Lo}\p{M}]+[\p{Ll}\p{Lm}\p{Lo}\p{M}]*` from `p`.
+fn upper_run(text: &str, p: usize) -> Option<usize> {
+    let q = run(text, p, |_, m| m & U != 0);
+    (q > p).then(|| run(text, q, |_, m| m & W != 0))
+}
+
+/// The end of the piece that starts at `i` (Tekken).
+fn tekken_piece(text: &str, i: usize) -> usize {
+    let Some((c, m)) = at(text, i) else {
+        return text.len();
+    };
+    let next = i + c.len_utf8();
+    let prefixed = is_prefix(c, m);
+    for word in [upper_then_lower, upper_run] {
+        if prefixed {
+            if let Some(end) = word(text, next) {
+                return end;
+            }
+        }
+        if let Some(end) = word(text, i) {
+            return end;
+        }
+    }
+    if m & N != 0 {
+        return next;
+    }
+    if let Some(end) = punctuation(text, i, c, m, &['\r', '\n', '/']) {
+        return end;
+    }
+    if m & S != 0 {
+        return whitespace(text, i);
+    }
+    next
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use proptest::prelude::*;
+
+    fn by_regex(pattern: &str, text: &str) -> Vec<String> {
+        static COMPILED: OnceLock<Vec<Regex>> = OnceLock::new();
+        let all =
+            COMPILED.get_or_init(|| PATTERNS.iter().map(|p| Regex::new(p).unwrap()).collect());
+        let re = &all[PATTERNS.iter().position(|p| *p == pattern).unwrap()];
+        re.find_iter(text)
+            .map(|m| m.unwrap().as_str().to_string())
+            .collect()
+    }
+
+    fn by_splitter(pattern: &str, text: &str) -> Vec<String> {
+        let s = match pattern {
+            LLAMA3_PATTERN => Splitter::Contractions { digits: 3 },
+            QWEN_PATTERN => Splitter::Contractions { digits: 1 },
+            _ => Splitter::Tekken,
+        };
+        assert!(Splitter::new(pattern).unwrap().is_hand_written());
+        let mut out = Vec::new();
+        s.for_each(text, |p| out.push(p.to_string()));
+        out
+    }
+
+    const PATTERNS: [&str; 3] = [LLAMA3_PATTERN, QWEN_PATTERN, TEKKEN_PATTERN];
+
+    fn check(text: &str) {
+        for p in PATTERNS {
+            assert_eq!(by_splitter(p, text), by_regex(p, text), "{p}\n{text:?}");
+        }
+    }
+
+    #[test]
+    fn known_cases() {
+        for t in [
+            "",
+            "Hello, world!",
+            "It's 9:41 and we've got 3 dogs, they'll see. I'M SURE'S ſ 'ſ 'Ll",
+            "  leading\n\n  trailing   ",
+            "a\r\n\r\n  b\t\t c \u{a0}\u{3000}x",
+            "12345678 ١٢٣٤ ²³ Ⅻ",
+            "HTTPServer getHTTPResponse CamelCase ÉCOLE école ǅungla",
+            "e\u{301}\u{301} \u{301}a \u{301} A\u{301}B ",
+            "x!!!\n\n/ //\r\n/a ?? ... 'hello' \"quoted\" ",
+            "你好，世界。日本語のテキスト：東京タワーは333メートルです。",
+            "مرحبا بالعالم 🙂👍🏽 emoji 🇫🇷 ok",
+            "ʰʲ ˈstress ᵃ",
+            "   \n",
+            " ",
+            "\n",
+            "'",
+            "' ",
+            "'s",
+        ] {
+            check(t);
+        }
+    }
+
+    #[test]
+    fn corpus() {
+        let path = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/admission/corpus.jsonl");
+        let text = std::fs::read_to_string(path).unwrap();
+        let mut all = String::new();
+        for line in text.lines().filter(|l| !l.is_empty()) {
+            let s: String = serde_json::from_str(line).unwrap();
+            check(&s);
+            all.push_str(&s);
+            all.push('\n');
+        }
+        check(&all);
+    }
+
+    #[test]
+    fn every_char_is_classified_like_the_regex() {
+        let l = Regex::new(r"^\p{L}$").unwrap();
+        let n = Regex::new(r"^\p{N}$").unwrap();
+        let s = Regex::new(r"^\s$").unwrap();
+        let u = Regex::new(r"^[\p{Lu}\p{Lt}\p{Lm}\p{Lo}\p{M}]$").unwrap();
+        let w = Regex::new(r"^[\p{Ll}\p{Lm}\p{Lo}\p{M}]$").unwrap();
+        let mut buf = [0u8; 4];
+        for c in (0u32..0x11_0000).step_by(7).filter_map(char::from_u32) {
+            let t = c.encode_utf8(&mut buf);
+            let m = class(c);
+            assert_eq!(m & L != 0, l.is_match(t).unwrap(), "{c:?}");
+            assert_eq!(m & N != 0, n.is_match(t).unwrap(), "{c:?}");
+            assert_eq!(m & S != 0, s.is_match(t).unwrap(), "{c:?}");
+            assert_eq!(m & U != 0, u.is_match(t).unwrap(), "{c:?}");
+            assert_eq!(m & W != 0, w.is_match(t).unwrap(), "{c:?}");
+        }
+    }
+
+    /// Chars that exercise every branch: ASCII, whitespace kinds, digits of
+    /// several scripts, letters of each case class, marks, punctuation, emoji.
+    fn interesting() -> impl Strategy<Value = char> {
+        prop_oneof![
+            4 => prop::sample::select(vec![
+                'a', 'z', 'A', 'Z', 's', 'S', 't', 'T', 'r', 'e', 'v', 'E', 'm', 'l', 'L', 'd', 'D',
+                '\'', '\u{17F}', '0', '5', '9',
+            ]),
+            3 => prop::sample::select(vec![' ', ' ', '\n', '\r', '\t', '\u{a0}', '\u{3000}', '\u{2028}', '\u{b}', '\u{c}', '\u{85}']),
+            2 => prop::sample::select(vec![
+                '.', ',', '!', '?', '/', '-', '"', '(', ')', '{', '}', ':', ';', '_', '*', '#', '@', '<', '>', '|',
+                '\u{201c}', '\u{3002}', '\u{ff0c}',
+            ]),
+            2 => prop::sample::select(vec![
+                'é', 'É', 'ß', 'ǅ', 'ʰ', 'ˈ', 'ᵃ', 'ж', 'Ж', 'λ', 'Ω', '你', '東', 'の', 'タ', '한', 'م', 'ا',
+                'ﬁ', 'ⅰ', 'Ⅻ',
+            ]),
+            1 => prop::sample::select(vec!['\u{301}', '\u{300}', '\u{94d}', '\u{20dd}', '\u{302}', '\u{903}']),
+            1 => prop::sample::select(vec!['١', '٢', '²', '½', '߀', '\u{1d7ce}']),
+            1 => prop::sample::select(vec!['🙂', '👍', '\u{1f3fd}', '\u{200d}', '\u{fe0f}', '🇫', '€', '\u{0}', '\u{7f}', '\u{ad}']),
+            1 => any::<char>(),
+        ]
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(1500))]
+
+        #[test]
+        fn splits_like_the_regex(chars in prop::collection::vec(interesting(), 0..40)) {
+            let text: String = chars.into_iter().collect();
+            for p in PATTERNS {
+                prop_assert_eq!(by_splitter(p, &text), by_regex(p, &text), "{}", p);
+            }
+        }
+
+        #[test]
+        fn splits_arbitrary_strings_like_the_regex(text in ".{0,60}") {
+            for p in PATTERNS {
+                prop_assert_eq!(by_splitter(p, &text), by_regex(p, &text), "{}", p);
+            }
+        }
+    }
+}
