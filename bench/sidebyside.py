@@ -522,6 +522,7 @@ class Results:
     stream: dict[str, dict[str, Any]] = field(default_factory=dict)
     memory: dict[str, dict[str, Any]] = field(default_factory=dict)
     errors: list[str] = field(default_factory=list)
+    unique_prompts: bool = False
 
 
 def _lat(x: Latency) -> dict[str, Any]:
@@ -568,7 +569,7 @@ def run_all(args: argparse.Namespace, res: Results, env: Env, run: Runner, t0: f
 
     def rates(name: str) -> None:
         key = env.key(name)
-        script = lua_script(work / f"{name}.lua", key, stream=False)
+        script = lua_script(work / f"{name}.lua", key, stream=False, unique=args.unique_prompts)
         with env.target(name, fast) as (base, pid):
             url = base + chat_path
             say(f"    {clock()} {name}: " + check_answer(name, base, key))
@@ -694,7 +695,9 @@ def report(res: Results) -> str:
         f"{res.load_after} after; {res.seconds / 60:.1f} minutes",
         "- versions: " + ", ".join(f"{k} {v}" for k, v in res.versions.items()),
         "- command: `.venv/bin/python bench/sidebyside.py"
-        + (" --quick`" if res.quick else "`")
+        + (" --quick" if res.quick else "")
+        + (" --unique-prompts" if res.unique_prompts else "")
+        + "`"
         + " (bench/README.md: method, placement, fairness)",
         f"- layout: each gateway alone on core {SERVER_CPU} (`taskset`, one worker process); "
         f"load generators and the simulated upstream on core {LOAD_CPU}; one gateway up at a "
@@ -702,7 +705,9 @@ def report(res: Results) -> str:
         "",
         "## Maximum throughput and CPU",
         "",
-        f"Non-streaming chat (~200 prompt tokens, 64-token answer), wrk c={CONNECTIONS}, "
+        "Non-streaming chat (~200 prompt tokens, 64-token answer; "
+        + ("a different prompt each request" if res.unique_prompts else "one fixed body")
+        + f"), wrk c={CONNECTIONS}, "
         f"{res.durations['warmup']:g} s warm-up + {res.durations['measure']:g} s measured. CPU "
         "is utime+stime of the gateway's whole process tree (/proc) over the measured run; "
         '"core ours" is that CPU per wall second: well under 100% at max load means the gateway '
@@ -921,6 +926,11 @@ def main(argv: list[str] | None = None) -> int:
         default="uvicorn",
         help="LiteLLM's HTTP server: its default (uvicorn) or --run_granian",
     )
+    ap.add_argument(
+        "--unique-prompts",
+        action="store_true",
+        help="max-throughput runs: every request's prompt differs (defeats caches)",
+    )
     ap.add_argument("--keep", action="store_true", help="keep the work directory (logs)")
     args = ap.parse_args(argv)
     d = QUICK if args.quick else FULL
@@ -954,6 +964,7 @@ def main(argv: list[str] | None = None) -> int:
     env = Env(procs, work, LITELLM_VENV / "bin" / "litellm")
     env.litellm_granian = args.litellm_server == "granian"
     res = Results(f"{started:%Y-%m-%d %H:%M}", args.quick, loadavg())
+    res.unique_prompts = args.unique_prompts
     res.machine = machine()
     res.fixed_tool = "oha -q N --latency-correction" if oha else "bench/openloop.py"
     res.durations = {k: float(v) for k, v in asdict(d).items()}
