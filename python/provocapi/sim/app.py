@@ -17,6 +17,7 @@ import orjson
 from .. import trtllm_protocol
 from . import embeddings, faults, plan, render_openai, render_trtllm, validate
 from .config import SimConfig
+from .memo import Entry, Memo
 from .server import (
     DROPPED,
     JSON,
@@ -62,6 +63,8 @@ class Worker:
         self.ttft = cfg.ttft_ms / 1000.0
         self.token_delay = cfg.token_delay_ms / 1000.0
         self.vectors: dict[Any, list[float]] = {}
+        # Answers of bodies seen before, per endpoint (memo.py): same bytes, fresh ids.
+        self.memo = {kind: Memo(self.r.ID_BYTES) for kind in ("chat", "completion")}
         self.routes = {
             (b"GET", b"/health"): self.health,
             (b"GET", b"/v1/models"): self.models,
@@ -215,6 +218,10 @@ class Worker:
     def _generate(self, req: Request, conn: Connection, kind: str) -> Result:
         if err := self._admit(req):
             return err
+        memo = self.memo[kind]
+        entry = memo.get(req.body)
+        if entry is not None:
+            return self._answer(req, conn, entry.plan, entry.body, kind, entry)
         body, err = self._body(req)
         if err:
             return err
@@ -230,10 +237,10 @@ class Worker:
             p = (plan.chat if kind == "chat" else plan.completion)(body, self.cfg, self.openai)
         except plan.HandlerError as e:
             return self._error(req, e.status, e.message)
-        return self._answer(req, conn, p, body, kind)
+        return self._answer(req, conn, p, body, kind, memo.add(req.body, body, p))
 
     def _answer(self, req: Request, conn: Connection, p: plan.Plan, body: dict[str, Any],
-                kind: str) -> Result:
+                kind: str, entry: Entry | None) -> Result:
         t = p.triggers
         if t.status:
             return self._error(req, t.status, f"Simulated error (status {t.status}).")
@@ -258,13 +265,13 @@ class Worker:
             return DROPPED
         delay = t.delay_ms / 1000.0 + self.ttft + self.token_delay * p.max_pieces
         if delay > 0:
-            return self._delayed(req, p, body, kind, delay)
+            return self._delayed(req, p, body, kind, delay, entry)
         blocks = self._blocks(p)
         started = time.time()
         self.stats.begin(blocks)
         self.stats.served += 1
         self.stats.end(blocks, started)
-        return self._json(req, 200, self._body_bytes(p, body, kind))
+        return self._json(req, 200, self._body_bytes(p, body, kind, entry))
 
     def _blocks(self, p: plan.Plan) -> int:
         return (p.prompt_tokens + p.completion_tokens) // TOKENS_PER_BLOCK + 1
@@ -274,24 +281,30 @@ class Worker:
         model = body.get("model")
         return model if isinstance(model, str) else self.cfg.model
 
-    def _body_bytes(self, p: plan.Plan, body: dict[str, Any], kind: str) -> bytes:
-        created = int(time.time())
-        if kind == "chat":
-            return self.r.chat_body(p, self._model(body), created)
-        prompts = body.get("prompt")
-        merged = isinstance(prompts, list) and bool(prompts) and not isinstance(
-            prompts[0], int) and len(prompts) > 1
-        model = self.cfg.model if merged and not self.openai else self._model(body)
-        return self.r.completion_body(p, model, created, merged)
+    def _body_bytes(self, p: plan.Plan, body: dict[str, Any], kind: str,
+                    entry: Entry | None = None) -> bytes:
+        def render(created: int, new_id: Any = None) -> bytes:
+            ids = {} if new_id is None else {"new_id": new_id}
+            if kind == "chat":
+                return self.r.chat_body(p, self._model(body), created, **ids)
+            prompts = body.get("prompt")
+            merged = isinstance(prompts, list) and bool(prompts) and not isinstance(
+                prompts[0], int) and len(prompts) > 1
+            model = self.cfg.model if merged and not self.openai else self._model(body)
+            return self.r.completion_body(p, model, created, merged, **ids)
+
+        if entry is not None:
+            return self.memo[kind].fill(entry, render)
+        return render(int(time.time()))
 
     async def _delayed(self, req: Request, p: plan.Plan, body: dict[str, Any], kind: str,
-                       delay: float) -> bytes:
+                       delay: float, entry: Entry | None) -> bytes:
         blocks = self._blocks(p)
         started = time.time()
         self.stats.begin(blocks)
         try:
             await asyncio.sleep(delay)
-            data = self._json(req, 200, self._body_bytes(p, body, kind))
+            data = self._json(req, 200, self._body_bytes(p, body, kind, entry))
             self.stats.served += 1
             return data
         except asyncio.CancelledError:

@@ -7,6 +7,7 @@ Errors in OpenAI's envelope, no trtllm extras, no stray space, and every chunk c
 from __future__ import annotations
 
 import os
+from collections.abc import Callable
 from typing import Any
 
 import orjson
@@ -17,7 +18,10 @@ from .textgen import Choice
 _dumps = orjson.dumps
 
 
-def _id(n: int = 12) -> str:
+ID_BYTES = 12  # every id in a body is the hex of this many random bytes
+
+
+def _id(n: int = ID_BYTES) -> str:
     return os.urandom(n).hex()
 
 
@@ -63,20 +67,21 @@ def models(model: str, created: int) -> bytes:
     ]})
 
 
-def _message(choice: Choice, call: ToolCall | None) -> dict[str, Any]:
+def _message(choice: Choice, call: ToolCall | None, new_id: Callable[[], str]) -> dict[str, Any]:
     if call is not None:
         return {"role": "assistant", "content": None, "tool_calls": [
-            {"id": "call_" + _id(), "type": "function",
+            {"id": "call_" + new_id(), "type": "function",
              "function": {"name": call.name, "arguments": call.arguments}}],
             "refusal": None, "annotations": []}
     return {"role": "assistant", "content": choice.text, "refusal": None, "annotations": []}
 
 
-def chat_body(plan: Plan, model: str, created: int) -> bytes:
+def chat_body(plan: Plan, model: str, created: int, new_id: Callable[[], str] = _id) -> bytes:
+    """``new_id`` makes every id in it (the app's memo passes one that leaves markers)."""
     return _dumps({
-        "id": "chatcmpl-" + _id(), "object": "chat.completion", "created": created,
+        "id": "chatcmpl-" + new_id(), "object": "chat.completion", "created": created,
         "model": model,
-        "choices": [{"index": i, "message": _message(c, call), "logprobs": None,
+        "choices": [{"index": i, "message": _message(c, call, new_id), "logprobs": None,
                      "finish_reason": c.finish_reason}
                     for i, (c, call) in enumerate(zip(plan.choices, plan.calls, strict=True))],
         "usage": usage(plan.prompt_tokens, plan.completion_tokens),
@@ -132,7 +137,8 @@ class ChatStream:
         return _usage_event(self.head, self.plan) if self.include_usage else None
 
 
-def completion_body(plan: Plan, model: str, created: int, merged: bool) -> bytes:
+def completion_body(plan: Plan, model: str, created: int, merged: bool,
+                    new_id: Callable[[], str] = _id) -> bytes:
     choices = []
     for i, c in enumerate(plan.choices):
         text = c.text
@@ -141,7 +147,7 @@ def completion_body(plan: Plan, model: str, created: int, merged: bool) -> bytes
         choices.append({"text": text, "index": i, "logprobs": None,
                         "finish_reason": c.finish_reason})
     return _dumps({
-        "id": "cmpl-" + _id(), "object": "text_completion", "created": created,
+        "id": "cmpl-" + new_id(), "object": "text_completion", "created": created,
         "model": model, "choices": choices,
         "usage": usage(plan.prompt_tokens, plan.completion_tokens),
         "system_fingerprint": None,

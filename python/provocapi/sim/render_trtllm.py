@@ -14,6 +14,7 @@
 from __future__ import annotations
 
 import os
+from collections.abc import Callable
 from typing import Any
 
 import orjson
@@ -24,8 +25,11 @@ from .textgen import Choice
 _dumps = orjson.dumps
 
 
+ID_BYTES = 16  # every id here is the hex of this many random bytes
+
+
 def hex_id() -> str:
-    return os.urandom(16).hex()
+    return os.urandom(ID_BYTES).hex()
 
 
 def usage(prompt: int, completion: int) -> dict[str, Any]:
@@ -66,32 +70,34 @@ def models(model: str, created: int) -> bytes:
 
 # chat, non-streaming
 
-def _tool_calls(call: ToolCall) -> list[dict[str, Any]]:
-    return [{"id": "chatcmpl-tool-" + hex_id(), "type": "function",
+def _tool_calls(call: ToolCall, new_id: Callable[[], str]) -> list[dict[str, Any]]:
+    return [{"id": "chatcmpl-tool-" + new_id(), "type": "function",
              "function": {"name": call.name, "arguments": call.arguments}}]
 
 
-def _message(choice: Choice, call: ToolCall | None) -> dict[str, Any]:
+def _message(choice: Choice, call: ToolCall | None, new_id: Callable[[], str]) -> dict[str, Any]:
     if call is not None and call.mode == "named":
         return {"role": "assistant", "content": "", "reasoning_content": None,
-                "reasoning": None, "tool_calls": _tool_calls(call)}
+                "reasoning": None, "tool_calls": _tool_calls(call, new_id)}
     if call is not None:
         return {"role": "assistant", "content": "", "reasoning_content": "",
-                "reasoning": None, "tool_calls": _tool_calls(call)}
+                "reasoning": None, "tool_calls": _tool_calls(call, new_id)}
     return {"role": "assistant", "content": choice.text, "reasoning_content": "",
             "reasoning": None, "tool_calls": []}
 
 
-def chat_body(plan: Plan, model: str, created: int) -> bytes:
+def chat_body(plan: Plan, model: str, created: int,
+              new_id: Callable[[], str] = hex_id) -> bytes:
+    """``new_id`` makes every id in it (the app's memo passes one that leaves markers)."""
     choices = [
-        {"index": i, "message": _message(c, call), "logprobs": None,
+        {"index": i, "message": _message(c, call, new_id), "logprobs": None,
          "finish_reason": c.finish_reason, "stop_reason": c.stop_reason,
          "mm_embedding_handle": None, "disaggregated_params": None,
          "avg_decoded_tokens_per_iter": None}
         for i, (c, call) in enumerate(zip(plan.choices, plan.calls, strict=True))
     ]
     return _dumps({
-        "id": "chatcmpl-" + hex_id(), "object": "chat.completion", "created": created,
+        "id": "chatcmpl-" + new_id(), "object": "chat.completion", "created": created,
         "model": model, "choices": choices,
         "usage": usage(plan.prompt_tokens, plan.completion_tokens),
         "prompt_token_ids": None, "prompt_token_ids_b64": None,
@@ -159,7 +165,8 @@ class ChatStream:
 
 # completions
 
-def completion_body(plan: Plan, model: str, created: int, merged: bool) -> bytes:
+def completion_body(plan: Plan, model: str, created: int, merged: bool,
+                    new_id: Callable[[], str] = hex_id) -> bytes:
     choices = []
     for i, c in enumerate(plan.choices):
         text = c.text
@@ -174,7 +181,7 @@ def completion_body(plan: Plan, model: str, created: int, merged: bool) -> bytes
     # Several prompts are merged into one response that names the server's model and
     # carries an empty prompt_token_ids list instead of null.
     return _dumps({
-        "id": "cmpl-" + hex_id(), "object": "text_completion", "created": created,
+        "id": "cmpl-" + new_id(), "object": "text_completion", "created": created,
         "model": model, "choices": choices,
         "usage": usage(plan.prompt_tokens, plan.completion_tokens),
         "prompt_token_ids": [] if merged else None,
