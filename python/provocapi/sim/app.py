@@ -266,11 +266,7 @@ class Worker:
         delay = t.delay_ms / 1000.0 + self.ttft + self.token_delay * p.max_pieces
         if delay > 0:
             return self._delayed(req, p, body, kind, delay, entry)
-        blocks = self._blocks(p)
-        started = time.time()
-        self.stats.begin(blocks)
-        self.stats.served += 1
-        self.stats.end(blocks, started)
+        self.stats.at_once(self._blocks(p), time.time())
         return self._json(req, 200, self._body_bytes(p, body, kind, entry))
 
     def _blocks(self, p: plan.Plan) -> int:
@@ -283,6 +279,10 @@ class Worker:
 
     def _body_bytes(self, p: plan.Plan, body: dict[str, Any], kind: str,
                     entry: Entry | None = None) -> bytes:
+        memo = self.memo[kind]
+        if entry is not None and entry.template:  # ready (None: not made yet; False: none)
+            return memo.splice(entry.template)  # type: ignore[arg-type]
+
         def render(created: int, new_id: Any = None) -> bytes:
             ids = {} if new_id is None else {"new_id": new_id}
             if kind == "chat":
@@ -294,7 +294,7 @@ class Worker:
             return self.r.completion_body(p, model, created, merged, **ids)
 
         if entry is not None:
-            return self.memo[kind].fill(entry, render)
+            return memo.fill(entry, render)
         return render(int(time.time()))
 
     async def _delayed(self, req: Request, p: plan.Plan, body: dict[str, Any], kind: str,

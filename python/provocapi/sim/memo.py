@@ -37,6 +37,7 @@ _CREATED_MARK = int.from_bytes(os.urandom(7), "big") + 10**17  # 18 digits, > 2*
 
 ID = 0
 CREATED = 1
+_ONE_ID = (ID, CREATED)
 
 
 class Entry:
@@ -107,8 +108,12 @@ class Memo:
             t = entry.template = self._template(render)
         if t is False:
             return render(int(time.time()), self._new_id)
-        segments, holes = t  # type: ignore[misc]
-        if holes == (ID, CREATED):  # the common shape: one id, then created
+        return self.splice(t)  # type: ignore[arg-type]
+
+    def splice(self, template: tuple[tuple[bytes, ...], tuple[int, ...]]) -> bytes:
+        """A template's bytes with fresh ids and `created` in its holes."""
+        segments, holes = template
+        if holes is _ONE_ID:  # the common shape: one id, then created
             return b"".join((segments[0], hexlify(os.urandom(self.id_bytes)), segments[1],
                              self.created.get(), segments[2]))
         parts = [segments[0]]
@@ -149,4 +154,5 @@ class Memo:
             segments.append(data[pos:start])
             pos = start + length
         segments.append(data[pos:])
-        return tuple(segments), tuple(kind for _, _, kind in holes)
+        kinds = tuple(kind for _, _, kind in holes)
+        return tuple(segments), _ONE_ID if kinds == _ONE_ID else kinds

@@ -5,7 +5,7 @@ Both profiles (trtllm, openai) render the same plan; only the wire shapes differ
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from . import faults, tools
@@ -53,14 +53,21 @@ class Plan:
     triggers: faults.Triggers
     prompt_texts: list[str] | None = None  # completions echo: per prompt
     n: int = 1
+    # (completion_tokens, max_pieces), counted on first use: a plan is final once made.
+    _sizes: tuple[int, int] | None = field(default=None, repr=False, compare=False)
+
+    def _count(self) -> tuple[int, int]:
+        lengths = [len(c.pieces) for c in self.choices]
+        self._sizes = (sum(lengths), max(lengths, default=0))
+        return self._sizes
 
     @property
     def completion_tokens(self) -> int:
-        return sum(len(c.pieces) for c in self.choices)
+        return (self._sizes or self._count())[0]
 
     @property
     def max_pieces(self) -> int:
-        return max((len(c.pieces) for c in self.choices), default=0)
+        return (self._sizes or self._count())[1]
 
 
 def _max_tokens(body: dict[str, Any], *names: str) -> int | None:
