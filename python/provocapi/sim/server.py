@@ -157,12 +157,7 @@ class Connection(asyncio.Protocol):
         if self._drain is not None and not self._drain.done():
             self._drain.set_result(None)
 
-    # httptools callbacks
-    def on_message_begin(self) -> None:
-        self._url = b""
-        self._headers = {}
-        self._body = []
-
+    # httptools callbacks (no on_message_begin: on_message_complete resets for the next one)
     def on_url(self, url: bytes) -> None:
         self._url += url
 
@@ -171,18 +166,22 @@ class Connection(asyncio.Protocol):
 
     def on_headers_complete(self) -> None:
         # curl waits a second for this before sending a large body
-        if self._headers.get(b"expect", b"").lower() == b"100-continue":
+        if b"expect" in self._headers and self._headers[b"expect"].lower() == b"100-continue":
             self.write(b"HTTP/1.1 100 Continue\r\n\r\n")
 
     def on_body(self, body: bytes) -> None:
         self._body.append(body)
 
     def on_message_complete(self) -> None:
-        body = self._body[0] if len(self._body) == 1 else b"".join(self._body)
+        parts = self._body
+        body = parts[0] if len(parts) == 1 else b"".join(parts)
         self._pending.append(Request(
             self._parser.get_method(), self._url, self._headers, body,
             self._parser.should_keep_alive(),
         ))
+        self._url = b""
+        self._headers = {}
+        self._body = []
         if not self._busy:
             self._run_pending()
 
