@@ -234,3 +234,17 @@ async def test_invalid_body_never_remembered(fresh_sim) -> None:
         assert r.status == 400 and "extra_forbidden" in r.json()["error"]
     assert len(s.worker.memo["chat"]) == 0
     assert s.worker.stats.errors == 2
+
+
+def test_word_pieces_same_as_the_plain_walk() -> None:
+    from provocapi.sim import textgen
+
+    for key in (0, 1, 255, 256, 1 << 20, 0xFFFFFFFF, 123456789):
+        for count in (0, 1, 5, len(textgen.WORDS) - 1, len(textgen.WORDS),
+                      len(textgen.WORDS) + 1, 300):
+            step = 7 + (key >> 8) % 5 * 2
+            plain = [textgen._SPACED[(key % textgen._N + i * step) % textgen._N]
+                     for i in range(count)]
+            if plain:
+                plain[0] = plain[0][1:]
+            assert textgen.word_pieces(key, count) == plain

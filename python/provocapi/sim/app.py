@@ -237,7 +237,10 @@ class Worker:
             p = (plan.chat if kind == "chat" else plan.completion)(body, self.cfg, self.openai)
         except plan.HandlerError as e:
             return self._error(req, e.status, e.message)
-        return self._answer(req, conn, p, body, kind, memo.add(req.body, body, p))
+        # Remembered for the next time; this answer is rendered as usual (the template is
+        # made only when the body comes again: a stream of distinct bodies pays nothing).
+        memo.add(req.body, body, p)
+        return self._answer(req, conn, p, body, kind, None)
 
     def _answer(self, req: Request, conn: Connection, p: plan.Plan, body: dict[str, Any],
                 kind: str, entry: Entry | None) -> Result:

@@ -3,9 +3,10 @@
 A generation request's answer depends only on its raw body and the worker's flags, apart
 from the ids (fresh random hex in every response) and ``created`` (the time). So for a body
 seen before, validation, the plan and the JSON rendering are skipped: the entry keeps the
-parsed body and the plan (the stream path reuses them) and, once a non-streamed answer has
-been rendered, a template of its bytes with holes where the ids and ``created`` go, filled
-afresh for every response. The bytes are exactly what a fresh render would give.
+parsed body and the plan (the stream path reuses them) and, the first time the body comes
+again for a non-streamed answer, a template of its bytes with holes where the ids and
+``created`` go, filled afresh for every response. The bytes are exactly what a fresh render
+would give.
 
 Only what is deterministic is remembered: a body with a ``lora_request`` (its path is
 checked on the file system every time) or one that fails validation is worked out in full

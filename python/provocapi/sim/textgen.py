@@ -29,11 +29,19 @@ def text_key(text: str, seed: int) -> int:
     return zlib.crc32(text.encode("utf-8", "surrogatepass"), seed & 0xFFFFFFFF)
 
 
+# The walk of each (start, step) over one period of _N words, made once (at most _N * 5).
+_CYCLES: dict[tuple[int, int], list[str]] = {}
+
+
 def word_pieces(key: int, count: int) -> list[str]:
     """``count`` tokens of prose; varied by the key, never random."""
     step = 7 + (key >> 8) % 5 * 2  # odd steps walk every word before repeating
     start = key % _N
-    pieces = [_SPACED[(start + i * step) % _N] for i in range(count)]
+    # word i is _SPACED[(start + i * step) % _N]: periodic in i with period _N
+    cycle = _CYCLES.get((start, step))
+    if cycle is None:
+        cycle = _CYCLES[(start, step)] = [_SPACED[(start + i * step) % _N] for i in range(_N)]
+    pieces = cycle[:count] if count <= _N else (cycle * (count // _N + 1))[:count]
     if pieces:
         pieces[0] = pieces[0][1:]
     return pieces
