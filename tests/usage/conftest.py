@@ -9,11 +9,13 @@ from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 
 import pytest
+from provocapi.sim.process import SimHandle
 from provocapi.usage.stores import UsageStore
 from provocapi.usage.stores.clickhouse import ClickHouseStore, HttpTransport
 from provocapi.usage.stores.sqlite import SqliteStore
 
 from .clickhouse_server import PASSWORD, USER, ClickHouse
+from .gateway_stack import start_fleet
 
 
 @pytest.fixture(scope="session")
@@ -24,6 +26,16 @@ def clickhouse(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ClickHouse]
         yield server
     finally:
         server.stop()
+
+
+@pytest.fixture(scope="module")
+def sims() -> Iterator[SimHandle]:
+    """The simulated fleet the gateway tests route to, one per test module."""
+    handle = start_fleet()
+    try:
+        yield handle
+    finally:
+        handle.stop()
 
 
 class ChdbTransport:

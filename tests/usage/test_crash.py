@@ -7,28 +7,17 @@ from __future__ import annotations
 import secrets
 import threading
 import time
-from collections.abc import Iterator
 from pathlib import Path
 
 import openai
-import pytest
 from provocapi.sim.process import SimHandle
 from provocapi.usage.spool import list_series
 
 from .clickhouse_server import ClickHouse
-from .gateway_stack import ADMIN_KEY, keys, make_gateway, poll, start_fleet, usage
+from .gateway_stack import ADMIN_KEY, keys, make_gateway, poll, usage
 
 TODAY = time.strftime("%Y-%m-%d", time.gmtime())
 ANSWERED = 12
-
-
-@pytest.fixture(scope="module")
-def sims() -> Iterator[SimHandle]:
-    handle = start_fleet()
-    try:
-        yield handle
-    finally:
-        handle.stop()
 
 
 def test_kill_9_loses_nothing(tmp_path: Path, sims: SimHandle, clickhouse: ClickHouse) -> None:

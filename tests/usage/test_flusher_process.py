@@ -9,29 +9,18 @@ import secrets
 import signal
 import threading
 import time
-from collections.abc import Iterator
 from pathlib import Path
 
 import httpx2
-import pytest
 from provocapi.sim.process import SimHandle
 from provocapi.usage.spool import list_series
 
 from .clickhouse_server import ClickHouse
-from .gateway_stack import ADMIN_KEY, Gateway, keys, make_gateway, poll, start_fleet, usage
+from .gateway_stack import ADMIN_KEY, Gateway, keys, make_gateway, poll, usage
 
 TODAY = time.strftime("%Y-%m-%d", time.gmtime())
 FLUSHER = b"provocapi.usage.flusher_process"
 BODY = {"model": "gpt-4o-mini", "messages": [{"role": "user", "content": "hi"}]}
-
-
-@pytest.fixture(scope="module")
-def sims() -> Iterator[SimHandle]:
-    handle = start_fleet()
-    try:
-        yield handle
-    finally:
-        handle.stop()
 
 
 def group(gw: Gateway) -> list[tuple[int, int, bytes]]:

@@ -12,18 +12,9 @@ import pytest
 from provocapi.sim.process import SimHandle
 
 from .clickhouse_server import ClickHouse
-from .gateway_stack import ADMIN_KEY, Gateway, keys, make_gateway, poll, start_fleet, usage
+from .gateway_stack import ADMIN_KEY, Gateway, keys, make_gateway, poll, usage
 
 TODAY = time.strftime("%Y-%m-%d", time.gmtime())
-
-
-@pytest.fixture(scope="module")
-def sims() -> Iterator[SimHandle]:
-    handle = start_fleet()
-    try:
-        yield handle
-    finally:
-        handle.stop()
 
 
 @pytest.fixture(scope="module")

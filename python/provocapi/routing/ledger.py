@@ -18,6 +18,7 @@ import contextlib
 import fcntl
 import logging
 import os
+import weakref
 from pathlib import Path
 
 from .._core import StateTable
@@ -38,30 +39,45 @@ def _lock(path: Path) -> int | None:
     return fd
 
 
+_ledgers: weakref.WeakSet[Ledger] = weakref.WeakSet()
+
+
+def _after_fork() -> None:
+    for ledger in list(_ledgers):
+        ledger._forget()
+
+
+# like the usage recorder: a forked child claims its own seat (no getpid per call)
+os.register_at_fork(after_in_child=_after_fork)
+
+
 class Ledger:
     def __init__(self, table: StateTable, seats_dir: Path) -> None:
         self.table = table
         self.dir = seats_dir
-        self.pid = 0
         self.seat = -1
         self._fd = -1
         self._slots: dict[tuple[int, int], int] = {}  # (slot, field) → ledger slot
+        _ledgers.add(self)
+
+    def _forget(self) -> None:
+        self.seat, self._fd, self._slots = -1, -1, {}  # the parent's seat and lock stay its own
 
     def _claim(self) -> None:
-        # lazily, in the process that serves (a forked child takes its own seat)
+        # lazily, in the process that serves
         self.dir.mkdir(parents=True, exist_ok=True)
         for seat in range(MAX_SEATS):
             fd = _lock(self.dir / f"seat-{seat}.lock")
             if fd is not None:
                 self.reclaim(seat)  # a dead predecessor's units, if any
-                self.pid, self.seat, self._fd = os.getpid(), seat, fd
+                self.seat, self._fd = seat, fd
                 self._slots = {}
                 return
         raise RuntimeError(f"no free routing seat in {self.dir}")
 
     def add(self, slot: int, field: int, delta: int) -> None:
         """Book `delta` units of (slot, field) to this process (after adding them there)."""
-        if self.pid != os.getpid():
+        if self.seat < 0:
             self._claim()
         own = self._slots.get((slot, field))
         if own is None:
@@ -97,7 +113,7 @@ class Ledger:
                 if not (name.startswith("seat-") and name.endswith(".lock")):
                     continue
                 seat = int(name[5:-5])
-                if seat == self.seat and self.pid == os.getpid():
+                if seat == self.seat:
                     continue
                 fd = _lock(Path(entry.path))
                 if fd is None:
