@@ -19,8 +19,14 @@ impl std::fmt::Display for EmbedError {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         match self {
             Self::Misaligned(n) => write!(f, "embedding of {n} bytes is not a float32 vector"),
-            Self::BadDimensions { dimensions, available } => {
-                write!(f, "dimensions must be between 1 and {available}, got {dimensions}")
+            Self::BadDimensions {
+                dimensions,
+                available,
+            } => {
+                write!(
+                    f,
+                    "dimensions must be between 1 and {available}, got {dimensions}"
+                )
             }
             Self::NotFinite => f.write_str("embedding holds a non-finite value"),
         }
@@ -35,7 +41,10 @@ pub fn truncate(raw: &[u8], dimensions: usize) -> Result<Vec<u8>, EmbedError> {
     }
     let available = raw.len() / 4;
     if dimensions == 0 || dimensions > available {
-        return Err(EmbedError::BadDimensions { dimensions, available });
+        return Err(EmbedError::BadDimensions {
+            dimensions,
+            available,
+        });
     }
     let kept: Vec<f32> = raw
         .chunks_exact(4)
@@ -47,10 +56,17 @@ pub fn truncate(raw: &[u8], dimensions: usize) -> Result<Vec<u8>, EmbedError> {
         return Err(EmbedError::NotFinite);
     }
     // Sum in f64: thousands of squares in f32 lose digits.
-    let norm = kept.iter().map(|&v| f64::from(v) * f64::from(v)).sum::<f64>().sqrt();
+    let norm = kept
+        .iter()
+        .map(|&v| f64::from(v) * f64::from(v))
+        .sum::<f64>()
+        .sqrt();
     // An all-zero prefix has no direction; return it as it is.
     let scale = if norm > 0.0 { 1.0 / norm } else { 1.0 };
-    Ok(kept.iter().flat_map(|&v| ((f64::from(v) * scale) as f32).to_le_bytes()).collect())
+    Ok(kept
+        .iter()
+        .flat_map(|&v| ((f64::from(v) * scale) as f32).to_le_bytes())
+        .collect())
 }
 
 #[cfg(test)]
@@ -62,21 +78,32 @@ mod tests {
     }
 
     fn floats(b: &[u8]) -> Vec<f32> {
-        b.chunks_exact(4).map(|c| f32::from_le_bytes([c[0], c[1], c[2], c[3]])).collect()
+        b.chunks_exact(4)
+            .map(|c| f32::from_le_bytes([c[0], c[1], c[2], c[3]]))
+            .collect()
     }
 
     #[test]
     fn truncates_and_renormalises() {
         let out = floats(&truncate(&bytes(&[3.0, 4.0, 12.0, 1.0]), 2).unwrap_or_default());
         assert_eq!(out.len(), 2);
-        assert!((out[0] - 0.6).abs() < 1e-6 && (out[1] - 0.8).abs() < 1e-6, "{out:?}");
+        assert!(
+            (out[0] - 0.6).abs() < 1e-6 && (out[1] - 0.8).abs() < 1e-6,
+            "{out:?}"
+        );
     }
 
     #[test]
     fn unit_norm_after_truncation() {
-        let v: Vec<f32> = (0..1024).map(|i| ((i * 37 % 101) as f32 - 50.0) / 7.0).collect();
+        let v: Vec<f32> = (0..1024)
+            .map(|i| ((i * 37 % 101) as f32 - 50.0) / 7.0)
+            .collect();
         let out = floats(&truncate(&bytes(&v), 256).unwrap_or_default());
-        let n: f64 = out.iter().map(|&x| f64::from(x) * f64::from(x)).sum::<f64>().sqrt();
+        let n: f64 = out
+            .iter()
+            .map(|&x| f64::from(x) * f64::from(x))
+            .sum::<f64>()
+            .sqrt();
         assert!((n - 1.0).abs() < 1e-5, "{n}");
         // Direction kept: same signs and ratios as the input prefix.
         assert!((out[3] / out[1] - v[3] / v[1]).abs() < 1e-4);
@@ -84,16 +111,43 @@ mod tests {
 
     #[test]
     fn full_length_and_zero_vector() {
-        assert_eq!(floats(&truncate(&bytes(&[0.0, 2.0]), 2).unwrap_or_default()), [0.0, 1.0]);
-        assert_eq!(floats(&truncate(&bytes(&[0.0, 0.0, 1.0]), 2).unwrap_or_default()), [0.0, 0.0]);
+        assert_eq!(
+            floats(&truncate(&bytes(&[0.0, 2.0]), 2).unwrap_or_default()),
+            [0.0, 1.0]
+        );
+        assert_eq!(
+            floats(&truncate(&bytes(&[0.0, 0.0, 1.0]), 2).unwrap_or_default()),
+            [0.0, 0.0]
+        );
     }
 
     #[test]
     fn bad_input() {
         assert_eq!(truncate(&[0; 7], 1), Err(EmbedError::Misaligned(7)));
-        assert_eq!(truncate(&[0; 8], 0), Err(EmbedError::BadDimensions { dimensions: 0, available: 2 }));
-        assert_eq!(truncate(&[0; 8], 3), Err(EmbedError::BadDimensions { dimensions: 3, available: 2 }));
-        assert_eq!(truncate(&bytes(&[f32::NAN, 1.0]), 1), Err(EmbedError::NotFinite));
-        assert_eq!(truncate(&[], 1), Err(EmbedError::BadDimensions { dimensions: 1, available: 0 }));
+        assert_eq!(
+            truncate(&[0; 8], 0),
+            Err(EmbedError::BadDimensions {
+                dimensions: 0,
+                available: 2
+            })
+        );
+        assert_eq!(
+            truncate(&[0; 8], 3),
+            Err(EmbedError::BadDimensions {
+                dimensions: 3,
+                available: 2
+            })
+        );
+        assert_eq!(
+            truncate(&bytes(&[f32::NAN, 1.0]), 1),
+            Err(EmbedError::NotFinite)
+        );
+        assert_eq!(
+            truncate(&[], 1),
+            Err(EmbedError::BadDimensions {
+                dimensions: 1,
+                available: 0
+            })
+        );
     }
 }

@@ -64,7 +64,9 @@ pub struct Tools {
 impl Tools {
     /// `None` unless both a family and at least one tool name are given.
     pub fn new(family: Option<Family>, names: Vec<String>) -> Option<Self> {
-        family.filter(|_| !names.is_empty()).map(|family| Self { family, names })
+        family
+            .filter(|_| !names.is_empty())
+            .map(|family| Self { family, names })
     }
 }
 

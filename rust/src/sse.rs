@@ -93,7 +93,11 @@ impl SseParser {
         self.skip_lf = false;
     }
 
-    fn line_done<F: FnMut(&[u8])>(&mut self, mut line: &[u8], on_event: &mut F) -> Result<(), SseError> {
+    fn line_done<F: FnMut(&[u8])>(
+        &mut self,
+        mut line: &[u8],
+        on_event: &mut F,
+    ) -> Result<(), SseError> {
         if !self.started {
             self.started = true;
             line = line.strip_prefix(BOM).unwrap_or(line);
@@ -145,7 +149,8 @@ mod tests {
         let mut p = SseParser::new();
         let mut out = Vec::new();
         for c in chunks {
-            p.feed(c, |d| out.push(String::from_utf8_lossy(d).into_owned())).ok();
+            p.feed(c, |d| out.push(String::from_utf8_lossy(d).into_owned()))
+                .ok();
         }
         p.finish(|d| out.push(format!("EOF:{}", String::from_utf8_lossy(d))));
         out
@@ -158,7 +163,10 @@ mod tests {
             assert_eq!(events(&[body.as_bytes()]), ["a", "b"], "eol {eol:?}");
         }
         // Mixed endings in one stream.
-        assert_eq!(events(&[b"data: a\r\n\rdata: b\r\r\ndata: c\n\n"]), ["a", "b", "c"]);
+        assert_eq!(
+            events(&[b"data: a\r\n\rdata: b\r\r\ndata: c\n\n"]),
+            ["a", "b", "c"]
+        );
     }
 
     #[test]

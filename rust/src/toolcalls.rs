@@ -56,7 +56,12 @@ pub struct Parsed {
 /// Parse a complete message; `None` when it is not (entirely) tool calls.
 pub fn parse(family: Family, text: &str, names: &[String]) -> Option<Parsed> {
     let mut json = json::JsonScan::default();
-    let mut cx = scan::Cx { text, names, fin: true, json: &mut json };
+    let mut cx = scan::Cx {
+        text,
+        names,
+        fin: true,
+        json: &mut json,
+    };
     let s = scan::scan(family, &mut cx, scan::At::Begin);
     if s.rest_is_content || s.calls.is_empty() {
         return None;
@@ -66,7 +71,10 @@ pub fn parse(family: Family, text: &str, names: &[String]) -> Option<Parsed> {
         .map(str::trim_end)
         .filter(|c| !c.is_empty())
         .map(str::to_owned);
-    Some(Parsed { content, calls: s.calls })
+    Some(Parsed {
+        content,
+        calls: s.calls,
+    })
 }
 
 const ALPHANUM: &[u8; 62] = b"0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz";

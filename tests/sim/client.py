@@ -24,7 +24,7 @@ class Reply:
 
     def data(self) -> list[bytes]:
         """The payload of each event, without "data: " and the blank line."""
-        return [e[len(b"data: "):].rstrip(b"\n") for e in self.events]
+        return [e[len(b"data: ") :].rstrip(b"\n") for e in self.events]
 
     def chunks(self) -> list[Any]:
         return [orjson.loads(d) for d in self.data() if d.strip() != b"[DONE]"]
@@ -39,8 +39,8 @@ def dechunk(raw: bytes) -> tuple[bytes, bool]:
             return bytes(out), False
         size = int(raw[pos:end], 16)
         if size == 0:
-            return bytes(out), raw[end:end + 4] == b"\r\n\r\n"
-        out += raw[end + 2:end + 2 + size]
+            return bytes(out), raw[end : end + 4] == b"\r\n\r\n"
+        out += raw[end + 2 : end + 2 + size]
         pos = end + 2 + size + 2
 
 
@@ -62,8 +62,13 @@ def parse(data: bytes) -> Reply:
     return Reply(status, headers, raw, body, complete, events)
 
 
-def request_bytes(method: str, path: str, body: Any = None,
-                  headers: dict[str, str] | None = None, close: bool = True) -> bytes:
+def request_bytes(
+    method: str,
+    path: str,
+    body: Any = None,
+    headers: dict[str, str] | None = None,
+    close: bool = True,
+) -> bytes:
     payload = b""
     if body is not None:
         payload = body if isinstance(body, bytes) else orjson.dumps(body)
@@ -78,8 +83,14 @@ def request_bytes(method: str, path: str, body: Any = None,
     return ("\r\n".join(lines) + "\r\n\r\n").encode() + payload
 
 
-async def call(port: int, method: str, path: str, body: Any = None,
-               headers: dict[str, str] | None = None, timeout: float = 10.0) -> Reply:
+async def call(
+    port: int,
+    method: str,
+    path: str,
+    body: Any = None,
+    headers: dict[str, str] | None = None,
+    timeout: float = 10.0,
+) -> Reply:
     reader, writer = await asyncio.open_connection("127.0.0.1", port)
     try:
         writer.write(request_bytes(method, path, body, headers))

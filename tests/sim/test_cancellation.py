@@ -15,8 +15,13 @@ async def _stats(port: int) -> dict[str, int]:
 async def test_stream_cancelled_within_a_second(fresh_sim) -> None:
     s = await fresh_sim("--model", "m", "--token-delay-ms", "50", "--output-tokens", "200")
     reader, writer = await asyncio.open_connection("127.0.0.1", s.port)
-    writer.write(request_bytes("POST", "/v1/chat/completions", {
-        "model": "m", "messages": [{"role": "user", "content": "long"}], "stream": True}))
+    writer.write(
+        request_bytes(
+            "POST",
+            "/v1/chat/completions",
+            {"model": "m", "messages": [{"role": "user", "content": "long"}], "stream": True},
+        )
+    )
     got = b""
     while got.count(b"data: ") < 3:
         got += await asyncio.wait_for(reader.read(4096), 5)
@@ -33,8 +38,13 @@ async def test_stream_cancelled_within_a_second(fresh_sim) -> None:
 async def test_delayed_non_stream_cancelled(fresh_sim) -> None:
     s = await fresh_sim("--model", "m", "--ttft-ms", "2000")
     _reader, writer = await asyncio.open_connection("127.0.0.1", s.port)
-    writer.write(request_bytes("POST", "/v1/chat/completions", {
-        "model": "m", "messages": [{"role": "user", "content": "x"}]}))
+    writer.write(
+        request_bytes(
+            "POST",
+            "/v1/chat/completions",
+            {"model": "m", "messages": [{"role": "user", "content": "x"}]},
+        )
+    )
     await asyncio.sleep(0.1)
     writer.close()
     t0 = time.monotonic()

@@ -16,7 +16,10 @@ EMBEDDING = {"model": "m", "input": "hi"}
 
 # A plausible value for each field; fields needing company bring it along.
 SAMPLES: dict[str, dict[str, Any]] = {
-    "messages": {}, "model": {}, "prompt": {}, "input": {},
+    "messages": {},
+    "model": {},
+    "prompt": {},
+    "input": {},
     "prompt_token_ids": {"prompt_token_ids": [1, 2, 3]},
     "prompt_token_ids_b64": {"prompt_token_ids_b64": "AQAAAA=="},
     "frequency_penalty": {"frequency_penalty": 0.1},
@@ -92,11 +95,21 @@ def _with(base: dict[str, Any], field: str, lora: Path, endpoint: str) -> dict[s
 def test_every_known_field_has_a_sample() -> None:
     fields = P.CHAT_COMPLETION_FIELDS | P.COMPLETION_FIELDS | P.EMBEDDING_FIELDS
     assert fields <= SAMPLES.keys()
-    assert all(isinstance(s, frozenset) for s in
-               (P.CHAT_COMPLETION_FIELDS, P.COMPLETION_FIELDS, P.EMBEDDING_FIELDS))
+    assert all(
+        isinstance(s, frozenset)
+        for s in (P.CHAT_COMPLETION_FIELDS, P.COMPLETION_FIELDS, P.EMBEDDING_FIELDS)
+    )
     # the fields the gateway most relies on
-    assert {"top_k", "min_p", "repetition_penalty", "min_tokens", "ignore_eos",
-            "stop_token_ids", "lora_request", "response_format"} <= P.CHAT_COMPLETION_FIELDS
+    assert {
+        "top_k",
+        "min_p",
+        "repetition_penalty",
+        "min_tokens",
+        "ignore_eos",
+        "stop_token_ids",
+        "lora_request",
+        "response_format",
+    } <= P.CHAT_COMPLETION_FIELDS
     assert {"stream_options", "lora_request", "top_k"} <= P.COMPLETION_FIELDS
     assert "stream_options" in P.NESTED_OBJECT_FIELDS
     assert P.FINISH_REASONS >= {"stop", "length", "timeout", "cancelled"}
@@ -123,9 +136,13 @@ async def test_embedding_accepts(sim, lora_dir: Path, field: str) -> None:
     assert r.status == 200, r.body
 
 
-@pytest.mark.parametrize(("path", "base"), [
-    ("/v1/chat/completions", CHAT), ("/v1/completions", COMPLETION),
-])
+@pytest.mark.parametrize(
+    ("path", "base"),
+    [
+        ("/v1/chat/completions", CHAT),
+        ("/v1/completions", COMPLETION),
+    ],
+)
 async def test_unknown_field_rejected_naming_it(sim, path: str, base: dict[str, Any]) -> None:
     s = await sim("--model", "m", "--output-tokens", "4")
     for field in ("foo", "max_output_tokens", "logprob", "functions"):
@@ -145,16 +162,25 @@ async def test_unknown_field_rejected_naming_it(sim, path: str, base: dict[str, 
 
 async def test_unknown_nested_field_rejected(sim) -> None:
     s = await sim("--model", "m", "--output-tokens", "4")
-    r = await post(s.port, "/v1/chat/completions",
-                   {**CHAT, "stream": True, "stream_options": {"include_usage": True, "x": 1}})
+    r = await post(
+        s.port,
+        "/v1/chat/completions",
+        {**CHAT, "stream": True, "stream_options": {"include_usage": True, "x": 1}},
+    )
     assert r.status == 400
     assert "('body', 'stream_options', 'x')" in r.json()["error"]
-    r = await post(s.port, "/v1/chat/completions", {
-        **CHAT, "tools": [{"type": "function", "function": {"name": "f", "strictly": True}}]})
+    r = await post(
+        s.port,
+        "/v1/chat/completions",
+        {**CHAT, "tools": [{"type": "function", "function": {"name": "f", "strictly": True}}]},
+    )
     assert r.status == 400
     assert "('body', 'tools', 0, 'function', 'strictly')" in r.json()["error"]
-    r = await post(s.port, "/v1/chat/completions",
-                   {**CHAT, "response_format": {"type": "json_object", "schemas": {}}})
+    r = await post(
+        s.port,
+        "/v1/chat/completions",
+        {**CHAT, "response_format": {"type": "json_object", "schemas": {}}},
+    )
     assert r.status == 400 and "'schemas'" in r.json()["error"]
 
 
@@ -164,14 +190,17 @@ async def test_embedding_unknown_field(sim) -> None:
     assert r.status == 400 and "('body', 'truncate')" in r.json()["error"]
 
 
-@pytest.mark.parametrize(("field", "value", "kind"), [
-    ("n", "two", "int_parsing"),
-    ("max_tokens", [1], "int_type"),
-    ("temperature", "hot", "float_parsing"),
-    ("stream", "maybe", "bool_parsing"),
-    ("top_k", None, "int_type"),  # not Optional in trtllm
-    ("user", 5, "string_type"),
-])
+@pytest.mark.parametrize(
+    ("field", "value", "kind"),
+    [
+        ("n", "two", "int_parsing"),
+        ("max_tokens", [1], "int_type"),
+        ("temperature", "hot", "float_parsing"),
+        ("stream", "maybe", "bool_parsing"),
+        ("top_k", None, "int_type"),  # not Optional in trtllm
+        ("user", 5, "string_type"),
+    ],
+)
 async def test_known_field_types_checked(sim, field: str, value: Any, kind: str) -> None:
     s = await sim("--model", "m", "--output-tokens", "4")
     r = await post(s.port, "/v1/chat/completions", {**CHAT, field: value})
@@ -181,8 +210,11 @@ async def test_known_field_types_checked(sim, field: str, value: Any, kind: str)
 
 async def test_lax_types_pass(sim) -> None:
     s = await sim("--model", "m", "--output-tokens", "4")
-    r = await post(s.port, "/v1/chat/completions",
-                   {**CHAT, "max_tokens": "3", "temperature": 1, "stream": 0, "n": 1.0})
+    r = await post(
+        s.port,
+        "/v1/chat/completions",
+        {**CHAT, "max_tokens": "3", "temperature": 1, "stream": 0, "n": 1.0},
+    )
     assert r.status == 200, r.body
     assert r.json()["usage"]["completion_tokens"] == 3
 

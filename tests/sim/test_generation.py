@@ -39,11 +39,13 @@ async def test_natural_length_and_max_tokens(sim) -> None:
     assert r["usage"]["total_tokens"] == r["usage"]["prompt_tokens"] + 5
     r = (await post(s.port, "/v1/chat/completions", chat("hi", max_tokens=50))).json()
     assert r["choices"][0]["finish_reason"] == "stop" and r["usage"]["completion_tokens"] == 12
-    r = (await post(s.port, "/v1/chat/completions",
-                    chat("hi", max_tokens=20, min_tokens=15))).json()
+    r = (
+        await post(s.port, "/v1/chat/completions", chat("hi", max_tokens=20, min_tokens=15))
+    ).json()
     assert r["usage"]["completion_tokens"] == 15
-    r = (await post(s.port, "/v1/chat/completions",
-                    chat("hi", max_tokens=20, ignore_eos=True))).json()
+    r = (
+        await post(s.port, "/v1/chat/completions", chat("hi", max_tokens=20, ignore_eos=True))
+    ).json()
     assert r["usage"]["completion_tokens"] == 20 and r["choices"][0]["finish_reason"] == "length"
 
 
@@ -65,8 +67,11 @@ async def test_stop_strings(sim) -> None:
     assert choice["finish_reason"] == "stop" and choice["stop_reason"] == target
     assert choice["message"]["content"].split() == words[:cut]
     assert r["usage"]["completion_tokens"] == cut + 1
-    stream = await post(s.port, "/v1/chat/completions", chat(
-        "stop me", stop=target, include_stop_str_in_output=True, stream=True))
+    stream = await post(
+        s.port,
+        "/v1/chat/completions",
+        chat("stop me", stop=target, include_stop_str_in_output=True, stream=True),
+    )
     text = "".join(c["choices"][0]["delta"].get("content", "") for c in stream.chunks()[1:])
     assert text.split() == [*words[:cut], target]
     assert stream.chunks()[-1]["choices"][0]["stop_reason"] == target
@@ -83,16 +88,18 @@ async def test_n_choices(sim) -> None:
 
 async def test_completions_echo_and_token_prompts(sim) -> None:
     s = await sim("--model", "m", "--output-tokens", "3")
-    r = (await post(s.port, "/v1/completions",
-                    {"model": "m", "prompt": "Hi there", "echo": True})).json()
+    r = (
+        await post(s.port, "/v1/completions", {"model": "m", "prompt": "Hi there", "echo": True})
+    ).json()
     assert r["choices"][0]["text"].startswith("Hi there")
     r = (await post(s.port, "/v1/completions", {"model": "m", "prompt": [1, 2, 3, 4]})).json()
     assert r["usage"]["prompt_tokens"] == 4
 
 
 async def test_ttft_and_token_delay(fresh_sim) -> None:
-    s = await fresh_sim("--model", "m", "--ttft-ms", "150", "--token-delay-ms", "10",
-                        "--output-tokens", "5")
+    s = await fresh_sim(
+        "--model", "m", "--ttft-ms", "150", "--token-delay-ms", "10", "--output-tokens", "5"
+    )
     t0 = time.monotonic()
     r = await post(s.port, "/v1/chat/completions", chat("slow"))
     elapsed = time.monotonic() - t0
@@ -107,8 +114,7 @@ async def test_error_rate(fresh_sim) -> None:
     r = await post(s.port, "/v1/chat/completions", chat("x"))
     assert r.status == 500 and r.json()["type"] == "InternalServerError"
     s = await fresh_sim("--model", "m", "--error-rate", "0.5", "--seed", "3")
-    statuses = [(await post(s.port, "/v1/chat/completions", chat("x"))).status
-                for _ in range(40)]
+    statuses = [(await post(s.port, "/v1/chat/completions", chat("x"))).status for _ in range(40)]
     assert 5 < statuses.count(500) < 35 and statuses.count(200) + statuses.count(500) == 40
 
 
@@ -123,9 +129,11 @@ async def test_drop_rate(fresh_sim) -> None:
 
 async def test_max_queue(fresh_sim) -> None:
     import asyncio
+
     s = await fresh_sim("--model", "m", "--max-queue", "1")
-    slow = asyncio.create_task(post(s.port, "/v1/chat/completions",
-                                    chat("wait [sim:delay_ms=300]")))
+    slow = asyncio.create_task(
+        post(s.port, "/v1/chat/completions", chat("wait [sim:delay_ms=300]"))
+    )
     await asyncio.sleep(0.1)
     r = await post(s.port, "/v1/chat/completions", chat("x"))
     assert r.status == 429 and r.json()["code"] == 429

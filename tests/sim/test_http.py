@@ -13,8 +13,11 @@ CHAT = {"model": "m", "messages": [{"role": "user", "content": "hi"}], "max_toke
 
 async def _read_response(reader: asyncio.StreamReader) -> bytes:
     head = await reader.readuntil(b"\r\n\r\n")
-    length = next(int(line.split(b":")[1]) for line in head.split(b"\r\n")
-                  if line.lower().startswith(b"content-length"))
+    length = next(
+        int(line.split(b":")[1])
+        for line in head.split(b"\r\n")
+        if line.lower().startswith(b"content-length")
+    )
     return head + await reader.readexactly(length)
 
 
@@ -22,13 +25,19 @@ async def test_keep_alive_and_pipelining(sim) -> None:
     s = await sim("--model", "m")
     reader, writer = await asyncio.open_connection("127.0.0.1", s.port)
     one = request_bytes("POST", "/v1/chat/completions", CHAT, close=False)
-    slow = request_bytes("POST", "/v1/chat/completions", {
-        **CHAT, "messages": [{"role": "user", "content": "[sim:delay_ms=50]"}]}, close=False)
+    slow = request_bytes(
+        "POST",
+        "/v1/chat/completions",
+        {**CHAT, "messages": [{"role": "user", "content": "[sim:delay_ms=50]"}]},
+        close=False,
+    )
     writer.write(one + slow + one)  # three requests in one write: answered in order
     replies = [parse(await _read_response(reader)) for _ in range(3)]
     assert [r.status for r in replies] == [200, 200, 200]
-    assert replies[0].json()["choices"][0]["message"]["content"] == \
-        replies[2].json()["choices"][0]["message"]["content"]
+    assert (
+        replies[0].json()["choices"][0]["message"]["content"]
+        == replies[2].json()["choices"][0]["message"]["content"]
+    )
     writer.write(request_bytes("GET", "/health", close=False))
     assert parse(await _read_response(reader)).status == 200
     writer.close()
@@ -40,8 +49,10 @@ async def test_chunked_request_body(sim) -> None:
     parts = [payload[:10], payload[10:]]
     body = b"".join(b"%x\r\n%b\r\n" % (len(p), p) for p in parts) + b"0\r\n\r\n"
     reader, writer = await asyncio.open_connection("127.0.0.1", s.port)
-    writer.write(b"POST /v1/chat/completions HTTP/1.1\r\nhost: x\r\ntransfer-encoding: chunked"
-                 b"\r\ncontent-type: application/json\r\nconnection: close\r\n\r\n" + body)
+    writer.write(
+        b"POST /v1/chat/completions HTTP/1.1\r\nhost: x\r\ntransfer-encoding: chunked"
+        b"\r\ncontent-type: application/json\r\nconnection: close\r\n\r\n" + body
+    )
     reply = parse(await reader.read(-1))
     writer.close()
     assert reply.status == 200 and reply.headers["connection"] == "close"
@@ -61,10 +72,13 @@ async def test_expect_100_continue(sim) -> None:
     s = await sim("--model", "m")
     payload = orjson.dumps(CHAT)
     reader, writer = await asyncio.open_connection("127.0.0.1", s.port)
-    writer.write(b"POST /v1/chat/completions HTTP/1.1\r\nhost: x\r\nexpect: 100-continue\r\n"
-                 b"content-length: %d\r\nconnection: close\r\n\r\n" % len(payload))
-    assert await asyncio.wait_for(reader.readuntil(b"\r\n\r\n"), 2) == \
-        b"HTTP/1.1 100 Continue\r\n\r\n"
+    writer.write(
+        b"POST /v1/chat/completions HTTP/1.1\r\nhost: x\r\nexpect: 100-continue\r\n"
+        b"content-length: %d\r\nconnection: close\r\n\r\n" % len(payload)
+    )
+    assert (
+        await asyncio.wait_for(reader.readuntil(b"\r\n\r\n"), 2) == b"HTTP/1.1 100 Continue\r\n\r\n"
+    )
     writer.write(payload)
     reply = parse(await reader.read(-1))
     writer.close()

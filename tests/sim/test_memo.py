@@ -15,9 +15,17 @@ from provocapi.sim.memo import Memo
 from .client import get, post
 
 CHAT = {"model": "m", "messages": [{"role": "user", "content": "hello there"}]}
-WEATHER = {"type": "function", "function": {
-    "name": "get_weather", "parameters": {"type": "object", "properties": {
-        "city": {"type": "string"}}, "required": ["city"]}}}
+WEATHER = {
+    "type": "function",
+    "function": {
+        "name": "get_weather",
+        "parameters": {
+            "type": "object",
+            "properties": {"city": {"type": "string"}},
+            "required": ["city"],
+        },
+    },
+}
 
 # (kind, body) pairs covering every shape of answer: one id, several ids (tool calls, one per
 # choice), completions (single, merged prompts, echo), JSON mode.
@@ -25,8 +33,14 @@ CASES = [
     ("chat", CHAT),
     ("chat", {**CHAT, "n": 3, "max_tokens": 7, "stop": ["model"]}),
     ("chat", {**CHAT, "tools": [WEATHER], "n": 2}),
-    ("chat", {**CHAT, "tools": [WEATHER], "tool_choice": {
-        "type": "function", "function": {"name": "get_weather"}}}),
+    (
+        "chat",
+        {
+            **CHAT,
+            "tools": [WEATHER],
+            "tool_choice": {"type": "function", "function": {"name": "get_weather"}},
+        },
+    ),
     ("chat", {**CHAT, "response_format": {"type": "json_object"}}),
     ("completion", {"model": "m", "prompt": "once upon", "max_tokens": 9}),
     ("completion", {"model": "m", "prompt": ["a", "b"], "n": 2, "echo": True}),
@@ -50,10 +64,8 @@ def _fresh(worker, kind: str, body: dict) -> bytes:
 
 
 @pytest.mark.parametrize("profile", [(), ("--openai",)], ids=["trtllm", "openai"])
-async def test_repeated_body_same_bytes_as_fresh_render_with_fresh_ids(fresh_sim,
-                                                                       profile) -> None:
-    s = await fresh_sim("--model", "m", "--family", "qwen2", "--tool-parser", "qwen3",
-                        *profile)
+async def test_repeated_body_same_bytes_as_fresh_render_with_fresh_ids(fresh_sim, profile) -> None:
+    s = await fresh_sim("--model", "m", "--family", "qwen2", "--tool-parser", "qwen3", *profile)
     for kind, body in CASES:
         if profile and kind == "completion" and "echo" in body:
             continue
@@ -79,8 +91,13 @@ def test_template_holes_and_fill() -> None:
     entry = memo_mod.Entry({}, None)  # type: ignore[arg-type]
 
     def render(created: int, new_id) -> bytes:
-        return orjson.dumps({"id": "x-" + new_id(), "created": created,
-                             "calls": [{"id": "t-" + new_id()}, {"id": "t-" + new_id()}]})
+        return orjson.dumps(
+            {
+                "id": "x-" + new_id(),
+                "created": created,
+                "calls": [{"id": "t-" + new_id()}, {"id": "t-" + new_id()}],
+            }
+        )
 
     a, b = m.fill(entry, render), m.fill(entry, render)
     segments, holes = entry.template
@@ -100,8 +117,7 @@ def test_marker_in_the_text_means_no_template() -> None:
     entry = memo_mod.Entry({}, None)  # type: ignore[arg-type]
 
     def render(created: int, new_id) -> bytes:
-        return orjson.dumps({"id": new_id(), "created": created,
-                             "text": memo_mod._MARK + "000000"})
+        return orjson.dumps({"id": new_id(), "created": created, "text": memo_mod._MARK + "000000"})
 
     out = m.fill(entry, render)
     assert entry.template is False
@@ -111,10 +127,24 @@ def test_marker_in_the_text_means_no_template() -> None:
 
 async def test_marker_in_a_prompt_still_answers_right(fresh_sim) -> None:
     s = await fresh_sim("--model", "m", "--tool-parser", "qwen3", "--family", "qwen2")
-    body = {**CHAT, "messages": [{"role": "user", "content": f"say {memo_mod._CREATED_MARK}"}],
-            "tools": [{"type": "function", "function": {
-                "name": "f", "parameters": {"type": "object", "properties": {"q": {
-                    "type": "string", "enum": [memo_mod._MARK + "000001"]}}}}}]}
+    body = {
+        **CHAT,
+        "messages": [{"role": "user", "content": f"say {memo_mod._CREATED_MARK}"}],
+        "tools": [
+            {
+                "type": "function",
+                "function": {
+                    "name": "f",
+                    "parameters": {
+                        "type": "object",
+                        "properties": {
+                            "q": {"type": "string", "enum": [memo_mod._MARK + "000001"]}
+                        },
+                    },
+                },
+            }
+        ],
+    }
     for _ in range(2):
         r = await post(s.port, PATH["chat"], body)
         assert r.status == 200
@@ -150,11 +180,16 @@ async def test_worker_memo_stays_bounded(fresh_sim) -> None:
         assert r.status == 200
     assert len(s.worker.memo["chat"]) == memo_mod.MAX_ENTRIES
     # an answer too long for the bound is not kept
-    r = await post(s.port, PATH["chat"], {**CHAT, "max_tokens": memo_mod.MAX_TOKENS + 1,
-                                          "ignore_eos": True})
+    r = await post(
+        s.port, PATH["chat"], {**CHAT, "max_tokens": memo_mod.MAX_TOKENS + 1, "ignore_eos": True}
+    )
     assert r.status == 200 and r.json()["usage"]["completion_tokens"] == memo_mod.MAX_TOKENS + 1
-    assert s.worker.memo["chat"].get(orjson.dumps(
-        {**CHAT, "max_tokens": memo_mod.MAX_TOKENS + 1, "ignore_eos": True})) is None
+    assert (
+        s.worker.memo["chat"].get(
+            orjson.dumps({**CHAT, "max_tokens": memo_mod.MAX_TOKENS + 1, "ignore_eos": True})
+        )
+        is None
+    )
 
 
 async def test_faults_apply_to_a_repeated_body(fresh_sim) -> None:
@@ -174,7 +209,8 @@ async def test_faults_apply_to_a_repeated_body(fresh_sim) -> None:
     body = {**CHAT, "messages": [{"role": "user", "content": "x [sim:finish=timeout]"}]}
     for _ in range(2):
         assert (await post(s.port, PATH["chat"], body)).json()["choices"][0][
-            "finish_reason"] == "timeout"
+            "finish_reason"
+        ] == "timeout"
     body = {**CHAT, "messages": [{"role": "user", "content": "x [sim:delay_ms=150]"}]}
     for _ in range(2):
         t0 = time.monotonic()
@@ -187,8 +223,7 @@ async def test_error_rate_rolls_as_before(fresh_sim) -> None:
     s = await fresh_sim("--model", "m", "--error-rate", "0.5", "--seed", "3")
     same = [(await post(s.port, PATH["chat"], CHAT)).status for _ in range(30)]
     s = await fresh_sim("--model", "m", "--error-rate", "0.5", "--seed", "3")
-    varied = [(await post(s.port, PATH["chat"], {**CHAT, "seed": i})).status
-              for i in range(30)]
+    varied = [(await post(s.port, PATH["chat"], {**CHAT, "seed": i})).status for i in range(30)]
     assert same == varied and 500 in same and 200 in same
 
 
@@ -216,8 +251,10 @@ async def test_repeated_stream_body(fresh_sim) -> None:
 
 async def test_lora_path_checked_on_every_request(fresh_sim, lora_dir: Path) -> None:
     s = await fresh_sim("--model", "m")
-    body = {**CHAT, "lora_request": {"lora_name": "sql", "lora_int_id": 1,
-                                     "lora_path": str(lora_dir)}}
+    body = {
+        **CHAT,
+        "lora_request": {"lora_name": "sql", "lora_int_id": 1, "lora_path": str(lora_dir)},
+    }
     assert (await post(s.port, PATH["chat"], body)).status == 200
     assert len(s.worker.memo["chat"]) == 0
     (lora_dir / "adapter_config.json").unlink()
@@ -240,11 +277,19 @@ def test_word_pieces_same_as_the_plain_walk() -> None:
     from provocapi.sim import textgen
 
     for key in (0, 1, 255, 256, 1 << 20, 0xFFFFFFFF, 123456789):
-        for count in (0, 1, 5, len(textgen.WORDS) - 1, len(textgen.WORDS),
-                      len(textgen.WORDS) + 1, 300):
+        for count in (
+            0,
+            1,
+            5,
+            len(textgen.WORDS) - 1,
+            len(textgen.WORDS),
+            len(textgen.WORDS) + 1,
+            300,
+        ):
             step = 7 + (key >> 8) % 5 * 2
-            plain = [textgen._SPACED[(key % textgen._N + i * step) % textgen._N]
-                     for i in range(count)]
+            plain = [
+                textgen._SPACED[(key % textgen._N + i * step) % textgen._N] for i in range(count)
+            ]
             if plain:
                 plain[0] = plain[0][1:]
             assert textgen.word_pieces(key, count) == plain

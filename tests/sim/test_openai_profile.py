@@ -14,8 +14,7 @@ KEY = "sk-test-123"
 
 @pytest.fixture
 async def oai(sim):
-    s = await sim("--model", "gpt-4o-mini", "--openai", "--api-key", KEY,
-                  "--output-tokens", "6")
+    s = await sim("--model", "gpt-4o-mini", "--openai", "--api-key", KEY, "--output-tokens", "6")
     client = openai.AsyncOpenAI(base_url=s.url + "/v1", api_key=KEY, max_retries=0)
     yield s, client
     await client.close()
@@ -30,39 +29,53 @@ async def test_auth(oai) -> None:
     assert r.status == 401 and r.json()["error"]["code"] == "invalid_api_key"
     bad = openai.AsyncOpenAI(base_url=s.url + "/v1", api_key="wrong", max_retries=0)
     with pytest.raises(openai.AuthenticationError):
-        await bad.chat.completions.create(model="gpt-4o-mini",
-                                          messages=[{"role": "user", "content": "hi"}])
+        await bad.chat.completions.create(
+            model="gpt-4o-mini", messages=[{"role": "user", "content": "hi"}]
+        )
     await bad.close()
 
 
 async def test_chat_with_sdk_ignores_unknown_fields(oai) -> None:
     s, client = oai
     r = await client.chat.completions.create(
-        model="gpt-4o-mini", messages=[{"role": "user", "content": "hi"}],
-        extra_body={"made_up_field": 1})
+        model="gpt-4o-mini",
+        messages=[{"role": "user", "content": "hi"}],
+        extra_body={"made_up_field": 1},
+    )
     assert r.choices[0].finish_reason == "stop"
     assert len(r.choices[0].message.content.split()) == 6
     assert r.usage.completion_tokens == 6
     assert r._request_id and r._request_id.startswith("req_")
-    raw = (await post(s.port, "/v1/chat/completions", {
-        "model": "gpt-4o-mini", "messages": [{"role": "user", "content": "hi"}]},
-        headers={"authorization": f"Bearer {KEY}"})).json()
+    raw = (
+        await post(
+            s.port,
+            "/v1/chat/completions",
+            {"model": "gpt-4o-mini", "messages": [{"role": "user", "content": "hi"}]},
+            headers={"authorization": f"Bearer {KEY}"},
+        )
+    ).json()
     assert "stop_reason" not in raw["choices"][0] and "prompt_token_ids" not in raw
 
 
 async def test_stream_usage_per_include_usage(oai) -> None:
     s, client = oai
     stream = await client.chat.completions.create(
-        model="gpt-4o-mini", messages=[{"role": "user", "content": "hi"}], stream=True,
-        stream_options={"include_usage": True})
+        model="gpt-4o-mini",
+        messages=[{"role": "user", "content": "hi"}],
+        stream=True,
+        stream_options={"include_usage": True},
+    )
     chunks = [c async for c in stream]
     assert chunks[-1].choices == [] and chunks[-1].usage.completion_tokens == 6
     assert all(c.usage is None for c in chunks[:-1])
     text = "".join(c.choices[0].delta.content or "" for c in chunks if c.choices)
     assert len(text.split()) == 6
-    raw = await post(s.port, "/v1/chat/completions", {
-        "model": "gpt-4o-mini", "messages": [{"role": "user", "content": "hi"}],
-        "stream": True}, headers={"authorization": f"Bearer {KEY}"})
+    raw = await post(
+        s.port,
+        "/v1/chat/completions",
+        {"model": "gpt-4o-mini", "messages": [{"role": "user", "content": "hi"}], "stream": True},
+        headers={"authorization": f"Bearer {KEY}"},
+    )
     assert not any(e.endswith(b" \n\n") for e in raw.events)
     assert all("usage" not in c for c in raw.chunks())
     assert raw.events[-1] == b"data: [DONE]\n\n"
@@ -71,32 +84,44 @@ async def test_stream_usage_per_include_usage(oai) -> None:
 async def test_errors_in_openai_envelope(oai) -> None:
     _, client = oai
     with pytest.raises(openai.NotFoundError):
-        await client.chat.completions.create(model="nope",
-                                             messages=[{"role": "user", "content": "hi"}])
+        await client.chat.completions.create(
+            model="nope", messages=[{"role": "user", "content": "hi"}]
+        )
     with pytest.raises(openai.RateLimitError) as e:
         await client.chat.completions.create(
-            model="gpt-4o-mini", messages=[{"role": "user", "content": "x [sim:status=429]"}])
+            model="gpt-4o-mini", messages=[{"role": "user", "content": "x [sim:status=429]"}]
+        )
     assert e.value.body["type"] == "rate_limit_exceeded"
 
 
 async def test_tools_structured(oai) -> None:
     _, client = oai
-    tools = [{"type": "function", "function": {"name": "f", "parameters": {
-        "type": "object", "properties": {"q": {"type": "string"}}}}}]
+    tools = [
+        {
+            "type": "function",
+            "function": {
+                "name": "f",
+                "parameters": {"type": "object", "properties": {"q": {"type": "string"}}},
+            },
+        }
+    ]
     r = await client.chat.completions.create(
-        model="gpt-4o-mini", messages=[{"role": "user", "content": "hi"}], tools=tools)
+        model="gpt-4o-mini", messages=[{"role": "user", "content": "hi"}], tools=tools
+    )
     assert r.choices[0].finish_reason == "tool_calls"
     assert r.choices[0].message.tool_calls[0].function.name == "f"
 
 
 async def test_completions_and_embeddings_with_sdk(sim) -> None:
-    s = await sim("--model", "text-embedding-3-small", "--openai", "--embedding",
-                  "--dimensions", "16")
+    s = await sim(
+        "--model", "text-embedding-3-small", "--openai", "--embedding", "--dimensions", "16"
+    )
     client = openai.AsyncOpenAI(base_url=s.url + "/v1", api_key="any", max_retries=0)
     e = await client.embeddings.create(model="text-embedding-3-small", input=["a", "b"])
     assert len(e.data) == 2 and len(e.data[0].embedding) == 16
     raw = await client.embeddings.with_raw_response.create(
-        model="text-embedding-3-small", input="a", encoding_format="base64")
+        model="text-embedding-3-small", input="a", encoding_format="base64"
+    )
     assert isinstance(raw.http_response.json()["data"][0]["embedding"], str)
     assert len(base64.b64decode(raw.http_response.json()["data"][0]["embedding"])) == 64
     await client.close()
@@ -112,8 +137,11 @@ async def test_sdk_reads_trtllm_streams(sim) -> None:
     s = await sim("--model", "llama-x", "--output-tokens", "5")
     client = openai.AsyncOpenAI(base_url=s.url + "/v1", api_key="x", max_retries=0)
     stream = await client.chat.completions.create(
-        model="llama-x", messages=[{"role": "user", "content": "hi"}], stream=True,
-        stream_options={"include_usage": True})
+        model="llama-x",
+        messages=[{"role": "user", "content": "hi"}],
+        stream=True,
+        stream_options={"include_usage": True},
+    )
     chunks = [c async for c in stream]
     assert chunks[0].choices[0].delta.role == "assistant"
     assert chunks[-1].usage.completion_tokens == 5

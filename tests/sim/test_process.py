@@ -31,14 +31,18 @@ def test_start_sim_and_stop() -> None:
 
 def test_fleet_in_one_process() -> None:
     ports = [free_port(), free_port()]
-    fleet = [{"model": "llama-x", "port": ports[0]},
-             {"model": "bge-m3", "port": ports[1], "embedding": True, "dimensions": 8}]
+    fleet = [
+        {"model": "llama-x", "port": ports[0]},
+        {"model": "bge-m3", "port": ports[1], "embedding": True, "dimensions": 8},
+    ]
     with start_sim(["--fleet", json.dumps(fleet)]) as sim:
         assert sim.urls == [f"http://127.0.0.1:{p}" for p in ports]
         assert json.loads(_get(sim.urls[0] + "/v1/models")[1])["data"][0]["id"] == "llama-x"
         req = urllib.request.Request(
-            sim.urls[1] + "/v1/embeddings", data=b'{"model": "bge-m3", "input": "x"}',
-            headers={"content-type": "application/json"})
+            sim.urls[1] + "/v1/embeddings",
+            data=b'{"model": "bge-m3", "input": "x"}',
+            headers={"content-type": "application/json"},
+        )
         with urllib.request.urlopen(req, timeout=2) as r:
             assert len(json.loads(r.read())["data"][0]["embedding"]) == 8
 
@@ -73,14 +77,36 @@ def test_starting_mode_waits_for_the_port_only() -> None:
 
 
 def test_cli_errors_and_help() -> None:
-    r = subprocess.run([sys.executable, "-m", "provocapi.sim", "--port", "1"],
-                       capture_output=True, text=True, timeout=30)
+    r = subprocess.run(
+        [sys.executable, "-m", "provocapi.sim", "--port", "1"],
+        capture_output=True,
+        text=True,
+        timeout=30,
+    )
     assert r.returncode == 2 and "--model is required" in r.stderr
-    r = subprocess.run([sys.executable, "-m", "provocapi.sim", "--help"],
-                       capture_output=True, text=True, timeout=30)
+    r = subprocess.run(
+        [sys.executable, "-m", "provocapi.sim", "--help"],
+        capture_output=True,
+        text=True,
+        timeout=30,
+    )
     assert r.returncode == 0
-    for flag in ("--family", "--embedding", "--dimensions", "--ttft-ms", "--token-delay-ms",
-                 "--output-tokens", "--seed", "--tool-parser", "--error-rate", "--drop-rate",
-                 "--starting-s", "--refuse-s", "--max-queue", "--openai", "--api-key",
-                 "--fleet"):
+    for flag in (
+        "--family",
+        "--embedding",
+        "--dimensions",
+        "--ttft-ms",
+        "--token-delay-ms",
+        "--output-tokens",
+        "--seed",
+        "--tool-parser",
+        "--error-rate",
+        "--drop-rate",
+        "--starting-s",
+        "--refuse-s",
+        "--max-queue",
+        "--openai",
+        "--api-key",
+        "--fleet",
+    ):
         assert flag in r.stdout

@@ -36,13 +36,23 @@ from .stats import MAX_BATCH, TOKENS_PER_BLOCK, SimStats
 VERSION = {"version": trtllm_protocol.TRTLLM_VERSION}
 # readiness.py: while STARTING every route answers this (json.dumps' default separators),
 # with retry-after and the server-state header, in this header order.
-STARTING_BODY = json.dumps({"error": {
-    "message": "The server is still initializing the model and cannot serve requests yet. It "
-    "is listening, so this is not a crash; retry until /health returns 200.",
-    "type": "ServiceUnavailableError", "code": "starting"}}).encode()
+STARTING_BODY = json.dumps(
+    {
+        "error": {
+            "message": (
+                "The server is still initializing the model and cannot serve requests yet. "
+                "It is listening, so this is not a crash; retry until /health returns 200."
+            ),
+            "type": "ServiceUnavailableError",
+            "code": "starting",
+        }
+    }
+).encode()
 STARTING_HEADERS = (
-    b"content-type: application/json\r\ncontent-length: " + str(len(STARTING_BODY)).encode()
-    + b"\r\nretry-after: 1\r\n" + trtllm_protocol.SERVER_STATE_HEADER.encode()
+    b"content-type: application/json\r\ncontent-length: "
+    + str(len(STARTING_BODY)).encode()
+    + b"\r\nretry-after: 1\r\n"
+    + trtllm_protocol.SERVER_STATE_HEADER.encode()
     + b": starting\r\n"
 )
 DONE = chunk(b"data: [DONE]\n\n") + LAST_CHUNK
@@ -94,12 +104,20 @@ class Worker:
             extra += b"x-request-id: " + render_openai.request_id() + b"\r\n"
         return response(status, body, JSON, extra, req.keep_alive)
 
-    def _error(self, req: Request, status: int, message: str, kind: str | None = None,
-               code: str | None = None, param: str | None = None) -> bytes:
+    def _error(
+        self,
+        req: Request,
+        status: int,
+        message: str,
+        kind: str | None = None,
+        code: str | None = None,
+        param: str | None = None,
+    ) -> bytes:
         self.stats.errors += 1
         if self.openai:
-            body = render_openai.error(message, kind or render_openai.error_type(status), status,
-                                       code, param)
+            body = render_openai.error(
+                message, kind or render_openai.error_type(status), status, code, param
+            )
         else:
             body = render_trtllm.error(message, kind or render_trtllm.error_type(status), status)
         return self._json(req, status, body)
@@ -114,20 +132,31 @@ class Worker:
         if self.openai:
             self.stats.requests += 1
             return self._error(req, 503, "The server is starting, retry shortly.")
-        return b"".join((
-            status_line(503), b"date: ", http_date(), b"\r\nserver: uvicorn\r\n",
-            STARTING_HEADERS, b"" if req.keep_alive else b"connection: close\r\n", b"\r\n",
-            STARTING_BODY,
-        ))
+        return b"".join(
+            (
+                status_line(503),
+                b"date: ",
+                http_date(),
+                b"\r\nserver: uvicorn\r\n",
+                STARTING_HEADERS,
+                b"" if req.keep_alive else b"connection: close\r\n",
+                b"\r\n",
+                STARTING_BODY,
+            )
+        )
 
     def not_found(self, req: Request) -> bytes:
         if self.openai:
-            return self._error(req, 404, f"Invalid URL ({req.method.decode()} "
-                               f"{req.path.decode()})")
+            return self._error(req, 404, f"Invalid URL ({req.method.decode()} {req.path.decode()})")
         if req.path in self.paths:
             allowed = ", ".join(m.decode() for m, p in self.routes if p == req.path)
-            return response(405, b'{"detail":"Method Not Allowed"}', JSON,
-                            b"allow: " + allowed.encode() + b"\r\n", req.keep_alive)
+            return response(
+                405,
+                b'{"detail":"Method Not Allowed"}',
+                JSON,
+                b"allow: " + allowed.encode() + b"\r\n",
+                req.keep_alive,
+            )
         return response(404, b'{"detail":"Not Found"}', JSON, keep_alive=req.keep_alive)
 
     # plain endpoints
@@ -146,8 +175,7 @@ class Worker:
         return self._json(req, 200, orjson.dumps(self.stats.drain_iterations(queued)))
 
     def sim_stats(self, req: Request, conn: Connection) -> bytes:
-        return response(200, orjson.dumps(self.stats.snapshot()), JSON,
-                        keep_alive=req.keep_alive)
+        return response(200, orjson.dumps(self.stats.snapshot()), JSON, keep_alive=req.keep_alive)
 
     # admission and parsing
 
@@ -156,13 +184,20 @@ class Worker:
         if self.auth is not None and req.headers.get(b"authorization") != self.auth:
             given = req.headers.get(b"authorization")
             if not given:
-                msg = ("You didn't provide an API key. You need to provide your API key in an "
-                       "Authorization header using Bearer auth (i.e. Authorization: Bearer "
-                       "YOUR_KEY).")
+                msg = (
+                    "You didn't provide an API key. You need to provide your API key in an "
+                    "Authorization header using Bearer auth (i.e. Authorization: Bearer "
+                    "YOUR_KEY)."
+                )
                 return self._error(req, 401, msg, "invalid_request_error")
             shown = given.decode(errors="replace").removeprefix("Bearer ")[:6]
-            return self._error(req, 401, f"Incorrect API key provided: {shown}***.",
-                               "invalid_request_error", "invalid_api_key")
+            return self._error(
+                req,
+                401,
+                f"Incorrect API key provided: {shown}***.",
+                "invalid_request_error",
+                "invalid_api_key",
+            )
         if self.cfg.max_queue and self.stats.in_flight >= self.cfg.max_queue:
             msg = QUEUE_FULL if self.cfg.embedding else "Too many requests in flight."
             return self._error(req, 429, msg)
@@ -171,25 +206,35 @@ class Worker:
     def _body(self, req: Request) -> tuple[Any, bytes | None]:
         if not req.body:
             if self.openai:
-                return None, self._error(req, 400, "We could not parse the JSON body of your "
-                                         "request.")
-            return None, self._invalid(req, [{"type": "missing", "loc": ("body",),
-                                              "msg": "Field required", "input": None}])
+                return None, self._error(
+                    req, 400, "We could not parse the JSON body of your request."
+                )
+            return None, self._invalid(
+                req, [{"type": "missing", "loc": ("body",), "msg": "Field required", "input": None}]
+            )
         try:
             return orjson.loads(req.body), None
         except orjson.JSONDecodeError:
             pass
         if self.openai:
-            return None, self._error(req, 400, "We could not parse the JSON body of your "
-                                     "request.")
+            return None, self._error(req, 400, "We could not parse the JSON body of your request.")
         try:
             json.loads(req.body)
             pos, msg = 0, "JSON decode error"
         except json.JSONDecodeError as e:
             pos, msg = e.pos, e.msg
-        return None, self._invalid(req, [{"type": "json_invalid", "loc": ("body", pos),
-                                          "msg": "JSON decode error", "input": {},
-                                          "ctx": {"error": msg}}])
+        return None, self._invalid(
+            req,
+            [
+                {
+                    "type": "json_invalid",
+                    "loc": ("body", pos),
+                    "msg": "JSON decode error",
+                    "input": {},
+                    "ctx": {"error": msg},
+                }
+            ],
+        )
 
     def _invalid(self, req: Request, errors: list[dict[str, Any]]) -> bytes:
         self.stats.errors += 1
@@ -200,11 +245,20 @@ class Worker:
             return self._error(req, 400, "Invalid body: expected an object.")
         for name in ("model", required):
             if name not in body:
-                return self._error(req, 400, f"Missing required parameter: '{name}'.",
-                                   code="missing_required_parameter", param=name)
+                return self._error(
+                    req,
+                    400,
+                    f"Missing required parameter: '{name}'.",
+                    code="missing_required_parameter",
+                    param=name,
+                )
         if body["model"] != self.cfg.model:
-            return self._error(req, 404, f"The model `{body['model']}` does not exist or you "
-                               "do not have access to it.", code="model_not_found")
+            return self._error(
+                req,
+                404,
+                f"The model `{body['model']}` does not exist or you do not have access to it.",
+                code="model_not_found",
+            )
         return None
 
     # generation endpoints
@@ -242,8 +296,15 @@ class Worker:
         memo.add(req.body, body, p)
         return self._answer(req, conn, p, body, kind, None)
 
-    def _answer(self, req: Request, conn: Connection, p: plan.Plan, body: dict[str, Any],
-                kind: str, entry: Entry | None) -> Result:
+    def _answer(
+        self,
+        req: Request,
+        conn: Connection,
+        p: plan.Plan,
+        body: dict[str, Any],
+        kind: str,
+        entry: Entry | None,
+    ) -> Result:
         t = p.triggers
         if t.status:
             return self._error(req, t.status, f"Simulated error (status {t.status}).")
@@ -253,12 +314,15 @@ class Worker:
         if t.garbage:
             self.stats.served += 1
             if stream:
-                return (stream_head() + chunk(b"data: {garbage, not json\n\n") + DONE)
-            return response(200, b"<html>garbage, not json</html>", JSON,
-                            keep_alive=req.keep_alive)
+                return stream_head() + chunk(b"data: {garbage, not json\n\n") + DONE
+            return response(200, b"<html>garbage, not json</html>", JSON, keep_alive=req.keep_alive)
         drop_after = t.drop_after
-        if (stream and drop_after is None and self.cfg.drop_rate
-                and self.rng.random() < self.cfg.drop_rate):
+        if (
+            stream
+            and drop_after is None
+            and self.cfg.drop_rate
+            and self.rng.random() < self.cfg.drop_rate
+        ):
             drop_after = len(p.choices) * p.max_pieces // 2
         if stream:
             return self._stream(conn, p, body, kind, drop_after)
@@ -280,8 +344,9 @@ class Worker:
         model = body.get("model")
         return model if isinstance(model, str) else self.cfg.model
 
-    def _body_bytes(self, p: plan.Plan, body: dict[str, Any], kind: str,
-                    entry: Entry | None = None) -> bytes:
+    def _body_bytes(
+        self, p: plan.Plan, body: dict[str, Any], kind: str, entry: Entry | None = None
+    ) -> bytes:
         memo = self.memo[kind]
         if entry is not None and entry.template:  # ready (None: not made yet; False: none)
             return memo.splice(entry.template)  # type: ignore[arg-type]
@@ -291,8 +356,12 @@ class Worker:
             if kind == "chat":
                 return self.r.chat_body(p, self._model(body), created, **ids)
             prompts = body.get("prompt")
-            merged = isinstance(prompts, list) and bool(prompts) and not isinstance(
-                prompts[0], int) and len(prompts) > 1
+            merged = (
+                isinstance(prompts, list)
+                and bool(prompts)
+                and not isinstance(prompts[0], int)
+                and len(prompts) > 1
+            )
             model = self.cfg.model if merged and not self.openai else self._model(body)
             return self.r.completion_body(p, model, created, merged, **ids)
 
@@ -300,8 +369,15 @@ class Worker:
             return memo.fill(entry, render)
         return render(int(time.time()))
 
-    async def _delayed(self, req: Request, p: plan.Plan, body: dict[str, Any], kind: str,
-                       delay: float, entry: Entry | None) -> bytes:
+    async def _delayed(
+        self,
+        req: Request,
+        p: plan.Plan,
+        body: dict[str, Any],
+        kind: str,
+        delay: float,
+        entry: Entry | None,
+    ) -> bytes:
         blocks = self._blocks(p)
         started = time.time()
         self.stats.begin(blocks)
@@ -316,8 +392,14 @@ class Worker:
         finally:
             self.stats.end(blocks, started)
 
-    async def _stream(self, conn: Connection, p: plan.Plan, body: dict[str, Any], kind: str,
-                      drop_after: int | None) -> bytes | None:
+    async def _stream(
+        self,
+        conn: Connection,
+        p: plan.Plan,
+        body: dict[str, Any],
+        kind: str,
+        drop_after: int | None,
+    ) -> bytes | None:
         blocks = self._blocks(p)
         started = time.time()
         self.stats.begin(blocks)
@@ -325,8 +407,7 @@ class Worker:
         cls = self.r.ChatStream if kind == "chat" else self.r.CompletionStream
         s = cls(p, self._model(body), int(started), self.next_id, body.get("stream_options"))
         try:
-            extra = (b"x-request-id: " + render_openai.request_id() + b"\r\n"
-                     if self.openai else b"")
+            extra = b"x-request-id: " + render_openai.request_id() + b"\r\n" if self.openai else b""
             conn.write(stream_head(extra=extra))
             wait = p.triggers.delay_ms / 1000.0 + self.ttft
             if wait > 0:
@@ -389,14 +470,14 @@ class Worker:
         dims = body.get("dimensions")
         full = self.cfg.dimensions
         if dims is not None and int(dims) > full:
-            return self._error(req, 400, f"dimensions ({dims}) exceeds the model's embedding "
-                               f"size ({full}).")
+            return self._error(
+                req, 400, f"dimensions ({dims}) exceeds the model's embedding size ({full})."
+            )
         t = faults.parse("\n".join(i for i in items if isinstance(i, str)))
         if t.status:
             return self._error(req, t.status, f"Simulated error (status {t.status}).")
         if t.garbage:
-            return response(200, b"<html>garbage, not json</html>", JSON,
-                            keep_alive=req.keep_alive)
+            return response(200, b"<html>garbage, not json</html>", JSON, keep_alive=req.keep_alive)
         b64 = body.get("encoding_format") == "base64"
         vectors: list[Any] = []
         for item in items:
@@ -404,8 +485,9 @@ class Worker:
             if dims is not None and int(dims) < full:
                 vec = embeddings.truncate(vec, int(dims))
             vectors.append(embeddings.encode_base64(vec) if b64 else vec)
-        data = self.r.embedding_body(vectors, self._model(body), int(time.time()),
-                                     embeddings.token_count(items))
+        data = self.r.embedding_body(
+            vectors, self._model(body), int(time.time()), embeddings.token_count(items)
+        )
         if t.delay_ms > 0:
             return self._delayed_bytes(req, data, t.delay_ms / 1000.0)
         self.stats.served += 1
@@ -432,4 +514,3 @@ class Worker:
             raise
         finally:
             self.stats.end(1, started)
-

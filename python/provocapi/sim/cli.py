@@ -55,8 +55,11 @@ async def run(cfgs: list[SimConfig]) -> int:
             await asyncio.sleep(cfg.refuse_s)
         servers.append(await serve(worker, cfg.host, cfg.port))
         profile = "openai" if cfg.openai else "trtllm"
-        print(f"worker-sim: {cfg.model} ({profile}) on {cfg.host}:{cfg.port}",
-              file=sys.stderr, flush=True)
+        print(
+            f"worker-sim: {cfg.model} ({profile}) on {cfg.host}:{cfg.port}",
+            file=sys.stderr,
+            flush=True,
+        )
 
     def done(task: asyncio.Task[None]) -> None:
         if not task.cancelled() and task.exception() is not None:

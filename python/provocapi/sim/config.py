@@ -49,8 +49,11 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--port", type=int)
     p.add_argument("--host", default="127.0.0.1")
     p.add_argument("--model")
-    p.add_argument("--family", choices=FAMILIES,
-                   help="tool-call text format; default guessed from the model name")
+    p.add_argument(
+        "--family",
+        choices=FAMILIES,
+        help="tool-call text format; default guessed from the model name",
+    )
     p.add_argument("--embedding", action="store_true", help="embedding-server mode")
     p.add_argument("--dimensions", type=int, default=1024)
     p.add_argument("--ttft-ms", type=float, default=0.0)
@@ -59,14 +62,21 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--tool-parser", choices=("qwen3",))
     p.add_argument("--error-rate", type=float, default=0.0, help="fraction answered 500")
-    p.add_argument("--drop-rate", type=float, default=0.0,
-                   help="fraction of streams dropped mid-way")
-    p.add_argument("--starting-s", type=float, default=0.0,
-                   help="answer 503 for the first F seconds")
-    p.add_argument("--refuse-s", type=float, default=0.0,
-                   help="do not listen for the first F seconds")
-    p.add_argument("--max-queue", type=int, default=0,
-                   help="beyond N requests in flight answer 429 (0: no limit)")
+    p.add_argument(
+        "--drop-rate", type=float, default=0.0, help="fraction of streams dropped mid-way"
+    )
+    p.add_argument(
+        "--starting-s", type=float, default=0.0, help="answer 503 for the first F seconds"
+    )
+    p.add_argument(
+        "--refuse-s", type=float, default=0.0, help="do not listen for the first F seconds"
+    )
+    p.add_argument(
+        "--max-queue",
+        type=int,
+        default=0,
+        help="beyond N requests in flight answer 429 (0: no limit)",
+    )
     p.add_argument("--openai", action="store_true", help="plain OpenAI-compatible profile")
     p.add_argument("--api-key", help="bearer key checked in --openai mode")
     p.add_argument("--fleet", help="JSON list of option objects: several models, one process")
@@ -81,12 +91,24 @@ def from_namespace(ns: argparse.Namespace) -> SimConfig:
     if ns.output_tokens < 1 or ns.dimensions < 1:
         raise ValueError("--output-tokens and --dimensions must be positive")
     return SimConfig(
-        model=ns.model, port=ns.port, host=ns.host,
-        family=ns.family or guess_family(ns.model), embedding=ns.embedding,
-        dimensions=ns.dimensions, ttft_ms=ns.ttft_ms, token_delay_ms=ns.token_delay_ms,
-        output_tokens=ns.output_tokens, seed=ns.seed, tool_parser=ns.tool_parser,
-        error_rate=ns.error_rate, drop_rate=ns.drop_rate, starting_s=ns.starting_s,
-        refuse_s=ns.refuse_s, max_queue=ns.max_queue, openai=ns.openai, api_key=ns.api_key,
+        model=ns.model,
+        port=ns.port,
+        host=ns.host,
+        family=ns.family or guess_family(ns.model),
+        embedding=ns.embedding,
+        dimensions=ns.dimensions,
+        ttft_ms=ns.ttft_ms,
+        token_delay_ms=ns.token_delay_ms,
+        output_tokens=ns.output_tokens,
+        seed=ns.seed,
+        tool_parser=ns.tool_parser,
+        error_rate=ns.error_rate,
+        drop_rate=ns.drop_rate,
+        starting_s=ns.starting_s,
+        refuse_s=ns.refuse_s,
+        max_queue=ns.max_queue,
+        openai=ns.openai,
+        api_key=ns.api_key,
     )
 
 

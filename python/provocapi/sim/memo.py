@@ -91,8 +91,7 @@ class Memo:
 
     def add(self, raw: bytes, body: dict[str, Any], plan: Plan) -> Entry | None:
         """Remember a validated, planned body if its answer is deterministic and small."""
-        if (len(raw) > MAX_BODY or "lora_request" in body
-                or plan.completion_tokens > MAX_TOKENS):
+        if len(raw) > MAX_BODY or "lora_request" in body or plan.completion_tokens > MAX_TOKENS:
             return None
         entry = self._entries[raw] = Entry(body, plan)
         if len(self._entries) > self.max_entries:
@@ -115,20 +114,29 @@ class Memo:
         """A template's bytes with fresh ids and `created` in its holes."""
         segments, holes = template
         if holes is _ONE_ID:  # the common shape: one id, then created
-            return b"".join((segments[0], hexlify(os.urandom(self.id_bytes)), segments[1],
-                             self.created.get(), segments[2]))
+            return b"".join(
+                (
+                    segments[0],
+                    hexlify(os.urandom(self.id_bytes)),
+                    segments[1],
+                    self.created.get(),
+                    segments[2],
+                )
+            )
         parts = [segments[0]]
         for hole, seg in zip(holes, segments[1:], strict=True):
-            parts.append(self.created.get() if hole == CREATED
-                         else hexlify(os.urandom(self.id_bytes)))
+            parts.append(
+                self.created.get() if hole == CREATED else hexlify(os.urandom(self.id_bytes))
+            )
             parts.append(seg)
         return b"".join(parts)
 
     def _new_id(self) -> str:
         return os.urandom(self.id_bytes).hex()
 
-    def _template(self, render: Callable[[int, Callable[[], str]], bytes]
-                  ) -> tuple[tuple[bytes, ...], tuple[int, ...]] | bool:
+    def _template(
+        self, render: Callable[[int, Callable[[], str]], bytes]
+    ) -> tuple[tuple[bytes, ...], tuple[int, ...]] | bool:
         marks: list[str] = []
 
         def new_id() -> str:

@@ -93,8 +93,10 @@ def _check_response_format(rf: Any) -> None:
     needed = {"json": "schema", "json_schema": "json_schema", "regex": "regex", "ebnf": "ebnf"}
     field = needed.get(kind)
     if field and rf.get(field) is None:
-        raise HandlerError(f"response_format.{field} is required for response_format.type == "
-                           f"{kind!r}, but got None.")
+        raise HandlerError(
+            f"response_format.{field} is required for response_format.type == "
+            f"{kind!r}, but got None."
+        )
 
 
 def message_text(messages: list[Any]) -> str:
@@ -112,22 +114,24 @@ def message_text(messages: list[Any]) -> str:
     return "\n".join(parts)
 
 
-def _text_choice(body: dict[str, Any], cfg: SimConfig, key: int,
-                 max_tokens: int | None) -> Choice:
+def _text_choice(body: dict[str, Any], cfg: SimConfig, key: int, max_tokens: int | None) -> Choice:
     rf = body.get("response_format")
     if isinstance(rf, dict) and rf.get("type") in JSON_FORMATS:
         text = tools.json_answer(rf, key)
         if text is not None:
             return rendered(text, max_tokens)
     count, finish = answer_length(
-        cfg.output_tokens, max_tokens, int(body.get("min_tokens") or 0),
+        cfg.output_tokens,
+        max_tokens,
+        int(body.get("min_tokens") or 0),
         bool(body.get("ignore_eos")),
     )
     return prose(key, count, finish)
 
 
-def _tool_choice(fn: dict[str, Any], named: bool, cfg: SimConfig, openai: bool, key: int,
-                 max_tokens: int | None) -> tuple[Choice, ToolCall | None]:
+def _tool_choice(
+    fn: dict[str, Any], named: bool, cfg: SimConfig, openai: bool, key: int, max_tokens: int | None
+) -> tuple[Choice, ToolCall | None]:
     name = str(fn.get("name") or "")
     args = tools.arguments_for(fn, key)
     args_text = tools.dumps(args)
@@ -140,10 +144,12 @@ def _tool_choice(fn: dict[str, Any], named: bool, cfg: SimConfig, openai: bool, 
         head, middle, tail = (split_tokens(p) for p in tools.qwen_call_parts(name, args))
         pieces = head + middle + tail
         if max_tokens is None or max_tokens >= len(pieces):
-            return (Choice(pieces, "tool_calls"),
-                    ToolCall("parsed", name, args_text, len(head), len(tail)))
+            return (
+                Choice(pieces, "tool_calls"),
+                ToolCall("parsed", name, args_text, len(head), len(tail)),
+            )
         # Cut short, the parser finds no complete call: the markup stays content.
-        return Choice(pieces[:max(max_tokens, 0)], "length"), None
+        return Choice(pieces[: max(max_tokens, 0)], "length"), None
     return rendered(tools.call_text(cfg.family, name, args), max_tokens), None
 
 
@@ -169,8 +175,9 @@ def chat(body: dict[str, Any], cfg: SimConfig, openai: bool = False) -> Plan:
         k = key + i * 1013
         call = None
         if fn is not None:
-            choice, call = _tool_choice(fn, isinstance(tool_choice, dict), cfg, openai, k,
-                                        max_tokens)
+            choice, call = _tool_choice(
+                fn, isinstance(tool_choice, dict), cfg, openai, k, max_tokens
+            )
         else:
             choice = _text_choice(body, cfg, k, max_tokens)
         if call is None:
@@ -188,8 +195,9 @@ def chat(body: dict[str, Any], cfg: SimConfig, openai: bool = False) -> Plan:
 def completion(body: dict[str, Any], cfg: SimConfig, openai: bool = False) -> Plan:
     prompt = body.get("prompt")
     prompts: list[Any]
-    if isinstance(prompt, str) or (isinstance(prompt, list) and prompt
-                                   and isinstance(prompt[0], int)):
+    if isinstance(prompt, str) or (
+        isinstance(prompt, list) and prompt and isinstance(prompt[0], int)
+    ):
         prompts = [prompt]
     else:
         prompts = list(prompt or [])
@@ -198,8 +206,9 @@ def completion(body: dict[str, Any], cfg: SimConfig, openai: bool = False) -> Pl
     if not openai:
         _check_response_format(body.get("response_format"))
     texts = [p if isinstance(p, str) else " ".join(map(str, p)) for p in prompts]
-    triggers = faults.parse("\n".join(t for t, p in zip(texts, prompts, strict=True)
-                                      if isinstance(p, str)))
+    triggers = faults.parse(
+        "\n".join(t for t, p in zip(texts, prompts, strict=True) if isinstance(p, str))
+    )
     n = int(body.get("n") or 1)
     max_tokens = _max_tokens(body, "max_tokens")
     if max_tokens is None and openai:
@@ -212,13 +221,20 @@ def completion(body: dict[str, Any], cfg: SimConfig, openai: bool = False) -> Pl
         prompt_tokens += estimate_tokens(p) if isinstance(p, str) else len(p)
         key = text_key(text, cfg.seed ^ int(body.get("seed") or 0))
         for i in range(n):
-            choice = apply_stop(_text_choice(body, cfg, key + i * 1013, max_tokens), stops,
-                                include_stop)
+            choice = apply_stop(
+                _text_choice(body, cfg, key + i * 1013, max_tokens), stops, include_stop
+            )
             if not choice.pieces:
                 choice.pieces = [""]
             if triggers.finish:
                 choice.finish_reason = triggers.finish
             choices.append(choice)
     echo = [t if isinstance(p, str) else "" for p, t in zip(prompts, texts, strict=True)]
-    return Plan(prompt_tokens, choices, [None] * len(choices), triggers,
-                echo if body.get("echo") else None, n=n)
+    return Plan(
+        prompt_tokens,
+        choices,
+        [None] * len(choices),
+        triggers,
+        echo if body.get("echo") else None,
+        n=n,
+    )

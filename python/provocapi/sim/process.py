@@ -47,8 +47,9 @@ def _healthy(host: str, port: int) -> bool:
 class SimHandle:
     """A running simulator process; ``url`` is its (first) base URL."""
 
-    def __init__(self, process: subprocess.Popen[bytes], host: str, ports: list[int],
-                 log: Path) -> None:
+    def __init__(
+        self, process: subprocess.Popen[bytes], host: str, ports: list[int], log: Path
+    ) -> None:
         self.process = process
         self.host = host
         self.ports = ports
@@ -79,13 +80,18 @@ class SimHandle:
     def __enter__(self) -> SimHandle:
         return self
 
-    def __exit__(self, exc_type: type[BaseException] | None, exc: BaseException | None,
-                 tb: TracebackType | None) -> None:
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
         self.stop()
 
 
-def start_sim(args: list[str], port: int | None = None, *, wait: bool = True,
-              timeout: float = 30.0) -> SimHandle:
+def start_sim(
+    args: list[str], port: int | None = None, *, wait: bool = True, timeout: float = 30.0
+) -> SimHandle:
     """Spawn ``python -m provocapi.sim ARGS`` and wait until it serves.
 
     Without ``--port`` in args, ``port`` (or a free one) is added. Waits for /health 200,
@@ -104,13 +110,17 @@ def start_sim(args: list[str], port: int | None = None, *, wait: bool = True,
         args += ["--port", str(ports[0])]
     fd, name = tempfile.mkstemp(prefix="worker-sim-", suffix=".log")
     with open(fd, "wb") as log:
-        proc = subprocess.Popen([sys.executable, "-m", "provocapi.sim", *args],
-                                stdout=subprocess.DEVNULL, stderr=log)
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "provocapi.sim", *args], stdout=subprocess.DEVNULL, stderr=log
+        )
     handle = SimHandle(proc, host, ports, Path(name))
     if not wait:
         return handle
-    probe = _accepts if ("--starting-s" in " ".join(args) or "--refuse-s" in " ".join(args)
-                         or fleet is not None) else _healthy
+    probe = (
+        _accepts
+        if ("--starting-s" in " ".join(args) or "--refuse-s" in " ".join(args) or fleet is not None)
+        else _healthy
+    )
     deadline = time.monotonic() + timeout
     pending = list(ports)
     while pending:

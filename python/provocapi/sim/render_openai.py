@@ -31,19 +31,28 @@ def request_id() -> bytes:
 
 def usage(prompt: int, completion: int) -> dict[str, Any]:
     return {
-        "prompt_tokens": prompt, "completion_tokens": completion,
+        "prompt_tokens": prompt,
+        "completion_tokens": completion,
         "total_tokens": prompt + completion,
         "prompt_tokens_details": {"cached_tokens": 0, "audio_tokens": 0},
-        "completion_tokens_details": {"reasoning_tokens": 0, "audio_tokens": 0,
-                                      "accepted_prediction_tokens": 0,
-                                      "rejected_prediction_tokens": 0},
+        "completion_tokens_details": {
+            "reasoning_tokens": 0,
+            "audio_tokens": 0,
+            "accepted_prediction_tokens": 0,
+            "rejected_prediction_tokens": 0,
+        },
     }
 
 
 def _usage_event(head: dict[str, Any], plan: Plan) -> bytes:
     """The stream's last chunk: no choices, the whole request's usage."""
-    return b"data: " + _dumps({**head, "choices": [], "usage": usage(
-        plan.prompt_tokens, plan.completion_tokens)}) + b"\n\n"
+    return (
+        b"data: "
+        + _dumps(
+            {**head, "choices": [], "usage": usage(plan.prompt_tokens, plan.completion_tokens)}
+        )
+        + b"\n\n"
+    )
 
 
 def error_type(status: int) -> str:
@@ -56,50 +65,83 @@ def error_type(status: int) -> str:
     return "invalid_request_error"
 
 
-def error(message: str, kind: str, status: int, code: str | None = None,
-          param: str | None = None) -> bytes:
+def error(
+    message: str, kind: str, status: int, code: str | None = None, param: str | None = None
+) -> bytes:
     return _dumps({"error": {"message": message, "type": kind, "param": param, "code": code}})
 
 
 def models(model: str, created: int) -> bytes:
-    return _dumps({"object": "list", "data": [
-        {"id": model, "object": "model", "created": created, "owned_by": "system"},
-    ]})
+    return _dumps(
+        {
+            "object": "list",
+            "data": [
+                {"id": model, "object": "model", "created": created, "owned_by": "system"},
+            ],
+        }
+    )
 
 
 def _message(choice: Choice, call: ToolCall | None, new_id: Callable[[], str]) -> dict[str, Any]:
     if call is not None:
-        return {"role": "assistant", "content": None, "tool_calls": [
-            {"id": "call_" + new_id(), "type": "function",
-             "function": {"name": call.name, "arguments": call.arguments}}],
-            "refusal": None, "annotations": []}
+        return {
+            "role": "assistant",
+            "content": None,
+            "tool_calls": [
+                {
+                    "id": "call_" + new_id(),
+                    "type": "function",
+                    "function": {"name": call.name, "arguments": call.arguments},
+                }
+            ],
+            "refusal": None,
+            "annotations": [],
+        }
     return {"role": "assistant", "content": choice.text, "refusal": None, "annotations": []}
 
 
 def chat_body(plan: Plan, model: str, created: int, new_id: Callable[[], str] = _id) -> bytes:
     """``new_id`` makes every id in it (the app's memo passes one that leaves markers)."""
-    return _dumps({
-        "id": "chatcmpl-" + new_id(), "object": "chat.completion", "created": created,
-        "model": model,
-        "choices": [{"index": i, "message": _message(c, call, new_id), "logprobs": None,
-                     "finish_reason": c.finish_reason}
-                    for i, (c, call) in enumerate(zip(plan.choices, plan.calls, strict=True))],
-        "usage": usage(plan.prompt_tokens, plan.completion_tokens),
-        "service_tier": "default", "system_fingerprint": None,
-    })
+    return _dumps(
+        {
+            "id": "chatcmpl-" + new_id(),
+            "object": "chat.completion",
+            "created": created,
+            "model": model,
+            "choices": [
+                {
+                    "index": i,
+                    "message": _message(c, call, new_id),
+                    "logprobs": None,
+                    "finish_reason": c.finish_reason,
+                }
+                for i, (c, call) in enumerate(zip(plan.choices, plan.calls, strict=True))
+            ],
+            "usage": usage(plan.prompt_tokens, plan.completion_tokens),
+            "service_tier": "default",
+            "system_fingerprint": None,
+        }
+    )
 
 
 class ChatStream:
     __slots__ = ("call_ids", "head", "include_usage", "plan")
 
-    def __init__(self, plan: Plan, model: str, created: int, request_id: int,
-                 stream_options: Any) -> None:
+    def __init__(
+        self, plan: Plan, model: str, created: int, request_id: int, stream_options: Any
+    ) -> None:
         self.plan = plan
-        self.head = {"id": "chatcmpl-" + _id(), "object": "chat.completion.chunk",
-                     "created": created, "model": model, "service_tier": "default",
-                     "system_fingerprint": None}
+        self.head = {
+            "id": "chatcmpl-" + _id(),
+            "object": "chat.completion.chunk",
+            "created": created,
+            "model": model,
+            "service_tier": "default",
+            "system_fingerprint": None,
+        }
         self.include_usage = isinstance(stream_options, dict) and bool(
-            stream_options.get("include_usage"))
+            stream_options.get("include_usage")
+        )
         self.call_ids = ["call_" + _id() for _ in plan.choices]
 
     def _event(self, choices: list[dict[str, Any]]) -> bytes:
@@ -109,10 +151,19 @@ class ChatStream:
         return b"data: " + _dumps(chunk) + b"\n\n"
 
     def first(self) -> list[bytes]:
-        return [self._event([{"index": i, "delta": {"role": "assistant", "content": "",
-                                                     "refusal": None},
-                              "logprobs": None, "finish_reason": None}])
-                for i in range(len(self.plan.choices))]
+        return [
+            self._event(
+                [
+                    {
+                        "index": i,
+                        "delta": {"role": "assistant", "content": "", "refusal": None},
+                        "logprobs": None,
+                        "finish_reason": None,
+                    }
+                ]
+            )
+            for i in range(len(self.plan.choices))
+        ]
 
     def token(self, i: int, t: int) -> bytes:
         choice = self.plan.choices[i]
@@ -121,49 +172,67 @@ class ChatStream:
         if call is not None:
             tool: dict[str, Any] = {"index": 0, "function": {"arguments": piece}}
             if t == 0:
-                tool = {"index": 0, "id": self.call_ids[i], "type": "function",
-                        "function": {"name": call.name, "arguments": piece}}
+                tool = {
+                    "index": 0,
+                    "id": self.call_ids[i],
+                    "type": "function",
+                    "function": {"name": call.name, "arguments": piece},
+                }
             delta: dict[str, Any] = {"tool_calls": [tool]}
         else:
             delta = {"content": piece}
-        out = self._event([{"index": i, "delta": delta, "logprobs": None,
-                            "finish_reason": None}])
+        out = self._event([{"index": i, "delta": delta, "logprobs": None, "finish_reason": None}])
         if t == len(choice.pieces) - 1:
-            out += self._event([{"index": i, "delta": {}, "logprobs": None,
-                                 "finish_reason": choice.finish_reason}])
+            out += self._event(
+                [{"index": i, "delta": {}, "logprobs": None, "finish_reason": choice.finish_reason}]
+            )
         return out
 
     def usage_event(self) -> bytes | None:
         return _usage_event(self.head, self.plan) if self.include_usage else None
 
 
-def completion_body(plan: Plan, model: str, created: int, merged: bool,
-                    new_id: Callable[[], str] = _id) -> bytes:
+def completion_body(
+    plan: Plan, model: str, created: int, merged: bool, new_id: Callable[[], str] = _id
+) -> bytes:
     choices = []
     for i, c in enumerate(plan.choices):
         text = c.text
         if plan.prompt_texts is not None:
             text = plan.prompt_texts[i // plan.n] + text
-        choices.append({"text": text, "index": i, "logprobs": None,
-                        "finish_reason": c.finish_reason})
-    return _dumps({
-        "id": "cmpl-" + new_id(), "object": "text_completion", "created": created,
-        "model": model, "choices": choices,
-        "usage": usage(plan.prompt_tokens, plan.completion_tokens),
-        "system_fingerprint": None,
-    })
+        choices.append(
+            {"text": text, "index": i, "logprobs": None, "finish_reason": c.finish_reason}
+        )
+    return _dumps(
+        {
+            "id": "cmpl-" + new_id(),
+            "object": "text_completion",
+            "created": created,
+            "model": model,
+            "choices": choices,
+            "usage": usage(plan.prompt_tokens, plan.completion_tokens),
+            "system_fingerprint": None,
+        }
+    )
 
 
 class CompletionStream:
     __slots__ = ("head", "include_usage", "plan")
 
-    def __init__(self, plan: Plan, model: str, created: int, request_id: int,
-                 stream_options: Any) -> None:
+    def __init__(
+        self, plan: Plan, model: str, created: int, request_id: int, stream_options: Any
+    ) -> None:
         self.plan = plan
-        self.head = {"id": "cmpl-" + _id(), "object": "text_completion", "created": created,
-                     "model": model, "system_fingerprint": None}
+        self.head = {
+            "id": "cmpl-" + _id(),
+            "object": "text_completion",
+            "created": created,
+            "model": model,
+            "system_fingerprint": None,
+        }
         self.include_usage = isinstance(stream_options, dict) and bool(
-            stream_options.get("include_usage"))
+            stream_options.get("include_usage")
+        )
 
     def first(self) -> list[bytes]:
         return []
@@ -181,8 +250,9 @@ class CompletionStream:
             text = self.plan.prompt_texts[i // self.plan.n] + text
         out = self._event({"text": text, "index": i, "logprobs": None, "finish_reason": None})
         if t == len(choice.pieces) - 1:
-            out += self._event({"text": "", "index": i, "logprobs": None,
-                                "finish_reason": choice.finish_reason})
+            out += self._event(
+                {"text": "", "index": i, "logprobs": None, "finish_reason": choice.finish_reason}
+            )
         return out
 
     def usage_event(self) -> bytes | None:
@@ -194,10 +264,13 @@ def stream_error(message: str, status: int = 500) -> bytes:
 
 
 def embedding_body(vectors: list[Any], model: str, created: int, prompt_tokens: int) -> bytes:
-    return _dumps({
-        "object": "list",
-        "data": [{"object": "embedding", "index": i, "embedding": v}
-                 for i, v in enumerate(vectors)],
-        "model": model,
-        "usage": {"prompt_tokens": prompt_tokens, "total_tokens": prompt_tokens},
-    })
+    return _dumps(
+        {
+            "object": "list",
+            "data": [
+                {"object": "embedding", "index": i, "embedding": v} for i, v in enumerate(vectors)
+            ],
+            "model": model,
+            "usage": {"prompt_tokens": prompt_tokens, "total_tokens": prompt_tokens},
+        }
+    )

@@ -34,27 +34,39 @@ def hex_id() -> str:
 
 def usage(prompt: int, completion: int) -> dict[str, Any]:
     return {
-        "prompt_tokens": prompt, "total_tokens": prompt + completion,
-        "completion_tokens": completion, "prompt_tokens_details": {"cached_tokens": 0},
+        "prompt_tokens": prompt,
+        "total_tokens": prompt + completion,
+        "completion_tokens": completion,
+        "prompt_tokens_details": {"cached_tokens": 0},
     }
 
 
 def _usage_event(head: dict[str, Any], plan: Plan) -> bytes:
     """The stream's last chunk: no choices, the whole request's usage."""
-    return b"data: " + _dumps({**head, "choices": [], "usage": usage(
-        plan.prompt_tokens, plan.completion_tokens)}) + b"\n\n"
+    return (
+        b"data: "
+        + _dumps(
+            {**head, "choices": [], "usage": usage(plan.prompt_tokens, plan.completion_tokens)}
+        )
+        + b"\n\n"
+    )
 
 
 def error(message: str, kind: str, status: int) -> bytes:
-    return _dumps({"object": "error", "message": message, "type": kind, "param": None,
-                   "code": status})
+    return _dumps(
+        {"object": "error", "message": message, "type": kind, "param": None, "code": status}
+    )
 
 
 def error_type(status: int) -> str:
     if status >= 500:
         return "ServiceUnavailableError" if status == 503 else "InternalServerError"
-    return {404: "NotFoundError", 429: "RateLimitError", 401: "AuthenticationError",
-            403: "PermissionDeniedError"}.get(status, "BadRequestError")
+    return {
+        404: "NotFoundError",
+        429: "RateLimitError",
+        401: "AuthenticationError",
+        403: "PermissionDeniedError",
+    }.get(status, "BadRequestError")
 
 
 def validation_error(detail: str) -> bytes:
@@ -63,63 +75,105 @@ def validation_error(detail: str) -> bytes:
 
 
 def models(model: str, created: int) -> bytes:
-    return _dumps({"object": "list", "data": [
-        {"id": model, "object": "model", "created": created, "owned_by": "tensorrt_llm"},
-    ]})
+    return _dumps(
+        {
+            "object": "list",
+            "data": [
+                {"id": model, "object": "model", "created": created, "owned_by": "tensorrt_llm"},
+            ],
+        }
+    )
 
 
 # chat, non-streaming
 
+
 def _tool_calls(call: ToolCall, new_id: Callable[[], str]) -> list[dict[str, Any]]:
-    return [{"id": "chatcmpl-tool-" + new_id(), "type": "function",
-             "function": {"name": call.name, "arguments": call.arguments}}]
+    return [
+        {
+            "id": "chatcmpl-tool-" + new_id(),
+            "type": "function",
+            "function": {"name": call.name, "arguments": call.arguments},
+        }
+    ]
 
 
 def _message(choice: Choice, call: ToolCall | None, new_id: Callable[[], str]) -> dict[str, Any]:
     if call is not None and call.mode == "named":
-        return {"role": "assistant", "content": "", "reasoning_content": None,
-                "reasoning": None, "tool_calls": _tool_calls(call, new_id)}
+        return {
+            "role": "assistant",
+            "content": "",
+            "reasoning_content": None,
+            "reasoning": None,
+            "tool_calls": _tool_calls(call, new_id),
+        }
     if call is not None:
-        return {"role": "assistant", "content": "", "reasoning_content": "",
-                "reasoning": None, "tool_calls": _tool_calls(call, new_id)}
-    return {"role": "assistant", "content": choice.text, "reasoning_content": "",
-            "reasoning": None, "tool_calls": []}
+        return {
+            "role": "assistant",
+            "content": "",
+            "reasoning_content": "",
+            "reasoning": None,
+            "tool_calls": _tool_calls(call, new_id),
+        }
+    return {
+        "role": "assistant",
+        "content": choice.text,
+        "reasoning_content": "",
+        "reasoning": None,
+        "tool_calls": [],
+    }
 
 
-def chat_body(plan: Plan, model: str, created: int,
-              new_id: Callable[[], str] = hex_id) -> bytes:
+def chat_body(plan: Plan, model: str, created: int, new_id: Callable[[], str] = hex_id) -> bytes:
     """``new_id`` makes every id in it (the app's memo passes one that leaves markers)."""
     choices = [
-        {"index": i, "message": _message(c, call, new_id), "logprobs": None,
-         "finish_reason": c.finish_reason, "stop_reason": c.stop_reason,
-         "mm_embedding_handle": None, "disaggregated_params": None,
-         "avg_decoded_tokens_per_iter": None}
+        {
+            "index": i,
+            "message": _message(c, call, new_id),
+            "logprobs": None,
+            "finish_reason": c.finish_reason,
+            "stop_reason": c.stop_reason,
+            "mm_embedding_handle": None,
+            "disaggregated_params": None,
+            "avg_decoded_tokens_per_iter": None,
+        }
         for i, (c, call) in enumerate(zip(plan.choices, plan.calls, strict=True))
     ]
-    return _dumps({
-        "id": "chatcmpl-" + new_id(), "object": "chat.completion", "created": created,
-        "model": model, "choices": choices,
-        "usage": usage(plan.prompt_tokens, plan.completion_tokens),
-        "prompt_token_ids": None, "prompt_token_ids_b64": None,
-    })
+    return _dumps(
+        {
+            "id": "chatcmpl-" + new_id(),
+            "object": "chat.completion",
+            "created": created,
+            "model": model,
+            "choices": choices,
+            "usage": usage(plan.prompt_tokens, plan.completion_tokens),
+            "prompt_token_ids": None,
+            "prompt_token_ids_b64": None,
+        }
+    )
 
 
 # chat, streaming
+
 
 class ChatStream:
     """Builds the SSE events of one streamed chat answer."""
 
     __slots__ = ("continuous", "head", "include_usage", "plan", "tool_ids")
 
-    def __init__(self, plan: Plan, model: str, created: int, request_id: int,
-                 stream_options: Any) -> None:
+    def __init__(
+        self, plan: Plan, model: str, created: int, request_id: int, stream_options: Any
+    ) -> None:
         self.plan = plan
-        self.head = {"id": f"chatcmpl-{request_id}", "object": "chat.completion.chunk",
-                     "created": created, "model": model}
+        self.head = {
+            "id": f"chatcmpl-{request_id}",
+            "object": "chat.completion.chunk",
+            "created": created,
+            "model": model,
+        }
         opts = stream_options if isinstance(stream_options, dict) else None
         self.include_usage = opts is not None and bool(opts.get("include_usage", True))
-        self.continuous = self.include_usage and bool(opts and opts.get(
-            "continuous_usage_stats"))
+        self.continuous = self.include_usage and bool(opts and opts.get("continuous_usage_stats"))
         self.tool_ids = ["chatcmpl-tool-" + hex_id() for _ in plan.choices]
 
     def _event(self, choices: list[dict[str, Any]], done: int | None, tail: bytes) -> bytes:
@@ -129,8 +183,10 @@ class ChatStream:
         return b"data: " + _dumps(chunk) + tail
 
     def first(self) -> list[bytes]:
-        return [self._event([{"index": i, "delta": {"role": "assistant"}}], 0, b" \n\n")
-                for i in range(len(self.plan.choices))]
+        return [
+            self._event([{"index": i, "delta": {"role": "assistant"}}], 0, b" \n\n")
+            for i in range(len(self.plan.choices))
+        ]
 
     def token(self, i: int, t: int) -> bytes:
         """The chunk carrying token ``t`` of choice ``i`` (the last one also finishes)."""
@@ -140,16 +196,30 @@ class ChatStream:
         last = t == len(choice.pieces) - 1
         delta: dict[str, Any]
         if call is not None and call.mode == "named":
-            delta = {"tool_calls": [{"type": "function", "index": i,
-                                     "function": {"name": call.name, "arguments": piece}}]}
+            delta = {
+                "tool_calls": [
+                    {
+                        "type": "function",
+                        "index": i,
+                        "function": {"name": call.name, "arguments": piece},
+                    }
+                ]
+            }
         elif call is not None:
             delta = {"content": "", "reasoning_content": ""}
             if t == call.head - 1:
-                delta["tool_calls"] = [{"id": self.tool_ids[i], "type": "function", "index": 0,
-                                        "function": {"name": call.name, "arguments": ""}}]
+                delta["tool_calls"] = [
+                    {
+                        "id": self.tool_ids[i],
+                        "type": "function",
+                        "index": 0,
+                        "function": {"name": call.name, "arguments": ""},
+                    }
+                ]
             elif call.head <= t < len(choice.pieces) - call.tail:
-                delta["tool_calls"] = [{"type": "function", "index": 0,
-                                        "function": {"arguments": piece}}]
+                delta["tool_calls"] = [
+                    {"type": "function", "index": 0, "function": {"arguments": piece}}
+                ]
         else:
             delta = {"content": piece, "reasoning_content": ""}
         out: dict[str, Any] = {"index": i, "delta": delta}
@@ -165,41 +235,59 @@ class ChatStream:
 
 # completions
 
-def completion_body(plan: Plan, model: str, created: int, merged: bool,
-                    new_id: Callable[[], str] = hex_id) -> bytes:
+
+def completion_body(
+    plan: Plan, model: str, created: int, merged: bool, new_id: Callable[[], str] = hex_id
+) -> bytes:
     choices = []
     for i, c in enumerate(plan.choices):
         text = c.text
         if plan.prompt_texts is not None:
             text = plan.prompt_texts[i // plan.n] + text
-        choices.append({
-            "index": i, "text": text, "token_ids": None, "logprobs": None,
-            "context_logits": None, "finish_reason": c.finish_reason,
-            "stop_reason": c.stop_reason, "disaggregated_params": None,
-            "avg_decoded_tokens_per_iter": None,
-        })
+        choices.append(
+            {
+                "index": i,
+                "text": text,
+                "token_ids": None,
+                "logprobs": None,
+                "context_logits": None,
+                "finish_reason": c.finish_reason,
+                "stop_reason": c.stop_reason,
+                "disaggregated_params": None,
+                "avg_decoded_tokens_per_iter": None,
+            }
+        )
     # Several prompts are merged into one response that names the server's model and
     # carries an empty prompt_token_ids list instead of null.
-    return _dumps({
-        "id": "cmpl-" + new_id(), "object": "text_completion", "created": created,
-        "model": model, "choices": choices,
-        "usage": usage(plan.prompt_tokens, plan.completion_tokens),
-        "prompt_token_ids": [] if merged else None,
-    })
+    return _dumps(
+        {
+            "id": "cmpl-" + new_id(),
+            "object": "text_completion",
+            "created": created,
+            "model": model,
+            "choices": choices,
+            "usage": usage(plan.prompt_tokens, plan.completion_tokens),
+            "prompt_token_ids": [] if merged else None,
+        }
+    )
 
 
 class CompletionStream:
     __slots__ = ("continuous", "head", "include_usage", "plan")
 
-    def __init__(self, plan: Plan, model: str, created: int, request_id: int,
-                 stream_options: Any) -> None:
+    def __init__(
+        self, plan: Plan, model: str, created: int, request_id: int, stream_options: Any
+    ) -> None:
         self.plan = plan
-        self.head = {"id": f"cmpl-{request_id}", "object": "text_completion",
-                     "created": created, "model": model}
+        self.head = {
+            "id": f"cmpl-{request_id}",
+            "object": "text_completion",
+            "created": created,
+            "model": model,
+        }
         opts = stream_options if isinstance(stream_options, dict) else None
         self.include_usage = opts is not None and bool(opts.get("include_usage", True))
-        self.continuous = self.include_usage and bool(opts and opts.get(
-            "continuous_usage_stats"))
+        self.continuous = self.include_usage and bool(opts and opts.get("continuous_usage_stats"))
 
     def first(self) -> list[bytes]:
         return []
@@ -210,12 +298,21 @@ class CompletionStream:
         if t == 0 and self.plan.prompt_texts is not None:
             text = self.plan.prompt_texts[i // self.plan.n] + text
         last = t == len(choice.pieces) - 1
-        chunk = {**self.head, "choices": [{
-            "index": i, "text": text, "token_ids": None, "logprobs": None,
-            "finish_reason": choice.finish_reason if last else None,
-            "stop_reason": choice.stop_reason if last else None,
-            "avg_decoded_tokens_per_iter": None,
-        }], "usage": usage(self.plan.prompt_tokens, t + 1) if self.continuous else None}
+        chunk = {
+            **self.head,
+            "choices": [
+                {
+                    "index": i,
+                    "text": text,
+                    "token_ids": None,
+                    "logprobs": None,
+                    "finish_reason": choice.finish_reason if last else None,
+                    "stop_reason": choice.stop_reason if last else None,
+                    "avg_decoded_tokens_per_iter": None,
+                }
+            ],
+            "usage": usage(self.plan.prompt_tokens, t + 1) if self.continuous else None,
+        }
         return b"data: " + _dumps(chunk) + b"\n\n"
 
     def usage_event(self) -> bytes | None:
@@ -224,17 +321,36 @@ class CompletionStream:
 
 def stream_error(message: str, status: int = 500) -> bytes:
     """The event sent before a completions stream gives up mid-way."""
-    return b"data: " + _dumps({"error": {
-        "object": "error", "message": message, "type": error_type(status), "param": None,
-        "code": status}}) + b"\n\n"
+    return (
+        b"data: "
+        + _dumps(
+            {
+                "error": {
+                    "object": "error",
+                    "message": message,
+                    "type": error_type(status),
+                    "param": None,
+                    "code": status,
+                }
+            }
+        )
+        + b"\n\n"
+    )
 
 
 # embeddings
 
+
 def embedding_body(vectors: list[Any], model: str, created: int, prompt_tokens: int) -> bytes:
-    return _dumps({
-        "id": "embd-" + hex_id(), "object": "list", "created": created, "model": model,
-        "data": [{"index": i, "object": "embedding", "embedding": v}
-                 for i, v in enumerate(vectors)],
-        "usage": {"prompt_tokens": prompt_tokens, "total_tokens": prompt_tokens},
-    })
+    return _dumps(
+        {
+            "id": "embd-" + hex_id(),
+            "object": "list",
+            "created": created,
+            "model": model,
+            "data": [
+                {"index": i, "object": "embedding", "embedding": v} for i, v in enumerate(vectors)
+            ],
+            "usage": {"prompt_tokens": prompt_tokens, "total_tokens": prompt_tokens},
+        }
+    )

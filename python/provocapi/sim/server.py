@@ -59,21 +59,36 @@ def response(
     """A whole response with Content-Length; ``extra`` is pre-formatted header lines.
 
     ``content_type=None`` sends none, as Starlette's bare Response does."""
-    return b"".join((
-        status_line(status),
-        b"date: ", _Date.get(), b"\r\nserver: uvicorn\r\ncontent-length: ",
-        str(len(body)).encode(), b"\r\n",
-        b"" if content_type is None else b"content-type: " + content_type + b"\r\n",
-        extra, b"" if keep_alive else b"connection: close\r\n", b"\r\n", body,
-    ))
+    return b"".join(
+        (
+            status_line(status),
+            b"date: ",
+            _Date.get(),
+            b"\r\nserver: uvicorn\r\ncontent-length: ",
+            str(len(body)).encode(),
+            b"\r\n",
+            b"" if content_type is None else b"content-type: " + content_type + b"\r\n",
+            extra,
+            b"" if keep_alive else b"connection: close\r\n",
+            b"\r\n",
+            body,
+        )
+    )
 
 
 def stream_head(status: int = 200, content_type: bytes = SSE, extra: bytes = b"") -> bytes:
-    return b"".join((
-        status_line(status),
-        b"date: ", _Date.get(), b"\r\nserver: uvicorn\r\ncontent-type: ", content_type,
-        b"\r\n", extra, b"transfer-encoding: chunked\r\n\r\n",
-    ))
+    return b"".join(
+        (
+            status_line(status),
+            b"date: ",
+            _Date.get(),
+            b"\r\nserver: uvicorn\r\ncontent-type: ",
+            content_type,
+            b"\r\n",
+            extra,
+            b"transfer-encoding: chunked\r\n\r\n",
+        )
+    )
 
 
 def chunk(data: bytes) -> bytes:
@@ -87,7 +102,11 @@ class Request:
     __slots__ = ("body", "headers", "keep_alive", "method", "path", "query")
 
     def __init__(
-        self, method: bytes, url: bytes, headers: dict[bytes, bytes], body: bytes,
+        self,
+        method: bytes,
+        url: bytes,
+        headers: dict[bytes, bytes],
+        body: bytes,
         keep_alive: bool,
     ) -> None:
         self.method = method
@@ -112,8 +131,17 @@ class Connection(asyncio.Protocol):
     """One client connection: parses requests and runs the handler for each, in order."""
 
     __slots__ = (
-        "_body", "_busy", "_drain", "_headers", "_parser", "_pending", "_task", "_url",
-        "closed", "handler", "transport",
+        "_body",
+        "_busy",
+        "_drain",
+        "_headers",
+        "_parser",
+        "_pending",
+        "_task",
+        "_url",
+        "closed",
+        "handler",
+        "transport",
     )
 
     def __init__(self, handler: Handler) -> None:
@@ -175,10 +203,15 @@ class Connection(asyncio.Protocol):
     def on_message_complete(self) -> None:
         parts = self._body
         body = parts[0] if len(parts) == 1 else b"".join(parts)
-        self._pending.append(Request(
-            self._parser.get_method(), self._url, self._headers, body,
-            self._parser.should_keep_alive(),
-        ))
+        self._pending.append(
+            Request(
+                self._parser.get_method(),
+                self._url,
+                self._headers,
+                body,
+                self._parser.should_keep_alive(),
+            )
+        )
         self._url = b""
         self._headers = {}
         self._body = []
@@ -251,5 +284,9 @@ class Connection(asyncio.Protocol):
 async def serve(handler: Handler, host: str, port: int) -> asyncio.Server:
     loop = asyncio.get_running_loop()
     return await loop.create_server(
-        lambda: Connection(handler), host, port, reuse_address=True, backlog=1024,
+        lambda: Connection(handler),
+        host,
+        port,
+        reuse_address=True,
+        backlog=1024,
     )

@@ -13,8 +13,16 @@ MAX_BATCH = 256
 
 class SimStats:
     __slots__ = (
-        "active_blocks", "cancelled", "completed", "dropped", "errors", "in_flight",
-        "iteration", "iterations", "requests", "served",
+        "active_blocks",
+        "cancelled",
+        "completed",
+        "dropped",
+        "errors",
+        "in_flight",
+        "iteration",
+        "iterations",
+        "requests",
+        "served",
     )
 
     def __init__(self) -> None:
@@ -32,8 +40,12 @@ class SimStats:
 
     def snapshot(self) -> dict[str, int]:
         return {
-            "requests": self.requests, "served": self.served, "cancelled": self.cancelled,
-            "dropped": self.dropped, "errors": self.errors, "in_flight": self.in_flight,
+            "requests": self.requests,
+            "served": self.served,
+            "cancelled": self.cancelled,
+            "dropped": self.dropped,
+            "errors": self.errors,
+            "in_flight": self.in_flight,
         }
 
     def begin(self, blocks: int) -> None:
@@ -46,10 +58,16 @@ class SimStats:
         self.completed += 1
         self.iteration += 1
         now = time.time()
-        self.iterations.append((
-            now, (now - started) * 1000.0, self.in_flight + 1, self.completed, blocks,
-            self.active_blocks + blocks,
-        ))
+        self.iterations.append(
+            (
+                now,
+                (now - started) * 1000.0,
+                self.in_flight + 1,
+                self.completed,
+                blocks,
+                self.active_blocks + blocks,
+            )
+        )
 
     def end(self, blocks: int, started: float) -> None:
         """Record the iteration that finished a request (cheap: a tuple, no dict)."""
@@ -58,54 +76,62 @@ class SimStats:
         self.completed += 1
         self.iteration += 1
         now = time.time()
-        self.iterations.append((
-            now, (now - started) * 1000.0, self.in_flight + 1, self.completed, blocks,
-            self.active_blocks + blocks,
-        ))
+        self.iterations.append(
+            (
+                now,
+                (now - started) * 1000.0,
+                self.in_flight + 1,
+                self.completed,
+                blocks,
+                self.active_blocks + blocks,
+            )
+        )
 
     def drain_iterations(self, queued: int) -> list[dict[str, Any]]:
         """The JSON list trtllm-serve's /metrics returns; reading empties it."""
         out = []
         first = self.iteration - len(self.iterations) + 1
         for i, (ts, latency, active, completed, blocks, used) in enumerate(self.iterations):
-            out.append({
-                "cpuMemUsage": 0,
-                "gpuMemUsage": 1 << 30,
-                "pinnedMemUsage": 0,
-                "iter": first + i,
-                "iterLatencyMS": latency,
-                "newActiveRequestsQueueLatencyMS": 0.0,
-                "numActiveRequests": active,
-                "numNewActiveRequests": 0,
-                "numQueuedRequests": queued,
-                "numCompletedRequests": completed,
-                "maxNumActiveRequests": MAX_BATCH,
-                "maxBatchSizeStatic": MAX_BATCH,
-                "maxBatchSizeRuntime": MAX_BATCH,
-                "maxNumTokensStatic": 8192,
-                "maxNumTokensRuntime": 8192,
-                "timestamp": time.strftime("%m-%d-%Y %H:%M:%S", time.localtime(ts)),
-                "inflightBatchingStats": {
-                    "numScheduledRequests": active,
-                    "numContextRequests": 0,
-                    "numGenRequests": active,
-                    "numPausedRequests": 0,
-                    "numCtxTokens": 0,
-                    "microBatchId": 0,
-                    "avgNumDecodedTokensPerIter": 1.0,
-                },
-                "kvCacheStats": {
-                    "maxNumBlocks": MAX_NUM_BLOCKS,
-                    "freeNumBlocks": MAX_NUM_BLOCKS - used,
-                    "usedNumBlocks": used,
-                    "tokensPerBlock": TOKENS_PER_BLOCK,
-                    "allocTotalBlocks": used,
-                    "allocNewBlocks": blocks,
-                    "reusedBlocks": 0,
-                    "missedBlocks": blocks,
-                    "cacheHitRate": 0.0,
-                },
-            })
+            out.append(
+                {
+                    "cpuMemUsage": 0,
+                    "gpuMemUsage": 1 << 30,
+                    "pinnedMemUsage": 0,
+                    "iter": first + i,
+                    "iterLatencyMS": latency,
+                    "newActiveRequestsQueueLatencyMS": 0.0,
+                    "numActiveRequests": active,
+                    "numNewActiveRequests": 0,
+                    "numQueuedRequests": queued,
+                    "numCompletedRequests": completed,
+                    "maxNumActiveRequests": MAX_BATCH,
+                    "maxBatchSizeStatic": MAX_BATCH,
+                    "maxBatchSizeRuntime": MAX_BATCH,
+                    "maxNumTokensStatic": 8192,
+                    "maxNumTokensRuntime": 8192,
+                    "timestamp": time.strftime("%m-%d-%Y %H:%M:%S", time.localtime(ts)),
+                    "inflightBatchingStats": {
+                        "numScheduledRequests": active,
+                        "numContextRequests": 0,
+                        "numGenRequests": active,
+                        "numPausedRequests": 0,
+                        "numCtxTokens": 0,
+                        "microBatchId": 0,
+                        "avgNumDecodedTokensPerIter": 1.0,
+                    },
+                    "kvCacheStats": {
+                        "maxNumBlocks": MAX_NUM_BLOCKS,
+                        "freeNumBlocks": MAX_NUM_BLOCKS - used,
+                        "usedNumBlocks": used,
+                        "tokensPerBlock": TOKENS_PER_BLOCK,
+                        "allocTotalBlocks": used,
+                        "allocNewBlocks": blocks,
+                        "reusedBlocks": 0,
+                        "missedBlocks": blocks,
+                        "cacheHitRate": 0.0,
+                    },
+                }
+            )
         self.iterations.clear()
         self.completed = 0
         return out

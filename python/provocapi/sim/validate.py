@@ -33,8 +33,9 @@ def _err(kind: str, loc: tuple[Any, ...], msg: str, value: Any, ctx: Any = None)
 
 
 def _value_error(loc: tuple[Any, ...], message: str, value: Any) -> Error:
-    return _err("value_error", loc, "Value error, " + message, value,
-                {"error": ValueError(message)})
+    return _err(
+        "value_error", loc, "Value error, " + message, value, {"error": ValueError(message)}
+    )
 
 
 _TRUE = frozenset({"true", "1", "yes", "on", "t", "y"})
@@ -47,16 +48,23 @@ def _check_int(v: Any, loc: tuple[Any, ...]) -> Error | None:
     if isinstance(v, float):
         if v.is_integer():
             return None
-        return _err("int_from_float", loc,
-                    "Input should be a valid integer, got a number with a fractional part", v)
+        return _err(
+            "int_from_float",
+            loc,
+            "Input should be a valid integer, got a number with a fractional part",
+            v,
+        )
     if isinstance(v, str):
         try:
             int(v.strip())
             return None
         except ValueError:
-            return _err("int_parsing", loc,
-                        "Input should be a valid integer, unable to parse string as an integer",
-                        v)
+            return _err(
+                "int_parsing",
+                loc,
+                "Input should be a valid integer, unable to parse string as an integer",
+                v,
+            )
     return _err("int_type", loc, "Input should be a valid integer", v)
 
 
@@ -68,8 +76,12 @@ def _check_float(v: Any, loc: tuple[Any, ...]) -> Error | None:
             float(v.strip())
             return None
         except ValueError:
-            return _err("float_parsing", loc,
-                        "Input should be a valid number, unable to parse string as a number", v)
+            return _err(
+                "float_parsing",
+                loc,
+                "Input should be a valid number, unable to parse string as a number",
+                v,
+            )
     return _err("float_type", loc, "Input should be a valid number", v)
 
 
@@ -79,8 +91,9 @@ def _check_bool(v: Any, loc: tuple[Any, ...]) -> Error | None:
     if isinstance(v, str) and v.lower() in _TRUE | _FALSE:
         return None
     if isinstance(v, str):
-        return _err("bool_parsing", loc, "Input should be a valid boolean, unable to interpret "
-                    "input", v)
+        return _err(
+            "bool_parsing", loc, "Input should be a valid boolean, unable to interpret input", v
+        )
     return _err("bool_type", loc, "Input should be a valid boolean", v)
 
 
@@ -96,35 +109,78 @@ def _check_dict(v: Any, loc: tuple[Any, ...]) -> Error | None:
     return _err("dict_type", loc, "Input should be a valid dictionary", v)
 
 
-_SHARED_INT = frozenset({
-    "n", "seed", "prompt_ignore_length", "best_of", "top_k", "min_tokens",
-    "truncate_prompt_tokens", "thinking_token_budget",
-})
-_SHARED_FLOAT = frozenset({
-    "frequency_penalty", "presence_penalty", "temperature", "top_p", "top_p_min", "min_p",
-    "repetition_penalty", "length_penalty", "priority",
-})
-_SHARED_BOOL = frozenset({
-    "stream", "use_beam_search", "include_stop_str_in_output", "ignore_eos",
-    "skip_special_tokens", "spaces_between_special_tokens", "echo", "add_special_tokens",
-})
+_SHARED_INT = frozenset(
+    {
+        "n",
+        "seed",
+        "prompt_ignore_length",
+        "best_of",
+        "top_k",
+        "min_tokens",
+        "truncate_prompt_tokens",
+        "thinking_token_budget",
+    }
+)
+_SHARED_FLOAT = frozenset(
+    {
+        "frequency_penalty",
+        "presence_penalty",
+        "temperature",
+        "top_p",
+        "top_p_min",
+        "min_p",
+        "repetition_penalty",
+        "length_penalty",
+        "priority",
+    }
+)
+_SHARED_BOOL = frozenset(
+    {
+        "stream",
+        "use_beam_search",
+        "include_stop_str_in_output",
+        "ignore_eos",
+        "skip_special_tokens",
+        "spaces_between_special_tokens",
+        "echo",
+        "add_special_tokens",
+    }
+)
 # Declared without Optional: null is a type error for these.
-_SHARED_NOT_NULL = frozenset({
-    "model", "n", "use_beam_search", "top_k", "top_p_min", "min_p", "repetition_penalty",
-    "include_stop_str_in_output", "ignore_eos", "min_tokens", "skip_special_tokens",
-    "spaces_between_special_tokens", "echo", "add_special_tokens",
-})
+_SHARED_NOT_NULL = frozenset(
+    {
+        "model",
+        "n",
+        "use_beam_search",
+        "top_k",
+        "top_p_min",
+        "min_p",
+        "repetition_penalty",
+        "include_stop_str_in_output",
+        "ignore_eos",
+        "min_tokens",
+        "skip_special_tokens",
+        "spaces_between_special_tokens",
+        "echo",
+        "add_special_tokens",
+    }
+)
 
 _CHAT_TYPES: dict[str, Any] = {
-    **dict.fromkeys(_SHARED_INT | {"top_logprobs", "max_completion_tokens", "max_tokens"},
-                    _check_int),
+    **dict.fromkeys(
+        _SHARED_INT | {"top_logprobs", "max_completion_tokens", "max_tokens"}, _check_int
+    ),
     **dict.fromkeys(_SHARED_FLOAT, _check_float),
-    **dict.fromkeys(_SHARED_BOOL | {"logprobs", "parallel_tool_calls", "add_generation_prompt"},
-                    _check_bool),
-    **dict.fromkeys({"model", "user", "chat_template", "cache_salt", "prompt_token_ids_b64"},
-                    _check_str),
-    **dict.fromkeys({"logit_bias", "chat_template_kwargs", "mm_processor_kwargs",
-                     "media_io_kwargs"}, _check_dict),
+    **dict.fromkeys(
+        _SHARED_BOOL | {"logprobs", "parallel_tool_calls", "add_generation_prompt"}, _check_bool
+    ),
+    **dict.fromkeys(
+        {"model", "user", "chat_template", "cache_salt", "prompt_token_ids_b64"}, _check_str
+    ),
+    **dict.fromkeys(
+        {"logit_bias", "chat_template_kwargs", "mm_processor_kwargs", "media_io_kwargs"},
+        _check_dict,
+    ),
 }
 _CHAT_NOT_NULL = _SHARED_NOT_NULL | {"messages", "add_generation_prompt"}
 
@@ -141,7 +197,8 @@ _COMPLETION_NOT_NULL = _SHARED_NOT_NULL | {"prompt", "return_context_logits", "d
 def _extra(obj: dict[str, Any], allowed: frozenset[str], loc: tuple[Any, ...]) -> list[Error]:
     return [
         _err("extra_forbidden", (*loc, k), "Extra inputs are not permitted", v)
-        for k, v in obj.items() if k not in allowed
+        for k, v in obj.items()
+        if k not in allowed
     ]
 
 
@@ -154,32 +211,56 @@ def _nested(name: str, v: Any) -> list[Error]:
         errors: list[Error] = []
         for i, tool in enumerate(v):
             if not isinstance(tool, dict):
-                errors.append(_err("model_type", (*loc, i), "Input should be a valid dictionary "
-                                   "or instance of ChatCompletionToolsParam", tool))
+                errors.append(
+                    _err(
+                        "model_type",
+                        (*loc, i),
+                        "Input should be a valid dictionary "
+                        "or instance of ChatCompletionToolsParam",
+                        tool,
+                    )
+                )
                 continue
             errors += _extra(tool, P.TOOL_FIELDS, (*loc, i))
             fn = tool.get("function")
             if not isinstance(fn, dict):
-                errors.append(_err("missing", (*loc, i, "function"), "Field required", tool)
-                              if fn is None else
-                              _err("model_type", (*loc, i, "function"), "Input should be a valid "
-                                   "dictionary or instance of FunctionDefinition", fn))
+                errors.append(
+                    _err("missing", (*loc, i, "function"), "Field required", tool)
+                    if fn is None
+                    else _err(
+                        "model_type",
+                        (*loc, i, "function"),
+                        "Input should be a valid dictionary or instance of FunctionDefinition",
+                        fn,
+                    )
+                )
                 continue
             if "name" not in fn:
-                errors.append(_err("missing", (*loc, i, "function", "name"), "Field required",
-                                   fn))
+                errors.append(_err("missing", (*loc, i, "function", "name"), "Field required", fn))
             errors += _extra(fn, P.FUNCTION_DEFINITION_FIELDS, (*loc, i, "function"))
         return errors
     if name == "tool_choice":
         if isinstance(v, str):
             if v in P.TOOL_CHOICE_LITERALS:
                 return []
-            return [_err("literal_error", (*loc, "literal['none','auto','required']"),
-                         "Input should be 'none', 'auto' or 'required'", v)]
+            return [
+                _err(
+                    "literal_error",
+                    (*loc, "literal['none','auto','required']"),
+                    "Input should be 'none', 'auto' or 'required'",
+                    v,
+                )
+            ]
         if not isinstance(v, dict):
-            return [_err("model_type", (*loc, "ChatCompletionNamedToolChoiceParam"),
-                         "Input should be a valid dictionary or instance of "
-                         "ChatCompletionNamedToolChoiceParam", v)]
+            return [
+                _err(
+                    "model_type",
+                    (*loc, "ChatCompletionNamedToolChoiceParam"),
+                    "Input should be a valid dictionary or instance of "
+                    "ChatCompletionNamedToolChoiceParam",
+                    v,
+                )
+            ]
         errors = _extra(v, P.NAMED_TOOL_CHOICE_FIELDS, loc)
         fn = v.get("function")
         if not isinstance(fn, dict) or "name" not in fn:
@@ -197,10 +278,18 @@ def _nested(name: str, v: Any) -> list[Error]:
         if kind is None:
             errors.append(_err("missing", (*loc, "type"), "Field required", v))
         elif kind not in P.RESPONSE_FORMAT_TYPES:
-            expected = ("'text', 'json', 'json_schema', 'json_object', 'regex', 'ebnf' or "
-                        "'structural_tag'")
-            errors.append(_err("literal_error", (*loc, "type"), f"Input should be {expected}",
-                               kind, {"expected": expected}))
+            expected = (
+                "'text', 'json', 'json_schema', 'json_object', 'regex', 'ebnf' or 'structural_tag'"
+            )
+            errors.append(
+                _err(
+                    "literal_error",
+                    (*loc, "type"),
+                    f"Input should be {expected}",
+                    kind,
+                    {"expected": expected},
+                )
+            )
     return errors
 
 
@@ -208,8 +297,15 @@ def _lora(v: Any) -> list[Error]:
     """LoRARequest is a dataclass whose __post_init__ insists the path exists here."""
     loc: tuple[Any, ...] = ("body", "lora_request")
     if not isinstance(v, dict):
-        return [_err("dataclass_type", loc, "Input should be a dictionary or an instance of "
-                     "LoRARequest", v, {"class_name": "LoRARequest"})]
+        return [
+            _err(
+                "dataclass_type",
+                loc,
+                "Input should be a dictionary or an instance of LoRARequest",
+                v,
+                {"class_name": "LoRARequest"},
+            )
+        ]
     errors: list[Error] = []
     for field in ("lora_name", "lora_int_id"):
         if field not in v:
@@ -228,8 +324,9 @@ def _lora(v: Any) -> list[Error]:
     return []
 
 
-def _fields(body: dict[str, Any], allowed: frozenset[str], types: dict[str, Any],
-            not_null: frozenset[str]) -> list[Error]:
+def _fields(
+    body: dict[str, Any], allowed: frozenset[str], types: dict[str, Any], not_null: frozenset[str]
+) -> list[Error]:
     errors: list[Error] = []
     for k, v in body.items():
         if k not in allowed:
@@ -249,8 +346,9 @@ def _fields(body: dict[str, Any], allowed: frozenset[str], types: dict[str, Any]
             errors += _nested(k, v)
         elif k == "stop" and not isinstance(v, str):
             if not isinstance(v, list) or not all(isinstance(s, str) for s in v):
-                errors.append(_err("string_type", (*loc, "str"), "Input should be a valid string",
-                                   v))
+                errors.append(
+                    _err("string_type", (*loc, "str"), "Input should be a valid string", v)
+                )
         elif k == "stop_token_ids" and not (
             isinstance(v, list) and all(isinstance(t, int) for t in v)
         ):
@@ -259,29 +357,39 @@ def _fields(body: dict[str, Any], allowed: frozenset[str], types: dict[str, Any]
 
 
 def _missing(body: dict[str, Any], required: tuple[str, ...]) -> list[Error]:
-    return [_err("missing", ("body", k), "Field required", body) for k in required
-            if k not in body]
+    return [_err("missing", ("body", k), "Field required", body) for k in required if k not in body]
 
 
 def _object(body: Any) -> None:
     if not isinstance(body, dict):
-        raise RequestInvalid([_err("model_attributes_type", ("body",), "Input should be a valid "
-                                   "dictionary or object to extract fields from", body)])
+        raise RequestInvalid(
+            [
+                _err(
+                    "model_attributes_type",
+                    ("body",),
+                    "Input should be a valid dictionary or object to extract fields from",
+                    body,
+                )
+            ]
+        )
 
 
 def chat(body: Any) -> None:
     _object(body)
     # model_validator(mode="before") checks run first and stop validation.
     if body.get("stream_options") is not None and not body.get("stream"):
-        raise RequestInvalid([_value_error(
-            ("body",), "stream_options can only be set if stream is true", body)])
+        raise RequestInvalid(
+            [_value_error(("body",), "stream_options can only be set if stream is true", body)]
+        )
     tool_choice = body.get("tool_choice", "auto" if body.get("tools") else "none")
     if tool_choice not in ("none", "auto") and not body.get("tools"):
-        raise RequestInvalid([_value_error(
-            ("body",), "When using `tool_choice`, `tools` must be set.", body)])
+        raise RequestInvalid(
+            [_value_error(("body",), "When using `tool_choice`, `tools` must be set.", body)]
+        )
     if body.get("top_logprobs") is not None and not body.get("logprobs"):
-        raise RequestInvalid([_value_error(
-            ("body",), "logprobs must be true when using top_logprobs", body)])
+        raise RequestInvalid(
+            [_value_error(("body",), "logprobs must be true when using top_logprobs", body)]
+        )
     if body.get("suffix"):
         raise RequestInvalid([_value_error(("body",), "suffix is not supported", body)])
     errors = _missing(body, ("messages", "model"))
@@ -289,13 +397,15 @@ def chat(body: Any) -> None:
     messages = body.get("messages")
     if messages is not None:
         if not isinstance(messages, list):
-            errors.append(_err("list_type", ("body", "messages"), "Input should be a valid list",
-                               messages))
+            errors.append(
+                _err("list_type", ("body", "messages"), "Input should be a valid list", messages)
+            )
         else:
             for i, m in enumerate(messages):
                 if not isinstance(m, dict) or "role" not in m:
-                    errors.append(_err("missing", ("body", "messages", i, "role"),
-                                       "Field required", m))
+                    errors.append(
+                        _err("missing", ("body", "messages", i, "role"), "Field required", m)
+                    )
     if errors:
         raise RequestInvalid(errors)
 
@@ -303,16 +413,22 @@ def chat(body: Any) -> None:
 def completion(body: Any) -> None:
     _object(body)
     if body.get("stream_options") and not body.get("stream"):
-        raise RequestInvalid([_value_error(
-            ("body",), "Stream options can only be defined when stream is true.", body)])
+        raise RequestInvalid(
+            [
+                _value_error(
+                    ("body",), "Stream options can only be defined when stream is true.", body
+                )
+            ]
+        )
     if body.get("suffix"):
         raise RequestInvalid([_value_error(("body",), "suffix is not supported", body)])
     errors = _missing(body, ("model", "prompt"))
     errors += _fields(body, P.COMPLETION_FIELDS, _COMPLETION_TYPES, _COMPLETION_NOT_NULL)
     prompt = body.get("prompt")
     if "prompt" in body and not _prompt_ok(prompt):
-        errors.append(_err("string_type", ("body", "prompt", "str"),
-                           "Input should be a valid string", prompt))
+        errors.append(
+            _err("string_type", ("body", "prompt", "str"), "Input should be a valid string", prompt)
+        )
     if errors:
         raise RequestInvalid(errors)
 
@@ -322,9 +438,11 @@ def _prompt_ok(prompt: Any) -> bool:
         return True
     if not isinstance(prompt, list):
         return False
-    return (all(isinstance(p, str) for p in prompt)
-            or all(isinstance(p, int) and not isinstance(p, bool) for p in prompt)
-            or all(isinstance(p, list) and all(isinstance(t, int) for t in p) for p in prompt))
+    return (
+        all(isinstance(p, str) for p in prompt)
+        or all(isinstance(p, int) and not isinstance(p, bool) for p in prompt)
+        or all(isinstance(p, list) and all(isinstance(t, int) for t in p) for p in prompt)
+    )
 
 
 def embedding(body: Any) -> None:
@@ -335,17 +453,24 @@ def embedding(body: Any) -> None:
         if k == "model" and (e := _check_str(v, loc)):
             errors.append(e)
         elif k == "encoding_format" and v not in P.EMBEDDING_ENCODING_FORMATS:
-            errors.append(_err("literal_error", loc, "Input should be 'float' or 'base64'", v,
-                               {"expected": "'float' or 'base64'"}))
+            errors.append(
+                _err(
+                    "literal_error",
+                    loc,
+                    "Input should be 'float' or 'base64'",
+                    v,
+                    {"expected": "'float' or 'base64'"},
+                )
+            )
         elif k == "dimensions" and v is not None:
             if e := _check_int(v, loc):
                 errors.append(e)
             elif int(v) <= 0:
-                errors.append(_err("greater_than", loc, "Input should be greater than 0", v,
-                                   {"gt": 0}))
+                errors.append(
+                    _err("greater_than", loc, "Input should be greater than 0", v, {"gt": 0})
+                )
         elif k == "input" and not _prompt_ok(v):
-            errors.append(_err("string_type", (*loc, "str"), "Input should be a valid string",
-                               v))
+            errors.append(_err("string_type", (*loc, "str"), "Input should be a valid string", v))
     errors += _extra(body, P.EMBEDDING_FIELDS, ("body",))
     if errors:
         raise RequestInvalid(errors)

@@ -22,13 +22,16 @@ pub fn register(m: &Bound<'_, PyModule>) -> PyResult<()> {
 }
 
 fn kind(name: &str) -> PyResult<Kind> {
-    Kind::from_name(name)
-        .ok_or_else(|| PyValueError::new_err(format!("kind must be 'chat' or 'completion', not {name:?}")))
+    Kind::from_name(name).ok_or_else(|| {
+        PyValueError::new_err(format!("kind must be 'chat' or 'completion', not {name:?}"))
+    })
 }
 
 fn family(name: &str) -> PyResult<toolcalls::Family> {
     toolcalls::Family::from_name(name).ok_or_else(|| {
-        PyValueError::new_err(format!("tool_family must be 'llama3', 'qwen2' or 'mistral', not {name:?}"))
+        PyValueError::new_err(format!(
+            "tool_family must be 'llama3', 'qwen2' or 'mistral', not {name:?}"
+        ))
     })
 }
 
@@ -59,8 +62,14 @@ impl StreamRelay {
     ) -> PyResult<Self> {
         let kind = self::kind(kind)?;
         let tools = tools(tool_family, tool_names)?;
-        let meta = Meta { public_model, response_id, created };
-        Ok(Self { inner: relay::StreamRelay::new(kind, &meta, include_usage, tools) })
+        let meta = Meta {
+            public_model,
+            response_id,
+            created,
+        };
+        Ok(Self {
+            inner: relay::StreamRelay::new(kind, &meta, include_usage, tools),
+        })
     }
 
     fn feed<'py>(&mut self, py: Python<'py>, data: &[u8]) -> Bound<'py, PyBytes> {
@@ -133,27 +142,53 @@ fn rewrite_response<'py>(
 ) -> PyResult<(Bound<'py, PyBytes>, u64, u64, Option<&'static str>)> {
     let kind = self::kind(kind)?;
     let tools = tools(tool_family, tool_names)?;
-    let meta = Meta { public_model, response_id, created };
+    let meta = Meta {
+        public_model,
+        response_id,
+        created,
+    };
     let run = || relay::rewrite_response(body, kind, &meta, tools.as_ref());
     // `body` borrows an immutable `bytes` object that the caller keeps alive.
-    let r = if body.len() > RELEASE_GIL_ABOVE { py.allow_threads(run) } else { run() };
+    let r = if body.len() > RELEASE_GIL_ABOVE {
+        py.allow_threads(run)
+    } else {
+        run()
+    };
     let r = r.map_err(|e| PyValueError::new_err(e.0))?;
-    Ok((PyBytes::new(py, &r.body), r.prompt_tokens, r.completion_tokens, r.finish_reason))
+    Ok((
+        PyBytes::new(py, &r.body),
+        r.prompt_tokens,
+        r.completion_tokens,
+        r.finish_reason,
+    ))
 }
 
 type ParsedCalls = (Option<String>, Vec<(String, String)>);
 
 #[pyfunction]
-fn parse_tool_calls(family: &str, text: &str, tool_names: Vec<String>) -> PyResult<Option<ParsedCalls>> {
+fn parse_tool_calls(
+    family: &str,
+    text: &str,
+    tool_names: Vec<String>,
+) -> PyResult<Option<ParsedCalls>> {
     let family = self::family(family)?;
-    Ok(toolcalls::parse(family, text, &tool_names)
-        .map(|p| (p.content, p.calls.into_iter().map(|c| (c.name, c.arguments)).collect())))
+    Ok(toolcalls::parse(family, text, &tool_names).map(|p| {
+        (
+            p.content,
+            p.calls.into_iter().map(|c| (c.name, c.arguments)).collect(),
+        )
+    }))
 }
 
 #[pyfunction]
-fn embedding_truncate<'py>(py: Python<'py>, raw: &[u8], dimensions: i64) -> PyResult<Bound<'py, PyBytes>> {
-    let dims = usize::try_from(dimensions)
-        .map_err(|_| PyValueError::new_err(format!("dimensions must be positive, got {dimensions}")))?;
+fn embedding_truncate<'py>(
+    py: Python<'py>,
+    raw: &[u8],
+    dimensions: i64,
+) -> PyResult<Bound<'py, PyBytes>> {
+    let dims = usize::try_from(dimensions).map_err(|_| {
+        PyValueError::new_err(format!("dimensions must be positive, got {dimensions}"))
+    })?;
     let out = embed::truncate(raw, dims).map_err(|e| PyValueError::new_err(e.to_string()))?;
     Ok(PyBytes::new(py, &out))
 }

@@ -76,7 +76,7 @@ impl PyRoutePool {
             policy,
             home_slots,
         )
-            .map_err(PyValueError::new_err)?;
+        .map_err(PyValueError::new_err)?;
         Ok(PyRoutePool { inner })
     }
 

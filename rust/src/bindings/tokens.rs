@@ -58,7 +58,10 @@ impl PyTokenizer {
                 LoadError::Io(io) => PyOSError::new_err(format!("{}: {io}", path.display())),
                 LoadError::Invalid(_) => PyValueError::new_err(format!("{}: {e}", path.display())),
             })?;
-        Ok(PyTokenizer { vocab, cache: CountCache::new(tokens::cache_capacity()) })
+        Ok(PyTokenizer {
+            vocab,
+            cache: CountCache::new(tokens::cache_capacity()),
+        })
     }
 
     fn encode(&self, py: Python<'_>, text: String) -> Vec<u32> {
@@ -66,7 +69,9 @@ impl PyTokenizer {
     }
 
     fn count(&self, py: Python<'_>, text: String) -> usize {
-        detached(py, text.len(), || self.cache.get_or_count(&text, |t| self.vocab.count(t)))
+        detached(py, text.len(), || {
+            self.cache.get_or_count(&text, |t| self.vocab.count(t))
+        })
     }
 
     fn count_batch(&self, py: Python<'_>, texts: Vec<String>) -> Vec<usize> {

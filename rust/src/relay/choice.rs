@@ -65,9 +65,18 @@ impl ChoiceState {
     }
 
     /// Returns a finish reason that must go out in a chunk of its own (see `finish_only`).
-    pub fn chat(&mut self, c: ChoiceIn, tools: Option<&Tools>, seed: &str, out: &mut Vec<u8>) -> Option<&'static str> {
+    pub fn chat(
+        &mut self,
+        c: ChoiceIn,
+        tools: Option<&Tools>,
+        seed: &str,
+        out: &mut Vec<u8>,
+    ) -> Option<&'static str> {
         let delta = c.delta.unwrap_or_default();
-        let mut d = DeltaOut { role: delta.role, ..DeltaOut::default() };
+        let mut d = DeltaOut {
+            role: delta.role,
+            ..DeltaOut::default()
+        };
         let mut pieces = Vec::new();
         if let Some(text) = delta.content.filter(|t| !t.is_empty()) {
             match (&mut self.detector, tools) {
@@ -93,7 +102,12 @@ impl ChoiceState {
         // The SDK's stream helper closes the last tool call only when the
         // finish_reason comes after it (OpenAI sends it alone, delta `{}`).
         let deferred = finish.filter(|_| !d.calls.is_empty());
-        self.write_chat(d, c.logprobs.filter(|l| !l.is_null()), finish.filter(|_| deferred.is_none()), out);
+        self.write_chat(
+            d,
+            c.logprobs.filter(|l| !l.is_null()),
+            finish.filter(|_| deferred.is_none()),
+            out,
+        );
         deferred
     }
 
@@ -104,7 +118,9 @@ impl ChoiceState {
 
     /// The stream ended without this choice finishing: release held text.
     pub fn flush(&mut self, tools: Option<&Tools>, seed: &str, out: &mut Vec<u8>) {
-        let (Some(det), Some(t)) = (&mut self.detector, tools) else { return };
+        let (Some(det), Some(t)) = (&mut self.detector, tools) else {
+            return;
+        };
         let mut pieces = Vec::new();
         det.finish(&t.names, &mut pieces);
         let mut d = DeltaOut::default();
@@ -163,14 +179,21 @@ impl ChoiceState {
     /// A call the worker parsed itself: relay it, enforcing the first-delta rules.
     fn structured_call(&mut self, tc: ToolCallIn, seed: &str, d: &mut DeltaOut) {
         let (name, arguments) = tc.function.map_or((None, None), |f| (f.name, f.arguments));
-        let index = tc.index.unwrap_or_else(|| match (&name, self.opened.last()) {
-            // No index: a fragment continues the last call, a name opens a new one.
-            (None, Some(&last)) => last,
-            _ => self.next_index(),
-        });
+        let index = tc
+            .index
+            .unwrap_or_else(|| match (&name, self.opened.last()) {
+                // No index: a fragment continues the last call, a name opens a new one.
+                (None, Some(&last)) => last,
+                _ => self.next_index(),
+            });
         if self.opened.contains(&index) {
             if let Some(a) = arguments.filter(|a| !a.is_empty()) {
-                d.calls.push(CallDelta { index, id: None, name: None, arguments: Some(a) });
+                d.calls.push(CallDelta {
+                    index,
+                    id: None,
+                    name: None,
+                    arguments: Some(a),
+                });
             }
             return;
         }
@@ -179,19 +202,34 @@ impl ChoiceState {
         let k = u32::try_from(index).unwrap_or(u32::MAX);
         d.calls.push(CallDelta {
             index,
-            id: Some(tc.id.filter(|i| !i.is_empty()).unwrap_or_else(|| call_id(seed, choice, k))),
+            id: Some(
+                tc.id
+                    .filter(|i| !i.is_empty())
+                    .unwrap_or_else(|| call_id(seed, choice, k)),
+            ),
             name: Some(name.unwrap_or_default()),
             arguments: Some(arguments.unwrap_or_default()),
         });
     }
 
-    fn write_chat(&mut self, mut d: DeltaOut, logprobs: Option<Value>, finish: Option<&str>, out: &mut Vec<u8>) {
+    fn write_chat(
+        &mut self,
+        mut d: DeltaOut,
+        logprobs: Option<Value>,
+        finish: Option<&str>,
+        out: &mut Vec<u8>,
+    ) {
         let first = !self.role_sent;
-        let empty = !d.has_content && d.reasoning.is_none() && d.refusal.is_none() && d.calls.is_empty();
+        let empty =
+            !d.has_content && d.reasoning.is_none() && d.refusal.is_none() && d.calls.is_empty();
         if empty && !first && logprobs.is_none() && finish.is_none() {
             return; // nothing the client would see
         }
-        d.role = if first { Some(d.role.unwrap_or_else(|| "assistant".to_owned())) } else { None };
+        d.role = if first {
+            Some(d.role.unwrap_or_else(|| "assistant".to_owned()))
+        } else {
+            None
+        };
         self.role_sent = true;
 
         item_start(out);
@@ -266,7 +304,13 @@ fn write_call(c: &CallDelta, out: &mut Vec<u8>) {
     out.extend_from_slice(b"}}");
 }
 
-fn write_completion(index: u64, text: &str, logprobs: Option<&Value>, finish: Option<&str>, out: &mut Vec<u8>) {
+fn write_completion(
+    index: u64,
+    text: &str,
+    logprobs: Option<&Value>,
+    finish: Option<&str>,
+    out: &mut Vec<u8>,
+) {
     item_start(out);
     out.extend_from_slice(b"{\"text\":");
     str_lit(out, text);

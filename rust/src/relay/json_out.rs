@@ -58,7 +58,14 @@ mod tests {
 
     #[test]
     fn string_literals_round_trip() {
-        for s in ["", "plain", "quote \" back \\ slash", "nl\nret\rtab\t", "\u{0}\u{1f}\u{7f}", "h\u{e9} \u{1F600}"] {
+        for s in [
+            "",
+            "plain",
+            "quote \" back \\ slash",
+            "nl\nret\rtab\t",
+            "\u{0}\u{1f}\u{7f}",
+            "h\u{e9} \u{1F600}",
+        ] {
             let mut out = Vec::new();
             str_lit(&mut out, s);
             let back: String = serde_json::from_slice(&out).unwrap_or_default();

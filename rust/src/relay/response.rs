@@ -41,13 +41,23 @@ fn invalid(msg: &str) -> InvalidBody {
     InvalidBody(msg.to_owned())
 }
 
-pub fn rewrite_response(body: &[u8], kind: Kind, meta: &Meta, tools: Option<&Tools>) -> Result<Rewritten, InvalidBody> {
+pub fn rewrite_response(
+    body: &[u8],
+    kind: Kind,
+    meta: &Meta,
+    tools: Option<&Tools>,
+) -> Result<Rewritten, InvalidBody> {
     // One pass over the body into the few fields the answer keeps; every other key
     // (prompt_token_ids, disaggregated_params, ...) is skipped without building a value.
     let mut de = serde_json::Deserializer::from_slice(body);
-    let top = de.deserialize_any(TopSeed(kind)).map_err(|e| InvalidBody(format!("body is not JSON: {e}")))?;
-    de.end().map_err(|e| InvalidBody(format!("body is not JSON: {e}")))?;
-    let Top::Object { choices, usage } = top else { return Err(invalid("body is not a JSON object")) };
+    let top = de
+        .deserialize_any(TopSeed(kind))
+        .map_err(|e| InvalidBody(format!("body is not JSON: {e}")))?;
+    de.end()
+        .map_err(|e| InvalidBody(format!("body is not JSON: {e}")))?;
+    let Top::Object { choices, usage } = top else {
+        return Err(invalid("body is not a JSON object"));
+    };
     let choices = match choices {
         Choices::List(list) => list,
         Choices::Missing => return Err(invalid("body has no choices")),
@@ -103,12 +113,20 @@ pub fn rewrite_response(body: &[u8], kind: Kind, meta: &Meta, tools: Option<&Too
     if let Some(u) = usage {
         let u = clean_usage(u);
         prompt_tokens = u.get("prompt_tokens").and_then(Value::as_u64).unwrap_or(0);
-        completion_tokens = u.get("completion_tokens").and_then(Value::as_u64).unwrap_or(0);
+        completion_tokens = u
+            .get("completion_tokens")
+            .and_then(Value::as_u64)
+            .unwrap_or(0);
         out.extend_from_slice(b",\"usage\":");
         json_out::value(&mut out, &u);
     }
     out.push(b'}');
-    Ok(Rewritten { body: out, prompt_tokens, completion_tokens, finish_reason: finish0 })
+    Ok(Rewritten {
+        body: out,
+        prompt_tokens,
+        completion_tokens,
+        finish_reason: finish0,
+    })
 }
 
 // --- the one-pass reader: what `rewrite_response` keeps of the worker's body ---
@@ -118,7 +136,10 @@ pub fn rewrite_response(body: &[u8], kind: Kind, meta: &Meta, tools: Option<&Too
 // where a `Value` reading refused it), and unknown keys are skipped.
 
 enum Top {
-    Object { choices: Choices, usage: Option<Map<String, Value>> },
+    Object {
+        choices: Choices,
+        usage: Option<Map<String, Value>>,
+    },
     Other,
 }
 
@@ -290,7 +311,11 @@ impl<'de> Visitor<'de> for ChoiceSeed {
                 }
             }
         }
-        Ok(if bad_message { Err("a message is not an object") } else { Ok(c) })
+        Ok(if bad_message {
+            Err("a message is not an object")
+        } else {
+            Ok(c)
+        })
     }
 }
 
@@ -318,16 +343,25 @@ impl<'de> Visitor<'de> for ScalarVisitor {
         Ok(Scalar::default())
     }
     fn visit_i64<E>(self, v: i64) -> Result<Scalar, E> {
-        Ok(Scalar { u64: u64::try_from(v).ok(), finish: None })
+        Ok(Scalar {
+            u64: u64::try_from(v).ok(),
+            finish: None,
+        })
     }
     fn visit_u64<E>(self, v: u64) -> Result<Scalar, E> {
-        Ok(Scalar { u64: Some(v), finish: None })
+        Ok(Scalar {
+            u64: Some(v),
+            finish: None,
+        })
     }
     fn visit_f64<E>(self, _: f64) -> Result<Scalar, E> {
         Ok(Scalar::default())
     }
     fn visit_str<E>(self, v: &str) -> Result<Scalar, E> {
-        Ok(Scalar { u64: None, finish: Some(map_finish_reason(v)) })
+        Ok(Scalar {
+            u64: None,
+            finish: Some(map_finish_reason(v)),
+        })
     }
     fn visit_unit<E>(self) -> Result<Scalar, E> {
         Ok(Scalar::default())
@@ -380,7 +414,12 @@ impl<'de> Deserialize<'de> for Key {
 }
 
 /// The message with OpenAI's keys; `true` when it carries tool calls.
-fn chat_message(mut m: Map<String, Value>, tools: Option<&Tools>, seed: &str, choice: u64) -> (Map<String, Value>, bool) {
+fn chat_message(
+    mut m: Map<String, Value>,
+    tools: Option<&Tools>,
+    seed: &str,
+    choice: u64,
+) -> (Map<String, Value>, bool) {
     let mut content = match m.remove("content") {
         Some(Value::String(s)) => Value::String(s),
         _ => Value::Null,
@@ -412,13 +451,19 @@ fn chat_message(mut m: Map<String, Value>, tools: Option<&Tools>, seed: &str, ch
     let mut out = Map::new();
     out.insert("role".into(), "assistant".into());
     out.insert("content".into(), content);
-    let refusal = m.remove("refusal").filter(Value::is_string).unwrap_or(Value::Null);
+    let refusal = m
+        .remove("refusal")
+        .filter(Value::is_string)
+        .unwrap_or(Value::Null);
     out.insert("refusal".into(), refusal);
     let has_calls = !calls.is_empty();
     if has_calls {
         out.insert("tool_calls".into(), Value::Array(calls));
     }
-    if let Some(r) = m.remove("reasoning_content").filter(|r| r.as_str().is_some_and(|s| !s.is_empty())) {
+    if let Some(r) = m
+        .remove("reasoning_content")
+        .filter(|r| r.as_str().is_some_and(|s| !s.is_empty()))
+    {
         out.insert("reasoning_content".into(), r);
     }
     (out, has_calls)
@@ -427,7 +472,9 @@ fn chat_message(mut m: Map<String, Value>, tools: Option<&Tools>, seed: &str, ch
 /// A call the worker parsed itself, with `type` set and arguments as a string.
 fn structured_call(c: Value, seed: &str, choice: u32, k: usize) -> Option<Value> {
     let Value::Object(mut c) = c else { return None };
-    let Some(Value::Object(mut f)) = c.remove("function") else { return None };
+    let Some(Value::Object(mut f)) = c.remove("function") else {
+        return None;
+    };
     let name = match f.remove("name") {
         Some(Value::String(s)) => s,
         _ => return None,
@@ -461,11 +508,16 @@ mod tests {
     use crate::toolcalls::Family;
 
     fn meta() -> Meta {
-        Meta { public_model: "gpt-4o".into(), response_id: "chatcmpl-abc".into(), created: 1_700_000_000 }
+        Meta {
+            public_model: "gpt-4o".into(),
+            response_id: "chatcmpl-abc".into(),
+            created: 1_700_000_000,
+        }
     }
 
     fn rewrite(body: &str, kind: Kind, tools: Option<&Tools>) -> (Value, Rewritten) {
-        let r = rewrite_response(body.as_bytes(), kind, &meta(), tools).unwrap_or_else(|e| panic!("{e}"));
+        let r = rewrite_response(body.as_bytes(), kind, &meta(), tools)
+            .unwrap_or_else(|e| panic!("{e}"));
         (serde_json::from_slice(&r.body).unwrap_or(Value::Null), r)
     }
 
@@ -481,7 +533,10 @@ mod tests {
         )
         .unwrap_or(Value::Null);
         assert_eq!(v, want);
-        assert_eq!((r.prompt_tokens, r.completion_tokens, r.finish_reason), (9, 3, Some("length")));
+        assert_eq!(
+            (r.prompt_tokens, r.completion_tokens, r.finish_reason),
+            (9, 3, Some("length"))
+        );
         // Our key order: id, object, created, model, choices, usage.
         let text = String::from_utf8_lossy(&r.body);
         assert!(text.starts_with(r#"{"id":"chatcmpl-abc","object":"chat.completion","created":1700000000,"model":"gpt-4o","choices":"#));
@@ -503,20 +558,28 @@ mod tests {
 
     #[test]
     fn text_tool_calls_are_parsed() {
-        let tools = Tools { family: Family::Qwen2, names: vec!["get_weather".into()] };
+        let tools = Tools {
+            family: Family::Qwen2,
+            names: vec!["get_weather".into()],
+        };
         let body = r#"{"choices":[{"index":0,"message":{"role":"assistant","content":"Checking.\n<tool_call>\n{\"name\": \"get_weather\", \"arguments\": {\"city\": \"Paris\"}}\n</tool_call>"},"finish_reason":"stop"}],"usage":{"prompt_tokens":1,"completion_tokens":2,"total_tokens":3}}"#;
         let (v, r) = rewrite(body, Kind::Chat, Some(&tools));
         let msg = &v["choices"][0]["message"];
         assert_eq!(msg["content"], "Checking.");
         assert_eq!(msg["tool_calls"][0]["type"], "function");
         assert_eq!(msg["tool_calls"][0]["function"]["name"], "get_weather");
-        assert_eq!(msg["tool_calls"][0]["function"]["arguments"], r#"{"city":"Paris"}"#);
+        assert_eq!(
+            msg["tool_calls"][0]["function"]["arguments"],
+            r#"{"city":"Paris"}"#
+        );
         assert_eq!(msg["tool_calls"][0]["id"], call_id("chatcmpl-abc", 0, 0));
         assert_eq!(v["choices"][0]["finish_reason"], "tool_calls");
         assert_eq!(r.finish_reason, Some("tool_calls"));
         // Without tools (or tool_choice none) the text stays content.
         let (v, _) = rewrite(body, Kind::Chat, None);
-        assert!(v["choices"][0]["message"]["content"].as_str().is_some_and(|c| c.contains("<tool_call>")));
+        assert!(v["choices"][0]["message"]["content"]
+            .as_str()
+            .is_some_and(|c| c.contains("<tool_call>")));
         assert!(v["choices"][0]["message"].get("tool_calls").is_none());
     }
 
@@ -546,27 +609,52 @@ mod tests {
 
     #[test]
     fn garbage_is_refused() {
-        for body in ["", "not json", "[1,2]", "{}", r#"{"choices": 3}"#, r#"{"choices":[1]}"#, r#"{"choices":[{"message":[]}]}"#] {
-            assert!(rewrite_response(body.as_bytes(), Kind::Chat, &meta(), None).is_err(), "{body:?}");
+        for body in [
+            "",
+            "not json",
+            "[1,2]",
+            "{}",
+            r#"{"choices": 3}"#,
+            r#"{"choices":[1]}"#,
+            r#"{"choices":[{"message":[]}]}"#,
+        ] {
+            assert!(
+                rewrite_response(body.as_bytes(), Kind::Chat, &meta(), None).is_err(),
+                "{body:?}"
+            );
         }
-        let flat_error = r#"{"object":"error","message":"x","type":"BadRequestError","param":null,"code":400}"#;
+        let flat_error =
+            r#"{"object":"error","message":"x","type":"BadRequestError","param":null,"code":400}"#;
         assert!(rewrite_response(flat_error.as_bytes(), Kind::Chat, &meta(), None).is_err());
     }
 
     /// The reading through a `Value` tree that the one-pass reader replaced: both must
     /// give the very same bytes, or both refuse.
-    fn reference(body: &[u8], kind: Kind, meta: &Meta, tools: Option<&Tools>) -> Result<Rewritten, InvalidBody> {
-        let v: Value = serde_json::from_slice(body).map_err(|e| InvalidBody(format!("body is not JSON: {e}")))?;
-        let Value::Object(mut obj) = v else { return Err(invalid("body is not a JSON object")) };
+    fn reference(
+        body: &[u8],
+        kind: Kind,
+        meta: &Meta,
+        tools: Option<&Tools>,
+    ) -> Result<Rewritten, InvalidBody> {
+        let v: Value = serde_json::from_slice(body)
+            .map_err(|e| InvalidBody(format!("body is not JSON: {e}")))?;
+        let Value::Object(mut obj) = v else {
+            return Err(invalid("body is not a JSON object"));
+        };
         let Some(Value::Array(choices)) = obj.remove("choices") else {
             return Err(invalid("body has no choices"));
         };
         let mut out_choices = Vec::with_capacity(choices.len());
         let mut finish0 = None;
         for (pos, c) in choices.into_iter().enumerate() {
-            let Value::Object(mut c) = c else { return Err(invalid("a choice is not an object")) };
+            let Value::Object(mut c) = c else {
+                return Err(invalid("a choice is not an object"));
+            };
             let index = c.get("index").and_then(Value::as_u64).unwrap_or(pos as u64);
-            let mut finish = c.get("finish_reason").and_then(Value::as_str).map_or("stop", map_finish_reason);
+            let mut finish = c
+                .get("finish_reason")
+                .and_then(Value::as_str)
+                .map_or("stop", map_finish_reason);
             let logprobs = c.remove("logprobs").unwrap_or(Value::Null);
             let mut choice = Map::new();
             match kind {
@@ -576,7 +664,8 @@ mod tests {
                         None | Some(Value::Null) => Map::new(),
                         Some(_) => return Err(invalid("a message is not an object")),
                     };
-                    let (message, has_calls) = chat_message(message, tools, &meta.response_id, index);
+                    let (message, has_calls) =
+                        chat_message(message, tools, &meta.response_id, index);
                     if has_calls && finish == "stop" {
                         finish = "tool_calls";
                     }
@@ -610,16 +699,27 @@ mod tests {
         if let Some(Value::Object(u)) = obj.remove("usage") {
             let u = clean_usage(u);
             prompt_tokens = u.get("prompt_tokens").and_then(Value::as_u64).unwrap_or(0);
-            completion_tokens = u.get("completion_tokens").and_then(Value::as_u64).unwrap_or(0);
+            completion_tokens = u
+                .get("completion_tokens")
+                .and_then(Value::as_u64)
+                .unwrap_or(0);
             out.insert("usage".into(), Value::Object(u));
         }
         let body = serde_json::to_vec(&out).map_err(|e| InvalidBody(e.to_string()))?;
-        Ok(Rewritten { body, prompt_tokens, completion_tokens, finish_reason: finish0 })
+        Ok(Rewritten {
+            body,
+            prompt_tokens,
+            completion_tokens,
+            finish_reason: finish0,
+        })
     }
 
     #[test]
     fn one_pass_reader_matches_the_value_reading() {
-        let tools = Tools { family: Family::Qwen2, names: vec!["get_weather".into()] };
+        let tools = Tools {
+            family: Family::Qwen2,
+            names: vec!["get_weather".into()],
+        };
         let bodies = [
             TRT_CHAT,
             r#"{"choices":[{"index":0,"message":{"content":"a\u0001\"b\\","reasoning_content":"r"},"finish_reason":"stop"}],"usage":{"prompt_tokens":1}}"#,
@@ -649,7 +749,11 @@ mod tests {
                     let want = reference(body.as_bytes(), kind, &meta(), t);
                     match (got, want) {
                         (Ok(g), Ok(w)) => {
-                            assert_eq!(String::from_utf8_lossy(&g.body), String::from_utf8_lossy(&w.body), "{body}");
+                            assert_eq!(
+                                String::from_utf8_lossy(&g.body),
+                                String::from_utf8_lossy(&w.body),
+                                "{body}"
+                            );
                             assert_eq!(
                                 (g.prompt_tokens, g.completion_tokens, g.finish_reason),
                                 (w.prompt_tokens, w.completion_tokens, w.finish_reason),

@@ -89,7 +89,11 @@ impl StreamRelay {
         let res = parser.feed(data, |ev| self.on_event(ev, false, &mut out));
         self.parser = parser;
         if let Err(SseError::EventTooLarge) = res {
-            self.fail(&mut out, "The worker sent a stream event larger than the gateway accepts.", "upstream_event_too_large");
+            self.fail(
+                &mut out,
+                "The worker sent a stream event larger than the gateway accepts.",
+                "upstream_event_too_large",
+            );
         }
         self.sent(out)
     }
@@ -115,7 +119,13 @@ impl StreamRelay {
     }
 
     /// An error the gateway itself detected (a timeout, ...): it ends the stream.
-    pub fn error_event(&mut self, message: &str, kind: &str, code: Option<&str>, param: Option<&str>) -> Vec<u8> {
+    pub fn error_event(
+        &mut self,
+        message: &str,
+        kind: &str,
+        code: Option<&str>,
+        param: Option<&str>,
+    ) -> Vec<u8> {
         let mut out = Vec::new();
         write_error(&mut out, message, kind, code, param);
         self.failed = true;
@@ -138,7 +148,10 @@ impl StreamRelay {
         &self.generated
     }
     pub fn finish_reason(&self) -> Option<&'static str> {
-        self.choices.iter().find(|c| c.index == 0).and_then(|c| c.finish_reason)
+        self.choices
+            .iter()
+            .find(|c| c.index == 0)
+            .and_then(|c| c.finish_reason)
     }
     pub fn chunks(&self) -> u64 {
         self.chunks
@@ -172,7 +185,11 @@ impl StreamRelay {
             // An unterminated event at the end is a cut-off chunk: the
             // disconnect error that follows says more than "invalid".
             Err(_) if at_eof => {}
-            Err(_) => self.fail(out, "The worker sent a stream chunk that is not valid JSON.", "upstream_invalid_chunk"),
+            Err(_) => self.fail(
+                out,
+                "The worker sent a stream chunk that is not valid JSON.",
+                "upstream_invalid_chunk",
+            ),
         }
     }
 
@@ -198,7 +215,9 @@ impl StreamRelay {
                 return Err("The worker sent a stream chunk with an out-of-range choice index.");
             }
             let pos = self.choice(index, &mut buf);
-            let Some(state) = self.choices.get_mut(pos) else { continue };
+            let Some(state) = self.choices.get_mut(pos) else {
+                continue;
+            };
             if chat {
                 if let Some(reason) = state.chat(c, self.tools.as_ref(), &self.seed, &mut buf) {
                     deferred.push((pos, reason));
@@ -237,7 +256,8 @@ impl StreamRelay {
                 self.choices.push(state);
             }
         }
-        self.choices.push(ChoiceState::new(index, self.tools.as_ref()));
+        self.choices
+            .push(ChoiceState::new(index, self.tools.as_ref()));
         self.choices.len() - 1
     }
 
@@ -267,7 +287,11 @@ impl StreamRelay {
     fn write_chunk(&mut self, choices: &[u8], out: &mut Vec<u8>) {
         out.extend_from_slice(&self.head);
         out.extend_from_slice(choices);
-        out.extend_from_slice(if self.include_usage { b"],\"usage\":null}\n\n" } else { b"]}\n\n" });
+        out.extend_from_slice(if self.include_usage {
+            b"],\"usage\":null}\n\n"
+        } else {
+            b"]}\n\n"
+        });
         self.chunks += 1;
     }
 
@@ -282,7 +306,13 @@ impl StreamRelay {
     }
 }
 
-fn write_error(out: &mut Vec<u8>, message: &str, kind: &str, code: Option<&str>, param: Option<&str>) {
+fn write_error(
+    out: &mut Vec<u8>,
+    message: &str,
+    kind: &str,
+    code: Option<&str>,
+    param: Option<&str>,
+) {
     out.extend_from_slice(b"data: {\"error\":{\"message\":");
     str_lit(out, message);
     out.extend_from_slice(b",\"type\":");

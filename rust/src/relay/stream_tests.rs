@@ -13,7 +13,11 @@ const CREATED: i64 = 1_700_000_123;
 const MODEL: &str = "gpt-4o";
 
 fn meta() -> Meta {
-    Meta { public_model: MODEL.into(), response_id: ID.into(), created: CREATED }
+    Meta {
+        public_model: MODEL.into(),
+        response_id: ID.into(),
+        created: CREATED,
+    }
 }
 
 fn tools(family: Family) -> Option<Tools> {
@@ -47,7 +51,10 @@ fn usage_event(object: &str, p: u64, c: u64) -> String {
 /// (the last one finishing), optional usage chunk, `[DONE]`.
 fn chat_stream(pieces: &[&str], finish: &str, usage: bool, done: bool) -> String {
     let obj = "chat.completion.chunk";
-    let role = with(head(obj), json!({"choices": [{"index": 0, "delta": {"role": "assistant"}}]}));
+    let role = with(
+        head(obj),
+        json!({"choices": [{"index": 0, "delta": {"role": "assistant"}}]}),
+    );
     let mut s = format!("data: {role} \n\n");
     for (i, p) in pieces.iter().enumerate() {
         let mut choice = json!({"index": 0, "delta": {"content": p, "reasoning_content": ""}});
@@ -74,7 +81,10 @@ fn completion_stream(pieces: &[&str], finish: &str) -> String {
         let choice = json!({"index": 0, "text": p, "token_ids": null, "logprobs": null,
             "finish_reason": if last { json!(finish) } else { Value::Null },
             "stop_reason": null, "avg_decoded_tokens_per_iter": null});
-        s += &event(&with(head(obj), json!({"choices": [choice], "usage": null})));
+        s += &event(&with(
+            head(obj),
+            json!({"choices": [choice], "usage": null}),
+        ));
     }
     s + &usage_event(obj, 4, pieces.len() as u64) + "data: [DONE]\n\n"
 }
@@ -108,10 +118,15 @@ enum Ev {
 /// Parse the relay's output as the SDKs do; panics on anything they would reject.
 fn parse_events(out: &[u8]) -> Vec<Ev> {
     let text = std::str::from_utf8(out).unwrap_or_else(|e| panic!("output is not UTF-8: {e}"));
-    assert!(text.is_empty() || text.ends_with("\n\n"), "output ends mid-event: {text:?}");
+    assert!(
+        text.is_empty() || text.ends_with("\n\n"),
+        "output ends mid-event: {text:?}"
+    );
     text.split_terminator("\n\n")
         .map(|e| {
-            let data = e.strip_prefix("data: ").unwrap_or_else(|| panic!("not a data event: {e:?}"));
+            let data = e
+                .strip_prefix("data: ")
+                .unwrap_or_else(|| panic!("not a data event: {e:?}"));
             assert!(!data.contains('\n'), "one data line per event");
             if data == "[DONE]" {
                 return Ev::Done;
@@ -164,17 +179,31 @@ fn check(out: &[u8], kind: Kind, include_usage: bool) -> (Vec<Acc>, Option<Value
         assert_eq!(chunk["created"], CREATED);
         assert_eq!(chunk["model"], MODEL);
         assert_eq!(chunk["object"], object);
-        let choices = chunk["choices"].as_array().unwrap_or_else(|| panic!("no choices array: {chunk}"));
+        let choices = chunk["choices"]
+            .as_array()
+            .unwrap_or_else(|| panic!("no choices array: {chunk}"));
         if include_usage {
             assert!(chunk.get("usage").is_some(), "usage key missing: {chunk}");
         } else {
-            assert!(chunk.get("usage").is_none(), "usage without include_usage: {chunk}");
+            assert!(
+                chunk.get("usage").is_none(),
+                "usage without include_usage: {chunk}"
+            );
         }
         if choices.is_empty() {
             assert!(include_usage, "empty choices only for the usage chunk");
-            assert!(matches!(events.get(i + 1), Some(Ev::Done)), "usage chunk right before [DONE]");
+            assert!(
+                matches!(events.get(i + 1), Some(Ev::Done)),
+                "usage chunk right before [DONE]"
+            );
             let u = &chunk["usage"];
-            assert_eq!(u["total_tokens"].as_u64(), Some(u["prompt_tokens"].as_u64().unwrap_or(0) + u["completion_tokens"].as_u64().unwrap_or(0)));
+            assert_eq!(
+                u["total_tokens"].as_u64(),
+                Some(
+                    u["prompt_tokens"].as_u64().unwrap_or(0)
+                        + u["completion_tokens"].as_u64().unwrap_or(0)
+                )
+            );
             usage = Some(u.clone());
             continue;
         }
@@ -183,7 +212,10 @@ fn check(out: &[u8], kind: Kind, include_usage: bool) -> (Vec<Acc>, Option<Value
         }
         for c in choices {
             let idx = c["index"].as_u64().unwrap_or_else(|| panic!("index: {c}")) as usize;
-            assert!(c.get("finish_reason").is_some() && c.get("logprobs").is_some(), "{c}");
+            assert!(
+                c.get("finish_reason").is_some() && c.get("logprobs").is_some(),
+                "{c}"
+            );
             if idx >= accs.len() {
                 assert_eq!(idx, accs.len(), "choice indexes must first appear in order");
                 accs.push(Acc::default());
@@ -191,7 +223,10 @@ fn check(out: &[u8], kind: Kind, include_usage: bool) -> (Vec<Acc>, Option<Value
                 started.push(false);
             }
             let acc = &mut accs[idx];
-            assert!(acc.finish.is_none(), "a choice continues after its finish_reason");
+            assert!(
+                acc.finish.is_none(),
+                "a choice continues after its finish_reason"
+            );
             if let Some(f) = c["finish_reason"].as_str() {
                 let allowed: &[&str] = match kind {
                     Kind::Chat => &["stop", "length", "tool_calls", "content_filter"],
@@ -201,7 +236,9 @@ fn check(out: &[u8], kind: Kind, include_usage: bool) -> (Vec<Acc>, Option<Value
                 acc.finish = Some(f.to_owned());
             }
             match kind {
-                Kind::Completion => acc.content += c["text"].as_str().unwrap_or_else(|| panic!("text: {c}")),
+                Kind::Completion => {
+                    acc.content += c["text"].as_str().unwrap_or_else(|| panic!("text: {c}"))
+                }
                 Kind::Chat => {
                     let d = &c["delta"];
                     assert!(d.is_object(), "delta: {c}");
@@ -211,12 +248,21 @@ fn check(out: &[u8], kind: Kind, include_usage: bool) -> (Vec<Acc>, Option<Value
                     );
                     let first = !started[idx];
                     started[idx] = true;
-                    assert_eq!(d.get("role").is_some(), first, "role only in a choice's first delta: {c}");
+                    assert_eq!(
+                        d.get("role").is_some(),
+                        first,
+                        "role only in a choice's first delta: {c}"
+                    );
                     acc.content += d["content"].as_str().unwrap_or("");
                     for tc in d["tool_calls"].as_array().into_iter().flatten() {
-                        let k = tc["index"].as_u64().unwrap_or_else(|| panic!("tool index: {tc}"));
+                        let k = tc["index"]
+                            .as_u64()
+                            .unwrap_or_else(|| panic!("tool index: {tc}"));
                         if calls_seen[idx].contains(&k) {
-                            assert!(tc.get("id").is_none() && tc.get("type").is_none(), "id/type repeated: {tc}");
+                            assert!(
+                                tc.get("id").is_none() && tc.get("type").is_none(),
+                                "id/type repeated: {tc}"
+                            );
                             assert!(tc["function"].get("name").is_none(), "name repeated: {tc}");
                             let frag = tc["function"]["arguments"].as_str().unwrap_or("");
                             if let Some(call) = acc.calls.get_mut(k as usize) {
@@ -224,11 +270,16 @@ fn check(out: &[u8], kind: Kind, include_usage: bool) -> (Vec<Acc>, Option<Value
                             }
                         } else {
                             assert_eq!(tc["type"], "function", "{tc}");
-                            let id = tc["id"].as_str().unwrap_or_else(|| panic!("first delta without id: {tc}"));
-                            let name = tc["function"]["name"].as_str().unwrap_or_else(|| panic!("no name: {tc}"));
+                            let id = tc["id"]
+                                .as_str()
+                                .unwrap_or_else(|| panic!("first delta without id: {tc}"));
+                            let name = tc["function"]["name"]
+                                .as_str()
+                                .unwrap_or_else(|| panic!("no name: {tc}"));
                             let args = tc["function"]["arguments"].as_str().unwrap_or("");
                             calls_seen[idx].push(k);
-                            acc.calls.push((id.to_owned(), name.to_owned(), args.to_owned()));
+                            acc.calls
+                                .push((id.to_owned(), name.to_owned(), args.to_owned()));
                         }
                     }
                 }
@@ -238,7 +289,12 @@ fn check(out: &[u8], kind: Kind, include_usage: bool) -> (Vec<Acc>, Option<Value
     (accs, usage)
 }
 
-fn run(kind: Kind, include_usage: bool, tools: Option<Tools>, pieces: &[&[u8]]) -> (Vec<u8>, StreamRelay) {
+fn run(
+    kind: Kind,
+    include_usage: bool,
+    tools: Option<Tools>,
+    pieces: &[&[u8]],
+) -> (Vec<u8>, StreamRelay) {
     let mut r = StreamRelay::new(kind, &meta(), include_usage, tools);
     let mut out = Vec::new();
     for p in pieces {
@@ -248,7 +304,12 @@ fn run(kind: Kind, include_usage: bool, tools: Option<Tools>, pieces: &[&[u8]]) 
     (out, r)
 }
 
-fn run_whole(kind: Kind, include_usage: bool, tools: Option<Tools>, body: &str) -> (Vec<u8>, StreamRelay) {
+fn run_whole(
+    kind: Kind,
+    include_usage: bool,
+    tools: Option<Tools>,
+    body: &str,
+) -> (Vec<u8>, StreamRelay) {
     run(kind, include_usage, tools, &[body.as_bytes()])
 }
 
@@ -263,14 +324,29 @@ fn chat_stream_with_usage() {
     let body = chat_stream(&["Hel", "lo", " there"], "stop", true, true);
     let (out, r) = run_whole(Kind::Chat, true, None, &body);
     let (accs, usage) = checked(Kind::Chat, true, &out);
-    assert_eq!(accs, vec![Acc { content: "Hello there".into(), calls: vec![], finish: Some("stop".into()) }]);
+    assert_eq!(
+        accs,
+        vec![Acc {
+            content: "Hello there".into(),
+            calls: vec![],
+            finish: Some("stop".into())
+        }]
+    );
     assert_eq!(usage.map(|u| u["total_tokens"].clone()), Some(json!(14)));
     assert!(r.done() && !r.failed() && r.first_byte_sent());
-    assert_eq!((r.prompt_tokens(), r.completion_tokens(), r.finish_reason()), (Some(11), Some(3), Some("stop")));
+    assert_eq!(
+        (r.prompt_tokens(), r.completion_tokens(), r.finish_reason()),
+        (Some(11), Some(3), Some("stop"))
+    );
     assert_eq!(r.chunks(), 4, "role chunk + 3 content chunks");
     // Non-OpenAI keys and empty reasoning_content are gone.
     let text = String::from_utf8_lossy(&out);
-    for junk in ["stop_reason", "reasoning_content", "/models/x", "chatcmpl-7"] {
+    for junk in [
+        "stop_reason",
+        "reasoning_content",
+        "/models/x",
+        "chatcmpl-7",
+    ] {
         assert!(!text.contains(junk), "{junk} leaked: {text}");
     }
 }
@@ -296,15 +372,26 @@ fn without_include_usage_the_usage_chunk_is_dropped_but_counted() {
     let (accs, usage) = checked(Kind::Chat, false, &out);
     assert!(usage.is_none());
     assert_eq!(accs[0].finish.as_deref(), Some("length"));
-    assert_eq!((r.prompt_tokens(), r.completion_tokens()), (Some(11), Some(2)));
+    assert_eq!(
+        (r.prompt_tokens(), r.completion_tokens()),
+        (Some(11), Some(2))
+    );
     assert!(!String::from_utf8_lossy(&out).contains("usage"));
 }
 
 #[test]
 fn timeout_and_cancelled_map_to_length() {
     for f in ["timeout", "cancelled"] {
-        let (out, r) = run_whole(Kind::Chat, false, None, &chat_stream(&["x"], f, false, true));
-        assert_eq!(checked(Kind::Chat, false, &out).0[0].finish.as_deref(), Some("length"));
+        let (out, r) = run_whole(
+            Kind::Chat,
+            false,
+            None,
+            &chat_stream(&["x"], f, false, true),
+        );
+        assert_eq!(
+            checked(Kind::Chat, false, &out).0[0].finish.as_deref(),
+            Some("length")
+        );
         assert_eq!(r.finish_reason(), Some("length"));
     }
 }
@@ -314,9 +401,19 @@ fn completion_stream_relayed() {
     let body = completion_stream(&[" The", " sky", " is"], "length");
     let (out, r) = run_whole(Kind::Completion, true, None, &body);
     let (accs, usage) = checked(Kind::Completion, true, &out);
-    assert_eq!(accs, vec![Acc { content: " The sky is".into(), calls: vec![], finish: Some("length".into()) }]);
+    assert_eq!(
+        accs,
+        vec![Acc {
+            content: " The sky is".into(),
+            calls: vec![],
+            finish: Some("length".into())
+        }]
+    );
     assert!(usage.is_some());
-    assert_eq!((r.prompt_tokens(), r.completion_tokens()), (Some(4), Some(3)));
+    assert_eq!(
+        (r.prompt_tokens(), r.completion_tokens()),
+        (Some(4), Some(3))
+    );
 }
 
 #[test]
@@ -342,7 +439,12 @@ fn completions_error_event_is_reframed() {
     let body = completion_stream(&["a"], "stop");
     let first = body.split("\n\n").next().unwrap_or_default().to_owned() + "\n\n";
     let err = r#"data: {"error":{"object":"error","message":"engine failed","type":"InternalServerError","param":null,"code":500}}"#;
-    let (out, r) = run_whole(Kind::Completion, false, None, &(first + err + "\n\ndata: [DONE]\n\n"));
+    let (out, r) = run_whole(
+        Kind::Completion,
+        false,
+        None,
+        &(first + err + "\n\ndata: [DONE]\n\n"),
+    );
     let events = parse_events(&out);
     assert_eq!(events.len(), 2);
     match &events[1] {
@@ -373,9 +475,16 @@ fn garbage_chunk_ends_the_stream_with_an_error() {
         other => panic!("{other:?}"),
     }
     assert!(r.failed());
-    for bad in ["data: [1,2]\n\n", "data: {\"choices\":[{\"index\":\"zero\"}]}\n\n", "data: {\"choices\":[{\"index\":99999999}]}\n\n"] {
+    for bad in [
+        "data: [1,2]\n\n",
+        "data: {\"choices\":[{\"index\":\"zero\"}]}\n\n",
+        "data: {\"choices\":[{\"index\":99999999}]}\n\n",
+    ] {
         let (out, _) = run_whole(Kind::Chat, false, None, bad);
-        assert!(matches!(parse_events(&out).as_slice(), [Ev::Error(_)]), "{bad}");
+        assert!(
+            matches!(parse_events(&out).as_slice(), [Ev::Error(_)]),
+            "{bad}"
+        );
     }
 }
 
@@ -396,7 +505,9 @@ fn gateway_error_event_and_nothing_after() {
 #[test]
 fn after_done_the_rest_is_ignored() {
     let mut r = StreamRelay::new(Kind::Chat, &meta(), false, None);
-    let out = r.feed(b"data: [DONE]\n\ndata: {\"choices\":[{\"index\":0,\"delta\":{\"content\":\"late\"}}]}\n\n");
+    let out = r.feed(
+        b"data: [DONE]\n\ndata: {\"choices\":[{\"index\":0,\"delta\":{\"content\":\"late\"}}]}\n\n",
+    );
     assert_eq!(out, b"data: [DONE]\n\n");
     assert!(r.done() && !r.failed());
     assert!(r.finish().is_empty());
@@ -407,14 +518,26 @@ fn two_choices_first_appear_in_order() {
     let obj = "chat.completion.chunk";
     let mut body = String::new();
     // Choice 1 speaks first: the relay must introduce choice 0 before it.
-    body += &event(&with(head(obj), json!({"choices": [{"index": 1, "delta": {"role": "assistant", "content": "B"}}]})));
-    body += &event(&with(head(obj), json!({"choices": [{"index": 0, "delta": {"role": "assistant", "content": "A"}}]})));
-    body += &event(&with(head(obj), json!({"choices": [{"index": 0, "delta": {}, "finish_reason": "stop"}, {"index": 1, "delta": {}, "finish_reason": "length"}]})));
+    body += &event(&with(
+        head(obj),
+        json!({"choices": [{"index": 1, "delta": {"role": "assistant", "content": "B"}}]}),
+    ));
+    body += &event(&with(
+        head(obj),
+        json!({"choices": [{"index": 0, "delta": {"role": "assistant", "content": "A"}}]}),
+    ));
+    body += &event(&with(
+        head(obj),
+        json!({"choices": [{"index": 0, "delta": {}, "finish_reason": "stop"}, {"index": 1, "delta": {}, "finish_reason": "length"}]}),
+    ));
     body += "data: [DONE]\n\n";
     let (out, r) = run_whole(Kind::Chat, false, None, &body);
     let (accs, _) = checked(Kind::Chat, false, &out);
     assert_eq!(accs.len(), 2);
-    assert_eq!((accs[0].content.as_str(), accs[1].content.as_str()), ("A", "B"));
+    assert_eq!(
+        (accs[0].content.as_str(), accs[1].content.as_str()),
+        ("A", "B")
+    );
     assert_eq!(accs[1].finish.as_deref(), Some("length"));
     assert_eq!(r.finish_reason(), Some("stop"));
 }
@@ -423,7 +546,10 @@ fn two_choices_first_appear_in_order() {
 fn structured_tool_calls_are_relayed_with_the_rules() {
     // Qwen through trtllm's parser; and a named tool_choice that repeats the name.
     let obj = "chat.completion.chunk";
-    let mut body = event(&with(head(obj), json!({"choices": [{"index": 0, "delta": {"role": "assistant"}}]})));
+    let mut body = event(&with(
+        head(obj),
+        json!({"choices": [{"index": 0, "delta": {"role": "assistant"}}]}),
+    ));
     let deltas = [
         json!({"content": "", "tool_calls": [{"id": "chatcmpl-tool-1", "type": "function", "index": 0, "function": {"name": "get_weather", "arguments": ""}}]}),
         json!({"content": "", "tool_calls": [{"type": "function", "index": 0, "function": {"arguments": "{\"city\": "}}]}),
@@ -431,15 +557,28 @@ fn structured_tool_calls_are_relayed_with_the_rules() {
         json!({"tool_calls": [{"type": "function", "index": 1, "function": {"name": "get_time", "arguments": "{}"}}]}),
     ];
     for d in deltas {
-        body += &event(&with(head(obj), json!({"choices": [{"index": 0, "delta": d}]})));
+        body += &event(&with(
+            head(obj),
+            json!({"choices": [{"index": 0, "delta": d}]}),
+        ));
     }
-    body += &event(&with(head(obj), json!({"choices": [{"index": 0, "delta": {"content": ""}, "finish_reason": "stop"}]})));
+    body += &event(&with(
+        head(obj),
+        json!({"choices": [{"index": 0, "delta": {"content": ""}, "finish_reason": "stop"}]}),
+    ));
     body += "data: [DONE]\n\n";
     let (out, r) = run_whole(Kind::Chat, false, None, &body);
     let (accs, _) = checked(Kind::Chat, false, &out);
     let calls = &accs[0].calls;
     assert_eq!(calls.len(), 2);
-    assert_eq!(calls[0], ("chatcmpl-tool-1".into(), "get_weather".into(), "{\"city\": \"Paris\"}".into()));
+    assert_eq!(
+        calls[0],
+        (
+            "chatcmpl-tool-1".into(),
+            "get_weather".into(),
+            "{\"city\": \"Paris\"}".into()
+        )
+    );
     assert_eq!(calls[1].1, "get_time");
     assert!(calls[1].0.starts_with("call_"), "a missing id is generated");
     assert_eq!(accs[0].finish.as_deref(), Some("tool_calls"));
@@ -450,9 +589,13 @@ fn structured_tool_calls_are_relayed_with_the_rules() {
 fn a_huge_worker_tool_index_does_not_overflow() {
     let obj = "chat.completion.chunk";
     let tc = json!({"index": u64::MAX, "type": "function", "function": {"name": "get_time", "arguments": "{}"}});
-    let body = event(&with(head(obj), json!({"choices": [{"index": 0, "delta": {"role": "assistant", "tool_calls": [tc]}}]})))
-        + &event(&with(head(obj), json!({"choices": [{"index": 0, "delta": {"content": "{\"name\": \"get_time\", \"parameters\": {}}"}, "finish_reason": "stop"}]})))
-        + "data: [DONE]\n\n";
+    let body = event(&with(
+        head(obj),
+        json!({"choices": [{"index": 0, "delta": {"role": "assistant", "tool_calls": [tc]}}]}),
+    )) + &event(&with(
+        head(obj),
+        json!({"choices": [{"index": 0, "delta": {"content": "{\"name\": \"get_time\", \"parameters\": {}}"}, "finish_reason": "stop"}]}),
+    )) + "data: [DONE]\n\n";
     let (out, r) = run_whole(Kind::Chat, false, tools(Family::Llama3), &body);
     assert!(r.done() && !r.failed());
     assert!(String::from_utf8_lossy(&out).contains("get_time"));
@@ -495,9 +638,18 @@ fn text_tool_calls_become_tool_calls_for_each_family() {
 #[test]
 fn unknown_names_and_broken_calls_stay_content() {
     let texts = [
-        (Family::Llama3, "{\"name\": \"delete_all\", \"parameters\": {}}"),
-        (Family::Qwen2, "<tool_call>\n{\"name\": \"get_weather\", \"arguments\": {\"city\": }\n</tool_call>"),
-        (Family::Mistral, "[{\"name\": \"get_weather\", \"arguments\": {\"city\": \"Par"),
+        (
+            Family::Llama3,
+            "{\"name\": \"delete_all\", \"parameters\": {}}",
+        ),
+        (
+            Family::Qwen2,
+            "<tool_call>\n{\"name\": \"get_weather\", \"arguments\": {\"city\": }\n</tool_call>",
+        ),
+        (
+            Family::Mistral,
+            "[{\"name\": \"get_weather\", \"arguments\": {\"city\": \"Par",
+        ),
         (Family::Llama3, "Sure! The weather in Paris is mild."),
         (Family::Qwen2, "{\"temperature\": 21}"),
     ];
@@ -519,7 +671,10 @@ fn unknown_names_and_broken_calls_stay_content() {
 fn held_text_is_flushed_at_done_when_no_finish_came() {
     // A worker that ends with [DONE] but never sent a finish_reason.
     let obj = "chat.completion.chunk";
-    let body = event(&with(head(obj), json!({"choices": [{"index": 0, "delta": {"role": "assistant", "content": "{\"a\": 1"}}]}))) + "data: [DONE]\n\n";
+    let body = event(&with(
+        head(obj),
+        json!({"choices": [{"index": 0, "delta": {"role": "assistant", "content": "{\"a\": 1"}}]}),
+    )) + "data: [DONE]\n\n";
     let (out, _) = run_whole(Kind::Chat, false, tools(Family::Llama3), &body);
     let (accs, _) = checked(Kind::Chat, false, &out);
     assert_eq!(accs[0].content, "{\"a\": 1");
@@ -534,26 +689,62 @@ fn prose_is_not_delayed_by_tool_detection() {
     let mut r = StreamRelay::new(Kind::Chat, &meta(), false, tools(Family::Llama3));
     let out = r.feed(b"data: {\"choices\":[{\"index\":0,\"delta\":{\"role\":\"assistant\",\"content\":\"{\\\"name\"}}]}\n\n");
     let text = String::from_utf8_lossy(&out);
-    assert!(text.contains("\"role\"") && !text.contains("content"), "a possible call is held: {text}");
+    assert!(
+        text.contains("\"role\"") && !text.contains("content"),
+        "a possible call is held: {text}"
+    );
 }
 
 // --- any split of the upstream bytes gives the same output ------------------------
 
 fn realistic_streams() -> Vec<(Kind, bool, Option<Tools>, String)> {
     let mut v = vec![
-        (Kind::Chat, true, None, chat_stream(&["Gr\u{fc}\u{df}e", " \u{1F600}", "!\n"], "stop", true, true)),
-        (Kind::Chat, false, None, chat_stream(&["cut"], "stop", false, false)),
-        (Kind::Completion, true, None, completion_stream(&[" a", "\u{e9}", " c"], "length")),
+        (
+            Kind::Chat,
+            true,
+            None,
+            chat_stream(
+                &["Gr\u{fc}\u{df}e", " \u{1F600}", "!\n"],
+                "stop",
+                true,
+                true,
+            ),
+        ),
+        (
+            Kind::Chat,
+            false,
+            None,
+            chat_stream(&["cut"], "stop", false, false),
+        ),
+        (
+            Kind::Completion,
+            true,
+            None,
+            completion_stream(&[" a", "\u{e9}", " c"], "length"),
+        ),
         (
             Kind::Completion,
             false,
             None,
-            completion_stream(&["x"], "stop").replace("data: [DONE]", "data: {\"error\":{\"message\":\"boom\",\"code\":500}}"),
+            completion_stream(&["x"], "stop").replace(
+                "data: [DONE]",
+                "data: {\"error\":{\"message\":\"boom\",\"code\":500}}",
+            ),
         ),
-        (Kind::Chat, true, None, ": keep-alive\n\n".to_owned() + &chat_stream(&["a"], "stop", true, true)),
+        (
+            Kind::Chat,
+            true,
+            None,
+            ": keep-alive\n\n".to_owned() + &chat_stream(&["a"], "stop", true, true),
+        ),
     ];
     for &(family, text, _) in CALL_TEXTS {
-        v.push((Kind::Chat, true, tools(family), chat_stream(&tokens(text), "stop", true, true)));
+        v.push((
+            Kind::Chat,
+            true,
+            tools(family),
+            chat_stream(&tokens(text), "stop", true, true),
+        ));
     }
     v
 }

@@ -63,9 +63,15 @@ pub(crate) struct UpstreamError {
 impl ChunkIn {
     pub fn upstream_error(&self) -> Option<UpstreamError> {
         match &self.error {
-            Some(Value::Object(e)) => Some(error_from(e.get("message"), e.get("code"), e.get("param"))),
+            Some(Value::Object(e)) => {
+                Some(error_from(e.get("message"), e.get("code"), e.get("param")))
+            }
             Some(Value::Null) | None if self.object.as_deref() == Some("error") => {
-                Some(error_from(self.message.as_ref(), self.code.as_ref(), self.param.as_ref()))
+                Some(error_from(
+                    self.message.as_ref(),
+                    self.code.as_ref(),
+                    self.param.as_ref(),
+                ))
             }
             Some(Value::Null) | None => None,
             // trtllm's request-validation failures: `{"error": "<text>"}`.
@@ -77,7 +83,11 @@ impl ChunkIn {
 /// trtllm's `code` is the HTTP status as an int and its `type` a Python
 /// exception name; OpenAI's are strings like `invalid_request_error`. The
 /// status decides the type; a string code (an OpenAI-style upstream) is kept.
-fn error_from(message: Option<&Value>, code: Option<&Value>, param: Option<&Value>) -> UpstreamError {
+fn error_from(
+    message: Option<&Value>,
+    code: Option<&Value>,
+    param: Option<&Value>,
+) -> UpstreamError {
     let message = match message {
         Some(Value::String(s)) if !s.is_empty() => s.clone(),
         Some(v) if !v.is_null() => v.to_string(),
@@ -85,24 +95,41 @@ fn error_from(message: Option<&Value>, code: Option<&Value>, param: Option<&Valu
     };
     let status = code.and_then(Value::as_u64);
     let client_side = status.is_some_and(|s| (400..500).contains(&s));
-    let kind = if client_side { "invalid_request_error" } else { "server_error" };
+    let kind = if client_side {
+        "invalid_request_error"
+    } else {
+        "server_error"
+    };
     let code = match code {
         Some(Value::String(s)) if !s.is_empty() => s.clone(),
         _ if client_side => "upstream_rejected".to_owned(),
         _ => "upstream_error".to_owned(),
     };
     let param = param.and_then(Value::as_str).map(str::to_owned);
-    UpstreamError { message, kind, code, param }
+    UpstreamError {
+        message,
+        kind,
+        code,
+        param,
+    }
 }
 
 /// Usage with OpenAI's keys only, `total_tokens` filled in when missing.
 pub(crate) fn clean_usage(mut u: Map<String, Value>) -> Map<String, Value> {
-    const KEYS: [&str; 5] =
-        ["prompt_tokens", "completion_tokens", "total_tokens", "prompt_tokens_details", "completion_tokens_details"];
+    const KEYS: [&str; 5] = [
+        "prompt_tokens",
+        "completion_tokens",
+        "total_tokens",
+        "prompt_tokens_details",
+        "completion_tokens_details",
+    ];
     u.retain(|k, v| KEYS.contains(&k.as_str()) && !v.is_null());
     if !u.contains_key("total_tokens") {
         let p = u.get("prompt_tokens").and_then(Value::as_u64).unwrap_or(0);
-        let c = u.get("completion_tokens").and_then(Value::as_u64).unwrap_or(0);
+        let c = u
+            .get("completion_tokens")
+            .and_then(Value::as_u64)
+            .unwrap_or(0);
         u.insert("total_tokens".to_owned(), Value::from(p.saturating_add(c)));
     }
     for key in ["prompt_tokens", "completion_tokens"] {
@@ -121,7 +148,9 @@ mod tests {
 
     #[test]
     fn error_shapes() {
-        let flat = chunk(r#"{"object":"error","message":"bad prompt","type":"BadRequestError","param":null,"code":400}"#);
+        let flat = chunk(
+            r#"{"object":"error","message":"bad prompt","type":"BadRequestError","param":null,"code":400}"#,
+        );
         assert_eq!(
             flat.upstream_error(),
             Some(UpstreamError {
@@ -131,17 +160,34 @@ mod tests {
                 param: None
             })
         );
-        let nested = chunk(r#"{"error":{"object":"error","message":"engine died","type":"InternalServerError","param":null,"code":500}}"#);
+        let nested = chunk(
+            r#"{"error":{"object":"error","message":"engine died","type":"InternalServerError","param":null,"code":500}}"#,
+        );
         let e = nested.upstream_error();
-        assert_eq!(e.as_ref().map(|e| (e.kind, e.code.as_str())), Some(("server_error", "upstream_error")));
+        assert_eq!(
+            e.as_ref().map(|e| (e.kind, e.code.as_str())),
+            Some(("server_error", "upstream_error"))
+        );
         let plain = chunk(r#"{"error":"1 validation error"}"#);
-        assert_eq!(plain.upstream_error().map(|e| e.message), Some("1 validation error".into()));
-        let openai = chunk(r#"{"error":{"message":"too long","type":"invalid_request_error","code":"context_length_exceeded","param":"messages"}}"#);
+        assert_eq!(
+            plain.upstream_error().map(|e| e.message),
+            Some("1 validation error".into())
+        );
+        let openai = chunk(
+            r#"{"error":{"message":"too long","type":"invalid_request_error","code":"context_length_exceeded","param":"messages"}}"#,
+        );
         let e = openai.upstream_error();
-        assert_eq!(e.as_ref().map(|e| e.code.as_str()), Some("context_length_exceeded"));
+        assert_eq!(
+            e.as_ref().map(|e| e.code.as_str()),
+            Some("context_length_exceeded")
+        );
         assert_eq!(e.and_then(|e| e.param), Some("messages".into()));
-        assert!(chunk(r#"{"choices":[],"error":null}"#).upstream_error().is_none());
-        assert!(chunk(r#"{"object":"chat.completion.chunk","choices":[]}"#).upstream_error().is_none());
+        assert!(chunk(r#"{"choices":[],"error":null}"#)
+            .upstream_error()
+            .is_none());
+        assert!(chunk(r#"{"object":"chat.completion.chunk","choices":[]}"#)
+            .upstream_error()
+            .is_none());
     }
 
     #[test]

@@ -115,7 +115,11 @@ pub(super) fn choose(pool: &Pool, ask: Ask, home: Option<usize>) -> Result<Choic
     }
     let cands = &cands[..len];
     if cands.is_empty() {
-        return Ok(if full { Choice::Full } else { Choice::NoneReady });
+        return Ok(if full {
+            Choice::Full
+        } else {
+            Choice::NoneReady
+        });
     }
     if ask.adapter <= 0 && home.is_none() {
         return Ok(Choice::Worker(lightest(cands.iter()).index));
@@ -123,9 +127,8 @@ pub(super) fn choose(pool: &Pool, ask: Ask, home: Option<usize>) -> Result<Choic
     // Affinity: only workers within the load bound qualify.
     let total: i64 = cands.iter().map(|c| c.load).sum();
     // At light load the mean is tiny: a worker with one call in flight always qualifies.
-    let bound = |factor: f64| {
-        ((factor * (total + 1) as f64 / cands.len() as f64).ceil() as i64).max(2)
-    };
+    let bound =
+        |factor: f64| ((factor * (total + 1) as f64 / cands.len() as f64).ceil() as i64).max(2);
     let (bound, adapter_bound) = (bound(pool.load_factor), bound(pool.adapter_load_factor));
     let fits = |c: &&Cand| c.load < bound;
     if ask.adapter > 0 {
@@ -202,7 +205,9 @@ fn two_choices(pool: &Pool, ask: Ask, turn: usize) -> Result<Option<usize>, Erro
     let b = ((a as u64 + 1 + (r >> 32) % (n - 1)) % n) as usize;
     let (ra, rb) = (read(pool, a, ask)?, read(pool, b, ask)?);
     Ok(match (ra, rb) {
-        (Read::Ready(x), Read::Ready(y)) => Some(if y.lighter_than(&x) { y.index } else { x.index }),
+        (Read::Ready(x), Read::Ready(y)) => {
+            Some(if y.lighter_than(&x) { y.index } else { x.index })
+        }
         (Read::Ready(x), _) | (_, Read::Ready(x)) => Some(x.index),
         _ => None,
     })

@@ -22,7 +22,15 @@ fn pool(n: usize, max_loras: usize, policy: Policy) -> Fixture {
         .collect();
     let clock = table.slot("clock").unwrap();
     let homes = vec![table.slot("homes").unwrap()];
-    let pool = Pool::new(Arc::clone(&table), workers, clock, (1.5, 3.0), policy, homes).unwrap();
+    let pool = Pool::new(
+        Arc::clone(&table),
+        workers,
+        clock,
+        (1.5, 3.0),
+        policy,
+        homes,
+    )
+    .unwrap();
     Fixture {
         _path: path,
         table,
@@ -79,7 +87,7 @@ fn queued_and_kv_count_as_load() {
     f.set(0, F_QUEUED, 0);
     f.set(1, F_KV_PERMILLE, 950);
     f.set(0, F_KV_PERMILLE, 700); // below the busy mark: counts as 0
-    // loads now equal (1 each after the release below); kv breaks the tie
+                                  // loads now equal (1 each after the release below); kv breaks the tie
     f.pool.release(1).unwrap();
     assert_eq!(index(f.pool.pick(Ask::default()).unwrap()), 0);
 }

@@ -20,7 +20,11 @@ pub struct WorkerStats {
 
 #[derive(Deserialize)]
 struct Entry {
-    #[serde(rename = "numQueuedRequests", default, deserialize_with = "lenient_i64")]
+    #[serde(
+        rename = "numQueuedRequests",
+        default,
+        deserialize_with = "lenient_i64"
+    )]
     queued: Option<i64>,
     #[serde(rename = "kvCacheStats", default, deserialize_with = "lenient_kv")]
     kv: Option<(i64, i64)>,
@@ -73,7 +77,10 @@ pub fn last_iteration(body: &[u8]) -> Option<WorkerStats> {
     let last = de.deserialize_seq(LastItem).ok()??;
     de.end().ok()?;
     let entry: Entry = serde_json::from_str(last.get()).ok()?;
-    Some(WorkerStats { queued: entry.queued, kv_blocks: entry.kv })
+    Some(WorkerStats {
+        queued: entry.queued,
+        kv_blocks: entry.kv,
+    })
 }
 
 #[cfg(test)]
@@ -91,7 +98,10 @@ mod tests {
 
     #[test]
     fn missing_or_ill_typed_figures_are_none() {
-        let s = last_iteration(br#"[{"numQueuedRequests": "3", "kvCacheStats": {"usedNumBlocks": 1}}]"#).unwrap();
+        let s = last_iteration(
+            br#"[{"numQueuedRequests": "3", "kvCacheStats": {"usedNumBlocks": 1}}]"#,
+        )
+        .unwrap();
         assert_eq!(s, WorkerStats::default());
         let s = last_iteration(br#"[{"kvCacheStats": 7, "numQueuedRequests": 1.5}]"#).unwrap();
         assert_eq!(s, WorkerStats::default());
@@ -99,8 +109,22 @@ mod tests {
 
     #[test]
     fn refuses_what_is_not_an_array_of_objects() {
-        for body in [&b"[]"[..], b"{}", b"", b"[1, 2", b"[{}] x", b"[{}, 3]", b"null", b"\xff"] {
-            assert_eq!(last_iteration(body), None, "{:?}", String::from_utf8_lossy(body));
+        for body in [
+            &b"[]"[..],
+            b"{}",
+            b"",
+            b"[1, 2",
+            b"[{}] x",
+            b"[{}, 3]",
+            b"null",
+            b"\xff",
+        ] {
+            assert_eq!(
+                last_iteration(body),
+                None,
+                "{:?}",
+                String::from_utf8_lossy(body)
+            );
         }
         assert_eq!(last_iteration(b" [ {} ] "), Some(WorkerStats::default()));
     }

@@ -74,7 +74,11 @@ impl BytePairEncoder {
             nfc,
             all_bytes,
             words: Mutex::new(AHashMap::new()),
-            word_capacity: if super::cache::cache_capacity() == 0 { 0 } else { WORD_CACHE },
+            word_capacity: if super::cache::cache_capacity() == 0 {
+                0
+            } else {
+                WORD_CACHE
+            },
         }
     }
 
@@ -111,7 +115,9 @@ impl BytePairEncoder {
         // The word cache is only for counting, and only when free: a thread that
         // would wait for it counts without it.
         let mut words = match sink {
-            Sink::Count(_) if self.all_bytes && self.word_capacity > 0 => self.words.try_lock().ok(),
+            Sink::Count(_) if self.all_bytes && self.word_capacity > 0 => {
+                self.words.try_lock().ok()
+            }
             _ => None,
         };
         let mut scratch = Vec::new();
@@ -250,7 +256,6 @@ impl BytePairEncoder {
     fn rank(&self, bytes: &[u8]) -> Option<u32> {
         self.ranks.get(bytes).copied()
     }
-
 
     /// tiktoken's scan, in `parts` (start, rank of the pair that starts
     /// there): the final tokens are `piece[parts[i].0..parts[i + 1].0]`. Each

@@ -35,7 +35,10 @@ pub struct CountCache {
 
 impl CountCache {
     pub fn new(capacity: usize) -> Self {
-        CountCache { map: Mutex::new(HashMap::with_capacity(capacity.min(1024))), capacity }
+        CountCache {
+            map: Mutex::new(HashMap::with_capacity(capacity.min(1024))),
+            capacity,
+        }
     }
 
     /// The count of `text`, from the cache or from `count` (then remembered).

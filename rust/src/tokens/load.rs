@@ -240,12 +240,17 @@ fn byte_level_bpe(data: &[u8]) -> Option<BytePairEncoder> {
         || !flag("continuing_subword_prefix")
         || !flag("end_of_word_suffix")
         || !flag("byte_fallback")
-        || !file.get("normalizer").map_or(true, serde_json::Value::is_null)
+        || !file
+            .get("normalizer")
+            .map_or(true, serde_json::Value::is_null)
     {
         return None;
     }
     // pre_tokenizer: Split(Regex, Isolated) then ByteLevel without its own regex
-    let pre = file.get("pre_tokenizer")?.get("pretokenizers")?.as_array()?;
+    let pre = file
+        .get("pre_tokenizer")?
+        .get("pretokenizers")?
+        .as_array()?;
     let [split, byte_level] = pre.as_slice() else {
         return None;
     };

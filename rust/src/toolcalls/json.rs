@@ -31,7 +31,11 @@ impl JsonScan {
     /// Only bracket structure is checked here; `serde_json` validates the rest.
     pub(crate) fn extent(&mut self, text: &[u8], start: usize) -> Extent {
         if self.start != Some(start) || self.pos > text.len() {
-            *self = Self { start: Some(start), pos: start, ..Self::default() };
+            *self = Self {
+                start: Some(start),
+                pos: start,
+                ..Self::default()
+            };
         }
         if let Some(r) = self.result {
             return r.map_or(Extent::Invalid, Extent::Complete);
@@ -97,7 +101,10 @@ pub(crate) fn call_from_json(text: &str, names: &[String]) -> Option<ToolCall> {
         (None, None) => "{}".to_owned(),
         (Some(_), Some(_)) => return None,
     };
-    Some(ToolCall { name: name.to_owned(), arguments })
+    Some(ToolCall {
+        name: name.to_owned(),
+        arguments,
+    })
 }
 
 /// Arguments as the compact JSON text of an object. Accepts the object itself
@@ -116,7 +123,9 @@ pub(crate) fn arguments_json(v: &Value) -> Option<String> {
 
 /// The arguments object of Llama's `<function=name>{...}</function>` form.
 pub(crate) fn object_json(text: &str) -> Option<String> {
-    serde_json::from_str::<Map<String, Value>>(text).ok().and_then(|m| serde_json::to_string(&m).ok())
+    serde_json::from_str::<Map<String, Value>>(text)
+        .ok()
+        .and_then(|m| serde_json::to_string(&m).ok())
 }
 
 #[cfg(test)]
@@ -144,7 +153,10 @@ mod tests {
         let full = r#"{"a": "x\"}", "b": {"c": [1]}}"#;
         let mut scan = JsonScan::default();
         for cut in 1..full.len() {
-            assert!(matches!(scan.extent(&full.as_bytes()[..cut], 0), Extent::Incomplete), "{cut}");
+            assert!(
+                matches!(scan.extent(&full.as_bytes()[..cut], 0), Extent::Incomplete),
+                "{cut}"
+            );
         }
         assert!(matches!(scan.extent(full.as_bytes(), 0), Extent::Complete(e) if e == full.len()));
     }
@@ -152,16 +164,34 @@ mod tests {
     #[test]
     fn call_objects() {
         let names = vec!["get_weather".to_owned()];
-        let c = call_from_json(r#"{"name": "get_weather", "parameters": {"city": "Paris", "n": 2}}"#, &names);
-        assert_eq!(c.map(|c| c.arguments), Some(r#"{"city":"Paris","n":2}"#.to_owned()));
-        let s = call_from_json(r#"{"name": "get_weather", "arguments": "{\"city\": \"Oslo\"}"}"#, &names);
-        assert_eq!(s.map(|c| c.arguments), Some(r#"{"city":"Oslo"}"#.to_owned()));
+        let c = call_from_json(
+            r#"{"name": "get_weather", "parameters": {"city": "Paris", "n": 2}}"#,
+            &names,
+        );
+        assert_eq!(
+            c.map(|c| c.arguments),
+            Some(r#"{"city":"Paris","n":2}"#.to_owned())
+        );
+        let s = call_from_json(
+            r#"{"name": "get_weather", "arguments": "{\"city\": \"Oslo\"}"}"#,
+            &names,
+        );
+        assert_eq!(
+            s.map(|c| c.arguments),
+            Some(r#"{"city":"Oslo"}"#.to_owned())
+        );
         assert!(call_from_json(r#"{"name": "get_weather"}"#, &names).is_some());
         assert!(call_from_json(r#"{"name": "other", "arguments": {}}"#, &names).is_none());
         assert!(call_from_json(r#"{"name": "get_weather", "age": 3}"#, &names).is_none());
         assert!(call_from_json(r#"{"name": "get_weather", "arguments": [1]}"#, &names).is_none());
-        assert!(call_from_json(r#"{"name": "get_weather", "arguments": "nope"}"#, &names).is_none());
+        assert!(
+            call_from_json(r#"{"name": "get_weather", "arguments": "nope"}"#, &names).is_none()
+        );
         assert!(call_from_json(r#"{"name": "get_weather", "type": "tool"}"#, &names).is_none());
-        assert!(call_from_json(r#"{"name": "get_weather", "arguments": {}, "parameters": {}}"#, &names).is_none());
+        assert!(call_from_json(
+            r#"{"name": "get_weather", "arguments": {}, "parameters": {}}"#,
+            &names
+        )
+        .is_none());
     }
 }

@@ -78,7 +78,10 @@ fn function_tag(cx: &mut Cx, pos: usize) -> Step {
     let Some(arguments) = cx.text.get(open..end).and_then(object_json) else {
         return Step::Bad;
     };
-    let call = ToolCall { name: name.to_owned(), arguments };
+    let call = ToolCall {
+        name: name.to_owned(),
+        arguments,
+    };
     let close = ws(cx.text, end);
     match lit(cx.text, close, FUNCTION_CLOSE) {
         Lit::Yes(after) => Step::Done(call, after),
@@ -100,7 +103,10 @@ mod tests {
     fn calls(text: &str) -> Option<Vec<(String, String)>> {
         parse(Family::Llama3, text, &names()).map(|Parsed { content, calls }| {
             assert_eq!(content, None, "llama writes no prose before calls");
-            calls.into_iter().map(|ToolCall { name, arguments }| (name, arguments)).collect()
+            calls
+                .into_iter()
+                .map(|ToolCall { name, arguments }| (name, arguments))
+                .collect()
         })
     }
 
@@ -121,7 +127,10 @@ mod tests {
     fn template_format_without_special_tokens() {
         // trtllm-serve's default: special tokens skipped, blanks around.
         let t = "\n\n{\"name\": \"get_weather\", \"parameters\": {\"city\": \"Paris\", \"unit\": \"celsius\"}}\n";
-        assert_eq!(calls(t), one("get_weather", r#"{"city":"Paris","unit":"celsius"}"#));
+        assert_eq!(
+            calls(t),
+            one("get_weather", r#"{"city":"Paris","unit":"celsius"}"#)
+        );
         let t = r#"{"name": "get_time", "arguments": {"tz": "UTC"}}"#;
         assert_eq!(calls(t), one("get_time", r#"{"tz":"UTC"}"#));
     }
@@ -145,21 +154,39 @@ mod tests {
         let t = "<|python_tag|><function=get_time>{}</function><|eom_id|>";
         assert_eq!(calls(t), one("get_time", "{}"));
         // The closing tag may be cut off by the stop token.
-        assert_eq!(calls("<function=get_time>{\"tz\": \"CET\"}"), one("get_time", r#"{"tz":"CET"}"#));
+        assert_eq!(
+            calls("<function=get_time>{\"tz\": \"CET\"}"),
+            one("get_time", r#"{"tz":"CET"}"#)
+        );
         assert_eq!(calls("<function=launch>{}</function>"), None);
     }
 
     #[test]
     fn not_calls() {
         assert_eq!(calls("The weather in Paris is sunny."), None);
-        assert_eq!(calls(r#"{"name": "launch_missiles", "parameters": {}}"#), None);
+        assert_eq!(
+            calls(r#"{"name": "launch_missiles", "parameters": {}}"#),
+            None
+        );
         // One good call and one unknown name: the whole message is content.
         let t = r#"{"name": "get_weather", "parameters": {}}; {"name": "rm", "parameters": {}}"#;
         assert_eq!(calls(t), None);
-        assert_eq!(calls(r#"{"name": "get_weather", "parameters": {"city": "Paris"}"#), None);
-        assert_eq!(calls(r#"{"name": "get_weather", "parameters": {"city": Paris}}"#), None);
-        assert_eq!(calls(r#"{"name": "get_weather", "parameters": {}} and then I said"#), None);
-        assert_eq!(calls("Here: {\"name\": \"get_weather\", \"parameters\": {}}"), None);
+        assert_eq!(
+            calls(r#"{"name": "get_weather", "parameters": {"city": "Paris"}"#),
+            None
+        );
+        assert_eq!(
+            calls(r#"{"name": "get_weather", "parameters": {"city": Paris}}"#),
+            None
+        );
+        assert_eq!(
+            calls(r#"{"name": "get_weather", "parameters": {}} and then I said"#),
+            None
+        );
+        assert_eq!(
+            calls("Here: {\"name\": \"get_weather\", \"parameters\": {}}"),
+            None
+        );
         assert_eq!(calls("<|python_tag|>"), None);
         assert_eq!(calls("   "), None);
         assert_eq!(calls("<b>bold</b>"), None);

@@ -97,7 +97,13 @@ mod tests {
 
     fn parsed(text: &str) -> Option<(Option<String>, Calls)> {
         parse(Family::Mistral, text, &names()).map(|Parsed { content, calls }| {
-            (content, calls.into_iter().map(|ToolCall { name, arguments }| (name, arguments)).collect())
+            (
+                content,
+                calls
+                    .into_iter()
+                    .map(|ToolCall { name, arguments }| (name, arguments))
+                    .collect(),
+            )
         })
     }
 
@@ -109,8 +115,14 @@ mod tests {
     fn template_format_with_and_without_token() {
         let arr = r#"[{"name": "get_weather", "arguments": {"city": "Paris"}, "id": "a1B2c3D4e"}]"#;
         assert_eq!(parsed(arr), Some((None, vec![weather("Paris")])));
-        assert_eq!(parsed(&format!("[TOOL_CALLS]{arr}</s>")), Some((None, vec![weather("Paris")])));
-        assert_eq!(parsed(&format!("  [TOOL_CALLS] {arr}\n")), Some((None, vec![weather("Paris")])));
+        assert_eq!(
+            parsed(&format!("[TOOL_CALLS]{arr}</s>")),
+            Some((None, vec![weather("Paris")]))
+        );
+        assert_eq!(
+            parsed(&format!("  [TOOL_CALLS] {arr}\n")),
+            Some((None, vec![weather("Paris")]))
+        );
     }
 
     #[test]
@@ -128,18 +140,36 @@ mod tests {
 
     #[test]
     fn prose_before_the_token() {
-        let t = r#"Checking. [TOOL_CALLS][{"name": "get_weather", "arguments": {"city": "Paris"}}]"#;
-        assert_eq!(parsed(t), Some((Some("Checking.".to_owned()), vec![weather("Paris")])));
+        let t =
+            r#"Checking. [TOOL_CALLS][{"name": "get_weather", "arguments": {"city": "Paris"}}]"#;
+        assert_eq!(
+            parsed(t),
+            Some((Some("Checking.".to_owned()), vec![weather("Paris")]))
+        );
     }
 
     #[test]
     fn not_calls() {
         assert_eq!(parsed("[1] First, ..."), None);
         assert_eq!(parsed("[]"), None);
-        assert_eq!(parsed(r#"[{"name": "format_disk", "arguments": {}}]"#), None);
-        assert_eq!(parsed(r#"[{"name": "get_weather", "arguments": {}}, {"name": "nope", "arguments": {}}]"#), None);
-        assert_eq!(parsed(r#"[{"name": "get_weather", "arguments": {"city": "Paris"}]"#), None);
-        assert_eq!(parsed(r#"[{"name": "get_weather", "arguments": {}}] extra"#), None);
+        assert_eq!(
+            parsed(r#"[{"name": "format_disk", "arguments": {}}]"#),
+            None
+        );
+        assert_eq!(
+            parsed(
+                r#"[{"name": "get_weather", "arguments": {}}, {"name": "nope", "arguments": {}}]"#
+            ),
+            None
+        );
+        assert_eq!(
+            parsed(r#"[{"name": "get_weather", "arguments": {"city": "Paris"}]"#),
+            None
+        );
+        assert_eq!(
+            parsed(r#"[{"name": "get_weather", "arguments": {}}] extra"#),
+            None
+        );
         assert_eq!(parsed(r#"{"name": "get_weather", "arguments": {}}"#), None);
         assert_eq!(parsed("Plain answer."), None);
         assert_eq!(parsed("[TOOL_CALLS]"), None);

@@ -98,7 +98,13 @@ mod tests {
 
     fn parsed(text: &str) -> Option<(Option<String>, Calls)> {
         parse(Family::Qwen2, text, &names()).map(|Parsed { content, calls }| {
-            (content, calls.into_iter().map(|ToolCall { name, arguments }| (name, arguments)).collect())
+            (
+                content,
+                calls
+                    .into_iter()
+                    .map(|ToolCall { name, arguments }| (name, arguments))
+                    .collect(),
+            )
         })
     }
 
@@ -119,13 +125,19 @@ mod tests {
     fn several_blocks() {
         let t = "<tool_call>\n{\"name\": \"get_weather\", \"arguments\": {\"city\": \"Paris\"}}\n</tool_call>\n\
                  <tool_call>\n{\"name\": \"get_weather\", \"arguments\": {\"city\": \"Oslo\"}}\n</tool_call>";
-        assert_eq!(parsed(t), Some((None, vec![weather("Paris"), weather("Oslo")])));
+        assert_eq!(
+            parsed(t),
+            Some((None, vec![weather("Paris"), weather("Oslo")]))
+        );
     }
 
     #[test]
     fn content_then_call() {
         let t = "Let me check the weather for you.\n<tool_call>\n{\"name\": \"get_weather\", \"arguments\": {\"city\": \"Paris\"}}\n</tool_call>";
-        let want = Some((Some("Let me check the weather for you.".to_owned()), vec![weather("Paris")]));
+        let want = Some((
+            Some("Let me check the weather for you.".to_owned()),
+            vec![weather("Paris")],
+        ));
         assert_eq!(parsed(t), want);
     }
 
@@ -134,7 +146,10 @@ mod tests {
         let t = "{\"name\": \"get_weather\", \"arguments\": {\"city\": \"Paris\"}}";
         assert_eq!(parsed(t), Some((None, vec![weather("Paris")])));
         let t = "{\"name\": \"get_weather\", \"arguments\": {\"city\": \"Paris\"}}\n{\"name\": \"get_weather\", \"arguments\": {\"city\": \"Oslo\"}}\n";
-        assert_eq!(parsed(t), Some((None, vec![weather("Paris"), weather("Oslo")])));
+        assert_eq!(
+            parsed(t),
+            Some((None, vec![weather("Paris"), weather("Oslo")]))
+        );
     }
 
     #[test]
@@ -146,11 +161,20 @@ mod tests {
     #[test]
     fn not_calls() {
         assert_eq!(parsed("Paris is sunny today."), None);
-        assert_eq!(parsed("<tool_call>\n{\"name\": \"rm_rf\", \"arguments\": {}}\n</tool_call>"), None);
+        assert_eq!(
+            parsed("<tool_call>\n{\"name\": \"rm_rf\", \"arguments\": {}}\n</tool_call>"),
+            None
+        );
         assert_eq!(parsed("<tool_call>\n{\"name\": \"get_weather\", \"arguments\": {\"city\": }\n</tool_call>"), None);
-        assert_eq!(parsed("<tool_call>\nget_weather(city='Paris')\n</tool_call>"), None);
+        assert_eq!(
+            parsed("<tool_call>\nget_weather(city='Paris')\n</tool_call>"),
+            None
+        );
         // Prose before bare JSON is not the template's format.
-        assert_eq!(parsed("Sure: {\"name\": \"get_weather\", \"arguments\": {}}"), None);
+        assert_eq!(
+            parsed("Sure: {\"name\": \"get_weather\", \"arguments\": {}}"),
+            None
+        );
         // Bad second block spoils the message.
         let t = "<tool_call>\n{\"name\": \"get_weather\", \"arguments\": {}}\n</tool_call>\n<tool_call>\n{\"name\": \"nope\", \"arguments\": {}}\n</tool_call>";
         assert_eq!(parsed(t), None);

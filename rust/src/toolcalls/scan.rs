@@ -60,7 +60,14 @@ pub(crate) struct Scan {
 
 impl Scan {
     pub fn new(start: At) -> Self {
-        Self { content_end: 0, calls: Vec::new(), settled: 0, at: start, rest_is_content: false, start }
+        Self {
+            content_end: 0,
+            calls: Vec::new(),
+            settled: 0,
+            at: start,
+            rest_is_content: false,
+            start,
+        }
     }
 
     pub fn push(&mut self, call: ToolCall, end: usize, at: At) {
@@ -163,7 +170,11 @@ pub(crate) fn object_call(cx: &mut Cx, pos: usize) -> Step {
     match cx.json.extent(cx.text.as_bytes(), pos) {
         Extent::Incomplete => Step::Need,
         Extent::Invalid => Step::Bad,
-        Extent::Complete(end) => match cx.text.get(pos..end).and_then(|t| call_from_json(t, cx.names)) {
+        Extent::Complete(end) => match cx
+            .text
+            .get(pos..end)
+            .and_then(|t| call_from_json(t, cx.names))
+        {
             Some(call) => Step::Done(call, end),
             None => Step::Bad,
         },
@@ -186,7 +197,11 @@ pub(crate) fn content_then(
         None => (text.len() - partial_suffix(text, marker), false),
     };
     let prose = text.get(..cut).unwrap_or_default();
-    s.content_end = if found || !cx.fin { prose.trim_end().len() } else { cut };
+    s.content_end = if found || !cx.fin {
+        prose.trim_end().len()
+    } else {
+        cut
+    };
     s.settled = s.content_end;
     s.at = At::Content;
     if found {
@@ -211,7 +226,10 @@ mod tests {
     #[test]
     fn literal_prefixes() {
         assert!(matches!(lit("ab<tool", 2, "<tool_call>"), Lit::Partial));
-        assert!(matches!(lit("ab<tool_call>x", 2, "<tool_call>"), Lit::Yes(13)));
+        assert!(matches!(
+            lit("ab<tool_call>x", 2, "<tool_call>"),
+            Lit::Yes(13)
+        ));
         assert!(matches!(lit("ab<toop", 2, "<tool_call>"), Lit::No));
         assert!(matches!(lit("ab", 2, "<tool_call>"), Lit::Partial));
     }

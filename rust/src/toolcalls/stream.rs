@@ -32,7 +32,13 @@ pub struct Detector {
 
 impl Detector {
     pub fn new(family: Family) -> Self {
-        Self { family, held: String::new(), at: At::Begin, json: JsonScan::default(), passthrough: false }
+        Self {
+            family,
+            held: String::new(),
+            at: At::Begin,
+            json: JsonScan::default(),
+            passthrough: false,
+        }
     }
 
     /// The next piece of the message; what can be released goes to `out`.
@@ -58,7 +64,12 @@ impl Detector {
 
     fn step(&mut self, names: &[String], fin: bool, out: &mut Vec<Piece>) {
         let s = {
-            let mut cx = Cx { text: &self.held, names, fin, json: &mut self.json };
+            let mut cx = Cx {
+                text: &self.held,
+                names,
+                fin,
+                json: &mut self.json,
+            };
             scan(self.family, &mut cx, self.at)
         };
         if let Some(c) = self.held.get(..s.content_end).filter(|c| !c.is_empty()) {
@@ -101,7 +112,9 @@ mod tests {
         pts.sort_unstable();
         for p in pts.into_iter().chain([text.len()]) {
             // Cut on char boundaries only: deltas are strings.
-            let p = (p..=text.len()).find(|&i| text.is_char_boundary(i)).unwrap_or(text.len());
+            let p = (p..=text.len())
+                .find(|&i| text.is_char_boundary(i))
+                .unwrap_or(text.len());
             if p < prev {
                 continue;
             }
@@ -150,7 +163,10 @@ mod tests {
 
     fn check_against_parse(family: Family, text: &str, content: &str, calls: &[ToolCall]) {
         match parse(family, text, &names()) {
-            Some(Parsed { content: c, calls: want }) => {
+            Some(Parsed {
+                content: c,
+                calls: want,
+            }) => {
                 assert_eq!(calls, want.as_slice(), "{text:?}");
                 assert_eq!(content, c.unwrap_or_default(), "{text:?}");
             }
@@ -169,7 +185,13 @@ mod tests {
         d.push("Hello", &names, &mut out);
         d.push(" world, ", &names, &mut out);
         // Trailing blanks are held (they may precede a marker), the rest is out.
-        assert_eq!(out, [Piece::Content("Hello".into()), Piece::Content(" world,".into())]);
+        assert_eq!(
+            out,
+            [
+                Piece::Content("Hello".into()),
+                Piece::Content(" world,".into())
+            ]
+        );
         out.clear();
         d.push("<tool", &names, &mut out);
         assert!(out.is_empty(), "a partial marker is held");
@@ -193,9 +215,17 @@ mod tests {
         let names = names();
         let mut d = Detector::new(Family::Mistral);
         let mut out = Vec::new();
-        d.push("[{\"name\": \"get_time\", \"arguments\": {}}", &names, &mut out);
+        d.push(
+            "[{\"name\": \"get_time\", \"arguments\": {}}",
+            &names,
+            &mut out,
+        );
         assert_eq!(out.len(), 1, "first call released before the array closes");
-        d.push(", {\"name\": \"get_weather\", \"arguments\": {\"city\"", &names, &mut out);
+        d.push(
+            ", {\"name\": \"get_weather\", \"arguments\": {\"city\"",
+            &names,
+            &mut out,
+        );
         assert_eq!(out.len(), 1);
         d.push(": \"Oslo\"}}]", &names, &mut out);
         assert_eq!(out.len(), 2);
@@ -205,7 +235,8 @@ mod tests {
 
     #[test]
     fn a_later_bad_call_becomes_content_next_to_the_sent_one() {
-        let t = "{\"name\": \"get_time\", \"parameters\": {}}; {\"name\": \"rm\", \"parameters\": {}}";
+        let t =
+            "{\"name\": \"get_time\", \"parameters\": {}}; {\"name\": \"rm\", \"parameters\": {}}";
         let (content, calls, _) = stream(Family::Llama3, t, &[]);
         assert_eq!(calls.len(), 1);
         assert_eq!(content, "; {\"name\": \"rm\", \"parameters\": {}}");
