@@ -1,8 +1,8 @@
 """Validate JSON bodies against OpenAI's published OpenAPI spec.
 
-The spec (``shared/contract/openai-openapi.yaml`` beside the repository, or the file named by
-``PROVOCAPI_OPENAPI_SPEC``) is OpenAPI 3.1 with OpenAPI 3.0 leftovers. Before a JSON-Schema
-2020-12 validator can use it we normalise it, as ``shared/contract/NOTES.md`` says:
+The spec (``openai-openapi.yaml`` beside this file, its source and license in ``SOURCE.md``;
+or the file named by ``PROVOCAPI_OPENAPI_SPEC``) is OpenAPI 3.1 with OpenAPI 3.0 leftovers.
+Before a JSON-Schema 2020-12 validator can use it we normalise it:
 
 * ``{..., nullable: true}`` becomes ``{anyOf: [{...}, {type: "null"}]}``;
 * boolean ``exclusiveMinimum`` / ``exclusiveMaximum`` (3.0 style) become numbers (3.1 style);
@@ -63,11 +63,11 @@ class SpecValidationError(AssertionError):
 
 
 def spec_path() -> Path:
-    """The spec file: ``$PROVOCAPI_OPENAPI_SPEC`` or ``<repo>/../shared/contract/...``."""
+    """The spec file: ``$PROVOCAPI_OPENAPI_SPEC`` or the copy beside this module."""
     override = os.environ.get("PROVOCAPI_OPENAPI_SPEC")
     if override:
         return Path(override)
-    return REPO_ROOT.parent / "shared" / "contract" / "openai-openapi.yaml"
+    return Path(__file__).resolve().parent / "openai-openapi.yaml"
 
 
 # --------------------------------------------------------------------------- normalisation
