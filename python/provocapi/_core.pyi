@@ -1,9 +1,29 @@
 """Typed surface of the Rust core, `provocapi._core` (kept by hand; see rust/src/bindings/)."""
 
+from typing import Self, final
+
+__all__ = [
+    "BucketSet",
+    "Metrics",
+    "RoutePool",
+    "StateTable",
+    "StateTableError",
+    "StreamRelay",
+    "Tokenizer",
+    "__version__",
+    "embedding_truncate",
+    "monotonic_ns",
+    "parse_tool_calls",
+    "prefix_hash",
+    "rewrite_response",
+    "worker_stats",
+]
+
 __version__: str
 
 # --- relay: SSE framing, chunk rewriting, tool calls, embeddings (rust/src/bindings/relay.rs) ---
 
+@final
 class StreamRelay:
     """Relays one streamed answer: trtllm-serve SSE bytes in, OpenAI SSE bytes out.
 
@@ -16,8 +36,8 @@ class StreamRelay:
     `tool_calls` (text that may still be a call is held back until it is decided).
     """
 
-    def __init__(
-        self,
+    def __new__(
+        cls,
         *,
         kind: str,
         public_model: str,
@@ -26,7 +46,7 @@ class StreamRelay:
         include_usage: bool,
         tool_family: str | None = None,
         tool_names: list[str] | None = None,
-    ) -> None:
+    ) -> Self:
         """`kind` is "chat" or "completion", `tool_family` "llama3", "qwen2" or "mistral"
         (ValueError otherwise). Tool recognition needs both a family and tool names, and
         applies to chat only."""
@@ -114,6 +134,7 @@ class StateTableError(RuntimeError):
     Failing to open, size, lock or map the file raises OSError instead.
     """
 
+@final
 class StateTable:
     """A memory-mapped table of i64 atomics shared by every process that maps `path`.
 
@@ -124,7 +145,7 @@ class StateTable:
 
     FIELDS: int  # i64 fields per slot (32)
     KEY_MAX: int  # longest key, in UTF-8 bytes (240)
-    def __init__(self, path: str, capacity: int = 8192) -> None: ...
+    def __new__(cls, path: str, capacity: int = 8192) -> Self: ...
     @property
     def path(self) -> str: ...
     @property
@@ -142,6 +163,7 @@ class StateTable:
     def entries(self, prefix: str = "") -> list[tuple[str, int]]:
         """(key, slot) of every ready slot whose key starts with `prefix`, in slot order."""
 
+@final
 class Metrics:
     """Prometheus metrics summed across processes: series live in a StateTable.
 
@@ -149,7 +171,7 @@ class Metrics:
     series in the table whose family this process has described.
     """
 
-    def __init__(self, table: StateTable) -> None: ...
+    def __new__(cls, table: StateTable) -> Self: ...
     def describe(self, name: str, kind: str, help: str, buckets: list[float] | None = None) -> None:
         """kind: "counter" | "gauge" | "histogram". Histogram buckets: at most 30 finite,
         increasing bounds (+Inf is implied); None gives Prometheus' latency defaults.
@@ -172,6 +194,7 @@ class Metrics:
 def monotonic_ns() -> int:
     """CLOCK_MONOTONIC in ns: the machine-wide clock the buckets run on."""
 
+@final
 class BucketSet:
     """The buckets one request draws on, taken all or nothing.
 
@@ -180,7 +203,7 @@ class BucketSet:
     every process that maps the table. A zeroed field is a full bucket.
     """
 
-    def __init__(self, table: StateTable, buckets: list[tuple[int, int, int, bool]]) -> None:
+    def __new__(cls, table: StateTable, buckets: list[tuple[int, int, int, bool]]) -> Self:
         """`buckets`: (slot, field, limit per minute, counts tokens) each; limits below 1
         count as 1. StateTableError if a slot or field is bad."""
 
@@ -211,6 +234,7 @@ class BucketSet:
 
 # --- tokens: counting with the served model's tokenizer (rust/src/bindings/tokens.rs) ---
 
+@final
 class Tokenizer:
     """A vocabulary loaded from a local file; every call releases the GIL.
 
@@ -219,7 +243,7 @@ class Tokenizer:
     or "tekken" (Mistral's Tekken JSON; ids = rank + its special-token count).
     """
 
-    def __init__(self, path: str, kind: str) -> None:
+    def __new__(cls, path: str, kind: str) -> Self:
         """OSError if the file cannot be read, ValueError if it is not of that kind."""
 
     def encode(self, text: str) -> list[int]:
@@ -241,6 +265,7 @@ class Tokenizer:
 
 # --- routing: worker picks over the shared state table (rust/src/bindings/routing.rs) ---
 
+@final
 class RoutePool:
     """One model's workers, picked by load with adapter and prefix affinity.
 
@@ -266,8 +291,8 @@ class RoutePool:
     FULL: int  # pick result: ready workers exist, all at their cap
     NONE_READY: int  # pick result: no ready worker (or all excluded)
 
-    def __init__(
-        self,
+    def __new__(
+        cls,
         table: StateTable,
         workers: list[tuple[int, int, int, int]],
         clock_slot: int,
@@ -275,7 +300,7 @@ class RoutePool:
         policy: str = "scan",
         home_slots: list[int] = ...,
         adapter_load_factor: float = 3.0,
-    ) -> None:
+    ) -> Self:
         """policy: "scan" (exact least loaded) or "two_choices". load_factor bounds prefix
         affinity, adapter_load_factor adapter affinity (multiples of the mean load, >= 1).
         home_slots: slots remembering where recent prefixes went (32 entries each).

@@ -21,7 +21,7 @@ from .gateway import Gateway
 from .handlers.admin import reload
 from .handlers.embeddings import embeddings
 from .handlers.generate import chat_completions, completions
-from .handlers.meta import health, metrics, openapi
+from .handlers.meta import health, metrics, openapi, ready
 from .handlers.models import list_models, retrieve_model
 from .handlers.usage import usage
 
@@ -37,6 +37,7 @@ ROUTES: dict[str, dict[str, Handler]] = {
     "/v1/embeddings": {"POST": embeddings},
     "/v1/models": {"GET": list_models},
     "/health": {"GET": health},
+    "/health/ready": {"GET": ready},
     "/metrics": {"GET": metrics},
     "/openapi.json": {"GET": openapi},
     "/v1/usage": {"GET": usage},

@@ -119,6 +119,9 @@ class ServerConfig(msgspec.Struct, forbid_unknown_fields=True, frozen=True):
     connect_timeout_s: float = 5.0
     admin_key: str | None = None
     retry_after_s: int = 1
+    # after SIGTERM: seconds /health/ready answers 503 while still serving, before
+    # the listener closes and in-flight calls finish (a load balancer's grace time)
+    drain_delay_s: float = 0.0
 
 
 StoreKind = Literal["sqlite", "clickhouse"]

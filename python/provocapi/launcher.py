@@ -13,15 +13,19 @@ import os
 import socket
 import subprocess
 import sys
+import threading
 import time
 import urllib.error
 import urllib.request
 from pathlib import Path
+from typing import Any
 
 import msgspec
 
 from . import config as config_mod
+from ._core import StateTable
 from .config import Config, ModelConfig
+from .health import mark_draining
 from .usage.recorder import EXTERNAL, FLUSHER_ENV
 from .usage.supervisor import FlusherSupervisor
 
@@ -79,6 +83,26 @@ def start_simulated(cfg: Config, host: str) -> tuple[Config, subprocess.Popen[by
     return msgspec.structs.replace(cfg, models=models), proc
 
 
+def drain_on_sigterm(server: Any, table: StateTable, delay_s: float) -> None:
+    """SIGTERM/SIGINT: raise the drain flag (/health/ready → 503), then stop Granian
+    after `delay_s`; a second signal stops at once. Granian binds its signal
+    handlers to this attribute when it starts, so wrapping it is enough."""
+    stop = server.signal_handler_interrupt
+    timer: list[threading.Timer] = []
+
+    def drain_then_stop(*args: object, **kwargs: object) -> None:
+        mark_draining(table)
+        if delay_s <= 0 or timer:
+            stop()
+            return
+        print(f"==> draining: /health/ready answers 503 for {delay_s:g} s, then stop", flush=True)
+        timer.append(threading.Timer(delay_s, stop))
+        timer[0].daemon = True
+        timer[0].start()
+
+    server.signal_handler_interrupt = drain_then_stop
+
+
 def serve(
     config_path: str | None,
     host: str | None,
@@ -125,7 +149,7 @@ def serve(
         print(f"    get a key:  {key_cmd}")
         print(f"    then:       OpenAI(base_url='http://{host}:{port}/v1', api_key='pk-prov-...')")
         sys.stdout.flush()
-        Granian(
+        server = Granian(
             "provocapi.app:create_app",
             factory=True,
             address=host,
@@ -140,7 +164,9 @@ def serve(
             # held in the shared counters come back through routing/ledger.py
             respawn_failed_workers=True,
             respawn_interval=1.0,
-        ).serve()
+        )
+        drain_on_sigterm(server, StateTable(str(state)), cfg.server.drain_delay_s)
+        server.serve()
     finally:
         if flusher is not None:  # Granian's workers are gone: its last drain sees it all
             flusher.stop()

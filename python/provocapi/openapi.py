@@ -108,6 +108,40 @@ def _usage_schema() -> dict[str, Any]:
     }
 
 
+_HEALTH = {
+    "type": "object",
+    "required": ["status", "models"],
+    "properties": {
+        "status": {"type": "string", "enum": ["ok", "ready", "unready", "draining"]},
+        "models": {
+            "type": "object",
+            "additionalProperties": {
+                "type": "object",
+                "required": ["ready_workers", "workers"],
+                "properties": {
+                    "ready_workers": {"type": "integer", "minimum": 0},
+                    "workers": {"type": "integer", "minimum": 0},
+                },
+            },
+        },
+        "unready_models": {"type": "array", "items": {"type": "string"}},
+    },
+}
+_READY_MODEL = {
+    "name": "model",
+    "in": "query",
+    "required": False,
+    "description": "A model id or alias that must have a ready worker (repeatable)",
+    "schema": {"type": "array", "items": {"type": "string"}},
+    "style": "form",
+    "explode": True,
+}
+
+
+def _json(schema: dict[str, object]) -> dict[str, object]:
+    return {"content": {"application/json": {"schema": schema}}}
+
+
 def document() -> bytes:
     (_, components) = msgspec.json.schema_components(
         [ChatRequest, CompletionRequest, EmbeddingRequest],
@@ -182,7 +216,21 @@ def document() -> bytes:
             },
             "/v1/usage": {"get": {**_op(USAGE_SUMMARY, None, "UsageList"), "parameters": _USAGE}},
             "/health": {
-                "get": {"summary": "Liveness", "responses": {"200": {"description": "OK"}}}
+                "get": {
+                    "summary": "Liveness, with each model's ready and total workers",
+                    "responses": {"200": {"description": "OK", **_json(_HEALTH)}},
+                }
+            },
+            "/health/ready": {
+                "get": {
+                    "summary": "Readiness: 503 while draining or a named model has no ready worker",
+                    "parameters": [_READY_MODEL],
+                    "responses": {
+                        "200": {"description": "Ready", **_json(_HEALTH)},
+                        "404": {"description": "A named model does not exist"},
+                        "503": {"description": "Draining, or a named model not ready"},
+                    },
+                }
             },
             "/metrics": {
                 "get": {
