@@ -3,7 +3,7 @@ config asks for them and the usage flusher process, then run Granian with N
 worker processes; the flusher stops after them.
 
 The launcher is the only place that knows about `simulate = true`; the gateway
-sees ordinary worker URLs.
+sees ordinary worker URLs, and a simulator that died comes back on them.
 """
 
 from __future__ import annotations
@@ -26,6 +26,7 @@ from . import config as config_mod
 from ._core import StateTable
 from .config import Config, ModelConfig
 from .health import mark_draining
+from .sim_supervisor import SimSupervisor
 from .usage.recorder import EXTERNAL, FLUSHER_ENV
 from .usage.supervisor import FlusherSupervisor
 
@@ -61,26 +62,33 @@ def wait_healthy(url: str, timeout_s: float, proc: subprocess.Popen[bytes] | Non
     raise RuntimeError(f"{url} did not become healthy within {timeout_s:.0f} s")
 
 
-def start_simulated(cfg: Config, host: str) -> tuple[Config, subprocess.Popen[bytes] | None]:
-    """One simulator process serving every `simulate = true` model, a port each."""
+def start_simulated(cfg: Config, host: str) -> tuple[Config, SimSupervisor | None]:
+    """One simulator process serving every `simulate = true` model, a port each,
+    restarted on the same ports if it dies (sim_supervisor.py)."""
     sims = [m for m in cfg.models if m.simulate and not m.workers]
     if not sims:
         return cfg, None
     ports = {m.id: free_port(host) for m in sims}
     fleet = [_sim_spec(m, ports[m.id]) for m in sims]
     print(f"==> starting {len(sims)} simulated trtllm-serve workers (one process)", flush=True)
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "provocapi.sim", "--host", host, "--fleet", json.dumps(fleet)],
+    supervisor = SimSupervisor(
+        [sys.executable, "-m", "provocapi.sim", "--host", host, "--fleet", json.dumps(fleet)]
     )
+    proc = supervisor.spawn()
     models = []
-    for m in cfg.models:
-        if m.id in ports:
-            url = f"http://{host}:{ports[m.id]}"
-            wait_healthy(url, 30, proc)
-            print(f"    {m.id:<26} simulated at {url}", flush=True)
-            m = msgspec.structs.replace(m, workers=[url])
-        models.append(m)
-    return msgspec.structs.replace(cfg, models=models), proc
+    try:
+        for m in cfg.models:
+            if m.id in ports:
+                url = f"http://{host}:{ports[m.id]}"
+                wait_healthy(url, 30, proc)
+                print(f"    {m.id:<26} simulated at {url}", flush=True)
+                m = msgspec.structs.replace(m, workers=[url])
+            models.append(m)
+    except BaseException:
+        supervisor.stop()
+        raise
+    supervisor.watch()
+    return msgspec.structs.replace(cfg, models=models), supervisor
 
 
 def drain_on_sigterm(server: Any, table: StateTable, delay_s: float) -> None:
@@ -121,7 +129,7 @@ def serve(
     source = config_path or "the embedded default"
     print(f"==> provocapi: config from {source}, data in {data}", flush=True)
 
-    cfg, sim_proc = start_simulated(cfg, "127.0.0.1")
+    cfg, sims = start_simulated(cfg, "127.0.0.1")
     flusher: FlusherSupervisor | None = None
     try:
         effective = data / "effective-config.json"
@@ -170,10 +178,6 @@ def serve(
     finally:
         if flusher is not None:  # Granian's workers are gone: its last drain sees it all
             flusher.stop()
-        if sim_proc is not None:
-            sim_proc.terminate()
-            try:
-                sim_proc.wait(5)
-            except subprocess.TimeoutExpired:
-                sim_proc.kill()
+        if sims is not None:
+            sims.stop()
     return 0

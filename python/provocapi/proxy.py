@@ -171,6 +171,7 @@ async def _stream(gw: Gateway, req: Request, call: Call, resp: Response) -> None
         tool_family=plan.tool_family,
         tool_names=plan.tool_names,
     )
+    call.extra["relay"] = relay  # usage's progress lines read what it relayed so far
     try:
         if not req.status:  # else the wake's keep-alives opened it already
             await req.start_stream(routed_headers(call))

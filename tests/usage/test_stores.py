@@ -6,7 +6,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-from provocapi.usage.event import BEGIN
+from provocapi.usage.event import BEGIN, interrupted_row
 from provocapi.usage.stores import UsageQuery, UsageStore
 from provocapi.usage.stores.base import rank
 
@@ -51,6 +51,22 @@ async def test_interrupted_counts_but_has_no_latency(store: UsageStore) -> None:
     await store.write([row("a", version=BEGIN)])
     (again,) = await store.usage(UsageQuery("acme", "2026-11-20", "2026-11-20"))
     assert again == only
+
+
+async def test_relayed_tokens_of_an_interrupted_stream_rank_between(store: UsageStore) -> None:
+    """A bare begin < an interrupted row with its relayed tokens < the end."""
+    q = UsageQuery("acme", "2026-11-20", "2026-11-20")
+    begin = row("s", version=BEGIN, stream=True)
+    cut = interrupted_row(begin, (30, 11, "http://w:1", 5.0, begin["started_ms"] + 900))
+    await store.write([cut])
+    await store.write([begin])  # a replay that lost the progress lines: no effect
+    (got,) = await store.usage(q)
+    assert (got.requests, got.prompt_tokens, got.completion_tokens) == (1, 30, 11)
+    assert got.latency_ms == (None, None, None)  # an interrupted call has no latency
+    await store.write([row("s", stream=True, ttft_ms=5.0, prompt=30, completion=80)])
+    await store.write([cut])  # and a late progress row never undoes the end
+    (got,) = await store.usage(q)
+    assert (got.requests, got.prompt_tokens, got.completion_tokens) == (1, 30, 80)
 
 
 @pytest.mark.parametrize("n", [1, 2, 10, 11, 100, 101])

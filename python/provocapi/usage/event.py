@@ -2,8 +2,15 @@
 
 The spool holds two lines per call: `begin` when it reaches admission (enough to
 record it as `interrupted` if the process dies) and `end` with everything. Both
-carry the same gateway-generated `event_id`; `version` lets a store keep the
-fuller one (end = 2 beats begin = 1) whatever order they arrive in.
+carry the same gateway-generated `event_id`. In between, a `progress` line per
+process and second lists the tokens each open stream relayed so far (progress.py),
+so an interrupted stream keeps them. `version` lets a store keep the fullest row
+whatever order they arrive in: end (3) beats an interrupted row with relayed
+tokens (2), which beats a bare begin (1).
+
+Spool format 1 (before progress lines) wrote ends as version 2; `decode` reads them
+as ends. A store's rows from then keep version 2 for an end: no event has both a
+format-1 end and a progress row, so the order still holds for every event.
 """
 
 from __future__ import annotations
@@ -18,7 +25,8 @@ import orjson
 
 from ..call import Call
 
-BEGIN, END = 1, 2  # versions: a store keeps the highest per event_id
+BEGIN, PROGRESS, END = 1, 2, 3  # versions: a store keeps the highest per event_id
+LEGACY_END = 2  # an end line of spool format 1
 
 COLUMNS: tuple[str, ...] = (
     "event_id",
@@ -138,14 +146,43 @@ def encode(row: Row) -> bytes:
     return orjson.dumps(row) + b"\n"
 
 
+# (prompt tokens, completion tokens, worker, ttft_ms, wall ms of the progress line)
+Progress = tuple[int, int, str, float | None, int]
+
+
+def interrupted_row(begin: Row, progress: Progress | None) -> Row:
+    """A call whose process died: its begin, with what its last progress entry says
+    it relayed (progress.py); without one nothing was served, and it stays a begin."""
+    if progress is None:
+        return begin
+    prompt, completion, worker, ttft_ms, at_ms = progress
+    return {
+        **begin,
+        "version": PROGRESS,
+        "worker": worker,
+        "prompt_tokens": prompt,
+        "completion_tokens": completion,
+        "ttft_ms": ttft_ms,
+        "latency_ms": float(max(0, at_ms - begin["started_ms"])),
+    }
+
+
 def decode(line: bytes) -> Row | None:
-    """A spool line back to a row; None for a torn or foreign line (never fatal)."""
+    """A spool line back to a row (a progress line: {"progress": [...], "at_ms": t});
+    None for a torn or foreign line (never fatal)."""
     try:
         row = orjson.loads(line)
     except orjson.JSONDecodeError:
         return None
-    if type(row) is not dict or row.get("version") not in (BEGIN, END):
+    if type(row) is not dict:
+        return None
+    version = row.get("version")
+    if version not in (BEGIN, END, LEGACY_END):
+        if type(row.get("progress")) is list and type(row.get("at_ms")) is int:
+            return row
         return None
     if not _COLUMN_SET <= row.keys():  # a set comparison in C: this runs per spooled line
         return None
+    if version == LEGACY_END:
+        row["version"] = END
     return row

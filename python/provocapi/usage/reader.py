@@ -2,6 +2,8 @@
 
 Ends are complete events. A begin waits for its end; a segment holding a begin
 still open is kept, so a crash never loses the record that the call started.
+Progress lines update what an open begin relayed so far (progress.py); they pin
+no segment, since every tick writes a fresh one for every stream still open.
 
 A series is read in one of three modes:
 - own: this process writes it (the in-process flusher); a segment is sealed once
@@ -11,7 +13,8 @@ A series is read in one of three modes:
   the next one before it stops writing the last. The open last segment is read
   up to its last newline; its tail is a line still being written, never torn.
 - dead: its owner died; every segment is sealed, a torn last line is skipped,
-  and begins left open once it is read to the end become `interrupted` events.
+  and begins left open once it is read to the end become `interrupted` events,
+  with the tokens of their last progress entry.
 """
 
 from __future__ import annotations
@@ -21,7 +24,8 @@ import os
 from collections import Counter
 from pathlib import Path
 
-from .event import BEGIN, Row, decode
+from .event import BEGIN, Progress, Row, decode, interrupted_row
+from .progress import parse_entry
 from .spool import SpoolWriter, list_series, segment_path
 
 CHUNK = 1 << 20
@@ -40,6 +44,7 @@ class SeriesReader:
         self.offset = 0
         self._final = False  # self.seq is known sealed: what is left of it is all there is
         self.open: dict[str, tuple[int, Row]] = {}
+        self.progress: dict[str, Progress] = {}  # event_id → its last progress entry
         self._open_in: Counter[int] = Counter()
         self.bad_lines = 0
         self.at_end = False  # everything on disk has been read (last call)
@@ -101,6 +106,8 @@ class SeriesReader:
                 row = decode(line)
                 if row is None:
                     self.bad_lines += 1
+                elif "progress" in row:
+                    self._progress(row)
                 elif row["version"] == BEGIN:
                     self.open[row["event_id"]] = (self.seq, row)
                     self._open_in[self.seq] += 1
@@ -108,16 +115,28 @@ class SeriesReader:
                     began = self.open.pop(row["event_id"], None)
                     if began is not None:
                         self._open_in[began[0]] -= 1
+                        self.progress.pop(row["event_id"], None)
                     rows.append(row)
             self.offset += pos
         return rows
+
+    def _progress(self, line: Row) -> None:
+        at_ms = line["at_ms"]
+        for raw in line["progress"]:
+            e = parse_entry(raw)
+            if e is None:
+                self.bad_lines += 1
+            elif e[0] in self.open:  # else ended already (or a begin never read)
+                self.progress[e[0]] = (e[1], e[2], e[3], e[4], at_ms)
 
     def interrupted(self) -> list[Row]:
         """A dead series read to the end: its open begins, as they were spooled."""
         if not self.dead:
             return []  # a live series' open begins are calls still in flight
-        rows = [row for _, row in self.open.values()]
+        progress = self.progress
+        rows = [interrupted_row(row, progress.get(eid)) for eid, (_, row) in self.open.items()]
         self.open.clear()
+        self.progress.clear()
         self._open_in.clear()
         return rows
 

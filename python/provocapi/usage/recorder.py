@@ -4,7 +4,8 @@
 record cannot be kept, since usage is billing data; its line is in the page cache
 before the call goes on. `end` always writes (an in-flight call's end may pass the
 bound by a line: it was already accepted), grouped with the next write of the turn
-(see spool.py: group commit).
+(see spool.py: group commit). In between, once a second, one progress line for
+every open stream (progress.py) bounds what a crash of this process loses.
 """
 
 from __future__ import annotations
@@ -12,12 +13,14 @@ from __future__ import annotations
 import asyncio
 import logging
 import os
+import time
 import weakref
 from pathlib import Path
 
 from ..call import Call
 from ..config import UsageConfig
 from ..errors import ApiError
+from . import progress
 from .event import begin_row, encode, end_row, new_event_id
 from .flusher import Flusher
 from .spool import SpoolWriter
@@ -61,6 +64,7 @@ class SpoolRecorder:
         self.metrics = metrics
         self._writer: SpoolWriter | None = None
         self._flusher: Flusher | None = None
+        self._open: dict[str, Call] = {}  # event_id → call, begun and not yet ended
         _recorders.add(self)
 
     @property
@@ -78,6 +82,7 @@ class SpoolRecorder:
     def _forget(self) -> None:
         self._writer = None
         self._flusher = None
+        self._open = {}
 
     @property
     def flusher(self) -> Flusher:
@@ -117,11 +122,13 @@ class SpoolRecorder:
                 headers=[(b"retry-after", b"5")],
             ) from None
         call.extra["usage"] = row
+        self._open[row["event_id"]] = call
 
     def end(self, call: Call) -> None:
         row = call.extra.pop("usage", None)
         if row is None:
             return
+        self._open.pop(row["event_id"], None)
         try:
             self.writer.append(encode(end_row(call, row)))
         except OSError as exc:  # the begin line stays: the call is still recorded
@@ -132,14 +139,30 @@ class SpoolRecorder:
         self.metrics.write_error()
         log.error("usage spool write failed for end lines: %s", exc)
 
+    def write_progress(self) -> int:
+        """One line for the open streams that relayed something; its size in bytes."""
+        data = progress.line(self._open, int(time.time() * 1000))
+        if data is None:
+            return 0
+        try:
+            self.writer.append(data)  # goes out with this turn's other lines
+        except OSError as exc:  # their begins stay: those calls are still recorded
+            self._end_write_failed(exc)
+        return len(data)
+
+    async def progress_loop(self) -> None:
+        while True:
+            await asyncio.sleep(progress.TICK_S)
+            self.write_progress()
+
     async def run(self) -> None:
-        """The background loops of this process: group fsync and the flusher."""
+        """The background loops of this process: progress, group fsync and the flusher."""
         w = self.writer
         fsync_s = self.cfg.fsync_interval_ms / 1000
         if self.external:  # the spool shrinks behind our back: re-read its size
-            await w.sync_loop(fsync_s, rescan_s=RESCAN_S)
+            await asyncio.gather(self.progress_loop(), w.sync_loop(fsync_s, rescan_s=RESCAN_S))
             return
-        await asyncio.gather(w.sync_loop(fsync_s), self.flusher.run())
+        await asyncio.gather(self.progress_loop(), w.sync_loop(fsync_s), self.flusher.run())
 
     async def close(self) -> None:
         if self._writer is None or self._writer.pid != os.getpid():

@@ -3,6 +3,10 @@
 Writes upsert by event_id keeping the higher version; the query computes the
 nearest-rank percentiles with window functions. Calls run in a thread so the
 event loop never waits on the disk.
+
+The schema's version is SQLite's `user_version`, migrated forward on open:
+0 is a file from before it was stamped (schema 1); schema 2 renumbers an end
+from version 2 to 3, since 2 now marks an interrupted stream's relayed tokens.
 """
 
 from __future__ import annotations
@@ -13,7 +17,7 @@ import sqlite3
 import threading
 from pathlib import Path
 
-from ..event import COLUMNS, Row
+from ..event import COLUMNS, END, LEGACY_END, Row
 from .base import PERCENTILES, StoreError, UsageQuery, UsageRow, usage_row
 
 SCHEMA = """
@@ -42,6 +46,25 @@ CREATE TABLE IF NOT EXISTS usage_events (
 );
 CREATE INDEX IF NOT EXISTS usage_by_tenant_day ON usage_events (tenant, day, model);
 """
+
+SCHEMA_VERSION = 2
+
+
+def migrate(conn: sqlite3.Connection) -> None:
+    """Brings the file to SCHEMA_VERSION; a no-op once there. The version is read
+    inside the write transaction: two processes opening the file at once migrate once."""
+    conn.execute("BEGIN IMMEDIATE")
+    try:
+        (version,) = conn.execute("PRAGMA user_version").fetchone()
+        if version < 2:  # ends of spool format 1: version 2, now 3
+            conn.execute("UPDATE usage_events SET version = ? WHERE version = ?", (END, LEGACY_END))
+        if version < SCHEMA_VERSION:
+            conn.execute(f"PRAGMA user_version = {SCHEMA_VERSION}")
+    except BaseException:
+        conn.execute("ROLLBACK")
+        raise
+    conn.execute("COMMIT")
+
 
 # Positional parameters, each row's values taken in C (itemgetter): binding by name made
 # the sqlite3 module build and look up a key string per column per row (10 → 7 µs a row).
@@ -107,6 +130,7 @@ class SqliteStore:
             )
             conn.execute("PRAGMA journal_mode=WAL")
             conn.executescript(SCHEMA)
+            migrate(conn)
             self._conn = conn
         return self._conn
 
