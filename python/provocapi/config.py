@@ -119,6 +119,13 @@ class ServerConfig(msgspec.Struct, forbid_unknown_fields=True, frozen=True):
     connect_timeout_s: float = 5.0
     admin_key: str | None = None
     retry_after_s: int = 1
+    # slow clients (docs/security.md): Granian's HTTP/1 header read timeout, which is
+    # also its idle keep-alive timeout; the app's whole-body deadline; Granian's
+    # connections per worker process (None: backlog // workers) and listen backlog
+    header_read_timeout_s: float = 10.0
+    body_read_timeout_s: float = 30.0
+    backpressure: int | None = None
+    backlog: int = 2048
 
 
 StoreKind = Literal["sqlite", "clickhouse"]
@@ -240,6 +247,7 @@ def check(cfg: Config, source: str) -> None:
                     "and unique across all models"
                 )
             lora_ids.add(a.lora_int_id)
+    check_server(cfg.server, source)
     check_usage(cfg.usage, source)
     check_routing(cfg.routing, source)
     for tname, tenant in cfg.tenants.items():
@@ -278,6 +286,17 @@ def _check_tiers(cfg: Config, names: dict[str, str], source: str) -> None:
         for field_name, value in limits:
             if value is not None and value < 1:
                 raise ConfigError(f"{where}.{field_name} must be at least 1 (omit it: no limit)")
+
+
+def check_server(s: ServerConfig, source: str) -> None:
+    if not 0.001 <= s.header_read_timeout_s <= 3600:  # Granian takes whole milliseconds
+        raise ConfigError(f"{source}: server.header_read_timeout_s must be within 0.001..3600")
+    if not s.body_read_timeout_s > 0:
+        raise ConfigError(f"{source}: server.body_read_timeout_s must be > 0")
+    if s.backpressure is not None and s.backpressure < 1:
+        raise ConfigError(f"{source}: server.backpressure must be at least 1 (omit it: default)")
+    if s.backlog < 128:  # Granian raises anything lower to 128
+        raise ConfigError(f"{source}: server.backlog must be at least 128")
 
 
 def check_usage(u: UsageConfig, source: str) -> None:
