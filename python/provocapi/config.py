@@ -6,6 +6,7 @@ not silently fall back to a default in production).
 
 from __future__ import annotations
 
+import os
 import tomllib
 from importlib import resources
 from pathlib import Path
@@ -387,6 +388,15 @@ def check_routing(r: RoutingConfig, source: str) -> None:
 
 def to_json(cfg: Config) -> bytes:
     return msgspec.json.encode(cfg)
+
+
+def write_private(path: Path, cfg: Config) -> None:
+    """Writes the effective config for the worker processes, readable by its owner
+    only: it holds the config's secrets (admin key, provider keys, passwords)."""
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(fd, "wb") as f:
+        os.fchmod(fd, 0o600)  # the file may have existed with wider permissions
+        f.write(to_json(cfg))
 
 
 def from_json(data: bytes) -> Config:

@@ -102,7 +102,7 @@ def serve(
     flusher: FlusherSupervisor | None = None
     try:
         effective = data / "effective-config.json"
-        effective.write_bytes(config_mod.to_json(cfg))
+        config_mod.write_private(effective, cfg)
         state = data / "state.bin"
         state.unlink(missing_ok=True)  # counters and metrics start from zero
         os.environ["PROVOCAPI_EFFECTIVE_CONFIG"] = str(effective)
