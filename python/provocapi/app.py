@@ -16,6 +16,7 @@ from pathlib import Path
 
 from . import config as config_mod
 from .asgi import ClientGone, Receive, Request, Scope, Send
+from .body_deadline import BodyDeadlines
 from .errors import ApiError
 from .gateway import Gateway
 from .handlers.admin import reload
@@ -63,11 +64,13 @@ def _route(path: str) -> tuple[str, dict[str, Handler]] | None:
 class App:
     def __init__(self, gw: Gateway) -> None:
         self.gw = gw
+        # [server] keeps its start-up values across reloads
+        self.body_deadlines = BodyDeadlines(gw.cfg.server.body_read_timeout_s)
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         kind = scope["type"]
         if kind == "http":
-            await self.http(Request(scope, receive, send))
+            await self.http(Request(scope, receive, send, self.body_deadlines))
         elif kind == "lifespan":
             await self.lifespan(receive, send)
 

@@ -6,6 +6,7 @@ pays for nothing it does not use.
 
 from __future__ import annotations
 
+import asyncio
 import re
 import time
 from collections.abc import Awaitable, Callable, MutableMapping
@@ -14,6 +15,7 @@ from typing import Any
 import orjson
 
 from . import ids
+from .body_deadline import BodyDeadlines
 from .errors import ApiError
 
 Scope = MutableMapping[str, Any]
@@ -38,6 +40,7 @@ class ClientGone(Exception):
 class Request:
     __slots__ = (
         "authorization",
+        "body_deadlines",
         "content_length",
         "extra_headers",
         "method",
@@ -50,8 +53,15 @@ class Request:
         "status",
     )
 
-    def __init__(self, scope: Scope, receive: Receive, send: Send) -> None:
+    def __init__(
+        self,
+        scope: Scope,
+        receive: Receive,
+        send: Send,
+        body_deadlines: BodyDeadlines | None = None,
+    ) -> None:
         self.scope = scope
+        self.body_deadlines = body_deadlines
         self.receive = receive
         self.send = send
         self.method: str = scope["method"]
@@ -78,29 +88,41 @@ class Request:
         self.extra_headers: Headers = [(b"x-request-id", rid)]
 
     async def body(self, limit: int) -> bytes:
+        """The whole request body; 413 past `limit` bytes, 408 when it has not all
+        arrived within the body deadline (body_deadline.py)."""
         if self.content_length is not None and self.content_length > limit:
             raise too_large(limit)
-        msg = await self.receive()
-        if msg["type"] == "http.disconnect":
-            raise ClientGone
-        body: bytes = msg.get("body", b"")
-        if not msg.get("more_body", False):
-            if len(body) > limit:
-                raise too_large(limit)
-            return body
-        parts = [body]
-        size = len(body)
-        while True:
+        deadlines = self.body_deadlines
+        task = deadlines.enter(self.started) if deadlines is not None else None
+        try:
             msg = await self.receive()
             if msg["type"] == "http.disconnect":
                 raise ClientGone
-            chunk = msg.get("body", b"")
-            size += len(chunk)
-            if size > limit:
-                raise too_large(limit)
-            parts.append(chunk)
+            body: bytes = msg.get("body", b"")
             if not msg.get("more_body", False):
-                return b"".join(parts)
+                if len(body) > limit:
+                    raise too_large(limit)
+                return body
+            parts = [body]
+            size = len(body)
+            while True:
+                msg = await self.receive()
+                if msg["type"] == "http.disconnect":
+                    raise ClientGone
+                chunk = msg.get("body", b"")
+                size += len(chunk)
+                if size > limit:
+                    raise too_large(limit)
+                parts.append(chunk)
+                if not msg.get("more_body", False):
+                    return b"".join(parts)
+        except asyncio.CancelledError:
+            if deadlines is not None and deadlines.expired(task):
+                raise body_timeout(deadlines.timeout_s) from None
+            raise
+        finally:
+            if deadlines is not None:
+                deadlines.leave(task)
 
     async def respond(self, status: int, body: bytes, headers: Headers | None = None) -> None:
         self.status = status
@@ -144,4 +166,14 @@ def too_large(limit: int) -> ApiError:
         413,
         f"Request body too large: the limit is {limit} bytes.",
         code="request_too_large",
+    )
+
+
+def body_timeout(timeout_s: float) -> ApiError:
+    # the connection is closed after the answer: the rest of the body is never read
+    return ApiError(
+        408,
+        f"The request body did not arrive within {timeout_s:g} s.",
+        code="request_timeout",
+        headers=[(b"connection", b"close")],
     )

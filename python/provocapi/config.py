@@ -6,6 +6,7 @@ not silently fall back to a default in production).
 
 from __future__ import annotations
 
+import os
 import tomllib
 from importlib import resources
 from pathlib import Path
@@ -122,6 +123,13 @@ class ServerConfig(msgspec.Struct, forbid_unknown_fields=True, frozen=True):
     # after SIGTERM: seconds /health/ready answers 503 while still serving, before
     # the listener closes and in-flight calls finish (a load balancer's grace time)
     drain_delay_s: float = 0.0
+    # slow clients (docs/security.md): Granian's HTTP/1 header read timeout, which is
+    # also its idle keep-alive timeout; the app's whole-body deadline; Granian's
+    # connections per worker process (None: backlog // workers) and listen backlog
+    header_read_timeout_s: float = 10.0
+    body_read_timeout_s: float = 30.0
+    backpressure: int | None = None
+    backlog: int = 2048
 
 
 StoreKind = Literal["sqlite", "clickhouse"]
@@ -242,6 +250,7 @@ def check(cfg: Config, source: str) -> None:
                     "and unique across all models"
                 )
             lora_ids.add(a.lora_int_id)
+    check_server(cfg.server, source)
     check_usage(cfg.usage, source)
     check_routing(cfg.routing, source)
     for tname, tenant in cfg.tenants.items():
@@ -289,6 +298,17 @@ def _check_tiers(cfg: Config, names: dict[str, str], source: str) -> None:
         for field_name, value in limits:
             if value is not None and value < 1:
                 raise ConfigError(f"{where}.{field_name} must be at least 1 (omit it: no limit)")
+
+
+def check_server(s: ServerConfig, source: str) -> None:
+    if not 0.001 <= s.header_read_timeout_s <= 3600:  # Granian takes whole milliseconds
+        raise ConfigError(f"{source}: server.header_read_timeout_s must be within 0.001..3600")
+    if not s.body_read_timeout_s > 0:
+        raise ConfigError(f"{source}: server.body_read_timeout_s must be > 0")
+    if s.backpressure is not None and s.backpressure < 1:
+        raise ConfigError(f"{source}: server.backpressure must be at least 1 (omit it: default)")
+    if s.backlog < 128:  # Granian raises anything lower to 128
+        raise ConfigError(f"{source}: server.backlog must be at least 128")
 
 
 def check_usage(u: UsageConfig, source: str) -> None:
@@ -379,6 +399,15 @@ def check_routing(r: RoutingConfig, source: str) -> None:
 
 def to_json(cfg: Config) -> bytes:
     return msgspec.json.encode(cfg)
+
+
+def write_private(path: Path, cfg: Config) -> None:
+    """Writes the effective config for the worker processes, readable by its owner
+    only: it holds the config's secrets (admin key, provider keys, passwords)."""
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(fd, "wb") as f:
+        os.fchmod(fd, 0o600)  # the file may have existed with wider permissions
+        f.write(to_json(cfg))
 
 
 def from_json(data: bytes) -> Config:

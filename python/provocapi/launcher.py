@@ -120,6 +120,7 @@ def serve(
 ) -> int:
     from granian import Granian
     from granian.constants import HTTPModes, Interfaces, Loops
+    from granian.http import HTTP1Settings
 
     cfg = config_mod.load(config_path)
     host = host or cfg.server.host
@@ -133,7 +134,7 @@ def serve(
     flusher: FlusherSupervisor | None = None
     try:
         effective = data / "effective-config.json"
-        effective.write_bytes(config_mod.to_json(cfg))
+        config_mod.write_private(effective, cfg)
         state = data / "state.bin"
         state.unlink(missing_ok=True)  # counters and metrics start from zero
         os.environ["PROVOCAPI_EFFECTIVE_CONFIG"] = str(effective)
@@ -153,7 +154,15 @@ def serve(
         key_cmd = "provocapi keys create --tenant NAME"
         if data != Path(".provocapi").resolve():
             key_cmd += f" --data-dir {data}"
+        srv = cfg.server
+        # Granian's own default when unset: its backlog shared among the processes
+        per_process = srv.backpressure or max(1, srv.backlog // max(1, workers))
         print(f"==> listening on http://{host}:{port}/v1 ({workers} worker process(es))")
+        print(
+            f"    slow clients: headers within {srv.header_read_timeout_s:g} s (and idle "
+            f"keep-alive), bodies within {srv.body_read_timeout_s:g} s, at most "
+            f"{per_process} connections per process"
+        )
         print(f"    get a key:  {key_cmd}")
         print(f"    then:       OpenAI(base_url='http://{host}:{port}/v1', api_key='pk-prov-...')")
         sys.stdout.flush()
@@ -167,7 +176,14 @@ def serve(
             loop=Loops.uvloop,
             http=HTTPModes.http1,
             log_access=False,
-            backlog=2048,
+            backlog=srv.backlog,
+            # connections served at once per process: more wait in the listen backlog
+            backpressure=srv.backpressure,
+            # hyper closes a connection whose request headers are not all in by then
+            # (silently, no 408), and an idle keep-alive connection after as long
+            http1_settings=HTTP1Settings(
+                header_read_timeout=max(1, round(srv.header_read_timeout_s * 1000))
+            ),
             # a worker process that dies (OOM killer, kill -9) is replaced; the units it
             # held in the shared counters come back through routing/ledger.py
             respawn_failed_workers=True,

@@ -57,7 +57,7 @@ class Reloader:
         if effective:
             path = Path(effective)
             tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-            tmp.write_bytes(config_mod.to_json(new))
+            config_mod.write_private(tmp, new)
             tmp.replace(path)  # readers see the old file or the new one, never half
         gen = self.gw.state.add(self.slot, 0, 1)
         if effective:
