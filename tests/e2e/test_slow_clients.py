@@ -207,7 +207,7 @@ async def test_an_idle_keep_alive_connection_is_closed_after_the_header_timeout(
     try:
         writer.write(f"GET /health HTTP/1.1\r\nHost: {gateway.host}\r\n\r\n".encode())
         await writer.drain()
-        first = await asyncio.wait_for(reader.readuntil(b'{"status":"ok"}'), 10.0)
+        first = await asyncio.wait_for(reader.readuntil(b"}}}"), 10.0)
         assert first.startswith(b"HTTP/1.1 200")
         idle_from = time.monotonic()
         rest = await asyncio.wait_for(reader.read(), HEADER_TIMEOUT_S + MARGIN_S)
