@@ -34,7 +34,8 @@ def no_traceback(stack: Stack) -> Iterator[None]:
     with stack.gateway.log_path.open("rb") as f:
         f.seek(start)
         logged = f.read().decode(errors="replace")
-    assert "Traceback" not in logged and "unhandled error" not in logged, logged[-4000:]
+    for mark in ("Traceback", "unhandled error", "ERROR"):
+        assert mark not in logged, logged[-4000:]
     assert stack.gateway.alive(), stack.gateway.output()
 
 

@@ -204,3 +204,11 @@ def test_a_long_unknown_field_is_quoted_short() -> None:
     assert exc.value.code == "unknown_parameter"
     assert exc.value.param == "z" * QUOTE_CHARS + "..."
     assert len(exc.value.message) < QUOTE_CHARS + 80
+
+
+def test_a_long_wrong_value_is_quoted_short() -> None:
+    body = b'{"model": "e", "input": "a", "encoding_format": "' + b"h" * 100_000 + b'"}'
+    with pytest.raises(ApiError) as exc:
+        decode(body, EmbeddingRequest)
+    assert exc.value.param == "encoding_format"
+    assert len(exc.value.message) < QUOTE_CHARS + 80
