@@ -17,7 +17,7 @@ from pathlib import Path
 from . import config as config_mod
 from .asgi import ClientGone, Receive, Request, Scope, Send
 from .body_deadline import BodyDeadlines
-from .errors import ApiError
+from .errors import ApiError, quote
 from .gateway import Gateway
 from .handlers.admin import reload
 from .handlers.embeddings import embeddings
@@ -91,13 +91,15 @@ class App:
         endpoint = _ENDPOINT[route[0]] if route else "unknown"
         try:
             if route is None:
-                raise ApiError(404, f"Invalid URL ({req.method} {req.path}).", code="unknown_url")
+                raise ApiError(
+                    404, f"Invalid URL ({quote(req.method)} {quote(req.path)}).", code="unknown_url"
+                )
             handler = route[1].get(req.method)
             if handler is None:
                 allow = ", ".join(route[1])
                 raise ApiError(
                     405,
-                    f"Method {req.method} is not allowed on {req.path}; use {allow}.",
+                    f"Method {quote(req.method)} is not allowed on {quote(req.path)}; use {allow}.",
                     code="method_not_allowed",
                     headers=[(b"allow", allow.encode())],
                 )

@@ -11,7 +11,7 @@ from dataclasses import dataclass
 
 from .adapters import Adapter, AdapterSource
 from .config import Config, ModelConfig
-from .errors import ApiError, model_not_found
+from .errors import ApiError, model_not_found, quote
 from .keys import KeyRecord
 
 
@@ -68,7 +68,7 @@ class Catalog:
             if adapter is None:
                 raise ApiError(
                     404,
-                    f"The adapter '{adapter_name}' does not exist for model '{model.id}'.",
+                    f"The adapter '{quote(adapter_name)}' does not exist for model '{model.id}'.",
                     code="adapter_not_found",
                     param="model",
                 )

@@ -1,7 +1,10 @@
 """JSON bodies → request Structs, with msgspec's errors turned into OpenAI's.
 
 msgspec reports the first problem with a path (`$.messages[0]`); clients get
-the same fact as an OpenAI error whose `param` names the field.
+the same fact as an OpenAI error whose `param` names the field. A body that
+nests too deeply is refused here too (`json_depth`), and the free-form fields
+later code relies on are checked (`request_shapes`): after `decode`, nothing a
+client can send makes a handler raise anything but an ApiError.
 """
 
 from __future__ import annotations
@@ -11,13 +14,16 @@ from typing import TypeVar
 
 import msgspec
 
-from .errors import ApiError
+from . import request_shapes
+from .errors import ApiError, quote
+from .json_depth import MAX_DEPTH, deep_param, depth_exceeds
 
 T = TypeVar("T")
 
 _PATH = re.compile(r" - at `\$(?P<path>[^`]*)`$")
 _MISSING = re.compile(r"^Object missing required field `(?P<field>[^`]+)`")
 _UNKNOWN = re.compile(r"^Object contains unknown field `(?P<field>[^`]+)`")
+_CONSTRAINT = re.compile(r"^Expected `\w+` [<>]=? ")
 
 _decoders: dict[type, msgspec.json.Decoder] = {}
 
@@ -35,7 +41,7 @@ def decode(body: bytes, typ: type[T]) -> T:
     if dec is None:
         dec = _decoders[typ] = msgspec.json.Decoder(typ)
     try:
-        return dec.decode(body)
+        obj = dec.decode(body)
     except msgspec.ValidationError as exc:
         raise _translate(str(exc)) from None
     except msgspec.DecodeError:
@@ -45,6 +51,23 @@ def decode(body: bytes, typ: type[T]) -> T:
             "(Content-Type: application/json).",
             code="invalid_json",
         ) from None
+    except RecursionError:  # about 1000 levels: far past MAX_DEPTH
+        raise too_deep(deep_param(body)) from None
+    if depth_exceeds(body):
+        raise too_deep(deep_param(body))
+    request_shapes.check(obj)
+    return obj
+
+
+def too_deep(param: str | None) -> ApiError:
+    where = f"'{param}'" if param else "The request body"
+    return ApiError(
+        400,
+        f"{where} nests arrays and objects too deeply: a request body may nest at most "
+        f"{MAX_DEPTH} levels.",
+        code="invalid_value",
+        param=param,
+    )
 
 
 def _translate(msg: str) -> ApiError:
@@ -55,7 +78,7 @@ def _translate(msg: str) -> ApiError:
         param = _param(path, miss.group("field"))
         return ApiError(
             400,
-            f"Missing required parameter: '{param}'.",
+            f"Missing required parameter: '{quote(param)}'.",
             code="missing_required_parameter",
             param=param,
         )
@@ -63,16 +86,25 @@ def _translate(msg: str) -> ApiError:
         param = _param(path, unk.group("field"))
         return ApiError(
             400,
-            f"Unrecognized request argument supplied: {param}",
+            f"Unrecognized request argument supplied: {quote(param)}",
             code="unknown_parameter",
             param=param,
         )
     param = _param(path)
     if param is None:
-        return ApiError(400, f"Invalid request body: {head}.", code="invalid_type")
+        return ApiError(400, f"Invalid request body: {quote(head)}.", code="invalid_type")
+    if _CONSTRAINT.match(head):  # the right type, outside its range
+        return ApiError(
+            400, f"Invalid value for '{quote(param)}': {_lower(head)}.", code="invalid_value",
+            param=param,
+        )  # fmt: skip
     return ApiError(
         400,
-        f"Invalid type for '{param}': {head[0].lower() + head[1:]}.",
+        f"Invalid type for '{quote(param)}': {quote(_lower(head))}.",
         code="invalid_type",
         param=param,
     )
+
+
+def _lower(text: str) -> str:
+    return text[:1].lower() + text[1:]

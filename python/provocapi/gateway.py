@@ -19,6 +19,7 @@ from .admission.gate import Gate
 from .asgi import Request
 from .catalog import Catalog
 from .config import Config
+from .credentials import bearer, is_admin_key
 from .errors import ApiError
 from .keys import KeyCache, KeyRecord, KeyStore
 from .reload import Reloader
@@ -109,14 +110,29 @@ class Gateway:
                 "using Bearer auth (i.e. Authorization: Bearer pk-prov-...).",
                 code="missing_api_key",
             )
-        scheme, _, secret = auth.decode("latin-1").partition(" ")
-        rec = self.keys.lookup(secret.strip()) if scheme.lower() == "bearer" else None
+        secret = bearer(auth)
+        rec = self.keys.lookup(secret) if secret is not None else None
         if rec is None:
-            hint = secret.strip()
-            shown = hint[:8] + "..." + hint[-4:] if len(hint) > 12 else "(hidden)"
             raise ApiError(
                 401,
-                f"Incorrect API key provided: {shown}. Create one with `provocapi keys create`.",
+                f"Incorrect API key provided: {_hint(auth)}. Create one with "
+                "`provocapi keys create`.",
                 code="invalid_api_key",
             )
         return rec
+
+    @property
+    def admin_key(self) -> str | None:
+        return self.cfg.server.admin_key or os.environ.get("PROVOCAPI_ADMIN_KEY")
+
+    def is_admin(self, req: Request) -> bool:
+        """The request carries the admin key (False when none is configured)."""
+        return is_admin_key(req.authorization, self.admin_key)
+
+
+def _hint(auth: bytes) -> str:
+    """The start and end of a wrong credential, never enough of it to matter."""
+    secret = auth.partition(b" ")[2].strip()
+    if len(secret) <= 12:
+        return "(hidden)"
+    return (secret[:8] + b"..." + secret[-4:]).decode("utf-8", "replace")

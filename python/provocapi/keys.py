@@ -18,6 +18,8 @@ from pathlib import Path
 import orjson
 
 KEY_PREFIX = "pk-prov-"
+_PREFIX = KEY_PREFIX.encode()
+MAX_KEY_BYTES = 128  # a longer credential is not looked up at all
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS keys (
@@ -129,17 +131,19 @@ class KeyStore:
 
 
 class KeyCache:
-    """The server's view of the keys: one dict lookup per request.
+    """The server's view of the keys: one dict lookup per request for a known key.
 
     `refresh()` is called about every 250 ms by the app; it reloads only when
     another process committed, so created and revoked keys apply within a second.
+    A wrong key costs a SHA-256 and a dict lookup and leaves nothing behind: what
+    is remembered is the secret of an active key, one entry per key at most.
     """
 
     def __init__(self, store: KeyStore) -> None:
         self.store = store
         self._version = -1
         self._by_hash: dict[str, KeyRecord] = {}
-        self._by_secret: dict[str, KeyRecord | None] = {}  # memo of hash lookups
+        self._known: dict[bytes, KeyRecord] = {}  # secret → record, active keys only
         self.refresh()
 
     def refresh(self) -> bool:
@@ -147,16 +151,21 @@ class KeyCache:
         if version == self._version:
             return False
         self._by_hash = self.store.active_by_hash()
-        self._by_secret = {}
+        self._known = {}
         self._version = version
         return True
 
-    def lookup(self, secret: str) -> KeyRecord | None:
-        try:
-            return self._by_secret[secret]
-        except KeyError:
-            pass
-        rec = self._by_hash.get(hash_key(secret)) if secret.startswith(KEY_PREFIX) else None
-        if len(self._by_secret) < 100_000:  # bounded: unknown keys are attacker-chosen
-            self._by_secret[secret] = rec
+    def lookup(self, secret: bytes) -> KeyRecord | None:
+        rec = self._known.get(secret)
+        if rec is not None:
+            return rec
+        if len(secret) > MAX_KEY_BYTES or not secret.startswith(_PREFIX):
+            return None
+        rec = self._by_hash.get(hashlib.sha256(secret).hexdigest())
+        if rec is not None:  # each active key's hash matches one secret: bounded by the keys
+            self._known[secret] = rec
         return rec
+
+    def remembered(self) -> int:
+        """Secrets held in memory (the tests check it stays within the active keys)."""
+        return len(self._known)

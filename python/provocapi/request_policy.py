@@ -17,7 +17,7 @@ from msgspec import UNSET
 
 from . import trtllm_protocol as trt
 from .catalog import Resolved
-from .errors import ApiError, invalid, unsupported
+from .errors import ApiError, invalid, quote, unsupported
 from .schemas import ChatRequest, CompletionRequest, EmbeddingRequest, given
 
 # Accepted from clients, never forwarded: bookkeeping that cannot change the output.
@@ -48,7 +48,6 @@ COMPLETION_UNSUPPORTED = _unsupported_fields(CompletionRequest, trt.COMPLETION_F
 _CHAT_DROP = {f: UNSET for f in DROPPED if f in ChatRequest.__struct_fields__}
 _COMPLETION_DROP = {f: UNSET for f in DROPPED if f in CompletionRequest.__struct_fields__}
 _MAX_COMPLETION_UPSTREAM = "max_completion_tokens" in trt.CHAT_COMPLETION_FIELDS
-_ROLES = frozenset({"system", "developer", "user", "assistant", "tool", "function"})
 
 
 @dataclass(slots=True)
@@ -71,7 +70,7 @@ def _check_unsupported(req: msgspec.Struct, fields: tuple[str, ...]) -> None:
 
 def _range(value: Any, name: str, lo: float, hi: float) -> None:
     if given(value) and not lo <= value <= hi:
-        raise invalid(f"Invalid '{name}': {value} is outside [{lo}, {hi}].", param=name)
+        raise invalid(f"Invalid '{name}': {quote(value)} is outside [{lo}, {hi}].", param=name)
 
 
 def _sampling(req: ChatRequest | CompletionRequest) -> None:
@@ -90,7 +89,7 @@ def _max_tokens(value: Any, name: str, res: Resolved) -> int:
         raise invalid(f"Invalid '{name}': must be at least 1.", param=name)
     if value > cap:
         raise invalid(
-            f"Invalid '{name}': {value} is greater than the maximum of {cap} output tokens "
+            f"Invalid '{name}': {quote(value)} is greater than the maximum of {cap} output tokens "
             f"for model '{res.model.id}'.",
             param=name,
         )
@@ -181,21 +180,8 @@ def _response_format(req: ChatRequest, res: Resolved) -> None:
         raise unsupported("response_format", f"model '{res.model.id}' has no JSON mode")
 
 
-def _messages(req: ChatRequest) -> None:
-    if not req.messages:
-        raise invalid("'messages' must contain at least one message.", param="messages")
-    for i, m in enumerate(req.messages):
-        role = m.get("role")
-        if role not in _ROLES:
-            raise invalid(
-                f"Invalid 'messages[{i}].role': expected one of {sorted(_ROLES)}.",
-                param=f"messages[{i}].role",
-            )
-
-
 def plan_chat(req: ChatRequest, res: Resolved) -> Plan:
     _check_unsupported(req, CHAT_UNSUPPORTED)
-    _messages(req)
     _sampling(req)
     if given(req.max_completion_tokens):
         max_tokens = _max_tokens(req.max_completion_tokens, "max_completion_tokens", res)
@@ -218,8 +204,6 @@ def plan_chat(req: ChatRequest, res: Resolved) -> Plan:
 
 def plan_completion(req: CompletionRequest, res: Resolved) -> Plan:
     _check_unsupported(req, COMPLETION_UNSUPPORTED)
-    if isinstance(req.prompt, list) and not req.prompt:
-        raise invalid("'prompt' must not be empty.", param="prompt")
     _sampling(req)
     max_tokens = _max_tokens(req.max_tokens, "max_tokens", res)
     stream, include_usage = _stream(req)

@@ -7,12 +7,16 @@ worker is decided in `request_policy`, not here. UNSET means "not sent".
 
 from __future__ import annotations
 
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
 import msgspec
 from msgspec import UNSET, UnsetType
 
 _S = {"forbid_unknown_fields": True, "omit_defaults": False}
+
+# Integers the worker receives: a 64-bit range, a 400 naming the field beyond it
+# (JSON allows any length; Python would carry a 4000-digit seed to the worker).
+Int64 = Annotated[int, msgspec.Meta(ge=-(2**63), le=2**63 - 1)]
 
 
 class ChatRequest(msgspec.Struct, **_S):
@@ -23,11 +27,11 @@ class ChatRequest(msgspec.Struct, **_S):
     presence_penalty: float | UnsetType | None = UNSET
     logit_bias: dict[str, float] | UnsetType | None = UNSET
     logprobs: bool | UnsetType | None = UNSET
-    top_logprobs: int | UnsetType | None = UNSET
-    max_tokens: int | UnsetType | None = UNSET
-    max_completion_tokens: int | UnsetType | None = UNSET
-    n: int | UnsetType | None = UNSET
-    seed: int | UnsetType | None = UNSET
+    top_logprobs: Int64 | UnsetType | None = UNSET
+    max_tokens: Int64 | UnsetType | None = UNSET
+    max_completion_tokens: Int64 | UnsetType | None = UNSET
+    n: Int64 | UnsetType | None = UNSET
+    seed: Int64 | UnsetType | None = UNSET
     stop: str | list[str] | UnsetType | None = UNSET
     temperature: float | UnsetType | None = UNSET
     top_p: float | UnsetType | None = UNSET
@@ -57,26 +61,26 @@ class ChatRequest(msgspec.Struct, **_S):
     moderation: Any | UnsetType = UNSET
     prompt_cache_options: Any | UnsetType = UNSET
     # TensorRT-LLM sampling extras
-    top_k: int | UnsetType | None = UNSET
+    top_k: Int64 | UnsetType | None = UNSET
     min_p: float | UnsetType | None = UNSET
     repetition_penalty: float | UnsetType | None = UNSET
-    min_tokens: int | UnsetType | None = UNSET
+    min_tokens: Int64 | UnsetType | None = UNSET
     ignore_eos: bool | UnsetType | None = UNSET
-    stop_token_ids: list[int] | UnsetType | None = UNSET
+    stop_token_ids: list[Int64] | UnsetType | None = UNSET
 
 
 class CompletionRequest(msgspec.Struct, **_S):
     model: str
     prompt: str | list[Any]
-    best_of: int | UnsetType | None = UNSET
+    best_of: Int64 | UnsetType | None = UNSET
     echo: bool | UnsetType | None = UNSET
     frequency_penalty: float | UnsetType | None = UNSET
     presence_penalty: float | UnsetType | None = UNSET
     logit_bias: dict[str, float] | UnsetType | None = UNSET
-    logprobs: int | UnsetType | None = UNSET
-    max_tokens: int | UnsetType | None = UNSET
-    n: int | UnsetType | None = UNSET
-    seed: int | UnsetType | None = UNSET
+    logprobs: Int64 | UnsetType | None = UNSET
+    max_tokens: Int64 | UnsetType | None = UNSET
+    n: Int64 | UnsetType | None = UNSET
+    seed: Int64 | UnsetType | None = UNSET
     stop: str | list[str] | UnsetType | None = UNSET
     stream: bool | UnsetType | None = UNSET
     stream_options: dict[str, Any] | UnsetType | None = UNSET
@@ -84,12 +88,12 @@ class CompletionRequest(msgspec.Struct, **_S):
     temperature: float | UnsetType | None = UNSET
     top_p: float | UnsetType | None = UNSET
     user: str | UnsetType | None = UNSET
-    top_k: int | UnsetType | None = UNSET
+    top_k: Int64 | UnsetType | None = UNSET
     min_p: float | UnsetType | None = UNSET
     repetition_penalty: float | UnsetType | None = UNSET
-    min_tokens: int | UnsetType | None = UNSET
+    min_tokens: Int64 | UnsetType | None = UNSET
     ignore_eos: bool | UnsetType | None = UNSET
-    stop_token_ids: list[int] | UnsetType | None = UNSET
+    stop_token_ids: list[Int64] | UnsetType | None = UNSET
 
 
 class EmbeddingRequest(msgspec.Struct, **_S):

@@ -24,17 +24,17 @@ def test_keys_are_stored_hashed_and_revocable(tmp_path: Path) -> None:
     raw = b"".join(p.read_bytes() for p in tmp_path.glob("keys.db*"))  # db + WAL
     assert secret.encode() not in raw
     assert hash_key(secret).encode() in raw
-    assert cache.lookup(secret) is None  # not refreshed yet
+    assert cache.lookup(secret.encode()) is None  # not refreshed yet
     assert cache.refresh()
-    got = cache.lookup(secret)
+    got = cache.lookup(secret.encode())
     assert got is not None and got.tenant == "acme" and got.models == ("gpt-4o",)
     assert got.rpm == 10
     assert not cache.refresh()  # nothing changed: no reload
     assert store.revoke(rec.id)
     assert not store.revoke(rec.id)
     assert cache.refresh()
-    assert cache.lookup(secret) is None
-    assert cache.lookup("not-a-key") is None
+    assert cache.lookup(secret.encode()) is None
+    assert cache.lookup(b"not-a-key") is None
 
 
 def _cli(tmp_path: Path, *args: str) -> subprocess.CompletedProcess[str]:

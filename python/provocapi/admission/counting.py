@@ -13,6 +13,7 @@ from __future__ import annotations
 import json
 from typing import Any
 
+import msgspec
 import orjson
 
 from .._core import Tokenizer
@@ -22,6 +23,10 @@ from .vocabularies import load
 
 PER_MESSAGE = 4  # role header and end-of-turn tokens, about what every family spends
 PER_REQUEST = 3  # the assistant header the template opens for the answer
+
+# msgspec, not orjson: a client's tool call may hold integers past 64 bits,
+# which orjson refuses to encode.
+_encode = msgspec.json.Encoder().encode
 
 
 def estimate_text(text: str) -> int:
@@ -42,7 +47,7 @@ def message_text(msg: dict[str, Any]) -> str:
                 parts.append(p["text"])
     calls = msg.get("tool_calls")
     if isinstance(calls, list) and calls:
-        parts.append(orjson.dumps(calls).decode())
+        parts.append(_encode(calls).decode())
     return "".join(parts)
 
 

@@ -2,9 +2,6 @@
 
 from __future__ import annotations
 
-import hmac
-import os
-
 from ..asgi import Request
 from ..config import ConfigError
 from ..errors import ApiError
@@ -12,15 +9,13 @@ from ..gateway import Gateway
 
 
 def require_admin(gw: Gateway, req: Request) -> None:
-    admin = gw.cfg.server.admin_key or os.environ.get("PROVOCAPI_ADMIN_KEY")
-    if not admin:
+    if not gw.admin_key:
         raise ApiError(
             403,
             "Admin endpoints are off: set [server].admin_key or PROVOCAPI_ADMIN_KEY.",
             code="admin_disabled",
         )
-    scheme, _, secret = (req.authorization or b"").decode("latin-1").partition(" ")
-    if scheme.lower() != "bearer" or not hmac.compare_digest(secret.strip(), admin):
+    if not gw.is_admin(req):
         raise ApiError(401, "This endpoint needs the admin key.", code="invalid_api_key")
 
 

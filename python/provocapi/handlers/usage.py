@@ -2,9 +2,7 @@
 
 from __future__ import annotations
 
-import hmac
 import logging
-import os
 
 from ..asgi import Request
 from ..errors import ApiError, invalid
@@ -15,17 +13,8 @@ from ..usage.stores import StoreError
 log = logging.getLogger("provocapi.usage")
 
 
-def _is_admin(gw: Gateway, req: Request) -> bool:
-    admin = gw.cfg.server.admin_key or os.environ.get("PROVOCAPI_ADMIN_KEY")
-    auth = req.authorization
-    if not admin or not auth:
-        return False
-    scheme, _, secret = auth.decode("latin-1").partition(" ")
-    return scheme.lower() == "bearer" and hmac.compare_digest(secret.strip(), admin)
-
-
 async def usage(gw: Gateway, req: Request) -> str:
-    admin = _is_admin(gw, req)
+    admin = gw.is_admin(req)
     params = parse_params(req.scope.get("query_string", b""))
     asked = params.get("tenant")
     if admin:

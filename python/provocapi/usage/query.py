@@ -5,7 +5,7 @@ from __future__ import annotations
 import datetime as dt
 from urllib.parse import parse_qsl
 
-from ..errors import ApiError, invalid
+from ..errors import ApiError, invalid, quote
 from .stores import UsageQuery, UsageRow
 
 ALLOWED = {"start_date", "end_date", "model", "tenant"}
@@ -16,12 +16,13 @@ def parse_params(query_string: bytes) -> dict[str, str]:
         pairs = parse_qsl(query_string.decode("latin-1"), keep_blank_values=True,
                           strict_parsing=False, max_num_fields=20)  # fmt: skip
     except ValueError as exc:
-        raise invalid(f"The query string could not be read: {exc}.") from None
+        raise invalid(f"The query string could not be read: {quote(exc)}.") from None
     params: dict[str, str] = {}
     for name, value in pairs:
         if name not in ALLOWED:
             raise invalid(
-                f"Unknown query parameter '{name}'; use start_date, end_date, model, tenant.",
+                f"Unknown query parameter '{quote(name)}'; use start_date, end_date, model, "
+                "tenant.",
                 param=name, code="unknown_parameter",
             )  # fmt: skip
         if name in params:

@@ -1,0 +1,115 @@
+"""The free-form parts of a request that later code reads, checked once at decode.
+
+`messages` items are open objects (clients add fields the workers may know), so
+msgspec cannot type them; what the gateway itself reads from them (role,
+content, name, tool calls) is checked here, each failure a 400 naming the
+parameter (`messages[2].role`). Completions' `prompt` gets the same treatment;
+`input` is checked by the embedding policy.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from .errors import ApiError, invalid, quote
+from .schemas import ChatRequest, CompletionRequest
+
+ROLES = frozenset({"system", "developer", "user", "assistant", "tool", "function"})
+
+
+def check(req: object) -> None:
+    if type(req) is ChatRequest:
+        check_messages(req.messages)
+    elif type(req) is CompletionRequest:
+        check_prompt(req.prompt)
+
+
+def _wrong_type(param: str, expected: str) -> ApiError:
+    return ApiError(
+        400, f"Invalid type for '{param}': expected {expected}.", code="invalid_type", param=param
+    )
+
+
+def _optional_str(m: dict[str, Any], key: str, where: str) -> None:
+    value = m.get(key)
+    if value is not None and type(value) is not str:
+        raise _wrong_type(f"{where}.{key}", "a string")
+
+
+def check_messages(messages: list[dict[str, Any]]) -> None:
+    if not messages:
+        raise invalid("'messages' must contain at least one message.", param="messages")
+    for i, m in enumerate(messages):
+        role = m.get("role")
+        if type(role) is str and len(m) == 2 and type(m.get("content")) is str and role in ROLES:
+            continue  # the usual message, {"role", "content": "..."}: nothing more to look at
+        _check_message(m, f"messages[{i}]")
+
+
+def _check_message(m: dict[str, Any], where: str) -> None:
+    role = m.get("role")
+    if role is None:
+        raise invalid(f"Missing required parameter: '{where}.role'.",
+                      param=f"{where}.role", code="missing_required_parameter")  # fmt: skip
+    if type(role) is not str:
+        raise _wrong_type(f"{where}.role", f"one of {sorted(ROLES)}")
+    if role not in ROLES:
+        raise invalid(
+            f"Invalid value for '{where}.role': '{quote(role)}'; expected one of {sorted(ROLES)}.",
+            param=f"{where}.role",
+        )
+    content = m.get("content")
+    if type(content) is not str and content is not None:
+        _content_parts(content, f"{where}.content")
+    _optional_str(m, "name", where)
+    _optional_str(m, "tool_call_id", where)
+    calls = m.get("tool_calls")
+    if calls is not None:
+        _tool_calls(calls, f"{where}.tool_calls")
+
+
+def _content_parts(content: object, where: str) -> None:
+    if type(content) is not list:
+        raise _wrong_type(where, "a string or an array of content parts")
+    for j, part in enumerate(content):
+        if type(part) is not dict or type(part.get("type")) is not str:
+            raise _wrong_type(f"{where}[{j}]", "an object with a string 'type'")
+        if part["type"] == "text" and type(part.get("text")) is not str:
+            raise _wrong_type(f"{where}[{j}].text", "a string")
+
+
+def _tool_calls(calls: object, where: str) -> None:
+    if type(calls) is not list:
+        raise _wrong_type(where, "an array of tool calls")
+    for j, call in enumerate(calls):
+        at = f"{where}[{j}]"
+        if type(call) is not dict:
+            raise _wrong_type(at, "an object")
+        _optional_str(call, "id", at)
+        _optional_str(call, "type", at)
+        fn = call.get("function")
+        if type(fn) is not dict:
+            raise _wrong_type(f"{at}.function", "an object with a string 'name'")
+        if type(fn.get("name")) is not str:
+            raise _wrong_type(f"{at}.function.name", "a string")
+        args = fn.get("arguments")
+        if args is not None and type(args) is not str and type(args) is not dict:
+            raise _wrong_type(f"{at}.function.arguments", "a string of JSON")
+
+
+def check_prompt(prompt: str | list[Any]) -> None:
+    """A string, or an array of strings, of token ids, or of arrays of token ids."""
+    if type(prompt) is str:
+        return
+    if not prompt:
+        raise invalid("'prompt' must not be empty.", param="prompt")
+    if (
+        all(type(x) is str for x in prompt)
+        or all(type(x) is int for x in prompt)
+        or all(type(x) is list and all(type(t) is int for t in x) for x in prompt)
+    ):
+        return
+    raise _wrong_type(
+        "prompt",
+        "a string, an array of strings, an array of token ids or an array of arrays of token ids",
+    )
