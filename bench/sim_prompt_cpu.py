@@ -4,7 +4,9 @@ estimate (``--tokenizer none``, the simulator's behaviour before it counted).
 Bounded: per family and mode one simulator process and N requests (default 1500) over one
 keep-alive connection; every body is fresh (a counter in the text), so the memo never answers;
 then the same body N times (memo hits). CPU is the simulator process's utime + stime
-(/proc), so the client's work and the machine's other load stay out of it.
+(/proc), so the client's work stays out of it (10 ms clock ticks: noisy on a busy machine).
+Then, in this process, the plan of a fresh body alone (where the counting happens), the best
+of 5 runs of N: the counting's own cost, free of the HTTP path's noise.
 
     .venv/bin/python bench/sim_prompt_cpu.py [--n 1500]
 """
@@ -16,8 +18,10 @@ import json
 import os
 import socket
 import sys
+import time
 
-from provocapi.sim import start_sim
+from provocapi.sim import plan, prompt_count, start_sim
+from provocapi.sim.config import SimConfig
 
 MODELS = {
     "llama3": "llama-3.1-8b-instruct",
@@ -78,6 +82,22 @@ def measure(family: str, tokenizer: str | None, n: int) -> tuple[float, float]:
     return (t1 - t0) / n * 1e6, (t2 - t1) / n * 1e6
 
 
+def plan_cost(family: str, counted: bool, n: int) -> float:
+    model = MODELS[family]
+    cfg = SimConfig(model=model, port=0, family=family, tokenizer=None if counted else "none")
+    counter = prompt_count.for_model(family, cfg.tokenizer)
+    bodies = [json.loads(body(model, i)) for i in range(n)]
+    best = float("inf")
+    for run in range(5):
+        for b in bodies:  # fresh texts for every run: the count cache must not answer
+            b["messages"][-1]["content"] += f" (run {run})"
+        t0 = time.thread_time()
+        for b in bodies:
+            plan.chat(b, cfg, False, counter)
+        best = min(best, time.thread_time() - t0)
+    return best / n * 1e6
+
+
 def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--n", type=int, default=1500)
@@ -88,6 +108,10 @@ def main() -> None:
         for mode, tok in (("estimate", "none"), ("counted", None)):
             fresh, repeated = measure(family, tok, n)
             print(f"{family:8} {mode:9} {fresh:7.1f} {repeated:9.1f}")
+    print("plan.chat of a fresh body, µs (best of 5)")
+    for family in MODELS:
+        est, cnt = plan_cost(family, False, n), plan_cost(family, True, n)
+        print(f"{family:8} estimate {est:6.1f}  counted {cnt:6.1f}  (+{cnt - est:.1f})")
 
 
 if __name__ == "__main__":

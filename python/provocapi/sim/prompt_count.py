@@ -9,7 +9,10 @@
 
 The tokenizer file is the model's built-in (admission/vocabularies.py: ``llama3``, ``qwen2.5``,
 ``tekken`` by family) or the ``--tokenizer`` given, loaded once per process; texts are counted
-by the core's ``Tokenizer.count_batch`` (BPE only: the rendering is ours). Without a tokenizer
+by the core's ``Tokenizer.count_batch`` (BPE only: the rendering is ours). A special token's
+text written by the user (``<|eot_id|>`` in a message) counts as that special token with
+Llama's and Qwen's files, as their Hugging Face tokenizers read it in trtllm-serve, and as
+plain text with Tekken, as mistral-common encodes it. Without a tokenizer
 (``--tokenizer none``, a built-in not installed, a plain OpenAI profile, a request with its own
 ``chat_template``) the estimate of textgen.py stays. Counting happens while the plan is made,
 so a body the memo has seen is not counted again.
