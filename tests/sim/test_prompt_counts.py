@@ -59,6 +59,12 @@ CALL = {
     "type": "function",
     "function": {"name": "get_weather", "arguments": '{"city": "Zürich", "unit": "celsius"}'},
 }
+CALL_2 = {
+    "id": "xyzUVW789",
+    "type": "function",
+    # quotes, a backslash and a newline: JSON writes them unlike Python's str()
+    "function": {"name": "get_weather", "arguments": '{"city": "\\"Bern\\"\\\\\\n", "days": 2}'},
+}
 MULTILINGUAL = (
     "Wie spät ist es in Zürich? 東京の天気はどうですか。Привет, как дела? "
     "مرحبا بالعالم 👋🏽 naïve Cafe\u0301 — ½ ≠ 0.5\tTabs\n\nand  spaces   "
@@ -121,6 +127,15 @@ CONVERSATIONS: dict[str, dict[str, Any]] = {
             {"role": "user", "content": "And what time is it there?"},
         ],
         "tools": [WEATHER, CLOCK],
+    },
+    "parallel_calls": {
+        "messages": [
+            {"role": "user", "content": "Weather in Zürich and in Bern?"},
+            {"role": "assistant", "content": "Checking both.", "tool_calls": [CALL, CALL_2]},
+            {"role": "tool", "tool_call_id": "abcDEF123", "content": "21 °C"},
+            {"role": "tool", "tool_call_id": "xyzUVW789", "content": "17 °C, rain"},
+        ],
+        "tools": [WEATHER],
     },
     "multilingual": {
         "messages": [
@@ -328,6 +343,8 @@ def text_reference(llama_ref: Any, qwen_ref: Any, mistral_ref: Any) -> Callable[
 async def test_chat_prompt_tokens_match_the_reference(
     sim, chat_reference, family: str, name: str
 ) -> None:
+    if family == "llama3" and name == "parallel_calls":
+        pytest.skip("Llama 3.1's template refuses several calls in one message")
     model = FAMILIES[family]
     s = await sim("--model", model, "--family", family, "--output-tokens", "3")
     body = {"model": model, "max_tokens": 3, **CONVERSATIONS[name]}

@@ -61,13 +61,21 @@ class PromptCounter:
             parts = self.render(body)
         except (Unrenderable, AttributeError, KeyError, TypeError):
             return None
+        # The text between two special tokens is tokenized as one string: neighbouring parts
+        # are joined first (">" + "\n<" splits unlike ">\n<").
         specials = 0
-        texts = []
+        texts: list[str] = []
+        run: list[str] = []
         for p in parts:
             if isinstance(p, Special):
                 specials += 1
+                if run:
+                    texts.append("".join(run))
+                    run = []
             elif p:
-                texts.append(p)
+                run.append(p)
+        if run:
+            texts.append("".join(run))
         extra = self.bos if body.get("add_special_tokens") is True else 0
         return specials + sum(self.tok.count_batch(texts)) + extra
 
