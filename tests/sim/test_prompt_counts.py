@@ -244,7 +244,7 @@ def render(template: str, body: dict[str, Any], bos: str) -> str:
         tpl.render(
             messages=trtllm_conversation(body["messages"]),
             tools=trtllm_tools(body.get("tools")),
-            add_generation_prompt=True,
+            add_generation_prompt=body.get("add_generation_prompt", True),
             bos_token=bos,
         )
     )
@@ -403,3 +403,13 @@ async def test_without_a_tokenizer_the_estimate_stays(sim) -> None:
     b = (await post(estimated.port, "/v1/chat/completions", body)).json()["usage"]
     # the default system message alone is 20 tokens: the estimate knows nothing of it
     assert a["prompt_tokens"] > 30 > b["prompt_tokens"]
+
+
+@pytest.mark.parametrize("family", ["llama3", "qwen2"])
+async def test_without_the_generation_prompt(sim, chat_reference, family: str) -> None:
+    model = FAMILIES[family]
+    s = await sim("--model", model, "--family", family, "--output-tokens", "3")
+    conv = {**CONVERSATIONS["system_multi_turn"], "add_generation_prompt": False}
+    r = await post(s.port, "/v1/chat/completions", {"model": model, **conv})
+    with_prompt = chat_reference(family, CONVERSATIONS["system_multi_turn"])
+    assert r.json()["usage"]["prompt_tokens"] == chat_reference(family, conv) < with_prompt
