@@ -42,8 +42,11 @@ def _sim_spec(m: ModelConfig, port: int) -> dict[str, object]:
     if m.kind == "embedding":
         spec["embedding"] = True
         spec["dimensions"] = m.dimensions
-    elif m.family:
-        spec["family"] = m.family
+    else:
+        if m.family:
+            spec["family"] = m.family
+        if m.tokenizer:  # the sim counts prompts with the model's own file, as configured
+            spec["tokenizer"] = m.tokenizer
     return spec
 
 

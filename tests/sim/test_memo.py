@@ -59,7 +59,8 @@ def _fresh(worker, kind: str, body: dict) -> bytes:
     """What the worker renders for this body without the memo."""
     from provocapi.sim import plan
 
-    p = (plan.chat if kind == "chat" else plan.completion)(body, worker.cfg, worker.openai)
+    make = plan.chat if kind == "chat" else plan.completion
+    p = make(body, worker.cfg, worker.openai, worker.counter)
     return worker._body_bytes(p, body, kind)
 
 

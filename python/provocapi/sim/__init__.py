@@ -1,5 +1,8 @@
 """A simulated TensorRT-LLM ``trtllm-serve`` worker (or plain OpenAI provider) for tests and
-benchmarks. Process API: :func:`start_sim`; in-process: :class:`Worker` with :func:`serve`."""
+benchmarks. Process API: :func:`start_sim`; in-process: :class:`Worker` with :func:`serve`.
+
+``usage.prompt_tokens`` is what trtllm-serve would report: the chat template rendered by
+chat_template.py and counted with the model's tokenizer file (prompt_count.py)."""
 
 from .app import Worker
 from .cli import main

@@ -15,7 +15,7 @@ from typing import Any
 import orjson
 
 from .. import trtllm_protocol
-from . import embeddings, faults, plan, render_openai, render_trtllm, validate
+from . import embeddings, faults, plan, prompt_count, render_openai, render_trtllm, validate
 from .config import SimConfig
 from .memo import Entry, Memo
 from .server import (
@@ -73,6 +73,12 @@ class Worker:
         self.ttft = cfg.ttft_ms / 1000.0
         self.token_delay = cfg.token_delay_ms / 1000.0
         self.vectors: dict[Any, list[float]] = {}
+        # usage.prompt_tokens as trtllm counts it (prompt_count.py); None: the estimate.
+        self.counter = (
+            None
+            if cfg.openai or cfg.embedding
+            else prompt_count.for_model(cfg.family, cfg.tokenizer)
+        )
         # Answers of bodies seen before, per endpoint (memo.py): same bytes, fresh ids.
         self.memo = {kind: Memo(self.r.ID_BYTES) for kind in ("chat", "completion")}
         self.routes = {
@@ -288,7 +294,9 @@ class Worker:
             except validate.RequestInvalid as e:
                 return self._invalid(req, e.errors)
         try:
-            p = (plan.chat if kind == "chat" else plan.completion)(body, self.cfg, self.openai)
+            p = (plan.chat if kind == "chat" else plan.completion)(
+                body, self.cfg, self.openai, self.counter
+            )
         except plan.HandlerError as e:
             return self._error(req, e.status, e.message)
         # Remembered for the next time; this answer is rendered as usual (the template is

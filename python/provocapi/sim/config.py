@@ -15,6 +15,9 @@ class SimConfig:
     port: int
     host: str = "127.0.0.1"
     family: str = "llama3"
+    # What prompts are counted with (prompt_count.py): None → the family's built-in;
+    # "none" → the estimate; else a built-in name or a file path.
+    tokenizer: str | None = None
     embedding: bool = False
     dimensions: int = 1024
     ttft_ms: float = 0.0
@@ -53,6 +56,11 @@ def build_parser() -> argparse.ArgumentParser:
         "--family",
         choices=FAMILIES,
         help="tool-call text format; default guessed from the model name",
+    )
+    p.add_argument(
+        "--tokenizer",
+        help="what usage.prompt_tokens is counted with: a built-in (llama3, qwen2.5, tekken), "
+        "a file, or none (estimate); default the family's built-in",
     )
     p.add_argument("--embedding", action="store_true", help="embedding-server mode")
     p.add_argument("--dimensions", type=int, default=1024)
@@ -95,6 +103,7 @@ def from_namespace(ns: argparse.Namespace) -> SimConfig:
         port=ns.port,
         host=ns.host,
         family=ns.family or guess_family(ns.model),
+        tokenizer=ns.tokenizer,
         embedding=ns.embedding,
         dimensions=ns.dimensions,
         ttft_ms=ns.ttft_ms,

@@ -10,6 +10,7 @@ from typing import Any
 
 from . import faults, tools
 from .config import SimConfig
+from .prompt_count import PromptCounter
 from .textgen import (
     Choice,
     answer_length,
@@ -153,7 +154,12 @@ def _tool_choice(
     return rendered(tools.call_text(cfg.family, name, args), max_tokens), None
 
 
-def chat(body: dict[str, Any], cfg: SimConfig, openai: bool = False) -> Plan:
+def chat(
+    body: dict[str, Any],
+    cfg: SimConfig,
+    openai: bool = False,
+    counter: PromptCounter | None = None,
+) -> Plan:
     messages = body.get("messages") or []
     text = message_text(messages)
     triggers = faults.parse(text)
@@ -188,11 +194,17 @@ def chat(body: dict[str, Any], cfg: SimConfig, openai: bool = False) -> Plan:
             choice.finish_reason = triggers.finish
         choices.append(choice)
         calls.append(call)
-    prompt_tokens = estimate_tokens(text) + 3 * len(messages)
+    counted = counter.chat(body) if counter is not None else None
+    prompt_tokens = estimate_tokens(text) + 3 * len(messages) if counted is None else counted
     return Plan(prompt_tokens, choices, calls, triggers, n=n)
 
 
-def completion(body: dict[str, Any], cfg: SimConfig, openai: bool = False) -> Plan:
+def completion(
+    body: dict[str, Any],
+    cfg: SimConfig,
+    openai: bool = False,
+    counter: PromptCounter | None = None,
+) -> Plan:
     prompt = body.get("prompt")
     prompts: list[Any]
     if isinstance(prompt, str) or (
@@ -217,8 +229,14 @@ def completion(body: dict[str, Any], cfg: SimConfig, openai: bool = False) -> Pl
     include_stop = bool(body.get("include_stop_str_in_output"))
     choices: list[Choice] = []
     prompt_tokens = 0
+    add_special = body.get("add_special_tokens", True) is not False
     for p, text in zip(prompts, texts, strict=True):
-        prompt_tokens += estimate_tokens(p) if isinstance(p, str) else len(p)
+        if not isinstance(p, str):
+            prompt_tokens += len(p)
+        elif counter is not None:
+            prompt_tokens += counter.text(p, add_special)
+        else:
+            prompt_tokens += estimate_tokens(p)
         key = text_key(text, cfg.seed ^ int(body.get("seed") or 0))
         for i in range(n):
             choice = apply_stop(
