@@ -19,9 +19,9 @@ JS_DIR = Path(__file__).resolve().parents[1] / "js"
 def test_openai_node_sdk(stack: Stack) -> None:
     node = shutil.which("node")
     if node is None:
-        pytest.skip("node is not installed")
+        pytest.fail("node is not installed: the JS end-to-end tests need node and npm")
     if not (JS_DIR / "node_modules" / "openai").is_dir():
-        pytest.skip("tests/js/node_modules is missing: run `npm install` in tests/js")
+        pytest.fail("tests/js/node_modules is missing: run `npm install` in tests/js")
     env = {
         **os.environ,
         "PROVOCAPI_BASE_URL": stack.base_url,
