@@ -38,10 +38,11 @@ async def nothing(execute: Execute, db: str) -> None:
 
 
 def _create_schema_table(db: str, table: str) -> str:
+    # MergeTree takes concurrent INSERTs (TinyLog, used before, fails on them)
     return f"""CREATE TABLE IF NOT EXISTS {db}.{table} (
     version UInt32,
     applied_ms UInt64
-) ENGINE = TinyLog"""
+) ENGINE = MergeTree ORDER BY version"""
 
 
 async def recorded_version(execute: Execute, db: str, table: str) -> int:
