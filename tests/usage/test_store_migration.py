@@ -288,6 +288,8 @@ async def test_a_store_of_a_newer_release_is_refused_with_a_clear_error(
         if isinstance(again, SqliteStore):  # nor written to: the spool keeps the events
             with pytest.raises(StoreError, match="schema version 4"):
                 await again.write(mixed(seed=6)[:1])
+            with pytest.raises(StoreError, match="schema version 4"):
+                await again.usage(Q)  # GET /v1/usage answers 503
     finally:
         await again.close()
 
