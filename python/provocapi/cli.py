@@ -6,6 +6,7 @@ import argparse
 import sys
 
 from .config import ConfigError
+from .storage.migrations import SchemaTooNew
 
 DEFAULT_DATA_DIR = ".provocapi"
 
@@ -94,7 +95,7 @@ def main(argv: list[str] | None = None) -> int:
             return serve(args.config, args.host, args.port, args.workers, args.data_dir)
         if args.command == "keys":
             return _keys(args)
-    except ConfigError as exc:
+    except (ConfigError, SchemaTooNew) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
     return 2

@@ -17,23 +17,12 @@ from pathlib import Path
 
 import orjson
 
+from .keys_schema import MIGRATIONS
+from .storage.sqlite_migrations import open_db
+
 KEY_PREFIX = "pk-prov-"
 _PREFIX = KEY_PREFIX.encode()
 MAX_KEY_BYTES = 128  # a longer credential is not looked up at all
-
-_SCHEMA = """
-CREATE TABLE IF NOT EXISTS keys (
-    id       TEXT PRIMARY KEY,
-    hash     TEXT NOT NULL UNIQUE,
-    hint     TEXT NOT NULL,
-    tenant   TEXT NOT NULL,
-    models   TEXT,
-    rpm      INTEGER,
-    tpm      INTEGER,
-    created  INTEGER NOT NULL,
-    revoked  INTEGER
-);
-"""
 
 
 @dataclass(frozen=True, slots=True)
@@ -53,12 +42,8 @@ def hash_key(key: str) -> str:
 
 
 def _connect(data_dir: str | Path) -> sqlite3.Connection:
-    d = Path(data_dir)
-    d.mkdir(parents=True, exist_ok=True)
-    conn = sqlite3.connect(d / "keys.db", timeout=10, isolation_level=None)
-    conn.execute("PRAGMA journal_mode=WAL")
-    conn.executescript(_SCHEMA)
-    return conn
+    # migrated forward on open (keys_schema.py); SchemaTooNew for a newer release's file
+    return open_db(Path(data_dir) / "keys.db", MIGRATIONS, timeout_s=10)
 
 
 def _record(row: tuple) -> KeyRecord:

@@ -26,6 +26,7 @@ from . import config as config_mod
 from ._core import StateTable
 from .config import Config, ModelConfig
 from .health import mark_draining
+from .keys import KeyStore
 from .sim_supervisor import SimSupervisor
 from .usage.recorder import EXTERNAL, FLUSHER_ENV
 from .usage.supervisor import FlusherSupervisor
@@ -130,6 +131,8 @@ def serve(
     port = port or cfg.server.port
     data = Path(data_dir).resolve()
     data.mkdir(parents=True, exist_ok=True)
+    # keys.db migrated once here, before the workers open it; a newer release's is refused
+    KeyStore(data).conn.close()
     source = config_path or "the embedded default"
     print(f"==> provocapi: config from {source}, data in {data}", flush=True)
 

@@ -4,20 +4,25 @@ spool left behind still replays. Today's DDL of schema 1 is copied here, frozen.
 
 from __future__ import annotations
 
+import asyncio
 import secrets
 import sqlite3
 from pathlib import Path
 
 import orjson
 import pytest
+from provocapi.storage.clickhouse_migrations import ClickHouseApply, migrate, statements
+from provocapi.storage.migrations import Migrated, Migrations, Step
 from provocapi.usage.event import BEGIN, END, LEGACY_END, PROGRESS, encode, interrupted_row
 from provocapi.usage.spool import SpoolWriter
-from provocapi.usage.stores import UsageQuery, UsageStore
+from provocapi.usage.stores import StoreError, UsageQuery, UsageStore
 from provocapi.usage.stores.clickhouse import ClickHouseStore, HttpTransport, Transport
+from provocapi.usage.stores.clickhouse_schema import MIGRATIONS, SCHEMA_TABLE
 from provocapi.usage.stores.sqlite import SqliteStore
+from storage.processes import open_at_once
 
 from .clickhouse_server import PASSWORD, USER, ClickHouse
-from .conftest import STORE_KINDS, _KeepOpen, chdb_transport
+from .conftest import STORE_KINDS, _KeepOpen, chdb_transport, make_store
 from .events import expected, mixed, row
 
 SQLITE_SCHEMA_1 = """
@@ -172,3 +177,160 @@ async def test_a_spool_of_format_1_still_replays(tmp_path: Path) -> None:
     got = dict(store._db().execute("SELECT event_id, version || ' ' || outcome FROM usage_events"))
     assert got == {"old_done": f"{END} completed", "old_cut": f"{BEGIN} interrupted"}
     await rec.close()
+
+
+def test_processes_opening_a_schema_1_file_at_once_migrate_it_once(tmp_path: Path) -> None:
+    rows = schema_1_rows()
+    _sqlite_schema_1(tmp_path / "usage.db", rows)
+    got = open_at_once("usage", tmp_path / "usage.db")
+    assert got == [(0, len(rows)), (2, len(rows)), (2, len(rows)), (2, len(rows))]
+    conn = sqlite3.connect(tmp_path / "usage.db")
+    versions = dict(conn.execute("SELECT version, count(*) FROM usage_events GROUP BY 1"))
+    assert versions == {
+        BEGIN: sum(r["version"] == BEGIN for r in rows),
+        END: sum(r["version"] == LEGACY_END for r in rows),
+    }
+
+
+def _same_database(
+    kind: str, store: ClickHouseStore, ch: ClickHouse | None, root: Path
+) -> ClickHouseStore:
+    """Another store on the same database, as a second gateway would open it."""
+    if kind == "clickhouse":
+        assert ch is not None
+        return ClickHouseStore(HttpTransport(ch.url, USER, PASSWORD, 30.0), store.db)
+    return ClickHouseStore(_KeepOpen(chdb_transport(root)), store.db)
+
+
+async def _schema_table(store: ClickHouseStore) -> list[int]:
+    raw = await store.t.execute(f"SELECT version FROM {store.db}.usage_schema FORMAT TSV")
+    return sorted(int(v) for v in raw.split())
+
+
+@pytest.mark.parametrize("kind", ["clickhouse", "chdb"])
+async def test_clickhouse_stores_starting_at_once_on_a_schema_1_table(
+    kind: str, request: pytest.FixtureRequest, tmp_path: Path,
+    tmp_path_factory: pytest.TempPathFactory,
+) -> None:  # fmt: skip
+    """No transactions in ClickHouse: both may apply the steps, which are idempotent."""
+    ch = request.getfixturevalue("clickhouse") if kind == "clickhouse" else None
+    root = tmp_path_factory.getbasetemp()
+    rows = schema_1_rows()
+    a = await _schema_1_store(kind, tmp_path, ch, root, rows)
+    assert isinstance(a, ClickHouseStore)
+    b = _same_database(kind, a, ch, root)
+    try:
+        await asyncio.gather(a.setup(), b.setup())
+        assert await a.schema_version() == await b.schema_version() == 2
+        assert set(await _schema_table(a)) == {1, 2}
+        assert await a.usage(Q) == await b.usage(Q) == expected(rows, Q)
+        recorded = await _schema_table(a)
+        await b.setup()  # opening again: nothing applied, nothing recorded
+        assert await _schema_table(a) == recorded
+    finally:
+        await a.close()
+        await b.close()
+
+
+@pytest.mark.parametrize("kind", ["clickhouse", "chdb"])
+async def test_a_later_clickhouse_step_is_applied_once_and_recorded(
+    kind: str, request: pytest.FixtureRequest, tmp_path: Path,
+    tmp_path_factory: pytest.TempPathFactory,
+) -> None:  # fmt: skip
+    """A step 3 defined here, as the next change of the usage table would add one."""
+    ch = request.getfixturevalue("clickhouse") if kind == "clickhouse" else None
+    rows = schema_1_rows()
+    store = await _schema_1_store(kind, tmp_path, ch, tmp_path_factory.getbasetemp(), rows)
+    assert isinstance(store, ClickHouseStore)
+    step_3: Step[ClickHouseApply] = Step(3, "a side table", statements(
+        lambda db: f"CREATE TABLE IF NOT EXISTS {db}.side (x UInt8) ENGINE = TinyLog",
+        lambda db: f"INSERT INTO {db}.side VALUES (3)",
+    ))  # fmt: skip
+    later = Migrations("usage", (*MIGRATIONS.steps, step_3))
+    try:
+        assert await migrate(store.t.execute, store.db, SCHEMA_TABLE, later) == Migrated(0, 3)
+        assert await migrate(store.t.execute, store.db, SCHEMA_TABLE, later) == Migrated(3, 3)
+        assert await _schema_table(store) == [1, 2, 3]
+        assert await store.t.execute(f"SELECT x FROM {store.db}.side FORMAT TSV") == b"3\n"
+        assert await store.usage(Q) == expected(rows, Q)
+        with pytest.raises(
+            StoreError, match="schema version 3, but this provocapi knows versions up to 2"
+        ):
+            await store.setup()  # this release knows 2
+        assert await _schema_table(store) == [1, 2, 3]
+    finally:
+        await store.close()
+
+
+@pytest.mark.parametrize("kind", STORE_KINDS)
+async def test_a_store_of_a_newer_release_is_refused_with_a_clear_error(
+    kind: str, request: pytest.FixtureRequest, tmp_path: Path,
+    tmp_path_factory: pytest.TempPathFactory,
+) -> None:  # fmt: skip
+    ch = request.getfixturevalue("clickhouse") if kind == "clickhouse" else None
+    root = tmp_path_factory.getbasetemp()
+    made = await make_store(kind, tmp_path, ch, root)
+    await made.write(mixed(seed=5)[:20])
+    if isinstance(made, SqliteStore):
+        made._db().execute("PRAGMA user_version = 4")
+        again: UsageStore = SqliteStore(made.path)
+    else:
+        assert isinstance(made, ClickHouseStore)
+        await made.t.execute(f"INSERT INTO {made.db}.usage_schema VALUES (4, 0)")
+        again = _same_database(kind, made, ch, root)
+    await made.close()
+    try:
+        with pytest.raises(StoreError) as err:
+            await again.setup()
+        text = str(err.value)
+        assert "usage store at" in text and "schema version 4" in text and "up to 2" in text
+        assert "never migrate backwards" in text
+        if isinstance(again, SqliteStore):  # nor written to: the spool keeps the events
+            with pytest.raises(StoreError, match="schema version 4"):
+                await again.write(mixed(seed=6)[:1])
+            with pytest.raises(StoreError, match="schema version 4"):
+                await again.usage(Q)  # GET /v1/usage answers 503
+    finally:
+        await again.close()
+
+
+CLICKHOUSE_SCHEMA_TABLE_2 = """CREATE TABLE IF NOT EXISTS {db}.usage_schema (
+    version UInt32,
+    applied_ms UInt64
+) ENGINE = TinyLog"""
+
+
+@pytest.mark.parametrize("kind", STORE_KINDS)
+async def test_a_schema_2_store_from_before_numbered_steps_opens_as_it_is(
+    kind: str, request: pytest.FixtureRequest, tmp_path: Path,
+    tmp_path_factory: pytest.TempPathFactory,
+) -> None:  # fmt: skip
+    """Schema 2 as the release before numbered steps stamped it (user_version 2; a
+    TinyLog usage_schema holding 2): already current, nothing applied or recorded."""
+    ch = request.getfixturevalue("clickhouse") if kind == "clickhouse" else None
+    rows = mixed(seed=13)  # ends at version 3 already
+    store = await _schema_1_store(kind, tmp_path, ch, tmp_path_factory.getbasetemp(), rows)
+    if isinstance(store, SqliteStore):
+        conn = sqlite3.connect(store.path)
+        conn.execute("PRAGMA user_version = 2")
+        conn.commit()
+        conn.close()
+    else:
+        assert isinstance(store, ClickHouseStore)
+        await store.t.execute(CLICKHOUSE_SCHEMA_TABLE_2.format(db=store.db))
+        await store.t.execute(f"INSERT INTO {store.db}.usage_schema VALUES (2, 1764000000000)")
+    try:
+        await store.setup()
+        await store.setup()
+        assert await store.usage(Q) == expected(rows, Q)
+        if isinstance(store, SqliteStore):
+            db = store._db()
+            assert db.execute("PRAGMA user_version").fetchone() == (2,)
+            assert dict(db.execute("SELECT version, count(*) FROM usage_events GROUP BY 1")) == {
+                v: sum(r["version"] == v for r in rows) for v in {r["version"] for r in rows}
+            }
+        else:
+            assert isinstance(store, ClickHouseStore)
+            assert await _schema_table(store) == [2]
+    finally:
+        await store.close()

@@ -45,7 +45,8 @@ class UsageRow:
 
 class UsageStore(Protocol):
     async def setup(self) -> None:
-        """Create the schema if missing (idempotent)."""
+        """Create the schema or migrate it forward (idempotent); StoreError for a
+        store of a newer release (storage/migrations.py)."""
         ...
 
     async def write(self, rows: list[Row]) -> None:

@@ -7,15 +7,17 @@ the seam: HTTP here, chdb in the tests (the same SQL on the current engine).
 from __future__ import annotations
 
 import base64
-import time
 from typing import Protocol
 
 import aiohttp
 import orjson
 
+from ...storage.clickhouse_migrations import SchemaUnreadable, migrate, recorded_version
+from ...storage.migrations import SchemaTooNew
 from ..event import Row
 from . import clickhouse_sql as sql
 from .base import StoreError, UsageQuery, UsageRow, usage_row
+from .clickhouse_schema import MIGRATIONS, SCHEMA_TABLE
 
 
 class Transport(Protocol):
@@ -61,21 +63,19 @@ class ClickHouseStore:
         self.db = database
 
     async def setup(self) -> None:
-        await self.t.execute(sql.create_database(self.db))
-        await self.t.execute(sql.create_table(self.db))
-        await self.t.execute(sql.create_schema_table(self.db))
-        if await self.schema_version() < sql.SCHEMA_VERSION:
-            # nothing to rewrite up to schema 2 (clickhouse_sql.py); two stores
-            # starting at once may both record it, which reads the same
-            now_ms = int(time.time() * 1000)
-            await self.t.execute(sql.record_schema(self.db, sql.SCHEMA_VERSION, now_ms))
+        """Migrates the database forward (clickhouse_schema.py)."""
+        try:
+            await migrate(self.t.execute, self.db, SCHEMA_TABLE, MIGRATIONS)
+        except SchemaTooNew as exc:  # the spool keeps the events for that release
+            raise StoreError(str(exc)) from exc
+        except SchemaUnreadable as exc:
+            raise StoreError(f"clickhouse answered something unexpected: {exc}") from exc
 
     async def schema_version(self) -> int:
-        raw = await self.t.execute(sql.schema_version(self.db))
         try:
-            return int(raw.strip() or b"0")
-        except ValueError as exc:
-            raise StoreError(f"clickhouse answered something unexpected: {raw[:200]!r}") from exc
+            return await recorded_version(self.t.execute, self.db, SCHEMA_TABLE)
+        except SchemaUnreadable as exc:
+            raise StoreError(f"clickhouse answered something unexpected: {exc}") from exc
 
     async def write(self, rows: list[Row]) -> None:
         if rows:

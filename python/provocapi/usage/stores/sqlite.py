@@ -4,9 +4,8 @@ Writes upsert by event_id keeping the higher version; the query computes the
 nearest-rank percentiles with window functions. Calls run in a thread so the
 event loop never waits on the disk.
 
-The schema's version is SQLite's `user_version`, migrated forward on open:
-0 is a file from before it was stamped (schema 1); schema 2 renumbers an end
-from version 2 to 3, since 2 now marks an interrupted stream's relayed tokens.
+The schema is sqlite_schema.py's numbered migrations, run forward on open
+(storage/sqlite_migrations.py); a file of a newer release is refused.
 """
 
 from __future__ import annotations
@@ -17,54 +16,11 @@ import sqlite3
 import threading
 from pathlib import Path
 
-from ..event import COLUMNS, END, LEGACY_END, Row
+from ...storage.migrations import SchemaTooNew
+from ...storage.sqlite_migrations import open_db
+from ..event import COLUMNS, Row
 from .base import PERCENTILES, StoreError, UsageQuery, UsageRow, usage_row
-
-SCHEMA = """
-CREATE TABLE IF NOT EXISTS usage_events (
-    event_id          TEXT PRIMARY KEY,
-    version           INTEGER NOT NULL,
-    day               TEXT NOT NULL,
-    started_ms        INTEGER NOT NULL,
-    request_id        TEXT NOT NULL,
-    tenant            TEXT NOT NULL,
-    key_id            TEXT NOT NULL,
-    model_asked       TEXT NOT NULL,
-    model             TEXT NOT NULL,
-    adapter           TEXT NOT NULL,
-    worker            TEXT NOT NULL,
-    endpoint          TEXT NOT NULL,
-    stream            INTEGER NOT NULL,
-    status            INTEGER NOT NULL,
-    outcome           TEXT NOT NULL,
-    error_code        TEXT NOT NULL,
-    prompt_tokens     INTEGER NOT NULL,
-    completion_tokens INTEGER NOT NULL,
-    queue_ms          REAL NOT NULL,
-    ttft_ms           REAL,
-    latency_ms        REAL NOT NULL
-);
-CREATE INDEX IF NOT EXISTS usage_by_tenant_day ON usage_events (tenant, day, model);
-"""
-
-SCHEMA_VERSION = 2
-
-
-def migrate(conn: sqlite3.Connection) -> None:
-    """Brings the file to SCHEMA_VERSION; a no-op once there. The version is read
-    inside the write transaction: two processes opening the file at once migrate once."""
-    conn.execute("BEGIN IMMEDIATE")
-    try:
-        (version,) = conn.execute("PRAGMA user_version").fetchone()
-        if version < 2:  # ends of spool format 1: version 2, now 3
-            conn.execute("UPDATE usage_events SET version = ? WHERE version = ?", (END, LEGACY_END))
-        if version < SCHEMA_VERSION:
-            conn.execute(f"PRAGMA user_version = {SCHEMA_VERSION}")
-    except BaseException:
-        conn.execute("ROLLBACK")
-        raise
-    conn.execute("COMMIT")
-
+from .sqlite_schema import MIGRATIONS
 
 # Positional parameters, each row's values taken in C (itemgetter): binding by name made
 # the sqlite3 module build and look up a key string per column per row (10 → 7 µs a row).
@@ -124,14 +80,7 @@ class SqliteStore:
 
     def _db(self) -> sqlite3.Connection:
         if self._conn is None:
-            self.path.parent.mkdir(parents=True, exist_ok=True)
-            conn = sqlite3.connect(
-                self.path, timeout=30, isolation_level=None, check_same_thread=False
-            )
-            conn.execute("PRAGMA journal_mode=WAL")
-            conn.executescript(SCHEMA)
-            migrate(conn)
-            self._conn = conn
+            self._conn = open_db(self.path, MIGRATIONS, timeout_s=30, check_same_thread=False)
         return self._conn
 
     def _run(self, fn, *args):  # type: ignore[no-untyped-def]
@@ -140,6 +89,8 @@ class SqliteStore:
                 return fn(self._db(), *args)
             except sqlite3.Error as exc:
                 raise StoreError(f"sqlite {self.path}: {exc}") from exc
+            except SchemaTooNew as exc:  # the spool keeps the events for that release
+                raise StoreError(str(exc)) from exc
 
     async def setup(self) -> None:
         await asyncio.to_thread(self._run, lambda db: None)
