@@ -68,7 +68,7 @@ def _keys_intact(store: KeyStore) -> None:
             tenant, tuple(models) if models else None, rpm, tpm, created, revoked,
         )  # fmt: skip
         assert rec.hint == secret[:12] + "..." + secret[-4:]
-        got = cache.lookup(secret)
+        got = cache.lookup(secret.encode())
         assert (got.id if got else None) == (None if revoked else kid)
 
 
@@ -84,8 +84,9 @@ def test_an_old_data_dir_is_stamped_version_1_with_every_key_intact(tmp_path: Pa
     assert not store.revoke("key_00000000000000c3")  # revoked under the old release
     secret, rec = store.create("acme")
     cache = KeyCache(KeyStore(tmp_path))
-    assert cache.lookup(secret) == rec
-    assert cache.lookup(OLD_KEYS[0][1]) is None and cache.lookup(OLD_KEYS[1][1]) is not None
+    assert cache.lookup(secret.encode()) == rec
+    assert cache.lookup(OLD_KEYS[0][1].encode()) is None
+    assert cache.lookup(OLD_KEYS[1][1].encode()) is not None
 
 
 def test_processes_opening_an_old_data_dir_at_once_migrate_it_once(tmp_path: Path) -> None:
