@@ -24,7 +24,7 @@ BENCH = Path(__file__).resolve().parent
 sys.path.insert(0, str(BENCH))
 
 from floor import PROMPT  # noqa: E402
-from provocapi.admission.vocabularies import source  # noqa: E402
+from provocapi.vocab import source  # noqa: E402
 
 CORPUS = BENCH.parent / "tests" / "admission" / "corpus.jsonl"
 

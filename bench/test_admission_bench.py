@@ -23,7 +23,7 @@ import pytest
 
 core: Any = pytest.importorskip("provocapi._core", reason="the Rust core is not built")
 
-from provocapi.admission.vocabularies import source  # noqa: E402
+from provocapi.vocab import source  # noqa: E402
 
 BENCH = Path(__file__).resolve().parent
 CORPUS = BENCH.parent / "tests" / "admission" / "corpus.jsonl"

@@ -12,8 +12,6 @@ __all__ = [
     "Tokenizer",
     "__version__",
     "embedding_truncate",
-    "monotonic_ns",
-    "parse_tool_calls",
     "prefix_hash",
     "rewrite_response",
     "worker_stats",
@@ -113,12 +111,6 @@ def rewrite_response(
     not a JSON object with a choices array (the gateway answers 502).
     """
 
-def parse_tool_calls(
-    family: str, text: str, tool_names: list[str]
-) -> tuple[str | None, list[tuple[str, str]]] | None:
-    """(prose before the calls or None, [(name, arguments JSON), ...]), or None when the
-    text is not entirely tool calls of `family` naming only `tool_names`."""
-
 def embedding_truncate(raw: bytes, dimensions: int) -> bytes:
     """Little-endian float32 vector -> its first `dimensions` values, L2-renormalised.
 
@@ -190,9 +182,6 @@ class Metrics:
         """Prometheus text exposition format, families and series sorted."""
 
 # --- admission: rate-limit buckets in the state table (rust/src/bindings/admission.rs) ---
-
-def monotonic_ns() -> int:
-    """CLOCK_MONOTONIC in ns: the machine-wide clock the buckets run on."""
 
 @final
 class BucketSet:

@@ -14,6 +14,8 @@ from typing import Literal
 
 import msgspec
 
+from .vocab import BUILTIN, MissingVocabulary, builtin_path, spec_for
+
 ModelKind = Literal["chat", "completion", "embedding"]
 Family = Literal["llama3", "qwen2", "mistral"]
 
@@ -263,10 +265,7 @@ def check(cfg: Config, source: str) -> None:
 
 
 def _check_tokenizer(model: ModelConfig, source: str) -> None:
-    # imported here: vocabularies imports this module
-    from .admission.vocabularies import BUILTIN, MissingVocabulary, builtin_path, spec_of
-
-    spec = spec_of(model)
+    spec = spec_for(model.tokenizer, model.family)
     if spec is None:
         return
     if spec in BUILTIN:

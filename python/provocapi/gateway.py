@@ -68,9 +68,18 @@ class Gateway:
         self.background.append(self._recorder.run)  # group fsync + flusher
         self.background.extend(gate.loops)  # Redis lease refills, when redis_url is set
         self.background.append(self.router.run)
-        self.reloader = Reloader(self)  # POST /admin/reload, followed by every process
+        # POST /admin/reload, followed by every process
+        self.reloader = Reloader(self.state, lambda: self.cfg, self.apply_config)
         self.background.append(self.reloader.watch)
         self._tasks: list[asyncio.Task[None]] = []
+
+    def apply_config(self, cfg: Config) -> None:
+        """Install a reloaded config (reload.py decides which sections keep their values)."""
+        catalog = Catalog(cfg, ConfigAdapters(cfg))
+        self.router.configure(cfg)
+        self.gate.configure(cfg)
+        self.catalog = catalog
+        self.cfg = cfg
 
     def start_background(self) -> None:
         if self._refresher is None:
@@ -96,7 +105,6 @@ class Gateway:
             with contextlib.suppress(asyncio.CancelledError):
                 await task
         await self._recorder.close()  # fsync, one last flush, unlock the spool series
-        await self.router.close()
         await self.upstream.close()
 
     def authenticate(self, req: Request) -> KeyRecord:

@@ -19,18 +19,14 @@ from __future__ import annotations
 import asyncio
 import logging
 import os
+from collections.abc import Callable
 from pathlib import Path
-from typing import TYPE_CHECKING
 
 import msgspec
 
 from . import config as config_mod
-from .adapters import ConfigAdapters
-from .catalog import Catalog
+from ._core import StateTable
 from .config import Config
-
-if TYPE_CHECKING:
-    from .gateway import Gateway
 
 log = logging.getLogger("provocapi")
 
@@ -39,27 +35,37 @@ WATCH_S = 0.25  # how soon the other processes follow a reload
 
 
 class Reloader:
-    def __init__(self, gw: Gateway) -> None:
-        self.gw = gw
-        self.slot = gw.state.slot(GENERATION_KEY)
-        self.seen = gw.state.get(self.slot, 0)
+    """Publishes and follows config generations; the owner of the config applies them.
+
+    `current` reads the config in force and `apply` installs a new one (the
+    gateway's `apply_config`): this module never reaches into the gateway, so
+    the arrow points one way (gateway → reload)."""
+
+    def __init__(
+        self, state: StateTable, current: Callable[[], Config], apply: Callable[[Config], None]
+    ) -> None:
+        self.state = state
+        self.current = current
+        self.apply = apply
+        self.slot = state.slot(GENERATION_KEY)
+        self.seen = state.get(self.slot, 0)
 
     @property
     def generation(self) -> int:
-        return self.gw.state.get(self.slot, 0)
+        return self.state.get(self.slot, 0)
 
     def reload(self) -> int:
         """Re-read the source config and publish it; ConfigError leaves everything as it was."""
         source = os.environ.get("PROVOCAPI_CONFIG_SOURCE") or None
         new = config_mod.load(source)
-        new = _keep_simulated(new, self.gw.cfg)
+        new = _keep_simulated(new, self.current())
         effective = os.environ.get("PROVOCAPI_EFFECTIVE_CONFIG")
         if effective:
             path = Path(effective)
             tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
             config_mod.write_private(tmp, new)
             tmp.replace(path)  # readers see the old file or the new one, never half
-        gen = self.gw.state.add(self.slot, 0, 1)
+        gen = self.state.add(self.slot, 0, 1)
         if effective:
             self._apply_file(Path(effective), gen)  # the file may hold a later reload's
         else:
@@ -82,16 +88,11 @@ class Reloader:
         self._apply(config_mod.from_json(path.read_bytes()), gen)
 
     def _apply(self, new: Config, gen: int) -> None:
-        gw = self.gw
-        old = gw.cfg
+        old = self.current()
         cfg = msgspec.structs.replace(
             new, server=old.server, usage=old.usage, redis_url=old.redis_url
         )
-        catalog = Catalog(cfg, ConfigAdapters(cfg))
-        gw.router.configure(cfg)
-        gw.gate.configure(cfg)
-        gw.catalog = catalog
-        gw.cfg = cfg
+        self.apply(cfg)
         self.seen = gen
         log.info("config generation %d applied (%d models)", gen, len(cfg.models))
 

@@ -8,10 +8,12 @@
 //! otherwise it stays content.
 //!
 //! One grammar per family (`llama3`, `qwen2`, `mistral`) written over a
-//! prefix-aware scanner (`scan`), so the same code answers "is this a call?"
+//! prefix-aware scanner (`scan`), chosen in one place (`grammar`), so the same code answers "is this a call?"
 //! for a whole body and "could this still become a call?" while streaming
 //! (`stream::Detector`).
 
+mod call;
+mod grammar;
 mod json;
 mod llama3;
 mod mistral;
@@ -19,32 +21,9 @@ mod qwen2;
 mod scan;
 mod stream;
 
+pub use call::ToolCall;
+pub use grammar::Family;
 pub use stream::{Detector, Piece};
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Family {
-    Llama3,
-    Qwen2,
-    Mistral,
-}
-
-impl Family {
-    pub fn from_name(name: &str) -> Option<Self> {
-        match name {
-            "llama3" => Some(Self::Llama3),
-            "qwen2" => Some(Self::Qwen2),
-            "mistral" => Some(Self::Mistral),
-            _ => None,
-        }
-    }
-}
-
-/// One call: the function name and its arguments as a compact JSON object string.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct ToolCall {
-    pub name: String,
-    pub arguments: String,
-}
 
 /// A whole message recognised as calls, with the prose before them (Qwen, Mistral).
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -62,7 +41,7 @@ pub fn parse(family: Family, text: &str, names: &[String]) -> Option<Parsed> {
         fin: true,
         json: &mut json,
     };
-    let s = scan::scan(family, &mut cx, scan::At::Begin);
+    let s = grammar::scan(family, &mut cx, scan::At::Begin);
     if s.rest_is_content || s.calls.is_empty() {
         return None;
     }
@@ -125,13 +104,5 @@ mod tests {
         all.sort();
         all.dedup();
         assert_eq!(all.len(), n);
-    }
-
-    #[test]
-    fn family_names() {
-        assert_eq!(Family::from_name("qwen2"), Some(Family::Qwen2));
-        assert_eq!(Family::from_name("llama3"), Some(Family::Llama3));
-        assert_eq!(Family::from_name("mistral"), Some(Family::Mistral));
-        assert_eq!(Family::from_name("gpt"), None);
     }
 }

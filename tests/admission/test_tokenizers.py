@@ -10,10 +10,9 @@ from pathlib import Path
 
 import pytest
 import tokenizers
-from provocapi import config
+from provocapi import config, vocab
 from provocapi._core import Tokenizer
-from provocapi.admission import vocabularies
-from provocapi.admission.vocabularies import BUILTIN, MissingVocabulary, source
+from provocapi.vocab import BUILTIN, MissingVocabulary, source
 
 CORPUS = [
     json.loads(line)
@@ -62,7 +61,7 @@ def ref_tekken():
 
 
 def test_every_builtin_ships_in_the_package_with_its_license() -> None:
-    root = vocabularies.shipped_dir()
+    root = vocab.shipped_dir()
     assert root.parent.name == "provocapi"
     for name, (inner, kind) in BUILTIN.items():
         path, got_kind = source(name) or (None, None)
@@ -76,7 +75,7 @@ def test_every_builtin_ships_in_the_package_with_its_license() -> None:
 def test_a_missing_builtin_is_an_error_at_start(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setattr(vocabularies, "shipped_dir", lambda: tmp_path)
+    monkeypatch.setattr(vocab, "shipped_dir", lambda: tmp_path)
     with pytest.raises(MissingVocabulary, match="install is broken"):
         source("qwen2.5")
     # the embedded default config (family defaults, no `tokenizer` field) is refused

@@ -566,25 +566,9 @@ def test_bad_arguments_raise_value_error() -> None:
         )
     with pytest.raises(ValueError, match="tool_family"):
         make_relay(family="gpt")
-    with pytest.raises(ValueError):
-        _core.parse_tool_calls("phi", "x", NAMES)
 
 
 # --------------------------------------------------------------------------- helpers
-
-
-def test_parse_tool_calls() -> None:
-    assert _core.parse_tool_calls(
-        "llama3",
-        '{"name": "get_time", "parameters": {"city": "Rome"}}; '
-        '{"name": "get_weather", "parameters": {}}',
-        NAMES,
-    ) == (None, [("get_time", '{"city":"Rome"}'), ("get_weather", "{}")])
-    assert _core.parse_tool_calls(
-        "qwen2", 'Hm.\n<tool_call>\n{"name": "get_time", "arguments": {}}\n</tool_call>', NAMES
-    ) == ("Hm.", [("get_time", "{}")])
-    assert _core.parse_tool_calls("mistral", '[{"name": "rm", "arguments": {}}]', NAMES) is None
-    assert _core.parse_tool_calls("qwen2", "Just prose.", NAMES) is None
 
 
 def _floats(raw: bytes) -> list[float]:

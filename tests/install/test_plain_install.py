@@ -165,7 +165,7 @@ def served(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Served]:
 def test_the_plain_install_has_no_extras_and_ships_the_vocabularies(served: Served) -> None:
     probe = (
         "import importlib.util, json, provocapi\n"
-        "from provocapi.admission.vocabularies import BUILTIN, source\n"
+        "from provocapi.vocab import BUILTIN, source\n"
         f"missing = [m for m in {EXTRAS_ONLY!r} if importlib.util.find_spec(m) is None]\n"
         "files = {n: str(source(n)[0]) for n in BUILTIN}\n"
         "print(json.dumps({'pkg': provocapi.__file__, 'missing': missing, 'files': files}))\n"

@@ -20,7 +20,7 @@ from typing import Any
 import jinja2
 import jinja2.sandbox
 import pytest
-from provocapi.admission.vocabularies import source
+from provocapi.vocab import source
 
 from .client import post
 

@@ -1,8 +1,8 @@
 """Admission: may this call go ahead now? (rate limits, token budget, context guard)
 
 The gateway calls `admit(call)` before any worker is touched and `settle(call)`
-when the answer ended. This package holds the interface, the no-limit default
-and the real thing (`gate.Gate`): prompt counting, context guard, and the core's
+when the answer ended. This package holds the interface and its
+implementation (`gate.Gate`): prompt counting, context guard, and the core's
 token buckets in the shared state table.
 """
 
@@ -22,11 +22,3 @@ class Admission(Protocol):
     def settle(self, call: Call) -> None:
         """The answer ended (whatever its status): refund unused tokens."""
         ...
-
-
-class Unlimited:
-    def admit(self, call: Call) -> list[tuple[bytes, bytes]]:
-        return []
-
-    def settle(self, call: Call) -> None:
-        return None

@@ -266,6 +266,3 @@ class Router:
         completion = call.completion_tokens
         if completion:
             m.inc(tokens_out, completion)
-
-    async def close(self) -> None:
-        return None

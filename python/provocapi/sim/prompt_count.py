@@ -7,7 +7,7 @@
 - Completions: each prompt string tokenized with ``add_special_tokens`` (True by default, so
   Llama's and Mistral's BOS count; Qwen has none); a prompt of token ids counts its ids.
 
-The tokenizer file is the model's built-in (admission/vocabularies.py: ``llama3``, ``qwen2.5``,
+The tokenizer file is the model's built-in (provocapi/vocab: ``llama3``, ``qwen2.5``,
 ``tekken`` by family) or the ``--tokenizer`` given, loaded once per process; texts are counted
 by the core's ``Tokenizer.count_batch`` (BPE only: the rendering is ours). A special token's
 text written by the user (``<|eot_id|>`` in a message) counts as that special token with
@@ -23,7 +23,7 @@ from __future__ import annotations
 from typing import Any
 
 from .._core import Tokenizer
-from ..admission.vocabularies import FAMILY_DEFAULT, source
+from ..vocab import FAMILY_DEFAULT, source
 from .chat_template import RENDER, Special, Unrenderable
 
 # Llama 3 and Mistral tokenizers put a BOS in front when special tokens are added; Qwen's not.

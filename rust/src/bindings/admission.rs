@@ -1,4 +1,4 @@
-//! `BucketSet` and `monotonic_ns`: thin wrappers over `crate::buckets`.
+//! `BucketSet`: a thin wrapper over `crate::buckets`.
 //! A check is a few atomic operations, so none releases the GIL.
 
 use std::sync::Arc;
@@ -11,14 +11,7 @@ use crate::buckets::{self, Bucket, Unit};
 
 pub fn register(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_class::<PyBucketSet>()?;
-    m.add_function(wrap_pyfunction!(monotonic_ns, m)?)?;
     Ok(())
-}
-
-/// The machine-wide clock the buckets use (CLOCK_MONOTONIC, ns).
-#[pyfunction]
-fn monotonic_ns() -> i64 {
-    buckets::now_ns()
 }
 
 type Headers<'py> = Vec<(Bound<'py, PyBytes>, Bound<'py, PyBytes>)>;

@@ -1,5 +1,5 @@
 //! Python surface of the relay: `StreamRelay`, `rewrite_response`,
-//! `parse_tool_calls`, `embedding_truncate`. Thin: parse arguments, call the
+//! `embedding_truncate`. Thin: parse arguments, call the
 //! core, turn its errors into `ValueError`.
 
 use pyo3::exceptions::PyValueError;
@@ -16,7 +16,6 @@ const RELEASE_GIL_ABOVE: usize = 64 << 10;
 pub fn register(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_class::<StreamRelay>()?;
     m.add_function(wrap_pyfunction!(rewrite_response, m)?)?;
-    m.add_function(wrap_pyfunction!(parse_tool_calls, m)?)?;
     m.add_function(wrap_pyfunction!(embedding_truncate, m)?)?;
     Ok(())
 }
@@ -161,23 +160,6 @@ fn rewrite_response<'py>(
         r.completion_tokens,
         r.finish_reason,
     ))
-}
-
-type ParsedCalls = (Option<String>, Vec<(String, String)>);
-
-#[pyfunction]
-fn parse_tool_calls(
-    family: &str,
-    text: &str,
-    tool_names: Vec<String>,
-) -> PyResult<Option<ParsedCalls>> {
-    let family = self::family(family)?;
-    Ok(toolcalls::parse(family, text, &tool_names).map(|p| {
-        (
-            p.content,
-            p.calls.into_iter().map(|c| (c.name, c.arguments)).collect(),
-        )
-    }))
 }
 
 #[pyfunction]

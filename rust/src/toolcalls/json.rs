@@ -3,7 +3,7 @@
 
 use serde_json::{Map, Value};
 
-use super::ToolCall;
+use super::call::ToolCall;
 
 pub(crate) enum Extent {
     /// The value ends just before this byte offset.

@@ -5,9 +5,9 @@
 //! custom-tool form `<function=fn>{...}</function>`. The whole message must be
 //! calls: Llama writes no prose before them.
 
+use super::call::ToolCall;
 use super::json::object_json;
 use super::scan::{lit, object_call, skip, ws, At, Cx, Lit, Scan, Step};
-use super::ToolCall;
 
 const PYTHON_TAG: &str = "<|python_tag|>";
 const FUNCTION_OPEN: &str = "<function=";

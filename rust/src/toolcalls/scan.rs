@@ -1,4 +1,5 @@
-//! The scanner shared by the family grammars.
+//! The scanner shared by the family grammars (a leaf: it knows no family;
+//! `grammar` picks the family's module).
 //!
 //! A scan reads a text from a grammar state (`At`) and reports what is settled:
 //! content that is surely prose, calls that are complete and valid, and
@@ -7,8 +8,8 @@
 //! content. Offsets all sit on ASCII bytes (markers, brackets, whitespace),
 //! hence on `char` boundaries.
 
+use super::call::ToolCall;
 use super::json::{call_from_json, Extent, JsonScan};
-use super::{llama3, mistral, qwen2, Family, ToolCall};
 
 /// Where in a family's grammar a text starts.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
@@ -95,14 +96,6 @@ impl Scan {
     pub fn content(mut self) -> Self {
         self.rest_is_content = true;
         self
-    }
-}
-
-pub(crate) fn scan(family: Family, cx: &mut Cx, at: At) -> Scan {
-    match family {
-        Family::Llama3 => llama3::scan(cx, at),
-        Family::Qwen2 => qwen2::scan(cx, at),
-        Family::Mistral => mistral::scan(cx, at),
     }
 }
 

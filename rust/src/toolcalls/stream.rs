@@ -10,9 +10,10 @@
 //! call, that part becomes content next to the calls already sent, where the
 //! whole-message parser would have made everything content.
 
+use super::call::ToolCall;
+use super::grammar::{scan, Family};
 use super::json::JsonScan;
-use super::scan::{scan, At, Cx};
-use super::{Family, ToolCall};
+use super::scan::{At, Cx};
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Piece {
