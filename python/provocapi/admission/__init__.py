@@ -1,7 +1,7 @@
 """Admission: may this call go ahead now? (rate limits, token budget, context guard)
 
-The gateway calls `admit(call)` before any worker is touched and `settle(call)`
-when the answer ended. This package holds the interface, the no-limit default
+The gateway calls `admit_async(call)` (or `admit`) before any worker is touched
+and `settle(call)` when the answer ended. This package holds the interface, the no-limit default
 and the real thing (`gate.Gate`): prompt counting, context guard, and the core's
 token buckets in the shared state table.
 """
@@ -19,6 +19,10 @@ class Admission(Protocol):
         for the response (x-ratelimit-*)."""
         ...
 
+    async def admit_async(self, call: Call) -> list[tuple[bytes, bytes]]:
+        """The same, with a large prompt counted off the event loop (the gateway's path)."""
+        ...
+
     def settle(self, call: Call) -> None:
         """The answer ended (whatever its status): refund unused tokens."""
         ...
@@ -26,6 +30,9 @@ class Admission(Protocol):
 
 class Unlimited:
     def admit(self, call: Call) -> list[tuple[bytes, bytes]]:
+        return []
+
+    async def admit_async(self, call: Call) -> list[tuple[bytes, bytes]]:
         return []
 
     def settle(self, call: Call) -> None:
