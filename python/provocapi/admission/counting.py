@@ -87,29 +87,36 @@ def answer_text(body: bytes) -> str:
 
 class Prompt:
     """A call's prompt as the tokenizer takes it: chat messages (role, text) and
-    tool texts, or plain texts, or inputs given as token ids; `chars` is its size."""
+    tool texts, or plain texts, or inputs given as token ids."""
 
-    __slots__ = ("chars", "family", "ids", "pairs", "texts", "tok", "tools")
+    __slots__ = ("family", "ids", "pairs", "texts", "tok", "tools")
 
     def __init__(
         self,
         tok: Tokenizer | None,
-        family: str | None = None,
-        pairs: list[tuple[str, str]] | None = None,
-        tools: list[str] | None = None,
-        texts: list[str] | None = None,
-        ids: list[int] | None = None,
+        family: str | None,
+        pairs: list[tuple[str, str]] | None,
+        tools: list[str],
+        texts: list[str],
+        ids: list[int] | None,  # lengths of inputs given as token ids: counted as they stand
     ) -> None:
         self.tok = tok
         self.family = family
         self.pairs = pairs
-        self.tools = tools or []
-        self.texts = texts or []
-        self.ids = ids  # lengths of inputs given as token ids: counted as they stand
-        chars = sum(len(t) for t in self.texts) + sum(len(t) for t in self.tools)
-        if pairs is not None:
-            chars += sum(len(t) for _, t in pairs)
-        self.chars = chars
+        self.tools = tools
+        self.texts = texts
+        self.ids = ids
+
+    def chars(self) -> int:
+        """How much text there is to tokenize (computed on demand: the hot path of a
+        small prompt pays a few list walks)."""
+        n = 0
+        for texts in (self.texts, self.tools):
+            if texts:
+                n += sum(map(len, texts))
+        for _, text in self.pairs or ():
+            n += len(text)
+        return n
 
     def total(self, limit: int | None = None) -> tuple[int, bool]:
         """(tokens, exact). An exact count above `limit` is where counting stopped:
@@ -160,12 +167,12 @@ class Counter:
             family = self.families.get(call.model_id)
             pairs = [(str(m.get("role", "")), message_text(m)) for m in req.messages]
             if tok is not None and family is not None:
-                return Prompt(tok, family, pairs, tool_texts(tools, family))
-            return Prompt(tok, None, pairs, tool_texts(tools, ""))
+                return Prompt(tok, family, pairs, tool_texts(tools, family), [], None)
+            return Prompt(tok, None, pairs, tool_texts(tools, ""), [], None)
         inp = req.prompt if call.kind == "completion" else req.input
         if isinstance(inp, str):
-            return Prompt(tok, texts=[inp])
+            return Prompt(tok, None, None, [], [inp], None)
         ids = token_ids_lens(inp)
         if ids is not None:
-            return Prompt(tok, ids=ids)
-        return Prompt(tok, texts=[x for x in inp if isinstance(x, str)])
+            return Prompt(tok, None, None, [], [], ids)
+        return Prompt(tok, None, None, [], [x for x in inp if isinstance(x, str)], None)

@@ -74,7 +74,7 @@ class Gate:
         if call.kind == "embedding":
             embedding_limits.check_inputs(call.res.model, call.request.input)
         prompt = self.counter.gather(call)
-        if prompt.chars > OFF_LOOP_CHARS and prompt.tok is not None:
+        if prompt.tok is not None and prompt.chars() > OFF_LOOP_CHARS:
             loop = asyncio.get_running_loop()
             count = await loop.run_in_executor(self.pool, self._count, call, prompt)
         else:
@@ -95,16 +95,16 @@ class Gate:
             counts, exact = prompt.per_input(embedding_limits.per_input_limit(model))
             tokens = sum(counts)
         else:
-            room = max(0, model.context_length - out)
-            tokens, exact = prompt.total(room)
+            room = model.context_length - out
+            tokens, exact = prompt.total(room if room > 0 else 0)
         call.prompt_tokens = tokens  # the worker's usage replaces it when it comes
         if not exact:
             self.telemetry.token_estimate(call.model_id)
         if call.kind == "embedding":
             embedding_limits.check_tokens(model, call.request.input, counts)
-        elif exact:
+        elif exact and tokens > room:
             # token ids are counted in full; a tokenizer stopped once past the room
-            _context_guard(call, tokens, out, stopped=tokens > room and prompt.ids is None)
+            raise _context_exceeded(call, tokens, out, prompt.ids is None)
         return tokens
 
     def _charge(self, call: Call, prompt: int) -> Headers:
@@ -177,14 +177,12 @@ def _max_output(call: Call) -> int:
     return int(call.plan.max_tokens) * (n if isinstance(n, int) and n > 1 else 1)
 
 
-def _context_guard(call: Call, prompt: int, out: int, stopped: bool) -> None:
+def _context_exceeded(call: Call, prompt: int, out: int, stopped: bool) -> ApiError:
     """`stopped`: counting stopped once past the room left, so `prompt` is a floor."""
     limit = call.res.model.context_length
-    if prompt + out <= limit:
-        return
     where = "messages" if call.kind == "chat" else "prompt"
     more = "at least " if stopped else ""
-    raise ApiError(
+    return ApiError(
         400,
         f"This model's maximum context length is {limit} tokens. However, you requested "
         f"{more}{prompt + out} tokens ({more}{prompt} in the {where}, {out} in the "

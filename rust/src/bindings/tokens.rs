@@ -10,6 +10,7 @@ use std::path::PathBuf;
 use pyo3::exceptions::{PyOSError, PyValueError};
 use pyo3::prelude::*;
 use pyo3::pybacked::PyBackedStr;
+use pyo3::types::PyString;
 
 use crate::tokens::{self, CountCache, Family, LoadError, Message, Source, Vocab};
 
@@ -98,22 +99,29 @@ impl PyTokenizer {
         &self,
         py: Python<'_>,
         family_name: &str,
-        messages: Vec<(PyBackedStr, PyBackedStr)>,
-        tools: Vec<PyBackedStr>,
+        messages: Vec<(Bound<'_, PyString>, Bound<'_, PyString>)>,
+        tools: Vec<Bound<'_, PyString>>,
         limit: Option<usize>,
     ) -> PyResult<usize> {
         let fam = family(family_name)?;
-        let size = messages.iter().map(|m| m.1.len()).sum::<usize>()
+        // Borrowed from the str objects, which `messages` and `tools` keep alive
+        // (and which are immutable) while the GIL is released.
+        let msgs = messages
+            .iter()
+            .map(|(role, content)| {
+                Ok(Message {
+                    role: role.to_str()?,
+                    content: content.to_str()?,
+                })
+            })
+            .collect::<PyResult<Vec<Message<'_>>>>()?;
+        let tools = tools
+            .iter()
+            .map(|t| t.to_str())
+            .collect::<PyResult<Vec<&str>>>()?;
+        let size = msgs.iter().map(|m| m.content.len()).sum::<usize>()
             + tools.iter().map(|t| t.len()).sum::<usize>();
         Ok(detached(py, size, || {
-            let msgs: Vec<Message> = messages
-                .iter()
-                .map(|(role, content)| Message {
-                    role: role.to_string(),
-                    content: content.to_string(),
-                })
-                .collect();
-            let tools: Vec<String> = tools.iter().map(|t| t.to_string()).collect();
             self.vocab.count_segments_cached(
                 &tokens::render(fam, &msgs, &tools),
                 &self.cache,

@@ -90,9 +90,10 @@ fn bounded_counts_are_exact_up_to_the_limit_then_stop() {
 #[test]
 fn bounded_segment_counts_stop_and_cache_only_exact_counts() {
     let b = Vocab::Bpe(Box::new(toy(vec![])));
+    let content = "ab ".repeat(1000);
     let msgs = vec![Message {
-        role: "user".into(),
-        content: "ab ".repeat(1000),
+        role: "user",
+        content: &content,
     }];
     let segs = render(Family::Qwen2, &msgs, &[]);
     let cache = CountCache::new(16);
@@ -127,12 +128,12 @@ fn nfc_and_added_tokens_in_text() {
 fn templates_count_specials_once() {
     let msgs = vec![
         Message {
-            role: "system".into(),
-            content: "Be brief.".into(),
+            role: "system",
+            content: "Be brief.",
         },
         Message {
-            role: "user".into(),
-            content: "Hi".into(),
+            role: "user",
+            content: "Hi",
         },
     ];
     let segs = render(Family::Qwen2, &msgs, &[]);
@@ -151,7 +152,7 @@ fn templates_count_specials_once() {
             Segment::Text("assistant\n".into()),
         ]
     );
-    let m = render(Family::Mistral, &msgs, &["{\"type\": \"function\"}".into()]);
+    let m = render(Family::Mistral, &msgs, &["{\"type\": \"function\"}"]);
     assert_eq!(m[0], Segment::Special("<s>"));
     assert!(m.contains(&Segment::Special("[AVAILABLE_TOOLS]")));
     assert_eq!(m.last(), Some(&Segment::Special("[/INST]")));
