@@ -146,7 +146,7 @@ def run_phase(
     lat, sent, ok, large = uvloop.run(
         traffic(url, key, args.rate, args.duration, larges, args.every)
     )
-    return Phase(name, start, time.time(), sent, ok, lat, large)
+    return Phase(name, start, start + args.duration, sent, ok, lat, large)
 
 
 def lag_samples(prefix: Path) -> list[tuple[float, float]]:
@@ -166,7 +166,7 @@ def minutes(
     n = max(1, math.ceil((phase.end - phase.start) / 60 - 1e-9))
     for m in range(n):
         lo = phase.start + 60 * m
-        hi = min(phase.end, lo + 60)
+        hi = phase.end if m == n - 1 else lo + 60
         lags = sorted(lag for t, lag in samples if lo <= t < hi)
         if lags:
             rows.append((m + 1, len(lags), lags[-1] * 1e3, percentile(lags, 0.999) * 1e3))
@@ -205,6 +205,9 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--warmup", type=float, default=5.0, help="seconds of traffic first")
     ap.add_argument("--only", choices=("normal", "large"), help="run one phase")
     ap.add_argument("--out", type=Path, help="also write the report here")
+    ap.add_argument(
+        "--stalls", type=float, metavar="MS", help="also PROVOCAPI_STALL_MS=MS: print its reports"
+    )
     args = ap.parse_args(argv)
     work = Path(tempfile.mkdtemp(prefix="provocapi-looplag-"))
     procs = Processes(work)
@@ -230,7 +233,8 @@ def main(argv: list[str] | None = None) -> int:
             [PY, "-m", "provocapi", "serve", "--config", str(cfg), "--host", "127.0.0.1",
              "--port", str(port), "--data-dir", str(work / "data"), "--workers", "1"],
             SERVER_CPU,
-            env={"PROVOCAPI_LOG_LEVEL": "WARNING", "PROVOCAPI_LOOPLAG_FILE": str(prefix)},
+            env={"PROVOCAPI_LOG_LEVEL": "WARNING", "PROVOCAPI_LOOPLAG_FILE": str(prefix),
+                 **({"PROVOCAPI_STALL_MS": f"{args.stalls:g}"} if args.stalls else {})},
         )  # fmt: skip
         base = f"http://127.0.0.1:{port}"
         wait_ready(base + "/health", gw)
@@ -245,6 +249,8 @@ def main(argv: list[str] | None = None) -> int:
             phases.append(run_phase("large", url, key, args, large_bodies()))
         procs.stop("provocapi")  # the recorder writes its last samples as the worker stops
         text = report(phases, lag_samples(prefix), args)
+        if args.stalls:
+            say(procs.log_tail("provocapi", 400))
         say("")
         say(text)
         if args.out:
