@@ -163,12 +163,13 @@ class Counter:
         req = call.request
         tok = self.tokenizers.get(call.model_id)
         if call.kind == "chat":
-            tools = req.tools if isinstance(req.tools, list) else []
+            tools = req.tools if isinstance(req.tools, list) else None
             family = self.families.get(call.model_id)
             pairs = [(str(m.get("role", "")), message_text(m)) for m in req.messages]
-            if tok is not None and family is not None:
-                return Prompt(tok, family, pairs, tool_texts(tools, family), [], None)
-            return Prompt(tok, None, pairs, tool_texts(tools, ""), [], None)
+            if tok is None or family is None:
+                family = None
+            texts = tool_texts(tools, family or "") if tools else []
+            return Prompt(tok, family, pairs, texts, [], None)
         inp = req.prompt if call.kind == "completion" else req.input
         if isinstance(inp, str):
             return Prompt(tok, None, None, [], [inp], None)
