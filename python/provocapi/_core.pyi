@@ -118,6 +118,11 @@ def embedding_truncate(raw: bytes, dimensions: int) -> bytes:
     1..len, or a value is not finite.
     """
 
+def embedding_json(raw: bytes) -> bytes:
+    """Little-endian float32 vector -> a JSON array of its values, each in the shortest
+    text that reads back as the same float32. ValueError when raw is not whole float32
+    values or a value is not finite."""
+
 # --- state: shared-memory state table and metrics registry (rust/src/bindings/state.rs) ---
 
 class StateTableError(RuntimeError):
@@ -225,7 +230,8 @@ class BucketSet:
 
 @final
 class Tokenizer:
-    """A vocabulary loaded from a local file; every call releases the GIL.
+    """A vocabulary loaded from a local file. Texts are borrowed from the `str`
+    objects (no copy); inputs above 16 KiB are counted with the GIL released.
 
     `kind`: "hf" (a Hugging Face tokenizer.json, e.g. Llama 3), "qwen-tiktoken"
     (Qwen's qwen.tiktoken ranks, with Qwen 2.5's added tokens from 151643 on and NFC)
@@ -239,15 +245,27 @@ class Tokenizer:
         """Token ids, no BOS/EOS; added tokens written in the text count as themselves
         where the file's reference tokenizer does so (HF files, Qwen; not Tekken)."""
 
-    def count(self, text: str) -> int: ...
-    def count_batch(self, texts: list[str]) -> list[int]: ...
+    def count(self, text: str, limit: int | None = None) -> int:
+        """Tokens of `text`. With `limit`, counting stops once past it: a result above
+        `limit` means "more than `limit`" (the text has at least that many tokens); at
+        or below it the count is exact. (A file run by the `tokenizers` crate, i.e. not
+        one of the three built-in kinds of vocabulary, always counts the whole text.)"""
+
+    def count_batch(self, texts: list[str], limit: int | None = None) -> list[int]:
+        """`count` of each text, `limit` applying to each one."""
+
     def count_chat(
-        self, family_name: str, messages: list[tuple[str, str]], tools: list[str] = ...
+        self,
+        family_name: str,
+        messages: list[tuple[str, str]],
+        tools: list[str] = ...,
+        limit: int | None = None,
     ) -> int:
         """Tokens of a chat prompt as the family's template renders it ("llama3": Llama
         3.1, "qwen2": Qwen 2.5, "mistral": Mistral Small 3 / instruct v7), up to the open
         assistant turn. `messages`: (role, text); `tools`: each tool's JSON as the
-        template writes it. ValueError on an unknown family."""
+        template writes it; `limit` as for `count`, over the whole prompt. ValueError on
+        an unknown family."""
 
     def special_id(self, token: str) -> int | None:
         """The id of a special, added or control token, by its text."""

@@ -76,6 +76,10 @@ class ModelConfig(msgspec.Struct, forbid_unknown_fields=True, frozen=True):
     capabilities: Capabilities = Capabilities()
     dimensions: int | None = None
     min_dimensions: int | None = None
+    # Embedding models: OpenAI's limits on one request (admission/embedding_limits.py).
+    max_inputs: int = 2048
+    max_input_tokens: int = 8192
+    max_request_tokens: int = 300_000
     request_timeout_s: float | None = None
     adapters: list[AdapterConfig] = []
     split: SplitConfig | None = None
@@ -241,6 +245,9 @@ def check(cfg: Config, source: str) -> None:
                 raise ConfigError(f"{source}: {m.id}: an embedding model needs `dimensions`")
             if m.min_dimensions is not None and not 1 <= m.min_dimensions <= m.dimensions:
                 raise ConfigError(f"{source}: {m.id}: min_dimensions out of range")
+            for name in ("max_inputs", "max_input_tokens", "max_request_tokens"):
+                if getattr(m, name) < 1:
+                    raise ConfigError(f"{source}: {m.id}: {name} must be at least 1")
         _check_tokenizer(m, source)
         if not m.workers and not m.simulate:
             raise ConfigError(f"{source}: {m.id}: no workers (and simulate = false)")

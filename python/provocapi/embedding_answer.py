@@ -1,6 +1,10 @@
 """A worker's embeddings (base64 float32) → the client's answer.
 
-Truncation and renormalisation (Matryoshka `dimensions`) run in the core.
+Truncation and renormalisation (Matryoshka `dimensions`) run in the core, and
+so does writing a vector as JSON floats (`encoding_format: "float"`): each
+value in its shortest float32 text, placed into the answer as a ready JSON
+fragment. A float answer costs about 11 bytes per value and no Python float
+objects (they cost 32 bytes each, and 30,000 inputs once held 2.6 GB).
 """
 
 from __future__ import annotations
@@ -34,7 +38,11 @@ def answer(body: bytes, public_id: str, dims: int | None, as_base64: bool) -> tu
             raise ValueError("embedding byte length is not a multiple of 4")
         if dims is not None:
             raw = _core.embedding_truncate(raw, dims)
-        emb: object = base64.b64encode(raw).decode() if as_base64 else array("f", raw).tolist()
+        emb: object = (
+            base64.b64encode(raw).decode()
+            if as_base64
+            else orjson.Fragment(_core.embedding_json(raw))
+        )
         out_items.append({"object": "embedding", "index": i, "embedding": emb})
     usage = data.get("usage") or {}
     prompt = int(usage.get("prompt_tokens", 0))

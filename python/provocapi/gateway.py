@@ -11,7 +11,7 @@ from collections.abc import Callable, Coroutine
 from pathlib import Path
 from typing import Any
 
-from . import stallwatch
+from . import looplag, stallwatch
 from ._core import StateTable
 from .adapters import ConfigAdapters
 from .admission import Admission
@@ -85,9 +85,9 @@ class Gateway:
         if self._refresher is None:
             loop = asyncio.get_running_loop()
             self._tasks = [loop.create_task(run()) for run in self.background]
-            watch = stallwatch.start_if_asked()
-            if watch is not None:
-                self._tasks.append(watch)
+            for task in (stallwatch.start_if_asked(), looplag.start_if_asked()):
+                if task is not None:
+                    self._tasks.append(task)
             self._refresher = self._tasks[0]
 
     async def _refresh_keys(self) -> None:

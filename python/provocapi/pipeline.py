@@ -18,7 +18,7 @@ async def run(gw: Gateway, req: Request, call: Call) -> None:
     gw.usage.begin(call)
     admitted = False
     try:
-        req.extra_headers.extend(gw.admission.admit(call))
+        req.extra_headers.extend(await gw.admission.admit_async(call))
         admitted = True
         await forward(gw, req, call)
     except ApiError as err:

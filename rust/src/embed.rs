@@ -69,9 +69,50 @@ pub fn truncate(raw: &[u8], dimensions: usize) -> Result<Vec<u8>, EmbedError> {
         .collect())
 }
 
+/// Little-endian float32 bytes as a JSON array, each value in its shortest
+/// text that reads back as the same f32 (`0.1`, not `0.10000000149011612`):
+/// about 11 bytes a value, and no Python float objects on the way.
+pub fn to_json(raw: &[u8]) -> Result<Vec<u8>, EmbedError> {
+    if raw.len() % 4 != 0 {
+        return Err(EmbedError::Misaligned(raw.len()));
+    }
+    let mut out = Vec::with_capacity(2 + raw.len() / 4 * 12);
+    let mut buf = ryu::Buffer::new();
+    out.push(b'[');
+    for (i, c) in raw.chunks_exact(4).enumerate() {
+        let v = c.try_into().map_or(0.0, f32::from_le_bytes);
+        if !v.is_finite() {
+            return Err(EmbedError::NotFinite);
+        }
+        if i > 0 {
+            out.push(b',');
+        }
+        let text = buf.format_finite(v);
+        // ryu writes whole numbers as "1.0" and tiny ones as "1e-7": both valid JSON
+        out.extend_from_slice(text.as_bytes());
+    }
+    out.push(b']');
+    Ok(out)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn json_floats_read_back_as_the_same_f32() {
+        let v = [0.1f32, -0.0069292834, 1.0, 0.0, -3.5e-8, 123456.79];
+        let text = String::from_utf8(to_json(&bytes(&v)).unwrap_or_default()).unwrap_or_default();
+        let back: Vec<f64> = serde_json::from_str(&text).unwrap_or_default();
+        assert_eq!(back.len(), v.len(), "{text}");
+        for (a, b) in v.iter().zip(&back) {
+            assert_eq!(*a, *b as f32, "{text}");
+        }
+        assert!(text.starts_with("[0.1,"), "{text}");
+        assert_eq!(to_json(&[]).unwrap_or_default(), b"[]");
+        assert_eq!(to_json(&[0; 5]), Err(EmbedError::Misaligned(5)));
+        assert_eq!(to_json(&bytes(&[f32::NAN])), Err(EmbedError::NotFinite));
+    }
 
     fn bytes(v: &[f32]) -> Vec<u8> {
         v.iter().flat_map(|x| x.to_le_bytes()).collect()

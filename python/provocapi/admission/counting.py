@@ -6,6 +6,12 @@ documented estimate (docs/config.md, `tokenizer`): one token per 4 UTF-8
 bytes, rounded up, plus a few tokens per message. An estimate is flagged, so
 the context guard trusts only exact counts and metrics show how often the
 fallback served.
+
+Counting runs in two steps: `Counter.gather` collects the texts a call's
+prompt is made of (Python work, on the event loop), and `Prompt.total` /
+`Prompt.per_input` run the tokenizer, bounded by a limit: past it counting
+stops (a 16 MB prompt costs what its first `limit` tokens cost). The gate
+runs a large prompt's count on a thread, where the core releases the GIL.
 """
 
 from __future__ import annotations
@@ -30,7 +36,8 @@ _encode = msgspec.json.Encoder().encode
 
 
 def estimate_text(text: str) -> int:
-    return (len(text.encode()) + 3) // 4
+    size = len(text) if text.isascii() else len(text.encode())  # isascii: O(1), no copy
+    return (size + 3) // 4
 
 
 def message_text(msg: dict[str, Any]) -> str:
@@ -51,12 +58,13 @@ def message_text(msg: dict[str, Any]) -> str:
     return "".join(parts)
 
 
-def token_ids_len(prompt: list[Any]) -> int | None:
-    """A prompt given as token ids (or lists of them) is counted as it stands."""
+def token_ids_lens(prompt: list[Any]) -> list[int] | None:
+    """A prompt given as token ids (one list of them, or lists of them): the length
+    of each input, counted as it stands."""
     if prompt and all(isinstance(x, int) for x in prompt):
-        return len(prompt)
+        return [len(prompt)]
     if prompt and all(isinstance(x, list) for x in prompt):
-        return sum(len(x) for x in prompt)
+        return [len(x) for x in prompt]
     return None
 
 
@@ -82,6 +90,64 @@ def answer_text(body: bytes) -> str:
     return "".join(parts)
 
 
+class Prompt:
+    """A call's prompt as the tokenizer takes it: chat messages (role, text) and
+    tool texts, or plain texts, or inputs given as token ids."""
+
+    __slots__ = ("family", "ids", "pairs", "texts", "tok", "tools")
+
+    def __init__(
+        self,
+        tok: Tokenizer | None,
+        family: str | None,
+        pairs: list[tuple[str, str]] | None,
+        tools: list[str],
+        texts: list[str],
+        ids: list[int] | None,  # lengths of inputs given as token ids: counted as they stand
+    ) -> None:
+        self.tok = tok
+        self.family = family
+        self.pairs = pairs
+        self.tools = tools
+        self.texts = texts
+        self.ids = ids
+
+    def chars(self) -> int:
+        """How much text there is to tokenize (computed on demand: the hot path of a
+        small prompt pays a few list walks)."""
+        n = 0
+        for texts in (self.texts, self.tools):
+            if texts:
+                n += sum(map(len, texts))
+        for _, text in self.pairs or ():
+            n += len(text)
+        return n
+
+    def total(self, limit: int | None = None) -> tuple[int, bool]:
+        """(tokens, exact). An exact count above `limit` is where counting stopped:
+        the prompt has at least that many tokens."""
+        if self.pairs is None:
+            counts, exact = self.per_input(limit)
+            return sum(counts), exact
+        pairs, tok = self.pairs, self.tok
+        if tok is not None and self.family is not None:
+            return tok.count_chat(self.family, pairs, self.tools, limit), True
+        texts = [text for _, text in pairs] + self.tools
+        overhead = PER_REQUEST + PER_MESSAGE * len(pairs)
+        if tok is not None:  # a tokenizer but no template: the estimate's overheads
+            return overhead + sum(tok.count_batch(texts, limit)), True
+        return overhead + sum(map(estimate_text, texts)), False
+
+    def per_input(self, limit: int | None = None) -> tuple[list[int], bool]:
+        """Each input's tokens (completion prompts, embedding inputs), each counted up
+        to `limit` as `total` is."""
+        if self.ids is not None:
+            return self.ids, True
+        if self.tok is None:
+            return [estimate_text(t) for t in self.texts], False
+        return self.tok.count_batch(self.texts, limit), True
+
+
 class Counter:
     """Prompt and completion tokens per call: (count, exact)."""
 
@@ -95,32 +161,24 @@ class Counter:
             return estimate_text(text), False
         return tok.count(text), True
 
-    def prompt_tokens(self, call: Call) -> tuple[int, bool]:
+    def prompt_tokens(self, call: Call, limit: int | None = None) -> tuple[int, bool]:
+        return self.gather(call).total(limit)
+
+    def gather(self, call: Call) -> Prompt:
         req = call.request
         tok = self.tokenizers.get(call.model_id)
         if call.kind == "chat":
-            return self._chat(call.model_id, tok, req.messages, req.tools)
+            tools = req.tools if isinstance(req.tools, list) else None
+            family = self.families.get(call.model_id)
+            pairs = [(str(m.get("role", "")), message_text(m)) for m in req.messages]
+            if tok is None or family is None:
+                family = None
+            texts = tool_texts(tools, family or "") if tools else []
+            return Prompt(tok, family, pairs, texts, [], None)
         inp = req.prompt if call.kind == "completion" else req.input
         if isinstance(inp, str):
-            inp = [inp]
-        ids = token_ids_len(inp)
+            return Prompt(tok, None, None, [], [inp], None)
+        ids = token_ids_lens(inp)
         if ids is not None:
-            return ids, True
-        texts = [x for x in inp if isinstance(x, str)]
-        if tok is None:
-            return sum(estimate_text(x) for x in texts), False
-        return sum(tok.count_batch(texts)), True
-
-    def _chat(
-        self, model_id: str, tok: Tokenizer | None, messages: list[Any], tools: Any
-    ) -> tuple[int, bool]:
-        tools = tools if isinstance(tools, list) else []
-        family = self.families.get(model_id)
-        pairs = [(str(m.get("role", "")), message_text(m)) for m in messages]
-        if tok is not None and family is not None:
-            return tok.count_chat(family, pairs, tool_texts(tools, family)), True
-        texts = [text for _, text in pairs] + tool_texts(tools, "")
-        if tok is not None:  # a tokenizer but no template: the estimate's overheads
-            counts = tok.count_batch(texts)
-            return PER_REQUEST + PER_MESSAGE * len(pairs) + sum(counts), True
-        return PER_REQUEST + PER_MESSAGE * len(pairs) + sum(map(estimate_text, texts)), False
+            return Prompt(tok, None, None, [], [], ids)
+        return Prompt(tok, None, None, [], [x for x in inp if isinstance(x, str)], None)

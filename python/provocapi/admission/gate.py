@@ -4,21 +4,52 @@ the buckets; refund unused tokens when the answer ends.
 Refusals are OpenAI's: 429 `rate_limit_exceeded` with Retry-After (whole
 seconds, at most 60) and retry-after-ms; a request that could never fit its
 bucket also says `x-should-retry: false`, so the SDKs do not wait for nothing.
+
+No request's counting stalls the others: a prompt is counted only up to what
+its model can take (the context window; an embedding input's limit), and a
+large one (`OFF_LOOP_CHARS`) on a thread, where the core releases the GIL, so
+the event loop keeps serving meanwhile.
 """
 
 from __future__ import annotations
+
+import asyncio
+import os
+import threading
+from concurrent.futures import ThreadPoolExecutor
 
 from .._core import BucketSet, StateTable
 from ..call import Call
 from ..config import Config
 from ..errors import ApiError
 from ..telemetry import Telemetry
-from .counting import Counter, answer_text
+from . import embedding_limits
+from .counting import Counter, Prompt, answer_text
 from .leases import Leases, RedisDown
 from .limits import Limits, LimitTable
 
 Headers = list[tuple[bytes, bytes]]
 _UNIT = {"requests": "requests per min (RPM)", "tokens": "tokens per min (TPM)"}
+
+# Prompts of more characters than this are counted on a thread. Below it a
+# count takes well under a millisecond, less than the hop to a thread and back.
+OFF_LOOP_CHARS = 64 * 1024
+COUNT_THREADS = 2
+
+
+def _count_thread_start() -> None:
+    """A counting thread yields its core to the event loop at once: SCHED_IDLE (Linux,
+    per thread: the kernel's lowest weight, preempted by any normal thread that wakes),
+    else the lowest niceness."""
+    try:
+        os.sched_setscheduler(0, os.SCHED_IDLE, os.sched_param(0))
+        return
+    except (OSError, AttributeError):
+        pass
+    try:
+        os.setpriority(os.PRIO_PROCESS, threading.get_native_id(), 19)
+    except (OSError, AttributeError):
+        pass
 
 
 def _seconds(ns: int) -> str:
@@ -35,21 +66,57 @@ class Gate:
         self.leases = Leases(cfg.redis_url, telemetry) if cfg.redis_url else None
         self.loops = [self.leases.run] if self.leases else []
         self.table = table
+        self.pool = ThreadPoolExecutor(
+            COUNT_THREADS, thread_name_prefix="provocapi-count", initializer=_count_thread_start
+        )
+        for _ in range(COUNT_THREADS):  # started now, not by the first large prompt
+            self.pool.submit(int)
 
     def configure(self, cfg: Config) -> None:
         """A reload: new tiers and tenants' tiers, tokenizers for new models (Redis stays)."""
         self.limits = LimitTable(cfg, self.table)
         self.counter = Counter(cfg)
 
+    async def admit_async(self, call: Call) -> Headers:
+        """`admit`, with a large prompt counted on a thread."""
+        if call.kind == "embedding":
+            embedding_limits.check_inputs(call.res.model, call.request.input)
+        prompt = self.counter.gather(call)
+        if prompt.tok is not None and prompt.chars() > OFF_LOOP_CHARS:
+            loop = asyncio.get_running_loop()
+            count = await loop.run_in_executor(self.pool, self._count, call, prompt)
+        else:
+            count = self._count(call, prompt)
+        return self._charge(call, count)
+
     def admit(self, call: Call) -> Headers:
-        prompt, exact = self.counter.prompt_tokens(call)
-        call.prompt_tokens = prompt  # the worker's usage replaces it when it comes
-        if not exact:
-            self.telemetry.token_estimate(call.model_id)
+        if call.kind == "embedding":
+            embedding_limits.check_inputs(call.res.model, call.request.input)
+        return self._charge(call, self._count(call, self.counter.gather(call)))
+
+    def _count(self, call: Call, prompt: Prompt) -> int:
+        """The prompt's tokens, refused (400) when the model cannot take them."""
         out = _max_output(call)
         call.max_output_tokens = out
-        if exact:
-            _context_guard(call, prompt, out)
+        model = call.res.model
+        if call.kind == "embedding":
+            counts, exact = prompt.per_input(embedding_limits.per_input_limit(model))
+            tokens = sum(counts)
+        else:
+            room = model.context_length - out
+            tokens, exact = prompt.total(room if room > 0 else 0)
+        call.prompt_tokens = tokens  # the worker's usage replaces it when it comes
+        if not exact:
+            self.telemetry.token_estimate(call.model_id)
+        if call.kind == "embedding":
+            embedding_limits.check_tokens(model, call.request.input, counts)
+        elif exact and tokens > room:
+            # token ids are counted in full; a tokenizer stopped once past the room
+            raise _context_exceeded(call, tokens, out, prompt.ids is None)
+        return tokens
+
+    def _charge(self, call: Call, prompt: int) -> Headers:
+        out = call.max_output_tokens
         limits = self.limits.get(call.key, call.model_id)
         if limits is None:
             return []
@@ -118,24 +185,16 @@ def _max_output(call: Call) -> int:
     return int(call.plan.max_tokens) * (n if isinstance(n, int) and n > 1 else 1)
 
 
-def _context_guard(call: Call, prompt: int, out: int) -> None:
+def _context_exceeded(call: Call, prompt: int, out: int, stopped: bool) -> ApiError:
+    """`stopped`: counting stopped once past the room left, so `prompt` is a floor."""
     limit = call.res.model.context_length
-    if prompt + out <= limit:
-        return
-    if call.kind == "embedding":
-        raise ApiError(
-            400,
-            f"This model's maximum context length is {limit} tokens, however you requested "
-            f"{prompt} tokens in the input. Please reduce your input.",
-            code="context_length_exceeded",
-            param="input",
-        )
     where = "messages" if call.kind == "chat" else "prompt"
-    raise ApiError(
+    more = "at least " if stopped else ""
+    return ApiError(
         400,
         f"This model's maximum context length is {limit} tokens. However, you requested "
-        f"{prompt + out} tokens ({prompt} in the {where}, {out} in the completion). "
-        f"Please reduce the length of the {where} or completion.",
+        f"{more}{prompt + out} tokens ({more}{prompt} in the {where}, {out} in the "
+        f"completion). Please reduce the length of the {where} or completion.",
         code="context_length_exceeded",
         param=where,
     )

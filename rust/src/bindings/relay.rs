@@ -17,6 +17,7 @@ pub fn register(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_class::<StreamRelay>()?;
     m.add_function(wrap_pyfunction!(rewrite_response, m)?)?;
     m.add_function(wrap_pyfunction!(embedding_truncate, m)?)?;
+    m.add_function(wrap_pyfunction!(embedding_json, m)?)?;
     Ok(())
 }
 
@@ -172,5 +173,11 @@ fn embedding_truncate<'py>(
         PyValueError::new_err(format!("dimensions must be positive, got {dimensions}"))
     })?;
     let out = embed::truncate(raw, dims).map_err(|e| PyValueError::new_err(e.to_string()))?;
+    Ok(PyBytes::new(py, &out))
+}
+
+#[pyfunction]
+fn embedding_json<'py>(py: Python<'py>, raw: &[u8]) -> PyResult<Bound<'py, PyBytes>> {
+    let out = embed::to_json(raw).map_err(|e| PyValueError::new_err(e.to_string()))?;
     Ok(PyBytes::new(py, &out))
 }

@@ -1,11 +1,16 @@
-//! `Tokenizer`: thin wrapper over `crate::tokens`. Every call takes owned
-//! input; large inputs are counted with the GIL released, so counting runs
-//! beside other Python threads.
+//! `Tokenizer`: thin wrapper over `crate::tokens`. Texts are borrowed from
+//! their Python `str` (no copy under the GIL); large inputs are counted with
+//! the GIL released, so counting runs beside other Python threads (the
+//! gateway counts large prompts on a thread while its event loop serves).
+//! Counts take an optional `limit`: past it counting stops, so a 16 MB prompt
+//! costs what its first `limit` tokens cost.
 
 use std::path::PathBuf;
 
 use pyo3::exceptions::{PyOSError, PyValueError};
 use pyo3::prelude::*;
+use pyo3::pybacked::PyBackedStr;
+use pyo3::types::PyString;
 
 use crate::tokens::{self, CountCache, Family, LoadError, Message, Source, Vocab};
 
@@ -68,44 +73,71 @@ impl PyTokenizer {
         detached(py, text.len(), || self.vocab.encode(&text))
     }
 
-    fn count(&self, py: Python<'_>, text: String) -> usize {
-        detached(py, text.len(), || {
-            self.cache.get_or_count(&text, |t| self.vocab.count(t))
-        })
+    #[pyo3(signature = (text, limit = None))]
+    fn count(&self, py: Python<'_>, text: PyBackedStr, limit: Option<usize>) -> usize {
+        let limit = limit.unwrap_or(usize::MAX);
+        detached(py, text.len(), || self.count_one(&text, limit))
     }
 
-    fn count_batch(&self, py: Python<'_>, texts: Vec<String>) -> Vec<usize> {
-        let size = texts.iter().map(String::len).sum();
+    /// `limit` bounds each text's count.
+    #[pyo3(signature = (texts, limit = None))]
+    fn count_batch(
+        &self,
+        py: Python<'_>,
+        texts: Vec<PyBackedStr>,
+        limit: Option<usize>,
+    ) -> Vec<usize> {
+        let limit = limit.unwrap_or(usize::MAX);
+        let size = texts.iter().map(|t| t.len()).sum();
         detached(py, size, || {
-            texts
-                .iter()
-                .map(|t| self.cache.get_or_count(t, |t| self.vocab.count(t)))
-                .collect()
+            texts.iter().map(|t| self.count_one(t, limit)).collect()
         })
     }
 
-    #[pyo3(signature = (family_name, messages, tools = Vec::new()))]
+    #[pyo3(signature = (family_name, messages, tools = Vec::new(), limit = None))]
     fn count_chat(
         &self,
         py: Python<'_>,
         family_name: &str,
-        messages: Vec<(String, String)>,
-        tools: Vec<String>,
+        messages: Vec<(Bound<'_, PyString>, Bound<'_, PyString>)>,
+        tools: Vec<Bound<'_, PyString>>,
+        limit: Option<usize>,
     ) -> PyResult<usize> {
         let fam = family(family_name)?;
-        let msgs: Vec<Message> = messages
-            .into_iter()
-            .map(|(role, content)| Message { role, content })
-            .collect();
+        // Borrowed from the str objects, which `messages` and `tools` keep alive
+        // (and which are immutable) while the GIL is released.
+        let msgs = messages
+            .iter()
+            .map(|(role, content)| {
+                Ok(Message {
+                    role: role.to_str()?,
+                    content: content.to_str()?,
+                })
+            })
+            .collect::<PyResult<Vec<Message<'_>>>>()?;
+        let tools = tools
+            .iter()
+            .map(|t| t.to_str())
+            .collect::<PyResult<Vec<&str>>>()?;
         let size = msgs.iter().map(|m| m.content.len()).sum::<usize>()
-            + tools.iter().map(String::len).sum::<usize>();
+            + tools.iter().map(|t| t.len()).sum::<usize>();
         Ok(detached(py, size, || {
-            self.vocab
-                .count_segments_cached(&tokens::render(fam, &msgs, &tools), &self.cache)
+            self.vocab.count_segments_cached(
+                &tokens::render(fam, &msgs, &tools),
+                &self.cache,
+                limit.unwrap_or(usize::MAX),
+            )
         }))
     }
 
     fn special_id(&self, token: &str) -> Option<u32> {
         self.vocab.special_id(token)
+    }
+}
+
+impl PyTokenizer {
+    fn count_one(&self, text: &str, limit: usize) -> usize {
+        self.cache
+            .get_or_count_up_to(text, limit, |t| self.vocab.count_up_to(t, limit))
     }
 }

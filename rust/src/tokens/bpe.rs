@@ -4,6 +4,7 @@
 
 use std::cmp::Reverse;
 use std::collections::{BinaryHeap, HashMap};
+use std::ops::ControlFlow;
 use std::sync::Mutex;
 
 use ahash::AHashMap;
@@ -37,13 +38,37 @@ pub struct BytePairEncoder {
 
 /// Pieces longer than this merge with a heap: the simple scan is quadratic.
 const SHORT_PIECE: usize = 128;
+/// Pieces longer than this (a 16 MB "word", a megabyte of spaces) merge in
+/// chunks of about this size, cut at char boundaries: the heap's memory stays
+/// bounded, and a bounded count can stop after any chunk. No reference
+/// tokenizer agrees on such pieces anyway (tiktoken's scan is quadratic
+/// there); below it the ids are the reference's.
+pub const LONG_PIECE: usize = 64 * 1024;
 /// Pieces remembered in the word cache before it starts over (~1 MB).
 const WORD_CACHE: usize = 1 << 16;
+/// Texts longer than this count with a word cache of their own: the shared
+/// one stays free for the small prompts counted meanwhile on other threads.
+const PRIVATE_WORDS_ABOVE: usize = 64 * 1024;
 
-/// Where encoded pieces go: ids, or only their number.
+/// Where encoded pieces go: ids, or only their number (counting stops once
+/// it is past `limit`).
 enum Sink<'a> {
     Ids(&'a mut Vec<u32>),
-    Count(usize),
+    Count { n: usize, limit: usize },
+}
+
+impl Sink<'_> {
+    fn push(&mut self, id: u32) {
+        match self {
+            Sink::Ids(out) => out.push(id),
+            Sink::Count { n, .. } => *n += 1,
+        }
+    }
+
+    /// A bounded count that went past its limit: nothing more to do.
+    fn full(&self) -> bool {
+        matches!(self, Sink::Count { n, limit } if n > limit)
+    }
 }
 
 impl BytePairEncoder {
@@ -97,10 +122,16 @@ impl BytePairEncoder {
 
     /// The number of tokens `encode` gives, without building the ids.
     pub fn count(&self, text: &str) -> usize {
-        let mut sink = Sink::Count(0);
+        self.count_up_to(text, usize::MAX)
+    }
+
+    /// The count when it is at most `limit`; past it, counting stops and the
+    /// result is some number above `limit` (no more than the count).
+    pub fn count_up_to(&self, text: &str, limit: usize) -> usize {
+        let mut sink = Sink::Count { n: 0, limit };
         self.run(text, &mut sink);
         match sink {
-            Sink::Count(n) => n,
+            Sink::Count { n, .. } => n,
             Sink::Ids(_) => 0,
         }
     }
@@ -113,23 +144,27 @@ impl BytePairEncoder {
             text.into()
         };
         // The word cache is only for counting, and only when free: a thread that
-        // would wait for it counts without it.
-        let mut words = match sink {
-            Sink::Count(_) if self.all_bytes && self.word_capacity > 0 => {
-                self.words.try_lock().ok()
-            }
-            _ => None,
+        // would wait for it counts without it. A large text brings its own.
+        let counting = matches!(sink, Sink::Count { .. }) && self.all_bytes;
+        let large = text.len() > PRIVATE_WORDS_ABOVE;
+        let mut shared = if counting && !large && self.word_capacity > 0 {
+            self.words.try_lock().ok()
+        } else {
+            None
+        };
+        let mut private = AHashMap::new();
+        let mut words = if counting && large && self.word_capacity > 0 {
+            Some(&mut private)
+        } else {
+            shared.as_deref_mut()
         };
         let mut scratch = Vec::new();
         let mut rest: &str = &text;
-        while !rest.is_empty() {
+        while !rest.is_empty() && !sink.full() {
             match self.next_special(rest) {
                 Some((at, token, id)) => {
                     self.encode_ordinary(&rest[..at], sink, &mut scratch, words.as_deref_mut());
-                    match sink {
-                        Sink::Ids(out) => out.push(id),
-                        Sink::Count(n) => *n += 1,
-                    }
+                    sink.push(id);
                     rest = &rest[at + token.len()..];
                 }
                 None => {
@@ -172,8 +207,13 @@ impl BytePairEncoder {
         scratch: &mut Vec<(usize, u32)>,
         mut words: Option<&mut AHashMap<u64, u32>>,
     ) {
-        self.splitter.for_each(text, |piece| {
+        self.splitter.try_for_each(text, |piece| {
             self.merge(piece.as_bytes(), sink, scratch, words.as_deref_mut());
+            if sink.full() {
+                ControlFlow::Break(())
+            } else {
+                ControlFlow::Continue(())
+            }
         });
     }
 
@@ -188,14 +228,20 @@ impl BytePairEncoder {
             return;
         }
         if let Some(r) = self.rank(piece) {
-            match sink {
-                Sink::Ids(out) => out.push(r + self.offset),
-                Sink::Count(n) => *n += 1,
+            sink.push(r + self.offset);
+            return;
+        }
+        if piece.len() > LONG_PIECE {
+            let mut at = 0;
+            while at < piece.len() && !sink.full() {
+                let end = chunk_end(piece, at);
+                self.emit(&piece[at..end], &self.merge_long(&piece[at..end]), sink);
+                at = end;
             }
             return;
         }
         match sink {
-            Sink::Count(n) if self.all_bytes => {
+            Sink::Count { n, .. } if self.all_bytes => {
                 let key = words.as_ref().map(|_| super::cache::hash(piece));
                 if let (Some(w), Some(k)) = (words.as_ref(), key) {
                     if let Some(&c) = w.get(&k) {
@@ -224,16 +270,18 @@ impl BytePairEncoder {
                 } else {
                     self.merge_long(piece)
                 };
-                for w in bounds.windows(2) {
-                    // Every single byte has a rank in a byte-level vocabulary; a file
-                    // without one yields no id for that byte rather than a panic.
-                    if let Some(r) = self.rank(&piece[w[0]..w[1]]) {
-                        match sink {
-                            Sink::Ids(out) => out.push(r + self.offset),
-                            Sink::Count(n) => *n += 1,
-                        }
-                    }
-                }
+                self.emit(piece, &bounds, sink);
+            }
+        }
+    }
+
+    /// The tokens `piece[bounds[i]..bounds[i + 1]]`.
+    fn emit(&self, piece: &[u8], bounds: &[usize], sink: &mut Sink<'_>) {
+        for w in bounds.windows(2) {
+            // Every single byte has a rank in a byte-level vocabulary; a file
+            // without one yields no id for that byte rather than a panic.
+            if let Some(r) = self.rank(&piece[w[0]..w[1]]) {
+                sink.push(r + self.offset);
             }
         }
     }
@@ -348,4 +396,14 @@ impl BytePairEncoder {
         bounds.push(n);
         bounds
     }
+}
+
+/// Where the chunk of a long piece that starts at `at` ends: about
+/// `LONG_PIECE` bytes on, moved back to a char boundary (the piece is UTF-8).
+fn chunk_end(piece: &[u8], at: usize) -> usize {
+    let mut end = (at + LONG_PIECE).min(piece.len());
+    while end < piece.len() && end > at + 1 && piece[end] & 0xC0 == 0x80 {
+        end -= 1;
+    }
+    end
 }

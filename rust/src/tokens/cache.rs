@@ -43,6 +43,18 @@ impl CountCache {
 
     /// The count of `text`, from the cache or from `count` (then remembered).
     pub fn get_or_count(&self, text: &str, count: impl FnOnce(&str) -> usize) -> usize {
+        self.get_or_count_up_to(text, usize::MAX, count)
+    }
+
+    /// The same for a count bounded by `limit`: a result above it is where
+    /// counting stopped, not the count, so it is not remembered (a cached
+    /// count is exact, whatever the limit).
+    pub fn get_or_count_up_to(
+        &self,
+        text: &str,
+        limit: usize,
+        count: impl FnOnce(&str) -> usize,
+    ) -> usize {
         if text.len() < MIN_CACHED_LEN || self.capacity == 0 {
             return count(text);
         }
@@ -53,6 +65,9 @@ impl CountCache {
             }
         }
         let n = count(text);
+        if n > limit {
+            return n;
+        }
         if let Ok(mut map) = self.map.lock() {
             if map.len() >= self.capacity {
                 map.clear();
@@ -118,6 +133,17 @@ mod tests {
         cache.get_or_count("hi", count);
         cache.get_or_count("", count);
         assert_eq!(calls.get(), 3);
+    }
+
+    #[test]
+    fn a_count_stopped_at_its_limit_is_not_remembered() {
+        let cache = CountCache::new(8);
+        let text = "ten tokens or so, counted twice when stopped";
+        assert_eq!(cache.get_or_count_up_to(text, 3, |_| 4), 4);
+        assert!(cache.is_empty());
+        assert_eq!(cache.get_or_count_up_to(text, 100, |_| 10), 10);
+        // exact, so it serves any limit after
+        assert_eq!(cache.get_or_count_up_to(text, 3, |_| 4), 10);
     }
 
     #[test]

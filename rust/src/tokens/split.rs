@@ -11,6 +11,7 @@
 //! `regex-syntax`, the crate that gives fancy-regex (through `regex`) its
 //! Unicode tables, so both sides agree on every code point by construction.
 
+use std::ops::ControlFlow;
 use std::sync::OnceLock;
 
 use fancy_regex::Regex;
@@ -48,34 +49,36 @@ impl Splitter {
     /// whole text (every pattern we know matches every char); a regex error
     /// mid-text (backtrack limit) passes the rest as one piece.
     pub fn for_each<'t>(&self, text: &'t str, mut f: impl FnMut(&'t str)) {
-        match self {
-            Splitter::Contractions { digits } => {
-                let mut at = 0;
-                while at < text.len() {
-                    let end = contractions_piece(text, at, *digits);
-                    f(&text[at..end]);
-                    at = end;
-                }
-            }
-            Splitter::Tekken => {
-                let mut at = 0;
-                while at < text.len() {
-                    let end = tekken_piece(text, at);
-                    f(&text[at..end]);
-                    at = end;
-                }
-            }
-            Splitter::Regex(re) => {
-                for m in re.find_iter(text) {
-                    match m {
-                        Ok(m) => f(m.as_str()),
-                        Err(_) => {
-                            f(text);
+        self.try_for_each(text, |piece| {
+            f(piece);
+            ControlFlow::Continue(())
+        });
+    }
+
+    /// The same, stopping at the first piece for which `f` breaks.
+    pub fn try_for_each<'t>(&self, text: &'t str, mut f: impl FnMut(&'t str) -> ControlFlow<()>) {
+        let mut at = 0;
+        while at < text.len() {
+            let end = match self {
+                Splitter::Contractions { digits } => contractions_piece(text, at, *digits),
+                Splitter::Tekken => tekken_piece(text, at),
+                Splitter::Regex(re) => {
+                    for m in re.find_iter(text) {
+                        let Ok(m) = m else {
+                            let _ = f(text);
+                            return;
+                        };
+                        if f(m.as_str()).is_break() {
                             return;
                         }
                     }
+                    return;
                 }
+            };
+            if f(&text[at..end]).is_break() {
+                return;
             }
+            at = end;
         }
     }
 

@@ -24,10 +24,11 @@ impl Family {
     }
 }
 
-#[derive(Clone, Debug)]
-pub struct Message {
-    pub role: String,
-    pub content: String,
+/// One chat message, borrowed (from the caller's Python strings: no copy).
+#[derive(Clone, Copy, Debug)]
+pub struct Message<'a> {
+    pub role: &'a str,
+    pub content: &'a str,
 }
 
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -37,7 +38,7 @@ pub enum Segment {
 }
 
 /// The prompt a chat request becomes, up to the open assistant turn.
-pub fn render(family: Family, messages: &[Message], tools: &[String]) -> Vec<Segment> {
+pub fn render(family: Family, messages: &[Message<'_>], tools: &[&str]) -> Vec<Segment> {
     let mut out = Vec::new();
     match family {
         Family::Llama3 => llama3(messages, tools, &mut out),
@@ -68,7 +69,7 @@ function call with its proper arguments that best answers the given prompt.\n\nR
 {\"name\": function name, \"parameters\": dictionary of argument name and its value}.Do not use \
 variables.\n\n";
 
-fn llama3(messages: &[Message], tools: &[String], out: &mut Vec<Segment>) {
+fn llama3(messages: &[Message<'_>], tools: &[&str], out: &mut Vec<Segment>) {
     special(out, "<|begin_of_text|>");
     let (system, rest) = match messages.first() {
         Some(m) if m.role == "system" => (m.content.trim(), &messages[1..]),
@@ -91,11 +92,7 @@ fn llama3(messages: &[Message], tools: &[String], out: &mut Vec<Segment>) {
     special(out, "<|eot_id|>");
     let mut tools_pending = !tools.is_empty();
     for m in rest {
-        let role = if m.role == "tool" {
-            "ipython"
-        } else {
-            m.role.as_str()
-        };
+        let role = if m.role == "tool" { "ipython" } else { m.role };
         special(out, "<|start_header_id|>");
         text(out, role);
         special(out, "<|end_header_id|>");
@@ -126,9 +123,9 @@ const QWEN_TOOLS_OUTRO: &str = "\n</tools>\n\nFor each function call, return a j
 function name and arguments within <tool_call></tool_call> XML tags:\n<tool_call>\n{\"name\": \
 <function-name>, \"arguments\": <args-json-object>}\n</tool_call>";
 
-fn qwen2(messages: &[Message], tools: &[String], out: &mut Vec<Segment>) {
+fn qwen2(messages: &[Message<'_>], tools: &[&str], out: &mut Vec<Segment>) {
     let (system, rest) = match messages.first() {
-        Some(m) if m.role == "system" => (m.content.as_str(), &messages[1..]),
+        Some(m) if m.role == "system" => (m.content, &messages[1..]),
         _ => (QWEN_DEFAULT_SYSTEM, messages),
     };
     special(out, "<|im_start|>");
@@ -162,23 +159,23 @@ fn qwen2(messages: &[Message], tools: &[String], out: &mut Vec<Segment>) {
     text(out, "assistant\n");
 }
 
-fn mistral(messages: &[Message], tools: &[String], out: &mut Vec<Segment>) {
+fn mistral(messages: &[Message<'_>], tools: &[&str], out: &mut Vec<Segment>) {
     special(out, "<s>");
     let last_user = messages.iter().rposition(|m| m.role == "user");
     for (i, m) in messages.iter().enumerate() {
-        match m.role.as_str() {
+        match m.role {
             "system" => {
                 special(out, "[SYSTEM_PROMPT]");
-                text(out, m.content.as_str());
+                text(out, m.content);
                 special(out, "[/SYSTEM_PROMPT]");
             }
             "assistant" => {
-                text(out, m.content.as_str());
+                text(out, m.content);
                 special(out, "</s>");
             }
             "tool" => {
                 special(out, "[TOOL_RESULTS]");
-                text(out, m.content.as_str());
+                text(out, m.content);
                 special(out, "[/TOOL_RESULTS]");
             }
             _ => {
@@ -188,7 +185,7 @@ fn mistral(messages: &[Message], tools: &[String], out: &mut Vec<Segment>) {
                     special(out, "[/AVAILABLE_TOOLS]");
                 }
                 special(out, "[INST]");
-                text(out, m.content.as_str());
+                text(out, m.content);
                 special(out, "[/INST]");
             }
         }

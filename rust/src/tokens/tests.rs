@@ -47,6 +47,64 @@ fn long_pieces_merge_like_short_ones() {
     }
 }
 
+#[test]
+fn pieces_past_long_piece_merge_chunk_by_chunk() {
+    let b = toy(vec![]);
+    let chunk = "ab".repeat(bpe::LONG_PIECE / 2);
+    let word = format!("{chunk}{chunk}abc");
+    // each chunk merges on its own: "ab" x (LONG_PIECE / 2), twice, then "abc"
+    let got = ids(&b, &word);
+    assert_eq!(got.len(), bpe::LONG_PIECE + 1);
+    assert_eq!(got.last(), Some(&301));
+    assert_eq!(b.count(&word), got.len());
+    // a multi-byte char is never cut: the chunk ends before it
+    let wide = format!("{}é{}", "a".repeat(bpe::LONG_PIECE - 1), "a".repeat(10));
+    let wide_ids = ids(&b, &wide);
+    assert!(wide_ids.contains(&0xC3) && wide_ids.contains(&0xA9));
+    assert_eq!(b.count(&wide), wide_ids.len());
+}
+
+#[test]
+fn bounded_counts_are_exact_up_to_the_limit_then_stop() {
+    let b = toy(vec![("<|im_start|>".into(), 1000)]);
+    let text = "ab cd abc <|im_start|> aaaa";
+    let full = b.count(text);
+    assert_eq!(full, ids(&b, text).len());
+    for limit in 0..full + 3 {
+        let n = b.count_up_to(text, limit);
+        if full <= limit {
+            assert_eq!(n, full, "limit {limit}");
+        } else {
+            assert!(n > limit && n <= full, "limit {limit}: {n}");
+        }
+    }
+    // a huge single word stops within a chunk or so of the limit
+    let word = "ab".repeat(4 * bpe::LONG_PIECE);
+    let n = b.count_up_to(&word, 10);
+    assert!(n > 10 && n <= bpe::LONG_PIECE, "{n}");
+    // and many small pieces stop at the piece that passes it
+    let words = "ab ".repeat(100_000);
+    assert_eq!(b.count_up_to(&words, 1000), 1001);
+}
+
+#[test]
+fn bounded_segment_counts_stop_and_cache_only_exact_counts() {
+    let b = Vocab::Bpe(Box::new(toy(vec![])));
+    let content = "ab ".repeat(1000);
+    let msgs = vec![Message {
+        role: "user",
+        content: &content,
+    }];
+    let segs = render(Family::Qwen2, &msgs, &[]);
+    let cache = CountCache::new(16);
+    let full = b.count_segments_cached(&segs, &cache, usize::MAX);
+    assert_eq!(full, b.count_segments(&segs));
+    let cold = CountCache::new(16);
+    let n = b.count_segments_cached(&segs, &cold, 100);
+    assert!(n > 100 && n < full, "{n} of {full}");
+    assert_eq!(b.count_segments_cached(&segs, &cold, usize::MAX), full);
+}
+
 fn b_scan(b: &BytePairEncoder, piece: &[u8]) -> Vec<u32> {
     // the public encode of one whitespace-free piece, forced through the scan
     let mut out = Vec::new();
@@ -70,12 +128,12 @@ fn nfc_and_added_tokens_in_text() {
 fn templates_count_specials_once() {
     let msgs = vec![
         Message {
-            role: "system".into(),
-            content: "Be brief.".into(),
+            role: "system",
+            content: "Be brief.",
         },
         Message {
-            role: "user".into(),
-            content: "Hi".into(),
+            role: "user",
+            content: "Hi",
         },
     ];
     let segs = render(Family::Qwen2, &msgs, &[]);
@@ -94,7 +152,7 @@ fn templates_count_specials_once() {
             Segment::Text("assistant\n".into()),
         ]
     );
-    let m = render(Family::Mistral, &msgs, &["{\"type\": \"function\"}".into()]);
+    let m = render(Family::Mistral, &msgs, &["{\"type\": \"function\"}"]);
     assert_eq!(m[0], Segment::Special("<s>"));
     assert!(m.contains(&Segment::Special("[AVAILABLE_TOOLS]")));
     assert_eq!(m.last(), Some(&Segment::Special("[/INST]")));
@@ -288,11 +346,20 @@ mod shipped {
             prop_assert_eq!(ours.count(&t), ours.encode(&t).len());
         }
 
-        /// Never a panic, and counting agrees with the ids, on any string.
+        /// Never a panic, and counting agrees with the ids, on any string;
+        /// a bounded count is the count up to its limit.
         #[test]
-        fn counts_agree_with_ids_and_never_panic(t in text()) {
+        fn counts_agree_with_ids_and_never_panic(t in text(), limit in 0usize..64) {
             for v in bpe_vocabs() {
-                prop_assert_eq!(v.count(&t), v.encode(&t).len());
+                let n = v.count(&t);
+                prop_assert_eq!(n, v.encode(&t).len());
+                let bounded = v.count_up_to(&t, limit);
+                let ok = if n <= limit {
+                    bounded == n
+                } else {
+                    bounded > limit && bounded <= n
+                };
+                prop_assert!(ok, "{} tokens, limit {}: {}", n, limit, bounded);
             }
         }
     }

@@ -28,12 +28,19 @@ impl Vocab {
     }
 
     pub fn count(&self, text: &str) -> usize {
+        self.count_up_to(text, usize::MAX)
+    }
+
+    /// The count when it is at most `limit`; past it, some number above
+    /// `limit` (counting stopped there). A tokenizer run by the `tokenizers`
+    /// crate always counts the whole text.
+    pub fn count_up_to(&self, text: &str, limit: usize) -> usize {
         if text.is_empty() {
             return 0;
         }
         match self {
             Vocab::Hf(_) => self.encode(text).len(),
-            Vocab::Bpe(b) => b.count(text),
+            Vocab::Bpe(b) => b.count_up_to(text, limit),
         }
     }
 
@@ -47,19 +54,32 @@ impl Vocab {
     /// A rendered chat prompt: one token per special known to this
     /// vocabulary (an unknown one is counted as its text).
     pub fn count_segments(&self, segments: &[Segment]) -> usize {
-        self.count_segments_cached(segments, &CountCache::new(0))
+        self.count_segments_cached(segments, &CountCache::new(0), usize::MAX)
     }
 
     /// The same, with text segments' counts reused from `cache` (specials
-    /// split the prompt, so each segment's count stands on its own).
-    pub fn count_segments_cached(&self, segments: &[Segment], cache: &CountCache) -> usize {
-        segments
-            .iter()
-            .map(|s| match s {
+    /// split the prompt, so each segment's count stands on its own), and
+    /// stopped once past `limit` as `count_up_to` is.
+    pub fn count_segments_cached(
+        &self,
+        segments: &[Segment],
+        cache: &CountCache,
+        limit: usize,
+    ) -> usize {
+        let mut n = 0usize;
+        for s in segments {
+            let left = limit.saturating_sub(n);
+            n = n.saturating_add(match s {
                 Segment::Special(tok) if self.special_id(tok).is_some() => 1,
-                Segment::Special(tok) => self.count(tok),
-                Segment::Text(text) => cache.get_or_count(text, |t| self.count(t)),
-            })
-            .sum()
+                Segment::Special(tok) => self.count_up_to(tok, left),
+                Segment::Text(text) => {
+                    cache.get_or_count_up_to(text, left, |t| self.count_up_to(t, left))
+                }
+            });
+            if n > limit {
+                break;
+            }
+        }
+        n
     }
 }
