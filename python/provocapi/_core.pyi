@@ -11,6 +11,7 @@ __all__ = [
     "StreamRelay",
     "Tokenizer",
     "__version__",
+    "embedding_json",
     "embedding_truncate",
     "prefix_hash",
     "rewrite_response",
