@@ -20,6 +20,7 @@ from .asgi import ClientGone, Request
 from .call import Call
 from .disconnect import DisconnectGuard
 from .embedding_answer import answer as embedding_answer
+from .error_catalog import NO_HEALTHY_WORKER
 from .errors import ApiError
 from .gateway import Gateway
 from .http1 import BadHttp, Response, UpstreamClosed, UpstreamTimeout
@@ -86,7 +87,7 @@ async def attempt(gw: Gateway, req: Request, call: Call, worker: Worker) -> None
             gw.telemetry.upstream_error(call.model_id, f"http_{resp.status}")
             if resp.status == 503 and resp.headers.get(SERVER_STATE) == "starting":
                 raise worker_starting()
-            raise worker_error(resp.status, body, gw.cfg.server.retry_after_s)
+            raise worker_error(resp.status, body)
         if call.kind == "embedding":
             await _embeddings(gw, req, call, resp)
         elif plan.stream:
@@ -112,13 +113,7 @@ def _with_model(body: bytes, model: str) -> bytes:
 
 def worker_starting() -> ApiError:
     # trtllm-serve answers 503 `starting` on every route while it loads the model.
-    return ApiError(
-        503,
-        "No healthy worker is available for this model (it is starting).",
-        code="no_healthy_worker",
-        type="server_error",
-        retryable=True,
-    )
+    return NO_HEALTHY_WORKER.build(what="this model (it is starting)")
 
 
 async def _complete(gw: Gateway, req: Request, call: Call, resp: Response) -> None:

@@ -11,6 +11,7 @@ from __future__ import annotations
 from .._core import BucketSet, StateTable
 from ..call import Call
 from ..config import Config
+from ..error_catalog import CONTEXT_LENGTH_EXCEEDED, OVER_RATE_LIMIT, RATE_LIMITED
 from ..errors import ApiError
 from ..telemetry import Telemetry
 from .counting import Counter, answer_text
@@ -123,20 +124,16 @@ def _context_guard(call: Call, prompt: int, out: int) -> None:
     if prompt + out <= limit:
         return
     if call.kind == "embedding":
-        raise ApiError(
-            400,
-            f"This model's maximum context length is {limit} tokens, however you requested "
-            f"{prompt} tokens in the input. Please reduce your input.",
-            code="context_length_exceeded",
+        raise CONTEXT_LENGTH_EXCEEDED.build(
+            message=f"This model's maximum context length is {limit} tokens, however you "
+            f"requested {prompt} tokens in the input. Please reduce your input.",
             param="input",
         )
     where = "messages" if call.kind == "chat" else "prompt"
-    raise ApiError(
-        400,
-        f"This model's maximum context length is {limit} tokens. However, you requested "
-        f"{prompt + out} tokens ({prompt} in the {where}, {out} in the completion). "
+    raise CONTEXT_LENGTH_EXCEEDED.build(
+        message=f"This model's maximum context length is {limit} tokens. However, you "
+        f"requested {prompt + out} tokens ({prompt} in the {where}, {out} in the completion). "
         f"Please reduce the length of the {where} or completion.",
-        code="context_length_exceeded",
         param=where,
     )
 
@@ -154,23 +151,18 @@ def _refusal(
     scope, unit = limits.names[i]
     limit = buckets.limits[i][0]
     if never:
-        return ApiError(
-            429,
-            f"Request too large for {scope} on {_UNIT[unit]}: Limit {limit}, Requested {asked}. "
-            "The input or output tokens must be reduced in order to run successfully.",
-            code="rate_limit_exceeded",
-            headers=[*headers, (b"x-should-retry", b"false")],
+        return OVER_RATE_LIMIT.build(
+            scope=scope, unit=_UNIT[unit], limit=limit, asked=asked, headers=headers
         )
     wait_ms = max(1, -(-wait_ns // 1_000_000))
     retry_s = min(60, max(1, -(-wait_ns // 1_000_000_000)))
-    return ApiError(
-        429,
-        f"Rate limit reached for {scope} on {_UNIT[unit]}: Limit {limit}, Used {used}, "
-        f"Requested {asked}. Please try again in {_seconds(wait_ns)}.",
-        code="rate_limit_exceeded",
-        headers=[
-            *headers,
-            (b"retry-after", str(retry_s).encode()),
-            (b"retry-after-ms", str(wait_ms).encode()),
-        ],
+    return RATE_LIMITED.build(
+        scope=scope,
+        unit=_UNIT[unit],
+        limit=limit,
+        used=used,
+        asked=asked,
+        wait=_seconds(wait_ns),
+        retry_after_s=retry_s,
+        headers=[*headers, (b"retry-after-ms", str(wait_ms).encode())],
     )
