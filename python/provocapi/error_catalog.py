@@ -39,8 +39,10 @@ UNSUPPORTED_PARAMETER = ErrorSpec(
 )
 CONTEXT_LENGTH_EXCEEDED = ErrorSpec(400, "context_length_exceeded", "{message}")
 INVALID_CONFIG = ErrorSpec(400, "invalid_config", "The config was not reloaded: {reason}")
-# a worker's own 4xx, passed on with its status (trtllm-serve: 400)
-UPSTREAM_REJECTED = ErrorSpec(400, "upstream_rejected", "{message}")
+# a worker's own 4xx, passed on with its status (trtllm-serve: 400, or 422 from validation)
+UPSTREAM_REJECTED = ErrorSpec(
+    400, "upstream_rejected", "{message}", type="invalid_request_error", also=(422,)
+)
 
 # 401, 403: who is asking
 MISSING_API_KEY = ErrorSpec(

@@ -55,6 +55,11 @@ class ErrorSpec:
     retryable: bool = False  # routing may try another worker (nothing reached the client)
     param: str | None = None
     headers: tuple[tuple[bytes, bytes], ...] = field(default=())
+    also: tuple[int, ...] = ()  # other statuses it may carry (a worker's own, passed on)
+
+    @property
+    def statuses(self) -> tuple[int, ...]:
+        return (self.status, *self.also)
 
     def build(
         self,
@@ -67,6 +72,8 @@ class ErrorSpec:
     ) -> ApiError:
         if (self.retry_after is RetryAfter.COMPUTED) != (retry_after_s is not None):
             raise TypeError(f"{self.code}: retry_after_s goes with a computed Retry-After only")
+        if status is not None and status not in self.statuses:
+            status = self.status  # only the statuses declared here reach a client
         return ApiError(
             status or self.status,
             self.template.format(**fields) if fields else self.template,

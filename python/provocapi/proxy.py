@@ -9,7 +9,6 @@ another worker); after the first byte it becomes the stream's error event.
 from __future__ import annotations
 
 import asyncio
-import binascii
 import contextlib
 import time
 
@@ -129,7 +128,7 @@ async def _complete(gw: Gateway, req: Request, call: Call, resp: Response) -> No
             tool_family=plan.tool_family,
             tool_names=plan.tool_names,
         )
-    except ValueError as exc:
+    except _core.UpstreamFormatError as exc:  # a CoreError is our bug: the app answers 500
         gw.telemetry.upstream_error(call.model_id, "garbage")
         raise bad_gateway(f"the worker's answer is not valid ({exc})") from None
     if prompt or completion:  # the worker's usage wins over our estimate
@@ -145,7 +144,7 @@ async def _embeddings(gw: Gateway, req: Request, call: Call, resp: Response) -> 
     plan = call.plan
     try:
         out, prompt = embedding_answer(body, call.res.public_id, plan.dimensions, plan.base64)
-    except (ValueError, KeyError, TypeError, binascii.Error) as exc:
+    except _core.UpstreamFormatError as exc:
         gw.telemetry.upstream_error(call.model_id, "garbage")
         raise bad_gateway(f"the worker's embeddings are not valid ({exc})") from None
     if prompt:
