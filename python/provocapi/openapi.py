@@ -151,7 +151,7 @@ _HEALTH = {
         "unready_models": {"type": "array", "items": {"type": "string"}},
     },
 }
-_HEALTH_REF = {"$ref": "#/components/schemas/Health"}
+_HEALTH_REF: dict[str, object] = {"$ref": "#/components/schemas/Health"}
 _RELOADED = {
     "type": "object",
     "required": ["status", "generation", "models"],
