@@ -4,12 +4,14 @@ from typing import Self, final
 
 __all__ = [
     "BucketSet",
+    "CoreError",
     "Metrics",
     "RoutePool",
     "StateTable",
     "StateTableError",
     "StreamRelay",
     "Tokenizer",
+    "UpstreamFormatError",
     "__version__",
     "embedding_json",
     "embedding_truncate",
@@ -47,7 +49,7 @@ class StreamRelay:
         tool_names: list[str] | None = None,
     ) -> Self:
         """`kind` is "chat" or "completion", `tool_family` "llama3", "qwen2" or "mistral"
-        (ValueError otherwise). Tool recognition needs both a family and tool names, and
+        (CoreError otherwise). Tool recognition needs both a family and tool names, and
         applies to chat only."""
 
     def feed(self, data: bytes) -> bytes:
@@ -108,25 +110,35 @@ def rewrite_response(
 
     Returns (body, prompt_tokens, completion_tokens, finish_reason of choice 0); tokens
     are 0 when the worker sent no usage. Keeps OpenAI's keys only, fills what the SDKs
-    require, maps finish_reason, parses text tool calls. ValueError when the body is
-    not a JSON object with a choices array (the gateway answers 502).
+    require, maps finish_reason, parses text tool calls. UpstreamFormatError when the body
+    is not a JSON object with a choices array (the gateway answers 502); CoreError on a
+    bad kind or tool_family.
     """
 
 def embedding_truncate(raw: bytes, dimensions: int) -> bytes:
     """Little-endian float32 vector -> its first `dimensions` values, L2-renormalised.
 
-    ValueError when raw is not whole float32 values, dimensions is outside
-    1..len, or a value is not finite.
+    UpstreamFormatError when raw is not whole float32 values, dimensions is outside
+    1..len, or a value is not finite; CoreError when dimensions is negative.
     """
 
 def embedding_json(raw: bytes) -> bytes:
     """Little-endian float32 vector -> a JSON array of its values, each in the shortest
-    text that reads back as the same float32. ValueError when raw is not whole float32
-    values or a value is not finite."""
+    text that reads back as the same float32. UpstreamFormatError when raw is not whole
+    float32 values or a value is not finite."""
+
+# --- errors: what the core raises (rust/src/bindings/errors.rs) ---
+
+class CoreError(RuntimeError):
+    """A bad argument to a binding or an internal failure of the core: a bug, never a
+    worker's fault (the gateway answers 500 and logs it)."""
+
+class UpstreamFormatError(ValueError):
+    """A worker's answer that its protocol does not allow (the gateway answers 502)."""
 
 # --- state: shared-memory state table and metrics registry (rust/src/bindings/state.rs) ---
 
-class StateTableError(RuntimeError):
+class StateTableError(CoreError):
     """Corrupt or mismatched state file, table full, key too long, or a bad slot/field.
 
     Failing to open, size, lock or map the file raises OSError instead.
@@ -173,7 +185,7 @@ class Metrics:
     def describe(self, name: str, kind: str, help: str, buckets: list[float] | None = None) -> None:
         """kind: "counter" | "gauge" | "histogram". Histogram buckets: at most 30 finite,
         increasing bounds (+Inf is implied); None gives Prometheus' latency defaults.
-        Describing a family again identically is a no-op. ValueError on bad input."""
+        Describing a family again identically is a no-op. CoreError on bad input."""
     def series(self, name: str, labels: dict[str, str] | None = None) -> int:
         """The handle (slot) of a series of a described family; keep it for updates."""
     def inc(self, series: int, by: int = 1) -> None:
@@ -240,7 +252,7 @@ class Tokenizer:
     """
 
     def __new__(cls, path: str, kind: str) -> Self:
-        """OSError if the file cannot be read, ValueError if it is not of that kind."""
+        """OSError if the file cannot be read, CoreError if it is not of that kind."""
 
     def encode(self, text: str) -> list[int]:
         """Token ids, no BOS/EOS; added tokens written in the text count as themselves
@@ -265,7 +277,7 @@ class Tokenizer:
         """Tokens of a chat prompt as the family's template renders it ("llama3": Llama
         3.1, "qwen2": Qwen 2.5, "mistral": Mistral Small 3 / instruct v7), up to the open
         assistant turn. `messages`: (role, text); `tools`: each tool's JSON as the
-        template writes it; `limit` as for `count`, over the whole prompt. ValueError on
+        template writes it; `limit` as for `count`, over the whole prompt. CoreError on
         an unknown family."""
 
     def special_id(self, token: str) -> int | None:
@@ -312,7 +324,7 @@ class RoutePool:
         """policy: "scan" (exact least loaded) or "two_choices". load_factor bounds prefix
         affinity, adapter_load_factor adapter affinity (multiples of the mean load, >= 1).
         home_slots: slots remembering where recent prefixes went (32 entries each).
-        ValueError on more than MAX_WORKERS workers, a weight of 0, max_loras above
+        CoreError on more than MAX_WORKERS workers, a weight of 0, max_loras above
         LORA_MAX, a bad factor or policy."""
     def __len__(self) -> int: ...
     def pick(self, adapter: int = 0, prefix: int = 0, exclude: int = 0) -> tuple[int, bool]:

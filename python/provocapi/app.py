@@ -17,6 +17,7 @@ from pathlib import Path
 from . import config as config_mod
 from .asgi import ClientGone, Receive, Request, Scope, Send
 from .body_deadline import BodyDeadlines
+from .error_catalog import INTERNAL_ERROR, METHOD_NOT_ALLOWED, UNKNOWN_URL
 from .errors import ApiError, quote
 from .gateway import Gateway
 from .handlers.admin import reload
@@ -91,16 +92,14 @@ class App:
         endpoint = _ENDPOINT[route[0]] if route else "unknown"
         try:
             if route is None:
-                raise ApiError(
-                    404, f"Invalid URL ({quote(req.method)} {quote(req.path)}).", code="unknown_url"
-                )
+                raise UNKNOWN_URL.build(method=quote(req.method), path=quote(req.path))
             handler = route[1].get(req.method)
             if handler is None:
                 allow = ", ".join(route[1])
-                raise ApiError(
-                    405,
-                    f"Method {quote(req.method)} is not allowed on {quote(req.path)}; use {allow}.",
-                    code="method_not_allowed",
+                raise METHOD_NOT_ALLOWED.build(
+                    method=quote(req.method),
+                    path=quote(req.path),
+                    allow=allow,
                     headers=[(b"allow", allow.encode())],
                 )
             model = await handler(self.gw, req)
@@ -112,13 +111,7 @@ class App:
             log.exception("unhandled error on %s %s", req.method, req.path)
             await self._error(
                 req,
-                ApiError(
-                    500,
-                    "The gateway hit an internal error; it has been logged. "
-                    f"Request id: {req.request_id.decode()}.",
-                    code="internal_error",
-                    type="server_error",
-                ),
+                INTERNAL_ERROR.build(request_id=req.request_id.decode()),
             )
         finally:
             self.gw.telemetry.request_done(
@@ -129,7 +122,7 @@ class App:
         if req.status:  # the response already started: nothing more can be said
             return
         try:
-            await req.respond_error(err)
+            await req.respond_error(err, self.gw.cfg.server.retry_after_s)
         except Exception:
             req.status = 499
 

@@ -16,6 +16,7 @@ import orjson
 
 from . import ids
 from .body_deadline import BodyDeadlines
+from .error_catalog import REQUEST_TIMEOUT, REQUEST_TOO_LARGE
 from .errors import ApiError
 
 Scope = MutableMapping[str, Any]
@@ -135,8 +136,9 @@ class Request:
     async def respond_json(self, status: int, data: object) -> None:
         await self.respond(status, orjson.dumps(data))
 
-    async def respond_error(self, err: ApiError) -> None:
-        await self.respond(err.status, err.body(), err.headers)
+    async def respond_error(self, err: ApiError, retry_after_s: int) -> None:
+        """`retry_after_s`: [server].retry_after_s, for a configured Retry-After."""
+        await self.respond(err.status, err.body(), err.response_headers(retry_after_s))
 
     async def start_stream(self, headers: Headers | None = None) -> None:
         self.status = 200
@@ -162,18 +164,8 @@ class Request:
 
 
 def too_large(limit: int) -> ApiError:
-    return ApiError(
-        413,
-        f"Request body too large: the limit is {limit} bytes.",
-        code="request_too_large",
-    )
+    return REQUEST_TOO_LARGE.build(limit=limit)
 
 
 def body_timeout(timeout_s: float) -> ApiError:
-    # the connection is closed after the answer: the rest of the body is never read
-    return ApiError(
-        408,
-        f"The request body did not arrive within {timeout_s:g} s.",
-        code="request_timeout",
-        headers=[(b"connection", b"close")],
-    )
+    return REQUEST_TIMEOUT.build(timeout_s=timeout_s)

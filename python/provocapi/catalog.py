@@ -11,7 +11,8 @@ from dataclasses import dataclass
 
 from .adapters import Adapter, AdapterSource
 from .config import Config, ModelConfig
-from .errors import ApiError, model_not_found, quote
+from .error_catalog import ADAPTER_NOT_FOUND, model_not_found
+from .errors import quote
 from .keys import KeyRecord
 
 
@@ -66,12 +67,7 @@ class Catalog:
         if sep:
             adapter = self.adapters.get(model.id, adapter_name)
             if adapter is None:
-                raise ApiError(
-                    404,
-                    f"The adapter '{quote(adapter_name)}' does not exist for model '{model.id}'.",
-                    code="adapter_not_found",
-                    param="model",
-                )
+                raise ADAPTER_NOT_FOUND.build(adapter=quote(adapter_name), model=model.id)
         public = f"{model.id}:{adapter.name}" if adapter else model.id
         got = Resolved(model, adapter, public)
         if len(self._resolve_memo) < 10_000:

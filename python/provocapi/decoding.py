@@ -14,6 +14,7 @@ from typing import TypeVar
 
 import msgspec
 
+from . import error_catalog as E
 from . import request_shapes
 from .errors import ApiError, quote
 from .json_depth import MAX_DEPTH, deep_param, depth_exceeds
@@ -45,12 +46,7 @@ def decode(body: bytes, typ: type[T]) -> T:
     except msgspec.ValidationError as exc:
         raise _translate(str(exc)) from None
     except msgspec.DecodeError:
-        raise ApiError(
-            400,
-            "We could not parse the JSON body of your request. The body must be valid JSON "
-            "(Content-Type: application/json).",
-            code="invalid_json",
-        ) from None
+        raise E.INVALID_JSON.build() from None
     except RecursionError:  # about 1000 levels: far past MAX_DEPTH
         raise too_deep(deep_param(body)) from None
     if depth_exceeds(body):
@@ -61,11 +57,9 @@ def decode(body: bytes, typ: type[T]) -> T:
 
 def too_deep(param: str | None) -> ApiError:
     where = f"'{param}'" if param else "The request body"
-    return ApiError(
-        400,
-        f"{where} nests arrays and objects too deeply: a request body may nest at most "
-        f"{MAX_DEPTH} levels.",
-        code="invalid_value",
+    return E.INVALID_VALUE.build(
+        message=f"{where} nests arrays and objects too deeply: a request body may nest at "
+        f"most {MAX_DEPTH} levels.",
         param=param,
     )
 
@@ -76,33 +70,19 @@ def _translate(msg: str) -> ApiError:
     head = msg[: m.start()] if m else msg
     if miss := _MISSING.match(head):
         param = _param(path, miss.group("field"))
-        return ApiError(
-            400,
-            f"Missing required parameter: '{quote(param)}'.",
-            code="missing_required_parameter",
-            param=param,
-        )
+        return E.MISSING_PARAMETER.build(name=quote(param), param=param)
     if unk := _UNKNOWN.match(head):
         param = _param(path, unk.group("field"))
-        return ApiError(
-            400,
-            f"Unrecognized request argument supplied: {quote(param)}",
-            code="unknown_parameter",
-            param=param,
-        )
+        return E.UNKNOWN_PARAMETER.build(name=quote(param), param=param)
     param = _param(path)
     if param is None:
-        return ApiError(400, f"Invalid request body: {quote(head)}.", code="invalid_type")
+        return E.INVALID_BODY.build(detail=quote(head))
     if _CONSTRAINT.match(head):  # the right type, outside its range
-        return ApiError(
-            400, f"Invalid value for '{quote(param)}': {_lower(head)}.", code="invalid_value",
-            param=param,
-        )  # fmt: skip
-    return ApiError(
-        400,
-        f"Invalid type for '{quote(param)}': {quote(_lower(head))}.",
-        code="invalid_type",
-        param=param,
+        return E.INVALID_VALUE.build(
+            message=f"Invalid value for '{quote(param)}': {_lower(head)}.", param=param
+        )
+    return E.INVALID_TYPE.build(
+        message=f"Invalid type for '{quote(param)}': {quote(_lower(head))}.", param=param
     )
 
 

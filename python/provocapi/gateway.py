@@ -20,7 +20,7 @@ from .asgi import Request
 from .catalog import Catalog
 from .config import Config
 from .credentials import bearer, is_admin_key
-from .errors import ApiError
+from .error_catalog import INVALID_API_KEY, MISSING_API_KEY
 from .keys import KeyCache, KeyRecord, KeyStore
 from .reload import Reloader
 from .routing import Router
@@ -112,21 +112,11 @@ class Gateway:
             self.start_background()
         auth = req.authorization
         if not auth:
-            raise ApiError(
-                401,
-                "You didn't provide an API key. Provide it in an Authorization header "
-                "using Bearer auth (i.e. Authorization: Bearer pk-prov-...).",
-                code="missing_api_key",
-            )
+            raise MISSING_API_KEY.build()
         secret = bearer(auth)
         rec = self.keys.lookup(secret) if secret is not None else None
         if rec is None:
-            raise ApiError(
-                401,
-                f"Incorrect API key provided: {_hint(auth)}. Create one with "
-                "`provocapi keys create`.",
-                code="invalid_api_key",
-            )
+            raise INVALID_API_KEY.build(hint=_hint(auth))
         return rec
 
     @property

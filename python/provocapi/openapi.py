@@ -1,52 +1,75 @@
 """GET /openapi.json: what this gateway really serves.
 
 Request schemas come from the same msgspec Structs that decode requests, so the
-document cannot drift from the code; responses refer to OpenAI's shapes.
+document cannot drift from the code. Responses use OpenAI's schemas, extracted
+from the vendored spec by scripts/extract_openai_schemas.py; each route's error
+statuses come from the catalogue entries it declares (route_errors.py).
 """
 
 from __future__ import annotations
 
+from http import HTTPStatus
+from pathlib import Path
 from typing import Any
 
 import msgspec
 import orjson
 
-from . import __version__
+from . import __version__, route_errors
+from .errors import RetryAfter
 from .schemas import ChatRequest, CompletionRequest, EmbeddingRequest
 
-_ERRORS = {
-    "400": "Invalid request (malformed JSON, missing/ill-typed/unknown/unsupported field).",
-    "401": "Missing, unknown or revoked API key.",
-    "404": "Unknown model, adapter or URL, or a model this key may not use.",
-    "413": "Body over the configured limit.",
-    "502": "The worker failed or answered garbage.",
-    "503": "No healthy worker, or the model's workers are overloaded (Retry-After).",
-    "504": "The worker did not answer in time.",
-}
+_COMPONENTS = Path(__file__).with_name("openapi_components.json")
 
 
-def _error_responses() -> dict[str, Any]:
-    return {
-        code: {
-            "description": text,
-            "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Error"}}},
+def _error_responses(path: str, method: str) -> dict[str, Any]:
+    """Every status the route's catalogue entries can answer, with their codes."""
+    out: dict[str, Any] = {}
+    for status, specs in route_errors.statuses(path, method).items():
+        codes = ", ".join(dict.fromkeys(f"`{s.code}`" for s in specs))
+        resp: dict[str, Any] = {
+            "description": f"{HTTPStatus(status).phrase}: {codes}.",
+            "content": {
+                "application/json": {"schema": {"$ref": "#/components/schemas/ErrorResponse"}}
+            },
         }
-        for code, text in _ERRORS.items()
-    }
+        if any(s.retry_after is not RetryAfter.NONE for s in specs):
+            resp["headers"] = {
+                "Retry-After": {
+                    "description": "Seconds to wait before retrying (on the codes that say so).",
+                    "schema": {"type": "integer"},
+                }
+            }
+        out[str(status)] = resp
+    return out
 
 
-def _op(summary: str, request: str | None, response: str, stream: bool = False) -> dict[str, Any]:
+def _op(
+    path: str,
+    method: str,
+    summary: str,
+    request: str | None,
+    response: str,
+    chunk: str | None = None,
+) -> dict[str, Any]:
     content: dict[str, Any] = {
         "application/json": {"schema": {"$ref": f"#/components/schemas/{response}"}}
     }
-    if stream:
+    if chunk:
         content["text/event-stream"] = {
-            "schema": {"type": "string", "description": "SSE: data: <chunk JSON>, then [DONE]"}
+            "schema": {
+                "type": "string",
+                "description": f"SSE: `data: <{chunk} JSON>` events, then `data: [DONE]`",
+            },
+            "x-provocapi-event": {"$ref": f"#/components/schemas/{chunk}"},
         }
     op: dict[str, Any] = {
         "summary": summary,
         "security": [{"bearer": []}],
-        "responses": {"200": {"description": "OK", "content": content}, **_error_responses()},
+        "responses": {
+            "200": {"description": "OK", "content": content},
+            **_error_responses(path, method),
+        },
     }
     if request:
         op["requestBody"] = {
@@ -58,8 +81,9 @@ def _op(summary: str, request: str | None, response: str, stream: bool = False) 
     return op
 
 
-def _open(schema: str) -> dict[str, Any]:
-    return {"type": "object", "description": f"As OpenAI's {schema}.", "additionalProperties": True}
+def _plain(path: str, summary: str, responses: dict[str, Any]) -> dict[str, Any]:
+    """A route of our own (no key): its own answers, then its catalogue errors."""
+    return {"summary": summary, "responses": {**responses, **_error_responses(path, "GET")}}
 
 
 USAGE_SUMMARY = (
@@ -127,6 +151,16 @@ _HEALTH = {
         "unready_models": {"type": "array", "items": {"type": "string"}},
     },
 }
+_HEALTH_REF: dict[str, object] = {"$ref": "#/components/schemas/Health"}
+_RELOADED = {
+    "type": "object",
+    "required": ["status", "generation", "models"],
+    "properties": {
+        "status": {"const": "reloaded"},
+        "generation": {"type": "integer"},
+        "models": {"type": "array", "items": {"type": "string"}},
+    },
+}
 _READY_MODEL = {
     "name": "model",
     "in": "query",
@@ -147,47 +181,13 @@ def document() -> bytes:
         [ChatRequest, CompletionRequest, EmbeddingRequest],
         ref_template="#/components/schemas/{name}",
     )
-    components.update(
-        {
-            "ChatCompletion": _open("CreateChatCompletionResponse"),
-            "Completion": _open("CreateCompletionResponse"),
-            "EmbeddingList": _open("CreateEmbeddingResponse"),
-            "Model": {
-                "type": "object",
-                "required": ["id", "object", "created", "owned_by"],
-                "properties": {
-                    "id": {"type": "string"},
-                    "object": {"const": "model"},
-                    "created": {"type": "integer"},
-                    "owned_by": {"type": "string"},
-                },
-            },
-            "ModelList": {
-                "type": "object",
-                "properties": {
-                    "object": {"const": "list"},
-                    "data": {"type": "array", "items": {"$ref": "#/components/schemas/Model"}},
-                },
-            },
-            "UsageList": _usage_schema(),
-            "Error": {
-                "type": "object",
-                "required": ["error"],
-                "properties": {
-                    "error": {
-                        "type": "object",
-                        "required": ["message", "type", "param", "code"],
-                        "properties": {
-                            "message": {"type": "string"},
-                            "type": {"type": "string"},
-                            "param": {"type": ["string", "null"]},
-                            "code": {"type": ["string", "null"]},
-                        },
-                    }
-                },
-            },
-        }
-    )
+    openai_schemas = orjson.loads(_COMPONENTS.read_bytes())["schemas"]
+    clash = components.keys() & openai_schemas.keys()
+    assert not clash, f"request Structs named like OpenAI's schemas: {clash}"
+    components.update(openai_schemas)
+    components["UsageList"] = _usage_schema()
+    components["Health"] = _HEALTH
+    components["Reloaded"] = _RELOADED
     model_param = [{"name": "model", "in": "path", "required": True, "schema": {"type": "string"}}]
     doc = {
         "openapi": "3.1.0",
@@ -202,44 +202,107 @@ def document() -> bytes:
         },
         "paths": {
             "/v1/chat/completions": {
-                "post": _op("Create a chat completion", "ChatRequest", "ChatCompletion", True)
+                "post": _op(
+                    "/v1/chat/completions",
+                    "POST",
+                    "Create a chat completion",
+                    "ChatRequest",
+                    "CreateChatCompletionResponse",
+                    "CreateChatCompletionStreamResponse",
+                )
             },
             "/v1/completions": {
-                "post": _op("Create a completion", "CompletionRequest", "Completion", True)
+                "post": _op(
+                    "/v1/completions",
+                    "POST",
+                    "Create a completion",
+                    "CompletionRequest",
+                    "CreateCompletionResponse",
+                    "CreateCompletionResponse",
+                )
             },
             "/v1/embeddings": {
-                "post": _op("Create embeddings", "EmbeddingRequest", "EmbeddingList")
+                "post": _op(
+                    "/v1/embeddings",
+                    "POST",
+                    "Create embeddings",
+                    "EmbeddingRequest",
+                    "CreateEmbeddingResponse",
+                )
             },
-            "/v1/models": {"get": _op("List the models this key may use", None, "ModelList")},
+            "/v1/models": {
+                "get": _op(
+                    "/v1/models",
+                    "GET",
+                    "List the models this key may use",
+                    None,
+                    "ListModelsResponse",
+                )
+            },
             "/v1/models/{model}": {
-                "get": {**_op("Retrieve a model", None, "Model"), "parameters": model_param}
-            },
-            "/v1/usage": {"get": {**_op(USAGE_SUMMARY, None, "UsageList"), "parameters": _USAGE}},
-            "/health": {
                 "get": {
-                    "summary": "Liveness, with each model's ready and total workers",
-                    "responses": {"200": {"description": "OK", **_json(_HEALTH)}},
+                    **_op("/v1/models/{model}", "GET", "Retrieve a model", None, "Model"),
+                    "parameters": model_param,
                 }
+            },
+            "/v1/usage": {
+                "get": {
+                    **_op("/v1/usage", "GET", USAGE_SUMMARY, None, "UsageList"),
+                    "parameters": _USAGE,
+                }
+            },
+            "/admin/reload": {
+                "post": {
+                    **_op(
+                        "/admin/reload",
+                        "POST",
+                        "Reload the config file (admin key); calls in flight finish on the old one",
+                        None,
+                        "Reloaded",
+                    ),
+                }
+            },
+            "/health": {
+                "get": _plain(
+                    "/health",
+                    "Liveness, with each model's ready and total workers",
+                    {"200": {"description": "OK", **_json(_HEALTH_REF)}},
+                )
             },
             "/health/ready": {
                 "get": {
-                    "summary": "Readiness: 503 while draining or a named model has no ready worker",
+                    **_plain(
+                        "/health/ready",
+                        "Readiness: 503 while draining or a named model has no ready worker",
+                        {
+                            "200": {"description": "Ready", **_json(_HEALTH_REF)},
+                            "503": {
+                                "description": "Draining, or a named model not ready",
+                                **_json(_HEALTH_REF),
+                            },
+                        },
+                    ),
                     "parameters": [_READY_MODEL],
-                    "responses": {
-                        "200": {"description": "Ready", **_json(_HEALTH)},
-                        "404": {"description": "A named model does not exist"},
-                        "503": {"description": "Draining, or a named model not ready"},
-                    },
                 }
             },
             "/metrics": {
-                "get": {
-                    "summary": "Prometheus metrics, summed over all worker processes",
-                    "responses": {"200": {"description": "Prometheus text format"}},
-                }
+                "get": _plain(
+                    "/metrics",
+                    "Prometheus metrics, summed over all worker processes",
+                    {
+                        "200": {
+                            "description": "Prometheus text format",
+                            "content": {"text/plain": {"schema": {"type": "string"}}},
+                        }
+                    },
+                )
             },
             "/openapi.json": {
-                "get": {"summary": "This document", "responses": {"200": {"description": "OK"}}}
+                "get": _plain(
+                    "/openapi.json",
+                    "This document",
+                    {"200": {"description": "OK", **_json({"type": "object"})}},
+                )
             },
         },
     }

@@ -9,7 +9,6 @@ another worker); after the first byte it becomes the stream's error event.
 from __future__ import annotations
 
 import asyncio
-import binascii
 import contextlib
 import time
 
@@ -20,6 +19,7 @@ from .asgi import ClientGone, Request
 from .call import Call
 from .disconnect import DisconnectGuard
 from .embedding_answer import answer as embedding_answer
+from .error_catalog import NO_HEALTHY_WORKER
 from .errors import ApiError
 from .gateway import Gateway
 from .http1 import BadHttp, Response, UpstreamClosed, UpstreamTimeout
@@ -86,7 +86,7 @@ async def attempt(gw: Gateway, req: Request, call: Call, worker: Worker) -> None
             gw.telemetry.upstream_error(call.model_id, f"http_{resp.status}")
             if resp.status == 503 and resp.headers.get(SERVER_STATE) == "starting":
                 raise worker_starting()
-            raise worker_error(resp.status, body, gw.cfg.server.retry_after_s)
+            raise worker_error(resp.status, body)
         if call.kind == "embedding":
             await _embeddings(gw, req, call, resp)
         elif plan.stream:
@@ -112,13 +112,7 @@ def _with_model(body: bytes, model: str) -> bytes:
 
 def worker_starting() -> ApiError:
     # trtllm-serve answers 503 `starting` on every route while it loads the model.
-    return ApiError(
-        503,
-        "No healthy worker is available for this model (it is starting).",
-        code="no_healthy_worker",
-        type="server_error",
-        retryable=True,
-    )
+    return NO_HEALTHY_WORKER.build(what="this model (it is starting)")
 
 
 async def _complete(gw: Gateway, req: Request, call: Call, resp: Response) -> None:
@@ -134,7 +128,7 @@ async def _complete(gw: Gateway, req: Request, call: Call, resp: Response) -> No
             tool_family=plan.tool_family,
             tool_names=plan.tool_names,
         )
-    except ValueError as exc:
+    except _core.UpstreamFormatError as exc:  # a CoreError is our bug: the app answers 500
         gw.telemetry.upstream_error(call.model_id, "garbage")
         raise bad_gateway(f"the worker's answer is not valid ({exc})") from None
     if prompt or completion:  # the worker's usage wins over our estimate
@@ -150,7 +144,7 @@ async def _embeddings(gw: Gateway, req: Request, call: Call, resp: Response) -> 
     plan = call.plan
     try:
         out, prompt = embedding_answer(body, call.res.public_id, plan.dimensions, plan.base64)
-    except (ValueError, KeyError, TypeError, binascii.Error) as exc:
+    except _core.UpstreamFormatError as exc:
         gw.telemetry.upstream_error(call.model_id, "garbage")
         raise bad_gateway(f"the worker's embeddings are not valid ({exc})") from None
     if prompt:

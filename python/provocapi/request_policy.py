@@ -17,7 +17,8 @@ from msgspec import UNSET
 
 from . import trtllm_protocol as trt
 from .catalog import Resolved
-from .errors import ApiError, invalid, quote, unsupported
+from .error_catalog import invalid, unsupported
+from .errors import quote
 from .schemas import ChatRequest, CompletionRequest, EmbeddingRequest, given
 
 # Accepted from clients, never forwarded: bookkeeping that cannot change the output.
@@ -108,11 +109,10 @@ def _stream(req: ChatRequest | CompletionRequest) -> tuple[bool, bool]:
         assert isinstance(opts, dict)
         include = opts.get("include_usage", False)
         if not isinstance(include, bool):
-            raise ApiError(
-                400,
+            raise invalid(
                 "Invalid type for 'stream_options.include_usage': expected a boolean.",
-                code="invalid_type",
                 param="stream_options.include_usage",
+                code="invalid_type",
             )
         return stream, include
     return stream, False
@@ -238,12 +238,11 @@ def plan_embedding(req: EmbeddingRequest, res: Resolved) -> EmbeddingPlan:
             or all(isinstance(x, list) and all(isinstance(t, int) for t in x) for x in inp)
         )
         if not ok or isinstance(first, bool):
-            raise ApiError(
-                400,
+            raise invalid(
                 "Invalid 'input': expected a string, a list of strings, a list of token ids "
                 "or a list of lists of token ids.",
-                code="invalid_type",
                 param="input",
+                code="invalid_type",
             )
     dims: int | None = None
     if given(req.dimensions):

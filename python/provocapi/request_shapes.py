@@ -11,7 +11,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from .errors import ApiError, invalid, quote
+from .error_catalog import invalid
+from .errors import ApiError, quote
 from .schemas import ChatRequest, CompletionRequest
 
 ROLES = frozenset({"system", "developer", "user", "assistant", "tool", "function"})
@@ -25,8 +26,8 @@ def check(req: object) -> None:
 
 
 def _wrong_type(param: str, expected: str) -> ApiError:
-    return ApiError(
-        400, f"Invalid type for '{param}': expected {expected}.", code="invalid_type", param=param
+    return invalid(
+        f"Invalid type for '{param}': expected {expected}.", param=param, code="invalid_type"
     )
 
 

@@ -12,6 +12,13 @@ from __future__ import annotations
 import aiohttp
 import orjson
 
+from .error_catalog import (
+    NO_HEALTHY_WORKER,
+    UPSTREAM_ERROR,
+    UPSTREAM_REJECTED,
+    UPSTREAM_TIMEOUT,
+    WORKER_OVERLOADED,
+)
 from .errors import ApiError
 from .http1 import BadHttp, Client, Response, UpstreamClosed, UpstreamTimeout
 
@@ -57,29 +64,15 @@ class Upstream:
         except (UpstreamClosed, BadHttp) as exc:
             raise bad_gateway(f"the worker failed before answering ({exc})") from None
         except OSError as exc:
-            raise ApiError(
-                503,
-                f"No healthy worker is available for this model ({exc.strerror or exc}).",
-                code="no_healthy_worker",
-                type="server_error",
-                retryable=True,
-            ) from None
+            raise NO_HEALTHY_WORKER.build(what=f"this model ({exc.strerror or exc})") from None
 
 
 def upstream_timeout() -> ApiError:
-    return ApiError(
-        504,
-        "The worker did not answer in time.",
-        code="upstream_timeout",
-        type="server_error",
-        retryable=True,
-    )
+    return UPSTREAM_TIMEOUT.build()
 
 
 def bad_gateway(detail: str) -> ApiError:
-    return ApiError(
-        502, f"Bad gateway: {detail}.", code="upstream_error", type="server_error", retryable=True
-    )
+    return UPSTREAM_ERROR.build(detail=detail)
 
 
 async def read_body(resp: Response) -> bytes:
@@ -92,21 +85,14 @@ async def read_body(resp: Response) -> bytes:
         raise bad_gateway(f"the worker's answer was cut ({exc})") from None
 
 
-def worker_error(status: int, body: bytes, retry_after_s: int) -> ApiError:
+def worker_error(status: int, body: bytes) -> ApiError:
     """A worker's non-2xx answer as the client should see it."""
     message = _worker_message(body) or f"the worker answered HTTP {status}"
     if status == 429:
         # The worker's queue is full: another attempt soon may succeed.
-        return ApiError(
-            503,
-            f"The model's workers are overloaded ({message}); retry shortly.",
-            code="worker_overloaded",
-            type="server_error",
-            headers=[(b"retry-after", str(retry_after_s).encode()), (b"x-should-retry", b"true")],
-            retryable=True,
-        )
+        return WORKER_OVERLOADED.build(detail=message)
     if 400 <= status < 500:
-        return ApiError(status, message, type="invalid_request_error", code="upstream_rejected")
+        return UPSTREAM_REJECTED.build(message=message, status=status)
     return bad_gateway(f"the worker answered HTTP {status}: {message}")
 
 

@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 import tokenizers
 from provocapi import config, vocab
-from provocapi._core import Tokenizer
+from provocapi._core import CoreError, Tokenizer
 from provocapi.vocab import BUILTIN, MissingVocabulary, source
 
 CORPUS = [
@@ -172,9 +172,9 @@ def test_bad_files_are_clear_errors(tmp_path: Path) -> None:
         Tokenizer(str(tmp_path / "missing.json"), "hf")
     bad = tmp_path / "bad.tiktoken"
     bad.write_text("%%% 1\n")
-    with pytest.raises(ValueError, match="not a valid tokenizer file"):
+    with pytest.raises(CoreError, match="not a valid tokenizer file"):
         Tokenizer(str(bad), "qwen-tiktoken")
-    with pytest.raises(ValueError, match="kind must be"):
+    with pytest.raises(CoreError, match="kind must be"):
         Tokenizer(str(bad), "sentencepiece")
     assert set(BUILTIN) == {"llama3", "qwen2.5", "tekken"}
 

@@ -10,7 +10,7 @@ import time
 from pathlib import Path
 
 import pytest
-from provocapi._core import Metrics, StateTable
+from provocapi._core import CoreError, Metrics, StateTable
 
 FAMILIES: list[tuple[str, str, str, list[float] | None]] = [
     ("req_total", "counter", "Requests.", None),
@@ -20,7 +20,7 @@ FAMILIES: list[tuple[str, str, str, list[float] | None]] = [
 
 CHILD = """
 import json, sys, time
-from provocapi._core import Metrics, StateTable
+from provocapi._core import CoreError, Metrics, StateTable
 path, families, start = sys.argv[1], json.loads(sys.argv[2]), float(sys.argv[3])
 m = Metrics(StateTable(path, 256))
 for f in families:
@@ -137,7 +137,7 @@ def test_histogram_counts_and_sums(path: Path) -> None:
     assert [bucket(le) for le in ("0.1", "1", "10", "+Inf")] == [3, 5, 8, 9]
     assert e.get("lat_seconds_count", model="m") == len(values)
     assert e.get("lat_seconds_sum", model="m") == pytest.approx(sum(values), abs=1e-6)
-    with pytest.raises(ValueError):
+    with pytest.raises(CoreError):
         m.value(h)
 
 
@@ -198,7 +198,7 @@ def test_bad_input_is_value_error(path: Path) -> None:
         lambda: m.gauge_set(g, float("nan")),
         lambda: m.observe(c, 1.0),
     ):
-        with pytest.raises(ValueError):
+        with pytest.raises(CoreError):
             call()
     m.describe("req_total", "counter", "Requests.")  # identical: fine
     m.describe("h", "histogram", "", [float(i) for i in range(30)] + [float("inf")])

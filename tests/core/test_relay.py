@@ -555,17 +555,24 @@ def test_rewrite_completion_response() -> None:
     "body", [b"", b"<html>502</html>", b"[]", b"{}", b'{"choices": null}', b'{"choices": [7]}']
 )
 def test_rewrite_refuses_garbage(body: bytes) -> None:
-    with pytest.raises(ValueError):
+    with pytest.raises(_core.UpstreamFormatError):
         _core.rewrite_response(body, kind="chat", public_model=MODEL, response_id=ID, created=1)
 
 
-def test_bad_arguments_raise_value_error() -> None:
-    with pytest.raises(ValueError, match="kind"):
+def test_bad_arguments_are_core_errors_not_worker_garbage() -> None:
+    # our own code never passes these: a bug, which the proxy must not read as a 502
+    assert not issubclass(_core.CoreError, ValueError)
+    assert issubclass(_core.UpstreamFormatError, ValueError)
+    with pytest.raises(_core.CoreError, match="kind"):
         _core.StreamRelay(
             kind="embeddings", public_model=MODEL, response_id=ID, created=1, include_usage=False
         )
-    with pytest.raises(ValueError, match="tool_family"):
+    with pytest.raises(_core.CoreError, match="tool_family"):
         make_relay(family="gpt")
+    with pytest.raises(_core.CoreError, match="kind"):
+        _core.rewrite_response(
+            b"{}", kind="embedding", public_model=MODEL, response_id=ID, created=1
+        )
 
 
 # --------------------------------------------------------------------------- helpers
@@ -580,6 +587,9 @@ def test_embedding_truncate() -> None:
     out = _floats(_core.embedding_truncate(raw, 2))
     assert out == pytest.approx([0.6, 0.8])
     assert sum(v * v for v in _floats(_core.embedding_truncate(raw, 4))) == pytest.approx(1.0)
-    for bad_raw, dims in [(raw, 0), (raw, 5), (raw, -1), (raw[:7], 1)]:
-        with pytest.raises(ValueError):
+    # fewer floats than asked, or a ragged vector: the worker's fault
+    for bad_raw, dims in [(raw, 0), (raw, 5), (raw[:7], 1)]:
+        with pytest.raises(_core.UpstreamFormatError):
             _core.embedding_truncate(bad_raw, dims)
+    with pytest.raises(_core.CoreError):  # a negative size: ours
+        _core.embedding_truncate(raw, -1)

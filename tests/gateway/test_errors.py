@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 import orjson
-from provocapi.errors import QUOTE_CHARS, ApiError, model_not_found, quote
+from provocapi.error_catalog import model_not_found
+from provocapi.errors import QUOTE_CHARS, ApiError, quote
 
 
 def test_quote_cuts_long_text() -> None:

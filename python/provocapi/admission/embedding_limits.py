@@ -11,7 +11,7 @@ from __future__ import annotations
 from typing import Any
 
 from ..config import ModelConfig
-from ..errors import ApiError
+from ..error_catalog import CONTEXT_LENGTH_EXCEEDED, INVALID_VALUE, MAX_TOKENS_PER_REQUEST
 
 
 def input_count(inp: str | list[Any]) -> int:
@@ -29,11 +29,10 @@ def per_input_limit(model: ModelConfig) -> int:
 def check_inputs(model: ModelConfig, inp: str | list[Any]) -> None:
     n = input_count(inp)
     if n > model.max_inputs:
-        raise ApiError(
-            400,
-            f"'$.input' is invalid: an embeddings request takes at most {model.max_inputs} "
-            f"inputs, and this one has {n}. Please send them in smaller batches.",
-            code="invalid_value",
+        raise INVALID_VALUE.build(
+            message=f"'$.input' is invalid: an embeddings request takes at most "
+            f"{model.max_inputs} inputs, and this one has {n}. Please send them in smaller "
+            "batches.",
             param="input",
         )
 
@@ -44,20 +43,12 @@ def check_tokens(model: ModelConfig, inp: str | list[Any], counts: list[int]) ->
     for i, n in enumerate(counts):
         if n > limit:
             where = "the input" if isinstance(inp, str) else f"input[{i}]"
-            raise ApiError(
-                400,
-                f"This model's maximum context length is {limit} tokens, however you "
+            raise CONTEXT_LENGTH_EXCEEDED.build(
+                message=f"This model's maximum context length is {limit} tokens, however you "
                 f"requested more than {limit} tokens in {where}. Please reduce your input.",
-                code="context_length_exceeded",
                 param="input" if isinstance(inp, str) else f"input[{i}]",
             )
     total = sum(counts)
     if total > model.max_request_tokens:
-        raise ApiError(
-            400,
-            f"Requested {total} tokens, max {model.max_request_tokens} tokens per request. "
-            "Please send the inputs in smaller batches.",
-            code="max_tokens_per_request",
-            param="input",
-        )
+        raise MAX_TOKENS_PER_REQUEST.build(total=total, limit=model.max_request_tokens)
     return total

@@ -21,6 +21,7 @@ from concurrent.futures import ThreadPoolExecutor
 from .._core import BucketSet, StateTable
 from ..call import Call
 from ..config import Config
+from ..error_catalog import CONTEXT_LENGTH_EXCEEDED, OVER_RATE_LIMIT, RATE_LIMITED
 from ..errors import ApiError
 from ..telemetry import Telemetry
 from . import embedding_limits
@@ -190,12 +191,10 @@ def _context_exceeded(call: Call, prompt: int, out: int, stopped: bool) -> ApiEr
     limit = call.res.model.context_length
     where = "messages" if call.kind == "chat" else "prompt"
     more = "at least " if stopped else ""
-    return ApiError(
-        400,
-        f"This model's maximum context length is {limit} tokens. However, you requested "
-        f"{more}{prompt + out} tokens ({more}{prompt} in the {where}, {out} in the "
+    return CONTEXT_LENGTH_EXCEEDED.build(
+        message=f"This model's maximum context length is {limit} tokens. However, you "
+        f"requested {more}{prompt + out} tokens ({more}{prompt} in the {where}, {out} in the "
         f"completion). Please reduce the length of the {where} or completion.",
-        code="context_length_exceeded",
         param=where,
     )
 
@@ -213,23 +212,18 @@ def _refusal(
     scope, unit = limits.names[i]
     limit = buckets.limits[i][0]
     if never:
-        return ApiError(
-            429,
-            f"Request too large for {scope} on {_UNIT[unit]}: Limit {limit}, Requested {asked}. "
-            "The input or output tokens must be reduced in order to run successfully.",
-            code="rate_limit_exceeded",
-            headers=[*headers, (b"x-should-retry", b"false")],
+        return OVER_RATE_LIMIT.build(
+            scope=scope, unit=_UNIT[unit], limit=limit, asked=asked, headers=headers
         )
     wait_ms = max(1, -(-wait_ns // 1_000_000))
     retry_s = min(60, max(1, -(-wait_ns // 1_000_000_000)))
-    return ApiError(
-        429,
-        f"Rate limit reached for {scope} on {_UNIT[unit]}: Limit {limit}, Used {used}, "
-        f"Requested {asked}. Please try again in {_seconds(wait_ns)}.",
-        code="rate_limit_exceeded",
-        headers=[
-            *headers,
-            (b"retry-after", str(retry_s).encode()),
-            (b"retry-after-ms", str(wait_ms).encode()),
-        ],
+    return RATE_LIMITED.build(
+        scope=scope,
+        unit=_UNIT[unit],
+        limit=limit,
+        used=used,
+        asked=asked,
+        wait=_seconds(wait_ns),
+        retry_after_s=retry_s,
+        headers=[*headers, (b"retry-after-ms", str(wait_ms).encode())],
     )

@@ -4,19 +4,15 @@ from __future__ import annotations
 
 from ..asgi import Request
 from ..config import ConfigError
-from ..errors import ApiError
+from ..error_catalog import ADMIN_DISABLED, ADMIN_KEY_REQUIRED, INVALID_CONFIG
 from ..gateway import Gateway
 
 
 def require_admin(gw: Gateway, req: Request) -> None:
     if not gw.admin_key:
-        raise ApiError(
-            403,
-            "Admin endpoints are off: set [server].admin_key or PROVOCAPI_ADMIN_KEY.",
-            code="admin_disabled",
-        )
+        raise ADMIN_DISABLED.build()
     if not gw.is_admin(req):
-        raise ApiError(401, "This endpoint needs the admin key.", code="invalid_api_key")
+        raise ADMIN_KEY_REQUIRED.build()
 
 
 async def reload(gw: Gateway, req: Request) -> str:
@@ -24,7 +20,7 @@ async def reload(gw: Gateway, req: Request) -> str:
     try:
         gen = gw.reloader.reload()
     except ConfigError as exc:
-        raise ApiError(400, f"The config was not reloaded: {exc}", code="invalid_config") from None
+        raise INVALID_CONFIG.build(reason=exc) from None
     await req.respond_json(
         200, {"status": "reloaded", "generation": gen, "models": [m.id for m in gw.cfg.models]}
     )

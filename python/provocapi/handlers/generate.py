@@ -6,6 +6,7 @@ from .. import pipeline
 from ..asgi import Request
 from ..call import Call
 from ..decoding import decode
+from ..error_catalog import MODEL_NOT_SUPPORTED
 from ..errors import ApiError
 from ..gateway import Gateway
 from ..request_policy import plan_chat, plan_completion
@@ -14,12 +15,7 @@ from ..schemas import ChatRequest, CompletionRequest
 
 def wrong_endpoint(model_id: str, kind: str, endpoint: str) -> ApiError:
     article = "an" if kind == "embedding" else "a"
-    return ApiError(
-        404,
-        f"'{model_id}' is {article} {kind} model and not supported in the {endpoint} endpoint.",
-        code="model_not_supported",
-        param="model",
-    )
+    return MODEL_NOT_SUPPORTED.build(model=model_id, article=article, kind=kind, endpoint=endpoint)
 
 
 async def chat_completions(gw: Gateway, req: Request) -> str:

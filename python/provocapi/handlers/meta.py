@@ -5,7 +5,7 @@ from __future__ import annotations
 import orjson
 
 from ..asgi import Request
-from ..errors import model_not_found
+from ..error_catalog import model_not_found
 from ..gateway import Gateway
 from ..health import is_draining, requested_models
 from ..openapi import document

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from ..asgi import Request
 from ..config import ModelConfig
-from ..errors import model_not_found
+from ..error_catalog import model_not_found
 from ..gateway import Gateway
 
 # A fixed creation time: the catalogue has no history, and a stable value keeps

@@ -5,7 +5,7 @@ from __future__ import annotations
 import logging
 
 from ..asgi import Request
-from ..errors import ApiError, invalid
+from ..error_catalog import TENANT_FORBIDDEN, invalid
 from ..gateway import Gateway
 from ..usage.query import build_query, parse_params, render, store_unavailable
 from ..usage.stores import StoreError
@@ -25,13 +25,7 @@ async def usage(gw: Gateway, req: Request) -> str:
     else:
         key = gw.authenticate(req)
         if asked is not None and asked != key.tenant:
-            raise ApiError(
-                403,
-                "A tenant's key can only read its own usage; the tenant parameter needs "
-                "the admin key.",
-                code="permission_denied",
-                param="tenant",
-            )
+            raise TENANT_FORBIDDEN.build()
         tenant = key.tenant
     q = build_query(params, tenant, gw.cfg.usage.max_range_days)
     if q.model is not None:  # aliases and "model:adapter" name their resolved model

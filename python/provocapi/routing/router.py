@@ -20,6 +20,12 @@ import aiohttp
 from .._core import RoutePool, StateTable
 from ..call import Call
 from ..config import Config
+from ..error_catalog import (
+    NO_HEALTHY_WORKER,
+    POOL_SATURATED,
+    QUEUE_FULL,
+    QUEUE_TIMEOUT,
+)
 from ..errors import ApiError
 from .health import Health
 from .ledger import Ledger
@@ -38,13 +44,7 @@ FALLBACK_CODES = {"no_healthy_worker", "pool_saturated", "queue_full", "queue_ti
 
 
 def no_ready_worker(model_id: str) -> ApiError:
-    return ApiError(
-        503,
-        f"No healthy worker is available for model '{model_id}'.",
-        code="no_healthy_worker",
-        type="server_error",
-        headers=[(b"retry-after", b"1")],
-    )
+    return NO_HEALTHY_WORKER.build(what=f"model '{model_id}'")
 
 
 class Router:
@@ -158,13 +158,7 @@ class Router:
             if not spill:  # with a fallback provider the call leaves now; the wake goes on
                 index, hit = await self._wake_wait(pool, call, adapter, prefix)
         if index == RoutePool.FULL and spill:  # saturated: the fallback takes it now
-            raise ApiError(
-                503,
-                f"Every worker of model '{pool.model_id}' is busy.",
-                code="pool_saturated",
-                type="server_error",
-                headers=[(b"retry-after", b"1")],
-            )
+            raise POOL_SATURATED.build(model=pool.model_id)
         if index == RoutePool.FULL:
             index, hit = await self._wait(pool, call, adapter, prefix, tried)
         if index == RoutePool.NONE_READY:
@@ -192,26 +186,13 @@ class Router:
         try:
             if waiting > cfg.queue_size:
                 self._refuse(pool, "queue_full")
-                raise ApiError(
-                    429,
-                    f"Too many requests are waiting for model '{pool.model_id}'; retry shortly.",
-                    code="queue_full",
-                    type="rate_limit_exceeded",
-                    headers=[(b"retry-after", b"1")],
-                )
+                raise QUEUE_FULL.build(model=pool.model_id)
             deadline = started + cfg.queue_timeout_s
             while True:
                 remaining = deadline - time.perf_counter()
                 if remaining <= 0:
                     self._refuse(pool, "queue_timeout")
-                    raise ApiError(
-                        503,
-                        f"No worker of model '{pool.model_id}' freed up within "
-                        f"{cfg.queue_timeout_s:g} s; retry shortly.",
-                        code="queue_timeout",
-                        type="server_error",
-                        headers=[(b"retry-after", b"1")],
-                    )
+                    raise QUEUE_TIMEOUT.build(model=pool.model_id, wait_s=cfg.queue_timeout_s)
                 pool.freed.clear()
                 with contextlib.suppress(TimeoutError):
                     await asyncio.wait_for(pool.freed.wait(), min(QUEUE_POLL_S, remaining))

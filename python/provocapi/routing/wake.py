@@ -21,6 +21,7 @@ import aiohttp
 
 from .._core import StateTable
 from ..config import RoutingConfig, WakeConfig
+from ..error_catalog import WAKE_TIMEOUT
 from ..errors import ApiError
 from .metrics import RoutingMetrics
 
@@ -30,13 +31,7 @@ WAIT_POLL_S = 0.05  # how often a waiting call looks for a ready worker
 
 
 def wake_timeout(model_id: str, waited_s: float) -> ApiError:
-    return ApiError(
-        504,
-        f"No worker of model '{model_id}' became ready within {waited_s:.0f} s of waking it; "
-        "retry later.",
-        code="wake_timeout",
-        type="server_error",
-    )
+    return WAKE_TIMEOUT.build(model=model_id, waited_s=waited_s)
 
 
 class Waker:

@@ -9,7 +9,7 @@ from ..call import Call
 
 class UsageRecorder(Protocol):
     def begin(self, call: Call) -> None:
-        """May raise ApiError(503) when the record cannot be kept (spool full)."""
+        """May raise a 503 ApiError when the record cannot be kept (spool full)."""
         ...
 
     def end(self, call: Call) -> None: ...

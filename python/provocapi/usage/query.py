@@ -5,7 +5,8 @@ from __future__ import annotations
 import datetime as dt
 from urllib.parse import parse_qsl
 
-from ..errors import ApiError, invalid, quote
+from ..error_catalog import USAGE_STORE_UNAVAILABLE, invalid
+from ..errors import ApiError, quote
 from .stores import UsageQuery, UsageRow
 
 ALLOWED = {"start_date", "end_date", "model", "tenant"}
@@ -89,10 +90,4 @@ def render(q: UsageQuery, rows: list[UsageRow]) -> dict[str, object]:
 
 
 def store_unavailable(exc: Exception) -> ApiError:
-    return ApiError(
-        503,
-        "The usage store is unavailable right now; usage is kept and will be there. Retry shortly.",
-        code="usage_store_unavailable",
-        type="server_error",
-        headers=[(b"retry-after", b"5")],
-    )
+    return USAGE_STORE_UNAVAILABLE.build()

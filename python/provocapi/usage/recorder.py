@@ -19,7 +19,7 @@ from pathlib import Path
 
 from ..call import Call
 from ..config import UsageConfig
-from ..errors import ApiError
+from ..error_catalog import USAGE_SPOOL_FULL, USAGE_SPOOL_UNAVAILABLE
 from . import progress
 from .event import begin_row, encode, end_row, new_event_id
 from .flusher import Flusher
@@ -98,14 +98,7 @@ class SpoolRecorder:
         w = self.writer
         if not w.has_room():
             self.metrics.rejected()
-            raise ApiError(
-                503,
-                "The gateway cannot record usage right now (its usage spool is full while "
-                "the usage store catches up); the request was not run. Retry shortly.",
-                code="usage_spool_full",
-                type="server_error",
-                headers=[(b"retry-after", b"5")],
-            )
+            raise USAGE_SPOOL_FULL.build()
         row = begin_row(call, new_event_id())
         try:
             w.write(encode(row))
@@ -113,14 +106,7 @@ class SpoolRecorder:
             self.metrics.write_error()
             self.metrics.rejected()
             log.error("usage spool write failed: %s", exc)
-            raise ApiError(
-                503,
-                "The gateway cannot record usage right now (its usage spool is not writable); "
-                "the request was not run.",
-                code="usage_spool_unavailable",
-                type="server_error",
-                headers=[(b"retry-after", b"5")],
-            ) from None
+            raise USAGE_SPOOL_UNAVAILABLE.build() from None
         call.extra["usage"] = row
         self._open[row["event_id"]] = call
 

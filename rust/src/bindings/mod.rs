@@ -1,6 +1,7 @@
 //! The Python-visible boundary of `provocapi._core`, on one screen.
 
 mod admission;
+mod errors;
 mod relay;
 mod routing;
 mod state;
@@ -11,6 +12,7 @@ use pyo3::prelude::*;
 #[pymodule]
 fn _core(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add("__version__", env!("CARGO_PKG_VERSION"))?;
+    errors::register(m)?;
     relay::register(m)?;
     state::register(m)?;
     admission::register(m)?;

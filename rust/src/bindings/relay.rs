@@ -1,8 +1,8 @@
 //! Python surface of the relay: `StreamRelay`, `rewrite_response`,
-//! `embedding_truncate`. Thin: parse arguments, call the
-//! core, turn its errors into `ValueError`.
+//! `embedding_truncate`, `embedding_json`. Thin: parse arguments, call the
+//! core; a worker's garbage is `UpstreamFormatError`, a bad argument `CoreError`.
 
-use pyo3::exceptions::PyValueError;
+use super::errors::{CoreError, UpstreamFormatError};
 use pyo3::prelude::*;
 use pyo3::types::PyBytes;
 
@@ -23,13 +23,13 @@ pub fn register(m: &Bound<'_, PyModule>) -> PyResult<()> {
 
 fn kind(name: &str) -> PyResult<Kind> {
     Kind::from_name(name).ok_or_else(|| {
-        PyValueError::new_err(format!("kind must be 'chat' or 'completion', not {name:?}"))
+        CoreError::new_err(format!("kind must be 'chat' or 'completion', not {name:?}"))
     })
 }
 
 fn family(name: &str) -> PyResult<toolcalls::Family> {
     toolcalls::Family::from_name(name).ok_or_else(|| {
-        PyValueError::new_err(format!(
+        CoreError::new_err(format!(
             "tool_family must be 'llama3', 'qwen2' or 'mistral', not {name:?}"
         ))
     })
@@ -154,7 +154,7 @@ fn rewrite_response<'py>(
     } else {
         run()
     };
-    let r = r.map_err(|e| PyValueError::new_err(e.0))?;
+    let r = r.map_err(|e| UpstreamFormatError::new_err(e.0))?;
     Ok((
         PyBytes::new(py, &r.body),
         r.prompt_tokens,
@@ -170,14 +170,15 @@ fn embedding_truncate<'py>(
     dimensions: i64,
 ) -> PyResult<Bound<'py, PyBytes>> {
     let dims = usize::try_from(dimensions).map_err(|_| {
-        PyValueError::new_err(format!("dimensions must be positive, got {dimensions}"))
+        CoreError::new_err(format!("dimensions must be positive, got {dimensions}"))
     })?;
-    let out = embed::truncate(raw, dims).map_err(|e| PyValueError::new_err(e.to_string()))?;
+    let out =
+        embed::truncate(raw, dims).map_err(|e| UpstreamFormatError::new_err(e.to_string()))?;
     Ok(PyBytes::new(py, &out))
 }
 
 #[pyfunction]
 fn embedding_json<'py>(py: Python<'py>, raw: &[u8]) -> PyResult<Bound<'py, PyBytes>> {
-    let out = embed::to_json(raw).map_err(|e| PyValueError::new_err(e.to_string()))?;
+    let out = embed::to_json(raw).map_err(|e| UpstreamFormatError::new_err(e.to_string()))?;
     Ok(PyBytes::new(py, &out))
 }

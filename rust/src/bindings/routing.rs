@@ -1,7 +1,7 @@
 //! `RoutePool` and `prefix_hash`: thin wrappers over `crate::routing`. A pick
 //! takes well under a microsecond, so none releases the GIL.
 
-use pyo3::exceptions::PyValueError;
+use super::errors::CoreError;
 use pyo3::prelude::*;
 
 use super::state::{state_err, PyStateTable};
@@ -58,7 +58,7 @@ impl PyRoutePool {
         adapter_load_factor: f64,
     ) -> PyResult<Self> {
         let policy = Policy::parse(policy)
-            .ok_or_else(|| PyValueError::new_err(format!("unknown policy {policy:?}")))?;
+            .ok_or_else(|| CoreError::new_err(format!("unknown policy {policy:?}")))?;
         let specs = workers
             .into_iter()
             .map(|(load_slot, lora_slot, weight, max_loras)| WorkerSpec {
@@ -76,7 +76,7 @@ impl PyRoutePool {
             policy,
             home_slots,
         )
-        .map_err(PyValueError::new_err)?;
+        .map_err(CoreError::new_err)?;
         Ok(PyRoutePool { inner })
     }
 

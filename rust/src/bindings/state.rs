@@ -5,8 +5,8 @@
 use std::collections::HashMap;
 use std::sync::Arc;
 
+use super::errors::CoreError;
 use pyo3::create_exception;
-use pyo3::exceptions::{PyRuntimeError, PyValueError};
 use pyo3::prelude::*;
 
 use crate::metrics::{Metrics, MetricsError};
@@ -15,7 +15,7 @@ use crate::state::{Error, StateTable};
 create_exception!(
     provocapi._core,
     StateTableError,
-    PyRuntimeError,
+    CoreError,
     "Corrupt or mismatched state file, table full, key too long, or a bad slot/field."
 );
 
@@ -28,7 +28,7 @@ pub(crate) fn state_err(e: Error) -> PyErr {
 
 fn metrics_err(e: MetricsError) -> PyErr {
     match e {
-        MetricsError::Invalid(why) => PyValueError::new_err(why),
+        MetricsError::Invalid(why) => CoreError::new_err(why),
         MetricsError::State(e) => state_err(e),
     }
 }

@@ -7,11 +7,12 @@
 
 use std::path::PathBuf;
 
-use pyo3::exceptions::{PyOSError, PyValueError};
+use pyo3::exceptions::PyOSError;
 use pyo3::prelude::*;
 use pyo3::pybacked::PyBackedStr;
 use pyo3::types::PyString;
 
+use super::errors::CoreError;
 use crate::tokens::{self, CountCache, Family, LoadError, Message, Source, Vocab};
 
 pub fn register(m: &Bound<'_, PyModule>) -> PyResult<()> {
@@ -21,7 +22,7 @@ pub fn register(m: &Bound<'_, PyModule>) -> PyResult<()> {
 
 fn family(name: &str) -> PyResult<Family> {
     Family::from_name(name).ok_or_else(|| {
-        PyValueError::new_err(format!(
+        CoreError::new_err(format!(
             "family must be 'llama3', 'qwen2' or 'mistral', not {name:?}"
         ))
     })
@@ -53,7 +54,7 @@ impl PyTokenizer {
     #[new]
     fn new(py: Python<'_>, path: PathBuf, kind: &str) -> PyResult<Self> {
         let source = Source::from_name(kind).ok_or_else(|| {
-            PyValueError::new_err(format!(
+            CoreError::new_err(format!(
                 "kind must be 'hf', 'qwen-tiktoken' or 'tekken', not {kind:?}"
             ))
         })?;
@@ -61,7 +62,7 @@ impl PyTokenizer {
             .allow_threads(|| tokens::load(source, &path))
             .map_err(|e| match e {
                 LoadError::Io(io) => PyOSError::new_err(format!("{}: {io}", path.display())),
-                LoadError::Invalid(_) => PyValueError::new_err(format!("{}: {e}", path.display())),
+                LoadError::Invalid(_) => CoreError::new_err(format!("{}: {e}", path.display())),
             })?;
         Ok(PyTokenizer {
             vocab,

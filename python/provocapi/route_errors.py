@@ -1,0 +1,73 @@
+"""Which catalogue errors each route may answer.
+
+`/openapi.json` lists a route's error statuses from here, and the e2e test
+`test_openapi_statuses.py` provokes every (route, status) pair it lists, so a
+status cannot be documented without being real. Keys are the document's paths.
+"""
+
+from __future__ import annotations
+
+from . import error_catalog as E
+from .errors import ErrorSpec
+
+ANY = (E.METHOD_NOT_ALLOWED,)  # every route has one method; the others get 405
+AUTH = (E.MISSING_API_KEY, E.INVALID_API_KEY)
+QUERY = (E.INVALID_VALUE, E.INVALID_TYPE, E.MISSING_PARAMETER_SAID, E.UNKNOWN_PARAMETER_SAID)
+BODY = (
+    E.REQUEST_TIMEOUT,
+    E.REQUEST_TOO_LARGE,
+    E.INVALID_JSON,
+    E.MISSING_PARAMETER,
+    E.UNKNOWN_PARAMETER,
+    E.INVALID_BODY,
+    *QUERY,
+    E.UNSUPPORTED_PARAMETER,
+)
+RESOLVE = (E.MODEL_NOT_FOUND, E.ADAPTER_NOT_FOUND, E.MODEL_NOT_SUPPORTED)
+# pipeline.py: usage begin → admit → route → upstream
+ROUTED = (
+    E.USAGE_SPOOL_FULL,
+    E.USAGE_SPOOL_UNAVAILABLE,
+    E.CONTEXT_LENGTH_EXCEEDED,
+    E.RATE_LIMITED,
+    E.OVER_RATE_LIMIT,
+    E.QUEUE_FULL,
+    E.NO_HEALTHY_WORKER,
+    E.POOL_SATURATED,
+    E.QUEUE_TIMEOUT,
+    E.WAKE_TIMEOUT,
+    E.WORKER_OVERLOADED,
+    E.UPSTREAM_REJECTED,
+    E.UPSTREAM_ERROR,
+    E.UPSTREAM_TIMEOUT,
+)
+GENERATE = (*ANY, *AUTH, *BODY, *RESOLVE, *ROUTED)
+
+ROUTE_ERRORS: dict[tuple[str, str], tuple[ErrorSpec, ...]] = {
+    ("/v1/chat/completions", "POST"): GENERATE,
+    ("/v1/completions", "POST"): GENERATE,
+    ("/v1/embeddings", "POST"): (*GENERATE, E.MAX_TOKENS_PER_REQUEST),
+    ("/v1/models", "GET"): (*ANY, *AUTH),
+    ("/v1/models/{model}", "GET"): (*ANY, *AUTH, E.MODEL_NOT_FOUND),
+    ("/v1/usage", "GET"): (
+        *ANY,
+        *AUTH,
+        *QUERY,
+        E.TENANT_FORBIDDEN,
+        E.USAGE_STORE_UNAVAILABLE,
+    ),
+    ("/admin/reload", "POST"): (*ANY, E.ADMIN_DISABLED, E.ADMIN_KEY_REQUIRED, E.INVALID_CONFIG),
+    ("/health", "GET"): ANY,
+    ("/health/ready", "GET"): (*ANY, E.MODEL_NOT_FOUND),  # its 503 is a probe's body
+    ("/metrics", "GET"): ANY,
+    ("/openapi.json", "GET"): ANY,
+}
+
+
+def statuses(path: str, method: str) -> dict[int, tuple[ErrorSpec, ...]]:
+    """The route's error statuses, each with the entries that answer it."""
+    out: dict[int, list[ErrorSpec]] = {}
+    for spec in ROUTE_ERRORS[(path, method)]:
+        for status in spec.statuses:
+            out.setdefault(status, []).append(spec)
+    return {s: tuple(out[s]) for s in sorted(out)}

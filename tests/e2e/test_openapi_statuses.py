@@ -1,0 +1,295 @@
+"""Every (route, status) pair that /openapi.json lists is provoked against a running gateway.
+
+The document's error statuses come from the catalogue entries each route declares
+(`route_errors.py`); this test reads the document, provokes each listed pair at least
+once and fails on a pair nobody provoked, so a status cannot be documented without
+being real. The answer's `code` must be one the document names for that pair.
+
+Most pairs use the session stack. A second gateway (`strict`) covers the rest: a tenant
+limited to 1 request a minute (429), a 0.5 s body deadline (408), an embedding model
+whose worker is down (503) or slow (504), a usage store that cannot be reached (503 on
+/v1/usage), and no admin key (403 on /admin/reload).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import re
+import socket
+import textwrap
+import time
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+
+import httpx2
+import orjson
+import pytest
+
+from .conftest import ADMIN_KEY, DOWN_MODEL, MAX_BODY_BYTES, TIMEOUT_MODEL, Stack
+from .helpers import PY, Proc, create_key, free_ports, wait_healthy
+
+CHAT = "llama-3.1-8b-instruct"
+EMBED = "bge-m3"
+EMBED_DOWN = "embed-down"
+TODAY = dt.datetime.now(dt.UTC).date().isoformat()
+USAGE_QUERY = f"/v1/usage?start_date={TODAY}&end_date={TODAY}"
+
+
+@dataclass
+class Strict:
+    url: str
+    key: str  # unlimited
+    tight_key: str  # 1 request a minute
+
+
+@dataclass
+class Answer:
+    status: int
+    code: str | None
+
+
+@pytest.fixture(scope="module")
+def strict(stack: Stack, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Strict]:
+    root = tmp_path_factory.mktemp("strict")
+    data_dir = root / "data"
+    port, closed_store, closed_worker = free_ports(3)
+    config = root / "provocapi.toml"
+    config.write_text(
+        textwrap.dedent(
+            f"""\
+            [server]
+            body_read_timeout_s = 0.5
+            connect_timeout_s = 1.0
+
+            [usage]
+            store = "clickhouse"
+            clickhouse_url = "http://127.0.0.1:{closed_store}"
+            clickhouse_timeout_s = 1.0
+
+            [tiers.tight]
+            key_rpm = 1
+
+            [tenants.tight]
+            tier = "tight"
+
+            [[models]]
+            id = "{CHAT}"
+            kind = "chat"
+            family = "llama3"
+            workers = ["{stack.sims[CHAT]}"]
+
+            [[models]]
+            id = "{EMBED}"
+            kind = "embedding"
+            dimensions = 1024
+            request_timeout_s = 1.0
+            workers = ["{stack.sims[EMBED]}"]
+
+            [[models]]
+            id = "{EMBED_DOWN}"
+            kind = "embedding"
+            dimensions = 1024
+            workers = ["http://127.0.0.1:{closed_worker}"]
+            """
+        )
+    )
+    key = create_key(data_dir, "free")
+    tight_key = create_key(data_dir, "tight")
+    gateway = Proc(
+        "strict-gateway",
+        [
+            PY, "-m", "provocapi", "serve", "--config", str(config),
+            "--host", "127.0.0.1", "--port", str(port), "--data-dir", str(data_dir),
+        ],
+        root,
+    )  # fmt: skip
+    try:
+        url = f"http://127.0.0.1:{port}"
+        wait_healthy(f"{url}/health", gateway, 30.0)
+        yield Strict(url, key, tight_key)
+    finally:
+        gateway.stop()
+
+
+def _bearer(key: str) -> dict[str, str]:
+    return {"Authorization": f"Bearer {key}"}
+
+
+def _body(path: str, model: str, text: str) -> dict[str, object]:
+    if path == "/v1/chat/completions":
+        return {"model": model, "messages": [{"role": "user", "content": text}], "max_tokens": 4}
+    if path == "/v1/completions":
+        return {"model": model, "prompt": text, "max_tokens": 4}
+    return {"model": model, "input": text}
+
+
+def _trickle(base: str, path: str, key: str) -> Answer:
+    """Headers and part of the body, then silence: the body deadline answers 408."""
+    host, port = base.removeprefix("http://").split(":")
+    with socket.create_connection((host, int(port)), timeout=10) as s:
+        s.sendall(
+            f"POST {path} HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer {key}\r\n"
+            "Content-Type: application/json\r\nContent-Length: 100\r\n\r\n{".encode()
+        )
+        data = b""
+        while chunk := s.recv(65536):  # the gateway closes the connection after the 408
+            data += chunk
+    head, _, body = data.partition(b"\r\n\r\n")
+    m = re.match(rb"HTTP/1.1 (\d{3})", head)
+    assert m, data[:200]
+    return Answer(int(m.group(1)), orjson.loads(body)["error"]["code"])
+
+
+Provoker = Callable[[httpx2.Client, httpx2.Client, Stack, Strict], Answer]
+
+
+def _answer(r: httpx2.Response) -> Answer:
+    code = None
+    if r.headers.get("content-type", "").startswith("application/json"):
+        err = r.json().get("error") if isinstance(r.json(), dict) else None
+        code = err.get("code") if isinstance(err, dict) else None
+    return Answer(r.status_code, code)
+
+
+def _generation(path: str) -> dict[int, Provoker]:
+    def post(
+        model: str, text: str, *, main: bool = True, key: str | None = None
+    ) -> Callable[[httpx2.Client, httpx2.Client, Stack, Strict], Answer]:
+        def go(c: httpx2.Client, s: httpx2.Client, stack: Stack, strict: Strict) -> Answer:
+            client = c if main else s
+            k = key or (stack.key if main else strict.key)
+            return _answer(client.post(path, json=_body(path, model, text), headers=_bearer(k)))
+
+        return go
+
+    embeds = path == "/v1/embeddings"
+    model = EMBED if embeds else CHAT
+
+    def too_large(c: httpx2.Client, s: httpx2.Client, stack: Stack, strict: Strict) -> Answer:
+        big = orjson.dumps(_body(path, model, "x" * (MAX_BODY_BYTES + 1)))
+        headers = {**_bearer(stack.key), "Content-Type": "application/json"}
+        return _answer(c.post(path, content=big, headers=headers))
+
+    def rate_limited(c: httpx2.Client, s: httpx2.Client, stack: Stack, strict: Strict) -> Answer:
+        last = Answer(0, None)
+        for _ in range(2):  # the first may be the minute's one request
+            headers = _bearer(strict.tight_key)
+            last = _answer(s.post(path, json=_body(path, model, "hi"), headers=headers))
+            if last.status == 429:
+                break
+        return last
+
+    return {
+        400: lambda c, s, stack, strict: _answer(
+            c.post(path, content=b"{not json", headers=_bearer(stack.key))
+        ),
+        401: lambda c, s, stack, strict: _answer(c.post(path, json=_body(path, model, "hi"))),
+        404: post("no-such-model", "hi"),
+        405: lambda c, s, stack, strict: _answer(c.get(path, headers=_bearer(stack.key))),
+        408: lambda c, s, stack, strict: _trickle(strict.url, path, strict.key),
+        413: too_large,
+        422: post(model, "hi [sim:status=422]"),
+        429: rate_limited,
+        502: post(model, "hi [sim:status=500]"),
+        503: post(EMBED_DOWN, "hi", main=False) if embeds else post(DOWN_MODEL, "hi"),
+        504: post(EMBED, "x [sim:delay_ms=3000]", main=False)
+        if embeds
+        else post(TIMEOUT_MODEL, "slow [sim:delay_ms=6000]"),
+    }
+
+
+def _get(path: str, key: str | None = "main", **kw: object) -> Provoker:
+    def go(c: httpx2.Client, s: httpx2.Client, stack: Stack, strict: Strict) -> Answer:
+        headers = {} if key is None else _bearer(stack.key if key == "main" else key)
+        return _answer(c.get(path, headers=headers, **kw))  # type: ignore[arg-type]
+
+    return go
+
+
+def _wrong_method(path: str) -> Provoker:
+    return lambda c, s, stack, strict: _answer(c.delete(path, headers=_bearer(stack.key)))
+
+
+def _bad_reload(c: httpx2.Client, s: httpx2.Client, stack: Stack, strict: Strict) -> Answer:
+    good = stack.config_path.read_bytes()
+    try:
+        stack.config_path.write_text("[server\n")  # not TOML: the reload is refused
+        return _answer(c.post("/admin/reload", headers=_bearer(ADMIN_KEY)))
+    finally:
+        stack.config_path.write_bytes(good)
+
+
+PROVOKE: dict[tuple[str, str], dict[int, Provoker]] = {
+    ("/v1/chat/completions", "POST"): _generation("/v1/chat/completions"),
+    ("/v1/completions", "POST"): _generation("/v1/completions"),
+    ("/v1/embeddings", "POST"): _generation("/v1/embeddings"),
+    ("/v1/models", "GET"): {
+        401: _get("/v1/models", None),
+        405: _wrong_method("/v1/models"),
+    },
+    ("/v1/models/{model}", "GET"): {
+        401: _get(f"/v1/models/{CHAT}", None),
+        404: _get("/v1/models/no-such-model"),
+        405: _wrong_method(f"/v1/models/{CHAT}"),
+    },
+    ("/v1/usage", "GET"): {
+        400: _get("/v1/usage?end_date=" + TODAY),
+        401: _get(USAGE_QUERY, None),
+        403: _get(USAGE_QUERY + "&tenant=someone-else"),
+        405: _wrong_method(USAGE_QUERY),
+        503: lambda c, s, stack, strict: _answer(s.get(USAGE_QUERY, headers=_bearer(strict.key))),
+    },
+    ("/admin/reload", "POST"): {
+        400: _bad_reload,
+        401: lambda c, s, stack, strict: _answer(c.post("/admin/reload", headers=_bearer("x"))),
+        403: lambda c, s, stack, strict: _answer(s.post("/admin/reload", headers=_bearer("x"))),
+        405: lambda c, s, stack, strict: _answer(c.get("/admin/reload")),
+    },
+    ("/health", "GET"): {405: _wrong_method("/health")},
+    ("/health/ready", "GET"): {
+        404: _get("/health/ready?model=no-such-model", None),
+        405: _wrong_method("/health/ready"),
+        503: _get(f"/health/ready?model={DOWN_MODEL}", None),
+    },
+    ("/metrics", "GET"): {405: _wrong_method("/metrics")},
+    ("/openapi.json", "GET"): {405: _wrong_method("/openapi.json")},
+}
+
+
+def _codes(response: dict[str, object]) -> set[str]:
+    """The codes a response's description names (`code`, ...)."""
+    return set(re.findall(r"`([a-z_]+)`", str(response.get("description", ""))))
+
+
+def test_every_documented_status_is_provoked(stack: Stack, strict: Strict) -> None:
+    with (
+        httpx2.Client(base_url=stack.root_url, timeout=30.0, trust_env=False) as c,
+        httpx2.Client(base_url=strict.url, timeout=30.0, trust_env=False) as s,
+    ):
+        doc = c.get("/openapi.json").json()
+        pairs = [
+            (path, method.upper(), int(status), response)
+            for path, ops in doc["paths"].items()
+            for method, op in ops.items()
+            for status, response in op["responses"].items()
+            if int(status) >= 400
+        ]
+        assert len(pairs) > 40, pairs
+        missing: list[str] = []
+        wrong: list[str] = []
+        for path, method, status, response in pairs:
+            provoke = PROVOKE.get((path, method), {}).get(status)
+            if provoke is None:
+                missing.append(f"{method} {path} {status}")
+                continue
+            started = time.monotonic()
+            got = provoke(c, s, stack, strict)
+            took = time.monotonic() - started
+            codes = _codes(response)
+            if got.status != status or (codes and got.code not in codes):
+                wrong.append(
+                    f"{method} {path}: wanted {status} {sorted(codes)}, got {got} ({took:.1f} s)"
+                )
+    assert not missing and not wrong, "\n".join(
+        [f"documented but never provoked: {missing}", *wrong]
+    )

@@ -1,0 +1,88 @@
+"""/openapi.json is generated from the catalogue and OpenAI's extracted schemas."""
+
+from __future__ import annotations
+
+import importlib.util
+from pathlib import Path
+from typing import Any
+
+import orjson
+from provocapi import error_catalog, route_errors
+from provocapi.app import PREFIX_ROUTES, ROUTES
+from provocapi.errors import ErrorSpec
+from provocapi.openapi import document
+
+ROOT = Path(__file__).resolve().parents[2]
+# answered outside any route: an unknown URL; and 500, which no client input provokes
+NOT_PER_ROUTE = {"UNKNOWN_URL", "INTERNAL_ERROR"}
+
+
+def _extract_script() -> Any:
+    path = ROOT / "scripts/extract_openai_schemas.py"
+    spec = importlib.util.spec_from_file_location("extract_openai_schemas", path)
+    assert spec is not None and spec.loader is not None
+    mod = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(mod)
+    return mod
+
+
+def test_shipped_extract_is_what_the_script_makes_from_the_vendored_spec() -> None:
+    script = _extract_script()
+    fresh = script.extract((ROOT / "tests/contract/openai-openapi.yaml").read_bytes())
+    shipped = (ROOT / "python/provocapi/openapi_components.json").read_bytes()
+    assert shipped == fresh, "run scripts/extract_openai_schemas.py"
+    assert set(script.WANTED) <= set(orjson.loads(shipped)["schemas"])
+
+
+def test_every_route_declares_its_errors() -> None:
+    served = {(p, m) for p, methods in ROUTES.items() for m in methods}
+    served |= {(p + "{model}", m) for p, methods in PREFIX_ROUTES for m in methods}
+    assert served == set(route_errors.ROUTE_ERRORS)
+    doc = orjson.loads(document())
+    documented = {(p, m.upper()) for p, ops in doc["paths"].items() for m in ops}
+    assert documented == served
+
+
+def test_every_catalogue_entry_is_declared_by_a_route() -> None:
+    entries = {n for n, v in vars(error_catalog).items() if isinstance(v, ErrorSpec)}
+    declared = {s for specs in route_errors.ROUTE_ERRORS.values() for s in specs}
+    used = {n for n in entries if getattr(error_catalog, n) in declared}
+    assert entries - used == NOT_PER_ROUTE
+
+
+def test_statuses_come_from_the_declared_entries() -> None:
+    doc = orjson.loads(document())
+    for (path, method), specs in route_errors.ROUTE_ERRORS.items():
+        responses = doc["paths"][path][method.lower()]["responses"]
+        want = {str(s) for spec in specs for s in spec.statuses}
+        errors = {code for code in responses if code >= "400"}
+        extra = {"503"} if path == "/health/ready" else set()  # a probe's own answer
+        assert errors == want | extra, path
+        for status in want:
+            text = responses[status]["description"]
+            for spec in specs:
+                if int(status) in spec.statuses:
+                    assert f"`{spec.code}`" in text
+
+
+def test_every_ref_resolves() -> None:
+    doc = orjson.loads(document())
+    schemas = doc["components"]["schemas"]
+
+    def walk(node: Any) -> None:
+        if isinstance(node, dict):
+            ref = node.get("$ref")
+            if isinstance(ref, str):
+                assert ref.startswith("#/components/schemas/"), ref
+                assert ref.rsplit("/", 1)[1] in schemas, ref
+            for v in node.values():
+                walk(v)
+        elif isinstance(node, list):
+            for v in node:
+                walk(v)
+
+    walk(doc)
+    ok = doc["paths"]["/v1/chat/completions"]["post"]["responses"]["200"]["content"]
+    assert ok["application/json"]["schema"]["$ref"].endswith("/CreateChatCompletionResponse")
+    err = doc["paths"]["/v1/models"]["get"]["responses"]["401"]["content"]
+    assert err["application/json"]["schema"]["$ref"].endswith("/ErrorResponse")
