@@ -262,9 +262,12 @@ def _codes(response: dict[str, object]) -> set[str]:
 
 
 def test_every_documented_status_is_provoked(stack: Stack, strict: Strict) -> None:
+    # a fresh connection per request: a kept-alive one may meet the server's idle
+    # timeout (header_read_timeout_s) between two provocations and be cut under it
+    fresh = httpx2.Limits(max_keepalive_connections=0)
     with (
-        httpx2.Client(base_url=stack.root_url, timeout=30.0, trust_env=False) as c,
-        httpx2.Client(base_url=strict.url, timeout=30.0, trust_env=False) as s,
+        httpx2.Client(base_url=stack.root_url, timeout=30.0, trust_env=False, limits=fresh) as c,
+        httpx2.Client(base_url=strict.url, timeout=30.0, trust_env=False, limits=fresh) as s,
     ):
         doc = c.get("/openapi.json").json()
         pairs = [

@@ -84,11 +84,12 @@ class Outcome:
 
 async def trickle(gw: Gateway, preamble: bytes, give_up_s: float) -> Outcome:
     """Sends `preamble`, then one byte every TRICKLE_S until the gateway closes the
-    connection; the clock starts once the preamble is sent."""
+    connection. The clock starts before connecting: the server's header deadline runs
+    from its accept, so a clock started later could see the cut come "early"."""
+    started = time.monotonic()
     reader, writer = await asyncio.open_connection(gw.host, gw.port)
     writer.write(preamble)
     await writer.drain()
-    started = time.monotonic()
     answer = b""
     try:
         while time.monotonic() - started < give_up_s:
