@@ -10,13 +10,8 @@ from __future__ import annotations
 
 import json
 import os
-import socket
-import subprocess
 import sys
 import threading
-import time
-import urllib.error
-import urllib.request
 from pathlib import Path
 from typing import Any
 
@@ -26,15 +21,10 @@ from . import config as config_mod
 from ._core import StateTable
 from .config import Config, ModelConfig
 from .health import mark_draining
+from .netutil import free_port, wait_healthy
 from .sim_supervisor import SimSupervisor
 from .usage.recorder import EXTERNAL, FLUSHER_ENV
 from .usage.supervisor import FlusherSupervisor
-
-
-def free_port(host: str = "127.0.0.1") -> int:
-    with socket.socket() as s:
-        s.bind((host, 0))
-        return int(s.getsockname()[1])
 
 
 def _sim_spec(m: ModelConfig, port: int) -> dict[str, object]:
@@ -45,21 +35,6 @@ def _sim_spec(m: ModelConfig, port: int) -> dict[str, object]:
     elif m.family:
         spec["family"] = m.family
     return spec
-
-
-def wait_healthy(url: str, timeout_s: float, proc: subprocess.Popen[bytes] | None = None) -> None:
-    deadline = time.monotonic() + timeout_s
-    while time.monotonic() < deadline:
-        if proc is not None and proc.poll() is not None:
-            raise RuntimeError(f"process exited with {proc.returncode} before {url} was healthy")
-        try:
-            with urllib.request.urlopen(url + "/health", timeout=1) as r:
-                if r.status == 200:
-                    return
-        except (urllib.error.URLError, OSError):
-            pass
-        time.sleep(0.1)
-    raise RuntimeError(f"{url} did not become healthy within {timeout_s:.0f} s")
 
 
 def start_simulated(cfg: Config, host: str) -> tuple[Config, SimSupervisor | None]:
@@ -80,7 +55,7 @@ def start_simulated(cfg: Config, host: str) -> tuple[Config, SimSupervisor | Non
         for m in cfg.models:
             if m.id in ports:
                 url = f"http://{host}:{ports[m.id]}"
-                wait_healthy(url, 30, proc)
+                wait_healthy(f"{url}/health", 30, proc)
                 print(f"    {m.id:<26} simulated at {url}", flush=True)
                 m = msgspec.structs.replace(m, workers=[url])
             models.append(m)
