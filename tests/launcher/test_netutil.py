@@ -23,5 +23,5 @@ def test_wait_healthy_fails_with_the_exit_code_of_a_dead_process() -> None:
 
 
 def test_wait_healthy_gives_up_and_says_what_it_saw() -> None:
-    with pytest.raises(RuntimeError, match="not healthy after 0.3 s"):
+    with pytest.raises(RuntimeError, match=r"not healthy after 0\.3 s"):
         wait_healthy(f"http://127.0.0.1:{free_port()}/health", 0.3)
