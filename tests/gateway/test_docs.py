@@ -56,6 +56,7 @@ def test_every_toml_example_loads(block: str, request: pytest.FixtureRequest) ->
         "[server]\nnot_a_field = 1\n",  # unknown fields are refused
         '[tiers.pro.models."no-such-model"]\nrpm = 5\n',  # a model the catalogue lacks
     ],
+    ids=["bad-choice", "unknown-field", "unknown-model"],
 )
 def test_an_example_the_loader_refuses_fails(bad: str) -> None:
     with pytest.raises(ConfigError):
