@@ -45,7 +45,6 @@ import platform
 import re
 import shutil
 import signal
-import socket
 import statistics
 import subprocess
 import sys
@@ -57,6 +56,8 @@ from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from types import FrameType
+
+from provocapi.netutil import free_port, wait_healthy  # stdlib only: no core loaded
 
 BENCH = Path(__file__).resolve().parent
 REPO = BENCH.parent
@@ -267,12 +268,6 @@ def describe_tree(root: int) -> str:
 # --- HTTP helpers (stdlib: the bench must not depend on what it measures) ----------------------
 
 
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
 def http(
     url: str, data: bytes | None = None, headers: dict[str, str] | None = None, timeout: float = 10
 ) -> tuple[int, bytes]:
@@ -289,18 +284,6 @@ def http_full(
             return r.status, r.read(), {k.lower(): v for k, v in r.headers.items()}
     except urllib.error.HTTPError as e:
         return e.code, e.read(), {k.lower(): v for k, v in e.headers.items()}
-
-
-def wait_ready(url: str, proc: subprocess.Popen[bytes], timeout: float = 60) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if proc.poll() is not None:
-            raise RuntimeError(f"exited with {proc.returncode} before {url} answered")
-        with contextlib.suppress(OSError):
-            if http(url, timeout=1)[0] == 200:
-                return
-        time.sleep(0.1)
-    raise RuntimeError(f"{url} not ready within {timeout:.0f} s")
 
 
 def chat(base: str, key: str, stream: bool) -> tuple[int, bytes, dict[str, str]]:
@@ -507,7 +490,7 @@ class Env:
         )
         base = f"http://127.0.0.1:{self.gateway_port}"
         try:
-            wait_ready(base + "/health", proc)
+            wait_healthy(base + "/health", 60, proc)
         except RuntimeError as exc:
             raise RuntimeError(f"provocapi: {exc}\n{self.procs.log_tail('provocapi')}") from None
         return base
@@ -518,7 +501,7 @@ class Env:
         base = f"http://127.0.0.1:{self.baseline_port}"
         # the baseline has no /health: it forwards it to the simulator, which has one
         try:
-            wait_ready(base + "/health", proc)
+            wait_healthy(base + "/health", 60, proc)
         except RuntimeError as exc:
             raise RuntimeError(f"baseline: {exc}\n{self.procs.log_tail('baseline')}") from None
         return base
@@ -542,7 +525,7 @@ def start_upstream(procs: Processes, name: str, extra: Sequence[str] = ()) -> st
     proc = procs.start(name, [*argv, "--output-tokens", "64", *extra], LOAD_CPU)
     base = f"http://127.0.0.1:{port}"
     try:
-        wait_ready(base + "/health", proc)
+        wait_healthy(base + "/health", 60, proc)
     except RuntimeError as exc:
         raise RuntimeError(f"simulator: {exc}\n{procs.log_tail(name)}") from None
     return base

@@ -66,15 +66,14 @@ from floor import (
     body,
     describe_tree,
     ensure_wrk,
-    free_port,
     http,
     loadavg,
     lua_script,
     machine,
     tree,
     tree_cpu_s,
-    wait_ready,
 )
+from provocapi.netutil import free_port, wait_healthy
 
 BENCH = Path(__file__).resolve().parent
 REPO = BENCH.parent
@@ -454,7 +453,7 @@ class Env:
             ready = base + "/health/liveliness"
         proc = self.procs.start(name, argv, SERVER_CPU, env=env)
         try:
-            wait_ready(ready, proc, timeout=120)
+            wait_healthy(ready, 120, proc)
         except RuntimeError as exc:
             raise RuntimeError(f"{name}: {exc}\n{self.procs.log_tail(name)}") from None
         return base, proc.pid
@@ -477,7 +476,7 @@ def start_upstream(procs: Processes, name: str, extra: list[str]) -> str:
     proc = procs.start(name, argv, LOAD_CPU)
     base = f"http://127.0.0.1:{port}"
     try:
-        wait_ready(base + "/health", proc)
+        wait_healthy(base + "/health", 60, proc)
     except RuntimeError as exc:
         raise RuntimeError(f"simulator: {exc}\n{procs.log_tail(name)}") from None
     return base

@@ -15,7 +15,6 @@ import asyncio
 import random
 import sys
 import tempfile
-import textwrap
 import time
 from pathlib import Path
 from typing import Any
@@ -94,7 +93,7 @@ def test_balance_of_policies() -> None:
 
 async def _run(n_workers: int, calls: int, concurrency: int, tmp: Path) -> float:
     import httpx2
-    from e2e.helpers import PY, Proc, create_key, free_ports, wait_healthy
+    from harness.gateway import Gateway
     from provocapi.sim.process import start_sim
 
     sims = [
@@ -105,9 +104,9 @@ async def _run(n_workers: int, calls: int, concurrency: int, tmp: Path) -> float
     root = tmp / f"gw{n_workers}"
     root.mkdir(parents=True)
     workers = ", ".join(f'{{ url = "{s.url}", max_concurrency = 4 }}' for s in sims)
-    cfg = root / "c.toml"
-    cfg.write_text(
-        textwrap.dedent(f"""\
+    gw = Gateway(
+        root,
+        f"""\
         [routing]
         queue_size = 1024
         [[models]]
@@ -115,16 +114,14 @@ async def _run(n_workers: int, calls: int, concurrency: int, tmp: Path) -> float
         kind = "chat"
         default_max_tokens = 8
         workers = [{workers}]
-        """)
+        """,
+        name="gw",
     )
-    key = create_key(root / "data", "t")
-    (port,) = free_ports(1)
-    gw = Proc("gw", [PY, "-m", "provocapi", "serve", "--config", str(cfg), "--port", str(port),
-                     "--data-dir", str(root / "data")], root)  # fmt: skip
+    key = gw.create_key("t")
     try:
-        wait_healthy(f"http://127.0.0.1:{port}/health", gw)
+        gw.start(30)
         async with httpx2.AsyncClient(
-            base_url=f"http://127.0.0.1:{port}",
+            base_url=gw.url,
             headers={"Authorization": f"Bearer {key}"},
             timeout=60,
             trust_env=False,

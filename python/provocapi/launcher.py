@@ -10,13 +10,8 @@ from __future__ import annotations
 
 import json
 import os
-import socket
-import subprocess
 import sys
 import threading
-import time
-import urllib.error
-import urllib.request
 from pathlib import Path
 from typing import Any
 
@@ -27,15 +22,10 @@ from ._core import StateTable
 from .config import Config, ModelConfig
 from .health import mark_draining
 from .keys import KeyStore
+from .netutil import free_port, wait_healthy
 from .sim_supervisor import SimSupervisor
 from .usage.recorder import EXTERNAL, FLUSHER_ENV
 from .usage.supervisor import FlusherSupervisor
-
-
-def free_port(host: str = "127.0.0.1") -> int:
-    with socket.socket() as s:
-        s.bind((host, 0))
-        return int(s.getsockname()[1])
 
 
 def _sim_spec(m: ModelConfig, port: int) -> dict[str, object]:
@@ -49,21 +39,6 @@ def _sim_spec(m: ModelConfig, port: int) -> dict[str, object]:
         if m.tokenizer:  # the sim counts prompts with the model's own file, as configured
             spec["tokenizer"] = m.tokenizer
     return spec
-
-
-def wait_healthy(url: str, timeout_s: float, proc: subprocess.Popen[bytes] | None = None) -> None:
-    deadline = time.monotonic() + timeout_s
-    while time.monotonic() < deadline:
-        if proc is not None and proc.poll() is not None:
-            raise RuntimeError(f"process exited with {proc.returncode} before {url} was healthy")
-        try:
-            with urllib.request.urlopen(url + "/health", timeout=1) as r:
-                if r.status == 200:
-                    return
-        except (urllib.error.URLError, OSError):
-            pass
-        time.sleep(0.1)
-    raise RuntimeError(f"{url} did not become healthy within {timeout_s:.0f} s")
 
 
 def start_simulated(cfg: Config, host: str) -> tuple[Config, SimSupervisor | None]:
@@ -84,7 +59,7 @@ def start_simulated(cfg: Config, host: str) -> tuple[Config, SimSupervisor | Non
         for m in cfg.models:
             if m.id in ports:
                 url = f"http://{host}:{ports[m.id]}"
-                wait_healthy(url, 30, proc)
+                wait_healthy(f"{url}/health", 30, proc)
                 print(f"    {m.id:<26} simulated at {url}", flush=True)
                 m = msgspec.structs.replace(m, workers=[url])
             models.append(m)

@@ -8,11 +8,14 @@ import time
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
-from pathlib import Path
 
 import openai
 import pytest
-from e2e.helpers import PY, Proc, free_ports, run_cli, wait_healthy
+from harness.gateway import Gateway
+from harness.procs import Proc, create_key
+from harness.sims import start_sim_proc
+from harness.waiting import wait_healthy
+from provocapi.netutil import free_port
 
 MODEL = "llama-3.1-8b-instruct"
 OUTPUT_TOKENS = 24  # what the simulator writes unless max_tokens is lower
@@ -26,12 +29,6 @@ KEYS = {
     "large": ("team", "--tpm", "100"),
     "refund": ("team", "--tpm", "400"),
 }
-
-
-def _create_key(data_dir: Path, tenant: str, *flags: str) -> str:
-    res = run_cli("keys", "create", "--tenant", tenant, "--data-dir", str(data_dir), *flags)
-    assert res.returncode == 0, res.stderr
-    return res.stdout.strip().splitlines()[-1]
 
 
 @dataclass
@@ -71,31 +68,22 @@ def _config(worker: str) -> str:
 @pytest.fixture(scope="module")
 def gw(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Gw]:
     root = tmp_path_factory.mktemp("limits")
-    gw_port, sim_port = free_ports(2)
-    sim = Proc(
-        "sim",
-        [PY, "-m", "provocapi", "worker-sim", "--port", str(sim_port), "--model", MODEL,
-         "--family", "llama3", "--ttft-ms", "0", "--token-delay-ms", "0",
-         "--output-tokens", str(OUTPUT_TOKENS), "--seed", "3"],
-        root,
+    sim_port = free_port()
+    sim = start_sim_proc(
+        MODEL, sim_port, root, "--family", "llama3", "--ttft-ms", "0", "--token-delay-ms", "0",
+        "--output-tokens", str(OUTPUT_TOKENS), "--seed", "3", name="sim", wait=False,
     )  # fmt: skip
-    procs = [sim]
+    procs: list[Proc | Gateway] = [sim]
     try:
-        (root / "gw.toml").write_text(_config(f"http://127.0.0.1:{sim_port}"))
-        keys = {name: _create_key(root / "data", *args) for name, args in KEYS.items()}
+        gateway = Gateway(root, _config(f"http://127.0.0.1:{sim_port}"), workers=2)
+        keys = {name: create_key(gateway.data_dir, *args) for name, args in KEYS.items()}
         wait_healthy(f"http://127.0.0.1:{sim_port}/health", sim)
-        gateway = Proc(
-            "gateway",
-            [PY, "-m", "provocapi", "serve", "--config", str(root / "gw.toml"), "--workers", "2",
-             "--port", str(gw_port), "--data-dir", str(root / "data")],
-            root,
-        )  # fmt: skip
         procs.append(gateway)
-        wait_healthy(f"http://127.0.0.1:{gw_port}/health", gateway)
-        yield Gw(f"http://127.0.0.1:{gw_port}/v1", keys)
+        gateway.start(30)
+        yield Gw(f"{gateway.url}/v1", keys)
     finally:
         for p in reversed(procs):
-            p.stop()
+            p.stop(5)
 
 
 def _chat(client: openai.OpenAI, **kw: object):

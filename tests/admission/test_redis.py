@@ -4,7 +4,6 @@ loopback port): two replicas share one budget; Redis gone → each admits its sh
 from __future__ import annotations
 
 import math
-import textwrap
 import time
 from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
@@ -13,9 +12,13 @@ from pathlib import Path
 import openai
 import pytest
 import redis
-from e2e.helpers import PY, Proc, free_ports, run_cli, wait_healthy
+from harness.gateway import Gateway
+from harness.procs import Proc, create_key
+from harness.sims import start_sim_proc
+from harness.waiting import wait_healthy
 from provocapi.admission.leases import Leases
 from provocapi.errors import ApiError
+from provocapi.netutil import free_port, free_ports
 
 from .conftest import CONFIG, Env, key
 
@@ -25,7 +28,7 @@ RPM = 50
 class RedisServer:
     def __init__(self, root: Path) -> None:
         self.root = root
-        self.port = free_ports(1)[0]
+        self.port = free_port()
         self.url = f"redis://127.0.0.1:{self.port}/0"
         self.proc: Proc | None = None
 
@@ -138,47 +141,45 @@ def two_gateways(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[lis
     server = RedisServer(root)
     server.start()
     ports = free_ports(3)
-    sim = Proc(
-        "sim",
-        [PY, "-m", "provocapi", "worker-sim", "--port", str(ports[0]), "--model", "m",
-         "--ttft-ms", "0", "--token-delay-ms", "0", "--output-tokens", "4"],
+    sim = start_sim_proc(
+        "m",
+        ports[0],
         root,
-    )  # fmt: skip
-    procs = [sim]
+        "--ttft-ms",
+        "0",
+        "--token-delay-ms",
+        "0",
+        "--output-tokens",
+        "4",
+        name="sim",
+        wait=False,
+    )
+    procs: list[Proc | Gateway] = [sim]
     try:
-        (root / "gw.toml").write_text(
-            textwrap.dedent(
-                f"""\
-                redis_url = "{server.url}"
+        config = f"""\
+            redis_url = "{server.url}"
 
-                [[models]]
-                id = "m"
-                kind = "chat"
-                workers = ["http://127.0.0.1:{ports[0]}"]
-                """
-            )
-        )
-        res = run_cli("keys", "create", "--tenant", "t", "--rpm", str(GW_RPM),
-                      "--data-dir", str(root / "data"))  # fmt: skip
-        assert res.returncode == 0, res.stderr
-        secret = res.stdout.strip().splitlines()[-1]
+            [[models]]
+            id = "m"
+            kind = "chat"
+            workers = ["http://127.0.0.1:{ports[0]}"]
+            """
+        data = root / "data"
+        secret = create_key(data, "t", "--rpm", str(GW_RPM))
         wait_healthy(f"http://127.0.0.1:{ports[0]}/health", sim)
-        urls = []
-        for n, port in enumerate(ports[1:]):
-            gw = Proc(
-                f"gateway-{n}",
-                [PY, "-m", "provocapi", "serve", "--config", str(root / "gw.toml"),
-                 "--port", str(port), "--data-dir", str(root / "data"), "--workers", "1"],
-                root,
-            )  # fmt: skip
-            procs.append(gw)
-            urls.append(f"http://127.0.0.1:{port}")
-        for url, gw in zip(urls, procs[1:], strict=True):
-            wait_healthy(f"{url}/health", gw)
-        yield urls, secret
+        gateways = [
+            Gateway(root / f"gateway-{n}", config, workers=1, data_dir=data, port=port)
+            for n, port in enumerate(ports[1:])
+        ]
+        procs += gateways
+        for gw in gateways:
+            gw.launch()
+        for gw in gateways:
+            gw.wait_ready(30)
+        yield [gw.url for gw in gateways], secret
     finally:
         for p in reversed(procs):
-            p.stop()
+            p.stop(5)
         server.stop()
 
 

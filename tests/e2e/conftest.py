@@ -16,17 +16,17 @@ from pathlib import Path
 import httpx2
 import openai
 import pytest
+from harness.gateway import Gateway
+from harness.procs import Proc, create_key
+from harness.sims import start_sim_proc
+from harness.waiting import wait_healthy
+from provocapi.netutil import free_ports
 
 from .helpers import (
-    PY,
     AsyncRecordingTransport,
-    Proc,
     Recorder,
     RecordingTransport,
     check_exchange,
-    create_key,
-    free_ports,
-    wait_healthy,
 )
 
 STARTUP_TIMEOUT_S = 30.0
@@ -184,36 +184,29 @@ def _config(sim_urls: dict[str, str], down_url: str, lora_dir: Path) -> str:
     )
 
 
-def _sim_cmd(spec: SimSpec, port: int) -> list[str]:
-    return [
-        PY, "-m", "provocapi", "worker-sim", "--port", str(port), "--model", spec.model,
-        *spec.args,
-    ]  # fmt: skip
-
-
 @pytest.fixture(scope="session")
 def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
     root = tmp_path_factory.mktemp("e2e")
-    logs = root / "logs"
+    logs = root / "logs"  # the simulators'; the gateway logs into root
     logs.mkdir()
     data_dir = root / "data"
     lora_dir = root / "lora-sql"
     lora_dir.mkdir()
     ports = free_ports(len(SIMS) + 2)
     gw_port, down_port, sim_ports = ports[0], ports[1], ports[2:]
-    procs: list[Proc] = []
+    procs: list[Proc | Gateway] = []
     try:
         sims: dict[str, str] = {}
         sim_procs: dict[str, Proc] = {}
         for spec, port in zip(SIMS, sim_ports, strict=True):
-            proc = Proc(f"sim-{spec.model}", _sim_cmd(spec, port), logs)
+            # all start at once; each is waited for below
+            proc = start_sim_proc(spec.model, port, logs, *spec.args, wait=False)
             procs.append(proc)
             sims[spec.model] = f"http://127.0.0.1:{port}"
             sim_procs[spec.model] = proc
 
-        config_path = root / "provocapi.toml"
         down_url = f"http://127.0.0.1:{down_port}"
-        config_path.write_text(_config(sims, down_url, lora_dir))
+        gateway = Gateway(root, _config(sims, down_url, lora_dir), data_dir=data_dir, port=gw_port)
 
         # keys first (the CLI works on the data dir alone), while the sims start
         with ThreadPoolExecutor(2) as pool:
@@ -224,34 +217,56 @@ def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
         for model, url in sims.items():
             wait_healthy(f"{url}/health", sim_procs[model], STARTUP_TIMEOUT_S)
 
-        gateway = Proc(
-            "gateway",
-            [
-                PY, "-m", "provocapi", "serve", "--config", str(config_path),
-                "--host", "127.0.0.1", "--port", str(gw_port), "--data-dir", str(data_dir),
-            ],
-            logs,
-        )  # fmt: skip
         procs.append(gateway)
-        root_url = f"http://127.0.0.1:{gw_port}"
         # on failure the error carries the gateway's output (stdout and stderr)
-        wait_healthy(f"{root_url}/health", gateway, STARTUP_TIMEOUT_S)
-        yield Stack(
-            base_url=f"{root_url}/v1",
-            root_url=root_url,
+        gateway.start(STARTUP_TIMEOUT_S)
+        assert gateway.proc is not None and gateway.config_path is not None
+        stack = Stack(
+            base_url=f"{gateway.url}/v1",
+            root_url=gateway.url,
             key=main_key,
             acme_key=acme_key,
             data_dir=data_dir,
-            config_path=config_path,
-            gateway=gateway,
+            config_path=gateway.config_path,
+            gateway=gateway.proc,
             sims=sims,
             sim_procs=sim_procs,
             down_worker=down_url,
         )
+        yield stack
+        # after every test that used it, bad input included: still serving
+        still_serving(stack)
     finally:
         for proc in reversed(procs):
             proc.stop()
-        print(f"\ne2e logs: {logs}")  # pytest keeps the last three base temp dirs
+        print(f"\ne2e logs: {root}")  # pytest keeps the last three base temp dirs
+
+
+def still_serving(stack: Stack) -> None:
+    """The gateway and every simulator are alive, and chat (plain and streamed) and
+    embeddings still answer."""
+    assert stack.gateway.alive(), f"the gateway died:\n{stack.gateway.output()}"
+    for model, proc in stack.sim_procs.items():
+        assert proc.alive(), f"simulator {model} died:\n{proc.output()}"
+    with openai.OpenAI(base_url=stack.base_url, api_key=stack.key, max_retries=0) as client:
+        with httpx2.Client(base_url=stack.root_url, timeout=30.0, trust_env=False) as raw:
+            assert raw.get("/health").status_code == 200
+        resp = client.chat.completions.create(
+            model="llama-3.1-8b-instruct",
+            messages=[{"role": "user", "content": "still there?"}],
+            max_tokens=4,
+        )
+        assert resp.choices[0].message.content
+        chunks = list(
+            client.chat.completions.create(
+                model="mistral-small-3-24b",
+                messages=[{"role": "user", "content": "still there?"}],
+                max_tokens=4,
+                stream=True,
+            )
+        )
+        assert chunks[-1].choices[0].finish_reason in {"stop", "length"}
+        assert len(client.embeddings.create(model="bge-m3", input="x").data[0].embedding) == 1024
 
 
 # --------------------------------------------------------------------------- clients

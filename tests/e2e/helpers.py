@@ -1,139 +1,14 @@
-"""Process management, HTTP recording and spec checks for the end-to-end tests."""
+"""HTTP recording and spec checks for the end-to-end tests (processes: tests/harness)."""
 
 from __future__ import annotations
 
-import contextlib
 import json
-import os
-import signal
-import socket
-import subprocess
-import sys
-import time
-from collections.abc import AsyncIterator, Iterator, Sequence
+from collections.abc import AsyncIterator, Iterator
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any
 
 import httpx2
 from contract.spec import validate
-
-PY = sys.executable
-
-
-# --------------------------------------------------------------------------- processes
-
-
-def free_ports(n: int) -> list[int]:
-    """``n`` distinct loopback ports that nothing listens on right now."""
-    socks: list[socket.socket] = []
-    try:
-        for _ in range(n):
-            s = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-            s.bind(("127.0.0.1", 0))
-            socks.append(s)
-        return [s.getsockname()[1] for s in socks]
-    finally:
-        for s in socks:
-            s.close()
-
-
-def subprocess_env() -> dict[str, str]:
-    env = dict(os.environ)
-    env["PYTHONUNBUFFERED"] = "1"
-    env["NO_PROXY"] = env["no_proxy"] = "127.0.0.1,localhost"
-    return env
-
-
-class Proc:
-    """A child process in its own process group, its output in a log file."""
-
-    def __init__(self, name: str, cmd: Sequence[str], log_dir: Path) -> None:
-        self.name = name
-        self.cmd = list(cmd)
-        self.log_path = log_dir / f"{name}.log"
-        self._log = self.log_path.open("wb")
-        self.popen = subprocess.Popen(
-            self.cmd,
-            stdin=subprocess.DEVNULL,
-            stdout=self._log,
-            stderr=subprocess.STDOUT,
-            env=subprocess_env(),
-            start_new_session=True,  # own process group: stop() kills its children too
-        )
-
-    def output(self, limit: int = 8000) -> str:
-        try:
-            text = self.log_path.read_text(errors="replace")
-        except OSError:
-            return ""
-        return text[-limit:]
-
-    def alive(self) -> bool:
-        return self.popen.poll() is None
-
-    def stop(self, grace_s: float = 5.0) -> None:
-        if self.popen.poll() is None:
-            with contextlib.suppress(ProcessLookupError):
-                os.killpg(self.popen.pid, signal.SIGTERM)
-            try:
-                self.popen.wait(grace_s)
-            except subprocess.TimeoutExpired:
-                pass
-        # whatever is left of the group (a worker the gateway started, say)
-        with contextlib.suppress(ProcessLookupError, PermissionError):
-            os.killpg(self.popen.pid, signal.SIGKILL)
-        with contextlib.suppress(subprocess.TimeoutExpired):
-            self.popen.wait(5)
-        self._log.close()
-
-
-def wait_healthy(url: str, proc: Proc, timeout_s: float = 30.0) -> None:
-    """Poll ``GET url`` until 200; fail with the process's output if it dies or times out."""
-    deadline = time.monotonic() + timeout_s
-    last = "no answer"
-    with httpx2.Client(timeout=2.0, trust_env=False) as client:
-        while time.monotonic() < deadline:
-            if not proc.alive():
-                raise RuntimeError(
-                    f"{proc.name} exited with {proc.popen.returncode} before {url} was healthy\n"
-                    f"command: {' '.join(proc.cmd)}\n--- output ---\n{proc.output()}"
-                )
-            try:
-                r = client.get(url)
-                if r.status_code == 200:
-                    return
-                last = f"HTTP {r.status_code}"
-            except httpx2.HTTPError as exc:
-                last = repr(exc)
-            time.sleep(0.1)
-    raise RuntimeError(
-        f"{proc.name} not healthy at {url} after {timeout_s}s ({last})\n"
-        f"command: {' '.join(proc.cmd)}\n--- output ---\n{proc.output()}"
-    )
-
-
-def run_cli(*args: str, timeout_s: float = 30.0) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [PY, "-m", "provocapi", *args],
-        capture_output=True,
-        text=True,
-        timeout=timeout_s,
-        env=subprocess_env(),
-        check=False,
-    )
-
-
-def create_key(data_dir: Path, tenant: str, models: Sequence[str] | None = None) -> str:
-    args = ["keys", "create", "--tenant", tenant, "--data-dir", str(data_dir)]
-    if models:
-        args += ["--models", ",".join(models)]
-    res = run_cli(*args)
-    assert res.returncode == 0, f"keys create failed: {res.stdout}\n{res.stderr}"
-    lines = [line.strip() for line in res.stdout.splitlines() if line.strip()]
-    assert lines, f"keys create printed nothing: {res.stderr}"
-    return lines[-1]
-
 
 # --------------------------------------------------------------------------- SSE
 

@@ -7,7 +7,7 @@ import subprocess
 import sys
 from pathlib import Path
 
-from .helpers import create_key, run_cli
+from harness.procs import create_key, run_cli
 
 
 def test_keys_cli(tmp_path: Path) -> None:

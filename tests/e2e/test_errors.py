@@ -11,6 +11,7 @@ from typing import Any
 import httpx2
 import openai
 import pytest
+from harness.procs import create_key, run_cli
 from openai.types.chat import ChatCompletion
 
 from .conftest import (
@@ -22,7 +23,7 @@ from .conftest import (
     Stack,
     make_client,
 )
-from .helpers import Recorder, create_key, parse_sse, run_cli
+from .helpers import Recorder, parse_sse
 
 _ANY = object()  # "any param"
 MODEL = "llama-3.1-8b-instruct"
@@ -230,7 +231,7 @@ def _key_id(stack: Stack, tenant: str) -> str:
 
 def test_revoked_key_stops_working(stack: Stack, recorder: Recorder) -> None:
     tenant = "revokee-" + secrets.token_hex(3)
-    key = create_key(stack.data_dir, tenant, ["llama-3.1-8b-instruct"])
+    key = create_key(stack.data_dir, tenant, models=["llama-3.1-8b-instruct"])
     assert re.fullmatch(r"pk-prov-[A-Za-z0-9_-]{32,}", key), key
     listing = run_cli("keys", "list", "--data-dir", str(stack.data_dir))
     assert key not in listing.stdout and key[8:] not in listing.stdout, "keys list shows a secret"

@@ -4,14 +4,13 @@ from __future__ import annotations
 
 import os
 import signal
-import textwrap
 import time
 from pathlib import Path
 
 import httpx2
+from harness.gateway import Gateway
 
 from .conftest import ALL_MODELS, DOWN_MODEL, Stack
-from .helpers import PY, Proc, create_key, free_ports, wait_healthy
 
 
 def test_health_names_each_models_workers(raw: httpx2.Client) -> None:
@@ -54,34 +53,27 @@ def test_openapi_documents_both(raw: httpx2.Client, stack: Stack) -> None:
 
 def test_sigterm_drains_before_stopping(tmp_path: Path) -> None:
     """After SIGTERM, /health/ready answers 503 for drain_delay_s while calls still work."""
-    port = free_ports(1)[0]
-    cfg = tmp_path / "drain.toml"
-    cfg.write_text(
-        textwrap.dedent(
-            """\
-            [server]
-            drain_delay_s = 3.0
-
-            [[models]]
-            id = "llama-3.1-8b-instruct"
-            kind = "chat"
-            family = "llama3"
-            context_length = 131072
-            simulate = true
-            """
-        )
-    )
-    data = tmp_path / "data"
-    key = create_key(data, "drain")
-    serve = Proc(
-        "serve-drain",
-        [PY, "-m", "provocapi", "serve", "--config", str(cfg), "--port", str(port),
-         "--data-dir", str(data)],
+    gw = Gateway(
         tmp_path,
-    )  # fmt: skip
-    root = f"http://127.0.0.1:{port}"
+        """\
+        [server]
+        drain_delay_s = 3.0
+
+        [[models]]
+        id = "llama-3.1-8b-instruct"
+        kind = "chat"
+        family = "llama3"
+        context_length = 131072
+        simulate = true
+        """,
+        name="serve-drain",
+    )
+    key = gw.create_key("drain")
+    root = gw.url
     try:
-        wait_healthy(root + "/health/ready?model=llama-3.1-8b-instruct", serve, 60)
+        gw.start(60, ready="/health/ready?model=llama-3.1-8b-instruct")
+        serve = gw.proc
+        assert serve is not None
         os.kill(serve.popen.pid, signal.SIGTERM)  # the launcher only, as an orchestrator does
         signalled = time.monotonic()
         with httpx2.Client(base_url=root, timeout=10, trust_env=False) as client:
@@ -107,4 +99,4 @@ def test_sigterm_drains_before_stopping(tmp_path: Path) -> None:
         serve.popen.wait(30)
         assert time.monotonic() - signalled >= 3.0, "stopped before drain_delay_s"
     finally:
-        serve.stop()
+        gw.stop(5)

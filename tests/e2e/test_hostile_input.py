@@ -8,13 +8,13 @@ logged no traceback for it, and that it still serves afterwards.
 from __future__ import annotations
 
 import datetime as dt
-import os
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import httpx2
 import pytest
+from harness.proctree import descendants
 
 from .conftest import ADMIN_KEY, Stack
 from .test_errors import raw_error
@@ -61,19 +61,7 @@ def still_serves(raw: httpx2.Client, auth: dict[str, str]) -> None:
 
 def _tree_rss_bytes(root: int) -> int:
     """Resident memory of a process and all its descendants (the Granian workers)."""
-    parents: dict[int, int] = {}
-    for entry in os.listdir("/proc"):
-        if entry.isdigit():
-            try:
-                stat = Path(f"/proc/{entry}/stat").read_text()
-            except OSError:
-                continue
-            parents[int(entry)] = int(stat.rpartition(")")[2].split()[1])
-    tree, grew = {root}, True
-    while grew:
-        more = {pid for pid, ppid in parents.items() if ppid in tree} - tree
-        tree |= more
-        grew = bool(more)
+    tree = descendants(root)
     total = 0
     for pid in tree:
         try:

@@ -18,8 +18,9 @@ from dataclasses import dataclass
 
 import orjson
 import pytest
-
-from .helpers import PY, Proc, create_key, free_ports, wait_healthy
+from harness.procs import PY, Proc, create_key
+from harness.waiting import wait_healthy
+from provocapi.netutil import free_ports
 
 CHAT = "llama-3.1-8b-instruct"
 EMBED = "nomic-embed-v1.5"

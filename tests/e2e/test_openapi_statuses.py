@@ -24,9 +24,11 @@ from dataclasses import dataclass
 import httpx2
 import orjson
 import pytest
+from harness.procs import PY, Proc, create_key
+from harness.waiting import wait_healthy
+from provocapi.netutil import free_ports
 
 from .conftest import ADMIN_KEY, DOWN_MODEL, MAX_BODY_BYTES, TIMEOUT_MODEL, Stack
-from .helpers import PY, Proc, create_key, free_ports, wait_healthy
 
 CHAT = "llama-3.1-8b-instruct"
 EMBED = "bge-m3"

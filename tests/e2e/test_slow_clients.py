@@ -13,15 +13,13 @@ from __future__ import annotations
 
 import asyncio
 import json
-import textwrap
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 
 import httpx2
 import pytest
-
-from .helpers import PY, Proc, create_key, free_ports, wait_healthy
+from harness.gateway import Gateway as Serve
 
 HEADER_TIMEOUT_S = 1.0
 BODY_TIMEOUT_S = 2.0
@@ -46,34 +44,27 @@ class Gateway:
 @pytest.fixture(scope="module")
 def gateway(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Gateway]:
     root = tmp_path_factory.mktemp("slow-clients")
-    config = root / "provocapi.toml"
-    config.write_text(
-        textwrap.dedent(
-            f"""\
-            [server]
-            header_read_timeout_s = {HEADER_TIMEOUT_S}
-            body_read_timeout_s = {BODY_TIMEOUT_S}
+    serve = Serve(
+        root,
+        f"""\
+        [server]
+        header_read_timeout_s = {HEADER_TIMEOUT_S}
+        body_read_timeout_s = {BODY_TIMEOUT_S}
 
-            [[models]]
-            id = "{MODEL}"
-            kind = "chat"
-            family = "llama3"
-            default_max_tokens = 8
-            simulate = true
-            """
-        )
+        [[models]]
+        id = "{MODEL}"
+        kind = "chat"
+        family = "llama3"
+        default_max_tokens = 8
+        simulate = true
+        """,
     )
-    data = root / "data"
-    key = create_key(data, "slow")
-    (port,) = free_ports(1)
-    cmd = [PY, "-m", "provocapi", "serve", "--config", str(config), "--port", str(port),
-           "--data-dir", str(data)]  # fmt: skip
-    proc = Proc("gateway", cmd, root)
+    key = serve.create_key("slow")
     try:
-        wait_healthy(f"http://127.0.0.1:{port}/health", proc)
-        yield Gateway("127.0.0.1", port, key)
+        serve.start(30)
+        yield Gateway("127.0.0.1", serve.port, key)
     finally:
-        proc.stop()
+        serve.stop(5)
 
 
 @dataclass

@@ -5,10 +5,10 @@ from __future__ import annotations
 import re
 import sqlite3
 import subprocess
-import sys
 from pathlib import Path
 
 import pytest
+from harness.procs import run_cli
 from provocapi import config
 from provocapi.adapters import ConfigAdapters
 from provocapi.catalog import Catalog
@@ -38,12 +38,7 @@ def test_keys_are_stored_hashed_and_revocable(tmp_path: Path) -> None:
 
 
 def _cli(tmp_path: Path, *args: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [sys.executable, "-m", "provocapi", "keys", *args, "--data-dir", str(tmp_path)],
-        capture_output=True,
-        text=True,
-        timeout=60,
-    )
+    return run_cli("keys", *args, "--data-dir", str(tmp_path), timeout_s=60)
 
 
 def test_keys_cli_create_list_revoke(tmp_path: Path) -> None:

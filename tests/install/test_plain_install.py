@@ -16,8 +16,6 @@ from __future__ import annotations
 import json
 import os
 import re
-import signal
-import socket
 import subprocess
 import sys
 import time
@@ -29,7 +27,10 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
+from harness.procs import Proc
+from harness.waiting import wait_healthy
 from provocapi.config import default_config_text
+from provocapi.netutil import free_port
 
 REPO = Path(__file__).resolve().parents[2]
 BOUND_S = 180.0
@@ -70,12 +71,6 @@ def _run(cmd: list[str], deadline: Deadline, log: Path, **kw: object) -> str:
         out.write(res.stdout)
     assert res.returncode == 0, f"{cmd[:3]} failed ({res.returncode}); see {log}"
     return res.stdout.decode()
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 @dataclass
@@ -134,32 +129,19 @@ def served(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Served]:
     out = _run([cli, "keys", "create", "--tenant", "plain", "--data-dir", str(data)],
                deadline, log, cwd=root, env=_env())  # fmt: skip
     key = out.strip().splitlines()[-1]
-    port = _free_port()
-    with (root / "serve.log").open("wb") as serve_log:
-        proc = subprocess.Popen(
-            [cli, "serve", "--host", "127.0.0.1", "--port", str(port), "--data-dir", str(data)],
-            cwd=root, env=_env(), stdout=serve_log, stderr=subprocess.STDOUT,
-            start_new_session=True,  # its own process group: the workers go with it
-        )  # fmt: skip
+    port = free_port()
+    # its own process group: the workers go with it
+    proc = Proc(
+        "serve",
+        [cli, "serve", "--host", "127.0.0.1", "--port", str(port), "--data-dir", str(data)],
+        root, env=_env(), cwd=root,
+    )  # fmt: skip
     try:
         url = f"http://127.0.0.1:{port}"
-        while True:
-            assert proc.poll() is None, (root / "serve.log").read_text()[-4000:]
-            try:
-                if _request(f"{url}/health", key)[0] == 200:
-                    break
-            except OSError:
-                pass
-            deadline.left()
-            time.sleep(0.2)
+        wait_healthy(f"{url}/health", proc, deadline.left())
         yield Served(url=url, key=key, venv_python=py)
     finally:
-        os.killpg(proc.pid, signal.SIGTERM)
-        try:
-            proc.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            os.killpg(proc.pid, signal.SIGKILL)
-            proc.wait()
+        proc.stop(10)
 
 
 def test_the_plain_install_has_no_extras_and_ships_the_vocabularies(served: Served) -> None:

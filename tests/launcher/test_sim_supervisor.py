@@ -8,49 +8,18 @@ import os
 import signal
 import sys
 import time
+from collections.abc import Iterator
 from pathlib import Path
 
 import httpx2
 import pytest
-from e2e.helpers import PY, Proc, create_key, free_ports, wait_healthy
+from harness.gateway import Gateway
+from harness.proctree import children, state
+from harness.waiting import poll
 from provocapi.sim_supervisor import FIRST_BACKOFF_S, MAX_BACKOFF_S, SimSupervisor, next_backoff
 
 SIM = b"provocapi.sim"
 BODY = {"model": "gpt-4o-mini", "messages": [{"role": "user", "content": "hi"}], "max_tokens": 8}
-
-
-def state(pid: int) -> str | None:
-    """The process's state letter in /proc (Z: a zombie), None once it is gone."""
-    try:
-        stat = Path(f"/proc/{pid}/stat").read_text()
-    except OSError:
-        return None
-    return stat.rsplit(")", 1)[1].split()[0]
-
-
-def children(parent: int, marker: bytes) -> list[int]:
-    out = []
-    for entry in os.listdir("/proc"):
-        if not entry.isdigit():
-            continue
-        try:
-            stat = Path(f"/proc/{entry}/stat").read_text()
-            cmd = Path(f"/proc/{entry}/cmdline").read_bytes()
-        except OSError:
-            continue
-        fields = stat.rsplit(")", 1)[1].split()
-        if int(fields[1]) == parent and marker in cmd and fields[0] != "Z":
-            out.append(int(entry))
-    return out
-
-
-def until(fn, timeout_s: float = 30.0):  # type: ignore[no-untyped-def]
-    deadline = time.monotonic() + timeout_s
-    value = fn()
-    while not value and time.monotonic() < deadline:
-        time.sleep(0.1)
-        value = fn()
-    return value
 
 
 def chat(url: str, key: str) -> int:
@@ -77,7 +46,7 @@ def test_a_killed_process_is_reaped_restarted_and_stopped() -> None:
     sup.watch()
     try:
         os.kill(first.pid, signal.SIGKILL)
-        assert until(lambda: sup.proc is not first and sup.restarts == 1, 10)
+        assert poll(lambda: sup.proc is not first and sup.restarts == 1, bool, 10)
         assert state(first.pid) is None  # reaped: no zombie left
         assert sup.proc is not None and sup.proc.poll() is None
     finally:
@@ -90,7 +59,7 @@ def test_a_clean_exit_is_not_restarted() -> None:
     first = sup.spawn()
     sup.watch()
     try:
-        assert until(lambda: first.poll() is not None, 10)
+        assert poll(lambda: first.poll() is not None, bool, 10)
         time.sleep(3 * 0.2)  # a few watch periods
         assert sup.proc is first and sup.restarts == 0
     finally:
@@ -98,31 +67,28 @@ def test_a_clean_exit_is_not_restarted() -> None:
 
 
 @pytest.fixture
-def serve_default(tmp_path: Path):  # type: ignore[no-untyped-def]
+def serve_default(tmp_path: Path) -> Iterator[Gateway]:
     """`provocapi serve` with no config: the embedded default on simulated workers."""
-    (port,) = free_ports(1)
-    data = tmp_path / "data"
-    cmd = [PY, "-m", "provocapi", "serve", "--port", str(port), "--data-dir", str(data)]
-    proc = Proc(f"serve-default-{time.monotonic_ns()}", cmd, tmp_path)
+    gw = Gateway(tmp_path, None, name="serve-default")
     try:
-        wait_healthy(f"http://127.0.0.1:{port}/health", proc, 60)
-        yield proc, f"http://127.0.0.1:{port}", data
+        yield gw.start(60)
     finally:
-        proc.stop(20)
+        gw.stop(20)
 
 
-def test_serve_heals_a_killed_simulator(serve_default) -> None:  # type: ignore[no-untyped-def]
-    proc, url, data = serve_default
-    launcher = proc.popen.pid
-    key = create_key(data, "acme")
-    assert until(lambda: chat(url, key) == 200)  # the key reached the worker
+def test_serve_heals_a_killed_simulator(serve_default: Gateway) -> None:
+    gw, url = serve_default, serve_default.url
+    assert gw.proc is not None
+    proc, launcher = gw.proc, gw.pid
+    key = gw.create_key("acme")
+    assert poll(lambda: chat(url, key) == 200, bool, 30)  # the key reached the worker
     (sim,) = children(launcher, SIM)
     os.kill(sim, signal.SIGKILL)
-    assert until(lambda: state(sim) is None, 10), f"pid {sim} is {state(sim)}: not reaped"
-    restarted = until(lambda: children(launcher, SIM))
+    assert poll(lambda: state(sim) is None, bool, 10), f"pid {sim} is {state(sim)}: not reaped"
+    restarted = poll(lambda: children(launcher, SIM), bool, 30)
     assert restarted and sim not in restarted
     # routing's health probes find the workers again on the same ports
-    assert until(lambda: chat(url, key) == 200, 60)
+    assert poll(lambda: chat(url, key) == 200, bool, 60)
     out = proc.output(20000)
     assert f"process {sim} died (signal 9); restarting it" in out
     # SIGTERM to the launcher alone (not its group): its own shutdown must stop the

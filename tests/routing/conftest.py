@@ -7,20 +7,14 @@ or more worker processes) with fast probe and ejection settings.
 
 from __future__ import annotations
 
-import asyncio
-import re
-import textwrap
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
-from dataclasses import dataclass, field
 from pathlib import Path
 
 import httpx2
 import pytest
-from e2e.helpers import PY, Proc, create_key, free_ports, wait_healthy
-from provocapi.sim import Worker
-from provocapi.sim.cli import configs
-from provocapi.sim.process import free_port
-from provocapi.sim.server import serve
+from harness import gateway as harness_gateway
+from harness.gateway import metric_sum
+from harness.sims import LocalSim, serve_local
 
 FAST_ROUTING = """\
 [routing]
@@ -33,21 +27,7 @@ queue_timeout_s = 5.0
 """
 
 
-@dataclass
-class Sim:
-    port: int
-    worker: Worker
-    server: asyncio.Server
-
-    @property
-    def url(self) -> str:
-        return f"http://127.0.0.1:{self.port}"
-
-    @property
-    def served(self) -> int:
-        return self.worker.stats.served
-
-
+Sim = LocalSim
 SimFactory = Callable[..., Awaitable[Sim]]
 
 
@@ -58,29 +38,25 @@ async def sims() -> AsyncIterator[SimFactory]:
     started: list[Sim] = []
 
     async def factory(*args: str) -> Sim:
-        (cfg,) = configs(["--port", str(free_port()), *args])  # a later --port wins
-        worker = Worker(cfg)
-        server = await serve(worker, cfg.host, cfg.port)
-        started.append(Sim(cfg.port, worker, server))
+        started.append(await serve_local(*args))
         return started[-1]
 
     yield factory
     for s in started:
-        s.server.close()
+        s.close()
 
 
-@dataclass
-class Gateway:
-    root: str
-    key: str
-    proc: Proc
-    data_dir: Path
-    config_path: Path
-    client: httpx2.AsyncClient = field(init=False)
+class Gateway(harness_gateway.Gateway):
+    """A started gateway with a key of tenant "t" and an async client that uses it."""
 
-    def __post_init__(self) -> None:
+    def __init__(
+        self, root: Path, config: str, workers: int, env: dict[str, str] | None = None
+    ) -> None:
+        super().__init__(root, config, workers=workers, env=env)
+        self.key = self.create_key("t")
+        self.start(30.0)
         self.client = httpx2.AsyncClient(
-            base_url=self.root,
+            base_url=self.url,
             headers={"Authorization": f"Bearer {self.key}"},
             timeout=30.0,
             trust_env=False,
@@ -91,19 +67,14 @@ class Gateway:
         body = {"model": model, "messages": [{"role": "user", "content": text}], **extra}
         return await self.client.post("/v1/chat/completions", json=body)
 
-    async def metrics(self) -> str:
+    async def metrics(self) -> str:  # type: ignore[override]
         r = await self.client.get("/metrics")
         assert r.status_code == 200
         return r.text
 
     async def metric(self, name: str, **labels: str) -> float:
         """Sum of the samples of `name` whose labels include `labels`."""
-        total = 0.0
-        for line in (await self.metrics()).splitlines():
-            m = re.match(rf"^{name}(\{{.*\}})?\s+(\S+)$", line)
-            if m and all(f'{k}="{v}"' in (m.group(1) or "") for k, v in labels.items()):
-                total += float(m.group(2))
-        return total
+        return metric_sum(await self.metrics(), name, **labels)
 
 
 GatewayFactory = Callable[..., Gateway]
@@ -112,40 +83,15 @@ GatewayFactory = Callable[..., Gateway]
 @pytest.fixture
 def gateway(tmp_path: Path) -> Iterator[GatewayFactory]:
     """``gateway(config_toml, workers=1)``: a running gateway and a key for it."""
-    procs: list[Gateway] = []
-    n = 0
+    started: list[Gateway] = []
 
     def factory(config: str, workers: int = 1, env: dict[str, str] | None = None) -> Gateway:
-        nonlocal n
-        n += 1
-        root = tmp_path / f"gw{n}"
-        root.mkdir()
-        cfg = root / "provocapi.toml"
-        cfg.write_text(textwrap.dedent(config))
-        data = root / "data"
-        key = create_key(data, "t")
-        (port,) = free_ports(1)
-        proc = Proc(
-            f"gateway{n}",
-            [
-                PY, "-m", "provocapi", "serve", "--config", str(cfg), "--host", "127.0.0.1",
-                "--port", str(port), "--data-dir", str(data), "--workers", str(workers),
-            ],
-            root,
-        )  # fmt: skip
-        url = f"http://127.0.0.1:{port}"
-        try:
-            wait_healthy(f"{url}/health", proc, 30.0)
-        except Exception:
-            proc.stop()
-            raise
-        gw = Gateway(url, key, proc, data, cfg)
-        procs.append(gw)
-        return gw
+        started.append(Gateway(tmp_path / f"gw{len(started) + 1}", config, workers, env))
+        return started[-1]
 
     yield factory
-    for gw in procs:
-        gw.proc.stop()
+    for gw in started:
+        gw.stop(5)
 
 
 def model_toml(model: str, workers: list[str], **extra: str) -> str:
@@ -164,13 +110,3 @@ def model_toml(model: str, workers: list[str], **extra: str) -> str:
 
 def url(u: str) -> str:
     return f'"{u}"'
-
-
-async def wait_for(cond: Callable[[], Awaitable[bool]], timeout_s: float = 10.0) -> None:
-    """Poll an async condition (every 50 ms) until true; fail after timeout_s."""
-    loop = asyncio.get_running_loop()
-    deadline = loop.time() + timeout_s
-    while not await cond():
-        if loop.time() > deadline:
-            raise AssertionError("condition not met in time")
-        await asyncio.sleep(0.05)

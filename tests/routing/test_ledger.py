@@ -10,10 +10,12 @@ import sys
 import textwrap
 from pathlib import Path
 
+from harness.proctree import granian_workers
+from harness.waiting import wait_for
 from provocapi._core import RoutePool, StateTable
 from provocapi.routing.ledger import Ledger
 
-from .conftest import FAST_ROUTING, GatewayFactory, SimFactory, model_toml, wait_for
+from .conftest import FAST_ROUTING, GatewayFactory, SimFactory, model_toml
 
 F = RoutePool.F_IN_FLIGHT
 MODEL = "ledger-model"
@@ -73,27 +75,13 @@ def test_never_below_zero(tmp_path: Path) -> None:
     assert table.get(slot, F) == 0
 
 
-def worker_pids(serve_pid: int) -> list[int]:
-    """The Granian workers among `serve`'s children (not its usage flusher process)."""
-    path = Path(f"/proc/{serve_pid}/task/{serve_pid}/children")
-    pids = []
-    for p in path.read_text().split():
-        try:
-            cmdline = Path(f"/proc/{p}/cmdline").read_bytes()
-        except OSError:
-            continue  # gone meanwhile
-        if b"provocapi.usage.flusher_process" not in cmdline:
-            pids.append(int(p))
-    return pids
-
-
 async def test_a_killed_gateway_process_does_not_keep_its_worker_full(
     sims: SimFactory, gateway: GatewayFactory
 ) -> None:
     sim = await sims("--model", MODEL)
     cfg = FAST_ROUTING + model_toml(MODEL, [f'{{ url = "{sim.url}", max_concurrency = 1 }}'])
     gw = gateway(cfg, workers=1)
-    (first,) = worker_pids(gw.proc.popen.pid)
+    (first,) = granian_workers(gw.pid)
     held = asyncio.ensure_future(gw.chat(MODEL, "hold the only unit [sim:delay_ms=8000]"))
 
     async def unit_taken() -> bool:
@@ -104,7 +92,7 @@ async def test_a_killed_gateway_process_does_not_keep_its_worker_full(
     held.cancel()
 
     async def replaced() -> bool:
-        pids = worker_pids(gw.proc.popen.pid)
+        pids = granian_workers(gw.pid)
         if not pids or pids == [first]:
             return False
         try:

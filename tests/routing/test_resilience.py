@@ -6,9 +6,10 @@ import asyncio
 import json
 import signal
 
+from harness.waiting import wait_for
 from provocapi.sim.process import start_sim
 
-from .conftest import FAST_ROUTING, GatewayFactory, SimFactory, model_toml, url, wait_for
+from .conftest import FAST_ROUTING, GatewayFactory, SimFactory, model_toml, url
 
 MODEL = "m"
 FAST = ("--model", MODEL, "--ttft-ms", "0", "--token-delay-ms", "0", "--output-tokens", "8")

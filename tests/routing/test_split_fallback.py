@@ -4,9 +4,10 @@ from __future__ import annotations
 
 import asyncio
 
-from e2e.helpers import free_ports
+from harness.waiting import wait_for
+from provocapi.netutil import free_ports
 
-from .conftest import FAST_ROUTING, GatewayFactory, SimFactory, model_toml, url, wait_for
+from .conftest import FAST_ROUTING, GatewayFactory, SimFactory, model_toml, url
 
 MODEL = "m"
 SIM = ("--model", MODEL, "--ttft-ms", "0", "--token-delay-ms", "0", "--output-tokens", "8")

@@ -6,7 +6,7 @@ import asyncio
 import json
 import sys
 
-from e2e.helpers import free_ports
+from provocapi.netutil import free_ports
 
 from .conftest import FAST_ROUTING, GatewayFactory, model_toml
 

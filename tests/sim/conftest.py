@@ -7,28 +7,13 @@ check the process API, fleets, refusing and starting modes.
 
 from __future__ import annotations
 
-import asyncio
 from collections.abc import AsyncIterator, Awaitable, Callable
-from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
-from provocapi.sim import Worker
-from provocapi.sim.cli import configs
-from provocapi.sim.process import free_port
-from provocapi.sim.server import serve
+from harness.sims import LocalSim, serve_local
 
-
-@dataclass
-class Sim:
-    port: int
-    worker: Worker
-
-    @property
-    def url(self) -> str:
-        return f"http://127.0.0.1:{self.port}"
-
-
+Sim = LocalSim
 SimFactory = Callable[..., Awaitable[Sim]]
 
 
@@ -36,38 +21,29 @@ SimFactory = Callable[..., Awaitable[Sim]]
 async def sim() -> AsyncIterator[SimFactory]:
     """``await sim("--model", "m", ...)``: a worker with those flags (shared per flag set)."""
     started: dict[tuple[str, ...], Sim] = {}
-    servers: list[asyncio.Server] = []
 
     async def factory(*args: str) -> Sim:
-        if args in started:
-            return started[args]
-        port = free_port()
-        (cfg,) = configs(["--port", str(port), *args])
-        worker = Worker(cfg)
-        servers.append(await serve(worker, cfg.host, port))
-        started[args] = Sim(port, worker)
+        if args not in started:
+            started[args] = await serve_local(*args)
         return started[args]
 
     yield factory
-    for server in servers:
-        server.close()
+    for s in started.values():
+        s.close()
 
 
 @pytest.fixture
 async def fresh_sim() -> AsyncIterator[SimFactory]:
     """Like ``sim`` but never shared: for tests that read counters or timing."""
-    servers: list[asyncio.Server] = []
+    started: list[Sim] = []
 
     async def factory(*args: str) -> Sim:
-        port = free_port()
-        (cfg,) = configs(["--port", str(port), *args])
-        worker = Worker(cfg)
-        servers.append(await serve(worker, cfg.host, port))
-        return Sim(port, worker)
+        started.append(await serve_local(*args))
+        return started[-1]
 
     yield factory
-    for server in servers:
-        server.close()
+    for s in started:
+        s.close()
 
 
 @pytest.fixture

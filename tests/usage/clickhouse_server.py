@@ -11,7 +11,7 @@ import urllib.error
 import urllib.request
 from pathlib import Path
 
-from e2e.helpers import free_ports
+from provocapi.netutil import free_ports
 
 USER, PASSWORD = "usage", "s3cret"
 

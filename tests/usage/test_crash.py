@@ -10,11 +10,12 @@ import time
 from pathlib import Path
 
 import openai
+from harness.waiting import poll
 from provocapi.sim.process import SimHandle
 from provocapi.usage.spool import list_series
 
 from .clickhouse_server import ClickHouse
-from .gateway_stack import ADMIN_KEY, keys, make_gateway, poll, usage
+from .gateway_stack import ADMIN_KEY, make_gateway, usage
 
 TODAY = time.strftime("%Y-%m-%d", time.gmtime())
 ANSWERED = 12
@@ -26,7 +27,7 @@ def test_kill_9_loses_nothing(tmp_path: Path, sims: SimHandle, clickhouse: Click
     gw = make_gateway(tmp_path, sims, clickhouse, flush_ms=600_000, database=database)
     gw.start()
     try:
-        key = keys(gw, "acme")["acme"]
+        key = gw.new_keys("acme")["acme"]
         c = openai.OpenAI(base_url=f"{gw.url}/v1", api_key=key, max_retries=0)
         for i in range(ANSWERED):
             c.chat.completions.create(

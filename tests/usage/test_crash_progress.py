@@ -13,11 +13,13 @@ from pathlib import Path
 
 import httpx2
 import orjson
+from harness.gateway import Gateway
+from harness.proctree import granian_workers
+from harness.waiting import poll
 from provocapi.sim.process import SimHandle
 
 from .clickhouse_server import ClickHouse
-from .gateway_stack import Gateway, keys, make_gateway, poll
-from .test_flusher_process import granian_workers
+from .gateway_stack import make_gateway
 
 STREAMS = 4
 # the progress tick is 1 s; a second more of slack for a busy two-core machine
@@ -73,8 +75,8 @@ def test_a_killed_worker_keeps_its_streams_tokens(
     gw = make_gateway(tmp_path, sims, clickhouse, flush_ms=100, workers=1, database=database)
     gw.start()
     try:
-        key = keys(gw, "acme")["acme"]
-        (victim,) = granian_workers(gw)
+        key = gw.new_keys("acme")["acme"]
+        (victim,) = granian_workers(gw.pid)
         streams = {f"cut-{i}": Stream(gw, key, f"cut-{i}") for i in range(STREAMS)}
         for s in streams.values():
             s.thread.start()

@@ -12,45 +12,21 @@ import time
 from pathlib import Path
 
 import httpx2
+from harness.gateway import Gateway
+from harness.proctree import FLUSHER, granian_workers, group
+from harness.waiting import poll
 from provocapi.sim.process import SimHandle
 from provocapi.usage.spool import list_series
 
 from .clickhouse_server import ClickHouse
-from .gateway_stack import ADMIN_KEY, Gateway, keys, make_gateway, poll, usage
+from .gateway_stack import ADMIN_KEY, make_gateway, usage
 
 TODAY = time.strftime("%Y-%m-%d", time.gmtime())
-FLUSHER = b"provocapi.usage.flusher_process"
 BODY = {"model": "gpt-4o-mini", "messages": [{"role": "user", "content": "hi"}]}
 
 
-def group(gw: Gateway) -> list[tuple[int, int, bytes]]:
-    """(pid, parent pid, command line) of every process of the gateway's group."""
-    assert gw.proc is not None
-    pgid = gw.proc.popen.pid  # started in its own session
-    out = []
-    for entry in os.listdir("/proc"):
-        if not entry.isdigit():
-            continue
-        pid = int(entry)
-        try:
-            if os.getpgid(pid) != pgid:
-                continue
-            cmdline = Path(f"/proc/{pid}/cmdline").read_bytes()
-            ppid = int(Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[1])
-        except (OSError, ValueError, IndexError):
-            continue
-        out.append((pid, ppid, cmdline))
-    return out
-
-
 def flusher_pids(gw: Gateway) -> list[int]:
-    return [pid for pid, _, cmd in group(gw) if FLUSHER in cmd]
-
-
-def granian_workers(gw: Gateway) -> list[int]:
-    assert gw.proc is not None
-    launcher = gw.proc.popen.pid
-    return [pid for pid, ppid, cmd in group(gw) if ppid == launcher and b"serve" in cmd]
+    return [pid for pid, _, cmd in group(gw.pid) if FLUSHER in cmd]
 
 
 class Sender:
@@ -99,8 +75,8 @@ def test_killing_the_flusher_process_loses_nothing(
     gw.start()
     try:
         (first,) = flusher_pids(gw)
-        assert len(granian_workers(gw)) == 2
-        key = keys(gw, "acme")["acme"]
+        assert len(granian_workers(gw.pid)) == 2
+        key = gw.new_keys("acme")["acme"]
         with Sender(gw, key) as sender:
             # the flusher process has stored some: a restart replays them
             poll(lambda: stored(clickhouse, database)[1], lambda n: n >= 40, timeout_s=30)
@@ -123,7 +99,7 @@ def test_killing_the_flusher_process_loses_nothing(
             "GROUP BY outcome FORMAT TSV"
         )
         assert outcomes.split() == ["completed", str(answered)]
-        assert "restarting it" in gw.proc.output(20000)  # type: ignore[union-attr]
+        assert "restarting it" in gw.output(20000)
         # the workers never flush: every flushed event was counted by a flusher process,
         # into the registry every worker's /metrics reads
         with httpx2.Client(timeout=10, trust_env=False) as c:
@@ -146,13 +122,13 @@ def test_killing_a_worker_loses_nothing(
     gw = make_gateway(tmp_path, sims, clickhouse, flush_ms=100, workers=2, database=database)
     gw.start()
     try:
-        key = keys(gw, "acme")["acme"]
+        key = gw.new_keys("acme")["acme"]
         with Sender(gw, key) as sender:
             time.sleep(1.0)
         answered = len(sender.statuses)
         assert answered > 0 and set(sender.statuses) == {200}
         spool = gw.data_dir / "usage-spool"
-        victim = granian_workers(gw)[0]
+        victim = granian_workers(gw.pid)[0]
         (token,) = [t for t in list_series(spool) if t.startswith(f"p{victim}-")]
         os.kill(victim, signal.SIGKILL)  # no call in flight: every answered one ended
         _, final, distinct = poll(

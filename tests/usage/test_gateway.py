@@ -9,10 +9,12 @@ from collections.abc import Iterator
 import httpx2
 import openai
 import pytest
+from harness.gateway import Gateway
+from harness.waiting import poll
 from provocapi.sim.process import SimHandle
 
 from .clickhouse_server import ClickHouse
-from .gateway_stack import ADMIN_KEY, Gateway, keys, make_gateway, poll, usage
+from .gateway_stack import ADMIN_KEY, make_gateway, usage
 
 TODAY = time.strftime("%Y-%m-%d", time.gmtime())
 
@@ -31,7 +33,7 @@ def gw(
 
 @pytest.fixture(scope="module")
 def tenant_keys(gw: Gateway) -> dict[str, str]:
-    return keys(gw, "acme", "beta")
+    return gw.new_keys("acme", "beta")
 
 
 def client(gw: Gateway, key: str) -> openai.OpenAI:

@@ -105,7 +105,7 @@ async def test_a_live_series_is_left_to_its_owner(tmp_path: Path) -> None:
 async def test_store_outage_keeps_events_and_retries(
     tmp_path: Path, clickhouse: ClickHouse
 ) -> None:
-    from e2e.helpers import free_ports
+    from provocapi.netutil import free_ports
 
     (dead_port,) = free_ports(1)
     transport = HttpTransport(f"http://127.0.0.1:{dead_port}", USER, PASSWORD, 5.0)

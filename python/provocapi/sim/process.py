@@ -11,11 +11,7 @@ import time
 from pathlib import Path
 from types import TracebackType
 
-
-def free_port(host: str = "127.0.0.1") -> int:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
-        s.bind((host, 0))
-        return int(s.getsockname()[1])
+from ..netutil import free_port
 
 
 def _flag(args: list[str], name: str) -> str | None:

@@ -1,0 +1,63 @@
+"""Loopback plumbing shared by the launcher, the simulator and the tests: a free
+port, and waiting for a child process's HTTP endpoint to answer 200.
+
+Standard library only, so that anything (bench scripts included) can import it
+without loading the core.
+"""
+
+from __future__ import annotations
+
+import socket
+import subprocess
+import time
+import urllib.error
+import urllib.request
+
+
+def free_port(host: str = "127.0.0.1") -> int:
+    """A TCP port nothing listens on right now (the OS picks it)."""
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
+        s.bind((host, 0))
+        return int(s.getsockname()[1])
+
+
+def free_ports(n: int, host: str = "127.0.0.1") -> list[int]:
+    """``n`` distinct free ports: all bound at once, so none is handed out twice."""
+    socks: list[socket.socket] = []
+    try:
+        for _ in range(n):
+            s = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+            socks.append(s)
+            s.bind((host, 0))
+        return [int(s.getsockname()[1]) for s in socks]
+    finally:
+        for s in socks:
+            s.close()
+
+
+def wait_healthy(
+    url: str,
+    timeout_s: float = 30.0,
+    proc: subprocess.Popen[bytes] | None = None,
+    interval_s: float = 0.1,
+) -> None:
+    """Poll ``GET url`` until it answers 200. Raises RuntimeError when ``proc`` exits
+    first or the time runs out; the message says what the last attempt saw."""
+    deadline = time.monotonic() + timeout_s
+    last = "no answer"
+    direct = urllib.request.build_opener(urllib.request.ProxyHandler({}))  # loopback: no proxy
+    while True:
+        if proc is not None and proc.poll() is not None:
+            raise RuntimeError(f"process exited with {proc.returncode} before {url} was healthy")
+        try:
+            with direct.open(url, timeout=2) as r:
+                if r.status == 200:
+                    return
+                last = f"HTTP {r.status}"
+        except urllib.error.HTTPError as exc:
+            last = f"HTTP {exc.code}"
+        except (urllib.error.URLError, OSError) as exc:
+            last = repr(exc)
+        if time.monotonic() >= deadline:
+            raise RuntimeError(f"{url} not healthy after {timeout_s:g} s ({last})")
+        time.sleep(interval_s)

@@ -1,0 +1,85 @@
+"""The processes of a running gateway, read from /proc: Granian workers, the usage
+flusher, the simulators the launcher started."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+FLUSHER = b"provocapi.usage.flusher_process"
+SIM = b"provocapi.sim"
+
+
+def _stat_fields(pid: int) -> list[str]:
+    # after the command name, which may itself hold spaces and parentheses
+    return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+
+
+def state(pid: int) -> str | None:
+    """The process's state letter (Z: a zombie), None once it is gone."""
+    try:
+        return _stat_fields(pid)[0]
+    except OSError:
+        return None
+
+
+def processes() -> list[tuple[int, int, str, bytes]]:
+    """(pid, parent pid, state, command line) of every process there is."""
+    out = []
+    for entry in os.listdir("/proc"):
+        if not entry.isdigit():
+            continue
+        try:
+            fields = _stat_fields(int(entry))
+            cmd = Path(f"/proc/{entry}/cmdline").read_bytes()
+        except (OSError, IndexError):
+            continue  # gone meanwhile
+        out.append((int(entry), int(fields[1]), fields[0], cmd))
+    return out
+
+
+def children(parent: int, marker: bytes = b"") -> list[int]:
+    """Live (not zombie) children of `parent` whose command line holds `marker`."""
+    return [
+        pid for pid, ppid, st, cmd in processes() if ppid == parent and marker in cmd and st != "Z"
+    ]
+
+
+def descendants(root: int) -> set[int]:
+    """`root` and every process under it."""
+    parents = {pid: ppid for pid, ppid, _, _ in processes()}
+    tree, grew = {root}, True
+    while grew:
+        more = {pid for pid, ppid in parents.items() if ppid in tree} - tree
+        tree |= more
+        grew = bool(more)
+    return tree
+
+
+def group(pgid: int) -> list[tuple[int, int, bytes]]:
+    """(pid, parent pid, command line) of every process of a process group."""
+    out = []
+    for pid, ppid, _, cmd in processes():
+        try:
+            if os.getpgid(pid) == pgid:
+                out.append((pid, ppid, cmd))
+        except OSError:
+            continue
+    return out
+
+
+def granian_workers(serve_pid: int) -> list[int]:
+    """The Granian worker processes of `provocapi serve` (forked: their command line is
+    the launcher's), not its flusher or simulator processes."""
+    return [
+        pid
+        for pid in children(serve_pid, b"serve")
+        if not _cmd_has(pid, FLUSHER) and not _cmd_has(pid, SIM)
+    ]
+
+
+def _cmd_has(pid: int, marker: bytes) -> bool:
+    try:
+        return marker in Path(f"/proc/{pid}/cmdline").read_bytes()
+    except OSError:
+        return False
