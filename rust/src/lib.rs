@@ -3,6 +3,7 @@
 
 pub mod buckets;
 pub mod embed;
+pub mod family;
 pub mod metrics;
 pub mod relay;
 pub mod routing;

@@ -19,7 +19,7 @@ mod upstream;
 pub use response::{rewrite_response, InvalidBody, Rewritten};
 pub use stream::StreamRelay;
 
-use crate::toolcalls::Family;
+use crate::toolcalls::ChatFamily;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Kind {
@@ -57,13 +57,13 @@ pub struct Meta {
 /// Text tool-call recognition for models whose calls trtllm-serve leaves as content.
 #[derive(Debug, Clone)]
 pub struct Tools {
-    pub family: Family,
+    pub family: ChatFamily,
     pub names: Vec<String>,
 }
 
 impl Tools {
     /// `None` unless both a family and at least one tool name are given.
-    pub fn new(family: Option<Family>, names: Vec<String>) -> Option<Self> {
+    pub fn new(family: Option<ChatFamily>, names: Vec<String>) -> Option<Self> {
         family
             .filter(|_| !names.is_empty())
             .map(|family| Self { family, names })
@@ -103,8 +103,8 @@ mod tests {
 
     #[test]
     fn tools_need_family_and_names() {
-        assert!(Tools::new(Some(Family::Qwen2), vec![]).is_none());
+        assert!(Tools::new(Some(ChatFamily::Qwen2), vec![]).is_none());
         assert!(Tools::new(None, vec!["f".into()]).is_none());
-        assert!(Tools::new(Some(Family::Qwen2), vec!["f".into()]).is_some());
+        assert!(Tools::new(Some(ChatFamily::Qwen2), vec!["f".into()]).is_some());
     }
 }

@@ -20,9 +20,10 @@ mod template;
 mod tests;
 mod vocab;
 
+pub use crate::family::ChatFamily;
 pub use bpe::BytePairEncoder;
 pub use cache::{cache_capacity, CountCache};
 pub use load::{load, LoadError, Source};
 pub use split::Splitter;
-pub use template::{render, Family, Message, Segment};
+pub use template::{render, Message, Segment};
 pub use vocab::Vocab;

@@ -21,8 +21,8 @@ mod qwen2;
 mod scan;
 mod stream;
 
+pub use crate::family::ChatFamily;
 pub use call::ToolCall;
-pub use grammar::Family;
 pub use stream::{Detector, Piece};
 
 /// A whole message recognised as calls, with the prose before them (Qwen, Mistral).
@@ -33,7 +33,7 @@ pub struct Parsed {
 }
 
 /// Parse a complete message; `None` when it is not (entirely) tool calls.
-pub fn parse(family: Family, text: &str, names: &[String]) -> Option<Parsed> {
+pub fn parse(family: ChatFamily, text: &str, names: &[String]) -> Option<Parsed> {
     let mut json = json::JsonScan::default();
     let mut cx = scan::Cx {
         text,

@@ -2,6 +2,7 @@
 
 mod admission;
 mod errors;
+mod family;
 mod relay;
 mod routing;
 mod state;

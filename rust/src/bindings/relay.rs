@@ -3,11 +3,12 @@
 //! core; a worker's garbage is `UpstreamFormatError`, a bad argument `CoreError`.
 
 use super::errors::{CoreError, UpstreamFormatError};
+use super::family::chat_family;
 use pyo3::prelude::*;
 use pyo3::types::PyBytes;
 
+use crate::embed;
 use crate::relay::{self, Kind, Meta, Tools};
-use crate::{embed, toolcalls};
 
 /// Bodies above this size are rewritten with the GIL released; below it the
 /// release costs more than it frees.
@@ -27,16 +28,10 @@ fn kind(name: &str) -> PyResult<Kind> {
     })
 }
 
-fn family(name: &str) -> PyResult<toolcalls::Family> {
-    toolcalls::Family::from_name(name).ok_or_else(|| {
-        CoreError::new_err(format!(
-            "tool_family must be 'llama3', 'qwen2' or 'mistral', not {name:?}"
-        ))
-    })
-}
-
 fn tools(tool_family: Option<&str>, tool_names: Option<Vec<String>>) -> PyResult<Option<Tools>> {
-    let family = tool_family.map(family).transpose()?;
+    let family = tool_family
+        .map(|name| chat_family("tool_family", name))
+        .transpose()?;
     Ok(Tools::new(family, tool_names.unwrap_or_default()))
 }
 

@@ -13,19 +13,12 @@ use pyo3::pybacked::PyBackedStr;
 use pyo3::types::PyString;
 
 use super::errors::CoreError;
-use crate::tokens::{self, CountCache, Family, LoadError, Message, Source, Vocab};
+use super::family::chat_family;
+use crate::tokens::{self, CountCache, LoadError, Message, Source, Vocab};
 
 pub fn register(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_class::<PyTokenizer>()?;
     Ok(())
-}
-
-fn family(name: &str) -> PyResult<Family> {
-    Family::from_name(name).ok_or_else(|| {
-        CoreError::new_err(format!(
-            "family must be 'llama3', 'qwen2' or 'mistral', not {name:?}"
-        ))
-    })
 }
 
 /// Inputs above this many bytes are counted with the GIL released. Below it,
@@ -104,7 +97,7 @@ impl PyTokenizer {
         tools: Vec<Bound<'_, PyString>>,
         limit: Option<usize>,
     ) -> PyResult<usize> {
-        let fam = family(family_name)?;
+        let fam = chat_family("family", family_name)?;
         // Borrowed from the str objects, which `messages` and `tools` keep alive
         // (and which are immutable) while the GIL is released.
         let msgs = messages

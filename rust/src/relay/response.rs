@@ -505,7 +505,7 @@ fn call_value(id: String, name: String, arguments: String) -> Value {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::toolcalls::Family;
+    use crate::toolcalls::ChatFamily;
 
     fn meta() -> Meta {
         Meta {
@@ -559,7 +559,7 @@ mod tests {
     #[test]
     fn text_tool_calls_are_parsed() {
         let tools = Tools {
-            family: Family::Qwen2,
+            family: ChatFamily::Qwen2,
             names: vec!["get_weather".into()],
         };
         let body = r#"{"choices":[{"index":0,"message":{"role":"assistant","content":"Checking.\n<tool_call>\n{\"name\": \"get_weather\", \"arguments\": {\"city\": \"Paris\"}}\n</tool_call>"},"finish_reason":"stop"}],"usage":{"prompt_tokens":1,"completion_tokens":2,"total_tokens":3}}"#;
@@ -717,7 +717,7 @@ mod tests {
     #[test]
     fn one_pass_reader_matches_the_value_reading() {
         let tools = Tools {
-            family: Family::Qwen2,
+            family: ChatFamily::Qwen2,
             names: vec!["get_weather".into()],
         };
         let bodies = [

@@ -6,7 +6,7 @@ use proptest::prelude::*;
 use serde_json::{json, Value};
 
 use super::{Kind, Meta, StreamRelay, Tools};
-use crate::toolcalls::Family;
+use crate::toolcalls::ChatFamily;
 
 const ID: &str = "chatcmpl-gw1";
 const CREATED: i64 = 1_700_000_123;
@@ -20,7 +20,7 @@ fn meta() -> Meta {
     }
 }
 
-fn tools(family: Family) -> Option<Tools> {
+fn tools(family: ChatFamily) -> Option<Tools> {
     Tools::new(Some(family), vec!["get_weather".into(), "get_time".into()])
 }
 
@@ -596,18 +596,18 @@ fn a_huge_worker_tool_index_does_not_overflow() {
         head(obj),
         json!({"choices": [{"index": 0, "delta": {"content": "{\"name\": \"get_time\", \"parameters\": {}}"}, "finish_reason": "stop"}]}),
     )) + "data: [DONE]\n\n";
-    let (out, r) = run_whole(Kind::Chat, false, tools(Family::Llama3), &body);
+    let (out, r) = run_whole(Kind::Chat, false, tools(ChatFamily::Llama3), &body);
     assert!(r.done() && !r.failed());
     assert!(String::from_utf8_lossy(&out).contains("get_time"));
 }
 
-const CALL_TEXTS: &[(Family, &str, &str)] = &[
-    (Family::Llama3, "{\"name\": \"get_weather\", \"parameters\": {\"city\": \"Paris\"}}", ""),
-    (Family::Llama3, "<|python_tag|>{\"name\": \"get_weather\", \"parameters\": {\"city\": \"Paris\"}}; {\"name\": \"get_time\", \"parameters\": {\"tz\": \"CET\"}}<|eom_id|>", ""),
-    (Family::Qwen2, "I will look it up.\n<tool_call>\n{\"name\": \"get_weather\", \"arguments\": {\"city\": \"Paris\"}}\n</tool_call>", "I will look it up."),
-    (Family::Qwen2, "<tool_call>\n{\"name\": \"get_weather\", \"arguments\": {\"city\": \"Paris\"}}\n</tool_call>\n<tool_call>\n{\"name\": \"get_time\", \"arguments\": {\"tz\": \"CET\"}}\n</tool_call>", ""),
-    (Family::Mistral, "[{\"name\": \"get_weather\", \"arguments\": {\"city\": \"Paris\"}}]", ""),
-    (Family::Mistral, "[TOOL_CALLS][{\"name\": \"get_weather\", \"arguments\": {\"city\": \"Paris\"}, \"id\": \"Ab3dE6gH9\"}, {\"name\": \"get_time\", \"arguments\": \"{\\\"tz\\\": \\\"CET\\\"}\"}]", ""),
+const CALL_TEXTS: &[(ChatFamily, &str, &str)] = &[
+    (ChatFamily::Llama3, "{\"name\": \"get_weather\", \"parameters\": {\"city\": \"Paris\"}}", ""),
+    (ChatFamily::Llama3, "<|python_tag|>{\"name\": \"get_weather\", \"parameters\": {\"city\": \"Paris\"}}; {\"name\": \"get_time\", \"parameters\": {\"tz\": \"CET\"}}<|eom_id|>", ""),
+    (ChatFamily::Qwen2, "I will look it up.\n<tool_call>\n{\"name\": \"get_weather\", \"arguments\": {\"city\": \"Paris\"}}\n</tool_call>", "I will look it up."),
+    (ChatFamily::Qwen2, "<tool_call>\n{\"name\": \"get_weather\", \"arguments\": {\"city\": \"Paris\"}}\n</tool_call>\n<tool_call>\n{\"name\": \"get_time\", \"arguments\": {\"tz\": \"CET\"}}\n</tool_call>", ""),
+    (ChatFamily::Mistral, "[{\"name\": \"get_weather\", \"arguments\": {\"city\": \"Paris\"}}]", ""),
+    (ChatFamily::Mistral, "[TOOL_CALLS][{\"name\": \"get_weather\", \"arguments\": {\"city\": \"Paris\"}, \"id\": \"Ab3dE6gH9\"}, {\"name\": \"get_time\", \"arguments\": \"{\\\"tz\\\": \\\"CET\\\"}\"}]", ""),
 ];
 
 #[test]
@@ -639,19 +639,19 @@ fn text_tool_calls_become_tool_calls_for_each_family() {
 fn unknown_names_and_broken_calls_stay_content() {
     let texts = [
         (
-            Family::Llama3,
+            ChatFamily::Llama3,
             "{\"name\": \"delete_all\", \"parameters\": {}}",
         ),
         (
-            Family::Qwen2,
+            ChatFamily::Qwen2,
             "<tool_call>\n{\"name\": \"get_weather\", \"arguments\": {\"city\": }\n</tool_call>",
         ),
         (
-            Family::Mistral,
+            ChatFamily::Mistral,
             "[{\"name\": \"get_weather\", \"arguments\": {\"city\": \"Par",
         ),
-        (Family::Llama3, "Sure! The weather in Paris is mild."),
-        (Family::Qwen2, "{\"temperature\": 21}"),
+        (ChatFamily::Llama3, "Sure! The weather in Paris is mild."),
+        (ChatFamily::Qwen2, "{\"temperature\": 21}"),
     ];
     for (family, text) in texts {
         for done in [true, false] {
@@ -675,18 +675,18 @@ fn held_text_is_flushed_at_done_when_no_finish_came() {
         head(obj),
         json!({"choices": [{"index": 0, "delta": {"role": "assistant", "content": "{\"a\": 1"}}]}),
     )) + "data: [DONE]\n\n";
-    let (out, _) = run_whole(Kind::Chat, false, tools(Family::Llama3), &body);
+    let (out, _) = run_whole(Kind::Chat, false, tools(ChatFamily::Llama3), &body);
     let (accs, _) = checked(Kind::Chat, false, &out);
     assert_eq!(accs[0].content, "{\"a\": 1");
 }
 
 #[test]
 fn prose_is_not_delayed_by_tool_detection() {
-    let mut r = StreamRelay::new(Kind::Chat, &meta(), false, tools(Family::Llama3));
+    let mut r = StreamRelay::new(Kind::Chat, &meta(), false, tools(ChatFamily::Llama3));
     let _ = r.feed(b"data: {\"choices\":[{\"index\":0,\"delta\":{\"role\":\"assistant\"}}]} \n\n");
     let out = r.feed(b"data: {\"choices\":[{\"index\":0,\"delta\":{\"content\":\"Paris\"}}]}\n\n");
     assert!(String::from_utf8_lossy(&out).contains("\"content\":\"Paris\""));
-    let mut r = StreamRelay::new(Kind::Chat, &meta(), false, tools(Family::Llama3));
+    let mut r = StreamRelay::new(Kind::Chat, &meta(), false, tools(ChatFamily::Llama3));
     let out = r.feed(b"data: {\"choices\":[{\"index\":0,\"delta\":{\"role\":\"assistant\",\"content\":\"{\\\"name\"}}]}\n\n");
     let text = String::from_utf8_lossy(&out);
     assert!(
@@ -784,7 +784,7 @@ proptest! {
     #[test]
     fn arbitrary_bytes_never_panic(data in proptest::collection::vec(any::<u8>(), 0..300), cuts in proptest::collection::vec(0usize..300, 0..6)) {
         for kind in [Kind::Chat, Kind::Completion] {
-            let (out, r) = run(kind, true, tools(Family::Qwen2), &split_at(&data, &cuts));
+            let (out, r) = run(kind, true, tools(ChatFamily::Qwen2), &split_at(&data, &cuts));
             prop_assert!(r.done());
             prop_assert!(std::str::from_utf8(&out).is_ok());
         }

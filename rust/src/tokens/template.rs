@@ -3,27 +3,7 @@
 //! Tool definitions are written as the family's template writes them; tool
 //! calls in assistant messages arrive as their JSON text.
 
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Family {
-    /// Llama 3.1 instruct.
-    Llama3,
-    /// Qwen 2.5 instruct (ChatML).
-    Qwen2,
-    /// Mistral Small 3 (Tekken, instruct v7).
-    Mistral,
-}
-
-impl Family {
-    pub fn from_name(name: &str) -> Option<Self> {
-        match name {
-            "llama3" => Some(Family::Llama3),
-            "qwen2" => Some(Family::Qwen2),
-            "mistral" => Some(Family::Mistral),
-            _ => None,
-        }
-    }
-}
-
+use crate::family::ChatFamily;
 /// One chat message, borrowed (from the caller's Python strings: no copy).
 #[derive(Clone, Copy, Debug)]
 pub struct Message<'a> {
@@ -38,12 +18,12 @@ pub enum Segment {
 }
 
 /// The prompt a chat request becomes, up to the open assistant turn.
-pub fn render(family: Family, messages: &[Message<'_>], tools: &[&str]) -> Vec<Segment> {
+pub fn render(family: ChatFamily, messages: &[Message<'_>], tools: &[&str]) -> Vec<Segment> {
     let mut out = Vec::new();
     match family {
-        Family::Llama3 => llama3(messages, tools, &mut out),
-        Family::Qwen2 => qwen2(messages, tools, &mut out),
-        Family::Mistral => mistral(messages, tools, &mut out),
+        ChatFamily::Llama3 => llama3(messages, tools, &mut out),
+        ChatFamily::Qwen2 => qwen2(messages, tools, &mut out),
+        ChatFamily::Mistral => mistral(messages, tools, &mut out),
     }
     out
 }

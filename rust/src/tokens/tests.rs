@@ -95,7 +95,7 @@ fn bounded_segment_counts_stop_and_cache_only_exact_counts() {
         role: "user",
         content: &content,
     }];
-    let segs = render(Family::Qwen2, &msgs, &[]);
+    let segs = render(ChatFamily::Qwen2, &msgs, &[]);
     let cache = CountCache::new(16);
     let full = b.count_segments_cached(&segs, &cache, usize::MAX);
     assert_eq!(full, b.count_segments(&segs));
@@ -136,7 +136,7 @@ fn templates_count_specials_once() {
             content: "Hi",
         },
     ];
-    let segs = render(Family::Qwen2, &msgs, &[]);
+    let segs = render(ChatFamily::Qwen2, &msgs, &[]);
     assert_eq!(
         segs,
         vec![
@@ -152,11 +152,11 @@ fn templates_count_specials_once() {
             Segment::Text("assistant\n".into()),
         ]
     );
-    let m = render(Family::Mistral, &msgs, &["{\"type\": \"function\"}"]);
+    let m = render(ChatFamily::Mistral, &msgs, &["{\"type\": \"function\"}"]);
     assert_eq!(m[0], Segment::Special("<s>"));
     assert!(m.contains(&Segment::Special("[AVAILABLE_TOOLS]")));
     assert_eq!(m.last(), Some(&Segment::Special("[/INST]")));
-    let l = render(Family::Llama3, &msgs, &[]);
+    let l = render(ChatFamily::Llama3, &msgs, &[]);
     assert_eq!(
         l.iter()
             .filter(|s| matches!(s, Segment::Special(_)))

@@ -6,31 +6,14 @@
 
 use super::scan::{At, Cx, Scan};
 use super::{llama3, mistral, qwen2};
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Family {
-    Llama3,
-    Qwen2,
-    Mistral,
-}
-
-impl Family {
-    pub fn from_name(name: &str) -> Option<Self> {
-        match name {
-            "llama3" => Some(Self::Llama3),
-            "qwen2" => Some(Self::Qwen2),
-            "mistral" => Some(Self::Mistral),
-            _ => None,
-        }
-    }
-}
+use crate::family::ChatFamily;
 
 /// Scan `cx.text` from `at` with the family's grammar.
-pub(crate) fn scan(family: Family, cx: &mut Cx, at: At) -> Scan {
+pub(crate) fn scan(family: ChatFamily, cx: &mut Cx, at: At) -> Scan {
     match family {
-        Family::Llama3 => llama3::scan(cx, at),
-        Family::Qwen2 => qwen2::scan(cx, at),
-        Family::Mistral => mistral::scan(cx, at),
+        ChatFamily::Llama3 => llama3::scan(cx, at),
+        ChatFamily::Qwen2 => qwen2::scan(cx, at),
+        ChatFamily::Mistral => mistral::scan(cx, at),
     }
 }
 
@@ -40,9 +23,9 @@ mod tests {
 
     #[test]
     fn family_names() {
-        assert_eq!(Family::from_name("qwen2"), Some(Family::Qwen2));
-        assert_eq!(Family::from_name("llama3"), Some(Family::Llama3));
-        assert_eq!(Family::from_name("mistral"), Some(Family::Mistral));
-        assert_eq!(Family::from_name("gpt"), None);
+        assert_eq!(ChatFamily::from_name("qwen2"), Some(ChatFamily::Qwen2));
+        assert_eq!(ChatFamily::from_name("llama3"), Some(ChatFamily::Llama3));
+        assert_eq!(ChatFamily::from_name("mistral"), Some(ChatFamily::Mistral));
+        assert_eq!(ChatFamily::from_name("gpt"), None);
     }
 }

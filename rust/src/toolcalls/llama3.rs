@@ -94,14 +94,14 @@ fn function_tag(cx: &mut Cx, pos: usize) -> Step {
 
 #[cfg(test)]
 mod tests {
-    use crate::toolcalls::{parse, Family, Parsed, ToolCall};
+    use crate::toolcalls::{parse, ChatFamily, Parsed, ToolCall};
 
     fn names() -> Vec<String> {
         vec!["get_weather".into(), "get_time".into()]
     }
 
     fn calls(text: &str) -> Option<Vec<(String, String)>> {
-        parse(Family::Llama3, text, &names()).map(|Parsed { content, calls }| {
+        parse(ChatFamily::Llama3, text, &names()).map(|Parsed { content, calls }| {
             assert_eq!(content, None, "llama writes no prose before calls");
             calls
                 .into_iter()

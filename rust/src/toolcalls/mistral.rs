@@ -87,7 +87,7 @@ fn closed(cx: &mut Cx, s: Scan, pos: usize) -> Scan {
 
 #[cfg(test)]
 mod tests {
-    use crate::toolcalls::{parse, Family, Parsed, ToolCall};
+    use crate::toolcalls::{parse, ChatFamily, Parsed, ToolCall};
 
     fn names() -> Vec<String> {
         vec!["get_weather".into(), "get_time".into()]
@@ -96,7 +96,7 @@ mod tests {
     type Calls = Vec<(String, String)>;
 
     fn parsed(text: &str) -> Option<(Option<String>, Calls)> {
-        parse(Family::Mistral, text, &names()).map(|Parsed { content, calls }| {
+        parse(ChatFamily::Mistral, text, &names()).map(|Parsed { content, calls }| {
             (
                 content,
                 calls

@@ -88,7 +88,7 @@ fn bare(cx: &mut Cx, mut s: Scan, mut pos: usize) -> Scan {
 
 #[cfg(test)]
 mod tests {
-    use crate::toolcalls::{parse, Family, Parsed, ToolCall};
+    use crate::toolcalls::{parse, ChatFamily, Parsed, ToolCall};
 
     fn names() -> Vec<String> {
         vec!["get_weather".into(), "get_time".into()]
@@ -97,7 +97,7 @@ mod tests {
     type Calls = Vec<(String, String)>;
 
     fn parsed(text: &str) -> Option<(Option<String>, Calls)> {
-        parse(Family::Qwen2, text, &names()).map(|Parsed { content, calls }| {
+        parse(ChatFamily::Qwen2, text, &names()).map(|Parsed { content, calls }| {
             (
                 content,
                 calls

@@ -11,9 +11,10 @@
 //! whole-message parser would have made everything content.
 
 use super::call::ToolCall;
-use super::grammar::{scan, Family};
+use super::grammar::scan;
 use super::json::JsonScan;
 use super::scan::{At, Cx};
+use crate::family::ChatFamily;
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Piece {
@@ -23,7 +24,7 @@ pub enum Piece {
 
 #[derive(Debug)]
 pub struct Detector {
-    family: Family,
+    family: ChatFamily,
     held: String,
     at: At,
     json: JsonScan,
@@ -32,7 +33,7 @@ pub struct Detector {
 }
 
 impl Detector {
-    pub fn new(family: Family) -> Self {
+    pub fn new(family: ChatFamily) -> Self {
         Self {
             family,
             held: String::new(),
@@ -104,7 +105,11 @@ mod tests {
     }
 
     /// Feed `text` in pieces cut at `cuts`; return (content, calls) as a client would accumulate them.
-    fn stream(family: Family, text: &str, cuts: &[usize]) -> (String, Vec<ToolCall>, Vec<Piece>) {
+    fn stream(
+        family: ChatFamily,
+        text: &str,
+        cuts: &[usize],
+    ) -> (String, Vec<ToolCall>, Vec<Piece>) {
         let names = names();
         let mut d = Detector::new(family);
         let mut out = Vec::new();
@@ -134,24 +139,24 @@ mod tests {
         (content, calls, out)
     }
 
-    const FIXTURES: &[(Family, &str)] = &[
-        (Family::Llama3, "<|python_tag|>{\"name\": \"get_weather\", \"parameters\": {\"city\": \"Paris\"}}<|eom_id|>"),
-        (Family::Llama3, "\n{\"name\": \"get_weather\", \"parameters\": {\"city\": \"Z\u{fc}rich \u{1F600}\"}}; {\"name\": \"get_time\", \"parameters\": {}}"),
-        (Family::Llama3, "<function=get_time>{\"tz\": \"UTC\"}</function>"),
-        (Family::Llama3, "The answer is {\"name\": \"get_weather\"}."),
-        (Family::Llama3, "{\"name\": \"nope\", \"parameters\": {}}"),
-        (Family::Llama3, "{\"name\": \"get_weather\", \"parameters\": {\"city\": \"Par"),
-        (Family::Llama3, "  <b>not a call</b>"),
-        (Family::Qwen2, "Let me check.\n\n<tool_call>\n{\"name\": \"get_weather\", \"arguments\": {\"city\": \"Paris\"}}\n</tool_call>\n<tool_call>\n{\"name\": \"get_time\", \"arguments\": {}}\n</tool_call>"),
-        (Family::Qwen2, "{\"name\": \"get_weather\", \"arguments\": {\"city\": \"Paris\"}}"),
-        (Family::Qwen2, "Plain prose with a < sign and <tool_c and \u{e9}t\u{e9}.\n"),
-        (Family::Qwen2, "Text\n<tool_call>\n{\"name\": \"rm\", \"arguments\": {}}\n</tool_call>"),
-        (Family::Qwen2, "{\"answer\": 42}"),
-        (Family::Mistral, "[TOOL_CALLS][{\"name\": \"get_weather\", \"arguments\": {\"city\": \"Paris\"}, \"id\": \"abcdefghi\"}, {\"name\": \"get_time\", \"arguments\": \"{}\"}]</s>"),
-        (Family::Mistral, "[{\"name\": \"get_weather\", \"arguments\": {\"city\": \"Paris\"}}]"),
-        (Family::Mistral, "Sure. [TOOL_CALLS][{\"name\": \"get_time\", \"arguments\": {}}]"),
-        (Family::Mistral, "[1] First point, [2] second."),
-        (Family::Mistral, "[TOOL_CALLS][{\"name\": \"get_time\", \"arguments\": {}"),
+    const FIXTURES: &[(ChatFamily, &str)] = &[
+        (ChatFamily::Llama3, "<|python_tag|>{\"name\": \"get_weather\", \"parameters\": {\"city\": \"Paris\"}}<|eom_id|>"),
+        (ChatFamily::Llama3, "\n{\"name\": \"get_weather\", \"parameters\": {\"city\": \"Z\u{fc}rich \u{1F600}\"}}; {\"name\": \"get_time\", \"parameters\": {}}"),
+        (ChatFamily::Llama3, "<function=get_time>{\"tz\": \"UTC\"}</function>"),
+        (ChatFamily::Llama3, "The answer is {\"name\": \"get_weather\"}."),
+        (ChatFamily::Llama3, "{\"name\": \"nope\", \"parameters\": {}}"),
+        (ChatFamily::Llama3, "{\"name\": \"get_weather\", \"parameters\": {\"city\": \"Par"),
+        (ChatFamily::Llama3, "  <b>not a call</b>"),
+        (ChatFamily::Qwen2, "Let me check.\n\n<tool_call>\n{\"name\": \"get_weather\", \"arguments\": {\"city\": \"Paris\"}}\n</tool_call>\n<tool_call>\n{\"name\": \"get_time\", \"arguments\": {}}\n</tool_call>"),
+        (ChatFamily::Qwen2, "{\"name\": \"get_weather\", \"arguments\": {\"city\": \"Paris\"}}"),
+        (ChatFamily::Qwen2, "Plain prose with a < sign and <tool_c and \u{e9}t\u{e9}.\n"),
+        (ChatFamily::Qwen2, "Text\n<tool_call>\n{\"name\": \"rm\", \"arguments\": {}}\n</tool_call>"),
+        (ChatFamily::Qwen2, "{\"answer\": 42}"),
+        (ChatFamily::Mistral, "[TOOL_CALLS][{\"name\": \"get_weather\", \"arguments\": {\"city\": \"Paris\"}, \"id\": \"abcdefghi\"}, {\"name\": \"get_time\", \"arguments\": \"{}\"}]</s>"),
+        (ChatFamily::Mistral, "[{\"name\": \"get_weather\", \"arguments\": {\"city\": \"Paris\"}}]"),
+        (ChatFamily::Mistral, "Sure. [TOOL_CALLS][{\"name\": \"get_time\", \"arguments\": {}}]"),
+        (ChatFamily::Mistral, "[1] First point, [2] second."),
+        (ChatFamily::Mistral, "[TOOL_CALLS][{\"name\": \"get_time\", \"arguments\": {}"),
     ];
 
     #[test]
@@ -162,7 +167,7 @@ mod tests {
         }
     }
 
-    fn check_against_parse(family: Family, text: &str, content: &str, calls: &[ToolCall]) {
+    fn check_against_parse(family: ChatFamily, text: &str, content: &str, calls: &[ToolCall]) {
         match parse(family, text, &names()) {
             Some(Parsed {
                 content: c,
@@ -181,7 +186,7 @@ mod tests {
     #[test]
     fn prose_streams_without_waiting() {
         let names = names();
-        let mut d = Detector::new(Family::Qwen2);
+        let mut d = Detector::new(ChatFamily::Qwen2);
         let mut out = Vec::new();
         d.push("Hello", &names, &mut out);
         d.push(" world, ", &names, &mut out);
@@ -203,7 +208,7 @@ mod tests {
     #[test]
     fn llama_prose_is_released_at_first_letter() {
         let names = names();
-        let mut d = Detector::new(Family::Llama3);
+        let mut d = Detector::new(ChatFamily::Llama3);
         let mut out = Vec::new();
         d.push("  ", &names, &mut out);
         assert!(out.is_empty());
@@ -214,7 +219,7 @@ mod tests {
     #[test]
     fn each_call_released_when_complete() {
         let names = names();
-        let mut d = Detector::new(Family::Mistral);
+        let mut d = Detector::new(ChatFamily::Mistral);
         let mut out = Vec::new();
         d.push(
             "[{\"name\": \"get_time\", \"arguments\": {}}",
@@ -238,7 +243,7 @@ mod tests {
     fn a_later_bad_call_becomes_content_next_to_the_sent_one() {
         let t =
             "{\"name\": \"get_time\", \"parameters\": {}}; {\"name\": \"rm\", \"parameters\": {}}";
-        let (content, calls, _) = stream(Family::Llama3, t, &[]);
+        let (content, calls, _) = stream(ChatFamily::Llama3, t, &[]);
         assert_eq!(calls.len(), 1);
         assert_eq!(content, "; {\"name\": \"rm\", \"parameters\": {}}");
     }
