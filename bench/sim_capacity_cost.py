@@ -14,7 +14,6 @@ import argparse
 import time
 
 import orjson
-
 from provocapi.sim.app import Worker
 from provocapi.sim.config import SimConfig
 from provocapi.sim.server import Request
