@@ -32,6 +32,7 @@ from .server import (
     JSON,
     LAST_CHUNK,
     Connection,
+    Handler,
     Request,
     Result,
     chunk,
@@ -90,7 +91,7 @@ class Worker:
         )
         # Answers of bodies seen before, per endpoint (memo.py): same bytes, fresh ids.
         self.memo = {kind: Memo(self.r.ID_BYTES) for kind in ("chat", "completion")}
-        self.routes = {
+        self.routes: dict[tuple[bytes, bytes], Handler] = {
             (b"GET", b"/health"): self.health,
             (b"GET", b"/v1/models"): self.models,
             (b"GET", b"/version"): self.version,
