@@ -10,6 +10,7 @@ to in_progress, then finishes `step` more lines; step 0 freezes it (to test Ctrl
 
 from __future__ import annotations
 
+import asyncio
 import json
 import secrets
 import time
@@ -44,6 +45,7 @@ class Job:
 class Double:
     api_key: str
     step: int = 1
+    max_file_bytes: int = 1 << 30
     files: dict[str, tuple[dict[str, Any], bytes]] = field(default_factory=dict)
     jobs: dict[str, Job] = field(default_factory=dict)
     calls: list[tuple[str, str]] = field(default_factory=list)
@@ -78,6 +80,18 @@ class Double:
     async def upload(self, request: web.Request) -> web.Response:
         if not request.content_type.startswith("multipart/"):
             return _error(400, "Expected a multipart/form-data body.")
+        if (request.content_length or 0) > self.max_file_bytes:
+            # Refused before the body is read, then the connection dropped under the client
+            # still sending, as a server refusing a stream past its limit may do.
+            limit = self.max_file_bytes
+            msg = f"File is too large: the limit is {limit} bytes."
+            resp = _error(413, msg, "file_too_large")
+            await resp.prepare(request)
+            await resp.write_eof()
+            await asyncio.sleep(0.2)  # the answer reaches the client before the reset
+            if request.transport is not None:
+                request.transport.close()
+            return resp
         form = await request.post()
         purpose, upload = form.get("purpose"), form.get("file")
         if not isinstance(purpose, str) or not isinstance(upload, web.FileField):

@@ -259,3 +259,14 @@ async def test_flags_override_the_environment(served: Served, tmp_path) -> None:
     )
     _, err = await asyncio.wait_for(unreachable.communicate(), 30)
     assert unreachable.returncode == 3 and b"cannot reach the gateway" in err
+
+
+async def test_an_upload_refused_early_prints_the_413(served: Served, tmp_path) -> None:
+    served.double.max_file_bytes = 1000
+    big = tmp_path / "big.jsonl"
+    line = b'{"custom_id": "r", "method": "POST", "url": "/v1/embeddings", "body": {}}\n'
+    big.write_bytes(line * (8_000_000 // len(line)))
+    ran = await cli(served, "submit", str(big), "--endpoint", "/v1/embeddings")
+    assert ran.code == 1, ran.err
+    assert "File is too large: the limit is 1000 bytes. (HTTP 413, file_too_large)" in ran.err
+    assert not served.double.jobs

@@ -93,8 +93,15 @@ class BatchApi:
         h = {"authorization": f"Bearer {self._key}", "accept": "application/json"}
         h.update(headers or {})
         try:
-            conn.request(method, self._prefix + path, body=body, headers=h)
-            resp = conn.getresponse()
+            try:
+                conn.request(method, self._prefix + path, body=body, headers=h)
+            except OSError:
+                early = _early_answer(conn)
+                if early is None:
+                    raise
+                resp = early
+            else:
+                resp = conn.getresponse()
         except (OSError, http.client.HTTPException) as e:
             conn.close()
             raise Unreachable(f"{method} {self._prefix + path}: {e}") from e
@@ -189,6 +196,18 @@ class BatchApi:
         finally:
             conn.close()
         return written
+
+
+def _early_answer(conn: http.client.HTTPConnection) -> http.client.HTTPResponse | None:
+    """The error a server answered before it had the whole body (a 413 as soon as an
+    upload passes its limit, then a reset under the client still sending), if any."""
+    if conn.sock is None:  # never connected: nothing to read
+        return None
+    try:
+        resp = conn.getresponse()
+    except (OSError, http.client.HTTPException):
+        return None
+    return resp if resp.status >= 400 else None
 
 
 def _segment(value: str) -> str:

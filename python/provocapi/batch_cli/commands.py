@@ -109,7 +109,7 @@ def _wait(api: BatchApi, batch_id: str, args: argparse.Namespace) -> int:
         batch = follow(api, batch_id, max(0.05, args.poll), _tty(args))
     except KeyboardInterrupt:
         print(
-            f"\nstopped following {batch_id}; it keeps running "
+            f"stopped following {batch_id}; it keeps running "
             f"(provocapi batch get {batch_id}, or batch cancel to stop it)",
             file=sys.stderr,
         )
