@@ -4,10 +4,13 @@
 from __future__ import annotations
 
 import asyncio
+import json
 import time
+import urllib.request
 from typing import Any
 
 from provocapi._core import worker_stats
+from provocapi.sim import free_port, start_sim
 from provocapi.sim.cli import configs
 
 from .client import get, post, request_bytes
@@ -92,3 +95,15 @@ def test_fleet_entries_take_max_batch() -> None:
     assert a.max_batch == 4 and b.max_batch == 0
     (one,) = configs(["--model", "m", "--port", "9103", "--max-batch", "3"])
     assert one.max_batch == 3
+
+
+def test_a_fleet_process_applies_max_batch_per_entry() -> None:
+    ports = [free_port(), free_port()]
+    fleet = [{"model": "a", "port": ports[0], "max_batch": 3}, {"model": "b", "port": ports[1]}]
+    with start_sim(["--fleet", json.dumps(fleet)]) as sim:
+        stats = []
+        for url in sim.urls:
+            with urllib.request.urlopen(url + "/sim/stats", timeout=5) as r:
+                stats.append(json.loads(r.read()))
+    assert stats[0]["max_batch"] == 3 and stats[0]["queued"] == 0
+    assert "max_batch" not in stats[1]
