@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 import asyncio
+import json
 import sys
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Set
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -65,10 +66,8 @@ async def cli(served: Served, *args: str, timeout: float = 30.0) -> Ran:
     return Ran(proc.returncode, out.decode(), err.decode())
 
 
-def jsonl(path: Path, n: int, bad: set[int] = frozenset()) -> Path:  # type: ignore[assignment]
+def jsonl(path: Path, n: int, bad: Set[int] = frozenset()) -> Path:
     """n chat lines r0..r{n-1}; the ones in `bad` name a model that does not exist."""
-    import json
-
     with path.open("w") as f:
         for i in range(n):
             body = {

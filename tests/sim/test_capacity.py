@@ -56,7 +56,7 @@ async def test_two_run_three_queue_all_complete(fresh_sim) -> None:
 
 async def test_answers_without_delay_also_queue(fresh_sim) -> None:
     # A streamed answer holds its slot while it streams; a plain one queued behind it waits.
-    s = await fresh_sim("--model", "m", "--max-batch", "1", "--token-delay-ms", "100")
+    s = await fresh_sim("--model", "m", "--max-batch", "1", "--token-delay-ms", "40")
     slow = asyncio.create_task(
         post(s.port, "/v1/chat/completions", {**CHAT, "stream": True, "max_tokens": 20})
     )
