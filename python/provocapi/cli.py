@@ -1,4 +1,4 @@
-"""The `provocapi` command: serve, keys, worker-sim."""
+"""The `provocapi` command: serve, keys, batch, worker-sim."""
 
 from __future__ import annotations
 
@@ -36,6 +36,10 @@ def _parser() -> argparse.ArgumentParser:
     kr = ksub.add_parser("revoke", help="revoke a key by id")
     kr.add_argument("id")
     kr.add_argument("--data-dir", default=DEFAULT_DATA_DIR)
+
+    from .batch_cli.commands import add_parser as add_batch_parser
+
+    add_batch_parser(sub)
 
     sub.add_parser("worker-sim", help="run the trtllm-serve simulator (see worker-sim --help)")
     return p
@@ -95,6 +99,10 @@ def main(argv: list[str] | None = None) -> int:
             return serve(args.config, args.host, args.port, args.workers, args.data_dir)
         if args.command == "keys":
             return _keys(args)
+        if args.command == "batch":
+            from .batch_cli.commands import run as run_batch
+
+            return run_batch(args)
     except (ConfigError, SchemaTooNew) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2

@@ -15,7 +15,16 @@ from typing import Any
 import orjson
 
 from .. import trtllm_protocol
-from . import embeddings, faults, plan, prompt_count, render_openai, render_trtllm, validate
+from . import (
+    capacity,
+    embeddings,
+    faults,
+    plan,
+    prompt_count,
+    render_openai,
+    render_trtllm,
+    validate,
+)
 from .config import SimConfig
 from .memo import Entry, Memo
 from .server import (
@@ -23,6 +32,7 @@ from .server import (
     JSON,
     LAST_CHUNK,
     Connection,
+    Handler,
     Request,
     Result,
     chunk,
@@ -81,7 +91,7 @@ class Worker:
         )
         # Answers of bodies seen before, per endpoint (memo.py): same bytes, fresh ids.
         self.memo = {kind: Memo(self.r.ID_BYTES) for kind in ("chat", "completion")}
-        self.routes = {
+        self.routes: dict[tuple[bytes, bytes], Handler] = {
             (b"GET", b"/health"): self.health,
             (b"GET", b"/v1/models"): self.models,
             (b"GET", b"/version"): self.version,
@@ -93,6 +103,12 @@ class Worker:
         else:
             self.routes[(b"POST", b"/v1/chat/completions")] = self.chat
             self.routes[(b"POST", b"/v1/completions")] = self.completions
+        # --max-batch: generation routes hold one of N slots; none of this when it is off.
+        self.capacity = capacity.Capacity(cfg.max_batch) if cfg.max_batch > 0 else None
+        if self.capacity is not None:
+            for key, handler in list(self.routes.items()):
+                if key[0] == b"POST":
+                    self.routes[key] = self.capacity.wrap(handler)
         self.paths = {path for _, path in self.routes}
 
     def __call__(self, req: Request, conn: Connection) -> Result:
@@ -177,11 +193,26 @@ class Worker:
         return self._json(req, 200, orjson.dumps(VERSION))
 
     def metrics(self, req: Request, conn: Connection) -> bytes:
-        queued = max(0, self.stats.in_flight - MAX_BATCH)
-        return self._json(req, 200, orjson.dumps(self.stats.drain_iterations(queued)))
+        cap = self.capacity
+        if cap is None:
+            queued = max(0, self.stats.in_flight - MAX_BATCH)
+            return self._json(req, 200, orjson.dumps(self.stats.drain_iterations(queued)))
+        # The engine iterates while anything runs; the sim records an iteration only when a
+        # request ends, so stand in one for "now" lest a reader see no queue for a while.
+        if cap.running and not self.stats.iterations:
+            self.stats.tick()
+        body = self.stats.drain_iterations(cap.queued, cap.limit)
+        return self._json(req, 200, orjson.dumps(body))
 
     def sim_stats(self, req: Request, conn: Connection) -> bytes:
-        return response(200, orjson.dumps(self.stats.snapshot()), JSON, keep_alive=req.keep_alive)
+        snap: dict[str, int] = self.stats.snapshot()
+        if self.capacity is not None:
+            snap["max_batch"] = self.capacity.limit
+            snap["running"] = self.capacity.running
+            snap["queued"] = self.capacity.queued
+            snap["peak_running"] = self.capacity.peak
+            snap["peak_queued"] = self.capacity.peak_queued
+        return response(200, orjson.dumps(snap), JSON, keep_alive=req.keep_alive)
 
     # admission and parsing
 

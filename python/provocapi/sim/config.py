@@ -30,6 +30,7 @@ class SimConfig:
     starting_s: float = 0.0
     refuse_s: float = 0.0
     max_queue: int = 0
+    max_batch: int = 0
     openai: bool = False
     api_key: str | None = None
 
@@ -85,6 +86,13 @@ def build_parser() -> argparse.ArgumentParser:
         default=0,
         help="beyond N requests in flight answer 429 (0: no limit)",
     )
+    p.add_argument(
+        "--max-batch",
+        type=int,
+        default=0,
+        help="at most N requests run at once; the rest wait in FIFO order and show as "
+        "numQueuedRequests on /metrics (0: no limit)",
+    )
     p.add_argument("--openai", action="store_true", help="plain OpenAI-compatible profile")
     p.add_argument("--api-key", help="bearer key checked in --openai mode")
     p.add_argument("--fleet", help="JSON list of option objects: several models, one process")
@@ -98,6 +106,8 @@ def from_namespace(ns: argparse.Namespace) -> SimConfig:
         raise ValueError("--port is required")
     if ns.output_tokens < 1 or ns.dimensions < 1:
         raise ValueError("--output-tokens and --dimensions must be positive")
+    if ns.max_batch < 0:
+        raise ValueError("--max-batch must be 0 (no limit) or positive")
     return SimConfig(
         model=ns.model,
         port=ns.port,
@@ -116,6 +126,7 @@ def from_namespace(ns: argparse.Namespace) -> SimConfig:
         starting_s=ns.starting_s,
         refuse_s=ns.refuse_s,
         max_queue=ns.max_queue,
+        max_batch=ns.max_batch,
         openai=ns.openai,
         api_key=ns.api_key,
     )

@@ -87,7 +87,13 @@ class SimStats:
             )
         )
 
-    def drain_iterations(self, queued: int) -> list[dict[str, Any]]:
+    def tick(self) -> None:
+        """An iteration that finished nothing: the current state, for /metrics."""
+        self.iteration += 1
+        used = self.active_blocks
+        self.iterations.append((time.time(), 0.0, self.in_flight, self.completed, 0, used))
+
+    def drain_iterations(self, queued: int, max_batch: int = MAX_BATCH) -> list[dict[str, Any]]:
         """The JSON list trtllm-serve's /metrics returns; reading empties it."""
         out = []
         first = self.iteration - len(self.iterations) + 1
@@ -104,9 +110,9 @@ class SimStats:
                     "numNewActiveRequests": 0,
                     "numQueuedRequests": queued,
                     "numCompletedRequests": completed,
-                    "maxNumActiveRequests": MAX_BATCH,
-                    "maxBatchSizeStatic": MAX_BATCH,
-                    "maxBatchSizeRuntime": MAX_BATCH,
+                    "maxNumActiveRequests": max_batch,
+                    "maxBatchSizeStatic": max_batch,
+                    "maxBatchSizeRuntime": max_batch,
                     "maxNumTokensStatic": 8192,
                     "maxNumTokensRuntime": 8192,
                     "timestamp": time.strftime("%m-%d-%Y %H:%M:%S", time.localtime(ts)),
