@@ -162,6 +162,19 @@ class UsageConfig(msgspec.Struct, forbid_unknown_fields=True, frozen=True):
     flusher_nice: int = 10  # the flusher process's niceness: serving preempts it
 
 
+class BatchConfig(msgspec.Struct, forbid_unknown_fields=True, frozen=True):
+    """Files and batches (docs/config.md, `[batch]`)."""
+
+    max_file_bytes: int = 200_000_000  # an upload past it: 413 file_too_large
+    max_lines: int = 50_000  # a batch with more lines fails with too_many_tasks
+    tenant_quota_bytes: int = 10 * 1024**3  # a tenant's stored files; past it: 413
+    file_expiry_s: int = 30 * 86_400  # files are deleted this long after upload
+    completion_window_s: float = 86_400.0  # a batch not done by then expires
+    line_concurrency: int = 8  # lines of one batch in flight at once, per process
+    lease_s: float = 30.0  # a runner silent this long loses its batch to another
+    poll_interval_s: float = 0.5  # how often an idle runner looks for work
+
+
 class RoutingConfig(msgspec.Struct, forbid_unknown_fields=True, frozen=True):
     """Pools, health and queueing (docs/config.md, `[routing]`)."""
 
@@ -188,6 +201,7 @@ class Config(msgspec.Struct, forbid_unknown_fields=True, frozen=True):
     server: ServerConfig = ServerConfig()
     usage: UsageConfig = UsageConfig()
     routing: RoutingConfig = RoutingConfig()
+    batch: BatchConfig = BatchConfig()
     models: list[ModelConfig] = []
     tenants: dict[str, TenantConfig] = {}
     tiers: dict[str, TierConfig] = {}
