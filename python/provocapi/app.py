@@ -67,6 +67,24 @@ PREFIX_ROUTES: list[tuple[str, dict[str, Handler]]] = [
     ("/v1/batches/", {"GET": batches_get, "POST": batches_cancel}),
     ("/v1/batch/", {"GET": batch_get, "POST": batch_cancel}),
 ]
+# the documented (path, method) pairs each prefix route serves (/openapi.json)
+PREFIX_DOCUMENTED: dict[str, tuple[tuple[str, str], ...]] = {
+    "/v1/models/": (("/v1/models/{model}", "GET"),),
+    "/v1/files/": (
+        ("/v1/files/{file_id}", "GET"),
+        ("/v1/files/{file_id}", "DELETE"),
+        ("/v1/files/{file_id}/content", "GET"),
+    ),
+    "/v1/batches/": (
+        ("/v1/batches/{batch_id}", "GET"),
+        ("/v1/batches/{batch_id}/cancel", "POST"),
+    ),
+    "/v1/batch/": (
+        ("/v1/batch/{batch_id}", "GET"),
+        ("/v1/batch/{batch_id}/cancel", "POST"),
+        ("/v1/batch/{batch_id}/output", "GET"),
+    ),
+}
 # metric label per route: bounded cardinality, whatever paths clients send
 _ENDPOINT = {path: path for path in ROUTES} | {
     "/v1/models/": "/v1/models/{id}",

@@ -112,7 +112,7 @@ FILE_IN_USE = ErrorSpec(
 BATCH_NOT_FINISHED = ErrorSpec(
     409,
     "batch_not_finished",
-    "Batch {id} is {status}: its output is there once it has ended.",
+    "Batch {id} is {state}: its output is there once it has ended.",
     headers=_NO_RETRY,
 )
 

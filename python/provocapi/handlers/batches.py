@@ -161,7 +161,7 @@ async def batch_get(gw: Gateway, req: Request) -> str:
         await req.respond_json(200, objects.batch_object(rec))
     elif tail == "output":
         if rec.status not in FINAL:
-            raise BATCH_NOT_FINISHED.build(id=rec.id, status=rec.status)
+            raise BATCH_NOT_FINISHED.build(id=rec.id, state=rec.status)
         out = st.files.get(key.tenant, rec.output_file_id) if rec.output_file_id else None
         await stream_file(req, st, out)  # none, or deleted by its owner: empty
     else:
