@@ -17,6 +17,8 @@ from pathlib import Path
 from . import config as config_mod
 from .asgi import ClientGone, Receive, Request, Scope, Send
 from .batch.runner import Runner
+from .batch.runner_process import EXTERNAL as RUNNER_EXTERNAL
+from .batch.runner_process import RUNNER_ENV
 from .body_deadline import BodyDeadlines
 from .error_catalog import INTERNAL_ERROR, METHOD_NOT_ALLOWED, UNKNOWN_URL
 from .errors import ApiError, quote
@@ -107,9 +109,10 @@ def _route(path: str) -> tuple[str, dict[str, Handler]] | None:
 class App:
     def __init__(self, gw: Gateway) -> None:
         self.gw = gw
-        # batches run beside online calls, in every worker process; a lease in the
-        # store keeps each batch on one runner (batch/runner.py)
-        gw.background.append(Runner(gw).run)
+        # Under `provocapi serve` batches run in their own process (runner_process.py);
+        # an app built alone runs them here. A lease keeps each batch on one runner.
+        if os.environ.get(RUNNER_ENV) != RUNNER_EXTERNAL:
+            gw.background.append(Runner(gw).run)
         # [server] keeps its start-up values across reloads
         self.body_deadlines = BodyDeadlines(gw.cfg.server.body_read_timeout_s)
 

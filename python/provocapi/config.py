@@ -173,6 +173,8 @@ class BatchConfig(msgspec.Struct, forbid_unknown_fields=True, frozen=True):
     line_concurrency: int = 8  # lines of one batch in flight at once, per process
     lease_s: float = 30.0  # a runner silent this long loses its batch to another
     poll_interval_s: float = 0.5  # how often an idle runner looks for work
+    runner: Literal["process", "inline"] = "process"  # under `provocapi serve`
+    runner_nice: int = 10  # the runner process's niceness: online calls preempt it
 
 
 class RoutingConfig(msgspec.Struct, forbid_unknown_fields=True, frozen=True):

@@ -12,40 +12,19 @@ import pytest
 from harness.gateway import Gateway
 from harness.procs import Proc, create_key
 from harness.sims import start_sim_proc
+from harness.waiting import wait_healthy
 from provocapi.netutil import free_ports
 
 CHAT = "llama-3.1-8b-instruct"
 EMBED = "bge-m3"
 MAX_FILE_BYTES = 32 * 1024
 QUOTA_BYTES = 200 * 1024
-WINDOW_S = 6
+EXPIRY_WINDOW_S = 2  # the gateway of the expiry test
 MAX_LINES = 50
 
 
-@dataclass
-class BatchStack:
-    gateway: Gateway
-    key: str
-    other_key: str
-    hoarder_key: str
-    sims: list[Proc]
-
-    def client(self, key: str | None = None) -> openai.OpenAI:
-        return openai.OpenAI(
-            base_url=f"{self.gateway.url}/v1", api_key=key or self.key, max_retries=0
-        )
-
-
-@pytest.fixture(scope="session")
-def bstack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[BatchStack]:
-    root: Path = tmp_path_factory.mktemp("batch")
-    chat_port, embed_port = free_ports(2)
-    fast = ["--ttft-ms", "0", "--token-delay-ms", "1", "--output-tokens", "8", "--seed", "7"]
-    sims = [
-        start_sim_proc(CHAT, chat_port, root, "--family", "llama3", *fast, wait=False),
-        start_sim_proc(EMBED, embed_port, root, "--embedding", "--dimensions", "8", wait=False),
-    ]
-    config = f"""\
+def _config(chat_port: int, embed_port: int, window_s: float) -> str:
+    return f"""\
         [server]
         connect_timeout_s = 2.0
 
@@ -53,7 +32,7 @@ def bstack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[BatchStack]:
         max_file_bytes = {MAX_FILE_BYTES}
         tenant_quota_bytes = {QUOTA_BYTES}
         max_lines = {MAX_LINES}
-        completion_window_s = {WINDOW_S}
+        completion_window_s = {window_s}
         line_concurrency = 2
         lease_s = 2.0
         poll_interval_s = 0.1
@@ -71,19 +50,57 @@ def bstack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[BatchStack]:
         dimensions = 8
         workers = ["http://127.0.0.1:{embed_port}"]
         """
-    gw = Gateway(root, config, workers=1)
+
+
+@dataclass
+class BatchStack:
+    gateway: Gateway
+    key: str
+    other_key: str
+    hoarder_key: str
+    sims: list[Proc]
+    chat_port: int
+    embed_port: int
+
+    def client(self, key: str | None = None) -> openai.OpenAI:
+        return openai.OpenAI(
+            base_url=f"{self.gateway.url}/v1", api_key=key or self.key, max_retries=0
+        )
+
+
+@pytest.fixture(scope="session")
+def bstack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[BatchStack]:
+    root: Path = tmp_path_factory.mktemp("batch")
+    chat_port, embed_port = free_ports(2)
+    fast = ["--ttft-ms", "0", "--token-delay-ms", "1", "--output-tokens", "8", "--seed", "7"]
+    sims = [
+        start_sim_proc(CHAT, chat_port, root, "--family", "llama3", *fast, wait=False),
+        start_sim_proc(EMBED, embed_port, root, "--embedding", "--dimensions", "8", wait=False),
+    ]
+    gw = Gateway(root, _config(chat_port, embed_port, 86_400), workers=1)
     try:
         keys = [create_key(gw.data_dir, t) for t in ("main", "other", "hoarder")]
-        from harness.waiting import wait_healthy
-
         for port, sim in zip((chat_port, embed_port), sims, strict=True):
             wait_healthy(f"http://127.0.0.1:{port}/health", sim)
         gw.start(30.0)
-        yield BatchStack(gw, keys[0], keys[1], keys[2], sims)
+        yield BatchStack(gw, keys[0], keys[1], keys[2], sims, chat_port, embed_port)
     finally:
         gw.stop()
         for sim in sims:
             sim.stop()
+
+
+@pytest.fixture
+def short_window(bstack: BatchStack, tmp_path: Path) -> Iterator[BatchStack]:
+    """A second gateway on the same simulators whose batches expire after 2 s."""
+    config = _config(bstack.chat_port, bstack.embed_port, EXPIRY_WINDOW_S)
+    gw = Gateway(tmp_path, config, workers=1)
+    try:
+        key = create_key(gw.data_dir, "main")
+        gw.start(30.0)
+        yield BatchStack(gw, key, key, key, [], bstack.chat_port, bstack.embed_port)
+    finally:
+        gw.stop()
 
 
 def wait_final(client: openai.OpenAI, batch_id: str, timeout_s: float = 20.0):  # type: ignore[no-untyped-def]

@@ -146,9 +146,9 @@ def test_cancel_mid_run(bstack: BatchStack) -> None:
     assert never and all(r["response"] is None for r in never)
 
 
-def test_expiry(bstack: BatchStack) -> None:
-    client = bstack.client()
-    lines = [chat_line(f"x-{i}", "wait [sim:delay_ms=2500]") for i in range(8)]
+def test_expiry(short_window: BatchStack) -> None:
+    client = short_window.client()
+    lines = [chat_line(f"x-{i}", "wait [sim:delay_ms=1500]") for i in range(8)]
     batch = client.batches.create(
         input_file_id=upload(client, jsonl(lines)),
         endpoint="/v1/chat/completions",
@@ -156,6 +156,7 @@ def test_expiry(bstack: BatchStack) -> None:
     )
     done = wait_final(client, batch.id, timeout_s=30.0)
     assert done.status == "expired" and done.expired_at
+    assert done.expired_at - done.created_at >= 2
     out = results(client, done.output_file_id)
     err = results(client, done.error_file_id)
     assert sorted(r["custom_id"] for r in out + err) == sorted(f"x-{i}" for i in range(8))

@@ -105,7 +105,11 @@ class Runner:
 
     def _key(self, key_id: str) -> KeyRecord | None:
         """The creating key, while it is not revoked."""
-        return self.gw.keys.active_by_id(key_id)
+        found = self.gw.keys.active_by_id(key_id)
+        if found is None:  # created since the last refresh (every 250 ms), or revoked
+            self.gw.keys.refresh()
+            found = self.gw.keys.active_by_id(key_id)
+        return found
 
     async def work(self, st: Stores, rec: BatchRecord) -> None:
         now = int(time.time())
@@ -131,7 +135,7 @@ class Runner:
                 st, fresh, "batch_cancelled", "The batch was cancelled before this line ran."
             )
             self._finish(st, fresh, "cancelled", ("cancelling", "in_progress"))
-        elif stop == "expired" or time.time() >= fresh.expires_at:
+        elif stop == "expired":  # every line answered in time: completed, however late
             self._unrun(st, fresh, "batch_expired", "The batch expired before this line ran.")
             self._finish(st, fresh, "expired", ("in_progress", "finalizing", "validating"))
         elif fresh.status in ("in_progress", "finalizing"):
