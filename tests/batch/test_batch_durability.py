@@ -6,6 +6,7 @@ import datetime as dt
 import io
 import os
 import signal
+import sqlite3
 import time
 
 import httpx2
@@ -59,6 +60,17 @@ def _usage_requests(bstack: BatchStack, key: str) -> int:
     return sum(row["requests"] for row in r.json()["data"])
 
 
+def _usage_rows(bstack: BatchStack, tenant: str) -> list[tuple[str, str]]:
+    """(event_id, batch_id) of the tenant's stored usage events."""
+    conn = sqlite3.connect(bstack.gateway.data_dir / "usage.db")
+    try:
+        return conn.execute(
+            "SELECT event_id, batch_id FROM usage_events WHERE tenant = ?", (tenant,)
+        ).fetchall()
+    finally:
+        conn.close()
+
+
 def test_kill9_of_the_runner_process(bstack: BatchStack) -> None:
     key = bstack.gateway.new_keys("durable-runner")["durable-runner"]
     batch_id = _start(bstack, key, "r")
@@ -80,5 +92,7 @@ def test_kill9_of_the_whole_serve(bstack: BatchStack) -> None:
     bstack.gateway.start(30.0)
     _exactly_once(bstack, key, batch_id, "s")
     poll(lambda: _usage_requests(bstack, key), lambda n: n == LINES, timeout_s=15)
+    rows = _usage_rows(bstack, "durable-serve")
+    assert sorted(rows) == sorted((f"{batch_id}:{n}", batch_id) for n in range(1, LINES + 1))
     before = orjson.dumps(bstack.client(key).batches.retrieve(batch_id).model_dump())
     assert b'"completed"' in before

@@ -82,7 +82,7 @@ def _wait_s(err: ApiError) -> float | None:
 
 
 async def run_line(
-    gw: Gateway, key: KeyRecord, endpoint: str, body: bytes, event_id: str
+    gw: Gateway, key: KeyRecord, endpoint: str, body: bytes, event_id: str, batch_id: str
 ) -> Answer:
     sink = _Sink()
     scope = {"type": "http", "method": "POST", "path": endpoint, "headers": []}
@@ -90,7 +90,8 @@ async def run_line(
     request_id = req.request_id.decode()
     try:
         call = _build(gw, key, endpoint, body, request_id)
-        call.extra["event_id"] = event_id
+        call.extra["event_id"] = event_id  # (batch, line): a re-run replaces its usage
+        call.extra["batch_id"] = batch_id
         await pipeline.run(gw, req, call)
     except ApiError as err:
         return Answer(err.status, err.body(), request_id, _wait_s(err))

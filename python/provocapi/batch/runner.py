@@ -192,7 +192,7 @@ class Runner:
         custom_id = str(task["custom_id"])
         event_id = f"{rec.id}:{number}"
         while True:
-            answer = await run_line(self.gw, key, rec.endpoint, body, event_id)
+            answer = await run_line(self.gw, key, rec.endpoint, body, event_id, rec.id)
             if answer.wait_s is None:
                 break
             if self._should_stop(st, rec) is not None:
