@@ -115,6 +115,7 @@ class TierConfig(msgspec.Struct, forbid_unknown_fields=True, frozen=True):
     key_tpm: int | None = None
     tenant_rpm: int | None = None
     tenant_tpm: int | None = None
+    batch_tpm: int | None = None  # tokens a minute of the tenant's batch lines (they wait)
     models: dict[str, ModelLimits] = {}
 
 
@@ -171,10 +172,12 @@ class BatchConfig(msgspec.Struct, forbid_unknown_fields=True, frozen=True):
     file_expiry_s: int = 30 * 86_400  # files are deleted this long after upload
     completion_window_s: float = 86_400.0  # a batch not done by then expires
     line_concurrency: int = 8  # lines of one batch in flight at once, per process
+    parallel_batches: int = 4  # batches one runner works on at once
     lease_s: float = 30.0  # a runner silent this long loses its batch to another
     poll_interval_s: float = 0.5  # how often an idle runner looks for work
     runner: Literal["process", "inline"] = "process"  # under `provocapi serve`
     runner_nice: int = 10  # the runner process's niceness: online calls preempt it
+    batch_max_share: float = 0.5  # of a capped pool's max_concurrency, for batch lines
 
 
 class RoutingConfig(msgspec.Struct, forbid_unknown_fields=True, frozen=True):
@@ -312,6 +315,7 @@ def _check_tiers(cfg: Config, names: dict[str, str], source: str) -> None:
             ("key_tpm", tier.key_tpm),
             ("tenant_rpm", tier.tenant_rpm),
             ("tenant_tpm", tier.tenant_tpm),
+            ("batch_tpm", tier.batch_tpm),
         ]
         for model, ml in tier.models.items():
             if model not in names:

@@ -37,6 +37,12 @@ def _config(chat_port: int, embed_port: int, window_s: float) -> str:
         lease_s = 2.0
         poll_interval_s = 0.1
 
+        [tiers.thrifty]
+        batch_tpm = 1
+
+        [tenants.thrifty]
+        tier = "thrifty"
+
         [[models]]
         id = "{CHAT}"
         kind = "chat"

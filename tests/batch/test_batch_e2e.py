@@ -301,3 +301,38 @@ def test_revoking_the_key_cancels_its_batches(bstack: BatchStack) -> None:
         time.sleep(0.1)
     assert found is not None and found.completed < 12
     assert found.completed + found.failed == 12  # never-run lines: batch_cancelled
+
+
+def test_batch_tpm_makes_lines_wait_not_fail(bstack: BatchStack) -> None:
+    """Tier `thrifty` has batch_tpm = 1: once a line's tokens count, the others wait,
+    while another tenant's batch runs beside it."""
+    key = bstack.gateway.new_keys("thrifty")["thrifty"]
+    thrifty = bstack.client(key)
+    batch = thrifty.batches.create(
+        input_file_id=upload(thrifty, jsonl([chat_line(f"t-{i}") for i in range(3)])),
+        endpoint="/v1/chat/completions",
+        completion_window="24h",
+    )
+    client = bstack.client()
+    other = client.batches.create(
+        input_file_id=upload(client, jsonl([chat_line("beside")])),
+        endpoint="/v1/chat/completions",
+        completion_window="24h",
+    )
+    assert wait_final(client, other.id).status == "completed"
+    deadline = time.monotonic() + 10
+    while (now := thrifty.batches.retrieve(batch.id)).request_counts.completed < 1:  # type: ignore[union-attr]
+        assert time.monotonic() < deadline
+        time.sleep(0.1)
+    time.sleep(1.0)
+    now = thrifty.batches.retrieve(batch.id)
+    assert now.status == "in_progress"
+    assert now.request_counts is not None
+    # the lines started before the first answer counted (line_concurrency 2) ran; the
+    # third waits for the minute to pass instead of failing
+    assert now.request_counts.completed in (1, 2) and now.request_counts.failed == 0
+    ran = now.request_counts.completed
+    thrifty.batches.cancel(batch.id)
+    done = wait_final(thrifty, batch.id)
+    assert done.status == "cancelled" and done.request_counts is not None
+    assert (done.request_counts.completed, done.request_counts.failed) == (ran, 3 - ran)

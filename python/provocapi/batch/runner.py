@@ -22,11 +22,14 @@ import orjson
 from ..gateway import Gateway
 from ..keys import KeyRecord
 from .line_call import run_line
+from .priority import TokenWindow, batch_tpm, online_waiting, share_cap
 from .records import BatchRecord
 from .service import Stores, stores
 from .validate import check
 
 log = logging.getLogger("provocapi.batch")
+
+TURN_WAIT_S = 0.05  # how often a waiting line looks again
 
 
 class LeaseLost(Exception):
@@ -71,32 +74,66 @@ class Runner:
     def __init__(self, gw: Gateway) -> None:
         self.gw = gw
         self.owner = f"{os.getpid()}-{secrets.token_hex(4)}"
+        self.tokens = TokenWindow()
 
     @property
     def cfg(self):  # type: ignore[no-untyped-def]
         return self.gw.cfg.batch
 
     async def run(self) -> None:
-        """The background loop: one batch at a time, forever."""
+        """The background loop: up to `parallel_batches` batches at once, forever."""
         st = stores(self.gw)
-        while True:
-            try:
-                self._sweep_files(st)
-                rec = st.batches.claim(self.owner, self.cfg.lease_s)
-                if rec is None:
-                    await asyncio.sleep(self.cfg.poll_interval_s)
-                    continue
+        working: set[asyncio.Task[None]] = set()
+        try:
+            while True:
                 try:
-                    await self.work(st, rec)
-                finally:
-                    st.batches.release(rec.id, self.owner)
-            except asyncio.CancelledError:
+                    self._sweep_files(st)
+                    rec = None
+                    if len(working) < max(1, self.cfg.parallel_batches):
+                        rec = st.batches.claim(self.owner, self.cfg.lease_s)
+                    if rec is None:
+                        await asyncio.sleep(self.cfg.poll_interval_s)
+                        continue
+                    task = asyncio.create_task(self._leased(st, rec))
+                    working.add(task)
+                    task.add_done_callback(working.discard)
+                except asyncio.CancelledError:
+                    raise
+                except Exception:
+                    log.exception("batch runner error")
+                    await asyncio.sleep(self.cfg.poll_interval_s)
+        finally:
+            for task in working:
+                task.cancel()
+            for task in list(working):
+                with contextlib.suppress(asyncio.CancelledError):
+                    await task
+
+    async def _leased(self, st: Stores, rec: BatchRecord) -> None:
+        work = asyncio.create_task(self.work(st, rec))
+        keeper = asyncio.create_task(self._keep_lease(st, rec, work))
+        try:
+            await work
+        except asyncio.CancelledError:
+            if not keeper.done():  # this runner is stopping: the work stops with it
+                work.cancel()
                 raise
-            except LeaseLost:
-                log.warning("lost a batch's lease to another runner")
-            except Exception:
-                log.exception("batch runner error")
-                await asyncio.sleep(self.cfg.poll_interval_s)
+            log.warning("lost the lease of %s to another runner", rec.id)
+        except LeaseLost:
+            log.warning("lost the lease of %s to another runner", rec.id)
+        except Exception:
+            log.exception("batch %s failed in the runner; it is retried", rec.id)
+        finally:
+            keeper.cancel()
+            st.batches.release(rec.id, self.owner)
+
+    async def _keep_lease(self, st: Stores, rec: BatchRecord, work: asyncio.Task[None]) -> None:
+        """Renews the lease while the batch runs (lines may wait long for their turn)."""
+        while True:
+            await asyncio.sleep(self.cfg.lease_s / 3)
+            if not st.batches.renew(rec.id, self.owner, self.cfg.lease_s):
+                work.cancel()
+                return
 
     def _sweep_files(self, st: Stores) -> None:
         for rec in st.files.expired(int(time.time())):
@@ -144,7 +181,8 @@ class Runner:
     async def _lines(self, st: Stores, rec: BatchRecord) -> str | None:
         """Runs the lines not answered yet; says why it stopped early, if it did."""
         done = st.batches.answered(rec.id)
-        limit = asyncio.Semaphore(max(1, self.cfg.line_concurrency))
+        model = _first_model(st, rec)
+        limit = asyncio.Semaphore(share_cap(self.gw, model, self.cfg.line_concurrency))
         tasks: set[asyncio.Task[None]] = set()
         stop: str | None = None
         renewed = time.monotonic()
@@ -157,7 +195,7 @@ class Runner:
                     limit.release()
                     raise LeaseLost
                 renewed = time.monotonic()
-            stop = self._should_stop(st, rec)
+            stop = await self._turn(st, rec, model)
             if stop is not None:
                 limit.release()
                 break
@@ -176,6 +214,19 @@ class Runner:
             if not st.batches.renew(rec.id, self.owner, self.cfg.lease_s):
                 raise LeaseLost
         return stop
+
+    async def _turn(self, st: Stores, rec: BatchRecord, model: object) -> str | None:
+        """Waits while online calls queue for the model or the tenant's batch_tpm is
+        used up; says why the batch stops instead, if it does."""
+        while True:
+            stop = self._should_stop(st, rec)
+            if stop is not None:
+                return stop
+            budget = batch_tpm(self.gw.cfg, rec.tenant)
+            over = budget is not None and self.tokens.used(rec.tenant) >= budget
+            if not over and not online_waiting(self.gw, model):
+                return None
+            await asyncio.sleep(TURN_WAIT_S)
 
     def _should_stop(self, st: Stores, rec: BatchRecord) -> str | None:
         if time.time() >= rec.expires_at:
@@ -199,6 +250,8 @@ class Runner:
                 return  # left unanswered: finishing marks it cancelled or expired
             await asyncio.sleep(answer.wait_s)
         ok = 200 <= answer.status < 300
+        if ok:
+            self.tokens.add(rec.tenant, answer.body)
         line = outcome(custom_id, answer.status, answer.request_id, answer.body)
         st.batches.record_line(rec.id, number, ok, line)
 
@@ -216,6 +269,14 @@ class Runner:
         err = _file(st, rec, False, "error")
         st.batches.update(rec.id, output_file_id=out, error_file_id=err)
         st.batches.set_status(rec.id, final, now, (*only_from, "finalizing"))
+
+
+def _first_model(st: Stores, rec: BatchRecord) -> object:
+    """The batch's model (validation made it one per file)."""
+    for _, task in numbered(st.files.lines(rec.input_file_id)):
+        body = task.get("body")
+        return body.get("model") if isinstance(body, dict) else None
+    return None
 
 
 def _file(st: Stores, rec: BatchRecord, ok: bool, what: str) -> str | None:
