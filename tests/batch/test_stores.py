@@ -46,7 +46,7 @@ def test_file_pages_follow_the_cursor(tmp_path: Path) -> None:
     made = [files.write("t", "batch", f"{i}.jsonl", [b"x"]).id for i in range(5)]
     seen: list[str] = []
     after = None
-    while page := files.list("t", "batch", after, 2, "asc"):
+    while page := files.page("t", "batch", after, 2, "asc"):
         seen += [r.id for r in page]
         after = page[-1].id
     assert sorted(seen) == sorted(made) and len(seen) == 5

@@ -21,7 +21,7 @@ from ..schemas import ChatRequest, CompletionRequest, EmbeddingRequest
 
 log = logging.getLogger("provocapi.batch")
 
-_KIND = {
+_KIND: dict[str, tuple[str, type[Any]]] = {
     "/v1/chat/completions": ("chat", ChatRequest),
     "/v1/completions": ("completion", CompletionRequest),
     "/v1/embeddings": ("embedding", EmbeddingRequest),
@@ -97,6 +97,6 @@ async def run_line(
         return Answer(err.status, err.body(), request_id, _wait_s(err))
     except Exception:
         log.exception("batch line failed inside the gateway")
-        err = INTERNAL_ERROR.build(request_id=request_id)
-        return Answer(err.status, err.body(), request_id)
+        bug = INTERNAL_ERROR.build(request_id=request_id)
+        return Answer(bug.status, bug.body(), request_id)
     return Answer(req.status or 200, b"".join(sink.parts), request_id)

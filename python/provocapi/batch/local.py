@@ -101,7 +101,7 @@ class LocalFileStore:
         ).fetchone()
         return FileRecord(*row) if row else None
 
-    def list(
+    def page(
         self, tenant: str, purpose: str | None, after: str | None, limit: int, order: str
     ) -> list[FileRecord]:
         desc = order != "asc"
@@ -209,7 +209,7 @@ class SqliteBatchStore:
             ).fetchone()
         return _batch(row) if row else None
 
-    def list(self, tenant: str, after: str | None, limit: int) -> list[BatchRecord]:
+    def page(self, tenant: str, after: str | None, limit: int) -> list[BatchRecord]:
         sql = f"SELECT {_BATCH_COLS} FROM batches WHERE tenant = ?"
         args: list[object] = [tenant]
         if after:

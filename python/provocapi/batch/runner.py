@@ -290,6 +290,5 @@ def _file(st: Stores, rec: BatchRecord, ok: bool, what: str) -> str | None:
         for row in rows:
             yield row + b"\n"
 
-    with contextlib.closing(rows):
-        stored = st.files.write(rec.tenant, "batch_output", f"{rec.id}_{what}.jsonl", chunks())
+    stored = st.files.write(rec.tenant, "batch_output", f"{rec.id}_{what}.jsonl", chunks())
     return stored.id

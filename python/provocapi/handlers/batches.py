@@ -80,7 +80,7 @@ async def list_batches(gw: Gateway, req: Request) -> str:
     key = gw.authenticate(req)
     params = query(req)
     limit = page_size(params, 100) if "limit" in params else 20
-    found = stores(gw).batches.list(key.tenant, params.get("after"), limit + 1)
+    found = stores(gw).batches.page(key.tenant, params.get("after"), limit + 1)
     items = [objects.batch_object(r) for r in found[:limit]]
     await req.respond_json(200, objects.page(items, len(found) > limit))
     return "-"

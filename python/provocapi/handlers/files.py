@@ -101,7 +101,7 @@ async def list_files(gw: Gateway, req: Request) -> str:
     if order not in ("asc", "desc"):
         raise invalid("'order' must be asc or desc.", param="order")
     now = time.time()
-    found = stores(gw).files.list(key.tenant, params.get("purpose"), params.get("after"),
+    found = stores(gw).files.page(key.tenant, params.get("purpose"), params.get("after"),
                                   limit + 1, order)  # fmt: skip
     found = [r for r in found if r.expires_at is None or r.expires_at > now]
     items = [objects.file_object(r) for r in found[:limit]]
