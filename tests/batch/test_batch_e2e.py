@@ -44,6 +44,7 @@ def test_chat_batch_runs_to_completion(bstack: BatchStack) -> None:
     client = bstack.client()
     lines = [chat_line(f"req-{i}", f"question {i}") for i in range(12)]
     lines.append(chat_line("bad", max_tokens=-5))  # the endpoint refuses it: a 400 line
+    lines.append(chat_line("boom", "fail [sim:status=500]"))  # the worker fails: retried, 502
     file_id = upload(client, jsonl(lines))
     info = client.files.retrieve(file_id)
     assert info.purpose == "batch" and info.bytes == len(jsonl(lines)) and info.expires_at
@@ -57,8 +58,8 @@ def test_chat_batch_runs_to_completion(bstack: BatchStack) -> None:
     done = wait_final(client, batch.id)
     assert done.status == "completed", done
     assert done.request_counts is not None
-    assert (done.request_counts.total, done.request_counts.completed) == (13, 12)
-    assert done.request_counts.failed == 1
+    assert (done.request_counts.total, done.request_counts.completed) == (14, 12)
+    assert done.request_counts.failed == 2
     out = results(client, done.output_file_id)
     err = results(client, done.error_file_id)
     assert sorted(r["custom_id"] for r in out) == sorted(f"req-{i}" for i in range(12))
@@ -66,9 +67,11 @@ def test_chat_batch_runs_to_completion(bstack: BatchStack) -> None:
         assert r["error"] is None and r["response"]["status_code"] == 200
         assert r["response"]["body"]["object"] == "chat.completion"
         assert r["response"]["request_id"]
-    assert [r["custom_id"] for r in err] == ["bad"]
-    assert err[0]["response"]["status_code"] == 400
+    assert [r["custom_id"] for r in err] == ["bad", "boom"]  # in line order
+    assert err[0]["response"]["status_code"] == 400 and err[0]["error"] is None
     assert err[0]["response"]["body"]["error"]["param"] == "max_tokens"
+    assert err[1]["response"]["status_code"] == 502
+    assert err[1]["response"]["body"]["error"]["code"] == "upstream_error"
     # the output files are the tenant's own, listed with purpose batch_output
     listed = client.files.list(purpose="batch_output")
     assert {done.output_file_id, done.error_file_id} <= {f.id for f in listed.data}
