@@ -38,6 +38,11 @@ WANTED = (
     "Model",
     "ErrorResponse",
     "Error",
+    "OpenAIFile",
+    "ListFilesResponse",
+    "DeleteFileResponse",
+    "Batch",
+    "ListBatchesResponse",
 )
 _REF = "#/components/schemas/"
 _DROP = ("example", "examples", "x-oaiMeta")

@@ -16,12 +16,26 @@ from pathlib import Path
 
 from . import config as config_mod
 from .asgi import ClientGone, Receive, Request, Scope, Send
+from .batch.runner import Runner
+from .batch.runner_process import EXTERNAL as RUNNER_EXTERNAL
+from .batch.runner_process import RUNNER_ENV
 from .body_deadline import BodyDeadlines
 from .error_catalog import INTERNAL_ERROR, METHOD_NOT_ALLOWED, UNKNOWN_URL
 from .errors import ApiError, quote
 from .gateway import Gateway
 from .handlers.admin import reload
+from .handlers.batches import (
+    batch_cancel,
+    batch_get,
+    batch_list,
+    batch_submit,
+    batches_cancel,
+    batches_get,
+    create_batch,
+    list_batches,
+)
 from .handlers.embeddings import embeddings
+from .handlers.files import create_file, file_delete, file_get, list_files
 from .handlers.generate import chat_completions, completions
 from .handlers.meta import health, metrics, openapi, ready
 from .handlers.models import list_models, retrieve_model
@@ -44,12 +58,42 @@ ROUTES: dict[str, dict[str, Handler]] = {
     "/openapi.json": {"GET": openapi},
     "/v1/usage": {"GET": usage},
     "/admin/reload": {"POST": reload},
+    "/v1/files": {"POST": create_file, "GET": list_files},
+    "/v1/batches": {"POST": create_batch, "GET": list_batches},
+    "/v1/batch": {"POST": batch_submit, "GET": batch_list},
 }
 PREFIX_ROUTES: list[tuple[str, dict[str, Handler]]] = [
     ("/v1/models/", {"GET": retrieve_model}),
+    # the handlers tell {id} from {id}/content, {id}/cancel, {id}/output
+    ("/v1/files/", {"GET": file_get, "DELETE": file_delete}),
+    ("/v1/batches/", {"GET": batches_get, "POST": batches_cancel}),
+    ("/v1/batch/", {"GET": batch_get, "POST": batch_cancel}),
 ]
+# the documented (path, method) pairs each prefix route serves (/openapi.json)
+PREFIX_DOCUMENTED: dict[str, tuple[tuple[str, str], ...]] = {
+    "/v1/models/": (("/v1/models/{model}", "GET"),),
+    "/v1/files/": (
+        ("/v1/files/{file_id}", "GET"),
+        ("/v1/files/{file_id}", "DELETE"),
+        ("/v1/files/{file_id}/content", "GET"),
+    ),
+    "/v1/batches/": (
+        ("/v1/batches/{batch_id}", "GET"),
+        ("/v1/batches/{batch_id}/cancel", "POST"),
+    ),
+    "/v1/batch/": (
+        ("/v1/batch/{batch_id}", "GET"),
+        ("/v1/batch/{batch_id}/cancel", "POST"),
+        ("/v1/batch/{batch_id}/output", "GET"),
+    ),
+}
 # metric label per route: bounded cardinality, whatever paths clients send
-_ENDPOINT = {path: path for path in ROUTES} | {"/v1/models/": "/v1/models/{id}"}
+_ENDPOINT = {path: path for path in ROUTES} | {
+    "/v1/models/": "/v1/models/{id}",
+    "/v1/files/": "/v1/files/{id}",
+    "/v1/batches/": "/v1/batches/{id}",
+    "/v1/batch/": "/v1/batch/{id}",
+}
 
 
 def _route(path: str) -> tuple[str, dict[str, Handler]] | None:
@@ -65,6 +109,10 @@ def _route(path: str) -> tuple[str, dict[str, Handler]] | None:
 class App:
     def __init__(self, gw: Gateway) -> None:
         self.gw = gw
+        # Under `provocapi serve` batches run in their own process (runner_process.py);
+        # an app built alone runs them here. A lease keeps each batch on one runner.
+        if os.environ.get(RUNNER_ENV) != RUNNER_EXTERNAL:
+            gw.background.append(Runner(gw).run)
         # [server] keeps its start-up values across reloads
         self.body_deadlines = BodyDeadlines(gw.cfg.server.body_read_timeout_s)
 

@@ -115,6 +115,7 @@ class TierConfig(msgspec.Struct, forbid_unknown_fields=True, frozen=True):
     key_tpm: int | None = None
     tenant_rpm: int | None = None
     tenant_tpm: int | None = None
+    batch_tpm: int | None = None  # tokens a minute of the tenant's batch lines (they wait)
     models: dict[str, ModelLimits] = {}
 
 
@@ -162,6 +163,23 @@ class UsageConfig(msgspec.Struct, forbid_unknown_fields=True, frozen=True):
     flusher_nice: int = 10  # the flusher process's niceness: serving preempts it
 
 
+class BatchConfig(msgspec.Struct, forbid_unknown_fields=True, frozen=True):
+    """Files and batches (docs/config.md, `[batch]`)."""
+
+    max_file_bytes: int = 200_000_000  # an upload past it: 413 file_too_large
+    max_lines: int = 50_000  # a batch with more lines fails with too_many_tasks
+    tenant_quota_bytes: int = 10 * 1024**3  # a tenant's stored files; past it: 413
+    file_expiry_s: int = 30 * 86_400  # files are deleted this long after upload
+    completion_window_s: float = 86_400.0  # a batch not done by then expires
+    line_concurrency: int = 8  # lines of one batch in flight at once, per process
+    parallel_batches: int = 4  # batches one runner works on at once
+    lease_s: float = 30.0  # a runner silent this long loses its batch to another
+    poll_interval_s: float = 0.5  # how often an idle runner looks for work
+    runner: Literal["process", "inline"] = "process"  # under `provocapi serve`
+    runner_nice: int = 10  # the runner process's niceness: online calls preempt it
+    batch_max_share: float = 0.5  # of a capped pool's max_concurrency, for batch lines
+
+
 class RoutingConfig(msgspec.Struct, forbid_unknown_fields=True, frozen=True):
     """Pools, health and queueing (docs/config.md, `[routing]`)."""
 
@@ -188,6 +206,7 @@ class Config(msgspec.Struct, forbid_unknown_fields=True, frozen=True):
     server: ServerConfig = ServerConfig()
     usage: UsageConfig = UsageConfig()
     routing: RoutingConfig = RoutingConfig()
+    batch: BatchConfig = BatchConfig()
     models: list[ModelConfig] = []
     tenants: dict[str, TenantConfig] = {}
     tiers: dict[str, TierConfig] = {}
@@ -296,6 +315,7 @@ def _check_tiers(cfg: Config, names: dict[str, str], source: str) -> None:
             ("key_tpm", tier.key_tpm),
             ("tenant_rpm", tier.tenant_rpm),
             ("tenant_tpm", tier.tenant_tpm),
+            ("batch_tpm", tier.batch_tpm),
         ]
         for model, ml in tier.models.items():
             if model not in names:

@@ -93,9 +93,27 @@ MODEL_NOT_SUPPORTED = ErrorSpec(
     "'{model}' is {article} {kind} model and not supported in the {endpoint} endpoint.",
     param="model",
 )
+FILE_NOT_FOUND = ErrorSpec(404, "file_not_found", "No such File object: {id}.", param="id")
+BATCH_NOT_FOUND = ErrorSpec(404, "batch_not_found", "No such Batch object: {id}.", param="id")
 UNKNOWN_URL = ErrorSpec(404, "unknown_url", "Invalid URL ({method} {path}).")
 METHOD_NOT_ALLOWED = ErrorSpec(
     405, "method_not_allowed", "Method {method} is not allowed on {path}; use {allow}."
+)
+
+# 409: not in this state (the SDKs retry 409 unless told not to)
+_NO_RETRY = ((b"x-should-retry", b"false"),)
+FILE_IN_USE = ErrorSpec(
+    409,
+    "file_in_use",
+    "The file {id} is the input of a batch still running; cancel the batch first.",
+    param="id",
+    headers=_NO_RETRY,
+)
+BATCH_NOT_FINISHED = ErrorSpec(
+    409,
+    "batch_not_finished",
+    "Batch {id} is {state}: its output is there once it has ended.",
+    headers=_NO_RETRY,
 )
 
 # 408, 413: how the body arrives
@@ -108,6 +126,18 @@ REQUEST_TIMEOUT = ErrorSpec(
 )
 REQUEST_TOO_LARGE = ErrorSpec(
     413, "request_too_large", "Request body too large: the limit is {limit} bytes."
+)
+
+FILE_TOO_LARGE = ErrorSpec(
+    413,
+    "file_too_large",
+    "The file is too large: the limit is {limit} bytes ([batch].max_file_bytes).",
+)
+STORAGE_QUOTA_EXCEEDED = ErrorSpec(
+    413,
+    "storage_quota_exceeded",
+    "This upload would take your stored files past your quota of {quota} bytes "
+    "({used} bytes in use); delete files you no longer need.",
 )
 
 # 429: too much, from this tenant or for this model

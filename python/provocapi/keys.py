@@ -140,6 +140,10 @@ class KeyCache:
         self._version = version
         return True
 
+    def active_by_id(self, key_id: str) -> KeyRecord | None:
+        """The key while it is not revoked (the batch runner asks per line)."""
+        return next((r for r in self._by_hash.values() if r.id == key_id), None)
+
     def lookup(self, secret: bytes) -> KeyRecord | None:
         rec = self._known.get(secret)
         if rec is not None:

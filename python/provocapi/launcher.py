@@ -19,6 +19,9 @@ import msgspec
 
 from . import config as config_mod
 from ._core import StateTable
+from .batch.runner_process import COMMAND as RUNNER_COMMAND
+from .batch.runner_process import EXTERNAL as RUNNER_EXTERNAL
+from .batch.runner_process import RUNNER_ENV
 from .config import Config, ModelConfig
 from .health import mark_draining
 from .keys import KeyStore
@@ -113,6 +116,7 @@ def serve(
 
     cfg, sims = start_simulated(cfg, "127.0.0.1")
     flusher: FlusherSupervisor | None = None
+    runner: FlusherSupervisor | None = None
     try:
         effective = data / "effective-config.json"
         config_mod.write_private(effective, cfg)
@@ -132,6 +136,13 @@ def serve(
             print("==> usage: one flusher process drains the spool into the store", flush=True)
         else:
             os.environ.pop(FLUSHER_ENV, None)
+        if cfg.batch.runner == "process":
+            # batches run in one low-priority process; the workers only serve
+            runner = FlusherSupervisor(RUNNER_COMMAND, "batch runner")
+            runner.start()
+            os.environ[RUNNER_ENV] = RUNNER_EXTERNAL
+        else:
+            os.environ.pop(RUNNER_ENV, None)
         key_cmd = "provocapi keys create --tenant NAME"
         if data != Path(".provocapi").resolve():
             key_cmd += f" --data-dir {data}"
@@ -173,6 +184,8 @@ def serve(
         drain_on_sigterm(server, StateTable(str(state)), cfg.server.drain_delay_s)
         server.serve()
     finally:
+        if runner is not None:
+            runner.stop()
         if flusher is not None:  # Granian's workers are gone: its last drain sees it all
             flusher.stop()
         if sims is not None:

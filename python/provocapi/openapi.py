@@ -176,6 +176,177 @@ def _json(schema: dict[str, object]) -> dict[str, object]:
     return {"content": {"application/json": {"schema": schema}}}
 
 
+def _param(name: str, where: str = "path", desc: str = "") -> dict[str, object]:
+    return {"name": name, "in": where, "required": where == "path",
+            "schema": {"type": "string"}, "description": desc}  # fmt: skip
+
+
+_BYTES = {
+    "200": {
+        "description": "The file's bytes, streamed",
+        "content": {"application/octet-stream": {"schema": {"type": "string"}}},
+    }
+}
+_UPLOAD_BODY = {
+    "required": True,
+    "content": {
+        "multipart/form-data": {
+            "schema": {
+                "type": "object",
+                "required": ["file", "purpose"],
+                "properties": {
+                    "file": {"type": "string", "format": "binary"},
+                    "purpose": {"type": "string"},
+                },
+            }
+        }
+    },
+}
+_CREATE_BATCH = {
+    "type": "object",
+    "required": ["input_file_id", "endpoint", "completion_window"],
+    "additionalProperties": False,
+    "properties": {
+        "input_file_id": {"type": "string"},
+        "endpoint": {"enum": ["/v1/chat/completions", "/v1/completions", "/v1/embeddings"]},
+        "completion_window": {"const": "24h"},
+        "metadata": {"type": ["object", "null"], "additionalProperties": {"type": "string"}},
+        "output_expires_after": {"type": ["object", "null"]},
+    },
+}
+_SUBMIT_BODY = {
+    "required": True,
+    "content": {
+        "application/jsonl": {"schema": {"type": "string", "description": "The batch's lines"}},
+        "multipart/form-data": {
+            "schema": {
+                "type": "object",
+                "required": ["file"],
+                "properties": {
+                    "file": {"type": "string", "format": "binary"},
+                    "endpoint": {"type": "string"},
+                },
+            }
+        },
+    },
+}
+_LIST = [
+    _param("after", "query", "the last id of the previous page"),
+    _param("limit", "query", "page size"),
+]
+
+
+def _with(op: dict[str, Any], **extra: object) -> dict[str, Any]:
+    return {**op, **extra}
+
+
+def _batch_paths() -> dict[str, Any]:
+    """Files, batches and our one-call /v1/batch (handlers/files.py, handlers/batches.py)."""
+    fid = [_param("file_id")]
+    bid = [_param("batch_id")]
+
+    def op(path: str, method: str, summary: str, response: str) -> dict[str, Any]:
+        return _op(path, method, summary, None, response)
+
+    def raw(path: str, summary: str) -> dict[str, Any]:
+        return {"summary": summary, "security": [{"bearer": []}],
+                "responses": {**_BYTES, **_error_responses(path, "GET")}}  # fmt: skip
+
+    return {
+        "/v1/files": {
+            "post": _with(
+                op("/v1/files", "POST", "Upload a file (streamed; [batch] limits)", "OpenAIFile"),
+                requestBody=_UPLOAD_BODY,
+            ),
+            "get": _with(
+                op("/v1/files", "GET", "List the tenant's files", "ListFilesResponse"),
+                parameters=[*_LIST, _param("purpose", "query"), _param("order", "query")],
+            ),
+        },
+        "/v1/files/{file_id}": {
+            "get": _with(
+                op("/v1/files/{file_id}", "GET", "Retrieve a file", "OpenAIFile"), parameters=fid
+            ),
+            "delete": _with(
+                op(
+                    "/v1/files/{file_id}",
+                    "DELETE",
+                    "Delete a file (409 while a running batch reads it)",
+                    "DeleteFileResponse",
+                ),
+                parameters=fid,
+            ),
+        },
+        "/v1/files/{file_id}/content": {
+            "get": _with(raw("/v1/files/{file_id}/content", "A file's bytes"), parameters=fid)
+        },
+        "/v1/batches": {
+            "post": _with(
+                op("/v1/batches", "POST", "Create a batch from an uploaded file", "Batch"),
+                requestBody={"required": True, **_json(_CREATE_BATCH)},
+            ),
+            "get": _with(
+                op("/v1/batches", "GET", "List the tenant's batches", "ListBatchesResponse"),
+                parameters=_LIST,
+            ),
+        },
+        "/v1/batches/{batch_id}": {
+            "get": _with(
+                op("/v1/batches/{batch_id}", "GET", "Retrieve a batch", "Batch"), parameters=bid
+            ),
+        },
+        "/v1/batches/{batch_id}/cancel": {
+            "post": _with(
+                op("/v1/batches/{batch_id}/cancel", "POST", "Cancel a batch", "Batch"),
+                parameters=bid,
+            ),
+        },
+        "/v1/batch": {
+            "post": _with(
+                op(
+                    "/v1/batch",
+                    "POST",
+                    "Upload the JSONL and create its batch in one call "
+                    "(`endpoint` as a query or form field)",
+                    "Batch",
+                ),
+                requestBody=_SUBMIT_BODY,
+                parameters=[_param("endpoint", "query", "the lines' endpoint")],
+            ),
+            "get": _with(
+                op("/v1/batch", "GET", "As GET /v1/batches", "ListBatchesResponse"),
+                parameters=_LIST,
+            ),
+        },
+        "/v1/batch/{batch_id}": {
+            "get": _with(
+                op("/v1/batch/{batch_id}", "GET", "As GET /v1/batches/{batch_id}", "Batch"),
+                parameters=bid,
+            ),
+        },
+        "/v1/batch/{batch_id}/cancel": {
+            "post": _with(
+                op(
+                    "/v1/batch/{batch_id}/cancel",
+                    "POST",
+                    "As POST /v1/batches/{batch_id}/cancel",
+                    "Batch",
+                ),
+                parameters=bid,
+            ),
+        },
+        "/v1/batch/{batch_id}/output": {
+            "get": _with(
+                raw(
+                    "/v1/batch/{batch_id}/output",
+                    "The output file's bytes (409 before the batch ends)",
+                ),
+                parameters=bid,
+            ),
+        },
+    }
+
+
 def document() -> bytes:
     (_, components) = msgspec.json.schema_components(
         [ChatRequest, CompletionRequest, EmbeddingRequest],
@@ -251,6 +422,7 @@ def document() -> bytes:
                     "parameters": _USAGE,
                 }
             },
+            **_batch_paths(),
             "/admin/reload": {
                 "post": {
                     **_op(

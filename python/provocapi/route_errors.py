@@ -42,6 +42,19 @@ ROUTED = (
     E.UPSTREAM_TIMEOUT,
 )
 GENERATE = (*ANY, *AUTH, *BODY, *RESOLVE, *ROUTED)
+# files and batches (handlers/files.py, handlers/batches.py)
+UPLOAD = (
+    *ANY,
+    *AUTH,
+    E.INVALID_BODY,
+    E.INVALID_VALUE,
+    E.MISSING_PARAMETER_SAID,
+    E.FILE_TOO_LARGE,
+    E.STORAGE_QUOTA_EXCEEDED,
+)
+LISTING = (*ANY, *AUTH, E.INVALID_VALUE)
+A_FILE = (*ANY, *AUTH, E.FILE_NOT_FOUND)
+A_BATCH = (*ANY, *AUTH, E.BATCH_NOT_FOUND)
 
 ROUTE_ERRORS: dict[tuple[str, str], tuple[ErrorSpec, ...]] = {
     ("/v1/chat/completions", "POST"): GENERATE,
@@ -56,6 +69,20 @@ ROUTE_ERRORS: dict[tuple[str, str], tuple[ErrorSpec, ...]] = {
         E.TENANT_FORBIDDEN,
         E.USAGE_STORE_UNAVAILABLE,
     ),
+    ("/v1/files", "POST"): UPLOAD,
+    ("/v1/files", "GET"): LISTING,
+    ("/v1/files/{file_id}", "GET"): A_FILE,
+    ("/v1/files/{file_id}", "DELETE"): (*A_FILE, E.FILE_IN_USE),
+    ("/v1/files/{file_id}/content", "GET"): A_FILE,
+    ("/v1/batches", "POST"): (*ANY, *AUTH, *BODY, E.FILE_NOT_FOUND),
+    ("/v1/batches", "GET"): LISTING,
+    ("/v1/batches/{batch_id}", "GET"): A_BATCH,
+    ("/v1/batches/{batch_id}/cancel", "POST"): A_BATCH,
+    ("/v1/batch", "POST"): UPLOAD,
+    ("/v1/batch", "GET"): LISTING,
+    ("/v1/batch/{batch_id}", "GET"): A_BATCH,
+    ("/v1/batch/{batch_id}/cancel", "POST"): A_BATCH,
+    ("/v1/batch/{batch_id}/output", "GET"): (*A_BATCH, E.BATCH_NOT_FINISHED),
     ("/admin/reload", "POST"): (*ANY, E.ADMIN_DISABLED, E.ADMIN_KEY_REQUIRED, E.INVALID_CONFIG),
     ("/health", "GET"): ANY,
     ("/health/ready", "GET"): (*ANY, E.MODEL_NOT_FOUND),  # its 503 is a probe's body

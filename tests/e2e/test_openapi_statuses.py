@@ -35,6 +35,7 @@ EMBED = "bge-m3"
 EMBED_DOWN = "embed-down"
 TODAY = dt.datetime.now(dt.UTC).date().isoformat()
 USAGE_QUERY = f"/v1/usage?start_date={TODAY}&end_date={TODAY}"
+STRICT_FILE_BYTES = 1024
 
 
 @dataclass
@@ -62,6 +63,9 @@ def strict(stack: Stack, tmp_path_factory: pytest.TempPathFactory) -> Iterator[S
             [server]
             body_read_timeout_s = 0.5
             connect_timeout_s = 1.0
+
+            [batch]
+            max_file_bytes = {STRICT_FILE_BYTES}
 
             [usage]
             store = "clickhouse"
@@ -221,7 +225,124 @@ def _bad_reload(c: httpx2.Client, s: httpx2.Client, stack: Stack, strict: Strict
         stack.config_path.write_bytes(good)
 
 
+def _put(path: str) -> Provoker:
+    return lambda c, s, stack, strict: _answer(c.put(path, headers=_bearer(stack.key)))
+
+
+def _anon(method: str, path: str) -> Provoker:
+    return lambda c, s, stack, strict: _answer(c.request(method, path))
+
+
+def _call(method: str, path: str, **kw: object) -> Provoker:
+    def go(c: httpx2.Client, s: httpx2.Client, stack: Stack, strict: Strict) -> Answer:
+        return _answer(c.request(method, path, headers=_bearer(stack.key), **kw))  # type: ignore[arg-type]
+
+    return go
+
+
+def _slow_lines() -> bytes:
+    line = {"custom_id": "slow", "method": "POST", "url": "/v1/chat/completions",
+            "body": _body("/v1/chat/completions", CHAT, "wait [sim:delay_ms=3000]")}  # fmt: skip
+    return orjson.dumps(line) + b"\n"
+
+
+def _running_batch(c: httpx2.Client, key: str) -> tuple[str, str]:
+    """(input file id, batch id) of a batch that runs for a few seconds."""
+    r = c.post("/v1/batch?endpoint=/v1/chat/completions", content=_slow_lines(),
+               headers=_bearer(key))  # fmt: skip
+    assert r.status_code == 200, r.text
+    return r.json()["input_file_id"], r.json()["id"]
+
+
+def _delete_in_use(c: httpx2.Client, s: httpx2.Client, stack: Stack, strict: Strict) -> Answer:
+    file_id, batch_id = _running_batch(c, stack.key)
+    try:
+        return _answer(c.delete(f"/v1/files/{file_id}", headers=_bearer(stack.key)))
+    finally:
+        c.post(f"/v1/batches/{batch_id}/cancel", headers=_bearer(stack.key))
+
+
+def _output_too_early(c: httpx2.Client, s: httpx2.Client, stack: Stack, strict: Strict) -> Answer:
+    _, batch_id = _running_batch(c, stack.key)
+    try:
+        return _answer(c.get(f"/v1/batch/{batch_id}/output", headers=_bearer(stack.key)))
+    finally:
+        c.post(f"/v1/batches/{batch_id}/cancel", headers=_bearer(stack.key))
+
+
+def _upload_too_large(path: str) -> Provoker:
+    def go(c: httpx2.Client, s: httpx2.Client, stack: Stack, strict: Strict) -> Answer:
+        big = b"x" * (STRICT_FILE_BYTES + 1)
+        files = {"file": ("big.jsonl", big)}
+        data = {"purpose": "batch", "endpoint": "/v1/chat/completions"}
+        return _answer(s.post(path, files=files, data=data, headers=_bearer(strict.key)))
+
+    return go
+
+
+def _by_id(method: str, missing: str) -> dict[int, Provoker]:
+    """401, 404 and 405 of a route on one file or batch."""
+    return {
+        401: _anon(method, missing),
+        404: _call(method, missing),
+        405: _put(missing),
+    }
+
+
+def _listing(path: str) -> dict[int, Provoker]:
+    return {400: _get(path + "?limit=0"), 401: _get(path, None), 405: _put(path)}
+
+
+BATCH_PROVOKE: dict[tuple[str, str], dict[int, Provoker]] = {
+    ("/v1/files", "POST"): {
+        400: _call("POST", "/v1/files", json={"purpose": "batch"}),
+        401: _anon("POST", "/v1/files"),
+        405: _put("/v1/files"),
+        413: _upload_too_large("/v1/files"),
+    },
+    ("/v1/files", "GET"): _listing("/v1/files"),
+    ("/v1/files/{file_id}", "GET"): _by_id("GET", "/v1/files/file-nope"),
+    ("/v1/files/{file_id}", "DELETE"): {
+        **_by_id("DELETE", "/v1/files/file-nope"),
+        409: _delete_in_use,
+    },
+    ("/v1/files/{file_id}/content", "GET"): _by_id("GET", "/v1/files/file-nope/content"),
+    ("/v1/batches", "POST"): {
+        400: _call("POST", "/v1/batches", content=b"{not json"),
+        401: _anon("POST", "/v1/batches"),
+        404: _call(
+            "POST",
+            "/v1/batches",
+            json={
+                "input_file_id": "file-nope",
+                "endpoint": "/v1/chat/completions",
+                "completion_window": "24h",
+            },
+        ),
+        405: _put("/v1/batches"),
+        408: lambda c, s, stack, strict: _trickle(strict.url, "/v1/batches", strict.key),
+        413: _call("POST", "/v1/batches", content=b"x" * (MAX_BODY_BYTES + 1)),
+    },
+    ("/v1/batches", "GET"): _listing("/v1/batches"),
+    ("/v1/batches/{batch_id}", "GET"): _by_id("GET", "/v1/batches/batch_nope"),
+    ("/v1/batches/{batch_id}/cancel", "POST"): _by_id("POST", "/v1/batches/batch_nope/cancel"),
+    ("/v1/batch", "POST"): {
+        400: _call("POST", "/v1/batch", content=_slow_lines()),  # no endpoint
+        401: _anon("POST", "/v1/batch"),
+        405: _put("/v1/batch"),
+        413: _upload_too_large("/v1/batch"),
+    },
+    ("/v1/batch", "GET"): _listing("/v1/batch"),
+    ("/v1/batch/{batch_id}", "GET"): _by_id("GET", "/v1/batch/batch_nope"),
+    ("/v1/batch/{batch_id}/cancel", "POST"): _by_id("POST", "/v1/batch/batch_nope/cancel"),
+    ("/v1/batch/{batch_id}/output", "GET"): {
+        **_by_id("GET", "/v1/batch/batch_nope/output"),
+        409: _output_too_early,
+    },
+}
+
 PROVOKE: dict[tuple[str, str], dict[int, Provoker]] = {
+    **BATCH_PROVOKE,
     ("/v1/chat/completions", "POST"): _generation("/v1/chat/completions"),
     ("/v1/completions", "POST"): _generation("/v1/completions"),
     ("/v1/embeddings", "POST"): _generation("/v1/embeddings"),

@@ -8,7 +8,7 @@ from typing import Any
 
 import orjson
 from provocapi import error_catalog, route_errors
-from provocapi.app import PREFIX_ROUTES, ROUTES
+from provocapi.app import PREFIX_DOCUMENTED, PREFIX_ROUTES, ROUTES
 from provocapi.errors import ErrorSpec
 from provocapi.openapi import document
 
@@ -36,7 +36,10 @@ def test_shipped_extract_is_what_the_script_makes_from_the_vendored_spec() -> No
 
 def test_every_route_declares_its_errors() -> None:
     served = {(p, m) for p, methods in ROUTES.items() for m in methods}
-    served |= {(p + "{model}", m) for p, methods in PREFIX_ROUTES for m in methods}
+    for prefix, methods in PREFIX_ROUTES:
+        pairs = PREFIX_DOCUMENTED[prefix]
+        assert {m for _, m in pairs} == set(methods), prefix
+        served |= set(pairs)
     assert served == set(route_errors.ROUTE_ERRORS)
     doc = orjson.loads(document())
     documented = {(p, m.upper()) for p, ops in doc["paths"].items() for m in ops}

@@ -140,3 +140,35 @@ test('a mid-stream failure raises APIError', async () => {
     'the failing stream',
   );
 });
+
+test('batch: upload a file, create a batch, poll it to completed, read its output', async () => {
+  const lines = [0, 1, 2].map((i) =>
+    JSON.stringify({
+      custom_id: `js-${i}`,
+      method: 'POST',
+      url: '/v1/chat/completions',
+      body: { model: CHAT_MODEL, messages: [{ role: 'user', content: `hi ${i}` }], max_tokens: 4 },
+    }),
+  );
+  const file = await client.files.create({
+    file: new File([lines.join('\n') + '\n'], 'js.jsonl', { type: 'application/jsonl' }),
+    purpose: 'batch',
+  });
+  assert.equal(file.purpose, 'batch');
+  const created = await client.batches.create({
+    input_file_id: file.id,
+    endpoint: '/v1/chat/completions',
+    completion_window: '24h',
+  });
+  let batch = created;
+  const deadline = Date.now() + 15_000;
+  while (!['completed', 'failed', 'expired', 'cancelled'].includes(batch.status)) {
+    assert.ok(Date.now() < deadline, `batch still ${batch.status}`);
+    await new Promise((r) => setTimeout(r, 100));
+    batch = await client.batches.retrieve(created.id);
+  }
+  assert.equal(batch.status, 'completed');
+  const text = await (await client.files.content(batch.output_file_id)).text();
+  const ids = text.trim().split('\n').map((l) => JSON.parse(l).custom_id).sort();
+  assert.deepEqual(ids, ['js-0', 'js-1', 'js-2']);
+});

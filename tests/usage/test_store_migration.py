@@ -133,12 +133,14 @@ async def test_a_schema_1_store_migrates_with_its_rows_intact(
         assert await store.usage(Q) == expected(rows, Q)
         if isinstance(store, SqliteStore):
             db = store._db()
-            assert db.execute("PRAGMA user_version").fetchone() == (2,)
+            assert db.execute("PRAGMA user_version").fetchone() == (3,)
+            # step 3: old rows were no batch's lines
+            assert db.execute("SELECT DISTINCT batch_id FROM usage_events").fetchall() == [("",)]
             versions = dict(db.execute("SELECT version, count() FROM usage_events GROUP BY 1"))
             assert set(versions) == {BEGIN, END}  # the ends renumbered, the begins kept
         else:
             assert isinstance(store, ClickHouseStore)
-            assert await store.schema_version() == 2
+            assert await store.schema_version() == 3
         # a replay of the old spool (its ends read as END) counts nothing twice
         ends = [dict(r, version=END) for r in rows if r["version"] == LEGACY_END]
         await store.write(ends[:60])
@@ -183,7 +185,7 @@ def test_processes_opening_a_schema_1_file_at_once_migrate_it_once(tmp_path: Pat
     rows = schema_1_rows()
     _sqlite_schema_1(tmp_path / "usage.db", rows)
     got = open_at_once("usage", tmp_path / "usage.db")
-    assert got == [(0, len(rows)), (2, len(rows)), (2, len(rows)), (2, len(rows))]
+    assert got == [(0, len(rows)), (3, len(rows)), (3, len(rows)), (3, len(rows))]
     conn = sqlite3.connect(tmp_path / "usage.db")
     versions = dict(conn.execute("SELECT version, count(*) FROM usage_events GROUP BY 1"))
     assert versions == {
@@ -221,8 +223,8 @@ async def test_clickhouse_stores_starting_at_once_on_a_schema_1_table(
     b = _same_database(kind, a, ch, root)
     try:
         await asyncio.gather(a.setup(), b.setup())
-        assert await a.schema_version() == await b.schema_version() == 2
-        assert set(await _schema_table(a)) == {1, 2}
+        assert await a.schema_version() == await b.schema_version() == 3
+        assert set(await _schema_table(a)) == {1, 2, 3}
         assert await a.usage(Q) == await b.usage(Q) == expected(rows, Q)
         recorded = await _schema_table(a)
         await b.setup()  # opening again: nothing applied, nothing recorded
@@ -237,27 +239,27 @@ async def test_a_later_clickhouse_step_is_applied_once_and_recorded(
     kind: str, request: pytest.FixtureRequest, tmp_path: Path,
     tmp_path_factory: pytest.TempPathFactory,
 ) -> None:  # fmt: skip
-    """A step 3 defined here, as the next change of the usage table would add one."""
+    """A step 4 defined here, as the next change of the usage table would add one."""
     ch = request.getfixturevalue("clickhouse") if kind == "clickhouse" else None
     rows = schema_1_rows()
     store = await _schema_1_store(kind, tmp_path, ch, tmp_path_factory.getbasetemp(), rows)
     assert isinstance(store, ClickHouseStore)
-    step_3: Step[ClickHouseApply] = Step(3, "a side table", statements(
+    step_4: Step[ClickHouseApply] = Step(4, "a side table", statements(
         lambda db: f"CREATE TABLE IF NOT EXISTS {db}.side (x UInt8) ENGINE = TinyLog",
-        lambda db: f"INSERT INTO {db}.side VALUES (3)",
+        lambda db: f"INSERT INTO {db}.side VALUES (4)",
     ))  # fmt: skip
-    later = Migrations("usage", (*MIGRATIONS.steps, step_3))
+    later = Migrations("usage", (*MIGRATIONS.steps, step_4))
     try:
-        assert await migrate(store.t.execute, store.db, SCHEMA_TABLE, later) == Migrated(0, 3)
-        assert await migrate(store.t.execute, store.db, SCHEMA_TABLE, later) == Migrated(3, 3)
-        assert await _schema_table(store) == [1, 2, 3]
-        assert await store.t.execute(f"SELECT x FROM {store.db}.side FORMAT TSV") == b"3\n"
+        assert await migrate(store.t.execute, store.db, SCHEMA_TABLE, later) == Migrated(0, 4)
+        assert await migrate(store.t.execute, store.db, SCHEMA_TABLE, later) == Migrated(4, 4)
+        assert await _schema_table(store) == [1, 2, 3, 4]
+        assert await store.t.execute(f"SELECT x FROM {store.db}.side FORMAT TSV") == b"4\n"
         assert await store.usage(Q) == expected(rows, Q)
         with pytest.raises(
-            StoreError, match="schema version 3, but this provocapi knows versions up to 2"
+            StoreError, match="schema version 4, but this provocapi knows versions up to 3"
         ):
-            await store.setup()  # this release knows 2
-        assert await _schema_table(store) == [1, 2, 3]
+            await store.setup()  # this release knows 3
+        assert await _schema_table(store) == [1, 2, 3, 4]
     finally:
         await store.close()
 
@@ -272,23 +274,23 @@ async def test_a_store_of_a_newer_release_is_refused_with_a_clear_error(
     made = await make_store(kind, tmp_path, ch, root)
     await made.write(mixed(seed=5)[:20])
     if isinstance(made, SqliteStore):
-        made._db().execute("PRAGMA user_version = 4")
+        made._db().execute("PRAGMA user_version = 5")
         again: UsageStore = SqliteStore(made.path)
     else:
         assert isinstance(made, ClickHouseStore)
-        await made.t.execute(f"INSERT INTO {made.db}.usage_schema VALUES (4, 0)")
+        await made.t.execute(f"INSERT INTO {made.db}.usage_schema VALUES (5, 0)")
         again = _same_database(kind, made, ch, root)
     await made.close()
     try:
         with pytest.raises(StoreError) as err:
             await again.setup()
         text = str(err.value)
-        assert "usage store at" in text and "schema version 4" in text and "up to 2" in text
+        assert "usage store at" in text and "schema version 5" in text and "up to 3" in text
         assert "never migrate backwards" in text
         if isinstance(again, SqliteStore):  # nor written to: the spool keeps the events
-            with pytest.raises(StoreError, match="schema version 4"):
+            with pytest.raises(StoreError, match="schema version 5"):
                 await again.write(mixed(seed=6)[:1])
-            with pytest.raises(StoreError, match="schema version 4"):
+            with pytest.raises(StoreError, match="schema version 5"):
                 await again.usage(Q)  # GET /v1/usage answers 503
     finally:
         await again.close()
@@ -306,7 +308,7 @@ async def test_a_schema_2_store_from_before_numbered_steps_opens_as_it_is(
     tmp_path_factory: pytest.TempPathFactory,
 ) -> None:  # fmt: skip
     """Schema 2 as the release before numbered steps stamped it (user_version 2; a
-    TinyLog usage_schema holding 2): already current, nothing applied or recorded."""
+    TinyLog usage_schema holding 2): steps 1 and 2 are not run again, only step 3."""
     ch = request.getfixturevalue("clickhouse") if kind == "clickhouse" else None
     rows = mixed(seed=13)  # ends at version 3 already
     store = await _schema_1_store(kind, tmp_path, ch, tmp_path_factory.getbasetemp(), rows)
@@ -325,12 +327,12 @@ async def test_a_schema_2_store_from_before_numbered_steps_opens_as_it_is(
         assert await store.usage(Q) == expected(rows, Q)
         if isinstance(store, SqliteStore):
             db = store._db()
-            assert db.execute("PRAGMA user_version").fetchone() == (2,)
+            assert db.execute("PRAGMA user_version").fetchone() == (3,)
             assert dict(db.execute("SELECT version, count(*) FROM usage_events GROUP BY 1")) == {
                 v: sum(r["version"] == v for r in rows) for v in {r["version"] for r in rows}
             }
         else:
             assert isinstance(store, ClickHouseStore)
-            assert await _schema_table(store) == [2]
+            assert await _schema_table(store) == [2, 3]
     finally:
         await store.close()

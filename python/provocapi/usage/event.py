@@ -50,10 +50,12 @@ COLUMNS: tuple[str, ...] = (
     "queue_ms",
     "ttft_ms",
     "latency_ms",
+    "batch_id",  # the batch a line of belongs to; "" for an online call
 )
 
 Row = dict[str, Any]
-_COLUMN_SET = frozenset(COLUMNS)
+# what every spool line holds (a line spooled before batch_id existed reads as "")
+_COLUMN_SET = frozenset(COLUMNS) - {"batch_id"}
 
 
 def _new_id_prefix() -> None:
@@ -110,6 +112,7 @@ def begin_row(call: Call, event_id: str) -> Row:
         "queue_ms": 0.0,
         "ttft_ms": None,
         "latency_ms": 0.0,
+        "batch_id": call.extra.get("batch_id", ""),
     }
 
 
@@ -185,4 +188,6 @@ def decode(line: bytes) -> Row | None:
         return None
     if version == LEGACY_END:
         row["version"] = END
+    if "batch_id" not in row:
+        row["batch_id"] = ""
     return row

@@ -99,7 +99,8 @@ class SpoolRecorder:
         if not w.has_room():
             self.metrics.rejected()
             raise USAGE_SPOOL_FULL.build()
-        row = begin_row(call, new_event_id())
+        # a batch line names its own (batch id, line): a re-run replaces, never adds
+        row = begin_row(call, call.extra.get("event_id") or new_event_id())
         try:
             w.write(encode(row))
         except OSError as exc:

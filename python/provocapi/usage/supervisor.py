@@ -21,13 +21,14 @@ STOP_GRACE_S = 15.0  # its last drain is bounded at 5 s, plus start-up and store
 COMMAND = [sys.executable, "-m", "provocapi.usage.flusher_process"]
 
 
-def say(msg: str) -> None:
-    print(f"==> usage flusher: {msg}", file=sys.stderr, flush=True)
+def say(msg: str, label: str = "usage flusher") -> None:
+    print(f"==> {label}: {msg}", file=sys.stderr, flush=True)
 
 
 class FlusherSupervisor:
-    def __init__(self, command: list[str] | None = None) -> None:
+    def __init__(self, command: list[str] | None = None, label: str = "usage flusher") -> None:
         self.command = command or COMMAND
+        self.label = label  # the batch runner process is supervised the same way
         self.proc: subprocess.Popen[bytes] | None = None
         self.restarts = 0
         self._started_at = 0.0
@@ -53,7 +54,7 @@ class FlusherSupervisor:
             quick = time.monotonic() - self._started_at < QUICK_EXIT_S
             backoff = min(MAX_BACKOFF_S, max(1.0, backoff * 2)) if quick else 0.0
             say(f"process {proc.pid} exited with {proc.returncode}; restarting it"
-                + (f" in {backoff:.0f} s" if backoff else ""))  # fmt: skip
+                + (f" in {backoff:.0f} s" if backoff else ""), self.label)  # fmt: skip
             if proc.stdin is not None:
                 proc.stdin.close()
             if backoff and self._stopping.wait(backoff):
@@ -74,6 +75,6 @@ class FlusherSupervisor:
         try:
             proc.wait(STOP_GRACE_S)
         except subprocess.TimeoutExpired:
-            say(f"process {proc.pid} did not finish its last drain; killed (replayed next start)")
+            say(f"process {proc.pid} did not stop in time; killed", self.label)
             proc.kill()
             proc.wait()

@@ -15,7 +15,7 @@ A change of schema is a new step appended here; a released step never changes.
 
 from __future__ import annotations
 
-from ...storage.clickhouse_migrations import ClickHouseApply, nothing, statements
+from ...storage.clickhouse_migrations import ClickHouseApply, Execute, nothing, statements
 from ...storage.migrations import Migrations, Step
 
 SCHEMA_TABLE = "usage_schema"
@@ -49,10 +49,31 @@ PARTITION BY day
 ORDER BY (tenant, day, model, event_id)"""
 
 
+async def _has_column(execute: Execute, db: str, name: str) -> bool:
+    raw = await execute(
+        f"SELECT count() FROM system.columns WHERE database = '{db}' "
+        f"AND table = 'usage_events' AND name = '{name}' FORMAT TSV"
+    )
+    return raw.strip() not in (b"", b"0")
+
+
+async def _batch_id_3(execute: Execute, db: str) -> None:
+    # 18.16 has no ADD COLUMN IF NOT EXISTS: look first, and a gateway migrating at
+    # the same moment that added it first is not an error
+    if await _has_column(execute, db, "batch_id"):
+        return
+    try:
+        await execute(f"ALTER TABLE {db}.usage_events ADD COLUMN batch_id String DEFAULT ''")
+    except Exception:
+        if not await _has_column(execute, db, "batch_id"):
+            raise
+
+
 MIGRATIONS: Migrations[ClickHouseApply] = Migrations(
     "usage",
     (
         Step(1, "usage_events (ReplacingMergeTree by version)", statements(_events_1)),
         Step(2, "spool format 2: nothing to rewrite", nothing),
+        Step(3, "batch_id: the batch a call was a line of", _batch_id_3),
     ),
 )

@@ -25,6 +25,7 @@ from .sqlite_schema import MIGRATIONS
 # Positional parameters, each row's values taken in C (itemgetter): binding by name made
 # the sqlite3 module build and look up a key string per column per row (10 → 7 µs a row).
 _VALUES = operator.itemgetter(*COLUMNS)
+_OPTIONAL = {"batch_id": ""}  # columns added since: a row made before them reads as this
 _INSERT = (
     f"INSERT INTO usage_events ({', '.join(COLUMNS)}) "
     f"VALUES ({', '.join('?' for _ in COLUMNS)}) "
@@ -99,7 +100,12 @@ class SqliteStore:
         def insert(db: sqlite3.Connection) -> None:
             db.execute("BEGIN")
             try:
-                db.executemany(_INSERT, map(_VALUES, rows))
+                try:
+                    db.executemany(_INSERT, map(_VALUES, rows))
+                except KeyError:  # rows of an older release: the fast path missed a column
+                    db.execute("ROLLBACK")
+                    db.execute("BEGIN")
+                    db.executemany(_INSERT, (_VALUES({**_OPTIONAL, **r}) for r in rows))
             except BaseException:
                 db.execute("ROLLBACK")
                 raise

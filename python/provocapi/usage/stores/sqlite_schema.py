@@ -4,7 +4,8 @@
 1. the `usage_events` table and its index, as the code before versions made them
    (those files are at version 0: this step finds the table there already);
 2. spool format 2: an end is version 3, since 2 now marks an interrupted stream's
-   relayed tokens; ends stored at 2 under schema 1 are renumbered (event.py).
+   relayed tokens; ends stored at 2 under schema 1 are renumbered (event.py);
+3. `batch_id`: the batch a call was a line of ("" for online calls).
 
 A change of schema is a new step appended here; a released step never changes,
 which is why they spell their values out instead of importing today's constants.
@@ -49,6 +50,11 @@ MIGRATIONS: Migrations[SqliteApply] = Migrations(
             2,
             "ends of spool format 1 (version 2) become 3",
             ddl("UPDATE usage_events SET version = 3 WHERE version = 2"),
+        ),
+        Step(
+            3,
+            "batch_id: the batch a call was a line of",
+            ddl("ALTER TABLE usage_events ADD COLUMN batch_id TEXT NOT NULL DEFAULT ''"),
         ),
     ),
 )

@@ -1,0 +1,155 @@
+"""Batch lines per second through the simulator, and the runner's memory while it runs.
+
+Starts a chat and an embedding simulator (no token delay) and `provocapi serve` with
+one worker process and the batch runner process, submits N lines per endpoint through
+`POST /v1/batch`, and reports lines/s from `in_progress` to `completed` and the runner
+process's peak RSS against its RSS before the batch. Bounded: each batch gives up after
+`--timeout` seconds; everything it started is stopped.
+
+    .venv/bin/python bench/batch_lines.py [--lines 2000] [--concurrency 8]
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import subprocess
+import sys
+import tempfile
+import textwrap
+import time
+from pathlib import Path
+
+import httpx2
+import orjson
+from provocapi.netutil import free_ports, wait_healthy
+
+PY = sys.executable
+RUNNER = b"provocapi.batch.runner_process"
+
+
+def _rss_kb(pid: int) -> int:
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith("VmRSS:"):
+            return int(line.split()[1])
+    return 0
+
+
+def _runner_pid(parent: int) -> int:
+    for entry in os.listdir("/proc"):
+        if not entry.isdigit():
+            continue
+        try:
+            stat = Path(f"/proc/{entry}/stat").read_text().rsplit(")", 1)[1].split()
+            cmd = Path(f"/proc/{entry}/cmdline").read_bytes()
+        except OSError:
+            continue
+        if int(stat[1]) == parent and RUNNER in cmd:
+            return int(entry)
+    raise RuntimeError("no batch runner process")
+
+
+def _lines(endpoint: str, n: int) -> bytes:
+    out = []
+    for i in range(n):
+        if endpoint == "/v1/embeddings":
+            body: dict[str, object] = {"model": "bge-m3", "input": f"text number {i}"}
+        else:
+            body = {"model": "llama-3.1-8b-instruct", "max_tokens": 16,
+                    "messages": [{"role": "user", "content": f"question {i}"}]}  # fmt: skip
+        out.append(orjson.dumps({"custom_id": f"c{i}", "method": "POST", "url": endpoint,
+                                 "body": body}))  # fmt: skip
+    return b"\n".join(out) + b"\n"
+
+
+def run_one(h: httpx2.Client, endpoint: str, n: int, runner: int, timeout_s: float) -> None:
+    before = _rss_kb(runner)
+    r = h.post(f"/v1/batch?endpoint={endpoint}", content=_lines(endpoint, n))
+    r.raise_for_status()
+    bid = r.json()["id"]
+    peak = before
+    started = None
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        b = h.get(f"/v1/batch/{bid}").json()
+        peak = max(peak, _rss_kb(runner))
+        if started is None and b["status"] != "validating":
+            started = time.monotonic()
+        if b["status"] in ("completed", "failed", "expired", "cancelled"):
+            break
+        time.sleep(0.05)
+    took = time.monotonic() - (started or deadline)
+    counts = b["request_counts"]
+    print(f"{endpoint}: {n} lines, status {b['status']}, {counts['completed']} ok, "
+          f"{counts['failed']} failed, {took:.2f} s, {n / took:.0f} lines/s; "
+          f"runner RSS {before / 1024:.1f} MiB before, peak {peak / 1024:.1f} MiB")  # fmt: skip
+
+
+def main() -> int:
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--lines", type=int, default=2000)
+    ap.add_argument("--concurrency", type=int, default=8)
+    ap.add_argument("--timeout", type=float, default=120.0)
+    args = ap.parse_args()
+    gw_port, chat_port, embed_port = free_ports(3)
+    procs: list[subprocess.Popen[bytes]] = []
+    with tempfile.TemporaryDirectory() as tmp:
+        root = Path(tmp)
+        try:
+            procs.append(subprocess.Popen(
+                [PY, "-m", "provocapi", "worker-sim", "--port", str(chat_port), "--model",
+                 "llama-3.1-8b-instruct", "--family", "llama3", "--ttft-ms", "0",
+                 "--token-delay-ms", "0", "--output-tokens", "16"],
+                stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL))  # fmt: skip
+            procs.append(subprocess.Popen(
+                [PY, "-m", "provocapi", "worker-sim", "--port", str(embed_port), "--model",
+                 "bge-m3", "--embedding", "--dimensions", "1024"],
+                stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL))  # fmt: skip
+            (root / "p.toml").write_text(textwrap.dedent(f"""\
+                [batch]
+                max_lines = {max(args.lines, 1)}
+                line_concurrency = {args.concurrency}
+
+                [[models]]
+                id = "llama-3.1-8b-instruct"
+                kind = "chat"
+                family = "llama3"
+                workers = ["http://127.0.0.1:{chat_port}"]
+
+                [[models]]
+                id = "bge-m3"
+                kind = "embedding"
+                dimensions = 1024
+                workers = ["http://127.0.0.1:{embed_port}"]
+                """))  # fmt: skip
+            data = root / "data"
+            key = subprocess.run(
+                [PY, "-m", "provocapi", "keys", "create", "--tenant", "bench", "--data-dir",
+                 str(data)], check=True, capture_output=True, text=True,
+            ).stdout.split()[-1]  # fmt: skip
+            gw = subprocess.Popen(
+                [PY, "-m", "provocapi", "serve", "--config", str(root / "p.toml"), "--port",
+                 str(gw_port), "--data-dir", str(data), "--workers", "1"],
+                stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+                start_new_session=True)  # fmt: skip
+            procs.append(gw)
+            for port in (chat_port, embed_port, gw_port):
+                wait_healthy(f"http://127.0.0.1:{port}/health", timeout_s=30)
+            runner = _runner_pid(gw.pid)
+            auth = {"Authorization": f"Bearer {key}"}
+            with httpx2.Client(base_url=f"http://127.0.0.1:{gw_port}", headers=auth,
+                               timeout=60, trust_env=False) as h:  # fmt: skip
+                for endpoint in ("/v1/chat/completions", "/v1/embeddings"):
+                    run_one(h, endpoint, args.lines, runner, args.timeout)
+        finally:
+            for p in reversed(procs):
+                p.terminate()
+                try:
+                    p.wait(20)
+                except subprocess.TimeoutExpired:
+                    p.kill()
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

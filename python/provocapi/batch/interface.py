@@ -1,0 +1,84 @@
+"""What the runner and the routes need from storage.
+
+The embedded implementation (`local.py`) is a directory plus SQLite under the
+data dir; a shared volume, object storage or PostgreSQL can implement the same
+Protocols later without touching the runner or the routes.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Iterable, Iterator
+from typing import Protocol
+
+from .records import BatchRecord, FileRecord
+
+
+class FileStore(Protocol):
+    """Files' bytes (streamed, never whole in memory) and their metadata."""
+
+    async def put(
+        self, tenant: str, purpose: str, filename: str, chunks: AsyncIterator[bytes]
+    ) -> FileRecord: ...
+
+    def write(
+        self, tenant: str, purpose: str, filename: str, chunks: Iterable[bytes]
+    ) -> FileRecord:
+        """A file the gateway writes itself (a batch's output and error files)."""
+        ...
+
+    def get(self, tenant: str, file_id: str) -> FileRecord | None: ...
+
+    def page(
+        self, tenant: str, purpose: str | None, after: str | None, limit: int, order: str
+    ) -> list[FileRecord]: ...
+
+    def set_purpose(self, tenant: str, file_id: str, purpose: str) -> None: ...
+
+    def chunks(self, file_id: str) -> Iterator[bytes]: ...
+
+    def lines(self, file_id: str) -> Iterator[bytes]: ...
+
+    def delete(self, tenant: str, file_id: str) -> bool: ...
+
+    def used_bytes(self, tenant: str) -> int: ...
+
+    def expired(self, now: int) -> list[FileRecord]: ...
+
+
+class BatchStore(Protocol):
+    """Batches, a lease per batch for the one runner working on it, and each
+    line's outcome (so a re-run after a crash answers every line exactly once)."""
+
+    def create(self, rec: BatchRecord) -> None: ...
+
+    def get(self, tenant: str | None, batch_id: str) -> BatchRecord | None: ...
+
+    def page(self, tenant: str, after: str | None, limit: int) -> list[BatchRecord]: ...
+
+    def update(self, batch_id: str, **fields: object) -> None: ...
+
+    def set_status(self, batch_id: str, status: str, now: int, only_from: tuple[str, ...]) -> bool:
+        """Moves to `status` (stamping `<status>_at`) if the batch is in `only_from`."""
+        ...
+
+    def claim(self, owner: str, lease_s: float) -> BatchRecord | None:
+        """An active batch no live runner holds, leased to `owner`."""
+        ...
+
+    def renew(self, batch_id: str, owner: str, lease_s: float) -> bool: ...
+
+    def release(self, batch_id: str, owner: str) -> None: ...
+
+    def record_line(self, batch_id: str, line: int, ok: bool, outcome: bytes) -> bool:
+        """Keeps a line's outcome; False when it was already kept."""
+        ...
+
+    def answered(self, batch_id: str) -> set[int]: ...
+
+    def outcomes(self, batch_id: str, ok: bool) -> Iterator[bytes]:
+        """The kept outcomes, in line order."""
+        ...
+
+    def active_using(self, file_id: str) -> bool: ...
+
+    def active_of_key(self, key_id: str) -> list[str]: ...

@@ -1,0 +1,76 @@
+"""Stored rows as OpenAI's objects (`OpenAIFile`, `Batch`, their lists).
+
+Timestamps and file ids not set yet are left out rather than null: the spec
+types them as integers and strings, and the SDKs read a missing field as None.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from .records import BatchRecord, FileRecord
+
+_STAMPS = (
+    "in_progress_at",
+    "finalizing_at",
+    "completed_at",
+    "failed_at",
+    "expired_at",
+    "cancelling_at",
+    "cancelled_at",
+)
+
+
+def file_object(rec: FileRecord) -> dict[str, Any]:
+    out: dict[str, Any] = {
+        "id": rec.id,
+        "object": "file",
+        "bytes": rec.bytes,
+        "created_at": rec.created_at,
+        "filename": rec.filename,
+        "purpose": rec.purpose,
+        "status": "processed",
+    }
+    if rec.expires_at is not None:
+        out["expires_at"] = rec.expires_at
+    return out
+
+
+def batch_object(rec: BatchRecord) -> dict[str, Any]:
+    out: dict[str, Any] = {
+        "id": rec.id,
+        "object": "batch",
+        "endpoint": rec.endpoint,
+        "input_file_id": rec.input_file_id,
+        "completion_window": rec.window,
+        "status": rec.status,
+        "created_at": rec.created_at,
+        "expires_at": rec.expires_at,
+        "request_counts": {
+            "total": rec.total,
+            "completed": rec.completed,
+            "failed": rec.failed,
+        },
+        "metadata": rec.metadata,
+    }
+    if rec.errors:
+        out["errors"] = {"object": "list", "data": rec.errors}
+    if rec.output_file_id:
+        out["output_file_id"] = rec.output_file_id
+    if rec.error_file_id:
+        out["error_file_id"] = rec.error_file_id
+    for name in _STAMPS:
+        value = getattr(rec, name)
+        if value is not None:
+            out[name] = value
+    return out
+
+
+def page(items: list[dict[str, Any]], has_more: bool) -> dict[str, Any]:
+    return {
+        "object": "list",
+        "data": items,
+        "first_id": items[0]["id"] if items else None,
+        "last_id": items[-1]["id"] if items else None,
+        "has_more": has_more,
+    }

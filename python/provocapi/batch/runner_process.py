@@ -1,0 +1,85 @@
+"""The batch runner process: one per `provocapi serve`, beside the Granian workers.
+
+It builds the same `Gateway` as a worker process (config, keys, admission and
+routing over the shared state file, the usage spool), so each line is a normal
+call; only its CPU priority is lower, so online calls preempt it on a shared
+core. The launcher starts it with a pipe on stdin and it stops when that pipe
+closes; SIGINT and SIGTERM are ignored (a group-wide signal must not cut lines
+short: they would only run again). Killed anyway, its batches' leases run out
+and the next runner resumes them.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import os
+import signal
+import sys
+from pathlib import Path
+
+from .. import config as config_mod
+from ..gateway import Gateway
+from .runner import Runner
+
+log = logging.getLogger("provocapi.batch")
+
+RUNNER_ENV = "PROVOCAPI_BATCH_RUNNER"
+EXTERNAL = "process"  # set by the launcher: the workers run no batches themselves
+COMMAND = [sys.executable, "-m", "provocapi.batch.runner_process"]
+
+
+def _stdin_closed(loop: asyncio.AbstractEventLoop) -> asyncio.Event:
+    done = asyncio.Event()
+
+    def readable() -> None:
+        try:
+            data = os.read(0, 4096)
+        except BlockingIOError:
+            return
+        except OSError:
+            data = b""
+        if not data:
+            loop.remove_reader(0)
+            done.set()
+
+    os.set_blocking(0, False)
+    loop.add_reader(0, readable)
+    return done
+
+
+async def serve(gw: Gateway) -> None:
+    stop = _stdin_closed(asyncio.get_running_loop())
+    runner = Runner(gw)
+    gw.background.append(runner.run)
+    gw.start_background()
+    log.info("batch: runner process %d (nice %d)", os.getpid(), gw.cfg.batch.runner_nice)
+    await stop.wait()
+    await gw.close()  # cancels the runner: its lease is released, usage fsynced
+
+
+def main() -> int:
+    logging.basicConfig(level=os.environ.get("PROVOCAPI_LOG_LEVEL", "INFO"))
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    signal.signal(signal.SIGTERM, signal.SIG_IGN)
+    cfg_path = os.environ.get("PROVOCAPI_EFFECTIVE_CONFIG")
+    if cfg_path:
+        cfg = config_mod.from_json(Path(cfg_path).read_bytes())
+    else:
+        cfg = config_mod.load(os.environ.get("PROVOCAPI_CONFIG"))
+    data_dir = Path(os.environ.get("PROVOCAPI_DATA_DIR", ".provocapi"))
+    with contextlib.suppress(OSError):
+        os.nice(cfg.batch.runner_nice)
+    gw = Gateway(cfg, data_dir, os.environ.get("PROVOCAPI_STATE_FILE"))
+    try:
+        import uvloop
+
+        uvloop.run(serve(gw))
+    except ImportError:
+        asyncio.run(serve(gw))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,174 @@
+"""The Batch API (/v1/batches...) and our one-call twin (/v1/batch...)."""
+
+from __future__ import annotations
+
+import time
+
+import msgspec
+
+from ..asgi import Request
+from ..batch import objects
+from ..batch.local import new_id
+from ..batch.records import ENDPOINTS, FINAL, BatchRecord, FileRecord
+from ..batch.service import Stores, stores
+from ..batch.upload import body_chunks, header, limited, query
+from ..decoding import decode
+from ..error_catalog import BATCH_NOT_FINISHED, BATCH_NOT_FOUND, UNKNOWN_URL, invalid
+from ..errors import quote
+from ..gateway import Gateway
+from ..keys import KeyRecord
+from .files import live_file, page_size, read_form, stream_file, upload_limits
+
+WINDOW = "24h"
+
+
+class CreateBatch(msgspec.Struct, forbid_unknown_fields=True):
+    input_file_id: str
+    endpoint: str
+    completion_window: str
+    metadata: dict[str, str] | None = None
+    output_expires_after: dict[str, object] | None = None
+
+
+def _checked(endpoint: str | None, window: str) -> str:
+    if endpoint not in ENDPOINTS:
+        raise invalid(
+            f"'endpoint' must be one of {', '.join(ENDPOINTS)}; got {quote(endpoint)}.",
+            param="endpoint",
+        )
+    if window != WINDOW:
+        raise invalid(f"'completion_window' must be '{WINDOW}'.", param="completion_window")
+    return endpoint
+
+
+def _new_batch(
+    gw: Gateway, st: Stores, key: KeyRecord, endpoint: str, file: FileRecord,
+    metadata: dict[str, str] | None,
+) -> BatchRecord:  # fmt: skip
+    now = int(time.time())
+    rec = BatchRecord(
+        id=new_id("batch_"), tenant=key.tenant, key_id=key.id, endpoint=endpoint,
+        input_file_id=file.id, window=WINDOW, status="validating", metadata=metadata,
+        errors=None, total=0, completed=0, failed=0, output_file_id=None, error_file_id=None,
+        created_at=now, expires_at=now + int(gw.cfg.batch.completion_window_s),
+        in_progress_at=None, finalizing_at=None, completed_at=None, failed_at=None,
+        expired_at=None, cancelling_at=None, cancelled_at=None,
+    )  # fmt: skip
+    st.batches.create(rec)
+    return rec
+
+
+async def create_batch(gw: Gateway, req: Request) -> str:
+    key = gw.authenticate(req)
+    body = decode(await req.body(gw.max_body), CreateBatch)
+    endpoint = _checked(body.endpoint, body.completion_window)
+    st = stores(gw)
+    file = live_file(st, key.tenant, body.input_file_id)
+    rec = _new_batch(gw, st, key, endpoint, file, body.metadata)
+    await req.respond_json(200, objects.batch_object(rec))
+    return "-"
+
+
+def _batch(st: Stores, tenant: str, batch_id: str) -> BatchRecord:
+    rec = st.batches.get(tenant, batch_id)
+    if rec is None:
+        raise BATCH_NOT_FOUND.build(id=quote(batch_id))
+    return rec
+
+
+async def list_batches(gw: Gateway, req: Request) -> str:
+    key = gw.authenticate(req)
+    params = query(req)
+    limit = page_size(params, 100) if "limit" in params else 20
+    found = stores(gw).batches.page(key.tenant, params.get("after"), limit + 1)
+    items = [objects.batch_object(r) for r in found[:limit]]
+    await req.respond_json(200, objects.page(items, len(found) > limit))
+    return "-"
+
+
+def _split(req: Request, prefix: str) -> tuple[str, str]:
+    batch_id, _, tail = req.path.removeprefix(prefix).partition("/")
+    return batch_id, tail
+
+
+async def _cancel(gw: Gateway, req: Request, prefix: str) -> None:
+    key = gw.authenticate(req)
+    batch_id, tail = _split(req, prefix)
+    if tail != "cancel":
+        raise UNKNOWN_URL.build(method="POST", path=quote(req.path))
+    st = stores(gw)
+    rec = _batch(st, key.tenant, batch_id)
+    st.batches.set_status(rec.id, "cancelling", int(time.time()), ("validating", "in_progress"))
+    await req.respond_json(200, objects.batch_object(_batch(st, key.tenant, batch_id)))
+
+
+async def batches_get(gw: Gateway, req: Request) -> str:
+    key = gw.authenticate(req)
+    batch_id, tail = _split(req, "/v1/batches/")
+    if tail:
+        raise UNKNOWN_URL.build(method="GET", path=quote(req.path))
+    await req.respond_json(200, objects.batch_object(_batch(stores(gw), key.tenant, batch_id)))
+    return "-"
+
+
+async def batches_cancel(gw: Gateway, req: Request) -> str:
+    await _cancel(gw, req, "/v1/batches/")
+    return "-"
+
+
+# ------------------------------------------------------------------ /v1/batch
+
+
+async def batch_submit(gw: Gateway, req: Request) -> str:
+    """POST /v1/batch: the JSONL (raw body, or a multipart `file`) and the batch at once."""
+    key = gw.authenticate(req)
+    st = stores(gw)
+    params = query(req)
+    if header(req, b"content-type").lower().startswith(b"multipart/"):
+        fields, file = await read_form(gw, req, st, key.tenant, "batch")
+        if file is None:
+            raise invalid("Missing required parameter: 'file'.", param="file",
+                          code="missing_required_parameter")  # fmt: skip
+        endpoint = fields.get("endpoint") or params.get("endpoint")
+        window = fields.get("completion_window") or params.get("completion_window") or WINDOW
+        try:
+            endpoint = _checked(endpoint, window)
+        except Exception:
+            st.files.delete(key.tenant, file.id)
+            raise
+    else:
+        endpoint = _checked(params.get("endpoint"), params.get("completion_window") or WINDOW)
+        limits = upload_limits(gw, st, key.tenant)
+        file = await st.files.put(
+            key.tenant, "batch", "batch.jsonl", limited(body_chunks(req), limits)
+        )
+    rec = _new_batch(gw, st, key, endpoint, file, None)
+    await req.respond_json(200, objects.batch_object(rec))
+    return "-"
+
+
+async def batch_list(gw: Gateway, req: Request) -> str:
+    return await list_batches(gw, req)
+
+
+async def batch_get(gw: Gateway, req: Request) -> str:
+    """GET /v1/batch/{id} and GET /v1/batch/{id}/output."""
+    key = gw.authenticate(req)
+    batch_id, tail = _split(req, "/v1/batch/")
+    st = stores(gw)
+    rec = _batch(st, key.tenant, batch_id)
+    if not tail:
+        await req.respond_json(200, objects.batch_object(rec))
+    elif tail == "output":
+        if rec.status not in FINAL:
+            raise BATCH_NOT_FINISHED.build(id=rec.id, state=rec.status)
+        out = st.files.get(key.tenant, rec.output_file_id) if rec.output_file_id else None
+        await stream_file(req, st, out)  # none, or deleted by its owner: empty
+    else:
+        raise UNKNOWN_URL.build(method="GET", path=quote(req.path))
+    return "-"
+
+
+async def batch_cancel(gw: Gateway, req: Request) -> str:
+    await _cancel(gw, req, "/v1/batch/")
+    return "-"

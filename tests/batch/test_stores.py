@@ -1,0 +1,82 @@
+"""The embedded stores: files streamed in and out, leases, per-line outcomes."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import AsyncIterator
+from pathlib import Path
+
+from provocapi.batch.local import LocalFileStore, SqliteBatchStore, connect
+from provocapi.batch.records import BatchRecord
+from provocapi.batch.schema import MIGRATIONS
+from provocapi.storage.sqlite_migrations import user_version
+
+
+def _batch(batch_id: str, tenant: str = "t", status: str = "validating") -> BatchRecord:
+    now = int(time.time())
+    return BatchRecord(
+        batch_id, tenant, "key_1", "/v1/chat/completions", "file-x", "24h", status, None,
+        None, 0, 0, 0, None, None, now, now + 60, None, None, None, None, None, None, None,
+    )  # fmt: skip
+
+
+async def _chunks(*parts: bytes) -> AsyncIterator[bytes]:
+    for p in parts:
+        yield p
+
+
+def test_files_stream_in_and_out_and_expire(tmp_path: Path) -> None:
+    conn = connect(tmp_path)
+    assert user_version(conn) == MIGRATIONS.latest == 1
+    files = LocalFileStore(tmp_path, conn, expiry_s=0)
+    rec = asyncio.run(files.put("t", "batch", "in.jsonl", _chunks(b'{"a":1}\n', b'{"b":2}\n')))
+    assert rec.bytes == 16 and rec.id.startswith("file-")
+    assert b"".join(files.chunks(rec.id)) == b'{"a":1}\n{"b":2}\n'
+    assert list(files.lines(rec.id)) == [b'{"a":1}\n', b'{"b":2}\n']
+    assert files.get("other", rec.id) is None  # tenants never see each other's
+    assert files.used_bytes("t") == 16 and files.used_bytes("other") == 0
+    assert [r.id for r in files.expired(int(time.time()) + 1)] == [rec.id]
+    assert not files.delete("other", rec.id) and files.delete("t", rec.id)
+    assert not (tmp_path / "files" / rec.id).exists()
+
+
+def test_file_pages_follow_the_cursor(tmp_path: Path) -> None:
+    files = LocalFileStore(tmp_path, connect(tmp_path), expiry_s=60)
+    made = [files.write("t", "batch", f"{i}.jsonl", [b"x"]).id for i in range(5)]
+    seen: list[str] = []
+    after = None
+    while page := files.page("t", "batch", after, 2, "asc"):
+        seen += [r.id for r in page]
+        after = page[-1].id
+    assert sorted(seen) == sorted(made) and len(seen) == 5
+
+
+def test_a_lease_is_taken_over_only_once_it_runs_out(tmp_path: Path) -> None:
+    store = SqliteBatchStore(connect(tmp_path))
+    store.create(_batch("batch_a"))
+    got = store.claim("runner-1", lease_s=0.3)
+    assert got is not None and got.id == "batch_a"
+    assert store.claim("runner-2", lease_s=0.3) is None  # held
+    assert store.renew("batch_a", "runner-1", 0.3)
+    time.sleep(0.4)  # runner-1 died: nobody renewed
+    taken = store.claim("runner-2", lease_s=5)
+    assert taken is not None and taken.id == "batch_a"
+    assert not store.renew("batch_a", "runner-1", 5)  # the old holder learns it lost it
+    assert store.set_status("batch_a", "completed", 1, ("validating",))
+    store.release("batch_a", "runner-2")
+    assert store.claim("runner-3", lease_s=5) is None  # final: nothing to run
+
+
+def test_a_line_is_answered_once(tmp_path: Path) -> None:
+    store = SqliteBatchStore(connect(tmp_path))
+    store.create(_batch("batch_b"))
+    assert store.record_line("batch_b", 2, True, b"two")
+    assert store.record_line("batch_b", 1, False, b"one")
+    assert not store.record_line("batch_b", 2, False, b"again")  # a re-run after a crash
+    assert store.answered("batch_b") == {1, 2}
+    assert list(store.outcomes("batch_b", True)) == [b"two"]
+    assert list(store.outcomes("batch_b", False)) == [b"one"]
+    rec = store.get("t", "batch_b")
+    assert rec is not None and (rec.completed, rec.failed) == (1, 1)
+    assert store.get("other", "batch_b") is None
