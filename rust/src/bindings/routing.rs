@@ -12,6 +12,33 @@ pub struct PyRoutePool {
     inner: Pool,
 }
 
+/// One pick: `index` is the worker's, or None when every ready worker is at its
+/// cap (`full`) or none is ready (`none_ready`).
+#[pyclass(name = "RoutePick", frozen, module = "provocapi._core")]
+pub struct PyRoutePick {
+    #[pyo3(get)]
+    index: Option<usize>,
+    #[pyo3(get)]
+    adapter_hit: bool,
+    #[pyo3(get)]
+    full: bool,
+}
+
+#[pymethods]
+impl PyRoutePick {
+    #[getter]
+    fn none_ready(&self) -> bool {
+        self.index.is_none() && !self.full
+    }
+
+    fn __repr__(&self) -> String {
+        format!(
+            "RoutePick(index={:?}, adapter_hit={}, full={})",
+            self.index, self.adapter_hit, self.full
+        )
+    }
+}
+
 #[pymethods]
 impl PyRoutePool {
     #[classattr]
@@ -40,12 +67,6 @@ impl PyRoutePool {
     const LORA_MAX: usize = routing::LORA_MAX;
     #[classattr]
     const MAX_WORKERS: usize = routing::MAX_WORKERS;
-    /// Pick results that are not a worker index.
-    #[classattr]
-    const FULL: i64 = -1;
-    #[classattr]
-    const NONE_READY: i64 = -2;
-
     #[new]
     #[pyo3(signature = (table, workers, clock_slot, load_factor = 1.5, policy = "scan", home_slots = Vec::new(), adapter_load_factor = 3.0))]
     fn new(
@@ -84,18 +105,30 @@ impl PyRoutePool {
         self.inner.len()
     }
 
-    /// (index, adapter_hit), or (FULL | NONE_READY, False).
+    /// A worker's index, or why there is none (`RoutePick`).
     #[pyo3(signature = (adapter = 0, prefix = 0, exclude = 0))]
-    fn pick(&self, adapter: i64, prefix: u64, exclude: u64) -> PyResult<(i64, bool)> {
+    fn pick(&self, adapter: i64, prefix: u64, exclude: u64) -> PyResult<PyRoutePick> {
         let ask = Ask {
             adapter,
             prefix,
             exclude,
         };
         Ok(match self.inner.pick(ask).map_err(state_err)? {
-            Pick::Worker { index, adapter_hit } => (index as i64, adapter_hit),
-            Pick::Full => (Self::FULL, false),
-            Pick::NoneReady => (Self::NONE_READY, false),
+            Pick::Worker { index, adapter_hit } => PyRoutePick {
+                index: Some(index),
+                adapter_hit,
+                full: false,
+            },
+            Pick::Full => PyRoutePick {
+                index: None,
+                adapter_hit: false,
+                full: true,
+            },
+            Pick::NoneReady => PyRoutePick {
+                index: None,
+                adapter_hit: false,
+                full: false,
+            },
         })
     }
 
@@ -126,6 +159,7 @@ fn worker_stats(py: Python<'_>, body: &[u8]) -> Option<(i64, i64, i64)> {
 
 pub fn register(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_class::<PyRoutePool>()?;
+    m.add_class::<PyRoutePick>()?;
     m.add_function(wrap_pyfunction!(worker_stats, m)?)?;
     m.add_function(wrap_pyfunction!(prefix_hash, m)?)?;
     Ok(())
