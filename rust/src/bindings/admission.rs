@@ -53,9 +53,11 @@ impl PyVerdict {
     }
 
     fn __repr__(&self) -> String {
+        let refused = self.refused.map_or("None".to_string(), |i| i.to_string());
+        let never = if self.never { "True" } else { "False" };
         format!(
-            "Verdict(refused={:?}, never={}, wait_ns={}, used={})",
-            self.refused, self.never, self.wait_ns, self.used
+            "Verdict(refused={refused}, never={never}, wait_ns={}, used={})",
+            self.wait_ns, self.used
         )
     }
 }
