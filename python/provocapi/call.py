@@ -45,7 +45,7 @@ class Call:
     finish_reason: str | None = None  # proxy
     relay: StreamRelay | None = None  # proxy: the open stream (usage's progress lines read it)
     status: int = 0  # pipeline: the outcome usage records (the reply's, or the error's)
-    error_code: str | None = None  # pipeline or proxy (a stream's own failure)
+    error_code: str | None = None  # pipeline: the error's code, or a relayed stream's failure
     usage_row: dict[str, Any] | None = None  # usage: the begin line, until the call ends
 
     @property

@@ -35,6 +35,8 @@ async def run(gw: Gateway, req: Request, call: Call) -> None:
             call.status = CLIENT_CLOSED
         elif not call.status:
             call.status = reply.status or 500
+        if call.error_code is None and call.relay is not None and call.relay.failed:
+            call.error_code = "stream_failed"  # the worker's error event, relayed
         if admitted:
             gw.admission.settle(call)
         gw.usage.end(call)

@@ -201,8 +201,6 @@ async def _stream(gw: Gateway, reply: Reply, call: Call, resp: Response) -> None
         else:  # a cut stream or no usage chunk
             _count_completion(gw, call, relay.generated_text)
         call.finish_reason = relay.finish_reason
-        if relay.failed:
-            call.error_code = "stream_failed"
         gw.telemetry.chunks(call.model_id, relay.chunks)
         if resp.at_eof() and not reply.client_gone:
             resp.release()  # keep the connection for the next request

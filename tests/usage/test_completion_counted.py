@@ -62,6 +62,12 @@ async def _chat(request: web.Request) -> web.StreamResponse:
     resp = web.StreamResponse(headers={"content-type": "text/event-stream"})
     await resp.prepare(request)
     await resp.write(_chunk({"role": "assistant"}))
+    if ask["messages"][0]["content"] == "fail":  # one token, then the worker's error event
+        await resp.write(_chunk({"content": WORDS[0]}))
+        error = {"error": {"message": "boom", "type": "server_error", "code": 500}}
+        await resp.write(b"data: " + orjson.dumps(error) + b"\n\n")
+        await resp.write_eof()
+        return resp
     for word in WORDS:
         await resp.write(_chunk({"content": word}))
     await resp.write(_chunk({}, "stop"))  # and no usage chunk, even if asked
@@ -167,20 +173,25 @@ async def _run(tmp_path: Path) -> None:
             app, secret, {**ask, "stream": True, "stream_options": {"include_usage": True}}
         )
         assert status == 200, body
+        fail = {**ask, "messages": [{"role": "user", "content": "fail"}], "stream": True}
+        status, body = await _post(app, secret, fail)
+        assert status == 200 and b"boom" in body, body
     finally:
         await gw.close()  # flushes the spool's end lines
         await runner.cleanup()
 
     expected = gw.counter.text(MODEL, TEXT)[0]
     assert expected == 8  # Llama 3: Hello| there|,| how| are| you| today|?
+    first = gw.counter.text(MODEL, WORDS[0])[0]
     # settle saw the count already: it is filled before admission and usage end
-    assert admission.settled == [expected] * 3
+    assert admission.settled == [expected] * 3 + [first]
     rows = _end_rows(data_dir / "usage-spool")
-    assert [r["completion_tokens"] for r in rows] == [expected] * 3
+    assert [r["completion_tokens"] for r in rows] == [expected] * 3 + [first]
     assert all(r["status"] == 200 for r in rows)
+    assert [r["error_code"] for r in rows] == ["", "", "", "stream_failed"]
     text = gw.telemetry.render()
     out = _metric(text, "provocapi_tokens_total", model=MODEL, dir="out")
     tokens_in = _metric(text, "provocapi_tokens_total", model=MODEL, dir="in")
-    assert out == sum(r["completion_tokens"] for r in rows) == 3 * expected
+    assert out == sum(r["completion_tokens"] for r in rows) == 3 * expected + first
     # prompts are admission's to count (this one counts none) or the worker's
     assert tokens_in == sum(r["prompt_tokens"] for r in rows)
