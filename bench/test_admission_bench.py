@@ -170,8 +170,8 @@ def bucket_set(tmp_path: Path) -> Iterator[tuple[Any, str]]:
 
 def test_bucket_check_uncontended(benchmark: Any, bucket_set: tuple[Any, str]) -> None:
     buckets, _ = bucket_set
-    refused, never, _, _, headers = benchmark(buckets.admit, 1, 500)
-    assert (refused, never) == (None, False) and len(headers) == 6
+    v = benchmark(buckets.admit, 1, 500)
+    assert (v.refused, v.never) == (None, False) and len(v.headers) == 6
 
 
 def _hammer(path: str, ready: Any, stop: Any) -> None:

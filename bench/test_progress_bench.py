@@ -51,7 +51,7 @@ def _open_streams(tmp: Path) -> SpoolRecorder:
                                   created=1, include_usage=False)  # fmt: skip
         relay.feed(data)
         c.prompt_tokens, c.ttft_s, c.worker = 1234, 0.05, "http://10.0.0.7:8000"
-        c.extra["relay"] = relay
+        c.relay = relay
     rec.writer.flush()
     return rec
 

@@ -47,7 +47,8 @@ def test_pick_release(benchmark: Any, n: int, policy: str) -> None:
     pick, release = pool.pick, pool.release
 
     def decide() -> int:
-        i, _ = pick()
+        i = pick().index
+        assert i is not None
         release(i)
         return i
 
@@ -68,7 +69,8 @@ def test_pick_with_adapter_and_prefix(benchmark: Any, n: int) -> None:
     prefix = core.prefix_hash(b'[{"role":"system","content":"be brief"}]')
 
     def decide() -> int:
-        i, _ = pool.pick(3, prefix)
+        i = pool.pick(3, prefix).index
+        assert i is not None
         pool.release(i)
         return i
 

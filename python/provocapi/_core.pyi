@@ -6,12 +6,15 @@ __all__ = [
     "BucketSet",
     "CoreError",
     "Metrics",
+    "Rewritten",
+    "RoutePick",
     "RoutePool",
     "StateTable",
     "StateTableError",
     "StreamRelay",
     "Tokenizer",
     "UpstreamFormatError",
+    "Verdict",
     "__version__",
     "embedding_json",
     "embedding_truncate",
@@ -96,6 +99,23 @@ class StreamRelay:
     def first_byte_sent(self) -> bool:
         """feed/finish/error_event has returned non-empty bytes at least once."""
 
+@final
+class Rewritten:
+    """What `rewrite_response` returns."""
+
+    @property
+    def body(self) -> bytes:
+        """The answer as OpenAI's JSON, for the client."""
+    @property
+    def prompt_tokens(self) -> int | None:
+        """The worker's usage; None when it sent none (as StreamRelay's)."""
+    @property
+    def completion_tokens(self) -> int | None:
+        """The worker's usage; None when it sent none (as StreamRelay's)."""
+    @property
+    def finish_reason(self) -> str | None:
+        """Of choice 0, mapped onto OpenAI's set."""
+
 def rewrite_response(
     body: bytes,
     *,
@@ -105,11 +125,10 @@ def rewrite_response(
     created: int,
     tool_family: str | None = None,
     tool_names: list[str] | None = None,
-) -> tuple[bytes, int, int, str | None]:
+) -> Rewritten:
     """A non-streamed worker body as OpenAI's JSON.
 
-    Returns (body, prompt_tokens, completion_tokens, finish_reason of choice 0); tokens
-    are 0 when the worker sent no usage. Keeps OpenAI's keys only, fills what the SDKs
+    Keeps OpenAI's keys only, fills what the SDKs
     require, maps finish_reason, parses text tool calls. UpstreamFormatError when the body
     is not a JSON object with a choices array (the gateway answers 502); CoreError on a
     bad kind or tool_family.
@@ -202,6 +221,29 @@ class Metrics:
 # --- admission: rate-limit buckets in the state table (rust/src/bindings/admission.rs) ---
 
 @final
+class Verdict:
+    """One `BucketSet.admit` decision."""
+
+    @property
+    def refused(self) -> int | None:
+        """Index of the bucket that refused; None when admitted."""
+    @property
+    def admitted(self) -> bool:
+        """`refused is None`."""
+    @property
+    def never(self) -> bool:
+        """The ask is larger than the refusing bucket's capacity: it can never fit."""
+    @property
+    def wait_ns(self) -> int:
+        """Nanoseconds until the ask would fit in the refusing bucket."""
+    @property
+    def used(self) -> int:
+        """Units in use in the refusing bucket."""
+    @property
+    def headers(self) -> list[tuple[bytes, bytes]]:
+        """The x-ratelimit-* headers after the decision."""
+
+@final
 class BucketSet:
     """The buckets one request draws on, taken all or nothing.
 
@@ -218,12 +260,8 @@ class BucketSet:
     def limits(self) -> list[tuple[int, bool]]:
         """(limit, counts tokens) per bucket, in the given order."""
 
-    def admit(
-        self, requests: int, tokens: int, now_ns: int | None = None
-    ) -> tuple[int | None, bool, int, int, list[tuple[bytes, bytes]]]:
-        """Charge `requests` to request buckets and `tokens` to token buckets, or nothing.
-        Returns (index of the refusing bucket or None, it can never fit, ns until it
-        would fit, units in use in it, the x-ratelimit-* headers after the decision)."""
+    def admit(self, requests: int, tokens: int, now_ns: int | None = None) -> Verdict:
+        """Charge `requests` to request buckets and `tokens` to token buckets, or nothing."""
 
     def refund(self, tokens: int) -> None:
         """Give unused tokens back to every token bucket (never above capacity)."""
@@ -286,6 +324,23 @@ class Tokenizer:
 # --- routing: worker picks over the shared state table (rust/src/bindings/routing.rs) ---
 
 @final
+class RoutePick:
+    """One `RoutePool.pick`: a worker's index, or None with the reason."""
+
+    @property
+    def index(self) -> int | None:
+        """The picked worker; None when `full` or `none_ready`."""
+    @property
+    def adapter_hit(self) -> bool:
+        """The worker already held the asked adapter."""
+    @property
+    def full(self) -> bool:
+        """No worker: ready workers exist, all at their cap (wait in the queue)."""
+    @property
+    def none_ready(self) -> bool:
+        """No worker: none is ready (or all are excluded)."""
+
+@final
 class RoutePool:
     """One model's workers, picked by load with adapter and prefix affinity.
 
@@ -308,9 +363,6 @@ class RoutePool:
     HEALTH_EJECTED: int
     LORA_MAX: int  # adapters tracked per worker (16)
     MAX_WORKERS: int  # 64
-    FULL: int  # pick result: ready workers exist, all at their cap
-    NONE_READY: int  # pick result: no ready worker (or all excluded)
-
     def __new__(
         cls,
         table: StateTable,
@@ -327,10 +379,10 @@ class RoutePool:
         CoreError on more than MAX_WORKERS workers, a weight of 0, max_loras above
         LORA_MAX, a bad factor or policy."""
     def __len__(self) -> int: ...
-    def pick(self, adapter: int = 0, prefix: int = 0, exclude: int = 0) -> tuple[int, bool]:
-        """(worker index, adapter_hit) with the worker's in-flight count already raised, or
-        (FULL | NONE_READY, False). adapter: lora_int_id (0: none); prefix: prefix_hash(...)
-        (0: none); exclude: bit i set skips worker i (already tried)."""
+    def pick(self, adapter: int = 0, prefix: int = 0, exclude: int = 0) -> RoutePick:
+        """A worker with its in-flight count already raised, or why there is none.
+        adapter: lora_int_id (0: none); prefix: prefix_hash(...) (0: none); exclude: bit
+        i set skips worker i (already tried)."""
     def release(self, index: int) -> None:
         """Gives back what pick claimed on worker `index`."""
     def holds(self, index: int, adapter: int) -> bool:

@@ -154,7 +154,7 @@ class App:
         except ApiError as err:
             await self._error(req, err)
         except ClientGone:
-            req.status = 499
+            req.reply.client_gone = True
         except Exception:
             log.exception("unhandled error on %s %s", req.method, req.path)
             await self._error(
@@ -163,16 +163,13 @@ class App:
             )
         finally:
             self.gw.telemetry.request_done(
-                endpoint, model, req.status, time.perf_counter() - req.started
+                endpoint, model, req.reply.outcome, time.perf_counter() - req.started
             )
 
     async def _error(self, req: Request, err: ApiError) -> None:
-        if req.status:  # the response already started: nothing more can be said
-            return
-        try:
-            await req.respond_error(err, self.gw.cfg.server.retry_after_s)
-        except Exception:
-            req.status = 499
+        # The reply knows what the client was sent: the envelope before the start, the
+        # stream's error event after (a waking pool's keep-alives opened it), else nothing.
+        await req.reply.error(err, self.gw.cfg.server.retry_after_s)
 
 
 def create_app() -> App:

@@ -38,7 +38,14 @@ class ClientGone(Exception):
     """The client closed the connection; nothing more can be sent."""
 
 
+CLIENT_CLOSED = 499  # nginx's convention, for metrics: the client left first
+_KEEPALIVE = b": keep-alive\n\n"
+
+
 class Request:
+    """The receive side of one request (method, path, credentials, body); what goes
+    back to the client is its `reply`'s."""
+
     __slots__ = (
         "authorization",
         "body_deadlines",
@@ -47,11 +54,10 @@ class Request:
         "method",
         "path",
         "receive",
+        "reply",
         "request_id",
         "scope",
-        "send",
         "started",
-        "status",
     )
 
     def __init__(
@@ -64,11 +70,9 @@ class Request:
         self.scope = scope
         self.body_deadlines = body_deadlines
         self.receive = receive
-        self.send = send
         self.method: str = scope["method"]
         self.path: str = scope["path"]
         self.started = time.perf_counter()
-        self.status = 0
         self.authorization: bytes | None = None
         self.content_length: int | None = None
         rid: bytes | None = None
@@ -85,8 +89,9 @@ class Request:
         if rid is None or not _SANE_REQUEST_ID.match(rid):
             rid = ids.unique("req_").encode()
         self.request_id: bytes = rid
-        # headers added by handlers (worker, model, queue time...)
+        # headers added by handlers (worker, model, queue time...); the reply sends them
         self.extra_headers: Headers = [(b"x-request-id", rid)]
+        self.reply = Reply(send, self.extra_headers)
 
     async def body(self, limit: int) -> bytes:
         """The whole request body; 413 past `limit` bytes, 408 when it has not all
@@ -126,15 +131,55 @@ class Request:
                 deadlines.leave(task)
 
     async def respond(self, status: int, body: bytes, headers: Headers | None = None) -> None:
+        await self.reply.respond(status, body, headers)
+
+    async def respond_json(self, status: int, data: object) -> None:
+        await self.reply.respond(status, orjson.dumps(data))
+
+
+class Reply:
+    """The response side of one request, and the one owner of what the client was sent:
+    whether the response started (`status`), whether it ended, whether the client left.
+
+    Whoever answers goes through it: handlers (`respond`), the relay (`start_stream`,
+    `write`), routing's wait for a waking pool (`keepalive`, through routing's narrow
+    `KeepAlive` interface) and the app's error boundary (`error`), which renders an
+    error as the envelope before the start and as the stream's error event after.
+    """
+
+    __slots__ = ("client_gone", "ended", "headers", "send", "status")
+
+    def __init__(self, send: Send, headers: Headers) -> None:
+        self.send = send
+        self.headers = headers  # sent with the start (the request's extra_headers)
+        self.status = 0  # the HTTP status sent; 0 before the start
+        self.ended = False  # the last body message went out
+        self.client_gone = False  # the client left first: nothing more can be sent
+
+    @property
+    def started(self) -> bool:
+        """Something reached the client: no envelope (nor another worker) can answer now."""
+        return self.status != 0
+
+    @property
+    def outcome(self) -> int:
+        """The status metrics and usage record: 499 when the client left first."""
+        return CLIENT_CLOSED if self.client_gone else self.status
+
+    async def respond(
+        self,
+        status: int,
+        body: bytes,
+        headers: Headers | None = None,
+        content_type: tuple[bytes, bytes] = JSON_CT,
+    ) -> None:
         self.status = status
-        hdrs = [JSON_CT, *self.extra_headers]
+        hdrs = [content_type, *self.headers]
         if headers:
             hdrs.extend(headers)
         await self.send({"type": "http.response.start", "status": status, "headers": hdrs})
         await self.send({"type": "http.response.body", "body": body})
-
-    async def respond_json(self, status: int, data: object) -> None:
-        await self.respond(status, orjson.dumps(data))
+        self.ended = True
 
     async def respond_error(self, err: ApiError, retry_after_s: int) -> None:
         """`retry_after_s`: [server].retry_after_s, for a configured Retry-After."""
@@ -146,7 +191,7 @@ class Request:
             {
                 "type": "http.response.start",
                 "status": 200,
-                "headers": [*SSE_HEADERS, *self.extra_headers, *(headers or [])],
+                "headers": [*SSE_HEADERS, *self.headers, *(headers or [])],
             }
         )
 
@@ -154,13 +199,37 @@ class Request:
         try:
             await self.send({"type": "http.response.body", "body": data, "more_body": True})
         except Exception as exc:  # the server's disconnect error types vary
+            self.client_gone = True
             raise ClientGone from exc
 
     async def end_stream(self) -> None:
+        self.ended = True
         try:
             await self.send({"type": "http.response.body", "body": b"", "more_body": False})
         except Exception as exc:
+            self.client_gone = True
             raise ClientGone from exc
+
+    async def keepalive(self) -> None:
+        """An SSE comment that keeps a waiting client reading; opens the stream first."""
+        if not self.status:
+            await self.start_stream()
+        await self.write(_KEEPALIVE)
+
+    async def error(self, err: ApiError, retry_after_s: int) -> None:
+        """Tell the client about `err` as far as it can still be told: the envelope
+        before the start, the SSE error event on an open stream, nothing once ended
+        or gone. Never raises for a client that left."""
+        if self.client_gone or self.ended:
+            return
+        try:
+            if not self.status:
+                await self.respond_error(err, retry_after_s)
+            else:
+                await self.write(b"data: " + err.body() + b"\n\n")
+                await self.end_stream()
+        except Exception:  # ClientGone, or the server's own disconnect error
+            self.client_gone = True
 
 
 def too_large(limit: int) -> ApiError:

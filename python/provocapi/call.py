@@ -3,6 +3,8 @@
 Handlers fill the top (who, what); admission, routing, the relay and usage fill
 the rest. Subsystems read and write this instead of passing values around, so a
 new one (batch, adapters store) plugs in without changing the others' calls.
+Every field below the top has one writer, named beside it; the others only read.
+What the client was sent is not here: the request's `Reply` owns that (asgi.py).
 """
 
 from __future__ import annotations
@@ -11,6 +13,7 @@ import time
 from dataclasses import dataclass, field
 from typing import Any
 
+from ._core import StreamRelay
 from .catalog import Resolved
 from .keys import KeyRecord
 
@@ -28,18 +31,22 @@ class Call:
     started: float = field(default_factory=time.perf_counter)
     started_wall: float = field(default_factory=time.time)
     stream: bool = False
-    # filled along the way
-    prompt_tokens: int | None = None  # counted at admission, replaced by the worker's usage
-    completion_tokens: int | None = None
-    reserved_tokens: int = 0  # what admission charged (prompt + max output)
-    max_output_tokens: int = 0  # what the worker was allowed to generate
-    worker: str | None = None
-    queue_ms: float = 0.0
-    ttft_s: float | None = None
-    finish_reason: str | None = None
-    status: int = 0
-    error_code: str | None = None
-    extra: dict[str, Any] = field(default_factory=dict)  # subsystem scratch space
+    # filled along the way, each by one owner
+    # admission's count, replaced by the worker's usage (proxy), else counted from the
+    # answer's text by the proxy: filled before usage ends, whatever the admission
+    prompt_tokens: int | None = None
+    completion_tokens: int | None = None  # proxy: the worker's usage, else the text counted
+    reserved_tokens: int = 0  # admission: what it charged (prompt + max output)
+    max_output_tokens: int = 0  # admission: what the worker was allowed to generate
+    admission_hold: object = None  # admission's own record of the charge, for settle
+    worker: str | None = None  # routing: the worker of the current attempt
+    queue_ms: float = 0.0  # routing: time waiting for a worker
+    ttft_s: float | None = None  # proxy: first bytes relayed
+    finish_reason: str | None = None  # proxy
+    relay: StreamRelay | None = None  # proxy: the open stream (usage's progress lines read it)
+    status: int = 0  # pipeline: the outcome usage records (the reply's, or the error's)
+    error_code: str | None = None  # pipeline: the error's code, or a relayed stream's failure
+    usage_row: dict[str, Any] | None = None  # usage: the begin line, until the call ends
 
     @property
     def model_id(self) -> str:

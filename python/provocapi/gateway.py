@@ -15,6 +15,7 @@ from . import looplag, stallwatch
 from ._core import StateTable
 from .adapters import ConfigAdapters
 from .admission import Admission
+from .admission.counting import Counter
 from .admission.gate import Gate
 from .asgi import Request
 from .catalog import Catalog
@@ -53,7 +54,9 @@ class Gateway:
         self.router = Router(
             cfg, self.state, RoutingMetrics(self.telemetry.metrics), lambda: self.upstream.session
         )
-        gate = Gate(cfg, self.state, self.telemetry)
+        # the tokenizers: admission counts prompts, the proxy answers without usage
+        self.counter = Counter(cfg)
+        gate = Gate(cfg, self.state, self.telemetry, self.counter)
         self.admission: Admission = gate
         self.gate = gate
         self._recorder: SpoolRecorder = build_usage(
@@ -77,7 +80,8 @@ class Gateway:
         """Install a reloaded config (reload.py decides which sections keep their values)."""
         catalog = Catalog(cfg, ConfigAdapters(cfg))
         self.router.configure(cfg)
-        self.gate.configure(cfg)
+        self.counter = Counter(cfg)
+        self.gate.configure(cfg, self.counter)
         self.catalog = catalog
         self.cfg = cfg
 

@@ -1,16 +1,18 @@
 """The routed part of a request, in the architecture's order:
-usage begin → admit → route + upstream + relay → settle → usage end.
+usage begin → admit → route + upstream + relay → settle → usage end → token metrics.
 
-Handlers decode and resolve, build a `Call`, and hand it here.
+Handlers decode and resolve, build a `Call`, and hand it here. The call's outcome
+(`call.status`) is set here, from the error that ended it or from the reply.
 """
 
 from __future__ import annotations
 
-from .asgi import Request
+from .asgi import CLIENT_CLOSED, Request
 from .call import Call
 from .errors import ApiError
 from .gateway import Gateway
 from .proxy import forward
+from .usage.event import served_tokens
 
 
 async def run(gw: Gateway, req: Request, call: Call) -> None:
@@ -28,8 +30,14 @@ async def run(gw: Gateway, req: Request, call: Call) -> None:
             gw.router.refused(call.model_id, err.code)
         raise
     finally:
-        if not call.status:
-            call.status = req.status or 500
+        reply = req.reply
+        if reply.client_gone:
+            call.status = CLIENT_CLOSED
+        elif not call.status:
+            call.status = reply.status or 500
+        if call.error_code is None and call.relay is not None and call.relay.failed:
+            call.error_code = "stream_failed"  # the worker's error event, relayed
         if admitted:
             gw.admission.settle(call)
         gw.usage.end(call)
+        gw.router.served(call.model_id, *served_tokens(call))

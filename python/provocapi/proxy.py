@@ -3,19 +3,24 @@
 Bytes are parsed and rewritten by the core (`rewrite_response`, `StreamRelay`);
 this module only moves them and turns failures into OpenAI errors. An error
 raised before anything reached the client is `retryable` (routing may try
-another worker); after the first byte it becomes the stream's error event.
+another worker); after the first byte it becomes the stream's error event (the
+app's boundary asks the request's `Reply` to render it).
+
+The proxy owns the answer's numbers on the call record: the worker's usage, and
+where the worker sent none, the completion counted from the text it generated,
+so usage and metrics get the same count whatever admission is plugged in.
 """
 
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import time
 
 import orjson
 
 from . import _core, ids
-from .asgi import ClientGone, Request
+from .admission.counting import answer_text
+from .asgi import ClientGone, Reply, Request
 from .call import Call
 from .disconnect import DisconnectGuard
 from .embedding_answer import answer as embedding_answer
@@ -33,7 +38,6 @@ _PATH = {
     "completion": "/v1/completions",
     "embedding": "/v1/embeddings",
 }
-CLIENT_CLOSED = 499  # nginx's convention, for metrics: the client left first
 
 
 def routed_headers(call: Call) -> list[tuple[bytes, bytes]]:
@@ -46,33 +50,28 @@ def routed_headers(call: Call) -> list[tuple[bytes, bytes]]:
 
 
 async def forward(gw: Gateway, req: Request, call: Call) -> None:
-    """Route the call (routing picks workers and may retry) with a disconnect guard."""
+    """Route the call (routing picks workers and may retry) with a disconnect guard.
+
+    An error after the keep-alives of a waking pool opened the stream goes up like any
+    other: the reply renders it as the stream's error event."""
     guard = DisconnectGuard(req.receive)
-    if call.stream:  # a call waiting for a pool to wake keeps its client reading
-        call.extra["keepalive"] = lambda: _keepalive(req, call)
+    reply = req.reply
+    # a streaming call waiting for a pool to wake keeps its client reading
+    keepalive = reply if call.stream else None
     try:
         with guard:
-            await gw.router.dispatch(call, lambda worker: attempt(gw, req, call, worker))
-    except ApiError as err:
-        if not call.extra.get("stream_open"):
-            raise
-        # The keep-alives already sent a 200: the failure is the stream's error event.
-        call.status, call.error_code = err.status, err.code
-        with contextlib.suppress(ClientGone):
-            await req.write(b"data: " + err.body() + b"\n\n")
-            await req.end_stream()
-    if guard.gone:
-        req.status = call.status = CLIENT_CLOSED
+            await gw.router.dispatch(call, lambda w: attempt(gw, reply, call, w), keepalive)
+    finally:
+        if guard.gone:
+            reply.client_gone = True
 
 
-async def _keepalive(req: Request, call: Call) -> None:
-    if not req.status:
-        await req.start_stream()
-        call.extra["stream_open"] = True
-    await req.write(b": keep-alive\n\n")
+def _count_completion(gw: Gateway, call: Call, text: str) -> None:
+    """The worker sent no completion count: count what it generated (the one place)."""
+    call.completion_tokens = gw.counter.text(call.model_id, text)[0]
 
 
-async def attempt(gw: Gateway, req: Request, call: Call, worker: Worker) -> None:
+async def attempt(gw: Gateway, reply: Reply, call: Call, worker: Worker) -> None:
     plan = call.plan
     timeout = call.res.model.request_timeout_s or gw.cfg.server.request_timeout_s
     # the whole call, waits included, ends within the hard cap
@@ -88,17 +87,17 @@ async def attempt(gw: Gateway, req: Request, call: Call, worker: Worker) -> None
                 raise worker_starting()
             raise worker_error(resp.status, body)
         if call.kind == "embedding":
-            await _embeddings(gw, req, call, resp)
+            await _embeddings(gw, reply, call, resp)
         elif plan.stream:
-            await _stream(gw, req, call, resp)
+            await _stream(gw, reply, call, resp)
         else:
-            await _complete(gw, req, call, resp)
+            await _complete(gw, reply, call, resp)
     except asyncio.CancelledError:
         if resp is not None:
             resp.close()  # drop the connection: the worker stops generating
         raise
     except ApiError as err:
-        if req.status:  # something reached the client: no other worker may answer now
+        if reply.started:  # something reached the client: no other worker may answer now
             err.retryable = False
         raise
 
@@ -115,11 +114,11 @@ def worker_starting() -> ApiError:
     return NO_HEALTHY_WORKER.build(what="this model (it is starting)")
 
 
-async def _complete(gw: Gateway, req: Request, call: Call, resp: Response) -> None:
+async def _complete(gw: Gateway, reply: Reply, call: Call, resp: Response) -> None:
     body = await read_body(resp)
     plan = call.plan
     try:
-        out, prompt, completion, finish = _core.rewrite_response(
+        r = _core.rewrite_response(
             body,
             kind=call.kind,
             public_model=call.res.public_id,
@@ -131,15 +130,18 @@ async def _complete(gw: Gateway, req: Request, call: Call, resp: Response) -> No
     except _core.UpstreamFormatError as exc:  # a CoreError is our bug: the app answers 500
         gw.telemetry.upstream_error(call.model_id, "garbage")
         raise bad_gateway(f"the worker's answer is not valid ({exc})") from None
-    if prompt or completion:  # the worker's usage wins over our estimate
-        call.prompt_tokens, call.completion_tokens = prompt, completion
-    else:
-        call.extra["answer"] = out  # no usage: admission counts the answer at settle
-    call.finish_reason = finish
-    await req.respond(200, out, routed_headers(call))
+    if r.prompt_tokens is not None:  # the worker's usage wins over admission's count
+        call.prompt_tokens = r.prompt_tokens
+    call.completion_tokens = r.completion_tokens
+    call.finish_reason = r.finish_reason
+    try:
+        await reply.respond(200, r.body, routed_headers(call))
+    finally:  # counted after the answer went out: the client does not wait for it
+        if call.completion_tokens is None:
+            _count_completion(gw, call, answer_text(r.body))
 
 
-async def _embeddings(gw: Gateway, req: Request, call: Call, resp: Response) -> None:
+async def _embeddings(gw: Gateway, reply: Reply, call: Call, resp: Response) -> None:
     body = await read_body(resp)
     plan = call.plan
     try:
@@ -150,10 +152,10 @@ async def _embeddings(gw: Gateway, req: Request, call: Call, resp: Response) -> 
     if prompt:
         call.prompt_tokens = prompt
     call.completion_tokens = 0
-    await req.respond(200, out, routed_headers(call))
+    await reply.respond(200, out, routed_headers(call))
 
 
-async def _stream(gw: Gateway, req: Request, call: Call, resp: Response) -> None:
+async def _stream(gw: Gateway, reply: Reply, call: Call, resp: Response) -> None:
     """Relay SSE until [DONE], an error event, or the client leaves."""
     plan = call.plan
     relay = _core.StreamRelay(
@@ -165,17 +167,17 @@ async def _stream(gw: Gateway, req: Request, call: Call, resp: Response) -> None
         tool_family=plan.tool_family,
         tool_names=plan.tool_names,
     )
-    call.extra["relay"] = relay  # usage's progress lines read what it relayed so far
+    call.relay = relay  # usage's progress lines read what it relayed so far
     try:
-        if not req.status:  # else the wake's keep-alives opened it already
-            await req.start_stream(routed_headers(call))
+        if not reply.started:  # else the wake's keep-alives opened it already
+            await reply.start_stream(routed_headers(call))
         try:
             async for data in resp.iter_any():
                 out = relay.feed(data)
                 if out:
                     if call.ttft_s is None:
                         call.ttft_s = call.elapsed_s()
-                    await req.write(out)
+                    await reply.write(out)
                 if relay.done:
                     break
             tail = relay.finish()
@@ -187,22 +189,20 @@ async def _stream(gw: Gateway, req: Request, call: Call, resp: Response) -> None
             gw.telemetry.upstream_error(call.model_id, "stream_cut")
             tail = relay.finish()
         if tail:
-            await req.write(tail)
-        await req.end_stream()
+            await reply.write(tail)
+        await reply.end_stream()
     except ClientGone:
-        req.status = CLIENT_CLOSED
+        pass  # the reply knows: its outcome is 499
     finally:
         if relay.prompt_tokens is not None:
             call.prompt_tokens = relay.prompt_tokens
         if relay.completion_tokens is not None:
             call.completion_tokens = relay.completion_tokens
-        else:  # a cut stream or no usage chunk: admission counts the text at settle
-            call.extra["generated_text"] = relay.generated_text
+        else:  # a cut stream or no usage chunk
+            _count_completion(gw, call, relay.generated_text)
         call.finish_reason = relay.finish_reason
-        if relay.failed:
-            call.error_code = "stream_failed"
         gw.telemetry.chunks(call.model_id, relay.chunks)
-        if resp.at_eof() and req.status != CLIENT_CLOSED:
+        if resp.at_eof() and not reply.client_gone:
             resp.release()  # keep the connection for the next request
         else:
             resp.close()

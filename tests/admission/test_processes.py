@@ -20,7 +20,7 @@ def _hammer(path: str, start: mp.synchronize.Event, out: mp.Queue) -> None:  # t
     slot = table.slot("rl:k:key_shared")
     buckets = BucketSet(table, [(slot, 0, LIMIT, False), (slot, 1, LIMIT * 10, True)])
     start.wait()
-    admitted = sum(buckets.admit(1, 3)[0] is None for _ in range(TRIES))
+    admitted = sum(buckets.admit(1, 3).admitted for _ in range(TRIES))
     out.put(admitted)
 
 
@@ -50,10 +50,10 @@ def test_refunds_from_another_process_are_seen(tmp_path: Path) -> None:
     sa = BucketSet(a, [(a.slot("rl:t:acme"), 1, 100, True)])
     sb = BucketSet(b, [(b.slot("rl:t:acme"), 1, 100, True)])
     now = time.monotonic_ns()
-    assert sa.admit(0, 100, now)[0] is None
-    assert sb.admit(0, 1, now)[0] == 0
+    assert sa.admit(0, 100, now).refused is None
+    assert sb.admit(0, 1, now).refused == 0
     sb.refund(40)
-    refused, never, _, _, hdrs = sa.admit(0, 40, now)
-    assert (refused, never) == (None, False)
-    assert dict(hdrs)[b"x-ratelimit-remaining-tokens"] == b"0"
-    assert sa.admit(0, 101, now)[1] is True  # more than the capacity: never
+    v = sa.admit(0, 40, now)
+    assert (v.refused, v.never, v.admitted) == (None, False, True)
+    assert dict(v.headers)[b"x-ratelimit-remaining-tokens"] == b"0"
+    assert sa.admit(0, 101, now).never is True  # more than the capacity: never

@@ -102,7 +102,7 @@ def test_leased_tokens_come_back_to_the_machine(
     k = key("small", "key_tok")  # tier tiny: key_tpm = 50
     call = env.chat(k, model="other", max_tokens=30)
     env.gate.admit(call)
-    limits, mode = call.extra["limits"]
+    limits, mode = call.admission_hold
     assert mode == "global"
     pool_before = limits.buckets.add_pool(2, 0, 0)
     call.status, call.completion_tokens = 200, 2
@@ -218,7 +218,7 @@ async def test_the_lease_loop_keeps_a_batch_ready(
     k = key("nobody", "key_loop")
     call = env.chat(k, model="other")
     env.gate.admit(call)  # first use: leased on the request path, now known to the loop
-    limits, _ = call.extra["limits"]
+    limits, _ = call.admission_hold
     leases = env.gate.leases
     assert leases is not None
     limits.buckets.add_pool(2, 0, -limits.buckets.add_pool(2, 0, 0))  # spend the lease

@@ -468,13 +468,14 @@ def _trt_body(content: str, finish: str = "stop") -> bytes:
 
 
 def test_rewrite_chat_response_through_the_sdk() -> None:
-    body, prompt, completion, finish = _core.rewrite_response(
+    r = _core.rewrite_response(
         _trt_body("Sunny.", "cancelled"),
         kind="chat",
         public_model=MODEL,
         response_id=ID,
         created=CREATED,
     )
+    body, prompt, completion, finish = r.body, r.prompt_tokens, r.completion_tokens, r.finish_reason
     data = json.loads(body)
     validate("CreateChatCompletionResponse", data)
     assert "prompt_token_ids" not in data and "stop_reason" not in data["choices"][0]
@@ -490,7 +491,7 @@ def test_rewrite_chat_response_parses_text_tool_calls() -> None:
     text = (
         'Checking.\n<tool_call>\n{"name": "get_time", "arguments": {"city": "Oslo"}}\n</tool_call>'
     )
-    body, _, _, finish = _core.rewrite_response(
+    r = _core.rewrite_response(
         _trt_body(text),
         kind="chat",
         public_model=MODEL,
@@ -499,8 +500,10 @@ def test_rewrite_chat_response_parses_text_tool_calls() -> None:
         tool_family="qwen2",
         tool_names=NAMES,
     )
+    body = r.body
     validate("CreateChatCompletionResponse", json.loads(body))
-    assert finish == "tool_calls"
+    assert r.finish_reason == "tool_calls"
+    assert (r.prompt_tokens, r.completion_tokens) == (7, 2)
     message = (
         json_client(body).chat.completions.create(model=MODEL, messages=MESSAGES).choices[0].message
     )
@@ -530,13 +533,14 @@ def test_rewrite_completion_response() -> None:
         ],
         "usage": {"prompt_tokens": 4, "completion_tokens": 1, "total_tokens": 5},
     }
-    body, prompt, completion, finish = _core.rewrite_response(
+    r = _core.rewrite_response(
         json.dumps(trt).encode(),
         kind="completion",
         public_model=MODEL,
         response_id="cmpl-gw",
         created=CREATED,
     )
+    body, prompt, completion, finish = r.body, r.prompt_tokens, r.completion_tokens, r.finish_reason
     data = json.loads(body)
     validate("CreateCompletionResponse", data)
     assert data["choices"] == [
@@ -549,6 +553,24 @@ def test_rewrite_completion_response() -> None:
         1,
         "stop",
     )
+
+
+def test_rewrite_without_usage_says_none_not_zero() -> None:
+    """'No usage' has one shape on both paths: None, as StreamRelay's getters."""
+    trt = json.loads(_trt_body("Hi."))
+    del trt["usage"]
+    r = _core.rewrite_response(
+        json.dumps(trt).encode(), kind="chat", public_model=MODEL, response_id=ID, created=1
+    )
+    assert (r.prompt_tokens, r.completion_tokens) == (None, None)
+    zero = {**trt, "usage": {"prompt_tokens": 0, "completion_tokens": 0}}
+    r = _core.rewrite_response(
+        json.dumps(zero).encode(), kind="chat", public_model=MODEL, response_id=ID, created=1
+    )
+    assert (r.prompt_tokens, r.completion_tokens) == (0, 0)
+    relay = make_relay()
+    relay.finish()
+    assert (relay.prompt_tokens, relay.completion_tokens) == (None, None)
 
 
 @pytest.mark.parametrize(

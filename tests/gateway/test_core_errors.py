@@ -53,7 +53,10 @@ class _Req:
 
 
 def _run_complete(body: bytes, tool_family: str | None) -> _Req:
-    gw: Any = SimpleNamespace(telemetry=SimpleNamespace(upstream_error=lambda model, why: None))
+    gw: Any = SimpleNamespace(
+        telemetry=SimpleNamespace(upstream_error=lambda model, why: None),
+        counter=SimpleNamespace(text=lambda model, text: (len(text.split()), False)),
+    )
     plan = SimpleNamespace(tool_family=tool_family, tool_names=["f"] if tool_family else None)
     call: Any = SimpleNamespace(
         kind="chat",
@@ -61,7 +64,6 @@ def _run_complete(body: bytes, tool_family: str | None) -> _Req:
         plan=plan,
         model_id="m",
         worker=None,
-        extra={},
         prompt_tokens=0,
         completion_tokens=0,
         finish_reason=None,

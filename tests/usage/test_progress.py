@@ -41,7 +41,7 @@ def streaming(c: Call, prompt: int = 12) -> _core.StreamRelay:
                               created=1, include_usage=False)  # fmt: skip
     c.prompt_tokens = prompt
     c.worker = "http://127.0.0.1:9"
-    c.extra["relay"] = relay
+    c.relay = relay
     assert relay.feed(chunk({"role": "assistant"}))
     c.ttft_s = 0.004
     return relay

@@ -17,6 +17,7 @@ import asyncio
 import os
 import threading
 from concurrent.futures import ThreadPoolExecutor
+from typing import NamedTuple
 
 from .._core import BucketSet, StateTable
 from ..call import Call
@@ -25,7 +26,7 @@ from ..error_catalog import CONTEXT_LENGTH_EXCEEDED, OVER_RATE_LIMIT, RATE_LIMIT
 from ..errors import ApiError
 from ..telemetry import Telemetry
 from . import embedding_limits
-from .counting import Counter, Prompt, answer_text
+from .counting import Counter, Prompt
 from .leases import Leases, RedisDown
 from .limits import Limits, LimitTable
 
@@ -53,6 +54,13 @@ def _count_thread_start() -> None:
         pass
 
 
+class Charged(NamedTuple):
+    """What admission charged a call (kept on the call for `settle`)."""
+
+    limits: Limits
+    mode: str  # "local" | "global" (Redis leases) | "fallback" (Redis down)
+
+
 def _seconds(ns: int) -> str:
     return f"{ns / 1e9:.3f}".rstrip("0").rstrip(".") + "s"
 
@@ -73,10 +81,10 @@ class Gate:
         for _ in range(COUNT_THREADS):  # started now, not by the first large prompt
             self.pool.submit(int)
 
-    def configure(self, cfg: Config) -> None:
+    def configure(self, cfg: Config, counter: Counter | None = None) -> None:
         """A reload: new tiers and tenants' tiers, tokenizers for new models (Redis stays)."""
         self.limits = LimitTable(cfg, self.table)
-        self.counter = Counter(cfg)
+        self.counter = counter or Counter(cfg)
 
     async def admit_async(self, call: Call) -> Headers:
         """`admit`, with a large prompt counted on a thread."""
@@ -125,21 +133,24 @@ class Gate:
         buckets, mode = limits.buckets, "local"
         if self.leases is not None and not self.leases.up():
             buckets, mode = self.leases.fallback(limits), "fallback"
-        refused, never, wait_ns, used, headers = buckets.admit(1, cost)
+        v = buckets.admit(1, cost)
+        refused, never, wait_ns, used, headers = v.refused, v.never, v.wait_ns, v.used, v.headers
         if refused is None and mode == "local" and self.leases is not None:
             mode = "global"
             try:
                 refused, wait_ns = self.leases.take(limits, cost)
             except RedisDown:
                 buckets, mode = self.leases.fallback(limits), "fallback"
-                refused, never, wait_ns, used, headers = buckets.admit(1, cost)
+                v = buckets.admit(1, cost)
+                refused, never, wait_ns, used = v.refused, v.never, v.wait_ns, v.used
+                headers = v.headers
             else:
                 if refused is not None:
                     buckets.refund(cost)  # the machine's own bucket keeps only the request
                     used = buckets.limits[refused][0]
         if refused is None:
             call.reserved_tokens = cost
-            call.extra["limits"] = (limits, mode)
+            call.admission_hold = Charged(limits, mode)
             return headers
         scope, unit = limits.names[refused]
         self.telemetry.admission_refused(scope.split(" ", 1)[0], unit)
@@ -147,11 +158,12 @@ class Gate:
         raise _refusal(limits, buckets, refused, never, wait_ns, used, asked, headers)
 
     def settle(self, call: Call) -> None:
-        self._fill_usage(call)
-        got: tuple[Limits, str] | None = call.extra.get("limits")
-        if got is None or not call.reserved_tokens:
+        """Refund what the call did not use. Its tokens are the proxy's (the worker's
+        usage, else its text counted), filled before this runs."""
+        got = call.admission_hold
+        if not isinstance(got, Charged) or not call.reserved_tokens:
             return
-        limits, mode = got
+        limits, mode = got.limits, got.mode
         if call.completion_tokens is not None:
             used = (call.prompt_tokens or 0) + call.completion_tokens
         elif call.status != 200:
@@ -167,16 +179,6 @@ class Gate:
         limits.buckets.refund(unused)
         if mode == "global" and self.leases is not None:
             self.leases.give_back(limits, unused)  # leased already: reuse it here
-
-    def _fill_usage(self, call: Call) -> None:
-        """The worker's usage wins; where it sent none, count what it generated."""
-        if call.completion_tokens is not None:
-            return
-        text = call.extra.get("generated_text")
-        if text is None and "answer" in call.extra:
-            text = answer_text(call.extra["answer"])
-        if text is not None:
-            call.completion_tokens = self.counter.text(call.model_id, text)[0]
 
 
 def _max_output(call: Call) -> int:

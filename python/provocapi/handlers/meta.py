@@ -10,6 +10,8 @@ from ..gateway import Gateway
 from ..health import is_draining, requested_models
 from ..openapi import document
 
+PROMETHEUS_CT = (b"content-type", b"text/plain; version=0.0.4; charset=utf-8")
+
 _openapi_cache: bytes | None = None
 
 
@@ -51,18 +53,7 @@ async def ready(gw: Gateway, req: Request) -> str:
 
 async def metrics(gw: Gateway, req: Request) -> str:
     text = gw.telemetry.render().encode()
-    req.status = 200
-    await req.send(
-        {
-            "type": "http.response.start",
-            "status": 200,
-            "headers": [
-                (b"content-type", b"text/plain; version=0.0.4; charset=utf-8"),
-                *req.extra_headers,
-            ],
-        }
-    )
-    await req.send({"type": "http.response.body", "body": text})
+    await req.reply.respond(200, text, content_type=PROMETHEUS_CT)
     return "-"
 
 

@@ -1,6 +1,6 @@
 """Worker pools: which worker of a model takes a call, and what happens when it fails.
 
-`Router.dispatch(call, attempt)` is the pipeline's one entry; the pick itself
+`Router.dispatch(call, attempt, keepalive)` is the pipeline's one entry; the pick itself
 is the core's (`_core.RoutePool`) over counters every process shares.
 """
 

@@ -17,7 +17,7 @@ from pathlib import Path
 
 import aiohttp
 
-from .._core import RoutePool, StateTable
+from .._core import RoutePick, RoutePool, StateTable
 from ..call import Call
 from ..config import Config
 from ..error_catalog import (
@@ -32,7 +32,7 @@ from .ledger import Ledger
 from .metrics import RoutingMetrics
 from .pool import Pool, Worker, build_fallback, build_pool, build_split
 from .prefix import prefix_of
-from .wake import Waker, wait_ready, wake_timeout
+from .wake import KeepAlive, Waker, wait_ready, wake_timeout
 
 Attempt = Callable[[Worker], Awaitable[None]]
 F_IN_FLIGHT = RoutePool.F_IN_FLIGHT
@@ -95,7 +95,11 @@ class Router:
             return
         await self.health.run(self.all_pools, self._session)
 
-    async def dispatch(self, call: Call, attempt: Attempt) -> None:
+    async def dispatch(
+        self, call: Call, attempt: Attempt, keepalive: KeepAlive | None = None
+    ) -> None:
+        """`keepalive`: asked for one now and then while the call waits for a pool to
+        wake (a streaming call's response); routing never writes to the client."""
         model = call.model_id
         pool = self.pools[model]
         split = self.splits.get(model)
@@ -106,21 +110,23 @@ class Router:
         # An adapter lives on our workers only: such calls never leave for a provider.
         fallback = None if call.res.adapter else self.fallbacks.get(model)
         try:
-            await self._dispatch(pool, call, attempt, fallback is not None)
+            await self._dispatch(pool, call, attempt, fallback is not None, keepalive)
         except ApiError as err:
             if fallback is None or not (err.retryable or err.code in FALLBACK_CODES):
                 raise
             self.metrics.inc("provocapi_fallbacks_total", model=model, reason=err.code or "-")
-            await self._dispatch(fallback, call, attempt, False)
+            await self._dispatch(fallback, call, attempt, False, keepalive)
 
-    async def _dispatch(self, pool: Pool, call: Call, attempt: Attempt, spill: bool) -> None:
+    async def _dispatch(
+        self, pool: Pool, call: Call, attempt: Attempt, spill: bool, keepalive: KeepAlive | None
+    ) -> None:
         cfg = self.cfg
         adapter = call.res.adapter.lora_int_id if call.res.adapter else 0
         prefix = prefix_of(call.request, cfg.prefix_bytes) if cfg.prefix_affinity else 0
         tried = 0
         last: ApiError | None = None
         for n in range(cfg.max_attempts):
-            worker = await self._acquire(pool, call, adapter, prefix, tried, spill)
+            worker = await self._acquire(pool, call, adapter, prefix, tried, spill, keepalive)
             if worker is None:  # every worker was tried
                 break
             tried |= 1 << worker.index
@@ -150,18 +156,26 @@ class Router:
         raise no_ready_worker(pool.model_id)
 
     async def _acquire(
-        self, pool: Pool, call: Call, adapter: int, prefix: int, tried: int, spill: bool
+        self,
+        pool: Pool,
+        call: Call,
+        adapter: int,
+        prefix: int,
+        tried: int,
+        spill: bool,
+        keepalive: KeepAlive | None,
     ) -> Worker | None:
-        index, hit = pool.core.pick(adapter, prefix, tried)
-        if index == RoutePool.NONE_READY and pool.wake is not None:
+        got = pool.core.pick(adapter, prefix, tried)
+        if got.none_ready and pool.wake is not None:
             self.waker.trigger(pool.model_id, pool.wake, self.cfg, self._session)
             if not spill:  # with a fallback provider the call leaves now; the wake goes on
-                index, hit = await self._wake_wait(pool, call, adapter, prefix)
-        if index == RoutePool.FULL and spill:  # saturated: the fallback takes it now
+                got = await self._wake_wait(pool, call, adapter, prefix, keepalive)
+        if got.full and spill:  # saturated: the fallback takes it now
             raise POOL_SATURATED.build(model=pool.model_id)
-        if index == RoutePool.FULL:
-            index, hit = await self._wait(pool, call, adapter, prefix, tried)
-        if index == RoutePool.NONE_READY:
+        if got.full:
+            got = await self._wait(pool, call, adapter, prefix, tried)
+        index = got.index
+        if index is None:  # none ready
             if tried:
                 return None
             raise no_ready_worker(pool.model_id)
@@ -169,7 +183,7 @@ class Router:
             self.metrics.inc(
                 "provocapi_adapter_routes_total",
                 model=pool.model_id,
-                result="hit" if hit else "miss",
+                result="hit" if got.adapter_hit else "miss",
             )
         worker = pool.workers[index]
         self.ledger.add(worker.load_slot, F_IN_FLIGHT, 1)
@@ -177,7 +191,7 @@ class Router:
 
     async def _wait(
         self, pool: Pool, call: Call, adapter: int, prefix: int, tried: int
-    ) -> tuple[int, bool]:
+    ) -> RoutePick:
         """Every ready worker is at its cap: wait in the model's bounded queue."""
         cfg = self.cfg
         waiting = self.table.add(pool.queue_slot, 0, 1)
@@ -196,9 +210,9 @@ class Router:
                 pool.freed.clear()
                 with contextlib.suppress(TimeoutError):
                     await asyncio.wait_for(pool.freed.wait(), min(QUEUE_POLL_S, remaining))
-                index, hit = pool.core.pick(adapter, prefix, tried)
-                if index != RoutePool.FULL:
-                    return index, hit
+                got = pool.core.pick(adapter, prefix, tried)
+                if not got.full:
+                    return got
         finally:
             self.table.add(pool.queue_slot, 0, -1)
             self.ledger.add(pool.queue_slot, 0, -1)
@@ -208,16 +222,15 @@ class Router:
             )
 
     async def _wake_wait(
-        self, pool: Pool, call: Call, adapter: int, prefix: int
-    ) -> tuple[int, bool]:
+        self, pool: Pool, call: Call, adapter: int, prefix: int, keepalive: KeepAlive | None
+    ) -> RoutePick:
         cfg = self.cfg
         started = time.perf_counter()
         deadline = min(started + cfg.wake_budget_s, call.started + cfg.hard_cap_s)
         got = await wait_ready(
             lambda: pool.core.pick(adapter, prefix, 0),
-            RoutePool.NONE_READY,
             deadline,
-            call.extra.get("keepalive"),
+            keepalive,
             cfg.keepalive_s,
         )
         waited = time.perf_counter() - started
@@ -234,16 +247,20 @@ class Router:
         self.metrics.inc("provocapi_queue_rejections_total", model=pool.model_id, reason=reason)
 
     def _observe(self, call: Call) -> None:
-        queue, ttft_h, tokens_in, prompt_h, tokens_out = self.metrics.answered(call.model_id)
+        queue, ttft_h, _, _, _ = self.metrics.answered(call.model_id)
         m = self.metrics.m
         if call.queue_ms == 0.0:
             m.observe(queue, 0.0)
         ttft = call.ttft_s
         m.observe(ttft_h, ttft if ttft is not None else call.elapsed_s())
-        prompt = call.prompt_tokens
+
+    def served(self, model_id: str, prompt: int, completion: int) -> None:
+        """The tokens a call served, as its usage row records them (the pipeline passes
+        usage's own count, so metrics and usage agree)."""
+        _, _, tokens_in, prompt_h, tokens_out = self.metrics.answered(model_id)
+        m = self.metrics.m
         if prompt:
             m.inc(tokens_in, prompt)
             m.observe(prompt_h, prompt)
-        completion = call.completion_tokens
         if completion:
             m.inc(tokens_out, completion)

@@ -6,7 +6,8 @@ shared state table runs it; everyone else, in any process, only waits. Calls
 wait for a ready worker (the probes find it) up to the wake budget, and the
 whole call is bounded by the hard cap, so the answer reaches the client
 before the SDKs' 600 s read timeout. A streaming call gets SSE comment
-keep-alives while it waits.
+keep-alives while it waits: routing asks for them through `KeepAlive`, and never
+writes to the client itself.
 """
 
 from __future__ import annotations
@@ -15,11 +16,12 @@ import asyncio
 import logging
 import os
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import Callable
+from typing import Protocol
 
 import aiohttp
 
-from .._core import StateTable
+from .._core import RoutePick, StateTable
 from ..config import RoutingConfig, WakeConfig
 from ..error_catalog import WAKE_TIMEOUT
 from ..errors import ApiError
@@ -28,6 +30,13 @@ from .metrics import RoutingMetrics
 log = logging.getLogger("provocapi.routing")
 
 WAIT_POLL_S = 0.05  # how often a waiting call looks for a ready worker
+
+
+class KeepAlive(Protocol):
+    """What routing may ask of the response while a call waits: one keep-alive (the
+    response side opens its stream first if needed)."""
+
+    async def keepalive(self) -> None: ...
 
 
 def wake_timeout(model_id: str, waited_s: float) -> ApiError:
@@ -90,22 +99,21 @@ class Waker:
 
 
 async def wait_ready(
-    pick: Callable[[], tuple[int, bool]],
-    none_ready: int,
+    pick: Callable[[], RoutePick],
     deadline: float,
-    keepalive: Callable[[], Awaitable[None]] | None,
+    keepalive: KeepAlive | None,
     keepalive_s: float,
-) -> tuple[int, bool] | None:
-    """Pick until a worker is ready (None past the deadline), sending keep-alives."""
+) -> RoutePick | None:
+    """Pick until a worker is ready (None past the deadline), asking for keep-alives."""
     next_ping = time.perf_counter() + keepalive_s
     while True:
         got = pick()
-        if got[0] != none_ready:
+        if not got.none_ready:
             return got
         now = time.perf_counter()
         if now >= deadline:
             return None
         if keepalive is not None and now >= next_ping:
-            await keepalive()
+            await keepalive.keepalive()
             next_ping = now + keepalive_s
         await asyncio.sleep(min(WAIT_POLL_S, max(0.0, deadline - now)))

@@ -122,13 +122,21 @@ def outcome(status: int, error_code: str | None) -> str:
     return "error"
 
 
+def served_tokens(call: Call) -> tuple[int, int]:
+    """(prompt, completion) tokens the call's usage row records; metrics count the same.
+
+    Tokens count when an answer started (a 2xx, or a stream the client left after its
+    first token). A refused or failed call keeps 0, even if admission had counted its
+    prompt: nothing was served."""
+    if 200 <= call.status < 300 or call.ttft_s is not None:
+        return call.prompt_tokens or 0, call.completion_tokens or 0
+    return 0, 0
+
+
 def end_row(call: Call, begin: Row) -> Row:
     status = call.status
     ttft = call.ttft_s
-    # Tokens count when an answer started (a 2xx, or a stream the client left after
-    # its first token). A refused or failed call keeps 0, even if admission had
-    # counted its prompt: nothing was served.
-    served = 200 <= status < 300 or ttft is not None
+    prompt, completion = served_tokens(call)
     # rounded once here, so every store holds the very same doubles
     return {
         **begin,
@@ -137,8 +145,8 @@ def end_row(call: Call, begin: Row) -> Row:
         "status": status,
         "outcome": outcome(status, call.error_code),
         "error_code": call.error_code or "",
-        "prompt_tokens": (call.prompt_tokens or 0) if served else 0,
-        "completion_tokens": (call.completion_tokens or 0) if served else 0,
+        "prompt_tokens": prompt,
+        "completion_tokens": completion,
         "queue_ms": round(call.queue_ms, 3),
         "ttft_ms": None if ttft is None else round(ttft * 1000, 3),
         "latency_ms": round(call.elapsed_s() * 1000, 3),

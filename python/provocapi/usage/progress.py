@@ -37,7 +37,7 @@ def role_chunks(call: Call) -> int:
 
 def entry(event_id: str, call: Call) -> list[Any] | None:
     """[event_id, prompt, completion, worker, ttft_ms], or None before a first token."""
-    relay = call.extra.get("relay")
+    relay = call.relay
     ttft = call.ttft_s
     if relay is None or ttft is None:
         return None

@@ -108,13 +108,14 @@ class SpoolRecorder:
             self.metrics.rejected()
             log.error("usage spool write failed: %s", exc)
             raise USAGE_SPOOL_UNAVAILABLE.build() from None
-        call.extra["usage"] = row
+        call.usage_row = row
         self._open[row["event_id"]] = call
 
     def end(self, call: Call) -> None:
-        row = call.extra.pop("usage", None)
+        row = call.usage_row
         if row is None:
             return
+        call.usage_row = None
         self._open.pop(row["event_id"], None)
         try:
             self.writer.append(encode(end_row(call, row)))

@@ -4,13 +4,14 @@
 use std::sync::Arc;
 
 use pyo3::prelude::*;
-use pyo3::types::PyBytes;
+use pyo3::types::{PyBytes, PyList};
 
 use super::state::{state_err, PyStateTable};
 use crate::buckets::{self, Bucket, Unit};
 
 pub fn register(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_class::<PyBucketSet>()?;
+    m.add_class::<PyVerdict>()?;
     Ok(())
 }
 
@@ -25,6 +26,40 @@ fn headers<'py>(py: Python<'py>, hs: &[(&'static str, String)]) -> Headers<'py> 
             )
         })
         .collect()
+}
+
+/// One admission check: `refused` is the index of the bucket that said no (None:
+/// admitted); `never` when the ask exceeds that bucket's capacity; `wait_ns` until
+/// it would fit; `used`, the units in use there; `headers`, the x-ratelimit-* ones.
+#[pyclass(name = "Verdict", frozen, module = "provocapi._core")]
+pub struct PyVerdict {
+    #[pyo3(get)]
+    refused: Option<usize>,
+    #[pyo3(get)]
+    never: bool,
+    #[pyo3(get)]
+    wait_ns: i64,
+    #[pyo3(get)]
+    used: i64,
+    #[pyo3(get)]
+    headers: Py<PyList>,
+}
+
+#[pymethods]
+impl PyVerdict {
+    #[getter]
+    fn admitted(&self) -> bool {
+        self.refused.is_none()
+    }
+
+    fn __repr__(&self) -> String {
+        let refused = self.refused.map_or("None".to_string(), |i| i.to_string());
+        let never = if self.never { "True" } else { "False" };
+        format!(
+            "Verdict(refused={refused}, never={never}, wait_ns={}, used={})",
+            self.wait_ns, self.used
+        )
+    }
 }
 
 #[pyclass(name = "BucketSet", frozen, module = "provocapi._core")]
@@ -63,25 +98,24 @@ impl PyBucketSet {
             .collect()
     }
 
-    /// (refused bucket index or None, never fits, wait ns, units in use there, headers).
+    /// Charge `requests` and `tokens` to every bucket, all or nothing (`Verdict`).
     #[pyo3(signature = (requests, tokens, now_ns = None))]
-    #[allow(clippy::type_complexity)]
-    fn admit<'py>(
+    fn admit(
         &self,
-        py: Python<'py>,
+        py: Python<'_>,
         requests: i64,
         tokens: i64,
         now_ns: Option<i64>,
-    ) -> PyResult<(Option<usize>, bool, i64, i64, Headers<'py>)> {
+    ) -> PyResult<PyVerdict> {
         let now = now_ns.unwrap_or_else(buckets::now_ns);
         let v = self.inner.admit(requests, tokens, now).map_err(state_err)?;
-        Ok((
-            v.refused,
-            v.never,
-            v.wait_ns,
-            v.used,
-            headers(py, &v.headers),
-        ))
+        Ok(PyVerdict {
+            refused: v.refused,
+            never: v.never,
+            wait_ns: v.wait_ns,
+            used: v.used,
+            headers: PyList::new(py, headers(py, &v.headers))?.unbind(),
+        })
     }
 
     /// Redis mode: take from the leased counters at field + offset, all or nothing;

@@ -16,6 +16,7 @@ const RELEASE_GIL_ABOVE: usize = 64 << 10;
 
 pub fn register(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_class::<StreamRelay>()?;
+    m.add_class::<Rewritten>()?;
     m.add_function(wrap_pyfunction!(rewrite_response, m)?)?;
     m.add_function(wrap_pyfunction!(embedding_truncate, m)?)?;
     m.add_function(wrap_pyfunction!(embedding_json, m)?)?;
@@ -122,11 +123,25 @@ impl StreamRelay {
     }
 }
 
+/// A whole answer rewritten: the body for the client, the worker's usage (None
+/// where it sent none, as `StreamRelay`'s getters), choice 0's finish reason.
+#[pyclass(name = "Rewritten", frozen, module = "provocapi._core")]
+pub struct Rewritten {
+    #[pyo3(get)]
+    body: Py<PyBytes>,
+    #[pyo3(get)]
+    prompt_tokens: Option<u64>,
+    #[pyo3(get)]
+    completion_tokens: Option<u64>,
+    #[pyo3(get)]
+    finish_reason: Option<&'static str>,
+}
+
 #[pyfunction]
 #[pyo3(signature = (body, *, kind, public_model, response_id, created, tool_family=None, tool_names=None))]
 #[allow(clippy::too_many_arguments)]
-fn rewrite_response<'py>(
-    py: Python<'py>,
+fn rewrite_response(
+    py: Python<'_>,
     body: &[u8],
     kind: &str,
     public_model: String,
@@ -134,7 +149,7 @@ fn rewrite_response<'py>(
     created: i64,
     tool_family: Option<&str>,
     tool_names: Option<Vec<String>>,
-) -> PyResult<(Bound<'py, PyBytes>, u64, u64, Option<&'static str>)> {
+) -> PyResult<Rewritten> {
     let kind = self::kind(kind)?;
     let tools = tools(tool_family, tool_names)?;
     let meta = Meta {
@@ -150,12 +165,12 @@ fn rewrite_response<'py>(
         run()
     };
     let r = r.map_err(|e| UpstreamFormatError::new_err(e.0))?;
-    Ok((
-        PyBytes::new(py, &r.body),
-        r.prompt_tokens,
-        r.completion_tokens,
-        r.finish_reason,
-    ))
+    Ok(Rewritten {
+        body: PyBytes::new(py, &r.body).unbind(),
+        prompt_tokens: r.prompt_tokens,
+        completion_tokens: r.completion_tokens,
+        finish_reason: r.finish_reason,
+    })
 }
 
 #[pyfunction]

@@ -10,6 +10,40 @@ use crate::routing::{self, Ask, Pick, Policy, Pool, WorkerSpec};
 #[pyclass(name = "RoutePool", frozen, module = "provocapi._core")]
 pub struct PyRoutePool {
     inner: Pool,
+    /// Every answer a pick can give, built once: worker i is at 2i (2i + 1 with an
+    /// adapter hit), then full, then none ready. A pick hands out a reference (the
+    /// class is frozen), so it allocates nothing, as cheap as the tuple it replaced.
+    picks: Vec<Py<PyRoutePick>>,
+}
+
+/// One pick: `index` is the worker's, or None when every ready worker is at its
+/// cap (`full`) or none is ready (`none_ready`).
+#[pyclass(name = "RoutePick", frozen, module = "provocapi._core")]
+pub struct PyRoutePick {
+    #[pyo3(get)]
+    index: Option<usize>,
+    #[pyo3(get)]
+    adapter_hit: bool,
+    #[pyo3(get)]
+    full: bool,
+}
+
+#[pymethods]
+impl PyRoutePick {
+    #[getter]
+    fn none_ready(&self) -> bool {
+        self.index.is_none() && !self.full
+    }
+
+    fn __repr__(&self) -> String {
+        let index = self.index.map_or("None".to_string(), |i| i.to_string());
+        let py_bool = |b: bool| if b { "True" } else { "False" };
+        format!(
+            "RoutePick(index={index}, adapter_hit={}, full={})",
+            py_bool(self.adapter_hit),
+            py_bool(self.full)
+        )
+    }
 }
 
 #[pymethods]
@@ -40,15 +74,11 @@ impl PyRoutePool {
     const LORA_MAX: usize = routing::LORA_MAX;
     #[classattr]
     const MAX_WORKERS: usize = routing::MAX_WORKERS;
-    /// Pick results that are not a worker index.
-    #[classattr]
-    const FULL: i64 = -1;
-    #[classattr]
-    const NONE_READY: i64 = -2;
-
     #[new]
     #[pyo3(signature = (table, workers, clock_slot, load_factor = 1.5, policy = "scan", home_slots = Vec::new(), adapter_load_factor = 3.0))]
+    #[allow(clippy::too_many_arguments)]
     fn new(
+        py: Python<'_>,
         table: &Bound<'_, PyStateTable>,
         workers: Vec<(usize, usize, u32, usize)>,
         clock_slot: usize,
@@ -77,26 +107,57 @@ impl PyRoutePool {
             home_slots,
         )
         .map_err(CoreError::new_err)?;
-        Ok(PyRoutePool { inner })
+        let n = inner.len();
+        let mut picks = Vec::with_capacity(2 * n + 2);
+        for index in 0..n {
+            for adapter_hit in [false, true] {
+                let pick = PyRoutePick {
+                    index: Some(index),
+                    adapter_hit,
+                    full: false,
+                };
+                picks.push(Py::new(py, pick)?);
+            }
+        }
+        for full in [true, false] {
+            let pick = PyRoutePick {
+                index: None,
+                adapter_hit: false,
+                full,
+            };
+            picks.push(Py::new(py, pick)?);
+        }
+        Ok(PyRoutePool { inner, picks })
     }
 
     fn __len__(&self) -> usize {
         self.inner.len()
     }
 
-    /// (index, adapter_hit), or (FULL | NONE_READY, False).
+    /// A worker's index, or why there is none (`RoutePick`).
     #[pyo3(signature = (adapter = 0, prefix = 0, exclude = 0))]
-    fn pick(&self, adapter: i64, prefix: u64, exclude: u64) -> PyResult<(i64, bool)> {
+    fn pick(
+        &self,
+        py: Python<'_>,
+        adapter: i64,
+        prefix: u64,
+        exclude: u64,
+    ) -> PyResult<Py<PyRoutePick>> {
         let ask = Ask {
             adapter,
             prefix,
             exclude,
         };
-        Ok(match self.inner.pick(ask).map_err(state_err)? {
-            Pick::Worker { index, adapter_hit } => (index as i64, adapter_hit),
-            Pick::Full => (Self::FULL, false),
-            Pick::NoneReady => (Self::NONE_READY, false),
-        })
+        let n = self.inner.len();
+        let at = match self.inner.pick(ask).map_err(state_err)? {
+            Pick::Worker { index, adapter_hit } => 2 * index + usize::from(adapter_hit),
+            Pick::Full => 2 * n,
+            Pick::NoneReady => 2 * n + 1,
+        };
+        self.picks
+            .get(at)
+            .map(|p| p.clone_ref(py))
+            .ok_or_else(|| CoreError::new_err(format!("pick {at} out of range")))
     }
 
     fn release(&self, index: usize) -> PyResult<()> {
@@ -126,6 +187,7 @@ fn worker_stats(py: Python<'_>, body: &[u8]) -> Option<(i64, i64, i64)> {
 
 pub fn register(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_class::<PyRoutePool>()?;
+    m.add_class::<PyRoutePick>()?;
     m.add_function(wrap_pyfunction!(worker_stats, m)?)?;
     m.add_function(wrap_pyfunction!(prefix_hash, m)?)?;
     Ok(())

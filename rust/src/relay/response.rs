@@ -19,8 +19,9 @@ use crate::toolcalls::{call_id, parse};
 #[derive(Debug)]
 pub struct Rewritten {
     pub body: Vec<u8>,
-    pub prompt_tokens: u64,
-    pub completion_tokens: u64,
+    /// None when the worker sent no usage (or usage without this count).
+    pub prompt_tokens: Option<u64>,
+    pub completion_tokens: Option<u64>,
     /// Of choice 0, mapped onto OpenAI's set.
     pub finish_reason: Option<&'static str>,
 }
@@ -109,14 +110,11 @@ pub fn rewrite_response(
         }
     }
     out.push(b']');
-    let (mut prompt_tokens, mut completion_tokens) = (0, 0);
+    let (mut prompt_tokens, mut completion_tokens) = (None, None);
     if let Some(u) = usage {
         let u = clean_usage(u);
-        prompt_tokens = u.get("prompt_tokens").and_then(Value::as_u64).unwrap_or(0);
-        completion_tokens = u
-            .get("completion_tokens")
-            .and_then(Value::as_u64)
-            .unwrap_or(0);
+        prompt_tokens = u.get("prompt_tokens").and_then(Value::as_u64);
+        completion_tokens = u.get("completion_tokens").and_then(Value::as_u64);
         out.extend_from_slice(b",\"usage\":");
         json_out::value(&mut out, &u);
     }
@@ -535,7 +533,7 @@ mod tests {
         assert_eq!(v, want);
         assert_eq!(
             (r.prompt_tokens, r.completion_tokens, r.finish_reason),
-            (9, 3, Some("length"))
+            (Some(9), Some(3), Some("length"))
         );
         // Our key order: id, object, created, model, choices, usage.
         let text = String::from_utf8_lossy(&r.body);
@@ -594,7 +592,7 @@ mod tests {
         assert_eq!(msg["tool_calls"][1]["id"], "chatcmpl-tool-1");
         assert_eq!(msg["tool_calls"][1]["function"]["arguments"], r#"{"a":1}"#);
         assert_eq!(r.finish_reason, Some("tool_calls"));
-        assert_eq!((r.prompt_tokens, r.completion_tokens), (0, 0));
+        assert_eq!((r.prompt_tokens, r.completion_tokens), (None, None));
         assert!(v.get("usage").is_none());
     }
 
@@ -695,14 +693,11 @@ mod tests {
         out.insert("created".into(), meta.created.into());
         out.insert("model".into(), meta.public_model.clone().into());
         out.insert("choices".into(), Value::Array(out_choices));
-        let (mut prompt_tokens, mut completion_tokens) = (0, 0);
+        let (mut prompt_tokens, mut completion_tokens) = (None, None);
         if let Some(Value::Object(u)) = obj.remove("usage") {
             let u = clean_usage(u);
-            prompt_tokens = u.get("prompt_tokens").and_then(Value::as_u64).unwrap_or(0);
-            completion_tokens = u
-                .get("completion_tokens")
-                .and_then(Value::as_u64)
-                .unwrap_or(0);
+            prompt_tokens = u.get("prompt_tokens").and_then(Value::as_u64);
+            completion_tokens = u.get("completion_tokens").and_then(Value::as_u64);
             out.insert("usage".into(), Value::Object(u));
         }
         let body = serde_json::to_vec(&out).map_err(|e| InvalidBody(e.to_string()))?;
