@@ -195,6 +195,13 @@ class Reply:
             }
         )
 
+    async def start_download(self, headers: Headers) -> None:
+        """A streamed body that is not SSE (a file's bytes); `headers` give its type."""
+        self.status = 200
+        await self.send(
+            {"type": "http.response.start", "status": 200, "headers": [*headers, *self.headers]}
+        )
+
     async def write(self, data: bytes) -> None:
         try:
             await self.send({"type": "http.response.body", "body": data, "more_body": True})

@@ -31,6 +31,10 @@ class Call:
     started: float = field(default_factory=time.perf_counter)
     started_wall: float = field(default_factory=time.time)
     stream: bool = False
+    # set by the call's source when it is not an online client (batch/line_call.py): a
+    # batch line's usage event id derives from (batch, line), so a re-run replaces it
+    event_id: str | None = None
+    batch_id: str = ""
     # filled along the way, each by one owner
     # admission's count, replaced by the worker's usage (proxy), else counted from the
     # answer's text by the proxy: filled before usage ends, whatever the admission

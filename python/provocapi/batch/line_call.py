@@ -90,8 +90,8 @@ async def run_line(
     request_id = req.request_id.decode()
     try:
         call = _build(gw, key, endpoint, body, request_id)
-        call.extra["event_id"] = event_id  # (batch, line): a re-run replaces its usage
-        call.extra["batch_id"] = batch_id
+        call.event_id = event_id  # (batch, line): a re-run replaces its usage
+        call.batch_id = batch_id
         await pipeline.run(gw, req, call)
     except ApiError as err:
         return Answer(err.status, err.body(), request_id, _wait_s(err))
@@ -99,4 +99,4 @@ async def run_line(
         log.exception("batch line failed inside the gateway")
         bug = INTERNAL_ERROR.build(request_id=request_id)
         return Answer(bug.status, bug.body(), request_id)
-    return Answer(req.status or 200, b"".join(sink.parts), request_id)
+    return Answer(req.reply.status or 200, b"".join(sink.parts), request_id)

@@ -126,17 +126,17 @@ async def file_get(gw: Gateway, req: Request) -> str:
 
 async def stream_file(req: Request, st: Stores, rec: FileRecord | None) -> None:
     """The file's bytes as they are read (None: an empty body)."""
-    req.status = 200
-    headers = [
-        (b"content-type", b"application/octet-stream"),
-        (b"content-length", str(rec.bytes if rec else 0).encode()),
-        *req.extra_headers,
-    ]
-    await req.send({"type": "http.response.start", "status": 200, "headers": headers})
+    reply = req.reply
+    await reply.start_download(
+        [
+            (b"content-type", b"application/octet-stream"),
+            (b"content-length", str(rec.bytes if rec else 0).encode()),
+        ]
+    )
     if rec is not None:
         for chunk in st.files.chunks(rec.id):
-            await req.write(chunk)
-    await req.end_stream()
+            await reply.write(chunk)
+    await reply.end_stream()
 
 
 async def file_delete(gw: Gateway, req: Request) -> str:

@@ -112,7 +112,7 @@ def begin_row(call: Call, event_id: str) -> Row:
         "queue_ms": 0.0,
         "ttft_ms": None,
         "latency_ms": 0.0,
-        "batch_id": call.extra.get("batch_id", ""),
+        "batch_id": call.batch_id,
     }
 
 

@@ -100,7 +100,7 @@ class SpoolRecorder:
             self.metrics.rejected()
             raise USAGE_SPOOL_FULL.build()
         # a batch line names its own (batch id, line): a re-run replaces, never adds
-        row = begin_row(call, call.extra.get("event_id") or new_event_id())
+        row = begin_row(call, call.event_id or new_event_id())
         try:
             w.write(encode(row))
         except OSError as exc:
