@@ -20,6 +20,7 @@ from .body_deadline import BodyDeadlines
 from .error_catalog import INTERNAL_ERROR, METHOD_NOT_ALLOWED, UNKNOWN_URL
 from .errors import ApiError, quote
 from .gateway import Gateway
+from .handlers.adapters import delete_adapter, list_adapters, retrieve_adapter, upload
 from .handlers.admin import reload
 from .handlers.embeddings import embeddings
 from .handlers.generate import chat_completions, completions
@@ -44,12 +45,18 @@ ROUTES: dict[str, dict[str, Handler]] = {
     "/openapi.json": {"GET": openapi},
     "/v1/usage": {"GET": usage},
     "/admin/reload": {"POST": reload},
+    "/v1/adapters": {"GET": list_adapters},
+    "/v1/adapters/upload": {"POST": upload},
 }
 PREFIX_ROUTES: list[tuple[str, dict[str, Handler]]] = [
     ("/v1/models/", {"GET": retrieve_model}),
+    ("/v1/adapters/", {"GET": retrieve_adapter, "DELETE": delete_adapter}),
 ]
 # metric label per route: bounded cardinality, whatever paths clients send
-_ENDPOINT = {path: path for path in ROUTES} | {"/v1/models/": "/v1/models/{id}"}
+_ENDPOINT = {path: path for path in ROUTES} | {
+    "/v1/models/": "/v1/models/{id}",
+    "/v1/adapters/": "/v1/adapters/{id}",
+}
 
 
 def _route(path: str) -> tuple[str, dict[str, Handler]] | None:

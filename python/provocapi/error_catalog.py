@@ -51,6 +51,8 @@ UPSTREAM_REJECTED = ErrorSpec(
     400, "upstream_rejected", "{message}", type="invalid_request_error", also=(422,)
 )
 
+INVALID_ADAPTER = ErrorSpec(400, "invalid_adapter", "{message}")
+
 # 401, 403: who is asking
 MISSING_API_KEY = ErrorSpec(
     401,
@@ -93,9 +95,22 @@ MODEL_NOT_SUPPORTED = ErrorSpec(
     "'{model}' is {article} {kind} model and not supported in the {endpoint} endpoint.",
     param="model",
 )
+ADAPTER_ID_NOT_FOUND = ErrorSpec(
+    404, "adapter_not_found", "No adapter with id '{adapter_id}'.", param="adapter_id"
+)
 UNKNOWN_URL = ErrorSpec(404, "unknown_url", "Invalid URL ({method} {path}).")
 METHOD_NOT_ALLOWED = ErrorSpec(
     405, "method_not_allowed", "Method {method} is not allowed on {path}; use {allow}."
+)
+
+# 409: it exists already
+ADAPTER_EXISTS = ErrorSpec(
+    409,
+    "adapter_exists",
+    "An adapter named '{name}' already exists for you{where}; delete it or choose another name.",
+    type="invalid_request_error",
+    param="name",
+    headers=((b"x-should-retry", b"false"),),
 )
 
 # 408, 413: how the body arrives

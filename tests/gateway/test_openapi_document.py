@@ -36,7 +36,8 @@ def test_shipped_extract_is_what_the_script_makes_from_the_vendored_spec() -> No
 
 def test_every_route_declares_its_errors() -> None:
     served = {(p, m) for p, methods in ROUTES.items() for m in methods}
-    served |= {(p + "{model}", m) for p, methods in PREFIX_ROUTES for m in methods}
+    param = {"/v1/models/": "{model}", "/v1/adapters/": "{adapter_id}"}
+    served |= {(p + param[p], m) for p, methods in PREFIX_ROUTES for m in methods}
     assert served == set(route_errors.ROUTE_ERRORS)
     doc = orjson.loads(document())
     documented = {(p, m.upper()) for p, ops in doc["paths"].items() for m in ops}

@@ -293,6 +293,8 @@ class Worker:
                 (validate.chat if kind == "chat" else validate.completion)(body)
             except validate.RequestInvalid as e:
                 return self._invalid(req, e.errors)
+            if isinstance(lora := body.get("lora_request"), dict):
+                self.stats.lora_served(lora)
         try:
             p = (plan.chat if kind == "chat" else plan.completion)(
                 body, self.cfg, self.openai, self.counter
