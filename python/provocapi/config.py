@@ -258,9 +258,18 @@ def parse(text: str, source: str = "<config>") -> Config:
     return cfg
 
 
-def load(path: str | Path | None) -> Config:
+# The embedded default's example adapter lives in the data dir (`provocapi serve`
+# writes it there); this placeholder in its lora_path names that directory.
+DATA_DIR_PLACEHOLDER = "@DATA_DIR@"
+
+
+def load(path: str | Path | None, data_dir: str | Path | None = None) -> Config:
+    """`path` None: the embedded default, its DATA_DIR_PLACEHOLDER made `data_dir`
+    (default: PROVOCAPI_DATA_DIR, which `provocapi serve` sets for its workers)."""
     if path is None:
-        return parse(default_config_text(), "<embedded default>")
+        where = str(data_dir or os.environ.get("PROVOCAPI_DATA_DIR", ".provocapi"))
+        text = default_config_text().replace(DATA_DIR_PLACEHOLDER, where)
+        return parse(text, "<embedded default>")
     p = Path(path)
     try:
         text = p.read_text()

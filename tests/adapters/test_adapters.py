@@ -10,6 +10,7 @@ from typing import Any
 import httpx2
 import openai
 import pytest
+from harness.waiting import poll
 
 from .conftest import CHAT, MAX_UPLOAD, Env
 from .files import adapter, modules
@@ -94,6 +95,8 @@ def test_upload_list_get_use_delete(env: Env, tmp_path: Path) -> None:
                 chat(env, "t1", public)
             assert exc.value.code == "adapter_not_found"
         assert public not in [m["id"] for m in t1.get("/v1/models").json()["data"]]
+    # then its files go (delete_grace_s = 0 here; the sweep runs every 5 s)
+    assert poll(lambda: not (env.store / aid).exists(), bool, 15)
 
 
 def test_same_name_in_two_tenants_and_409_within_one(env: Env, tmp_path: Path) -> None:
