@@ -3,9 +3,9 @@
 `AdapterSource` is the interface the gateway asks, per tenant. `ConfigAdapters`
 answers from the config file (operator adapters, visible to the tenants their
 `tenants` list names, or to all); `StoredAdapters` from the adapter store
-(a tenant's own uploads), as an in-memory view refreshed when the store changes
-(`refresh()`, called every 250 ms: a delete in any process applies within a
-second). `Adapters` asks the config first, then the store.
+(a tenant's own uploads), as an in-memory view reloaded when the store changes
+(checked on every adapter call and every 250 ms: a delete or re-create in any
+process applies to the next call). `Adapters` asks the config first, then the store.
 
 `lora_int_id`: the config's are below `STORE_LORA_ID_START` (1,000,000), the
 store hands out ids from there up and never reuses one, even after a delete: a
@@ -94,10 +94,10 @@ class StoredAdapters:
         self._by_key = by_key
 
     def get(self, model_id: str, name: str, tenant: str) -> Adapter | None:
-        got = self._by_key.get((tenant, model_id, name))
-        if got is None and self.refresh():  # just uploaded through another process?
-            got = self._by_key.get((tenant, model_id, name))
-        return got
+        # A version check per adapter call (one PRAGMA, a few µs): a delete or a
+        # re-create by another process applies to the very next call.
+        self.refresh()
+        return self._by_key.get((tenant, model_id, name))
 
     def of_tenant(self, tenant: str) -> list[Adapter]:
         return [a for (t, _, _), a in self._by_key.items() if t == tenant]

@@ -20,7 +20,13 @@ from .body_deadline import BodyDeadlines
 from .error_catalog import INTERNAL_ERROR, METHOD_NOT_ALLOWED, UNKNOWN_URL
 from .errors import ApiError, quote
 from .gateway import Gateway
-from .handlers.adapters import delete_adapter, list_adapters, retrieve_adapter, upload
+from .handlers.adapters import (
+    create_from_hub,
+    delete_adapter,
+    list_adapters,
+    retrieve_adapter,
+    upload,
+)
 from .handlers.admin import reload
 from .handlers.embeddings import embeddings
 from .handlers.generate import chat_completions, completions
@@ -45,7 +51,7 @@ ROUTES: dict[str, dict[str, Handler]] = {
     "/openapi.json": {"GET": openapi},
     "/v1/usage": {"GET": usage},
     "/admin/reload": {"POST": reload},
-    "/v1/adapters": {"GET": list_adapters},
+    "/v1/adapters": {"GET": list_adapters, "POST": create_from_hub},
     "/v1/adapters/upload": {"POST": upload},
 }
 PREFIX_ROUTES: list[tuple[str, dict[str, Handler]]] = [

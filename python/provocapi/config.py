@@ -223,6 +223,8 @@ class AdaptersConfig(msgspec.Struct, forbid_unknown_fields=True, frozen=True):
     delete_grace_s: float = 600.0  # after DELETE: in-flight calls finish, then files go
     max_per_tenant: int = 100
     max_bytes_per_tenant: int = 20 << 30
+    hf_endpoint: str = "https://huggingface.co"  # POST /v1/adapters fetches from here
+    hf_timeout_s: float = 30.0  # per hub request (metadata and each file's stream)
 
 
 class Config(msgspec.Struct, forbid_unknown_fields=True, frozen=True):

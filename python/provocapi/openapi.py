@@ -237,6 +237,18 @@ _UPLOAD = {
         }
     },
 }
+_FROM_HUB = {
+    "type": "object",
+    "required": ["name", "base_model", "repo"],
+    "additionalProperties": False,
+    "properties": {
+        "name": {"type": "string", "pattern": "^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$"},
+        "base_model": {"type": "string", "description": "a chat model id or alias"},
+        "repo": {"type": "string", "description": "a Hugging Face repo id, `owner/name`"},
+        "revision": {"type": "string", "description": "a branch, tag or commit (default main)"},
+        "hf_token": {"type": "string", "description": "used for this fetch only, never stored"},
+    },
+}
 _ADAPTER_ID = [{"name": "adapter_id", "in": "path", "required": True, "schema": {"type": "string"}}]
 _LIST_ADAPTERS = [
     {"name": "after", "in": "query", "required": False, "schema": {"type": "string"},
@@ -254,7 +266,15 @@ def _adapter_paths() -> dict[str, Any]:
             "get": {
                 **_op("/v1/adapters", "GET", "List your LoRA adapters", None, "AdapterList"),
                 "parameters": _LIST_ADAPTERS,
-            }
+            },
+            "post": _op(
+                "/v1/adapters",
+                "POST",
+                "Create an adapter from a Hugging Face repo: answered pending, fetched and "
+                "checked in the background, then ready or failed with the reason",
+                "AdapterFromHub",
+                "Adapter",
+            ),
         },
         "/v1/adapters/upload": {
             "post": {
@@ -306,6 +326,7 @@ def document() -> bytes:
     components["Adapter"] = _ADAPTER
     components["AdapterList"] = _ADAPTER_LIST
     components["AdapterDeleted"] = _ADAPTER_DELETED
+    components["AdapterFromHub"] = _FROM_HUB
     model_param = [{"name": "model", "in": "path", "required": True, "schema": {"type": "string"}}]
     doc = {
         "openapi": "3.1.0",

@@ -57,6 +57,17 @@ ROUTE_ERRORS: dict[tuple[str, str], tuple[ErrorSpec, ...]] = {
         E.USAGE_STORE_UNAVAILABLE,
     ),
     ("/v1/adapters", "GET"): (*ANY, *AUTH, E.INVALID_VALUE),
+    ("/v1/adapters", "POST"): (
+        *ANY,
+        *AUTH,
+        E.REQUEST_TIMEOUT,
+        E.REQUEST_TOO_LARGE,
+        E.INVALID_JSON,
+        E.UNKNOWN_PARAMETER,
+        E.INVALID_VALUE,
+        E.MISSING_PARAMETER_SAID,
+        E.ADAPTER_EXISTS,
+    ),
     ("/v1/adapters/upload", "POST"): (
         *ANY,
         *AUTH,

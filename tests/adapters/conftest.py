@@ -16,12 +16,14 @@ from harness.procs import Proc
 from harness.sims import start_sim_proc
 from provocapi.netutil import free_port
 
+from .hub_server import Hub, running_hub
+
 MAX_UPLOAD = 4 * 1024 * 1024
 CHAT = "llama-3.1-8b-instruct"
 ADMIN = "admin-adapters-3c1f9e"
 
 
-def config(sim_url: str, store: Path, worker_view: Path) -> str:
+def config(sim_url: str, store: Path, worker_view: Path, hub_url: str) -> str:
     chat = "".join(
         f"""
 [[models]]
@@ -47,6 +49,8 @@ dir = "{store}"
 worker_dir = "{worker_view}"
 max_upload_bytes = {MAX_UPLOAD}
 delete_grace_s = 0
+hf_endpoint = "{hub_url}"
+hf_timeout_s = 5
 {chat}
 [[models]]
 id = "bge-m3"
@@ -64,6 +68,7 @@ class Env:
     store: Path
     worker_view: Path
     gateway: Gateway
+    hub: Hub
 
     def http(self, tenant: str | None) -> httpx2.Client:
         secret = ADMIN if tenant is None else self.keys[tenant]
@@ -93,11 +98,12 @@ def env(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Env]:
         "--output-tokens", "4",
     )  # fmt: skip
     sim_url = f"http://127.0.0.1:{port}"
-    gw = Gateway(root, config(sim_url, store, worker_view), workers=2)
-    try:
-        gw.start()
-        keys = gw.new_keys("t1", "t2")
-        yield Env(gw.url, sim_url, keys, store, worker_view, gw)
-    finally:
-        gw.stop()
-        sim.stop()
+    with running_hub() as hub:
+        gw = Gateway(root, config(sim_url, store, worker_view, hub.url), workers=2)
+        try:
+            gw.start()
+            keys = gw.new_keys("t1", "t2")
+            yield Env(gw.url, sim_url, keys, store, worker_view, gw, hub)
+        finally:
+            gw.stop()
+            sim.stop()

@@ -277,6 +277,28 @@ PROVOKE: dict[tuple[str, str], dict[int, Provoker]] = {
         401: _get("/v1/adapters", None),
         405: _wrong_method("/v1/adapters"),
     },
+    ("/v1/adapters", "POST"): {
+        400: lambda c, s, stack, strict: _answer(
+            c.post("/v1/adapters", json={"name": "x"}, headers=_bearer(stack.key))
+        ),
+        401: lambda c, s, stack, strict: _answer(c.post("/v1/adapters", json={})),
+        405: _wrong_method("/v1/adapters"),
+        408: lambda c, s, stack, strict: _trickle(strict.url, "/v1/adapters", strict.key),
+        409: lambda c, s, stack, strict: _answer(
+            c.post(
+                "/v1/adapters",
+                json={"name": "sql", "base_model": CHAT, "repo": "o/r"},  # the operator's
+                headers=_bearer(stack.key),
+            )
+        ),
+        413: lambda c, s, stack, strict: _answer(
+            c.post(
+                "/v1/adapters",
+                content=b" " * (MAX_BODY_BYTES + 1),
+                headers=_bearer(stack.key),
+            )
+        ),
+    },
     ("/v1/adapters/upload", "POST"): {
         400: _upload(r=2),  # the config's rank disagrees with the tensors
         401: lambda c, s, stack, strict: _answer(c.post("/v1/adapters/upload")),

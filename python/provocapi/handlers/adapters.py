@@ -8,11 +8,16 @@ every tenant's adapters.
 
 from __future__ import annotations
 
+import asyncio
+import logging
 import re
 import secrets
+from pathlib import Path
 from urllib.parse import parse_qs
 
-from ..adapterstore import checks
+import orjson
+
+from ..adapterstore import checks, hub
 from ..adapterstore.store import NameTaken, StoredAdapter
 from ..asgi import Request
 from ..config import ModelConfig
@@ -20,6 +25,8 @@ from ..error_catalog import (
     ADAPTER_EXISTS,
     ADAPTER_ID_NOT_FOUND,
     INVALID_ADAPTER,
+    INVALID_JSON,
+    UNKNOWN_PARAMETER,
     invalid,
 )
 from ..errors import quote
@@ -28,8 +35,14 @@ from ..keys import KeyRecord
 from ..lora_files import CONFIG_FILE, WEIGHTS_FILE, AdapterFileError
 from .multipart import Form, bad, boundary_of, read_form
 
+log = logging.getLogger("provocapi")
+
 PREFIX = "/v1/adapters/"
 _NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$")
+_REPO = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,95}(/[A-Za-z0-9][A-Za-z0-9._-]{0,95})?$")
+_REVISION = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._/-]{0,127}$")
+HUB_FIELDS = {"name", "base_model", "repo", "revision", "hf_token"}
+_fetches: set[asyncio.Task[None]] = set()  # the hub fetches running in this process
 FILE_FIELDS = {"adapter_config": CONFIG_FILE, "adapter_model": WEIGHTS_FILE}
 MAX_LIST = 100
 
@@ -60,8 +73,11 @@ def _base_model(gw: Gateway, key: KeyRecord, name: str) -> ModelConfig:
 
 
 def _name(form: Form) -> str:
-    name = form.fields.get("name", "")
-    if not _NAME.match(name):
+    return _check_name(form.fields.get("name", ""))
+
+
+def _check_name(name: object) -> str:
+    if not isinstance(name, str) or not _NAME.match(name):
         raise invalid(
             "name: 1 to 64 letters, digits, '.', '_' or '-', starting with a letter or digit.",
             param="name",
@@ -108,6 +124,99 @@ async def upload(gw: Gateway, req: Request) -> str:
     assert ready is not None
     await req.respond_json(200, ready.public())
     return model.id
+
+
+def _text(body: dict[str, object], field: str, pattern: re.Pattern[str] | None) -> str | None:
+    value = body.get(field)
+    if value is None:
+        return None
+    if not isinstance(value, str) or (pattern is not None and not pattern.match(value)):
+        raise invalid(f"Invalid '{field}'.", param=field)
+    return value
+
+
+async def create_from_hub(gw: Gateway, req: Request) -> str:
+    """POST /v1/adapters: answered `pending` at once; fetched and checked in the
+    background, then `ready`, or `failed` with the reason."""
+    key = gw.authenticate(req)
+    try:
+        body = orjson.loads(await req.body(gw.max_body))
+    except orjson.JSONDecodeError:
+        raise INVALID_JSON.build() from None
+    if not isinstance(body, dict):
+        raise INVALID_JSON.build()
+    for field in body:
+        if field not in HUB_FIELDS:
+            raise UNKNOWN_PARAMETER.build(name=quote(field), param=field)
+    for field in ("name", "base_model", "repo"):
+        if field not in body:
+            raise invalid(f"Missing required parameter: '{field}'.", param=field,
+                          code="missing_required_parameter")  # fmt: skip
+    name = _check_name(body["name"])
+    base = _text(body, "base_model", None) or ""
+    model = _base_model(gw, key, base)
+    repo = _text(body, "repo", _REPO) or ""
+    revision = _text(body, "revision", _REVISION)
+    token = _text(body, "hf_token", None)  # used for this fetch only, never stored
+    if gw.catalog.adapters.get(model.id, name, key.tenant) is not None:
+        raise ADAPTER_EXISTS.build(name=name, where=f" on {model.id}")
+    source: dict[str, object] = {"type": "huggingface", "repo": repo, "revision": revision}
+    try:
+        rec = gw.adapter_store.create(key.tenant, name, model.id, source)
+    except NameTaken:
+        raise ADAPTER_EXISTS.build(name=name, where="") from None
+    task = asyncio.get_running_loop().create_task(_fetch(gw, rec.id, model, repo, revision, token))
+    _fetches.add(task)
+    task.add_done_callback(_fetches.discard)
+    await req.respond_json(200, rec.public())
+    return model.id
+
+
+async def _fetch(
+    gw: Gateway,
+    adapter_id: str,
+    model: ModelConfig,
+    repo: str,
+    revision: str | None,
+    token: str | None,
+) -> None:
+    token_key = secrets.token_hex(12)
+    staging = gw.adapter_files.staging(token_key)
+    cfg = gw.cfg.adapters
+    try:
+        size, checked = await asyncio.to_thread(
+            _fetch_and_check, cfg.hf_endpoint, repo, revision, token, staging,
+            cfg.max_upload_bytes, cfg.hf_timeout_s, model,
+        )  # fmt: skip
+    except (hub.HubFetchFailed, AdapterFileError) as exc:
+        gw.adapter_store.mark_failed(adapter_id, str(exc))
+        gw.adapter_files.discard_staging(token_key)
+        return
+    except Exception:
+        log.exception("fetching adapter %s from %s failed", adapter_id, repo)
+        gw.adapter_store.mark_failed(adapter_id, "internal error while fetching; retry")
+        gw.adapter_files.discard_staging(token_key)
+        return
+    if gw.adapter_store.get(adapter_id) is None:  # deleted while it was fetched
+        gw.adapter_files.discard_staging(token_key)
+        return
+    gw.adapter_files.publish(token_key, adapter_id)
+    gw.adapter_store.mark_ready(adapter_id, checked.rank, checked.target_modules, size)
+    gw.stored_adapters.reload()
+
+
+def _fetch_and_check(
+    endpoint: str,
+    repo: str,
+    revision: str | None,
+    token: str | None,
+    into: Path,
+    max_bytes: int,
+    timeout_s: float,
+    model: ModelConfig,
+) -> tuple[int, checks.Checked]:
+    size = hub.fetch(endpoint, repo, revision, token, into, max_bytes, timeout_s)
+    return size, checks.check(into, model)
 
 
 async def list_adapters(gw: Gateway, req: Request) -> str:
