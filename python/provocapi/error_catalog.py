@@ -69,6 +69,12 @@ ADMIN_KEY_REQUIRED = ErrorSpec(401, "invalid_api_key", "This endpoint needs the 
 ADMIN_DISABLED = ErrorSpec(
     403, "admin_disabled", "Admin endpoints are off: set [server].admin_key or PROVOCAPI_ADMIN_KEY."
 )
+ADAPTER_QUOTA = ErrorSpec(
+    403,
+    "adapter_quota_exceeded",
+    "Your adapters would exceed the quota of {limit}; delete some first.",
+    headers=((b"x-should-retry", b"false"),),
+)
 TENANT_FORBIDDEN = ErrorSpec(
     403,
     "permission_denied",

@@ -66,6 +66,7 @@ ROUTE_ERRORS: dict[tuple[str, str], tuple[ErrorSpec, ...]] = {
         E.UNKNOWN_PARAMETER,
         E.INVALID_VALUE,
         E.MISSING_PARAMETER_SAID,
+        E.ADAPTER_QUOTA,
         E.ADAPTER_EXISTS,
     ),
     ("/v1/adapters/upload", "POST"): (
@@ -76,6 +77,7 @@ ROUTE_ERRORS: dict[tuple[str, str], tuple[ErrorSpec, ...]] = {
         E.INVALID_VALUE,
         E.MISSING_PARAMETER_SAID,
         E.INVALID_ADAPTER,
+        E.ADAPTER_QUOTA,
         E.ADAPTER_EXISTS,
     ),
     ("/v1/adapters/{adapter_id}", "GET"): (*ANY, *AUTH, E.ADAPTER_ID_NOT_FOUND),

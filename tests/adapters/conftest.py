@@ -19,6 +19,8 @@ from provocapi.netutil import free_port
 from .hub_server import Hub, running_hub
 
 MAX_UPLOAD = 4 * 1024 * 1024
+MAX_PER_TENANT = 4
+MAX_TENANT_BYTES = 3 * 1024 * 1024
 CHAT = "llama-3.1-8b-instruct"
 ADMIN = "admin-adapters-3c1f9e"
 
@@ -51,6 +53,8 @@ max_upload_bytes = {MAX_UPLOAD}
 delete_grace_s = 0
 hf_endpoint = "{hub_url}"
 hf_timeout_s = 5
+max_per_tenant = {MAX_PER_TENANT}
+max_bytes_per_tenant = {MAX_TENANT_BYTES}
 {chat}
 [[models]]
 id = "bge-m3"

@@ -12,7 +12,7 @@ import openai
 import pytest
 from harness.waiting import poll
 
-from .conftest import CHAT, MAX_UPLOAD, Env
+from .conftest import CHAT, MAX_PER_TENANT, MAX_UPLOAD, Env
 from .files import adapter, modules
 
 
@@ -190,3 +190,32 @@ def test_bad_files_and_bases(env: Env, tmp_path: Path) -> None:
         assert t1.get("/v1/adapters").json()["data"] == []
     leftovers = [p.name for p in env.store.iterdir()]
     assert not [n for n in leftovers if n.startswith(".staging-")]
+
+
+def test_tenant_quota_in_count_and_bytes(env: Env, tmp_path: Path) -> None:
+    small, big = good(tmp_path / "s"), good(tmp_path / "b", layers=32)  # ~26 KB, ~1.7 MB
+    made: list[str] = []
+    with env.http("t2") as t2:
+        try:
+            first = upload(t2, "big-0", CHAT, big)
+            assert first.status_code == 200, first.text
+            made.append(first.json()["id"])
+            over = upload(t2, "big-1", CHAT, big)  # 2 x 1.7 MB > 3 MiB
+            assert over.status_code == 403 and "bytes" in over.json()["error"]["message"]
+            for i in range(MAX_PER_TENANT - 1):
+                r = upload(t2, f"small-{i}", CHAT, small)
+                assert r.status_code == 200, r.text
+                made.append(r.json()["id"])
+            full = upload(t2, "one-more", CHAT, small)
+            assert (
+                full.status_code == 403 and full.json()["error"]["code"] == "adapter_quota_exceeded"
+            )
+            assert full.headers["x-should-retry"] == "false"
+            # a delete frees its place
+            assert t2.delete(f"/v1/adapters/{made.pop()}").status_code == 200
+            again = upload(t2, "one-more", CHAT, small)
+            assert again.status_code == 200
+            made.append(again.json()["id"])
+        finally:
+            for aid in made:
+                t2.delete(f"/v1/adapters/{aid}")

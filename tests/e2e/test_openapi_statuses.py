@@ -66,6 +66,9 @@ def strict(stack: Stack, tmp_path_factory: pytest.TempPathFactory) -> Iterator[S
             body_read_timeout_s = 0.5
             connect_timeout_s = 1.0
 
+            [adapters]
+            max_per_tenant = 0
+
             [usage]
             store = "clickhouse"
             clickhouse_url = "http://127.0.0.1:{closed_store}"
@@ -282,6 +285,13 @@ PROVOKE: dict[tuple[str, str], dict[int, Provoker]] = {
             c.post("/v1/adapters", json={"name": "x"}, headers=_bearer(stack.key))
         ),
         401: lambda c, s, stack, strict: _answer(c.post("/v1/adapters", json={})),
+        403: lambda c, s, stack, strict: _answer(
+            s.post(
+                "/v1/adapters",
+                json={"name": "q", "base_model": CHAT, "repo": "o/r"},
+                headers=_bearer(strict.key),
+            )
+        ),
         405: _wrong_method("/v1/adapters"),
         408: lambda c, s, stack, strict: _trickle(strict.url, "/v1/adapters", strict.key),
         409: lambda c, s, stack, strict: _answer(
@@ -302,6 +312,9 @@ PROVOKE: dict[tuple[str, str], dict[int, Provoker]] = {
     ("/v1/adapters/upload", "POST"): {
         400: _upload(r=2),  # the config's rank disagrees with the tensors
         401: lambda c, s, stack, strict: _answer(c.post("/v1/adapters/upload")),
+        403: lambda c, s, stack, strict: _answer(
+            s.post("/v1/adapters/upload", headers=_bearer(strict.key))
+        ),
         405: _get("/v1/adapters/upload"),
         409: _upload_twice,
         413: _upload_raw(b"--XX\r\n" + b"x" * (MAX_BODY_BYTES + 1)),

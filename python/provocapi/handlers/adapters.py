@@ -24,6 +24,7 @@ from ..config import ModelConfig
 from ..error_catalog import (
     ADAPTER_EXISTS,
     ADAPTER_ID_NOT_FOUND,
+    ADAPTER_QUOTA,
     INVALID_ADAPTER,
     INVALID_JSON,
     UNKNOWN_PARAMETER,
@@ -85,8 +86,19 @@ def _check_name(name: object) -> str:
     return name
 
 
+def _check_quota(gw: Gateway, tenant: str, adding_bytes: int) -> None:
+    """[adapters] max_per_tenant and max_bytes_per_tenant (pending and ready count)."""
+    count, size = gw.adapter_store.tenant_usage(tenant)
+    cfg = gw.cfg.adapters
+    if count + 1 > cfg.max_per_tenant:
+        raise ADAPTER_QUOTA.build(limit=f"{cfg.max_per_tenant} adapters")
+    if size + adding_bytes > cfg.max_bytes_per_tenant:
+        raise ADAPTER_QUOTA.build(limit=f"{cfg.max_bytes_per_tenant} bytes")
+
+
 async def upload(gw: Gateway, req: Request) -> str:
     key = gw.authenticate(req)
+    _check_quota(gw, key.tenant, 0)  # before reading a byte of the body
     boundary = boundary_of(req)
     if boundary is None:
         raise bad("an upload is multipart/form-data with a boundary")
@@ -111,6 +123,7 @@ async def upload(gw: Gateway, req: Request) -> str:
             checked = checks.check(staging, model)
         except AdapterFileError as exc:
             raise INVALID_ADAPTER.build(message=str(exc), param="adapter_model") from None
+        _check_quota(gw, key.tenant, form.bytes)
         try:
             rec = gw.adapter_store.create(key.tenant, name, model.id, {"type": "upload"})
         except NameTaken:
@@ -160,6 +173,7 @@ async def create_from_hub(gw: Gateway, req: Request) -> str:
     token = _text(body, "hf_token", None)  # used for this fetch only, never stored
     if gw.catalog.adapters.get(model.id, name, key.tenant) is not None:
         raise ADAPTER_EXISTS.build(name=name, where=f" on {model.id}")
+    _check_quota(gw, key.tenant, 0)  # its bytes are known once fetched: see _fetch
     source: dict[str, object] = {"type": "huggingface", "repo": repo, "revision": revision}
     try:
         rec = gw.adapter_store.create(key.tenant, name, model.id, source)
@@ -197,7 +211,15 @@ async def _fetch(
         gw.adapter_store.mark_failed(adapter_id, "internal error while fetching; retry")
         gw.adapter_files.discard_staging(token_key)
         return
-    if gw.adapter_store.get(adapter_id) is None:  # deleted while it was fetched
+    rec = gw.adapter_store.get(adapter_id)
+    if rec is None:  # deleted while it was fetched
+        gw.adapter_files.discard_staging(token_key)
+        return
+    _, used = gw.adapter_store.tenant_usage(rec.tenant)
+    if used + size > cfg.max_bytes_per_tenant:
+        gw.adapter_store.mark_failed(
+            adapter_id, f"your adapters would exceed the quota of {cfg.max_bytes_per_tenant} bytes"
+        )
         gw.adapter_files.discard_staging(token_key)
         return
     gw.adapter_files.publish(token_key, adapter_id)
