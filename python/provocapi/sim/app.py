@@ -17,6 +17,7 @@ import orjson
 from .. import trtllm_protocol
 from . import embeddings, faults, plan, prompt_count, render_openai, render_trtllm, validate
 from .config import SimConfig
+from .lora_cache import LoraCache
 from .memo import Entry, Memo
 from .server import (
     DROPPED,
@@ -63,6 +64,7 @@ class Worker:
     def __init__(self, cfg: SimConfig) -> None:
         self.cfg = cfg
         self.stats = SimStats()
+        self.loras = LoraCache(cfg.max_loras, cfg.lora_load_ms / 1000.0)
         self.openai = cfg.openai
         self.r: Any = render_openai if cfg.openai else render_trtllm
         self.rng = random.Random(cfg.seed)
@@ -181,7 +183,11 @@ class Worker:
         return self._json(req, 200, orjson.dumps(self.stats.drain_iterations(queued)))
 
     def sim_stats(self, req: Request, conn: Connection) -> bytes:
-        return response(200, orjson.dumps(self.stats.snapshot()), JSON, keep_alive=req.keep_alive)
+        snap = self.stats.snapshot()
+        c = self.loras
+        snap["lora_cache"] = {"slots": c.slots, "hits": c.hits, "misses": c.misses,
+                              "evictions": c.evictions, "resident": c.resident()}  # fmt: skip
+        return response(200, orjson.dumps(snap), JSON, keep_alive=req.keep_alive)
 
     # admission and parsing
 
@@ -301,6 +307,9 @@ class Worker:
             )
         except plan.HandlerError as e:
             return self._error(req, e.status, e.message)
+        lora = body.get("lora_request")
+        if isinstance(lora, dict) and isinstance(lid := lora.get("lora_int_id"), int):
+            p.triggers.delay_ms += self.loras.use(lid) * 1000.0  # a cache miss loads it
         # Remembered for the next time; this answer is rendered as usual (the template is
         # made only when the body comes again: a stream of distinct bodies pays nothing).
         memo.add(req.body, body, p)
