@@ -6,6 +6,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from provocapi.lora_files import write_zero_adapter
+from provocapi.sim import faults
 from provocapi.sim.lora_cache import LoraCache
 
 from .client import get, post
@@ -44,6 +45,7 @@ async def test_the_worker_records_and_caches_adapters(fresh_sim, tmp_path: Path)
     cache = stats["lora_cache"]
     assert (cache["hits"], cache["misses"], cache["evictions"]) == (1, 3, 2)
     assert cache["resident"] == [1]
+    assert faults.NONE.delay_ms == 0  # a miss's wait stays with its own request
 
 
 async def test_a_directory_without_an_adapter_is_refused(fresh_sim, tmp_path: Path) -> None:

@@ -7,6 +7,7 @@ only delays and streams become tasks, so a client disconnect can cancel them.
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import json
 import random
 import time
@@ -309,7 +310,11 @@ class Worker:
             return self._error(req, e.status, e.message)
         lora = body.get("lora_request")
         if isinstance(lora, dict) and isinstance(lid := lora.get("lora_int_id"), int):
-            p.triggers.delay_ms += self.loras.use(lid) * 1000.0  # a cache miss loads it
+            if load_s := self.loras.use(lid):  # a cache miss loads it first
+                # a copy: plans without triggers share one default instance
+                p.triggers = dataclasses.replace(
+                    p.triggers, delay_ms=p.triggers.delay_ms + load_s * 1000.0
+                )
         # Remembered for the next time; this answer is rendered as usual (the template is
         # made only when the body comes again: a stream of distinct bodies pays nothing).
         memo.add(req.body, body, p)
