@@ -219,3 +219,19 @@ def test_tenant_quota_in_count_and_bytes(env: Env, tmp_path: Path) -> None:
         finally:
             for aid in made:
                 t2.delete(f"/v1/adapters/{aid}")
+
+
+def test_a_call_in_flight_finishes_after_its_adapter_is_deleted(env: Env, tmp_path: Path) -> None:
+    with env.http("t1") as t1:
+        aid = upload(t1, "inflight", CHAT, good(tmp_path)).json()["id"]
+        with openai.OpenAI(base_url=f"{env.url}/v1", api_key=env.keys["t1"], max_retries=0) as c:
+            stream = c.chat.completions.create(
+                model=f"{CHAT}:inflight",
+                messages=[{"role": "user", "content": "slow [sim:delay_ms=1000]"}],
+                stream=True,
+            )
+            assert t1.delete(f"/v1/adapters/{aid}").status_code == 200  # while it runs
+            parts = list(stream)
+            assert parts and parts[0].model == f"{CHAT}:inflight"
+            with pytest.raises(openai.NotFoundError):
+                chat(env, "t1", f"{CHAT}:inflight")
