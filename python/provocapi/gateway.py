@@ -39,6 +39,8 @@ log = logging.getLogger("provocapi")
 KEY_REFRESH_S = 0.25  # created/revoked keys apply within a second
 ADAPTER_REFRESH_S = 0.25  # created/deleted adapters apply within a second
 ADAPTER_PURGE_EVERY = 20  # refreshes between looks for deleted adapters' files to remove
+# a pending adapter this old lost its fetch (its gateway process died): failed
+STALE_PENDING_S = 6 * 3600
 
 
 class Gateway:
@@ -131,6 +133,9 @@ class Gateway:
             self.adapter_files.remove(a.id)
             self.adapter_store.mark_purged(a.id)
         self.adapter_files.sweep_staging()
+        self.adapter_store.fail_stale_pending(
+            int(time.time() - STALE_PENDING_S), "the fetch was interrupted (gateway restart); retry"
+        )
 
     async def close(self) -> None:
         for task in self._tasks:

@@ -106,3 +106,13 @@ def test_config_ids_stay_below_the_store_range(tmp_path: Path) -> None:
     reopened = SqliteAdapterStore(tmp_path)  # the counter lives in the file
     ids.append(reopened.create("t", "same", "m", {"type": "upload"}).lora_int_id)
     assert ids == [1_000_000, 1_000_001, 1_000_002, 1_000_003]
+
+
+def test_a_pending_adapter_whose_fetch_died_becomes_failed(tmp_path: Path) -> None:
+    store = SqliteAdapterStore(tmp_path)
+    rec = store.create("t", "hub", "m", {"type": "huggingface"})
+    assert store.fail_stale_pending(rec.created_at, "gone") == 0  # not older than itself
+    assert store.fail_stale_pending(rec.created_at + 1, "gone") == 1
+    got = store.get(rec.id)
+    assert got is not None and got.status == "failed" and got.error == "gone"
+    assert store.ready() == []

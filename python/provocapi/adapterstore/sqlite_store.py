@@ -129,6 +129,14 @@ class SqliteAdapterStore:
         ).fetchone()
         return int(row[0]), int(row[1])
 
+    def fail_stale_pending(self, created_before: int, reason: str) -> int:
+        cur = self.conn.execute(
+            "UPDATE adapters SET status = 'failed', error = ?"
+            " WHERE status = 'pending' AND created_at < ?",
+            (reason, created_before),
+        )
+        return cur.rowcount
+
     def due_for_purge(self, deleted_before: int) -> list[StoredAdapter]:
         rows = self.conn.execute(
             f"SELECT {_COLUMNS} FROM adapters WHERE status = 'deleted' AND purged = 0"
