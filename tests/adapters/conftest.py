@@ -89,7 +89,7 @@ class Env:
             return loras
 
 
-@pytest.fixture(scope="module")
+@pytest.fixture(scope="package")  # one gateway for every adapters test module
 def env(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Env]:
     root = tmp_path_factory.mktemp("adapters")
     store = root / "store"
