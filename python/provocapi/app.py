@@ -23,6 +23,13 @@ from .body_deadline import BodyDeadlines
 from .error_catalog import INTERNAL_ERROR, METHOD_NOT_ALLOWED, UNKNOWN_URL
 from .errors import ApiError, quote
 from .gateway import Gateway
+from .handlers.adapters import (
+    create_from_hub,
+    delete_adapter,
+    list_adapters,
+    retrieve_adapter,
+    upload,
+)
 from .handlers.admin import reload
 from .handlers.batches import (
     batch_cancel,
@@ -61,6 +68,8 @@ ROUTES: dict[str, dict[str, Handler]] = {
     "/v1/files": {"POST": create_file, "GET": list_files},
     "/v1/batches": {"POST": create_batch, "GET": list_batches},
     "/v1/batch": {"POST": batch_submit, "GET": batch_list},
+    "/v1/adapters": {"GET": list_adapters, "POST": create_from_hub},
+    "/v1/adapters/upload": {"POST": upload},
 }
 PREFIX_ROUTES: list[tuple[str, dict[str, Handler]]] = [
     ("/v1/models/", {"GET": retrieve_model}),
@@ -68,6 +77,7 @@ PREFIX_ROUTES: list[tuple[str, dict[str, Handler]]] = [
     ("/v1/files/", {"GET": file_get, "DELETE": file_delete}),
     ("/v1/batches/", {"GET": batches_get, "POST": batches_cancel}),
     ("/v1/batch/", {"GET": batch_get, "POST": batch_cancel}),
+    ("/v1/adapters/", {"GET": retrieve_adapter, "DELETE": delete_adapter}),
 ]
 # the documented (path, method) pairs each prefix route serves (/openapi.json)
 PREFIX_DOCUMENTED: dict[str, tuple[tuple[str, str], ...]] = {
@@ -86,6 +96,10 @@ PREFIX_DOCUMENTED: dict[str, tuple[tuple[str, str], ...]] = {
         ("/v1/batch/{batch_id}/cancel", "POST"),
         ("/v1/batch/{batch_id}/output", "GET"),
     ),
+    "/v1/adapters/": (
+        ("/v1/adapters/{adapter_id}", "GET"),
+        ("/v1/adapters/{adapter_id}", "DELETE"),
+    ),
 }
 # metric label per route: bounded cardinality, whatever paths clients send
 _ENDPOINT = {path: path for path in ROUTES} | {
@@ -93,6 +107,7 @@ _ENDPOINT = {path: path for path in ROUTES} | {
     "/v1/files/": "/v1/files/{id}",
     "/v1/batches/": "/v1/batches/{id}",
     "/v1/batch/": "/v1/batch/{id}",
+    "/v1/adapters/": "/v1/adapters/{id}",
 }
 
 

@@ -63,13 +63,13 @@ class Catalog:
         model = self.by_name.get(base)
         if model is None or model.id not in self.allowed(key):
             raise model_not_found(name)
-        adapter = None
         if sep:
-            adapter = self.adapters.get(model.id, adapter_name)
+            # never memoised: a stored adapter may be deleted at any moment
+            adapter = self.adapters.get(model.id, adapter_name, key.tenant)
             if adapter is None:
                 raise ADAPTER_NOT_FOUND.build(adapter=quote(adapter_name), model=model.id)
-        public = f"{model.id}:{adapter.name}" if adapter else model.id
-        got = Resolved(model, adapter, public)
+            return Resolved(model, adapter, f"{model.id}:{adapter.name}")
+        got = Resolved(model, None, model.id)
         if len(self._resolve_memo) < 10_000:
             self._resolve_memo[memo_key] = got
         return got

@@ -28,7 +28,35 @@ class Capabilities(msgspec.Struct, forbid_unknown_fields=True, frozen=True):
 class AdapterConfig(msgspec.Struct, forbid_unknown_fields=True, frozen=True):
     name: str
     lora_path: str
-    lora_int_id: int
+    lora_int_id: int  # below STORE_LORA_ID_START: the store allocates from there up
+    tenants: list[str] | None = None  # None: every tenant sees it
+
+
+# `lora_int_id`s at or above this belong to the adapter store (never reused); the
+# config's must stay below, so the two can never name the same worker cache entry.
+STORE_LORA_ID_START = 1_000_000
+
+
+class LoraConfig(msgspec.Struct, forbid_unknown_fields=True, frozen=True):
+    """The LoRA the model's workers were started with (trtllm-serve's lora_config)."""
+
+    target_modules: list[str] = msgspec.field(
+        default_factory=lambda: ["q_proj", "k_proj", "v_proj", "o_proj"]
+    )
+    max_rank: int = 64
+    # what uploaded weights may be stored as
+    dtypes: list[str] = msgspec.field(default_factory=lambda: ["BF16", "F16", "F32"])
+
+
+class ArchitectureConfig(msgspec.Struct, forbid_unknown_fields=True, frozen=True):
+    """The base model's shapes an adapter must fit (built in for the catalogue)."""
+
+    layers: int
+    hidden_size: int
+    intermediate_size: int
+    heads: int
+    kv_heads: int
+    head_dim: int  # never hidden_size / heads: Mistral Small 3 is 5120 with 32 x 128
 
 
 class WorkerConfig(msgspec.Struct, forbid_unknown_fields=True, frozen=True):
@@ -82,6 +110,8 @@ class ModelConfig(msgspec.Struct, forbid_unknown_fields=True, frozen=True):
     max_request_tokens: int = 300_000
     request_timeout_s: float | None = None
     adapters: list[AdapterConfig] = []
+    lora: LoraConfig = LoraConfig()
+    architecture: ArchitectureConfig | None = None  # None: the built-in one, if any
     split: SplitConfig | None = None
     fallback: FallbackConfig | None = None
     wake: WakeConfig | None = None
@@ -202,8 +232,22 @@ class RoutingConfig(msgspec.Struct, forbid_unknown_fields=True, frozen=True):
     keepalive_s: float = 15.0
 
 
+class AdaptersConfig(msgspec.Struct, forbid_unknown_fields=True, frozen=True):
+    """The adapter store (docs/config.md, `[adapters]`)."""
+
+    dir: str | None = None  # where the gateway writes adapters; default DATA_DIR/adapters
+    worker_dir: str | None = None  # the same directory as the workers see it; default `dir`
+    max_upload_bytes: int = 1 << 30
+    delete_grace_s: float = 600.0  # after DELETE: in-flight calls finish, then files go
+    max_per_tenant: int = 100
+    max_bytes_per_tenant: int = 20 << 30
+    hf_endpoint: str = "https://huggingface.co"  # POST /v1/adapters fetches from here
+    hf_timeout_s: float = 30.0  # per hub request (metadata and each file's stream)
+
+
 class Config(msgspec.Struct, forbid_unknown_fields=True, frozen=True):
     server: ServerConfig = ServerConfig()
+    adapters: AdaptersConfig = AdaptersConfig()
     usage: UsageConfig = UsageConfig()
     routing: RoutingConfig = RoutingConfig()
     batch: BatchConfig = BatchConfig()
@@ -235,9 +279,18 @@ def parse(text: str, source: str = "<config>") -> Config:
     return cfg
 
 
-def load(path: str | Path | None) -> Config:
+# The embedded default's example adapter lives in the data dir (`provocapi serve`
+# writes it there); this placeholder in its lora_path names that directory.
+DATA_DIR_PLACEHOLDER = "@DATA_DIR@"
+
+
+def load(path: str | Path | None, data_dir: str | Path | None = None) -> Config:
+    """`path` None: the embedded default, its DATA_DIR_PLACEHOLDER made `data_dir`
+    (default: PROVOCAPI_DATA_DIR, which `provocapi serve` sets for its workers)."""
     if path is None:
-        return parse(default_config_text(), "<embedded default>")
+        where = str(data_dir or os.environ.get("PROVOCAPI_DATA_DIR", ".provocapi"))
+        text = default_config_text().replace(DATA_DIR_PLACEHOLDER, where)
+        return parse(text, "<embedded default>")
     p = Path(path)
     try:
         text = p.read_text()
@@ -271,14 +324,19 @@ def check(cfg: Config, source: str) -> None:
         if not m.workers and not m.simulate:
             raise ConfigError(f"{source}: {m.id}: no workers (and simulate = false)")
         check_workers(m, source)
+        if m.lora.max_rank < 1:
+            raise ConfigError(f"{source}: {m.id}: lora.max_rank must be at least 1")
         for a in m.adapters:
-            if a.lora_int_id in lora_ids or a.lora_int_id <= 0:
+            if a.lora_int_id in lora_ids or not 0 < a.lora_int_id < STORE_LORA_ID_START:
                 raise ConfigError(
-                    f"{source}: {m.id}: adapter {a.name}: lora_int_id must be positive "
-                    "and unique across all models"
+                    f"{source}: {m.id}: adapter {a.name}: lora_int_id must be between 1 and "
+                    f"{STORE_LORA_ID_START - 1} and unique across all models"
                 )
             lora_ids.add(a.lora_int_id)
     check_server(cfg.server, source)
+    a = cfg.adapters
+    if a.max_upload_bytes < 1 or a.delete_grace_s < 0 or a.max_per_tenant < 0:
+        raise ConfigError(f"{source}: adapters: max_upload_bytes >= 1, delete_grace_s >= 0")
     check_usage(cfg.usage, source)
     check_routing(cfg.routing, source)
     for tname, tenant in cfg.tenants.items():

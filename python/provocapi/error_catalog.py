@@ -51,6 +51,8 @@ UPSTREAM_REJECTED = ErrorSpec(
     400, "upstream_rejected", "{message}", type="invalid_request_error", also=(422,)
 )
 
+INVALID_ADAPTER = ErrorSpec(400, "invalid_adapter", "{message}")
+
 # 401, 403: who is asking
 MISSING_API_KEY = ErrorSpec(
     401,
@@ -66,6 +68,12 @@ INVALID_API_KEY = ErrorSpec(
 ADMIN_KEY_REQUIRED = ErrorSpec(401, "invalid_api_key", "This endpoint needs the admin key.")
 ADMIN_DISABLED = ErrorSpec(
     403, "admin_disabled", "Admin endpoints are off: set [server].admin_key or PROVOCAPI_ADMIN_KEY."
+)
+ADAPTER_QUOTA = ErrorSpec(
+    403,
+    "adapter_quota_exceeded",
+    "Your adapters would exceed the quota of {limit}; delete some first.",
+    headers=((b"x-should-retry", b"false"),),
 )
 TENANT_FORBIDDEN = ErrorSpec(
     403,
@@ -95,6 +103,9 @@ MODEL_NOT_SUPPORTED = ErrorSpec(
 )
 FILE_NOT_FOUND = ErrorSpec(404, "file_not_found", "No such File object: {id}.", param="id")
 BATCH_NOT_FOUND = ErrorSpec(404, "batch_not_found", "No such Batch object: {id}.", param="id")
+ADAPTER_ID_NOT_FOUND = ErrorSpec(
+    404, "adapter_not_found", "No adapter with id '{adapter_id}'.", param="adapter_id"
+)
 UNKNOWN_URL = ErrorSpec(404, "unknown_url", "Invalid URL ({method} {path}).")
 METHOD_NOT_ALLOWED = ErrorSpec(
     405, "method_not_allowed", "Method {method} is not allowed on {path}; use {allow}."
@@ -113,6 +124,15 @@ BATCH_NOT_FINISHED = ErrorSpec(
     409,
     "batch_not_finished",
     "Batch {id} is {state}: its output is there once it has ended.",
+    headers=_NO_RETRY,
+)
+# 409: it exists already
+ADAPTER_EXISTS = ErrorSpec(
+    409,
+    "adapter_exists",
+    "An adapter named '{name}' already exists for you{where}; delete it or choose another name.",
+    type="invalid_request_error",
+    param="name",
     headers=_NO_RETRY,
 )
 

@@ -7,13 +7,17 @@ import contextlib
 import logging
 import os
 import tempfile
+import time
 from collections.abc import Callable, Coroutine
 from pathlib import Path
 from typing import Any
 
 from . import looplag, stallwatch
 from ._core import StateTable
-from .adapters import ConfigAdapters
+from .adapters import Adapters, ConfigAdapters, StoredAdapters
+from .adapterstore.files import AdapterFiles
+from .adapterstore.sqlite_store import SqliteAdapterStore
+from .adapterstore.store import AdapterStore
 from .admission import Admission
 from .admission.counting import Counter
 from .admission.gate import Gate
@@ -34,6 +38,10 @@ from .usage import build as build_usage
 log = logging.getLogger("provocapi")
 
 KEY_REFRESH_S = 0.25  # created/revoked keys apply within a second
+ADAPTER_REFRESH_S = 0.25  # created/deleted adapters apply within a second
+ADAPTER_PURGE_EVERY = 20  # refreshes between looks for deleted adapters' files to remove
+# a pending adapter this old lost its fetch (its gateway process died): failed
+STALE_PENDING_S = 6 * 3600
 
 
 class Gateway:
@@ -41,7 +49,13 @@ class Gateway:
         self.cfg = cfg
         self.data_dir = Path(data_dir)
         self.max_body = cfg.server.max_body_bytes
-        self.catalog = Catalog(cfg, ConfigAdapters(cfg))
+        # the adapter store: metadata next to keys.db, files under [adapters] dir
+        self.adapter_store: AdapterStore = SqliteAdapterStore(self.data_dir)
+        adapter_dir = Path(cfg.adapters.dir or self.data_dir / "adapters").resolve()
+        self.adapter_files = AdapterFiles(adapter_dir)
+        worker_dir = cfg.adapters.worker_dir or str(adapter_dir)
+        self.stored_adapters = StoredAdapters(self.adapter_store, worker_dir)
+        self.catalog = Catalog(cfg, Adapters(ConfigAdapters(cfg), self.stored_adapters))
         self.keys = KeyCache(KeyStore(self.data_dir))
         self.upstream = Upstream(cfg.server.connect_timeout_s)
         if state_file is None:
@@ -68,6 +82,7 @@ class Gateway:
         # Subsystems register long-running loops here (health probes, usage
         # flusher, limit leases); they start with the event loop.
         self.background: list[Callable[[], Coroutine[Any, Any, None]]] = [self._refresh_keys]
+        self.background.append(self._refresh_adapters)
         self.background.append(self._recorder.run)  # group fsync + flusher
         self.background.extend(gate.loops)  # Redis lease refills, when redis_url is set
         self.background.append(self.router.run)
@@ -78,7 +93,7 @@ class Gateway:
 
     def apply_config(self, cfg: Config) -> None:
         """Install a reloaded config (reload.py decides which sections keep their values)."""
-        catalog = Catalog(cfg, ConfigAdapters(cfg))
+        catalog = Catalog(cfg, Adapters(ConfigAdapters(cfg), self.stored_adapters))
         self.router.configure(cfg)
         self.counter = Counter(cfg)
         self.gate.configure(cfg, self.counter)
@@ -101,6 +116,30 @@ class Gateway:
                 self.keys.refresh()
             except Exception:  # a locked or busy db must not stop refreshing
                 log.exception("key refresh failed")
+
+    async def _refresh_adapters(self) -> None:
+        ticks = 0
+        while True:
+            await asyncio.sleep(ADAPTER_REFRESH_S)
+            ticks += 1
+            try:
+                self.stored_adapters.refresh()
+                if ticks % ADAPTER_PURGE_EVERY == 0:
+                    self._purge_deleted_adapters()
+            except Exception:
+                log.exception("adapter refresh failed")
+
+    def _purge_deleted_adapters(self) -> None:
+        """Files of adapters deleted more than delete_grace_s ago: calls that had
+        them in flight are finished by then (the grace exceeds the request timeout)."""
+        cutoff = int(time.time() - self.cfg.adapters.delete_grace_s)
+        for a in self.adapter_store.due_for_purge(cutoff):
+            self.adapter_files.remove(a.id)
+            self.adapter_store.mark_purged(a.id)
+        self.adapter_files.sweep_staging()
+        self.adapter_store.fail_stale_pending(
+            int(time.time() - STALE_PENDING_S), "the fetch was interrupted (gateway restart); retry"
+        )
 
     async def close(self) -> None:
         for task in self._tasks:

@@ -19,12 +19,14 @@ import msgspec
 
 from . import config as config_mod
 from ._core import StateTable
+from .adapterstore import architecture
 from .batch.runner_process import COMMAND as RUNNER_COMMAND
 from .batch.runner_process import EXTERNAL as RUNNER_EXTERNAL
 from .batch.runner_process import RUNNER_ENV
 from .config import Config, ModelConfig
 from .health import mark_draining
 from .keys import KeyStore
+from .lora_files import WEIGHTS_FILE, write_zero_adapter
 from .netutil import free_port, wait_healthy
 from .sim_supervisor import SimSupervisor
 from .usage.recorder import EXTERNAL, FLUSHER_ENV
@@ -73,6 +75,18 @@ def start_simulated(cfg: Config, host: str) -> tuple[Config, SimSupervisor | Non
     return msgspec.structs.replace(cfg, models=models), supervisor
 
 
+def write_example_adapter(data: Path) -> None:
+    """The embedded default's `sql-expert`: rank 1 on q_proj and v_proj of every
+    llama-3.1-8b layer, zeros (under 1 MB), checked like an upload would be."""
+    folder = data / "example-adapters" / "sql-expert"
+    if (folder / WEIGHTS_FILE).is_file():
+        return
+    arch = architecture.BUILTIN["llama-3.1-8b-instruct"]
+    shapes = architecture.module_shapes(arch)
+    modules = {m: shapes[m] for m in ("q_proj", "v_proj")}
+    write_zero_adapter(folder, modules, rank=1, layers=arch.layers)
+
+
 def drain_on_sigterm(server: Any, table: StateTable, delay_s: float) -> None:
     """SIGTERM/SIGINT: raise the drain flag (/health/ready → 503), then stop Granian
     after `delay_s`; a second signal stops at once. Granian binds its signal
@@ -104,11 +118,13 @@ def serve(
     from granian.constants import HTTPModes, Interfaces, Loops
     from granian.http import HTTP1Settings
 
-    cfg = config_mod.load(config_path)
+    data = Path(data_dir).resolve()
+    cfg = config_mod.load(config_path, data)
     host = host or cfg.server.host
     port = port or cfg.server.port
-    data = Path(data_dir).resolve()
     data.mkdir(parents=True, exist_ok=True)
+    if config_path is None:
+        write_example_adapter(data)
     # keys.db migrated once here, before the workers open it; a newer release's is refused
     KeyStore(data).conn.close()
     source = config_path or "the embedded default"

@@ -172,6 +172,141 @@ _READY_MODEL = {
 }
 
 
+_ADAPTER = {
+    "type": "object",
+    "required": ["id", "object", "name", "base_model", "created_at", "status", "rank",
+                 "target_modules", "bytes", "source", "owned_by"],
+    "properties": {
+        "id": {"type": "string"},
+        "object": {"const": "adapter"},
+        "name": {"type": "string"},
+        "base_model": {"type": "string"},
+        "created_at": {"type": "integer"},
+        "status": {"type": "string", "enum": ["pending", "ready", "failed"]},
+        "error": {"type": "string", "description": "why it failed (status failed)"},
+        "rank": {"type": ["integer", "null"]},
+        "target_modules": {"type": "array", "items": {"type": "string"}},
+        "bytes": {"type": "integer"},
+        "source": {"type": "object"},
+        "owned_by": {"type": "string", "description": "the tenant"},
+    },
+}  # fmt: skip
+_ADAPTER_REF = {"$ref": "#/components/schemas/Adapter"}
+_ADAPTER_LIST = {
+    "type": "object",
+    "required": ["object", "data", "first_id", "last_id", "has_more"],
+    "properties": {
+        "object": {"const": "list"},
+        "data": {"type": "array", "items": _ADAPTER_REF},
+        "first_id": {"type": ["string", "null"]},
+        "last_id": {"type": ["string", "null"]},
+        "has_more": {"type": "boolean"},
+    },
+}
+_ADAPTER_DELETED = {
+    "type": "object",
+    "required": ["id", "object", "deleted"],
+    "properties": {
+        "id": {"type": "string"},
+        "object": {"const": "adapter.deleted"},
+        "deleted": {"const": True},
+    },
+}
+_UPLOAD = {
+    "required": True,
+    "content": {
+        "multipart/form-data": {
+            "schema": {
+                "type": "object",
+                "required": ["name", "base_model", "adapter_config", "adapter_model"],
+                "properties": {
+                    "name": {"type": "string", "pattern": "^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$"},
+                    "base_model": {"type": "string", "description": "a chat model id or alias"},
+                    "adapter_config": {
+                        "type": "string",
+                        "format": "binary",
+                        "description": "PEFT's adapter_config.json",
+                    },
+                    "adapter_model": {
+                        "type": "string",
+                        "format": "binary",
+                        "description": "adapter_model.safetensors",
+                    },
+                },
+            }
+        }
+    },
+}
+_FROM_HUB = {
+    "type": "object",
+    "required": ["name", "base_model", "repo"],
+    "additionalProperties": False,
+    "properties": {
+        "name": {"type": "string", "pattern": "^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$"},
+        "base_model": {"type": "string", "description": "a chat model id or alias"},
+        "repo": {"type": "string", "description": "a Hugging Face repo id, `owner/name`"},
+        "revision": {"type": "string", "description": "a branch, tag or commit (default main)"},
+        "hf_token": {"type": "string", "description": "used for this fetch only, never stored"},
+    },
+}
+_ADAPTER_ID = [{"name": "adapter_id", "in": "path", "required": True, "schema": {"type": "string"}}]
+_LIST_ADAPTERS = [
+    {"name": "after", "in": "query", "required": False, "schema": {"type": "string"},
+     "description": "the last id of the previous page"},
+    {"name": "limit", "in": "query", "required": False,
+     "schema": {"type": "integer", "minimum": 1, "maximum": 100, "default": 20}},
+    {"name": "tenant", "in": "query", "required": False, "schema": {"type": "string"},
+     "description": "admin key only: whose adapters"},
+]  # fmt: skip
+
+
+def _adapter_paths() -> dict[str, Any]:
+    return {
+        "/v1/adapters": {
+            "get": {
+                **_op("/v1/adapters", "GET", "List your LoRA adapters", None, "AdapterList"),
+                "parameters": _LIST_ADAPTERS,
+            },
+            "post": _op(
+                "/v1/adapters",
+                "POST",
+                "Create an adapter from a Hugging Face repo: answered pending, fetched and "
+                "checked in the background, then ready or failed with the reason",
+                "AdapterFromHub",
+                "Adapter",
+            ),
+        },
+        "/v1/adapters/upload": {
+            "post": {
+                **_op(
+                    "/v1/adapters/upload",
+                    "POST",
+                    "Upload a LoRA adapter (PEFT files), checked against its base model",
+                    None,
+                    "Adapter",
+                ),
+                "requestBody": _UPLOAD,
+            }
+        },
+        "/v1/adapters/{adapter_id}": {
+            "get": {
+                **_op("/v1/adapters/{adapter_id}", "GET", "Retrieve an adapter", None, "Adapter"),
+                "parameters": _ADAPTER_ID,
+            },
+            "delete": {
+                **_op(
+                    "/v1/adapters/{adapter_id}",
+                    "DELETE",
+                    "Delete an adapter (refused at once; files removed after delete_grace_s)",
+                    None,
+                    "AdapterDeleted",
+                ),
+                "parameters": _ADAPTER_ID,
+            },
+        },
+    }
+
+
 def _json(schema: dict[str, object]) -> dict[str, object]:
     return {"content": {"application/json": {"schema": schema}}}
 
@@ -359,6 +494,10 @@ def document() -> bytes:
     components["UsageList"] = _usage_schema()
     components["Health"] = _HEALTH
     components["Reloaded"] = _RELOADED
+    components["Adapter"] = _ADAPTER
+    components["AdapterList"] = _ADAPTER_LIST
+    components["AdapterDeleted"] = _ADAPTER_DELETED
+    components["AdapterFromHub"] = _FROM_HUB
     model_param = [{"name": "model", "in": "path", "required": True, "schema": {"type": "string"}}]
     doc = {
         "openapi": "3.1.0",
@@ -423,6 +562,7 @@ def document() -> bytes:
                 }
             },
             **_batch_paths(),
+            **_adapter_paths(),
             "/admin/reload": {
                 "post": {
                     **_op(

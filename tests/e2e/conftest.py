@@ -20,6 +20,7 @@ from harness.gateway import Gateway
 from harness.procs import Proc, create_key
 from harness.sims import start_sim_proc
 from harness.waiting import wait_healthy
+from provocapi.lora_files import write_zero_adapter
 from provocapi.netutil import free_ports
 
 from .helpers import (
@@ -95,6 +96,9 @@ def _config(sim_urls: dict[str, str], down_url: str, lora_dir: Path) -> str:
         request_timeout_s = 60.0
         connect_timeout_s = 2.0
         admin_key = "{ADMIN_KEY}"
+
+        [adapters]
+        max_upload_bytes = {MAX_BODY_BYTES}
 
         [tenants.acme]
         tier = "default"
@@ -191,7 +195,7 @@ def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
     logs.mkdir()
     data_dir = root / "data"
     lora_dir = root / "lora-sql"
-    lora_dir.mkdir()
+    write_zero_adapter(lora_dir, {"q_proj": (8, 8)}, rank=2, layers=1)
     ports = free_ports(len(SIMS) + 2)
     gw_port, down_port, sim_ports = ports[0], ports[1], ports[2:]
     procs: list[Proc | Gateway] = []

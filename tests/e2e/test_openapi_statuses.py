@@ -16,16 +16,19 @@ from __future__ import annotations
 import datetime as dt
 import re
 import socket
+import tempfile
 import textwrap
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
+from pathlib import Path
 
 import httpx2
 import orjson
 import pytest
 from harness.procs import PY, Proc, create_key
 from harness.waiting import wait_healthy
+from provocapi.lora_files import CONFIG_FILE, WEIGHTS_FILE, write_zero_adapter
 from provocapi.netutil import free_ports
 
 from .conftest import ADMIN_KEY, DOWN_MODEL, MAX_BODY_BYTES, TIMEOUT_MODEL, Stack
@@ -66,6 +69,9 @@ def strict(stack: Stack, tmp_path_factory: pytest.TempPathFactory) -> Iterator[S
 
             [batch]
             max_file_bytes = {STRICT_FILE_BYTES}
+
+            [adapters]
+            max_per_tenant = 0
 
             [usage]
             store = "clickhouse"
@@ -341,8 +347,116 @@ BATCH_PROVOKE: dict[tuple[str, str], dict[int, Provoker]] = {
     },
 }
 
+
+def _adapter_files(tmp: Path, **config: object) -> dict[str, tuple[str, bytes, str]]:
+    write_zero_adapter(tmp, {"q_proj": (4096, 4096)}, rank=1, layers=1)
+    cfg = {**orjson.loads((tmp / CONFIG_FILE).read_bytes()), **config}
+    return {
+        "adapter_config": ("adapter_config.json", orjson.dumps(cfg), "application/json"),
+        "adapter_model": ("adapter_model.safetensors", (tmp / WEIGHTS_FILE).read_bytes(), "x"),
+    }
+
+
+def _upload(name: str = "probe", base: str = CHAT, **config: object) -> Provoker:
+    def go(c: httpx2.Client, s: httpx2.Client, stack: Stack, strict: Strict) -> Answer:
+        with tempfile.TemporaryDirectory() as tmp:
+            files = _adapter_files(Path(tmp), **config)
+        return _answer(
+            c.post(
+                "/v1/adapters/upload",
+                data={"name": name, "base_model": base},
+                files=files,
+                headers=_bearer(stack.key),
+            )
+        )
+
+    return go
+
+
+def _upload_twice(c: httpx2.Client, s: httpx2.Client, stack: Stack, strict: Strict) -> Answer:
+    first = c.post(
+        "/v1/adapters/upload",
+        data={"name": "twice", "base_model": CHAT},
+        files=_adapter_files(Path(tempfile.mkdtemp())),
+        headers=_bearer(stack.key),
+    )
+    assert first.status_code == 200, first.text
+    try:
+        return _upload("twice")(c, s, stack, strict)
+    finally:
+        c.delete(f"/v1/adapters/{first.json()['id']}", headers=_bearer(stack.key))
+
+
+def _upload_raw(body: bytes) -> Provoker:
+    def go(c: httpx2.Client, s: httpx2.Client, stack: Stack, strict: Strict) -> Answer:
+        headers = {**_bearer(stack.key), "Content-Type": "multipart/form-data; boundary=XX"}
+        return _answer(c.post("/v1/adapters/upload", content=body, headers=headers))
+
+    return go
+
+
 PROVOKE: dict[tuple[str, str], dict[int, Provoker]] = {
     **BATCH_PROVOKE,
+    ("/v1/adapters", "GET"): {
+        400: _get("/v1/adapters?limit=0"),
+        401: _get("/v1/adapters", None),
+        405: _wrong_method("/v1/adapters"),
+    },
+    ("/v1/adapters", "POST"): {
+        400: lambda c, s, stack, strict: _answer(
+            c.post("/v1/adapters", json={"name": "x"}, headers=_bearer(stack.key))
+        ),
+        401: lambda c, s, stack, strict: _answer(c.post("/v1/adapters", json={})),
+        403: lambda c, s, stack, strict: _answer(
+            s.post(
+                "/v1/adapters",
+                json={"name": "q", "base_model": CHAT, "repo": "o/r"},
+                headers=_bearer(strict.key),
+            )
+        ),
+        405: _wrong_method("/v1/adapters"),
+        408: lambda c, s, stack, strict: _trickle(strict.url, "/v1/adapters", strict.key),
+        409: lambda c, s, stack, strict: _answer(
+            c.post(
+                "/v1/adapters",
+                json={"name": "sql", "base_model": CHAT, "repo": "o/r"},  # the operator's
+                headers=_bearer(stack.key),
+            )
+        ),
+        413: lambda c, s, stack, strict: _answer(
+            c.post(
+                "/v1/adapters",
+                content=b" " * (MAX_BODY_BYTES + 1),
+                headers=_bearer(stack.key),
+            )
+        ),
+    },
+    ("/v1/adapters/upload", "POST"): {
+        400: _upload(r=2),  # the config's rank disagrees with the tensors
+        401: lambda c, s, stack, strict: _answer(c.post("/v1/adapters/upload")),
+        403: lambda c, s, stack, strict: _answer(
+            s.post("/v1/adapters/upload", headers=_bearer(strict.key))
+        ),
+        405: _get("/v1/adapters/upload"),
+        409: _upload_twice,
+        413: _upload_raw(b"--XX\r\n" + b"x" * (MAX_BODY_BYTES + 1)),
+    },
+    ("/v1/adapters/{adapter_id}", "GET"): {
+        401: _get("/v1/adapters/adp_none", None),
+        404: _get("/v1/adapters/adp_none"),
+        405: lambda c, s, stack, strict: _answer(
+            c.post("/v1/adapters/adp_none", headers=_bearer(stack.key))
+        ),
+    },
+    ("/v1/adapters/{adapter_id}", "DELETE"): {
+        401: lambda c, s, stack, strict: _answer(c.delete("/v1/adapters/adp_none")),
+        404: lambda c, s, stack, strict: _answer(
+            c.delete("/v1/adapters/adp_none", headers=_bearer(stack.key))
+        ),
+        405: lambda c, s, stack, strict: _answer(
+            c.put("/v1/adapters/adp_none", headers=_bearer(stack.key))
+        ),
+    },
     ("/v1/chat/completions", "POST"): _generation("/v1/chat/completions"),
     ("/v1/completions", "POST"): _generation("/v1/completions"),
     ("/v1/embeddings", "POST"): _generation("/v1/embeddings"),

@@ -22,9 +22,10 @@ SIM = b"provocapi.sim"
 BODY = {"model": "gpt-4o-mini", "messages": [{"role": "user", "content": "hi"}], "max_tokens": 8}
 
 
-def chat(url: str, key: str) -> int:
+def chat(url: str, key: str, model: str | None = None) -> int:
+    body = {**BODY, "model": model} if model else BODY
     with httpx2.Client(timeout=10, trust_env=False) as c:
-        r = c.post(f"{url}/v1/chat/completions", json=BODY,
+        r = c.post(f"{url}/v1/chat/completions", json=body,
                    headers={"Authorization": f"Bearer {key}"})  # fmt: skip
         return r.status_code
 
@@ -82,6 +83,11 @@ def test_serve_heals_a_killed_simulator(serve_default: Gateway) -> None:
     proc, launcher = gw.proc, gw.pid
     key = gw.create_key("acme")
     assert poll(lambda: chat(url, key) == 200, bool, 30)  # the key reached the worker
+    # the embedded default's example adapter is real: generated into the data dir,
+    # accepted by the simulated worker (which checks what lora_path holds)
+    example = gw.data_dir / "example-adapters" / "sql-expert"
+    assert (example / "adapter_model.safetensors").stat().st_size < 1_000_000
+    assert chat(url, key, "llama-3.1-8b-instruct:sql-expert") == 200
     (sim,) = children(launcher, SIM)
     os.kill(sim, signal.SIGKILL)
     assert poll(lambda: state(sim) is None, bool, 10), f"pid {sim} is {state(sim)}: not reaped"

@@ -7,6 +7,8 @@ import random
 from collections import Counter, defaultdict
 from pathlib import Path
 
+from provocapi.lora_files import write_zero_adapter
+
 from .conftest import FAST_ROUTING, GatewayFactory, SimFactory, model_toml, url
 
 MODEL = "m"
@@ -25,7 +27,7 @@ async def test_adapters_hit_90_percent_when_capacity_covers_them(
     sims: SimFactory, gateway: GatewayFactory, tmp_path: Path
 ) -> None:
     lora = tmp_path / "lora"
-    lora.mkdir()
+    write_zero_adapter(lora, {"q_proj": (8, 8)}, rank=2, layers=1)
     workers = [await sims(*SIM) for _ in range(4)]
     # 4 workers x 2 adapters each = the 8 adapters in use
     pool = [f'{{ url = "{w.url}", max_loras = 2 }}' for w in workers]

@@ -12,6 +12,7 @@ from pathlib import Path
 
 import pytest
 from harness.sims import LocalSim, serve_local
+from provocapi.lora_files import write_zero_adapter
 
 Sim = LocalSim
 SimFactory = Callable[..., Awaitable[Sim]]
@@ -49,6 +50,5 @@ async def fresh_sim() -> AsyncIterator[SimFactory]:
 @pytest.fixture
 def lora_dir(tmp_path: Path) -> Path:
     d = tmp_path / "sql-lora"
-    d.mkdir()
-    (d / "adapter_config.json").write_text("{}")
+    write_zero_adapter(d, {"q_proj": (8, 8)}, rank=2, layers=1)
     return d

@@ -10,6 +10,7 @@ from pathlib import Path
 
 import httpx2
 from harness.gateway import Gateway
+from provocapi.lora_files import write_zero_adapter
 from provocapi.netutil import free_port, free_ports
 from provocapi.sim.process import SimHandle, start_sim
 
@@ -30,7 +31,7 @@ def start_fleet() -> SimHandle:
     return start_sim(["--fleet", json.dumps(fleet)])
 
 
-def config(sims: SimHandle, ch: ClickHouse, database: str, flush_ms: int) -> str:
+def config(sims: SimHandle, ch: ClickHouse, database: str, flush_ms: int, lora: Path) -> str:
     u = sims.urls
     return textwrap.dedent(
         f"""\
@@ -55,7 +56,7 @@ def config(sims: SimHandle, ch: ClickHouse, database: str, flush_ms: int) -> str
 
         [[models.adapters]]
         name = "sql"
-        lora_path = "/tmp"
+        lora_path = "{lora}"
         lora_int_id = 3
 
         [[models]]
@@ -84,7 +85,9 @@ def make_gateway(root: Path, sims: SimHandle, ch: ClickHouse, flush_ms: int, wor
                  database: str | None = None) -> Gateway:  # fmt: skip
     """Not started yet: `start()` it (and again after `kill9()`, on the same port and data)."""
     database = database or "gw_" + secrets.token_hex(4)
-    return Gateway(root, config(sims, ch, database, flush_ms), workers=workers)
+    lora = root / "lora-sql"  # the simulator checks it holds a loadable adapter
+    write_zero_adapter(lora, {"q_proj": (8, 8)}, rank=2, layers=1)
+    return Gateway(root, config(sims, ch, database, flush_ms, lora), workers=workers)
 
 
 def usage(gw: Gateway, key: str, **params: str) -> httpx2.Response:

@@ -7,6 +7,7 @@ only delays and streams become tasks, so a client disconnect can cancel them.
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import json
 import random
 import time
@@ -26,6 +27,7 @@ from . import (
     validate,
 )
 from .config import SimConfig
+from .lora_cache import LoraCache
 from .memo import Entry, Memo
 from .server import (
     DROPPED,
@@ -73,6 +75,7 @@ class Worker:
     def __init__(self, cfg: SimConfig) -> None:
         self.cfg = cfg
         self.stats = SimStats()
+        self.loras = LoraCache(cfg.max_loras, cfg.lora_load_ms / 1000.0)
         self.openai = cfg.openai
         self.r: Any = render_openai if cfg.openai else render_trtllm
         self.rng = random.Random(cfg.seed)
@@ -205,13 +208,16 @@ class Worker:
         return self._json(req, 200, orjson.dumps(body))
 
     def sim_stats(self, req: Request, conn: Connection) -> bytes:
-        snap: dict[str, int] = self.stats.snapshot()
+        snap: dict[str, object] = dict(self.stats.snapshot())
         if self.capacity is not None:
             snap["max_batch"] = self.capacity.limit
             snap["running"] = self.capacity.running
             snap["queued"] = self.capacity.queued
             snap["peak_running"] = self.capacity.peak
             snap["peak_queued"] = self.capacity.peak_queued
+        c = self.loras
+        snap["lora_cache"] = {"slots": c.slots, "hits": c.hits, "misses": c.misses,
+                              "evictions": c.evictions, "resident": c.resident()}  # fmt: skip
         return response(200, orjson.dumps(snap), JSON, keep_alive=req.keep_alive)
 
     # admission and parsing
@@ -324,12 +330,21 @@ class Worker:
                 (validate.chat if kind == "chat" else validate.completion)(body)
             except validate.RequestInvalid as e:
                 return self._invalid(req, e.errors)
+            if isinstance(lora := body.get("lora_request"), dict):
+                self.stats.lora_served(lora)
         try:
             p = (plan.chat if kind == "chat" else plan.completion)(
                 body, self.cfg, self.openai, self.counter
             )
         except plan.HandlerError as e:
             return self._error(req, e.status, e.message)
+        lora = body.get("lora_request")
+        if isinstance(lora, dict) and isinstance(lid := lora.get("lora_int_id"), int):
+            if load_s := self.loras.use(lid):  # a cache miss loads it first
+                # a copy: plans without triggers share one default instance
+                p.triggers = dataclasses.replace(
+                    p.triggers, delay_ms=p.triggers.delay_ms + load_s * 1000.0
+                )
         # Remembered for the next time; this answer is rendered as usual (the template is
         # made only when the body comes again: a stream of distinct bodies pays nothing).
         memo.add(req.body, body, p)

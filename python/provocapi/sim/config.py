@@ -33,6 +33,8 @@ class SimConfig:
     max_batch: int = 0
     openai: bool = False
     api_key: str | None = None
+    max_loras: int = 0  # LoRA cache slots (0: not modelled)
+    lora_load_ms: float = 0.0  # the wait of a request whose adapter is not resident
 
 
 def guess_family(model: str) -> str:
@@ -93,6 +95,10 @@ def build_parser() -> argparse.ArgumentParser:
         help="at most N requests run at once; the rest wait in FIFO order and show as "
         "numQueuedRequests on /metrics (0: no limit)",
     )
+    p.add_argument(
+        "--max-loras", type=int, default=0, help="LoRA cache slots, LRU (0: not modelled)"
+    )
+    p.add_argument("--lora-load-ms", type=float, default=50.0, help="wait on a LoRA cache miss")
     p.add_argument("--openai", action="store_true", help="plain OpenAI-compatible profile")
     p.add_argument("--api-key", help="bearer key checked in --openai mode")
     p.add_argument("--fleet", help="JSON list of option objects: several models, one process")
@@ -129,6 +135,8 @@ def from_namespace(ns: argparse.Namespace) -> SimConfig:
         max_batch=ns.max_batch,
         openai=ns.openai,
         api_key=ns.api_key,
+        max_loras=ns.max_loras,
+        lora_load_ms=ns.lora_load_ms,
     )
 
 

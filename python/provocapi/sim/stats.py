@@ -21,6 +21,7 @@ class SimStats:
         "in_flight",
         "iteration",
         "iterations",
+        "loras",
         "requests",
         "served",
     )
@@ -37,9 +38,21 @@ class SimStats:
         self.iteration = 0
         # One entry per simulated engine iteration, as trtllm keeps them (bounded).
         self.iterations: deque[tuple[float, float, int, int, int, int]] = deque(maxlen=1000)
+        # per lora_int_id: the lora_path served and how many requests used it
+        self.loras: dict[int, dict[str, Any]] = {}
 
-    def snapshot(self) -> dict[str, int]:
+    def lora_served(self, lora_request: dict[str, Any]) -> None:
+        """A request ran with this adapter (trtllm-serve's answer says nothing of it)."""
+        lid = lora_request.get("lora_int_id")
+        if not isinstance(lid, int) or (lid not in self.loras and len(self.loras) >= 10_000):
+            return
+        entry = self.loras.setdefault(lid, {"lora_path": None, "requests": 0})
+        entry["lora_path"] = lora_request.get("lora_path")
+        entry["requests"] += 1
+
+    def snapshot(self) -> dict[str, Any]:
         return {
+            "loras": {str(k): dict(v) for k, v in self.loras.items()},
             "requests": self.requests,
             "served": self.served,
             "cancelled": self.cancelled,

@@ -11,6 +11,7 @@ from __future__ import annotations
 import os
 from typing import Any
 
+from .. import lora_files
 from .. import trtllm_protocol as P
 
 Error = dict[str, Any]
@@ -321,6 +322,12 @@ def _lora(v: Any) -> list[Error]:
         return errors
     if path is not None and not os.path.exists(path):
         return [_value_error(loc, f"lora_path ({path}) does not exist.", v)]
+    if path is not None:
+        # what the worker's LoRA manager would load: both PEFT files, a sound header
+        try:
+            lora_files.check_directory(path)
+        except (lora_files.AdapterFileError, OSError) as exc:
+            return [_value_error(loc, f"lora_path ({path}) holds no loadable adapter: {exc}", v)]
     return []
 
 
