@@ -6,7 +6,7 @@ import asyncio
 from collections.abc import AsyncIterator
 
 import pytest
-from provocapi.batch.multipart import MalformedMultipart, MultipartReader, boundary_of
+from provocapi.multipart import MalformedMultipart, MultipartReader, boundary_of
 
 BOUNDARY = b"xYz123"
 PAYLOAD = b'{"a": 1}\r\n--xYz12 not the boundary\r\n\r\n' * 50

@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import AsyncIterator
 from urllib.parse import parse_qs
 
-from ..asgi import ClientGone, Request
+from ..asgi import Request
 from ..error_catalog import FILE_TOO_LARGE, STORAGE_QUOTA_EXCEEDED
 from ..errors import ApiError
 
@@ -29,18 +29,6 @@ class Limits:
         if self.used >= self.quota:
             return STORAGE_QUOTA_EXCEEDED.build(quota=self.quota, used=self.used)
         return None
-
-
-async def body_chunks(req: Request) -> AsyncIterator[bytes]:
-    while True:
-        msg = await req.receive()
-        if msg["type"] == "http.disconnect":
-            raise ClientGone
-        chunk = msg.get("body", b"")
-        if chunk:
-            yield chunk
-        if not msg.get("more_body", False):
-            return
 
 
 async def limited(chunks: AsyncIterator[bytes], limits: Limits) -> AsyncIterator[bytes]:

@@ -34,7 +34,7 @@ from ..errors import quote
 from ..gateway import Gateway
 from ..keys import KeyRecord
 from ..lora_files import CONFIG_FILE, WEIGHTS_FILE, AdapterFileError
-from .multipart import Form, bad, boundary_of, read_form
+from ..multipart import Form, bad, form_boundary, read_form, request_chunks
 
 log = logging.getLogger("provocapi")
 
@@ -46,6 +46,7 @@ HUB_FIELDS = {"name", "base_model", "repo", "revision", "hf_token"}
 _fetches: set[asyncio.Task[None]] = set()  # the hub fetches running in this process
 FILE_FIELDS = {"adapter_config": CONFIG_FILE, "adapter_model": WEIGHTS_FILE}
 MAX_LIST = 100
+MAX_FIELD_BYTES = 64 * 1024  # a text field (name, base_model)
 
 
 def _caller(gw: Gateway, req: Request) -> str | None:
@@ -99,14 +100,15 @@ def _check_quota(gw: Gateway, tenant: str, adding_bytes: int) -> None:
 async def upload(gw: Gateway, req: Request) -> str:
     key = gw.authenticate(req)
     _check_quota(gw, key.tenant, 0)  # before reading a byte of the body
-    boundary = boundary_of(req)
+    boundary = form_boundary(req)
     if boundary is None:
         raise bad("an upload is multipart/form-data with a boundary")
     token = secrets.token_hex(12)
     staging = gw.adapter_files.staging(token)
     try:
         targets = {field: staging / fname for field, fname in FILE_FIELDS.items()}
-        form = await read_form(req, boundary, targets, gw.cfg.adapters.max_upload_bytes)
+        body = request_chunks(req, gw.cfg.adapters.max_upload_bytes)
+        form = await read_form(body, boundary, targets, MAX_FIELD_BYTES)
         for field in ("name", "base_model"):
             if field not in form.fields:
                 raise invalid(f"Missing required field '{field}'.", param=field,

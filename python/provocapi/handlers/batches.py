@@ -11,12 +11,13 @@ from ..batch import objects
 from ..batch.local import new_id
 from ..batch.records import ENDPOINTS, FINAL, BatchRecord, FileRecord
 from ..batch.service import Stores, stores
-from ..batch.upload import body_chunks, header, limited, query
+from ..batch.upload import header, limited, query
 from ..decoding import decode
 from ..error_catalog import BATCH_NOT_FINISHED, BATCH_NOT_FOUND, UNKNOWN_URL, invalid
 from ..errors import quote
 from ..gateway import Gateway
 from ..keys import KeyRecord
+from ..multipart import request_chunks
 from .files import live_file, page_size, read_form, stream_file, upload_limits
 
 WINDOW = "24h"
@@ -140,7 +141,7 @@ async def batch_submit(gw: Gateway, req: Request) -> str:
         endpoint = _checked(params.get("endpoint"), params.get("completion_window") or WINDOW)
         limits = upload_limits(gw, st, key.tenant)
         file = await st.files.put(
-            key.tenant, "batch", "batch.jsonl", limited(body_chunks(req), limits)
+            key.tenant, "batch", "batch.jsonl", limited(request_chunks(req), limits)
         )
     rec = _new_batch(gw, st, key, endpoint, file, None)
     await req.respond_json(200, objects.batch_object(rec))

@@ -6,16 +6,17 @@ import time
 
 from ..asgi import Request
 from ..batch import objects
-from ..batch.multipart import MalformedMultipart, MultipartReader, boundary_of
 from ..batch.records import FileRecord
 from ..batch.service import Stores, stores
-from ..batch.upload import Limits, body_chunks, header, limited, query
-from ..error_catalog import FILE_IN_USE, FILE_NOT_FOUND, INVALID_BODY, UNKNOWN_URL, invalid
+from ..batch.upload import Limits, limited, query
+from ..error_catalog import FILE_IN_USE, FILE_NOT_FOUND, FILE_TOO_LARGE, UNKNOWN_URL, invalid
 from ..errors import quote
 from ..gateway import Gateway
+from ..multipart import MalformedMultipart, MultipartReader, bad, form_boundary, request_chunks
 
 PURPOSES = ("assistants", "batch", "fine-tune", "vision", "user_data")
 FIELD_BYTES = 4096
+FORM_SLACK = 1 << 20  # the fields and part headers around the file, at most
 
 
 def live_file(st: Stores, tenant: str, file_id: str) -> FileRecord:
@@ -38,11 +39,13 @@ async def read_form(
     gw: Gateway, req: Request, st: Stores, tenant: str, default_purpose: str | None
 ) -> tuple[dict[str, str], FileRecord | None]:
     """A multipart body's fields, its `file` part stored as it streams in."""
-    boundary = boundary_of(header(req, b"content-type"))
+    boundary = form_boundary(req)
     if boundary is None:
-        raise INVALID_BODY.build(detail="send multipart/form-data with a `file` part")
+        raise bad("send multipart/form-data with a `file` part")
     limits = upload_limits(gw, st, tenant)
-    reader = MultipartReader(body_chunks(req), boundary)
+    most = limits.max_file_bytes
+    body = request_chunks(req, most + FORM_SLACK, lambda: FILE_TOO_LARGE.build(limit=most))
+    reader = MultipartReader(body, boundary)
     fields: dict[str, str] = {}
     stored: FileRecord | None = None
     try:
@@ -53,11 +56,14 @@ async def read_form(
                     tenant, purpose, part.filename or "upload.jsonl", limited(reader.data(), limits)
                 )
             else:
-                fields[part.name] = (await reader.small(FIELD_BYTES)).decode("utf-8", "replace")
-    except MalformedMultipart as exc:
+                value = await reader.small(FIELD_BYTES, part.name)
+                fields[part.name] = value.decode("utf-8", "replace")
+    except BaseException as exc:  # malformed, too large or gone: keep no half of it
         if stored is not None:
             st.files.delete(tenant, stored.id)
-        raise INVALID_BODY.build(detail=str(exc)) from None
+        if isinstance(exc, MalformedMultipart):
+            raise bad(str(exc)) from None
+        raise
     return fields, stored
 
 
