@@ -103,7 +103,7 @@ class MultipartReader:
         """The bytes up to `marker` (consumed), at most MAX_HEADER_BYTES of them."""
         while (idx := self._buf.find(marker)) < 0:
             if len(self._buf) > MAX_HEADER_BYTES:
-                raise MalformedMultipart(f"{what} is too long")
+                raise MalformedMultipart(f"{what} too long")
             if not await self._fill():
                 raise MalformedMultipart("the multipart body ends before its closing boundary")
         head = bytes(self._buf[:idx])
@@ -118,7 +118,7 @@ class MultipartReader:
         if self._buf[:2] == b"--":
             self._done = True
             return False
-        padding = await self._until(b"\r\n", "a boundary line")
+        padding = await self._until(b"\r\n", "a boundary line is")
         if padding.strip(b" \t"):
             raise MalformedMultipart("a multipart boundary is followed by garbage")
         return True
@@ -129,10 +129,10 @@ class MultipartReader:
             return None
         if not self._started:
             self._started = True
-            await self._until(self._delim, "the multipart preamble (no boundary found)")
+            await self._until(self._delim, "no multipart boundary found: the preamble is")
             if not await self._after_delimiter():
                 return None
-        headers = await self._until(b"\r\n\r\n", "a multipart part's headers")
+        headers = await self._until(b"\r\n\r\n", "a multipart part's headers are")
         disposition = next(
             (h for h in headers.split(b"\r\n") if h.lower().startswith(b"content-disposition")),
             b"",

@@ -1,12 +1,23 @@
-"""The streaming multipart reader, whatever the chunking of the body."""
+"""The one streaming multipart reader (provocapi/multipart.py), whatever the
+chunking of the body: parts, whole forms, malformed bodies, the byte limit."""
 
 from __future__ import annotations
 
 import asyncio
 from collections.abc import AsyncIterator
+from pathlib import Path
 
 import pytest
-from provocapi.multipart import MalformedMultipart, MultipartReader, boundary_of
+from provocapi.errors import ApiError
+from provocapi.multipart import (
+    MAX_HEADER_BYTES,
+    Form,
+    MalformedMultipart,
+    MultipartReader,
+    boundary_of,
+    read_form,
+    request_chunks,
+)
 
 BOUNDARY = b"xYz123"
 PAYLOAD = b'{"a": 1}\r\n--xYz12 not the boundary\r\n\r\n' * 50
@@ -58,3 +69,74 @@ def test_boundary_from_the_content_type() -> None:
     assert boundary_of(b'multipart/form-data; boundary="abc"') == b"abc"
     assert boundary_of(b"multipart/form-data; boundary=q-1; charset=x") == b"q-1"
     assert boundary_of(b"application/json") is None
+
+
+def _form_body(*parts: bytes) -> bytes:
+    return b"".join(b"--xYz123\r\n" + p + b"\r\n" for p in parts) + b"--xYz123--\r\n"
+
+
+def _field(name: str, value: bytes) -> bytes:
+    return f'Content-Disposition: form-data; name="{name}"\r\n\r\n'.encode() + value
+
+
+def _file(name: str, value: bytes) -> bytes:
+    head = f'Content-Disposition: form-data; name="{name}"; filename="x.bin"\r\n\r\n'
+    return head.encode() + value
+
+
+def _form(body: bytes, files: dict[str, Path], size: int = 5) -> Form:
+    return asyncio.run(read_form(_chunked(body, size), BOUNDARY, files, 64))
+
+
+def test_a_form_writes_its_files_and_keeps_its_fields(tmp_path: Path) -> None:
+    body = _form_body(_field("name", b"bot"), _file("weights", PAYLOAD))
+    form = _form(body, {"weights": tmp_path / "w"})
+    assert form.fields == {"name": "bot"} and form.bytes == len(PAYLOAD)
+    assert (tmp_path / "w").read_bytes() == PAYLOAD
+
+
+@pytest.mark.parametrize(
+    ("body", "says"),
+    [
+        (_form_body(_file("other", b"x")), "unexpected file field 'other'"),
+        (_form_body(_field("name", b"x" * 65)), "field 'name' is too long"),
+        (_form_body(b"X-Pad: " + b"p" * (MAX_HEADER_BYTES + 1)), "headers are too long"),
+        (_form_body(b"Content-Disposition: form-data\r\n\r\nv"), "has no name"),
+        (b"no boundary here" * 2000, "no multipart boundary found"),
+        (_form_body(_field("name", b"x"))[:-20], "ends"),
+    ],
+)
+def test_a_malformed_form_is_a_400_that_says_why(body: bytes, says: str, tmp_path: Path) -> None:
+    with pytest.raises(ApiError) as err:
+        _form(body, {"weights": tmp_path / "w"})
+    assert err.value.status == 400 and says in str(err.value)
+
+
+class _Req:
+    """Just what request_chunks reads of a Request: Content-Length and receive()."""
+
+    def __init__(self, chunks: list[bytes], content_length: int | None) -> None:
+        self.content_length = content_length
+        self._msgs = [
+            {"type": "http.request", "body": c, "more_body": i < len(chunks) - 1}
+            for i, c in enumerate(chunks)
+        ]
+
+    async def receive(self) -> dict[str, object]:
+        return self._msgs.pop(0)
+
+
+async def _drain(req: _Req, limit: int | None) -> int:
+    got = 0
+    async for chunk in request_chunks(req, limit):  # type: ignore[arg-type]
+        got += len(chunk)
+    return got
+
+
+def test_the_byte_limit_stops_the_body_while_it_streams() -> None:
+    assert asyncio.run(_drain(_Req([b"a" * 10] * 3, None), 30)) == 30
+    assert asyncio.run(_drain(_Req([b"a" * 10] * 3, None), None)) == 30
+    for req in (_Req([b"a" * 10] * 4, None), _Req([], 31)):  # streamed, or announced
+        with pytest.raises(ApiError) as err:
+            asyncio.run(_drain(req, 30))
+        assert err.value.status == 413
