@@ -13,6 +13,9 @@ from .errors import ApiError, ErrorSpec, RetryAfter, quote
 CONFIGURED = RetryAfter.CONFIGURED
 SERVER = "server_error"
 
+# an error retrying cannot mend: the SDKs are told not to wait for it
+_NO_RETRY = ((b"x-should-retry", b"false"),)
+
 # 400: the request is wrong
 INVALID_JSON = ErrorSpec(
     400,
@@ -73,7 +76,7 @@ ADAPTER_QUOTA = ErrorSpec(
     403,
     "adapter_quota_exceeded",
     "Your adapters would exceed the quota of {limit}; delete some first.",
-    headers=((b"x-should-retry", b"false"),),
+    headers=_NO_RETRY,
 )
 TENANT_FORBIDDEN = ErrorSpec(
     403,
@@ -112,7 +115,6 @@ METHOD_NOT_ALLOWED = ErrorSpec(
 )
 
 # 409: not in this state (the SDKs retry 409 unless told not to)
-_NO_RETRY = ((b"x-should-retry", b"false"),)
 FILE_IN_USE = ErrorSpec(
     409,
     "file_in_use",
@@ -173,7 +175,7 @@ OVER_RATE_LIMIT = ErrorSpec(  # could never fit: retrying does not help
     "rate_limit_exceeded",
     "Request too large for {scope} on {unit}: Limit {limit}, Requested {asked}. "
     "The input or output tokens must be reduced in order to run successfully.",
-    headers=((b"x-should-retry", b"false"),),
+    headers=_NO_RETRY,
 )
 QUEUE_FULL = ErrorSpec(
     429,

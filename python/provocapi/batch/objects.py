@@ -64,13 +64,3 @@ def batch_object(rec: BatchRecord) -> dict[str, Any]:
         if value is not None:
             out[name] = value
     return out
-
-
-def page(items: list[dict[str, Any]], has_more: bool) -> dict[str, Any]:
-    return {
-        "object": "list",
-        "data": items,
-        "first_id": items[0]["id"] if items else None,
-        "last_id": items[-1]["id"] if items else None,
-        "has_more": has_more,
-    }

@@ -33,6 +33,7 @@ from ..error_catalog import (
 from ..errors import quote
 from ..gateway import Gateway
 from ..keys import KeyRecord
+from ..listing import cursor_page
 from ..lora_files import CONFIG_FILE, WEIGHTS_FILE, AdapterFileError
 from ..multipart import Form, bad, form_boundary, read_form, request_chunks
 
@@ -256,17 +257,7 @@ async def list_adapters(gw: Gateway, req: Request) -> str:
     if tenant is None and "tenant" in q:
         tenant = q["tenant"][0]
     rows = gw.adapter_store.list(tenant, after, limit + 1)
-    page = rows[:limit]
-    await req.respond_json(
-        200,
-        {
-            "object": "list",
-            "data": [a.public() for a in page],
-            "first_id": page[0].id if page else None,
-            "last_id": page[-1].id if page else None,
-            "has_more": len(rows) > limit,
-        },
-    )
+    await req.respond_json(200, cursor_page(rows, limit, StoredAdapter.public))
     return "-"
 
 

@@ -17,6 +17,7 @@ from ..error_catalog import BATCH_NOT_FINISHED, BATCH_NOT_FOUND, UNKNOWN_URL, in
 from ..errors import quote
 from ..gateway import Gateway
 from ..keys import KeyRecord
+from ..listing import cursor_page
 from ..multipart import request_chunks
 from .files import live_file, page_size, read_form, stream_file, upload_limits
 
@@ -82,8 +83,7 @@ async def list_batches(gw: Gateway, req: Request) -> str:
     params = query(req)
     limit = page_size(params, 100) if "limit" in params else 20
     found = stores(gw).batches.page(key.tenant, params.get("after"), limit + 1)
-    items = [objects.batch_object(r) for r in found[:limit]]
-    await req.respond_json(200, objects.page(items, len(found) > limit))
+    await req.respond_json(200, cursor_page(found, limit, objects.batch_object))
     return "-"
 
 

@@ -12,6 +12,7 @@ from ..batch.upload import Limits, limited, query
 from ..error_catalog import FILE_IN_USE, FILE_NOT_FOUND, FILE_TOO_LARGE, UNKNOWN_URL, invalid
 from ..errors import quote
 from ..gateway import Gateway
+from ..listing import cursor_page
 from ..multipart import MalformedMultipart, MultipartReader, bad, form_boundary, request_chunks
 
 PURPOSES = ("assistants", "batch", "fine-tune", "vision", "user_data")
@@ -110,8 +111,7 @@ async def list_files(gw: Gateway, req: Request) -> str:
     found = stores(gw).files.page(key.tenant, params.get("purpose"), params.get("after"),
                                   limit + 1, order)  # fmt: skip
     found = [r for r in found if r.expires_at is None or r.expires_at > now]
-    items = [objects.file_object(r) for r in found[:limit]]
-    await req.respond_json(200, objects.page(items, len(found) > limit))
+    await req.respond_json(200, cursor_page(found, limit, objects.file_object))
     return "-"
 
 

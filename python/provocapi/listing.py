@@ -1,0 +1,24 @@
+"""One page of a cursor-paginated list (files, batches, adapters): the store is
+asked for `limit + 1` rows after the `after` cursor, and the one past the page
+only says `has_more`."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping, Sequence
+from typing import Any, TypeVar
+
+Row = TypeVar("Row")
+
+
+def cursor_page(
+    rows: Sequence[Row], limit: int, render: Callable[[Row], Mapping[str, object]]
+) -> dict[str, Any]:
+    """OpenAI's list object for the first `limit` of `rows`."""
+    items = [render(r) for r in rows[:limit]]
+    return {
+        "object": "list",
+        "data": items,
+        "first_id": items[0]["id"] if items else None,
+        "last_id": items[-1]["id"] if items else None,
+        "has_more": len(rows) > limit,
+    }
