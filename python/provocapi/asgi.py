@@ -130,6 +130,23 @@ class Request:
             if deadlines is not None:
                 deadlines.leave(task)
 
+    async def receive_upload(self) -> Message:
+        """One message of a streamed upload (a file, an adapter). An upload may take long
+        in all, so the body deadline applies to each wait for more bytes instead: no
+        byte for `body_read_timeout_s` → 408 `request_timeout` (a trickling client
+        cannot hold the connection for free)."""
+        deadlines = self.body_deadlines
+        task = deadlines.enter(time.perf_counter()) if deadlines is not None else None
+        try:
+            return await self.receive()
+        except asyncio.CancelledError:
+            if deadlines is not None and deadlines.expired(task):
+                raise body_timeout(deadlines.timeout_s) from None
+            raise
+        finally:
+            if deadlines is not None:
+                deadlines.leave(task)
+
     async def respond(self, status: int, body: bytes, headers: Headers | None = None) -> None:
         await self.reply.respond(status, body, headers)
 

@@ -57,7 +57,7 @@ async def request_chunks(
         raise refuse()
     size = 0
     while True:
-        msg = await req.receive()
+        msg = await req.receive_upload()
         if msg["type"] == "http.disconnect":
             raise ClientGone
         chunk: bytes = msg.get("body", b"")

@@ -46,6 +46,7 @@ GENERATE = (*ANY, *AUTH, *BODY, *RESOLVE, *ROUTED)
 UPLOAD = (
     *ANY,
     *AUTH,
+    E.REQUEST_TIMEOUT,  # no byte within body_read_timeout_s (asgi.Request.receive_upload)
     E.INVALID_BODY,
     E.INVALID_VALUE,
     E.MISSING_PARAMETER_SAID,
@@ -99,6 +100,7 @@ ROUTE_ERRORS: dict[tuple[str, str], tuple[ErrorSpec, ...]] = {
     ("/v1/adapters/upload", "POST"): (
         *ANY,
         *AUTH,
+        E.REQUEST_TIMEOUT,
         E.REQUEST_TOO_LARGE,
         E.INVALID_BODY,
         E.INVALID_VALUE,

@@ -113,7 +113,7 @@ def test_a_malformed_form_is_a_400_that_says_why(body: bytes, says: str, tmp_pat
 
 
 class _Req:
-    """Just what request_chunks reads of a Request: Content-Length and receive()."""
+    """Just what request_chunks reads of a Request: Content-Length and receive_upload()."""
 
     def __init__(self, chunks: list[bytes], content_length: int | None) -> None:
         self.content_length = content_length
@@ -122,7 +122,7 @@ class _Req:
             for i, c in enumerate(chunks)
         ]
 
-    async def receive(self) -> dict[str, object]:
+    async def receive_upload(self) -> dict[str, object]:
         return self._msgs.pop(0)
 
 

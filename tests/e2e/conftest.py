@@ -67,6 +67,7 @@ TIMEOUT_S = 2.0
 MAX_BODY_BYTES = 64 * 1024
 MAX_OUTPUT_TOKENS = 4096  # llama-3.1-8b-instruct's cap
 ADAPTER = "sql"
+BODY_TIMEOUT_S = 3.0  # short, so a stalled upload's 408 is quick to provoke
 ADMIN_KEY = "admin-e2e-7f3c9a1e5b2d4086"  # [server].admin_key of the stack
 GHOST_ADAPTER = "ghost"  # its lora_path does not exist on the worker
 
@@ -93,6 +94,7 @@ def _config(sim_urls: dict[str, str], down_url: str, lora_dir: Path) -> str:
         f"""\
         [server]
         max_body_bytes = {MAX_BODY_BYTES}
+        body_read_timeout_s = {BODY_TIMEOUT_S}
         request_timeout_s = 60.0
         connect_timeout_s = 2.0
         admin_key = "{ADMIN_KEY}"

@@ -135,13 +135,18 @@ def _body(path: str, model: str, text: str) -> dict[str, object]:
     return {"model": model, "input": text}
 
 
-def _trickle(base: str, path: str, key: str) -> Answer:
+MULTIPART = "multipart/form-data; boundary=XX"
+
+
+def _trickle(
+    base: str, path: str, key: str, content_type: str = "application/json", start: str = "{"
+) -> Answer:
     """Headers and part of the body, then silence: the body deadline answers 408."""
     host, port = base.removeprefix("http://").split(":")
     with socket.create_connection((host, int(port)), timeout=10) as s:
         s.sendall(
             f"POST {path} HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer {key}\r\n"
-            "Content-Type: application/json\r\nContent-Length: 100\r\n\r\n{".encode()
+            f"Content-Type: {content_type}\r\nContent-Length: 100\r\n\r\n{start}".encode()
         )
         data = b""
         while chunk := s.recv(65536):  # the gateway closes the connection after the 408
@@ -305,6 +310,9 @@ BATCH_PROVOKE: dict[tuple[str, str], dict[int, Provoker]] = {
         401: _anon("POST", "/v1/files"),
         405: _put("/v1/files"),
         413: _upload_too_large("/v1/files"),
+        408: lambda c, s, stack, strict: _trickle(
+            strict.url, "/v1/files", strict.key, MULTIPART, "--XX\r\n"
+        ),
     },
     ("/v1/files", "GET"): _listing("/v1/files"),
     ("/v1/files/{file_id}", "GET"): _by_id("GET", "/v1/files/file-nope"),
@@ -337,6 +345,9 @@ BATCH_PROVOKE: dict[tuple[str, str], dict[int, Provoker]] = {
         401: _anon("POST", "/v1/batch"),
         405: _put("/v1/batch"),
         413: _upload_too_large("/v1/batch"),
+        408: lambda c, s, stack, strict: _trickle(
+            strict.url, "/v1/batch?endpoint=/v1/chat/completions", strict.key
+        ),
     },
     ("/v1/batch", "GET"): _listing("/v1/batch"),
     ("/v1/batch/{batch_id}", "GET"): _by_id("GET", "/v1/batch/batch_nope"),
@@ -440,6 +451,11 @@ PROVOKE: dict[tuple[str, str], dict[int, Provoker]] = {
         405: _get("/v1/adapters/upload"),
         409: _upload_twice,
         413: _upload_raw(b"--XX\r\n" + b"x" * (MAX_BODY_BYTES + 1)),
+        # the stack's body deadline (BODY_TIMEOUT_S): the strict gateway refuses
+        # uploads (its adapter quota is 0) before reading a byte
+        408: lambda c, s, stack, strict: _trickle(
+            stack.root_url, "/v1/adapters/upload", stack.key, MULTIPART, "--XX\r\n"
+        ),
     },
     ("/v1/adapters/{adapter_id}", "GET"): {
         401: _get("/v1/adapters/adp_none", None),
