@@ -14,20 +14,20 @@ import argparse
 import time
 
 import orjson
-from provocapi.sim.app import Worker
+from provocapi.sim.app import SimWorker
 from provocapi.sim.config import SimConfig
-from provocapi.sim.server import Request
+from provocapi.sim.server import SimRequest
 
 
-def requests(n: int, tag: str) -> list[Request]:
+def requests(n: int, tag: str) -> list[SimRequest]:
     out = []
     for i in range(n):
         body = {"model": "m", "messages": [{"role": "user", "content": f"{tag} {i}"}]}
-        out.append(Request(b"POST", b"/v1/chat/completions", {}, orjson.dumps(body), True))
+        out.append(SimRequest(b"POST", b"/v1/chat/completions", {}, orjson.dumps(body), True))
     return out
 
 
-def run(worker: Worker, reqs: list[Request]) -> float:
+def run(worker: SimWorker, reqs: list[SimRequest]) -> float:
     t0 = time.perf_counter()
     for r in reqs:
         worker(r, None)  # type: ignore[arg-type]  # answered at once: conn unused
@@ -41,7 +41,7 @@ def main() -> None:
     best = {"off": float("inf"), "max_batch=64": float("inf")}
     for rnd in range(5):
         for name, limit in (("off", 0), ("max_batch=64", 64)):
-            worker = Worker(SimConfig(model="m", port=0, max_batch=limit, tokenizer="none"))
+            worker = SimWorker(SimConfig(model="m", port=0, max_batch=limit, tokenizer="none"))
             best[name] = min(best[name], run(worker, requests(n, f"{name}{rnd}")))
     for name, secs in best.items():
         print(f"{name:<14} {secs * 1e6 / n:7.2f} µs/request  ({n} requests, best of 5)")

@@ -26,7 +26,7 @@ class Call:
     res: Resolved
     request_id: str  # the client's X-Request-Id or ours (not unique: SDK retries resend it)
     model_asked: str  # the model name as the client wrote it
-    plan: Any  # request_policy.Plan or EmbeddingPlan
+    plan: Any  # request_policy.GenerationPlan or EmbeddingPlan
     request: Any = None  # the decoded request Struct (messages/prompt/input for counting)
     started: float = field(default_factory=time.perf_counter)
     started_wall: float = field(default_factory=time.time)

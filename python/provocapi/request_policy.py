@@ -52,7 +52,7 @@ _MAX_COMPLETION_UPSTREAM = "max_completion_tokens" in trt.CHAT_COMPLETION_FIELDS
 
 
 @dataclass(slots=True)
-class Plan:
+class GenerationPlan:
     """The upstream body and what the relay must know to answer the client."""
 
     body: bytes
@@ -180,7 +180,7 @@ def _response_format(req: ChatRequest, res: Resolved) -> None:
         raise unsupported("response_format", f"model '{res.model.id}' has no JSON mode")
 
 
-def plan_chat(req: ChatRequest, res: Resolved) -> Plan:
+def plan_chat(req: ChatRequest, res: Resolved) -> GenerationPlan:
     _check_unsupported(req, CHAT_UNSUPPORTED)
     _sampling(req)
     if given(req.max_completion_tokens):
@@ -199,10 +199,10 @@ def plan_chat(req: ChatRequest, res: Resolved) -> Plan:
         **_CHAT_DROP,
     )
     body = _with_adapter(msgspec.json.encode(upstream), res)
-    return Plan(body, stream, include_usage, family, names, max_tokens)
+    return GenerationPlan(body, stream, include_usage, family, names, max_tokens)
 
 
-def plan_completion(req: CompletionRequest, res: Resolved) -> Plan:
+def plan_completion(req: CompletionRequest, res: Resolved) -> GenerationPlan:
     _check_unsupported(req, COMPLETION_UNSUPPORTED)
     _sampling(req)
     max_tokens = _max_tokens(req.max_tokens, "max_tokens", res)
@@ -215,7 +215,7 @@ def plan_completion(req: CompletionRequest, res: Resolved) -> Plan:
         **_COMPLETION_DROP,
     )
     body = _with_adapter(msgspec.json.encode(upstream), res)
-    return Plan(body, stream, include_usage, None, None, max_tokens)
+    return GenerationPlan(body, stream, include_usage, None, None, max_tokens)
 
 
 @dataclass(slots=True)

@@ -9,7 +9,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from provocapi.netutil import free_port
-from provocapi.sim import Worker
+from provocapi.sim import SimWorker
 from provocapi.sim.cli import configs
 from provocapi.sim.server import serve
 
@@ -37,7 +37,7 @@ class LocalSim:
     """A simulator served on the running event loop."""
 
     port: int
-    worker: Worker
+    worker: SimWorker
     server: asyncio.Server
 
     @property
@@ -55,6 +55,6 @@ class LocalSim:
 async def serve_local(*args: str) -> LocalSim:
     """A simulator with those worker-sim flags, on a free port unless they name one."""
     (cfg,) = configs(["--port", str(free_port()), *args])  # a later --port wins
-    worker = Worker(cfg)
+    worker = SimWorker(cfg)
     server = await serve(worker, cfg.host, cfg.port)
     return LocalSim(cfg.port, worker, server)

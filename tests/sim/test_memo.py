@@ -157,10 +157,10 @@ async def test_marker_in_a_prompt_still_answers_right(fresh_sim) -> None:
 
 def test_bounded_lru() -> None:
     from provocapi.sim.faults import NONE
-    from provocapi.sim.plan import Plan
+    from provocapi.sim.plan import AnswerPlan
     from provocapi.sim.textgen import Choice
 
-    plan = Plan(1, [Choice(["a"], "stop")], [None], NONE)
+    plan = AnswerPlan(1, [Choice(["a"], "stop")], [None], NONE)
     m = Memo(id_bytes=16, max_entries=4)
     for i in range(10):
         m.add(b"%d" % i, {}, plan)

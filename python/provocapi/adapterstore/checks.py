@@ -25,7 +25,7 @@ from . import architecture
 
 
 @dataclass(frozen=True, slots=True)
-class Checked:
+class CheckedAdapter:
     rank: int
     target_modules: tuple[str, ...]
 
@@ -42,7 +42,7 @@ def base_model_error(model: ModelConfig) -> str | None:
     return None
 
 
-def check(folder: Path, model: ModelConfig) -> Checked:
+def check(folder: Path, model: ModelConfig) -> CheckedAdapter:
     """Raises AdapterFileError naming what is wrong."""
     cfg = read_config(folder / CONFIG_FILE)
     rank, modules = _check_config(cfg, model)
@@ -78,7 +78,7 @@ def check(folder: Path, model: ModelConfig) -> Checked:
     missing = sorted(set(modules) - seen)
     if missing:
         raise AdapterFileError(f"{WEIGHTS_FILE} has no weights for target modules {missing}")
-    return Checked(rank, tuple(sorted(modules)))
+    return CheckedAdapter(rank, tuple(sorted(modules)))
 
 
 def _check_config(cfg: dict[str, Any], model: ModelConfig) -> tuple[int, list[str]]:

@@ -10,7 +10,7 @@ from ..error_catalog import FILE_TOO_LARGE, STORAGE_QUOTA_EXCEEDED
 from ..errors import ApiError
 
 
-class Limits:
+class UploadLimits:
     """`[batch] max_file_bytes` and what is left of the tenant's quota."""
 
     def __init__(self, max_file_bytes: int, quota: int, used: int) -> None:
@@ -31,7 +31,7 @@ class Limits:
         return None
 
 
-async def limited(chunks: AsyncIterator[bytes], limits: Limits) -> AsyncIterator[bytes]:
+async def limited(chunks: AsyncIterator[bytes], limits: UploadLimits) -> AsyncIterator[bytes]:
     """Passes chunks on, refusing (413) as soon as the total passes a limit."""
     size = 0
     async for chunk in chunks:

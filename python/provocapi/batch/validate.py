@@ -12,7 +12,7 @@ MAX_FINDINGS = 100  # a broken file says what is wrong without listing every lin
 
 
 @dataclass(slots=True)
-class Checked:
+class CheckedBatch:
     total: int
     errors: list[dict[str, object]]
 
@@ -21,7 +21,7 @@ def _finding(code: str, line: int | None, message: str, param: str | None) -> di
     return {"code": code, "line": line, "message": message, "param": param}
 
 
-def check(lines: Iterable[bytes], endpoint: str, max_lines: int) -> Checked:
+def check(lines: Iterable[bytes], endpoint: str, max_lines: int) -> CheckedBatch:
     """One pass over the file; keeps only the custom ids (to find duplicates)."""
     errors: list[dict[str, object]] = []
     seen: set[str] = set()
@@ -99,4 +99,4 @@ def check(lines: Iterable[bytes], endpoint: str, max_lines: int) -> Checked:
             )
     if total == 0:
         errors.append(_finding("empty_file", None, "The batch input file is empty.", None))
-    return Checked(total, errors)
+    return CheckedBatch(total, errors)

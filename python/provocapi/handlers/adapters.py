@@ -239,7 +239,7 @@ def _fetch_and_check(
     max_bytes: int,
     timeout_s: float,
     model: ModelConfig,
-) -> tuple[int, checks.Checked]:
+) -> tuple[int, checks.CheckedAdapter]:
     size = hub.fetch(endpoint, repo, revision, token, into, max_bytes, timeout_s)
     return size, checks.check(into, model)
 

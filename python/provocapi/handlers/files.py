@@ -8,7 +8,7 @@ from ..asgi import Request
 from ..batch import objects
 from ..batch.records import FileRecord
 from ..batch.service import Stores, stores
-from ..batch.upload import Limits, limited, query
+from ..batch.upload import UploadLimits, limited, query
 from ..error_catalog import FILE_IN_USE, FILE_NOT_FOUND, FILE_TOO_LARGE, UNKNOWN_URL, invalid
 from ..errors import quote
 from ..gateway import Gateway
@@ -27,9 +27,9 @@ def live_file(st: Stores, tenant: str, file_id: str) -> FileRecord:
     return rec
 
 
-def upload_limits(gw: Gateway, st: Stores, tenant: str) -> Limits:
+def upload_limits(gw: Gateway, st: Stores, tenant: str) -> UploadLimits:
     cfg = gw.cfg.batch
-    limits = Limits(cfg.max_file_bytes, cfg.tenant_quota_bytes, st.files.used_bytes(tenant))
+    limits = UploadLimits(cfg.max_file_bytes, cfg.tenant_quota_bytes, st.files.used_bytes(tenant))
     refused = limits.fail()
     if refused is not None:
         raise refused

@@ -22,7 +22,7 @@ IDLE_MAX_S = 60.0  # an idle connection older than this is closed rather than re
 IDLE_MAX_PER_POOL = 1024
 
 
-class Pool:
+class HostPool:
     def __init__(self, host: str, port: int, tls: ssl.SSLContext | None) -> None:
         self.host = host
         self.port = port
@@ -68,14 +68,14 @@ class Pool:
 
 @dataclass(frozen=True, slots=True)
 class Target:
-    pool: Pool
+    pool: HostPool
     head: bytes  # request line and headers, up to "Content-Length: "
 
 
 class Client:
     def __init__(self, connect_timeout_s: float) -> None:
         self.connect_timeout_s = connect_timeout_s
-        self._pools: dict[tuple[str, str, int], Pool] = {}
+        self._pools: dict[tuple[str, str, int], HostPool] = {}
         self._targets: dict[object, Target] = {}
         self._tls: ssl.SSLContext | None = None
 
@@ -94,7 +94,9 @@ class Client:
         if pool is None:
             if tls and self._tls is None:
                 self._tls = ssl.create_default_context()
-            pool = self._pools[pool_key] = Pool(parts.hostname, port, self._tls if tls else None)
+            pool = self._pools[pool_key] = HostPool(
+                parts.hostname, port, self._tls if tls else None
+            )
         path = (parts.path or "/") + (f"?{parts.query}" if parts.query else "")
         lines = [
             f"POST {path} HTTP/1.1",

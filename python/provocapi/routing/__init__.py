@@ -4,7 +4,7 @@
 is the core's (`_core.RoutePool`) over counters every process shares.
 """
 
-from .pool import Pool, Worker
+from .pool import ModelPool, Worker
 from .router import Router
 
-__all__ = ["Pool", "Router", "Worker"]
+__all__ = ["ModelPool", "Router", "Worker"]

@@ -22,7 +22,7 @@ from ..errors import ApiError
 from .lease import Lease
 from .ledger import Ledger
 from .metrics import RoutingMetrics
-from .pool import Pool, Worker
+from .pool import ModelPool, Worker
 
 log = logging.getLogger("provocapi.routing")
 
@@ -61,7 +61,7 @@ class Health:
 
     # passive checks
 
-    def failed(self, pool: Pool, worker: Worker, err: ApiError) -> None:
+    def failed(self, pool: ModelPool, worker: Worker, err: ApiError) -> None:
         slot = worker.load_slot
         if worker.external:  # never probed: out for eject_s, then tried again
             if err.code != "worker_overloaded":
@@ -88,7 +88,7 @@ class Health:
     # the leader's loop
 
     async def run(
-        self, pools: Callable[[], Iterable[Pool]], session: Callable[[], aiohttp.ClientSession]
+        self, pools: Callable[[], Iterable[ModelPool]], session: Callable[[], aiohttp.ClientSession]
     ) -> None:
         last_probe = last_metrics = 0.0
         while True:
@@ -168,7 +168,7 @@ class Health:
             permille = max(0, min(1000, used * 1000 // total))
             self.table.set(w.load_slot, RoutePool.F_KV_PERMILLE, permille)
 
-    def _gauges(self, pools: Iterable[Pool]) -> None:
+    def _gauges(self, pools: Iterable[ModelPool]) -> None:
         for p in pools:
             for w in p.workers:
                 health = self.table.get(w.load_slot, F_HEALTH)

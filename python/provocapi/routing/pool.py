@@ -37,7 +37,7 @@ class Worker:
     model: str | None = None  # the model name to send instead of the plan's (a provider's)
 
 
-class Pool:
+class ModelPool:
     def __init__(
         self,
         table: StateTable,
@@ -91,7 +91,7 @@ def build_pool(
     external: bool = False,
     name: str | None = None,
     configs: list[WorkerConfig] | None = None,
-) -> Pool:
+) -> ModelPool:
     name = name or m.id
     workers: list[Worker] = []
     lora_slots: list[int] = []
@@ -108,20 +108,20 @@ def build_pool(
         lora_slots.append(table.slot(slot_key("a", name, url)))
         weights.append(wc.weight)
         loras.append(wc.max_loras)
-    pool = Pool(table, m.id, workers, lora_slots, weights, loras, routing, name)
+    pool = ModelPool(table, m.id, workers, lora_slots, weights, loras, routing, name)
     if name == m.id:
         pool.wake = m.wake
     return pool
 
 
-def build_split(table: StateTable, m: ModelConfig, routing: RoutingConfig) -> Pool | None:
+def build_split(table: StateTable, m: ModelConfig, routing: RoutingConfig) -> ModelPool | None:
     if m.split is None or m.split.percent <= 0:
         return None
     configs = [WorkerConfig(w) if isinstance(w, str) else w for w in m.split.workers]
     return build_pool(table, m, routing, name=f"{m.id}/split", configs=configs)
 
 
-def build_fallback(table: StateTable, m: ModelConfig, routing: RoutingConfig) -> Pool | None:
+def build_fallback(table: StateTable, m: ModelConfig, routing: RoutingConfig) -> ModelPool | None:
     """The external provider as a one-worker pool: no probes, no /metrics, no cap."""
     fb = m.fallback
     if fb is None:

@@ -30,7 +30,7 @@ from ..errors import ApiError
 from .health import Health
 from .ledger import Ledger
 from .metrics import RoutingMetrics
-from .pool import Pool, Worker, build_fallback, build_pool, build_split
+from .pool import ModelPool, Worker, build_fallback, build_pool, build_split
 from .prefix import prefix_of
 from .wake import KeepAlive, Waker, wait_ready, wake_timeout
 
@@ -62,9 +62,9 @@ class Router:
         self.health = Health(table, metrics, self.ledger)
         self.waker = Waker(table, metrics)
         self._session = session
-        self.pools: dict[str, Pool] = {}
-        self.splits: dict[str, tuple[float, Pool]] = {}
-        self.fallbacks: dict[str, Pool] = {}
+        self.pools: dict[str, ModelPool] = {}
+        self.splits: dict[str, tuple[float, ModelPool]] = {}
+        self.fallbacks: dict[str, ModelPool] = {}
         self.configure(cfg)
 
     def configure(self, cfg: Config) -> None:
@@ -82,7 +82,7 @@ class Router:
                 fallbacks[m.id] = fallback
         self.pools, self.splits, self.fallbacks = pools, splits, fallbacks
 
-    def all_pools(self) -> list[Pool]:
+    def all_pools(self) -> list[ModelPool]:
         return [
             *self.pools.values(),
             *(p for _, p in self.splits.values()),
@@ -118,7 +118,12 @@ class Router:
             await self._dispatch(fallback, call, attempt, False, keepalive)
 
     async def _dispatch(
-        self, pool: Pool, call: Call, attempt: Attempt, spill: bool, keepalive: KeepAlive | None
+        self,
+        pool: ModelPool,
+        call: Call,
+        attempt: Attempt,
+        spill: bool,
+        keepalive: KeepAlive | None,
     ) -> None:
         cfg = self.cfg
         adapter = call.res.adapter.lora_int_id if call.res.adapter else 0
@@ -157,7 +162,7 @@ class Router:
 
     async def _acquire(
         self,
-        pool: Pool,
+        pool: ModelPool,
         call: Call,
         adapter: int,
         prefix: int,
@@ -190,7 +195,7 @@ class Router:
         return worker
 
     async def _wait(
-        self, pool: Pool, call: Call, adapter: int, prefix: int, tried: int
+        self, pool: ModelPool, call: Call, adapter: int, prefix: int, tried: int
     ) -> RoutePick:
         """Every ready worker is at its cap: wait in the model's bounded queue."""
         cfg = self.cfg
@@ -222,7 +227,7 @@ class Router:
             )
 
     async def _wake_wait(
-        self, pool: Pool, call: Call, adapter: int, prefix: int, keepalive: KeepAlive | None
+        self, pool: ModelPool, call: Call, adapter: int, prefix: int, keepalive: KeepAlive | None
     ) -> RoutePick:
         cfg = self.cfg
         started = time.perf_counter()
@@ -243,7 +248,7 @@ class Router:
         """A 429 went out (rate limit, token budget, full queue)."""
         self.metrics.inc("provocapi_refusals_total", model=model_id, code=code or "-")
 
-    def _refuse(self, pool: Pool, reason: str) -> None:
+    def _refuse(self, pool: ModelPool, reason: str) -> None:
         self.metrics.inc("provocapi_queue_rejections_total", model=pool.model_id, reason=reason)
 
     def _observe(self, call: Call) -> None:

@@ -33,10 +33,10 @@ from .server import (
     DROPPED,
     JSON,
     LAST_CHUNK,
-    Connection,
     Handler,
-    Request,
     Result,
+    SimConnection,
+    SimRequest,
     chunk,
     http_date,
     response,
@@ -71,7 +71,7 @@ DONE = chunk(b"data: [DONE]\n\n") + LAST_CHUNK
 QUEUE_FULL = "Embedding request queue is full; retry later."
 
 
-class Worker:
+class SimWorker:
     def __init__(self, cfg: SimConfig) -> None:
         self.cfg = cfg
         self.stats = SimStats()
@@ -114,7 +114,7 @@ class Worker:
                     self.routes[key] = self.capacity.wrap(handler)
         self.paths = {path for _, path in self.routes}
 
-    def __call__(self, req: Request, conn: Connection) -> Result:
+    def __call__(self, req: SimRequest, conn: SimConnection) -> Result:
         if self.starting and req.path != b"/sim/stats" and self._is_starting():
             return self._starting(req)
         route = self.routes.get((req.method, req.path))
@@ -124,14 +124,14 @@ class Worker:
 
     # small helpers
 
-    def _json(self, req: Request, status: int, body: bytes, extra: bytes = b"") -> bytes:
+    def _json(self, req: SimRequest, status: int, body: bytes, extra: bytes = b"") -> bytes:
         if self.openai:
             extra += b"x-request-id: " + render_openai.request_id() + b"\r\n"
         return response(status, body, JSON, extra, req.keep_alive)
 
     def _error(
         self,
-        req: Request,
+        req: SimRequest,
         status: int,
         message: str,
         kind: str | None = None,
@@ -153,7 +153,7 @@ class Worker:
         self.starting = False
         return False
 
-    def _starting(self, req: Request) -> bytes:
+    def _starting(self, req: SimRequest) -> bytes:
         if self.openai:
             self.stats.requests += 1
             return self._error(req, 503, "The server is starting, retry shortly.")
@@ -170,7 +170,7 @@ class Worker:
             )
         )
 
-    def not_found(self, req: Request) -> bytes:
+    def not_found(self, req: SimRequest) -> bytes:
         if self.openai:
             return self._error(req, 404, f"Invalid URL ({req.method.decode()} {req.path.decode()})")
         if req.path in self.paths:
@@ -186,16 +186,16 @@ class Worker:
 
     # plain endpoints
 
-    def health(self, req: Request, conn: Connection) -> bytes:
+    def health(self, req: SimRequest, conn: SimConnection) -> bytes:
         return response(200, b"", None, keep_alive=req.keep_alive)
 
-    def models(self, req: Request, conn: Connection) -> bytes:
+    def models(self, req: SimRequest, conn: SimConnection) -> bytes:
         return self._json(req, 200, self.r.models(self.cfg.model, int(time.time())))
 
-    def version(self, req: Request, conn: Connection) -> bytes:
+    def version(self, req: SimRequest, conn: SimConnection) -> bytes:
         return self._json(req, 200, orjson.dumps(VERSION))
 
-    def metrics(self, req: Request, conn: Connection) -> bytes:
+    def metrics(self, req: SimRequest, conn: SimConnection) -> bytes:
         cap = self.capacity
         if cap is None:
             queued = max(0, self.stats.in_flight - MAX_BATCH)
@@ -207,7 +207,7 @@ class Worker:
         body = self.stats.drain_iterations(cap.queued, cap.limit)
         return self._json(req, 200, orjson.dumps(body))
 
-    def sim_stats(self, req: Request, conn: Connection) -> bytes:
+    def sim_stats(self, req: SimRequest, conn: SimConnection) -> bytes:
         snap: dict[str, object] = dict(self.stats.snapshot())
         if self.capacity is not None:
             snap["max_batch"] = self.capacity.limit
@@ -222,7 +222,7 @@ class Worker:
 
     # admission and parsing
 
-    def _admit(self, req: Request) -> bytes | None:
+    def _admit(self, req: SimRequest) -> bytes | None:
         self.stats.requests += 1
         if self.auth is not None and req.headers.get(b"authorization") != self.auth:
             given = req.headers.get(b"authorization")
@@ -246,7 +246,7 @@ class Worker:
             return self._error(req, 429, msg)
         return None
 
-    def _body(self, req: Request) -> tuple[Any, bytes | None]:
+    def _body(self, req: SimRequest) -> tuple[Any, bytes | None]:
         if not req.body:
             if self.openai:
                 return None, self._error(
@@ -279,11 +279,11 @@ class Worker:
             ],
         )
 
-    def _invalid(self, req: Request, errors: list[dict[str, Any]]) -> bytes:
+    def _invalid(self, req: SimRequest, errors: list[dict[str, Any]]) -> bytes:
         self.stats.errors += 1
         return self._json(req, 400, render_trtllm.validation_error(repr(errors)))
 
-    def _openai_check(self, req: Request, body: Any, required: str) -> bytes | None:
+    def _openai_check(self, req: SimRequest, body: Any, required: str) -> bytes | None:
         if not isinstance(body, dict):
             return self._error(req, 400, "Invalid body: expected an object.")
         for name in ("model", required):
@@ -306,13 +306,13 @@ class Worker:
 
     # generation endpoints
 
-    def chat(self, req: Request, conn: Connection) -> Result:
+    def chat(self, req: SimRequest, conn: SimConnection) -> Result:
         return self._generate(req, conn, "chat")
 
-    def completions(self, req: Request, conn: Connection) -> Result:
+    def completions(self, req: SimRequest, conn: SimConnection) -> Result:
         return self._generate(req, conn, "completion")
 
-    def _generate(self, req: Request, conn: Connection, kind: str) -> Result:
+    def _generate(self, req: SimRequest, conn: SimConnection, kind: str) -> Result:
         if err := self._admit(req):
             return err
         memo = self.memo[kind]
@@ -352,9 +352,9 @@ class Worker:
 
     def _answer(
         self,
-        req: Request,
-        conn: Connection,
-        p: plan.Plan,
+        req: SimRequest,
+        conn: SimConnection,
+        p: plan.AnswerPlan,
         body: dict[str, Any],
         kind: str,
         entry: Entry | None,
@@ -390,7 +390,7 @@ class Worker:
         self.stats.at_once(self._blocks(p), time.time())
         return self._json(req, 200, self._body_bytes(p, body, kind, entry))
 
-    def _blocks(self, p: plan.Plan) -> int:
+    def _blocks(self, p: plan.AnswerPlan) -> int:
         return (p.prompt_tokens + p.completion_tokens) // TOKENS_PER_BLOCK + 1
 
     def _model(self, body: dict[str, Any]) -> str:
@@ -399,7 +399,7 @@ class Worker:
         return model if isinstance(model, str) else self.cfg.model
 
     def _body_bytes(
-        self, p: plan.Plan, body: dict[str, Any], kind: str, entry: Entry | None = None
+        self, p: plan.AnswerPlan, body: dict[str, Any], kind: str, entry: Entry | None = None
     ) -> bytes:
         memo = self.memo[kind]
         if entry is not None and entry.template:  # ready (None: not made yet; False: none)
@@ -425,8 +425,8 @@ class Worker:
 
     async def _delayed(
         self,
-        req: Request,
-        p: plan.Plan,
+        req: SimRequest,
+        p: plan.AnswerPlan,
         body: dict[str, Any],
         kind: str,
         delay: float,
@@ -448,8 +448,8 @@ class Worker:
 
     async def _stream(
         self,
-        conn: Connection,
-        p: plan.Plan,
+        conn: SimConnection,
+        p: plan.AnswerPlan,
         body: dict[str, Any],
         kind: str,
         drop_after: int | None,
@@ -493,7 +493,7 @@ class Worker:
         finally:
             self.stats.end(blocks, started)
 
-    def _drop(self, conn: Connection, kind: str) -> bytes:
+    def _drop(self, conn: SimConnection, kind: str) -> bytes:
         # trtllm's chat stream just dies on an engine error (no [DONE]); the completions
         # path and a plain OpenAI provider send an error event first.
         if kind != "chat" or self.openai:
@@ -504,7 +504,7 @@ class Worker:
 
     # embeddings
 
-    def embeddings(self, req: Request, conn: Connection) -> Result:
+    def embeddings(self, req: SimRequest, conn: SimConnection) -> Result:
         if err := self._admit(req):
             return err
         body, err = self._body(req)
@@ -556,7 +556,7 @@ class Worker:
             vec = self.vectors[key] = embeddings.vector(item, self.cfg.dimensions)
         return vec
 
-    async def _delayed_bytes(self, req: Request, data: bytes, delay: float) -> bytes:
+    async def _delayed_bytes(self, req: SimRequest, data: bytes, delay: float) -> bytes:
         self.stats.begin(1)
         started = time.time()
         try:

@@ -10,7 +10,7 @@ import inspect
 from collections import deque
 from collections.abc import Awaitable
 
-from .server import Connection, Handler, Request, Result
+from .server import Handler, Result, SimConnection, SimRequest
 
 
 class Capacity:
@@ -30,7 +30,7 @@ class Capacity:
     def wrap(self, handler: Handler) -> Handler:
         """``handler`` run only while holding one of the N slots."""
 
-        def limited(req: Request, conn: Connection) -> Result:
+        def limited(req: SimRequest, conn: SimConnection) -> Result:
             if self.running < self.limit and not self.waiting:
                 self._take()
                 return self._run(handler, req, conn)
@@ -52,7 +52,7 @@ class Capacity:
                 return
         self.running -= 1
 
-    def _run(self, handler: Handler, req: Request, conn: Connection) -> Result:
+    def _run(self, handler: Handler, req: SimRequest, conn: SimConnection) -> Result:
         try:
             result = handler(req, conn)
         except BaseException:
@@ -69,7 +69,7 @@ class Capacity:
         finally:
             self._release()
 
-    async def _queue(self, handler: Handler, req: Request, conn: Connection) -> bytes | None:
+    async def _queue(self, handler: Handler, req: SimRequest, conn: SimConnection) -> bytes | None:
         fut: asyncio.Future[None] = asyncio.get_running_loop().create_future()
         self.waiting.append(fut)
         if len(self.waiting) > self.peak_queued:

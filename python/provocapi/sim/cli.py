@@ -10,7 +10,7 @@ import sys
 
 import uvloop
 
-from .app import Worker
+from .app import SimWorker
 from .config import SimConfig, build_parser, entry_argv, from_namespace
 from .server import serve
 
@@ -50,7 +50,7 @@ async def run(cfgs: list[SimConfig]) -> int:
     failed: list[BaseException] = []
 
     async def start(cfg: SimConfig) -> None:
-        worker = Worker(cfg)  # created now: --starting-s counts from process start
+        worker = SimWorker(cfg)  # created now: --starting-s counts from process start
         if cfg.refuse_s > 0:
             await asyncio.sleep(cfg.refuse_s)
         servers.append(await serve(worker, cfg.host, cfg.port))

@@ -24,7 +24,7 @@ from collections import OrderedDict
 from collections.abc import Callable
 from typing import Any
 
-from .plan import Plan
+from .plan import AnswerPlan
 
 MAX_ENTRIES = 128  # least recently used first out
 MAX_BODY = 16 * 1024  # bytes of request body
@@ -44,7 +44,7 @@ _ONE_ID = (ID, CREATED)
 class Entry:
     __slots__ = ("body", "plan", "template")
 
-    def __init__(self, body: dict[str, Any], plan: Plan) -> None:
+    def __init__(self, body: dict[str, Any], plan: AnswerPlan) -> None:
         self.body = body
         self.plan = plan
         # None: not made yet; False: this answer cannot be a template (render it each time);
@@ -89,7 +89,7 @@ class Memo:
             self._entries.move_to_end(raw)
         return entry
 
-    def add(self, raw: bytes, body: dict[str, Any], plan: Plan) -> Entry | None:
+    def add(self, raw: bytes, body: dict[str, Any], plan: AnswerPlan) -> Entry | None:
         """Remember a validated, planned body if its answer is deterministic and small."""
         if len(raw) > MAX_BODY or "lora_request" in body or plan.completion_tokens > MAX_TOKENS:
             return None

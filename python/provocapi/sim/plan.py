@@ -47,7 +47,7 @@ class ToolCall:
 
 
 @dataclass(slots=True)
-class Plan:
+class AnswerPlan:
     prompt_tokens: int
     choices: list[Choice]
     calls: list[ToolCall | None]
@@ -159,7 +159,7 @@ def chat(
     cfg: SimConfig,
     openai: bool = False,
     counter: PromptCounter | None = None,
-) -> Plan:
+) -> AnswerPlan:
     messages = body.get("messages") or []
     text = message_text(messages)
     triggers = faults.parse(text)
@@ -196,7 +196,7 @@ def chat(
         calls.append(call)
     counted = counter.chat(body) if counter is not None else None
     prompt_tokens = estimate_tokens(text) + 3 * len(messages) if counted is None else counted
-    return Plan(prompt_tokens, choices, calls, triggers, n=n)
+    return AnswerPlan(prompt_tokens, choices, calls, triggers, n=n)
 
 
 def completion(
@@ -204,7 +204,7 @@ def completion(
     cfg: SimConfig,
     openai: bool = False,
     counter: PromptCounter | None = None,
-) -> Plan:
+) -> AnswerPlan:
     prompt = body.get("prompt")
     prompts: list[Any]
     if isinstance(prompt, str) or (
@@ -248,7 +248,7 @@ def completion(
                 choice.finish_reason = triggers.finish
             choices.append(choice)
     echo = [t if isinstance(p, str) else "" for p, t in zip(prompts, texts, strict=True)]
-    return Plan(
+    return AnswerPlan(
         prompt_tokens,
         choices,
         [None] * len(choices),

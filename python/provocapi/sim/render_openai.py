@@ -12,7 +12,7 @@ from typing import Any
 
 import orjson
 
-from .plan import Plan, ToolCall
+from .plan import AnswerPlan, ToolCall
 from .textgen import Choice
 
 _dumps = orjson.dumps
@@ -44,7 +44,7 @@ def usage(prompt: int, completion: int) -> dict[str, Any]:
     }
 
 
-def _usage_event(head: dict[str, Any], plan: Plan) -> bytes:
+def _usage_event(head: dict[str, Any], plan: AnswerPlan) -> bytes:
     """The stream's last chunk: no choices, the whole request's usage."""
     return (
         b"data: "
@@ -100,7 +100,7 @@ def _message(choice: Choice, call: ToolCall | None, new_id: Callable[[], str]) -
     return {"role": "assistant", "content": choice.text, "refusal": None, "annotations": []}
 
 
-def chat_body(plan: Plan, model: str, created: int, new_id: Callable[[], str] = _id) -> bytes:
+def chat_body(plan: AnswerPlan, model: str, created: int, new_id: Callable[[], str] = _id) -> bytes:
     """``new_id`` makes every id in it (the app's memo passes one that leaves markers)."""
     return _dumps(
         {
@@ -128,7 +128,7 @@ class ChatStream:
     __slots__ = ("call_ids", "head", "include_usage", "plan")
 
     def __init__(
-        self, plan: Plan, model: str, created: int, request_id: int, stream_options: Any
+        self, plan: AnswerPlan, model: str, created: int, request_id: int, stream_options: Any
     ) -> None:
         self.plan = plan
         self.head = {
@@ -193,7 +193,7 @@ class ChatStream:
 
 
 def completion_body(
-    plan: Plan, model: str, created: int, merged: bool, new_id: Callable[[], str] = _id
+    plan: AnswerPlan, model: str, created: int, merged: bool, new_id: Callable[[], str] = _id
 ) -> bytes:
     choices = []
     for i, c in enumerate(plan.choices):
@@ -220,7 +220,7 @@ class CompletionStream:
     __slots__ = ("head", "include_usage", "plan")
 
     def __init__(
-        self, plan: Plan, model: str, created: int, request_id: int, stream_options: Any
+        self, plan: AnswerPlan, model: str, created: int, request_id: int, stream_options: Any
     ) -> None:
         self.plan = plan
         self.head = {

@@ -19,7 +19,7 @@ from typing import Any
 
 import orjson
 
-from .plan import Plan, ToolCall
+from .plan import AnswerPlan, ToolCall
 from .textgen import Choice
 
 _dumps = orjson.dumps
@@ -41,7 +41,7 @@ def usage(prompt: int, completion: int) -> dict[str, Any]:
     }
 
 
-def _usage_event(head: dict[str, Any], plan: Plan) -> bytes:
+def _usage_event(head: dict[str, Any], plan: AnswerPlan) -> bytes:
     """The stream's last chunk: no choices, the whole request's usage."""
     return (
         b"data: "
@@ -124,7 +124,9 @@ def _message(choice: Choice, call: ToolCall | None, new_id: Callable[[], str]) -
     }
 
 
-def chat_body(plan: Plan, model: str, created: int, new_id: Callable[[], str] = hex_id) -> bytes:
+def chat_body(
+    plan: AnswerPlan, model: str, created: int, new_id: Callable[[], str] = hex_id
+) -> bytes:
     """``new_id`` makes every id in it (the app's memo passes one that leaves markers)."""
     choices = [
         {
@@ -162,7 +164,7 @@ class ChatStream:
     __slots__ = ("continuous", "head", "include_usage", "plan", "tool_ids")
 
     def __init__(
-        self, plan: Plan, model: str, created: int, request_id: int, stream_options: Any
+        self, plan: AnswerPlan, model: str, created: int, request_id: int, stream_options: Any
     ) -> None:
         self.plan = plan
         self.head = {
@@ -237,7 +239,7 @@ class ChatStream:
 
 
 def completion_body(
-    plan: Plan, model: str, created: int, merged: bool, new_id: Callable[[], str] = hex_id
+    plan: AnswerPlan, model: str, created: int, merged: bool, new_id: Callable[[], str] = hex_id
 ) -> bytes:
     choices = []
     for i, c in enumerate(plan.choices):
@@ -276,7 +278,7 @@ class CompletionStream:
     __slots__ = ("continuous", "head", "include_usage", "plan")
 
     def __init__(
-        self, plan: Plan, model: str, created: int, request_id: int, stream_options: Any
+        self, plan: AnswerPlan, model: str, created: int, request_id: int, stream_options: Any
     ) -> None:
         self.plan = plan
         self.head = {

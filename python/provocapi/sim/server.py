@@ -98,7 +98,7 @@ def chunk(data: bytes) -> bytes:
 LAST_CHUNK = b"0\r\n\r\n"
 
 
-class Request:
+class SimRequest:
     __slots__ = ("body", "headers", "keep_alive", "method", "path", "query")
 
     def __init__(
@@ -121,13 +121,13 @@ class Request:
 # A handler answers with the response bytes at once, or with an awaitable that writes
 # through the connection itself (delays, streams) and returns bytes to send or None.
 Result = bytes | Awaitable[bytes | None] | None
-Handler = Callable[[Request, "Connection"], Result]
+Handler = Callable[[SimRequest, "SimConnection"], Result]
 
 # Returned by a handler that already closed the connection on purpose.
 DROPPED = b""
 
 
-class Connection(asyncio.Protocol):
+class SimConnection(asyncio.Protocol):
     """One client connection: parses requests and runs the handler for each, in order."""
 
     __slots__ = (
@@ -149,7 +149,7 @@ class Connection(asyncio.Protocol):
         self.transport: asyncio.Transport | None = None
         self.closed = False
         self._parser = httptools.HttpRequestParser(self)
-        self._pending: deque[Request] = deque()
+        self._pending: deque[SimRequest] = deque()
         self._busy = False
         self._task: asyncio.Task[None] | None = None
         self._drain: asyncio.Future[None] | None = None
@@ -204,7 +204,7 @@ class Connection(asyncio.Protocol):
         parts = self._body
         body = parts[0] if len(parts) == 1 else b"".join(parts)
         self._pending.append(
-            Request(
+            SimRequest(
                 self._parser.get_method(),
                 self._url,
                 self._headers,
@@ -257,7 +257,7 @@ class Connection(asyncio.Protocol):
             self._task = asyncio.ensure_future(self._run_async(request, result))
             return
 
-    async def _run_async(self, request: Request, work: Awaitable[bytes | None]) -> None:
+    async def _run_async(self, request: SimRequest, work: Awaitable[bytes | None]) -> None:
         try:
             data = await work
         except asyncio.CancelledError:
@@ -284,7 +284,7 @@ class Connection(asyncio.Protocol):
 async def serve(handler: Handler, host: str, port: int) -> asyncio.Server:
     loop = asyncio.get_running_loop()
     return await loop.create_server(
-        lambda: Connection(handler),
+        lambda: SimConnection(handler),
         host,
         port,
         reuse_address=True,
