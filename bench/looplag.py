@@ -44,12 +44,11 @@ from floor import (
     Processes,
     body,
     check_answer,
-    free_port,
     say,
     start_upstream,
-    wait_ready,
 )
 from openloop import percentile
+from provocapi.netutil import free_port, wait_healthy
 
 MIB = 1 << 20
 BUDGET_P999_MS = 5.0
@@ -237,7 +236,7 @@ def main(argv: list[str] | None = None) -> int:
                  **({"PROVOCAPI_STALL_MS": f"{args.stalls:g}"} if args.stalls else {})},
         )  # fmt: skip
         base = f"http://127.0.0.1:{port}"
-        wait_ready(base + "/health", gw)
+        wait_healthy(base + "/health", 60, gw)
         check_answer("provocapi", base, key)
         url = base + "/v1/chat/completions"
         say(f"==> warm-up: {args.warmup:g} s of normal traffic (not measured)")
