@@ -43,6 +43,12 @@ def _config(chat_port: int, embed_port: int, window_s: float) -> str:
         [tenants.thrifty]
         tier = "thrifty"
 
+        [tiers.rationed]
+        tenant_rpm = 1
+
+        [tenants.rationed]
+        tier = "rationed"
+
         [[models]]
         id = "{CHAT}"
         kind = "chat"

@@ -1,16 +1,20 @@
 """`provocapi batch` against the gateway itself (tests/batch_cli checks the CLI's
-details against an OpenAI-shaped double; this is the same CLI on the real routes)."""
+details against an OpenAI-shaped double; this is the same CLI on the real routes),
+and batch lines kept apart from the tenant's online limits."""
 
 from __future__ import annotations
 
 import json
 import subprocess
 import sys
+import time
 from pathlib import Path
 
-from harness.procs import subprocess_env
+import openai
+import pytest
+from harness.procs import create_key, subprocess_env
 
-from .conftest import BatchStack
+from .conftest import CHAT, BatchStack, wait_final
 from .test_batch_e2e import chat_line, jsonl
 
 
@@ -63,3 +67,32 @@ def test_submit_wait_get_list_through_the_gateway(bstack: BatchStack, tmp_path: 
 
     gone = _cli(bstack, "get", "batch_does_not_exist")
     assert gone.returncode == 1 and "HTTP 404" in gone.stderr
+
+
+def test_batch_lines_do_not_draw_on_the_online_limits(bstack: BatchStack, tmp_path: Path) -> None:
+    """A tenant allowed one online request a minute still runs a batch of four lines at
+    once, and its one online request is still there afterwards."""
+    key = create_key(bstack.gateway.data_dir, "rationed")
+    client = openai.OpenAI(base_url=f"{bstack.gateway.url}/v1", api_key=key, max_retries=0)
+    deadline = time.monotonic() + 10
+    while True:  # keys apply within a second in every process
+        try:
+            client.models.list()
+            break
+        except openai.AuthenticationError:
+            assert time.monotonic() < deadline
+            time.sleep(0.1)
+    data = jsonl([chat_line(f"r-{i}", f"line {i}") for i in range(4)])
+    file_id = client.files.create(file=("in.jsonl", data), purpose="batch").id
+    batch = client.batches.create(
+        input_file_id=file_id, endpoint="/v1/chat/completions", completion_window="24h"
+    )
+    done = wait_final(client, batch.id, timeout_s=20.0)
+    assert done.status == "completed", done
+    assert done.request_counts is not None and done.request_counts.completed == 4
+    reply = client.chat.completions.create(
+        model=CHAT, messages=[{"role": "user", "content": "still mine"}]
+    )
+    assert reply.choices[0].message.content
+    with pytest.raises(openai.RateLimitError):  # and the online limit does hold
+        client.chat.completions.create(model=CHAT, messages=[{"role": "user", "content": "2"}])

@@ -126,6 +126,10 @@ class Gate:
 
     def _charge(self, call: Call, prompt: int) -> Headers:
         out = call.max_output_tokens
+        if call.batch_id:
+            # a batch line never draws on the online limits: the runner holds it to the
+            # tier's batch_tpm instead (batch/priority.py); the context guard above still ran
+            return []
         limits = self.limits.get(call.key, call.model_id)
         if limits is None:
             return []
