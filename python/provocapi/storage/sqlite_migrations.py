@@ -12,6 +12,7 @@ versions were recorded, which is why a store's step 1 creates its tables
 from __future__ import annotations
 
 import sqlite3
+import time
 from collections.abc import Callable
 from pathlib import Path
 
@@ -52,6 +53,21 @@ def migrate(conn: sqlite3.Connection, migrations: Migrations[SqliteApply], where
     return Migrated(found, max(found, migrations.latest))
 
 
+def _wal(conn: sqlite3.Connection, timeout_s: float) -> None:
+    """Switch to WAL. Several processes creating the same file at once can see
+    "database is locked" here at once: SQLite does not call the busy handler for
+    every step of a journal-mode change, so the switch is retried until timeout_s."""
+    deadline = time.monotonic() + timeout_s
+    while True:
+        try:
+            conn.execute("PRAGMA journal_mode=WAL")
+            return
+        except sqlite3.OperationalError as exc:
+            if "locked" not in str(exc) or time.monotonic() >= deadline:
+                raise
+            time.sleep(0.01)
+
+
 def open_db(
     path: Path,
     migrations: Migrations[SqliteApply],
@@ -66,7 +82,7 @@ def open_db(
         path, timeout=timeout_s, isolation_level=None, check_same_thread=check_same_thread
     )
     try:
-        conn.execute("PRAGMA journal_mode=WAL")
+        _wal(conn, timeout_s)
         migrate(conn, migrations, str(path))
     except BaseException:
         conn.close()
