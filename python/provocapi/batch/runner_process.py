@@ -21,6 +21,7 @@ from pathlib import Path
 
 from .. import config as config_mod
 from ..gateway import Gateway
+from ..lifeline import stdin_closed
 from .runner import Runner
 
 log = logging.getLogger("provocapi.batch")
@@ -30,27 +31,8 @@ EXTERNAL = "process"  # set by the launcher: the workers run no batches themselv
 COMMAND = [sys.executable, "-m", "provocapi.batch.runner_process"]
 
 
-def _stdin_closed(loop: asyncio.AbstractEventLoop) -> asyncio.Event:
-    done = asyncio.Event()
-
-    def readable() -> None:
-        try:
-            data = os.read(0, 4096)
-        except BlockingIOError:
-            return
-        except OSError:
-            data = b""
-        if not data:
-            loop.remove_reader(0)
-            done.set()
-
-    os.set_blocking(0, False)
-    loop.add_reader(0, readable)
-    return done
-
-
 async def serve(gw: Gateway) -> None:
-    stop = _stdin_closed(asyncio.get_running_loop())
+    stop = stdin_closed(asyncio.get_running_loop())
     runner = Runner(gw)
     gw.background.append(runner.run)
     gw.start_background()

@@ -27,6 +27,7 @@ from pathlib import Path
 from .. import config as config_mod
 from .._core import Metrics, StateTable
 from ..config import Config
+from ..lifeline import stdin_closed
 from . import spool_dir
 from .flusher import Flusher
 from .recorder import DRAIN_TIMEOUT_S
@@ -66,30 +67,10 @@ async def _exclusive(directory: Path) -> int:
             await asyncio.sleep(LOCK_POLL_S)
 
 
-def _stdin_closed(loop: asyncio.AbstractEventLoop) -> asyncio.Event:
-    """Set once stdin reaches EOF (the launcher and every worker let go of the pipe)."""
-    done = asyncio.Event()
-
-    def readable() -> None:
-        try:
-            data = os.read(0, 4096)
-        except BlockingIOError:
-            return
-        except OSError:
-            data = b""
-        if not data:
-            loop.remove_reader(0)
-            done.set()
-
-    os.set_blocking(0, False)
-    loop.add_reader(0, readable)
-    return done
-
-
 async def serve(cfg: Config, data_dir: Path, state_file: str) -> None:
     u = cfg.usage
     directory = spool_dir(u, data_dir)
-    stop = _stdin_closed(asyncio.get_running_loop())
+    stop = stdin_closed(asyncio.get_running_loop())
     lock = await _exclusive(directory)
     metrics = UsageMetrics(Metrics(StateTable(state_file)))
     store = open_store(u, data_dir)
