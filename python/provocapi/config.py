@@ -22,7 +22,16 @@ Family = Literal["llama3", "qwen2", "mistral"]
 
 class Capabilities(msgspec.Struct, forbid_unknown_fields=True, frozen=True):
     tools: bool = False
-    json_mode: bool = False
+    json_mode: bool = False  # response_format json_object
+    json_schema: bool = False  # response_format json_schema (the worker's guided decoding)
+    logprobs: bool = False  # logprobs / top_logprobs
+
+
+class SamplingDefaults(msgspec.Struct, forbid_unknown_fields=True, frozen=True):
+    """Sent explicitly when a client gives none, so a worker's generation config cannot decide."""
+
+    temperature: float = 1.0
+    top_p: float = 1.0
 
 
 class AdapterConfig(msgspec.Struct, forbid_unknown_fields=True, frozen=True):
@@ -102,6 +111,8 @@ class ModelConfig(msgspec.Struct, forbid_unknown_fields=True, frozen=True):
     default_max_tokens: int = 1024
     aliases: list[str] = []
     capabilities: Capabilities = Capabilities()
+    sampling: SamplingDefaults = SamplingDefaults()
+    max_top_logprobs: int = 20  # top_logprobs above it → 400
     dimensions: int | None = None
     min_dimensions: int | None = None
     # Embedding models: OpenAI's limits on one request (admission/embedding_limits.py).
