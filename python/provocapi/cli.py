@@ -1,4 +1,4 @@
-"""The `provocapi` command: serve, keys, batch, worker-sim."""
+"""The `provocapi` command: serve, keys, batch, probe, compare, worker-sim."""
 
 from __future__ import annotations
 
@@ -40,6 +40,10 @@ def _parser() -> argparse.ArgumentParser:
     from .batch_cli.commands import add_parser as add_batch_parser
 
     add_batch_parser(sub)
+
+    from .audit.cli import add_parsers as add_audit_parsers
+
+    add_audit_parsers(sub)
 
     sub.add_parser("worker-sim", help="run the trtllm-serve simulator (see worker-sim --help)")
     return p
@@ -103,6 +107,14 @@ def main(argv: list[str] | None = None) -> int:
             from .batch_cli.commands import run as run_batch
 
             return run_batch(args)
+        if args.command == "probe":
+            from .audit.cli import run_probe
+
+            return run_probe(args)
+        if args.command == "compare":
+            from .audit.cli import run_compare
+
+            return run_compare(args)
     except (ConfigError, SchemaTooNew) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
