@@ -120,7 +120,7 @@ def responses_api(ctx: Ctx) -> Outcome:
         return Outcome("responses_api", BROKEN, f"HTTP {reply.status} without envelope: {text}")
     # naming the API means more than quoting the URL back
     message = re.sub(r"/?(v1/)?responses\b", "", str(err["message"]), flags=re.I)
-    said = f"HTTP {reply.status} {err.get('code')}: {short(err['message'])}"
+    said = f"HTTP {reply.status} {err.get('code') or err['type']}: {short(err['message'])}"
     if "responses" in message.lower() or "response api" in message.lower():
         return Outcome("responses_api", REFUSED, said)
     return Outcome("responses_api", BROKEN, f"refused without naming the API: {said}")

@@ -33,7 +33,7 @@ PROBES: tuple[Probe, ...] = (
     Probe("logprobs", "logprobs: true, top_logprobs: 2", probe_chat.logprobs),
     Probe("seed", "seed 4242, temperature 1, twice", probe_chat.seed),
     Probe("n", "n: 2", probe_chat.n_choices),
-    Probe("stop", "stop: a word of the unstopped answer", probe_chat.stop),
+    Probe("stop", 'stop: ["e"]', probe_chat.stop),
     Probe(
         "max_tokens_over_cap", "max_tokens above the model's cap", probe_chat.max_tokens_over_cap
     ),

@@ -20,6 +20,7 @@ from . import (
     capacity,
     embeddings,
     faults,
+    field_knobs,
     plan,
     prompt_count,
     render_openai,
@@ -87,11 +88,14 @@ class SimWorker:
         self.token_delay = cfg.token_delay_ms / 1000.0
         self.vectors: dict[Any, list[float]] = {}
         # usage.prompt_tokens as trtllm counts it (prompt_count.py); None: the estimate.
+        # The openai profile counts with the estimate unless --tokenizer names one.
         self.counter = (
             None
-            if cfg.openai or cfg.embedding
+            if cfg.embedding or (cfg.openai and cfg.tokenizer is None)
             else prompt_count.for_model(cfg.family, cfg.tokenizer)
         )
+        # --ignore/refuse/broken-fields (field_knobs.py): answers vary per request, no memo
+        self.misbehaving = field_knobs.active(cfg)
         # Answers of bodies seen before, per endpoint (memo.py): same bytes, fresh ids.
         self.memo = {kind: Memo(self.r.ID_BYTES) for kind in ("chat", "completion")}
         self.routes: dict[tuple[bytes, bytes], Handler] = {
@@ -316,7 +320,7 @@ class SimWorker:
         if err := self._admit(req):
             return err
         memo = self.memo[kind]
-        entry = memo.get(req.body)
+        entry = None if self.misbehaving else memo.get(req.body)
         if entry is not None:
             return self._answer(req, conn, entry.plan, entry.body, kind, entry)
         body, err = self._body(req)
@@ -332,12 +336,19 @@ class SimWorker:
                 return self._invalid(req, e.errors)
             if isinstance(lora := body.get("lora_request"), dict):
                 self.stats.lora_served(lora)
+        if (refused := field_knobs.refusal(body, self.cfg)) is not None:
+            return self._error(req, 400, refused.message, code=refused.code, param=refused.param)
+        garbage = field_knobs.garbage(body, self.cfg)
+        asked, body = body, field_knobs.ignored(body, self.cfg)
         try:
             p = (plan.chat if kind == "chat" else plan.completion)(
                 body, self.cfg, self.openai, self.counter
             )
         except plan.HandlerError as e:
             return self._error(req, e.status, e.message)
+        field_knobs.break_calls(p, asked, self.cfg)
+        if garbage:
+            p.triggers = dataclasses.replace(p.triggers, garbage=True)
         lora = body.get("lora_request")
         if isinstance(lora, dict) and isinstance(lid := lora.get("lora_int_id"), int):
             if load_s := self.loras.use(lid):  # a cache miss loads it first
@@ -347,7 +358,8 @@ class SimWorker:
                 )
         # Remembered for the next time; this answer is rendered as usual (the template is
         # made only when the body comes again: a stream of distinct bodies pays nothing).
-        memo.add(req.body, body, p)
+        if not self.misbehaving:
+            memo.add(req.body, body, p)
         return self._answer(req, conn, p, body, kind, None)
 
     def _answer(
@@ -518,6 +530,11 @@ class SimWorker:
                 validate.embedding(body)
             except validate.RequestInvalid as e:
                 return self._invalid(req, e.errors)
+        if (refused := field_knobs.refusal(body, self.cfg)) is not None:
+            return self._error(req, 400, refused.message, code=refused.code, param=refused.param)
+        if field_knobs.garbage(body, self.cfg):
+            return response(200, b"<html>garbage, not json</html>", JSON, keep_alive=req.keep_alive)
+        body = field_knobs.ignored(body, self.cfg)
         items = embeddings.inputs(body["input"])
         if not items:
             return self._error(req, 400, "input must not be empty")

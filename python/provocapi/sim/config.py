@@ -35,6 +35,11 @@ class SimConfig:
     api_key: str | None = None
     max_loras: int = 0  # LoRA cache slots (0: not modelled)
     lora_load_ms: float = 0.0  # the wait of a request whose adapter is not resident
+    # misbehaviour on purpose (field_knobs.py): what probe and compare are tested against
+    ignore_fields: tuple[str, ...] = ()
+    refuse_fields: tuple[str, ...] = ()
+    broken_fields: tuple[str, ...] = ()
+    accept_images: bool = False  # --openai: image/audio parts answered 200, unseen
 
 
 def guess_family(model: str) -> str:
@@ -101,6 +106,26 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--lora-load-ms", type=float, default=50.0, help="wait on a LoRA cache miss")
     p.add_argument("--openai", action="store_true", help="plain OpenAI-compatible profile")
     p.add_argument("--api-key", help="bearer key checked in --openai mode")
+    p.add_argument(
+        "--ignore-fields",
+        default="",
+        metavar="A,B",
+        help="drop these request fields unseen (a dropped seed answers differently each time)",
+    )
+    p.add_argument(
+        "--refuse-fields", default="", metavar="A,B", help="answer 400 naming any of these fields"
+    )
+    p.add_argument(
+        "--broken-fields",
+        default="",
+        metavar="A,B",
+        help="a malformed answer to a request with these fields (tools: arguments not JSON)",
+    )
+    p.add_argument(
+        "--accept-images",
+        action="store_true",
+        help="--openai: answer image/audio parts 200 and drop them (default: 400 naming them)",
+    )
     p.add_argument("--fleet", help="JSON list of option objects: several models, one process")
     return p
 
@@ -137,7 +162,15 @@ def from_namespace(ns: argparse.Namespace) -> SimConfig:
         api_key=ns.api_key,
         max_loras=ns.max_loras,
         lora_load_ms=ns.lora_load_ms,
+        ignore_fields=_names(ns.ignore_fields),
+        refuse_fields=_names(ns.refuse_fields),
+        broken_fields=_names(ns.broken_fields),
+        accept_images=ns.accept_images,
     )
+
+
+def _names(text: str | None) -> tuple[str, ...]:
+    return tuple(n.strip() for n in (text or "").split(",") if n.strip())
 
 
 def entry_argv(entry: dict[str, Any]) -> list[str]:

@@ -1,0 +1,47 @@
+"""Simulators started as processes with the misbehaviour the test sets up, and the
+probe run in this process against them (it is a plain HTTP client)."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+from pathlib import Path
+
+import pytest
+from harness.procs import Proc
+from harness.sims import start_sim_proc
+from provocapi.audit.context import Ctx
+from provocapi.audit.probe import run_all
+from provocapi.audit.verdicts import Outcome
+from provocapi.audit.wire import Endpoint
+from provocapi.netutil import free_port
+
+StartSim = Callable[..., str]
+
+
+@pytest.fixture(scope="module")
+def start_sim(tmp_path_factory: pytest.TempPathFactory) -> Iterator[StartSim]:
+    """start_sim(model, *flags) → the simulator's base URL (…/v1); stopped at module end."""
+    procs: list[Proc] = []
+    logs = tmp_path_factory.mktemp("sims")
+
+    def start(model: str, *flags: str) -> str:
+        port = free_port()
+        procs.append(start_sim_proc(model, port, logs, *flags, name=f"sim-{port}"))
+        return f"http://127.0.0.1:{port}/v1"
+
+    try:
+        yield start
+    finally:
+        for p in procs:
+            p.stop()
+
+
+def verdicts(
+    url: str, model: str, embedding_model: str | None = None, key: str = ""
+) -> dict[str, Outcome]:
+    ctx = Ctx(Endpoint(url, key), model, embedding_model)
+    return {o.probe: o for o in run_all(ctx)}
+
+
+def path_of_readme() -> Path:
+    return Path(__file__).resolve().parents[2] / "README.md"
