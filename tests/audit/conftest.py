@@ -7,6 +7,7 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
+from harness.gateway import Gateway
 from harness.procs import Proc
 from harness.sims import start_sim_proc
 from provocapi.audit.context import Ctx
@@ -16,6 +17,21 @@ from provocapi.audit.wire import Endpoint
 from provocapi.netutil import free_port
 
 StartSim = Callable[..., str]
+Served = tuple[Gateway, dict[str, str]]
+
+
+@pytest.fixture(scope="session")
+def gateway(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Served]:
+    """Our gateway on the embedded catalogue (simulated workers), with two keys: `prober`
+    (no limit) and `limited` (5 requests a minute)."""
+    gw = Gateway(tmp_path_factory.mktemp("audit-gw"))
+    # made before the start, so the gateway knows them from its first request
+    keys = {"prober": gw.create_key("prober"), "limited": gw.create_key("limited", "--rpm", "5")}
+    gw.start()
+    try:
+        yield gw, keys
+    finally:
+        gw.stop()
 
 
 @pytest.fixture(scope="module")

@@ -6,15 +6,14 @@ until it lands; the integrator removes the marks after merging it."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-
 import pytest
-from harness.gateway import Gateway
 from provocapi.audit.context import Ctx
 from provocapi.audit.probe import run_all
 from provocapi.audit.registry import PROBES
 from provocapi.audit.verdicts import BROKEN, IGNORED, SKIPPED, WORKS, Outcome
 from provocapi.audit.wire import Endpoint
+
+from .conftest import Served
 
 MODEL = "llama-3.1-8b-instruct"
 EMBEDDING = "nomic-embed-v1.5"  # allows `dimensions` (Matryoshka)
@@ -26,19 +25,7 @@ ISSUE_15 = {
 
 
 @pytest.fixture(scope="module")
-def gateway(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Gateway, dict[str, str]]]:
-    gw = Gateway(tmp_path_factory.mktemp("probe-gw"))
-    # made before the start, so the gateway knows them from its first request
-    keys = {"prober": gw.create_key("prober"), "limited": gw.create_key("limited", "--rpm", "5")}
-    gw.start()
-    try:
-        yield gw, keys
-    finally:
-        gw.stop()
-
-
-@pytest.fixture(scope="module")
-def outcomes(gateway: tuple[Gateway, dict[str, str]]) -> dict[str, Outcome]:
+def outcomes(gateway: Served) -> dict[str, Outcome]:
     gw, keys = gateway
     ctx = Ctx(Endpoint(gw.url + "/v1", keys["prober"]), MODEL, EMBEDDING)
     return {o.probe: o for o in run_all(ctx)}
@@ -57,7 +44,7 @@ def test_no_probe_is_ignored_or_broken(outcomes: dict[str, Outcome], probe: str)
 
 
 def test_a_provoked_429_carries_retry_after_and_ratelimit_headers(
-    gateway: tuple[Gateway, dict[str, str]],
+    gateway: Served,
 ) -> None:
     gw, keys = gateway
     ctx = Ctx(Endpoint(gw.url + "/v1", keys["limited"]), MODEL, provoke_429=True)

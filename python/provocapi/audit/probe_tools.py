@@ -3,30 +3,15 @@ and a streamed call put back together."""
 
 from __future__ import annotations
 
-import json
 from typing import Any
 
-from . import assemble, schema
+from . import assemble
 from .context import TOOL_PROMPT, TOOLS, Ctx, stream_not_ok
 from .probe_chat import chat_answer
+from .toolcheck import call_problem
 from .verdicts import BROKEN, IGNORED, WORKS, Outcome, short
 
 NAMES = ("tools", "tool_choice")
-
-
-def call_problem(call: assemble.Call, tools: list[dict[str, Any]]) -> str | None:
-    """Why a call is not a valid call of one of `tools` (None: it is)."""
-    by_name = {t["function"]["name"]: t["function"] for t in tools}
-    if call.name not in by_name:
-        return f"called {call.name!r}, not one of the tools"
-    try:
-        args = json.loads(call.arguments)
-    except ValueError:
-        return f"{call.name} arguments are not JSON: {short(call.arguments, 60)!r}"
-    if not isinstance(args, dict):
-        return f"{call.name} arguments are not a JSON object"
-    problems = schema.errors(args, by_name[call.name].get("parameters") or {})
-    return f"{call.name} arguments break the schema: {problems[0]}" if problems else None
 
 
 def _calls(probe: str, ctx: Ctx, extra: dict[str, Any], prompt: str = TOOL_PROMPT) -> Any:
