@@ -5,7 +5,11 @@ implies."""
 from __future__ import annotations
 
 import pytest
+from provocapi.audit.context import Ctx
+from provocapi.audit.probe import run_all
+from provocapi.audit.registry import PROBES
 from provocapi.audit.verdicts import BROKEN, IGNORED, REFUSED, SKIPPED, WORKS
+from provocapi.audit.wire import Endpoint
 
 from .conftest import StartSim, verdicts
 
@@ -108,3 +112,14 @@ def test_embedding_verdicts(
     got = verdicts(url, "no-chat-model", "embed-model")
     for name, verdict in expected.items():
         assert got[name].verdict == verdict, got[name]
+
+
+def test_a_429_without_retry_after_is_broken(start_sim: StartSim) -> None:
+    # one request at a time, each held 30 ms: eight at once meet the queue's 429, which
+    # the simulator answers without Retry-After or x-ratelimit-* headers
+    url = start_sim(MODEL, "--openai", "--max-queue", "1", "--ttft-ms", "30")
+    ctx = Ctx(Endpoint(url), MODEL, provoke_429=True, max_429=40)
+    (rate_limit,) = [p for p in PROBES if p.name == "rate_limit"]
+    (o,) = run_all(ctx, (rate_limit,))
+    assert o.verdict == BROKEN, o
+    assert "Retry-After" in o.evidence and "x-ratelimit" in o.evidence

@@ -1,0 +1,119 @@
+"""The audit's small pure parts: the JSON Schema subset (checked against `jsonschema`, a
+test dependency), percentiles, edit distance, cosine, verdict wording, the progress bar."""
+
+from __future__ import annotations
+
+import io
+from typing import Any
+
+import jsonschema
+import pytest
+from provocapi.audit import schema, similarity
+from provocapi.audit.progress import Progress
+from provocapi.audit.verdicts import BROKEN, REFUSED, names_feature, not_ok
+from provocapi.audit.wire import Reply
+
+SCHEMA: dict[str, Any] = {
+    "type": "object",
+    "properties": {
+        "name": {"type": "string", "minLength": 1, "maxLength": 10},
+        "age": {"type": "integer", "minimum": 0, "maximum": 150},
+        "tags": {"type": "array", "items": {"type": "string"}, "minItems": 1},
+        "kind": {"enum": ["a", "b"]},
+        "score": {"type": ["number", "null"]},
+        "either": {"anyOf": [{"type": "string"}, {"type": "integer"}]},
+    },
+    "required": ["name", "age"],
+    "additionalProperties": False,
+}
+INSTANCES = [
+    {"name": "x", "age": 3},
+    {"name": "x", "age": 3.0},
+    {"name": "x", "age": 3.5},
+    {"name": "x", "age": True},
+    {"name": "", "age": 3},
+    {"name": "elevenchars", "age": 3},
+    {"name": "x", "age": -1},
+    {"name": "x", "age": 151},
+    {"name": "x"},
+    {"name": "x", "age": 3, "other": 1},
+    {"name": "x", "age": 3, "tags": []},
+    {"name": "x", "age": 3, "tags": ["t", 1]},
+    {"name": "x", "age": 3, "kind": "c"},
+    {"name": "x", "age": 3, "kind": "a", "score": None},
+    {"name": "x", "age": 3, "score": "high"},
+    {"name": "x", "age": 3, "either": 2},
+    {"name": "x", "age": 3, "either": [1]},
+    [],
+    "text",
+]
+
+
+@pytest.mark.parametrize("instance", INSTANCES, ids=[str(i) for i in range(len(INSTANCES))])
+def test_the_schema_subset_agrees_with_jsonschema(instance: Any) -> None:
+    reference = jsonschema.Draft202012Validator(SCHEMA).is_valid(instance)
+    assert (not schema.errors(instance, SCHEMA)) == reference
+
+
+def test_percentiles_and_means() -> None:
+    values = [float(v) for v in range(1, 101)]
+    assert similarity.percentile(values, 50) == pytest.approx(50.5)
+    assert similarity.percentile(values, 99) == pytest.approx(99.01)
+    assert similarity.percentile([7.0], 90) == 7.0
+    assert similarity.percentile([], 50) is None
+    assert similarity.mean([1.0, 2.0]) == 1.5
+
+
+def test_edit_distance_is_normalised_over_words() -> None:
+    assert similarity.edit_distance("The  cat sat", "the cat sat") == 0.0
+    assert similarity.edit_distance("the cat sat", "the dog sat") == pytest.approx(1 / 3)
+    assert similarity.edit_distance("a b c d", "") == 1.0
+    assert similarity.edit_distance("", "") == 0.0
+
+
+def test_cosine() -> None:
+    assert similarity.cosine([1.0, 0.0], [2.0, 0.0]) == pytest.approx(1.0)
+    assert similarity.cosine([1.0, 0.0], [0.0, 1.0]) == pytest.approx(0.0)
+    assert similarity.cosine([1.0], [1.0, 2.0]) is None
+    assert similarity.cosine([0.0, 0.0], [1.0, 1.0]) is None
+
+
+def _reply(status: int, body: bytes) -> Reply:
+    return Reply(status, {}, body, 0.01)
+
+
+def test_a_refusal_must_name_the_feature_in_the_envelope() -> None:
+    env = b'{"error": {"message": "Unsupported parameter: \'seed\'", "type": "x", '
+    named = not_ok("seed", _reply(400, env + b'"param": null, "code": null}}'), ("seed",))
+    assert named is not None and named.verdict == REFUSED
+    vague = b'{"error": {"message": "bad request", "type": "x", "param": null, "code": null}}'
+    out = not_ok("seed", _reply(400, vague), ("seed",))
+    assert out is not None and out.verdict == BROKEN
+    flat = not_ok("seed", _reply(400, b'{"detail": "seed is not allowed"}'), ("seed",))
+    assert flat is not None and flat.verdict == BROKEN and "envelope" in flat.evidence
+    assert not_ok("x", _reply(200, b'{"ok": 1}'), ()) is None
+    server = not_ok("x", _reply(502, b"upstream"), ())
+    assert server is not None and server.verdict == BROKEN
+
+
+def test_names_feature_matches_words_not_fragments() -> None:
+    err = {"message": "Invalid 'n': must be at most 8.", "param": None}
+    assert names_feature(err, ("n",))
+    assert not names_feature({"message": "an unknown error", "param": None}, ("n",))
+    assert names_feature({"message": "x", "param": "messages[0].content[1].type"}, ("messages",))
+
+
+def test_the_progress_bar_plain_and_redrawn() -> None:
+    plain = io.StringIO()
+    p = Progress(20, plain, tty=False)
+    for i in range(20):
+        p.step(ok=i != 3)
+    p.finish()
+    lines = plain.getvalue().splitlines()
+    assert 1 < len(lines) <= 11  # a line per tenth, not per request
+    assert lines[-1].startswith("[" + "#" * 30 + "] 20/20 requests")
+    assert "1 failed" in lines[-1]
+    tty = io.StringIO()
+    p = Progress(2, tty, tty=True)
+    p.step(ok=True)
+    assert tty.getvalue().startswith("\r\x1b[2K[")
