@@ -4,11 +4,13 @@ test dependency), percentiles, edit distance, cosine, verdict wording, the progr
 from __future__ import annotations
 
 import io
+import json
 from typing import Any
 
 import jsonschema
 import pytest
-from provocapi.audit import schema, similarity
+from provocapi.audit import probe_misc, schema, similarity
+from provocapi.audit.context import Ctx
 from provocapi.audit.progress import Progress
 from provocapi.audit.verdicts import BROKEN, REFUSED, names_feature, not_ok
 from provocapi.audit.wire import Reply
@@ -117,3 +119,30 @@ def test_the_progress_bar_plain_and_redrawn() -> None:
     p = Progress(2, tty, tty=True)
     p.step(ok=True)
     assert tty.getvalue().startswith("\r\x1b[2K[")
+
+
+class _Ep:
+    """An endpoint that answers every POST with one canned reply."""
+
+    def __init__(self, reply: Reply) -> None:
+        self.reply = reply
+        self.base_url = "http://test/v1"
+
+    def post(self, path: str, body: Any, headers: Any = None) -> Reply:
+        return self.reply
+
+
+@pytest.mark.parametrize(
+    ("message", "verdict"),
+    [
+        ("Invalid URL (POST /v1/responses).", BROKEN),
+        ("The Responses API (/v1/responses) is not provided; use /v1/chat/completions.", REFUSED),
+    ],
+)
+def test_responses_refusal_must_name_the_api_not_quote_the_url(message: str, verdict: str) -> None:
+    body = json.dumps(
+        {"error": {"message": message, "type": "invalid_request_error", "param": None,
+                   "code": "unknown_url"}}
+    ).encode()  # fmt: skip
+    ctx = Ctx(_Ep(_reply(404, body)), "m")  # type: ignore[arg-type]
+    assert probe_misc.responses_api(ctx).verdict == verdict

@@ -119,7 +119,7 @@ def responses_api(ctx: Ctx) -> Outcome:
         text = short(reply.body.decode(errors="replace"))
         return Outcome("responses_api", BROKEN, f"HTTP {reply.status} without envelope: {text}")
     # naming the API means more than quoting the URL back
-    message = re.sub(r"/?(v1/)?responses\b", "", str(err["message"]), flags=re.I)
+    message = re.sub(r"(/v1)?/responses\b", "", str(err["message"]), flags=re.I)
     said = f"HTTP {reply.status} {err.get('code') or err['type']}: {short(err['message'])}"
     if "responses" in message.lower() or "response api" in message.lower():
         return Outcome("responses_api", REFUSED, said)
