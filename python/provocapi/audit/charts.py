@@ -3,7 +3,7 @@ side, and grouped bars of a number per case and side."""
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from html import escape
 
 from .similarity import percentile
@@ -43,7 +43,7 @@ def _ticks(top: float, y0: float, y1: float, x: float, unit: str) -> list[str]:
     return out
 
 
-def box_plot(title: str, series: dict[str, Sequence[float]], unit: str = "") -> str:
+def box_plot(title: str, series: Mapping[str, Sequence[float]], unit: str = "") -> str:
     """One box per series (min, p25, median, p75, max; p99 marked)."""
     width, height = 160 + 140 * len(series), 320
     y0, y1, x0 = 40.0, 280.0, 70.0
@@ -78,7 +78,9 @@ def box_plot(title: str, series: dict[str, Sequence[float]], unit: str = "") -> 
     return _svg(width, height, body, title)
 
 
-def grouped_bars(title: str, categories: Sequence[str], series: dict[str, Sequence[float]]) -> str:
+def grouped_bars(
+    title: str, categories: Sequence[str], series: Mapping[str, Sequence[float]]
+) -> str:
     """Per category one bar per series, side by side."""
     n = max(len(categories), 1)
     group = 18 * len(series) + 10

@@ -14,7 +14,9 @@ from .verdicts import BROKEN, IGNORED, WORKS, Outcome, short
 NAMES = ("tools", "tool_choice")
 
 
-def _calls(probe: str, ctx: Ctx, extra: dict[str, Any], prompt: str = TOOL_PROMPT) -> Any:
+def _calls(
+    probe: str, ctx: Ctx, extra: dict[str, Any], prompt: str = TOOL_PROMPT
+) -> Outcome | list[assemble.Call]:
     out, _body, msg = chat_answer(probe, ctx, {"tools": TOOLS, **extra}, NAMES, prompt)
     if out:
         return out
