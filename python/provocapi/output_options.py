@@ -2,10 +2,13 @@
 
 Each is checked against the model's capabilities and limits, so a model that cannot
 honour it answers a 400 naming the parameter instead of a silent null or free text.
-``response_format`` goes to the worker's guided decoding (trtllm-serve turns
-``json_schema.schema`` into ``GuidedDecodingParams(json=...)`` and ``json_object`` into
-``json_object=True``), which constrains every generated token: ``strict`` or not, the
-schema is enforced.
+``response_format`` goes to the worker's guided decoding, which constrains every generated
+token (``strict`` or not, the schema is enforced): trtllm-serve turns ``{"type": "json",
+"schema": S}`` into ``GuidedDecodingParams(json=S)`` and ``json_object`` into
+``json_object=True`` (openai_protocol.py, ``_response_format_to_guided_decoding_params``).
+A ``json_schema`` is sent as ``json`` with its inner schema: releases such as 1.2.1 hand
+the OpenAI wrapper ``{"name", "schema"}`` itself to the grammar backend (NVIDIA/TensorRT
+issue 4855), so the schema would be lost; ``json`` means the same on every release.
 """
 
 from __future__ import annotations
@@ -116,4 +119,4 @@ def _json_schema(rf: dict[str, Any]) -> dict[str, Any]:
             param="response_format.json_schema.schema",
             code="invalid_type",
         )
-    return rf
+    return {"type": "json", "schema": schema}

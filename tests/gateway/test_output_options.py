@@ -95,9 +95,10 @@ def test_completion_logprobs_range(value: int) -> None:
     assert err.code == "invalid_value" and err.param == "logprobs"
 
 
-def test_json_schema_goes_to_the_worker_as_given() -> None:
+def test_json_schema_goes_to_the_worker_as_its_schema() -> None:
     rf = {"type": "json_schema", "json_schema": {"name": "x", "schema": SCHEMA, "strict": True}}
-    assert chat(response_format=rf)["response_format"] == rf
+    assert chat(response_format=rf)["response_format"] == {"type": "json", "schema": SCHEMA}
+    assert chat(response_format={"type": "text"})["response_format"] == {"type": "text"}
 
 
 def test_json_schema_without_a_schema_is_any_json_object() -> None:
@@ -116,7 +117,7 @@ def test_json_schema_gated_on_its_own_capability() -> None:
     err = _refused(chat, res=_res(json_mode=False), response_format={"type": "json_object"})
     assert err.param == "response_format"
     # and json_schema does not need json_mode
-    assert chat(_res(json_mode=False), response_format=rf)["response_format"] == rf
+    assert chat(_res(json_mode=False), response_format=rf)["response_format"]["type"] == "json"
 
 
 @pytest.mark.parametrize(
