@@ -35,6 +35,7 @@ class SimConfig:
     api_key: str | None = None
     max_loras: int = 0  # LoRA cache slots (0: not modelled)
     lora_load_ms: float = 0.0  # the wait of a request whose adapter is not resident
+    invalid_json: bool = False  # JSON answers break their schema (no guided decoding)
 
 
 def guess_family(model: str) -> str:
@@ -99,6 +100,12 @@ def build_parser() -> argparse.ArgumentParser:
         "--max-loras", type=int, default=0, help="LoRA cache slots, LRU (0: not modelled)"
     )
     p.add_argument("--lora-load-ms", type=float, default=50.0, help="wait on a LoRA cache miss")
+    p.add_argument(
+        "--invalid-json",
+        action="store_true",
+        help="answers to response_format json_schema break the schema (json_object: no JSON), "
+        "as a worker without a guided-decoding backend may write",
+    )
     p.add_argument("--openai", action="store_true", help="plain OpenAI-compatible profile")
     p.add_argument("--api-key", help="bearer key checked in --openai mode")
     p.add_argument("--fleet", help="JSON list of option objects: several models, one process")
@@ -137,6 +144,7 @@ def from_namespace(ns: argparse.Namespace) -> SimConfig:
         api_key=ns.api_key,
         max_loras=ns.max_loras,
         lora_load_ms=ns.lora_load_ms,
+        invalid_json=ns.invalid_json,
     )
 
 

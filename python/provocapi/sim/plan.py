@@ -124,7 +124,7 @@ def message_text(messages: list[Any]) -> str:
 def _text_choice(body: dict[str, Any], cfg: SimConfig, key: int, max_tokens: int | None) -> Choice:
     rf = body.get("response_format")
     if isinstance(rf, dict) and rf.get("type") in JSON_FORMATS:
-        text = tools.json_answer(rf, key)
+        text = tools.json_answer(rf, key, cfg.invalid_json)
         if text is not None:
             return rendered(text, max_tokens)
     count, finish = answer_length(
