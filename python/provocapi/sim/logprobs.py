@@ -96,3 +96,27 @@ def completion(ask: Ask, pieces: list[str], start: int, initial_offset: int) -> 
         "tokens": list(pieces),
         "top_logprobs": tops,
     }
+
+
+# The --openai profile: OpenAI's own shapes (what the gateway's relay makes of trtllm's).
+
+
+def openai_chat(ask: Ask, pieces: list[str], start: int) -> dict[str, Any]:
+    content = []
+    for i, p in enumerate(pieces):
+        entry = chat_entry(ask, start + i, p, stream=True)
+        entry.setdefault("top_logprobs", [])
+        content.append(entry)
+    return {"content": content, "refusal": None}
+
+
+def openai_completion(
+    ask: Ask, pieces: list[str], start: int, initial_offset: int
+) -> dict[str, Any]:
+    out = completion(ask, pieces, start, initial_offset)
+    offsets, at = [], initial_offset
+    for p in pieces:  # each token's own start, as OpenAI counts
+        offsets.append(at)
+        at += len(p)
+    out["text_offset"] = offsets
+    return out
