@@ -19,6 +19,7 @@ from . import trtllm_protocol as trt
 from .catalog import Resolved
 from .error_catalog import invalid, unsupported
 from .errors import quote
+from .output_options import chat_logprobs, completion_logprobs, response_format
 from .schemas import ChatRequest, CompletionRequest, EmbeddingRequest, given
 
 # Accepted from clients, never forwarded: bookkeeping that cannot change the output.
@@ -163,23 +164,6 @@ def _tools(req: ChatRequest, res: Resolved) -> tuple[str | None, list[str] | Non
     return res.model.family, names
 
 
-def _response_format(req: ChatRequest, res: Resolved) -> None:
-    rf = req.response_format
-    if not given(rf):
-        return
-    assert isinstance(rf, dict)
-    kind = rf.get("type")
-    if kind == "text":
-        return
-    if kind not in ("json_object", "json_schema"):
-        raise invalid(
-            "'response_format.type' must be 'text', 'json_object' or 'json_schema'.",
-            param="response_format.type",
-        )
-    if not res.model.capabilities.json_mode:
-        raise unsupported("response_format", f"model '{res.model.id}' has no JSON mode")
-
-
 def plan_chat(req: ChatRequest, res: Resolved) -> GenerationPlan:
     _check_unsupported(req, CHAT_UNSUPPORTED)
     _sampling(req)
@@ -189,10 +173,11 @@ def plan_chat(req: ChatRequest, res: Resolved) -> GenerationPlan:
         max_tokens = _max_tokens(req.max_tokens, "max_tokens", res)
     stream, include_usage = _stream(req)
     family, names = _tools(req, res)
-    _response_format(req, res)
+    chat_logprobs(req, res.model)
     upstream = msgspec.structs.replace(
         req,
         model=res.model.served_name,
+        response_format=response_format(req, res.model),
         stream_options={"include_usage": True} if stream else UNSET,
         max_tokens=UNSET if _MAX_COMPLETION_UPSTREAM else max_tokens,
         max_completion_tokens=max_tokens if _MAX_COMPLETION_UPSTREAM else UNSET,
@@ -207,6 +192,7 @@ def plan_completion(req: CompletionRequest, res: Resolved) -> GenerationPlan:
     _sampling(req)
     max_tokens = _max_tokens(req.max_tokens, "max_tokens", res)
     stream, include_usage = _stream(req)
+    completion_logprobs(req, res.model)
     upstream = msgspec.structs.replace(
         req,
         model=res.model.served_name,

@@ -4,7 +4,8 @@
 //! - `response`: a whole non-streamed body (`rewrite_response`);
 //! - `upstream`: the shapes we read from the worker, errors included;
 //! - `choice`: per-choice rewriting rules of the stream (roles, tool calls);
-//! - `json_out`: the hand-written JSON of the output chunks.
+//! - `json_out`: the hand-written JSON of the output chunks;
+//! - `logprobs`: a chat choice's logprobs in OpenAI's shape.
 //!
 //! The gateway stamps its own `id`, `created` and public `model` on every
 //! answer; everything else is the worker's, reshaped to what the OpenAI SDKs
@@ -12,6 +13,7 @@
 
 mod choice;
 mod json_out;
+mod logprobs;
 mod response;
 mod stream;
 mod upstream;

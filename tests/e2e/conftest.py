@@ -126,7 +126,7 @@ def _config(sim_urls: dict[str, str], down_url: str, lora_dir: Path) -> str:
         default_max_tokens = 64
         aliases = ["gpt-4o-mini"]
         {workers("llama-3.1-8b-instruct")}
-        capabilities = {{ tools = true, json_mode = true }}
+        capabilities = {{ tools = true, json_mode = true, json_schema = true, logprobs = true }}
 
         [[models.adapters]]
         name = "{ADAPTER}"
@@ -147,7 +147,7 @@ def _config(sim_urls: dict[str, str], down_url: str, lora_dir: Path) -> str:
         default_max_tokens = 64
         aliases = ["gpt-4-turbo"]
         {workers("qwen-2.5-72b-instruct")}
-        capabilities = {{ tools = true, json_mode = true }}
+        capabilities = {{ tools = true, json_mode = true, json_schema = true, logprobs = true }}
         request_timeout_s = {TIMEOUT_S}
 
         [[models]]
@@ -159,7 +159,7 @@ def _config(sim_urls: dict[str, str], down_url: str, lora_dir: Path) -> str:
         default_max_tokens = 64
         aliases = ["gpt-3.5-turbo"]
         {workers("mistral-small-3-24b")}
-        capabilities = {{ tools = true, json_mode = true }}
+        capabilities = {{ tools = true, json_mode = true, json_schema = true, logprobs = true }}
 
         [[models]]
         id = "bge-m3"

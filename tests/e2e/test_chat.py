@@ -541,11 +541,6 @@ def test_json_schema_answer_that_looks_like_a_call(
         assert json.loads(content)["name"] == "get_weather", where
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="worker-sim answers logprobs: null to logprobs=true/top_logprobs=2 (trtllm-serve "
-    "returns them), so the gateway's relay of logprobs cannot be checked",
-)
 def test_logprobs_are_honoured_or_refused(client: openai.OpenAI) -> None:
     """Asked for logprobs, a client gets them, or a 400 naming the field; never a silent null."""
     try:

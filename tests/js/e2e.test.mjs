@@ -67,6 +67,64 @@ test('non-streaming chat with its request id', async () => {
   assert.ok(request_id ?? data._request_id ?? response.headers.get('x-request-id'));
 });
 
+test('logprobs: per token, streamed and not, the same values', async () => {
+  const ask = {
+    model: CHAT_MODEL,
+    messages: [{ role: 'user', content: 'Say hello.' }],
+    max_tokens: 5,
+    logprobs: true,
+    top_logprobs: 2,
+    seed: 4,
+  };
+  const whole = await client.chat.completions.create(ask);
+  const content = whole.choices[0].logprobs?.content ?? [];
+  assert.equal(content.map((t) => t.token).join(''), whole.choices[0].message.content);
+  for (const t of content) assert.equal(t.top_logprobs.length, 2);
+  const stream = await client.chat.completions.create({ ...ask, stream: true });
+  const streamed = await within(
+    10_000,
+    (async () => {
+      const out = [];
+      for await (const chunk of stream) out.push(...(chunk.choices[0]?.logprobs?.content ?? []));
+      return out;
+    })(),
+    'the streamed logprobs',
+  );
+  assert.deepEqual(
+    streamed.map((t) => [t.token, t.logprob]),
+    content.map((t) => [t.token, t.logprob]),
+  );
+});
+
+test('structured output: a json_schema answer parses and fits the schema', async () => {
+  const completion = await client.chat.completions.parse({
+    model: CHAT_MODEL,
+    messages: [{ role: 'user', content: 'A city and its population.' }],
+    max_tokens: 200,
+    response_format: {
+      type: 'json_schema',
+      json_schema: {
+        name: 'city',
+        strict: true,
+        schema: {
+          type: 'object',
+          properties: {
+            name: { type: 'string' },
+            population: { type: 'integer', minimum: 1000, maximum: 2000 },
+            kind: { enum: ['town', 'metropolis'] },
+          },
+          required: ['name', 'population', 'kind'],
+          additionalProperties: false,
+        },
+      },
+    },
+  });
+  const value = JSON.parse(completion.choices[0].message.content);
+  assert.equal(typeof value.name, 'string');
+  assert.ok(value.population >= 1000 && value.population <= 2000);
+  assert.ok(['town', 'metropolis'].includes(value.kind));
+});
+
 test('embeddings: base64 (the default) and float', async () => {
   const b64 = await client.embeddings.create({ model: EMBED_MODEL, input: ['one', 'two'] });
   assert.equal(b64.data.length, 2);

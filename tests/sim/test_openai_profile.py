@@ -146,3 +146,28 @@ async def test_sdk_reads_trtllm_streams(sim) -> None:
     assert chunks[0].choices[0].delta.role == "assistant"
     assert chunks[-1].usage.completion_tokens == 5
     await client.close()
+
+
+async def test_logprobs_in_openais_shape(oai) -> None:
+    _, client = oai
+    ask = {"model": "gpt-4o-mini", "messages": [{"role": "user", "content": "hi"}]}
+    r = await client.chat.completions.create(**ask, logprobs=True, top_logprobs=2)
+    lp = r.choices[0].logprobs
+    assert lp is not None and lp.content and lp.refusal is None
+    assert "".join(t.token for t in lp.content) == r.choices[0].message.content
+    assert all(len(t.top_logprobs) == 2 for t in lp.content)
+    streamed = []
+    async for chunk in await client.chat.completions.create(**ask, logprobs=True, stream=True):
+        for c in chunk.choices:
+            if c.logprobs is not None and c.logprobs.content:
+                streamed += c.logprobs.content
+    assert streamed and all(t.top_logprobs == [] for t in streamed)
+    done = await client.completions.create(
+        model="gpt-4o-mini", prompt="ab", echo=True, logprobs=1, max_tokens=3
+    )
+    clp = done.choices[0].logprobs
+    assert clp is not None and clp.tokens and clp.text_offset
+    # OpenAI's offsets: where each token starts in the text (after the echoed prompt)
+    text = done.choices[0].text
+    assert all(text[o:].startswith(t) for o, t in zip(clp.text_offset, clp.tokens, strict=True))
+    assert clp.text_offset[0] == 2

@@ -40,6 +40,7 @@ class SimConfig:
     refuse_fields: tuple[str, ...] = ()
     broken_fields: tuple[str, ...] = ()
     accept_images: bool = False  # --openai: image/audio parts answered 200, unseen
+    invalid_json: bool = False  # JSON answers break their schema (no guided decoding)
 
 
 def guess_family(model: str) -> str:
@@ -104,6 +105,12 @@ def build_parser() -> argparse.ArgumentParser:
         "--max-loras", type=int, default=0, help="LoRA cache slots, LRU (0: not modelled)"
     )
     p.add_argument("--lora-load-ms", type=float, default=50.0, help="wait on a LoRA cache miss")
+    p.add_argument(
+        "--invalid-json",
+        action="store_true",
+        help="answers to response_format json_schema break the schema (json_object: no JSON), "
+        "as a worker without a guided-decoding backend may write",
+    )
     p.add_argument("--openai", action="store_true", help="plain OpenAI-compatible profile")
     p.add_argument("--api-key", help="bearer key checked in --openai mode")
     p.add_argument(
@@ -166,6 +173,7 @@ def from_namespace(ns: argparse.Namespace) -> SimConfig:
         refuse_fields=_names(ns.refuse_fields),
         broken_fields=_names(ns.broken_fields),
         accept_images=ns.accept_images,
+        invalid_json=ns.invalid_json,
     )
 
 

@@ -10,6 +10,7 @@ from typing import Any
 
 from . import faults, tools
 from .config import SimConfig
+from .logprobs import Ask
 from .prompt_count import PromptCounter
 from .textgen import (
     Choice,
@@ -54,6 +55,7 @@ class AnswerPlan:
     triggers: faults.Triggers
     prompt_texts: list[str] | None = None  # completions echo: per prompt
     n: int = 1
+    logprobs: Ask | None = None  # asked for: rendered per token
     # (completion_tokens, max_pieces), counted on first use: a plan is final once made.
     _sizes: tuple[int, int] | None = field(default=None, repr=False, compare=False)
 
@@ -77,6 +79,10 @@ def _max_tokens(body: dict[str, Any], *names: str) -> int | None:
         if v is not None:
             return int(v)
     return None
+
+
+def _seed(body: dict[str, Any], cfg: SimConfig) -> int:
+    return cfg.seed ^ int(body.get("seed") or 0)
 
 
 def _stops(body: dict[str, Any]) -> list[str]:
@@ -118,7 +124,7 @@ def message_text(messages: list[Any]) -> str:
 def _text_choice(body: dict[str, Any], cfg: SimConfig, key: int, max_tokens: int | None) -> Choice:
     rf = body.get("response_format")
     if isinstance(rf, dict) and rf.get("type") in JSON_FORMATS:
-        text = tools.json_answer(rf, key)
+        text = tools.json_answer(rf, key, cfg.invalid_json)
         if text is not None:
             return rendered(text, max_tokens)
     count, finish = answer_length(
@@ -167,7 +173,7 @@ def chat(
         _check_response_format(body.get("response_format"))
     n = int(body.get("n") or 1)
     max_tokens = _max_tokens(body, "max_completion_tokens", "max_tokens")
-    key = text_key(text, cfg.seed ^ int(body.get("seed") or 0))
+    key = text_key(text, _seed(body, cfg))
     tool_list = body.get("tools") or []
     tool_choice = body.get("tool_choice", "auto" if tool_list else "none")
     last_role = messages[-1].get("role") if messages and isinstance(messages[-1], dict) else None
@@ -196,7 +202,10 @@ def chat(
         calls.append(call)
     counted = counter.chat(body) if counter is not None else None
     prompt_tokens = estimate_tokens(text) + 3 * len(messages) if counted is None else counted
-    return AnswerPlan(prompt_tokens, choices, calls, triggers, n=n)
+    ask = None
+    if body.get("logprobs"):
+        ask = Ask(int(body.get("top_logprobs") or 0), _seed(body, cfg))
+    return AnswerPlan(prompt_tokens, choices, calls, triggers, n=n, logprobs=ask)
 
 
 def completion(
@@ -237,7 +246,7 @@ def completion(
             prompt_tokens += counter.text(p, add_special)
         else:
             prompt_tokens += estimate_tokens(p)
-        key = text_key(text, cfg.seed ^ int(body.get("seed") or 0))
+        key = text_key(text, _seed(body, cfg))
         for i in range(n):
             choice = apply_stop(
                 _text_choice(body, cfg, key + i * 1013, max_tokens), stops, include_stop
@@ -255,4 +264,6 @@ def completion(
         triggers,
         echo if body.get("echo") else None,
         n=n,
+        # trtllm returns completion logprobs only for a truthy count (0 is none)
+        logprobs=Ask(int(body["logprobs"]), _seed(body, cfg)) if body.get("logprobs") else None,
     )

@@ -12,6 +12,7 @@ from typing import Any
 
 import orjson
 
+from . import logprobs as lp
 from .plan import AnswerPlan, ToolCall
 from .textgen import Choice
 
@@ -112,7 +113,9 @@ def chat_body(plan: AnswerPlan, model: str, created: int, new_id: Callable[[], s
                 {
                     "index": i,
                     "message": _message(c, call, new_id),
-                    "logprobs": None,
+                    "logprobs": None
+                    if plan.logprobs is None
+                    else lp.openai_chat(plan.logprobs, c.pieces, 0),
                     "finish_reason": c.finish_reason,
                 }
                 for i, (c, call) in enumerate(zip(plan.choices, plan.calls, strict=True))
@@ -181,7 +184,12 @@ class ChatStream:
             delta: dict[str, Any] = {"tool_calls": [tool]}
         else:
             delta = {"content": piece}
-        out = self._event([{"index": i, "delta": delta, "logprobs": None, "finish_reason": None}])
+        logprobs = None
+        if self.plan.logprobs is not None:
+            logprobs = lp.openai_chat(self.plan.logprobs, [piece], t)
+        out = self._event(
+            [{"index": i, "delta": delta, "logprobs": logprobs, "finish_reason": None}]
+        )
         if t == len(choice.pieces) - 1:
             out += self._event(
                 [{"index": i, "delta": {}, "logprobs": None, "finish_reason": choice.finish_reason}]
@@ -200,8 +208,11 @@ def completion_body(
         text = c.text
         if plan.prompt_texts is not None:
             text = plan.prompt_texts[i // plan.n] + text
+        logprobs = None
+        if plan.logprobs is not None:
+            logprobs = lp.openai_completion(plan.logprobs, c.pieces, 0, len(text) - len(c.text))
         choices.append(
-            {"text": text, "index": i, "logprobs": None, "finish_reason": c.finish_reason}
+            {"text": text, "index": i, "logprobs": logprobs, "finish_reason": c.finish_reason}
         )
     return _dumps(
         {
@@ -248,7 +259,13 @@ class CompletionStream:
         text = choice.pieces[t]
         if t == 0 and self.plan.prompt_texts is not None:
             text = self.plan.prompt_texts[i // self.plan.n] + text
-        out = self._event({"text": text, "index": i, "logprobs": None, "finish_reason": None})
+        logprobs = None
+        if self.plan.logprobs is not None:
+            echo = self.plan.prompt_texts
+            before = len(echo[i // self.plan.n]) if echo is not None else 0
+            before += sum(len(p) for p in choice.pieces[:t])
+            logprobs = lp.openai_completion(self.plan.logprobs, [choice.pieces[t]], t, before)
+        out = self._event({"text": text, "index": i, "logprobs": logprobs, "finish_reason": None})
         if t == len(choice.pieces) - 1:
             out += self._event(
                 {"text": "", "index": i, "logprobs": None, "finish_reason": choice.finish_reason}

@@ -19,6 +19,7 @@ from typing import Any
 
 import orjson
 
+from . import logprobs as lp
 from .plan import AnswerPlan, ToolCall
 from .textgen import Choice
 
@@ -132,7 +133,9 @@ def chat_body(
         {
             "index": i,
             "message": _message(c, call, new_id),
-            "logprobs": None,
+            "logprobs": None
+            if plan.logprobs is None
+            else lp.chat(plan.logprobs, c.pieces, 0, False),
             "finish_reason": c.finish_reason,
             "stop_reason": c.stop_reason,
             "mm_embedding_handle": None,
@@ -225,6 +228,8 @@ class ChatStream:
         else:
             delta = {"content": piece, "reasoning_content": ""}
         out: dict[str, Any] = {"index": i, "delta": delta}
+        if self.plan.logprobs is not None:
+            out["logprobs"] = lp.chat(self.plan.logprobs, [piece], t, True)
         if last:
             out["finish_reason"] = choice.finish_reason
             if choice.stop_reason is not None:
@@ -251,7 +256,9 @@ def completion_body(
                 "index": i,
                 "text": text,
                 "token_ids": None,
-                "logprobs": None,
+                "logprobs": None
+                if plan.logprobs is None
+                else lp.completion(plan.logprobs, c.pieces, 0, 0),
                 "context_logits": None,
                 "finish_reason": c.finish_reason,
                 "stop_reason": c.stop_reason,
@@ -300,6 +307,10 @@ class CompletionStream:
         if t == 0 and self.plan.prompt_texts is not None:
             text = self.plan.prompt_texts[i // self.plan.n] + text
         last = t == len(choice.pieces) - 1
+        logprobs = None
+        if self.plan.logprobs is not None:
+            before = sum(len(p) for p in choice.pieces[:t])  # the engine's _last_text_len
+            logprobs = lp.completion(self.plan.logprobs, [choice.pieces[t]], t, before)
         chunk = {
             **self.head,
             "choices": [
@@ -307,7 +318,7 @@ class CompletionStream:
                     "index": i,
                     "text": text,
                     "token_ids": None,
-                    "logprobs": None,
+                    "logprobs": logprobs,
                     "finish_reason": choice.finish_reason if last else None,
                     "stop_reason": choice.stop_reason if last else None,
                     "avg_decoded_tokens_per_iter": None,

@@ -10,6 +10,7 @@ from __future__ import annotations
 import json
 from typing import Any
 
+from . import schema_value
 from .textgen import WORDS
 
 
@@ -96,8 +97,13 @@ def qwen_call_parts(name: str, args: dict[str, Any]) -> tuple[str, str, str]:
     return head, dumps(args), "}\n</tool_call>"
 
 
-def json_answer(response_format: dict[str, Any], key: int) -> str | None:
-    """Content for response_format json_object / json / json_schema; None for other types."""
+def json_answer(response_format: dict[str, Any], key: int, invalid: bool = False) -> str | None:
+    """Content for response_format json_object / json / json_schema; None for other types.
+
+    The answer satisfies the schema, as guided decoding makes it; ``invalid`` breaks it (a
+    worker without a guided-decoding backend): a schema-violating value, or for
+    ``json_object`` no JSON at all (None: the caller writes prose).
+    """
     kind = response_format.get("type")
     schema: Any = None
     if kind == "json":
@@ -108,9 +114,8 @@ def json_answer(response_format: dict[str, Any], key: int) -> str | None:
             schema = schema["schema"]
     elif kind != "json_object":
         return None
+    if invalid:
+        return dumps(schema_value.invalid(schema, key)) if isinstance(schema, dict) else None
     if isinstance(schema, dict):
-        value = value_for(schema, key)
-        if not isinstance(value, dict):
-            value = object_for(schema, key)
-        return dumps(value)
+        return dumps(schema_value.value(schema, key))
     return dumps(object_for({}, key))

@@ -10,6 +10,7 @@
 use serde_json::Value;
 
 use super::json_out::{int, opt_str, str_lit, value};
+use super::logprobs;
 use super::map_finish_reason;
 use super::upstream::{ChoiceIn, ToolCallIn};
 use super::Tools;
@@ -104,7 +105,7 @@ impl ChoiceState {
         let deferred = finish.filter(|_| !d.calls.is_empty());
         self.write_chat(
             d,
-            c.logprobs.filter(|l| !l.is_null()),
+            c.logprobs.filter(|l| !l.is_null()).map(logprobs::chat),
             finish.filter(|_| deferred.is_none()),
             out,
         );

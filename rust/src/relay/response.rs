@@ -12,6 +12,7 @@ use serde::de::{DeserializeSeed, Deserializer, IgnoredAny, MapAccess, SeqAccess,
 use serde::Deserialize;
 use serde_json::{Map, Value};
 
+use super::logprobs;
 use super::upstream::clean_usage;
 use super::{json_out, map_finish_reason, Kind, Meta, Tools};
 use crate::toolcalls::{call_id, parse};
@@ -101,7 +102,10 @@ pub fn rewrite_response(
             }
         }
         out.extend_from_slice(b",\"logprobs\":");
-        json_out::value(&mut out, &c.logprobs);
+        match kind {
+            Kind::Chat => json_out::value(&mut out, &logprobs::chat(c.logprobs)),
+            Kind::Completion => json_out::value(&mut out, &c.logprobs),
+        }
         out.extend_from_slice(b",\"finish_reason\":");
         json_out::str_lit(&mut out, finish);
         out.push(b'}');
@@ -679,6 +683,10 @@ mod tests {
                     choice.insert("index".into(), index.into());
                 }
             }
+            let logprobs = match kind {
+                Kind::Chat => logprobs::chat(logprobs),
+                Kind::Completion => logprobs,
+            };
             choice.insert("logprobs".into(), logprobs);
             choice.insert("finish_reason".into(), finish.into());
             if index == 0 || finish0.is_none() {
@@ -719,6 +727,7 @@ mod tests {
             TRT_CHAT,
             r#"{"choices":[{"index":0,"message":{"content":"a\u0001\"b\\","reasoning_content":"r"},"finish_reason":"stop"}],"usage":{"prompt_tokens":1}}"#,
             r#"{"choices":[{"index":0,"text":"x","finish_reason":"length","logprobs":{"tokens":["a"],"token_logprobs":[-0.5]}}]}"#,
+            r#"{"choices":[{"index":0,"message":{"content":"a"},"logprobs":{"content":[{"token":"a","logprob":-0.5,"bytes":[97],"top_logprobs":null}]},"finish_reason":"stop"}]}"#,
             r#"{"choices":[{"index":-1,"finish_reason":7},{"index":2.0,"finish_reason":null,"message":null},{"index":18446744073709551615}]}"#,
             r#"{"choices":[{"index":3,"index":1,"message":[],"message":{"content":"m"},"finish_reason":"x","finish_reason":"cancelled"}]}"#,
             r#"{"choices":3,"choices":[{"message":{"content":"z"}}],"usage":{"prompt_tokens":2,"completion_tokens":3,"extra":1},"usage":null}"#,

@@ -790,3 +790,60 @@ proptest! {
         }
     }
 }
+
+/// `chat_stream` with trtllm's streamed logprobs on every token chunk.
+fn with_logprobs(body: &str) -> String {
+    let mut s = String::new();
+    for ev in body.split_terminator("\n\n") {
+        let data = ev.trim_start_matches("data: ").trim_end();
+        let mut v: Value = match serde_json::from_str(data) {
+            Ok(v) => v,
+            Err(_) => {
+                s += ev;
+                s += "\n\n";
+                continue;
+            }
+        };
+        if let Some(c) = v["choices"].get_mut(0) {
+            if let Some(text) = c["delta"]["content"].as_str().map(str::to_owned) {
+                let bytes: Vec<u8> = text.clone().into_bytes();
+                c["logprobs"] =
+                    json!({"content": [{"token": text, "logprob": -0.25, "bytes": bytes}]});
+            }
+        }
+        s += &event(&v);
+    }
+    s
+}
+
+#[test]
+fn logprobs_survive_and_take_openais_shape() {
+    let (family, text, _) = CALL_TEXTS[2]; // Qwen: prose, then a call
+    let body = with_logprobs(&chat_stream(&tokens(text), "stop", true, true));
+    for t in [None, tools(family)] {
+        let with_tools = t.is_some();
+        let (out, _) = run_whole(Kind::Chat, true, t, &body);
+        checked(Kind::Chat, true, &out);
+        let mut seen = String::new();
+        let mut calls = 0;
+        for ev in parse_events(&out) {
+            let Ev::Chunk(v) = ev else { continue };
+            let Some(c) = v["choices"].get(0) else {
+                continue;
+            };
+            calls += c["delta"]["tool_calls"].as_array().map_or(0, Vec::len);
+            if c["logprobs"].is_null() {
+                continue;
+            }
+            assert_eq!(c["logprobs"]["refusal"], Value::Null);
+            for e in c["logprobs"]["content"].as_array().into_iter().flatten() {
+                assert_eq!(e["top_logprobs"], json!([]));
+                assert_eq!(e["logprob"], json!(-0.25));
+                seen += e["token"].as_str().unwrap_or_default();
+            }
+        }
+        // Every generated token's logprob, including those of the text that became a call.
+        assert_eq!(seen, text, "tools: {with_tools}");
+        assert_eq!(calls > 0, with_tools);
+    }
+}
