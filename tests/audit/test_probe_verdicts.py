@@ -22,14 +22,13 @@ def test_a_provider_that_honours_the_fields_works(start_sim: StartSim) -> None:
     for name in (
         "chat", "chat_stream", "include_usage", "tools_auto", "tools_required", "tools_named",
         "tools_none", "parallel_tool_calls", "streamed_tool_call", "json_object",
-        "json_schema", "seed", "n", "stop",
+        "json_schema", "seed", "n", "stop", "logprobs",
     ):  # fmt: skip
         assert got[name].verdict == WORKS, got[name]
     # a non-vision provider refuses an image part, naming it
     assert got["image_part"].verdict == REFUSED
     assert "content" in got["image_part"].evidence or "image" in got["image_part"].evidence
     # what the plain provider does not do, seen for what it is
-    assert got["logprobs"].verdict == IGNORED  # it answers logprobs: null
     assert got["request_id"].verdict == IGNORED  # it mints its own id
     assert got["max_tokens_over_cap"].verdict == IGNORED
     assert got["responses_api"].verdict == BROKEN  # a bare 404 that names no API
