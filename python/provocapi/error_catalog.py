@@ -55,6 +55,13 @@ UPSTREAM_REJECTED = ErrorSpec(
 )
 
 INVALID_ADAPTER = ErrorSpec(400, "invalid_adapter", "{message}")
+# a content part the models cannot read (images, audio, files): refused, never dropped
+UNSUPPORTED_CONTENT = ErrorSpec(
+    400,
+    "unsupported_content",
+    "Content parts of type '{kind}' are not supported: {why}. Send text parts "
+    "(type 'text') or a string.",
+)
 
 # 401, 403: who is asking
 MISSING_API_KEY = ErrorSpec(
