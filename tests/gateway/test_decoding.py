@@ -158,7 +158,8 @@ def test_message_shapes(message: str, code: str, param: str) -> None:
 def test_messages_of_every_documented_shape_decode() -> None:
     messages = [
         '{"role": "system", "content": "s", "name": "n"}',
-        '{"role": "user", "content": [{"type": "text", "text": "t"}, {"type": "text", "text": "u"}]}',
+        '{"role": "user", "content": [{"type": "text", "text": "t"}, '
+        '{"type": "text", "text": "u"}]}',
         '{"role": "assistant", "content": null, "tool_calls": [{"id": "c", "type": "function", '
         '"function": {"name": "f", "arguments": "{}"}}], "extra": {"kept": [1, 2]}}',
         '{"role": "tool", "tool_call_id": "c", "content": "r"}',
