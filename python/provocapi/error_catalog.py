@@ -117,6 +117,12 @@ ADAPTER_ID_NOT_FOUND = ErrorSpec(
     404, "adapter_not_found", "No adapter with id '{adapter_id}'.", param="adapter_id"
 )
 UNKNOWN_URL = ErrorSpec(404, "unknown_url", "Invalid URL ({method} {path}).")
+# an OpenAI API the gateway does not serve (unserved.py): what to use instead
+API_NOT_PROVIDED = ErrorSpec(
+    404,
+    "api_not_provided",
+    "{api} is not provided by this gateway ({method} {path}); {instead}.",
+)
 METHOD_NOT_ALLOWED = ErrorSpec(
     405, "method_not_allowed", "Method {method} is not allowed on {path}; use {allow}."
 )
