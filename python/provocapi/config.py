@@ -321,6 +321,8 @@ def check(cfg: Config, source: str) -> None:
             if name in names:
                 raise ConfigError(f"{source}: model name '{name}' is used twice")
             names[name] = m.id
+        if not (0 <= m.sampling.temperature <= 2 and 0 < m.sampling.top_p <= 1):
+            raise ConfigError(f"{source}: {m.id}: sampling: temperature 0..2, top_p within (0, 1]")
         if m.default_max_tokens > m.max_output_tokens:
             raise ConfigError(f"{source}: {m.id}: default_max_tokens > max_output_tokens")
         if m.kind == "embedding":

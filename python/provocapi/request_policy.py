@@ -74,12 +74,34 @@ def _range(value: Any, name: str, lo: float, hi: float) -> None:
         raise invalid(f"Invalid '{name}': {quote(value)} is outside [{lo}, {hi}].", param=name)
 
 
-def _sampling(req: ChatRequest | CompletionRequest) -> None:
+MAX_STOP = 4  # OpenAI's limit on `stop` sequences
+
+
+def _sampling(req: ChatRequest | CompletionRequest, res: Resolved) -> dict[str, Any]:
+    """Checks the sampling fields; returns our defaults for those the client left out.
+
+    temperature and top_p are always sent: a worker's own generation config
+    (trtllm-serve reads the model's generation_config.json) must not decide
+    what a client gets. seed, n and stop pass through as given.
+    """
     _range(req.temperature, "temperature", 0, 2)
     _range(req.top_p, "top_p", 0, 1)
     _range(req.frequency_penalty, "frequency_penalty", -2, 2)
     _range(req.presence_penalty, "presence_penalty", -2, 2)
     _range(req.n, "n", 1, 128)
+    if isinstance(req.stop, list) and len(req.stop) > MAX_STOP:
+        raise invalid(
+            f"Invalid 'stop': array too long. Expected an array with maximum length {MAX_STOP}, "
+            f"but got an array with length {len(req.stop)} instead.",
+            param="stop",
+        )
+    pinned: dict[str, Any] = {}
+    defaults = res.model.sampling
+    if not given(req.temperature):
+        pinned["temperature"] = defaults.temperature
+    if not given(req.top_p):
+        pinned["top_p"] = defaults.top_p
+    return pinned
 
 
 def _max_tokens(value: Any, name: str, res: Resolved) -> int:
@@ -182,7 +204,7 @@ def _response_format(req: ChatRequest, res: Resolved) -> None:
 
 def plan_chat(req: ChatRequest, res: Resolved) -> GenerationPlan:
     _check_unsupported(req, CHAT_UNSUPPORTED)
-    _sampling(req)
+    pinned = _sampling(req, res)
     if given(req.max_completion_tokens):
         max_tokens = _max_tokens(req.max_completion_tokens, "max_completion_tokens", res)
     else:
@@ -197,6 +219,7 @@ def plan_chat(req: ChatRequest, res: Resolved) -> GenerationPlan:
         max_tokens=UNSET if _MAX_COMPLETION_UPSTREAM else max_tokens,
         max_completion_tokens=max_tokens if _MAX_COMPLETION_UPSTREAM else UNSET,
         **_CHAT_DROP,
+        **pinned,
     )
     body = _with_adapter(msgspec.json.encode(upstream), res)
     return GenerationPlan(body, stream, include_usage, family, names, max_tokens)
@@ -204,7 +227,7 @@ def plan_chat(req: ChatRequest, res: Resolved) -> GenerationPlan:
 
 def plan_completion(req: CompletionRequest, res: Resolved) -> GenerationPlan:
     _check_unsupported(req, COMPLETION_UNSUPPORTED)
-    _sampling(req)
+    pinned = _sampling(req, res)
     max_tokens = _max_tokens(req.max_tokens, "max_tokens", res)
     stream, include_usage = _stream(req)
     upstream = msgspec.structs.replace(
@@ -213,6 +236,7 @@ def plan_completion(req: CompletionRequest, res: Resolved) -> GenerationPlan:
         stream_options={"include_usage": True} if stream else UNSET,
         max_tokens=max_tokens,
         **_COMPLETION_DROP,
+        **pinned,
     )
     body = _with_adapter(msgspec.json.encode(upstream), res)
     return GenerationPlan(body, stream, include_usage, None, None, max_tokens)
