@@ -20,6 +20,7 @@ from .catalog import Resolved
 from .error_catalog import invalid, unsupported
 from .errors import quote
 from .schemas import ChatRequest, CompletionRequest, EmbeddingRequest, given
+from .tool_ids import mistral_history
 
 # Accepted from clients, never forwarded: bookkeeping that cannot change the output.
 DROPPED = frozenset(
@@ -212,9 +213,13 @@ def plan_chat(req: ChatRequest, res: Resolved) -> GenerationPlan:
     stream, include_usage = _stream(req)
     family, names = _tools(req, res)
     _response_format(req, res)
+    messages = req.messages
+    if res.model.family == "mistral":  # its template refuses other tool-call ids
+        messages = mistral_history(messages) or messages
     upstream = msgspec.structs.replace(
         req,
         model=res.model.served_name,
+        messages=messages,
         stream_options={"include_usage": True} if stream else UNSET,
         max_tokens=UNSET if _MAX_COMPLETION_UPSTREAM else max_tokens,
         max_completion_tokens=max_tokens if _MAX_COMPLETION_UPSTREAM else UNSET,
