@@ -160,9 +160,15 @@ class TierConfig(msgspec.Struct, forbid_unknown_fields=True, frozen=True):
     models: dict[str, ModelLimits] = {}
 
 
+AuthMode = Literal["key", "none"]
+
+
 class ServerConfig(msgspec.Struct, forbid_unknown_fields=True, frozen=True):
     host: str = "127.0.0.1"
     port: int = 8080
+    # "none": keyless local mode, every caller is tenant `local` (loopback only unless
+    # `serve --unsafe-no-auth-public`); admin routes still need the admin key
+    auth: AuthMode = "key"
     max_body_bytes: int = 16 * 1024 * 1024
     request_timeout_s: float = 590.0
     connect_timeout_s: float = 5.0
