@@ -19,6 +19,7 @@ from provocapi.netutil import free_port
 
 MODEL = "llama-3.1-8b-instruct"
 ADMIN = "admin-no-auth-3b1f"
+PUBLIC = "192.0.2.1"
 
 
 def _config(worker: str, auth: str = "") -> str:
@@ -105,11 +106,13 @@ def test_a_public_address_is_refused(sim: str, tmp_path: Path, how: str) -> None
     auth = 'auth = "none"' if how == "config" else ""
     config.write_text(_config(sim, auth).replace("        ", ""))
     flags = ["--no-auth"] if how == "flag" else []
-    res = run_cli("serve", "--config", str(config), "--host", "0.0.0.0", "--port", "1",
+    # a documentation address (TEST-NET-1) no interface has: were the check to let it
+    # through, the bind would fail too, and nothing would ever listen off loopback
+    res = run_cli("serve", "--config", str(config), "--host", PUBLIC, "--port", str(free_port()),
                   "--data-dir", str(tmp_path / "data"), *flags)  # fmt: skip
-    assert res.returncode == NO_AUTH_PUBLIC_EXIT
+    assert res.returncode == NO_AUTH_PUBLIC_EXIT, res.stdout + res.stderr
     assert "keyless mode" in res.stderr and "--unsafe-no-auth-public" in res.stderr
-    assert "0.0.0.0" in res.stderr
+    assert PUBLIC in res.stderr
     assert "listening" not in res.stdout
 
 
