@@ -47,6 +47,7 @@ from .handlers.generate import chat_completions, completions
 from .handlers.meta import health, metrics, openapi, ready
 from .handlers.models import list_models, retrieve_model
 from .handlers.usage import usage
+from .unserved import not_provided
 
 log = logging.getLogger("provocapi")
 
@@ -155,7 +156,9 @@ class App:
         endpoint = _ENDPOINT[route[0]] if route else "unknown"
         try:
             if route is None:
-                raise UNKNOWN_URL.build(method=quote(req.method), path=quote(req.path))
+                raise not_provided(req.method, req.path) or UNKNOWN_URL.build(
+                    method=quote(req.method), path=quote(req.path)
+                )
             handler = route[1].get(req.method)
             if handler is None:
                 allow = ", ".join(route[1])

@@ -21,6 +21,16 @@ def _parser() -> argparse.ArgumentParser:
     s.add_argument("--port", type=int, help="listen port (default 8080)")
     s.add_argument("--workers", type=int, default=1, help="Granian worker processes")
     s.add_argument("--data-dir", default=DEFAULT_DATA_DIR, help="keys, state and usage store")
+    s.add_argument(
+        "--no-auth",
+        action="store_true",
+        help="keyless local mode: any API key or none, as tenant 'local' (loopback only)",
+    )
+    s.add_argument(
+        "--unsafe-no-auth-public",
+        action="store_true",
+        help="allow keyless mode on a non-loopback address (anyone who can reach it may use it)",
+    )
 
     k = sub.add_parser("keys", help="create, list and revoke API keys")
     ksub = k.add_subparsers(dest="keys_command", required=True)
@@ -100,7 +110,15 @@ def main(argv: list[str] | None = None) -> int:
         if args.command == "serve":
             from .launcher import serve
 
-            return serve(args.config, args.host, args.port, args.workers, args.data_dir)
+            return serve(
+                args.config,
+                args.host,
+                args.port,
+                args.workers,
+                args.data_dir,
+                no_auth=args.no_auth,
+                unsafe_public=args.unsafe_no_auth_public,
+            )
         if args.command == "keys":
             return _keys(args)
         if args.command == "batch":

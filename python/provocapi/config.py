@@ -160,9 +160,15 @@ class TierConfig(msgspec.Struct, forbid_unknown_fields=True, frozen=True):
     models: dict[str, ModelLimits] = {}
 
 
+AuthMode = Literal["key", "none"]
+
+
 class ServerConfig(msgspec.Struct, forbid_unknown_fields=True, frozen=True):
     host: str = "127.0.0.1"
     port: int = 8080
+    # "none": keyless local mode, every caller is tenant `local` (loopback only unless
+    # `serve --unsafe-no-auth-public`); admin routes still need the admin key
+    auth: AuthMode = "key"
     max_body_bytes: int = 16 * 1024 * 1024
     request_timeout_s: float = 590.0
     connect_timeout_s: float = 5.0
@@ -321,6 +327,8 @@ def check(cfg: Config, source: str) -> None:
             if name in names:
                 raise ConfigError(f"{source}: model name '{name}' is used twice")
             names[name] = m.id
+        if not (0 <= m.sampling.temperature <= 2 and 0 < m.sampling.top_p <= 1):
+            raise ConfigError(f"{source}: {m.id}: sampling: temperature 0..2, top_p within (0, 1]")
         if m.default_max_tokens > m.max_output_tokens:
             raise ConfigError(f"{source}: {m.id}: default_max_tokens > max_output_tokens")
         if m.kind == "embedding":

@@ -55,6 +55,13 @@ UPSTREAM_REJECTED = ErrorSpec(
 )
 
 INVALID_ADAPTER = ErrorSpec(400, "invalid_adapter", "{message}")
+# a content part the models cannot read (images, audio, files): refused, never dropped
+UNSUPPORTED_CONTENT = ErrorSpec(
+    400,
+    "unsupported_content",
+    "Content parts of type '{kind}' are not supported: {why}. Send text parts "
+    "(type 'text') or a string.",
+)
 
 # 401, 403: who is asking
 MISSING_API_KEY = ErrorSpec(
@@ -110,6 +117,12 @@ ADAPTER_ID_NOT_FOUND = ErrorSpec(
     404, "adapter_not_found", "No adapter with id '{adapter_id}'.", param="adapter_id"
 )
 UNKNOWN_URL = ErrorSpec(404, "unknown_url", "Invalid URL ({method} {path}).")
+# an OpenAI API the gateway does not serve (unserved.py): what to use instead
+API_NOT_PROVIDED = ErrorSpec(
+    404,
+    "api_not_provided",
+    "{api} is not provided by this gateway ({method} {path}); {instead}.",
+)
 METHOD_NOT_ALLOWED = ErrorSpec(
     405, "method_not_allowed", "Method {method} is not allowed on {path}; use {allow}."
 )

@@ -26,7 +26,7 @@ from .catalog import Catalog
 from .config import Config
 from .credentials import bearer, is_admin_key
 from .error_catalog import INVALID_API_KEY, MISSING_API_KEY
-from .keys import KeyCache, KeyRecord, KeyStore
+from .keys import LOCAL_KEY, KeyCache, KeyRecord, KeyStore
 from .reload import Reloader
 from .routing import Router
 from .routing.metrics import RoutingMetrics
@@ -57,6 +57,8 @@ class Gateway:
         self.stored_adapters = StoredAdapters(self.adapter_store, worker_dir)
         self.catalog = Catalog(cfg, Adapters(ConfigAdapters(cfg), self.stored_adapters))
         self.keys = KeyCache(KeyStore(self.data_dir))
+        # keyless local mode; [server] keeps its start-up values across reloads
+        self.keyless = cfg.server.auth == "none"
         self.upstream = Upstream(cfg.server.connect_timeout_s)
         if state_file is None:
             fd, state_file = tempfile.mkstemp(prefix="provocapi-state-", suffix=".bin")
@@ -153,6 +155,8 @@ class Gateway:
     def authenticate(self, req: Request) -> KeyRecord:
         if self._refresher is None:
             self.start_background()
+        if self.keyless:  # any key or none: the one local tenant
+            return LOCAL_KEY
         auth = req.authorization
         if not auth:
             raise MISSING_API_KEY.build()

@@ -37,6 +37,20 @@ class KeyRecord:
     revoked: int | None
 
 
+# Keyless local mode ([server] auth = "none"): every caller is this key of tenant `local`.
+LOCAL_TENANT = "local"
+LOCAL_KEY = KeyRecord(
+    id="key_local",
+    tenant=LOCAL_TENANT,
+    hint="(no auth)",
+    models=None,
+    rpm=None,
+    tpm=None,
+    created=0,
+    revoked=None,
+)
+
+
 def hash_key(key: str) -> str:
     return hashlib.sha256(key.encode()).hexdigest()
 

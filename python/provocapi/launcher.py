@@ -8,6 +8,7 @@ sees ordinary worker URLs, and a simulator that died comes back on them.
 
 from __future__ import annotations
 
+import ipaddress
 import json
 import os
 import sys
@@ -31,6 +32,30 @@ from .netutil import free_port, wait_healthy
 from .sim_supervisor import SimSupervisor
 from .usage.recorder import EXTERNAL, FLUSHER_ENV
 from .usage.supervisor import FlusherSupervisor
+
+# `serve` refuses keyless mode on a non-loopback address (without --unsafe-no-auth-public)
+NO_AUTH_PUBLIC_EXIT = 2
+
+
+def is_loopback(host: str) -> bool:
+    """127.0.0.0/8, ::1 or localhost: only this machine can connect."""
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host.strip("[]")).is_loopback
+    except ValueError:
+        return False  # a name: it may resolve to anything
+
+
+def keyless_refusal(cfg: Config, host: str, unsafe_public: bool) -> str | None:
+    """Why `serve` will not start keyless on this address (None: it may)."""
+    if cfg.server.auth != "none" or is_loopback(host) or unsafe_public:
+        return None
+    return (
+        f'keyless mode (--no-auth or [server] auth = "none") would serve anyone who can '
+        f"reach {host}, which is not a loopback address: listen on 127.0.0.1, or pass "
+        "--unsafe-no-auth-public if that is really meant"
+    )
 
 
 def _sim_spec(m: ModelConfig, port: int) -> dict[str, object]:
@@ -113,6 +138,9 @@ def serve(
     port: int | None,
     workers: int,
     data_dir: str,
+    *,
+    no_auth: bool = False,
+    unsafe_public: bool = False,
 ) -> int:
     from granian import Granian
     from granian.constants import HTTPModes, Interfaces, Loops
@@ -122,6 +150,11 @@ def serve(
     cfg = config_mod.load(config_path, data)
     host = host or cfg.server.host
     port = port or cfg.server.port
+    if no_auth:
+        cfg = msgspec.structs.replace(cfg, server=msgspec.structs.replace(cfg.server, auth="none"))
+    if (refusal := keyless_refusal(cfg, host, unsafe_public)) is not None:
+        print(f"error: {refusal}", file=sys.stderr)
+        return NO_AUTH_PUBLIC_EXIT
     data.mkdir(parents=True, exist_ok=True)
     if config_path is None:
         write_example_adapter(data)
@@ -171,8 +204,15 @@ def serve(
             f"keep-alive), bodies within {srv.body_read_timeout_s:g} s, at most "
             f"{per_process} connections per process"
         )
-        print(f"    get a key:  {key_cmd}")
-        print(f"    then:       OpenAI(base_url='http://{host}:{port}/v1', api_key='pk-prov-...')")
+        if cfg.server.auth == "none":
+            public = "" if is_loopback(host) else " ON A PUBLIC ADDRESS (--unsafe-no-auth-public)"
+            print(f"    keyless:    any API key or none is tenant 'local'{public}")
+            print(f"    use:        OpenAI(base_url='http://{host}:{port}/v1', api_key='anything')")
+        else:
+            print(f"    get a key:  {key_cmd}")
+            print(
+                f"    then:       OpenAI(base_url='http://{host}:{port}/v1', api_key='pk-prov-...')"
+            )
         sys.stdout.flush()
         server = Granian(
             "provocapi.app:create_app",

@@ -21,6 +21,7 @@ from .error_catalog import invalid, unsupported
 from .errors import quote
 from .output_options import chat_logprobs, completion_logprobs, response_format
 from .schemas import ChatRequest, CompletionRequest, EmbeddingRequest, given
+from .tool_ids import mistral_history
 
 # Accepted from clients, never forwarded: bookkeeping that cannot change the output.
 DROPPED = frozenset(
@@ -75,12 +76,34 @@ def _range(value: Any, name: str, lo: float, hi: float) -> None:
         raise invalid(f"Invalid '{name}': {quote(value)} is outside [{lo}, {hi}].", param=name)
 
 
-def _sampling(req: ChatRequest | CompletionRequest) -> None:
+MAX_STOP = 4  # OpenAI's limit on `stop` sequences
+
+
+def _sampling(req: ChatRequest | CompletionRequest, res: Resolved) -> dict[str, Any]:
+    """Checks the sampling fields; returns our defaults for those the client left out.
+
+    temperature and top_p are always sent: a worker's own generation config
+    (trtllm-serve reads the model's generation_config.json) must not decide
+    what a client gets. seed, n and stop pass through as given.
+    """
     _range(req.temperature, "temperature", 0, 2)
     _range(req.top_p, "top_p", 0, 1)
     _range(req.frequency_penalty, "frequency_penalty", -2, 2)
     _range(req.presence_penalty, "presence_penalty", -2, 2)
     _range(req.n, "n", 1, 128)
+    if isinstance(req.stop, list) and len(req.stop) > MAX_STOP:
+        raise invalid(
+            f"Invalid 'stop': array too long. Expected an array with maximum length {MAX_STOP}, "
+            f"but got an array with length {len(req.stop)} instead.",
+            param="stop",
+        )
+    pinned: dict[str, Any] = {}
+    defaults = res.model.sampling
+    if not given(req.temperature):
+        pinned["temperature"] = defaults.temperature
+    if not given(req.top_p):
+        pinned["top_p"] = defaults.top_p
+    return pinned
 
 
 def _max_tokens(value: Any, name: str, res: Resolved) -> int:
@@ -166,7 +189,7 @@ def _tools(req: ChatRequest, res: Resolved) -> tuple[str | None, list[str] | Non
 
 def plan_chat(req: ChatRequest, res: Resolved) -> GenerationPlan:
     _check_unsupported(req, CHAT_UNSUPPORTED)
-    _sampling(req)
+    pinned = _sampling(req, res)
     if given(req.max_completion_tokens):
         max_tokens = _max_tokens(req.max_completion_tokens, "max_completion_tokens", res)
     else:
@@ -174,14 +197,19 @@ def plan_chat(req: ChatRequest, res: Resolved) -> GenerationPlan:
     stream, include_usage = _stream(req)
     family, names = _tools(req, res)
     chat_logprobs(req, res.model)
+    messages = req.messages
+    if res.model.family == "mistral":  # its template refuses other tool-call ids
+        messages = mistral_history(messages) or messages
     upstream = msgspec.structs.replace(
         req,
         model=res.model.served_name,
+        messages=messages,
         response_format=response_format(req, res.model),
         stream_options={"include_usage": True} if stream else UNSET,
         max_tokens=UNSET if _MAX_COMPLETION_UPSTREAM else max_tokens,
         max_completion_tokens=max_tokens if _MAX_COMPLETION_UPSTREAM else UNSET,
         **_CHAT_DROP,
+        **pinned,
     )
     body = _with_adapter(msgspec.json.encode(upstream), res)
     return GenerationPlan(body, stream, include_usage, family, names, max_tokens)
@@ -189,7 +217,7 @@ def plan_chat(req: ChatRequest, res: Resolved) -> GenerationPlan:
 
 def plan_completion(req: CompletionRequest, res: Resolved) -> GenerationPlan:
     _check_unsupported(req, COMPLETION_UNSUPPORTED)
-    _sampling(req)
+    pinned = _sampling(req, res)
     max_tokens = _max_tokens(req.max_tokens, "max_tokens", res)
     stream, include_usage = _stream(req)
     completion_logprobs(req, res.model)
@@ -199,6 +227,7 @@ def plan_completion(req: CompletionRequest, res: Resolved) -> GenerationPlan:
         stream_options={"include_usage": True} if stream else UNSET,
         max_tokens=max_tokens,
         **_COMPLETION_DROP,
+        **pinned,
     )
     body = _with_adapter(msgspec.json.encode(upstream), res)
     return GenerationPlan(body, stream, include_usage, None, None, max_tokens)

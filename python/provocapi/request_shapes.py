@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from .error_catalog import invalid
+from .error_catalog import UNSUPPORTED_CONTENT, invalid
 from .errors import ApiError, quote
 from .schemas import ChatRequest, CompletionRequest
 
@@ -69,13 +69,27 @@ def _check_message(m: dict[str, Any], where: str) -> None:
         _tool_calls(calls, f"{where}.tool_calls")
 
 
+# Why each non-text part is refused (the migration guide's list); any other type too.
+_NOT_READ = {
+    "image_url": "the models served here do not take image inputs (vision)",
+    "input_audio": "the models served here do not take audio inputs",
+    "file": "the models served here do not take file inputs",
+    "refusal": "a refusal part cannot be rendered into the model's prompt",
+}
+
+
 def _content_parts(content: object, where: str) -> None:
     if type(content) is not list:
         raise _wrong_type(where, "a string or an array of content parts")
     for j, part in enumerate(content):
         if type(part) is not dict or type(part.get("type")) is not str:
             raise _wrong_type(f"{where}[{j}]", "an object with a string 'type'")
-        if part["type"] == "text" and type(part.get("text")) is not str:
+        kind = part["type"]
+        if kind != "text":
+            # a worker would render only the text: the rest must not vanish unseen
+            why = _NOT_READ.get(kind, "only text parts are read")
+            raise UNSUPPORTED_CONTENT.build(kind=quote(kind), why=why, param=f"{where}[{j}].type")
+        if type(part.get("text")) is not str:
             raise _wrong_type(f"{where}[{j}].text", "a string")
 
 

@@ -42,6 +42,7 @@ ROUTED = (
     E.UPSTREAM_TIMEOUT,
 )
 GENERATE = (*ANY, *AUTH, *BODY, *RESOLVE, *ROUTED)
+CHAT = (*GENERATE, E.UNSUPPORTED_CONTENT)  # request_shapes.py: content parts
 # files and batches (handlers/files.py, handlers/batches.py)
 UPLOAD = (
     *ANY,
@@ -58,7 +59,7 @@ A_FILE = (*ANY, *AUTH, E.FILE_NOT_FOUND)
 A_BATCH = (*ANY, *AUTH, E.BATCH_NOT_FOUND)
 
 ROUTE_ERRORS: dict[tuple[str, str], tuple[ErrorSpec, ...]] = {
-    ("/v1/chat/completions", "POST"): GENERATE,
+    ("/v1/chat/completions", "POST"): CHAT,
     ("/v1/completions", "POST"): GENERATE,
     ("/v1/embeddings", "POST"): (*GENERATE, E.MAX_TOKENS_PER_REQUEST),
     ("/v1/models", "GET"): (*ANY, *AUTH),

@@ -69,9 +69,11 @@ def test_upload_list_get_use_delete(env: Env, tmp_path: Path) -> None:
         ]
         assert len(served) == 1 and served[0]["requests"] == 2
         models = t1.get("/v1/models").json()["data"]
-        assert {"id": public, "object": "model", "created": models[-1]["created"],
-                "owned_by": "t1"} in models  # fmt: skip
-        assert t1.get(f"/v1/models/{public}").json()["owned_by"] == "t1"
+        listed_card = next(m for m in models if m["id"] == public)
+        assert (listed_card["object"], listed_card["owned_by"]) == ("model", "t1")
+        assert listed_card["base_model"] == CHAT
+        card = t1.get(f"/v1/models/{public}").json()
+        assert card == listed_card
 
         # the other tenant sees nothing of it, by id or by name
         with env.http("t2") as t2:

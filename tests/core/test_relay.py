@@ -8,6 +8,7 @@ against the rules the SDKs rely on and against OpenAI's published schemas.
 from __future__ import annotations
 
 import json
+import re
 import struct
 from collections.abc import Callable, Iterator
 from typing import Any
@@ -294,7 +295,10 @@ def test_text_tool_calls_through_the_stream_helper(
     assert [(c.function.name, c.function.arguments) for c in calls] == [
         ("get_weather", '{"city":"Paris"}')
     ]
-    assert calls[0].id.startswith("call_") and len(calls[0].id) == 29
+    if family == "mistral":  # its template accepts only 9 alphanumerics
+        assert re.fullmatch(r"[A-Za-z0-9]{9}", calls[0].id), calls[0].id
+    else:
+        assert calls[0].id.startswith("call_") and len(calls[0].id) == 29
     assert (choice.message.content or None) == content
     assert "tool_calls.function.arguments.done" in kinds
     check_rules(b"".join(sink), "chat", True)

@@ -15,7 +15,9 @@ from harness.procs import create_key, run_cli
 from openai.types.chat import ChatCompletion
 
 from .conftest import (
+    ADAPTER,
     DOWN_MODEL,
+    GHOST_ADAPTER,
     MAX_BODY_BYTES,
     MAX_OUTPUT_TOKENS,
     TIMEOUT_MODEL,
@@ -249,7 +251,13 @@ def test_revoked_key_stops_working(stack: Stack, recorder: Recorder) -> None:
         # its key narrows it to one model (and that model's aliases)
         with pytest.raises(openai.NotFoundError):
             c.chat.completions.create(model="mistral-small-3-24b", messages=MESSAGES)
-        assert {m.id for m in c.models.list()} == {"llama-3.1-8b-instruct", "gpt-4o-mini"}
+        # (the operator's adapters of that model are listed as base:name too)
+        adapters = {f"llama-3.1-8b-instruct:{a}" for a in (ADAPTER, GHOST_ADAPTER)}
+        assert {m.id for m in c.models.list()} == {
+            "llama-3.1-8b-instruct",
+            "gpt-4o-mini",
+            *adapters,
+        }
 
         kid = _key_id(stack, tenant)
         res = run_cli("keys", "revoke", kid, "--data-dir", str(stack.data_dir))

@@ -3,6 +3,7 @@ OpenAI errors naming the param."""
 
 from __future__ import annotations
 
+import orjson
 import pytest
 from provocapi.decoding import decode
 from provocapi.errors import QUOTE_CHARS, ApiError
@@ -158,13 +159,35 @@ def test_messages_of_every_documented_shape_decode() -> None:
     messages = [
         '{"role": "system", "content": "s", "name": "n"}',
         '{"role": "user", "content": [{"type": "text", "text": "t"}, '
-        '{"type": "image_url", "image_url": {"url": "u"}}]}',
+        '{"type": "text", "text": "u"}]}',
         '{"role": "assistant", "content": null, "tool_calls": [{"id": "c", "type": "function", '
         '"function": {"name": "f", "arguments": "{}"}}], "extra": {"kept": [1, 2]}}',
         '{"role": "tool", "tool_call_id": "c", "content": "r"}',
     ]
     req = decode(chat_body(", ".join(messages)), ChatRequest)
     assert req.messages[2]["extra"] == {"kept": [1, 2]}
+
+
+@pytest.mark.parametrize(
+    ("role", "part"),
+    [
+        ("user", '{"type": "image_url", "image_url": {"url": "https://x/y.png"}}'),
+        ("user", '{"type": "input_audio", "input_audio": {"data": "AA==", "format": "wav"}}'),
+        ("user", '{"type": "file", "file": {"file_id": "file-1"}}'),
+        ("user", '{"type": "video", "text": "t"}'),
+        ("assistant", '{"type": "refusal", "refusal": "no"}'),
+        ("tool", '{"type": "image_url", "image_url": {"url": "u"}}'),
+        ("system", '{"type": "input_text", "text": "s"}'),
+    ],
+)
+def test_non_text_content_parts_are_refused_by_name(role: str, part: str) -> None:
+    body = f'{{"role": "{role}", "content": [{{"type": "text", "text": "t"}}, {part}]}}'
+    with pytest.raises(ApiError) as exc:
+        decode(chat_body('{"role": "user", "content": "ok"}, ' + body), ChatRequest)
+    kind = orjson.loads(part)["type"]
+    assert (exc.value.status, exc.value.code) == (400, "unsupported_content")
+    assert exc.value.param == "messages[1].content[1].type"
+    assert f"'{kind}'" in exc.value.message
 
 
 def test_empty_messages_are_refused() -> None:

@@ -13,8 +13,9 @@ from provocapi.errors import ErrorSpec
 from provocapi.openapi import document
 
 ROOT = Path(__file__).resolve().parents[2]
-# answered outside any route: an unknown URL; and 500, which no client input provokes
-NOT_PER_ROUTE = {"UNKNOWN_URL", "INTERNAL_ERROR"}
+# answered outside any documented route (an unknown URL, an API we do not serve),
+# and 500, which no client input provokes
+NOT_PER_ROUTE = {"UNKNOWN_URL", "API_NOT_PROVIDED", "INTERNAL_ERROR"}
 
 
 def _extract_script() -> Any:

@@ -8,7 +8,7 @@ import pytest
 from provocapi import trtllm_protocol as trt
 from provocapi.adapters import Adapter
 from provocapi.catalog import Resolved
-from provocapi.config import Capabilities, ModelConfig
+from provocapi.config import Capabilities, ModelConfig, SamplingDefaults
 from provocapi.decoding import decode
 from provocapi.errors import ApiError
 from provocapi.request_policy import (
@@ -188,3 +188,42 @@ def test_embedding_input_shapes(inp: object) -> None:
     with pytest.raises(ApiError) as exc:
         plan_embedding(emb(input=inp), Resolved(BGE, None, BGE.id))
     assert exc.value.param == "input"
+
+
+PINNED = ModelConfig(
+    id="pinned",
+    kind="chat",
+    workers=["http://w"],
+    sampling=SamplingDefaults(temperature=0.3, top_p=0.8),
+)
+
+
+@pytest.mark.parametrize("kind", ["chat", "completion"])
+def test_sampling_defaults_are_sent_when_the_client_gives_none(kind: str) -> None:
+    def plan(model: ModelConfig, **fields: object) -> dict[str, object]:
+        res = Resolved(model, None, model.id)
+        if kind == "chat":
+            return upstream(plan_chat(chat(**fields), res).body)
+        req = decode(orjson.dumps({"model": "m", "prompt": "p", **fields}), CompletionRequest)
+        return upstream(plan_completion(req, res).body)
+
+    plain = plan(CHAT)
+    assert (plain["temperature"], plain["top_p"]) == (1.0, 1.0)
+    pinned = plan(PINNED, temperature=None)
+    assert (pinned["temperature"], pinned["top_p"]) == (0.3, 0.8)
+    own = plan(PINNED, temperature=0.0, top_p=0.5, seed=42, n=3, stop=["a", "b"])
+    assert (own["temperature"], own["top_p"]) == (0.0, 0.5)
+    assert (own["seed"], own["n"], own["stop"]) == (42, 3, ["a", "b"])
+
+
+def test_more_than_four_stop_sequences_are_refused() -> None:
+    assert upstream(plan_chat(chat(stop=["1", "2", "3", "4"]), RES).body)["stop"] == [
+        "1",
+        "2",
+        "3",
+        "4",
+    ]
+    with pytest.raises(ApiError) as exc:
+        plan_chat(chat(stop=["1", "2", "3", "4", "5"]), RES)
+    assert (exc.value.status, exc.value.code, exc.value.param) == (400, "invalid_value", "stop")
+    assert "maximum length 4" in exc.value.message

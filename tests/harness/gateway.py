@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import re
 import textwrap
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 
 import httpx2
@@ -33,6 +33,7 @@ class Gateway:
         data_dir: Path | None = None,
         port: int | None = None,
         name: str = "gateway",
+        args: Sequence[str] = (),
     ) -> None:
         self.root = root
         root.mkdir(parents=True, exist_ok=True)
@@ -45,6 +46,7 @@ class Gateway:
         self.workers = workers
         self.env = dict(env or {})
         self.name = name
+        self.args = list(args)  # more `serve` flags (--no-auth, ...)
         self.proc: Proc | None = None
         self._starts = 0
 
@@ -65,7 +67,7 @@ class Gateway:
             cmd += ["--config", str(self.config_path)]
         if self.workers is not None:
             cmd += ["--workers", str(self.workers)]
-        return cmd
+        return cmd + self.args
 
     def start(self, timeout_s: float = 60.0, ready: str = "/health") -> Gateway:
         """Start serve and wait until `ready` answers 200; a failed start is stopped and

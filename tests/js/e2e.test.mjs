@@ -175,6 +175,46 @@ test('a bad parameter is a BadRequestError naming it', async () => {
   );
 });
 
+test('model cards parse: list and retrieve keep the extra fields', async () => {
+  const ids = [];
+  for await (const m of client.models.list()) {
+    ids.push(m.id);
+    assert.equal(m.object, 'model');
+    assert.equal(typeof m.context_length, 'number');
+    assert.equal(typeof m.capabilities, 'object');
+  }
+  assert.ok(ids.includes(CHAT_MODEL));
+  const m = await client.models.retrieve(CHAT_MODEL);
+  assert.equal(m.id, CHAT_MODEL);
+  assert.equal(typeof m.capabilities.tools, 'boolean');
+  assert.ok(m.max_output_tokens > 0);
+});
+
+test('an API we do not serve is a NotFoundError saying what to use', async () => {
+  await assert.rejects(client.responses.create({ model: CHAT_MODEL, input: 'Hi' }), (err) => {
+    assert.ok(err instanceof NotFoundError, `got ${err?.constructor?.name}: ${err}`);
+    assert.equal(err.code, 'api_not_provided');
+    assert.match(err.message, /chat\/completions/);
+    return true;
+  });
+});
+
+test('an image content part is a BadRequestError naming it', async () => {
+  const content = [
+    { type: 'text', text: 'What is this?' },
+    { type: 'image_url', image_url: { url: 'https://example.com/cat.png' } },
+  ];
+  await assert.rejects(
+    client.chat.completions.create({ model: CHAT_MODEL, messages: [{ role: 'user', content }] }),
+    (err) => {
+      assert.ok(err instanceof BadRequestError, `got ${err?.constructor?.name}: ${err}`);
+      assert.equal(err.code, 'unsupported_content');
+      assert.equal(err.param, 'messages[0].content[1].type');
+      return true;
+    },
+  );
+});
+
 test('a mid-stream failure raises APIError', async () => {
   const stream = await client.chat.completions.create({
     model: CHAT_MODEL,

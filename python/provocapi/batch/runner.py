@@ -20,7 +20,7 @@ from collections.abc import Iterator
 import orjson
 
 from ..gateway import Gateway
-from ..keys import KeyRecord
+from ..keys import LOCAL_KEY, KeyRecord
 from .line_call import run_line
 from .priority import TokenWindow, batch_tpm, online_waiting, share_cap
 from .records import BatchRecord
@@ -142,6 +142,8 @@ class Runner:
 
     def _key(self, key_id: str) -> KeyRecord | None:
         """The creating key, while it is not revoked."""
+        if self.gw.keyless and key_id == LOCAL_KEY.id:
+            return LOCAL_KEY
         found = self.gw.keys.active_by_id(key_id)
         if found is None:  # created since the last refresh (every 250 ms), or revoked
             self.gw.keys.refresh()

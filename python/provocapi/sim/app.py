@@ -372,6 +372,7 @@ class SimWorker:
         entry: Entry | None,
     ) -> Result:
         t = p.triggers
+        self.stats.last_body = body
         if t.status:
             return self._error(req, t.status, f"Simulated error (status {t.status}).")
         if self.cfg.error_rate and self.rng.random() < self.cfg.error_rate:

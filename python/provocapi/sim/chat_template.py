@@ -319,3 +319,32 @@ def mistral(body: dict[str, Any]) -> Parts:
 
 
 RENDER = {"llama3": llama3, "qwen2": qwen2, "mistral": mistral}
+
+# What Mistral's chat template raises (`raise_exception`) while rendering a history
+# whose tool-call ids are not 9 alphanumerics (mistral-common checks ^[a-zA-Z0-9]{9}$).
+MISTRAL_ID_ERROR = "Tool call IDs should be alphanumeric strings with length 9!"
+
+
+def _mistral_id_ok(value: object) -> bool:
+    return isinstance(value, str) and len(value) == 9 and value.isascii() and value.isalnum()
+
+
+def template_error(family: str, messages: list[Any]) -> str | None:
+    """The exception the family's template raises on these messages, if any.
+
+    trtllm-serve renders the template inside the handler, so a raise there is its
+    flat 400 with the exception's text; only Mistral's tool-call id check is applied.
+    """
+    if family != "mistral":
+        return None
+    for m in messages:
+        if not isinstance(m, dict):
+            continue
+        if m.get("role") == "tool" and not _mistral_id_ok(m.get("tool_call_id")):
+            return MISTRAL_ID_ERROR
+        calls = m.get("tool_calls")
+        if m.get("role") == "assistant" and isinstance(calls, list):
+            for c in calls:
+                if isinstance(c, dict) and not _mistral_id_ok(c.get("id")):
+                    return MISTRAL_ID_ERROR
+    return None

@@ -9,6 +9,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from . import faults, tools
+from .chat_template import template_error
 from .config import SimConfig
 from .logprobs import Ask
 from .prompt_count import PromptCounter
@@ -171,6 +172,8 @@ def chat(
     triggers = faults.parse(text)
     if not openai:
         _check_response_format(body.get("response_format"))
+        if (refused := template_error(cfg.family, messages)) is not None:
+            raise HandlerError(refused)
     n = int(body.get("n") or 1)
     max_tokens = _max_tokens(body, "max_completion_tokens", "max_tokens")
     key = text_key(text, _seed(body, cfg))

@@ -9,6 +9,8 @@ from typing import Any
 TOKENS_PER_BLOCK = 32
 MAX_NUM_BLOCKS = 8192
 MAX_BATCH = 256
+# the fields of the last request /sim/stats shows (`last_sampling`), as they came
+SAMPLING = ("temperature", "top_p", "seed", "n", "stop", "frequency_penalty", "presence_penalty")
 
 
 class SimStats:
@@ -21,6 +23,7 @@ class SimStats:
         "in_flight",
         "iteration",
         "iterations",
+        "last_body",
         "loras",
         "requests",
         "served",
@@ -40,6 +43,8 @@ class SimStats:
         self.iterations: deque[tuple[float, float, int, int, int, int]] = deque(maxlen=1000)
         # per lora_int_id: the lora_path served and how many requests used it
         self.loras: dict[int, dict[str, Any]] = {}
+        # the last generation request's parsed body: tests read what a worker was sent
+        self.last_body: dict[str, Any] = {}
 
     def lora_served(self, lora_request: dict[str, Any]) -> None:
         """A request ran with this adapter (trtllm-serve's answer says nothing of it)."""
@@ -51,7 +56,9 @@ class SimStats:
         entry["requests"] += 1
 
     def snapshot(self) -> dict[str, Any]:
+        body = self.last_body
         return {
+            "last_sampling": {k: body[k] for k in SAMPLING if k in body},
             "loras": {str(k): dict(v) for k, v in self.loras.items()},
             "requests": self.requests,
             "served": self.served,

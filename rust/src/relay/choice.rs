@@ -14,7 +14,8 @@ use super::logprobs;
 use super::map_finish_reason;
 use super::upstream::{ChoiceIn, ToolCallIn};
 use super::Tools;
-use crate::toolcalls::{call_id, Detector, Piece};
+use crate::family::ChatFamily;
+use crate::toolcalls::{call_id_for, id_fits, Detector, Piece};
 
 pub(crate) struct ChoiceState {
     pub index: u64,
@@ -22,6 +23,8 @@ pub(crate) struct ChoiceState {
     /// Tool-call indexes whose first delta went out.
     opened: Vec<u64>,
     detector: Option<Detector>,
+    /// Decides the shape of the ids we mint (Mistral's templates want 9 alphanumerics).
+    family: Option<ChatFamily>,
     pub finish_reason: Option<&'static str>,
 }
 
@@ -52,6 +55,7 @@ impl ChoiceState {
             role_sent: false,
             opened: Vec::new(),
             detector: tools.map(|t| Detector::new(t.family)),
+            family: tools.map(|t| t.family),
             finish_reason: None,
         }
     }
@@ -168,7 +172,7 @@ impl ChoiceState {
                     let choice = u32::try_from(self.index).unwrap_or(u32::MAX);
                     d.calls.push(CallDelta {
                         index,
-                        id: Some(call_id(seed, choice, k)),
+                        id: Some(call_id_for(self.family, seed, choice, k)),
                         name: Some(call.name),
                         arguments: Some(call.arguments),
                     });
@@ -205,8 +209,8 @@ impl ChoiceState {
             index,
             id: Some(
                 tc.id
-                    .filter(|i| !i.is_empty())
-                    .unwrap_or_else(|| call_id(seed, choice, k)),
+                    .filter(|i| id_fits(self.family, i))
+                    .unwrap_or_else(|| call_id_for(self.family, seed, choice, k)),
             ),
             name: Some(name.unwrap_or_default()),
             arguments: Some(arguments.unwrap_or_default()),

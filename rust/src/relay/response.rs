@@ -15,7 +15,8 @@ use serde_json::{Map, Value};
 use super::logprobs;
 use super::upstream::clean_usage;
 use super::{json_out, map_finish_reason, Kind, Meta, Tools};
-use crate::toolcalls::{call_id, parse};
+use crate::family::ChatFamily;
+use crate::toolcalls::{call_id_for, id_fits, parse};
 
 #[derive(Debug)]
 pub struct Rewritten {
@@ -427,11 +428,12 @@ fn chat_message(
         _ => Value::Null,
     };
     let choice = u32::try_from(choice).unwrap_or(u32::MAX);
+    let family = tools.map(|t| t.family);
     let mut calls: Vec<Value> = match m.remove("tool_calls") {
         Some(Value::Array(list)) => list
             .into_iter()
             .enumerate()
-            .filter_map(|(k, c)| structured_call(c, seed, choice, k))
+            .filter_map(|(k, c)| structured_call(c, family, seed, choice, k))
             .collect(),
         _ => Vec::new(),
     };
@@ -442,7 +444,10 @@ fn chat_message(
                 .calls
                 .into_iter()
                 .enumerate()
-                .map(|(k, c)| call_value(call_id(seed, choice, k as u32), c.name, c.arguments))
+                .map(|(k, c)| {
+                    let id = call_id_for(family, seed, choice, k as u32);
+                    call_value(id, c.name, c.arguments)
+                })
                 .collect();
         }
     }
@@ -472,7 +477,13 @@ fn chat_message(
 }
 
 /// A call the worker parsed itself, with `type` set and arguments as a string.
-fn structured_call(c: Value, seed: &str, choice: u32, k: usize) -> Option<Value> {
+fn structured_call(
+    c: Value,
+    family: Option<ChatFamily>,
+    seed: &str,
+    choice: u32,
+    k: usize,
+) -> Option<Value> {
     let Value::Object(mut c) = c else { return None };
     let Some(Value::Object(mut f)) = c.remove("function") else {
         return None;
@@ -487,8 +498,8 @@ fn structured_call(c: Value, seed: &str, choice: u32, k: usize) -> Option<Value>
         _ => "{}".to_owned(),
     };
     let id = match c.remove("id") {
-        Some(Value::String(s)) if !s.is_empty() => s,
-        _ => call_id(seed, choice, u32::try_from(k).unwrap_or(u32::MAX)),
+        Some(Value::String(s)) if id_fits(family, &s) => s,
+        _ => call_id_for(family, seed, choice, u32::try_from(k).unwrap_or(u32::MAX)),
     };
     Some(call_value(id, name, arguments))
 }
@@ -507,7 +518,7 @@ fn call_value(id: String, name: String, arguments: String) -> Value {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::toolcalls::ChatFamily;
+    use crate::toolcalls::call_id;
 
     fn meta() -> Meta {
         Meta {
@@ -583,6 +594,28 @@ mod tests {
             .as_str()
             .is_some_and(|c| c.contains("<tool_call>")));
         assert!(v["choices"][0]["message"].get("tool_calls").is_none());
+    }
+
+    #[test]
+    fn mistral_calls_get_nine_character_ids() {
+        let tools = Tools {
+            family: ChatFamily::Mistral,
+            names: vec!["f".into()],
+        };
+        let body = r#"{"choices":[{"index":0,"message":{"role":"assistant","content":"[TOOL_CALLS][{\"name\": \"f\", \"arguments\": {}}]"},"finish_reason":"stop"}]}"#;
+        let (v, _) = rewrite(body, Kind::Chat, Some(&tools));
+        let id = v["choices"][0]["message"]["tool_calls"][0]["id"].as_str();
+        assert_eq!(
+            id.map(str::to_owned),
+            Some(call_id_for(Some(ChatFamily::Mistral), "chatcmpl-abc", 0, 0))
+        );
+        assert_eq!(id.map(str::len), Some(9));
+        // a worker's own id that the template would refuse is replaced
+        let body = r#"{"choices":[{"index":0,"message":{"role":"assistant","content":"","tool_calls":[{"id":"chatcmpl-tool-1","function":{"name":"f","arguments":"{}"}},{"id":"abcDEF123","function":{"name":"f","arguments":"{}"}}]},"finish_reason":"stop"}]}"#;
+        let (v, _) = rewrite(body, Kind::Chat, Some(&tools));
+        let calls = &v["choices"][0]["message"]["tool_calls"];
+        assert_eq!(calls[0]["id"].as_str().map(str::len), Some(9));
+        assert_eq!(calls[1]["id"], "abcDEF123");
     }
 
     #[test]

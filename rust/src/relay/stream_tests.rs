@@ -622,7 +622,13 @@ fn text_tool_calls_become_tool_calls_for_each_family() {
         assert_eq!(acc.calls[0].1, "get_weather");
         assert_eq!(acc.calls[0].2, r#"{"city":"Paris"}"#);
         for (k, (id, _, args)) in acc.calls.iter().enumerate() {
-            assert_eq!(id, &crate::toolcalls::call_id(ID, 0, k as u32));
+            // Mistral's: 9 alphanumerics (its template refuses any other id)
+            assert_eq!(
+                id,
+                &crate::toolcalls::call_id_for(Some(family), ID, 0, k as u32)
+            );
+            let want = if family == ChatFamily::Mistral { 9 } else { 29 };
+            assert_eq!(id.len(), want, "{family:?}");
             assert!(serde_json::from_str::<Value>(args).is_ok_and(|v| v.is_object()));
         }
         assert_eq!(acc.finish.as_deref(), Some("tool_calls"));

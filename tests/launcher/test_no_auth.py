@@ -1,0 +1,129 @@
+"""Keyless local mode: `serve --no-auth` / `[server] auth = "none"`."""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Iterator
+from pathlib import Path
+
+import httpx2
+import openai
+import pytest
+from harness.gateway import Gateway
+from harness.procs import Proc, run_cli
+from harness.sims import start_sim_proc
+from harness.waiting import poll
+from provocapi import config as config_mod
+from provocapi.launcher import NO_AUTH_PUBLIC_EXIT, is_loopback, keyless_refusal
+from provocapi.netutil import free_port
+
+MODEL = "llama-3.1-8b-instruct"
+ADMIN = "admin-no-auth-3b1f"
+PUBLIC = "192.0.2.1"
+
+
+def _config(worker: str, auth: str = "") -> str:
+    return f"""\
+        [server]
+        admin_key = "{ADMIN}"
+        {auth}
+
+        [usage]
+        flush_interval_ms = 100
+
+        [[models]]
+        id = "{MODEL}"
+        kind = "chat"
+        family = "llama3"
+        workers = ["{worker}"]
+        """
+
+
+@pytest.fixture(scope="module")
+def sim(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    port = free_port()
+    proc: Proc = start_sim_proc(MODEL, port, tmp_path_factory.mktemp("sim"),
+                                "--output-tokens", "4", "--ttft-ms", "0")  # fmt: skip
+    try:
+        yield f"http://127.0.0.1:{port}"
+    finally:
+        proc.stop()
+
+
+@pytest.fixture(scope="module")
+def keyless(sim: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Gateway]:
+    gw = Gateway(tmp_path_factory.mktemp("keyless"), _config(sim), args=["--no-auth"])
+    try:
+        yield gw.start()
+    finally:
+        gw.stop()
+
+
+def _chat(client: openai.OpenAI, stream: bool = False) -> str:
+    if stream:
+        chunks = client.chat.completions.create(
+            model=MODEL, messages=[{"role": "user", "content": "hi"}], max_tokens=4, stream=True
+        )
+        return "".join(c.choices[0].delta.content or "" for c in chunks if c.choices)
+    resp = client.chat.completions.create(
+        model=MODEL, messages=[{"role": "user", "content": "hi"}], max_tokens=4
+    )
+    return resp.choices[0].message.content or ""
+
+
+def test_any_key_or_none_is_tenant_local(keyless: Gateway) -> None:
+    for key in ("anything", "pk-prov-not-a-real-key"):
+        with openai.OpenAI(base_url=keyless.url + "/v1", api_key=key, max_retries=0) as c:
+            assert _chat(c)
+            assert _chat(c, stream=True)
+            assert MODEL in {m.id for m in c.models.list()}
+    with httpx2.Client(base_url=keyless.url, trust_env=False, timeout=30.0) as raw:
+        r = raw.post("/v1/chat/completions", json={"model": MODEL, "max_tokens": 4,
+                     "messages": [{"role": "user", "content": "no key at all"}]})  # fmt: skip
+        assert r.status_code == 200, r.text
+        # usage is recorded for tenant `local` and readable without a key
+        today = dt.datetime.now(dt.UTC).date().isoformat()
+        query = f"/v1/usage?start_date={today}&end_date={today}"
+
+        def requests() -> int:
+            body = raw.get(query).json()
+            return sum(int(row.get("requests", 0)) for row in body.get("data", []))
+
+        poll(requests, lambda n: n >= 5, timeout_s=15)
+        assert raw.get(query + "&tenant=someone-else").status_code == 403
+        # the admin key is still needed for admin routes, and still works
+        assert raw.post("/admin/reload").status_code == 401
+        assert raw.post("/admin/reload", headers={"Authorization": "Bearer x"}).status_code == 401
+        ok = raw.post("/admin/reload", headers={"Authorization": f"Bearer {ADMIN}"})
+        assert ok.status_code == 200, ok.text
+        other = raw.get(query + "&tenant=local", headers={"Authorization": f"Bearer {ADMIN}"})
+        assert other.status_code == 200
+
+
+@pytest.mark.parametrize("how", ["flag", "config"])
+def test_a_public_address_is_refused(sim: str, tmp_path: Path, how: str) -> None:
+    config = tmp_path / "provocapi.toml"
+    auth = 'auth = "none"' if how == "config" else ""
+    config.write_text(_config(sim, auth).replace("        ", ""))
+    flags = ["--no-auth"] if how == "flag" else []
+    # a documentation address (TEST-NET-1) no interface has: were the check to let it
+    # through, the bind would fail too, and nothing would ever listen off loopback
+    res = run_cli("serve", "--config", str(config), "--host", PUBLIC, "--port", str(free_port()),
+                  "--data-dir", str(tmp_path / "data"), *flags)  # fmt: skip
+    assert res.returncode == NO_AUTH_PUBLIC_EXIT, res.stdout + res.stderr
+    assert "keyless mode" in res.stderr and "--unsafe-no-auth-public" in res.stderr
+    assert PUBLIC in res.stderr
+    assert "listening" not in res.stdout
+
+
+def test_which_addresses_are_loopback() -> None:
+    for host in ("127.0.0.1", "127.1.2.3", "::1", "[::1]", "localhost"):
+        assert is_loopback(host), host
+    for host in ("0.0.0.0", "::", "10.0.0.5", "example.com", "192.168.1.1"):
+        assert not is_loopback(host), host
+    keyless = config_mod.parse('[server]\nauth = "none"\n')
+    keyed = config_mod.parse("")
+    assert keyless_refusal(keyless, "0.0.0.0", unsafe_public=False) is not None
+    assert keyless_refusal(keyless, "0.0.0.0", unsafe_public=True) is None
+    assert keyless_refusal(keyless, "127.0.0.1", unsafe_public=False) is None
+    assert keyless_refusal(keyed, "0.0.0.0", unsafe_public=False) is None
