@@ -70,10 +70,14 @@ def _probe(port: int) -> bool:
 
 
 def test_starting_mode_waits_for_the_port_only() -> None:
-    with start_sim(["--model", "m", "--starting-s", "0.6"]) as sim:
+    # --starting-s counts from process start, and a loaded machine can take a second or
+    # more to import: long enough to see "starting", then polled until healthy
+    with start_sim(["--model", "m", "--starting-s", "4"]) as sim:
         assert _get(sim.url + "/health")[0] == 503
-        time.sleep(0.7)
-        assert _get(sim.url + "/health")[0] == 200
+        deadline = time.monotonic() + 15
+        while _get(sim.url + "/health")[0] != 200:
+            assert time.monotonic() < deadline, "never became healthy"
+            time.sleep(0.1)
 
 
 def test_cli_errors_and_help() -> None:
