@@ -149,8 +149,11 @@ def test_the_plain_install_has_no_extras_and_ships_the_vocabularies(served: Serv
         "import importlib.util, json, provocapi\n"
         "from provocapi.vocab import BUILTIN, source\n"
         f"missing = [m for m in {EXTRAS_ONLY!r} if importlib.util.find_spec(m) is None]\n"
+        "from provocapi.audit.golden import DEFAULT\n"
         "files = {n: str(source(n)[0]) for n in BUILTIN}\n"
-        "print(json.dumps({'pkg': provocapi.__file__, 'missing': missing, 'files': files}))\n"
+        "golden = len(DEFAULT.read_text().splitlines())\n"
+        "print(json.dumps({'pkg': provocapi.__file__, 'missing': missing, 'files': files,"
+        " 'golden': golden}))\n"
     )
     out = subprocess.run(
         [str(served.venv_python), "-c", probe], capture_output=True, text=True, timeout=60,
@@ -162,6 +165,7 @@ def test_the_plain_install_has_no_extras_and_ships_the_vocabularies(served: Serv
     assert sorted(got["missing"]) == sorted(EXTRAS_ONLY)
     for name, path in got["files"].items():
         assert path.startswith(site) and "/provocapi/vocab/" in path, (name, path)
+    assert got["golden"] == 30  # compare's shipped golden set is in the wheel
 
 
 def test_every_chat_model_counts_exactly(served: Served) -> None:
