@@ -63,6 +63,12 @@ class GenerationPlan:
     max_tokens: int = 0  # per choice, as sent (admission reserves n x this)
 
 
+def _nulls(req: msgspec.Struct) -> dict[str, Any]:
+    """An explicit null means "not sent" (as OpenAI reads it); trtllm-serve refuses null for
+    many fields (n, top_k, echo...), so nulls are never forwarded."""
+    return {f: UNSET for f in req.__struct_fields__ if getattr(req, f) is None}
+
+
 def _check_unsupported(req: msgspec.Struct, fields: tuple[str, ...]) -> None:
     for f in fields:
         if given(getattr(req, f)):
@@ -190,14 +196,17 @@ def plan_chat(req: ChatRequest, res: Resolved) -> GenerationPlan:
     stream, include_usage = _stream(req)
     family, names = _tools(req, res)
     _response_format(req, res)
-    upstream = msgspec.structs.replace(
-        req,
-        model=res.model.served_name,
-        stream_options={"include_usage": True} if stream else UNSET,
-        max_tokens=UNSET if _MAX_COMPLETION_UPSTREAM else max_tokens,
-        max_completion_tokens=max_tokens if _MAX_COMPLETION_UPSTREAM else UNSET,
+    if given(req.top_logprobs) and not req.logprobs:
+        raise invalid("'top_logprobs' requires 'logprobs': true.", param="top_logprobs")
+    changes = {
+        **_nulls(req),
+        "model": res.model.served_name,
+        "stream_options": {"include_usage": True} if stream else UNSET,
+        "max_tokens": UNSET if _MAX_COMPLETION_UPSTREAM else max_tokens,
+        "max_completion_tokens": max_tokens if _MAX_COMPLETION_UPSTREAM else UNSET,
         **_CHAT_DROP,
-    )
+    }
+    upstream = msgspec.structs.replace(req, **changes)
     body = _with_adapter(msgspec.json.encode(upstream), res)
     return GenerationPlan(body, stream, include_usage, family, names, max_tokens)
 
@@ -205,15 +214,18 @@ def plan_chat(req: ChatRequest, res: Resolved) -> GenerationPlan:
 def plan_completion(req: CompletionRequest, res: Resolved) -> GenerationPlan:
     _check_unsupported(req, COMPLETION_UNSUPPORTED)
     _sampling(req)
+    if req.suffix:  # trtllm-serve: "suffix is not supported"
+        raise unsupported("suffix")
     max_tokens = _max_tokens(req.max_tokens, "max_tokens", res)
     stream, include_usage = _stream(req)
-    upstream = msgspec.structs.replace(
-        req,
-        model=res.model.served_name,
-        stream_options={"include_usage": True} if stream else UNSET,
-        max_tokens=max_tokens,
+    changes = {
+        **_nulls(req),
+        "model": res.model.served_name,
+        "stream_options": {"include_usage": True} if stream else UNSET,
+        "max_tokens": max_tokens,
         **_COMPLETION_DROP,
-    )
+    }
+    upstream = msgspec.structs.replace(req, **changes)
     body = _with_adapter(msgspec.json.encode(upstream), res)
     return GenerationPlan(body, stream, include_usage, None, None, max_tokens)
 
