@@ -126,6 +126,12 @@ def _usage_params(names: list[str]) -> list[dict[str, Any]]:
             ("start_date", True, _DATE, "YYYY-MM-DD (UTC), inclusive"),
             ("end_date", True, _DATE, "YYYY-MM-DD (UTC), inclusive, not before start_date"),
             ("model", False, model, "a model id or alias: only its rows"),
+            (
+                "tenant",
+                False,
+                {"type": "string"},
+                "admin key only: whose usage; another key gets 403",
+            ),
         )
     ]
 
@@ -551,6 +557,19 @@ def _nullable_page_ids(schemas: dict[str, Any]) -> None:
                 props[key] = {"type": ["string", "null"]}
 
 
+def _completion_chunk(schemas: dict[str, Any]) -> dict[str, Any]:
+    """A streamed completion chunk: OpenAI's CreateCompletionResponse, whose `usage` and
+    `finish_reason` are null until the last chunks (as OpenAI streams them; its spec,
+    written for the whole answer, has no null)."""
+    chunk = orjson.loads(orjson.dumps(schemas["CreateCompletionResponse"]))
+    choice = chunk["properties"]["choices"]["items"]["properties"]
+    choice["finish_reason"] = {"anyOf": [choice["finish_reason"], {"type": "null"}]}
+    chunk["properties"]["usage"] = {
+        "anyOf": [{"$ref": "#/components/schemas/CompletionUsage"}, {"type": "null"}]
+    }
+    return chunk
+
+
 def document(models: Sequence[ModelConfig] = ()) -> bytes:
     """The document for a gateway serving `models` (their ids and aliases are the
     `model` enums, so a generated request names a model that exists)."""
@@ -564,6 +583,7 @@ def document(models: Sequence[ModelConfig] = ()) -> bytes:
     assert not clash, f"request Structs named like OpenAI's schemas: {clash}"
     components.update(openai_schemas)
     _nullable_page_ids(components)
+    components["CompletionStreamChunk"] = _completion_chunk(components)
     chat_names = [n for m in models if m.kind == "chat" for n in (m.id, *m.aliases)]
     components["ChatModelName"] = (
         {"type": "string", "enum": chat_names, "description": "a chat model id or alias"}
@@ -615,7 +635,7 @@ def document(models: Sequence[ModelConfig] = ()) -> bytes:
                     "Create a completion",
                     "CompletionRequest",
                     "CreateCompletionResponse",
-                    "CreateCompletionResponse",
+                    "CompletionStreamChunk",
                 )
             },
             "/v1/embeddings": {

@@ -19,6 +19,7 @@ from . import trtllm_protocol as trt
 from .catalog import Resolved
 from .error_catalog import invalid, unsupported
 from .errors import quote
+from .request_shapes import token_lists
 from .schemas import ChatRequest, CompletionRequest, EmbeddingRequest, given
 
 # Accepted from clients, never forwarded: bookkeeping that cannot change the output.
@@ -243,13 +244,8 @@ def plan_embedding(req: EmbeddingRequest, res: Resolved) -> EmbeddingPlan:
     if isinstance(inp, list):
         if not inp:
             raise invalid("'input' must not be empty.", param="input")
-        first = inp[0]
-        ok = (
-            all(isinstance(x, str) for x in inp)
-            or all(isinstance(x, int) for x in inp)
-            or all(isinstance(x, list) and all(isinstance(t, int) for t in x) for x in inp)
-        )
-        if not ok or isinstance(first, bool):
+        ok = all(type(x) is str for x in inp) or token_lists(inp)
+        if not ok:
             raise invalid(
                 "Invalid 'input': expected a string, a list of strings, a list of token ids "
                 "or a list of lists of token ids.",
