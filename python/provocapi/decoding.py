@@ -25,6 +25,7 @@ _PATH = re.compile(r" - at `\$(?P<path>[^`]*)`$")
 _MISSING = re.compile(r"^Object missing required field `(?P<field>[^`]+)`")
 _UNKNOWN = re.compile(r"^Object contains unknown field `(?P<field>[^`]+)`")
 _CONSTRAINT = re.compile(r"^Expected `\w+` [<>]=? ")
+_INT_GOT_FLOAT = re.compile(r"^Expected `int( \| null)?`, got `float`")
 
 _decoders: dict[type, msgspec.json.Decoder] = {}
 
@@ -44,7 +45,7 @@ def decode(body: bytes, typ: type[T]) -> T:
     try:
         obj = dec.decode(body)
     except msgspec.ValidationError as exc:
-        if "got `float`" not in str(exc):
+        if not _INT_GOT_FLOAT.match(str(exc)):
             raise _translate(str(exc)) from None
         obj = _with_whole_floats(body, typ)
     except msgspec.DecodeError:
@@ -58,11 +59,14 @@ def decode(body: bytes, typ: type[T]) -> T:
 
 
 def _with_whole_floats(body: bytes, typ: type[T]) -> T:
-    """An int field got a float: decoded again with whole floats as ints (`16.0`)."""
+    """An int field got a float: decoded again with whole floats as ints (`16.0`).
+    msgspec stops at the first problem, so the rest of the body may still be broken."""
     try:
         return msgspec.convert(whole_numbers.top_level(msgspec.json.decode(body)), typ)
     except msgspec.ValidationError as exc:
         raise _translate(str(exc)) from None
+    except msgspec.DecodeError:
+        raise E.INVALID_JSON.build() from None
 
 
 def too_deep(param: str | None) -> ApiError:

@@ -17,6 +17,7 @@ LINKS: dict[tuple[str, str], list[tuple[str, str, dict[str, str]]]] = {
         ("/v1/files/{file_id}", "get", {"file_id": _ID}),
         ("/v1/files/{file_id}/content", "get", {"file_id": _ID}),
         ("/v1/files/{file_id}", "delete", {"file_id": _ID}),
+        ("/v1/batches", "post", {}),  # the file as a batch's input (BODY_LINKS)
     ],
     ("/v1/batches", "post"): [
         ("/v1/batches/{batch_id}", "get", {"batch_id": _ID}),
@@ -40,6 +41,16 @@ LINKS: dict[tuple[str, str], list[tuple[str, str, dict[str, str]]]] = {
 }
 
 
+# links that fill a request body rather than parameters
+BODY_LINKS: dict[tuple[str, str, str, str], dict[str, str]] = {
+    ("/v1/files", "post", "/v1/batches", "post"): {
+        "input_file_id": _ID,
+        "endpoint": "/v1/chat/completions",
+        "completion_window": "24h",
+    },
+}
+
+
 def operation_id(path: str, method: str) -> str:
     return f"{method}_" + "_".join(w for w in re.split(r"[^A-Za-z0-9]+", path) if w)
 
@@ -51,10 +62,13 @@ def add(paths: dict[str, Any]) -> None:
             op["operationId"] = operation_id(path, method)
     for (path, method), targets in LINKS.items():
         ok = paths[path][method]["responses"]["200"]
-        ok["links"] = {
-            operation_id(t_path, t_method): {
-                "operationId": operation_id(t_path, t_method),
-                "parameters": params,
-            }
-            for t_path, t_method, params in targets
-        }
+        links: dict[str, Any] = {}
+        for t_path, t_method, params in targets:
+            link: dict[str, Any] = {"operationId": operation_id(t_path, t_method)}
+            if params:
+                link["parameters"] = params
+            body = BODY_LINKS.get((path, method, t_path, t_method))
+            if body is not None:
+                link["requestBody"] = body
+            links[operation_id(t_path, t_method)] = link
+        ok["links"] = links

@@ -1,0 +1,66 @@
+"""What JSON Schema cannot say about a valid request, applied to generated cases.
+
+Each rule is one the gateway enforces across fields or inside file bytes, where
+the document can only describe the parts: /v1/usage's range (end not before start,
+at most [usage].max_range_days), and an uploaded adapter's files (a PEFT config and
+safetensors that fit the base model). Only cases the document calls valid are
+touched; a negative case goes out as generated.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import tempfile
+from functools import cache
+from pathlib import Path
+from typing import Any
+
+from adapters.files import ARCH, adapter, modules
+from schemathesis.generation import GenerationMode
+from schemathesis.generation.case import Case
+
+from .conftest import CHAT
+
+MAX_RANGE_DAYS = 366
+ALIASES = {a: m for m, (_, aliases) in CHAT.items() for a in aliases}
+
+
+def needs_admin(case: Case) -> bool:
+    return case.path == "/admin/reload"
+
+
+def positive(case: Case) -> bool:
+    return bool(case.meta and case.meta.generation.mode == GenerationMode.POSITIVE)
+
+
+def prepare(case: Case) -> None:
+    if not positive(case):
+        return
+    if case.path == "/v1/usage" and case.query:
+        _usage_range(case.query)
+    elif case.path == "/v1/adapters/upload" and isinstance(case.body, dict):
+        _adapter_files(case.body)
+
+
+def _usage_range(query: dict[str, Any]) -> None:
+    try:
+        start = dt.date.fromisoformat(query["start_date"])
+        end = dt.date.fromisoformat(query["end_date"])
+    except (KeyError, TypeError, ValueError):
+        return
+    start, end = min(start, end), max(start, end)
+    end = min(end, start + dt.timedelta(days=MAX_RANGE_DAYS - 1))
+    query["start_date"], query["end_date"] = start.isoformat(), end.isoformat()
+
+
+@cache
+def _files(model: str) -> tuple[bytes, bytes]:
+    with tempfile.TemporaryDirectory() as tmp:
+        return adapter(Path(tmp), modules(model))
+
+
+def _adapter_files(body: dict[str, Any]) -> None:
+    base = body.get("base_model")
+    model = ALIASES.get(base, base) if isinstance(base, str) else None
+    if model in ARCH:
+        body["adapter_config"], body["adapter_model"] = _files(model)
