@@ -130,7 +130,9 @@ def test_stateful_links(proof_stack: ProofStack, tmp_path: Path) -> None:
     ]  # fmt: skip
     tests_dir = Path(__file__).parents[1]
     env = {**os.environ, "PYTHONPATH": str(tests_dir), "SCHEMATHESIS_HOOKS": "proof.st_hooks"}
-    run = subprocess.run(cmd, capture_output=True, text=True, env=env, timeout=600, check=False)
+    run = subprocess.run(
+        cmd, capture_output=True, text=True, env=env, cwd=tmp_path, timeout=600, check=False
+    )  # its crash cache goes to tmp_path
     print(run.stdout[-3000:])
     assert run.returncode == 0, run.stdout[-6000:] + run.stderr[-2000:]
     links = re.search(r"API Links:\s+(\d+) covered", run.stdout)
