@@ -1,6 +1,7 @@
 """The stack the proof tests run against: one simulator process serving a fleet
-(three chat families, two embedding models), the local Hugging Face hub stand-in
-holding one good adapter repo, and a gateway (two Granian workers) with its
+(three chat families, two embedding models, and FAULTY, a chat model whose worker
+answers half its calls with a 500: the injected fault), the local Hugging Face hub
+stand-in holding one good adapter repo, and a gateway (two Granian workers) with its
 stderr captured in its log.
 
 Tests here are marked `proof` (`pytest -m proof` runs them alone,
@@ -30,7 +31,10 @@ CHAT = {  # model → (family, aliases)
     "llama-3.1-8b-instruct": ("llama3", ["gpt-4o-mini"]),
     "qwen-2.5-72b-instruct": ("qwen2", ["gpt-4-turbo"]),
     "mistral-small-3-24b": ("mistral", []),
+    "llama-3.1-70b-instruct": ("llama3", ["gpt-4o"]),  # FAULTY
 }
+FAULTY = "llama-3.1-70b-instruct"
+FAULTY_NAMES = (FAULTY, "gpt-4o")
 EMBED = {  # model → (dimensions, min_dimensions)
     "bge-m3": (1024, None),
     "nomic-embed-v1.5": (768, 64),
@@ -117,7 +121,8 @@ def proof_stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ProofStack
     models = [*CHAT, *EMBED]
     ports = dict(zip(models, free_ports(len(models)), strict=True))
     fleet = [
-        {"model": m, "port": ports[m], "family": CHAT[m][0]} for m in CHAT
+        {"model": m, "port": ports[m], "family": CHAT[m][0],
+         "error_rate": 0.5 if m == FAULTY else None} for m in CHAT
     ] + [
         {"model": m, "port": ports[m], "embedding": True, "dimensions": EMBED[m][0]}
         for m in EMBED

@@ -15,14 +15,29 @@ from functools import cache
 from pathlib import Path
 from typing import Any
 
+import schemathesis
 from adapters.files import ARCH, adapter, modules
+from schemathesis.checks import CheckContext
+from schemathesis.core.transport import Response
 from schemathesis.generation import GenerationMode
 from schemathesis.generation.case import Case
 
-from .conftest import CHAT
+from .conftest import CHAT, FAULTY_NAMES
 
 MAX_RANGE_DAYS = 366
 ALIASES = {a: m for m, (_, aliases) in CHAT.items() for a in aliases}
+
+
+@schemathesis.check
+def server_errors_only_from_faults(ctx: CheckContext, response: Response, case: Case) -> None:
+    """No 500 ever; 502-504 only for a call to the model whose worker fails on purpose."""
+    status = response.status_code
+    if status < 500:
+        return
+    body = case.body if isinstance(case.body, dict) else {}
+    faulted = body.get("model") in FAULTY_NAMES
+    if status == 500 or status > 504 or not faulted:
+        raise AssertionError(f"{status} without an injected fault: {response.text[:300]}")
 
 
 def needs_admin(case: Case) -> bool:
