@@ -175,6 +175,14 @@ CHAT = {"model": "llama-3.1-8b-instruct", "max_tokens": 4, "temperature": 0.5,
         "tools": [{"type": "function", "function": {"name": "f", "parameters": {
             "type": "object", "properties": {"x": {"type": "integer"}}}}}],
         "stop": ["\n"], "stream": False}  # fmt: skip
+CHAT_STREAM = {"model": "mistral-small-3-24b", "stream": True, "max_tokens": 4,
+               "stream_options": {"include_usage": True}, "tool_choice": "auto",
+               "tools": CHAT["tools"], "messages": [
+                   {"role": "user", "content": "call f"},
+                   {"role": "assistant", "content": None, "tool_calls": [
+                       {"id": "c1", "type": "function",
+                        "function": {"name": "f", "arguments": '{"x": 1}'}}]},
+                   {"role": "tool", "tool_call_id": "c1", "content": "2"}]}  # fmt: skip
 COMPLETION = {"model": "qwen-2.5-72b-instruct", "prompt": ["Once", "upon"], "max_tokens": 4,
               "logit_bias": {"42": 1.5}, "stop_token_ids": [2]}  # fmt: skip
 EMBEDDING = {"model": "nomic-embed-v1.5", "input": [[1, 2, 3], [4]], "dimensions": 64,
@@ -246,6 +254,7 @@ JSON = {"content-type": "application/json"}
     ("name", "url", "seed"),
     [
         ("chat", "/v1/chat/completions", CHAT),
+        ("chat stream", "/v1/chat/completions", CHAT_STREAM),
         ("completions", "/v1/completions", COMPLETION),
         ("embeddings", "/v1/embeddings", EMBEDDING),
         ("batches", "/v1/batches", BATCH),
