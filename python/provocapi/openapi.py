@@ -115,6 +115,7 @@ USAGE_SUMMARY = (
     "admin key and `tenant`); the range is inclusive and at most [usage].max_range_days "
     "(default 366) days"
 )
+_TENANT = {"type": "string", "minLength": 1}  # the admin key must name one
 _DATE = {"type": "string", "format": "date", "pattern": "^[0-9]{4}-[0-9]{2}-[0-9]{2}$"}
 
 
@@ -126,12 +127,7 @@ def _usage_params(names: list[str]) -> list[dict[str, Any]]:
             ("start_date", True, _DATE, "YYYY-MM-DD (UTC), inclusive"),
             ("end_date", True, _DATE, "YYYY-MM-DD (UTC), inclusive, not before start_date"),
             ("model", False, model, "a model id or alias: only its rows"),
-            (
-                "tenant",
-                False,
-                {"type": "string"},
-                "admin key only: whose usage; another key gets 403",
-            ),
+            ("tenant", False, _TENANT, "admin key only: whose usage; another key gets 403"),
         )
     ]
 
@@ -297,8 +293,8 @@ _LIST_ADAPTERS = [
      "description": "the last id of the previous page"},
     {"name": "limit", "in": "query", "required": False,
      "schema": {"type": "integer", "minimum": 1, "maximum": 100, "default": 20}},
-    {"name": "tenant", "in": "query", "required": False, "schema": {"type": "string"},
-     "description": "admin key only: whose adapters; another key gets 403"},
+    {"name": "tenant", "in": "query", "required": False, "schema": _TENANT,
+     "description": "admin key only: whose adapters (another key: ignored)"},
 ]  # fmt: skip
 
 

@@ -41,7 +41,11 @@ def server_errors_only_from_faults(ctx: CheckContext, response: Response, case: 
 
 
 def needs_admin(case: Case) -> bool:
-    return case.path == "/admin/reload"
+    """/admin/reload, and `tenant` on /v1/usage and /v1/adapters (whose usage or adapters:
+    the admin key's question; any other key gets 403)."""
+    if case.path == "/admin/reload":
+        return True
+    return bool(case.query and "tenant" in case.query and positive(case))
 
 
 def positive(case: Case) -> bool:
