@@ -64,10 +64,16 @@ class GenerationPlan:
     max_tokens: int = 0  # per choice, as sent (admission reserves n x this)
 
 
-def _nulls(req: msgspec.Struct) -> dict[str, Any]:
-    """An explicit null means "not sent" (as OpenAI reads it); trtllm-serve refuses null for
-    many fields (n, top_k, echo...), so nulls are never forwarded."""
-    return {f: UNSET for f in req.__struct_fields__ if getattr(req, f) is None}
+def _encode(upstream: msgspec.Struct) -> bytes:
+    """The worker's body. An explicit null means "not sent" (as OpenAI reads it), and
+    trtllm-serve refuses null for many fields (n, top_k, echo...), so a top-level null is
+    never forwarded. A small body without a null anywhere skips the look (a big one
+    is not scanned: looking at its fields costs less than reading its bytes)."""
+    body = msgspec.json.encode(upstream)
+    if len(body) <= 65536 and b":null" not in body:
+        return body
+    drop = {f: UNSET for f in upstream.__struct_fields__ if getattr(upstream, f) is None}
+    return msgspec.json.encode(msgspec.structs.replace(upstream, **drop)) if drop else body
 
 
 def _check_unsupported(req: msgspec.Struct, fields: tuple[str, ...]) -> None:
@@ -199,16 +205,15 @@ def plan_chat(req: ChatRequest, res: Resolved) -> GenerationPlan:
     _response_format(req, res)
     if given(req.top_logprobs) and not req.logprobs:
         raise invalid("'top_logprobs' requires 'logprobs': true.", param="top_logprobs")
-    changes = {
-        **_nulls(req),
-        "model": res.model.served_name,
-        "stream_options": {"include_usage": True} if stream else UNSET,
-        "max_tokens": UNSET if _MAX_COMPLETION_UPSTREAM else max_tokens,
-        "max_completion_tokens": max_tokens if _MAX_COMPLETION_UPSTREAM else UNSET,
+    upstream = msgspec.structs.replace(
+        req,
+        model=res.model.served_name,
+        stream_options={"include_usage": True} if stream else UNSET,
+        max_tokens=UNSET if _MAX_COMPLETION_UPSTREAM else max_tokens,
+        max_completion_tokens=max_tokens if _MAX_COMPLETION_UPSTREAM else UNSET,
         **_CHAT_DROP,
-    }
-    upstream = msgspec.structs.replace(req, **changes)
-    body = _with_adapter(msgspec.json.encode(upstream), res)
+    )
+    body = _with_adapter(_encode(upstream), res)
     return GenerationPlan(body, stream, include_usage, family, names, max_tokens)
 
 
@@ -219,15 +224,14 @@ def plan_completion(req: CompletionRequest, res: Resolved) -> GenerationPlan:
         raise unsupported("suffix")
     max_tokens = _max_tokens(req.max_tokens, "max_tokens", res)
     stream, include_usage = _stream(req)
-    changes = {
-        **_nulls(req),
-        "model": res.model.served_name,
-        "stream_options": {"include_usage": True} if stream else UNSET,
-        "max_tokens": max_tokens,
+    upstream = msgspec.structs.replace(
+        req,
+        model=res.model.served_name,
+        stream_options={"include_usage": True} if stream else UNSET,
+        max_tokens=max_tokens,
         **_COMPLETION_DROP,
-    }
-    upstream = msgspec.structs.replace(req, **changes)
-    body = _with_adapter(msgspec.json.encode(upstream), res)
+    )
+    body = _with_adapter(_encode(upstream), res)
     return GenerationPlan(body, stream, include_usage, None, None, max_tokens)
 
 
