@@ -15,7 +15,7 @@ from typing import TypeVar
 import msgspec
 
 from . import error_catalog as E
-from . import request_shapes
+from . import request_shapes, whole_numbers
 from .errors import ApiError, quote
 from .json_depth import MAX_DEPTH, deep_param, depth_exceeds
 
@@ -25,6 +25,7 @@ _PATH = re.compile(r" - at `\$(?P<path>[^`]*)`$")
 _MISSING = re.compile(r"^Object missing required field `(?P<field>[^`]+)`")
 _UNKNOWN = re.compile(r"^Object contains unknown field `(?P<field>[^`]+)`")
 _CONSTRAINT = re.compile(r"^Expected `\w+` [<>]=? ")
+_INT_GOT_FLOAT = re.compile(r"^Expected `int( \| null)?`, got `float`")
 
 _decoders: dict[type, msgspec.json.Decoder] = {}
 
@@ -44,7 +45,9 @@ def decode(body: bytes, typ: type[T]) -> T:
     try:
         obj = dec.decode(body)
     except msgspec.ValidationError as exc:
-        raise _translate(str(exc)) from None
+        if not _INT_GOT_FLOAT.match(str(exc)):
+            raise _translate(str(exc)) from None
+        obj = _with_whole_floats(body, typ)
     except msgspec.DecodeError:
         raise E.INVALID_JSON.build() from None
     except RecursionError:  # about 1000 levels: far past MAX_DEPTH
@@ -53,6 +56,17 @@ def decode(body: bytes, typ: type[T]) -> T:
         raise too_deep(deep_param(body))
     request_shapes.check(obj)
     return obj
+
+
+def _with_whole_floats(body: bytes, typ: type[T]) -> T:
+    """An int field got a float: decoded again with whole floats as ints (`16.0`).
+    msgspec stops at the first problem, so the rest of the body may still be broken."""
+    try:
+        return msgspec.convert(whole_numbers.top_level(msgspec.json.decode(body)), typ)
+    except msgspec.ValidationError as exc:
+        raise _translate(str(exc)) from None
+    except msgspec.DecodeError:
+        raise E.INVALID_JSON.build() from None
 
 
 def too_deep(param: str | None) -> ApiError:

@@ -8,6 +8,7 @@ statuses come from the catalogue entries it declares (route_errors.py).
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from http import HTTPStatus
 from pathlib import Path
 from typing import Any
@@ -15,9 +16,19 @@ from typing import Any
 import msgspec
 import orjson
 
-from . import __version__, route_errors
+from . import __version__, openapi_links, openapi_requests, route_errors
+from .config import ModelConfig
 from .errors import RetryAfter
-from .schemas import ChatRequest, CompletionRequest, EmbeddingRequest
+from .schemas import (
+    ADAPTER_NAME_PATTERN,
+    HF_REPO_PATTERN,
+    HF_REVISION_PATTERN,
+    ChatRequest,
+    CompletionRequest,
+    EmbeddingRequest,
+)
+from .schemas import BATCH_ENDPOINTS as ENDPOINTS
+from .schemas import FILE_PURPOSES as PURPOSES
 
 _COMPONENTS = Path(__file__).with_name("openapi_components.json")
 
@@ -56,12 +67,25 @@ def _op(
         "application/json": {"schema": {"$ref": f"#/components/schemas/{response}"}}
     }
     if chunk:
+        # OpenAPI 3.1: the schema of each event (`data: <chunk JSON>`, then `data: [DONE]`)
         content["text/event-stream"] = {
             "schema": {
-                "type": "string",
+                "type": "object",
+                "required": ["data"],
+                "properties": {
+                    "data": {
+                        "anyOf": [
+                            {"const": "[DONE]"},
+                            {
+                                "type": "string",
+                                "contentMediaType": "application/json",
+                                "contentSchema": {"$ref": f"#/components/schemas/{chunk}"},
+                            },
+                        ]
+                    }
+                },
                 "description": f"SSE: `data: <{chunk} JSON>` events, then `data: [DONE]`",
             },
-            "x-provocapi-event": {"$ref": f"#/components/schemas/{chunk}"},
         }
     op: dict[str, Any] = {
         "summary": summary,
@@ -91,15 +115,21 @@ USAGE_SUMMARY = (
     "admin key and `tenant`); the range is inclusive and at most [usage].max_range_days "
     "(default 366) days"
 )
-_USAGE = [
-    {"name": n, "in": "query", "required": r, "schema": {"type": "string"}, "description": d}
-    for n, r, d in (
-        ("start_date", True, "YYYY-MM-DD (UTC), inclusive"),
-        ("end_date", True, "YYYY-MM-DD (UTC), inclusive, not before start_date"),
-        ("model", False, "a model id or alias: only its rows"),
-        ("tenant", False, "admin key only: whose usage"),
-    )
-]
+_TENANT = {"type": "string", "minLength": 1}  # the admin key must name one
+_DATE = {"type": "string", "format": "date", "pattern": "^[0-9]{4}-[0-9]{2}-[0-9]{2}$"}
+
+
+def _usage_params(names: list[str]) -> list[dict[str, Any]]:
+    model = {"type": "string", "enum": names} if names else {"type": "string"}
+    return [
+        {"name": n, "in": "query", "required": r, "schema": s, "description": d}
+        for n, r, s, d in (
+            ("start_date", True, _DATE, "YYYY-MM-DD (UTC), inclusive"),
+            ("end_date", True, _DATE, "YYYY-MM-DD (UTC), inclusive, not before start_date"),
+            ("model", False, model, "a model id or alias: only its rows"),
+            ("tenant", False, _TENANT, "admin key only: whose usage; another key gets 403"),
+        )
+    ]
 
 
 def _usage_schema() -> dict[str, Any]:
@@ -220,8 +250,8 @@ _UPLOAD = {
                 "type": "object",
                 "required": ["name", "base_model", "adapter_config", "adapter_model"],
                 "properties": {
-                    "name": {"type": "string", "pattern": "^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$"},
-                    "base_model": {"type": "string", "description": "a chat model id or alias"},
+                    "name": {"type": "string", "pattern": ADAPTER_NAME_PATTERN},
+                    "base_model": {"$ref": "#/components/schemas/ChatModelName"},
                     "adapter_config": {
                         "type": "string",
                         "format": "binary",
@@ -242,10 +272,18 @@ _FROM_HUB = {
     "required": ["name", "base_model", "repo"],
     "additionalProperties": False,
     "properties": {
-        "name": {"type": "string", "pattern": "^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$"},
-        "base_model": {"type": "string", "description": "a chat model id or alias"},
-        "repo": {"type": "string", "description": "a Hugging Face repo id, `owner/name`"},
-        "revision": {"type": "string", "description": "a branch, tag or commit (default main)"},
+        "name": {"type": "string", "pattern": ADAPTER_NAME_PATTERN},
+        "base_model": {"$ref": "#/components/schemas/ChatModelName"},
+        "repo": {
+            "type": "string",
+            "pattern": HF_REPO_PATTERN,
+            "description": "a Hugging Face repo id, `owner/name`",
+        },
+        "revision": {
+            "type": "string",
+            "pattern": HF_REVISION_PATTERN,
+            "description": "a branch, tag or commit (default main)",
+        },
         "hf_token": {"type": "string", "description": "used for this fetch only, never stored"},
     },
 }
@@ -255,8 +293,8 @@ _LIST_ADAPTERS = [
      "description": "the last id of the previous page"},
     {"name": "limit", "in": "query", "required": False,
      "schema": {"type": "integer", "minimum": 1, "maximum": 100, "default": 20}},
-    {"name": "tenant", "in": "query", "required": False, "schema": {"type": "string"},
-     "description": "admin key only: whose adapters"},
+    {"name": "tenant", "in": "query", "required": False, "schema": _TENANT,
+     "description": "admin key only: whose adapters (another key: ignored)"},
 ]  # fmt: skip
 
 
@@ -331,7 +369,7 @@ _UPLOAD_BODY = {
                 "required": ["file", "purpose"],
                 "properties": {
                     "file": {"type": "string", "format": "binary"},
-                    "purpose": {"type": "string"},
+                    "purpose": {"enum": list(PURPOSES)},
                 },
             }
         }
@@ -343,7 +381,7 @@ _CREATE_BATCH = {
     "additionalProperties": False,
     "properties": {
         "input_file_id": {"type": "string"},
-        "endpoint": {"enum": ["/v1/chat/completions", "/v1/completions", "/v1/embeddings"]},
+        "endpoint": {"enum": list(ENDPOINTS)},
         "completion_window": {"const": "24h"},
         "metadata": {"type": ["object", "null"], "additionalProperties": {"type": "string"}},
         "output_expires_after": {"type": ["object", "null"]},
@@ -359,15 +397,39 @@ _SUBMIT_BODY = {
                 "required": ["file"],
                 "properties": {
                     "file": {"type": "string", "format": "binary"},
-                    "endpoint": {"type": "string"},
+                    "endpoint": {"enum": list(ENDPOINTS)},
                 },
             }
         },
     },
 }
-_LIST = [
+
+
+def _limit(most: int) -> dict[str, object]:
+    return {"name": "limit", "in": "query", "required": False, "description": "page size",
+            "schema": {"type": "integer", "minimum": 1, "maximum": most}}  # fmt: skip
+
+
+_LIST = [_param("after", "query", "the last id of the previous page"), _limit(100)]
+_ENDPOINT_PARAM = {
+    "name": "endpoint",
+    "in": "query",
+    "required": True,  # a multipart form may carry it instead; the document asks the query
+    "schema": {"enum": list(ENDPOINTS)},
+    "description": "the lines' endpoint (or the form field `endpoint`)",
+}
+_ENDPOINT_PARAM = {
+    "name": "endpoint",
+    "in": "query",
+    "required": True,  # a multipart form may carry it instead; the document asks the query
+    "schema": {"enum": list(ENDPOINTS)},
+    "description": "the lines' endpoint (or the form field `endpoint`)",
+}
+_FILES_LIST = [
     _param("after", "query", "the last id of the previous page"),
-    _param("limit", "query", "page size"),
+    _limit(10_000),
+    {"name": "purpose", "in": "query", "required": False, "schema": {"enum": list(PURPOSES)}},
+    {"name": "order", "in": "query", "required": False, "schema": {"enum": ["asc", "desc"]}},
 ]
 
 
@@ -395,7 +457,7 @@ def _batch_paths() -> dict[str, Any]:
             ),
             "get": _with(
                 op("/v1/files", "GET", "List the tenant's files", "ListFilesResponse"),
-                parameters=[*_LIST, _param("purpose", "query"), _param("order", "query")],
+                parameters=_FILES_LIST,
             ),
         },
         "/v1/files/{file_id}": {
@@ -446,7 +508,7 @@ def _batch_paths() -> dict[str, Any]:
                     "Batch",
                 ),
                 requestBody=_SUBMIT_BODY,
-                parameters=[_param("endpoint", "query", "the lines' endpoint")],
+                parameters=[_ENDPOINT_PARAM],
             ),
             "get": _with(
                 op("/v1/batch", "GET", "As GET /v1/batches", "ListBatchesResponse"),
@@ -482,15 +544,49 @@ def _batch_paths() -> dict[str, Any]:
     }
 
 
-def document() -> bytes:
+def _nullable_page_ids(schemas: dict[str, Any]) -> None:
+    """An empty page has no first or last id: null, as OpenAI answers it (its spec says string)."""
+    for name in ("ListFilesResponse", "ListBatchesResponse"):
+        props = schemas[name]["properties"]
+        for key in ("first_id", "last_id"):
+            if key in props:
+                props[key] = {"type": ["string", "null"]}
+
+
+def _completion_chunk(schemas: dict[str, Any]) -> dict[str, Any]:
+    """A streamed completion chunk: OpenAI's CreateCompletionResponse, whose `usage` and
+    `finish_reason` are null until the last chunks (as OpenAI streams them; its spec,
+    written for the whole answer, has no null)."""
+    chunk = orjson.loads(orjson.dumps(schemas["CreateCompletionResponse"]))
+    choice = chunk["properties"]["choices"]["items"]["properties"]
+    choice["finish_reason"] = {"anyOf": [choice["finish_reason"], {"type": "null"}]}
+    chunk["properties"]["usage"] = {
+        "anyOf": [{"$ref": "#/components/schemas/CompletionUsage"}, {"type": "null"}]
+    }
+    return chunk
+
+
+def document(models: Sequence[ModelConfig] = ()) -> bytes:
+    """The document for a gateway serving `models` (their ids and aliases are the
+    `model` enums, so a generated request names a model that exists)."""
     (_, components) = msgspec.json.schema_components(
         [ChatRequest, CompletionRequest, EmbeddingRequest],
         ref_template="#/components/schemas/{name}",
     )
+    openapi_requests.refine(components, models)
     openai_schemas = orjson.loads(_COMPONENTS.read_bytes())["schemas"]
     clash = components.keys() & openai_schemas.keys()
     assert not clash, f"request Structs named like OpenAI's schemas: {clash}"
     components.update(openai_schemas)
+    _nullable_page_ids(components)
+    components["CompletionStreamChunk"] = _completion_chunk(components)
+    chat_names = [n for m in models if m.kind == "chat" for n in (m.id, *m.aliases)]
+    components["ChatModelName"] = (
+        {"type": "string", "enum": chat_names, "description": "a chat model id or alias"}
+        if chat_names
+        else {"type": "string", "description": "a chat model id or alias"}
+    )
+    all_names = [n for m in models for n in (m.id, *m.aliases)]
     components["UsageList"] = _usage_schema()
     components["Health"] = _HEALTH
     components["Reloaded"] = _RELOADED
@@ -498,7 +594,14 @@ def document() -> bytes:
     components["AdapterList"] = _ADAPTER_LIST
     components["AdapterDeleted"] = _ADAPTER_DELETED
     components["AdapterFromHub"] = _FROM_HUB
-    model_param = [{"name": "model", "in": "path", "required": True, "schema": {"type": "string"}}]
+    model_param = [
+        {
+            "name": "model",
+            "in": "path",
+            "required": True,
+            "schema": {"type": "string", "enum": all_names} if all_names else {"type": "string"},
+        }
+    ]
     doc = {
         "openapi": "3.1.0",
         "info": {
@@ -528,7 +631,7 @@ def document() -> bytes:
                     "Create a completion",
                     "CompletionRequest",
                     "CreateCompletionResponse",
-                    "CreateCompletionResponse",
+                    "CompletionStreamChunk",
                 )
             },
             "/v1/embeddings": {
@@ -558,7 +661,7 @@ def document() -> bytes:
             "/v1/usage": {
                 "get": {
                     **_op("/v1/usage", "GET", USAGE_SUMMARY, None, "UsageList"),
-                    "parameters": _USAGE,
+                    "parameters": _usage_params(all_names),
                 }
             },
             **_batch_paths(),
@@ -618,4 +721,5 @@ def document() -> bytes:
             },
         },
     }
+    openapi_links.add(doc["paths"])
     return orjson.dumps(doc)

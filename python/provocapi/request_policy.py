@@ -20,6 +20,7 @@ from .catalog import Resolved
 from .error_catalog import invalid, unsupported
 from .errors import quote
 from .output_options import chat_logprobs, completion_logprobs, response_format
+from .request_shapes import token_lists
 from .schemas import ChatRequest, CompletionRequest, EmbeddingRequest, given
 from .tool_ids import mistral_history
 
@@ -63,6 +64,18 @@ class GenerationPlan:
     tool_family: str | None
     tool_names: list[str] | None
     max_tokens: int = 0  # per choice, as sent (admission reserves n x this)
+
+
+def _encode(upstream: msgspec.Struct) -> bytes:
+    """The worker's body. An explicit null means "not sent" (as OpenAI reads it), and
+    trtllm-serve refuses null for many fields (n, top_k, echo...), so a top-level null is
+    never forwarded. A small body without a null anywhere skips the look (a big one
+    is not scanned: looking at its fields costs less than reading its bytes)."""
+    body = msgspec.json.encode(upstream)
+    if len(body) <= 65536 and b":null" not in body:
+        return body
+    drop = {f: UNSET for f in upstream.__struct_fields__ if getattr(upstream, f) is None}
+    return msgspec.json.encode(msgspec.structs.replace(upstream, **drop)) if drop else body
 
 
 def _check_unsupported(req: msgspec.Struct, fields: tuple[str, ...]) -> None:
@@ -211,13 +224,15 @@ def plan_chat(req: ChatRequest, res: Resolved) -> GenerationPlan:
         **_CHAT_DROP,
         **pinned,
     )
-    body = _with_adapter(msgspec.json.encode(upstream), res)
+    body = _with_adapter(_encode(upstream), res)
     return GenerationPlan(body, stream, include_usage, family, names, max_tokens)
 
 
 def plan_completion(req: CompletionRequest, res: Resolved) -> GenerationPlan:
     _check_unsupported(req, COMPLETION_UNSUPPORTED)
     pinned = _sampling(req, res)
+    if req.suffix:  # trtllm-serve: "suffix is not supported"
+        raise unsupported("suffix")
     max_tokens = _max_tokens(req.max_tokens, "max_tokens", res)
     stream, include_usage = _stream(req)
     completion_logprobs(req, res.model)
@@ -229,7 +244,7 @@ def plan_completion(req: CompletionRequest, res: Resolved) -> GenerationPlan:
         **_COMPLETION_DROP,
         **pinned,
     )
-    body = _with_adapter(msgspec.json.encode(upstream), res)
+    body = _with_adapter(_encode(upstream), res)
     return GenerationPlan(body, stream, include_usage, None, None, max_tokens)
 
 
@@ -246,13 +261,8 @@ def plan_embedding(req: EmbeddingRequest, res: Resolved) -> EmbeddingPlan:
     if isinstance(inp, list):
         if not inp:
             raise invalid("'input' must not be empty.", param="input")
-        first = inp[0]
-        ok = (
-            all(isinstance(x, str) for x in inp)
-            or all(isinstance(x, int) for x in inp)
-            or all(isinstance(x, list) and all(isinstance(t, int) for t in x) for x in inp)
-        )
-        if not ok or isinstance(first, bool):
+        ok = all(type(x) is str for x in inp) or token_lists(inp)
+        if not ok:
             raise invalid(
                 "Invalid 'input': expected a string, a list of strings, a list of token ids "
                 "or a list of lists of token ids.",

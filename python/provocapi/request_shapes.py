@@ -11,6 +11,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from . import whole_numbers
 from .error_catalog import UNSUPPORTED_CONTENT, invalid
 from .errors import ApiError, quote
 from .schemas import ChatRequest, CompletionRequest
@@ -112,17 +113,30 @@ def _tool_calls(calls: object, where: str) -> None:
             raise _wrong_type(f"{at}.function.arguments", "a string of JSON")
 
 
+def token_lists(values: list[Any]) -> bool:
+    """Token ids or arrays of them, whole floats (`7.0`) turned into ints in place."""
+    if all(type(x) is int for x in values):
+        return True
+    if all(type(x) is list for x in values):
+        lists = [whole_numbers.int_list(x) for x in values]
+        if all(x is not None for x in lists):
+            values[:] = lists
+            return True
+        return False
+    ids = whole_numbers.int_list(values)
+    if ids is None:
+        return False
+    values[:] = ids
+    return True
+
+
 def check_prompt(prompt: str | list[Any]) -> None:
     """A string, or an array of strings, of token ids, or of arrays of token ids."""
     if type(prompt) is str:
         return
     if not prompt:
         raise invalid("'prompt' must not be empty.", param="prompt")
-    if (
-        all(type(x) is str for x in prompt)
-        or all(type(x) is int for x in prompt)
-        or all(type(x) is list and all(type(t) is int for t in x) for x in prompt)
-    ):
+    if all(type(x) is str for x in prompt) or token_lists(prompt):
         return
     raise _wrong_type(
         "prompt",

@@ -14,6 +14,15 @@ from msgspec import UNSET, UnsetType
 
 _S = {"forbid_unknown_fields": True, "omit_defaults": False}
 
+# The values files and batches accept (handlers/files.py, batch/records.py, /openapi.json).
+FILE_PURPOSES = ("assistants", "batch", "fine-tune", "vision", "user_data")
+BATCH_ENDPOINTS = ("/v1/chat/completions", "/v1/completions", "/v1/embeddings")
+
+# Adapter names and Hugging Face sources (handlers/adapters.py, /openapi.json)
+ADAPTER_NAME_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$"
+HF_REPO_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9._-]{0,95}(/[A-Za-z0-9][A-Za-z0-9._-]{0,95})?$"
+HF_REVISION_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9._/-]{0,127}$"
+
 # Integers the worker receives: a 64-bit range, a 400 naming the field beyond it
 # (JSON allows any length; Python would carry a 4000-digit seed to the worker).
 Int64 = Annotated[int, msgspec.Meta(ge=-(2**63), le=2**63 - 1)]

@@ -9,6 +9,7 @@ from typing import Any
 import orjson
 from provocapi import error_catalog, route_errors
 from provocapi.app import PREFIX_DOCUMENTED, PREFIX_ROUTES, ROUTES
+from provocapi.config import ModelConfig
 from provocapi.errors import ErrorSpec
 from provocapi.openapi import document
 
@@ -90,3 +91,65 @@ def test_every_ref_resolves() -> None:
     assert ok["application/json"]["schema"]["$ref"].endswith("/CreateChatCompletionResponse")
     err = doc["paths"]["/v1/models"]["get"]["responses"]["401"]["content"]
     assert err["application/json"]["schema"]["$ref"].endswith("/ErrorResponse")
+
+
+def _served() -> list[ModelConfig]:
+    return [
+        ModelConfig(id="chat-a", kind="chat", aliases=["gpt-x"], max_output_tokens=64),
+        ModelConfig(id="chat-b", kind="chat", max_output_tokens=32),
+        ModelConfig(id="emb", kind="embedding", dimensions=768, min_dimensions=64),
+    ]
+
+
+def test_model_fields_list_what_the_gateway_serves() -> None:
+    schemas = orjson.loads(document(_served()))["components"]["schemas"]
+    assert schemas["ChatRequest"]["properties"]["model"]["enum"] == ["chat-a", "gpt-x", "chat-b"]
+    assert schemas["CompletionRequest"]["properties"]["model"]["enum"][0] == "chat-a"
+    assert schemas["EmbeddingRequest"]["properties"]["model"]["enum"] == ["emb"]
+    assert schemas["ChatModelName"]["enum"] == ["chat-a", "gpt-x", "chat-b"]
+    # max_tokens within every chat model's cap; unsupported fields are not offered
+    max_tokens = schemas["ChatRequest"]["properties"]["max_tokens"]["anyOf"][0]
+    assert (max_tokens["minimum"], max_tokens["maximum"]) == (1, 32)
+    assert "audio" not in schemas["ChatRequest"]["properties"]
+
+
+def test_links_name_operations_that_exist() -> None:
+    doc = orjson.loads(document(_served()))
+    ids = [op["operationId"] for ops in doc["paths"].values() for op in ops.values()]
+    assert len(ids) == len(set(ids))
+    linked = 0
+    for ops in doc["paths"].values():
+        for op in ops.values():
+            for link in op["responses"]["200"].get("links", {}).values():
+                assert link["operationId"] in ids
+                linked += 1
+    assert linked >= 12
+
+
+def test_the_served_document_follows_a_reload() -> None:
+    """meta.openapi makes the document again when the config object changes."""
+    import asyncio
+
+    from provocapi.handlers import meta
+
+    class Req:
+        def __init__(self) -> None:
+            self.sent: list[bytes] = []
+
+        async def respond(self, status: int, body: bytes) -> None:
+            self.sent.append(body)
+
+    class Catalog:
+        def __init__(self, models: list[ModelConfig]) -> None:
+            self.cfg = type("Cfg", (), {"models": models})()
+
+    class Gw:
+        catalog = Catalog(_served()[:1])
+
+    gw, req = Gw(), Req()
+    asyncio.run(meta.openapi(gw, req))  # type: ignore[arg-type]
+    gw.catalog = Catalog(_served())
+    asyncio.run(meta.openapi(gw, req))  # type: ignore[arg-type]
+    first, second = (orjson.loads(b)["components"]["schemas"] for b in req.sent)
+    assert first["EmbeddingRequest"]["properties"]["model"] == {"type": "string"}
+    assert second["EmbeddingRequest"]["properties"]["model"]["enum"] == ["emb"]

@@ -36,13 +36,15 @@ from ..keys import KeyRecord
 from ..listing import cursor_page
 from ..lora_files import CONFIG_FILE, WEIGHTS_FILE, AdapterFileError
 from ..multipart import Form, bad, form_boundary, read_form, request_chunks
+from ..schemas import ADAPTER_NAME_PATTERN, HF_REPO_PATTERN, HF_REVISION_PATTERN
 
 log = logging.getLogger("provocapi")
 
 PREFIX = "/v1/adapters/"
-_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$")
-_REPO = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,95}(/[A-Za-z0-9][A-Za-z0-9._-]{0,95})?$")
-_REVISION = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._/-]{0,127}$")
+# the same patterns /openapi.json gives (schemas.py); fullmatch, since `$` allows a final \n
+_NAME = re.compile(ADAPTER_NAME_PATTERN)
+_REPO = re.compile(HF_REPO_PATTERN)
+_REVISION = re.compile(HF_REVISION_PATTERN)
 HUB_FIELDS = {"name", "base_model", "repo", "revision", "hf_token"}
 _fetches: set[asyncio.Task[None]] = set()  # the hub fetches running in this process
 FILE_FIELDS = {"adapter_config": CONFIG_FILE, "adapter_model": WEIGHTS_FILE}
@@ -80,7 +82,7 @@ def _name(form: Form) -> str:
 
 
 def _check_name(name: object) -> str:
-    if not isinstance(name, str) or not _NAME.match(name):
+    if not isinstance(name, str) or not _NAME.fullmatch(name):
         raise invalid(
             "name: 1 to 64 letters, digits, '.', '_' or '-', starting with a letter or digit.",
             param="name",
@@ -146,7 +148,7 @@ def _text(body: dict[str, object], field: str, pattern: re.Pattern[str] | None) 
     value = body.get(field)
     if value is None:
         return None
-    if not isinstance(value, str) or (pattern is not None and not pattern.match(value)):
+    if not isinstance(value, str) or (pattern is not None and not pattern.fullmatch(value)):
         raise invalid(f"Invalid '{field}'.", param=field)
     return value
 

@@ -14,8 +14,9 @@ from ..errors import quote
 from ..gateway import Gateway
 from ..listing import cursor_page
 from ..multipart import MalformedMultipart, MultipartReader, bad, form_boundary, request_chunks
+from ..schemas import FILE_PURPOSES
 
-PURPOSES = ("assistants", "batch", "fine-tune", "vision", "user_data")
+PURPOSES = FILE_PURPOSES
 FIELD_BYTES = 4096
 FORM_SLACK = 1 << 20  # the fields and part headers around the file, at most
 

@@ -12,7 +12,8 @@ from ..openapi import document
 
 PROMETHEUS_CT = (b"content-type", b"text/plain; version=0.0.4; charset=utf-8")
 
-_openapi_cache: bytes | None = None
+# (the config it was made for, the document): made again after a reload
+_openapi_cache: tuple[object, bytes] | None = None
 
 
 def _models(gw: Gateway) -> dict[str, dict[str, int]]:
@@ -59,7 +60,8 @@ async def metrics(gw: Gateway, req: Request) -> str:
 
 async def openapi(gw: Gateway, req: Request) -> str:
     global _openapi_cache
-    if _openapi_cache is None:
-        _openapi_cache = document()
-    await req.respond(200, _openapi_cache)
+    cfg = gw.catalog.cfg
+    if _openapi_cache is None or _openapi_cache[0] is not cfg:
+        _openapi_cache = (cfg, document(cfg.models))
+    await req.respond(200, _openapi_cache[1])
     return "-"
