@@ -201,6 +201,10 @@ def refine(components: Schema, models: Sequence[ModelConfig]) -> None:
     embed = [m for m in models if m.kind == "embedding"]
     tools_ok = bool(chat) and all(m.capabilities.tools for m in chat)
     json_ok = bool(chat) and all(m.capabilities.json_mode for m in chat)
+    # what the document calls valid must be valid for every model it lists
+    schema_ok = bool(chat) and all(m.capabilities.json_schema for m in chat)
+    logprobs_ok = bool(chat) and all(m.capabilities.logprobs for m in chat)
+    top = min((m.max_top_logprobs for m in chat), default=0)
 
     c = components["ChatRequest"]
     for name in CHAT_UNSUPPORTED:  # refused with 400 unsupported_parameter
@@ -213,7 +217,7 @@ def refine(components: Schema, models: Sequence[ModelConfig]) -> None:
             "messages": {"type": "array", "minItems": 1, "maxItems": 6, "items": MESSAGE},
             **sampling,
             "max_completion_tokens": sampling["max_tokens"],
-            "top_logprobs": _nullable(_range(0, 20, "integer")),
+            "top_logprobs": _nullable(_range(0, top, "integer")),
             "stream_options": _nullable(_STREAM_OPTIONS),
             "response_format": _nullable(_RESPONSE_FORMAT),
             "tools": _nullable({"type": "array", "minItems": 1, "maxItems": 4, "items": _TOOL}),
@@ -228,6 +232,12 @@ def refine(components: Schema, models: Sequence[ModelConfig]) -> None:
         c["allOf"].remove(_TOOL_RULE)
     if not json_ok:
         c["properties"].pop("response_format")
+    elif not schema_ok:  # text and json_object only
+        c["properties"]["response_format"] = _nullable(_RESPONSE_FORMAT["oneOf"][0])
+    if not logprobs_ok:
+        for name in ("logprobs", "top_logprobs"):
+            c["properties"].pop(name, None)
+        c["allOf"].remove(_LOGPROBS_RULE)
 
     p = components["CompletionRequest"]
     prompt = {
@@ -251,13 +261,15 @@ def refine(components: Schema, models: Sequence[ModelConfig]) -> None:
             "prompt": prompt,
             **_sampling(_cap(chat)),
             "best_of": _nullable(_range(1, 4, "integer")),
-            "logprobs": _nullable(_range(0, 5, "integer")),
+            "logprobs": _nullable(_range(1, max(1, top), "integer")),
             "stream_options": _nullable(_STREAM_OPTIONS),
             # trtllm-serve refuses a suffix (the gateway answers 400 unsupported_parameter)
             "suffix": _nullable({"const": ""}),
         },
         [_STREAM_RULE],
     )
+    if not logprobs_ok:
+        p["properties"].pop("logprobs", None)
 
     e = components["EmbeddingRequest"]
     fixed = [m for m in embed if m.min_dimensions is None]

@@ -25,7 +25,7 @@ CHAT = ModelConfig(
     workers=["http://w"],
     max_output_tokens=64,
     default_max_tokens=8,
-    capabilities=Capabilities(tools=True, json_mode=True),
+    capabilities=Capabilities(tools=True, json_mode=True, logprobs=True),
 )
 EMBED = ModelConfig(id="bge-m3", kind="embedding", workers=["http://w"], dimensions=1024)
 MSGS = [{"role": "user", "content": "hi"}]

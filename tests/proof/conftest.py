@@ -97,7 +97,7 @@ max_output_tokens = 64
 default_max_tokens = 8
 aliases = {json.dumps(aliases)}
 workers = ["http://127.0.0.1:{sim_ports[model]}"]
-capabilities = {{ tools = true, json_mode = true }}
+capabilities = {{ tools = true, json_mode = true, json_schema = true, logprobs = true }}
 """
         )
     for model, (dims, low) in EMBED.items():
