@@ -69,6 +69,8 @@ def read_header(path: str | Path) -> list[Tensor]:
         header = json.loads(raw)
     except (UnicodeDecodeError, ValueError):
         raise AdapterFileError(f"{WEIGHTS_FILE}: its header is not JSON") from None
+    except RecursionError:  # "[[[[..." nested past the parser's stack: not a header
+        raise AdapterFileError(f"{WEIGHTS_FILE}: its header nests too deeply") from None
     if not isinstance(header, dict):
         raise AdapterFileError(f"{WEIGHTS_FILE}: its header is not a JSON object")
     tensors, spans = _tensors(header)

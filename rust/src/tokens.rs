@@ -24,6 +24,6 @@ pub use crate::family::ChatFamily;
 pub use bpe::BytePairEncoder;
 pub use cache::{cache_capacity, CountCache};
 pub use load::{load, LoadError, Source};
-pub use split::Splitter;
+pub use split::{Splitter, LLAMA3_PATTERN, QWEN_PATTERN, TEKKEN_PATTERN};
 pub use template::{render, Message, Segment};
 pub use vocab::Vocab;

@@ -11,47 +11,18 @@ from pathlib import Path
 
 import openai
 import pytest
-import redis
 from harness.gateway import Gateway
 from harness.procs import Proc, create_key
+from harness.redis_server import RedisServer
 from harness.sims import start_sim_proc
 from harness.waiting import wait_healthy
 from provocapi.admission.leases import Leases
 from provocapi.errors import ApiError
-from provocapi.netutil import free_port, free_ports
+from provocapi.netutil import free_ports
 
 from .conftest import CONFIG, Env, key
 
 RPM = 50
-
-
-class RedisServer:
-    def __init__(self, root: Path) -> None:
-        self.root = root
-        self.port = free_port()
-        self.url = f"redis://127.0.0.1:{self.port}/0"
-        self.proc: Proc | None = None
-
-    def start(self) -> None:
-        self.proc = Proc(
-            f"redis-{self.port}",
-            ["redis-server", "--port", str(self.port), "--bind", "127.0.0.1",
-             "--save", "", "--appendonly", "no", "--dir", str(self.root)],
-            self.root,
-        )  # fmt: skip
-        client = redis.Redis.from_url(self.url)
-        for _ in range(100):
-            try:
-                client.ping()
-                return
-            except redis.ConnectionError:
-                time.sleep(0.05)
-        raise RuntimeError(f"redis-server did not start: {self.proc.output()}")
-
-    def stop(self) -> None:
-        if self.proc is not None:
-            self.proc.stop()
-            self.proc = None
 
 
 @pytest.fixture

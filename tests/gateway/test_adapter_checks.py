@@ -16,6 +16,7 @@ from provocapi.adapterstore import checks
 from provocapi.adapterstore.sqlite_store import SqliteAdapterStore
 from provocapi.lora_files import (
     CONFIG_FILE,
+    DTYPE_BYTES,
     WEIGHTS_FILE,
     AdapterFileError,
     read_header,
@@ -116,3 +117,83 @@ def test_a_pending_adapter_whose_fetch_died_becomes_failed(tmp_path: Path) -> No
     got = store.get(rec.id)
     assert got is not None and got.status == "failed" and got.error == "gone"
     assert store.ready() == []
+
+
+# ---- the safetensors header reader, fuzzed by structure (Hypothesis) --------------
+# (Python-only code, so it is fuzzed here rather than with the Rust targets in fuzz/)
+
+_DIMS = st.one_of(st.integers(0, 6), st.integers(0, 2**70), st.just(-1), st.just(True))
+_TENSOR = st.fixed_dictionaries(
+    {},
+    optional={
+        "dtype": st.one_of(st.sampled_from(sorted(DTYPE_BYTES)), st.text(max_size=4)),
+        "shape": st.one_of(st.lists(_DIMS, max_size=3), st.integers(), st.none()),
+        "data_offsets": st.one_of(st.lists(st.integers(-1, 64), max_size=3), st.text()),
+    },
+)
+
+
+@st.composite
+def safetensors_files(draw: st.DrawFn) -> bytes:
+    """Headers shaped like safetensors', often valid, mutated in their parts: bad
+    dtypes and shapes, offsets off by some, huge or negative numbers, extra or
+    missing data bytes, a lying length, nesting, odd text."""
+    tensors: dict[str, object] = {}
+    at = 0
+    for i in range(draw(st.integers(0, 4))):
+        name = draw(st.one_of(st.just(f"layers.{i}.self_attn.q_proj.lora_A.weight"),
+                              st.text(max_size=8)))  # fmt: skip
+        if draw(st.booleans()):  # a valid entry, following the previous
+            dtype = draw(st.sampled_from(sorted(DTYPE_BYTES)))
+            shape = draw(st.lists(st.integers(0, 4), max_size=3))
+            n = DTYPE_BYTES[dtype]
+            for d in shape:
+                n *= d
+            tensors[name] = {"dtype": dtype, "shape": shape, "data_offsets": [at, at + n]}
+            at += n
+        else:
+            tensors[name] = draw(st.one_of(_TENSOR, st.integers(), st.text(max_size=4)))
+    if draw(st.booleans()):
+        tensors["__metadata__"] = {"format": draw(st.text(max_size=6))}
+    raw = json.dumps(tensors).encode()
+    if draw(st.integers(0, 9)) == 0:  # nested past any parser's stack
+        raw = b"[" * draw(st.integers(1, 5_000)) + raw
+    if draw(st.integers(0, 9)) == 0:
+        raw = raw.replace(b'"', b"'", 1)
+    length = len(raw) + draw(st.sampled_from([0, 0, 0, 1, -1, 2**63]))
+    data = b"\0" * max(0, at + draw(st.sampled_from([0, 0, 0, 1, -1])))
+    return struct.pack("<Q", max(0, min(length, 2**64 - 1))) + raw + data
+
+
+@settings(max_examples=150, deadline=None)
+@given(safetensors_files())
+def test_safetensors_headers_read_exactly_or_are_refused(
+    tmp_path_factory: pytest.TempPathFactory, data: bytes
+) -> None:
+    path = tmp_path_factory.mktemp("st") / WEIGHTS_FILE
+    path.write_bytes(data)
+    try:
+        tensors = read_header(path)
+    except AdapterFileError:
+        return  # refused, with a message for the client
+    # read: the declared tensors tile the data bytes exactly
+    (n,) = struct.unpack("<Q", data[:8])
+    header = json.loads(data[8 : 8 + n])
+    declared = {k: v for k, v in header.items() if k != "__metadata__"}
+    assert [t.name for t in tensors] == list(declared)
+    need = 0
+    for t in tensors:
+        count = DTYPE_BYTES[t.dtype]
+        for d in t.shape:
+            count *= d
+        need += count
+    assert need == len(data) - 8 - n
+
+
+def test_a_deeply_nested_header_is_refused(tmp_path: Path) -> None:
+    """Found by the structure-aware fuzzing above: json.loads raised RecursionError."""
+    raw = b"[" * 200_000
+    path = tmp_path / WEIGHTS_FILE
+    path.write_bytes(struct.pack("<Q", len(raw)) + raw)
+    with pytest.raises(AdapterFileError, match="nests too deeply"):
+        read_header(path)

@@ -213,3 +213,38 @@ async def test_a_begin_keeps_its_segment_until_its_end(tmp_path: Path) -> None:
     (got,) = await store.usage(Q)
     assert got.requests == 31
     await rec.close()
+
+
+async def test_a_full_disk_refuses_and_keeps_whole_lines(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """ENOSPC part-way through a write: 503 usage_spool_full, the torn bytes cut off,
+    the queued end lines kept for the next try; with room again, nothing is lost."""
+    import errno
+
+    store = SqliteStore(tmp_path / "u.db")
+    rec = recorder(tmp_path, store)
+    done = call()
+    rec.begin(done)
+    real_write = os.write
+    full = True
+
+    def write(fd: int, data: bytes) -> int:
+        if full and fd == rec.writer._fd:
+            if len(data) > 10:
+                return real_write(fd, data[:10])  # a part, then the disk is full
+            raise OSError(errno.ENOSPC, "No space left on device")
+        return real_write(fd, data)
+
+    monkeypatch.setattr(os, "write", write)
+    rec.end(finish(done))  # queued: written with the next begin
+    with pytest.raises(ApiError) as err:
+        rec.begin(call())
+    assert (err.value.status, err.value.code) == (503, "usage_spool_full")
+    full = False
+    await rec.writer.sync_once()  # room again: the kept end line goes out
+    await rec.flusher.tick()
+    (got,) = await store.usage(Q)
+    assert got.requests == 1  # the accepted call, whole; the refused one not at all
+    assert spooled(tmp_path) == rec.writer.own_bytes  # no torn bytes left behind
+    await rec.close()

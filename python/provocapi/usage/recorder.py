@@ -11,6 +11,7 @@ every open stream (progress.py) bounds what a crash of this process loses.
 from __future__ import annotations
 
 import asyncio
+import errno
 import logging
 import os
 import time
@@ -107,6 +108,8 @@ class SpoolRecorder:
             self.metrics.write_error()
             self.metrics.rejected()
             log.error("usage spool write failed: %s", exc)
+            if exc.errno in (errno.ENOSPC, errno.EDQUOT):  # its disk is full: the same wait
+                raise USAGE_SPOOL_FULL.build() from None
             raise USAGE_SPOOL_UNAVAILABLE.build() from None
         call.usage_row = row
         self._open[row["event_id"]] = call
@@ -123,7 +126,8 @@ class SpoolRecorder:
             self._end_write_failed(exc)
 
     def _end_write_failed(self, exc: OSError) -> None:
-        # the begin lines stay: those calls are still recorded (as interrupted)
+        # the lines stay queued and are written once there is room; were the process
+        # to die first, the begin lines still record those calls (as interrupted)
         self.metrics.write_error()
         log.error("usage spool write failed for end lines: %s", exc)
 

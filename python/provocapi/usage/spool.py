@@ -23,10 +23,16 @@ import fcntl
 import logging
 import os
 import secrets
+import time
 from collections.abc import Callable
 from pathlib import Path
 
 log = logging.getLogger("provocapi.usage")
+
+# New calls are refused while the spool's filesystem has less than this free, so the
+# end lines of the calls already accepted (a few hundred bytes each) still fit.
+DISK_RESERVE_BYTES = 256 * 1024
+DISK_CHECK_S = 0.05  # statvfs at most this often (at 1,000 calls/s: 50 begins between)
 
 SEGMENT_SUFFIX = ".spool"
 LOCK_SUFFIX = ".lock"
@@ -67,6 +73,15 @@ def try_lock(directory: Path, token: str) -> int | None:
         os.close(fd)
         return None
     return fd
+
+
+def disk_free(directory: Path) -> int:
+    """Bytes an unprivileged writer may still put on `directory`'s filesystem."""
+    try:
+        st = os.statvfs(directory)
+    except OSError:
+        return DISK_RESERVE_BYTES  # unknown: the writes themselves will tell
+    return st.f_bavail * st.f_frsize
 
 
 def spool_bytes(directory: Path, skip_token: str | None = None) -> int:
@@ -112,6 +127,8 @@ class SpoolWriter:
         self._queued: list[bytes] = []  # appended, not yet written (at most one loop turn)
         self._flush_scheduled = False
         self.on_error: Callable[[OSError], None] | None = None  # a failed deferred write
+        self._disk_ok = True
+        self._next_disk_check = 0.0
 
     def _open(self, seq: int) -> int:
         path = segment_path(self.dir, self.token, seq)
@@ -122,16 +139,27 @@ class SpoolWriter:
         return self.own_bytes + self.others_bytes
 
     def has_room(self) -> bool:
-        return self.total_bytes < self.max_bytes
+        if self.total_bytes >= self.max_bytes:
+            return False
+        now = time.monotonic()
+        if now >= self._next_disk_check:
+            self._next_disk_check = now + DISK_CHECK_S
+            self._disk_ok = disk_free(self.dir) >= DISK_RESERVE_BYTES
+        return self._disk_ok
 
     def write(self, data: bytes) -> None:
         """Written now (with whatever `append` queued before it): in the page cache on return."""
         queued = self._queued
-        if queued:
-            queued.append(data)
-            data = b"".join(queued)
-            queued.clear()
-        self._write_now(data)
+        if not queued:
+            self._write_now(data)
+            return
+        pending = b"".join(queued)
+        queued.clear()
+        try:
+            self._write_now(pending + data)
+        except OSError:
+            queued.append(pending)  # the end lines wait for the next try; the begin fails
+            raise
 
     def append(self, data: bytes) -> None:
         """Written with the next `write`, or at the start of the next loop turn at the latest."""
@@ -146,17 +174,25 @@ class SpoolWriter:
             loop.call_soon(self._deferred_flush)
 
     def flush(self) -> None:
-        """Writes what `append` queued. OSError: those lines are dropped (their begins stay)."""
+        """Writes what `append` queued. OSError: they stay queued, for the next write,
+        flush or fsync turn (a full disk: until there is room again)."""
         queued = self._queued
         if queued:
             data = b"".join(queued)
             queued.clear()
-            self._write_now(data)
+            try:
+                self._write_now(data)
+            except OSError:
+                queued.append(data)
+                raise
 
     def _deferred_flush(self) -> None:
         self._flush_scheduled = False
         if self.closed:
             return
+        self._try_flush()
+
+    def _try_flush(self) -> None:
         try:
             self.flush()
         except OSError as exc:
@@ -166,11 +202,18 @@ class SpoolWriter:
                 log.error("usage spool write failed: %s", exc)
 
     def _write_now(self, data: bytes) -> None:
-        n = os.write(self._fd, data)
-        if n < len(data):  # rare (a signal, a full disk): finish it
-            view = memoryview(data)[n:]
-            while view:
-                view = view[os.write(self._fd, view) :]
+        try:
+            n = os.write(self._fd, data)
+            if n < len(data):  # rare (a signal, a full disk): finish it
+                view = memoryview(data)[n:]
+                while view:
+                    view = view[os.write(self._fd, view) :]
+        except OSError:
+            # a full disk may have taken part of it: cut that off, so the segment
+            # ends on a whole line and the next write does not glue onto a torn one
+            with contextlib.suppress(OSError):
+                os.ftruncate(self._fd, self._seg_size)
+            raise
         self._seg_size += len(data)
         self.own_bytes += len(data)
         self._dirty = True
@@ -189,7 +232,7 @@ class SpoolWriter:
 
     async def sync_once(self) -> None:
         """fsync what was written since the last call; rotate a full segment."""
-        self.flush()
+        self._try_flush()  # (a full disk: what is queued waits for the next turn)
         if self._dirty:
             self._dirty = False
             await asyncio.to_thread(os.fsync, self._fd)

@@ -1,0 +1,108 @@
+"""Faults of the worker behind the gateway (rows of the fault matrix, matrix.py): each
+case compares what the client saw with what usage stored for that call (by request
+id): one stored event per call, its status the client's, its tokens the ones relayed.
+
+A stream the gateway ends with its own error event (the worker died, hung or sent
+garbage) is stored with outcome `error` and error_code `stream_failed`: the client's
+event carries the precise code (`upstream_disconnected`, `upstream_timeout`,
+`upstream_invalid_chunk`)."""
+
+from __future__ import annotations
+
+import secrets
+import threading
+import time
+from collections.abc import Iterator
+
+import pytest
+
+from .ledger import Row
+from .upstream_stack import TIMEOUT_S, Seen, UpstreamStack
+
+
+@pytest.fixture(scope="module")
+def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[UpstreamStack]:
+    s = UpstreamStack(tmp_path_factory.mktemp("upstream-faults"))
+    try:
+        yield s
+    finally:
+        s.stop()
+
+
+@pytest.fixture
+def up(stack: UpstreamStack) -> UpstreamStack:
+    stack.ensure_sim()
+    return stack
+
+
+def rid() -> str:
+    return "fault-" + secrets.token_hex(6)
+
+
+def once(up: UpstreamStack, r: str) -> Row:
+    stored = up.recorded(r)
+    assert len(stored) == 1, stored  # stored, and only once
+    return stored[0]
+
+
+def failed_stream(seen: Seen, code: str) -> None:
+    """A 200 stream that ends with the gateway's error event, never [DONE]."""
+    assert seen.status == 200
+    assert not seen.done
+    assert seen.code == code, seen.events[-2:]
+
+
+def test_worker_killed_mid_stream(up: UpstreamStack) -> None:
+    r = rid()
+    thread, out, third = up.stream_in_thread("a long story", r)
+    assert third.wait(15)
+    up.kill_sim()
+    thread.join(30)
+    (seen,) = out
+    failed_stream(seen, "upstream_disconnected")
+    row = once(up, r)
+    assert (row.status, row.outcome, row.error_code) == (200, "error", "stream_failed")
+    assert row.completion_tokens == seen.tokens >= 3  # exactly what the client got
+
+
+def test_worker_killed_before_the_first_byte(up: UpstreamStack) -> None:
+    r = rid()
+    out: list[Seen] = []
+    t = threading.Thread(target=lambda: out.append(up.chat("[sim:delay_ms=20000] hi", r)))
+    t.start()
+    time.sleep(1.0)  # the request is at the worker, which has answered nothing
+    up.kill_sim()
+    t.join(30)
+    (seen,) = out
+    # the closed connection reads as a failed answer (502) or, when the gateway has
+    # already seen the worker go down, as no worker left (503): either way an envelope
+    assert (seen.status, seen.code) in {(502, "upstream_error"), (503, "no_healthy_worker")}
+    row = once(up, r)
+    assert (row.status, row.outcome, row.error_code) == (seen.status, "error", seen.code)
+    assert row.completion_tokens == 0
+
+
+def test_worker_hanging_after_its_headers(up: UpstreamStack) -> None:
+    r = rid()  # the worker sends 200 and its SSE headers, then nothing
+    t0 = time.monotonic()
+    seen = up.stream("[sim:delay_ms=60000] hi", r)
+    took = time.monotonic() - t0
+    assert TIMEOUT_S <= took < TIMEOUT_S + 10  # cut at the model's request_timeout_s
+    failed_stream(seen, "upstream_timeout")
+    assert seen.tokens == 0
+    row = once(up, r)
+    assert (row.status, row.outcome, row.error_code) == (200, "error", "stream_failed")
+    assert row.completion_tokens == 0
+
+
+def test_worker_answering_garbage(up: UpstreamStack) -> None:
+    plain, streamed = rid(), rid()
+    seen = up.chat("[sim:garbage] hi", plain)
+    assert (seen.status, seen.code) == (502, "upstream_error")
+    row = once(up, plain)
+    assert (row.status, row.outcome, row.error_code) == (502, "error", "upstream_error")
+    seen = up.stream("[sim:garbage] hi", streamed)
+    failed_stream(seen, "upstream_invalid_chunk")
+    row = once(up, streamed)
+    assert (row.status, row.outcome, row.error_code) == (200, "error", "stream_failed")
+    assert row.completion_tokens == seen.tokens == 0
