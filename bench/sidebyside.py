@@ -122,7 +122,7 @@ class Durations:
 
 
 FULL = Durations(5, 15, 1, 5, 10, 2000, 8, 1000, 10, 1000, 10, 4000)
-QUICK = Durations(1, 4, 0.5, 3, 2, 300, 1.2, 150, 3, 200, 4, 1000)
+QUICK = Durations(1, 3, 0.3, 3, 1.5, 200, 0.8, 100, 2, 200, 4, 1000)
 FRACTIONS = {"half": 0.5, "high": 0.8}  # open-loop rates, of each target's own maximum
 
 
@@ -842,9 +842,10 @@ def report(res: Results) -> str:
         + (" --unique-prompts" if res.unique_prompts else "")
         + "`"
         + " (bench/README.md: method, placement, fairness)",
-        f"- layout: each gateway alone on core {SERVER_CPU} (`taskset`, one worker process); "
+        f"- layout: each gateway on core {SERVER_CPU} (`taskset`, one worker process); "
         f"load generators and the simulated upstream on core {LOAD_CPU}; one gateway up at a "
-        "time; all on loopback",
+        "time for maximum throughput, streaming and memory, all of them up (idle but the one "
+        "measured) for the latency rounds; all on loopback",
         "",
         "## Maximum throughput and CPU",
         "",
