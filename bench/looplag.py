@@ -34,6 +34,7 @@ import asyncio
 import contextlib
 import json
 import math
+import shutil
 import subprocess
 import sys
 import tempfile
@@ -204,7 +205,9 @@ def stop_probe(proc: subprocess.Popen[bytes], prefix: Path) -> list[tuple[float,
     except subprocess.TimeoutExpired:
         proc.kill()
         proc.wait(5)
-    return lag_samples(prefix)
+    samples = lag_samples(prefix)
+    shutil.rmtree(prefix.parent, ignore_errors=True)
+    return samples
 
 
 def lag_samples(prefix: Path, pids: set[int] | None = None) -> list[tuple[float, float, float]]:
