@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import shutil
 import statistics
 import subprocess
 import sys
@@ -225,24 +226,28 @@ def main(argv: list[str] | None = None) -> int:
     if args.quick:
         args.hold, args.rounds, args.seconds = 200, 1, 5.0
     work = Path(tempfile.mkdtemp(prefix="provocapi-workers-"))
-    keys = subprocess.run(
-        [PY, "-m", "provocapi", "keys", "create", "--tenant", "bench", "--data-dir",
-         str(work / "data")],
-        capture_output=True, text=True, check=True, cwd=REPO,
-    )  # fmt: skip
-    key = keys.stdout.strip().splitlines()[-1]
-    lines = [f"bench/workers_memory.py {' '.join(argv if argv is not None else sys.argv[1:])}", ""]
-    if "memory" not in args.skip:
-        say("==> memory: PSS per --workers")
-        lines += [*memory(args, work, key), ""]
-    if "cpu" not in args.skip:
-        say("==> CPU per request: --workers 1 and 2 on one core")
-        lines += [*cpu(args, work, key), ""]
-    text = "\n".join(lines)
-    say("")
-    say(text)
-    if args.out:
-        args.out.write_text(text)
+    try:
+        keys = subprocess.run(
+            [PY, "-m", "provocapi", "keys", "create", "--tenant", "bench", "--data-dir",
+             str(work / "data")],
+            capture_output=True, text=True, check=True, cwd=REPO,
+        )  # fmt: skip
+        key = keys.stdout.strip().splitlines()[-1]
+        given = " ".join(argv if argv is not None else sys.argv[1:])
+        lines = [f"bench/workers_memory.py {given}", ""]
+        if "memory" not in args.skip:
+            say("==> memory: PSS per --workers")
+            lines += [*memory(args, work, key), ""]
+        if "cpu" not in args.skip:
+            say("==> CPU per request: --workers 1 and 2 on one core")
+            lines += [*cpu(args, work, key), ""]
+        text = "\n".join(lines)
+        say("")
+        say(text)
+        if args.out:
+            args.out.write_text(text)
+    finally:
+        shutil.rmtree(work, ignore_errors=True)
     return 0
 
 
