@@ -1,7 +1,8 @@
 """Side by side, one command: provocapi against LiteLLM, the Python floor, and the upstream alone.
 
-    .venv/bin/python bench/sidebyside.py            # the measurement (about 12 minutes)
-    .venv/bin/python bench/sidebyside.py --quick    # a smoke run of every step (about 4 minutes)
+    .venv/bin/python bench/sidebyside.py            # the measurement (about 20 minutes, <= 30)
+    .venv/bin/python bench/sidebyside.py --quick    # a smoke run of every step (<= 5 minutes)
+    .venv/bin/python bench/sidebyside.py --unique-prompts   # every prompt differs (no cache)
 
 Targets, each reached with the same requests from the same load generators:
 
@@ -14,22 +15,27 @@ Targets, each reached with the same requests from the same load generators:
              spend and error logs off, local cost map, no HF tokenizer download, random master
              key, AIOHTTP_CONNECTOR_LIMIT_PER_HOST=1000 (default 500) for the memory step
 
-Steps (shared/design/PERFORMANCE.md; issue #6):
+Steps (shared/design/PERFORMANCE.md; issues #6 and #18):
 
 1. Maximum throughput: non-streaming chat (~200 prompt tokens, a 64-token answer), wrk with 64
-   connections and a Lua body, warm-up then a measured run; CPU seconds of the gateway's whole
-   process tree (/proc utime+stime) per 1,000 requests.
-2. Fixed rates, open loop, latency from each request's scheduled send time (oha -q N
-   --latency-correction; bench/openloop.py if oha cannot be built): 40 req/s at every target,
-   and 50% of each target's own maximum, with the upstream alone measured at the same rate;
-   added latency = the target's percentile minus direct's. A p99 needs >= 1,000 samples.
+   connections and a Lua body (`--unique-prompts`: a different prompt each request), warm-up
+   then a measured run, one target at a time; CPU seconds of the gateway's whole process tree
+   (/proc utime+stime) per 1,000 requests.
+2. Latency in alternated rounds (5; --quick 3), every gateway up at once, the targets in an
+   order that rotates each round (bench/rounds.py): c=1, one request at a time
+   (bench/sequential.py) at every target; 40 req/s open loop at every target; then 50% and 80%
+   of each gateway's own maximum with the upstream alone measured at the same rate beside it.
+   Open loop: latency from each request's scheduled send time (bench/openloop.py, or oha -q N
+   --latency-correction when built). Reported: the median over rounds of p50/p99/p99.9 and of
+   the added latency (target minus the upstream in the same round), the percentiles pooled
+   over rounds, and the upstream's own p99 range over rounds (a noisy round shows there).
 3. Streaming chat: 64-token answers paced by the upstream at 20 ms per token, 64 streams at a
    time for a fixed window (bench/sidebyside_stream.py): TTFT, inter-token latency, tokens/s.
-4. Memory: 1,000 streams opened at once (10 tokens, 4 s apart: each lasts ~36 s); RSS of the
-   gateway's process tree while the most of them were open (the upstream counts them).
+4. Memory: 1,000 streams opened at once (10 tokens, 4 s apart: each lasts ~36 s); RSS and PSS
+   of the gateway's process tree while the most of them were open (the upstream counts them).
 
-Layout: the load generators and the upstream share core 0; the measured gateway runs alone on
-core 1 (`taskset -c 1`, inherited by its whole tree), one gateway at a time, one worker each.
+Layout: the load generators and the upstream share core 0; the measured gateway runs on
+core 1 (`taskset -c 1`, inherited by its whole tree), one worker each.
 
 Writes bench/results/sidebyside-<date>.md (the tables), .json (the figures) and .png (a chart,
 drawn by bench/sidebyside_chart.py with matplotlib from a bench-only venv, .cache/bench-venv,
@@ -42,6 +48,7 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import dataclasses
 import datetime as dt
 import json
 import math
@@ -73,7 +80,9 @@ from floor import (
     tree,
     tree_cpu_s,
 )
+from procmem import tree_pss
 from provocapi.netutil import free_port, wait_healthy
+from rounds import order, summarise
 
 BENCH = Path(__file__).resolve().parent
 REPO = BENCH.parent
@@ -86,7 +95,6 @@ SERVER_CPU = "1"
 LOAD_CPU = "0"
 CONNECTIONS = 64
 FIXED_RATE = 40.0
-P99_MIN = 1000
 TARGETS = ("direct", "provocapi", "floor", "litellm")
 GATEWAYS = ("provocapi", "floor", "litellm")
 LABELS = {
@@ -101,18 +109,21 @@ LABELS = {
 class Durations:
     warmup: float  # wrk warm-up, s
     measure: float  # wrk measured, s
-    rate_warmup: float  # fixed-rate warm-up, s
-    rate_min_s: float  # fixed-rate measured, at least this long ...
-    rate_samples: int  # ... and at least this many requests ...
-    rate_max_s: float  # ... but no longer than this
+    rate_warmup: float  # fixed-rate warm-up of each run, s
+    rounds: int  # alternated rounds of the latency steps (c=1, 40 req/s, 50% and 80%)
+    at40_s: float  # 40 req/s: measured seconds per target and round
+    frac_samples: int  # 50% / 80% of a target's max: requests per run ...
+    frac_max_s: float  # ... but no longer than this
+    c1_requests: int  # c=1: requests per target and round
     stream_window: float  # streaming: measured window, s
     hold: int  # streams opened at once in the memory step
     hold_tokens: int
     hold_token_delay_ms: float
 
 
-FULL = Durations(5, 15, 3, 10, 1040, 55, 10, 1000, 10, 4000)
-QUICK = Durations(1, 4, 1, 3, 0, 6, 3, 200, 4, 1000)
+FULL = Durations(5, 15, 1, 5, 10, 2000, 8, 1000, 10, 1000, 10, 4000)
+QUICK = Durations(1, 3, 0.3, 3, 1.5, 200, 0.8, 100, 2, 200, 4, 1000)
+FRACTIONS = {"half": 0.5, "high": 0.8}  # open-loop rates, of each target's own maximum
 
 
 def say(msg: str) -> None:
@@ -238,8 +249,10 @@ class Latency:
     failed: int
     p50: float  # ms
     p90: float
-    p99: float  # NaN below P99_MIN samples
+    p99: float
     cpu_s: float | None = None
+    p999: float = math.nan
+    dump: str | None = None  # every latency (openloop.py --dump), for pooled percentiles
 
     @property
     def cpu_per_1k(self) -> float | None:
@@ -276,19 +289,37 @@ class Runner:
         cpu = tree_cpu_s(pid) - cpu0 if pid else None
         return Throughput(requests, failed, seconds, cpu)
 
-    def samples(self, rate: float) -> int:
-        d = self.d
-        n = max(d.rate_samples, math.ceil(rate * d.rate_min_s))
-        return max(1, min(n, math.ceil(rate * d.rate_max_s)))
-
     def fixed_rate(
-        self, url: str, key: str, body_file: Path, rate: float, pid: int | None, title: str
+        self,
+        url: str,
+        key: str,
+        body_file: Path,
+        rate: float,
+        n: int,
+        pid: int | None,
+        title: str,
     ) -> Latency:
-        n = self.samples(rate)
+        """`n` requests open loop at `rate` after a warm-up."""
         warm = max(1, math.ceil(rate * self.d.rate_warmup))
         if self.oha is not None:
             return self._oha(url, key, body_file, rate, n, warm, pid, title)
         return self._openloop(url, key, body_file, rate, n, pid, title)
+
+    def sequential(self, url: str, key: str, body_file: Path, title: str) -> Latency:
+        """c=1: one request at a time on one connection (bench/sequential.py)."""
+        n = self.d.c1_requests
+        argv = ["taskset", "-c", LOAD_CPU, PY, str(BENCH / "sequential.py"), "--url", url]
+        argv += ["--body", str(body_file), "--requests", str(n), "--warmup", str(max(20, n // 10))]
+        argv += ["--header", f"Authorization: Bearer {key}"]
+        out = subprocess.run(argv, capture_output=True, text=True, timeout=n + 120)
+        self.record(title, out.stdout + out.stderr)
+        if out.returncode != 0:
+            raise RuntimeError(f"sequential failed: {out.stderr.strip()[-500:]}")
+        j = json.loads(out.stdout.strip().splitlines()[-1])
+        return Latency(
+            "sequential.py", 0.0, j["n"], j["failed"], j["p50_ms"], j["p90_ms"], j["p99_ms"],
+            p999=j["p999_ms"],
+        )  # fmt: skip
 
     def _oha(
         self,
@@ -322,8 +353,11 @@ class Runner:
         total = sum(int(v) for v in codes.values())
         total += sum(int(v) for v in j.get("errorDistribution", {}).values())
         pct = j["latencyPercentiles"]
-        p99 = pct["p99"] * 1e3 if total >= P99_MIN else math.nan
-        return Latency("oha", rate, total, total - ok, pct["p50"] * 1e3, pct["p90"] * 1e3, p99, cpu)
+        p999 = pct.get("p99.9")
+        return Latency(
+            "oha", rate, total, total - ok, pct["p50"] * 1e3, pct["p90"] * 1e3, pct["p99"] * 1e3,
+            cpu, math.nan if p999 is None else p999 * 1e3,
+        )  # fmt: skip
 
     def _openloop(
         self, url: str, key: str, body_file: Path, rate: float, n: int, pid: int | None, title: str
@@ -333,6 +367,8 @@ class Runner:
         argv = ["taskset", "-c", LOAD_CPU, PY, str(BENCH / "openloop.py"), *opts.split()]
         argv += ["--connections", str(CONNECTIONS), "--url", url, "--body", str(body_file)]
         argv += ["--header", f"Authorization: Bearer {key}"]
+        dump = self.work / f"lat-{len(list(self.work.glob('lat-*')))}.f64"
+        argv += ["--dump", str(dump)]
         cpu0 = tree_cpu_s(pid) if pid else 0.0
         out = subprocess.run(argv, capture_output=True, text=True, timeout=2 * seconds + 120)
         cpu = tree_cpu_s(pid) - cpu0 if pid else None  # includes the warm-up here
@@ -341,10 +377,12 @@ class Runner:
             raise RuntimeError(f"openloop failed: {out.stderr.strip()[-500:]}")
         j = json.loads(out.stdout.strip().splitlines()[-1])
         sent = int(j["sent"])
-        p99 = j["p99_ms"] if sent >= P99_MIN else math.nan
         if cpu is not None:
             cpu *= sent / max(1.0, sent + rate * self.d.rate_warmup)
-        return Latency("openloop.py", rate, sent, j["errors"], j["p50_ms"], j["p90_ms"], p99, cpu)
+        return Latency(
+            "openloop.py", rate, sent, j["errors"], j["p50_ms"], j["p90_ms"], j["p99_ms"], cpu,
+            j["p999_ms"], str(dump) if dump.exists() else None,
+        )  # fmt: skip
 
     def streams(self, url: str, key: str, body_file: Path, title: str) -> dict[str, Any]:
         argv = ["taskset", "-c", LOAD_CPU, PY, str(BENCH / "sidebyside_stream.py"), "--url", url]
@@ -368,30 +406,34 @@ class Runner:
         argv += ["--body", str(body_file), "--hold", str(d.hold), "--max-seconds", f"{max_s:g}"]
         argv += ["--header", f"Authorization: Bearer {key}"]
         idle = tree_rss_bytes(pid)
-        samples: list[tuple[int, int]] = []  # (streams open upstream, RSS of the tree)
+        pss_idle = sum(tree_pss(pid).values())
+        samples: list[tuple[int, int, int]] = []  # (streams open upstream, RSS, PSS of the tree)
         out_file = self.work / "hold.out"
         with out_file.open("w") as out, (self.work / "hold.err").open("w") as err:
             proc = subprocess.Popen(argv, stdout=out, stderr=err, start_new_session=True)
             try:
                 deadline = time.monotonic() + max_s + 30
                 while proc.poll() is None and time.monotonic() < deadline:
-                    samples.append((_sim_in_flight(upstream), tree_rss_bytes(pid)))
+                    pss = sum(tree_pss(pid).values())
+                    samples.append((_sim_in_flight(upstream), tree_rss_bytes(pid), pss))
                     time.sleep(0.25)
             finally:
                 if proc.poll() is None:
                     with contextlib.suppress(ProcessLookupError):
                         os.killpg(proc.pid, signal.SIGKILL)
                 proc.wait(10)
-        open_max = max((o for o, _ in samples), default=0)
+        open_max = max((o for o, _, _ in samples), default=0)
         # the memory "at N concurrent streams": RSS while (nearly) the most streams were open
-        at_max = max((r for o, r in samples if o >= 0.98 * open_max), default=idle)
-        peak = max((r for _, r in samples), default=idle)
+        at_max = max((r for o, r, _ in samples if o >= 0.98 * open_max), default=idle)
+        pss_at_max = max((p for o, _, p in samples if o >= 0.98 * open_max), default=pss_idle)
+        peak = max((r for _, r, _ in samples), default=idle)
         text = out_file.read_text()
         self.record(title, text + (self.work / "hold.err").read_text())
         if proc.returncode != 0 or not text.strip():
             raise RuntimeError(f"hold client failed ({proc.returncode})")
         result: dict[str, Any] = json.loads(text.strip().splitlines()[-1])
         result.update(rss_idle=idle, rss_at_max_open=at_max, rss_peak=peak, open_max=open_max)
+        result.update(pss_idle=pss_idle, pss_at_max_open=pss_at_max)
         return result
 
 
@@ -518,6 +560,10 @@ class Results:
     at40: dict[str, dict[str, Any]] = field(default_factory=dict)
     half: dict[str, dict[str, Any]] = field(default_factory=dict)
     half_direct: dict[str, dict[str, Any]] = field(default_factory=dict)
+    # every round of the latency steps: step ("c1", "40", "half", "high") -> target -> runs;
+    # "direct@<target>" is the upstream measured beside <target> at its rate
+    rounds: dict[str, dict[str, list[dict[str, Any]]]] = field(default_factory=dict)
+    tail: dict[str, dict[str, dict[str, Any]]] = field(default_factory=dict)  # summaries
     stream: dict[str, dict[str, Any]] = field(default_factory=dict)
     memory: dict[str, dict[str, Any]] = field(default_factory=dict)
     errors: list[str] = field(default_factory=list)
@@ -566,7 +612,7 @@ def run_all(args: argparse.Namespace, res: Results, env: Env, run: Runner, t0: f
     body_file = work / "body.json"
     body_file.write_text(json.dumps(body(False)))
 
-    def rates(name: str) -> None:
+    def maximum(name: str) -> None:
         key = env.key(name)
         script = lua_script(work / f"{name}.lua", key, stream=False, unique=args.unique_prompts)
         with env.target(name, fast) as (base, pid):
@@ -578,23 +624,26 @@ def run_all(args: argparse.Namespace, res: Results, env: Env, run: Runner, t0: f
             res.max[name] = _tput(t)
             cpu = f"  CPU {t.cpu_per_1k:.2f} s/1k req (core {t.busy:.0%})" if pid else ""
             say(f"    {name:<9} max {t.rate:8.0f} req/s  failed {t.failed}{cpu}")
-            x = run.fixed_rate(url, key, body_file, FIXED_RATE, pid, f"{name} at 40")
-            res.at40[name] = _lat(x)
-            _say_lat(name, x)
-            half = max(1.0, round(0.5 * t.rate))
-            x = run.fixed_rate(url, key, body_file, half, pid, f"{name} at half")
-            res.half[name] = _lat(x)
-            _say_lat(name, x)
-        if name != "direct":
-            title = f"direct at {name}'s half"
-            x = run.fixed_rate(fast + chat_path, key, body_file, half, None, title)
-            res.half_direct[name] = _lat(x)
-            _say_lat("(direct)", x)
 
     if "rates" not in args.skip:
-        say(f"==> {clock()} throughput and fixed rates, one target at a time")
+        say(f"==> {clock()} maximum throughput, one target at a time")
         for name in targets:
-            guarded(res, "throughput and fixed rates", name, rates)
+            guarded(res, "maximum throughput", name, maximum)
+        say(
+            f"==> {clock()} latency in {d.rounds} alternated rounds (c=1, {FIXED_RATE:g} req/s, "
+            "50% and 80% of each target's own max), every gateway up, idle but for the one "
+            "measured"
+        )
+        up: dict[str, tuple[str, int | None]] = {"direct": (fast, None)}
+        with contextlib.ExitStack() as stack:
+            for name in targets:
+                if name == "direct":
+                    continue
+                try:
+                    up[name] = stack.enter_context(env.target(name, fast))
+                except STEP_ERRORS as exc:
+                    res.errors.append(f"latency rounds, {name}: {type(exc).__name__}: {exc}")
+            latency_rounds(res, run, env, up, body_file, clock)
     procs.stop("sim-fast")
 
     if "stream" not in args.skip:
@@ -664,6 +713,101 @@ def run_all(args: argparse.Namespace, res: Results, env: Env, run: Runner, t0: f
         procs.stop("sim-slow")
 
 
+def latency_rounds(
+    res: Results,
+    run: Runner,
+    env: Env,
+    up: dict[str, tuple[str, int | None]],
+    body_file: Path,
+    clock: Callable[[], str],
+) -> None:
+    """Each round: c=1 at every target, 40 req/s at every target, then 50% and 80% of each
+    gateway's max with the upstream alone at the same rate right after (or before: the
+    order alternates too). Targets in a rotating order; each run kept in res.rounds."""
+    d = run.d
+    chat = "/v1/chat/completions"
+    names = [n for n in TARGETS if n in up]
+    kept = res.rounds
+
+    def keep(step: str, name: str, x: Latency) -> None:
+        kept.setdefault(step, {}).setdefault(name, []).append(_lat(x))
+
+    for r in range(d.rounds):
+        say(f"    {clock()} round {r + 1} of {d.rounds}: order {', '.join(order(names, r))}")
+        for name in order(names, r):
+            base, _pid = up[name]
+            try:
+                x = run.sequential(base + chat, env.key(name), body_file, f"{name} c=1 r{r + 1}")
+            except STEP_ERRORS as exc:
+                res.errors.append(f"c=1 round {r + 1}, {name}: {exc}")
+                continue
+            keep("c1", name, x)
+            _say_lat(f"c=1 {name}", x)
+        for name in order(names, r):
+            base, pid = up[name]
+            n = max(1, math.ceil(FIXED_RATE * d.at40_s))
+            title = f"{name} at 40 r{r + 1}"
+            try:
+                x = run.fixed_rate(base + chat, env.key(name), body_file, FIXED_RATE, n, pid, title)
+            except STEP_ERRORS as exc:
+                res.errors.append(f"40 req/s round {r + 1}, {name}: {exc}")
+                continue
+            keep("40", name, x)
+            _say_lat(f"40 {name}", x)
+        for step, frac in FRACTIONS.items():
+            for name in order(names, r):
+                if name == "direct" or name not in res.max:
+                    continue
+                base, pid = up[name]
+                rate = max(1.0, round(frac * res.max[name]["rate"]))
+                n = max(1, min(d.frac_samples, math.ceil(rate * d.frac_max_s)))
+                pair = [(name, base + chat, pid), (f"direct@{name}", up["direct"][0] + chat, None)]
+                if r % 2:
+                    pair.reverse()
+                try:
+                    for label, url, p in pair:
+                        key = env.key(name)
+                        title = f"{label} at {frac:.0%} r{r + 1}"
+                        x = run.fixed_rate(url, key, body_file, rate, n, p, title)
+                        keep(step, label, x)
+                        _say_lat(f"{frac:.0%} {label}"[:24], x)
+                except STEP_ERRORS as exc:
+                    res.errors.append(f"{frac:.0%} round {r + 1}, {name}: {exc}")
+    summarise_rounds(res)
+
+
+def summarise_rounds(res: Results) -> None:
+    """res.tail from res.rounds; at40 / half / half_direct (the chart's inputs) from it."""
+    c1 = res.rounds.get("c1", {})
+    at40 = res.rounds.get("40", {})
+    res.tail = {"c1": {}, "40": {}}
+    for name, runs in c1.items():
+        direct = c1.get("direct", []) if name != "direct" else []
+        if direct and len(direct) != len(runs):
+            direct = []
+        res.tail["c1"][name] = summarise(runs, direct)
+    for name, runs in at40.items():
+        direct = at40.get("direct", []) if name != "direct" else []
+        if direct and len(direct) != len(runs):
+            direct = []
+        res.tail["40"][name] = summarise(runs, direct)
+        res.at40[name] = res.tail["40"][name]
+    for step in FRACTIONS:
+        kept = res.rounds.get(step, {})
+        res.tail[step] = {}
+        for name, runs in kept.items():
+            if name.startswith("direct@"):
+                continue
+            direct = kept.get(f"direct@{name}", [])
+            if len(direct) != len(runs):
+                direct = []
+            res.tail[step][name] = summarise(runs, direct)
+            if step == "half":
+                res.half[name] = res.tail[step][name]
+                if direct:
+                    res.half_direct[name] = summarise(direct, [])
+
+
 # --- report ------------------------------------------------------------------------------------
 
 
@@ -698,9 +842,10 @@ def report(res: Results) -> str:
         + (" --unique-prompts" if res.unique_prompts else "")
         + "`"
         + " (bench/README.md: method, placement, fairness)",
-        f"- layout: each gateway alone on core {SERVER_CPU} (`taskset`, one worker process); "
+        f"- layout: each gateway on core {SERVER_CPU} (`taskset`, one worker process); "
         f"load generators and the simulated upstream on core {LOAD_CPU}; one gateway up at a "
-        "time; all on loopback",
+        "time for maximum throughput, streaming and memory, all of them up (idle but the one "
+        "measured) for the latency rounds; all on loopback",
         "",
         "## Maximum throughput and CPU",
         "",
@@ -732,65 +877,7 @@ def report(res: Results) -> str:
             f"{_f(m['busy'], '{:.0%}')} | {_f(a.get('cpu_per_1k'))} | "
             f"{_ratio(l40.get('cpu_per_1k'), a.get('cpu_per_1k'))} |"
         )
-    L += [
-        "",
-        "## Added latency over direct, at fixed rates",
-        "",
-        f"Open loop ({res.fixed_tool}; latency from each request's scheduled send time, so a "
-        "stall counts for every request it delayed), same body. Added = the target's percentile "
-        "minus the upstream's own at the same rate (a difference of percentiles). A p99 is shown "
-        f"only from {P99_MIN:,} samples; n is the number of requests measured.",
-        "",
-        f"At {FIXED_RATE:g} req/s, every target:",
-        "",
-        "| target | p50 | p90 | p99 | n | failed | added p50 | added p90 | added p99 "
-        "| LiteLLM's added p50 / this |",
-        "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|",
-    ]
-    d40 = res.at40.get("direct")
-    for n in names:
-        a = res.at40.get(n)
-        if a is None:
-            continue
-        if n == "direct" or d40 is None:
-            added = ["", "", "", ""]
-        else:
-            ad = [_added(a, d40, q) for q in ("p50", "p90", "p99")]
-            vs = ""
-            if lite and n != "litellm":
-                vs = _ratio(_added(l40, d40, "p50"), ad[0])
-            added = [_f(v, "{:+.2f} ms") for v in ad] + [vs]
-        L.append(
-            f"| {LABELS[n]} | {a['p50']:.2f} ms | {a['p90']:.2f} ms | {_f(a['p99'], '{:.2f} ms')} "
-            f"| {a['n']:,} | {a['failed']} | " + " | ".join(added) + " |"
-        )
-    L += [
-        "",
-        "At 50% of each target's own maximum (the upstream alone measured at the same rate "
-        "right after):",
-        "",
-        "| target | rate | p50 | p90 | p99 | n | failed | direct p50 / p90 / p99 (n) "
-        "| added p50 | added p90 | added p99 |",
-        "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|",
-    ]
-    for n in names:
-        h = res.half.get(n)
-        if h is None:
-            continue
-        dh = res.half_direct.get(n) if n != "direct" else None
-        if dh is None:
-            tail = " | | | |"
-        else:
-            ad = [_added(h, dh, q) for q in ("p50", "p90", "p99")]
-            tail = (
-                f" | {dh['p50']:.2f} / {dh['p90']:.2f} / {_f(dh['p99'])} ms ({dh['n']:,}) | "
-                + " | ".join(_f(v, "{:+.2f} ms") for v in ad)
-                + " |"
-            )
-        L.append(
-            f"| {LABELS[n]} | {h['rate']:,.0f} req/s | {h['p50']:.2f} ms | {h['p90']:.2f} ms | "
-            f"{_f(h['p99'], '{:.2f} ms')} | {h['n']:,} | {h['failed']}" + tail
-        )
+    L += report_latency(res)
     if res.stream:
         L += [
             "",
@@ -830,11 +917,14 @@ def report(res: Results) -> str:
             f"{d['hold_tokens'] * d['hold_token_delay_ms'] / 1000:.0f} s). RSS is summed over "
             "the gateway's process tree (pages shared between its processes counted in each), "
             "sampled every 0.25 s with the upstream's count of streams in flight; \"with most "
-            'open" is the RSS while that count was within 2% of its maximum.',
+            'open" is the RSS while that count was within 2% of its maximum. PSS (smaps_rollup) '
+            "charges a page shared by k processes 1/k to each: the tree's PSS is the memory it "
+            "really holds.",
             "",
-            "| target | RSS idle | RSS with most open | LiteLLM's / this | streams open upstream "
-            "(max) | RSS peak (whole step) | streams ok | failed |",
-            "|---|---:|---:|---:|---:|---:|---:|---:|",
+            "| target | RSS idle | RSS with most open | LiteLLM's / this | PSS idle "
+            "| PSS with most open | streams open upstream (max) | RSS peak (whole step) "
+            "| streams ok | failed |",
+            "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|",
         ]
         lm = res.memory.get("litellm", {})
         for n in TARGETS:
@@ -845,6 +935,8 @@ def report(res: Results) -> str:
                 f"| {LABELS[n]} | {m['rss_idle'] / 2**20:,.0f} MiB | "
                 f"{m['rss_at_max_open'] / 2**20:,.0f} MiB | "
                 f"{_ratio(lm.get('rss_at_max_open'), m['rss_at_max_open'])} | "
+                f"{m.get('pss_idle', 0) / 2**20:,.0f} MiB | "
+                f"{m.get('pss_at_max_open', 0) / 2**20:,.0f} MiB | "
                 f"{m['open_max']:,} | {m['rss_peak'] / 2**20:,.0f} MiB | {m['streams']:,} | "
                 f"{m['failed']} |"
             )
@@ -858,6 +950,115 @@ def report(res: Results) -> str:
         "",
     ]
     return "\n".join(L)
+
+
+PUBLISHED = [
+    ("TensorZero", "0.35 ms p50 total (not added) at 10k QPS on 4 vCPU, its own benchmark"),
+    ("Bifrost", "0.44 ms median overhead, sequential requests, its published benchmark"),
+    ("Portkey", "2.4 ms median overhead, sequential requests (as quoted in issue 18)"),
+    ("LiteLLM", "4.3 ms median overhead, sequential requests (as quoted in issue 18)"),
+]
+
+
+def _goal(ok: bool | None) -> str:
+    return "n/a" if ok is None else ("yes" if ok else "NO")
+
+
+def _versus(res: Results, step: str, q: str, slack: float) -> tuple[str, bool | None]:
+    """provocapi's added q against the pass-through's (+ slack ms) in a step."""
+    t = res.tail.get(step, {})
+    p, f = t.get("provocapi", {}), t.get("floor", {})
+    a, b = p.get(f"added_{q}"), f.get(f"added_{q}")
+    if a is None or b is None or math.isnan(a) or math.isnan(b):
+        return "n/a", None
+    return f"{a:+.2f} ms vs {b:+.2f} ms (+{slack:g} ms allowed)", a <= b + slack
+
+
+def report_latency(res: Results) -> list[str]:
+    rounds = int(res.durations.get("rounds", 0))
+    L = [
+        "",
+        "## Idle overhead: one request at a time (c=1)",
+        "",
+        f"bench/sequential.py (aiohttp, one kept-alive connection, core {LOAD_CPU}): "
+        f"{int(res.durations.get('c1_requests', 0)):,} requests per target per round, "
+        f"{rounds} rounds, the targets in a rotating order in each round. Figures are the "
+        "median over rounds of each round's percentile; added = the target's minus the "
+        "upstream's of the same round (then the median). The client's own cost is in every "
+        "target's figure alike and cancels in the added columns.",
+        "",
+        "| target | p50 | p99 | p99.9 | added p50 | added p99 | added p99.9 | n | failed "
+        "| upstream p99 over rounds |",
+        "|---|---:|---:|---:|---:|---:|---:|---:|---:|---|",
+    ]
+    for n in TARGETS:
+        x = res.tail.get("c1", {}).get(n)
+        if x is None:
+            continue
+        rng = x.get("direct_p99_range")
+        L.append(
+            f"| {LABELS[n]} | {_f(x['p50'])} ms | {_f(x['p99'])} ms | {_f(x['p999'])} ms | "
+            + " | ".join(_f(x.get(f"added_{q}"), "{:+.3f} ms") for q in ("p50", "p99", "p999"))
+            + f" | {x['n']:,} | {x['failed']} | "
+            + (f"{rng[0]:.2f} to {rng[1]:.2f} ms" if rng else "")
+            + " |"
+        )
+    g50, ok50 = _versus(res, "c1", "p50", 0.05)
+    g99, ok99 = _versus(res, "c1", "p99", 0.3)
+    L += [
+        "",
+        f"- goal, added p50 <= the pass-through's + 0.05 ms: {_goal(ok50)} ({g50})",
+        f"- goal, added p99 <= the pass-through's + 0.3 ms: {_goal(ok99)} ({g99})",
+        "- published figures, other methods and machines (not comparable one to one): "
+        + "; ".join(f"{name}: {what}" for name, what in PUBLISHED),
+        "",
+        "## Open-loop tail: added latency over the upstream alone",
+        "",
+        f"Open loop ({res.fixed_tool}; latency from each request's scheduled send time, so a "
+        "stall counts for every request it delayed), same body, every gateway up at once on "
+        f"core {SERVER_CPU} (idle but the measured one). {rounds} alternated rounds: in each, "
+        f"{FIXED_RATE:g} req/s at every target (the upstream alone among them), then 50% and "
+        "80% of each gateway's own maximum with the upstream alone measured at the same rate "
+        "right beside it. Columns p50..p99.9 and added: median over rounds of the round's "
+        "figure (added = target - upstream, same round). Pooled: the percentile over all "
+        "rounds' requests together (n), target minus upstream. The upstream's p99 range over "
+        "rounds shows how noisy the machine was.",
+    ]
+    titles = {
+        "40": f"At {FIXED_RATE:g} req/s",
+        "half": "At 50% of each target's own maximum",
+        "high": "At 80% of each target's own maximum",
+    }
+    for step, title in titles.items():
+        t = res.tail.get(step, {})
+        if not t:
+            continue
+        L += [
+            "",
+            f"{title}:",
+            "",
+            "| target | rate | p50 | p99 | p99.9 | added p50 | added p99 | added p99.9 "
+            "| pooled added p99 / p99.9 | n | failed | upstream p99 over rounds |",
+            "|---|---:|---:|---:|---:|---:|---:|---:|---|---:|---:|---|",
+        ]
+        for n in TARGETS:
+            x = t.get(n)
+            if x is None:
+                continue
+            pa = x.get("pooled_added")
+            pooled = f"{pa['p99']:+.2f} / {pa['p999']:+.2f} ms" if pa else "n/a"
+            rng = x.get("direct_p99_range")
+            L.append(
+                f"| {LABELS[n]} | {x['rate']:,.0f} req/s | {_f(x['p50'])} ms | {_f(x['p99'])} ms "
+                f"| {_f(x['p999'])} ms | "
+                + " | ".join(_f(x.get(f"added_{q}"), "{:+.2f} ms") for q in ("p50", "p99", "p999"))
+                + f" | {pooled} | {x['n']:,} | {x['failed']} | "
+                + (f"{rng[0]:.2f} to {rng[1]:.2f} ms" if rng else "")
+                + " |"
+            )
+        g, ok = _versus(res, step, "p99", 1.0)
+        L += ["", f"- goal, provocapi's added p99 <= the pass-through's + 1 ms: {_goal(ok)} ({g})"]
+    return L
 
 
 def chart(json_file: Path, png: Path) -> str:
@@ -916,7 +1117,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument(
         "--budget-min",
         type=float,
-        default=15.0,
+        default=30.0,
         help="stop everything after this many minutes of measuring",
     )
     ap.add_argument(
@@ -930,9 +1131,12 @@ def main(argv: list[str] | None = None) -> int:
         action="store_true",
         help="max-throughput runs: every request's prompt differs (defeats caches)",
     )
+    ap.add_argument("--rounds", type=int, help="alternated latency rounds (default 5, quick 3)")
     ap.add_argument("--keep", action="store_true", help="keep the work directory (logs)")
     args = ap.parse_args(argv)
     d = QUICK if args.quick else FULL
+    if args.rounds is not None:
+        d = dataclasses.replace(d, rounds=args.rounds)
     started = dt.datetime.now()
     results_dir = BENCH / "results"
     results_dir.mkdir(exist_ok=True)

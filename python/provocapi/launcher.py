@@ -21,6 +21,7 @@ import msgspec
 from . import config as config_mod
 from ._core import StateTable
 from .adapterstore import architecture
+from .admission.vocabularies import preload as preload_tokenizers
 from .batch.runner_process import COMMAND as RUNNER_COMMAND
 from .batch.runner_process import EXTERNAL as RUNNER_EXTERNAL
 from .batch.runner_process import RUNNER_ENV
@@ -214,6 +215,9 @@ def serve(
                 f"    then:       OpenAI(base_url='http://{host}:{port}/v1', api_key='pk-prov-...')"
             )
         sys.stdout.flush()
+        # Granian forks its workers from this process (multiprocessing's "fork"): tables
+        # loaded here are shared copy-on-write, and each worker's factory finds them loaded
+        preload_tokenizers(cfg.models)
         server = Granian(
             "provocapi.app:create_app",
             factory=True,

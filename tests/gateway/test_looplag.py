@@ -5,6 +5,8 @@ from __future__ import annotations
 import asyncio
 import itertools
 import os
+import subprocess
+import sys
 import time
 from pathlib import Path
 
@@ -32,5 +34,37 @@ async def test_a_blocked_loop_shows_as_one_late_tick(
         await task
     samples = looplag.read(str(tmp_path / f"lag.{os.getpid()}"))  # written when cancelled
     assert len(samples) > 5
-    assert any(t >= before and lag >= 0.07 for t, lag in samples)
-    assert all(t1 <= t2 for (t1, _), (t2, _) in itertools.pairwise(samples))
+    # a loop held by its own thread is our stall: no run-queue wait explains it away
+    assert any(t >= before and lag - wait >= 0.07 for t, lag, wait in samples)
+    assert all(t1 <= t2 for (t1, _, _), (t2, _, _) in itertools.pairwise(samples))
+    assert all(wait >= 0 for _, _, wait in samples)
+
+
+@pytest.mark.skipif(not Path(looplag.SCHEDSTAT).exists(), reason="no schedstat here")
+async def test_a_neighbour_on_the_core_shows_as_run_queue_wait(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    """A process spinning on our core delays ticks through the run queue: the recorder
+    attributes that time to the kernel (wait), not to the loop."""
+    cpu = min(os.sched_getaffinity(0))
+    old = os.sched_getaffinity(0)
+    os.sched_setaffinity(0, {cpu})
+    hog = subprocess.Popen(
+        ["taskset", "-c", str(cpu), sys.executable, "-c", "while True: pass"],
+        stdin=subprocess.DEVNULL,
+    )
+    monkeypatch.setenv(looplag.ENV, str(tmp_path / "lag"))
+    try:
+        task = looplag.start_if_asked()
+        assert task is not None
+        await asyncio.sleep(0.5)
+        task.cancel()
+        with pytest.raises(asyncio.CancelledError):
+            await task
+    finally:
+        hog.kill()
+        hog.wait()
+        os.sched_setaffinity(0, old)
+    samples = looplag.read(str(tmp_path / f"lag.{os.getpid()}"))
+    assert samples
+    assert sum(wait for _, _, wait in samples) > 0

@@ -8,6 +8,8 @@ model, `"none"`) is counted with the estimate.
 
 from __future__ import annotations
 
+from collections.abc import Iterable
+
 from .._core import Tokenizer
 from ..config import ModelConfig
 from ..vocab import source, spec_for
@@ -32,3 +34,14 @@ def load(model: ModelConfig) -> Tokenizer | None:
     if tok is None:
         tok = _loaded[key] = Tokenizer(str(src[0]), src[1])
     return tok
+
+
+def preload(models: Iterable[ModelConfig]) -> int:
+    """Load every model's tokenizer now; how many distinct files are loaded.
+
+    `provocapi serve` calls it before Granian forks its workers: the tables then sit in
+    pages the workers share copy-on-write (read-only afterwards), instead of one copy
+    built per worker."""
+    for m in models:
+        load(m)
+    return len(_loaded)

@@ -1,0 +1,83 @@
+"""Alternated rounds for bench/sidebyside.py: the order of targets per round, and the summary
+of a step measured round after round (median of the rounds, percentiles of all rounds pooled).
+
+A shared machine has noisy minutes. Measuring every target once per round, in an order that
+rotates, and the upstream alone in the same round, spreads a noisy minute over all targets;
+the median of the rounds drops it, and the upstream's own spread across rounds shows it.
+"""
+
+from __future__ import annotations
+
+import math
+import statistics
+from array import array
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+QUANTILES = ("p50", "p90", "p99", "p999")
+LEVELS = {"p50": 0.50, "p90": 0.90, "p99": 0.99, "p999": 0.999}
+
+
+def order(names: Sequence[str], r: int) -> list[str]:
+    """Round r's order: the list rotated by r, so each target goes first in turn."""
+    k = r % max(1, len(names))
+    return [*names[k:], *names[:k]]
+
+
+def median(values: Sequence[float]) -> float:
+    vals = [v for v in values if not math.isnan(v)]
+    return statistics.median(vals) if vals else math.nan
+
+
+def pooled(dumps: Sequence[str | None]) -> dict[str, float] | None:
+    """Percentiles (ms) over every latency of the rounds' dump files (openloop.py --dump);
+    None when a round has none (oha keeps no raw latencies)."""
+    if not dumps or any(d is None for d in dumps):
+        return None
+    data = array("d")
+    for d in dumps:
+        assert d is not None
+        data.frombytes(Path(d).read_bytes())
+    values = sorted(data)
+    if not values:
+        return None
+    out = {"n": float(len(values))}
+    for q, level in LEVELS.items():
+        i = min(len(values) - 1, max(0, round(level * (len(values) - 1))))
+        out[q] = values[i]
+    return out
+
+
+def summarise(target: list[dict[str, Any]], direct: list[dict[str, Any]]) -> dict[str, Any]:
+    """One target's rounds against the upstream's rounds measured beside them (same length,
+    paired by round): median over rounds of each percentile and of each added percentile
+    (target - upstream, per round), the upstream's min-max p99 over rounds (the noise), and
+    the pooled percentiles of both when every round kept its latencies."""
+    out: dict[str, Any] = {
+        "rounds": len(target),
+        "rate": target[0]["rate"] if target else math.nan,
+        "n": sum(int(x["n"]) for x in target),
+        "failed": sum(int(x["failed"]) for x in target),
+    }
+    for q in QUANTILES:
+        out[q] = median([float(x[q]) for x in target])
+        if direct:
+            out[f"added_{q}"] = median(
+                [float(x[q]) - float(d[q]) for x, d in zip(target, direct, strict=True)]
+            )
+    if direct:
+        p99s = [float(d["p99"]) for d in direct]
+        out["direct_p99_range"] = (min(p99s), max(p99s))
+        out["direct_p50"] = median([float(d["p50"]) for d in direct])
+        out["direct_p99"] = median(p99s)
+    pt = pooled([x.get("dump") for x in target])
+    pd = pooled([d.get("dump") for d in direct]) if direct else None
+    if pt is not None:
+        out["pooled"] = pt
+        if pd is not None:
+            out["pooled_direct"] = pd
+            out["pooled_added"] = {q: pt[q] - pd[q] for q in QUANTILES}
+    cpu = [x["cpu_per_1k"] for x in target if x.get("cpu_per_1k") is not None]
+    out["cpu_per_1k"] = median(cpu) if cpu else None
+    return out

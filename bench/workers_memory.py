@@ -1,0 +1,255 @@
+"""Memory and CPU per Granian worker: PSS for `--workers 1, 2, 4`, idle and with streams open,
+and CPU per request at `--workers 2` against `--workers 1` on one core.
+
+    .venv/bin/python bench/workers_memory.py            # about 4 minutes
+    .venv/bin/python bench/workers_memory.py --quick    # about 1.5 minutes (200 streams)
+
+Memory: `provocapi serve --workers N` on a simulated upstream; PSS (smaps_rollup) of every
+process of the tree, idle after a few warm requests (each worker has counted a prompt), then
+while --hold streams are open at once (10 tokens 4 s apart, bench/sidebyside_stream.py).
+"each worker beyond the first" = (tree PSS at N - tree PSS at 1) / (N - 1); goal <= 40 MiB.
+
+CPU: the floor's non-streaming chat, wrk c=64, the gateway's whole tree pinned to core 1
+(`taskset`, both workers on the same core), CPU seconds (utime+stime) per 1,000 requests at
+`--workers 1` and `--workers 2`, alternated `--rounds` times; goal: 2 / 1 <= 1.05.
+
+Load generators and the upstream on core 0; loopback only; everything started is stopped.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import shutil
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+from floor import (
+    GATEWAY_CONFIG,
+    LOAD_CPU,
+    MODEL,
+    PY,
+    REPO,
+    SERVER_CPU,
+    Processes,
+    body,
+    http,
+    lua_script,
+    say,
+    start_upstream,
+    tree,
+    tree_cpu_s,
+)
+from procmem import tree_pss
+from provocapi.netutil import free_port, wait_healthy
+
+MIB = 1 << 20
+
+
+def start_gateway(procs: Processes, work: Path, upstream: str, workers: int) -> tuple[str, int]:
+    cfg = work / "gateway.toml"
+    cfg.write_text(GATEWAY_CONFIG.format(model=MODEL, upstream=upstream))
+    port = free_port()
+    argv = [PY, "-m", "provocapi", "serve", "--config", str(cfg), "--host", "127.0.0.1"]
+    argv += ["--port", str(port), "--data-dir", str(work / "data"), "--workers", str(workers)]
+    proc = procs.start("provocapi", argv, SERVER_CPU, env={"PROVOCAPI_LOG_LEVEL": "WARNING"})
+    base = f"http://127.0.0.1:{port}"
+    wait_healthy(base + "/health", 60, proc)
+    # every worker up (the launcher, flusher, runner, N workers all exist)
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline and len(tree(proc.pid)) < workers + 1:
+        time.sleep(0.2)
+    return base, proc.pid
+
+
+def warm(base: str, key: str, n: int, max_tokens: int | None = None) -> None:
+    b = body(False)
+    if max_tokens is not None:
+        b["max_tokens"] = max_tokens
+    data = json.dumps(b).encode()
+    headers = {"Content-Type": "application/json", "Authorization": f"Bearer {key}"}
+    for _ in range(n):  # new connections: the kernel spreads them over the workers
+        status, raw = http(base + "/v1/chat/completions", data, headers, timeout=30)
+        if status != 200:
+            raise RuntimeError(f"warm-up: HTTP {status}: {raw[:200]!r}")
+
+
+def role(pid: int, root: int) -> str:
+    """launcher, worker (forked: the launcher's command line), or the child's own module."""
+    if pid == root:
+        return "launcher"
+    try:
+        args = Path(f"/proc/{pid}/cmdline").read_bytes().split(b"\0")
+    except OSError:
+        return "?"
+    if b"serve" in args:
+        return "worker"
+    mods = [a.decode(errors="replace") for a in args if a.startswith(b"provocapi.")]
+    return mods[0].rsplit(".", 1)[-1] if mods else "?"
+
+
+def describe(pss: dict[int, int], root: int) -> str:
+    return ", ".join(f"{role(p, root)} {v / MIB:.0f}" for p, v in sorted(pss.items()))
+
+
+def sim_in_flight(upstream: str) -> int:
+    status, raw = http(upstream + "/sim/stats", timeout=2)
+    return int(json.loads(raw)["in_flight"]) if status == 200 else 0
+
+
+def hold(base: str, key: str, upstream: str, pid: int, work: Path, n: int) -> tuple[int, int]:
+    """(tree PSS while the most streams were open, streams open upstream then)."""
+    hbody = body(True)
+    hbody["max_tokens"] = 10
+    hfile = work / "hold.json"
+    hfile.write_text(json.dumps(hbody))
+    argv = ["taskset", "-c", LOAD_CPU, PY, str(Path(__file__).parent / "sidebyside_stream.py")]
+    argv += ["--url", base + "/v1/chat/completions", "--body", str(hfile), "--hold", str(n)]
+    argv += ["--max-seconds", "80", "--header", f"Authorization: Bearer {key}"]
+    samples: list[tuple[int, int]] = []
+    proc = subprocess.Popen(argv, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        deadline = time.monotonic() + 100
+        while proc.poll() is None and time.monotonic() < deadline:
+            samples.append((sim_in_flight(upstream), sum(tree_pss(pid).values())))
+            time.sleep(0.5)
+    finally:
+        proc.kill()
+        proc.wait(10)
+    open_max = max((o for o, _ in samples), default=0)
+    at_max = max((p for o, p in samples if o >= 0.98 * open_max), default=0)
+    return at_max, open_max
+
+
+def memory(args: argparse.Namespace, work: Path, key: str) -> list[str]:
+    procs = Processes(work)
+    rows: list[tuple[int, int, int, int, str]] = []
+    try:
+        slow = start_upstream(
+            procs, "sim-slow", ["--output-tokens", "10", "--token-delay-ms", "4000"]
+        )
+        for n in args.workers:
+            base, pid = start_gateway(procs, work, slow, n)
+            warm(base, key, 8 * n, max_tokens=1)
+            time.sleep(1)
+            idle = tree_pss(pid)
+            detail = describe(idle, pid)
+            held, opened = hold(base, key, slow, pid, work, args.hold)
+            rows.append((n, sum(idle.values()), held, opened, detail))
+            say(
+                f"    --workers {n}: PSS idle {sum(idle.values()) / MIB:.0f} MiB ({detail}); "
+                f"{held / MIB:.0f} MiB with {opened} streams open"
+            )
+            procs.stop("provocapi")
+    finally:
+        procs.stop_all()
+    one = next((r for r in rows if r[0] == 1), None)
+    out = [
+        f"PSS of the whole tree (launcher, flusher, batch runner, workers), MiB; {args.hold} "
+        "streams held for the second column.",
+        "",
+        "| workers | PSS idle | per worker beyond the first (idle) | PSS with streams open "
+        "| streams open upstream | per worker beyond the first (open) | idle, per process |",
+        "|---:|---:|---:|---:|---:|---:|---|",
+    ]
+    for n, idle_b, held, opened, detail in rows:
+        extra_i = extra_h = "n/a"
+        if one is not None and n > 1:
+            extra_i = f"{(idle_b - one[1]) / (n - 1) / MIB:.1f}"
+            extra_h = f"{(held - one[2]) / (n - 1) / MIB:.1f}"
+        out.append(
+            f"| {n} | {idle_b / MIB:.0f} | {extra_i} | {held / MIB:.0f} | {opened} | {extra_h} "
+            f"| {detail} |"
+        )
+    return out
+
+
+def wrk(url: str, script: Path, seconds: float) -> int:
+    argv = ["taskset", "-c", LOAD_CPU, "wrk", "-t1", "-c64", f"-d{seconds:g}s", "--timeout", "10s"]
+    out = subprocess.run([*argv, "-s", str(script), url], capture_output=True, text=True)
+    line = [x for x in out.stdout.splitlines() if x.startswith("FLOOR {")]
+    if out.returncode != 0 or not line:
+        raise RuntimeError(f"wrk failed: {out.stderr[:300]}")
+    r = json.loads(line[-1][len("FLOOR ") :])
+    failed = r["status"] + r["connect"] + r["read"] + r["write"] + r["timeout"]
+    if failed:
+        raise RuntimeError(f"wrk: {failed} failed requests")
+    return int(r["requests"])
+
+
+def cpu(args: argparse.Namespace, work: Path, key: str) -> list[str]:
+    procs = Processes(work)
+    per: dict[int, list[float]] = {1: [], 2: []}
+    try:
+        fast = start_upstream(procs, "sim-fast")
+        script = lua_script(work / "chat.lua", key, stream=False)
+        for r in range(args.rounds):
+            for n in (1, 2) if r % 2 == 0 else (2, 1):
+                base, pid = start_gateway(procs, work, fast, n)
+                url = base + "/v1/chat/completions"
+                wrk(url, script, args.warmup)
+                c0 = tree_cpu_s(pid)
+                done = wrk(url, script, args.seconds)
+                per[n].append((tree_cpu_s(pid) - c0) / done * 1000)
+                say(f"    round {r + 1} --workers {n}: {per[n][-1]:.3f} CPU s per 1k requests")
+                procs.stop("provocapi")
+    finally:
+        procs.stop_all()
+    m1, m2 = statistics.median(per[1]), statistics.median(per[2])
+    return [
+        f"CPU s per 1,000 requests, whole tree pinned to core {SERVER_CPU}, wrk c=64 "
+        f"{args.seconds:g} s after {args.warmup:g} s warm-up, median of {args.rounds} "
+        "alternated rounds.",
+        "",
+        "| workers | CPU s / 1k req (median) | rounds | ratio to 1 worker |",
+        "|---:|---:|---|---:|",
+        f"| 1 | {m1:.3f} | {', '.join(f'{x:.3f}' for x in per[1])} | 1.00 |",
+        f"| 2 | {m2:.3f} | {', '.join(f'{x:.3f}' for x in per[2])} | {m2 / m1:.3f} |",
+    ]
+
+
+def main(argv: list[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(description=(__doc__ or "").split("\n\n")[0])
+    ap.add_argument("--quick", action="store_true", help="200 streams, one CPU round")
+    ap.add_argument("--workers", type=int, nargs="+", default=[1, 2, 4])
+    ap.add_argument("--hold", type=int, default=1000, help="streams open at once")
+    ap.add_argument("--rounds", type=int, default=3, help="CPU: alternated rounds")
+    ap.add_argument("--seconds", type=float, default=10.0, help="CPU: measured wrk seconds")
+    ap.add_argument("--warmup", type=float, default=3.0, help="CPU: wrk warm-up seconds")
+    ap.add_argument("--skip", action="append", default=[], choices=("memory", "cpu"))
+    ap.add_argument("--out", type=Path, help="also write the report here")
+    args = ap.parse_args(argv)
+    if args.quick:
+        args.hold, args.rounds, args.seconds = 200, 1, 5.0
+    work = Path(tempfile.mkdtemp(prefix="provocapi-workers-"))
+    try:
+        keys = subprocess.run(
+            [PY, "-m", "provocapi", "keys", "create", "--tenant", "bench", "--data-dir",
+             str(work / "data")],
+            capture_output=True, text=True, check=True, cwd=REPO,
+        )  # fmt: skip
+        key = keys.stdout.strip().splitlines()[-1]
+        given = " ".join(argv if argv is not None else sys.argv[1:])
+        lines = [f"bench/workers_memory.py {given}", ""]
+        if "memory" not in args.skip:
+            say("==> memory: PSS per --workers")
+            lines += [*memory(args, work, key), ""]
+        if "cpu" not in args.skip:
+            say("==> CPU per request: --workers 1 and 2 on one core")
+            lines += [*cpu(args, work, key), ""]
+        text = "\n".join(lines)
+        say("")
+        say(text)
+        if args.out:
+            args.out.write_text(text)
+    finally:
+        shutil.rmtree(work, ignore_errors=True)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
