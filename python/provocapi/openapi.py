@@ -566,6 +566,24 @@ def _completion_chunk(schemas: dict[str, Any]) -> dict[str, Any]:
     return chunk
 
 
+# What provocapi adds to OpenAI's Model object (handlers/models.py): the card a
+# client sizes its requests by. Optional: the SDKs keep them as extra fields.
+_MODEL_CARD: dict[str, Any] = {
+    "context_length": {"type": "integer", "description": "Prompt plus output tokens."},
+    "max_output_tokens": {"type": "integer", "description": "Cap on max_tokens."},
+    "capabilities": {
+        "type": "object",
+        "properties": {
+            k: {"type": "boolean"} for k in ("tools", "json_object", "json_schema", "logprobs")
+        },
+    },
+    "aliases": {"type": "array", "items": {"type": "string"}},
+    "dimensions": {"type": "integer", "description": "Embedding models: the native size."},
+    "min_dimensions": {"type": "integer", "description": "Embedding models: smallest size."},
+    "base_model": {"type": "string", "description": "Adapters: the model they apply to."},
+}
+
+
 def document(models: Sequence[ModelConfig] = ()) -> bytes:
     """The document for a gateway serving `models` (their ids and aliases are the
     `model` enums, so a generated request names a model that exists)."""
@@ -578,6 +596,7 @@ def document(models: Sequence[ModelConfig] = ()) -> bytes:
     clash = components.keys() & openai_schemas.keys()
     assert not clash, f"request Structs named like OpenAI's schemas: {clash}"
     components.update(openai_schemas)
+    components["Model"]["properties"].update(_MODEL_CARD)
     _nullable_page_ids(components)
     components["CompletionStreamChunk"] = _completion_chunk(components)
     chat_names = [n for m in models if m.kind == "chat" for n in (m.id, *m.aliases)]
@@ -602,7 +621,7 @@ def document(models: Sequence[ModelConfig] = ()) -> bytes:
             "schema": {"type": "string", "enum": all_names} if all_names else {"type": "string"},
         }
     ]
-    doc = {
+    doc: dict[str, Any] = {
         "openapi": "3.1.0",
         "info": {
             "title": "provocapi",

@@ -153,3 +153,17 @@ def test_the_served_document_follows_a_reload() -> None:
     first, second = (orjson.loads(b)["components"]["schemas"] for b in req.sent)
     assert first["EmbeddingRequest"]["properties"]["model"] == {"type": "string"}
     assert second["EmbeddingRequest"]["properties"]["model"]["enum"] == ["emb"]
+
+
+def test_the_model_object_declares_the_card_fields() -> None:
+    model = orjson.loads(document())["components"]["schemas"]["Model"]
+    props = model["properties"]
+    for name in ("context_length", "max_output_tokens", "capabilities", "aliases", "base_model"):
+        assert name in props, name
+    assert set(props["capabilities"]["properties"]) == {
+        "tools",
+        "json_object",
+        "json_schema",
+        "logprobs",
+    }
+    assert set(model["required"]) <= {"id", "object", "created", "owned_by"}  # cards optional
