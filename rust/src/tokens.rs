@@ -14,6 +14,7 @@
 mod bpe;
 mod cache;
 mod load;
+mod ranks;
 mod split;
 mod template;
 #[cfg(test)]

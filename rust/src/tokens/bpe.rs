@@ -10,10 +10,11 @@ use std::sync::Mutex;
 use ahash::AHashMap;
 use unicode_normalization::{IsNormalized, UnicodeNormalization};
 
+use super::ranks::Ranks;
 use super::split::Splitter;
 
 pub struct BytePairEncoder {
-    ranks: AHashMap<Vec<u8>, u32>,
+    ranks: Ranks,
     splitter: Splitter,
     /// Added tokens recognised in text (Qwen's `<|im_start|>`, `<tool_call>`...),
     /// longest first so a prefix never wins over the whole token.
@@ -90,7 +91,7 @@ impl BytePairEncoder {
         }
         let all_bytes = (0u8..=255).all(|b| ranks.contains_key(&[b][..]));
         BytePairEncoder {
-            ranks,
+            ranks: Ranks::new(ranks),
             splitter,
             specials,
             special_first,
@@ -302,7 +303,7 @@ impl BytePairEncoder {
     }
 
     fn rank(&self, bytes: &[u8]) -> Option<u32> {
-        self.ranks.get(bytes).copied()
+        self.ranks.get(bytes)
     }
 
     /// tiktoken's scan, in `parts` (start, rank of the pair that starts
@@ -311,8 +312,8 @@ impl BytePairEncoder {
     fn merge_short(&self, piece: &[u8], parts: &mut Vec<(usize, u32)>) {
         parts.clear();
         let n = piece.len();
-        for i in 0..n.saturating_sub(1) {
-            parts.push((i, self.rank(&piece[i..i + 2]).unwrap_or(u32::MAX)));
+        for (i, w) in piece.windows(2).enumerate() {
+            parts.push((i, self.ranks.pair(w[0], w[1]).unwrap_or(u32::MAX)));
         }
         if n > 0 {
             parts.push((n - 1, u32::MAX));
@@ -353,8 +354,8 @@ impl BytePairEncoder {
         let mut alive = vec![true; n + 1];
         let end_of = |next: &Vec<usize>, i: usize| start[next[i].min(n)];
         let mut heap = BinaryHeap::new();
-        for i in 0..n.saturating_sub(1) {
-            if let Some(r) = self.rank(&piece[i..i + 2]) {
+        for (i, w) in piece.windows(2).enumerate() {
+            if let Some(r) = self.ranks.pair(w[0], w[1]) {
                 heap.push(Reverse((r, i, i + 2)));
             }
         }
