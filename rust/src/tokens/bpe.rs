@@ -51,6 +51,18 @@ const WORD_CACHE: usize = 1 << 16;
 /// one stays free for the small prompts counted meanwhile on other threads.
 const PRIVATE_WORDS_ABOVE: usize = 64 * 1024;
 
+/// No pair: two parts whose bytes together are no token.
+const NO_PAIR: u32 = u32::MAX;
+
+/// The merge state of one piece, reused from piece to piece.
+#[derive(Default)]
+struct Parts {
+    /// Where each part starts, then the piece's end.
+    starts: Vec<usize>,
+    /// The rank of each part with the next (one fewer than the parts).
+    ranks: Vec<u32>,
+}
+
 /// Where encoded pieces go: ids, or only their number (counting stops once
 /// it is past `limit`).
 enum Sink<'a> {
@@ -159,7 +171,7 @@ impl BytePairEncoder {
         } else {
             shared.as_deref_mut()
         };
-        let mut scratch = Vec::new();
+        let mut scratch = Parts::default();
         let mut rest: &str = &text;
         while !rest.is_empty() && !sink.full() {
             match self.next_special(rest) {
@@ -205,7 +217,7 @@ impl BytePairEncoder {
         &self,
         text: &str,
         sink: &mut Sink<'_>,
-        scratch: &mut Vec<(usize, u32)>,
+        scratch: &mut Parts,
         mut words: Option<&mut AHashMap<u64, u32>>,
     ) {
         self.splitter.try_for_each(text, |piece| {
@@ -222,7 +234,7 @@ impl BytePairEncoder {
         &self,
         piece: &[u8],
         sink: &mut Sink<'_>,
-        scratch: &mut Vec<(usize, u32)>,
+        scratch: &mut Parts,
         words: Option<&mut AHashMap<u64, u32>>,
     ) {
         if piece.is_empty() {
@@ -252,7 +264,7 @@ impl BytePairEncoder {
                 }
                 let c = if piece.len() <= SHORT_PIECE {
                     self.merge_short(piece, scratch);
-                    scratch.len() - 1
+                    scratch.starts.len() - 1
                 } else {
                     self.merge_long(piece).len() - 1
                 };
@@ -267,7 +279,7 @@ impl BytePairEncoder {
             _ => {
                 let bounds: Vec<usize> = if piece.len() <= SHORT_PIECE {
                     self.merge_short(piece, scratch);
-                    scratch.iter().map(|p| p.0).collect()
+                    std::mem::take(&mut scratch.starts)
                 } else {
                     self.merge_long(piece)
                 };
@@ -289,10 +301,10 @@ impl BytePairEncoder {
 
     #[cfg(test)]
     pub(crate) fn merge_with_scan(&self, piece: &[u8], out: &mut Vec<u32>) {
-        let mut parts = Vec::new();
+        let mut parts = Parts::default();
         self.merge_short(piece, &mut parts);
-        for w in parts.windows(2) {
-            if let Some(r) = self.rank(&piece[w[0].0..w[1].0]) {
+        for w in parts.starts.windows(2) {
+            if let Some(r) = self.rank(&piece[w[0]..w[1]]) {
                 out.push(r + self.offset);
             }
         }
@@ -306,41 +318,49 @@ impl BytePairEncoder {
         self.ranks.get(bytes)
     }
 
-    /// tiktoken's scan, in `parts` (start, rank of the pair that starts
-    /// there): the final tokens are `piece[parts[i].0..parts[i + 1].0]`. Each
-    /// merge looks up only the two pairs it changed, with no allocation.
-    fn merge_short(&self, piece: &[u8], parts: &mut Vec<(usize, u32)>) {
-        parts.clear();
+    /// tiktoken's scan: the final tokens are `piece[starts[i]..starts[i + 1]]`.
+    /// Each merge looks up only the two pairs it changed; the ranks sit in an
+    /// array of their own, so finding the lowest is a vectorised scan.
+    fn merge_short(&self, piece: &[u8], parts: &mut Parts) {
+        let Parts { starts, ranks } = parts;
+        starts.clear();
+        ranks.clear();
         let n = piece.len();
-        for (i, w) in piece.windows(2).enumerate() {
-            parts.push((i, self.ranks.pair(w[0], w[1]).unwrap_or(u32::MAX)));
-        }
-        if n > 0 {
-            parts.push((n - 1, u32::MAX));
-        }
-        parts.push((n, u32::MAX));
-        let pair = |parts: &Vec<(usize, u32)>, i: usize| -> u32 {
-            match (parts.get(i), parts.get(i + 3)) {
-                (Some(a), Some(b)) => self.rank(&piece[a.0..b.0]).unwrap_or(u32::MAX),
-                _ => u32::MAX,
+        starts.extend(0..=n);
+        ranks.extend(
+            piece
+                .windows(2)
+                .map(|w| self.ranks.pair(w[0], w[1]).unwrap_or(NO_PAIR)),
+        );
+        // ranks[i]: the pair of parts i and i + 1; starts has one more entry
+        // (the end) than there are parts
+        let pair = |starts: &[usize], i: usize| -> u32 {
+            match (starts.get(i), starts.get(i + 3)) {
+                (Some(&a), Some(&b)) => self.rank(&piece[a..b]).unwrap_or(NO_PAIR),
+                _ => NO_PAIR,
             }
         };
         loop {
-            let mut best = (u32::MAX, 0);
-            for (i, p) in parts.iter().enumerate().take(parts.len().saturating_sub(1)) {
-                if p.1 < best.0 {
-                    best = (p.1, i);
-                }
-            }
-            let (r, i) = best;
-            if r == u32::MAX {
+            let Some(&low) = ranks.iter().min() else {
+                return;
+            };
+            if low == NO_PAIR {
                 return;
             }
+            // the leftmost of the lowest, as tiktoken
+            let Some(i) = ranks.iter().position(|&r| r == low) else {
+                return;
+            };
             if i > 0 {
-                parts[i - 1].1 = pair(parts, i - 1);
+                ranks[i - 1] = pair(starts, i - 1);
             }
-            parts[i].1 = pair(parts, i);
-            parts.remove(i + 1);
+            ranks[i] = pair(starts, i);
+            starts.remove(i + 1);
+            if i + 1 < ranks.len() {
+                ranks.remove(i + 1);
+            } else {
+                ranks.pop();
+            }
         }
     }
 
