@@ -14,6 +14,7 @@
 mod bpe;
 mod cache;
 mod load;
+mod nfc;
 mod ranks;
 mod split;
 mod template;

@@ -8,7 +8,7 @@ use std::ops::ControlFlow;
 use std::sync::Mutex;
 
 use ahash::AHashMap;
-use unicode_normalization::{IsNormalized, UnicodeNormalization};
+use unicode_normalization::UnicodeNormalization;
 
 use super::ranks::Ranks;
 use super::split::Splitter;
@@ -150,8 +150,7 @@ impl BytePairEncoder {
     }
 
     fn run(&self, text: &str, sink: &mut Sink<'_>) {
-        let quick = || unicode_normalization::is_nfc_quick(text.chars());
-        let text: std::borrow::Cow<'_, str> = if self.nfc && quick() != IsNormalized::Yes {
+        let text: std::borrow::Cow<'_, str> = if self.nfc && !super::nfc::is_nfc(text) {
             text.nfc().collect::<String>().into()
         } else {
             text.into()
