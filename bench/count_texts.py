@@ -9,11 +9,14 @@ no two texts are alike (the segment cache never helps).
 
 from __future__ import annotations
 
+import json
 import random
 import re
+import unicodedata
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parent.parent
+CORPUS = REPO / "tests" / "admission" / "corpus.jsonl"
 
 CHINESE = """\
 网关在每个请求到达时先检查密钥，然后根据租户的配额决定是否放行。\
@@ -110,4 +113,21 @@ def code(n: int) -> list[str]:
     return _slices(_files("python/provocapi/**/*.py") + _files("rust/src/**/*.rs"), n)
 
 
-SCRIPTS = {"English": english, "CJK": cjk, "Cyrillic": cyrillic, "code": code}
+def mixed(n: int) -> list[str]:
+    """The admission corpus (every script, emoji, runs of 1,000 `a`s and 1,700 `ab`s that
+    merge as one long piece), code and JSON: the long text the bench used before."""
+    corpus = "\n".join(json.loads(x) for x in CORPUS.read_text().split("\n") if x)
+    code = (REPO / "bench" / "floor.py").read_text()[:6000]
+    base = corpus + "\n" + code + "\n" + json.dumps({"xs": list(range(400))})
+    # in NFC, as Qwen's reference normalizes first (tiktoken alone would not)
+    base = unicodedata.normalize("NFC", (base * 4)[:SIZE])
+    return [f"[{i}] " + base for i in range(n)]
+
+
+SCRIPTS = {
+    "English": english,
+    "CJK": cjk,
+    "Cyrillic": cyrillic,
+    "code": code,
+    "mixed": mixed,
+}

@@ -1,22 +1,24 @@
 """Counting prompts the gateway has never seen, against tiktoken, in one run.
 
     .venv/bin/python bench/count_unique.py [--core path/to/_core.abi3.so] [--rounds 5]
-        [--n 8] [--reference] [--out bench/results/count-unique-DATE.md]
+        [--n 8] [--base main/_core.abi3.so] [--out bench/results/count-unique-DATE.md]
 
-Per family (llama3, qwen2.5, tekken) and per script (English, CJK, Cyrillic, code: ~20 KB
-texts, bench/count_texts.py; and the floor's ~800-character prompt with a unique ticket
-number), tokens/s of:
+Per family (llama3, qwen2.5, tekken) and per script (English, CJK, Cyrillic, code, and the
+old mixed text: ~20 KB each, bench/count_texts.py; and the floor's ~800-character prompt
+with a unique ticket number), tokens/s of:
 
 - `core`: `Tokenizer.count` as the gateway runs it (segment cache on, but every text is new;
-  the word cache remembers words seen in earlier texts);
+  the word cache remembers words seen in earlier texts: the CJK and Cyrillic texts reuse a
+  small pool of sentences, so there this column flatters);
 - `core cold`: the same with `PROVOCAPI_TOKEN_CACHE=0` (no cache of any kind);
 - `tiktoken`: `len(Encoding.encode_ordinary(text))` with the same ranks and pattern.
 
-The three run alternated within each round on the same texts (a noisy neighbour slows all
-three in that round; time is the thread's CPU time, so preemption is not counted) and
+The counters run alternated within each round on the same texts (a noisy neighbour slows all
+of them in that round; time is the thread's CPU time, so preemption is not counted) and
 the ratios reported are medians of the per-round ratios. The
 counts must agree with tiktoken's (a disagreement stops the run). `--core` loads another
-build of the core (e.g. main's, copied aside) to compare builds in the same period.
+build of the core instead of the installed one; `--base` adds another build's cold count
+(e.g. main's `_core.abi3.so`, copied aside) to the alternation, as a before/after.
 """
 
 from __future__ import annotations
@@ -119,25 +121,32 @@ def load_core(path: str | None) -> ModuleType:
     return core
 
 
-def counters(core: ModuleType, name: str) -> dict[str, Callable[[str], int]]:
-    src = source(name)
-    assert src is not None
-    warm = core.Tokenizer(str(src[0]), src[1])
+def cold_tokenizer(core: ModuleType, src: tuple[Path, str]) -> Any:
     saved = os.environ.get("PROVOCAPI_TOKEN_CACHE")
     os.environ["PROVOCAPI_TOKEN_CACHE"] = "0"  # read when a tokenizer is built
     try:
-        cold = core.Tokenizer(str(src[0]), src[1])
+        return core.Tokenizer(str(src[0]), src[1])
     finally:
         if saved is None:
             del os.environ["PROVOCAPI_TOKEN_CACHE"]
         else:
             os.environ["PROVOCAPI_TOKEN_CACHE"] = saved
+
+
+def counters(
+    core: ModuleType, name: str, base: ModuleType | None
+) -> dict[str, Callable[[str], int]]:
+    src = source(name)
+    assert src is not None
     enc = tiktoken_encoding(name)
-    return {
-        "core": warm.count,
-        "core cold": cold.count,
+    fns = {
+        "core": core.Tokenizer(str(src[0]), src[1]).count,
+        "core cold": cold_tokenizer(core, src).count,
         "tiktoken": lambda t: len(enc.encode_ordinary(t)),
     }
+    if base is not None:
+        fns["base cold"] = cold_tokenizer(base, src).count
+    return fns
 
 
 def timed(fn: Callable[[str], int], texts: list[str]) -> tuple[int, float]:
@@ -172,35 +181,42 @@ def ratio(a: list[float], b: list[float]) -> float:
 def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--core", help="a _core shared object to load instead of the installed one")
+    ap.add_argument("--base", help="another build's _core (e.g. main's) to compare, cold")
     ap.add_argument("--rounds", type=int, default=5)
     ap.add_argument("--n", type=int, default=8, help="20 KB texts per script and round")
     ap.add_argument("--families", default=",".join(FAMILIES))
     ap.add_argument("--out", help="also write the table (Markdown) to this file")
     args = ap.parse_args()
     core = load_core(args.core)
+    base = load_core(args.base) if args.base else None
     texts = {s: make(args.n * args.rounds) for s, make in SCRIPTS.items()}
     texts["floor prompt"] = floor_prompts(args.n * 25 * args.rounds)
     lines = [
         "| family | text | core tok/s | core cold tok/s | tiktoken tok/s "
-        "| core / tiktoken | cold / tiktoken | cold / cold floor prompt |",
-        "|---|---|---:|---:|---:|---:|---:|---:|",
+        "| core / tiktoken | cold / tiktoken | cold / cold floor prompt |"
+        + (" base cold tok/s | cold / base cold |" if base else ""),
+        "|---|---|---:|---:|---:|---:|---:|---:|" + ("---:|---:|" if base else ""),
     ]
     print(lines[0])
     for family in args.families.split(","):
-        fns = counters(core, family)
+        fns = counters(core, family, base)
         rates = {}
         for script, ts in texts.items():
             per = len(ts) // args.rounds
             rates[script] = measure(fns, [ts[i * per : (i + 1) * per] for i in range(args.rounds)])
-        base = rates["floor prompt"]["core cold"]
+        floor = rates["floor prompt"]["core cold"]
         for script, rs in rates.items():
             med = {k: statistics.median(v) for k, v in rs.items()}
             line = (
                 f"| {family} | {script} | {med['core']:,.0f} | {med['core cold']:,.0f} "
                 f"| {med['tiktoken']:,.0f} | {ratio(rs['core'], rs['tiktoken']):.2f} "
                 f"| {ratio(rs['core cold'], rs['tiktoken']):.2f} "
-                f"| {ratio(rs['core cold'], base):.2f} |"
+                f"| {ratio(rs['core cold'], floor):.2f} |"
             )
+            if "base cold" in rs:
+                line += (
+                    f" {med['base cold']:,.0f} | {ratio(rs['core cold'], rs['base cold']):.2f} |"
+                )
             lines.append(line)
             print(line, flush=True)
     if args.out:
