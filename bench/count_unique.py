@@ -1,35 +1,62 @@
-"""Counting prompts the gateway has never seen: µs per `Tokenizer.count` call.
+"""Counting prompts the gateway has never seen, against tiktoken, in one run.
 
-    .venv/bin/python bench/count_unique.py [--core path/to/_core.abi3.so] [--n 1000]
+    .venv/bin/python bench/count_unique.py [--core path/to/_core.abi3.so] [--rounds 5]
+        [--n 8] [--base main/_core.abi3.so] [--out bench/results/count-unique-DATE.md]
 
-Texts: the floor's ~800-character prompt (bench/floor.py) with its sentences shuffled and
-a unique ticket number, so no two are alike and the segment cache never helps; and a long
-(~20 KB) mixed text (the admission corpus, code, JSON) with a unique mark. `--core` loads
-another build of the core (e.g. main's, copied aside) to compare builds in the same period.
-Also times the `tokenizers` Python package on the same Llama 3 texts.
+Per family (llama3, qwen2.5, tekken) and per script (English, CJK, Cyrillic, code, and the
+old mixed text: ~20 KB each, bench/count_texts.py; and the floor's ~800-character prompt
+with a unique ticket number), tokens/s of:
+
+- `core`: `Tokenizer.count` as the gateway runs it (segment cache on, but every text is new;
+  the word cache remembers words seen in earlier texts: the CJK and Cyrillic texts reuse a
+  small pool of sentences, so there this column flatters);
+- `core cold`: the same with `PROVOCAPI_TOKEN_CACHE=0` (no cache of any kind);
+- `tiktoken`: `len(Encoding.encode_ordinary(text))` with the same ranks and pattern.
+
+The counters run alternated within each round on the same texts (a noisy neighbour slows all
+of them in that round; time is the thread's CPU time, so preemption is not counted) and
+the ratios reported are medians of the per-round ratios. The
+counts must agree with tiktoken's (a disagreement stops the run). `--core` loads another
+build of the core instead of the installed one; `--base` adds another build's cold count
+(e.g. main's `_core.abi3.so`, copied aside) to the alternation, as a before/after.
 """
 
 from __future__ import annotations
 
 import argparse
+import base64
 import importlib.util
 import json
+import os
 import random
+import statistics
 import sys
 import time
+from collections.abc import Callable
 from pathlib import Path
+from types import ModuleType
 from typing import Any
 
 BENCH = Path(__file__).resolve().parent
 sys.path.insert(0, str(BENCH))
 
+from count_texts import SCRIPTS  # noqa: E402
 from floor import PROMPT  # noqa: E402
 from provocapi.vocab import source  # noqa: E402
 
-CORPUS = BENCH.parent / "tests" / "admission" / "corpus.jsonl"
+FAMILIES = ("llama3", "qwen2.5", "tekken")
+IMPLS = ("core", "core cold", "tiktoken")
+
+# The core's hand-written splitters implement exactly these patterns (rust/src/tokens/split.rs).
+LLAMA3_PATTERN = (
+    r"(?i:'s|'t|'re|'ve|'m|'ll|'d)|[^\r\n\p{L}\p{N}]?\p{L}+|\p{N}{1,3}| ?[^\s\p{L}\p{N}]+[\r\n]*"
+    r"|\s*[\r\n]+|\s+(?!\S)|\s+"
+)
+QWEN_PATTERN = LLAMA3_PATTERN.replace(r"\p{N}{1,3}", r"\p{N}")
 
 
-def prompts(n: int, seed: int = 1) -> list[str]:
+def floor_prompts(n: int, seed: int = 1) -> list[str]:
+    """The floor's prompt, sentences shuffled, with a unique ticket number."""
     rng = random.Random(seed)
     sentences = [s.strip() + "." for s in PROMPT.split(".") if s.strip()]
     out = []
@@ -39,56 +66,163 @@ def prompts(n: int, seed: int = 1) -> list[str]:
     return out
 
 
-def long_texts(n: int) -> list[str]:
-    corpus = "\n".join(json.loads(x) for x in CORPUS.read_text().split("\n") if x)
-    code = (BENCH / "floor.py").read_text()[:6000]
-    base = corpus + "\n" + code + "\n" + json.dumps({"p": PROMPT, "xs": list(range(200))})
-    base = (base * 4)[:20_000]
-    return [f"[{i}] " + base for i in range(n)]
+def _byte_level_chars() -> dict[str, int]:
+    """GPT-2's byte-level alphabet: the char that stands for each byte."""
+    printable = [*range(ord("!"), ord("~") + 1), *range(0xA1, 0xAD), *range(0xAE, 0x100)]
+    chars, shifted = {}, 0
+    for b in range(256):
+        if b in printable:
+            chars[chr(b)] = b
+        else:
+            shifted += 1
+            chars[chr(255 + shifted)] = b
+    return chars
 
 
-def per_call_us(fn: Any, texts: list[str]) -> float:
-    for t in texts[:20]:  # warm-up on texts not measured again below
-        fn(t + "warm")
-    start = time.perf_counter()
-    for t in texts:
-        fn(t)
-    return (time.perf_counter() - start) / len(texts) * 1e6
+def tiktoken_encoding(name: str) -> Any:
+    """A tiktoken Encoding with the family's ranks and pattern (no special tokens)."""
+    import tiktoken
+
+    src = source(name)
+    assert src is not None
+    path = src[0]
+    if name == "qwen2.5":
+        ranks = {}
+        for line in path.read_text().splitlines():
+            if line:
+                token, rank = line.split(" ")
+                ranks[base64.b64decode(token)] = int(rank)
+        pattern = QWEN_PATTERN
+    elif name == "llama3":
+        chars = _byte_level_chars()
+        vocab = json.loads(path.read_text())["model"]["vocab"]
+        ranks = {bytes(chars[c] for c in t): i for t, i in vocab.items()}
+        pattern = LLAMA3_PATTERN
+    else:
+        data = json.loads(path.read_text())
+        cfg = data["config"]
+        inner = cfg["default_vocab_size"] - cfg["default_num_special_tokens"]
+        ranks = {base64.b64decode(t["token_bytes"]): t["rank"] for t in data["vocab"][:inner]}
+        pattern = cfg["pattern"]
+    return tiktoken.Encoding(
+        f"bench-{name}", pat_str=pattern, mergeable_ranks=ranks, special_tokens={}
+    )
+
+
+def load_core(path: str | None) -> ModuleType:
+    if not path:
+        from provocapi import _core
+
+        return _core
+    spec = importlib.util.spec_from_file_location("_core", path)
+    assert spec and spec.loader
+    core = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(core)
+    return core
+
+
+def cold_tokenizer(core: ModuleType, src: tuple[Path, str]) -> Any:
+    saved = os.environ.get("PROVOCAPI_TOKEN_CACHE")
+    os.environ["PROVOCAPI_TOKEN_CACHE"] = "0"  # read when a tokenizer is built
+    try:
+        return core.Tokenizer(str(src[0]), src[1])
+    finally:
+        if saved is None:
+            del os.environ["PROVOCAPI_TOKEN_CACHE"]
+        else:
+            os.environ["PROVOCAPI_TOKEN_CACHE"] = saved
+
+
+def counters(
+    core: ModuleType, name: str, base: ModuleType | None
+) -> dict[str, Callable[[str], int]]:
+    src = source(name)
+    assert src is not None
+    enc = tiktoken_encoding(name)
+    fns = {
+        "core": core.Tokenizer(str(src[0]), src[1]).count,
+        "core cold": cold_tokenizer(core, src).count,
+        "tiktoken": lambda t: len(enc.encode_ordinary(t)),
+    }
+    if base is not None:
+        fns["base cold"] = cold_tokenizer(base, src).count
+    return fns
+
+
+def timed(fn: Callable[[str], int], texts: list[str]) -> tuple[int, float]:
+    # the thread's CPU time: time slices given to neighbours on a shared machine don't count
+    start = time.thread_time()
+    tokens = sum(fn(t) for t in texts)
+    return tokens, time.thread_time() - start
+
+
+def measure(
+    fns: dict[str, Callable[[str], int]], rounds: list[list[str]]
+) -> dict[str, list[float]]:
+    """Tokens/s of each counter, per round, the counters' order rotating between rounds."""
+    for name, fn in fns.items():  # warm-up on texts not measured below
+        fn(rounds[0][0] + " warm-up " + name)
+    rates: dict[str, list[float]] = {k: [] for k in fns}
+    names = list(fns)
+    for r, texts in enumerate(rounds):
+        counts = {}
+        for name in names[r % len(names) :] + names[: r % len(names)]:
+            counts[name], secs = timed(fns[name], texts)
+            rates[name].append(counts[name] / secs)
+        if len(set(counts.values())) != 1:
+            raise SystemExit(f"counts disagree: {counts}")
+    return rates
+
+
+def ratio(a: list[float], b: list[float]) -> float:
+    return statistics.median(x / y for x, y in zip(a, b, strict=True))
 
 
 def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--core", help="a _core shared object to load instead of the installed one")
-    ap.add_argument("--n", type=int, default=1000)
-    ap.add_argument("--reference", action="store_true", help="also the tokenizers package")
+    ap.add_argument("--base", help="another build's _core (e.g. main's) to compare, cold")
+    ap.add_argument("--rounds", type=int, default=5)
+    ap.add_argument("--n", type=int, default=8, help="20 KB texts per script and round")
+    ap.add_argument("--families", default=",".join(FAMILIES))
+    ap.add_argument("--out", help="also write the table (Markdown) to this file")
     args = ap.parse_args()
-    if args.core:
-        spec = importlib.util.spec_from_file_location("_core", args.core)
-        assert spec and spec.loader
-        core = importlib.util.module_from_spec(spec)
-        spec.loader.exec_module(core)
-    else:
-        from provocapi import _core as core
-    short, long = prompts(args.n), long_texts(max(20, args.n // 20))
-    for name in ("llama3", "qwen2.5", "tekken"):
-        src = source(name)
-        assert src is not None  # shipped in the package
-        tok = core.Tokenizer(str(src[0]), src[1])
-        a = per_call_us(tok.count, short)
-        b = per_call_us(tok.count, long)
-        print(f"{name:8} core      800 chars: {a:8.1f} µs   20 KB: {b:9.1f} µs")
-    if args.reference:
-        import tokenizers
-
-        src = source("llama3")
-        assert src is not None
-        ref = tokenizers.Tokenizer.from_file(str(src[0]))
-
-        def count(t: str) -> int:
-            return len(ref.encode(t, add_special_tokens=False).ids)
-
-        a, b = per_call_us(count, short), per_call_us(count, long)
-        print(f"llama3   tokenizers 800 chars: {a:8.1f} µs   20 KB: {b:9.1f} µs")
+    core = load_core(args.core)
+    base = load_core(args.base) if args.base else None
+    texts = {s: make(args.n * args.rounds) for s, make in SCRIPTS.items()}
+    texts["floor prompt"] = floor_prompts(args.n * 25 * args.rounds)
+    lines = [
+        "| family | text | core tok/s | core cold tok/s | tiktoken tok/s "
+        "| core / tiktoken | cold / tiktoken | cold / cold floor prompt |"
+        + (" base cold tok/s | cold / base cold |" if base else ""),
+        "|---|---|---:|---:|---:|---:|---:|---:|" + ("---:|---:|" if base else ""),
+    ]
+    print(lines[0])
+    for family in args.families.split(","):
+        fns = counters(core, family, base)
+        rates = {}
+        for script, ts in texts.items():
+            per = len(ts) // args.rounds
+            rates[script] = measure(fns, [ts[i * per : (i + 1) * per] for i in range(args.rounds)])
+        floor = rates["floor prompt"]["core cold"]
+        for script, rs in rates.items():
+            med = {k: statistics.median(v) for k, v in rs.items()}
+            line = (
+                f"| {family} | {script} | {med['core']:,.0f} | {med['core cold']:,.0f} "
+                f"| {med['tiktoken']:,.0f} | {ratio(rs['core'], rs['tiktoken']):.2f} "
+                f"| {ratio(rs['core cold'], rs['tiktoken']):.2f} "
+                f"| {ratio(rs['core cold'], floor):.2f} |"
+            )
+            if "base cold" in rs:
+                line += (
+                    f" {med['base cold']:,.0f} | {ratio(rs['core cold'], rs['base cold']):.2f} |"
+                )
+            lines.append(line)
+            print(line, flush=True)
+    if args.out:
+        cmd = " ".join(["bench/count_unique.py", *sys.argv[1:]])
+        head = f"`{cmd}` ({args.rounds} alternated rounds, medians)\n\n"
+        Path(args.out).write_text(head + "\n".join(lines) + "\n")
 
 
 if __name__ == "__main__":

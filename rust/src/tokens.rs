@@ -8,12 +8,18 @@
 //! form, so its ids are the crate's (tested). Any other tokenizer.json is
 //! loaded with the `tokenizers` crate, and an unknown split pattern runs on
 //! fancy-regex.
+//! The BPE looks ranks up in `ranks` (inline keys, a flat byte-pair table)
+//! and Qwen's NFC check settles common scripts by range (`nfc`): counting
+//! text never seen is faster than tiktoken on every shipped vocabulary
+//! (bench/count_unique.py).
 //! Chat prompts are rendered with each family's chat template (special tokens
 //! counted as one each) before counting.
 
 mod bpe;
 mod cache;
 mod load;
+mod nfc;
+mod ranks;
 mod split;
 mod template;
 #[cfg(test)]

@@ -8,12 +8,13 @@ use std::ops::ControlFlow;
 use std::sync::Mutex;
 
 use ahash::AHashMap;
-use unicode_normalization::{IsNormalized, UnicodeNormalization};
+use unicode_normalization::UnicodeNormalization;
 
+use super::ranks::Ranks;
 use super::split::Splitter;
 
 pub struct BytePairEncoder {
-    ranks: AHashMap<Vec<u8>, u32>,
+    ranks: Ranks,
     splitter: Splitter,
     /// Added tokens recognised in text (Qwen's `<|im_start|>`, `<tool_call>`...),
     /// longest first so a prefix never wins over the whole token.
@@ -49,6 +50,18 @@ const WORD_CACHE: usize = 1 << 16;
 /// Texts longer than this count with a word cache of their own: the shared
 /// one stays free for the small prompts counted meanwhile on other threads.
 const PRIVATE_WORDS_ABOVE: usize = 64 * 1024;
+
+/// No pair: two parts whose bytes together are no token.
+const NO_PAIR: u32 = u32::MAX;
+
+/// The merge state of one piece, reused from piece to piece.
+#[derive(Default)]
+struct Parts {
+    /// Where each part starts, then the piece's end.
+    starts: Vec<usize>,
+    /// The rank of each part with the next (one fewer than the parts).
+    ranks: Vec<u32>,
+}
 
 /// Where encoded pieces go: ids, or only their number (counting stops once
 /// it is past `limit`).
@@ -90,7 +103,7 @@ impl BytePairEncoder {
         }
         let all_bytes = (0u8..=255).all(|b| ranks.contains_key(&[b][..]));
         BytePairEncoder {
-            ranks,
+            ranks: Ranks::new(ranks),
             splitter,
             specials,
             special_first,
@@ -137,8 +150,7 @@ impl BytePairEncoder {
     }
 
     fn run(&self, text: &str, sink: &mut Sink<'_>) {
-        let quick = || unicode_normalization::is_nfc_quick(text.chars());
-        let text: std::borrow::Cow<'_, str> = if self.nfc && quick() != IsNormalized::Yes {
+        let text: std::borrow::Cow<'_, str> = if self.nfc && !super::nfc::is_nfc(text) {
             text.nfc().collect::<String>().into()
         } else {
             text.into()
@@ -158,7 +170,7 @@ impl BytePairEncoder {
         } else {
             shared.as_deref_mut()
         };
-        let mut scratch = Vec::new();
+        let mut scratch = Parts::default();
         let mut rest: &str = &text;
         while !rest.is_empty() && !sink.full() {
             match self.next_special(rest) {
@@ -204,7 +216,7 @@ impl BytePairEncoder {
         &self,
         text: &str,
         sink: &mut Sink<'_>,
-        scratch: &mut Vec<(usize, u32)>,
+        scratch: &mut Parts,
         mut words: Option<&mut AHashMap<u64, u32>>,
     ) {
         self.splitter.try_for_each(text, |piece| {
@@ -221,7 +233,7 @@ impl BytePairEncoder {
         &self,
         piece: &[u8],
         sink: &mut Sink<'_>,
-        scratch: &mut Vec<(usize, u32)>,
+        scratch: &mut Parts,
         words: Option<&mut AHashMap<u64, u32>>,
     ) {
         if piece.is_empty() {
@@ -251,7 +263,7 @@ impl BytePairEncoder {
                 }
                 let c = if piece.len() <= SHORT_PIECE {
                     self.merge_short(piece, scratch);
-                    scratch.len() - 1
+                    scratch.starts.len() - 1
                 } else {
                     self.merge_long(piece).len() - 1
                 };
@@ -266,7 +278,7 @@ impl BytePairEncoder {
             _ => {
                 let bounds: Vec<usize> = if piece.len() <= SHORT_PIECE {
                     self.merge_short(piece, scratch);
-                    scratch.iter().map(|p| p.0).collect()
+                    std::mem::take(&mut scratch.starts)
                 } else {
                     self.merge_long(piece)
                 };
@@ -288,10 +300,10 @@ impl BytePairEncoder {
 
     #[cfg(test)]
     pub(crate) fn merge_with_scan(&self, piece: &[u8], out: &mut Vec<u32>) {
-        let mut parts = Vec::new();
+        let mut parts = Parts::default();
         self.merge_short(piece, &mut parts);
-        for w in parts.windows(2) {
-            if let Some(r) = self.rank(&piece[w[0].0..w[1].0]) {
+        for w in parts.starts.windows(2) {
+            if let Some(r) = self.rank(&piece[w[0]..w[1]]) {
                 out.push(r + self.offset);
             }
         }
@@ -302,44 +314,48 @@ impl BytePairEncoder {
     }
 
     fn rank(&self, bytes: &[u8]) -> Option<u32> {
-        self.ranks.get(bytes).copied()
+        self.ranks.get(bytes)
     }
 
-    /// tiktoken's scan, in `parts` (start, rank of the pair that starts
-    /// there): the final tokens are `piece[parts[i].0..parts[i + 1].0]`. Each
-    /// merge looks up only the two pairs it changed, with no allocation.
-    fn merge_short(&self, piece: &[u8], parts: &mut Vec<(usize, u32)>) {
-        parts.clear();
+    /// tiktoken's scan: the final tokens are `piece[starts[i]..starts[i + 1]]`.
+    /// Each merge looks up only the two pairs it changed; the ranks sit in an
+    /// array of their own, so finding the lowest is a vectorised scan.
+    fn merge_short(&self, piece: &[u8], parts: &mut Parts) {
+        let Parts { starts, ranks } = parts;
+        starts.clear();
+        ranks.clear();
         let n = piece.len();
-        for i in 0..n.saturating_sub(1) {
-            parts.push((i, self.rank(&piece[i..i + 2]).unwrap_or(u32::MAX)));
-        }
-        if n > 0 {
-            parts.push((n - 1, u32::MAX));
-        }
-        parts.push((n, u32::MAX));
-        let pair = |parts: &Vec<(usize, u32)>, i: usize| -> u32 {
-            match (parts.get(i), parts.get(i + 3)) {
-                (Some(a), Some(b)) => self.rank(&piece[a.0..b.0]).unwrap_or(u32::MAX),
-                _ => u32::MAX,
+        starts.extend(0..=n);
+        ranks.extend(
+            piece
+                .windows(2)
+                .map(|w| self.ranks.pair(w[0], w[1]).unwrap_or(NO_PAIR)),
+        );
+        // ranks[i]: the pair of parts i and i + 1; starts has one more entry
+        // (the end) than there are parts
+        let pair = |starts: &[usize], i: usize| -> u32 {
+            match (starts.get(i), starts.get(i + 3)) {
+                (Some(&a), Some(&b)) => self.rank(&piece[a..b]).unwrap_or(NO_PAIR),
+                _ => NO_PAIR,
             }
         };
         loop {
-            let mut best = (u32::MAX, 0);
-            for (i, p) in parts.iter().enumerate().take(parts.len().saturating_sub(1)) {
-                if p.1 < best.0 {
-                    best = (p.1, i);
-                }
-            }
-            let (r, i) = best;
-            if r == u32::MAX {
+            let Some((i, low)) = lowest(ranks) else {
+                return;
+            };
+            if low == NO_PAIR {
                 return;
             }
             if i > 0 {
-                parts[i - 1].1 = pair(parts, i - 1);
+                ranks[i - 1] = pair(starts, i - 1);
             }
-            parts[i].1 = pair(parts, i);
-            parts.remove(i + 1);
+            ranks[i] = pair(starts, i);
+            starts.remove(i + 1);
+            if i + 1 < ranks.len() {
+                ranks.remove(i + 1);
+            } else {
+                ranks.pop();
+            }
         }
     }
 
@@ -353,8 +369,8 @@ impl BytePairEncoder {
         let mut alive = vec![true; n + 1];
         let end_of = |next: &Vec<usize>, i: usize| start[next[i].min(n)];
         let mut heap = BinaryHeap::new();
-        for i in 0..n.saturating_sub(1) {
-            if let Some(r) = self.rank(&piece[i..i + 2]) {
+        for (i, w) in piece.windows(2).enumerate() {
+            if let Some(r) = self.ranks.pair(w[0], w[1]) {
                 heap.push(Reverse((r, i, i + 2)));
             }
         }
@@ -396,6 +412,27 @@ impl BytePairEncoder {
         bounds.push(n);
         bounds
     }
+}
+
+/// The leftmost lowest rank and where it is. Past a few parts (CJK runs
+/// are pieces of dozens of chars), folds without early exits, in blocks,
+/// so the compiler vectorises them (a min over `&u32` does not).
+#[inline]
+fn lowest(ranks: &[u32]) -> Option<(usize, u32)> {
+    const BLOCK: usize = 16;
+    if ranks.len() <= BLOCK {
+        let &low = ranks.iter().min()?;
+        return ranks.iter().position(|&r| r == low).map(|i| (i, low));
+    }
+    let low = ranks.iter().copied().fold(u32::MAX, u32::min);
+    let mut at = 0;
+    for block in ranks.chunks(BLOCK) {
+        if block.iter().fold(false, |hit, &r| hit | (r == low)) {
+            return block.iter().position(|&r| r == low).map(|i| (at + i, low));
+        }
+        at += BLOCK;
+    }
+    None
 }
 
 /// Where the chunk of a long piece that starts at `at` ends: about

@@ -96,10 +96,14 @@ const U: u8 = 8; // [\p{Lu}\p{Lt}\p{Lm}\p{Lo}\p{M}]
 const W: u8 = 16; // [\p{Ll}\p{Lm}\p{Lo}\p{M}]
 
 struct Classes {
-    ascii: [u8; 128],
+    /// The mask of every char of the Basic Multilingual Plane (64 KB): one
+    /// load for CJK and Cyrillic text instead of a binary search.
+    bmp: Box<[u8]>,
     /// Sorted, disjoint (first, last, mask) ranges with a non-zero mask.
     ranges: Vec<(u32, u32, u8)>,
 }
+
+const BMP: u32 = 0x1_0000;
 
 fn class_ranges(pattern: &str) -> Vec<(u32, u32)> {
     let hir = regex_syntax::ParserBuilder::new()
@@ -162,11 +166,13 @@ fn build_classes() -> Classes {
             _ => ranges.push((w[0], w[1] - 1, m)),
         }
     }
-    let mut ascii = [0u8; 128];
-    for (c, slot) in ascii.iter_mut().enumerate() {
-        *slot = mask_of(c as u32);
+    let mut bmp = vec![0u8; BMP as usize].into_boxed_slice();
+    for &(a, b, m) in ranges.iter().take_while(|r| r.0 < BMP) {
+        for slot in &mut bmp[a as usize..=b.min(BMP - 1) as usize] {
+            *slot = m;
+        }
     }
-    Classes { ascii, ranges }
+    Classes { bmp, ranges }
 }
 
 fn classes() -> &'static Classes {
@@ -178,8 +184,8 @@ fn classes() -> &'static Classes {
 fn class(c: char) -> u8 {
     let t = classes();
     let c = c as u32;
-    if c < 128 {
-        return t.ascii[c as usize];
+    if let Some(&m) = t.bmp.get(c as usize) {
+        return m;
     }
     let i = t.ranges.partition_point(|r| r.1 < c);
     match t.ranges.get(i) {
