@@ -48,6 +48,7 @@ from .handlers.meta import health, metrics, openapi, ready
 from .handlers.models import list_models, retrieve_model
 from .handlers.usage import usage
 from .unserved import not_provided
+from .websocket_refusal import refuse
 
 log = logging.getLogger("provocapi")
 
@@ -138,6 +139,8 @@ class App:
             await self.http(Request(scope, receive, send, self.body_deadlines))
         elif kind == "lifespan":
             await self.lifespan(receive, send)
+        elif kind == "websocket":
+            await refuse(scope, receive, send)
 
     async def lifespan(self, receive: Receive, send: Send) -> None:
         while True:

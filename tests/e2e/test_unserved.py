@@ -2,12 +2,18 @@
 
 from __future__ import annotations
 
+import base64
+import os
+import socket
 from collections.abc import Callable
 from typing import Any
 
 import httpx2
 import openai
+import orjson
 import pytest
+
+from .conftest import Stack
 
 MODEL = "llama-3.1-8b-instruct"
 # the Assistants API is deprecated in the SDK: we still answer its calls
@@ -80,3 +86,50 @@ def test_unserved_apis_need_no_key_and_other_paths_stay_unknown(raw: httpx2.Clie
         r = raw.get(path)
         assert r.status_code == 404
         assert r.json()["error"]["code"] == "unknown_url", path
+
+
+def _websocket(root_url: str, path: str) -> tuple[str, dict[str, Any], int]:
+    """Open a WebSocket by hand: the status line, the first text event, the close code."""
+    host, port = root_url.removeprefix("http://").split(":")
+    key = base64.b64encode(os.urandom(16)).decode()
+    with socket.create_connection((host, int(port)), timeout=10) as sock:
+        sock.sendall(
+            f"GET {path} HTTP/1.1\r\nHost: {host}\r\nUpgrade: websocket\r\n"
+            f"Connection: Upgrade\r\nSec-WebSocket-Key: {key}\r\n"
+            "Sec-WebSocket-Version: 13\r\n\r\n".encode()
+        )
+        data = b""
+        while b"\r\n\r\n" not in data:
+            chunk = sock.recv(4096)
+            assert chunk, data
+            data += chunk
+        head, rest = data.split(b"\r\n\r\n", 1)
+        frames: list[tuple[int, bytes]] = []
+        while len(frames) < 2:
+            while len(rest) < 2 or len(rest) < 2 + (rest[1] & 0x7F):
+                chunk = sock.recv(4096)
+                if not chunk:
+                    break
+                rest += chunk
+            n = rest[1] & 0x7F
+            if n == 126:  # 16-bit length follows
+                while len(rest) < 4 or len(rest) < 4 + int.from_bytes(rest[2:4], "big"):
+                    rest += sock.recv(4096)
+                n, start = int.from_bytes(rest[2:4], "big"), 4
+            else:
+                start = 2
+            frames.append((rest[0] & 0x0F, rest[start : start + n]))
+            rest = rest[start + n :]
+    (text_op, text), (close_op, close) = frames
+    assert (text_op, close_op) == (1, 8)
+    return head.split(b"\r\n", 1)[0].decode(), orjson.loads(text), int.from_bytes(close[:2], "big")
+
+
+def test_a_realtime_websocket_is_told_why_and_closed(stack: Stack) -> None:
+    status, event, code = _websocket(stack.root_url, "/v1/realtime?model=gpt-4o-realtime")
+    assert status.startswith("HTTP/1.1 101")
+    assert event["type"] == "error" and event["error"]["code"] == "api_not_provided"
+    assert "Realtime API" in event["error"]["message"]
+    assert code == 1008  # policy violation
+    _, other, _ = _websocket(stack.root_url, "/v1/somewhere")
+    assert other["error"]["code"] == "unknown_url"
