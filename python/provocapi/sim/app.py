@@ -71,6 +71,15 @@ DONE = chunk(b"data: [DONE]\n\n") + LAST_CHUNK
 QUEUE_FULL = "Embedding request queue is full; retry later."
 
 
+def _queued_priority(req: SimRequest) -> float:
+    """The priority of a request that has to wait for a slot (its body not parsed yet)."""
+    try:
+        body = orjson.loads(req.body)
+    except orjson.JSONDecodeError:
+        return validate.DEFAULT_PRIORITY
+    return validate.priority_of(body) if isinstance(body, dict) else validate.DEFAULT_PRIORITY
+
+
 class SimWorker:
     def __init__(self, cfg: SimConfig) -> None:
         self.cfg = cfg
@@ -107,7 +116,11 @@ class SimWorker:
             self.routes[(b"POST", b"/v1/chat/completions")] = self.chat
             self.routes[(b"POST", b"/v1/completions")] = self.completions
         # --max-batch: generation routes hold one of N slots; none of this when it is off.
-        self.capacity = capacity.Capacity(cfg.max_batch) if cfg.max_batch > 0 else None
+        self.capacity = (
+            capacity.Capacity(cfg.max_batch, _queued_priority if cfg.priority else None)
+            if cfg.max_batch > 0
+            else None
+        )
         if self.capacity is not None:
             for key, handler in list(self.routes.items()):
                 if key[0] == b"POST":
@@ -318,6 +331,8 @@ class SimWorker:
         memo = self.memo[kind]
         entry = memo.get(req.body)
         if entry is not None:
+            if not self.openai:
+                self.stats.priority_seen(entry.body.get("priority"))
             return self._answer(req, conn, entry.plan, entry.body, kind, entry)
         body, err = self._body(req)
         if err:
@@ -328,8 +343,10 @@ class SimWorker:
         else:
             try:
                 (validate.chat if kind == "chat" else validate.completion)(body)
+                validate.priority(body, self.cfg.priority)
             except validate.RequestInvalid as e:
                 return self._invalid(req, e.errors)
+            self.stats.priority_seen(body.get("priority"))
             if isinstance(lora := body.get("lora_request"), dict):
                 self.stats.lora_served(lora)
         try:

@@ -31,6 +31,9 @@ class SimConfig:
     refuse_s: float = 0.0
     max_queue: int = 0
     max_batch: int = 0
+    # trtllm's `priority` request field: accepted and, with max_batch, scheduled by
+    # (waiting_queue_policy=priority); off: refused as unknown, like an older worker.
+    priority: bool = False
     openai: bool = False
     api_key: str | None = None
     max_loras: int = 0  # LoRA cache slots (0: not modelled)
@@ -96,6 +99,12 @@ def build_parser() -> argparse.ArgumentParser:
         "numQueuedRequests on /metrics (0: no limit)",
     )
     p.add_argument(
+        "--priority",
+        action="store_true",
+        help="accept the request field `priority` (0..1) and, with --max-batch, run higher "
+        "priorities first; without it the field is refused as unknown (an older worker)",
+    )
+    p.add_argument(
         "--max-loras", type=int, default=0, help="LoRA cache slots, LRU (0: not modelled)"
     )
     p.add_argument("--lora-load-ms", type=float, default=50.0, help="wait on a LoRA cache miss")
@@ -133,6 +142,7 @@ def from_namespace(ns: argparse.Namespace) -> SimConfig:
         refuse_s=ns.refuse_s,
         max_queue=ns.max_queue,
         max_batch=ns.max_batch,
+        priority=ns.priority,
         openai=ns.openai,
         api_key=ns.api_key,
         max_loras=ns.max_loras,

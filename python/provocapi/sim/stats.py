@@ -22,6 +22,7 @@ class SimStats:
         "iteration",
         "iterations",
         "loras",
+        "priorities",
         "requests",
         "served",
     )
@@ -40,6 +41,8 @@ class SimStats:
         self.iterations: deque[tuple[float, float, int, int, int, int]] = deque(maxlen=1000)
         # per lora_int_id: the lora_path served and how many requests used it
         self.loras: dict[int, dict[str, Any]] = {}
+        # generation requests per `priority` value sent ("none": the field was absent)
+        self.priorities: dict[str, int] = {}
 
     def lora_served(self, lora_request: dict[str, Any]) -> None:
         """A request ran with this adapter (trtllm-serve's answer says nothing of it)."""
@@ -50,9 +53,15 @@ class SimStats:
         entry["lora_path"] = lora_request.get("lora_path")
         entry["requests"] += 1
 
+    def priority_seen(self, value: Any) -> None:
+        name = "none" if value is None else str(value)
+        if name in self.priorities or len(self.priorities) < 1000:
+            self.priorities[name] = self.priorities.get(name, 0) + 1
+
     def snapshot(self) -> dict[str, Any]:
         return {
             "loras": {str(k): dict(v) for k, v in self.loras.items()},
+            "priorities": dict(self.priorities),
             "requests": self.requests,
             "served": self.served,
             "cancelled": self.cancelled,
