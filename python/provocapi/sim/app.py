@@ -15,7 +15,7 @@ from typing import Any
 
 import orjson
 
-from .. import trtllm_protocol
+from .. import lora_files, trtllm_protocol
 from . import (
     capacity,
     embeddings,
@@ -317,6 +317,18 @@ class SimWorker:
             )
         return None
 
+    def _lora_fit(self, req: SimRequest, lora: Any) -> bytes | None:
+        """With --architecture, an adapter whose tensors do not fit the model fails to
+        load on the worker: an error answer, the request never runs."""
+        arch = self.cfg.architecture
+        if arch is None or not isinstance(lora, dict) or not lora.get("lora_path"):
+            return None
+        try:
+            lora_files.check_fit(lora["lora_path"], arch)
+        except (lora_files.AdapterFileError, OSError) as exc:
+            return self._error(req, 400, f"LoRA {lora.get('lora_name')!r} cannot be loaded: {exc}")
+        return None
+
     # generation endpoints
 
     def chat(self, req: SimRequest, conn: SimConnection) -> Result:
@@ -347,6 +359,8 @@ class SimWorker:
             except validate.RequestInvalid as e:
                 return self._invalid(req, e.errors)
             self.stats.priority_seen(body.get("priority"))
+            if err := self._lora_fit(req, body.get("lora_request")):
+                return err
             if isinstance(lora := body.get("lora_request"), dict):
                 self.stats.lora_served(lora)
         try:

@@ -3,8 +3,11 @@
 from __future__ import annotations
 
 import argparse
+import json
 from dataclasses import dataclass
 from typing import Any
+
+from .. import lora_files
 
 FAMILIES = ("llama3", "qwen2", "mistral")
 
@@ -37,6 +40,9 @@ class SimConfig:
     openai: bool = False
     api_key: str | None = None
     max_loras: int = 0  # LoRA cache slots (0: not modelled)
+    # The served model's shapes (lora_files.ARCHITECTURE_FIELDS): a lora_path whose tensors
+    # do not fit them is refused, as the worker's LoRA load fails. None: not checked.
+    architecture: dict[str, int] | None = None
     lora_load_ms: float = 0.0  # the wait of a request whose adapter is not resident
 
 
@@ -108,6 +114,11 @@ def build_parser() -> argparse.ArgumentParser:
         "--max-loras", type=int, default=0, help="LoRA cache slots, LRU (0: not modelled)"
     )
     p.add_argument("--lora-load-ms", type=float, default=50.0, help="wait on a LoRA cache miss")
+    p.add_argument(
+        "--architecture",
+        help="JSON {layers, hidden_size, intermediate_size, heads, kv_heads, head_dim}: "
+        "adapters whose tensors do not fit it are refused",
+    )
     p.add_argument("--openai", action="store_true", help="plain OpenAI-compatible profile")
     p.add_argument("--api-key", help="bearer key checked in --openai mode")
     p.add_argument("--fleet", help="JSON list of option objects: several models, one process")
@@ -124,6 +135,7 @@ def from_namespace(ns: argparse.Namespace) -> SimConfig:
     if ns.max_batch < 0:
         raise ValueError("--max-batch must be 0 (no limit) or positive")
     return SimConfig(
+        architecture=_architecture(ns.architecture),
         model=ns.model,
         port=ns.port,
         host=ns.host,
@@ -148,6 +160,21 @@ def from_namespace(ns: argparse.Namespace) -> SimConfig:
         max_loras=ns.max_loras,
         lora_load_ms=ns.lora_load_ms,
     )
+
+
+def _architecture(raw: str | None) -> dict[str, int] | None:
+    if raw is None:
+        return None
+    try:
+        found = json.loads(raw)
+    except ValueError:
+        raise ValueError("--architecture takes a JSON object") from None
+    fields = lora_files.ARCHITECTURE_FIELDS
+    if not isinstance(found, dict) or set(found) != set(fields):
+        raise ValueError(f"--architecture needs exactly the keys {', '.join(fields)}")
+    if not all(isinstance(v, int) and not isinstance(v, bool) and v > 0 for v in found.values()):
+        raise ValueError("--architecture values must be positive integers")
+    return found
 
 
 def entry_argv(entry: dict[str, Any]) -> list[str]:
