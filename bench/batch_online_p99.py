@@ -211,6 +211,7 @@ def main() -> int:
     ap.add_argument("--warmup", type=float, default=5.0)
     ap.add_argument("--duration", type=float, default=30.0)
     ap.add_argument("--priority", type=float, help="batch_priority (worker gets --priority)")
+    ap.add_argument("--max-share", type=float, default=0.5, help="[batch] batch_max_share")
     ap.add_argument("--seed", type=int, default=7)
     args = ap.parse_args()
     n = args.max_batch
@@ -232,6 +233,7 @@ def main() -> int:
                 [batch]
                 max_lines = 50000
                 line_concurrency = {n}
+                batch_max_share = {args.max_share}
                 poll_interval_s = 0.1
 
                 [[models]]
