@@ -113,6 +113,9 @@ class ModelConfig(msgspec.Struct, forbid_unknown_fields=True, frozen=True):
     capabilities: Capabilities = Capabilities()
     sampling: SamplingDefaults = SamplingDefaults()
     max_top_logprobs: int = 20  # top_logprobs above it → 400
+    # Sent as trtllm-serve's `priority` (0..1, higher first) on batch lines only;
+    # None: not sent (workers older than the field reject it as unknown).
+    batch_priority: float | None = None
     dimensions: int | None = None
     min_dimensions: int | None = None
     # Embedding models: OpenAI's limits on one request (admission/embedding_limits.py).
@@ -339,6 +342,11 @@ def check(cfg: Config, source: str) -> None:
             for name in ("max_inputs", "max_input_tokens", "max_request_tokens"):
                 if getattr(m, name) < 1:
                     raise ConfigError(f"{source}: {m.id}: {name} must be at least 1")
+        if m.batch_priority is not None:
+            if m.kind == "embedding":
+                raise ConfigError(f"{source}: {m.id}: embedding workers take no batch_priority")
+            if not 0.0 <= m.batch_priority <= 1.0:
+                raise ConfigError(f"{source}: {m.id}: batch_priority must be within 0.0..1.0")
         _check_tokenizer(m, source)
         if not m.workers and not m.simulate:
             raise ConfigError(f"{source}: {m.id}: no workers (and simulate = false)")

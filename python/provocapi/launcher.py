@@ -69,6 +69,10 @@ def _sim_spec(m: ModelConfig, port: int) -> dict[str, object]:
             spec["family"] = m.family
         if m.tokenizer:  # the sim counts prompts with the model's own file, as configured
             spec["tokenizer"] = m.tokenizer
+        if m.batch_priority is not None:  # a worker that knows the field batch lines carry
+            spec["priority"] = True
+        if (arch := architecture.of(m)) is not None:  # it refuses adapters that do not fit
+            spec["architecture"] = json.dumps(architecture.as_dict(arch))
     return spec
 
 

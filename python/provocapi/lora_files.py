@@ -160,6 +160,62 @@ def check_directory(path: str | Path) -> list[LoraTensor]:
     return lora_tensors(read_header(folder / WEIGHTS_FILE))
 
 
+ARCHITECTURE_FIELDS = (
+    "layers",
+    "hidden_size",
+    "intermediate_size",
+    "heads",
+    "kv_heads",
+    "head_dim",
+)
+
+
+def module_shapes(
+    hidden_size: int, intermediate_size: int, heads: int, kv_heads: int, head_dim: int
+) -> dict[str, tuple[int, int]]:
+    """PEFT module name → (in features, out features) of the base weight it adapts.
+    head_dim is given, never hidden ÷ heads (Mistral Small 3: 5,120 with 32 x 128)."""
+    q = heads * head_dim
+    kv = kv_heads * head_dim
+    return {
+        "q_proj": (hidden_size, q),
+        "k_proj": (hidden_size, kv),
+        "v_proj": (hidden_size, kv),
+        "o_proj": (q, hidden_size),
+        "gate_proj": (hidden_size, intermediate_size),
+        "up_proj": (hidden_size, intermediate_size),
+        "down_proj": (intermediate_size, hidden_size),
+    }
+
+
+def check_fit(folder: str | Path, architecture: dict[str, int]) -> None:
+    """A worker's LoRA load: every tensor fits its layer and module of a base model of
+    this architecture (ARCHITECTURE_FIELDS) at the config's rank; AdapterFileError if not."""
+    folder = Path(folder)
+    rank = read_config(folder / CONFIG_FILE).get("r")
+    if not isinstance(rank, int) or isinstance(rank, bool) or rank < 1:
+        raise AdapterFileError(f"{CONFIG_FILE}: r must be a positive integer")
+    a = architecture
+    shapes = module_shapes(
+        a["hidden_size"], a["intermediate_size"], a["heads"], a["kv_heads"], a["head_dim"]
+    )
+    for t in lora_tensors(read_header(folder / WEIGHTS_FILE)):
+        if t.layer >= a["layers"]:
+            raise AdapterFileError(
+                f"tensor {t.tensor.name!r} is for layer {t.layer}; the model has "
+                f"{a['layers']} layers"
+            )
+        if t.module not in shapes:
+            raise AdapterFileError(f"tensor {t.tensor.name!r} adapts unknown module {t.module}")
+        d_in, d_out = shapes[t.module]
+        want = (rank, d_in) if t.half == "A" else (d_out, rank)
+        if t.tensor.shape != want:
+            raise AdapterFileError(
+                f"tensor {t.tensor.name!r} has shape {list(t.tensor.shape)}; the model's "
+                f"{t.module} at rank {rank} needs {list(want)}"
+            )
+
+
 def write_zero_adapter(
     folder: str | Path,
     modules: dict[str, tuple[int, int]],

@@ -163,6 +163,14 @@ def _with_adapter(body: bytes, res: Resolved) -> bytes:
     return body[:-1] + b',"lora_request":' + msgspec.json.encode(res.adapter.lora_request()) + b"}"
 
 
+def with_priority(plan: GenerationPlan, priority: float | None) -> GenerationPlan:
+    """trtllm-serve's scheduling `priority` (batch lines, behind the model's flag):
+    spliced like the adapter, as no client field carries it."""
+    if priority is not None:
+        plan.body = plan.body[:-1] + b',"priority":' + msgspec.json.encode(priority) + b"}"
+    return plan
+
+
 def _tools(req: ChatRequest, res: Resolved) -> tuple[str | None, list[str] | None]:
     tools = req.tools
     if not given(tools):

@@ -30,7 +30,9 @@ def test_files_stream_in_and_out_and_expire(tmp_path: Path) -> None:
     conn = connect(tmp_path)
     assert user_version(conn) == MIGRATIONS.latest == 1
     files = LocalFileStore(tmp_path, conn, expiry_s=0)
-    rec = asyncio.run(files.put("t", "batch", "in.jsonl", _chunks(b'{"a":1}\n', b'{"b":2}\n')))
+    part = asyncio.run(files.receive(_chunks(b'{"a":1}\n', b'{"b":2}\n')))
+    assert files.get("t", part.file_id) is None  # received is not yet stored
+    rec = files.commit(part, "t", "batch", "in.jsonl")
     assert rec.bytes == 16 and rec.id.startswith("file-")
     assert b"".join(files.chunks(rec.id)) == b'{"a":1}\n{"b":2}\n'
     assert list(files.lines(rec.id)) == [b'{"a":1}\n', b'{"b":2}\n']

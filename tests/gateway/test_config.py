@@ -60,6 +60,12 @@ workers = ["http://127.0.0.1:1"]
             MINIMAL.replace('kind = "chat"', 'kind = "embedding"'),
             "needs `dimensions`",
         ),
+        (MINIMAL + "batch_priority = 1.5\n", "batch_priority must be within 0.0..1.0"),
+        (
+            MINIMAL.replace('kind = "chat"', 'kind = "embedding"\ndimensions = 8')
+            + "batch_priority = 0.2\n",
+            "embedding workers take no batch_priority",
+        ),
         (
             MINIMAL
             + "[[models.adapters]]\nname='a'\nlora_path='/x'\nlora_int_id=1\n"

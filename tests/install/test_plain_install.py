@@ -27,6 +27,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
+from adapters.hub_server import Repo, running_hub
 from harness.procs import Proc
 from harness.waiting import wait_healthy
 from provocapi.config import default_config_text
@@ -214,3 +215,37 @@ def test_a_prompt_over_the_context_window_is_refused(served: Served) -> None:
         assert isinstance(error, dict) and error["code"] == "context_length_exceeded", body
     estimates = _estimates(served)
     assert all(estimates.get(m, 0) == 0 for m in CHAT), estimates
+
+
+FETCH_PROBE = """\
+import json, sys
+from pathlib import Path
+from provocapi.adapterstore import hub
+size = hub.fetch(sys.argv[1], "acme/support-bot", None, None, Path(sys.argv[2]), 10**6, 10.0)
+print(json.dumps({"size": size, "hub": hub.__file__}))
+"""
+
+
+def test_the_hugging_face_source_is_in_the_plain_install(served: Served, tmp_path: Path) -> None:
+    # the route takes the request (the fetch, to the real hub, fails later: no network)
+    status, body = _request(
+        f"{served.url}/v1/adapters",
+        served.key,
+        {"name": "from-hub", "base_model": "llama-3.1-8b-instruct", "repo": "acme/none"},
+    )
+    assert status == 200 and isinstance(body, dict) and body["status"] == "pending", body
+    # and huggingface_hub is there: the plain install's own fetch against a local hub
+    weights = b"\x08\x00\x00\x00\x00\x00\x00\x00{}      "
+    with running_hub() as hub:
+        hub.repos["acme/support-bot"] = Repo(
+            {"adapter_config.json": b'{"r": 8}', "adapter_model.safetensors": weights}
+        )
+        out = subprocess.run(
+            [str(served.venv_python), "-c", FETCH_PROBE, hub.url, str(tmp_path / "got")],
+            capture_output=True, text=True, timeout=60, cwd=tmp_path, env=_env(), check=False,
+        )  # fmt: skip
+    assert out.returncode == 0, out.stderr[-2000:]
+    got = json.loads(out.stdout)
+    assert got["size"] == len(weights)
+    assert got["hub"].startswith(str(served.venv_python.parent.parent))  # the wheel's copy
+    assert (tmp_path / "got" / "adapter_model.safetensors").read_bytes() == weights

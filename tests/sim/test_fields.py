@@ -115,16 +115,21 @@ def test_every_known_field_has_a_sample() -> None:
     assert P.FINISH_REASONS >= {"stop", "length", "timeout", "cancelled"}
 
 
+def _known(field: str) -> tuple[str, ...]:
+    """`priority` is known only to a worker started with --priority (test_priority.py)."""
+    return ("--priority",) if field == "priority" else ()
+
+
 @pytest.mark.parametrize("field", sorted(P.CHAT_COMPLETION_FIELDS))
 async def test_chat_accepts(sim, lora_dir: Path, field: str) -> None:
-    s = await sim("--model", "m", "--output-tokens", "4")
+    s = await sim("--model", "m", "--output-tokens", "4", *_known(field))
     r = await post(s.port, "/v1/chat/completions", _with(CHAT, field, lora_dir, "chat"))
     assert r.status == 200, r.body
 
 
 @pytest.mark.parametrize("field", sorted(P.COMPLETION_FIELDS))
 async def test_completion_accepts(sim, lora_dir: Path, field: str) -> None:
-    s = await sim("--model", "m", "--output-tokens", "4")
+    s = await sim("--model", "m", "--output-tokens", "4", *_known(field))
     r = await post(s.port, "/v1/completions", _with(COMPLETION, field, lora_dir, "completion"))
     assert r.status == 200, r.body
 

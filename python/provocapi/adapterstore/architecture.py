@@ -8,6 +8,7 @@ maps 5,120 → 4,096.
 
 from __future__ import annotations
 
+from .. import lora_files
 from ..config import ArchitectureConfig, ModelConfig
 
 BUILTIN: dict[str, ArchitectureConfig] = {
@@ -24,14 +25,10 @@ def of(model: ModelConfig) -> ArchitectureConfig | None:
 
 def module_shapes(a: ArchitectureConfig) -> dict[str, tuple[int, int]]:
     """PEFT module name → (in features, out features) of the base weight it adapts."""
-    q = a.heads * a.head_dim
-    kv = a.kv_heads * a.head_dim
-    return {
-        "q_proj": (a.hidden_size, q),
-        "k_proj": (a.hidden_size, kv),
-        "v_proj": (a.hidden_size, kv),
-        "o_proj": (q, a.hidden_size),
-        "gate_proj": (a.hidden_size, a.intermediate_size),
-        "up_proj": (a.hidden_size, a.intermediate_size),
-        "down_proj": (a.intermediate_size, a.hidden_size),
-    }
+    return lora_files.module_shapes(a.hidden_size, a.intermediate_size, a.heads,
+                                    a.kv_heads, a.head_dim)  # fmt: skip
+
+
+def as_dict(a: ArchitectureConfig) -> dict[str, int]:
+    """The simulator's `--architecture` JSON (lora_files.ARCHITECTURE_FIELDS)."""
+    return {name: getattr(a, name) for name in lora_files.ARCHITECTURE_FIELDS}

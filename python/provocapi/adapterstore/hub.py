@@ -4,8 +4,9 @@ The endpoint is passed on every call (the library reads HF_ENDPOINT once, at
 import, which a gateway must not depend on); a token is passed through to this
 one fetch and kept nowhere. Only `adapter_config.json` and
 `adapter_model.safetensors` are fetched, the weights only once their announced
-size fits the upload limit. `huggingface_hub` is imported here only: it is an
-optional dependency (`pip install provocapi[hub]`).
+size fits the upload limit. `huggingface_hub` (a dependency of the plain
+install) is imported here only, on the first fetch: the gateway's start does
+not pay for it.
 """
 
 from __future__ import annotations
@@ -35,7 +36,8 @@ def fetch(
         from huggingface_hub import errors
     except ImportError:
         raise HubFetchFailed(
-            "this gateway cannot fetch from Hugging Face: install provocapi[hub]"
+            "this gateway cannot fetch from Hugging Face: huggingface_hub is missing from "
+            "its install (reinstall provocapi)"
         ) from None
     url = hub.hf_hub_url(repo, WEIGHTS_FILE, revision=revision, endpoint=endpoint)
     try:

@@ -10,15 +10,19 @@ from __future__ import annotations
 from collections.abc import AsyncIterator, Iterable, Iterator
 from typing import Protocol
 
-from .records import BatchRecord, FileRecord
+from .records import BatchRecord, FileRecord, Part
 
 
 class FileStore(Protocol):
     """Files' bytes (streamed, never whole in memory) and their metadata."""
 
-    async def put(
-        self, tenant: str, purpose: str, filename: str, chunks: AsyncIterator[bytes]
-    ) -> FileRecord: ...
+    async def receive(self, chunks: AsyncIterator[bytes]) -> Part:
+        """An upload's bytes as they stream in, kept aside until `commit`."""
+        ...
+
+    def commit(self, part: Part, tenant: str, purpose: str, filename: str) -> FileRecord:
+        """Makes a received upload durable and visible (blocking: call it off the loop)."""
+        ...
 
     def write(
         self, tenant: str, purpose: str, filename: str, chunks: Iterable[bytes]

@@ -16,7 +16,7 @@ from ..error_catalog import INTERNAL_ERROR, MODEL_NOT_SUPPORTED
 from ..errors import ApiError, RetryAfter
 from ..gateway import Gateway
 from ..keys import KeyRecord
-from ..request_policy import plan_chat, plan_completion, plan_embedding
+from ..request_policy import plan_chat, plan_completion, plan_embedding, with_priority
 from ..schemas import ChatRequest, CompletionRequest, EmbeddingRequest
 
 log = logging.getLogger("provocapi.batch")
@@ -62,9 +62,9 @@ def _build(gw: Gateway, key: KeyRecord, endpoint: str, body: bytes, request_id: 
             model=res.model.id, article=article, kind=res.model.kind, endpoint=endpoint[1:]
         )
     if kind == "chat":
-        plan: Any = plan_chat(decoded, res)
+        plan: Any = with_priority(plan_chat(decoded, res), res.model.batch_priority)
     elif kind == "completion":
-        plan = plan_completion(decoded, res)
+        plan = with_priority(plan_completion(decoded, res), res.model.batch_priority)
     else:
         plan = plan_embedding(decoded, res)
     call = Call(endpoint, kind, key, res, request_id, decoded.model, plan, decoded)

@@ -13,7 +13,7 @@ from pathlib import Path
 import orjson
 
 from ..storage.sqlite_migrations import open_db
-from .records import ACTIVE, BatchRecord, FileRecord
+from .records import ACTIVE, BatchRecord, FileRecord, Part
 from .schema import MIGRATIONS
 
 CHUNK = 64 * 1024
@@ -61,9 +61,8 @@ class LocalFileStore:
         )
         return rec
 
-    async def put(
-        self, tenant: str, purpose: str, filename: str, chunks: AsyncIterator[bytes]
-    ) -> FileRecord:
+    async def receive(self, chunks: AsyncIterator[bytes]) -> Part:
+        """Streams an upload into a temporary file (no fsync, no row yet)."""
         file_id = new_id("file-")
         tmp = self.dir / f".{file_id}.part"
         size = 0
@@ -72,13 +71,21 @@ class LocalFileStore:
                 async for chunk in chunks:
                     out.write(chunk)
                     size += len(chunk)
-                out.flush()
-                os.fsync(out.fileno())
-            os.replace(tmp, self._path(file_id))
         except BaseException:
             tmp.unlink(missing_ok=True)
             raise
-        return self._insert(file_id, tenant, purpose, filename, size)
+        return Part(file_id, tmp, size)
+
+    def commit(self, part: Part, tenant: str, purpose: str, filename: str) -> FileRecord:
+        """Makes a received upload durable and visible."""
+        try:
+            with open(part.tmp, "rb+") as out:
+                os.fsync(out.fileno())
+            os.replace(part.tmp, self._path(part.file_id))
+        except BaseException:
+            part.tmp.unlink(missing_ok=True)
+            raise
+        return self._insert(part.file_id, tenant, purpose, filename, part.size)
 
     def write(
         self, tenant: str, purpose: str, filename: str, chunks: Iterable[bytes]

@@ -56,9 +56,7 @@ class TokenWindow:
         q = self._used.get(tenant)
         if not q:
             return 0
-        cut = time.monotonic() - WINDOW_S
-        while q and q[0][0] < cut:
-            q.popleft()
+        _drop_old(q)
         return sum(n for _, n in q)
 
     def add(self, tenant: str, body: bytes) -> None:
@@ -69,4 +67,12 @@ class TokenWindow:
         except (orjson.JSONDecodeError, AttributeError, TypeError, ValueError):
             return
         if tokens:
-            self._used.setdefault(tenant, collections.deque()).append((time.monotonic(), tokens))
+            q = self._used.setdefault(tenant, collections.deque())
+            q.append((time.monotonic(), tokens))
+            _drop_old(q)  # also here: `used` is only asked of tenants with a batch_tpm
+
+
+def _drop_old(q: collections.deque[tuple[float, int]]) -> None:
+    cut = time.monotonic() - WINDOW_S
+    while q and q[0][0] < cut:
+        q.popleft()

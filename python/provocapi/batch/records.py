@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from pathlib import Path
 
 from ..schemas import BATCH_ENDPOINTS
 
@@ -48,3 +49,12 @@ class BatchRecord:
     expired_at: int | None
     cancelling_at: int | None
     cancelled_at: int | None
+
+
+@dataclass(frozen=True, slots=True)
+class Part:
+    """An upload received into a temporary file, not yet committed."""
+
+    file_id: str
+    tmp: Path
+    size: int

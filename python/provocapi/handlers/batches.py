@@ -10,7 +10,7 @@ from ..asgi import Request
 from ..batch import objects
 from ..batch.local import new_id
 from ..batch.records import ENDPOINTS, FINAL, BatchRecord, FileRecord
-from ..batch.service import Stores, stores
+from ..batch.service import OffLoopStores, handler_stores
 from ..batch.upload import header, limited, query
 from ..decoding import decode
 from ..error_catalog import BATCH_NOT_FINISHED, BATCH_NOT_FOUND, UNKNOWN_URL, invalid
@@ -43,8 +43,8 @@ def _checked(endpoint: str | None, window: str) -> str:
     return endpoint
 
 
-def _new_batch(
-    gw: Gateway, st: Stores, key: KeyRecord, endpoint: str, file: FileRecord,
+async def _new_batch(
+    gw: Gateway, st: OffLoopStores, key: KeyRecord, endpoint: str, file: FileRecord,
     metadata: dict[str, str] | None,
 ) -> BatchRecord:  # fmt: skip
     now = int(time.time())
@@ -56,7 +56,7 @@ def _new_batch(
         in_progress_at=None, finalizing_at=None, completed_at=None, failed_at=None,
         expired_at=None, cancelling_at=None, cancelled_at=None,
     )  # fmt: skip
-    st.batches.create(rec)
+    await st.run(st.batches.create, rec)
     return rec
 
 
@@ -64,15 +64,15 @@ async def create_batch(gw: Gateway, req: Request) -> str:
     key = gw.authenticate(req)
     body = decode(await req.body(gw.max_body), CreateBatch)
     endpoint = _checked(body.endpoint, body.completion_window)
-    st = stores(gw)
-    file = live_file(st, key.tenant, body.input_file_id)
-    rec = _new_batch(gw, st, key, endpoint, file, body.metadata)
+    st = await handler_stores(gw)
+    file = await live_file(st, key.tenant, body.input_file_id)
+    rec = await _new_batch(gw, st, key, endpoint, file, body.metadata)
     await req.respond_json(200, objects.batch_object(rec))
     return "-"
 
 
-def _batch(st: Stores, tenant: str, batch_id: str) -> BatchRecord:
-    rec = st.batches.get(tenant, batch_id)
+async def _batch(st: OffLoopStores, tenant: str, batch_id: str) -> BatchRecord:
+    rec = await st.run(st.batches.get, tenant, batch_id)
     if rec is None:
         raise BATCH_NOT_FOUND.build(id=quote(batch_id))
     return rec
@@ -82,7 +82,8 @@ async def list_batches(gw: Gateway, req: Request) -> str:
     key = gw.authenticate(req)
     params = query(req)
     limit = page_size(params, 100) if "limit" in params else 20
-    found = stores(gw).batches.page(key.tenant, params.get("after"), limit + 1)
+    st = await handler_stores(gw)
+    found = await st.run(st.batches.page, key.tenant, params.get("after"), limit + 1)
     await req.respond_json(200, cursor_page(found, limit, objects.batch_object))
     return "-"
 
@@ -97,10 +98,11 @@ async def _cancel(gw: Gateway, req: Request, prefix: str) -> None:
     batch_id, tail = _split(req, prefix)
     if tail != "cancel":
         raise UNKNOWN_URL.build(method="POST", path=quote(req.path))
-    st = stores(gw)
-    rec = _batch(st, key.tenant, batch_id)
-    st.batches.set_status(rec.id, "cancelling", int(time.time()), ("validating", "in_progress"))
-    await req.respond_json(200, objects.batch_object(_batch(st, key.tenant, batch_id)))
+    st = await handler_stores(gw)
+    rec = await _batch(st, key.tenant, batch_id)
+    await st.run(st.batches.set_status, rec.id, "cancelling", int(time.time()),
+                 ("validating", "in_progress"))  # fmt: skip
+    await req.respond_json(200, objects.batch_object(await _batch(st, key.tenant, batch_id)))
 
 
 async def batches_get(gw: Gateway, req: Request) -> str:
@@ -108,7 +110,8 @@ async def batches_get(gw: Gateway, req: Request) -> str:
     batch_id, tail = _split(req, "/v1/batches/")
     if tail:
         raise UNKNOWN_URL.build(method="GET", path=quote(req.path))
-    await req.respond_json(200, objects.batch_object(_batch(stores(gw), key.tenant, batch_id)))
+    st = await handler_stores(gw)
+    await req.respond_json(200, objects.batch_object(await _batch(st, key.tenant, batch_id)))
     return "-"
 
 
@@ -123,7 +126,7 @@ async def batches_cancel(gw: Gateway, req: Request) -> str:
 async def batch_submit(gw: Gateway, req: Request) -> str:
     """POST /v1/batch: the JSONL (raw body, or a multipart `file`) and the batch at once."""
     key = gw.authenticate(req)
-    st = stores(gw)
+    st = await handler_stores(gw)
     params = query(req)
     if header(req, b"content-type").lower().startswith(b"multipart/"):
         fields, file = await read_form(gw, req, st, key.tenant, "batch")
@@ -135,15 +138,15 @@ async def batch_submit(gw: Gateway, req: Request) -> str:
         try:
             endpoint = _checked(endpoint, window)
         except Exception:
-            st.files.delete(key.tenant, file.id)
+            await st.run(st.files.delete, key.tenant, file.id)
             raise
     else:
         endpoint = _checked(params.get("endpoint"), params.get("completion_window") or WINDOW)
-        limits = upload_limits(gw, st, key.tenant)
-        file = await st.files.put(
+        limits = await upload_limits(gw, st, key.tenant)
+        file = await st.put(
             key.tenant, "batch", "batch.jsonl", limited(request_chunks(req), limits)
         )
-    rec = _new_batch(gw, st, key, endpoint, file, None)
+    rec = await _new_batch(gw, st, key, endpoint, file, None)
     await req.respond_json(200, objects.batch_object(rec))
     return "-"
 
@@ -156,14 +159,16 @@ async def batch_get(gw: Gateway, req: Request) -> str:
     """GET /v1/batch/{id} and GET /v1/batch/{id}/output."""
     key = gw.authenticate(req)
     batch_id, tail = _split(req, "/v1/batch/")
-    st = stores(gw)
-    rec = _batch(st, key.tenant, batch_id)
+    st = await handler_stores(gw)
+    rec = await _batch(st, key.tenant, batch_id)
     if not tail:
         await req.respond_json(200, objects.batch_object(rec))
     elif tail == "output":
         if rec.status not in FINAL:
             raise BATCH_NOT_FINISHED.build(id=rec.id, state=rec.status)
-        out = st.files.get(key.tenant, rec.output_file_id) if rec.output_file_id else None
+        out = None
+        if rec.output_file_id:
+            out = await st.run(st.files.get, key.tenant, rec.output_file_id)
         await stream_file(req, st, out)  # none, or deleted by its owner: empty
     else:
         raise UNKNOWN_URL.build(method="GET", path=quote(req.path))

@@ -7,7 +7,7 @@ import time
 from ..asgi import Request
 from ..batch import objects
 from ..batch.records import FileRecord
-from ..batch.service import Stores, stores
+from ..batch.service import OffLoopStores, handler_stores
 from ..batch.upload import UploadLimits, limited, query
 from ..error_catalog import FILE_IN_USE, FILE_NOT_FOUND, FILE_TOO_LARGE, UNKNOWN_URL, invalid
 from ..errors import quote
@@ -21,16 +21,17 @@ FIELD_BYTES = 4096
 FORM_SLACK = 1 << 20  # the fields and part headers around the file, at most
 
 
-def live_file(st: Stores, tenant: str, file_id: str) -> FileRecord:
-    rec = st.files.get(tenant, file_id)
+async def live_file(st: OffLoopStores, tenant: str, file_id: str) -> FileRecord:
+    rec = await st.run(st.files.get, tenant, file_id)
     if rec is None or (rec.expires_at is not None and rec.expires_at <= time.time()):
         raise FILE_NOT_FOUND.build(id=quote(file_id))
     return rec
 
 
-def upload_limits(gw: Gateway, st: Stores, tenant: str) -> UploadLimits:
+async def upload_limits(gw: Gateway, st: OffLoopStores, tenant: str) -> UploadLimits:
     cfg = gw.cfg.batch
-    limits = UploadLimits(cfg.max_file_bytes, cfg.tenant_quota_bytes, st.files.used_bytes(tenant))
+    used = await st.run(st.files.used_bytes, tenant)
+    limits = UploadLimits(cfg.max_file_bytes, cfg.tenant_quota_bytes, used)
     refused = limits.fail()
     if refused is not None:
         raise refused
@@ -38,13 +39,13 @@ def upload_limits(gw: Gateway, st: Stores, tenant: str) -> UploadLimits:
 
 
 async def read_form(
-    gw: Gateway, req: Request, st: Stores, tenant: str, default_purpose: str | None
+    gw: Gateway, req: Request, st: OffLoopStores, tenant: str, default_purpose: str | None
 ) -> tuple[dict[str, str], FileRecord | None]:
     """A multipart body's fields, its `file` part stored as it streams in."""
     boundary = form_boundary(req)
     if boundary is None:
         raise bad("send multipart/form-data with a `file` part")
-    limits = upload_limits(gw, st, tenant)
+    limits = await upload_limits(gw, st, tenant)
     most = limits.max_file_bytes
     body = request_chunks(req, most + FORM_SLACK, lambda: FILE_TOO_LARGE.build(limit=most))
     reader = MultipartReader(body, boundary)
@@ -54,7 +55,7 @@ async def read_form(
         while (part := await reader.next_part()) is not None:
             if part.name == "file" and stored is None:
                 purpose = fields.get("purpose") or default_purpose or "user_data"
-                stored = await st.files.put(
+                stored = await st.put(
                     tenant, purpose, part.filename or "upload.jsonl", limited(reader.data(), limits)
                 )
             else:
@@ -62,7 +63,7 @@ async def read_form(
                 fields[part.name] = value.decode("utf-8", "replace")
     except BaseException as exc:  # malformed, too large or gone: keep no half of it
         if stored is not None:
-            st.files.delete(tenant, stored.id)
+            await st.run(st.files.delete, tenant, stored.id)
         if isinstance(exc, MalformedMultipart):
             raise bad(str(exc)) from None
         raise
@@ -71,21 +72,21 @@ async def read_form(
 
 async def create_file(gw: Gateway, req: Request) -> str:
     key = gw.authenticate(req)
-    st = stores(gw)
+    st = await handler_stores(gw)
     fields, stored = await read_form(gw, req, st, key.tenant, None)
     if stored is None:
         raise invalid("Missing required parameter: 'file'.", param="file",
                       code="missing_required_parameter")  # fmt: skip
     purpose = fields.get("purpose")
     if purpose not in PURPOSES:
-        st.files.delete(key.tenant, stored.id)
+        await st.run(st.files.delete, key.tenant, stored.id)
         raise invalid(
             f"'purpose' must be one of {', '.join(PURPOSES)}; got {quote(purpose)}.",
             param="purpose",
         )
     if stored.purpose != purpose:  # the purpose came after the file
-        st.files.set_purpose(key.tenant, stored.id, purpose)
-        stored = live_file(st, key.tenant, stored.id)
+        await st.run(st.files.set_purpose, key.tenant, stored.id, purpose)
+        stored = await live_file(st, key.tenant, stored.id)
     await req.respond_json(200, objects.file_object(stored))
     return "-"
 
@@ -109,8 +110,9 @@ async def list_files(gw: Gateway, req: Request) -> str:
     if order not in ("asc", "desc"):
         raise invalid("'order' must be asc or desc.", param="order")
     now = time.time()
-    found = stores(gw).files.page(key.tenant, params.get("purpose"), params.get("after"),
-                                  limit + 1, order)  # fmt: skip
+    st = await handler_stores(gw)
+    found = await st.run(st.files.page, key.tenant, params.get("purpose"), params.get("after"),
+                         limit + 1, order)  # fmt: skip
     found = [r for r in found if r.expires_at is None or r.expires_at > now]
     await req.respond_json(200, cursor_page(found, limit, objects.file_object))
     return "-"
@@ -121,17 +123,17 @@ async def file_get(gw: Gateway, req: Request) -> str:
     key = gw.authenticate(req)
     rest = req.path.removeprefix("/v1/files/")
     file_id, _, tail = rest.partition("/")
-    st = stores(gw)
+    st = await handler_stores(gw)
     if tail == "content":
-        await stream_file(req, st, live_file(st, key.tenant, file_id))
+        await stream_file(req, st, await live_file(st, key.tenant, file_id))
     elif not tail:
-        await req.respond_json(200, objects.file_object(live_file(st, key.tenant, file_id)))
+        await req.respond_json(200, objects.file_object(await live_file(st, key.tenant, file_id)))
     else:
         raise UNKNOWN_URL.build(method="GET", path=quote(req.path))
     return "-"
 
 
-async def stream_file(req: Request, st: Stores, rec: FileRecord | None) -> None:
+async def stream_file(req: Request, st: OffLoopStores, rec: FileRecord | None) -> None:
     """The file's bytes as they are read (None: an empty body)."""
     reply = req.reply
     await reply.start_download(
@@ -141,7 +143,7 @@ async def stream_file(req: Request, st: Stores, rec: FileRecord | None) -> None:
         ]
     )
     if rec is not None:
-        for chunk in st.files.chunks(rec.id):
+        async for chunk in st.chunks(rec.id):
             await reply.write(chunk)
     await reply.end_stream()
 
@@ -151,10 +153,10 @@ async def file_delete(gw: Gateway, req: Request) -> str:
     file_id = req.path.removeprefix("/v1/files/")
     if "/" in file_id:
         raise UNKNOWN_URL.build(method="DELETE", path=quote(req.path))
-    st = stores(gw)
-    rec = live_file(st, key.tenant, file_id)
-    if st.batches.active_using(rec.id):
+    st = await handler_stores(gw)
+    rec = await live_file(st, key.tenant, file_id)
+    if await st.run(st.batches.active_using, rec.id):
         raise FILE_IN_USE.build(id=rec.id)
-    st.files.delete(key.tenant, rec.id)
+    await st.run(st.files.delete, key.tenant, rec.id)
     await req.respond_json(200, {"id": rec.id, "object": "file", "deleted": True})
     return "-"

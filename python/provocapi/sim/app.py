@@ -15,7 +15,7 @@ from typing import Any
 
 import orjson
 
-from .. import trtllm_protocol
+from .. import lora_files, trtllm_protocol
 from . import (
     capacity,
     embeddings,
@@ -72,6 +72,15 @@ DONE = chunk(b"data: [DONE]\n\n") + LAST_CHUNK
 QUEUE_FULL = "Embedding request queue is full; retry later."
 
 
+def _queued_priority(req: SimRequest) -> float:
+    """The priority of a request that has to wait for a slot (its body not parsed yet)."""
+    try:
+        body = orjson.loads(req.body)
+    except orjson.JSONDecodeError:
+        return validate.DEFAULT_PRIORITY
+    return validate.priority_of(body) if isinstance(body, dict) else validate.DEFAULT_PRIORITY
+
+
 class SimWorker:
     def __init__(self, cfg: SimConfig) -> None:
         self.cfg = cfg
@@ -111,7 +120,11 @@ class SimWorker:
             self.routes[(b"POST", b"/v1/chat/completions")] = self.chat
             self.routes[(b"POST", b"/v1/completions")] = self.completions
         # --max-batch: generation routes hold one of N slots; none of this when it is off.
-        self.capacity = capacity.Capacity(cfg.max_batch) if cfg.max_batch > 0 else None
+        self.capacity = (
+            capacity.Capacity(cfg.max_batch, _queued_priority if cfg.priority else None)
+            if cfg.max_batch > 0
+            else None
+        )
         if self.capacity is not None:
             for key, handler in list(self.routes.items()):
                 if key[0] == b"POST":
@@ -308,6 +321,18 @@ class SimWorker:
             )
         return None
 
+    def _lora_fit(self, req: SimRequest, lora: Any) -> bytes | None:
+        """With --architecture, an adapter whose tensors do not fit the model fails to
+        load on the worker: an error answer, the request never runs."""
+        arch = self.cfg.architecture
+        if arch is None or not isinstance(lora, dict) or not lora.get("lora_path"):
+            return None
+        try:
+            lora_files.check_fit(lora["lora_path"], arch)
+        except (lora_files.AdapterFileError, OSError) as exc:
+            return self._error(req, 400, f"LoRA {lora.get('lora_name')!r} cannot be loaded: {exc}")
+        return None
+
     # generation endpoints
 
     def chat(self, req: SimRequest, conn: SimConnection) -> Result:
@@ -322,6 +347,8 @@ class SimWorker:
         memo = self.memo[kind]
         entry = None if self.misbehaving else memo.get(req.body)
         if entry is not None:
+            if not self.openai:
+                self.stats.priority_seen(entry.body.get("priority"))
             return self._answer(req, conn, entry.plan, entry.body, kind, entry)
         body, err = self._body(req)
         if err:
@@ -332,8 +359,12 @@ class SimWorker:
         else:
             try:
                 (validate.chat if kind == "chat" else validate.completion)(body)
+                validate.priority(body, self.cfg.priority)
             except validate.RequestInvalid as e:
                 return self._invalid(req, e.errors)
+            self.stats.priority_seen(body.get("priority"))
+            if err := self._lora_fit(req, body.get("lora_request")):
+                return err
             if isinstance(lora := body.get("lora_request"), dict):
                 self.stats.lora_served(lora)
         if (refused := field_knobs.refusal(body, self.cfg)) is not None:

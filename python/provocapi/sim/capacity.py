@@ -1,27 +1,37 @@
 """The engine's batch limit (``--max-batch N``): at most N requests run at once, the rest
-wait in FIFO order, as trtllm's scheduler holds requests beyond max_batch_size.
+wait, as trtllm's scheduler holds requests beyond max_batch_size: in FIFO order, or with
+``--priority`` (``waiting_queue_policy=priority``) highest ``priority`` first, FIFO among
+equals.
 
 Only installed when N > 0, so a worker without the flag pays nothing per request."""
 
 from __future__ import annotations
 
 import asyncio
+import heapq
 import inspect
-from collections import deque
-from collections.abc import Awaitable
+import itertools
+from collections.abc import Awaitable, Callable
 
 from .server import Handler, Result, SimConnection, SimRequest
 
+Waiter = tuple[float, int, asyncio.Future[None]]  # (-priority, arrival, its turn)
+
 
 class Capacity:
-    __slots__ = ("limit", "peak", "peak_queued", "running", "waiting")
+    __slots__ = ("limit", "peak", "peak_queued", "priority_of", "running", "seq", "waiting")
 
-    def __init__(self, limit: int) -> None:
+    def __init__(
+        self, limit: int, priority_of: Callable[[SimRequest], float] | None = None
+    ) -> None:
         self.limit = limit
         self.running = 0
         self.peak = 0  # most requests ever running at once (the tests read it)
         self.peak_queued = 0
-        self.waiting: deque[asyncio.Future[None]] = deque()
+        # None: FIFO. Read only for a request that has to wait (it parses the body).
+        self.priority_of = priority_of
+        self.seq = itertools.count()
+        self.waiting: list[Waiter] = []  # a heap
 
     @property
     def queued(self) -> int:
@@ -44,9 +54,9 @@ class Capacity:
             self.peak = self.running
 
     def _release(self) -> None:
-        # The slot passes straight to the oldest waiter still waiting (FIFO).
+        # The slot passes straight to the first waiter still waiting.
         while self.waiting:
-            fut = self.waiting.popleft()
+            _, _, fut = heapq.heappop(self.waiting)
             if not fut.done():
                 fut.set_result(None)
                 return
@@ -71,7 +81,9 @@ class Capacity:
 
     async def _queue(self, handler: Handler, req: SimRequest, conn: SimConnection) -> bytes | None:
         fut: asyncio.Future[None] = asyncio.get_running_loop().create_future()
-        self.waiting.append(fut)
+        rank = -self.priority_of(req) if self.priority_of is not None else 0.0
+        entry = (rank, next(self.seq), fut)
+        heapq.heappush(self.waiting, entry)
         if len(self.waiting) > self.peak_queued:
             self.peak_queued = len(self.waiting)
         try:
@@ -82,7 +94,8 @@ class Capacity:
                 self._release()
             else:
                 try:
-                    self.waiting.remove(fut)
+                    self.waiting.remove(entry)
+                    heapq.heapify(self.waiting)
                 except ValueError:
                     pass
             raise

@@ -3,8 +3,11 @@
 from __future__ import annotations
 
 import argparse
+import json
 from dataclasses import dataclass
 from typing import Any
+
+from .. import lora_files
 
 FAMILIES = ("llama3", "qwen2", "mistral")
 
@@ -31,9 +34,15 @@ class SimConfig:
     refuse_s: float = 0.0
     max_queue: int = 0
     max_batch: int = 0
+    # trtllm's `priority` request field: accepted and, with max_batch, scheduled by
+    # (waiting_queue_policy=priority); off: refused as unknown, like an older worker.
+    priority: bool = False
     openai: bool = False
     api_key: str | None = None
     max_loras: int = 0  # LoRA cache slots (0: not modelled)
+    # The served model's shapes (lora_files.ARCHITECTURE_FIELDS): a lora_path whose tensors
+    # do not fit them is refused, as the worker's LoRA load fails. None: not checked.
+    architecture: dict[str, int] | None = None
     lora_load_ms: float = 0.0  # the wait of a request whose adapter is not resident
     # misbehaviour on purpose (field_knobs.py): what probe and compare are tested against
     ignore_fields: tuple[str, ...] = ()
@@ -102,6 +111,12 @@ def build_parser() -> argparse.ArgumentParser:
         "numQueuedRequests on /metrics (0: no limit)",
     )
     p.add_argument(
+        "--priority",
+        action="store_true",
+        help="accept the request field `priority` (0..1) and, with --max-batch, run higher "
+        "priorities first; without it the field is refused as unknown (an older worker)",
+    )
+    p.add_argument(
         "--max-loras", type=int, default=0, help="LoRA cache slots, LRU (0: not modelled)"
     )
     p.add_argument("--lora-load-ms", type=float, default=50.0, help="wait on a LoRA cache miss")
@@ -110,6 +125,11 @@ def build_parser() -> argparse.ArgumentParser:
         action="store_true",
         help="answers to response_format json_schema break the schema (json_object: no JSON), "
         "as a worker without a guided-decoding backend may write",
+    )
+    p.add_argument(
+        "--architecture",
+        help="JSON {layers, hidden_size, intermediate_size, heads, kv_heads, head_dim}: "
+        "adapters whose tensors do not fit it are refused",
     )
     p.add_argument("--openai", action="store_true", help="plain OpenAI-compatible profile")
     p.add_argument("--api-key", help="bearer key checked in --openai mode")
@@ -147,6 +167,7 @@ def from_namespace(ns: argparse.Namespace) -> SimConfig:
     if ns.max_batch < 0:
         raise ValueError("--max-batch must be 0 (no limit) or positive")
     return SimConfig(
+        architecture=_architecture(ns.architecture),
         model=ns.model,
         port=ns.port,
         host=ns.host,
@@ -165,6 +186,7 @@ def from_namespace(ns: argparse.Namespace) -> SimConfig:
         refuse_s=ns.refuse_s,
         max_queue=ns.max_queue,
         max_batch=ns.max_batch,
+        priority=ns.priority,
         openai=ns.openai,
         api_key=ns.api_key,
         max_loras=ns.max_loras,
@@ -179,6 +201,21 @@ def from_namespace(ns: argparse.Namespace) -> SimConfig:
 
 def _names(text: str | None) -> tuple[str, ...]:
     return tuple(n.strip() for n in (text or "").split(",") if n.strip())
+
+
+def _architecture(raw: str | None) -> dict[str, int] | None:
+    if raw is None:
+        return None
+    try:
+        found = json.loads(raw)
+    except ValueError:
+        raise ValueError("--architecture takes a JSON object") from None
+    fields = lora_files.ARCHITECTURE_FIELDS
+    if not isinstance(found, dict) or set(found) != set(fields):
+        raise ValueError(f"--architecture needs exactly the keys {', '.join(fields)}")
+    if not all(isinstance(v, int) and not isinstance(v, bool) and v > 0 for v in found.values()):
+        raise ValueError("--architecture values must be positive integers")
+    return found
 
 
 def entry_argv(entry: dict[str, Any]) -> list[str]:

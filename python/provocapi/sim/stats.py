@@ -25,6 +25,7 @@ class SimStats:
         "iterations",
         "last_body",
         "loras",
+        "priorities",
         "requests",
         "served",
     )
@@ -45,6 +46,8 @@ class SimStats:
         self.loras: dict[int, dict[str, Any]] = {}
         # the last generation request's parsed body: tests read what a worker was sent
         self.last_body: dict[str, Any] = {}
+        # generation requests per `priority` value sent ("none": the field was absent)
+        self.priorities: dict[str, int] = {}
 
     def lora_served(self, lora_request: dict[str, Any]) -> None:
         """A request ran with this adapter (trtllm-serve's answer says nothing of it)."""
@@ -55,11 +58,17 @@ class SimStats:
         entry["lora_path"] = lora_request.get("lora_path")
         entry["requests"] += 1
 
+    def priority_seen(self, value: Any) -> None:
+        name = "none" if value is None else str(value)
+        if name in self.priorities or len(self.priorities) < 1000:
+            self.priorities[name] = self.priorities.get(name, 0) + 1
+
     def snapshot(self) -> dict[str, Any]:
         body = self.last_body
         return {
             "last_sampling": {k: body[k] for k in SAMPLING if k in body},
             "loras": {str(k): dict(v) for k, v in self.loras.items()},
+            "priorities": dict(self.priorities),
             "requests": self.requests,
             "served": self.served,
             "cancelled": self.cancelled,

@@ -481,3 +481,33 @@ def embedding(body: Any) -> None:
     errors += _extra(body, P.EMBEDDING_FIELDS, ("body",))
     if errors:
         raise RequestInvalid(errors)
+
+
+DEFAULT_PRIORITY = 0.5  # the engine's, for a request without one
+
+
+def priority(body: dict[str, Any], supported: bool) -> None:
+    """The `priority` field (``Optional[float]``, ``ge=0.0, le=1.0``). A worker older than
+    the field refuses it as any unknown key (``--priority`` off)."""
+    if "priority" not in body:
+        return
+    v = body["priority"]
+    loc = ("body", "priority")
+    if not supported:
+        raise RequestInvalid([_err("extra_forbidden", loc, "Extra inputs are not permitted", v)])
+    if v is None or _check_float(v, loc) is not None:
+        return  # null is allowed; a bad type was already reported by chat()/completion()
+    if float(v) < 0.0:
+        msg = "Input should be greater than or equal to 0"
+        raise RequestInvalid([_err("greater_than_equal", loc, msg, v, {"ge": 0.0})])
+    if float(v) > 1.0:
+        msg = "Input should be less than or equal to 1"
+        raise RequestInvalid([_err("less_than_equal", loc, msg, v, {"le": 1.0})])
+
+
+def priority_of(body: dict[str, Any]) -> float:
+    """The scheduling priority a valid body asks for."""
+    v = body.get("priority")
+    if v is None or isinstance(v, bool) or _check_float(v, ("body",)) is not None:
+        return DEFAULT_PRIORITY
+    return min(max(float(v), 0.0), 1.0)
