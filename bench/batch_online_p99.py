@@ -9,13 +9,17 @@ runner process) whose worker table caps the gateway at `max_concurrency = N`.
    for `--duration` s after `--warmup` s. Each call's latency runs from its *scheduled*
    send time to its first content chunk: the gateway's queue, the worker's queue and
    the time to first token (no coordinated omission).
-3. Phase "with batch": a batch big enough to outlast the phase is submitted and runs at
-   full speed (as many lines as `[batch]` lets it); the same load is measured again.
+3. Phase "batch alone": a batch big enough to outlast the run is submitted; its lines/s
+   with no online traffic are measured for `--alone-s` s (what the batch gets of an idle
+   pool: about `batch_max_share` of capacity).
+4. Phase "with batch": the batch runs at full speed (as many lines as `[batch]` lets
+   it); the same online load is measured again.
 
 Prints both p50/p90/p99, the ratio of the p99s (the goal: at most 1.2) and how many
 lines/s the batch ran during the phase. `--priority P` starts the worker with
 `--priority` and sets the model's `batch_priority = P`, so the worker's own queue puts
-online calls (0.5) ahead of waiting lines. Bounded: about 2 x (warmup + duration) + 20 s;
+online calls (0.5) ahead of waiting lines. Bounded: about 2 x (warmup + duration) +
+alone-s + 20 s;
 everything it starts is stopped.
 
     .venv/bin/python bench/batch_online_p99.py [--max-batch 8] [--duration 30] [--priority 0.1]
@@ -201,6 +205,15 @@ def _summary(name: str, lat: list[float], errors: int, phase: Phase) -> dict[str
     return out
 
 
+def _line_rate(h: httpx2.Client, bid: str, seconds: float) -> float:
+    """The batch's lines/s over the next `seconds`."""
+    before = h.get(f"/v1/batch/{bid}").json()["request_counts"]["completed"]
+    t = time.monotonic()
+    time.sleep(seconds)
+    after = h.get(f"/v1/batch/{bid}").json()["request_counts"]["completed"]
+    return (after - before) / (time.monotonic() - t)
+
+
 def main() -> int:
     ap = argparse.ArgumentParser()
     ap.add_argument("--max-batch", type=int, default=8, help="the worker's slots (N)")
@@ -212,6 +225,8 @@ def main() -> int:
     ap.add_argument("--duration", type=float, default=30.0)
     ap.add_argument("--priority", type=float, help="batch_priority (worker gets --priority)")
     ap.add_argument("--max-share", type=float, default=0.5, help="[batch] batch_max_share")
+    ap.add_argument("--headroom", type=float, default=0.3, help="[batch] batch_headroom")
+    ap.add_argument("--alone-s", type=float, default=10.0, help="batch-alone phase length")
     ap.add_argument("--seed", type=int, default=7)
     args = ap.parse_args()
     n = args.max_batch
@@ -234,6 +249,7 @@ def main() -> int:
                 max_lines = 50000
                 line_concurrency = {n}
                 batch_max_share = {args.max_share}
+                batch_headroom = {args.headroom}
                 poll_interval_s = 0.1
 
                 [[models]]
@@ -269,7 +285,7 @@ def main() -> int:
                 sim_pid = procs[0].pid
                 phase = Phase(h, gw.pid, sim_pid)
                 alone = _summary("alone", *asyncio.run(open_loop(*run)), phase)
-                lines = int(capacity * (args.warmup + args.duration + 30))
+                lines = int(capacity * (args.warmup + args.duration + args.alone_s + 30))
                 r = h.post("/v1/batch?endpoint=/v1/chat/completions",
                            content=_lines(lines, args.tokens))  # fmt: skip
                 r.raise_for_status()
@@ -279,6 +295,9 @@ def main() -> int:
                     assert time.monotonic() < deadline, "the batch never started"
                     time.sleep(0.1)
                 time.sleep(2.0)  # the runner at full speed
+                alone_rate = _line_rate(h, bid, args.alone_s)
+                print(f"batch alone: {alone_rate:.1f} lines/s "
+                      f"({alone_rate / capacity:.0%} of capacity)", flush=True)  # fmt: skip
                 done_before = h.get(f"/v1/batch/{bid}").json()["request_counts"]["completed"]
                 t = time.monotonic()
                 phase = Phase(h, gw.pid, sim_pid)

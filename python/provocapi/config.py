@@ -228,6 +228,7 @@ class BatchConfig(msgspec.Struct, forbid_unknown_fields=True, frozen=True):
     runner: Literal["process", "inline"] = "process"  # under `provocapi serve`
     runner_nice: int = 10  # the runner process's niceness: online calls preempt it
     batch_max_share: float = 0.5  # of a capped pool's max_concurrency, for batch lines
+    batch_headroom: float = 0.3  # of capacity left free above the recent online load
 
 
 class RoutingConfig(msgspec.Struct, forbid_unknown_fields=True, frozen=True):
@@ -364,6 +365,9 @@ def check(cfg: Config, source: str) -> None:
     a = cfg.adapters
     if a.max_upload_bytes < 1 or a.delete_grace_s < 0 or a.max_per_tenant < 0:
         raise ConfigError(f"{source}: adapters: max_upload_bytes >= 1, delete_grace_s >= 0")
+    b = cfg.batch
+    if not (0.0 < b.batch_max_share <= 1.0 and 0.0 <= b.batch_headroom < 1.0):
+        raise ConfigError(f"{source}: batch: batch_max_share within (0, 1], batch_headroom [0, 1)")
     check_usage(cfg.usage, source)
     check_routing(cfg.routing, source)
     for tname, tenant in cfg.tenants.items():

@@ -22,7 +22,15 @@ import orjson
 from ..gateway import Gateway
 from ..keys import LOCAL_KEY, KeyRecord
 from .line_call import run_line
-from .priority import TokenWindow, batch_tpm, online_waiting, share_cap
+from .priority import (
+    OnlineLoad,
+    TokenWindow,
+    adaptive_cap,
+    batch_tpm,
+    online_waiting,
+    pool_load,
+    share_cap,
+)
 from .records import BatchRecord
 from .service import Stores, stores
 from .validate import check
@@ -75,6 +83,10 @@ class Runner:
         self.gw = gw
         self.owner = f"{os.getpid()}-{secrets.token_hex(4)}"
         self.tokens = TokenWindow()
+        self.online = OnlineLoad()
+        # lines this runner started and not yet answered, per model: counted from
+        # the moment they start, before they reach routing, so the cap never overshoots
+        self.reserved: dict[str, int] = {}
 
     @property
     def cfg(self):  # type: ignore[no-untyped-def]
@@ -204,12 +216,14 @@ class Runner:
             key = self._key(rec.key_id)
             if key is None:  # revoking the creating key cancels its batches
                 st.batches.set_status(rec.id, "cancelling", int(time.time()), ("in_progress",))
+                self._unreserve(model)
                 limit.release()
                 stop = "cancelled"
                 break
             t = asyncio.create_task(self._one(st, rec, key, number, task))
             tasks.add(t)
             t.add_done_callback(lambda _t: limit.release())
+            t.add_done_callback(lambda _t: self._unreserve(model))
             t.add_done_callback(tasks.discard)
         while tasks:
             await asyncio.wait(set(tasks))
@@ -218,17 +232,34 @@ class Runner:
         return stop
 
     async def _turn(self, st: Stores, rec: BatchRecord, model: object) -> str | None:
-        """Waits while online calls queue for the model or the tenant's batch_tpm is
-        used up; says why the batch stops instead, if it does."""
+        """Waits while online calls queue for the model, leave no idle room, or the
+        tenant's batch_tpm is used up; then reserves the line's place. Says why the
+        batch stops instead, if it does."""
         while True:
             stop = self._should_stop(st, rec)
             if stop is not None:
                 return stop
             budget = batch_tpm(self.gw.cfg, rec.tenant)
             over = budget is not None and self.tokens.used(rec.tenant) >= budget
-            if not over and not online_waiting(self.gw, model):
+            if not over and not online_waiting(self.gw, model) and self._room(model):
+                self.reserved[str(model)] = self.reserved.get(str(model), 0) + 1
                 return None
             await asyncio.sleep(TURN_WAIT_S)
+
+    def _room(self, model: object) -> bool:
+        """Whether one more line fits under the adaptive cap (priority.py)."""
+        load = pool_load(self.gw, model)
+        if load is None:  # no capacity known: the semaphore and queue checks decide
+            return True
+        online = self.online.observe(str(model), load.online)
+        cfg = self.cfg
+        allowed = adaptive_cap(load.capacity, cfg.batch_max_share, cfg.batch_headroom, online)
+        # other runners' lines show in the routers' count once they hold a unit
+        lines = max(self.reserved.get(str(model), 0), load.batch)
+        return lines < allowed
+
+    def _unreserve(self, model: object) -> None:
+        self.reserved[str(model)] = max(0, self.reserved.get(str(model), 0) - 1)
 
     def _should_stop(self, st: Stores, rec: BatchRecord) -> str | None:
         if time.time() >= rec.expires_at:

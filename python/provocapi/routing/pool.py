@@ -68,6 +68,8 @@ class ModelPool:
             routing.adapter_load_factor,
         )
         self.queue_slot = table.slot(f"rt/queue/{self.name}")
+        # Units batch lines hold (of the workers' in-flight): the rest is online load.
+        self.batch_slot = table.slot(f"rt/batch/{self.name}")
         # Set when this process frees a unit, so local waiters look again at once.
         self.freed = asyncio.Event()
         self.wake: WakeConfig | None = None  # the main pool's wake hook, if any

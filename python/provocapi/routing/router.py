@@ -156,6 +156,8 @@ class Router:
             finally:
                 pool.release(worker)
                 self.ledger.add(worker.load_slot, F_IN_FLIGHT, -1)
+                if call.batch_id:
+                    self._book_batch(pool, -1)
         if last is not None:
             raise last
         raise no_ready_worker(pool.model_id)
@@ -192,7 +194,14 @@ class Router:
             )
         worker = pool.workers[index]
         self.ledger.add(worker.load_slot, F_IN_FLIGHT, 1)
+        if call.batch_id:
+            self._book_batch(pool, 1)
         return worker
+
+    def _book_batch(self, pool: ModelPool, delta: int) -> None:
+        """Counts a batch line's unit apart, so the runner sees the online load alone."""
+        self.table.add(pool.batch_slot, 0, delta)
+        self.ledger.add(pool.batch_slot, 0, delta)
 
     async def _wait(
         self, pool: ModelPool, call: Call, adapter: int, prefix: int, tried: int
