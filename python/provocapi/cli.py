@@ -89,8 +89,8 @@ def _keys(args: argparse.Namespace) -> int:
         print(f"{'ID':<22} {'TENANT':<16} {'STATUS':<8} {'HINT':<20} MODELS")
         for r in rows:
             status = "revoked" if r.revoked else "active"
-            models = ",".join(r.models) if r.models else "*"
-            print(f"{r.id:<22} {r.tenant:<16} {status:<8} {r.hint:<20} {models}")
+            scope = ",".join(r.models) if r.models else "*"
+            print(f"{r.id:<22} {r.tenant:<16} {status:<8} {r.hint:<20} {scope}")
         return 0
     if store.revoke(args.id):
         print(f"revoked {args.id}")

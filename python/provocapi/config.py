@@ -362,8 +362,8 @@ def check(cfg: Config, source: str) -> None:
                 )
             lora_ids.add(a.lora_int_id)
     check_server(cfg.server, source)
-    a = cfg.adapters
-    if a.max_upload_bytes < 1 or a.delete_grace_s < 0 or a.max_per_tenant < 0:
+    ad = cfg.adapters
+    if ad.max_upload_bytes < 1 or ad.delete_grace_s < 0 or ad.max_per_tenant < 0:
         raise ConfigError(f"{source}: adapters: max_upload_bytes >= 1, delete_grace_s >= 0")
     b = cfg.batch
     if not (0.0 < b.batch_max_share <= 1.0 and 0.0 <= b.batch_headroom < 1.0):

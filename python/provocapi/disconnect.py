@@ -37,8 +37,9 @@ class DisconnectGuard:
         self._timer = None
         if self._closed:
             return
-        self._watcher = asyncio.ensure_future(self._receive())
-        self._watcher.add_done_callback(self._on_message)
+        watcher: asyncio.Future[object] = asyncio.ensure_future(self._receive())
+        watcher.add_done_callback(self._on_message)
+        self._watcher = watcher
 
     def _on_message(self, fut: asyncio.Future[object]) -> None:
         if self._closed or fut.cancelled() or fut.exception() is not None:

@@ -55,7 +55,9 @@ class Gateway:
         self.adapter_files = AdapterFiles(adapter_dir)
         worker_dir = cfg.adapters.worker_dir or str(adapter_dir)
         self.stored_adapters = StoredAdapters(self.adapter_store, worker_dir)
-        self.catalog = Catalog(cfg, Adapters(ConfigAdapters(cfg), self.stored_adapters))
+        # the operator's adapters from the config, which GET /v1/models lists
+        self.config_adapters = ConfigAdapters(cfg)
+        self.catalog = Catalog(cfg, Adapters(self.config_adapters, self.stored_adapters))
         self.keys = KeyCache(KeyStore(self.data_dir))
         # keyless local mode; [server] keeps its start-up values across reloads
         self.keyless = cfg.server.auth == "none"
@@ -95,10 +97,12 @@ class Gateway:
 
     def apply_config(self, cfg: Config) -> None:
         """Install a reloaded config (reload.py decides which sections keep their values)."""
-        catalog = Catalog(cfg, Adapters(ConfigAdapters(cfg), self.stored_adapters))
+        config_adapters = ConfigAdapters(cfg)
+        catalog = Catalog(cfg, Adapters(config_adapters, self.stored_adapters))
         self.router.configure(cfg)
         self.counter = Counter(cfg)
         self.gate.configure(cfg, self.counter)
+        self.config_adapters = config_adapters
         self.catalog = catalog
         self.cfg = cfg
 

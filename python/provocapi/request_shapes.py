@@ -132,7 +132,7 @@ def token_lists(values: list[Any]) -> bool:
 
 def check_prompt(prompt: str | list[Any]) -> None:
     """A string, or an array of strings, of token ids, or of arrays of token ids."""
-    if type(prompt) is str:
+    if isinstance(prompt, str):
         return
     if not prompt:
         raise invalid("'prompt' must not be empty.", param="prompt")

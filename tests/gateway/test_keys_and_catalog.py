@@ -13,6 +13,8 @@ from provocapi import config
 from provocapi.adapters import ConfigAdapters
 from provocapi.catalog import Catalog
 from provocapi.errors import ApiError
+from provocapi.gateway import Gateway
+from provocapi.handlers.models import _adapter_objs
 from provocapi.keys import KeyCache, KeyStore, hash_key
 
 
@@ -58,8 +60,7 @@ def test_keys_cli_create_list_revoke(tmp_path: Path) -> None:
     assert rows[0][0] == hash_key(secret)
 
 
-CFG = config.parse(
-    """
+CFG_TEXT = """
 [tenants.small]
 models = ["gpt-4o-mini", "bge-m3"]
 
@@ -85,7 +86,7 @@ kind = "embedding"
 dimensions = 1024
 workers = ["http://w3"]
 """
-)
+CFG = config.parse(CFG_TEXT)
 
 
 def _key(tmp_path: Path, tenant: str, models: list[str] | None = None):  # type: ignore[no-untyped-def]
@@ -118,3 +119,23 @@ def test_resolution_aliases_adapters_and_allowlists(tmp_path: Path) -> None:
         "bge-m3",
     ]
     assert [n for n, _ in cat.visible_names(narrowed)] == ["llama-3.1-70b-instruct", "gpt-4o"]
+
+
+async def test_model_list_follows_reloaded_operator_adapters(tmp_path: Path) -> None:
+    """GET /v1/models lists the operator adapters of the config in force, also after a reload."""
+    data = tmp_path / "data"
+    data.mkdir()
+    gw = Gateway(CFG, data, str(tmp_path / "state.bin"))
+    small = _key(data, "small")
+    try:
+        assert [a["id"] for a in _adapter_objs(gw, small)] == ["llama-3.1-8b-instruct:sql"]
+        ner = '[[models.adapters]]\nname = "ner"\nlora_path = "/l/ner"\nlora_int_id = 4\n'
+        gw.apply_config(
+            config.parse(CFG_TEXT.replace("lora_int_id = 3\n", f"lora_int_id = 3\n{ner}"))
+        )
+        assert sorted(a["id"] for a in _adapter_objs(gw, small)) == [
+            "llama-3.1-8b-instruct:ner",
+            "llama-3.1-8b-instruct:sql",
+        ]
+    finally:
+        await gw.close()

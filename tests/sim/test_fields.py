@@ -213,6 +213,20 @@ async def test_known_field_types_checked(sim, field: str, value: Any, kind: str)
     assert f"'type': '{kind}', 'loc': ('body', '{field}')" in r.json()["error"]
 
 
+async def test_unhashable_literal_is_a_literal_error(sim) -> None:
+    """A list or object where trtllm wants one of a few strings: pydantic's literal_error,
+    not a TypeError from the set lookup."""
+    s = await sim("--model", "m", "--output-tokens", "4")
+    r = await post(s.port, "/v1/chat/completions", {**CHAT, "response_format": {"type": ["json"]}})
+    assert r.status == 400
+    loc = "'loc': ('body', 'response_format', 'type')"
+    assert f"'type': 'literal_error', {loc}" in r.json()["error"]
+    e = await sim("--model", "e", "--embedding", "--dimensions", "16")
+    r = await post(e.port, "/v1/embeddings", {**EMBEDDING, "encoding_format": {"f": 1}})
+    assert r.status == 400
+    assert "'type': 'literal_error', 'loc': ('body', 'encoding_format')" in r.json()["error"]
+
+
 async def test_lax_types_pass(sim) -> None:
     s = await sim("--model", "m", "--output-tokens", "4")
     r = await post(

@@ -3,6 +3,7 @@ one short transaction per change (several gateway processes share the file)."""
 
 from __future__ import annotations
 
+import builtins
 import secrets
 import sqlite3
 import time
@@ -115,7 +116,7 @@ class SqliteAdapterStore:
         )
         return cur.rowcount == 1
 
-    def ready(self) -> list[StoredAdapter]:
+    def ready(self) -> builtins.list[StoredAdapter]:
         rows = self.conn.execute(
             f"SELECT {_COLUMNS} FROM adapters WHERE status = 'ready'"
         ).fetchall()
@@ -137,7 +138,7 @@ class SqliteAdapterStore:
         )
         return cur.rowcount
 
-    def due_for_purge(self, deleted_before: int) -> list[StoredAdapter]:
+    def due_for_purge(self, deleted_before: int) -> builtins.list[StoredAdapter]:
         rows = self.conn.execute(
             f"SELECT {_COLUMNS} FROM adapters WHERE status = 'deleted' AND purged = 0"
             " AND deleted_at <= ?",

@@ -7,7 +7,7 @@ Protocols later without touching the runner or the routes.
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Iterable, Iterator
+from collections.abc import AsyncIterator, Generator, Iterable, Iterator
 from typing import Protocol
 
 from .records import BatchRecord, FileRecord, Part
@@ -38,7 +38,9 @@ class FileStore(Protocol):
 
     def set_purpose(self, tenant: str, file_id: str, purpose: str) -> None: ...
 
-    def chunks(self, file_id: str) -> Iterator[bytes]: ...
+    def chunks(self, file_id: str) -> Generator[bytes, None, None]:
+        """A generator, so a reader that stops early can close it and free the file."""
+        ...
 
     def lines(self, file_id: str) -> Iterator[bytes]: ...
 

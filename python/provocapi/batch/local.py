@@ -7,7 +7,7 @@ import os
 import secrets
 import sqlite3
 import time
-from collections.abc import AsyncIterator, Iterable, Iterator
+from collections.abc import AsyncIterator, Generator, Iterable, Iterator
 from pathlib import Path
 
 import orjson
@@ -135,7 +135,7 @@ class LocalFileStore:
             "UPDATE files SET purpose = ? WHERE id = ? AND tenant = ?", (purpose, file_id, tenant)
         )
 
-    def chunks(self, file_id: str) -> Iterator[bytes]:
+    def chunks(self, file_id: str) -> Generator[bytes, None, None]:
         with open(self._path(file_id), "rb") as f:
             while chunk := f.read(CHUNK):
                 yield chunk

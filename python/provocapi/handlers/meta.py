@@ -41,7 +41,7 @@ async def ready(gw: Gateway, req: Request) -> str:
         wanted.append(m.id)
     unready = [i for i in dict.fromkeys(wanted) if models[i]["ready_workers"] == 0]
     draining = is_draining(gw.state)
-    body = {
+    body: dict[str, object] = {
         "status": "draining" if draining else ("unready" if unready else "ready"),
         "models": {i: models[i] for i in dict.fromkeys(wanted)} if wanted else models,
     }

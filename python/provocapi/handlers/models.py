@@ -51,7 +51,7 @@ def _adapter_objs(gw: Gateway, key: KeyRecord) -> list[dict[str, object]]:
     lists fine-tuned models."""
     allowed = gw.catalog.allowed(key)
     models = {m.id: m for m in gw.catalog.cfg.models if m.id in allowed}
-    config = gw.catalog.adapters.config
+    config = gw.config_adapters
     entries = [
         (base, name, "provocapi") for base in models for name in config.names(base, key.tenant)
     ]

@@ -6,7 +6,7 @@ from .._core import Metrics
 
 QUEUE_BUCKETS = [0.001, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60]
 TTFT_BUCKETS = [0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 120, 300]
-TOKEN_BUCKETS = [16, 64, 256, 1024, 4096, 16384, 65536, 262144]
+TOKEN_BUCKETS: list[float] = [16, 64, 256, 1024, 4096, 16384, 65536, 262144]
 
 FAMILIES: list[tuple[str, str, str, list[float] | None]] = [
     (

@@ -99,7 +99,7 @@ def _check_response_format(rf: Any) -> None:
         return
     kind = rf.get("type")
     needed = {"json": "schema", "json_schema": "json_schema", "regex": "regex", "ebnf": "ebnf"}
-    field = needed.get(kind)
+    field = needed.get(kind) if isinstance(kind, str) else None
     if field and rf.get(field) is None:
         raise HandlerError(
             f"response_format.{field} is required for response_format.type == "

@@ -12,7 +12,7 @@ Covers the keywords clients' schemas use (Pydantic's and the SDKs' among them): 
 from __future__ import annotations
 
 import math
-from typing import Any
+from typing import Any, TypeVar
 
 from .textgen import WORDS
 
@@ -26,6 +26,15 @@ _FORMATS = {
     "uuid": "123e4567-e89b-42d3-a456-426614174000",
     "ipv4": "192.0.2.1",
 }
+
+
+T = TypeVar("T")
+
+
+def _field(schema: dict[str, Any], name: str, kind: type[T], default: T) -> T:
+    """`schema[name]` when it has the expected type, else `default` (schemas are client input)."""
+    v = schema.get(name)
+    return v if isinstance(v, kind) else default
 
 
 def _mix(key: int, salt: int) -> int:
@@ -128,12 +137,12 @@ def value(schema: Any, key: int, root: Any = None, depth: int = 0) -> Any:
 
 
 def _object(schema: dict[str, Any], key: int, root: Any, depth: int) -> dict[str, Any]:
-    props = schema.get("properties") if isinstance(schema.get("properties"), dict) else {}
+    props: dict[str, Any] = _field(schema, "properties", dict, {})
     out: dict[str, Any] = {}
     for i, (name, sub) in enumerate(props.items()):
         out[name] = value(sub, _mix(key, i + 1), root, depth + 1)
     extra = schema.get("additionalProperties", True)
-    required = schema.get("required") if isinstance(schema.get("required"), list) else []
+    required: list[Any] = _field(schema, "required", list, [])
     for name in required:
         if isinstance(name, str) and name not in out:
             out[name] = value(extra if isinstance(extra, dict) else {}, key, root, depth + 1)
@@ -152,10 +161,10 @@ def _object(schema: dict[str, Any], key: int, root: Any, depth: int) -> dict[str
 
 
 def _array(schema: dict[str, Any], key: int, root: Any, depth: int) -> list[Any]:
-    prefix = schema.get("prefixItems") if isinstance(schema.get("prefixItems"), list) else []
+    prefix: list[Any] = _field(schema, "prefixItems", list, [])
     items = schema.get("items")
-    lo = schema.get("minItems") if isinstance(schema.get("minItems"), int) else 0
-    hi = schema.get("maxItems") if isinstance(schema.get("maxItems"), int) else lo + 3
+    lo = _field(schema, "minItems", int, 0)
+    hi = _field(schema, "maxItems", int, lo + 3)
     count = max(lo, len(prefix), min(hi, 1 + key % 3))
     count = min(count, hi, lo + 16)
     if items is False:
@@ -241,8 +250,9 @@ def _string(schema: dict[str, Any], key: int) -> str:
         return _FORMATS[fmt]
     words = [WORDS[(key + i * 7) % len(WORDS)] for i in range(1 + key % 3)]
     s = " ".join(words)
-    lo = schema.get("minLength") if isinstance(schema.get("minLength"), int) else 0
-    hi = schema.get("maxLength") if isinstance(schema.get("maxLength"), int) else None
+    lo = _field(schema, "minLength", int, 0)
+    max_length = schema.get("maxLength")
+    hi = max_length if isinstance(max_length, int) else None
     while len(s) < lo:
         s += " " + WORDS[(key + len(s)) % len(WORDS)]
     if hi is not None:

@@ -278,7 +278,7 @@ def _nested(name: str, v: Any) -> list[Error]:
         kind = v.get("type")
         if kind is None:
             errors.append(_err("missing", (*loc, "type"), "Field required", v))
-        elif kind not in P.RESPONSE_FORMAT_TYPES:
+        elif not isinstance(kind, str) or kind not in P.RESPONSE_FORMAT_TYPES:
             expected = (
                 "'text', 'json', 'json_schema', 'json_object', 'regex', 'ebnf' or 'structural_tag'"
             )
@@ -459,7 +459,9 @@ def embedding(body: Any) -> None:
         loc = ("body", k)
         if k == "model" and (e := _check_str(v, loc)):
             errors.append(e)
-        elif k == "encoding_format" and v not in P.EMBEDDING_ENCODING_FORMATS:
+        elif k == "encoding_format" and (
+            not isinstance(v, str) or v not in P.EMBEDDING_ENCODING_FORMATS
+        ):
             errors.append(
                 _err(
                     "literal_error",
