@@ -30,6 +30,18 @@ from .spool import SpoolWriter, list_series, segment_path
 
 CHUNK = 1 << 20
 
+# A begin line as event.encode writes it starts `{"event_id":"<id>","version":1,`.
+# Most begins are followed by their end, so the reader keeps such a line raw and
+# decodes it only if its call never ends (a dead series): half the JSON decoding
+# of a flush. Any other shape (an id with escapes, an older writer) is decoded.
+_BEGIN_HEAD = b'{"event_id":"'
+_BEGIN_MARK = b'","version":%d,' % BEGIN
+
+
+def _plain(eid: bytes) -> bool:
+    """An id JSON spells as it is: ASCII, no escapes (so the end line's id equals it)."""
+    return eid.isascii() and b"\\" not in eid
+
 
 class SeriesReader:
     def __init__(
@@ -43,7 +55,7 @@ class SeriesReader:
         self.seq = seqs[0] if seqs else 0
         self.offset = 0
         self._final = False  # self.seq is known sealed: what is left of it is all there is
-        self.open: dict[str, tuple[int, Row]] = {}
+        self.open: dict[str, tuple[int, Row | bytes]] = {}  # bytes: a begin line not decoded
         self.progress: dict[str, Progress] = {}  # event_id → its last progress entry
         self._open_in: Counter[int] = Counter()
         self.bad_lines = 0
@@ -99,10 +111,18 @@ class SeriesReader:
                 self.seq, self.offset, self._final = nxt, 0, False
                 continue
             pos = 0
+            head = len(_BEGIN_HEAD)
             for line in data[: end - 1].split(b"\n"):
                 if len(rows) >= limit:
                     break
                 pos += len(line) + 1
+                if line.startswith(_BEGIN_HEAD):
+                    quote = line.find(b'"', head)
+                    eid = line[head:quote]
+                    if quote > head and line.startswith(_BEGIN_MARK, quote) and _plain(eid):
+                        self.open[eid.decode("ascii")] = (self.seq, line)
+                        self._open_in[self.seq] += 1
+                        continue
                 row = decode(line)
                 if row is None:
                     self.bad_lines += 1
@@ -134,7 +154,13 @@ class SeriesReader:
         if not self.dead:
             return []  # a live series' open begins are calls still in flight
         progress = self.progress
-        rows = [interrupted_row(row, progress.get(eid)) for eid, (_, row) in self.open.items()]
+        rows: list[Row] = []
+        for eid, (_, began) in self.open.items():
+            row = decode(began) if type(began) is bytes else began
+            if row is None:  # a raw begin line that was torn after all
+                self.bad_lines += 1
+                continue
+            rows.append(interrupted_row(row, progress.get(eid)))
         self.open.clear()
         self.progress.clear()
         self._open_in.clear()
