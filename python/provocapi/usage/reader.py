@@ -156,7 +156,7 @@ class SeriesReader:
         progress = self.progress
         rows: list[Row] = []
         for eid, (_, began) in self.open.items():
-            row = decode(began) if type(began) is bytes else began
+            row = decode(began) if isinstance(began, bytes) else began
             if row is None:  # a raw begin line that was torn after all
                 self.bad_lines += 1
                 continue
