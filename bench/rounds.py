@@ -66,6 +66,11 @@ def summarise(target: list[dict[str, Any]], direct: list[dict[str, Any]]) -> dic
             out[f"added_{q}"] = median(
                 [float(x[q]) - float(d[q]) for x, d in zip(target, direct, strict=True)]
             )
+    # the gateway's CPU over each run as a share of its core (CPU seconds over the run's
+    # scheduled length, n / rate): how close to saturation it ran
+    cpus = [x for x in target if x.get("cpu_s") is not None and x.get("n")]
+    busy = [float(x["cpu_s"]) * float(x["rate"]) / int(x["n"]) for x in cpus]
+    out["busy"] = median(busy) if busy else None
     if direct:
         p99s = [float(d["p99"]) for d in direct]
         out["direct_p99_range"] = (min(p99s), max(p99s))

@@ -1038,8 +1038,9 @@ def report_latency(res: Results) -> list[str]:
             f"{title}:",
             "",
             "| target | rate | p50 | p99 | p99.9 | added p50 | added p99 | added p99.9 "
-            "| pooled added p99 / p99.9 | n | failed | upstream p99 over rounds |",
-            "|---|---:|---:|---:|---:|---:|---:|---:|---|---:|---:|---|",
+            "| pooled added p99 / p99.9 | n | failed | upstream p99 over rounds "
+            "| CPU s per 1k req | core busy |",
+            "|---|---:|---:|---:|---:|---:|---:|---:|---|---:|---:|---|---:|---:|",
         ]
         for n in TARGETS:
             x = t.get(n)
@@ -1054,11 +1055,36 @@ def report_latency(res: Results) -> list[str]:
                 + " | ".join(_f(x.get(f"added_{q}"), "{:+.2f} ms") for q in ("p50", "p99", "p999"))
                 + f" | {pooled} | {x['n']:,} | {x['failed']} | "
                 + (f"{rng[0]:.2f} to {rng[1]:.2f} ms" if rng else "")
-                + " |"
+                + f" | {_f(x.get('cpu_per_1k'))} | {_f(x.get('busy'), '{:.0%}')} |"
             )
         g, ok = _versus(res, step, "p99", 1.0)
         L += ["", f"- goal, provocapi's added p99 <= the pass-through's + 1 ms: {_goal(ok)} ({g})"]
+        L += _saturation(res, step)
     return L
+
+
+def _saturation(res: Results, step: str) -> list[str]:
+    """CPU per request at this open-loop rate against at maximum (closed loop, wrk): a
+    fraction of the maximum is only that fraction of the core if the cost per request
+    stays the same, and it does not (fewer requests share each wake-up of the loop)."""
+    if step not in FRACTIONS:
+        return []
+    parts = []
+    for n in GATEWAYS:
+        x = res.tail.get(step, {}).get(n)
+        m = res.max.get(n)
+        if x is None or m is None or m.get("cpu_per_1k") is None:
+            continue
+        cpu = x.get("cpu_per_1k")
+        if cpu is None or math.isnan(cpu):
+            continue
+        parts.append(
+            f"{LABELS[n]} {cpu:.2f} against {m['cpu_per_1k']:.2f} at its maximum "
+            f"({_ratio(cpu, m['cpu_per_1k'], '{:.2f}x')}; core busy {_f(x.get('busy'), '{:.0%}')})"
+        )
+    if not parts:
+        return []
+    return [f"- CPU s per 1k requests at this rate: {'; '.join(parts)}"]
 
 
 def chart(json_file: Path, png: Path) -> str:
