@@ -9,6 +9,7 @@ sees ordinary worker URLs, and a simulator that died comes back on them.
 
 from __future__ import annotations
 
+import gc
 import ipaddress
 import json
 import os
@@ -190,6 +191,11 @@ def serve(
         # batch runner is forked from it too: tables loaded here are shared copy-on-write,
         # and each worker's factory (and the runner's Gateway) finds them loaded
         preload_tokenizers(cfg.models)
+        # what exists now (modules, config, tables) lives as long as serve: frozen, out of
+        # the collector's sight, so a collection in a forked child no longer writes to the
+        # objects' headers, and so copies, the pages it shares with the launcher
+        # (CPython's advice for servers that fork without exec)
+        gc.freeze()
         if cfg.usage.flusher == "process":
             # one process drains the spool for all workers, which then only write it;
             # forked from here, it shares the modules imported here
