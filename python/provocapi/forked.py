@@ -88,15 +88,16 @@ def _child(target: Callable[[], int], name: str, read_end: int, write_end: int) 
     code = 1
     try:
         os.close(write_end)
-        os.dup2(read_end, 0)
-        os.close(read_end)
+        if read_end != 0:  # (0 already when the launcher had no stdin)
+            os.dup2(read_end, 0)
+            os.close(read_end)
         _fresh_stdio()
         _close_inherited_channels()
         _default_signals()
         _set_name(name)
         code = target()
-    except SystemExit as e:
-        code = e.code if isinstance(e.code, int) else 1
+    except SystemExit as e:  # sys.exit(): None is 0, a message is 1, as in an interpreter
+        code = e.code if isinstance(e.code, int) else 0 if e.code is None else 1
     except BaseException:
         with contextlib.suppress(BaseException):
             traceback.print_exc()
@@ -104,7 +105,7 @@ def _child(target: Callable[[], int], name: str, read_end: int, write_end: int) 
         with contextlib.suppress(BaseException):
             sys.stdout.flush()
             sys.stderr.flush()
-        os._exit(code)
+        os._exit(code if isinstance(code, int) else 1)  # never back into the launcher
 
 
 def _fresh_stdio() -> None:
