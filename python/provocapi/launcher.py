@@ -188,8 +188,8 @@ def serve(
         os.environ["PROVOCAPI_DATA_DIR"] = str(data)
         os.environ["PROVOCAPI_STATE_FILE"] = str(state)
         # Granian forks its workers from this process (multiprocessing's "fork"), and the
-        # batch runner is forked from it too: tables loaded here are shared copy-on-write,
-        # and each worker's factory (and the runner's Gateway) finds them loaded
+        # flusher and batch runner are forked from it too (forked.py): tables loaded here
+        # are shared copy-on-write, each worker's factory and the runner find them loaded
         preload_tokenizers(cfg.models)
         # what exists now (modules, config, tables) lives as long as serve: frozen, out of
         # the collector's sight, so a collection in a forked child no longer writes to the
