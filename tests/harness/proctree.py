@@ -58,18 +58,6 @@ def descendants(root: int) -> set[int]:
     return tree
 
 
-def group(pgid: int) -> list[tuple[int, int, bytes]]:
-    """(pid, parent pid, command line) of every process of a process group."""
-    out = []
-    for pid, ppid, _, cmd in processes():
-        try:
-            if os.getpgid(pid) == pgid:
-                out.append((pid, ppid, cmd))
-        except OSError:
-            continue
-    return out
-
-
 def comm(pid: int) -> str | None:
     """The process's name (/proc/PID/comm), None once it is gone."""
     try:
