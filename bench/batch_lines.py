@@ -30,7 +30,7 @@ import orjson
 from provocapi.netutil import free_ports, wait_healthy
 
 PY = sys.executable
-RUNNER = b"provocapi.batch.runner_process"
+RUNNER = "provocapi-batch"  # the runner is forked from the launcher and names itself so
 
 
 def _rss_kb(pid: int) -> int:
@@ -44,12 +44,14 @@ def _tree(root: int) -> dict[int, str]:
     """`root` and every process under it: pid → a short name of its role."""
     parents: dict[int, int] = {}
     cmds: dict[int, bytes] = {}
+    names: dict[int, str] = {}
     for entry in os.listdir("/proc"):
         if not entry.isdigit():
             continue
         try:
             stat = Path(f"/proc/{entry}/stat").read_text().rsplit(")", 1)[1].split()
             cmds[int(entry)] = Path(f"/proc/{entry}/cmdline").read_bytes()
+            names[int(entry)] = Path(f"/proc/{entry}/comm").read_text().strip()
         except OSError:
             continue
         parents[int(entry)] = int(stat[1])
@@ -63,9 +65,9 @@ def _tree(root: int) -> dict[int, str]:
         cmd = cmds.get(pid, b"")
         if pid == root:
             return "launcher"
-        if RUNNER in cmd:
+        if names.get(pid) == RUNNER:
             return "runner"
-        if b"flusher" in cmd or b"usage" in cmd:
+        if names.get(pid) == "provocapi-usage" or b"flusher_process" in cmd:
             return "flusher"
         return "worker"
 
@@ -114,10 +116,10 @@ def _runner_pid(parent: int) -> int:
             continue
         try:
             stat = Path(f"/proc/{entry}/stat").read_text().rsplit(")", 1)[1].split()
-            cmd = Path(f"/proc/{entry}/cmdline").read_bytes()
+            name = Path(f"/proc/{entry}/comm").read_text().strip()
         except OSError:
             continue
-        if int(stat[1]) == parent and RUNNER in cmd:
+        if int(stat[1]) == parent and name == RUNNER:
             return int(entry)
     raise RuntimeError("no batch runner process")
 

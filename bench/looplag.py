@@ -224,12 +224,15 @@ def lag_samples(prefix: Path, pids: set[int] | None = None) -> list[tuple[float,
 def worker_pids(root: int) -> set[int]:
     """Granian's workers under the launcher `root` (forked: the launcher's command line).
     The batch runner builds a Gateway too and so records its own lag, at nice 10: its
-    file is left out, as are the flusher's."""
+    file is left out (forked too, it names itself `provocapi-batch`), as are the
+    flusher's."""
     out = set()
     for pid in tree(root):
         if pid == root:
             continue
         with contextlib.suppress(OSError):
+            if Path(f"/proc/{pid}/comm").read_text().strip() == "provocapi-batch":
+                continue
             if b"serve" in Path(f"/proc/{pid}/cmdline").read_bytes().split(b"\0"):
                 out.add(pid)
     return out

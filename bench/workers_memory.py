@@ -79,13 +79,19 @@ def warm(base: str, key: str, n: int, max_tokens: int | None = None) -> None:
 
 
 def role(pid: int, root: int) -> str:
-    """launcher, worker (forked: the launcher's command line), or the child's own module."""
+    """launcher, runner and flusher (forked, named `provocapi-batch`, `provocapi-usage`),
+    worker (forked: the launcher's command line), or the child's own module."""
     if pid == root:
         return "launcher"
     try:
         args = Path(f"/proc/{pid}/cmdline").read_bytes().split(b"\0")
+        name = Path(f"/proc/{pid}/comm").read_text().strip()
     except OSError:
         return "?"
+    if name == "provocapi-batch":
+        return "runner_process"
+    if name == "provocapi-usage":
+        return "flusher_process"
     if b"serve" in args:
         return "worker"
     mods = [a.decode(errors="replace") for a in args if a.startswith(b"provocapi.")]

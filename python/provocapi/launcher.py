@@ -1,6 +1,7 @@
 """`provocapi serve`: prepare the data dir, start simulated workers where the
-config asks for them and the usage flusher process, then run Granian with N
-worker processes; the flusher stops after them.
+config asks for them, load the tokenizers, fork the usage flusher and the batch
+runner processes, then run Granian with N worker processes (forked too, so all
+of them share the tables); the flusher stops after them.
 
 The launcher is the only place that knows about `simulate = true`; the gateway
 sees ordinary worker URLs, and a simulator that died comes back on them.
@@ -8,6 +9,7 @@ sees ordinary worker URLs, and a simulator that died comes back on them.
 
 from __future__ import annotations
 
+import gc
 import ipaddress
 import json
 import os
@@ -22,15 +24,18 @@ from . import config as config_mod
 from ._core import StateTable
 from .adapterstore import architecture
 from .admission.vocabularies import preload as preload_tokenizers
-from .batch.runner_process import COMMAND as RUNNER_COMMAND
 from .batch.runner_process import EXTERNAL as RUNNER_EXTERNAL
+from .batch.runner_process import PROCESS_NAME as RUNNER_NAME
 from .batch.runner_process import RUNNER_ENV
+from .batch.runner_process import main as runner_main
 from .config import Config, ModelConfig
 from .health import mark_draining
 from .keys import KeyStore
 from .lora_files import WEIGHTS_FILE, write_zero_adapter
 from .netutil import free_port, wait_healthy
 from .sim_supervisor import SimSupervisor
+from .usage.flusher_process import PROCESS_NAME as FLUSHER_NAME
+from .usage.flusher_process import main as flusher_main
 from .usage.recorder import EXTERNAL, FLUSHER_ENV
 from .usage.supervisor import FlusherSupervisor
 
@@ -182,9 +187,19 @@ def serve(
         os.environ["PROVOCAPI_CONFIG_SOURCE"] = reread
         os.environ["PROVOCAPI_DATA_DIR"] = str(data)
         os.environ["PROVOCAPI_STATE_FILE"] = str(state)
+        # Granian forks its workers from this process (multiprocessing's "fork"), and the
+        # flusher and batch runner are forked from it too (forked.py): tables loaded here
+        # are shared copy-on-write, each worker's factory and the runner find them loaded
+        preload_tokenizers(cfg.models)
+        # what exists now (modules, config, tables) lives as long as serve: frozen, out of
+        # the collector's sight, so a collection in a forked child no longer writes to the
+        # objects' headers, and so copies, the pages it shares with the launcher
+        # (CPython's advice for servers that fork without exec)
+        gc.freeze()
         if cfg.usage.flusher == "process":
-            # one process drains the spool for all workers, which then only write it
-            flusher = FlusherSupervisor()
+            # one process drains the spool for all workers, which then only write it;
+            # forked from here, it shares the modules imported here
+            flusher = FlusherSupervisor(fork=flusher_main, process_name=FLUSHER_NAME)
             flusher.start()
             os.environ[FLUSHER_ENV] = EXTERNAL
             print("==> usage: one flusher process drains the spool into the store", flush=True)
@@ -192,7 +207,9 @@ def serve(
             os.environ.pop(FLUSHER_ENV, None)
         if cfg.batch.runner == "process":
             # batches run in one low-priority process; the workers only serve
-            runner = FlusherSupervisor(RUNNER_COMMAND, "batch runner")
+            # forked, now and on each restart, from here where the tables are loaded
+            runner = FlusherSupervisor(label="batch runner", fork=runner_main,
+                                       process_name=RUNNER_NAME)  # fmt: skip
             runner.start()
             os.environ[RUNNER_ENV] = RUNNER_EXTERNAL
         else:
@@ -219,9 +236,6 @@ def serve(
                 f"    then:       OpenAI(base_url='http://{host}:{port}/v1', api_key='pk-prov-...')"
             )
         sys.stdout.flush()
-        # Granian forks its workers from this process (multiprocessing's "fork"): tables
-        # loaded here are shared copy-on-write, and each worker's factory finds them loaded
-        preload_tokenizers(cfg.models)
         server = Granian(
             "provocapi.app:create_app",
             factory=True,

@@ -11,13 +11,12 @@ import time
 
 import httpx2
 import orjson
-from harness.proctree import children
+from harness.proctree import batch_runners
 from harness.waiting import poll
 
 from .conftest import BatchStack, wait_final
 from .test_batch_e2e import chat_line, jsonl, results
 
-RUNNER = b"provocapi.batch.runner_process"
 LINES = 24
 
 
@@ -74,12 +73,12 @@ def _usage_rows(bstack: BatchStack, tenant: str) -> list[tuple[str, str]]:
 def test_kill9_of_the_runner_process(bstack: BatchStack) -> None:
     key = bstack.gateway.new_keys("durable-runner")["durable-runner"]
     batch_id = _start(bstack, key, "r")
-    runners = children(bstack.gateway.pid, RUNNER)
+    runners = batch_runners(bstack.gateway.pid)
     assert len(runners) == 1, runners
     os.kill(runners[0], signal.SIGKILL)
     # serve starts it again; the lease runs out and the new runner resumes the batch
     _exactly_once(bstack, key, batch_id, "r")
-    assert children(bstack.gateway.pid, RUNNER) != runners
+    assert batch_runners(bstack.gateway.pid) != runners
     # a line cut off by the kill and run again replaced its usage row
     poll(lambda: _usage_requests(bstack, key), lambda n: n == LINES, timeout_s=15)
 

@@ -1,12 +1,14 @@
 """The processes of a running gateway, read from /proc: Granian workers, the usage
-flusher, the simulators the launcher started."""
+flusher, the batch runner, the simulators the launcher started."""
 
 from __future__ import annotations
 
 import os
 from pathlib import Path
 
-FLUSHER = b"provocapi.usage.flusher_process"
+from provocapi.batch.runner_process import PROCESS_NAME as RUNNER_NAME
+from provocapi.usage.flusher_process import PROCESS_NAME as FLUSHER_NAME
+
 SIM = b"provocapi.sim"
 
 
@@ -56,25 +58,32 @@ def descendants(root: int) -> set[int]:
     return tree
 
 
-def group(pgid: int) -> list[tuple[int, int, bytes]]:
-    """(pid, parent pid, command line) of every process of a process group."""
-    out = []
-    for pid, ppid, _, cmd in processes():
-        try:
-            if os.getpgid(pid) == pgid:
-                out.append((pid, ppid, cmd))
-        except OSError:
-            continue
-    return out
+def comm(pid: int) -> str | None:
+    """The process's name (/proc/PID/comm), None once it is gone."""
+    try:
+        return Path(f"/proc/{pid}/comm").read_text().rstrip("\n")
+    except OSError:
+        return None
+
+
+def batch_runners(serve_pid: int) -> list[int]:
+    """The batch runner process of `provocapi serve`: forked from the launcher (its command
+    line is the launcher's), told apart by the name it gives itself."""
+    return [pid for pid in children(serve_pid) if comm(pid) == RUNNER_NAME]
+
+
+def flushers(serve_pid: int) -> list[int]:
+    """The usage flusher process of `provocapi serve` (forked and named like the runner)."""
+    return [pid for pid in children(serve_pid) if comm(pid) == FLUSHER_NAME]
 
 
 def granian_workers(serve_pid: int) -> list[int]:
     """The Granian worker processes of `provocapi serve` (forked: their command line is
-    the launcher's), not its flusher or simulator processes."""
+    the launcher's), not its flusher, batch runner or simulator processes."""
     return [
         pid
         for pid in children(serve_pid, b"serve")
-        if not _cmd_has(pid, FLUSHER) and not _cmd_has(pid, SIM)
+        if not _cmd_has(pid, SIM) and comm(pid) not in (RUNNER_NAME, FLUSHER_NAME)
     ]
 
 

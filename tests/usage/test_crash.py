@@ -10,6 +10,7 @@ import time
 from pathlib import Path
 
 import openai
+from harness.proctree import batch_runners, granian_workers
 from harness.waiting import poll
 from provocapi.sim.process import SimHandle
 from provocapi.usage.spool import list_series
@@ -68,12 +69,15 @@ def test_kill_9_loses_nothing(tmp_path: Path, sims: SimHandle, clickhouse: Click
             "GROUP BY outcome ORDER BY outcome FORMAT TSV"
         )
         assert outcomes.split() == ["completed", str(ANSWERED), "interrupted", "1"]
-        # the replayed series is gone from the spool; only the new process's remains
+        # the replayed series is gone from the spool; only the new processes' remain: the
+        # worker's, and the batch runner's once it is up (forked: at once; "p{pid}-...")
         left = poll(
             lambda: set(list_series(gw.data_dir / "usage-spool")),
             lambda tokens: not tokens & series_before,
         )
         assert not left & series_before
-        assert len(left) == 1
+        owners = {int(token[1:].split("-", 1)[0]) for token in left}
+        assert set(granian_workers(gw.pid)) <= owners
+        assert owners <= set(granian_workers(gw.pid)) | set(batch_runners(gw.pid))
     finally:
         gw.stop()

@@ -13,7 +13,7 @@ from pathlib import Path
 
 import httpx2
 from harness.gateway import Gateway
-from harness.proctree import FLUSHER, granian_workers, group
+from harness.proctree import flushers, granian_workers
 from harness.waiting import poll
 from provocapi.sim.process import SimHandle
 from provocapi.usage.spool import list_series
@@ -26,7 +26,7 @@ BODY = {"model": "gpt-4o-mini", "messages": [{"role": "user", "content": "hi"}]}
 
 
 def flusher_pids(gw: Gateway) -> list[int]:
-    return [pid for pid, _, cmd in group(gw.pid) if FLUSHER in cmd]
+    return flushers(gw.pid)
 
 
 class Sender:

@@ -3,10 +3,13 @@
 It builds the same `Gateway` as a worker process (config, keys, admission and
 routing over the shared state file, the usage spool), so each line is a normal
 call; only its CPU priority is lower, so online calls preempt it on a shared
-core. The launcher starts it with a pipe on stdin and it stops when that pipe
-closes; SIGINT and SIGTERM are ignored (a group-wide signal must not cut lines
-short: they would only run again). Killed anyway, its batches' leases run out
-and the next runner resumes them.
+core. The launcher forks it after loading the tokenizers (forked.py), as Granian
+forks its workers, so the tables are shared instead of loaded again; it is named
+`provocapi-batch` (/proc/PID/comm) and has a pipe on stdin: it stops when that
+pipe closes; SIGINT and SIGTERM are ignored (a group-wide signal must not cut
+lines short: they would only run again). Killed anyway, its batches' leases run
+out and the next runner (forked again by the launcher) resumes them.
+`python -m provocapi.batch.runner_process` runs one by hand, loading its own tables.
 """
 
 from __future__ import annotations
@@ -28,7 +31,7 @@ log = logging.getLogger("provocapi.batch")
 
 RUNNER_ENV = "PROVOCAPI_BATCH_RUNNER"
 EXTERNAL = "process"  # set by the launcher: the workers run no batches themselves
-COMMAND = [sys.executable, "-m", "provocapi.batch.runner_process"]
+PROCESS_NAME = "provocapi-batch"  # /proc/PID/comm of the forked runner (15 bytes at most)
 
 
 async def serve(gw: Gateway) -> None:
@@ -42,7 +45,8 @@ async def serve(gw: Gateway) -> None:
 
 
 def main() -> int:
-    logging.basicConfig(level=os.environ.get("PROVOCAPI_LOG_LEVEL", "INFO"))
+    # force: forked after Granian set up logging, the launcher's handlers are not ours
+    logging.basicConfig(level=os.environ.get("PROVOCAPI_LOG_LEVEL", "INFO"), force=True)
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     signal.signal(signal.SIGTERM, signal.SIG_IGN)
     cfg_path = os.environ.get("PROVOCAPI_EFFECTIVE_CONFIG")

@@ -4,13 +4,15 @@ Decoding a second of spool and inserting it holds the GIL for milliseconds; in a
 serving process that stalls every request in flight (it was the p99). Here it
 runs beside them, at a lower CPU priority, and the workers only write the spool.
 
-The launcher (usage/supervisor.py) starts it before Granian with the same
-environment as the workers (effective config, data dir, state file) and a pipe on
-its stdin. It stops when that pipe closes, i.e. after every worker stopped (they
-hold the pipe too, inherited at fork) or when the launcher died, then drains once
-more, bounded. SIGINT and SIGTERM are ignored: a Ctrl-C or a group-wide SIGTERM
-reaches every process at once, and this one must outlive the workers to store
-what they wrote last.
+The launcher (usage/supervisor.py) forks it (forked.py: it shares the modules the
+launcher imported instead of importing them again) before Granian, with the same
+environment as the workers (effective config, data dir, state file), names it
+`provocapi-usage` (/proc/PID/comm) and puts a pipe on its stdin. It stops when
+that pipe closes, i.e. after every worker stopped (they hold the pipe too,
+inherited at fork) or when the launcher died, then drains once more, bounded.
+SIGINT and SIGTERM are ignored: a Ctrl-C or a group-wide SIGTERM reaches every
+process at once, and this one must outlive the workers to store what they wrote
+last. `python -m provocapi.usage.flusher_process` runs one by hand.
 """
 
 from __future__ import annotations
@@ -36,6 +38,7 @@ from .telemetry import UsageMetrics
 
 log = logging.getLogger("provocapi.usage")
 
+PROCESS_NAME = "provocapi-usage"  # /proc/PID/comm of the forked flusher (15 bytes at most)
 LOCK_NAME = "flusher.lock"  # not a series lock: no segment is named after it
 LOCK_POLL_S = 0.5
 
@@ -94,7 +97,8 @@ async def serve(cfg: Config, data_dir: Path, state_file: str) -> None:
 
 
 def main() -> int:
-    logging.basicConfig(level=os.environ.get("PROVOCAPI_LOG_LEVEL", "INFO"))
+    # force: forked after Granian set up logging, the launcher's handlers are not ours
+    logging.basicConfig(level=os.environ.get("PROVOCAPI_LOG_LEVEL", "INFO"), force=True)
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     signal.signal(signal.SIGTERM, signal.SIG_IGN)
     cfg, data_dir, state_file = _load()
