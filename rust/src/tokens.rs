@@ -17,6 +17,7 @@
 
 mod bpe;
 mod cache;
+mod chars;
 mod load;
 mod nfc;
 mod ranks;
