@@ -25,23 +25,31 @@
 
 use ahash::AHashMap;
 
-/// The bits of a table entry: the rank in the low 24, then which
-/// neighbours leave the char safe to merge whole.
-const RANK_BITS: u32 = 24;
-const RANK_MASK: u32 = (1 << RANK_BITS) - 1;
-const LEFT_ASCII: u32 = 1 << 24;
-const LEFT_WIDE: u32 = 1 << 25;
-const RIGHT_ASCII: u32 = 1 << 26;
-const RIGHT_WIDE: u32 = 1 << 27;
+/// The bits of a table entry: which neighbours leave the char safe to
+/// merge whole (on each side: ASCII, or a wide char).
+const LEFT_ASCII: u16 = 1;
+const LEFT_WIDE: u16 = 1 << 1;
+const RIGHT_ASCII: u16 = 1 << 2;
+const RIGHT_WIDE: u16 = 1 << 3;
 /// Set for every char that is a token BPE reaches from its bytes.
-const WHOLE: u32 = 1 << 28;
+const WHOLE: u16 = 1 << 4;
+/// Safe after any wide char, even one that ends some token reaching in
+/// (`LEFT_WIDE` alone: after a wide char that ends none).
+const LEFT_RISKY: u16 = 1 << 5;
+/// This char ends the outside bytes of some token reaching into the next
+/// char (Llama 3's "о\xD0"): the char after it needs `LEFT_RISKY`.
+const RISKY: u16 = 1 << 6;
+/// A space and this char, first in a piece (" слово"), are one token that
+/// merges whole before an ASCII byte, or before a wide char.
+const SPACE_ASCII: u16 = 1 << 7;
+const SPACE_WIDE: u16 = 1 << 8;
 /// Chars in the Basic Multilingual Plane: 2 or 3 UTF-8 bytes (and ASCII).
 const PLANE: usize = 1 << 16;
 
 pub struct Chars {
     /// By codepoint: rank, neighbour bits and `WHOLE`; 0 when the char is
     /// no token or BPE does not reach it from its bytes.
-    table: Box<[u32]>,
+    table: Box<[u16]>,
 }
 
 #[inline]
@@ -81,12 +89,18 @@ fn class(b: u8) -> usize {
 struct Crossing {
     /// `X·B[..j]`: by `B[..j]` and X's last byte.
     left: [AHashMap<u32, u32>; 2],
+    /// The same when X ends with a whole 2- or 3-byte char: few tokens,
+    /// which then matter only after the chars they end with (`risky`).
+    left_after_char: AHashMap<u32, u32>,
+    risky: Vec<u32>,
     /// `B[j..]·Y`: by `B[j..]` and Y's first byte.
     right: [AHashMap<u32, u32>; 2],
     /// Tokens with the whole char and more, by codepoint: left when there
     /// are bytes before it (by the last of them), else right (by the next).
     whole_left: [AHashMap<u32, u32>; 2],
     whole_right: [AHashMap<u32, u32>; 2],
+    /// Tokens that start with a space and the whole char, then more.
+    space_right: [AHashMap<u32, u32>; 2],
 }
 
 fn lower(map: &mut AHashMap<u32, u32>, k: u32, rank: u32) {
@@ -104,7 +118,13 @@ impl Crossing {
         if let Some(i) = t.iter().rposition(|&b| !continuation(b)) {
             let need = wide_len(t[i]);
             if i > 0 && need > n - i {
-                lower(&mut self.left[class(t[i - 1])], key(&t[i..]), rank);
+                match last_char(&t[..i]) {
+                    Some(c) => {
+                        self.risky.push(c);
+                        lower(&mut self.left_after_char, key(&t[i..]), rank);
+                    }
+                    None => lower(&mut self.left[class(t[i - 1])], key(&t[i..]), rank),
+                }
             }
         }
         // the tail of a char at the start, then other bytes
@@ -115,6 +135,12 @@ impl Crossing {
         // whole chars with other bytes around them
         if n < 3 {
             return;
+        }
+        let w = wide_len(t[1]);
+        if t[0] == b' ' && (2..=3).contains(&w) && n > 1 + w {
+            if let Some(c) = decode(&t[1..1 + w]) {
+                lower(&mut self.space_right[class(t[1 + w])], c, rank);
+            }
         }
         let mut j = 0;
         while j < n {
@@ -134,7 +160,7 @@ impl Crossing {
 
     /// The neighbour classes (bits) next to which `bytes` (one char, whose
     /// own merges rank at most `highest`) can merge whole.
-    fn safe_bits(&self, bytes: &[u8], c: u32, highest: u32) -> u32 {
+    fn safe_bits(&self, bytes: &[u8], c: u32, highest: u32) -> u16 {
         let above = |map: &AHashMap<u32, u32>, k: u32| map.get(&k).map_or(true, |&r| r > highest);
         let k = bytes.len();
         let mut bits = 0;
@@ -145,6 +171,9 @@ impl Crossing {
                 bits |= bit;
             }
         }
+        if bits & LEFT_WIDE != 0 && (1..k).all(|j| above(&self.left_after_char, key(&bytes[..j]))) {
+            bits |= LEFT_RISKY;
+        }
         for (cls, bit) in [(0, RIGHT_ASCII), (1, RIGHT_WIDE)] {
             if (1..k).all(|j| above(&self.right[cls], key(&bytes[j..])))
                 && above(&self.whole_right[cls], c)
@@ -153,6 +182,35 @@ impl Crossing {
             }
         }
         bits
+    }
+
+    /// The bits for a space and `bytes` (one char), as one part first in a
+    /// piece, whose merges rank at most `highest`: every token that starts
+    /// inside them and goes on ranks above.
+    fn space_bits(&self, bytes: &[u8], c: u32, highest: u32) -> u16 {
+        let above = |map: &AHashMap<u32, u32>, k: u32| map.get(&k).map_or(true, |&r| r > highest);
+        let mut bits = 0;
+        for (cls, bit) in [(0, SPACE_ASCII), (1, SPACE_WIDE)] {
+            if (1..bytes.len()).all(|j| above(&self.right[cls], key(&bytes[j..])))
+                && above(&self.whole_right[cls], c)
+                && above(&self.space_right[cls], c)
+            {
+                bits |= bit;
+            }
+        }
+        bits
+    }
+}
+
+/// The codepoint of the 2- or 3-byte char `bytes` ends with.
+fn last_char(bytes: &[u8]) -> Option<u32> {
+    let n = bytes.len();
+    let s = bytes.iter().rposition(|&b| !continuation(b))?;
+    let w = wide_len(bytes[s]);
+    if (2..=3).contains(&w) && s + w == n {
+        decode(&bytes[s..])
+    } else {
+        None
     }
 }
 
@@ -205,20 +263,34 @@ impl Chars {
         let mut singles = Vec::new();
         for (t, &rank) in ranks {
             crossing.note(t, rank);
-            if (2..=3).contains(&t.len()) && wide_len(t[0]) == t.len() && rank <= RANK_MASK {
+            if (2..=3).contains(&t.len()) && wide_len(t[0]) == t.len() {
                 if let Some(c) = decode(t) {
-                    singles.push((t.as_slice(), c, rank));
+                    singles.push((t.as_slice(), c));
                 }
             }
         }
-        let mut table = vec![0u32; PLANE].into_boxed_slice();
-        for (t, c, rank) in singles {
+        let mut table = vec![0u16; PLANE].into_boxed_slice();
+        let mut spaced = Vec::with_capacity(4);
+        for (t, c) in singles {
             let Some(highest) = merges_whole(t, ranks) else {
                 continue;
             };
-            let bits = crossing.safe_bits(t, c, highest);
+            let mut bits = crossing.safe_bits(t, c, highest) | WHOLE;
+            spaced.clear();
+            spaced.push(b' ');
+            spaced.extend_from_slice(t);
+            if ranks.contains_key(&spaced) {
+                if let Some(highest) = merges_whole(&spaced, ranks) {
+                    bits |= crossing.space_bits(t, c, highest);
+                }
+            }
             if let Some(e) = table.get_mut(c as usize) {
-                *e = rank | bits | WHOLE;
+                *e |= bits;
+            }
+        }
+        for &c in &crossing.risky {
+            if let Some(e) = table.get_mut(c as usize) {
+                *e |= RISKY;
             }
         }
         Chars { table }
@@ -242,44 +314,70 @@ impl Chars {
             out.extend(0..=n);
             return;
         }
+        // the table entry of the char before (0: ASCII or no char)
+        let mut before = 0u16;
         let mut i = 0;
-        while i < n {
-            out.push(i);
-            let w = wide_len(piece[i]);
-            if w == 2 || w == 3 {
-                if let Some(end) = self.whole(piece, i, w) {
-                    i = end;
-                    continue;
+        if piece[0] == b' ' && n > 2 {
+            let w = wide_len(piece[1]);
+            if (w == 2 || w == 3) && 1 + w <= n {
+                let e = self.entry(&piece[1..1 + w]);
+                let need = match piece.get(1 + w) {
+                    None => SPACE_ASCII | SPACE_WIDE,
+                    Some(&b) if b < 0x80 => SPACE_ASCII,
+                    Some(_) => SPACE_WIDE,
+                };
+                if e & need != 0 {
+                    out.push(0);
+                    before = e;
+                    i = 1 + w;
                 }
             }
-            i += 1;
+        }
+        while i < n {
+            let w = wide_len(piece[i]);
+            if w < 2 || i + w > n {
+                out.push(i);
+                before = 0;
+                i += 1;
+                continue;
+            }
+            let e = if w == 3 || w == 2 {
+                self.entry(&piece[i..i + w])
+            } else {
+                0
+            };
+            let left = match i.checked_sub(1).and_then(|p| piece.get(p)) {
+                None => WHOLE,
+                Some(&b) if b < 0x80 => LEFT_ASCII,
+                Some(_) if before & RISKY != 0 => LEFT_RISKY,
+                Some(_) => LEFT_WIDE,
+            };
+            let right = match piece.get(i + w) {
+                None => WHOLE,
+                Some(&b) if b < 0x80 => RIGHT_ASCII,
+                Some(_) => RIGHT_WIDE,
+            };
+            let need = WHOLE | left | right;
+            if e & need == need {
+                out.push(i);
+            } else {
+                out.extend(i..i + w);
+            }
+            before = e;
+            i += w;
         }
         out.push(n);
     }
 
-    /// Where the char of `w` bytes at `i` ends, when it is one part here.
+    /// The table entry of one 2- or 3-byte char.
     #[inline]
-    fn whole(&self, piece: &[u8], i: usize, w: usize) -> Option<usize> {
-        let bytes = piece.get(i..i + w)?;
-        let c = if w == 2 {
-            u32::from(bytes[0] & 0x1F) << 6 | u32::from(bytes[1] & 0x3F)
-        } else {
-            u32::from(bytes[0] & 0x0F) << 12
-                | u32::from(bytes[1] & 0x3F) << 6
-                | u32::from(bytes[2] & 0x3F)
+    fn entry(&self, bytes: &[u8]) -> u16 {
+        let c = match *bytes {
+            [a, b] => u32::from(a & 0x1F) << 6 | u32::from(b & 0x3F),
+            [a, b, c] => u32::from(a & 0x0F) << 12 | u32::from(b & 0x3F) << 6 | u32::from(c & 0x3F),
+            _ => return 0,
         };
-        let e = *self.table.get(c as usize)?;
-        let left_ok = match i.checked_sub(1).and_then(|p| piece.get(p)) {
-            None => true,
-            Some(&b) if b < 0x80 => e & LEFT_ASCII != 0,
-            Some(_) => e & LEFT_WIDE != 0,
-        };
-        let right_ok = match piece.get(i + w) {
-            None => true,
-            Some(&b) if b < 0x80 => e & RIGHT_ASCII != 0,
-            Some(_) => e & RIGHT_WIDE != 0,
-        };
-        (left_ok && right_ok && e & WHOLE != 0).then_some(i + w)
+        self.table.get(c as usize).copied().unwrap_or(0)
     }
 }
 
