@@ -319,7 +319,7 @@ impl Chars {
         let mut i = 0;
         if piece[0] == b' ' && n > 2 {
             let w = wide_len(piece[1]);
-            if (w == 2 || w == 3) && 1 + w <= n {
+            if (w == 2 || w == 3) && w < n {
                 let e = self.entry(&piece[1..1 + w]);
                 let need = match piece.get(1 + w) {
                     None => SPACE_ASCII | SPACE_WIDE,
