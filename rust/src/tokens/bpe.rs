@@ -310,6 +310,11 @@ impl BytePairEncoder {
         self.chars = Chars::none();
     }
 
+    #[cfg(test)]
+    pub(crate) fn chars(&self) -> &Chars {
+        &self.chars
+    }
+
     /// How many chars the vocabulary lets merge whole.
     #[cfg(test)]
     pub(crate) fn whole_chars(&self) -> usize {
@@ -318,6 +323,10 @@ impl BytePairEncoder {
 
     #[cfg(test)]
     pub(crate) fn merge_with_scan(&self, piece: &[u8], out: &mut Vec<u32>) {
+        if let Some(r) = self.rank(piece) {
+            out.push(r + self.offset);
+            return;
+        }
         let mut parts = Parts::default();
         self.merge_short(piece, &mut parts);
         for w in parts.starts.windows(2) {
@@ -338,20 +347,26 @@ impl BytePairEncoder {
     /// tiktoken's scan: the final tokens are `piece[starts[i]..starts[i + 1]]`.
     /// Each merge looks up only the two pairs it changed; the ranks sit in an
     /// array of their own, so finding the lowest is a vectorised scan.
+    /// The piece is no token (the caller looked it up): a pair that spans
+    /// all of it needs no lookup, and two-token pieces end one sooner.
     fn merge_short(&self, piece: &[u8], parts: &mut Parts) {
         let Parts { starts, ranks } = parts;
         starts.clear();
         ranks.clear();
         self.chars.starts(piece, starts);
-        ranks.extend(
-            starts
-                .windows(3)
-                .map(|w| self.first_pair(piece, w[0], w[2])),
-        );
+        let n = piece.len();
+        ranks.extend(starts.windows(3).map(|w| {
+            if w[0] == 0 && w[2] == n {
+                NO_PAIR
+            } else {
+                self.first_pair(piece, w[0], w[2])
+            }
+        }));
         // ranks[i]: the pair of parts i and i + 1; starts has one more entry
         // (the end) than there are parts
         let pair = |starts: &[usize], i: usize| -> u32 {
             match (starts.get(i), starts.get(i + 3)) {
+                (Some(&0), Some(&b)) if b == n => NO_PAIR,
                 (Some(&a), Some(&b)) => self.rank(&piece[a..b]).unwrap_or(NO_PAIR),
                 _ => NO_PAIR,
             }

@@ -43,6 +43,11 @@ const RISKY: u16 = 1 << 6;
 /// merges whole before an ASCII byte, or before a wide char.
 const SPACE_ASCII: u16 = 1 << 7;
 const SPACE_WIDE: u16 = 1 << 8;
+/// The same as `LEFT_RISKY` and `RISKY` on the right: safe before any wide
+/// char; this char starts the outside bytes of a token reaching into the
+/// char before it (Llama 3's "\xA0除").
+const RIGHT_RISKY: u16 = 1 << 9;
+const RISKY_NEXT: u16 = 1 << 10;
 /// Chars in the Basic Multilingual Plane: 2 or 3 UTF-8 bytes (and ASCII).
 const PLANE: usize = 1 << 16;
 
@@ -93,6 +98,9 @@ struct Crossing {
     /// which then matter only after the chars they end with (`risky`).
     left_after_char: AHashMap<u32, u32>,
     risky: Vec<u32>,
+    /// `B[j..]·Y` when Y starts with a whole 2- or 3-byte char.
+    right_before_char: AHashMap<u32, u32>,
+    risky_next: Vec<u32>,
     /// `B[j..]·Y`: by `B[j..]` and Y's first byte.
     right: [AHashMap<u32, u32>; 2],
     /// Tokens with the whole char and more, by codepoint: left when there
@@ -130,7 +138,13 @@ impl Crossing {
         // the tail of a char at the start, then other bytes
         let m = t.iter().take_while(|&&b| continuation(b)).count();
         if m > 0 && m < n && m <= 3 {
-            lower(&mut self.right[class(t[m])], key(&t[..m]), rank);
+            match first_char(&t[m..]) {
+                Some(c) => {
+                    self.risky_next.push(c);
+                    lower(&mut self.right_before_char, key(&t[..m]), rank);
+                }
+                None => lower(&mut self.right[class(t[m])], key(&t[..m]), rank),
+            }
         }
         // whole chars with other bytes around them
         if n < 3 {
@@ -181,6 +195,11 @@ impl Crossing {
                 bits |= bit;
             }
         }
+        if bits & RIGHT_WIDE != 0
+            && (1..k).all(|j| above(&self.right_before_char, key(&bytes[j..])))
+        {
+            bits |= RIGHT_RISKY;
+        }
         bits
     }
 
@@ -191,8 +210,10 @@ impl Crossing {
         let above = |map: &AHashMap<u32, u32>, k: u32| map.get(&k).map_or(true, |&r| r > highest);
         let mut bits = 0;
         for (cls, bit) in [(0, SPACE_ASCII), (1, SPACE_WIDE)] {
-            if (1..bytes.len()).all(|j| above(&self.right[cls], key(&bytes[j..])))
-                && above(&self.whole_right[cls], c)
+            if (1..bytes.len()).all(|j| {
+                above(&self.right[cls], key(&bytes[j..]))
+                    && (cls == 0 || above(&self.right_before_char, key(&bytes[j..])))
+            }) && above(&self.whole_right[cls], c)
                 && above(&self.space_right[cls], c)
             {
                 bits |= bit;
@@ -209,6 +230,16 @@ fn last_char(bytes: &[u8]) -> Option<u32> {
     let w = wide_len(bytes[s]);
     if (2..=3).contains(&w) && s + w == n {
         decode(&bytes[s..])
+    } else {
+        None
+    }
+}
+
+/// The codepoint of the 2- or 3-byte char `bytes` starts with.
+fn first_char(bytes: &[u8]) -> Option<u32> {
+    let w = wide_len(*bytes.first()?);
+    if (2..=3).contains(&w) {
+        decode(bytes.get(..w)?)
     } else {
         None
     }
@@ -288,9 +319,11 @@ impl Chars {
                 *e |= bits;
             }
         }
-        for &c in &crossing.risky {
-            if let Some(e) = table.get_mut(c as usize) {
-                *e |= RISKY;
+        for (chars, bit) in [(&crossing.risky, RISKY), (&crossing.risky_next, RISKY_NEXT)] {
+            for &c in chars {
+                if let Some(e) = table.get_mut(c as usize) {
+                    *e |= bit;
+                }
             }
         }
         Chars { table }
@@ -302,6 +335,16 @@ impl Chars {
     pub fn safe(&self) -> usize {
         let sides = LEFT_ASCII | LEFT_WIDE | RIGHT_ASCII | RIGHT_WIDE;
         self.table.iter().filter(|&&e| e & sides != 0).count()
+    }
+
+    /// Every char with an entry, and the entry.
+    #[cfg(test)]
+    fn entries(&self) -> Vec<(char, u16)> {
+        (0u32..)
+            .zip(self.table.iter())
+            .filter(|&(_, &e)| e != 0)
+            .filter_map(|(c, &e)| char::from_u32(c).map(|c| (c, e)))
+            .collect()
     }
 
     /// The first parts of `piece`: where each starts, then its end. A char
@@ -355,7 +398,13 @@ impl Chars {
             let right = match piece.get(i + w) {
                 None => WHOLE,
                 Some(&b) if b < 0x80 => RIGHT_ASCII,
-                Some(_) => RIGHT_WIDE,
+                Some(&b) => {
+                    let after = wide_len(b);
+                    match piece.get(i + w..i + w + after) {
+                        Some(next) if self.entry(next) & RISKY_NEXT == 0 => RIGHT_WIDE,
+                        _ => RIGHT_RISKY,
+                    }
+                }
             };
             let need = WHOLE | left | right;
             if e & need == need {
@@ -438,5 +487,78 @@ mod tests {
         let chars = Chars::new(&vocab(&[b"\xE4\xB8", "中".as_bytes()]));
         assert_eq!(chars.safe(), 1);
         assert_eq!(parts(&chars, "中中"), vec![0, 3, 6]);
+    }
+}
+
+/// The neighbours the table tells apart, on the shipped vocabularies: each
+/// char next to each kind of neighbour where its bits differ, against plain
+/// byte-level BPE (random text rarely meets these pairs).
+#[cfg(test)]
+mod shipped {
+    use super::*;
+    use crate::tokens::{load, Source, Vocab};
+
+    fn pair(inner: &str, source: Source) -> (Vocab, Vocab) {
+        let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+            .join("python/provocapi/vocab")
+            .join(inner);
+        let fast = load(source, &path).unwrap();
+        let mut plain = load(source, &path).unwrap();
+        if let Vocab::Bpe(b) = &mut plain {
+            b.bytes_only();
+        }
+        (fast, plain)
+    }
+
+    fn texts(chars: &Chars) -> Vec<String> {
+        let all = chars.entries();
+        let with = |bit: u16| {
+            all.iter()
+                .filter(move |(_, e)| e & bit != 0)
+                .map(|&(c, _)| c)
+        };
+        let mut out = Vec::new();
+        // after a risky char: the chars that need LEFT_RISKY there
+        let tight_left: Vec<char> = all
+            .iter()
+            .filter(|(_, e)| e & LEFT_WIDE != 0 && e & LEFT_RISKY == 0)
+            .map(|&(c, _)| c)
+            .collect();
+        for p in with(RISKY) {
+            out.extend(tight_left.iter().map(|d| format!("{p}{d}")));
+        }
+        let tight_right: Vec<char> = all
+            .iter()
+            .filter(|(_, e)| e & RIGHT_WIDE != 0 && e & RIGHT_RISKY == 0)
+            .map(|&(c, _)| c)
+            .collect();
+        for n in with(RISKY_NEXT) {
+            out.extend(tight_right.iter().map(|d| format!("{d}{n}")));
+        }
+        // a space first, then the char, then ASCII or a wide char
+        for (d, _) in &all {
+            out.push(format!(" {d}a"));
+            out.push(format!(" {d}{d}"));
+        }
+        out
+    }
+
+    #[test]
+    fn every_distinction_of_the_table_gives_the_byte_level_ids() {
+        for (inner, source) in [
+            ("llama3/tokenizer.json", Source::HfJson),
+            ("qwen2.5/qwen.tiktoken", Source::QwenTiktoken),
+            ("tekken/tekken_240911.json", Source::Tekken),
+        ] {
+            let (fast, plain) = pair(inner, source);
+            let Vocab::Bpe(b) = &fast else {
+                panic!("{inner} is run by our BPE")
+            };
+            let texts = texts(b.chars());
+            assert!(texts.len() > 1000, "{inner}: {}", texts.len());
+            for t in &texts {
+                assert_eq!(fast.encode(t), plain.encode(t), "{inner}: {t:?}");
+            }
+        }
     }
 }
