@@ -349,6 +349,7 @@ impl BytePairEncoder {
     /// array of their own, so finding the lowest is a vectorised scan.
     /// The piece is no token (the caller looked it up): a pair that spans
     /// all of it needs no lookup, and two-token pieces end one sooner.
+    #[inline(never)]
     fn merge_short(&self, piece: &[u8], parts: &mut Parts) {
         let Parts { starts, ranks } = parts;
         starts.clear();
@@ -403,6 +404,7 @@ impl BytePairEncoder {
     }
 
     /// The same merges with a heap and linked parts: O(n log n) for long pieces.
+    #[inline(never)]
     fn merge_long(&self, piece: &[u8]) -> Vec<usize> {
         // part k spans start[k]..start[next[k]]; start has the piece's end
         // last, so next == m means the end.
