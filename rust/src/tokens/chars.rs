@@ -12,16 +12,29 @@
 //!    empty) ranks above `M`.
 //!
 //! Why: while `c` is still in pieces, its pieces evolve as BPE of `B` alone
-//! (their pairs never involve a neighbour, whose pair ranks above `M`), and
-//! its next merge ranks at most `M`; so no pair across its edges, or with it
-//! whole, is ever the lowest before `c` is whole, and every other merge
-//! happens in the same order with `c` whole from the start. Tokens cannot
-//! appear in a piece unless their bytes are there, so condition 2 is checked
-//! against the neighbours the piece has: none (the piece's edge: nothing to
-//! check), an ASCII byte, or a non-ASCII char, on each side. Each side's
-//! class gets one bit per char, computed when the vocabulary loads (one pass
-//! over the tokens, ~10–30 ms); the table is a flat array over the Basic
-//! Multilingual Plane (256 KB): chars beyond it stay bytes.
+//! (no pair across its edges is ever the lowest: such a pair is a token of
+//! condition 2, ranked above every merge still pending inside `c`), and its
+//! next merge ranks at most `M`; so no pair across its edges, or with it
+//! whole, is the lowest before `c` is whole, and every other merge happens
+//! in the same order as with `c` whole from the start. The same holds for
+//! several such chars at once, each argued on its own.
+//!
+//! A token can only form where its bytes are in the piece, so condition 2
+//! is checked per kind of neighbour the char has in the piece: none (the
+//! piece's edge: nothing to check), an ASCII byte, or a wide char, on each
+//! side; a bit per side and kind, computed when the vocabulary loads (one
+//! pass over the tokens, ~10–30 ms). Two refinements keep common chars whole:
+//! - tokens that reach into a char from a whole neighbour char ("о\xD0" in
+//!   Llama 3, "\xA0除") are few and name that neighbour: the neighbours they
+//!   name are flagged (`RISKY`, `RISKY_NEXT`), and only next to a flagged
+//!   char does a char need the strict bit (`LEFT_RISKY`, `RIGHT_RISKY`);
+//! - a space and the first char of a word piece (" слово"), when " c" is a
+//!   token, are one part under the same two conditions for the pair
+//!   (Llama 3's " \xD0" keeps a Cyrillic char after a space in bytes).
+//!
+//! The table is 16 bits per char of the Basic Multilingual Plane (128 KB);
+//! chars beyond it (emoji) stay bytes. `chars::shipped` and
+//! `tests::whole_chars` compare the result with plain byte-level BPE.
 
 use ahash::AHashMap;
 
