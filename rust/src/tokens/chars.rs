@@ -276,19 +276,17 @@ fn decode(b: &[u8]) -> Option<u32> {
 /// Plain byte-level BPE of a few bytes: the highest rank merged, when they
 /// end as one token.
 fn merges_whole(bytes: &[u8], ranks: &AHashMap<Vec<u8>, u32>) -> Option<u32> {
-    let mut parts: Vec<Vec<u8>> = bytes.iter().map(|&b| vec![b]).collect();
+    // part i is bytes[bounds[i]..bounds[i + 1]]
+    let mut bounds: Vec<usize> = (0..=bytes.len()).collect();
     let mut highest = 0;
-    while parts.len() > 1 {
-        let best = (0..parts.len() - 1)
-            .filter_map(|i| {
-                let joined = [parts[i].as_slice(), parts[i + 1].as_slice()].concat();
-                ranks.get(&joined).map(|&r| (r, i))
-            })
+    while bounds.len() > 2 {
+        let (r, i) = bounds
+            .windows(3)
+            .enumerate()
+            .filter_map(|(i, w)| ranks.get(&bytes[w[0]..w[2]]).map(|&r| (r, i)))
             .min()?;
-        let (r, i) = best;
         highest = highest.max(r);
-        let right = parts.remove(i + 1);
-        parts[i].extend(right);
+        bounds.remove(i + 1);
     }
     Some(highest)
 }
