@@ -349,6 +349,7 @@ impl BytePairEncoder {
     /// array of their own, so finding the lowest is a vectorised scan.
     /// The piece is no token (the caller looked it up): a pair that spans
     /// all of it needs no lookup, and two-token pieces end one sooner.
+    /// Out of line, as `merge_long`: `merge`'s one-token path stays small.
     #[inline(never)]
     fn merge_short(&self, piece: &[u8], parts: &mut Parts) {
         let Parts { starts, ranks } = parts;
