@@ -8,7 +8,8 @@
 //! form, so its ids are the crate's (tested). Any other tokenizer.json is
 //! loaded with the `tokenizers` crate, and an unknown split pattern runs on
 //! fancy-regex.
-//! The BPE looks ranks up in `ranks` (inline keys, a flat byte-pair table)
+//! The BPE looks ranks up in `ranks` (inline keys, a flat byte-pair table),
+//! starts from whole chars where the vocabulary proves it safe (`chars`)
 //! and Qwen's NFC check settles common scripts by range (`nfc`): counting
 //! text never seen is faster than tiktoken on every shipped vocabulary
 //! (bench/count_unique.py).
@@ -17,6 +18,7 @@
 
 mod bpe;
 mod cache;
+mod chars;
 mod load;
 mod nfc;
 mod ranks;

@@ -1,6 +1,7 @@
 //! Byte-level BPE over tiktoken-style ranks: split the text with the
 //! vocabulary's regex, then merge each piece's bytes, lowest rank first
-//! (leftmost on ties), as tiktoken does.
+//! (leftmost on ties), as tiktoken does. Chars the vocabulary proves safe
+//! start as one part instead of their bytes (`chars`).
 
 use std::cmp::Reverse;
 use std::collections::{BinaryHeap, HashMap};
@@ -10,11 +11,14 @@ use std::sync::Mutex;
 use ahash::AHashMap;
 use unicode_normalization::UnicodeNormalization;
 
+use super::chars::Chars;
 use super::ranks::Ranks;
 use super::split::Splitter;
 
 pub struct BytePairEncoder {
     ranks: Ranks,
+    /// Chars that start a merge whole: fewer lookups for CJK and Cyrillic.
+    chars: Chars,
     splitter: Splitter,
     /// Added tokens recognised in text (Qwen's `<|im_start|>`, `<tool_call>`...),
     /// longest first so a prefix never wins over the whole token.
@@ -102,8 +106,10 @@ impl BytePairEncoder {
             }
         }
         let all_bytes = (0u8..=255).all(|b| ranks.contains_key(&[b][..]));
+        let chars = Chars::new(&ranks);
         BytePairEncoder {
             ranks: Ranks::new(ranks),
+            chars,
             splitter,
             specials,
             special_first,
@@ -298,8 +304,29 @@ impl BytePairEncoder {
         }
     }
 
+    /// Without whole chars: plain byte-level BPE, to compare with.
+    #[cfg(test)]
+    pub(crate) fn bytes_only(&mut self) {
+        self.chars = Chars::none();
+    }
+
+    #[cfg(test)]
+    pub(crate) fn chars(&self) -> &Chars {
+        &self.chars
+    }
+
+    /// How many chars the vocabulary lets merge whole.
+    #[cfg(test)]
+    pub(crate) fn whole_chars(&self) -> usize {
+        self.chars.safe()
+    }
+
     #[cfg(test)]
     pub(crate) fn merge_with_scan(&self, piece: &[u8], out: &mut Vec<u32>) {
+        if let Some(r) = self.rank(piece) {
+            out.push(r + self.offset);
+            return;
+        }
         let mut parts = Parts::default();
         self.merge_short(piece, &mut parts);
         for w in parts.starts.windows(2) {
@@ -320,21 +347,28 @@ impl BytePairEncoder {
     /// tiktoken's scan: the final tokens are `piece[starts[i]..starts[i + 1]]`.
     /// Each merge looks up only the two pairs it changed; the ranks sit in an
     /// array of their own, so finding the lowest is a vectorised scan.
+    /// The piece is no token (the caller looked it up): a pair that spans
+    /// all of it needs no lookup, and two-token pieces end one sooner.
+    /// Out of line, as `merge_long`: `merge`'s one-token path stays small.
+    #[inline(never)]
     fn merge_short(&self, piece: &[u8], parts: &mut Parts) {
         let Parts { starts, ranks } = parts;
         starts.clear();
         ranks.clear();
+        self.chars.starts(piece, starts);
         let n = piece.len();
-        starts.extend(0..=n);
-        ranks.extend(
-            piece
-                .windows(2)
-                .map(|w| self.ranks.pair(w[0], w[1]).unwrap_or(NO_PAIR)),
-        );
+        ranks.extend(starts.windows(3).map(|w| {
+            if w[0] == 0 && w[2] == n {
+                NO_PAIR
+            } else {
+                self.first_pair(piece, w[0], w[2])
+            }
+        }));
         // ranks[i]: the pair of parts i and i + 1; starts has one more entry
         // (the end) than there are parts
         let pair = |starts: &[usize], i: usize| -> u32 {
             match (starts.get(i), starts.get(i + 3)) {
+                (Some(&0), Some(&b)) if b == n => NO_PAIR,
                 (Some(&a), Some(&b)) => self.rank(&piece[a..b]).unwrap_or(NO_PAIR),
                 _ => NO_PAIR,
             }
@@ -359,57 +393,68 @@ impl BytePairEncoder {
         }
     }
 
+    /// The rank of `piece[a..b]` for the first pairs: two bytes from the flat table.
+    #[inline]
+    fn first_pair(&self, piece: &[u8], a: usize, b: usize) -> u32 {
+        if b == a + 2 {
+            self.ranks.pair(piece[a], piece[a + 1])
+        } else {
+            self.rank(&piece[a..b])
+        }
+        .unwrap_or(NO_PAIR)
+    }
+
     /// The same merges with a heap and linked parts: O(n log n) for long pieces.
+    #[inline(never)]
     fn merge_long(&self, piece: &[u8]) -> Vec<usize> {
-        let n = piece.len();
-        // part i spans start[i]..start[next[i]]; next == n means the end.
-        let start: Vec<usize> = (0..=n).collect();
-        let mut next: Vec<usize> = (1..=n + 1).collect();
-        let mut prev: Vec<usize> = (0..=n).map(|i| i.wrapping_sub(1)).collect();
-        let mut alive = vec![true; n + 1];
-        let end_of = |next: &Vec<usize>, i: usize| start[next[i].min(n)];
+        // part k spans start[k]..start[next[k]]; start has the piece's end
+        // last, so next == m means the end.
+        let mut start = Vec::new();
+        self.chars.starts(piece, &mut start);
+        let m = start.len() - 1;
+        let mut next: Vec<usize> = (1..=m).collect();
+        let mut prev: Vec<usize> = (0..m).map(|k| k.wrapping_sub(1)).collect();
+        let mut alive = vec![true; m];
         let mut heap = BinaryHeap::new();
-        for (i, w) in piece.windows(2).enumerate() {
-            if let Some(r) = self.ranks.pair(w[0], w[1]) {
-                heap.push(Reverse((r, i, i + 2)));
+        for (k, w) in start.windows(3).enumerate() {
+            let r = self.first_pair(piece, w[0], w[2]);
+            if r != NO_PAIR {
+                heap.push(Reverse((r, k, w[2])));
             }
         }
-        while let Some(Reverse((r, i, end))) = heap.pop() {
-            if !alive[i] || next[i] >= n {
+        while let Some(Reverse((_, k, end))) = heap.pop() {
+            if !alive[k] || next[k] >= m {
                 continue;
             }
-            let j = next[i];
-            let pair_end = end_of(&next, j);
-            if pair_end != end || self.rank(&piece[i..pair_end]) != Some(r) {
-                continue; // stale: one side merged since this was pushed
+            let j = next[k];
+            // the pair k, j still spans what was ranked (so has that rank),
+            // or one side merged since and this entry is stale
+            if start[next[j]] != end {
+                continue;
             }
-            // merge j into i
             alive[j] = false;
-            next[i] = next[j];
-            if next[j] <= n {
-                prev[next[j]] = i;
-            }
-            let new_end = end_of(&next, i);
-            if next[i] < n {
-                let after = end_of(&next, next[i]);
-                if let Some(r2) = self.rank(&piece[i..after]) {
-                    heap.push(Reverse((r2, i, after)));
+            next[k] = next[j];
+            if next[k] < m {
+                prev[next[k]] = k;
+                let after = start[next[next[k]]];
+                if let Some(r2) = self.rank(&piece[start[k]..after]) {
+                    heap.push(Reverse((r2, k, after)));
                 }
             }
-            let p = prev[i];
-            if p < n && alive[p] {
-                if let Some(r2) = self.rank(&piece[p..new_end]) {
-                    heap.push(Reverse((r2, p, new_end)));
+            let p = prev[k];
+            if p < m && alive[p] {
+                if let Some(r2) = self.rank(&piece[start[p]..end]) {
+                    heap.push(Reverse((r2, p, end)));
                 }
             }
         }
         let mut bounds = Vec::new();
-        let mut i = 0;
-        while i < n {
-            bounds.push(start[i]);
-            i = next[i];
+        let mut k = 0;
+        while k < m {
+            bounds.push(start[k]);
+            k = next[k];
         }
-        bounds.push(n);
+        bounds.push(piece.len());
         bounds
     }
 }

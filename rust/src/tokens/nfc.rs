@@ -17,7 +17,7 @@ const ALWAYS_NFC: [(u32, u32); 10] = [
     (0x2010, 0x2027), // dashes, quotes, ellipsis (U+2000-2001 are singletons)
     (0x3001, 0x3029), // CJK punctuation (U+302A-302F combine)
     (0x3041, 0x3096), // Hiragana (U+3099-309A combine)
-    (0x30A1, 0x30FA), // Katakana
+    (0x30A1, 0x30FF), // Katakana, its middle dot and prolonged sound mark
     (0x4E00, 0x9FFF), // CJK unified ideographs
     (0xAC00, 0xD7A3), // Hangul syllables (a trailing jamo after one is not here)
     (0xFF01, 0xFF5E), // fullwidth ASCII

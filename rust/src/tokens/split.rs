@@ -195,7 +195,7 @@ fn class(c: char) -> u8 {
 }
 
 /// The char at byte `at` with its class, or None at the end.
-#[inline]
+#[inline(always)]
 fn at(text: &str, i: usize) -> Option<(char, u8)> {
     text.get(i..)
         .and_then(|s| s.chars().next())

@@ -364,3 +364,109 @@ mod shipped {
         }
     }
 }
+
+/// Whole chars (chars.rs) against plain byte-level BPE, on every shipped
+/// vocabulary: the same ids for any mixture of scripts.
+mod whole_chars {
+    use super::*;
+    use proptest::prelude::*;
+    use std::sync::OnceLock;
+
+    const SHIPPED: [(&str, Source); 3] = [
+        ("llama3/tokenizer.json", Source::HfJson),
+        ("qwen2.5/qwen.tiktoken", Source::QwenTiktoken),
+        ("tekken/tekken_240911.json", Source::Tekken),
+    ];
+
+    /// Each vocabulary twice: as loaded, and merging bytes only.
+    fn pairs() -> &'static Vec<(&'static str, Vocab, Vocab)> {
+        static ALL: OnceLock<Vec<(&'static str, Vocab, Vocab)>> = OnceLock::new();
+        ALL.get_or_init(|| {
+            SHIPPED
+                .iter()
+                .map(|&(inner, source)| {
+                    let path = shipped_file(inner);
+                    let fast = load(source, &path).unwrap();
+                    let mut plain = load(source, &path).unwrap();
+                    match &mut plain {
+                        Vocab::Bpe(b) => b.bytes_only(),
+                        Vocab::Hf(_) => panic!("{inner} is run by our BPE"),
+                    }
+                    (inner, fast, plain)
+                })
+                .collect()
+        })
+    }
+
+    #[test]
+    fn every_shipped_vocabulary_proves_thousands_of_chars() {
+        for (inner, fast, _) in pairs() {
+            let Vocab::Bpe(b) = fast else {
+                panic!("{inner} is run by our BPE")
+            };
+            println!("{inner}: {} chars merge whole", b.whole_chars());
+            assert!(b.whole_chars() > 2000, "{inner}: {}", b.whole_chars());
+        }
+    }
+
+    /// Runs of chars from one script at a time, so words (pieces) form in
+    /// every script and long ones reach the heap merge.
+    fn text() -> impl Strategy<Value = String> {
+        let scripts: Vec<(u32, u32)> = vec![
+            (0x20, 0x7E),       // ASCII
+            (0x61, 0x7A),       // Latin letters
+            (0xA0, 0x24F),      // Latin-1, Latin Extended
+            (0x300, 0x36F),     // combining marks
+            (0x370, 0x3FF),     // Greek
+            (0x400, 0x4FF),     // Cyrillic
+            (0x5D0, 0x5EA),     // Hebrew
+            (0x600, 0x6FF),     // Arabic
+            (0x900, 0x97F),     // Devanagari
+            (0x2000, 0x206F),   // general punctuation
+            (0x3000, 0x30FF),   // CJK punctuation, kana
+            (0x4E00, 0x9FFF),   // CJK ideographs
+            (0xAC00, 0xD7A3),   // Hangul
+            (0xFF00, 0xFFEF),   // full-width forms
+            (0x1F300, 0x1FAFF), // emoji
+        ];
+        let run = (prop::sample::select(scripts), 1usize..60, any::<u64>()).prop_map(
+            |((lo, hi), n, seed)| {
+                let mut x = seed | 1;
+                (0..n)
+                    .filter_map(|_| {
+                        x ^= x << 13;
+                        x ^= x >> 7;
+                        x ^= x << 17;
+                        // the low codepoints of a range are the common ones
+                        let span = u64::from(hi - lo + 1);
+                        let pick = if x & 1 == 0 {
+                            (x >> 8) % span.min(64)
+                        } else {
+                            (x >> 8) % span
+                        };
+                        char::from_u32(lo + pick as u32)
+                    })
+                    .collect::<String>()
+            },
+        );
+        let glue = prop::sample::select(vec!["", "", " ", "\n", ", ", "。", "'s", "1"]);
+        prop::collection::vec((run, glue), 1..8).prop_map(|runs| {
+            runs.into_iter()
+                .map(|(r, g)| format!("{r}{g}"))
+                .collect::<String>()
+        })
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(300))]
+
+        #[test]
+        fn whole_chars_give_the_ids_of_byte_level_bpe(t in text()) {
+            for (inner, fast, plain) in pairs() {
+                let want = plain.encode(&t);
+                prop_assert_eq!(&fast.encode(&t), &want, "{}", inner);
+                prop_assert_eq!(fast.count(&t), want.len(), "{}", inner);
+            }
+        }
+    }
+}
