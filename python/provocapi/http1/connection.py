@@ -34,12 +34,13 @@ class Response:
     """A worker's answer: status and headers first, then the body (whole or as it comes)."""
 
     __slots__ = (
-        "_chunks", "_conn", "_done", "_error", "_waiter", "close_delimited", "headers",
-        "status",
+        "_chunks", "_conn", "_done", "_error", "_loop", "_waiter", "close_delimited",
+        "headers", "status",
     )  # fmt: skip
 
     def __init__(self, conn: Connection) -> None:
         self._conn: Connection | None = conn
+        self._loop = conn.loop
         self.status = 0
         self.headers: dict[str, str] = {}  # lower-case names
         self._chunks: list[bytes] = []
@@ -63,7 +64,7 @@ class Response:
     # the reader's side
 
     async def _wait(self) -> None:
-        self._waiter = asyncio.get_running_loop().create_future()
+        self._waiter = self._loop.create_future()
         try:
             await self._waiter
         finally:
@@ -119,6 +120,9 @@ class Connection(asyncio.Protocol):
     """One socket; at most one request in flight on it."""
 
     def __init__(self, on_idle: Callable[[Connection], None]) -> None:
+        # made by the loop's create_connection, inside it: kept, as asking for the
+        # running loop costs a getpid() system call each time on CPython 3.11
+        self.loop = asyncio.get_running_loop()
         self.transport: asyncio.Transport | None = None
         self.parser = httptools.HttpResponseParser(self)
         self.resp: Response | None = None
@@ -196,7 +200,7 @@ class Connection(asyncio.Protocol):
     def send(self, data: bytes, deadline: float) -> asyncio.Future[Response]:
         """Writes a request; the answer must end before `deadline` (loop time)."""
         assert self.transport is not None
-        loop = asyncio.get_running_loop()
+        loop = self.loop
         self.resp = Response(self)
         self._got_bytes = self._keep_alive = False
         self.headers_ready = loop.create_future()
