@@ -13,6 +13,9 @@ from collections.abc import AsyncIterator, Callable
 
 import httptools
 
+# headers that delimit the body; without either it ends when the connection does
+_BODY_FRAMING = frozenset({b"content-length", b"transfer-encoding"})
+
 
 class UpstreamClosed(Exception):
     """The connection ended before the answer did (reset, closed, or cut mid-body)."""
@@ -34,20 +37,32 @@ class Response:
     """A worker's answer: status and headers first, then the body (whole or as it comes)."""
 
     __slots__ = (
-        "_chunks", "_conn", "_done", "_error", "_loop", "_waiter", "close_delimited",
-        "headers", "status",
+        "_chunks", "_conn", "_done", "_error", "_headers", "_loop", "_raw", "_waiter",
+        "close_delimited", "status",
     )  # fmt: skip
 
     def __init__(self, conn: Connection) -> None:
         self._conn: Connection | None = conn
         self._loop = conn.loop
         self.status = 0
-        self.headers: dict[str, str] = {}  # lower-case names
+        # as llhttp gave them: decoded only if someone asks (an error answer does)
+        self._raw: list[tuple[bytes, bytes]] = []
+        self._headers: dict[str, str] | None = None
         self._chunks: list[bytes] = []
         self._done = False
         self._error: BaseException | None = None
         self._waiter: asyncio.Future[None] | None = None
         self.close_delimited = True  # no content-length, not chunked: the body ends at EOF
+
+    @property
+    def headers(self) -> dict[str, str]:
+        """Lower-case names; a repeated header keeps its last value."""
+        h = self._headers
+        if h is None:
+            h = self._headers = {
+                name.decode("latin-1").lower(): value.decode("latin-1") for name, value in self._raw
+            }
+        return h
 
     # the protocol's side
 
@@ -166,9 +181,8 @@ class Connection(asyncio.Protocol):
     def on_header(self, name: bytes, value: bytes) -> None:
         resp = self.resp
         if resp is not None:
-            key = name.decode("latin-1").lower()
-            resp.headers[key] = value.decode("latin-1")
-            if key == "content-length" or key == "transfer-encoding":
+            resp._raw.append((name, value))
+            if resp.close_delimited and name.lower() in _BODY_FRAMING:
                 resp.close_delimited = False
 
     def on_headers_complete(self) -> None:
