@@ -115,7 +115,9 @@ def worker_starting() -> ApiError:
 
 
 async def _complete(gw: Gateway, reply: Reply, call: Call, resp: Response) -> None:
-    body = await read_body(resp)
+    body = resp.read_now()
+    if body is None:
+        body = await read_body(resp)
     plan = call.plan
     try:
         r = _core.rewrite_response(

@@ -97,6 +97,17 @@ class Response:
         finally:
             self.release()
 
+    def read_now(self) -> bytes | None:
+        """The whole body if it has all arrived (then as after `read`: the connection goes
+        back to its pool), else None. A small answer usually came with its headers: no
+        coroutine to create and await for it."""
+        if not self._done:
+            return None
+        chunks = self._chunks
+        body = chunks[0] if len(chunks) == 1 else b"".join(chunks)
+        self.release()
+        return body
+
     async def iter_any(self) -> AsyncIterator[bytes]:
         """The body as it arrives (whatever the socket gave since the last step)."""
         while True:
