@@ -14,6 +14,10 @@ code). Granian's own work (HTTP parsing, the ASGI bridge) is not in these figure
 upstream client's (aiohttp) is.
 
     .venv/bin/python bench/profile_app.py --stalls 5 --concurrency 2   # what blocks the loop
+
+The usage flusher (spool → store) runs inline here; under `provocapi serve` it has its
+own process. `--flusher external` leaves it out, as serve does for its workers: the
+figure is then the request path's alone (the spool just grows during the run).
 """
 
 from __future__ import annotations
@@ -130,7 +134,7 @@ async def drive(app: App, body: bytes, key: str, total: int, concurrency: int) -
     return counts
 
 
-def build_app(target: str, upstream: str, work: Path) -> tuple[App, str]:
+def build_app(target: str, upstream: str, work: Path, flusher: str = "inline") -> tuple[App, str]:
     if target == "baseline":
         import baseline_proxy
 
@@ -152,6 +156,10 @@ def build_app(target: str, upstream: str, work: Path) -> tuple[App, str]:
         PROVOCAPI_STATE_FILE=str(work / "state.bin"),
         PROVOCAPI_LOG_LEVEL="WARNING",
     )
+    if flusher == "external":
+        from provocapi.usage.recorder import EXTERNAL, FLUSHER_ENV
+
+        os.environ[FLUSHER_ENV] = EXTERNAL
     from provocapi.app import create_app
 
     return create_app(), key
@@ -218,7 +226,7 @@ async def find_stalls(app: App, body: bytes, key: str, args: argparse.Namespace)
 
 
 async def main_async(args: argparse.Namespace, upstream: str, work: Path) -> None:
-    app, key = build_app(args.target, upstream, work)
+    app, key = build_app(args.target, upstream, work, args.flusher)
     body = json.dumps(floor.body(args.stream)).encode()
     shutdown = await lifespan(app)
     try:
@@ -261,6 +269,12 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--requests", type=int, default=5000)
     ap.add_argument("--concurrency", type=int, default=64)
     ap.add_argument("--top", type=int, default=30, help="rows of each profile table")
+    ap.add_argument(
+        "--flusher",
+        choices=("inline", "external"),
+        default="inline",
+        help="external: no usage flusher in this process (as under `provocapi serve`)",
+    )
     ap.add_argument(
         "--stalls",
         type=float,

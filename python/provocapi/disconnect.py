@@ -23,15 +23,21 @@ WATCH_AFTER_S = 0.2
 class DisconnectGuard:
     __slots__ = ("_closed", "_receive", "_task", "_timer", "_watcher", "gone")
 
-    def __init__(self, receive: Receive, watch_after_s: float = WATCH_AFTER_S) -> None:
+    def __init__(
+        self,
+        receive: Receive,
+        watch_after_s: float = WATCH_AFTER_S,
+        task: asyncio.Task[object] | None = None,
+    ) -> None:
+        """`task`: the running task when the caller knows it (asking asyncio for it and
+        for the loop costs a getpid() system call each on CPython 3.11)."""
         self.gone = False
         self._closed = False
         self._receive = receive
-        self._task = asyncio.current_task()
+        self._task = task = task or asyncio.current_task()
+        loop = task.get_loop() if task is not None else asyncio.get_running_loop()
         self._watcher: asyncio.Future[object] | None = None
-        self._timer: asyncio.TimerHandle | None = asyncio.get_running_loop().call_later(
-            watch_after_s, self._watch
-        )
+        self._timer: asyncio.TimerHandle | None = loop.call_later(watch_after_s, self._watch)
 
     def _watch(self) -> None:
         self._timer = None

@@ -54,7 +54,7 @@ async def forward(gw: Gateway, req: Request, call: Call) -> None:
 
     An error after the keep-alives of a waking pool opened the stream goes up like any
     other: the reply renders it as the stream's error event."""
-    guard = DisconnectGuard(req.receive)
+    guard = DisconnectGuard(req.receive, task=req.task)
     reply = req.reply
     # a streaming call waiting for a pool to wake keeps its client reading
     keepalive = reply if call.stream else None
@@ -115,7 +115,9 @@ def worker_starting() -> ApiError:
 
 
 async def _complete(gw: Gateway, reply: Reply, call: Call, resp: Response) -> None:
-    body = await read_body(resp)
+    body = resp.read_now()
+    if body is None:
+        body = await read_body(resp)
     plan = call.plan
     try:
         r = _core.rewrite_response(

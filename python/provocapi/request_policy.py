@@ -9,7 +9,9 @@ naming it, never silently dropped.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
+from operator import attrgetter
 from typing import Any
 
 import msgspec
@@ -49,6 +51,17 @@ def _unsupported_fields(struct: type[msgspec.Struct], accepted: frozenset[str]) 
 
 CHAT_UNSUPPORTED = _unsupported_fields(ChatRequest, trt.CHAT_COMPLETION_FIELDS)
 COMPLETION_UNSUPPORTED = _unsupported_fields(CompletionRequest, trt.COMPLETION_FIELDS)
+
+
+def _getter(fields: tuple[str, ...]) -> Callable[[Any], tuple[Any, ...]]:
+    """All `fields` of a request in one C call, always as a tuple."""
+    if len(fields) > 1:
+        return attrgetter(*fields)
+    return lambda req: tuple(getattr(req, f) for f in fields)
+
+
+_CHAT_UNSUPPORTED_GET = _getter(CHAT_UNSUPPORTED)
+_COMPLETION_UNSUPPORTED_GET = _getter(COMPLETION_UNSUPPORTED)
 _CHAT_DROP = {f: UNSET for f in DROPPED if f in ChatRequest.__struct_fields__}
 _COMPLETION_DROP = {f: UNSET for f in DROPPED if f in CompletionRequest.__struct_fields__}
 _MAX_COMPLETION_UPSTREAM = "max_completion_tokens" in trt.CHAT_COMPLETION_FIELDS
@@ -78,14 +91,19 @@ def _encode(upstream: msgspec.Struct) -> bytes:
     return msgspec.json.encode(msgspec.structs.replace(upstream, **drop)) if drop else body
 
 
-def _check_unsupported(req: msgspec.Struct, fields: tuple[str, ...]) -> None:
-    for f in fields:
-        if given(getattr(req, f)):
+def _check_unsupported(
+    req: msgspec.Struct, fields: tuple[str, ...], get: Callable[[Any], tuple[Any, ...]]
+) -> None:
+    values = get(req)
+    if values.count(UNSET) == len(values):  # the usual request: none sent, one look in C
+        return
+    for f, v in zip(fields, values, strict=True):
+        if given(v):
             raise unsupported(f)
 
 
 def _range(value: Any, name: str, lo: float, hi: float) -> None:
-    if given(value) and not lo <= value <= hi:
+    if not lo <= value <= hi:
         raise invalid(f"Invalid '{name}': {quote(value)} is outside [{lo}, {hi}].", param=name)
 
 
@@ -99,11 +117,18 @@ def _sampling(req: ChatRequest | CompletionRequest, res: Resolved) -> dict[str, 
     (trtllm-serve reads the model's generation_config.json) must not decide
     what a client gets. seed, n and stop pass through as given.
     """
-    _range(req.temperature, "temperature", 0, 2)
-    _range(req.top_p, "top_p", 0, 1)
-    _range(req.frequency_penalty, "frequency_penalty", -2, 2)
-    _range(req.presence_penalty, "presence_penalty", -2, 2)
-    _range(req.n, "n", 1, 128)
+    # inline "given" checks: the usual request sends one or two of these
+    temperature, top_p, n = req.temperature, req.top_p, req.n
+    if temperature is not UNSET and temperature is not None:
+        _range(temperature, "temperature", 0, 2)
+    if top_p is not UNSET and top_p is not None:
+        _range(top_p, "top_p", 0, 1)
+    for name in ("frequency_penalty", "presence_penalty"):
+        value = getattr(req, name)
+        if value is not UNSET and value is not None:
+            _range(value, name, -2, 2)
+    if n is not UNSET and n is not None:
+        _range(n, "n", 1, 128)
     if isinstance(req.stop, list) and len(req.stop) > MAX_STOP:
         raise invalid(
             f"Invalid 'stop': array too long. Expected an array with maximum length {MAX_STOP}, "
@@ -111,11 +136,10 @@ def _sampling(req: ChatRequest | CompletionRequest, res: Resolved) -> dict[str, 
             param="stop",
         )
     pinned: dict[str, Any] = {}
-    defaults = res.model.sampling
-    if not given(req.temperature):
-        pinned["temperature"] = defaults.temperature
-    if not given(req.top_p):
-        pinned["top_p"] = defaults.top_p
+    if temperature is UNSET or temperature is None:
+        pinned["temperature"] = res.model.sampling.temperature
+    if top_p is UNSET or top_p is None:
+        pinned["top_p"] = res.model.sampling.top_p
     return pinned
 
 
@@ -209,7 +233,7 @@ def _tools(req: ChatRequest, res: Resolved) -> tuple[str | None, list[str] | Non
 
 
 def plan_chat(req: ChatRequest, res: Resolved) -> GenerationPlan:
-    _check_unsupported(req, CHAT_UNSUPPORTED)
+    _check_unsupported(req, CHAT_UNSUPPORTED, _CHAT_UNSUPPORTED_GET)
     pinned = _sampling(req, res)
     if given(req.max_completion_tokens):
         max_tokens = _max_tokens(req.max_completion_tokens, "max_completion_tokens", res)
@@ -237,7 +261,7 @@ def plan_chat(req: ChatRequest, res: Resolved) -> GenerationPlan:
 
 
 def plan_completion(req: CompletionRequest, res: Resolved) -> GenerationPlan:
-    _check_unsupported(req, COMPLETION_UNSUPPORTED)
+    _check_unsupported(req, COMPLETION_UNSUPPORTED, _COMPLETION_UNSUPPORTED_GET)
     pinned = _sampling(req, res)
     if req.suffix:  # trtllm-serve: "suffix is not supported"
         raise unsupported("suffix")

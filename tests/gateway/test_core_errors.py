@@ -40,6 +40,9 @@ class _Resp:
     def __init__(self, body: bytes) -> None:
         self.body = body
 
+    def read_now(self) -> bytes | None:
+        return None  # as if still on its way: the awaited read below
+
     async def read(self) -> bytes:
         return self.body
 

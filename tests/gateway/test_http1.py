@@ -137,6 +137,36 @@ async def test_chunked_answer_as_it_comes(server: Start) -> None:
     client.close()
 
 
+async def test_read_now_takes_a_whole_body_and_only_a_whole_one(server: Start) -> None:
+    async def handler(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        await read_request(reader)
+        writer.write(b"HTTP/1.1 200 OK\r\nContent-Length: 11\r\n\r\nhello")
+        await writer.drain()
+        await asyncio.sleep(0.05)
+        writer.write(b" world")
+        await writer.drain()
+        await read_request(reader)
+        writer.write(OK)
+        await writer.drain()
+        await read_request(reader)
+
+    srv = await server(handler)
+    client = Client(1.0)
+    resp = await client.post(srv.url, b"{}", 5.0)
+    assert resp.read_now() is None  # half of it: the connection stays with the answer
+    assert not client._pools[("http", "127.0.0.1", srv.port)].idle
+    assert await resp.read() == b"hello world"
+    resp = await client.post(srv.url, b"{}", 5.0)  # the same connection, kept alive
+    for _ in range(100):
+        body = resp.read_now()
+        if body is not None:
+            break
+        await asyncio.sleep(0.01)
+    assert body == b"{}"
+    assert len(client._pools[("http", "127.0.0.1", srv.port)].idle) == 1  # back in its pool
+    client.close()
+
+
 async def test_close_delimited_body_ends_at_eof(server: Start) -> None:
     srv = await started(server, answering(b"HTTP/1.1 200 OK\r\n\r\nall of it", keep=False))
     client = Client(1.0)

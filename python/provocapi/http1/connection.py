@@ -13,6 +13,9 @@ from collections.abc import AsyncIterator, Callable
 
 import httptools
 
+# headers that delimit the body; without either it ends when the connection does
+_BODY_FRAMING = frozenset({b"content-length", b"transfer-encoding"})
+
 
 class UpstreamClosed(Exception):
     """The connection ended before the answer did (reset, closed, or cut mid-body)."""
@@ -34,19 +37,32 @@ class Response:
     """A worker's answer: status and headers first, then the body (whole or as it comes)."""
 
     __slots__ = (
-        "_chunks", "_conn", "_done", "_error", "_waiter", "close_delimited", "headers",
-        "status",
+        "_chunks", "_conn", "_done", "_error", "_headers", "_loop", "_raw", "_waiter",
+        "close_delimited", "status",
     )  # fmt: skip
 
     def __init__(self, conn: Connection) -> None:
         self._conn: Connection | None = conn
+        self._loop = conn.loop
         self.status = 0
-        self.headers: dict[str, str] = {}  # lower-case names
+        # as llhttp gave them: decoded only if someone asks (an error answer does)
+        self._raw: list[tuple[bytes, bytes]] = []
+        self._headers: dict[str, str] | None = None
         self._chunks: list[bytes] = []
         self._done = False
         self._error: BaseException | None = None
         self._waiter: asyncio.Future[None] | None = None
         self.close_delimited = True  # no content-length, not chunked: the body ends at EOF
+
+    @property
+    def headers(self) -> dict[str, str]:
+        """Lower-case names; a repeated header keeps its last value."""
+        h = self._headers
+        if h is None:
+            h = self._headers = {
+                name.decode("latin-1").lower(): value.decode("latin-1") for name, value in self._raw
+            }
+        return h
 
     # the protocol's side
 
@@ -63,7 +79,7 @@ class Response:
     # the reader's side
 
     async def _wait(self) -> None:
-        self._waiter = asyncio.get_running_loop().create_future()
+        self._waiter = self._loop.create_future()
         try:
             await self._waiter
         finally:
@@ -80,6 +96,17 @@ class Response:
             return chunks[0] if len(chunks) == 1 else b"".join(chunks)
         finally:
             self.release()
+
+    def read_now(self) -> bytes | None:
+        """The whole body if it has all arrived (then as after `read`: the connection goes
+        back to its pool), else None. A small answer usually came with its headers: no
+        coroutine to create and await for it."""
+        if not self._done:
+            return None
+        chunks = self._chunks
+        body = chunks[0] if len(chunks) == 1 else b"".join(chunks)
+        self.release()
+        return body
 
     async def iter_any(self) -> AsyncIterator[bytes]:
         """The body as it arrives (whatever the socket gave since the last step)."""
@@ -119,6 +146,9 @@ class Connection(asyncio.Protocol):
     """One socket; at most one request in flight on it."""
 
     def __init__(self, on_idle: Callable[[Connection], None]) -> None:
+        # made by the loop's create_connection, inside it: kept, as asking for the
+        # running loop costs a getpid() system call each time on CPython 3.11
+        self.loop = asyncio.get_running_loop()
         self.transport: asyncio.Transport | None = None
         self.parser = httptools.HttpResponseParser(self)
         self.resp: Response | None = None
@@ -162,9 +192,8 @@ class Connection(asyncio.Protocol):
     def on_header(self, name: bytes, value: bytes) -> None:
         resp = self.resp
         if resp is not None:
-            key = name.decode("latin-1").lower()
-            resp.headers[key] = value.decode("latin-1")
-            if key == "content-length" or key == "transfer-encoding":
+            resp._raw.append((name, value))
+            if resp.close_delimited and name.lower() in _BODY_FRAMING:
                 resp.close_delimited = False
 
     def on_headers_complete(self) -> None:
@@ -196,7 +225,7 @@ class Connection(asyncio.Protocol):
     def send(self, data: bytes, deadline: float) -> asyncio.Future[Response]:
         """Writes a request; the answer must end before `deadline` (loop time)."""
         assert self.transport is not None
-        loop = asyncio.get_running_loop()
+        loop = self.loop
         self.resp = Response(self)
         self._got_bytes = self._keep_alive = False
         self.headers_ready = loop.create_future()

@@ -118,12 +118,13 @@ class Client:
         UpstreamClosed, UpstreamTimeout or BadHttp (connection.py).
         """
         target = self._target(url, headers)
-        loop = asyncio.get_running_loop()
-        deadline = loop.time() + timeout_s
         data = b"%s%d\r\n\r\n%s" % (target.head, len(body), body)
         pool = target.pool
+        conn = pool.get()
+        # an idle connection knows its loop (no getpid() behind get_running_loop)
+        loop = conn.loop if conn is not None else asyncio.get_running_loop()
+        deadline = loop.time() + timeout_s
         while True:
-            conn = pool.get()
             fresh = conn is None
             if conn is None:
                 wait = min(self.connect_timeout_s, max(0.001, deadline - loop.time()))
@@ -135,6 +136,7 @@ class Client:
                 if fresh or exc.got_bytes:
                     raise
                 # a kept-alive connection the worker had closed: it never saw the request
+                conn = pool.get()
             except asyncio.CancelledError:
                 conn.close()  # the worker sees the cancellation
                 raise

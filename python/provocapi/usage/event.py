@@ -134,27 +134,32 @@ def served_tokens(call: Call) -> tuple[int, int]:
 
 
 def end_row(call: Call, begin: Row) -> Row:
+    return finish_row(call, dict(begin))
+
+
+def finish_row(call: Call, row: Row) -> Row:
+    """`end_row` in place: the recorder's begin row becomes the end row (it is not
+    needed once the call ended), sparing a copy of every column per call."""
     status = call.status
     ttft = call.ttft_s
+    error_code = call.error_code
     prompt, completion = served_tokens(call)
     # rounded once here, so every store holds the very same doubles
-    return {
-        **begin,
-        "version": END,
-        "worker": call.worker or "",
-        "status": status,
-        "outcome": outcome(status, call.error_code),
-        "error_code": call.error_code or "",
-        "prompt_tokens": prompt,
-        "completion_tokens": completion,
-        "queue_ms": round(call.queue_ms, 3),
-        "ttft_ms": None if ttft is None else round(ttft * 1000, 3),
-        "latency_ms": round(call.elapsed_s() * 1000, 3),
-    }
+    row["version"] = END
+    row["worker"] = call.worker or ""
+    row["status"] = status
+    row["outcome"] = outcome(status, error_code)
+    row["error_code"] = error_code or ""
+    row["prompt_tokens"] = prompt
+    row["completion_tokens"] = completion
+    row["queue_ms"] = round(call.queue_ms, 3)
+    row["ttft_ms"] = None if ttft is None else round(ttft * 1000, 3)
+    row["latency_ms"] = round(call.elapsed_s() * 1000, 3)
+    return row
 
 
 def encode(row: Row) -> bytes:
-    return orjson.dumps(row) + b"\n"
+    return orjson.dumps(row, option=orjson.OPT_APPEND_NEWLINE)
 
 
 # (prompt tokens, completion tokens, worker, ttft_ms, wall ms of the progress line)

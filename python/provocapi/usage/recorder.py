@@ -22,7 +22,7 @@ from ..call import Call
 from ..config import UsageConfig
 from ..error_catalog import USAGE_SPOOL_FULL, USAGE_SPOOL_UNAVAILABLE
 from . import progress
-from .event import begin_row, encode, end_row, new_event_id
+from .event import begin_row, encode, finish_row, new_event_id
 from .flusher import Flusher
 from .spool import SpoolWriter
 from .stores import UsageStore
@@ -121,7 +121,7 @@ class SpoolRecorder:
         call.usage_row = None
         self._open.pop(row["event_id"], None)
         try:
-            self.writer.append(encode(end_row(call, row)))
+            self.writer.append(encode(finish_row(call, row)))
         except OSError as exc:  # the begin line stays: the call is still recorded
             self._end_write_failed(exc)
 

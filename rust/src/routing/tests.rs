@@ -227,3 +227,24 @@ fn bad_settings_are_refused() {
     assert!(mk(vec![spec(1, 0); MAX_WORKERS + 1], 1.5).is_err());
     assert_eq!(Policy::parse("nope"), None);
 }
+
+#[test]
+fn prefix_hash_tells_near_prefixes_apart() {
+    let base: Vec<u8> = (0..=255u8).cycle().take(2051).collect(); // 256 words and a tail
+    let h = prefix_hash(&base);
+    assert_eq!(h, prefix_hash(&base.clone()));
+    let mut seen = std::collections::HashSet::new();
+    seen.insert(h);
+    for at in 0..base.len() {
+        let mut other = base.clone();
+        other[at] ^= 1;
+        assert!(
+            seen.insert(prefix_hash(&other)),
+            "a flip at byte {at} collided"
+        );
+    }
+    // a zero-padded tail is not the same as real zeros, nor a shorter prefix
+    assert_ne!(prefix_hash(b"abc"), prefix_hash(b"abc\0"));
+    assert_ne!(prefix_hash(b"abcdefgh"), prefix_hash(b"abcdefg"));
+    assert_ne!(prefix_hash(b""), 0);
+}
