@@ -26,11 +26,8 @@ import time
 from pathlib import Path
 
 from floor import (
-    GATEWAY_CONFIG,
-    MODEL,
     PY,
     REPO,
-    SERVER_CPU,
     Processes,
     body,
     http,
@@ -39,7 +36,7 @@ from floor import (
     tree,
 )
 from procmem import comm, pss_bytes
-from provocapi.netutil import free_port, wait_healthy
+from workers_memory import start_gateway, warm
 
 MIB = 1 << 20
 RUNNER_MARKS = (b"provocapi.batch.runner_process",)  # a fresh interpreter's command line
@@ -73,31 +70,6 @@ def role(pid: int, root: int) -> str:
     if name == FLUSHER_COMM or any(m in args for m in FLUSHER_MARKS):
         return "flusher"
     return "worker" if b"serve" in args else "?"
-
-
-def start_gateway(procs: Processes, work: Path, upstream: str, workers: int) -> tuple[str, int]:
-    cfg = work / "gateway.toml"
-    cfg.write_text(GATEWAY_CONFIG.format(model=MODEL, upstream=upstream))
-    port = free_port()
-    argv = [PY, "-m", "provocapi", "serve", "--config", str(cfg), "--host", "127.0.0.1"]
-    argv += ["--port", str(port), "--data-dir", str(work / "data"), "--workers", str(workers)]
-    proc = procs.start("provocapi", argv, SERVER_CPU, env={"PROVOCAPI_LOG_LEVEL": "WARNING"})
-    base = f"http://127.0.0.1:{port}"
-    wait_healthy(base + "/health", 60, proc)
-    deadline = time.monotonic() + 30  # launcher, flusher, runner and N workers
-    while time.monotonic() < deadline and len(tree(proc.pid)) < workers + 3:
-        time.sleep(0.2)
-    return base, proc.pid
-
-
-def warm(base: str, key: str, n: int) -> None:
-    b = body(False)
-    b["max_tokens"] = 1
-    headers = {"Content-Type": "application/json", "Authorization": f"Bearer {key}"}
-    for _ in range(n):  # new connections: the kernel spreads them over the workers
-        status, raw = http(base + "/v1/chat/completions", json.dumps(b).encode(), headers, 30)
-        if status != 200:
-            raise RuntimeError(f"warm-up: HTTP {status}: {raw[:200]!r}")
 
 
 def run_batch(base: str, key: str) -> None:
@@ -182,7 +154,7 @@ def main(argv: list[str] | None = None) -> int:
         rows = []
         for n in args.workers:
             base, pid = start_gateway(procs, work, upstream, n)
-            warm(base, key, 4 * n)
+            warm(base, key, 4 * n, max_tokens=1)
             run_batch(base, key)
             time.sleep(1)
             by = measure(pid)

@@ -59,9 +59,9 @@ def start_gateway(procs: Processes, work: Path, upstream: str, workers: int) -> 
     proc = procs.start("provocapi", argv, SERVER_CPU, env={"PROVOCAPI_LOG_LEVEL": "WARNING"})
     base = f"http://127.0.0.1:{port}"
     wait_healthy(base + "/health", 60, proc)
-    # every worker up (the launcher, flusher, runner, N workers all exist)
+    # every process up: the launcher, its flusher and runner, N workers
     deadline = time.monotonic() + 30
-    while time.monotonic() < deadline and len(tree(proc.pid)) < workers + 1:
+    while time.monotonic() < deadline and len(tree(proc.pid)) < workers + 3:
         time.sleep(0.2)
     return base, proc.pid
 

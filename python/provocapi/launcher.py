@@ -199,7 +199,7 @@ def serve(
         if cfg.usage.flusher == "process":
             # one process drains the spool for all workers, which then only write it;
             # forked from here, it shares the modules imported here
-            flusher = FlusherSupervisor(fork=flusher_main, process_name=FLUSHER_NAME)
+            flusher = FlusherSupervisor(flusher_main, FLUSHER_NAME)
             flusher.start()
             os.environ[FLUSHER_ENV] = EXTERNAL
             print("==> usage: one flusher process drains the spool into the store", flush=True)
@@ -208,8 +208,7 @@ def serve(
         if cfg.batch.runner == "process":
             # batches run in one low-priority process; the workers only serve
             # forked, now and on each restart, from here where the tables are loaded
-            runner = FlusherSupervisor(label="batch runner", fork=runner_main,
-                                       process_name=RUNNER_NAME)  # fmt: skip
+            runner = FlusherSupervisor(runner_main, RUNNER_NAME, "batch runner")
             runner.start()
             os.environ[RUNNER_ENV] = RUNNER_EXTERNAL
         else:

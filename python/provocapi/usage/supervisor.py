@@ -5,9 +5,9 @@ re-reads every series from the start of what is still on disk; the store
 collapses the replays by event_id). A thread watches it, since Granian's
 `serve()` holds the launcher's main thread.
 
-`provocapi serve` forks it from the launcher (`fork=`, forked.py) rather than
-starting a fresh interpreter (`command`), so it shares the modules the launcher
-imported; a restart forks from the launcher again. The batch runner process is
+`provocapi serve` forks it from the launcher (forked.py) rather than starting a
+fresh interpreter, so it shares the modules the launcher imported; a restart
+forks from the launcher again. The batch runner process is
 supervised the same way, and shares the tokenizer tables the launcher loaded.
 """
 
@@ -18,49 +18,27 @@ import sys
 import threading
 import time
 from collections.abc import Callable
-from typing import IO, Protocol
 
-from ..forked import fork_child
+from ..forked import ForkedChild, fork_child
 
 WATCH_S = 0.5
 QUICK_EXIT_S = 5.0  # a flusher that dies this soon after its start is crash-looping
 MAX_BACKOFF_S = 10.0
 STOP_GRACE_S = 15.0  # its last drain is bounded at 5 s, plus start-up and store close
 
-COMMAND = [sys.executable, "-m", "provocapi.usage.flusher_process"]
-
 
 def say(msg: str, label: str = "usage flusher") -> None:
     print(f"==> {label}: {msg}", file=sys.stderr, flush=True)
 
 
-class Child(Protocol):
-    """What the supervisor needs of its process: a `subprocess.Popen` or a `ForkedChild`."""
-
-    pid: int
-    stdin: IO[bytes] | None
-    returncode: int | None
-
-    def poll(self) -> int | None: ...
-    def wait(self, timeout: float | None = None) -> int: ...
-    def kill(self) -> None: ...
-
-
 class FlusherSupervisor:
     def __init__(
-        self,
-        command: list[str] | None = None,
-        label: str = "usage flusher",
-        *,
-        fork: Callable[[], int] | None = None,
-        process_name: str = "",
+        self, fork: Callable[[], int], process_name: str, label: str = "usage flusher"
     ) -> None:
-        self.command = command or COMMAND
         self.label = label  # the batch runner process is supervised the same way
-        # set: the child is forked from this process and runs `fork()` (forked.py)
-        self.fork = fork
+        self.fork = fork  # what the child runs, forked from this process (forked.py)
         self.process_name = process_name
-        self.proc: Child | None = None
+        self.proc: ForkedChild | None = None
         self.restarts = 0
         self._started_at = 0.0
         self._stopping = threading.Event()
@@ -73,10 +51,7 @@ class FlusherSupervisor:
 
     def _spawn(self) -> None:
         # stdin is the stop signal: the flusher ends at EOF (see flusher_process.py)
-        if self.fork is not None:
-            self.proc = fork_child(self.fork, self.process_name)
-        else:
-            self.proc = subprocess.Popen(self.command, stdin=subprocess.PIPE)
+        self.proc = fork_child(self.fork, self.process_name)
         self._started_at = time.monotonic()
 
     def _watch(self) -> None:
