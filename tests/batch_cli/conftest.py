@@ -52,10 +52,14 @@ async def served() -> AsyncIterator[Served]:
 
 
 async def start_cli(served: Served, *args: str, **popen: object) -> asyncio.subprocess.Process:
-    kw: dict[str, object] = {"stdout": asyncio.subprocess.PIPE, "stderr": asyncio.subprocess.PIPE}
+    kw: dict[str, object] = {
+        "stdout": asyncio.subprocess.PIPE,
+        "stderr": asyncio.subprocess.PIPE,
+        "env": served.env(),
+    }
     kw.update(popen)
     return await asyncio.create_subprocess_exec(
-        sys.executable, "-m", "provocapi", "batch", *args, env=served.env(), **kw
+        sys.executable, "-m", "provocapi", "batch", *args, **kw
     )  # type: ignore[arg-type]
 
 

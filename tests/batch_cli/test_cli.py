@@ -7,12 +7,14 @@ API it will meet. The CLI runs as a real process (`python -m provocapi batch`)."
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import os
 import pty
 import signal
 import sys
 import time
+from pathlib import Path
 
 from .conftest import KEY, Served, cli, jsonl, start_cli
 
@@ -187,19 +189,48 @@ async def test_ctrl_c_stops_following_and_never_cancels(served: Served, tmp_path
     served.double.step = 0  # never ends
     src = str(jsonl(tmp_path / "in.jsonl", 4))
     proc = await start_cli(
-        served, "submit", src, "--endpoint", "/v1/chat/completions", "--wait", "--poll", "0.05"
-    )
+        served,
+        "submit", src, "--endpoint", "/v1/chat/completions", "--wait", "--poll", "0.05",
+        env=served.env(PYTHONFAULTHANDLER="1"),  # SIGABRT dumps its stacks (below)
+    )  # fmt: skip
     deadline = time.monotonic() + 20
     while sum(1 for m, p in served.double.calls if m == "GET" and "/batches/" in p) < 3:
         assert time.monotonic() < deadline, "the CLI never polled"
         await asyncio.sleep(0.02)
     proc.send_signal(signal.SIGINT)
-    _out, err = await asyncio.wait_for(proc.communicate(), 20)
+    ran = asyncio.ensure_future(proc.communicate())
+    try:
+        _out, err = await asyncio.wait_for(asyncio.shield(ran), 20)
+    except TimeoutError:
+        raise AssertionError(await _why_still_running(proc, ran)) from None
     assert proc.returncode == 130, err
     assert b"keeps running" in err and b"Traceback" not in err
     assert not [c for c in served.double.calls if c[1].endswith("/cancel")]
     (job,) = served.double.jobs.values()
     assert job.batch["status"] == "in_progress"
+
+
+async def _why_still_running(
+    proc: asyncio.subprocess.Process, ran: asyncio.Future[tuple[bytes, bytes]]
+) -> str:
+    """What a CLI that outlived its Ctrl-C was doing: its signal state, where the kernel
+    has it, then the Python stacks faulthandler prints on SIGABRT."""
+    facts = [f"the CLI (pid {proc.pid}) still runs 20 s after SIGINT"]
+    try:
+        status = Path(f"/proc/{proc.pid}/status").read_text().splitlines()
+        facts += [x for x in status if x.startswith(("State", "Sig", "ShdPnd"))]
+        facts.append("wchan: " + Path(f"/proc/{proc.pid}/wchan").read_text())
+    except OSError as e:
+        facts.append(f"/proc: {e} (exited, yet its pipes stayed open or went unnoticed)")
+    with contextlib.suppress(ProcessLookupError):
+        proc.send_signal(signal.SIGABRT)
+    try:
+        _out, err = await asyncio.wait_for(ran, 10)
+        facts.append(err.decode(errors="replace"))
+    except TimeoutError:
+        proc.kill()
+        facts.append("no exit after SIGABRT either")
+    return "\n".join(facts)
 
 
 async def test_a_4xx_is_printed_with_its_openai_message(served: Served) -> None:
