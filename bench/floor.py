@@ -57,6 +57,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from types import FrameType
 
+from machine_speed import SPEED_PROBE
+from machine_speed import describe as speed_probe
 from provocapi.netutil import free_port, wait_healthy  # stdlib only: no core loaded
 
 BENCH = Path(__file__).resolve().parent
@@ -747,6 +749,7 @@ def report(
     lat: dict[str, LatencyResult],
     stream: dict[str, StreamCpu],
     load_before: str,
+    speed_before: str,
     started: dt.datetime,
     token_delay: float,
 ) -> str:
@@ -761,7 +764,8 @@ def report(
     lines = [
         f"# The performance floor, {started:%Y-%m-%d %H:%M}" + (" (--quick)" if args.quick else ""),
         "",
-        f"- machine: {machine()}; load average {load_before} before, {loadavg()} after",
+        f"- machine: {machine()}; load average {load_before} before, {loadavg()} after; "
+        f"speed probe {speed_before} before, {speed_probe()} after ({SPEED_PROBE})",
         f"- versions: {versions()}",
         f"- method: `{args.command_line}`: the measured server alone "
         f"on core {SERVER_CPU} (one Granian worker, ASGI, uvloop, http1), wrk/oha and the "
@@ -942,6 +946,7 @@ def main(argv: list[str] | None = None) -> int:
     if args.wait_quiet > 0:
         wait_quiet(args.wait_quiet)
     load_before = loadavg()
+    speed_before = speed_probe()
     say(
         f"==> the performance floor{' (--quick)' if args.quick else ''}; load average "
         f"{load_before} on {os.cpu_count()} cores"
@@ -1035,7 +1040,9 @@ def main(argv: list[str] | None = None) -> int:
             stream = stream_cpu(env, run, stream_body, paced)
             procs.stop("sim-paced")
 
-        text = report(args, d, rounds, lat, stream, load_before, started, args.token_delay_ms)
+        text = report(
+            args, d, rounds, lat, stream, load_before, speed_before, started, args.token_delay_ms
+        )
         out.write_text(text)
         say("")
         say(text)

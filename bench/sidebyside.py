@@ -80,6 +80,8 @@ from floor import (
     tree,
     tree_cpu_s,
 )
+from machine_speed import SPEED_PROBE
+from machine_speed import describe as speed_probe
 from procmem import tree_pss
 from provocapi.netutil import free_port, wait_healthy
 from rounds import order, summarise
@@ -551,6 +553,8 @@ class Results:
     quick: bool
     load_before: str
     load_after: str = ""
+    speed_before: str = ""  # bench/machine_speed.py
+    speed_after: str = ""
     machine: str = ""
     versions: dict[str, str] = field(default_factory=dict)
     fixed_tool: str = ""
@@ -835,7 +839,8 @@ def report(res: Results) -> str:
         f"{res.started}" + (" (--quick: smoke run, not a measurement)" if res.quick else ""),
         "",
         f"- machine: {res.machine}; load average {res.load_before} before, "
-        f"{res.load_after} after; {res.seconds / 60:.1f} minutes",
+        f"{res.load_after} after; speed probe {res.speed_before} before, {res.speed_after} "
+        f"after ({SPEED_PROBE}); {res.seconds / 60:.1f} minutes",
         "- versions: " + ", ".join(f"{k} {v}" for k, v in res.versions.items()),
         "- command: `.venv/bin/python bench/sidebyside.py"
         + (" --quick" if res.quick else "")
@@ -1195,6 +1200,7 @@ def main(argv: list[str] | None = None) -> int:
     res = Results(f"{started:%Y-%m-%d %H:%M}", args.quick, loadavg())
     res.unique_prompts = args.unique_prompts
     res.machine = machine()
+    res.speed_before = speed_probe()
     res.fixed_tool = "oha -q N --latency-correction" if oha else "bench/openloop.py"
     res.durations = {k: float(v) for k, v in asdict(d).items()}
     t0 = time.monotonic()
@@ -1223,6 +1229,7 @@ def main(argv: list[str] | None = None) -> int:
         signal.alarm(0)
         res.seconds = time.monotonic() - t0
         res.load_after = loadavg()
+        res.speed_after = speed_probe()
         json_file = out.with_suffix(".json")
         json_file.write_text(json.dumps(asdict(res), indent=1, default=str) + "\n")
         text = report(res)
