@@ -13,6 +13,7 @@ import gc
 import ipaddress
 import json
 import os
+import subprocess
 import sys
 import threading
 from pathlib import Path
@@ -32,7 +33,7 @@ from .config import Config, ModelConfig
 from .health import mark_draining
 from .keys import KeyStore
 from .lora_files import WEIGHTS_FILE, write_zero_adapter
-from .netutil import free_port, wait_healthy
+from .netutil import free_ports, wait_healthy
 from .sim_supervisor import SimSupervisor
 from .usage.flusher_process import PROCESS_NAME as FLUSHER_NAME
 from .usage.flusher_process import main as flusher_main
@@ -81,33 +82,57 @@ def _sim_spec(m: ModelConfig, port: int) -> dict[str, object]:
     return spec
 
 
+# A simulator that cannot bind one of its ports (taken between our pick and its bind,
+# e.g. as another program's outgoing connection) is started again on fresh ports.
+SIM_START_ATTEMPTS = 3
+
+
 def start_simulated(cfg: Config, host: str) -> tuple[Config, SimSupervisor | None]:
     """One simulator process serving every `simulate = true` model, a port each,
     restarted on the same ports if it dies (sim_supervisor.py)."""
     sims = [m for m in cfg.models if m.simulate and not m.workers]
     if not sims:
         return cfg, None
-    ports = {m.id: free_port(host) for m in sims}
-    fleet = [_sim_spec(m, ports[m.id]) for m in sims]
     print(f"==> starting {len(sims)} simulated trtllm-serve workers (one process)", flush=True)
-    supervisor = SimSupervisor(
-        [sys.executable, "-m", "provocapi.sim", "--host", host, "--fleet", json.dumps(fleet)]
-    )
-    proc = supervisor.spawn()
+    attempt = 1
+    while True:
+        # all picked at once: ports picked one by one may repeat (each is free again
+        # as soon as its probe socket closes)
+        ports = dict(zip([m.id for m in sims], free_ports(len(sims), host), strict=True))
+        supervisor = SimSupervisor(
+            [
+                sys.executable, "-m", "provocapi.sim", "--host", host,
+                "--fleet", json.dumps([_sim_spec(m, ports[m.id]) for m in sims]),
+            ]
+        )  # fmt: skip
+        proc = supervisor.spawn()
+        try:
+            models = _wait_simulated(cfg, host, ports, proc)
+        except BaseException as exc:
+            exited = proc.poll() is not None  # before stop() ends it
+            supervisor.stop()
+            if not (isinstance(exc, RuntimeError) and exited and attempt < SIM_START_ATTEMPTS):
+                raise
+            print(f"    the simulator exited at start; again on other ports ({attempt})")
+            attempt += 1
+            continue
+        supervisor.watch()
+        return msgspec.structs.replace(cfg, models=models), supervisor
+
+
+def _wait_simulated(
+    cfg: Config, host: str, ports: dict[str, int], proc: subprocess.Popen[bytes]
+) -> list[ModelConfig]:
+    """The models, the simulated ones pointed at their simulator once it answers."""
     models = []
-    try:
-        for m in cfg.models:
-            if m.id in ports:
-                url = f"http://{host}:{ports[m.id]}"
-                wait_healthy(f"{url}/health", 30, proc)
-                print(f"    {m.id:<26} simulated at {url}", flush=True)
-                m = msgspec.structs.replace(m, workers=[url])
-            models.append(m)
-    except BaseException:
-        supervisor.stop()
-        raise
-    supervisor.watch()
-    return msgspec.structs.replace(cfg, models=models), supervisor
+    for m in cfg.models:
+        if m.id in ports:
+            url = f"http://{host}:{ports[m.id]}"
+            wait_healthy(f"{url}/health", 30, proc)
+            print(f"    {m.id:<26} simulated at {url}", flush=True)
+            m = msgspec.structs.replace(m, workers=[url])
+        models.append(m)
+    return models
 
 
 def write_example_adapter(data: Path) -> None:
