@@ -10,7 +10,8 @@ import urllib.request
 from typing import Any
 
 from provocapi._core import worker_stats
-from provocapi.sim import free_port, start_sim
+from provocapi.netutil import free_ports
+from provocapi.sim import start_sim
 from provocapi.sim.cli import configs
 
 from .client import get, post, request_bytes
@@ -98,7 +99,7 @@ def test_fleet_entries_take_max_batch() -> None:
 
 
 def test_a_fleet_process_applies_max_batch_per_entry() -> None:
-    ports = [free_port(), free_port()]
+    ports = free_ports(2)
     fleet = [{"model": "a", "port": ports[0], "max_batch": 3}, {"model": "b", "port": ports[1]}]
     with start_sim(["--fleet", json.dumps(fleet)]) as sim:
         stats = []

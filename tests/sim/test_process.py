@@ -9,6 +9,7 @@ import sys
 import time
 import urllib.request
 
+from provocapi.netutil import free_ports
 from provocapi.sim import free_port, start_sim
 
 
@@ -30,7 +31,7 @@ def test_start_sim_and_stop() -> None:
 
 
 def test_fleet_in_one_process() -> None:
-    ports = [free_port(), free_port()]
+    ports = free_ports(2)
     fleet = [
         {"model": "llama-x", "port": ports[0]},
         {"model": "bge-m3", "port": ports[1], "embedding": True, "dimensions": 8},
