@@ -1,9 +1,9 @@
 """How fast the measured core is right now: a fixed pure-Python workload's CPU time.
 
 This machine is a KVM guest whose two cores are shared with other tenants. The CPU
-time the same work takes on core 1 moves by up to 1.7x from one minute to the next
-(172 to 285 ms, load average under 1.4 throughout, 2026-12-04), and neither the load
-average nor steal time shows it. So absolute figures from runs at different times
+time the same work takes on core 1 moves by up to 1.8x from one minute to the next
+(164 to 294 ms at load average under 1, 2026-12-04), and neither the load average nor
+steal time shows it. So absolute figures from runs at different times
 (req/s, CPU per request) differ that much for the same build; only ratios measured
 in one run compare. The benches print this probe before and after, so a reader can
 tell a slow machine from a slow gateway across runs.
