@@ -3,7 +3,8 @@
     .venv/bin/python -m pytest bench/test_hotpath_bench.py --benchmark-enable
     .venv/bin/python -m pytest bench/test_hotpath_bench.py --benchmark-disable   # checks only
 
-- `test_plan_chat`: the floor's chat body (bench/floor.py) through `request_policy.plan_chat`.
+- `test_plan_chat`: the floor's chat body (bench/floor.py) through `request_policy.plan_chat`,
+  up to the encoded upstream body.
 - `test_usage_rows`: the begin row, the end row made from it in place (`finish_row`) and
   both lines encoded: what usage adds per call besides its spool write.
 - `test_http1_answer`: one request written on a kept-alive `http1.Connection` (a transport
@@ -53,8 +54,8 @@ ANSWER = (
 def test_plan_chat(benchmark: Any) -> None:
     req = decode(orjson.dumps(floor.body(False)), ChatRequest)
     res = Resolved(CHAT, None, CHAT.id)
-    plan = benchmark(plan_chat, req, res)
-    sent = orjson.loads(plan.body)
+    body = benchmark(lambda: plan_chat(req, res).body)  # the body is encoded on first ask
+    sent = orjson.loads(body)
     assert sent["model"] == CHAT.served_name and sent["max_completion_tokens"] == 64
     assert sent["temperature"] == 0.7 and sent["top_p"] == CHAT.sampling.top_p
 

@@ -18,6 +18,7 @@ import msgspec
 from msgspec import UNSET
 
 from . import trtllm_protocol as trt
+from .adapters import Adapter
 from .catalog import Resolved
 from .error_catalog import invalid, unsupported
 from .errors import quote
@@ -69,14 +70,33 @@ _MAX_COMPLETION_UPSTREAM = "max_completion_tokens" in trt.CHAT_COMPLETION_FIELDS
 
 @dataclass(slots=True)
 class GenerationPlan:
-    """The upstream body and what the relay must know to answer the client."""
+    """The upstream request and what the relay must know to answer the client.
 
-    body: bytes
+    The worker's body is encoded when the proxy first asks for it, not when the plan is
+    made: a call refused at admission (a prompt over the window, a rate limit) never
+    pays for encoding what it would have sent (a 16 MiB prompt: ~10 ms of event loop)."""
+
+    upstream: msgspec.Struct  # the client's request as the worker gets it
+    adapter: Adapter | None
     stream: bool
     include_usage: bool
     tool_family: str | None
     tool_names: list[str] | None
     max_tokens: int = 0  # per choice, as sent (admission reserves n x this)
+    priority: float | None = None  # trtllm-serve's scheduling priority (batch lines)
+    _body: bytes | None = None
+
+    @property
+    def body(self) -> bytes:
+        body = self._body
+        if body is None:
+            body = _encode(self.upstream)
+            if self.adapter is not None:
+                body = _splice(body, "lora_request", self.adapter.lora_request())
+            if self.priority is not None:
+                body = _splice(body, "priority", self.priority)
+            self._body = body
+        return body
 
 
 def _encode(upstream: msgspec.Struct) -> bytes:
@@ -179,19 +199,16 @@ def _stream(req: ChatRequest | CompletionRequest) -> tuple[bool, bool]:
     return stream, False
 
 
-def _with_adapter(body: bytes, res: Resolved) -> bytes:
-    if res.adapter is None:
-        return body
-    # Splice rather than re-encode: the Struct has no lora_request field
-    # (clients choose adapters by name, never by path).
-    return body[:-1] + b',"lora_request":' + msgspec.json.encode(res.adapter.lora_request()) + b"}"
+def _splice(body: bytes, field: str, value: Any) -> bytes:
+    """`field` added to the encoded object. Spliced rather than re-encoded: the request
+    Structs have no `lora_request` (clients choose adapters by name, never by path) and
+    no `priority` field."""
+    return body[:-1] + b',"' + field.encode() + b'":' + msgspec.json.encode(value) + b"}"
 
 
 def with_priority(plan: GenerationPlan, priority: float | None) -> GenerationPlan:
-    """trtllm-serve's scheduling `priority` (batch lines, behind the model's flag):
-    spliced like the adapter, as no client field carries it."""
-    if priority is not None:
-        plan.body = plan.body[:-1] + b',"priority":' + msgspec.json.encode(priority) + b"}"
+    """trtllm-serve's scheduling `priority` (batch lines, behind the model's flag)."""
+    plan.priority = priority
     return plan
 
 
@@ -256,8 +273,7 @@ def plan_chat(req: ChatRequest, res: Resolved) -> GenerationPlan:
         **_CHAT_DROP,
         **pinned,
     )
-    body = _with_adapter(_encode(upstream), res)
-    return GenerationPlan(body, stream, include_usage, family, names, max_tokens)
+    return GenerationPlan(upstream, res.adapter, stream, include_usage, family, names, max_tokens)
 
 
 def plan_completion(req: CompletionRequest, res: Resolved) -> GenerationPlan:
@@ -276,8 +292,7 @@ def plan_completion(req: CompletionRequest, res: Resolved) -> GenerationPlan:
         **_COMPLETION_DROP,
         **pinned,
     )
-    body = _with_adapter(_encode(upstream), res)
-    return GenerationPlan(body, stream, include_usage, None, None, max_tokens)
+    return GenerationPlan(upstream, res.adapter, stream, include_usage, None, None, max_tokens)
 
 
 @dataclass(slots=True)

@@ -4,7 +4,9 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
+import orjson
 import pytest
+from provocapi import request_policy
 from provocapi.config import ConfigError, parse
 from provocapi.errors import ApiError
 
@@ -167,6 +169,28 @@ def test_context_guard_counts_chat_prompts_with_the_tokenizer(env: Env) -> None:
     env.gate.admit(short)
     # 100 words + Llama 3.1's template (system header with its dates, user, assistant)
     assert 100 < short.prompt_tokens < 140
+
+
+def test_a_prompt_refused_at_admission_is_never_encoded_for_the_worker(
+    env: Env, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The worker's body is built when the proxy asks for it: a refused 16 MiB prompt
+    must not cost its encoding on the event loop first."""
+    encoded: list[object] = []
+    real = request_policy._encode
+    monkeypatch.setattr(request_policy, "_encode", lambda up: encoded.append(up) or real(up))
+    k = key("nobody")
+    long = env.chat(k, messages=[{"role": "user", "content": "word " * 990}], max_tokens=20)
+    with pytest.raises(ApiError):
+        env.gate.admit(long)
+    assert encoded == []
+    short = env.chat(k, messages=[{"role": "user", "content": "word " * 10}], max_tokens=20)
+    env.gate.admit(short)
+    body = orjson.loads(short.plan.body)
+    assert body["messages"] == [{"role": "user", "content": "word " * 10}]
+    assert 20 in (body.get("max_tokens"), body.get("max_completion_tokens"))
+    assert len(encoded) == 1
+    assert short.plan.body is short.plan.body and len(encoded) == 1  # encoded once
 
 
 def test_models_without_a_tokenizer_use_the_estimate_and_it_is_counted(env: Env) -> None:
