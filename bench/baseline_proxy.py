@@ -112,6 +112,7 @@ def main() -> None:
     p.add_argument("--upstream", required=True, help="e.g. http://127.0.0.1:9001")
     p.add_argument("--host", default="127.0.0.1")
     p.add_argument("--port", type=int, default=9002)
+    p.add_argument("--workers", type=int, default=1, help="Granian workers (processes)")
     args = p.parse_args()
     os.environ[UPSTREAM_ENV] = args.upstream
     Granian(
@@ -121,7 +122,7 @@ def main() -> None:
         address=args.host,
         port=args.port,
         interface=Interfaces.ASGI,
-        workers=1,
+        workers=args.workers,
         loop=Loops.uvloop,
         http=HTTPModes.http1,
         log_access=False,

@@ -29,6 +29,7 @@ import time
 from pathlib import Path
 
 from floor import (
+    CLK_TCK,
     GATEWAY_CONFIG,
     LOAD_CPU,
     MODEL,
@@ -36,6 +37,7 @@ from floor import (
     REPO,
     SERVER_CPU,
     Processes,
+    _proc_stat,
     body,
     http,
     lua_script,
@@ -48,6 +50,20 @@ from procmem import tree_pss
 from provocapi.netutil import free_port, wait_healthy
 
 MIB = 1 << 20
+
+
+def start_baseline(procs: Processes, upstream: str, workers: int) -> tuple[str, int]:
+    """The floor's pass-through (bench/baseline_proxy.py) with `workers` Granian workers."""
+    port = free_port()
+    argv = [PY, str(Path(__file__).parent / "baseline_proxy.py"), "--upstream", upstream]
+    argv += ["--port", str(port), "--workers", str(workers)]
+    proc = procs.start("baseline", argv, SERVER_CPU)
+    base = f"http://127.0.0.1:{port}"
+    wait_healthy(base + "/health", 60, proc)  # forwarded to the simulator's
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline and len(tree(proc.pid)) < workers + 1:
+        time.sleep(0.2)
+    return base, proc.pid
 
 
 def start_gateway(procs: Processes, work: Path, upstream: str, workers: int) -> tuple[str, int]:
@@ -92,8 +108,8 @@ def role(pid: int, root: int) -> str:
         return "runner_process"
     if name == "provocapi-usage":
         return "flusher_process"
-    if b"serve" in args:
-        return "worker"
+    if b"serve" in args or any(a.endswith(b"baseline_proxy.py") for a in args):
+        return "worker"  # (the baseline's Granian main process is the root)
     mods = [a.decode(errors="replace") for a in args if a.startswith(b"provocapi.")]
     return mods[0].rsplit(".", 1)[-1] if mods else "?"
 
@@ -187,35 +203,82 @@ def wrk(url: str, script: Path, seconds: float) -> int:
     return int(r["requests"])
 
 
+def cpu_by_role(root: int) -> dict[str, float]:
+    """CPU seconds so far of each role in the tree (workers summed)."""
+    out: dict[str, float] = {}
+    for pid in tree(root):
+        st = _proc_stat(pid)
+        if st is not None:
+            r = role(pid, root)
+            out[r] = out.get(r, 0.0) + (int(st[11]) + int(st[12])) / CLK_TCK
+    return out
+
+
 def cpu(args: argparse.Namespace, work: Path, key: str) -> list[str]:
+    """Each round measures every target at 1 and 2 workers, in alternating orders, so the
+    targets' ratios come from the same minutes of this machine."""
     procs = Processes(work)
-    per: dict[int, list[float]] = {1: [], 2: []}
+    per: dict[str, dict[int, list[float]]] = {t: {1: [], 2: []} for t in args.targets}
+    # per role, CPU s per 1k requests: where the difference between 1 and 2 workers is
+    roles: dict[str, dict[int, dict[str, list[float]]]] = {t: {1: {}, 2: {}} for t in args.targets}
     try:
         fast = start_upstream(procs, "sim-fast")
         script = lua_script(work / "chat.lua", key, stream=False)
         for r in range(args.rounds):
-            for n in (1, 2) if r % 2 == 0 else (2, 1):
-                base, pid = start_gateway(procs, work, fast, n)
-                url = base + "/v1/chat/completions"
-                wrk(url, script, args.warmup)
-                c0 = tree_cpu_s(pid)
-                done = wrk(url, script, args.seconds)
-                per[n].append((tree_cpu_s(pid) - c0) / done * 1000)
-                say(f"    round {r + 1} --workers {n}: {per[n][-1]:.3f} CPU s per 1k requests")
-                procs.stop("provocapi")
+            targets = args.targets if r % 2 == 0 else args.targets[::-1]
+            for t in targets:
+                for n in (1, 2) if r % 2 == 0 else (2, 1):
+                    if t == "baseline":
+                        base, pid = start_baseline(procs, fast, n)
+                    else:
+                        base, pid = start_gateway(procs, work, fast, n)
+                    url = base + "/v1/chat/completions"
+                    wrk(url, script, args.warmup)
+                    c0, r0 = tree_cpu_s(pid), cpu_by_role(pid)
+                    done = wrk(url, script, args.seconds)
+                    per[t][n].append((tree_cpu_s(pid) - c0) / done * 1000)
+                    for name, c in cpu_by_role(pid).items():
+                        used = (c - r0.get(name, 0.0)) / done * 1000
+                        roles[t][n].setdefault(name, []).append(used)
+                    say(f"    round {r + 1} {t} --workers {n}: {per[t][n][-1]:.3f} CPU s per 1k")
+                    procs.stop(t)
     finally:
         procs.stop_all()
-    m1, m2 = statistics.median(per[1]), statistics.median(per[2])
-    return [
+    out = [
         f"CPU s per 1,000 requests, whole tree pinned to core {SERVER_CPU}, wrk c=64 "
-        f"{args.seconds:g} s after {args.warmup:g} s warm-up, median of {args.rounds} "
-        "alternated rounds.",
+        f"{args.seconds:g} s after {args.warmup:g} s warm-up, {args.rounds} alternated rounds "
+        f"({', '.join(args.targets)} in each).",
         "",
-        "| workers | CPU s / 1k req (median) | rounds | ratio to 1 worker |",
-        "|---:|---:|---|---:|",
-        f"| 1 | {m1:.3f} | {', '.join(f'{x:.3f}' for x in per[1])} | 1.00 |",
-        f"| 2 | {m2:.3f} | {', '.join(f'{x:.3f}' for x in per[2])} | {m2 / m1:.3f} |",
+        "| target | workers | CPU s / 1k req (median) | rounds | ratio to 1 worker "
+        "| paired 2/1 per round (median) |",
+        "|---|---:|---:|---|---:|---|",
     ]
+    for t in args.targets:
+        one, two = per[t][1], per[t][2]
+        m1, m2 = statistics.median(one), statistics.median(two)
+        pairs = [b / a for a, b in zip(one, two, strict=True)]
+        out.append(f"| {t} | 1 | {m1:.3f} | {', '.join(f'{x:.3f}' for x in one)} | 1.00 | |")
+        out.append(
+            f"| {t} | 2 | {m2:.3f} | {', '.join(f'{x:.3f}' for x in two)} | {m2 / m1:.3f} "
+            f"| {', '.join(f'{x:.2f}' for x in pairs)} ({statistics.median(pairs):.3f}) |"
+        )
+    out += [
+        "",
+        "By process role (workers summed), CPU s per 1,000 requests, median of the rounds:",
+        "",
+        "| target | role | --workers 1 | --workers 2 | 2 - 1 |",
+        "|---|---|---:|---:|---:|",
+    ]
+    for t in args.targets:
+        by = roles[t]
+        for name in sorted(set(by[1]) | set(by[2])):
+            a, b = _med(by[1], name), _med(by[2], name)
+            out.append(f"| {t} | {name} | {a:.4f} | {b:.4f} | {b - a:+.4f} |")
+    return out
+
+
+def _med(by_role: dict[str, list[float]], name: str) -> float:
+    return statistics.median(by_role.get(name) or [0.0])
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -226,6 +289,10 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--rounds", type=int, default=3, help="CPU: alternated rounds")
     ap.add_argument("--seconds", type=float, default=10.0, help="CPU: measured wrk seconds")
     ap.add_argument("--warmup", type=float, default=3.0, help="CPU: wrk warm-up seconds")
+    ap.add_argument(
+        "--targets", nargs="+", choices=("provocapi", "baseline"), default=["provocapi"],
+        help="CPU: whose workers (baseline: the floor's pass-through, for what Granian costs)",
+    )  # fmt: skip
     ap.add_argument("--skip", action="append", default=[], choices=("memory", "cpu"))
     ap.add_argument("--out", type=Path, help="also write the report here")
     args = ap.parse_args(argv)
