@@ -8,7 +8,8 @@
 - `test_usage_rows`: the begin row, the end row made from it in place (`finish_row`) and
   both lines encoded: what usage adds per call besides its spool write.
 - `test_http1_answer`: one request written on a kept-alive `http1.Connection` (a transport
-  that only counts bytes), a four-header answer parsed, the body taken with `read_now`.
+  that only counts bytes; the write happens in the loop turn after `send`, and the turn is
+  timed with it), a four-header answer parsed, the body taken with `read_now`.
 
 A hot loop is the floor of each cost: inside the running gateway (64 calls in flight, the
 worker's process beside it) each costs two to three times as much
@@ -104,6 +105,8 @@ def test_http1_answer(benchmark: Any) -> None:
 
         def one() -> bytes | None:
             conn.send(request, loop.time() + 60)
+            loop.call_soon(loop.stop)  # one loop turn: the request is written in it
+            loop.run_forever()
             resp = conn.resp
             assert resp is not None
             conn.data_received(ANSWER)

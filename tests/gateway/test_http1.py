@@ -10,6 +10,7 @@ from pathlib import Path
 import pytest
 import trustme
 from provocapi.http1 import BadHttp, Client, UpstreamClosed, UpstreamTimeout
+from provocapi.http1.connection import Connection
 from provocapi.sim.process import free_port
 
 Handler = Callable[[asyncio.StreamReader, asyncio.StreamWriter], Awaitable[None]]
@@ -300,3 +301,37 @@ async def test_https_with_the_system_trust_store(
         untrusting.close()
     finally:
         tls_server.close()
+
+
+class _Recorder:
+    """A transport that keeps what is written, in order, across connections."""
+
+    def __init__(self, log: list[bytes]) -> None:
+        self.log = log
+
+    def write(self, data: bytes) -> None:
+        self.log.append(data)
+
+    def is_closing(self) -> bool:
+        return False
+
+    def abort(self) -> None:
+        pass
+
+
+async def test_requests_sent_in_one_turn_leave_together_after_it() -> None:
+    """Written at the next turn, back to back (one wake-up of the worker for all);
+    a request whose connection closed before then is never written."""
+    log: list[bytes] = []
+    conns = [Connection(lambda c: None) for _ in range(4)]
+    for c in conns:
+        c.connection_made(_Recorder(log))  # type: ignore[arg-type]
+    loop = asyncio.get_running_loop()
+    for i, c in enumerate(conns):
+        c.send(b"request %d" % i, loop.time() + 60)
+    assert log == []  # nothing on the wire during the turn that sent them
+    conns[2].close()  # e.g. its client went away
+    await asyncio.sleep(0)
+    assert log == [b"request 0", b"request 1", b"request 3"]
+    for c in conns:
+        c.close()

@@ -4,6 +4,14 @@ An asyncio Protocol with httptools (llhttp) parsing the answer: a request is a
 single `transport.write`, the answer's body arrives de-chunked in `on_body`.
 Nothing is built per request beyond the response record; the body stays as the
 list of bytes the socket gave until someone asks for it.
+
+A request is written at the start of the next loop turn, not when it is sent:
+the requests one turn sends then leave back to back, and a worker asleep in its
+poll is woken once for all of them instead of once each. Written at once, the
+gateway woke a loopback worker ~1.2 times per request, each wake-up a
+cross-core IPI paid inside our `write` (perf: 11% of the gateway's CPU); the
+pass-through, slower to answer each client, fed it in bursts (0.04 wake-ups
+per request). The wait is one poll of the loop: microseconds.
 """
 
 from __future__ import annotations
@@ -230,8 +238,13 @@ class Connection(asyncio.Protocol):
         self._got_bytes = self._keep_alive = False
         self.headers_ready = loop.create_future()
         self._timer = loop.call_at(deadline, self._timed_out)
-        self.transport.write(data)
+        loop.call_soon(self._write, data)  # with this turn's other requests (module doc)
         return self.headers_ready
+
+    def _write(self, data: bytes) -> None:
+        # closed meanwhile (cancelled, timed out): the worker never sees the request
+        if not self.closed and self.transport is not None:
+            self.transport.write(data)
 
     def _timed_out(self) -> None:
         self._timer = None
