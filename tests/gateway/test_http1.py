@@ -319,19 +319,21 @@ class _Recorder:
         pass
 
 
-async def test_requests_sent_in_one_turn_leave_together_after_it() -> None:
-    """Written at the next turn, back to back (one wake-up of the worker for all);
-    a request whose connection closed before then is never written."""
+async def test_a_turns_first_request_goes_at_once_and_the_rest_together_after_it() -> None:
+    """The others wait for the next turn and leave back to back (one wake-up of the worker
+    for all); a request whose connection closed before then is never written."""
     log: list[bytes] = []
-    conns = [Connection(lambda c: None) for _ in range(4)]
+    conns = [Connection(lambda c: None) for _ in range(5)]
     for c in conns:
         c.connection_made(_Recorder(log))  # type: ignore[arg-type]
     loop = asyncio.get_running_loop()
-    for i, c in enumerate(conns):
+    for i, c in enumerate(conns[:4]):
         c.send(b"request %d" % i, loop.time() + 60)
-    assert log == []  # nothing on the wire during the turn that sent them
+    assert log == [b"request 0"]  # a lone request waits for nothing
     conns[2].close()  # e.g. its client went away
     await asyncio.sleep(0)
     assert log == [b"request 0", b"request 1", b"request 3"]
+    conns[4].send(b"again", loop.time() + 60)  # a new turn: first again, at once
+    assert log[-1] == b"again"
     for c in conns:
         c.close()

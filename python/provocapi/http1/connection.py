@@ -5,13 +5,13 @@ single `transport.write`, the answer's body arrives de-chunked in `on_body`.
 Nothing is built per request beyond the response record; the body stays as the
 list of bytes the socket gave until someone asks for it.
 
-A request is written at the start of the next loop turn, not when it is sent:
-the requests one turn sends then leave back to back, and a worker asleep in its
-poll is woken once for all of them instead of once each. Written at once, the
-gateway woke a loopback worker ~1.2 times per request, each wake-up a
-cross-core IPI paid inside our `write` (perf: 11% of the gateway's CPU); the
-pass-through, slower to answer each client, fed it in bursts (0.04 wake-ups
-per request). The wait is one poll of the loop: microseconds.
+A turn's first request is written at once; the others it sends wait for the
+start of the next turn and then leave back to back, so a worker asleep in its
+poll is woken once or twice per turn instead of once per request. Written each
+at once, the gateway woke a loopback worker ~1.2 times per request, each
+wake-up a cross-core IPI paid inside our `write` (perf: 11% of the gateway's
+CPU; the pass-through's worker woke 0.04 times per request). A lone request
+(an idle gateway) waits for nothing (bench/results/upstream-writes-2026-12-04.md).
 """
 
 from __future__ import annotations
@@ -238,7 +238,13 @@ class Connection(asyncio.Protocol):
         self._got_bytes = self._keep_alive = False
         self.headers_ready = loop.create_future()
         self._timer = loop.call_at(deadline, self._timed_out)
-        loop.call_soon(self._write, data)  # with this turn's other requests (module doc)
+        held = _held.get(loop)
+        if held is None:  # the turn's first request: now (module doc)
+            _held[loop] = []
+            loop.call_soon(_write_held, loop)
+            self.transport.write(data)
+        else:
+            held.append((self, data))
         return self.headers_ready
 
     def _write(self, data: bytes) -> None:
@@ -295,3 +301,12 @@ class Connection(asyncio.Protocol):
         if fut is not None and not fut.done():
             fut.set_exception(exc)
             fut.exception()  # retrieved: no "never retrieved" warning when nobody waits
+
+
+# Requests sent after their turn's first, per loop, until the next turn writes them.
+_held: dict[asyncio.AbstractEventLoop, list[tuple[Connection, bytes]]] = {}
+
+
+def _write_held(loop: asyncio.AbstractEventLoop) -> None:
+    for conn, data in _held.pop(loop, ()):
+        conn._write(data)
