@@ -37,8 +37,8 @@ from .usage import build as build_usage
 
 log = logging.getLogger("provocapi")
 
-KEY_REFRESH_S = 0.25  # created/revoked keys apply within a second
-ADAPTER_REFRESH_S = 0.25  # created/deleted adapters apply within a second
+# created/revoked keys and created/deleted adapters apply within a second
+STORE_REFRESH_S = 0.25
 ADAPTER_PURGE_EVERY = 20  # refreshes between looks for deleted adapters' files to remove
 # a pending adapter this old lost its fetch (its gateway process died): failed
 STALE_PENDING_S = 6 * 3600
@@ -85,8 +85,7 @@ class Gateway:
         self._refresher: asyncio.Task[None] | None = None
         # Subsystems register long-running loops here (health probes, usage
         # flusher, limit leases); they start with the event loop.
-        self.background: list[Callable[[], Coroutine[Any, Any, None]]] = [self._refresh_keys]
-        self.background.append(self._refresh_adapters)
+        self.background: list[Callable[[], Coroutine[Any, Any, None]]] = [self._refresh_stores]
         self.background.append(self._recorder.run)  # group fsync + flusher
         self.background.extend(gate.loops)  # Redis lease refills, when redis_url is set
         self.background.append(self.router.run)
@@ -115,19 +114,16 @@ class Gateway:
                     self._tasks.append(task)
             self._refresher = self._tasks[0]
 
-    async def _refresh_keys(self) -> None:
+    async def _refresh_stores(self) -> None:
+        """Keys, then adapters, changed by other processes: one wake-up for both."""
+        ticks = 0
         while True:
-            await asyncio.sleep(KEY_REFRESH_S)
+            await asyncio.sleep(STORE_REFRESH_S)
+            ticks += 1
             try:
                 self.keys.refresh()
             except Exception:  # a locked or busy db must not stop refreshing
                 log.exception("key refresh failed")
-
-    async def _refresh_adapters(self) -> None:
-        ticks = 0
-        while True:
-            await asyncio.sleep(ADAPTER_REFRESH_S)
-            ticks += 1
             try:
                 self.stored_adapters.refresh()
                 if ticks % ADAPTER_PURGE_EVERY == 0:

@@ -129,6 +129,7 @@ class SpoolWriter:
         self.on_error: Callable[[OSError], None] | None = None  # a failed deferred write
         self._disk_ok = True
         self._next_disk_check = 0.0
+        self._wake: asyncio.Future[None] | None = None  # the idle sync loop, parked
 
     def _open(self, seq: int) -> int:
         path = segment_path(self.dir, self.token, seq)
@@ -217,6 +218,12 @@ class SpoolWriter:
         self._seg_size += len(data)
         self.own_bytes += len(data)
         self._dirty = True
+        wake = self._wake
+        if wake is not None:  # the first write after an idle spell: fsync it in time
+            self._wake = None
+            with contextlib.suppress(RuntimeError):  # (its loop closed: nobody waits)
+                if not wake.done():
+                    wake.set_result(None)
 
     def removed(self, nbytes: int) -> None:
         self.own_bytes -= nbytes
@@ -249,11 +256,24 @@ class SpoolWriter:
         loop = asyncio.get_running_loop()
         next_scan = loop.time() + rescan_s if rescan_s is not None else None
         while True:
+            if self._idle():
+                # Nothing to fsync: sleep until the next write, not `interval_s` at a
+                # time (an idle process woke 20 times a second for nothing).
+                self._wake = loop.create_future()
+                try:
+                    await self._wake
+                finally:
+                    self._wake = None
             await asyncio.sleep(interval_s)
             await self.sync_once()
             if next_scan is not None and rescan_s is not None and loop.time() >= next_scan:
                 next_scan = loop.time() + rescan_s
                 self.rescan_all()
+
+    def _idle(self) -> bool:
+        """Nothing written since the last fsync, nothing queued, and under budget (over
+        it, the size must be re-read as the flusher frees room: no write would wake us)."""
+        return not self._dirty and not self._queued and self.total_bytes < self.max_bytes
 
     def close(self) -> None:
         if self.closed:
