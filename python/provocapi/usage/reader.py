@@ -112,7 +112,14 @@ class SeriesReader:
                 continue
             pos = 0
             head = len(_BEGIN_HEAD)
-            for line in data[: end - 1].split(b"\n"):
+            # Split no further than this call can use (a begin and an end per row, and
+            # a few progress lines): a chunk holds thousands of lines, and splitting all
+            # of them for every slice of READ_SLICE rows cost more than decoding.
+            # The last piece is never a whole line: the unsplit rest (read again from
+            # `offset` next time) or what follows the chunk's last newline.
+            lines = data.split(b"\n", 2 * (limit - len(rows)) + 16)
+            lines.pop()
+            for line in lines:
                 if len(rows) >= limit:
                     break
                 pos += len(line) + 1
