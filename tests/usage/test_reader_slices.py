@@ -49,3 +49,22 @@ def test_small_slices_of_a_long_series_lose_and_repeat_nothing(tmp_path: Path) -
     assert got == ended  # spool order, each once
     assert r.bad_lines == 0
     assert {row["event_id"] for row in r.interrupted()} == never
+
+
+def test_a_line_longer_than_a_small_read_is_read_whole(tmp_path: Path) -> None:
+    """A slice reads about what its rows need; a longer line (here a 200 KB event id)
+    is still read whole, not taken for a torn one."""
+    w = SpoolWriter(tmp_path, 1 << 30, 1 << 30)
+    eid = "ev_" + "x" * 200_000
+    c = call()
+    b = begin_row(c, eid)
+    w.write(encode(b))
+    w.write(encode(end_row(finish(c), b)))
+    c2 = call()
+    b2 = begin_row(c2, "ev_after")
+    w.write(encode(b2) + encode(end_row(finish(c2), b2)))
+    w.close()
+    r = SeriesReader(tmp_path, w.token, None)
+    got = [row["event_id"] for _ in range(4) for row in r.read(1)]
+    assert got == [eid, "ev_after"]
+    assert r.bad_lines == 0

@@ -28,7 +28,9 @@ from .event import BEGIN, Progress, Row, decode, interrupted_row
 from .progress import parse_entry
 from .spool import SpoolWriter, list_series, segment_path
 
-CHUNK = 1 << 20
+CHUNK = 1 << 20  # the most read at once, and the longest line a reader accepts
+ROW_BYTES = 2048  # bytes read per row still wanted (begin + end lines, with room)
+MIN_READ = 64 * 1024
 
 # A begin line as event.encode writes it starts `{"event_id":"<id>","version":1,`.
 # Most begins are followed by their end, so the reader keeps such a line raw and
@@ -84,10 +86,14 @@ class SeriesReader:
         self.at_end = False
         while len(rows) < limit:
             path = segment_path(self.dir, self.token, self.seq)
+            # about what the rows still wanted take (a row is two lines of ~600 bytes)
+            want = min(CHUNK, max(ROW_BYTES * (limit - len(rows)), MIN_READ))
             try:
                 with open(path, "rb") as f:
                     f.seek(self.offset)
-                    data = f.read(CHUNK)
+                    data = f.read(want)
+                    if want < CHUNK and len(data) == want and b"\n" not in data:
+                        data += f.read(CHUNK - want)  # one line longer than the guess
             except FileNotFoundError:
                 data = b""
             end = data.rfind(b"\n") + 1
