@@ -25,8 +25,10 @@ pub struct BytePairEncoder {
     specials: Vec<(String, u32)>,
     /// The bytes that some special starts with.
     special_first: [bool; 256],
-    /// Tokens that only chat templates place (Tekken's control tokens).
-    controls: HashMap<String, u32>,
+    /// Specials, and tokens that only chat templates place (Tekken's control
+    /// tokens), by their text: a chat's template segments ask for each, and
+    /// Llama 3 has 256 specials (a special wins over a control of the same text).
+    by_text: AHashMap<String, u32>,
     /// Added to every rank (Tekken numbers its vocabulary after the specials).
     offset: u32,
     nfc: bool,
@@ -107,13 +109,18 @@ impl BytePairEncoder {
         }
         let all_bytes = (0u8..=255).all(|b| ranks.contains_key(&[b][..]));
         let chars = Chars::new(&ranks);
+        let mut by_text: AHashMap<String, u32> = controls.into_iter().collect();
+        // in reverse, so that the first of two specials with one text wins, as a scan would
+        for (text, id) in specials.iter().rev() {
+            by_text.insert(text.clone(), *id);
+        }
         BytePairEncoder {
             ranks: Ranks::new(ranks),
             chars,
             splitter,
             specials,
             special_first,
-            controls,
+            by_text,
             offset,
             nfc,
             all_bytes,
@@ -128,11 +135,7 @@ impl BytePairEncoder {
 
     /// The id of a special or control token, by its text.
     pub fn special_id(&self, token: &str) -> Option<u32> {
-        self.specials
-            .iter()
-            .find(|(t, _)| t == token)
-            .map(|&(_, id)| id)
-            .or_else(|| self.controls.get(token).copied())
+        self.by_text.get(token).copied()
     }
 
     pub fn encode(&self, text: &str, out: &mut Vec<u32>) {

@@ -470,3 +470,29 @@ mod whole_chars {
         }
     }
 }
+
+#[test]
+fn a_special_is_found_by_its_text_and_the_first_of_a_tie_wins() {
+    let specials = vec![
+        ("<s>".to_string(), 1000),
+        ("<s>".to_string(), 1001),
+        ("<x>".to_string(), 1002),
+    ];
+    let mut ranks: AHashMap<Vec<u8>, u32> = (0u8..=255).map(|b| (vec![b], u32::from(b))).collect();
+    ranks.insert(b"ab".to_vec(), 300);
+    let controls: HashMap<String, u32> = [("<x>".to_string(), 7), ("[INST]".to_string(), 3)].into();
+    let b = BytePairEncoder::new(
+        ranks,
+        Splitter::new(r"\S+|\s+").unwrap(),
+        specials,
+        controls,
+        0,
+        true,
+    );
+    // what the text scan picks is what a template segment counts as
+    assert_eq!(ids(&b, "<s>"), vec![1000]);
+    assert_eq!(b.special_id("<s>"), Some(1000));
+    assert_eq!(b.special_id("<x>"), Some(1002)); // a special wins over a control
+    assert_eq!(b.special_id("[INST]"), Some(3));
+    assert_eq!(b.special_id("<y>"), None);
+}
