@@ -1,0 +1,207 @@
+"""Open loop at one fixed rate: CPU per request by thread, and whether provocapi's
+helper processes (usage flusher, batch runner) make its tail.
+
+    .venv/bin/python bench/openloop_threads.py [--rate 2000] [--requests 20000] [--rounds 4]
+        [--variants plain,paused] [--out bench/results/openloop-threads-DATE.md]
+
+Targets in alternated rounds (the order reverses every round): provocapi (`provocapi serve
+--workers 1`, its whole tree on core 1, the floor's config) in each variant, and the
+floor's pass-through (bench/baseline_proxy.py). Variants:
+
+- `plain`: as served;
+- `paused`: the usage flusher and the batch runner stopped (SIGSTOP) for the measured
+  window, so nothing but the worker runs on core 1 (the spool just grows meanwhile).
+
+Each target gets a 2 s warm-up at the rate, then `--requests` at `--rate` from oha
+(`-q`, `--latency-correction`: latency from each request's scheduled time; core 0, with the
+simulator). Reported per round and as medians: CPU per request of the whole tree and of
+each thread (/proc/PID/task/TID/stat), voluntary switches per request, p50/p99.
+
+What it answers: at a rate both serve, whether provocapi's added tail is its own stalls
+(then pausing the helpers, or a stall, shows) or queueing on a busier core (then the p99
+follows the CPU per request: for a single server, waiting grows as rho/(1 - rho) times the
+service time, rho = rate x CPU per request).
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime as dt
+import json
+import os
+import signal
+import statistics
+import subprocess
+import sys
+import tempfile
+from pathlib import Path
+
+BENCH = Path(__file__).resolve().parent
+sys.path.insert(0, str(BENCH))
+
+from floor import (  # noqa: E402
+    GATEWAY_CONFIG,
+    LOAD_CPU,
+    MODEL,
+    PY,
+    SERVER_CPU,
+    Processes,
+    body,
+    find_oha,
+    tree,
+    tree_cpu_s,
+)
+from provocapi.netutil import free_port, wait_healthy  # noqa: E402
+
+HELPERS = ("provocapi-usage", "provocapi-batch")  # /proc comm of the forked helpers
+
+
+def threads(root: int) -> dict[str, tuple[float, int]]:
+    """comm:tid → (CPU s, voluntary switches) of every thread of the tree."""
+    out: dict[str, tuple[float, int]] = {}
+    tick = os.sysconf("SC_CLK_TCK")
+    for pid in tree(root):
+        try:
+            tids = os.listdir(f"/proc/{pid}/task")
+            pcomm = Path(f"/proc/{pid}/comm").read_text().strip()
+        except OSError:
+            continue
+        for tid in tids:
+            try:
+                stat = Path(f"/proc/{pid}/task/{tid}/stat").read_text().rsplit(")", 1)[1].split()
+                status = Path(f"/proc/{pid}/task/{tid}/status").read_text()
+                tcomm = Path(f"/proc/{pid}/task/{tid}/comm").read_text().strip()
+            except OSError:
+                continue
+            vol = next(int(x.split()[1]) for x in status.splitlines() if x.startswith("volun"))
+            out[f"{pcomm}/{tcomm}:{tid}"] = ((int(stat[11]) + int(stat[12])) / tick, vol)
+    return out
+
+
+def by_role(before: dict, after: dict, n: int) -> dict[str, float]:
+    """µs per request by process/thread name (threads of one name summed)."""
+    roles: dict[str, float] = {}
+    for k, (cpu, _) in after.items():
+        role = k.rsplit(":", 1)[0]
+        roles[role] = roles.get(role, 0.0) + (cpu - before.get(k, (0.0, 0))[0]) / n * 1e6
+    return {r: v for r, v in roles.items() if v >= 0.5}
+
+
+def signal_helpers(root: int, sig: int) -> None:
+    for pid in tree(root):
+        try:
+            if Path(f"/proc/{pid}/comm").read_text().strip() in HELPERS:
+                os.kill(pid, sig)
+        except OSError:
+            continue
+
+
+def main() -> int:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--rate", type=float, default=2000)
+    ap.add_argument("--requests", type=int, default=20000)
+    ap.add_argument("--rounds", type=int, default=4)
+    ap.add_argument("--variants", default="plain,paused")
+    ap.add_argument("--out", type=Path)
+    a = ap.parse_args()
+    oha = find_oha()
+    if oha is None:
+        print("oha is not built: run bench/floor.py or bench/sidebyside.py once", file=sys.stderr)
+        return 2
+    targets = [f"provocapi-{v}" for v in a.variants.split(",")] + ["baseline"]
+    work = Path(tempfile.mkdtemp(prefix="openloop-threads-"))
+    procs = Processes(work)
+    bf = work / "body.json"
+    bf.write_text(json.dumps(body(False)))
+    rows: dict[str, list[dict]] = {t: [] for t in targets}
+    lines: list[str] = []
+    try:
+        sp = free_port()
+        sim = [PY, "-m", "provocapi.sim", "--port", str(sp), "--model", MODEL]
+        procs.start("sim", [*sim, "--output-tokens", "64"], LOAD_CPU)
+        up = f"http://127.0.0.1:{sp}"
+        wait_healthy(up + "/health", 60, None)
+        for r in range(a.rounds):
+            for name in targets if r % 2 == 0 else targets[::-1]:
+                d = work / f"{name}-{r}"
+                d.mkdir()
+                port = free_port()
+                key = "unused"
+                if name == "baseline":
+                    argv = [PY, str(BENCH / "baseline_proxy.py"), "--upstream", up]
+                    proc = procs.start(name, [*argv, "--port", str(port)], SERVER_CPU)
+                else:
+                    cfg = d / "gw.toml"
+                    cfg.write_text(GATEWAY_CONFIG.format(model=MODEL, upstream=up))
+                    data = ["--data-dir", str(d / "data")]
+                    made = subprocess.run(
+                        [PY, "-m", "provocapi", "keys", "create", "--tenant", "bench", *data],
+                        capture_output=True, text=True, check=True,
+                    )  # fmt: skip
+                    key = made.stdout.strip().splitlines()[-1]
+                    argv = [PY, "-m", "provocapi", "serve", "--config", str(cfg), *data]
+                    argv += ["--host", "127.0.0.1", "--port", str(port), "--workers", "1"]
+                    proc = procs.start(name, argv, SERVER_CPU, {"PROVOCAPI_LOG_LEVEL": "WARNING"})
+                base = f"http://127.0.0.1:{port}"
+                wait_healthy(base + "/health", 120, None)
+                load = ["taskset", "-c", LOAD_CPU, oha, "--no-tui", "--output-format", "json"]
+                load += ["-c", "64", "-q", f"{a.rate:g}", "--latency-correction", "-m", "POST"]
+                load += ["-T", "application/json", "-H", f"Authorization: Bearer {key}"]
+                load += ["-D", str(bf)]
+                url = base + "/v1/chat/completions"
+                warm = subprocess.run([*load, "-n", str(int(a.rate * 2)), url], capture_output=True)
+                if warm.returncode != 0:
+                    raise RuntimeError(f"oha failed: {warm.stderr[-300:]!r}")
+                if name.endswith("-paused"):
+                    signal_helpers(proc.pid, signal.SIGSTOP)
+                t0, c0 = threads(proc.pid), tree_cpu_s(proc.pid)
+                out = subprocess.run([*load, "-n", str(a.requests), url], capture_output=True)
+                cpu, t1 = tree_cpu_s(proc.pid) - c0, threads(proc.pid)
+                signal_helpers(proc.pid, signal.SIGCONT)
+                procs.stop(name)
+                j = json.loads(out.stdout)
+                pct = j["latencyPercentiles"]
+                n = a.requests
+                row = {
+                    "us": cpu / n * 1e6,
+                    "p50": pct["p50"] * 1e3,
+                    "p99": pct["p99"] * 1e3,
+                    "roles": by_role(t0, t1, n),
+                    "switches": sum(v[1] - t0.get(k, (0, 0))[1] for k, v in t1.items()) / n,
+                }
+                rows[name].append(row)
+                roles = ", ".join(f"{k} {v:.0f}" for k, v in sorted(row["roles"].items()))
+                line = (
+                    f"round {r + 1} {name}: {row['us']:.0f} µs/req, p50 {row['p50']:.2f} ms, "
+                    f"p99 {row['p99']:.2f} ms, {row['switches']:.1f} switches/req; {roles}"
+                )
+                print(line, flush=True)
+                lines.append(line)
+    finally:
+        procs.stop_all()
+    report = [
+        f"# Open loop at {a.rate:g} req/s: CPU by thread, {dt.datetime.now():%Y-%m-%d %H:%M}",
+        "",
+        f"`bench/openloop_threads.py --rate {a.rate:g} --requests {a.requests} "
+        f"--rounds {a.rounds} --variants {a.variants}`",
+        "",
+        "| target | CPU µs/req (median) | p50 ms | p99 ms | rho = rate x CPU |",
+        "|---|---:|---:|---:|---:|",
+    ]
+    for name, rs in rows.items():
+        if not rs:
+            continue
+        us = statistics.median(x["us"] for x in rs)
+        p50 = statistics.median(x["p50"] for x in rs)
+        p99 = statistics.median(x["p99"] for x in rs)
+        report.append(f"| {name} | {us:.0f} | {p50:.2f} | {p99:.2f} | {a.rate * us / 1e6:.2f} |")
+    report += ["", "Rounds (µs per request by process/thread name):", "", "```", *lines, "```"]
+    text = "\n".join(report) + "\n"
+    print(text)
+    if a.out:
+        a.out.write_text(text)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
