@@ -185,6 +185,14 @@ async def test_cancel(served: Served, tmp_path) -> None:
     assert follow.code == 4 and f"{batch_id}: cancelled" in follow.err
 
 
+def _sigint_default() -> None:
+    """In the CLI's child before exec: SIGINT as a terminal's foreground job has it. A test
+    runner started in the background by a non-interactive shell (`cmd &`) ignores SIGINT,
+    the CLI would inherit that, and Python leaves an ignored SIGINT ignored: the CLI then
+    never saw this test's Ctrl-C (the flake of earlier runs, SigIgn bit 2 in its /proc)."""
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
+
+
 async def test_ctrl_c_stops_following_and_never_cancels(served: Served, tmp_path) -> None:
     served.double.step = 0  # never ends
     src = str(jsonl(tmp_path / "in.jsonl", 4))
@@ -192,6 +200,7 @@ async def test_ctrl_c_stops_following_and_never_cancels(served: Served, tmp_path
         served,
         "submit", src, "--endpoint", "/v1/chat/completions", "--wait", "--poll", "0.05",
         env=served.env(PYTHONFAULTHANDLER="1"),  # SIGABRT dumps its stacks (below)
+        preexec_fn=_sigint_default,
     )  # fmt: skip
     deadline = time.monotonic() + 20
     while sum(1 for m, p in served.double.calls if m == "GET" and "/batches/" in p) < 3:
