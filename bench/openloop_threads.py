@@ -40,18 +40,16 @@ BENCH = Path(__file__).resolve().parent
 sys.path.insert(0, str(BENCH))
 
 from floor import (  # noqa: E402
-    GATEWAY_CONFIG,
     LOAD_CPU,
-    MODEL,
     PY,
-    SERVER_CPU,
     Processes,
     body,
     find_oha,
+    start_upstream,
     tree,
     tree_cpu_s,
 )
-from provocapi.netutil import free_port, wait_healthy  # noqa: E402
+from workers_memory import start_baseline, start_gateway  # noqa: E402
 
 HELPERS = ("provocapi-usage", "provocapi-batch")  # /proc comm of the forked helpers
 
@@ -116,34 +114,19 @@ def main() -> int:
     rows: dict[str, list[dict]] = {t: [] for t in targets}
     lines: list[str] = []
     try:
-        sp = free_port()
-        sim = [PY, "-m", "provocapi.sim", "--port", str(sp), "--model", MODEL]
-        procs.start("sim", [*sim, "--output-tokens", "64"], LOAD_CPU)
-        up = f"http://127.0.0.1:{sp}"
-        wait_healthy(up + "/health", 60, None)
+        made = subprocess.run(
+            [PY, "-m", "provocapi", "keys", "create", "--tenant", "bench", "--data-dir",
+             str(work / "data")],
+            capture_output=True, text=True, check=True,
+        )  # fmt: skip
+        key = made.stdout.strip().splitlines()[-1]
+        up = start_upstream(procs, "sim")
         for r in range(a.rounds):
             for name in targets if r % 2 == 0 else targets[::-1]:
-                d = work / f"{name}-{r}"
-                d.mkdir()
-                port = free_port()
-                key = "unused"
                 if name == "baseline":
-                    argv = [PY, str(BENCH / "baseline_proxy.py"), "--upstream", up]
-                    proc = procs.start(name, [*argv, "--port", str(port)], SERVER_CPU)
-                else:
-                    cfg = d / "gw.toml"
-                    cfg.write_text(GATEWAY_CONFIG.format(model=MODEL, upstream=up))
-                    data = ["--data-dir", str(d / "data")]
-                    made = subprocess.run(
-                        [PY, "-m", "provocapi", "keys", "create", "--tenant", "bench", *data],
-                        capture_output=True, text=True, check=True,
-                    )  # fmt: skip
-                    key = made.stdout.strip().splitlines()[-1]
-                    argv = [PY, "-m", "provocapi", "serve", "--config", str(cfg), *data]
-                    argv += ["--host", "127.0.0.1", "--port", str(port), "--workers", "1"]
-                    proc = procs.start(name, argv, SERVER_CPU, {"PROVOCAPI_LOG_LEVEL": "WARNING"})
-                base = f"http://127.0.0.1:{port}"
-                wait_healthy(base + "/health", 120, None)
+                    base, pid = start_baseline(procs, up, 1)
+                else:  # one data dir (its key) for every round; the tree is fresh each time
+                    base, pid = start_gateway(procs, work, up, 1)
                 load = ["taskset", "-c", LOAD_CPU, oha, "--no-tui", "--output-format", "json"]
                 load += ["-c", "64", "-q", f"{a.rate:g}", "--latency-correction", "-m", "POST"]
                 load += ["-T", "application/json", "-H", f"Authorization: Bearer {key}"]
@@ -153,12 +136,12 @@ def main() -> int:
                 if warm.returncode != 0:
                     raise RuntimeError(f"oha failed: {warm.stderr[-300:]!r}")
                 if name.endswith("-paused"):
-                    signal_helpers(proc.pid, signal.SIGSTOP)
-                t0, c0 = threads(proc.pid), tree_cpu_s(proc.pid)
+                    signal_helpers(pid, signal.SIGSTOP)
+                t0, c0 = threads(pid), tree_cpu_s(pid)
                 out = subprocess.run([*load, "-n", str(a.requests), url], capture_output=True)
-                cpu, t1 = tree_cpu_s(proc.pid) - c0, threads(proc.pid)
-                signal_helpers(proc.pid, signal.SIGCONT)
-                procs.stop(name)
+                cpu, t1 = tree_cpu_s(pid) - c0, threads(pid)
+                signal_helpers(pid, signal.SIGCONT)
+                procs.stop("baseline" if name == "baseline" else "provocapi")
                 j = json.loads(out.stdout)
                 pct = j["latencyPercentiles"]
                 n = a.requests

@@ -86,7 +86,7 @@ class SeriesReader:
         self.at_end = False
         while len(rows) < limit:
             path = segment_path(self.dir, self.token, self.seq)
-            # about what the rows still wanted take (a row is two lines of ~600 bytes)
+            # about what the rows still wanted take (a begin and an end line: ~870 bytes)
             want = min(CHUNK, max(ROW_BYTES * (limit - len(rows)), MIN_READ))
             try:
                 with open(path, "rb") as f:
