@@ -49,6 +49,7 @@ class Request:
     __slots__ = (
         "authorization",
         "body_deadlines",
+        "body_left",
         "content_length",
         "extra_headers",
         "method",
@@ -80,6 +81,7 @@ class Request:
         self.authorization: bytes | None = None
         self.content_length: int | None = None
         rid: bytes | None = None
+        chunked = False
         for name, value in scope["headers"]:
             if name == b"authorization":
                 self.authorization = value
@@ -90,6 +92,10 @@ class Request:
                     self.content_length = int(value)
                 except ValueError:
                     self.content_length = None
+            elif name == b"transfer-encoding":
+                chunked = True
+        # body bytes may still be unread (see settle_body)
+        self.body_left = chunked if self.content_length is None else self.content_length > 0
         if rid is None or not _SANE_REQUEST_ID.match(rid):
             rid = ids.unique("req_").encode()
         self.request_id: bytes = rid
@@ -111,6 +117,7 @@ class Request:
                 raise ClientGone
             body: bytes = msg.get("body", b"")
             if not msg.get("more_body", False):
+                self.body_left = False
                 if len(body) > limit:
                     raise too_large(limit)
                 return body
@@ -126,6 +133,7 @@ class Request:
                     raise too_large(limit)
                 parts.append(chunk)
                 if not msg.get("more_body", False):
+                    self.body_left = False
                     return b"".join(parts)
         except asyncio.CancelledError:
             if deadlines is not None and deadlines.expired(task):
@@ -143,7 +151,10 @@ class Request:
         deadlines = self.body_deadlines
         task = deadlines.enter(time.perf_counter()) if deadlines is not None else None
         try:
-            return await self.receive()
+            msg = await self.receive()
+            if msg["type"] == "http.disconnect" or not msg.get("more_body", False):
+                self.body_left = False
+            return msg
         except asyncio.CancelledError:
             if deadlines is not None and deadlines.expired(task):
                 raise body_timeout(deadlines.timeout_s) from None

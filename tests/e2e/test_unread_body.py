@@ -1,0 +1,113 @@
+"""An error answered before the request's body was read to its end.
+
+Found by the proof suite's fuzzing: a malformed 2 MB upload got its 400 with no
+`connection: close`, then the server closed the connection; the client, reusing it,
+got "Server disconnected without sending a response" for its next request. Now a
+large unread rest is answered with `connection: close`, and a small one is read off
+so that the connection stays open (python/provocapi/unread_body.py).
+"""
+
+from __future__ import annotations
+
+import socket
+import time
+from urllib.parse import urlparse
+
+import pytest
+
+from .conftest import Stack
+
+BOUNDARY = b"b0undary"
+
+
+def _request(stack: Stack, path: bytes, body: bytes, ctype: bytes, key: str) -> bytes:
+    head = [
+        b"POST " + path + b" HTTP/1.1",
+        b"host: gateway",
+        b"authorization: Bearer " + key.encode(),
+        b"content-type: " + ctype,
+        b"content-length: " + str(len(body)).encode(),
+    ]
+    return b"\r\n".join(head) + b"\r\n\r\n" + body
+
+
+def _response(sock: socket.socket) -> tuple[int, dict[bytes, bytes]]:
+    """Status and headers of one response, its body read off (content-length)."""
+    data = b""
+    while b"\r\n\r\n" not in data:
+        chunk = sock.recv(65536)
+        assert chunk, f"the connection closed before a response: {data!r}"
+        data += chunk
+    head, rest = data.split(b"\r\n\r\n", 1)
+    lines = head.split(b"\r\n")
+    headers = {k.strip().lower(): v.strip() for k, _, v in (h.partition(b":") for h in lines[1:])}
+    size = int(headers.get(b"content-length", b"0"))
+    while len(rest) < size:
+        chunk = sock.recv(65536)
+        assert chunk, "the connection closed inside the response body"
+        rest += chunk
+    return int(lines[0].split()[1]), headers
+
+
+def _closed_by_server(sock: socket.socket, within_s: float = 10.0) -> bool:
+    sock.settimeout(within_s)
+    deadline = time.monotonic() + within_s
+    try:
+        while time.monotonic() < deadline:
+            if not sock.recv(65536):
+                return True
+    except ConnectionResetError:
+        return True
+    except TimeoutError:
+        return False
+    return False
+
+
+def _connect(stack: Stack) -> socket.socket:
+    url = urlparse(stack.root_url)
+    return socket.create_connection((url.hostname, url.port), timeout=30)
+
+
+def _malformed_upload() -> tuple[bytes, bytes, bytes]:
+    # a part whose headers never end: refused once past 16 KiB, 2 MB still unread
+    body = b"--" + BOUNDARY + b"\r\n" + b"x" * 2_000_000
+    return b"/v1/files", body, b"multipart/form-data; boundary=" + BOUNDARY
+
+
+def _chat(size: int) -> tuple[bytes, bytes, bytes]:
+    text = "y" * size
+    body = b'{"model": "llama-3.1-8b-instruct", "messages": [{"role": "user", "content": "'
+    return b"/v1/chat/completions", body + text.encode() + b'"}]}', b"application/json"
+
+
+@pytest.mark.parametrize(
+    ("case", "sent", "wrong_key"),
+    [
+        ("malformed 2 MB upload", _malformed_upload(), False),
+        ("300 KB chat, unknown key", _chat(300_000), True),
+    ],
+)
+def test_a_large_unread_body_is_answered_with_connection_close(
+    stack: Stack, case: str, sent: tuple[bytes, bytes, bytes], wrong_key: bool
+) -> None:
+    path, body, ctype = sent
+    key = "pk-prov-not-a-key" if wrong_key else stack.key
+    with _connect(stack) as sock:
+        sock.sendall(_request(stack, path, body, ctype, key))
+        status, headers = _response(sock)
+        assert status == (401 if wrong_key else 400), case
+        assert headers.get(b"connection") == b"close", (case, headers)
+        assert _closed_by_server(sock), f"{case}: the server kept a connection it said it closes"
+
+
+def test_a_small_refused_body_is_read_off_and_the_connection_kept(stack: Stack) -> None:
+    path, body, ctype = _chat(2_000)
+    with _connect(stack) as sock:
+        for _ in range(3):  # a client retrying with a wrong key keeps its connection
+            sock.sendall(_request(stack, path, body, ctype, "pk-prov-not-a-key"))
+            status, headers = _response(sock)
+            assert status == 401
+            assert b"connection" not in headers, headers
+        sock.sendall(b"GET /health HTTP/1.1\r\nhost: gateway\r\n\r\n")
+        status, _ = _response(sock)
+        assert status == 200
