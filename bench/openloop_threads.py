@@ -2,7 +2,7 @@
 helper processes (usage flusher, batch runner) make its tail.
 
     .venv/bin/python bench/openloop_threads.py [--rate 2000] [--requests 20000] [--rounds 4]
-        [--variants plain,paused] [--out bench/results/openloop-threads-DATE.md]
+        [--variants plain,paused,niced] [--out bench/results/openloop-threads-DATE.md]
 
 Targets in alternated rounds (the order reverses every round): provocapi (`provocapi serve
 --workers 1`, its whole tree on core 1, the floor's config) in each variant, and the
@@ -10,7 +10,8 @@ floor's pass-through (bench/baseline_proxy.py). Variants:
 
 - `plain`: as served;
 - `paused`: the usage flusher and the batch runner stopped (SIGSTOP) for the measured
-  window, so nothing but the worker runs on core 1 (the spool just grows meanwhile).
+  window, so nothing but the worker runs on core 1 (the spool just grows meanwhile);
+- `niced`: the same helpers at nice 10 (every thread), so that the worker wins the core.
 
 Each target gets a 2 s warm-up at the rate, then `--requests` at `--rate` from oha
 (`-q`, `--latency-correction`: latency from each request's scheduled time; core 0, with the
@@ -94,6 +95,16 @@ def signal_helpers(root: int, sig: int) -> None:
             continue
 
 
+def nice_helpers(root: int, niceness: int) -> None:
+    for pid in tree(root):
+        try:
+            if Path(f"/proc/{pid}/comm").read_text().strip() in HELPERS:
+                for tid in os.listdir(f"/proc/{pid}/task"):  # (nice is per thread)
+                    os.setpriority(os.PRIO_PROCESS, int(tid), niceness)
+        except OSError:
+            continue
+
+
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--rate", type=float, default=2000)
@@ -137,6 +148,8 @@ def main() -> int:
                     raise RuntimeError(f"oha failed: {warm.stderr[-300:]!r}")
                 if name.endswith("-paused"):
                     signal_helpers(pid, signal.SIGSTOP)
+                if name.endswith("-niced"):
+                    nice_helpers(pid, 10)
                 t0, c0 = threads(pid), tree_cpu_s(pid)
                 out = subprocess.run([*load, "-n", str(a.requests), url], capture_output=True)
                 cpu, t1 = tree_cpu_s(pid) - c0, threads(pid)
