@@ -63,6 +63,8 @@ def dump(node: Any) -> str:
         return "{" + ",".join(f"{dump(k)}:{dump(v)}" for k, v in node.pairs) + "}"
     if isinstance(node, list):
         return "[" + ",".join(dump(v) for v in node) + "]"
+    if type(node) is int:  # any size: JSON has no limit, orjson stops at 64 bits
+        return str(node)
     return orjson.dumps(node).decode()
 
 
