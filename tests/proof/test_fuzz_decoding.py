@@ -378,7 +378,10 @@ query_text = st.one_of(
 
 
 def _q(value: str) -> str:
-    return value if value.startswith("%") else quote(value.encode("utf-8", "surrogatepass"))
+    # a raw escape such as "%ff" goes as written; any other text (one that merely
+    # starts with "%" included) is percent-encoded, so that the client can send it
+    raw = value.startswith("%") and value.isascii() and value.isprintable()
+    return value if raw else quote(value.encode("utf-8", "surrogatepass"))
 
 
 @st.composite
