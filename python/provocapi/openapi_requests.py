@@ -61,7 +61,10 @@ MESSAGE: Schema = {
             "properties": {"role": {"const": "user"}, "content": _TEXT_PARTS},
         },
         _message(("assistant",)),
-        _message(("tool",), tool_call_id={"type": "string", "maxLength": 64}),
+        {
+            **_message(("tool",), tool_call_id={"type": "string", "maxLength": 64}),
+            "required": ["role", "content", "tool_call_id"],
+        },
     ],
     "examples": [{"role": "user", "content": "Say hello in French."}],
 }

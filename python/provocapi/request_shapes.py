@@ -17,6 +17,8 @@ from .errors import ApiError, quote
 from .schemas import ChatRequest, CompletionRequest
 
 ROLES = frozenset({"system", "developer", "user", "assistant", "tool", "function"})
+# roles whose {"role", "content"} alone is a whole message (a tool result needs its call's id)
+_PLAIN_ROLES = ROLES - {"tool"}
 
 
 def check(req: object) -> None:
@@ -43,7 +45,12 @@ def check_messages(messages: list[dict[str, Any]]) -> None:
         raise invalid("'messages' must contain at least one message.", param="messages")
     for i, m in enumerate(messages):
         role = m.get("role")
-        if type(role) is str and len(m) == 2 and type(m.get("content")) is str and role in ROLES:
+        if (
+            type(role) is str
+            and len(m) == 2
+            and type(m.get("content")) is str
+            and role in _PLAIN_ROLES
+        ):
             continue  # the usual message, {"role", "content": "..."}: nothing more to look at
         _check_message(m, f"messages[{i}]")
 
@@ -65,6 +72,15 @@ def _check_message(m: dict[str, Any], where: str) -> None:
         _content_parts(content, f"{where}.content")
     _optional_str(m, "name", where)
     _optional_str(m, "tool_call_id", where)
+    if role == "tool" and m.get("tool_call_id") is None:
+        # OpenAI refuses it too; a worker would render a result paired with no call
+        # (Mistral's template raises on it: a 400 from the worker instead of ours)
+        raise invalid(
+            "Missing parameter 'tool_call_id': messages with role 'tool' must have a "
+            "'tool_call_id'.",
+            param=f"{where}.tool_call_id",
+            code="missing_required_parameter",
+        )
     calls = m.get("tool_calls")
     if calls is not None:
         _tool_calls(calls, f"{where}.tool_calls")

@@ -129,6 +129,16 @@ def test_nesting_in_embeddings_input() -> None:
         ),
         ('{"role": "user", "content": "x", "name": 3}', "invalid_type", "messages[0].name"),
         ('{"role": "tool", "tool_call_id": []}', "invalid_type", "messages[0].tool_call_id"),
+        (
+            '{"role": "tool", "content": "42"}',
+            "missing_required_parameter",
+            "messages[0].tool_call_id",
+        ),  # (the one shape the plain-message fast path takes)
+        (
+            '{"role": "tool", "content": "42", "tool_call_id": null}',
+            "missing_required_parameter",
+            "messages[0].tool_call_id",
+        ),
         ('{"role": "assistant", "tool_calls": {}}', "invalid_type", "messages[0].tool_calls"),
         ('{"role": "assistant", "tool_calls": [1]}', "invalid_type", "messages[0].tool_calls[0]"),
         (
