@@ -47,7 +47,6 @@ from .handlers.generate import chat_completions, completions
 from .handlers.meta import health, metrics, openapi, ready
 from .handlers.models import list_models, retrieve_model
 from .handlers.usage import usage
-from .unread_body import settle_body
 from .unserved import not_provided
 from .websocket_refusal import refuse
 
@@ -191,8 +190,6 @@ class App:
     async def _error(self, req: Request, err: ApiError) -> None:
         # The reply knows what the client was sent: the envelope before the start, the
         # stream's error event after (a waking pool's keep-alives opened it), else nothing.
-        if not req.reply.started:
-            await settle_body(req, err)
         await req.reply.error(err, self.gw.cfg.server.retry_after_s)
 
 

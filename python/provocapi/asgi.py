@@ -38,6 +38,9 @@ class ClientGone(Exception):
     """The client closed the connection; nothing more can be sent."""
 
 
+CLOSE = (b"connection", b"close")
+DRAIN_BYTES = 64 * 1024  # an unread rest this small is read off rather than given up
+DRAIN_S = 0.5  # a client slower than this with its rest loses the connection instead
 CLIENT_CLOSED = 499  # nginx's convention, for metrics: the client left first
 _KEEPALIVE = b": keep-alive\n\n"
 
@@ -49,7 +52,6 @@ class Request:
     __slots__ = (
         "authorization",
         "body_deadlines",
-        "body_left",
         "content_length",
         "extra_headers",
         "method",
@@ -94,14 +96,13 @@ class Request:
                     self.content_length = None
             elif name == b"transfer-encoding":
                 chunked = True
-        # body bytes may still be unread (see settle_body)
-        self.body_left = chunked if self.content_length is None else self.content_length > 0
+        body_left = chunked if self.content_length is None else self.content_length > 0
         if rid is None or not _SANE_REQUEST_ID.match(rid):
             rid = ids.unique("req_").encode()
         self.request_id: bytes = rid
         # headers added by handlers (worker, model, queue time...); the reply sends them
         self.extra_headers: Headers = [(b"x-request-id", rid)]
-        self.reply = Reply(send, self.extra_headers)
+        self.reply = Reply(send, self.extra_headers, body_left, receive, self.content_length)
 
     async def body(self, limit: int) -> bytes:
         """The whole request body; 413 past `limit` bytes, 408 when it has not all
@@ -117,7 +118,7 @@ class Request:
                 raise ClientGone
             body: bytes = msg.get("body", b"")
             if not msg.get("more_body", False):
-                self.body_left = False
+                self.reply.body_left = False
                 if len(body) > limit:
                     raise too_large(limit)
                 return body
@@ -133,7 +134,7 @@ class Request:
                     raise too_large(limit)
                 parts.append(chunk)
                 if not msg.get("more_body", False):
-                    self.body_left = False
+                    self.reply.body_left = False
                     return b"".join(parts)
         except asyncio.CancelledError:
             if deadlines is not None and deadlines.expired(task):
@@ -153,7 +154,7 @@ class Request:
         try:
             msg = await self.receive()
             if msg["type"] == "http.disconnect" or not msg.get("more_body", False):
-                self.body_left = False
+                self.reply.body_left = False
             return msg
         except asyncio.CancelledError:
             if deadlines is not None and deadlines.expired(task):
@@ -180,11 +181,32 @@ class Reply:
     error as the envelope before the start and as the stream's error event after.
     """
 
-    __slots__ = ("client_gone", "ended", "headers", "send", "status")
+    __slots__ = (
+        "body_left",
+        "client_gone",
+        "ended",
+        "headers",
+        "receive",
+        "rest_size",
+        "send",
+        "status",
+    )
 
-    def __init__(self, send: Send, headers: Headers) -> None:
+    def __init__(
+        self,
+        send: Send,
+        headers: Headers,
+        body_left: bool = False,
+        receive: Receive | None = None,
+        rest_size: int | None = None,
+    ) -> None:
         self.send = send
         self.headers = headers  # sent with the start (the request's extra_headers)
+        # The request's body is not all read (the request clears it when its body ends):
+        # see _unread_rest. `receive` and the declared size serve to read a small rest off.
+        self.body_left = body_left
+        self.receive = receive
+        self.rest_size = rest_size
         self.status = 0  # the HTTP status sent; 0 before the start
         self.ended = False  # the last body message went out
         self.client_gone = False  # the client left first: nothing more can be sent
@@ -210,6 +232,8 @@ class Reply:
         hdrs = [content_type, *self.headers]
         if headers:
             hdrs.extend(headers)
+        if self.body_left:
+            hdrs.extend(await self._unread_rest(headers))
         await self.send({"type": "http.response.start", "status": status, "headers": hdrs})
         await self.send({"type": "http.response.body", "body": body})
         self.ended = True
@@ -220,20 +244,48 @@ class Reply:
 
     async def start_stream(self, headers: Headers | None = None) -> None:
         self.status = 200
+        closing = await self._unread_rest(headers) if self.body_left else []
         await self.send(
             {
                 "type": "http.response.start",
                 "status": 200,
-                "headers": [*SSE_HEADERS, *self.headers, *(headers or [])],
+                "headers": [*SSE_HEADERS, *self.headers, *(headers or []), *closing],
             }
         )
 
     async def start_download(self, headers: Headers) -> None:
         """A streamed body that is not SSE (a file's bytes); `headers` give its type."""
         self.status = 200
+        closing = await self._unread_rest(headers) if self.body_left else []
         await self.send(
-            {"type": "http.response.start", "status": 200, "headers": [*headers, *self.headers]}
+            {
+                "type": "http.response.start",
+                "status": 200,
+                "headers": [*headers, *self.headers, *closing],
+            }
         )
+
+    async def _unread_rest(self, headers: Headers | None) -> Headers:
+        """An answer started before the request's body was read to its end.
+
+        The server will close the connection after it, and the answer must say so: a
+        client that keeps the connection for its next request gets no answer at all
+        (httpx: "Server disconnected without sending a response"). A small rest (a
+        refused JSON request's) is read off first, for a moment at most, so that the
+        connection stays open. Returns the header to add, if any."""
+        if headers and any(name == b"connection" for name, _ in headers):
+            return []  # said already (a 408: the body never came, nothing to wait for)
+        size = self.rest_size
+        if self.receive is not None and size is not None and size <= DRAIN_BYTES:
+            try:
+                async with asyncio.timeout(DRAIN_S):
+                    while self.body_left:
+                        msg = await self.receive()
+                        if msg["type"] == "http.disconnect" or not msg.get("more_body", False):
+                            self.body_left = False
+            except Exception:  # too slow (TimeoutError), or the server's receive failed
+                pass
+        return [CLOSE] if self.body_left else []
 
     async def write(self, data: bytes) -> None:
         try:

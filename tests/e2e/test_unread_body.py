@@ -2,9 +2,10 @@
 
 Found by the proof suite's fuzzing: a malformed 2 MB upload got its 400 with no
 `connection: close`, then the server closed the connection; the client, reusing it,
-got "Server disconnected without sending a response" for its next request. Now a
-large unread rest is answered with `connection: close`, and a small one is read off
-so that the connection stays open (python/provocapi/unread_body.py).
+got "Server disconnected without sending a response" for its next request. Now any
+answer (an error or not) started with a large rest unread says `connection: close`,
+and a small rest is read off so that the connection stays open
+(python/provocapi/asgi.py, Reply._unread_rest).
 """
 
 from __future__ import annotations
@@ -111,3 +112,28 @@ def test_a_small_refused_body_is_read_off_and_the_connection_kept(stack: Stack) 
         sock.sendall(b"GET /health HTTP/1.1\r\nhost: gateway\r\n\r\n")
         status, _ = _response(sock)
         assert status == 200
+
+
+def _get_with_body(stack: Stack, size: int) -> bytes:
+    head = b"GET /v1/models HTTP/1.1\r\nhost: gateway\r\nauthorization: Bearer "
+    head += stack.key.encode() + b"\r\ncontent-length: " + str(size).encode() + b"\r\n\r\n"
+    return head + b"z" * size
+
+
+def test_a_success_with_a_large_body_unread_says_connection_close(stack: Stack) -> None:
+    """GET /v1/models never reads a body: its 200 must still tell the client not to reuse."""
+    with _connect(stack) as sock:
+        sock.sendall(_get_with_body(stack, 2_000_000))
+        status, headers = _response(sock)
+        assert status == 200
+        assert headers.get(b"connection") == b"close", headers
+        assert _closed_by_server(sock)
+
+
+def test_a_success_with_a_small_body_unread_keeps_the_connection(stack: Stack) -> None:
+    with _connect(stack) as sock:
+        for _ in range(3):
+            sock.sendall(_get_with_body(stack, 1_000))
+            status, headers = _response(sock)
+            assert status == 200
+            assert b"connection" not in headers, headers
