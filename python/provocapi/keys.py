@@ -129,11 +129,15 @@ class KeyStore:
         return int(row[0])
 
 
+MISS_CHECK_S = 0.01
+
+
 class KeyCache:
     """The server's view of the keys: one dict lookup per request for a known key.
 
     `refresh()` is called about every 250 ms by the app; it reloads only when
-    another process committed, so created and revoked keys apply within a second.
+    another process committed, so revoked keys stop within a second. A key not
+    found also checks for a change first, so a key works from its first call.
     A wrong key costs a SHA-256 and a dict lookup and leaves nothing behind: what
     is remembered is the secret of an active key, one entry per key at most.
     """
@@ -143,6 +147,7 @@ class KeyCache:
         self._version = -1
         self._by_hash: dict[str, KeyRecord] = {}
         self._known: dict[bytes, KeyRecord] = {}  # secret → record, active keys only
+        self._next_miss_check = 0.0
         self.refresh()
 
     def refresh(self) -> bool:
@@ -164,10 +169,26 @@ class KeyCache:
             return rec
         if len(secret) > MAX_KEY_BYTES or not secret.startswith(_PREFIX):
             return None
-        rec = self._by_hash.get(hashlib.sha256(secret).hexdigest())
+        digest = hashlib.sha256(secret).hexdigest()
+        rec = self._by_hash.get(digest)
+        if rec is None and self._changed_since_refresh():
+            # a key created a moment ago (`keys create`, then the first call at once)
+            rec = self._by_hash.get(digest)
         if rec is not None:  # each active key's hash matches one secret: bounded by the keys
             self._known[secret] = rec
         return rec
+
+    def _changed_since_refresh(self) -> bool:
+        """On a miss: reload if the store changed, at most every MISS_CHECK_S (a flood
+        of wrong keys costs at most that many version checks a second)."""
+        now = time.monotonic()
+        if now < self._next_miss_check:
+            return False
+        self._next_miss_check = now + MISS_CHECK_S
+        try:
+            return self.refresh()
+        except sqlite3.Error:  # a busy db: the periodic refresh will catch up
+            return False
 
     def remembered(self) -> int:
         """Secrets held in memory (the tests check it stays within the active keys)."""

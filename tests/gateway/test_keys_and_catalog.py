@@ -5,6 +5,7 @@ from __future__ import annotations
 import re
 import sqlite3
 import subprocess
+import time
 from pathlib import Path
 
 import pytest
@@ -15,7 +16,7 @@ from provocapi.catalog import Catalog
 from provocapi.errors import ApiError
 from provocapi.gateway import Gateway
 from provocapi.handlers.models import _adapter_objs
-from provocapi.keys import KeyCache, KeyStore, hash_key
+from provocapi.keys import MISS_CHECK_S, KeyCache, KeyStore, hash_key
 
 
 def test_keys_are_stored_hashed_and_revocable(tmp_path: Path) -> None:
@@ -26,17 +27,42 @@ def test_keys_are_stored_hashed_and_revocable(tmp_path: Path) -> None:
     raw = b"".join(p.read_bytes() for p in tmp_path.glob("keys.db*"))  # db + WAL
     assert secret.encode() not in raw
     assert hash_key(secret).encode() in raw
-    assert cache.lookup(secret.encode()) is None  # not refreshed yet
-    assert cache.refresh()
-    got = cache.lookup(secret.encode())
+    got = cache.lookup(secret.encode())  # found at once: a miss checks for a change
     assert got is not None and got.tenant == "acme" and got.models == ("gpt-4o",)
     assert got.rpm == 10
-    assert not cache.refresh()  # nothing changed: no reload
+    assert not cache.refresh()  # nothing changed since that miss's reload
     assert store.revoke(rec.id)
     assert not store.revoke(rec.id)
     assert cache.refresh()
     assert cache.lookup(secret.encode()) is None
     assert cache.lookup(b"not-a-key") is None
+
+
+def test_a_new_key_works_at_once_and_wrong_keys_stay_cheap(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    store = KeyStore(tmp_path)
+    cache = KeyCache(KeyStore(tmp_path))
+    checks = 0
+    version = cache.store.data_version
+
+    def counted() -> int:
+        nonlocal checks
+        checks += 1
+        return version()
+
+    monkeypatch.setattr(cache.store, "data_version", counted)
+    for _ in range(3):  # `keys create`, then the first call with no pause (the CLI's case)
+        secret, rec = store.create("acme", None, rpm=None, tpm=None)
+        got = cache.lookup(secret.encode())
+        assert got is not None and got.id == rec.id
+        time.sleep(0.02)
+    checks = 0
+    started = time.monotonic()
+    for i in range(2_000):  # a flood of wrong but well-formed keys
+        assert cache.lookup(b"pk-prov-wrong" + str(i).encode()) is None
+    elapsed = time.monotonic() - started
+    assert checks <= elapsed / MISS_CHECK_S + 1, (checks, elapsed)
 
 
 def _cli(tmp_path: Path, *args: str) -> subprocess.CompletedProcess[str]:
