@@ -27,6 +27,7 @@ service time, rho = rate x CPU per request).
 from __future__ import annotations
 
 import argparse
+import contextlib
 import datetime as dt
 import json
 import os
@@ -86,23 +87,29 @@ def by_role(before: dict, after: dict, n: int) -> dict[str, float]:
     return {r: v for r, v in roles.items() if v >= 0.5}
 
 
-def signal_helpers(root: int, sig: int) -> None:
+def helpers(root: int) -> list[int]:
+    """Pids of the tree's usage flusher and batch runner."""
+    found = []
     for pid in tree(root):
         try:
             if Path(f"/proc/{pid}/comm").read_text().strip() in HELPERS:
-                os.kill(pid, sig)
+                found.append(pid)
         except OSError:
             continue
+    return found
+
+
+def signal_helpers(root: int, sig: int) -> None:
+    for pid in helpers(root):
+        with contextlib.suppress(OSError):
+            os.kill(pid, sig)
 
 
 def nice_helpers(root: int, niceness: int) -> None:
-    for pid in tree(root):
-        try:
-            if Path(f"/proc/{pid}/comm").read_text().strip() in HELPERS:
-                for tid in os.listdir(f"/proc/{pid}/task"):  # (nice is per thread)
-                    os.setpriority(os.PRIO_PROCESS, int(tid), niceness)
-        except OSError:
-            continue
+    for pid in helpers(root):
+        with contextlib.suppress(OSError):
+            for tid in os.listdir(f"/proc/{pid}/task"):  # (nice is per thread)
+                os.setpriority(os.PRIO_PROCESS, int(tid), niceness)
 
 
 def main() -> int:

@@ -96,13 +96,16 @@ class Request:
                     self.content_length = None
             elif name == b"transfer-encoding":
                 chunked = True
-        body_left = chunked if self.content_length is None else self.content_length > 0
+        size = self.content_length
+        body_left = chunked if size is None else size > 0
+        # a rest small enough to read off before an answer (Reply._unread_rest)
+        drain = receive if size is not None and size <= DRAIN_BYTES else None
         if rid is None or not _SANE_REQUEST_ID.match(rid):
             rid = ids.unique("req_").encode()
         self.request_id: bytes = rid
         # headers added by handlers (worker, model, queue time...); the reply sends them
         self.extra_headers: Headers = [(b"x-request-id", rid)]
-        self.reply = Reply(send, self.extra_headers, body_left, receive, self.content_length)
+        self.reply = Reply(send, self.extra_headers, body_left, drain)
 
     async def body(self, limit: int) -> bytes:
         """The whole request body; 413 past `limit` bytes, 408 when it has not all
@@ -184,10 +187,9 @@ class Reply:
     __slots__ = (
         "body_left",
         "client_gone",
+        "drain",
         "ended",
         "headers",
-        "receive",
-        "rest_size",
         "send",
         "status",
     )
@@ -197,16 +199,14 @@ class Reply:
         send: Send,
         headers: Headers,
         body_left: bool = False,
-        receive: Receive | None = None,
-        rest_size: int | None = None,
+        drain: Receive | None = None,
     ) -> None:
         self.send = send
         self.headers = headers  # sent with the start (the request's extra_headers)
         # The request's body is not all read (the request clears it when its body ends):
-        # see _unread_rest. `receive` and the declared size serve to read a small rest off.
+        # see _unread_rest. `drain`: the request's receive when its rest may be read off.
         self.body_left = body_left
-        self.receive = receive
-        self.rest_size = rest_size
+        self.drain = drain
         self.status = 0  # the HTTP status sent; 0 before the start
         self.ended = False  # the last body message went out
         self.client_gone = False  # the client left first: nothing more can be sent
@@ -275,12 +275,12 @@ class Reply:
         connection stays open. Returns the header to add, if any."""
         if headers and any(name == b"connection" for name, _ in headers):
             return []  # said already (a 408: the body never came, nothing to wait for)
-        size = self.rest_size
-        if self.receive is not None and size is not None and size <= DRAIN_BYTES:
+        receive = self.drain
+        if receive is not None:
             try:
                 async with asyncio.timeout(DRAIN_S):
                     while self.body_left:
-                        msg = await self.receive()
+                        msg = await receive()
                         if msg["type"] == "http.disconnect" or not msg.get("more_body", False):
                             self.body_left = False
             except Exception:  # too slow (TimeoutError), or the server's receive failed

@@ -21,7 +21,7 @@ from .conftest import Stack
 BOUNDARY = b"b0undary"
 
 
-def _request(stack: Stack, path: bytes, body: bytes, ctype: bytes, key: str) -> bytes:
+def _request(path: bytes, body: bytes, ctype: bytes, key: str) -> bytes:
     head = [
         b"POST " + path + b" HTTP/1.1",
         b"host: gateway",
@@ -94,7 +94,7 @@ def test_a_large_unread_body_is_answered_with_connection_close(
     path, body, ctype = sent
     key = "pk-prov-not-a-key" if wrong_key else stack.key
     with _connect(stack) as sock:
-        sock.sendall(_request(stack, path, body, ctype, key))
+        sock.sendall(_request(path, body, ctype, key))
         status, headers = _response(sock)
         assert status == (401 if wrong_key else 400), case
         assert headers.get(b"connection") == b"close", (case, headers)
@@ -105,7 +105,7 @@ def test_a_small_refused_body_is_read_off_and_the_connection_kept(stack: Stack) 
     path, body, ctype = _chat(2_000)
     with _connect(stack) as sock:
         for _ in range(3):  # a client retrying with a wrong key keeps its connection
-            sock.sendall(_request(stack, path, body, ctype, "pk-prov-not-a-key"))
+            sock.sendall(_request(path, body, ctype, "pk-prov-not-a-key"))
             status, headers = _response(sock)
             assert status == 401
             assert b"connection" not in headers, headers
