@@ -100,6 +100,8 @@ class StoredAdapters:
         return self._by_key.get((tenant, model_id, name))
 
     def of_tenant(self, tenant: str) -> list[Adapter]:
+        # /v1/models lists what the next call would find, whichever process answers.
+        self.refresh()
         return [a for (t, _, _), a in self._by_key.items() if t == tenant]
 
 

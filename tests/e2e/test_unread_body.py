@@ -137,3 +137,33 @@ def test_a_success_with_a_small_body_unread_keeps_the_connection(stack: Stack) -
             status, headers = _response(sock)
             assert status == 200
             assert b"connection" not in headers, headers
+
+
+def _upload(content: bytes) -> tuple[bytes, bytes, bytes]:
+    body = b"".join(
+        [
+            b"--" + BOUNDARY + b'\r\ncontent-disposition: form-data; name="purpose"\r\n\r\n',
+            b"user_data\r\n",
+            b"--" + BOUNDARY + b"\r\ncontent-disposition: form-data; "
+            b'name="file"; filename="notes.txt"\r\ncontent-type: text/plain\r\n\r\n',
+            content + b"\r\n--" + BOUNDARY + b"--\r\n",
+        ]
+    )
+    return b"/v1/files", body, b"multipart/form-data; boundary=" + BOUNDARY
+
+
+def test_a_large_upload_read_to_its_delimiter_keeps_the_connection(stack: Stack) -> None:
+    """The multipart reader stops at the closing delimiter, before the server's empty
+    last message: the body is still all read, and the connection must stay open (it
+    was closed after every upload past 64 KiB; a worker-bound client then reconnected,
+    possibly to another process)."""
+    path, body, ctype = _upload(b"w" * 500_000)
+    with _connect(stack) as sock:
+        for _ in range(2):
+            sock.sendall(_request(path, body, ctype, stack.key))
+            status, headers = _response(sock)
+            assert status == 200
+            assert b"connection" not in headers, headers
+        sock.sendall(b"GET /health HTTP/1.1\r\nhost: gateway\r\n\r\n")
+        status, _ = _response(sock)
+        assert status == 200
