@@ -102,16 +102,21 @@ def test_a_large_unread_body_is_answered_with_connection_close(
 
 
 def test_a_small_refused_body_is_read_off_and_the_connection_kept(stack: Stack) -> None:
-    path, body, ctype = _chat(2_000)
+    # a client retrying with a wrong key keeps its connection
+    _kept_over(stack, _request(*_chat(2_000), "pk-prov-not-a-key"), 3, 401)
+
+
+def _kept_over(stack: Stack, request: bytes, times: int, status: int) -> None:
+    """`request` answered `status` `times` on one connection, then a /health on it too."""
     with _connect(stack) as sock:
-        for _ in range(3):  # a client retrying with a wrong key keeps its connection
-            sock.sendall(_request(path, body, ctype, "pk-prov-not-a-key"))
-            status, headers = _response(sock)
-            assert status == 401
+        for _ in range(times):
+            sock.sendall(request)
+            got, headers = _response(sock)
+            assert got == status
             assert b"connection" not in headers, headers
         sock.sendall(b"GET /health HTTP/1.1\r\nhost: gateway\r\n\r\n")
-        status, _ = _response(sock)
-        assert status == 200
+        got, _ = _response(sock)
+        assert got == 200
 
 
 def _get_with_body(stack: Stack, size: int) -> bytes:
@@ -157,13 +162,4 @@ def test_a_large_upload_read_to_its_delimiter_keeps_the_connection(stack: Stack)
     last message: the body is still all read, and the connection must stay open (it
     was closed after every upload past 64 KiB; a worker-bound client then reconnected,
     possibly to another process)."""
-    path, body, ctype = _upload(b"w" * 500_000)
-    with _connect(stack) as sock:
-        for _ in range(2):
-            sock.sendall(_request(path, body, ctype, stack.key))
-            status, headers = _response(sock)
-            assert status == 200
-            assert b"connection" not in headers, headers
-        sock.sendall(b"GET /health HTTP/1.1\r\nhost: gateway\r\n\r\n")
-        status, _ = _response(sock)
-        assert status == 200
+    _kept_over(stack, _request(*_upload(b"w" * 500_000), stack.key), 2, 200)
