@@ -128,6 +128,26 @@ def _range(value: Any, name: str, lo: float, hi: float) -> None:
 
 
 MAX_STOP = 4  # OpenAI's limit on `stop` sequences
+LOGIT_BIAS = 100.0  # a bias is from -100 to 100 (OpenAI's documented range; trtllm-serve's too)
+
+
+def _logit_bias(bias: dict[str, float]) -> None:
+    """OpenAI's rules for `logit_bias`: keys are token ids, biases within ±100. The
+    worker refuses the same (and ids past its vocabulary, which only it knows), but
+    as an `upstream_rejected` after a round trip and in its own words."""
+    for key, value in bias.items():
+        if not (key.isascii() and key.isdigit()):
+            raise invalid(
+                f"Invalid 'logit_bias': key '{quote(key)}' is not a token id "
+                "(a non-negative integer, as a string).",
+                param="logit_bias",
+            )
+        if not -LOGIT_BIAS <= value <= LOGIT_BIAS:
+            raise invalid(
+                f"Invalid 'logit_bias': the bias for token {key} is {quote(value)}; "
+                f"it must be from -{LOGIT_BIAS:g} to {LOGIT_BIAS:g}.",
+                param="logit_bias",
+            )
 
 
 def _sampling(req: ChatRequest | CompletionRequest, res: Resolved) -> dict[str, Any]:
@@ -149,6 +169,8 @@ def _sampling(req: ChatRequest | CompletionRequest, res: Resolved) -> dict[str, 
             _range(value, name, -2, 2)
     if n is not UNSET and n is not None:
         _range(n, "n", 1, 128)
+    if req.logit_bias:  # UNSET, None and {} are all false: one test on the usual path
+        _logit_bias(req.logit_bias)
     if isinstance(req.stop, list) and len(req.stop) > MAX_STOP:
         raise invalid(
             f"Invalid 'stop': array too long. Expected an array with maximum length {MAX_STOP}, "

@@ -227,3 +227,41 @@ def test_more_than_four_stop_sequences_are_refused() -> None:
         plan_chat(chat(stop=["1", "2", "3", "4", "5"]), RES)
     assert (exc.value.status, exc.value.code, exc.value.param) == (400, "invalid_value", "stop")
     assert "maximum length 4" in exc.value.message
+
+
+@pytest.mark.parametrize(
+    ("bias", "words"),
+    [
+        ({"abc": 1}, "key 'abc' is not a token id"),
+        ({"-5": 1}, "key '-5' is not a token id"),
+        ({"1.5": 1}, "key '1.5' is not a token id"),
+        ({"": 1}, "key '' is not a token id"),
+        ({"12": 1, "٣": 2}, "is not a token id"),  # a digit, but not an ASCII one
+        ({"1": 200}, "the bias for token 1 is 200.0; it must be from -100 to 100"),
+        ({"7": -100.5}, "the bias for token 7 is -100.5"),
+    ],
+)
+def test_logit_bias_outside_openai_rules_is_a_400(bias: dict[str, float], words: str) -> None:
+    for make, plan in ((chat, plan_chat), (completion, plan_completion)):
+        with pytest.raises(ApiError) as exc:
+            plan(make(logit_bias=bias), RES)  # type: ignore[operator]
+        err = exc.value
+        assert (err.status, err.code, err.param) == (400, "invalid_value", "logit_bias")
+        assert words in err.message, err.message
+
+
+def test_a_logit_bias_past_a_double_is_a_400() -> None:
+    body = b'{"model": "m", "messages": [{"role": "user", "content": "hi"}], '
+    with pytest.raises(ApiError) as exc:  # JSON has no limit; no bias reaches the worker as inf
+        plan_chat(decode(body + b'"logit_bias": {"7": 1e400}}', ChatRequest), RES)
+    assert exc.value.status == 400 and (exc.value.param or "").startswith("logit_bias")
+
+
+@pytest.mark.parametrize("bias", [{"0": -100}, {"128000": 100, "5": 0.5}, {}, None])
+def test_logit_bias_within_the_rules_is_forwarded_as_given(bias: object) -> None:
+    body = upstream(plan_chat(chat(logit_bias=bias), RES).body)
+    assert body.get("logit_bias") == bias
+
+
+def completion(**fields: object) -> CompletionRequest:
+    return decode(orjson.dumps({"model": "m", "prompt": "p", **fields}), CompletionRequest)
