@@ -83,7 +83,7 @@ class Request:
         self.task: asyncio.Task[object] | None = None
         self.authorization: bytes | None = None
         self.content_length: int | None = None
-        self.uploaded = 0  # bytes receive_upload has handed out
+        self.uploaded = 0  # body bytes receive_upload has handed out (its callers' count)
         rid: bytes | None = None
         chunked = False
         for name, value in scope["headers"]:
@@ -158,14 +158,16 @@ class Request:
         task = deadlines.enter(time.perf_counter()) if deadlines is not None else None
         try:
             msg = await self.receive()
-            if msg["type"] == "http.disconnect" or not msg.get("more_body", False):
+            self.uploaded += len(msg.get("body", b""))
+            # A parser that stops at its closing delimiter never asks for the empty last
+            # message: the body is read once its declared length has come, too.
+            size = self.content_length
+            if (
+                msg["type"] == "http.disconnect"
+                or not msg.get("more_body", False)
+                or (size is not None and self.uploaded >= size)
+            ):
                 self.reply.body_left = False
-            elif self.content_length is not None:
-                # A parser that stops at its closing delimiter never asks for the empty
-                # last message: the body is read once its declared length has come.
-                self.uploaded += len(msg.get("body", b""))
-                if self.uploaded >= self.content_length:
-                    self.reply.body_left = False
             return msg
         except asyncio.CancelledError:
             if deadlines is not None and deadlines.expired(task):

@@ -55,14 +55,12 @@ async def request_chunks(
     refuse = over or (lambda: too_large(most))
     if limit is not None and req.content_length is not None and req.content_length > limit:
         raise refuse()
-    size = 0
     while True:
         msg = await req.receive_upload()
         if msg["type"] == "http.disconnect":
             raise ClientGone
         chunk: bytes = msg.get("body", b"")
-        size += len(chunk)
-        if limit is not None and size > limit:
+        if limit is not None and req.uploaded > limit:
             raise refuse()
         if chunk:
             yield chunk

@@ -113,17 +113,21 @@ def test_a_malformed_form_is_a_400_that_says_why(body: bytes, says: str, tmp_pat
 
 
 class _Req:
-    """Just what request_chunks reads of a Request: Content-Length and receive_upload()."""
+    """Just what request_chunks reads of a Request: Content-Length, receive_upload() and
+    the bytes it has handed out."""
 
     def __init__(self, chunks: list[bytes], content_length: int | None) -> None:
         self.content_length = content_length
+        self.uploaded = 0
         self._msgs = [
             {"type": "http.request", "body": c, "more_body": i < len(chunks) - 1}
             for i, c in enumerate(chunks)
         ]
 
     async def receive_upload(self) -> dict[str, object]:
-        return self._msgs.pop(0)
+        msg = self._msgs.pop(0)
+        self.uploaded += len(msg["body"])  # type: ignore[arg-type]
+        return msg
 
 
 async def _drain(req: _Req, limit: int | None) -> int:

@@ -39,6 +39,10 @@ def chat(**fields: object) -> ChatRequest:
     return decode(orjson.dumps({"model": "gpt-4o-mini", "messages": MSGS, **fields}), ChatRequest)
 
 
+def completion(**fields: object) -> CompletionRequest:
+    return decode(orjson.dumps({"model": "m", "prompt": "p", **fields}), CompletionRequest)
+
+
 def upstream(plan_body: bytes) -> dict[str, object]:
     out = orjson.loads(plan_body)
     assert isinstance(out, dict)
@@ -61,8 +65,7 @@ def test_forwarded_completion_fields_are_accepted_by_the_worker() -> None:
         for f in CompletionRequest.__struct_fields__
         if f not in COMPLETION_UNSUPPORTED and f not in ("model", "prompt")
     }
-    req = decode(orjson.dumps({"model": "m", "prompt": "p", **fields}), CompletionRequest)
-    body = upstream(plan_completion(req, RES).body)
+    body = upstream(plan_completion(completion(**fields), RES).body)
     assert set(body) <= trt.COMPLETION_FIELDS
 
 
@@ -261,7 +264,3 @@ def test_a_logit_bias_past_a_double_is_a_400() -> None:
 def test_logit_bias_within_the_rules_is_forwarded_as_given(bias: object) -> None:
     body = upstream(plan_chat(chat(logit_bias=bias), RES).body)
     assert body.get("logit_bias") == bias
-
-
-def completion(**fields: object) -> CompletionRequest:
-    return decode(orjson.dumps({"model": "m", "prompt": "p", **fields}), CompletionRequest)
