@@ -48,10 +48,26 @@ def test_file_pages_follow_the_cursor(tmp_path: Path) -> None:
     made = [files.write("t", "batch", f"{i}.jsonl", [b"x"]).id for i in range(5)]
     seen: list[str] = []
     after = None
-    while page := files.page("t", "batch", after, 2, "asc"):
+    while page := files.page("t", "batch", after, 2, "asc", time.time()):
         seen += [r.id for r in page]
         after = page[-1].id
     assert sorted(seen) == sorted(made) and len(seen) == 5
+
+
+def test_a_page_skips_expired_files_before_its_limit(tmp_path: Path) -> None:
+    conn = connect(tmp_path)
+    lasting = LocalFileStore(tmp_path, conn, expiry_s=3600)
+    brief = LocalFileStore(tmp_path, conn, expiry_s=60)  # expired ten minutes from now
+    kept = []
+    for i in range(3):  # every other file has expired by `later`
+        kept.append(lasting.write("t", "batch", f"{i}.jsonl", [b"x"]).id)
+        brief.write("t", "batch", f"gone-{i}.jsonl", [b"x"])
+    later = time.time() + 600
+    page = lasting.page("t", "batch", None, 2, "asc", later)
+    # full (not two rows less the expired), and the cursor goes on to the third
+    assert len(page) == 2 and {r.id for r in page} < set(kept)
+    rest = lasting.page("t", "batch", page[-1].id, 2, "asc", later)
+    assert {r.id for r in page + rest} == set(kept) and len(rest) == 1
 
 
 def test_a_lease_is_taken_over_only_once_it_runs_out(tmp_path: Path) -> None:

@@ -109,11 +109,15 @@ class LocalFileStore:
         return FileRecord(*row) if row else None
 
     def page(
-        self, tenant: str, purpose: str | None, after: str | None, limit: int, order: str
+        self, tenant: str, purpose: str | None, after: str | None, limit: int, order: str,
+        now: float,
     ) -> list[FileRecord]:
         desc = order != "asc"
-        sql = f"SELECT {_FILE_COLS} FROM files WHERE tenant = ?"
-        args: list[object] = [tenant]
+        sql = (
+            f"SELECT {_FILE_COLS} FROM files WHERE tenant = ?"
+            " AND (expires_at IS NULL OR expires_at > ?)"
+        )
+        args: list[object] = [tenant, now]
         if purpose:
             sql += " AND purpose = ?"
             args.append(purpose)

@@ -112,8 +112,7 @@ async def list_files(gw: Gateway, req: Request) -> str:
     now = time.time()
     st = await handler_stores(gw)
     found = await st.run(st.files.page, key.tenant, params.get("purpose"), params.get("after"),
-                         limit + 1, order)  # fmt: skip
-    found = [r for r in found if r.expires_at is None or r.expires_at > now]
+                         limit + 1, order, now)  # fmt: skip
     await req.respond_json(200, cursor_page(found, limit, objects.file_object))
     return "-"
 
