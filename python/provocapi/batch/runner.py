@@ -21,6 +21,7 @@ import orjson
 
 from ..gateway import Gateway
 from ..keys import LOCAL_KEY, KeyRecord
+from .jsonl import task_lines
 from .line_call import run_line
 from .priority import (
     OnlineLoad,
@@ -72,10 +73,8 @@ def unanswered(custom_id: str, code: str, message: str) -> bytes:
 
 def numbered(lines: Iterator[bytes]) -> Iterator[tuple[int, dict[str, object]]]:
     """(line number, task) for each non-blank line of a validated file."""
-    for number, raw in enumerate(lines, start=1):
-        if raw.strip():
-            task = orjson.loads(raw)
-            yield number, task
+    for number, raw in task_lines(lines):
+        yield number, orjson.loads(raw)
 
 
 class Runner:

@@ -8,6 +8,8 @@ from dataclasses import dataclass
 
 import orjson
 
+from .jsonl import task_lines
+
 MAX_FINDINGS = 100  # a broken file says what is wrong without listing every line
 
 
@@ -27,9 +29,7 @@ def check(lines: Iterable[bytes], endpoint: str, max_lines: int) -> CheckedBatch
     seen: set[str] = set()
     model: str | None = None
     total = 0
-    for number, raw in enumerate(lines, start=1):
-        if not raw.strip():
-            continue
+    for number, raw in task_lines(lines):
         total += 1
         if total > max_lines:
             errors.append(
