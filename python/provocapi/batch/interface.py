@@ -33,7 +33,12 @@ class FileStore(Protocol):
     def get(self, tenant: str, file_id: str) -> FileRecord | None: ...
 
     def page(
-        self, tenant: str, purpose: str | None, after: str | None, limit: int, order: str,
+        self,
+        tenant: str,
+        purpose: str | None,
+        after: str | None,
+        limit: int,
+        order: str,
         now: float,
     ) -> list[FileRecord]:
         """Up to `limit` files alive at `now` (expired ones are skipped before the

@@ -109,7 +109,12 @@ class LocalFileStore:
         return FileRecord(*row) if row else None
 
     def page(
-        self, tenant: str, purpose: str | None, after: str | None, limit: int, order: str,
+        self,
+        tenant: str,
+        purpose: str | None,
+        after: str | None,
+        limit: int,
+        order: str,
         now: float,
     ) -> list[FileRecord]:
         desc = order != "asc"
