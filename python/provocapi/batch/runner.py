@@ -163,6 +163,12 @@ class Runner:
 
     async def work(self, st: Stores, rec: BatchRecord) -> None:
         now = int(time.time())
+        if rec.status == "cancelling" and rec.in_progress_at is None:
+            # cancelled before its file was validated: no line ran and none is
+            # reported (its lines may not even parse), so the counts stay 0 of 0
+            st.batches.update(rec.id, total=0)
+            st.batches.set_status(rec.id, "cancelled", now, ("cancelling",))
+            return
         if rec.status == "validating":
             checked = check(st.files.lines(rec.input_file_id), rec.endpoint, self.cfg.max_lines)
             st.batches.update(rec.id, total=checked.total)
