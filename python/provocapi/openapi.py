@@ -383,7 +383,12 @@ _CREATE_BATCH = {
         "input_file_id": {"type": "string"},
         "endpoint": {"enum": list(ENDPOINTS)},
         "completion_window": {"const": "24h"},
-        "metadata": {"type": ["object", "null"], "additionalProperties": {"type": "string"}},
+        "metadata": {
+            "type": ["object", "null"],
+            "maxProperties": 16,
+            "propertyNames": {"maxLength": 64},
+            "additionalProperties": {"type": "string", "maxLength": 512},
+        },
         "output_expires_after": {"type": ["object", "null"]},
     },
 }

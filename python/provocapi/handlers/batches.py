@@ -22,6 +22,8 @@ from ..multipart import request_chunks
 from .files import live_file, page_size, read_form, stream_file, upload_limits
 
 WINDOW = "24h"
+# OpenAI's Metadata: at most 16 pairs, keys up to 64 characters, values up to 512
+METADATA_PAIRS, METADATA_KEY_CHARS, METADATA_VALUE_CHARS = 16, 64, 512
 
 
 class CreateBatch(msgspec.Struct, forbid_unknown_fields=True):
@@ -41,6 +43,40 @@ def _checked(endpoint: str | None, window: str) -> str:
     if window != WINDOW:
         raise invalid(f"'completion_window' must be '{WINDOW}'.", param="completion_window")
     return endpoint
+
+
+def _metadata_checked(metadata: dict[str, str] | None) -> dict[str, str] | None:
+    if metadata is None:
+        return None
+    if len(metadata) > METADATA_PAIRS:
+        raise invalid(
+            f"'metadata' holds at most {METADATA_PAIRS} key-value pairs; got {len(metadata)}.",
+            param="metadata",
+        )
+    for k, v in metadata.items():
+        if len(k) > METADATA_KEY_CHARS:
+            raise invalid(
+                f"'metadata' keys are at most {METADATA_KEY_CHARS} characters; got {quote(k)}.",
+                param="metadata",
+            )
+        if len(v) > METADATA_VALUE_CHARS:
+            raise invalid(
+                f"'metadata' values are at most {METADATA_VALUE_CHARS} characters "
+                f"(key {quote(k)} has {len(v)}).",
+                param="metadata",
+            )
+    return metadata
+
+
+def _input_checked(file: FileRecord) -> FileRecord:
+    # as OpenAI: a batch reads only a file uploaded for it (not a batch's own output)
+    if file.purpose != "batch":
+        raise invalid(
+            f"The input file {file.id} has purpose '{file.purpose}'; a batch reads a file "
+            "uploaded with purpose 'batch'.",
+            param="input_file_id",
+        )
+    return file
 
 
 async def _new_batch(
@@ -64,9 +100,10 @@ async def create_batch(gw: Gateway, req: Request) -> str:
     key = gw.authenticate(req)
     body = decode(await req.body(gw.max_body), CreateBatch)
     endpoint = _checked(body.endpoint, body.completion_window)
+    metadata = _metadata_checked(body.metadata)
     st = await handler_stores(gw)
-    file = await live_file(st, key.tenant, body.input_file_id)
-    rec = await _new_batch(gw, st, key, endpoint, file, body.metadata)
+    file = _input_checked(await live_file(st, key.tenant, body.input_file_id))
+    rec = await _new_batch(gw, st, key, endpoint, file, metadata)
     await req.respond_json(200, objects.batch_object(rec))
     return "-"
 
