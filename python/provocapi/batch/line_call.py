@@ -12,7 +12,7 @@ from .. import pipeline
 from ..asgi import Message, Request
 from ..call import Call
 from ..decoding import decode
-from ..error_catalog import INTERNAL_ERROR, MODEL_NOT_SUPPORTED
+from ..error_catalog import INTERNAL_ERROR, MODEL_NOT_SUPPORTED, invalid
 from ..errors import ApiError, RetryAfter
 from ..gateway import Gateway
 from ..keys import KeyRecord
@@ -52,6 +52,11 @@ class _Sink:
 def _build(gw: Gateway, key: KeyRecord, endpoint: str, body: bytes, request_id: str) -> Call:
     kind, struct = _KIND[endpoint]
     decoded: Any = decode(body, struct)
+    if getattr(decoded, "stream", None) is True:
+        # a batch line's answer is one JSON body; an event stream has no place in the file
+        raise invalid(
+            "'stream' is not supported in a batch: remove it or set it to false.", param="stream"
+        )
     res = gw.catalog.resolve(decoded.model, key)
     wrong = (res.model.kind == "embedding") != (kind == "embedding") or (
         kind == "chat" and res.model.kind != "chat"
