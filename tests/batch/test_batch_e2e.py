@@ -112,6 +112,11 @@ def test_embeddings_batch(bstack: BatchStack) -> None:
             2,
             [orjson.dumps(chat_line("a")), orjson.dumps(chat_line("b", model="other"))],
         ),
+        (
+            "invalid_method",
+            2,
+            [orjson.dumps(chat_line("a")), orjson.dumps({**chat_line("b"), "method": "GET"})],
+        ),
         ("empty_file", None, [b"", b"  "]),
         ("too_many_tasks", None, [orjson.dumps(chat_line(f"n{i}")) for i in range(51)]),
     ],

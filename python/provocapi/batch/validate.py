@@ -75,6 +75,12 @@ def check(lines: Iterable[bytes], endpoint: str, max_lines: int) -> CheckedBatch
             )
         else:
             seen.add(custom_id)
+        if task.get("method", "POST") != "POST":  # OpenAI's lines are POSTs only
+            errors.append(
+                _finding(
+                    "invalid_method", number, "The method of this line must be POST.", "method"
+                )
+            )
         if task.get("url") != endpoint:
             errors.append(
                 _finding(
