@@ -30,6 +30,7 @@ _TYPE_BY_STATUS = {
     404: "invalid_request_error",
     405: "invalid_request_error",
     408: "timeout",
+    409: "invalid_request_error",  # the object's state refuses it: the client's to mend
     413: "invalid_request_error",
     429: "rate_limit_exceeded",
 }

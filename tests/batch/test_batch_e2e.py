@@ -251,6 +251,7 @@ def test_deleting_a_running_batch_input_is_409(bstack: BatchStack) -> None:
     with pytest.raises(openai.ConflictError) as exc:
         client.files.delete(file_id)
     assert exc.value.code == "file_in_use"
+    assert exc.value.type == "invalid_request_error"  # the client's to mend, not the server's
     assert exc.value.response.headers["x-should-retry"] == "false"
     client.batches.cancel(batch.id)
     wait_final(client, batch.id)
