@@ -283,5 +283,15 @@ def unsupported(param: str, why: str = "") -> ApiError:
     return UNSUPPORTED_PARAMETER.build(name=param, detail=f": {why}" if why else "", param=param)
 
 
+def refuse_unknown_keys(obj: dict[str, object], known: frozenset[str], where: str) -> None:
+    """A 400 naming the first key of the nested object `where` outside `known`.
+    trtllm-serve forbids extra keys in its nested models too, but its 400 is a pydantic
+    dump with no `param`: the client gets ours, naming the key (`tools[0].function.x`)."""
+    for key in obj:
+        if key not in known:
+            param = quote(f"{where}.{key}")
+            raise UNKNOWN_PARAMETER.build(name=param, param=param)
+
+
 def model_not_found(model: str) -> ApiError:
     return MODEL_NOT_FOUND.build(model=quote(model))

@@ -18,9 +18,16 @@ from typing import Any
 from msgspec import UNSET, UnsetType
 
 from .config import ModelConfig
-from .error_catalog import MISSING_PARAMETER, invalid, unsupported
+from .error_catalog import MISSING_PARAMETER, invalid, refuse_unknown_keys, unsupported
 from .errors import quote
 from .schemas import ChatRequest, CompletionRequest, given
+
+# OpenAI's keys of each response_format. The worker forbids unknown keys in `text` and
+# `json_object` (a pydantic dump as the 400); a `json_schema` is rebuilt before it is sent,
+# so its unknown keys would vanish unseen: both are refused by name instead.
+_TYPE_ONLY = frozenset({"type"})
+_JSON_SCHEMA_FORMAT = frozenset({"type", "json_schema"})
+_JSON_SCHEMA_FIELDS = frozenset({"name", "description", "schema", "strict"})
 
 
 def _capable(model: ModelConfig) -> None:
@@ -74,8 +81,10 @@ def response_format(req: ChatRequest, model: ModelConfig) -> dict[str, Any] | Un
     assert isinstance(rf, dict)
     kind = rf.get("type")
     if kind == "text":
+        refuse_unknown_keys(rf, _TYPE_ONLY, "response_format")
         return rf
     if kind == "json_object":
+        refuse_unknown_keys(rf, _TYPE_ONLY, "response_format")
         if not model.capabilities.json_mode:
             raise unsupported("response_format", f"model '{model.id}' has no JSON mode")
         return rf
@@ -88,6 +97,7 @@ def response_format(req: ChatRequest, model: ModelConfig) -> dict[str, Any] | Un
         raise unsupported(
             "response_format", f"model '{model.id}' has no structured output (json_schema)"
         )
+    refuse_unknown_keys(rf, _JSON_SCHEMA_FORMAT, "response_format")
     return _json_schema(rf)
 
 
@@ -97,6 +107,7 @@ def _json_schema(rf: dict[str, Any]) -> dict[str, Any]:
         raise MISSING_PARAMETER.build(
             name="response_format.json_schema", param="response_format.json_schema"
         )
+    refuse_unknown_keys(js, _JSON_SCHEMA_FIELDS, "response_format.json_schema")
     name = js.get("name")
     if not isinstance(name, str) or not name:
         raise MISSING_PARAMETER.build(

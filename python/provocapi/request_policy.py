@@ -20,7 +20,7 @@ from msgspec import UNSET
 from . import trtllm_protocol as trt
 from .adapters import Adapter
 from .catalog import Resolved
-from .error_catalog import invalid, unsupported
+from .error_catalog import invalid, refuse_unknown_keys, unsupported
 from .errors import quote
 from .output_options import chat_logprobs, completion_logprobs, response_format
 from .request_shapes import token_lists
@@ -254,6 +254,9 @@ def _tools(req: ChatRequest, res: Resolved) -> tuple[str | None, list[str] | Non
                 "Each tool must be {'type': 'function', 'function': {'name': ...}}.",
                 param=f"tools[{i}]",
             )
+        assert isinstance(fn, dict)
+        refuse_unknown_keys(t, trt.TOOL_FIELDS, f"tools[{i}]")
+        refuse_unknown_keys(fn, trt.FUNCTION_DEFINITION_FIELDS, f"tools[{i}].function")
         names.append(name)
     choice = req.tool_choice
     if isinstance(choice, dict):
@@ -261,6 +264,9 @@ def _tools(req: ChatRequest, res: Resolved) -> tuple[str | None, list[str] | Non
         name = fn.get("name") if isinstance(fn, dict) else None
         if choice.get("type") != "function" or name not in names:
             raise invalid("'tool_choice' must name one of the given tools.", param="tool_choice")
+        assert isinstance(fn, dict)
+        refuse_unknown_keys(choice, trt.NAMED_TOOL_CHOICE_FIELDS, "tool_choice")
+        refuse_unknown_keys(fn, trt.NAMED_FUNCTION_FIELDS, "tool_choice.function")
     elif given(choice) and choice not in ("none", "auto", "required"):
         raise invalid(
             "'tool_choice' must be 'none', 'auto', 'required' or a named function.",

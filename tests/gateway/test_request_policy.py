@@ -148,6 +148,63 @@ def test_tool_parsing_only_when_tools_and_choice_not_none() -> None:
     assert p.tool_family is None
 
 
+JSON_CHAT = msgspec.structs.replace(
+    CHAT, capabilities=Capabilities(tools=True, json_mode=True, json_schema=True)
+)
+SCHEMA = {"name": "s", "schema": {"type": "object"}}
+
+
+NAMED = {"type": "function", "function": {"name": "get_weather"}}
+
+
+@pytest.mark.parametrize(
+    ("fields", "param"),
+    [
+        ({"tools": [{**TOOLS[0], "x": 1}]}, "tools[0].x"),
+        (
+            {"tools": [{"type": "function", "function": {"name": "f", "x": 1}}]},
+            "tools[0].function.x",
+        ),
+        ({"tools": TOOLS, "tool_choice": {**NAMED, "x": 1}}, "tool_choice.x"),
+        (
+            {"tools": TOOLS, "tool_choice": {**NAMED, "function": {"name": "get_weather", "x": 1}}},
+            "tool_choice.function.x",
+        ),
+        ({"response_format": {"type": "text", "x": 1}}, "response_format.x"),
+        ({"response_format": {"type": "json_object", "x": 1}}, "response_format.x"),
+        (
+            {"response_format": {"type": "json_schema", "json_schema": SCHEMA, "x": 1}},
+            "response_format.x",
+        ),
+        (
+            {"response_format": {"type": "json_schema", "json_schema": {**SCHEMA, "x": 1}}},
+            "response_format.json_schema.x",
+        ),
+    ],
+)
+def test_unknown_keys_in_nested_objects_are_named(fields: dict[str, object], param: str) -> None:
+    """The worker refused these with a pydantic dump and no param (or, for a json_schema,
+    never saw them): a 400 naming the key, as for an unknown top-level field."""
+    with pytest.raises(ApiError) as exc:
+        plan_chat(chat(**fields), Resolved(JSON_CHAT, None, JSON_CHAT.id))
+    assert exc.value.code == "unknown_parameter"
+    assert exc.value.param == param
+    assert exc.value.message == f"Unrecognized request argument supplied: {param}"
+
+
+def test_openai_keys_of_nested_objects_are_forwarded() -> None:
+    fn = {"name": "f", "description": "d", "parameters": {}, "strict": True}
+    choice = {"type": "function", "function": {"name": "f"}}
+    rf = {"type": "json_schema", "json_schema": {**SCHEMA, "description": "d", "strict": True}}
+    plan = plan_chat(
+        chat(tools=[{"type": "function", "function": fn}], tool_choice=choice, response_format=rf),
+        Resolved(JSON_CHAT, None, JSON_CHAT.id),
+    )
+    body = upstream(plan.body)
+    assert body["tools"] == [{"type": "function", "function": fn}]
+    assert body["tool_choice"] == choice
+
+
 def test_tools_on_a_model_without_them_are_unsupported() -> None:
     no_tools = msgspec.structs.replace(CHAT, capabilities=Capabilities())
     with pytest.raises(ApiError) as exc:
