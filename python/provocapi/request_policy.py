@@ -330,6 +330,15 @@ class EmbeddingPlan:
     base64: bool  # the client's encoding
 
 
+def _no_empty_input(inputs: list[Any]) -> None:
+    """OpenAI refuses an empty string and an empty token list as an input; a worker
+    would answer an embedding of nothing (0 tokens) as if it meant something."""
+    for i, x in enumerate(inputs):
+        if (type(x) is str or type(x) is list) and not x:
+            what = "an empty string" if type(x) is str else "an empty list of token ids"
+            raise invalid(f"Invalid 'input[{i}]': it must not be {what}.", param=f"input[{i}]")
+
+
 def plan_embedding(req: EmbeddingRequest, res: Resolved) -> EmbeddingPlan:
     m = res.model
     inp = req.input
@@ -344,6 +353,9 @@ def plan_embedding(req: EmbeddingRequest, res: Resolved) -> EmbeddingPlan:
                 param="input",
                 code="invalid_type",
             )
+        _no_empty_input(inp)
+    elif not inp:
+        raise invalid("Invalid 'input': it must not be an empty string.", param="input")
     dims: int | None = None
     if given(req.dimensions):
         assert isinstance(req.dimensions, int)

@@ -250,6 +250,18 @@ def test_embedding_input_shapes(inp: object) -> None:
     assert exc.value.param == "input"
 
 
+@pytest.mark.parametrize(
+    ("inp", "param"),
+    [("", "input"), (["a", ""], "input[1]"), ([[1], []], "input[1]"), ([[]], "input[0]")],
+)
+def test_empty_embedding_inputs_are_400(inp: object, param: str) -> None:
+    """OpenAI: the input "cannot be an empty string", and each token array holds at
+    least one id; these were answered 200 with an embedding of 0 tokens."""
+    with pytest.raises(ApiError) as exc:
+        plan_embedding(emb(input=inp), Resolved(BGE, None, BGE.id))
+    assert (exc.value.status, exc.value.code, exc.value.param) == (400, "invalid_value", param)
+
+
 PINNED = ModelConfig(
     id="pinned",
     kind="chat",
