@@ -152,7 +152,15 @@ def check_prompt(prompt: str | list[Any]) -> None:
         return
     if not prompt:
         raise invalid("'prompt' must not be empty.", param="prompt")
-    if all(type(x) is str for x in prompt) or token_lists(prompt):
+    if all(type(x) is str for x in prompt):
+        return
+    if token_lists(prompt):
+        if type(prompt[0]) is list:  # OpenAI: each array of token ids holds at least one
+            for i, ids in enumerate(prompt):
+                if not ids:
+                    raise invalid(
+                        f"Invalid 'prompt[{i}]': empty array of token ids.", param=f"prompt[{i}]"
+                    )
         return
     raise _wrong_type(
         "prompt",

@@ -262,6 +262,19 @@ def test_empty_embedding_inputs_are_400(inp: object, param: str) -> None:
     assert (exc.value.status, exc.value.code, exc.value.param) == (400, "invalid_value", param)
 
 
+@pytest.mark.parametrize(("prompt", "param"), [([[]], "prompt[0]"), ([[1, 2], []], "prompt[1]")])
+def test_an_empty_array_of_prompt_token_ids_is_400(prompt: object, param: str) -> None:
+    with pytest.raises(ApiError) as exc:
+        completion(prompt=prompt)
+    assert (exc.value.status, exc.value.code, exc.value.param) == (400, "invalid_value", param)
+
+
+def test_empty_strings_are_still_a_prompt() -> None:
+    """OpenAI's prompt defaults to "": an empty string stays a valid prompt."""
+    for prompt in ("", [""], ["a", ""]):
+        assert plan_completion(completion(prompt=prompt), RES).upstream
+
+
 PINNED = ModelConfig(
     id="pinned",
     kind="chat",
