@@ -19,6 +19,9 @@ from .schemas import ChatRequest, CompletionRequest
 ROLES = frozenset({"system", "developer", "user", "assistant", "tool", "function"})
 # roles whose {"role", "content"} alone is a whole message (a tool result needs its call's id)
 _PLAIN_ROLES = ROLES - {"tool"}
+# roles OpenAI requires a non-null content of (an assistant may send only tool_calls; a
+# legacy function result may be null); the worker would render an empty turn instead
+_CONTENT_REQUIRED = frozenset({"system", "developer", "user", "tool"})
 
 
 def check(req: object) -> None:
@@ -81,9 +84,18 @@ def _check_message(m: dict[str, Any], where: str) -> None:
             param=f"{where}.tool_call_id",
             code="missing_required_parameter",
         )
+    if content is None and role in _CONTENT_REQUIRED:
+        _no_content(m, f"{where}.content")
     calls = m.get("tool_calls")
     if calls is not None:
         _tool_calls(calls, f"{where}.tool_calls")
+
+
+def _no_content(m: dict[str, Any], param: str) -> None:
+    if "content" not in m:
+        raise invalid(f"Missing required parameter: '{param}'.", param=param,
+                      code="missing_required_parameter")  # fmt: skip
+    raise _wrong_type(param, "a string or an array of content parts, but got null")
 
 
 # Why each non-text part is refused (the migration guide's list); any other type too.

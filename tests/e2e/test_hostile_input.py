@@ -227,6 +227,15 @@ def test_nesting_within_the_limit_is_served(
             "invalid_type",
             "messages[0].tool_call_id",
         ),
+        # OpenAI requires these roles' content; the worker rendered an empty turn (200)
+        ({"role": "user"}, "missing_required_parameter", "messages[0].content"),
+        ({"role": "system", "name": "s"}, "missing_required_parameter", "messages[0].content"),
+        ({"role": "developer", "content": None}, "invalid_type", "messages[0].content"),
+        (
+            {"role": "tool", "content": None, "tool_call_id": "c"},
+            "invalid_type",
+            "messages[0].content",
+        ),
     ],
 )
 def test_message_shapes_are_400(

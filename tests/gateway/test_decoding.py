@@ -64,14 +64,14 @@ def test_nesting_past_the_limit_is_named(depth: int) -> None:
     # the body, messages and the message take 3 levels: x adds `depth`
     x = "[" * depth + "]" * depth
     with pytest.raises(ApiError) as exc:
-        decode(chat_body('{"role": "user", "x": ' + x + "}"), ChatRequest)
+        decode(chat_body('{"role": "user", "content": "hi", "x": ' + x + "}"), ChatRequest)
     assert (exc.value.status, exc.value.code) == (400, "invalid_value")
     assert exc.value.param == "messages[0].x"
 
 
 def test_nesting_up_to_the_limit_decodes() -> None:
     x = "[" * (MAX_DEPTH - 3) + "]" * (MAX_DEPTH - 3)
-    req = decode(chat_body('{"role": "user", "x": ' + x + "}"), ChatRequest)
+    req = decode(chat_body('{"role": "user", "content": "hi", "x": ' + x + "}"), ChatRequest)
     expected: list[object] = []
     for _ in range(MAX_DEPTH - 4):
         expected = [expected]
@@ -223,17 +223,19 @@ def test_integers_fit_in_64_bits(field: str) -> None:
     big = "9" * 30
     value = f"[{big}]" if field == "stop_token_ids" else big
     with pytest.raises(ApiError) as exc:
-        decode(chat_body('{"role": "user"}', f', "{field}": {value}'), ChatRequest)
+        decode(chat_body('{"role": "user", "content": "hi"}', f', "{field}": {value}'), ChatRequest)
     assert exc.value.code == "invalid_value"
     assert exc.value.param == (f"{field}[0]" if field == "stop_token_ids" else field)
-    ok = decode(chat_body('{"role": "user"}', f', "seed": {2**63 - 1}'), ChatRequest)
+    ok = decode(
+        chat_body('{"role": "user", "content": "hi"}', f', "seed": {2**63 - 1}'), ChatRequest
+    )
     assert ok.seed == 2**63 - 1
 
 
 def test_a_long_unknown_field_is_quoted_short() -> None:
     name = "z" * 100_000
     with pytest.raises(ApiError) as exc:
-        decode(chat_body('{"role": "user"}', f', "{name}": 1'), ChatRequest)
+        decode(chat_body('{"role": "user", "content": "hi"}', f', "{name}": 1'), ChatRequest)
     assert exc.value.code == "unknown_parameter"
     assert exc.value.param == "z" * QUOTE_CHARS + "..."
     assert len(exc.value.message) < QUOTE_CHARS + 80
