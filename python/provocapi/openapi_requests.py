@@ -21,6 +21,7 @@ Schema = dict[str, Any]
 # Every vocabulary the chat families use has at least this many ids.
 TOKEN_ID = {"type": "integer", "minimum": 0, "maximum": 127_999}
 _TEXT = {"type": "string", "maxLength": 2000}
+_INPUT = {"type": "string", "minLength": 1, "maxLength": 2000}  # an embedding input: never ""
 _NAME = {"type": "string", "pattern": "^[A-Za-z0-9_-]{1,64}$"}
 
 
@@ -282,8 +283,8 @@ def refine(components: Schema, models: Sequence[ModelConfig]) -> None:
             "model": _model_field(embed),
             "input": {
                 "anyOf": [
-                    _TEXT,
-                    {"type": "array", "minItems": 1, "maxItems": 8, "items": _TEXT},
+                    _INPUT,
+                    {"type": "array", "minItems": 1, "maxItems": 8, "items": _INPUT},
                     {"type": "array", "minItems": 1, "maxItems": 64, "items": TOKEN_ID},
                     {
                         "type": "array",

@@ -113,6 +113,14 @@ def test_model_fields_list_what_the_gateway_serves() -> None:
     assert "audio" not in schemas["ChatRequest"]["properties"]
 
 
+def test_an_embedding_input_is_documented_as_never_empty() -> None:
+    """The gateway refuses "" as an input (OpenAI does): the document must not offer it."""
+    schemas = orjson.loads(document(_served()))["components"]["schemas"]
+    text, texts = schemas["EmbeddingRequest"]["properties"]["input"]["anyOf"][:2]
+    assert text["minLength"] == 1
+    assert texts["items"]["minLength"] == 1
+
+
 def test_links_name_operations_that_exist() -> None:
     doc = orjson.loads(document(_served()))
     ids = [op["operationId"] for ops in doc["paths"].values() for op in ops.values()]
