@@ -166,6 +166,12 @@ _TOOL_RULE = {
     },
     "then": {"required": ["tools"], "properties": {"tools": {"type": "array", "minItems": 1}}},
 }
+# best_of from n to 20 and never streamed above n: JSON Schema cannot compare two fields,
+# so the document offers best_of only with n 1 and without stream (a narrower truth)
+_BEST_OF_RULE = {
+    "if": {"required": ["best_of"], "properties": {"best_of": {"type": "integer"}}},
+    "then": {"properties": {"n": {"enum": [1, None]}, "stream": {"enum": [False, None]}}},
+}
 _LOGPROBS_RULE = {
     "if": {"required": ["top_logprobs"], "properties": {"top_logprobs": {"type": "integer"}}},
     "then": {"required": ["logprobs"], "properties": {"logprobs": {"const": True}}},
@@ -270,7 +276,7 @@ def refine(components: Schema, models: Sequence[ModelConfig]) -> None:
             # trtllm-serve refuses a suffix (the gateway answers 400 unsupported_parameter)
             "suffix": _nullable({"const": ""}),
         },
-        [_STREAM_RULE],
+        [_STREAM_RULE, _BEST_OF_RULE],
     )
     if not logprobs_ok:
         p["properties"].pop("logprobs", None)

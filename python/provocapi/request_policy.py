@@ -304,6 +304,30 @@ def plan_chat(req: ChatRequest, res: Resolved) -> GenerationPlan:
     return GenerationPlan(upstream, res.adapter, stream, include_usage, family, names, max_tokens)
 
 
+MAX_BEST_OF = 20  # OpenAI's documented maximum
+
+
+def _best_of(req: CompletionRequest, stream: bool) -> None:
+    """OpenAI's rules for `best_of`: from n to 20, and not streamed (the best is known
+    only at the end). Checked here, so a client gets them named before a worker runs."""
+    best_of, n = req.best_of, req.n
+    if not isinstance(best_of, int):  # UNSET or null: not asked
+        return
+    n = n if isinstance(n, int) else 1
+    if not n <= best_of <= MAX_BEST_OF:
+        raise invalid(
+            f"Invalid 'best_of': {quote(best_of)}; it must be at least 'n' ({n}) and at most "
+            f"{MAX_BEST_OF}.",
+            param="best_of",
+        )
+    if stream and best_of > n:
+        raise invalid(
+            "'best_of' greater than 'n' cannot be streamed: the best completions are known "
+            "only when all have ended.",
+            param="best_of",
+        )
+
+
 def plan_completion(req: CompletionRequest, res: Resolved) -> GenerationPlan:
     _check_unsupported(req, COMPLETION_UNSUPPORTED, _COMPLETION_UNSUPPORTED_GET)
     pinned = _sampling(req, res)
@@ -311,6 +335,7 @@ def plan_completion(req: CompletionRequest, res: Resolved) -> GenerationPlan:
         raise unsupported("suffix")
     max_tokens = _max_tokens(req.max_tokens, "max_tokens", res)
     stream, include_usage = _stream(req)
+    _best_of(req, stream)
     completion_logprobs(req, res.model)
     upstream = msgspec.structs.replace(
         req,

@@ -121,6 +121,18 @@ def test_an_embedding_input_is_documented_as_never_empty() -> None:
     assert texts["items"]["minLength"] == 1
 
 
+def test_best_of_is_documented_only_where_the_gateway_takes_it() -> None:
+    """best_of must be at least n and is not streamed: the document offers it with n 1
+    and without stream, so no request it calls valid is refused."""
+    schemas = orjson.loads(document(_served()))["components"]["schemas"]
+    rules = schemas["CompletionRequest"]["allOf"]
+    best_of = next(r for r in rules if r["if"]["required"] == ["best_of"])
+    assert best_of["then"]["properties"] == {
+        "n": {"enum": [1, None]},
+        "stream": {"enum": [False, None]},
+    }
+
+
 def test_links_name_operations_that_exist() -> None:
     doc = orjson.loads(document(_served()))
     ids = [op["operationId"] for ops in doc["paths"].values() for op in ops.values()]

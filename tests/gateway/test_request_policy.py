@@ -269,6 +269,31 @@ def test_an_empty_array_of_prompt_token_ids_is_400(prompt: object, param: str) -
     assert (exc.value.status, exc.value.code, exc.value.param) == (400, "invalid_value", param)
 
 
+@pytest.mark.parametrize(
+    "fields",
+    [
+        {"best_of": 0},
+        {"best_of": -1},
+        {"best_of": 21},
+        {"best_of": 1, "n": 2},
+        {"best_of": 3, "stream": True},
+    ],
+)
+def test_best_of_outside_openai_rules_is_a_400(fields: dict[str, object]) -> None:
+    """best_of was forwarded unchecked: 21, 0, below n, or streamed were all served."""
+    with pytest.raises(ApiError) as exc:
+        plan_completion(completion(**fields), RES)
+    assert (exc.value.status, exc.value.param) == (400, "best_of")
+
+
+@pytest.mark.parametrize(
+    "fields", [{"best_of": 1}, {"best_of": 20, "n": 3}, {"best_of": 2, "n": 2, "stream": True}]
+)
+def test_best_of_within_the_rules_is_forwarded(fields: dict[str, object]) -> None:
+    body = upstream(plan_completion(completion(**fields), RES).body)
+    assert body["best_of"] == fields["best_of"]
+
+
 def test_empty_strings_are_still_a_prompt() -> None:
     """OpenAI's prompt defaults to "": an empty string stays a valid prompt."""
     for prompt in ("", [""], ["a", ""]):
