@@ -126,6 +126,23 @@ def test_n_choices_reserve_n_times_max_tokens(env: Env) -> None:
     assert call.reserved_tokens == call.prompt_tokens + 21
 
 
+def test_best_of_reserves_every_sequence_the_worker_generates(env: Env) -> None:
+    call = env.completion(key("acme"), "hello", max_tokens=7, n=2, best_of=5)
+    env.gate.admit(call)
+    assert call.reserved_tokens == call.prompt_tokens + 35  # 5 generated, 2 answered
+
+
+def test_each_choice_fits_the_context_on_its_own(env: Env) -> None:
+    # context 1000: 490 + 500 fits once; n = 3 asks three such choices, not 1500 tokens
+    k = key("nobody")
+    call = env.completion(k, [1] * 490, max_tokens=500, n=3)
+    env.gate.admit(call)
+    assert call.reserved_tokens == 490 + 1500
+    with pytest.raises(ApiError) as info:
+        env.gate.admit(env.completion(k, [1] * 501, max_tokens=500, n=3))
+    assert "1001 tokens (501 in the prompt, 500 in the completion)" in info.value.message
+
+
 def test_a_config_without_tiers_limits_nothing(make_env: Callable[[str], Env]) -> None:
     env = make_env("[[models]]" + CONFIG.split("[[models]]", 1)[1])
     for _ in range(20):

@@ -105,8 +105,8 @@ class Gate:
 
     def _count(self, call: Call, prompt: Prompt) -> int:
         """The prompt's tokens, refused (400) when the model cannot take them."""
-        out = _max_output(call)
-        call.max_output_tokens = out
+        out = _per_choice(call)  # the context holds the prompt and one choice
+        call.max_output_tokens = out * _sequences(call)  # the budget pays for all of them
         model = call.res.model
         if call.kind == "embedding":
             counts, exact = prompt.per_input(embedding_limits.per_input_limit(model))
@@ -185,11 +185,18 @@ class Gate:
             self.leases.give_back(limits, unused)  # leased already: reuse it here
 
 
-def _max_output(call: Call) -> int:
-    if call.kind == "embedding":
-        return 0
-    n = getattr(call.request, "n", None)
-    return int(call.plan.max_tokens) * (n if isinstance(n, int) and n > 1 else 1)
+def _per_choice(call: Call) -> int:
+    return 0 if call.kind == "embedding" else int(call.plan.max_tokens)
+
+
+def _sequences(call: Call) -> int:
+    """How many sequences the worker generates: `n`, or a completion's `best_of` when
+    higher (it generates them all and answers the best `n`)."""
+    req = call.request
+    n = getattr(req, "n", None)
+    seqs = n if isinstance(n, int) and n > 1 else 1
+    best_of = getattr(req, "best_of", None)
+    return best_of if isinstance(best_of, int) and best_of > seqs else seqs
 
 
 def _context_exceeded(call: Call, prompt: int, out: int, stopped: bool) -> ApiError:
