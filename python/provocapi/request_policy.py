@@ -23,7 +23,7 @@ from .catalog import Resolved
 from .error_catalog import invalid, refuse_unknown_keys, unsupported
 from .errors import quote
 from .output_options import chat_logprobs, completion_logprobs, response_format
-from .request_shapes import token_lists
+from .request_shapes import token_ids_checked, token_lists
 from .schemas import ChatRequest, CompletionRequest, EmbeddingRequest, given
 from .tool_ids import mistral_history
 
@@ -370,8 +370,8 @@ def plan_embedding(req: EmbeddingRequest, res: Resolved) -> EmbeddingPlan:
     if isinstance(inp, list):
         if not inp:
             raise invalid("'input' must not be empty.", param="input")
-        ok = all(type(x) is str for x in inp) or token_lists(inp)
-        if not ok:
+        strings = all(type(x) is str for x in inp)
+        if not (strings or token_lists(inp)):
             raise invalid(
                 "Invalid 'input': expected a string, a list of strings, a list of token ids "
                 "or a list of lists of token ids.",
@@ -379,6 +379,8 @@ def plan_embedding(req: EmbeddingRequest, res: Resolved) -> EmbeddingPlan:
                 code="invalid_type",
             )
         _no_empty_input(inp)
+        if not strings:
+            token_ids_checked(inp, "input")
     elif not inp:
         raise invalid("Invalid 'input': it must not be an empty string.", param="input")
     dims: int | None = None

@@ -158,6 +158,21 @@ def token_lists(values: list[Any]) -> bool:
     return True
 
 
+def token_ids_checked(values: list[Any], param: str) -> None:
+    """After `token_lists` took `values`: as OpenAI, each array of token ids holds at
+    least one, and no id is negative (a worker would index its embedding table with it)."""
+    nested = type(values[0]) is list
+    for i, ids in enumerate(values if nested else [values]):
+        where = f"{param}[{i}]" if nested else param
+        if not ids:
+            raise invalid(f"Invalid '{where}': empty array of token ids.", param=where)
+        low = min(ids)
+        if low < 0:
+            raise invalid(
+                f"Invalid '{where}': token ids are never negative; got {low}.", param=where
+            )
+
+
 def check_prompt(prompt: str | list[Any]) -> None:
     """A string, or an array of strings, of token ids, or of arrays of token ids."""
     if isinstance(prompt, str):
@@ -167,12 +182,7 @@ def check_prompt(prompt: str | list[Any]) -> None:
     if all(type(x) is str for x in prompt):
         return
     if token_lists(prompt):
-        if type(prompt[0]) is list:  # OpenAI: each array of token ids holds at least one
-            for i, ids in enumerate(prompt):
-                if not ids:
-                    raise invalid(
-                        f"Invalid 'prompt[{i}]': empty array of token ids.", param=f"prompt[{i}]"
-                    )
+        token_ids_checked(prompt, "prompt")
         return
     raise _wrong_type(
         "prompt",

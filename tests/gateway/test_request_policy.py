@@ -270,6 +270,30 @@ def test_an_empty_array_of_prompt_token_ids_is_400(prompt: object, param: str) -
 
 
 @pytest.mark.parametrize(
+    ("ids", "param"), [([5, -1], "prompt"), ([[1], [2, -7]], "prompt[1]"), ([-1], "prompt")]
+)
+def test_a_negative_prompt_token_id_is_400(ids: object, param: str) -> None:
+    """Served before; the document already said `minimum: 0`."""
+    with pytest.raises(ApiError) as exc:
+        completion(prompt=ids)
+    assert (exc.value.status, exc.value.code, exc.value.param) == (400, "invalid_value", param)
+    assert "never negative" in exc.value.message
+
+
+@pytest.mark.parametrize(("inp", "param"), [([3, -5], "input"), ([[1], [-2]], "input[1]")])
+def test_a_negative_embedding_token_id_is_400(inp: object, param: str) -> None:
+    with pytest.raises(ApiError) as exc:
+        plan_embedding(emb(input=inp), Resolved(BGE, None, BGE.id))
+    assert (exc.value.status, exc.value.code, exc.value.param) == (400, "invalid_value", param)
+
+
+def test_token_ids_from_zero_are_forwarded() -> None:
+    plan_completion(completion(prompt=[0, 1, 127_999]), RES)
+    plan_completion(completion(prompt=[[0], [7.0]]), RES)  # a whole float is an id
+    plan_embedding(emb(input=[[0, 1], [2]]), Resolved(BGE, None, BGE.id))
+
+
+@pytest.mark.parametrize(
     "fields",
     [
         {"best_of": 0},
