@@ -123,6 +123,21 @@ def _route(path: str) -> tuple[str, dict[str, Handler]] | None:
     return None
 
 
+def _handler(methods: dict[str, Handler], method: str) -> Handler | None:
+    # HEAD is GET without the content (RFC 9110 9.3.2; monitors such as UptimeRobot
+    # probe with it): the GET handler answers, and Granian leaves the body out.
+    if method == "HEAD":
+        method = "GET"
+    return methods.get(method)
+
+
+def _allowed(methods: dict[str, Handler]) -> list[str]:
+    allowed = list(methods)
+    if "GET" in methods:
+        allowed.insert(allowed.index("GET") + 1, "HEAD")
+    return allowed
+
+
 class App:
     def __init__(self, gw: Gateway) -> None:
         self.gw = gw
@@ -162,9 +177,9 @@ class App:
                 raise not_provided(req.method, req.path) or UNKNOWN_URL.build(
                     method=quote(req.method), path=quote(req.path)
                 )
-            handler = route[1].get(req.method)
+            handler = _handler(route[1], req.method)
             if handler is None:
-                allow = ", ".join(route[1])
+                allow = ", ".join(_allowed(route[1]))
                 raise METHOD_NOT_ALLOWED.build(
                     method=quote(req.method),
                     path=quote(req.path),

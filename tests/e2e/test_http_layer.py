@@ -1,0 +1,76 @@
+"""The HTTP layer under the routes: methods and request framing, as a careful server."""
+
+from __future__ import annotations
+
+import socket
+from urllib.parse import urlparse
+
+import httpx2
+import pytest
+
+from .conftest import Stack
+
+
+def _connect(stack: Stack) -> socket.socket:
+    url = urlparse(stack.root_url)
+    return socket.create_connection((url.hostname, url.port), timeout=10)
+
+
+def _read_response(sock: socket.socket, buf: bytes, head_only: bool) -> tuple[bytes, bytes, bytes]:
+    """(head, body, what followed) of one response; `head_only`: the answer to a HEAD."""
+    while b"\r\n\r\n" not in buf:
+        chunk = sock.recv(65536)
+        assert chunk, f"the connection closed before a response: {buf!r}"
+        buf += chunk
+    head, rest = buf.split(b"\r\n\r\n", 1)
+    if head_only:
+        return head, b"", rest
+    size = int(_header(head, b"content-length") or b"0")
+    while len(rest) < size:
+        chunk = sock.recv(65536)
+        assert chunk, "the connection closed inside the response body"
+        rest += chunk
+    return head, rest[:size], rest[size:]
+
+
+def _header(head: bytes, name: bytes) -> bytes | None:
+    for line in head.split(b"\r\n")[1:]:
+        key, _, value = line.partition(b":")
+        if key.strip().lower() == name:
+            return value.strip()
+    return None
+
+
+@pytest.mark.parametrize("path", ["/health", "/v1/models", "/v1/models/gpt-4o-mini", "/metrics"])
+def test_head_answers_as_get_without_a_body(stack: Stack, path: str) -> None:
+    """RFC 9110 9.1: a general-purpose server supports HEAD wherever it serves GET
+    (uptime monitors probe /health with it); it was 405. The body is left out, and the
+    connection still carries the next request."""
+    request = (
+        f"HEAD {path} HTTP/1.1\r\nhost: gateway\r\nauthorization: Bearer {stack.key}\r\n\r\n"
+        f"GET /health HTTP/1.1\r\nhost: gateway\r\n\r\n"
+    ).encode()
+    with _connect(stack) as sock:
+        sock.sendall(request)
+        head, _, rest = _read_response(sock, b"", head_only=True)
+        assert head.startswith(b"HTTP/1.1 200"), head
+        assert _header(head, b"x-request-id"), head
+        # the next bytes on the connection are the next response, not a body
+        nxt, body, _ = _read_response(sock, rest, head_only=False)
+        assert nxt.startswith(b"HTTP/1.1 200"), (nxt, rest[:200])
+        assert body.startswith(b'{"status"'), body[:200]
+
+
+def test_head_needs_the_key_as_get_does(raw: httpx2.Client) -> None:
+    r = raw.head("/v1/models")
+    assert r.status_code == 401
+    assert r.headers.get("x-request-id")
+
+
+def test_allow_names_head_beside_get(raw: httpx2.Client, auth: dict[str, str]) -> None:
+    r = raw.post("/v1/models", headers=auth)
+    assert r.status_code == 405
+    assert r.headers["allow"] == "GET, HEAD"
+    r = raw.head("/v1/chat/completions", headers=auth)
+    assert r.status_code == 405
+    assert r.headers["allow"] == "POST"
