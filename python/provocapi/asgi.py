@@ -16,8 +16,8 @@ import orjson
 
 from . import ids
 from .body_deadline import BodyDeadlines
-from .error_catalog import REQUEST_TIMEOUT, REQUEST_TOO_LARGE
-from .errors import ApiError
+from .error_catalog import REQUEST_TIMEOUT, REQUEST_TOO_LARGE, UNSUPPORTED_CONTENT_ENCODING
+from .errors import ApiError, quote
 
 Scope = MutableMapping[str, Any]
 Message = MutableMapping[str, Any]
@@ -52,6 +52,7 @@ class Request:
     __slots__ = (
         "authorization",
         "body_deadlines",
+        "content_encoding",
         "content_length",
         "extra_headers",
         "method",
@@ -83,6 +84,8 @@ class Request:
         self.task: asyncio.Task[object] | None = None
         self.authorization: bytes | None = None
         self.content_length: int | None = None
+        # a coding other than identity: the body is refused, never read as if plain
+        self.content_encoding: bytes | None = None
         self.uploaded = 0  # body bytes receive_upload has handed out (its callers' count)
         rid: bytes | None = None
         chunked = False
@@ -98,6 +101,8 @@ class Request:
                     self.content_length = None
             elif name == b"transfer-encoding":
                 chunked = True
+            elif name == b"content-encoding" and value.strip().lower() != b"identity":
+                self.content_encoding = value
         size = self.content_length
         body_left = chunked if size is None else size > 0
         # a rest small enough to read off before an answer (Reply._unread_rest)
@@ -114,6 +119,8 @@ class Request:
         arrived within the body deadline (body_deadline.py)."""
         if self.content_length is not None and self.content_length > limit:
             raise too_large(limit)
+        if self.content_encoding is not None:
+            raise unsupported_encoding(self.content_encoding)
         deadlines = self.body_deadlines
         task = deadlines.enter(self.started) if deadlines is not None else None
         self.task = task
@@ -154,6 +161,8 @@ class Request:
         in all, so the body deadline applies to each wait for more bytes instead: no
         byte for `body_read_timeout_s` → 408 `request_timeout` (a trickling client
         cannot hold the connection for free)."""
+        if self.content_encoding is not None:
+            raise unsupported_encoding(self.content_encoding)
         deadlines = self.body_deadlines
         task = deadlines.enter(time.perf_counter()) if deadlines is not None else None
         try:
@@ -336,6 +345,10 @@ class Reply:
 
 def too_large(limit: int) -> ApiError:
     return REQUEST_TOO_LARGE.build(limit=limit)
+
+
+def unsupported_encoding(encoding: bytes) -> ApiError:
+    return UNSUPPORTED_CONTENT_ENCODING.build(encoding=quote(encoding.decode("latin-1")))
 
 
 def body_timeout(timeout_s: float) -> ApiError:

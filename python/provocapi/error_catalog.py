@@ -162,6 +162,14 @@ REQUEST_TIMEOUT = ErrorSpec(
 REQUEST_TOO_LARGE = ErrorSpec(
     413, "request_too_large", "Request body too large: the limit is {limit} bytes."
 )
+# RFC 9110 15.5.16: a content coding the server does not decode is a 415, with
+# Accept-Encoding saying what it takes
+UNSUPPORTED_CONTENT_ENCODING = ErrorSpec(
+    415,
+    "unsupported_content_encoding",
+    "Content-Encoding '{encoding}' is not supported: send the request body uncompressed.",
+    headers=((b"accept-encoding", b"identity"),),
+)
 
 FILE_TOO_LARGE = ErrorSpec(
     413,

@@ -32,6 +32,7 @@ _TYPE_BY_STATUS = {
     408: "timeout",
     409: "invalid_request_error",  # the object's state refuses it: the client's to mend
     413: "invalid_request_error",
+    415: "invalid_request_error",
     429: "rate_limit_exceeded",
 }
 

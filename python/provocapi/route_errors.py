@@ -16,6 +16,7 @@ QUERY = (E.INVALID_VALUE, E.INVALID_TYPE, E.MISSING_PARAMETER_SAID, E.UNKNOWN_PA
 BODY = (
     E.REQUEST_TIMEOUT,
     E.REQUEST_TOO_LARGE,
+    E.UNSUPPORTED_CONTENT_ENCODING,
     E.INVALID_JSON,
     E.MISSING_PARAMETER,
     E.UNKNOWN_PARAMETER,
@@ -48,6 +49,7 @@ UPLOAD = (
     *ANY,
     *AUTH,
     E.REQUEST_TIMEOUT,  # no byte within body_read_timeout_s (asgi.Request.receive_upload)
+    E.UNSUPPORTED_CONTENT_ENCODING,
     E.INVALID_BODY,
     E.INVALID_VALUE,
     E.MISSING_PARAMETER_SAID,
@@ -91,6 +93,7 @@ ROUTE_ERRORS: dict[tuple[str, str], tuple[ErrorSpec, ...]] = {
         *AUTH,
         E.REQUEST_TIMEOUT,
         E.REQUEST_TOO_LARGE,
+        E.UNSUPPORTED_CONTENT_ENCODING,
         E.INVALID_JSON,
         E.UNKNOWN_PARAMETER,
         E.INVALID_VALUE,
@@ -103,6 +106,7 @@ ROUTE_ERRORS: dict[tuple[str, str], tuple[ErrorSpec, ...]] = {
         *AUTH,
         E.REQUEST_TIMEOUT,
         E.REQUEST_TOO_LARGE,
+        E.UNSUPPORTED_CONTENT_ENCODING,
         E.INVALID_BODY,
         E.INVALID_VALUE,
         E.MISSING_PARAMETER_SAID,

@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import gzip
 import socket
 from urllib.parse import urlparse
 
 import httpx2
+import orjson
 import pytest
 
 from .conftest import Stack
@@ -74,3 +76,50 @@ def test_allow_names_head_beside_get(raw: httpx2.Client, auth: dict[str, str]) -
     r = raw.head("/v1/chat/completions", headers=auth)
     assert r.status_code == 405
     assert r.headers["allow"] == "POST"
+
+
+CHAT = {"model": "llama-3.1-8b-instruct", "messages": [{"role": "user", "content": "hi"}]}
+
+
+@pytest.mark.parametrize(
+    ("encoding", "body"),
+    [
+        ("gzip", gzip.compress(orjson.dumps(CHAT))),
+        ("br", orjson.dumps(CHAT)),  # a plain body said to be compressed: not read as plain
+        ("gzip, identity", gzip.compress(orjson.dumps(CHAT))),
+    ],
+    ids=["gzip", "br", "gzip-identity"],
+)
+def test_a_compressed_body_is_415(
+    raw: httpx2.Client, auth: dict[str, str], encoding: str, body: bytes
+) -> None:
+    """A gzip body was a 400 "could not parse the JSON body" and any other coding was
+    ignored, the bytes read as plain JSON. RFC 9110 15.5.16: 415, with Accept-Encoding."""
+    headers = {**auth, "Content-Type": "application/json", "Content-Encoding": encoding}
+    r = raw.post("/v1/chat/completions", content=body, headers=headers)
+    assert r.status_code == 415, r.text
+    err = r.json()["error"]
+    assert err["code"] == "unsupported_content_encoding", err
+    assert err["type"] == "invalid_request_error", err
+    assert encoding in err["message"], err
+    assert r.headers["accept-encoding"] == "identity"
+    assert r.headers.get("x-request-id")
+    assert "connection" not in r.headers  # a small body is read off: the connection stays
+
+
+def test_a_compressed_upload_is_415(raw: httpx2.Client, auth: dict[str, str]) -> None:
+    headers = {
+        **auth,
+        "Content-Type": "multipart/form-data; boundary=XX",
+        "Content-Encoding": "gzip",
+    }
+    body = gzip.compress(b'--XX\r\ncontent-disposition: form-data; name="purpose"\r\n\r\nbatch')
+    r = raw.post("/v1/files", content=body, headers=headers)
+    assert r.status_code == 415, r.text
+    assert r.json()["error"]["code"] == "unsupported_content_encoding"
+
+
+def test_identity_is_no_coding(raw: httpx2.Client, auth: dict[str, str]) -> None:
+    headers = {**auth, "Content-Encoding": "Identity"}
+    r = raw.post("/v1/chat/completions", json={**CHAT, "max_tokens": 2}, headers=headers)
+    assert r.status_code == 200, r.text

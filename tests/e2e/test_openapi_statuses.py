@@ -14,6 +14,7 @@ whose worker is down (503) or slow (504), a usage store that cannot be reached (
 from __future__ import annotations
 
 import datetime as dt
+import gzip
 import re
 import socket
 import tempfile
@@ -205,6 +206,7 @@ def _generation(path: str) -> dict[int, Provoker]:
         405: lambda c, s, stack, strict: _answer(c.get(path, headers=_bearer(stack.key))),
         408: lambda c, s, stack, strict: _trickle(strict.url, path, strict.key),
         413: too_large,
+        415: _gzipped(path),
         422: post(model, "hi [sim:status=422]"),
         429: rate_limited,
         502: post(model, "hi [sim:status=500]"),
@@ -247,6 +249,20 @@ def _anon(method: str, path: str) -> Provoker:
 def _call(method: str, path: str, **kw: object) -> Provoker:
     def go(c: httpx2.Client, s: httpx2.Client, stack: Stack, strict: Strict) -> Answer:
         return _answer(c.request(method, path, headers=_bearer(stack.key), **kw))  # type: ignore[arg-type]
+
+    return go
+
+
+def _gzipped(path: str, content_type: str = "application/json") -> Provoker:
+    """A compressed body: refused (415) before anything reads it as plain bytes."""
+
+    def go(c: httpx2.Client, s: httpx2.Client, stack: Stack, strict: Strict) -> Answer:
+        headers = {
+            **_bearer(stack.key),
+            "Content-Type": content_type,
+            "Content-Encoding": "gzip",
+        }
+        return _answer(c.post(path, content=gzip.compress(b"{}"), headers=headers))
 
     return go
 
@@ -310,6 +326,7 @@ BATCH_PROVOKE: dict[tuple[str, str], dict[int, Provoker]] = {
         401: _anon("POST", "/v1/files"),
         405: _put("/v1/files"),
         413: _upload_too_large("/v1/files"),
+        415: _gzipped("/v1/files", MULTIPART),
         408: lambda c, s, stack, strict: _trickle(
             strict.url, "/v1/files", strict.key, MULTIPART, "--XX\r\n"
         ),
@@ -336,6 +353,7 @@ BATCH_PROVOKE: dict[tuple[str, str], dict[int, Provoker]] = {
         405: _put("/v1/batches"),
         408: lambda c, s, stack, strict: _trickle(strict.url, "/v1/batches", strict.key),
         413: _call("POST", "/v1/batches", content=b"x" * (MAX_BODY_BYTES + 1)),
+        415: _gzipped("/v1/batches"),
     },
     ("/v1/batches", "GET"): _listing("/v1/batches"),
     ("/v1/batches/{batch_id}", "GET"): _by_id("GET", "/v1/batches/batch_nope"),
@@ -345,6 +363,7 @@ BATCH_PROVOKE: dict[tuple[str, str], dict[int, Provoker]] = {
         401: _anon("POST", "/v1/batch"),
         405: _put("/v1/batch"),
         413: _upload_too_large("/v1/batch"),
+        415: _gzipped("/v1/batch?endpoint=/v1/chat/completions", "application/jsonl"),
         408: lambda c, s, stack, strict: _trickle(
             strict.url, "/v1/batch?endpoint=/v1/chat/completions", strict.key
         ),
@@ -441,6 +460,7 @@ PROVOKE: dict[tuple[str, str], dict[int, Provoker]] = {
                 headers=_bearer(stack.key),
             )
         ),
+        415: _gzipped("/v1/adapters"),
     },
     ("/v1/adapters/upload", "POST"): {
         400: _upload(r=2),  # the config's rank disagrees with the tensors
@@ -451,6 +471,7 @@ PROVOKE: dict[tuple[str, str], dict[int, Provoker]] = {
         405: _get("/v1/adapters/upload"),
         409: _upload_twice,
         413: _upload_raw(b"--XX\r\n" + b"x" * (MAX_BODY_BYTES + 1)),
+        415: _gzipped("/v1/adapters/upload", MULTIPART),
         # the stack's body deadline (BODY_TIMEOUT_S): the strict gateway refuses
         # uploads (its adapter quota is 0) before reading a byte
         408: lambda c, s, stack, strict: _trickle(
