@@ -177,7 +177,10 @@ class Gateway:
 
 def _hint(auth: bytes) -> str:
     """The start and end of a wrong credential, never enough of it to matter."""
-    secret = auth.partition(b" ")[2].strip()
-    if len(secret) <= 12:
+    scheme, _, secret = auth.partition(b" ")
+    secret = secret.strip()
+    # only a Bearer key is shown in part: another scheme's (Basic is base64 of
+    # "user:password") would give away its start
+    if scheme.lower() != b"bearer" or len(secret) <= 12:
         return "(hidden)"
     return (secret[:8] + b"..." + secret[-4:]).decode("utf-8", "replace")

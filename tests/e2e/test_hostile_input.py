@@ -108,6 +108,15 @@ def test_oversized_and_odd_keys_are_401(raw: httpx2.Client, no_traceback: None) 
     raw_error(r, 401, "invalid_request_error", "invalid_api_key")
 
 
+def test_another_scheme_s_credential_is_not_echoed(raw: httpx2.Client) -> None:
+    """A Bearer key's first 8 and last 4 characters help find the wrong key; a Basic
+    credential's were echoed too, and base64 'dXNlcjpw' is 'user:p': the user name and
+    the start of a password, in an error the client may log."""
+    r = raw.get("/v1/models", headers={"Authorization": "Basic dXNlcjpwYXNzd29yZA=="})
+    err = raw_error(r, 401, "invalid_request_error", "invalid_api_key")
+    assert "dXNl" not in err["message"] and "ZA==" not in err["message"], err
+
+
 # --------------------------------------------------------------------------- admin key
 
 
