@@ -113,6 +113,37 @@ _ENDPOINT = {path: path for path in ROUTES} | {
 }
 
 
+def _shapes() -> dict[str, dict[str, dict[str, Handler]]]:
+    """Per prefix route, the methods of each documented tail after its {id} ("" for
+    the object itself, "cancel", "content", "output"). Model ids may hold "/", so
+    /v1/models/ keeps every path for its handler."""
+    handlers = dict(PREFIX_ROUTES)
+    shaped: dict[str, dict[str, dict[str, Handler]]] = {}
+    for prefix, documented in PREFIX_DOCUMENTED.items():
+        if prefix == "/v1/models/":
+            continue
+        tails = shaped.setdefault(prefix, {})
+        for template, method in documented:
+            tail = template.partition("}")[2].removeprefix("/")
+            tails.setdefault(tail, {})[method] = handlers[prefix][method]
+    return shaped
+
+
+# a wrong method on /v1/batches/{id} is a 405 naming what that path takes, as on the
+# fixed routes; a tail no route has is a 404 before any store is asked
+_SHAPED = _shapes()
+
+
+def _methods(prefix: str, methods: dict[str, Handler], req: Request) -> dict[str, Handler]:
+    tails = _SHAPED.get(prefix)
+    if tails is None:
+        return methods
+    shape = tails.get(req.path[len(prefix) :].partition("/")[2])
+    if shape is None:
+        raise UNKNOWN_URL.build(method=quote(req.method), path=quote(req.path))
+    return shape
+
+
 def _route(path: str) -> tuple[str, dict[str, Handler]] | None:
     methods = ROUTES.get(path)
     if methods is not None:
@@ -177,9 +208,10 @@ class App:
                 raise not_provided(req.method, req.path) or UNKNOWN_URL.build(
                     method=quote(req.method), path=quote(req.path)
                 )
-            handler = _handler(route[1], req.method)
+            methods = _methods(route[0], route[1], req)
+            handler = _handler(methods, req.method)
             if handler is None:
-                allow = ", ".join(_allowed(route[1]))
+                allow = ", ".join(_allowed(methods))
                 raise METHOD_NOT_ALLOWED.build(
                     method=quote(req.method),
                     path=quote(req.path),

@@ -78,6 +78,46 @@ def test_allow_names_head_beside_get(raw: httpx2.Client, auth: dict[str, str]) -
     assert r.headers["allow"] == "POST"
 
 
+@pytest.mark.parametrize(
+    ("method", "path", "allow"),
+    [
+        ("POST", "/v1/batches/batch_x", "GET, HEAD"),
+        ("GET", "/v1/batches/batch_x/cancel", "POST"),
+        ("DELETE", "/v1/files/file-x/content", "GET, HEAD"),
+        ("POST", "/v1/files/file-x", "GET, HEAD, DELETE"),
+        ("DELETE", "/v1/batch/batch_x/output", "GET, HEAD"),
+        ("POST", "/v1/adapters/adapter_x", "GET, HEAD, DELETE"),
+    ],
+)
+def test_a_wrong_method_under_an_id_is_405_for_that_path(
+    raw: httpx2.Client, auth: dict[str, str], method: str, path: str, allow: str
+) -> None:
+    """These were 404s (the handler of another method found no such sub-path), while
+    the fixed routes answered 405: now the same rule everywhere."""
+    r = raw.request(method, path, headers=auth)
+    assert r.status_code == 405, r.text
+    assert r.headers["allow"] == allow
+    assert r.json()["error"]["code"] == "method_not_allowed"
+
+
+@pytest.mark.parametrize("path", ["/v1/batch/batch_x/bogus", "/v1/files/file-x/content/more"])
+def test_a_sub_path_no_route_has_is_unknown_url(
+    raw: httpx2.Client, auth: dict[str, str], path: str
+) -> None:
+    r = raw.get(path, headers=auth)  # was batch_not_found: the id was looked up first
+    assert r.status_code == 404
+    assert r.json()["error"]["code"] == "unknown_url"
+
+
+def test_ids_under_a_prefix_still_reach_their_handler(
+    raw: httpx2.Client, auth: dict[str, str]
+) -> None:
+    assert raw.get("/v1/files/file-x", headers=auth).json()["error"]["code"] == "file_not_found"
+    assert raw.head("/v1/files/file-x/content", headers=auth).status_code == 404
+    r = raw.get("/v1/models/org/some-model", headers=auth)  # a model id may hold "/"
+    assert r.json()["error"]["code"] == "model_not_found"
+
+
 CHAT = {"model": "llama-3.1-8b-instruct", "messages": [{"role": "user", "content": "hi"}]}
 
 
