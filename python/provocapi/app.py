@@ -134,11 +134,8 @@ def _shapes() -> dict[str, dict[str, dict[str, Handler]]]:
 _SHAPED = _shapes()
 
 
-def _methods(prefix: str, methods: dict[str, Handler], req: Request) -> dict[str, Handler]:
-    tails = _SHAPED.get(prefix)
-    if tails is None:
-        return methods
-    shape = tails.get(req.path[len(prefix) :].partition("/")[2])
+def _methods(prefix: str, req: Request) -> dict[str, Handler]:
+    shape = _SHAPED[prefix].get(req.path[len(prefix) :].partition("/")[2])
     if shape is None:
         raise UNKNOWN_URL.build(method=quote(req.method), path=quote(req.path))
     return shape
@@ -152,14 +149,6 @@ def _route(path: str) -> tuple[str, dict[str, Handler]] | None:
         if path.startswith(prefix) and len(path) > len(prefix):
             return prefix, methods
     return None
-
-
-def _handler(methods: dict[str, Handler], method: str) -> Handler | None:
-    # HEAD is GET without the content (RFC 9110 9.3.2; monitors such as UptimeRobot
-    # probe with it): the GET handler answers, and Granian leaves the body out.
-    if method == "HEAD":
-        method = "GET"
-    return methods.get(method)
 
 
 def _allowed(methods: dict[str, Handler]) -> list[str]:
@@ -208,8 +197,14 @@ class App:
                 raise not_provided(req.method, req.path) or UNKNOWN_URL.build(
                     method=quote(req.method), path=quote(req.path)
                 )
-            methods = _methods(route[0], route[1], req)
-            handler = _handler(methods, req.method)
+            methods = route[1]
+            if route[0] in _SHAPED:
+                methods = _methods(route[0], req)
+            handler = methods.get(req.method)
+            if handler is None and req.method == "HEAD":
+                # HEAD is GET without the content (RFC 9110 9.3.2; uptime monitors
+                # probe with it): the GET handler answers, Granian leaves the body out
+                handler = methods.get("GET")
             if handler is None:
                 allow = ", ".join(_allowed(methods))
                 raise METHOD_NOT_ALLOWED.build(
