@@ -74,6 +74,15 @@ class Catalog:
             self._resolve_memo[memo_key] = got
         return got
 
+    def canonical(self, name: str) -> str:
+        """The model id an alias names (`gpt-4o-mini:sql` → `llama-3.1-8b-instruct:sql`);
+        a name the catalogue does not know comes back as given."""
+        base, sep, adapter_name = name.rpartition(":")
+        model = self.by_name.get(base if sep else name)
+        if model is None:
+            return name
+        return f"{model.id}:{adapter_name}" if sep else model.id
+
     def visible_names(self, key: KeyRecord) -> list[tuple[str, ModelConfig]]:
         """(name, model) pairs a key may use: canonical ids, then their aliases."""
         allowed = self.allowed(key)

@@ -16,6 +16,7 @@ from harness.waiting import wait_healthy
 from provocapi.netutil import free_ports
 
 CHAT = "llama-3.1-8b-instruct"
+CHAT_ALIAS = "gpt-4o-mini"  # a line may name the model by it
 EMBED = "bge-m3"
 MAX_FILE_BYTES = 32 * 1024
 QUOTA_BYTES = 200 * 1024
@@ -53,6 +54,7 @@ def _config(chat_port: int, embed_port: int, window_s: float) -> str:
         id = "{CHAT}"
         kind = "chat"
         family = "llama3"
+        aliases = ["{CHAT_ALIAS}"]
         default_max_tokens = 8
         workers = ["http://127.0.0.1:{chat_port}"]
 

@@ -14,7 +14,7 @@ from harness.procs import run_cli
 from provocapi.batch.local import SqliteBatchStore, connect
 from provocapi.keys import KeyStore
 
-from .conftest import CHAT, EMBED, BatchStack, wait_final
+from .conftest import CHAT, CHAT_ALIAS, EMBED, BatchStack, wait_final
 
 
 def chat_line(custom_id: str, text: str = "hi", model: str = CHAT, **extra: object) -> dict:
@@ -43,6 +43,7 @@ def results(client: openai.OpenAI, file_id: str | None) -> list[dict]:
 def test_chat_batch_runs_to_completion(bstack: BatchStack) -> None:
     client = bstack.client()
     lines = [chat_line(f"req-{i}", f"question {i}") for i in range(12)]
+    lines[3] = chat_line("req-3", "question 3", model=CHAT_ALIAS)  # the same model
     lines.append(chat_line("bad", max_tokens=-5))  # the endpoint refuses it: a 400 line
     lines.append(chat_line("boom", "fail [sim:status=500]"))  # the worker fails: retried, 502
     file_id = upload(client, jsonl(lines))

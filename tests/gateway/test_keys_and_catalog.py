@@ -119,6 +119,14 @@ def _key(tmp_path: Path, tenant: str, models: list[str] | None = None):  # type:
     return KeyStore(tmp_path).create(tenant, models)[1]
 
 
+def test_canonical_names_the_model_id_behind_an_alias() -> None:
+    cat = Catalog(CFG, ConfigAdapters(CFG))
+    assert cat.canonical("gpt-4o-mini") == "llama-3.1-8b-instruct"
+    assert cat.canonical("llama-3.1-8b-instruct") == "llama-3.1-8b-instruct"
+    assert cat.canonical("gpt-4o-mini:sql") == "llama-3.1-8b-instruct:sql"
+    assert cat.canonical("nope") == "nope" and cat.canonical("nope:x") == "nope:x"
+
+
 def test_resolution_aliases_adapters_and_allowlists(tmp_path: Path) -> None:
     cat = Catalog(CFG, ConfigAdapters(CFG))
     anyone = _key(tmp_path, "newcomer")  # not in the config: every model

@@ -170,7 +170,12 @@ class Runner:
             st.batches.set_status(rec.id, "cancelled", now, ("cancelling",))
             return
         if rec.status == "validating":
-            checked = check(st.files.lines(rec.input_file_id), rec.endpoint, self.cfg.max_lines)
+            checked = check(
+                st.files.lines(rec.input_file_id),
+                rec.endpoint,
+                self.cfg.max_lines,
+                self.gw.catalog.canonical,
+            )
             st.batches.update(rec.id, total=checked.total)
             if checked.errors:
                 st.batches.update(rec.id, errors=checked.errors)

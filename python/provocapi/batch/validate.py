@@ -3,7 +3,7 @@ whole before a line runs. Each finding is an `errors.data[]` entry."""
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 
 import orjson
@@ -23,8 +23,15 @@ def _finding(code: str, line: int | None, message: str, param: str | None) -> di
     return {"code": code, "line": line, "message": message, "param": param}
 
 
-def check(lines: Iterable[bytes], endpoint: str, max_lines: int) -> CheckedBatch:
-    """One pass over the file; keeps only the custom ids (to find duplicates)."""
+def check(
+    lines: Iterable[bytes],
+    endpoint: str,
+    max_lines: int,
+    canonical: Callable[[str], str] = str,
+) -> CheckedBatch:
+    """One pass over the file; keeps only the custom ids (to find duplicates).
+    `canonical` names a model's id, so lines naming one model by an alias and by its id
+    are one model."""
     errors: list[dict[str, object]] = []
     seen: set[str] = set()
     model: str | None = None
@@ -91,6 +98,8 @@ def check(lines: Iterable[bytes], endpoint: str, max_lines: int) -> CheckedBatch
                 )
             )
         line_model = task["body"].get("model")
+        if isinstance(line_model, str):
+            line_model = canonical(line_model)
         if model is None and isinstance(line_model, str):
             model = line_model
         elif line_model != model:
