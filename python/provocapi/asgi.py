@@ -19,6 +19,9 @@ from .body_deadline import BodyDeadlines
 from .error_catalog import REQUEST_TIMEOUT, REQUEST_TOO_LARGE, UNSUPPORTED_CONTENT_ENCODING
 from .errors import ApiError, quote
 
+# Request.authorization when the request sent two: matches no key, and is named as such
+TWO_CREDENTIALS = b"\x00two Authorization headers"
+
 Scope = MutableMapping[str, Any]
 Message = MutableMapping[str, Any]
 Receive = Callable[[], Awaitable[Message]]
@@ -91,7 +94,8 @@ class Request:
         chunked = False
         for name, value in scope["headers"]:
             if name == b"authorization":
-                self.authorization = value
+                # a second one makes the credential ambiguous (gateway.authenticate says so)
+                self.authorization = value if self.authorization is None else TWO_CREDENTIALS
             elif name == b"x-request-id":
                 rid = value
             elif name == b"content-length":

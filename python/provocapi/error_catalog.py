@@ -75,6 +75,12 @@ INVALID_API_KEY = ErrorSpec(
     "invalid_api_key",
     "Incorrect API key provided: {hint}. Create one with `provocapi keys create`.",
 )
+# two credentials: a proxy in front may have checked the other one (RFC 9110 5.3)
+TWO_API_KEYS = ErrorSpec(
+    401,
+    "invalid_api_key",
+    "The request carries more than one Authorization header; send exactly one.",
+)
 ADMIN_KEY_REQUIRED = ErrorSpec(401, "invalid_api_key", "This endpoint needs the admin key.")
 ADMIN_DISABLED = ErrorSpec(
     403, "admin_disabled", "Admin endpoints are off: set [server].admin_key or PROVOCAPI_ADMIN_KEY."

@@ -21,11 +21,11 @@ from .adapterstore.store import AdapterStore
 from .admission import Admission
 from .admission.counting import Counter
 from .admission.gate import Gate
-from .asgi import Request
+from .asgi import TWO_CREDENTIALS, Request
 from .catalog import Catalog
 from .config import Config
 from .credentials import bearer, is_admin_key
-from .error_catalog import INVALID_API_KEY, MISSING_API_KEY
+from .error_catalog import INVALID_API_KEY, MISSING_API_KEY, TWO_API_KEYS
 from .keys import LOCAL_KEY, KeyCache, KeyRecord, KeyStore
 from .reload import Reloader
 from .routing import Router
@@ -163,6 +163,8 @@ class Gateway:
         secret = bearer(auth)
         rec = self.keys.lookup(secret) if secret is not None else None
         if rec is None:
+            if auth is TWO_CREDENTIALS:
+                raise TWO_API_KEYS.build()
             raise INVALID_API_KEY.build(hint=_hint(auth))
         return rec
 

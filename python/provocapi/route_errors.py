@@ -11,7 +11,7 @@ from . import error_catalog as E
 from .errors import ErrorSpec
 
 ANY = (E.METHOD_NOT_ALLOWED,)  # every route has one method; the others get 405
-AUTH = (E.MISSING_API_KEY, E.INVALID_API_KEY)
+AUTH = (E.MISSING_API_KEY, E.INVALID_API_KEY, E.TWO_API_KEYS)
 QUERY = (E.INVALID_VALUE, E.INVALID_TYPE, E.MISSING_PARAMETER_SAID, E.UNKNOWN_PARAMETER_SAID)
 BODY = (
     E.REQUEST_TIMEOUT,

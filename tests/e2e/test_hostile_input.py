@@ -117,6 +117,21 @@ def test_another_scheme_s_credential_is_not_echoed(raw: httpx2.Client) -> None:
     assert "dXNl" not in err["message"] and "ZA==" not in err["message"], err
 
 
+@pytest.mark.parametrize("valid_first", [True, False])
+def test_two_authorization_headers_are_refused(
+    raw: httpx2.Client, stack: Stack, valid_first: bool
+) -> None:
+    """The last one won, silently: a proxy in front that checked the first one (another
+    tenant's key, or its own) would disagree with the gateway about who is calling."""
+    pair = [("Authorization", f"Bearer {stack.key}"), ("Authorization", "Bearer pk-prov-other")]
+    r = raw.get("/v1/models", headers=pair if valid_first else pair[::-1])
+    err = raw_error(r, 401, "invalid_request_error", "invalid_api_key")
+    assert "more than one Authorization header" in err["message"], err
+    assert stack.key[8:20] not in err["message"]
+    ok = raw.get("/v1/models", headers={"Authorization": f"Bearer {stack.key}"})
+    assert ok.status_code == 200
+
+
 # --------------------------------------------------------------------------- admin key
 
 
