@@ -9,7 +9,9 @@ from pathlib import Path
 
 from provocapi.batch.local import LocalFileStore, SqliteBatchStore, connect
 from provocapi.batch.records import BatchRecord
+from provocapi.batch.runner import _file
 from provocapi.batch.schema import MIGRATIONS
+from provocapi.batch.service import Stores
 from provocapi.storage.sqlite_migrations import user_version
 
 
@@ -98,3 +100,21 @@ def test_a_line_is_answered_once(tmp_path: Path) -> None:
     rec = store.get("t", "batch_b")
     assert rec is not None and (rec.completed, rec.failed) == (1, 1)
     assert store.get("other", "batch_b") is None
+
+
+def test_output_written_again_after_a_crash_replaces_the_first(tmp_path: Path) -> None:
+    """A runner that died between writing a batch's output files and recording them
+    left the first files in the tenant's listing when the next attempt wrote its own."""
+    conn = connect(tmp_path)
+    st = Stores(LocalFileStore(tmp_path, conn, expiry_s=3600), SqliteBatchStore(conn))
+    st.batches.create(_batch("batch_c", status="finalizing"))
+    st.batches.record_line("batch_c", 1, True, b'{"n":1}')
+    rec = st.batches.get("t", "batch_c")
+    assert rec is not None
+    first = _file(st, rec, True, "output")
+    st.batches.record_line("batch_c", 2, True, b'{"n":2}')  # the rerun knows one more
+    again = _file(st, rec, True, "output")
+    assert first == again
+    listed = st.files.page("t", "batch_output", None, 10, "asc", time.time())
+    assert [f.id for f in listed] == [first]
+    assert b"".join(st.files.chunks(first)) == b'{"n":1}\n{"n":2}\n'

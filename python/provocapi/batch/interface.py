@@ -25,9 +25,15 @@ class FileStore(Protocol):
         ...
 
     def write(
-        self, tenant: str, purpose: str, filename: str, chunks: Iterable[bytes]
+        self,
+        tenant: str,
+        purpose: str,
+        filename: str,
+        chunks: Iterable[bytes],
+        file_id: str | None = None,
     ) -> FileRecord:
-        """A file the gateway writes itself (a batch's output and error files)."""
+        """A file the gateway writes itself (a batch's output and error files). Given a
+        `file_id`, writing again replaces that file: a rerun after a crash leaves one."""
         ...
 
     def get(self, tenant: str, file_id: str) -> FileRecord | None: ...

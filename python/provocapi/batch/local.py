@@ -55,8 +55,8 @@ class LocalFileStore:
     def _insert(self, file_id: str, tenant: str, purpose: str, name: str, size: int) -> FileRecord:
         now = int(time.time())
         rec = FileRecord(file_id, tenant, purpose, name, size, now, now + self.expiry_s)
-        self.conn.execute(
-            f"INSERT INTO files ({_FILE_COLS}) VALUES (?, ?, ?, ?, ?, ?, ?)",
+        self.conn.execute(  # REPLACE: a batch's output written again (write's file_id)
+            f"INSERT OR REPLACE INTO files ({_FILE_COLS}) VALUES (?, ?, ?, ?, ?, ?, ?)",
             (rec.id, tenant, purpose, name, size, rec.created_at, rec.expires_at),
         )
         return rec
@@ -88,9 +88,14 @@ class LocalFileStore:
         return self._insert(part.file_id, tenant, purpose, filename, part.size)
 
     def write(
-        self, tenant: str, purpose: str, filename: str, chunks: Iterable[bytes]
+        self,
+        tenant: str,
+        purpose: str,
+        filename: str,
+        chunks: Iterable[bytes],
+        file_id: str | None = None,
     ) -> FileRecord:
-        file_id = new_id("file-")
+        file_id = file_id or new_id("file-")
         tmp = self.dir / f".{file_id}.part"
         size = 0
         with open(tmp, "wb") as out:

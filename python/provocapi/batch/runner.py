@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import hashlib
 import logging
 import os
 import secrets
@@ -333,5 +334,13 @@ def _file(st: Stores, rec: BatchRecord, ok: bool, what: str) -> str | None:
         for row in rows:
             yield row + b"\n"
 
-    stored = st.files.write(rec.tenant, "batch_output", f"{rec.id}_{what}.jsonl", chunks())
+    name = f"{rec.id}_{what}.jsonl"
+    stored = st.files.write(rec.tenant, "batch_output", name, chunks(), output_file_id(name))
     return stored.id
+
+
+def output_file_id(name: str) -> str:
+    """The id of a batch's output or error file, the same on every attempt: a runner
+    that dies between writing the files and recording them on the batch leaves its
+    files to the next attempt to replace, not beside the new ones in the listing."""
+    return "file-" + hashlib.sha256(name.encode()).hexdigest()[:24]
