@@ -12,7 +12,7 @@ import pytest
 from provocapi.audit import probe_misc, schema, similarity
 from provocapi.audit.context import Ctx
 from provocapi.audit.progress import Progress
-from provocapi.audit.verdicts import BROKEN, REFUSED, names_feature, not_ok
+from provocapi.audit.verdicts import BROKEN, NOT_MEASURED, REFUSED, names_feature, not_ok
 from provocapi.audit.wire import Reply
 
 SCHEMA: dict[str, Any] = {
@@ -96,6 +96,31 @@ def test_a_refusal_must_name_the_feature_in_the_envelope() -> None:
     assert not_ok("x", _reply(200, b'{"ok": 1}'), ()) is None
     server = not_ok("x", _reply(502, b"upstream"), ())
     assert server is not None and server.verdict == BROKEN
+
+
+def _envelope(message: str, param: str | None = None, code: str | None = None) -> bytes:
+    err = {"message": message, "type": "invalid_request_error", "param": param, "code": code}
+    return json.dumps({"error": err}).encode()
+
+
+@pytest.mark.parametrize(
+    ("status", "body", "verdict"),
+    [
+        (429, _envelope("Rate limit reached", code="rate_limit_exceeded"), NOT_MEASURED),
+        (429, b"Too Many Requests", NOT_MEASURED),
+        (401, _envelope("Invalid API key", code="invalid_api_key"), NOT_MEASURED),
+        (403, _envelope("Not allowed for this key"), NOT_MEASURED),
+        (404, _envelope("The model 'm' does not exist", "model", "model_not_found"), NOT_MEASURED),
+        (403, _envelope("seed is not allowed for this key", "seed"), REFUSED),
+        (404, _envelope("Not found"), BROKEN),
+    ],
+)
+def test_a_refusal_of_the_caller_is_not_a_verdict_on_the_feature(
+    status: int, body: bytes, verdict: str
+) -> None:
+    # a rate limit, a refused key or an unserved model says nothing about `seed`
+    out = not_ok("seed", _reply(status, body), ("seed",))
+    assert out is not None and out.verdict == verdict, out
 
 
 def test_names_feature_matches_words_not_fragments() -> None:

@@ -10,7 +10,7 @@ from typing import Any
 
 from . import assemble, schema
 from .context import PROMPT, Ctx, solid_png, stream_not_ok
-from .verdicts import BROKEN, IGNORED, WORKS, Outcome, envelope, not_ok, short
+from .verdicts import BROKEN, IGNORED, WORKS, Outcome, envelope, not_ok, short, unmeasured
 
 
 def message_of(body: dict[str, Any]) -> tuple[dict[str, Any] | None, str | None]:
@@ -261,6 +261,8 @@ def error_envelope(ctx: Ctx) -> Outcome:
         return Outcome("error_envelope", IGNORED, "a bad request (messages not a list) got 200")
     if reply.status == 0 or reply.status >= 500:
         return not_ok("error_envelope", reply, ()) or Outcome("error_envelope", BROKEN, "?")
+    if out := unmeasured("error_envelope", reply):
+        return out
     err = envelope(reply.json())
     if err is None:
         text = short(reply.body.decode(errors="replace"))

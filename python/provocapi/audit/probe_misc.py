@@ -12,7 +12,18 @@ from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 from .context import Ctx
-from .verdicts import BROKEN, IGNORED, REFUSED, SKIPPED, WORKS, Outcome, envelope, not_ok, short
+from .verdicts import (
+    BROKEN,
+    IGNORED,
+    REFUSED,
+    SKIPPED,
+    WORKS,
+    Outcome,
+    envelope,
+    not_ok,
+    short,
+    unmeasured,
+)
 from .wire import Reply
 
 EMBED_INPUT = ["The quick brown fox.", "Le renard brun rapide."]
@@ -114,6 +125,8 @@ def responses_api(ctx: Ctx) -> Outcome:
         return Outcome("responses_api", BROKEN, "200 without a response object")
     if reply.status == 0 or reply.status >= 500:
         return not_ok("responses_api", reply, ()) or Outcome("responses_api", BROKEN, "?")
+    if out := unmeasured("responses_api", reply):
+        return out
     err = envelope(reply.json())
     if err is None:
         text = short(reply.body.decode(errors="replace"))

@@ -14,6 +14,9 @@ REFUSED = "refused clearly"
 IGNORED = "silently ignored"
 BROKEN = "broken"
 SKIPPED = "skipped"  # not a verdict: the probe did not run (no flag, no embedding model)
+# not a verdict either: the request was refused for the caller's sake (rate limit, key,
+# model access), so the answer says nothing about the feature
+NOT_MEASURED = "not measured"
 VERDICTS = (WORKS, REFUSED, IGNORED, BROKEN)
 
 
@@ -59,11 +62,31 @@ def short(text: str, limit: int = 160) -> str:
     return text if len(text) <= limit else text[: limit - 1] + "…"
 
 
+def unmeasured(probe: str, reply: Reply, names: tuple[str, ...] = ()) -> Outcome | None:
+    """`not measured` when the answer refuses the caller rather than the feature: a 429,
+    a 401 or 403 that does not name the feature, or a 404 for the model. Judging the
+    feature by such an answer would blame it for the key's rate limit or access."""
+    if reply.status not in (401, 403, 404, 429):
+        return None
+    err = envelope(reply.json())
+    if reply.status == 404 and not (
+        err and (err.get("param") == "model" or err.get("code") == "model_not_found")
+    ):
+        return None  # a 404 about something else is the endpoint's answer to judge
+    if reply.status in (401, 403) and err and names and names_feature(err, names):
+        return None  # a refusal of the feature itself
+    detail = err["message"] if err else reply.body.decode(errors="replace")
+    return Outcome(probe, NOT_MEASURED, f"HTTP {reply.status}: {short(detail)}")
+
+
 def not_ok(probe: str, reply: Reply, names: tuple[str, ...]) -> Outcome | None:
     """The verdict of an answer that is not a 200 JSON object; None when it is one.
 
-    4xx in OpenAI's envelope naming one of `names` → refused clearly; any other 4xx, a
-    5xx, no answer, or a 200 that is not a JSON object → broken."""
+    A refusal of the caller (`unmeasured`) → not measured; 4xx in OpenAI's envelope
+    naming one of `names` → refused clearly; any other 4xx, a 5xx, no answer, or a 200
+    that is not a JSON object → broken."""
+    if out := unmeasured(probe, reply, names):
+        return out
     if reply.status == 0:
         return Outcome(probe, BROKEN, f"no HTTP answer: {short(reply.failure)}")
     body = reply.json()
