@@ -12,7 +12,7 @@ from provocapi.audit.registry import PROBES
 from provocapi.audit.verdicts import VERDICTS
 from provocapi.netutil import free_port
 
-from .conftest import StartSim, path_of_readme
+from .conftest import Served, StartSim, path_of_readme
 
 
 def test_probe_prints_a_table_writes_json_and_exits_0(start_sim: StartSim, tmp_path: Path) -> None:
@@ -38,6 +38,31 @@ def test_probe_of_nothing_exits_3() -> None:
     res = run_cli("probe", f"http://127.0.0.1:{free_port()}/v1", "--model", "m")
     assert res.returncode == 3
     assert "did not answer" in res.stderr
+
+
+def test_probe_of_a_server_without_a_model_list_exits_2(start_sim: StartSim) -> None:
+    # the simulator answers, but not under /models without /v1: a wrong URL, not a dead one
+    url = start_sim("cli-model").removesuffix("/v1")
+    res = run_cli("probe", url)
+    assert res.returncode == 2, res.stderr
+    assert "GET /models answered 404" in res.stderr and "give --model" in res.stderr
+
+
+def test_probe_with_a_refused_key_exits_2(gateway: Served) -> None:
+    gw, _keys = gateway
+    res = run_cli("probe", gw.url + "/v1", "--api-key", "pk-prov-not-a-key")
+    assert res.returncode == 2, res.stderr
+    assert "API key was refused" in res.stderr and "401" in res.stderr
+    assert not res.stdout  # no table of verdicts that would only measure the refusal
+
+
+def test_probe_with_an_unwritable_json_path_exits_2_before_probing(tmp_path: Path) -> None:
+    nowhere = tmp_path / "missing" / "verdicts.json"
+    res = run_cli("probe", f"http://127.0.0.1:{free_port()}/v1", "--model", "m",
+                  "--json", str(nowhere))  # fmt: skip
+    assert res.returncode == 2, res.stderr
+    assert "cannot write --json" in res.stderr and "Traceback" not in res.stderr
+    assert not res.stdout
 
 
 def test_probe_of_a_bad_url_exits_2() -> None:

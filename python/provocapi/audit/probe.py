@@ -4,28 +4,32 @@ verdict for each, as a table on stdout and as JSON with --json."""
 from __future__ import annotations
 
 import json
+import os
 import sys
 from pathlib import Path
 from typing import Any, TextIO
 
 from .context import Ctx
 from .registry import PROBES, Probe
-from .verdicts import BROKEN, SKIPPED, VERDICTS, Outcome
+from .verdicts import BROKEN, NOT_MEASURED, SKIPPED, VERDICTS, Outcome, envelope, short
 from .wire import Endpoint
 
 OK, USAGE, UNREACHABLE = 0, 2, 3
 
 
-def discover(ep: Endpoint) -> tuple[list[dict[str, Any]], str]:
-    """GET /models: its entries, or why there are none."""
+def discover(ep: Endpoint) -> tuple[list[dict[str, Any]], str, int]:
+    """GET /models: its entries, or why there are none, and the status (0: no answer)."""
     reply = ep.request("GET", "/models")
     if reply.status == 0:
-        return [], reply.failure
+        return [], reply.failure, 0
     body = reply.json()
     data = body.get("data") if isinstance(body, dict) else None
     if reply.status != 200 or not isinstance(data, list):
-        return [], f"GET /models answered {reply.status}"
-    return [m for m in data if isinstance(m, dict) and isinstance(m.get("id"), str)], ""
+        err = envelope(body)
+        said = f": {short(err['message'], 120)}" if err else ""
+        return [], f"GET /models answered {reply.status}{said}", reply.status
+    cards = [m for m in data if isinstance(m, dict) and isinstance(m.get("id"), str)]
+    return cards, "", reply.status
 
 
 def pick_models(
@@ -59,7 +63,7 @@ def table(outcomes: list[Outcome], width: int = 110) -> str:
     for o in outcomes:
         ev = o.evidence if len(o.evidence) <= room else o.evidence[: room - 1] + "…"
         lines.append(f"{o.probe:<{name_w}}  {o.verdict:<{verdict_w}}  {ev}")
-    counts = {v: sum(o.verdict == v for o in outcomes) for v in (*VERDICTS, SKIPPED)}
+    counts = {v: sum(o.verdict == v for o in outcomes) for v in (*VERDICTS, NOT_MEASURED, SKIPPED)}
     lines.append("")
     lines.append(", ".join(f"{n} {v}" for v, n in counts.items() if n))
     return "\n".join(lines)
@@ -73,8 +77,19 @@ def report(ctx: Ctx, outcomes: list[Outcome]) -> dict[str, Any]:
         "probes": [
             {**o.as_json(), "request": p.request} for o, p in zip(outcomes, PROBES, strict=False)
         ],
-        "counts": {v: sum(o.verdict == v for o in outcomes) for v in (*VERDICTS, SKIPPED)},
+        "counts": {
+            v: sum(o.verdict == v for o in outcomes) for v in (*VERDICTS, NOT_MEASURED, SKIPPED)
+        },
     }
+
+
+def _writable(path: Path) -> bool:
+    """Whether `path` can be written: an existing writable file, or a new name in a
+    writable directory."""
+    if path.exists():
+        return path.is_file() and os.access(path, os.W_OK)
+    parent = path.parent
+    return parent.is_dir() and os.access(parent, os.W_OK | os.X_OK)
 
 
 def main(
@@ -92,10 +107,19 @@ def main(
     except ValueError as e:
         print(f"error: {e}", file=err)
         return USAGE
-    cards, why = discover(ep)
+    if json_path is not None and not _writable(json_path):
+        # known before the probes run, not after every request has been sent
+        print(f"error: cannot write --json {json_path}", file=err)
+        return USAGE
+    cards, why, status = discover(ep)
+    if status in (401, 403):
+        # the key is refused: every probe would measure that, not a feature
+        print(f"error: the API key was refused ({why}); check --api-key", file=err)
+        return USAGE
     if why and not model:
         print(f"error: cannot list models ({why}); give --model", file=err)
-        return UNREACHABLE
+        # something answered, just not with a model list: a wrong URL, not a dead one
+        return UNREACHABLE if status == 0 else USAGE
     model, embedding_model = pick_models(cards, model, embedding_model)
     if model is None:
         print("error: no chat model listed; give --model", file=err)
@@ -109,7 +133,11 @@ def main(
     outcomes = run_all(ctx)
     print(table(outcomes), file=out)
     if json_path is not None:
-        json_path.write_text(json.dumps(report(ctx, outcomes), indent=2) + "\n")
+        try:
+            json_path.write_text(json.dumps(report(ctx, outcomes), indent=2) + "\n")
+        except OSError as e:
+            print(f"error: cannot write --json {json_path}: {e}", file=err)
+            return USAGE
     ran = [o for o in outcomes if o.verdict != SKIPPED]
     if ran and all(o.evidence.startswith("no HTTP answer") for o in ran):
         print(f"error: {ep.base_url} did not answer", file=err)
