@@ -10,8 +10,10 @@ from typing import Any
 import jsonschema
 import pytest
 from provocapi.audit import probe_misc, schema, similarity
+from provocapi.audit.assemble import Call
 from provocapi.audit.context import Ctx
 from provocapi.audit.progress import Progress
+from provocapi.audit.toolcheck import call_problem
 from provocapi.audit.verdicts import BROKEN, NOT_MEASURED, REFUSED, names_feature, not_ok
 from provocapi.audit.wire import Reply
 
@@ -171,3 +173,26 @@ def test_responses_refusal_must_name_the_api_not_quote_the_url(message: str, ver
     ).encode()  # fmt: skip
     ctx = Ctx(_Ep(_reply(404, body)), "m")  # type: ignore[arg-type]
     assert probe_misc.responses_api(ctx).verdict == verdict
+
+
+@pytest.mark.parametrize(
+    "malformed",
+    [
+        {"type": "object", "required": 5, "minLength": "a", "properties": [1]},
+        {"type": [{}], "enum": 5, "anyOf": {}, "allOf": [5], "items": [1], "minItems": "x"},
+        {"type": {}},
+    ],
+)
+def test_a_malformed_schema_from_a_golden_file_does_not_stop_the_scoring(
+    malformed: dict[str, Any],
+) -> None:
+    # the keywords of the wrong type are skipped; the well-formed ones still apply
+    for value in ({}, "text", [1], 3, None):
+        assert isinstance(schema.errors(value, malformed), list)
+    assert schema.errors(5, {"type": "string", "required": 5}) == ["$: expected string, got int"]
+
+
+def test_a_tool_with_a_malformed_name_is_no_tool() -> None:
+    tools = [{"type": "function", "function": {"name": ["get_weather"]}}]
+    problem = call_problem(Call("call_1", "get_weather", "{}"), tools)
+    assert problem is not None and "not one of the tools" in problem

@@ -38,7 +38,8 @@ class Case:
             return self.expect_json_schema
         rf = self.body.get("response_format")
         if isinstance(rf, dict) and rf.get("type") == "json_schema":
-            schema = (rf.get("json_schema") or {}).get("schema")
+            spec = rf.get("json_schema")
+            schema = spec.get("schema") if isinstance(spec, dict) else None
             return schema if isinstance(schema, dict) else None
         return None
 
@@ -65,6 +66,10 @@ def parse_line(line: str, number: int) -> Case:
     schema = raw.get("expect_json_schema")
     if schema is not None and not isinstance(schema, dict):
         raise GoldenError(f"line {number}: expect_json_schema must be an object")
+    for name in ("expect_tool", "expect_substring"):
+        # the scoring compares them as text; another type would fail only after the run
+        if raw.get(name) is not None and not isinstance(raw[name], str):
+            raise GoldenError(f"line {number}: {name} must be a string")
     body = {k: v for k, v in raw.items() if k not in META}
     return Case(
         id=str(raw.get("id") or f"line-{number}"),
@@ -80,7 +85,12 @@ def parse_line(line: str, number: int) -> Case:
 def load(path: Path) -> list[Case]:
     cases: list[Case] = []
     seen: set[str] = set()
-    for number, line in enumerate(path.read_text(encoding="utf-8").splitlines(), 1):
+    try:
+        text = path.read_text(encoding="utf-8")
+    except UnicodeDecodeError as e:
+        at = path.read_bytes()[: e.start].count(b"\n") + 1
+        raise GoldenError(f"line {at}: not UTF-8 text ({e.reason})") from e
+    for number, line in enumerate(text.splitlines(), 1):
         if not line.strip():
             continue
         case = parse_line(line, number)

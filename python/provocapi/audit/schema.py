@@ -1,6 +1,8 @@
 """A small JSON Schema check for the keywords tool and response schemas use in practice
 (type, properties, required, additionalProperties, items, enum, const, minimum/maximum,
-minLength/maxLength, minItems/maxItems, anyOf/oneOf/allOf). Unknown keywords pass.
+minLength/maxLength, minItems/maxItems, anyOf/oneOf/allOf). Unknown keywords pass, and
+so do keywords whose value is of the wrong type (a golden file's schema is the user's
+text: a malformed one must not stop the scoring).
 
 `jsonschema` is a test dependency only; a client-side audit should not need it."""
 
@@ -27,15 +29,28 @@ def _is(value: Any, kind: str) -> bool:
     return isinstance(value, _TYPES.get(kind, (object,)))
 
 
+def _well_formed(schema: dict[str, Any]) -> dict[str, Any]:
+    """`schema` without the keywords whose value has the wrong type for the keyword."""
+    num = (int, float)
+    wanted: dict[str, tuple[type, ...]] = {
+        "type": (str, list), "enum": (list,), "minimum": num, "maximum": num,
+        "minLength": (int,), "maxLength": (int,), "minItems": (int,), "maxItems": (int,),
+        "properties": (dict,), "required": (list,), "additionalProperties": (bool, dict),
+        "allOf": (list,), "anyOf": (list,), "oneOf": (list,),
+    }  # fmt: skip
+    return {k: v for k, v in schema.items() if k not in wanted or isinstance(v, wanted[k])}
+
+
 def errors(value: Any, schema: Any, path: str = "$") -> list[str]:
     """Every way `value` breaks `schema`, as `path: reason` lines (empty: it matches)."""
     if schema is True or not isinstance(schema, dict):
         return []
+    schema = _well_formed(schema)
     out: list[str] = []
     kind = schema.get("type")
     if kind is not None:
-        kinds = kind if isinstance(kind, list) else [kind]
-        if not any(_is(value, k) for k in kinds):
+        kinds = [k for k in (kind if isinstance(kind, list) else [kind]) if isinstance(k, str)]
+        if kinds and not any(_is(value, k) for k in kinds):
             return [f"{path}: expected {'/'.join(map(str, kinds))}, got {type(value).__name__}"]
     if "enum" in schema and value not in schema["enum"]:
         out.append(f"{path}: {value!r} not in enum")
@@ -54,7 +69,7 @@ def errors(value: Any, schema: Any, path: str = "$") -> list[str]:
     if isinstance(value, dict):
         props = schema.get("properties") or {}
         for name in schema.get("required") or []:
-            if name not in value:
+            if isinstance(name, str) and name not in value:
                 out.append(f"{path}: missing required {name!r}")
         extra = schema.get("additionalProperties", True)
         for name, item in value.items():

@@ -16,7 +16,8 @@ def call_problem(call: Call, tools: list[dict[str, Any]]) -> str | None:
     by_name = {
         t["function"]["name"]: t["function"]
         for t in tools
-        if isinstance(t.get("function"), dict) and "name" in t["function"]
+        # a malformed tool (a golden file's text) is no tool rather than a crash
+        if isinstance(t.get("function"), dict) and isinstance(t["function"].get("name"), str)
     }
     if call.name not in by_name:
         return f"called {call.name!r}, not one of the tools"
