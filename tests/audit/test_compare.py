@@ -143,6 +143,46 @@ def test_a_bad_golden_file_is_a_usage_error(tmp_path: Path) -> None:
     assert "line 2" in res.stderr
 
 
+DOWN = "http://127.0.0.1:9/v1"
+
+
+@pytest.mark.parametrize(
+    ("content", "said"),
+    [
+        (b'{"model": "m", "messages": []}\n\xff\xfe\n', "line 2: not UTF-8"),
+        (b'{"model": "m", "messages": [], "expect_substring": 5}\n', "expect_substring must"),
+        (b'{"model": "m", "messages": [], "expect_tool": ["f"]}\n', "expect_tool must"),
+    ],
+)
+def test_a_golden_file_the_scoring_cannot_use_is_a_usage_error(
+    tmp_path: Path, content: bytes, said: str
+) -> None:
+    bad = tmp_path / "bad.jsonl"
+    bad.write_bytes(content)
+    res = run_cli("compare", "--a", DOWN, "--b", DOWN, "--golden", str(bad))
+    assert res.returncode == 2, res.stderr
+    assert said in res.stderr and "Traceback" not in res.stderr
+
+
+@pytest.mark.parametrize("flags", [("--timeout", "0"), ("--timeout", "nan"), ("--repeat", "0")])
+def test_a_bad_number_is_a_usage_error(golden_file: Path, flags: tuple[str, str]) -> None:
+    res = run_cli("compare", "--a", DOWN, "--b", DOWN, "--golden", str(golden_file), *flags)
+    assert res.returncode == 2, res.stderr
+    assert "must be" in res.stderr and not res.stdout
+
+
+def test_an_unwritable_out_is_a_usage_error_before_the_run(
+    golden_file: Path, tmp_path: Path
+) -> None:
+    a_file = tmp_path / "a-file"
+    a_file.write_text("")
+    res = run_cli("compare", "--a", DOWN, "--b", DOWN, "--golden", str(golden_file),
+                  "--out", str(a_file / "report"))  # fmt: skip
+    assert res.returncode == 2, res.stderr
+    assert "cannot write --out" in res.stderr and "Traceback" not in res.stderr
+    assert "comparing" not in res.stderr  # refused before any request
+
+
 def test_the_shipped_golden_set() -> None:
     cases = golden.load(golden.DEFAULT)
     assert len(cases) == 30

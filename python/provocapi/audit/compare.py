@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import math
 import os
 import sys
 from typing import Any, TextIO
@@ -43,6 +44,13 @@ def _summary(o: dict[str, Any]) -> str:
 def main(args: argparse.Namespace, out: TextIO = sys.stdout, err: TextIO = sys.stderr) -> int:
     if args.repeat < 1 or args.concurrency < 1:
         print("error: --repeat and --concurrency must be at least 1", file=err)
+        return USAGE
+    if not args.timeout > 0 or math.isinf(args.timeout):  # also NaN, which compares false
+        print("error: --timeout must be a positive number of seconds", file=err)
+        return USAGE
+    if args.out is not None and (why := compare_report.unwritable(args.out)):
+        # found before the run, not after every request has been sent
+        print(f"error: cannot write --out {args.out}: {why}", file=err)
         return USAGE
     path = args.golden or golden.DEFAULT
     try:
@@ -87,6 +95,10 @@ def main(args: argparse.Namespace, out: TextIO = sys.stdout, err: TextIO = sys.s
     }
     print(_summary(o), file=out)
     if args.out:
-        compare_report.write(args.out, meta, o, per_case, runs)
+        try:
+            compare_report.write(args.out, meta, o, per_case, runs)
+        except OSError as e:  # the directory went away or filled up during the run
+            print(f"error: cannot write the report to {args.out}: {e}", file=err)
+            return USAGE
         print(f"report: {args.out / 'report.md'}", file=err)
     return FAILURES if any(not r.ok for r in runs) else OK

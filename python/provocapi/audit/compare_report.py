@@ -4,6 +4,7 @@ JSON (everything), and SVG charts of latency and token distributions."""
 from __future__ import annotations
 
 import json
+import os
 from pathlib import Path
 from typing import Any
 
@@ -113,6 +114,17 @@ def markdown(meta: dict[str, Any], o: dict[str, Any], cases: list[dict[str, Any]
         )
     lines += ["", "Charts: " + ", ".join(f"[{n}]({n})" for n in CHARTS), ""]
     return "\n".join(lines)
+
+
+def unwritable(out_dir: Path) -> str | None:
+    """Why the report cannot go to `out_dir` (made here if missing); None when it can."""
+    try:
+        out_dir.mkdir(parents=True, exist_ok=True)
+    except OSError as e:
+        return e.strerror or str(e)
+    if not os.access(out_dir, os.W_OK | os.X_OK):
+        return "not writable"
+    return None
 
 
 def write(
