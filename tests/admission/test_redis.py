@@ -101,6 +101,19 @@ def test_redis_down_admits_the_last_seen_share_and_never_fails(
     assert any("unreachable" in r.getMessage() for r in caplog.records)
 
 
+def test_the_redis_password_stays_out_of_the_log(
+    make_env: Callable[[str], Env], redis_server, caplog
+) -> None:
+    url = redis_server.url.replace("redis://", "redis://:s3cret-pw@", 1)
+    env, _ = _replicas(make_env, url)
+    redis_server.stop()
+    _admit(env, key("nobody", "key_pw"))
+    said = [r.getMessage() for r in caplog.records if "unreachable" in r.getMessage()]
+    assert said, caplog.text
+    assert "s3cret-pw" not in caplog.text
+    assert ":***@127.0.0.1" in said[0]
+
+
 # ------------------------------------------------------------ two gateway processes
 
 GW_RPM = 20

@@ -19,6 +19,7 @@ import logging
 import socket
 import time
 from dataclasses import dataclass, field
+from urllib.parse import urlsplit, urlunsplit
 
 import redis
 
@@ -60,6 +61,16 @@ class RedisDown(Exception):
     pass
 
 
+def shown_url(url: str) -> str:
+    """`url` fit for a log line: a password in it (`redis://:PASS@host`) becomes `***`."""
+    parts = urlsplit(url)
+    if parts.password is None:
+        return url
+    user = parts.username or ""
+    host = parts.netloc.rpartition("@")[2]
+    return urlunsplit(parts._replace(netloc=f"{user}:***@{host}"))
+
+
 @dataclass
 class Leases:
     url: str
@@ -83,7 +94,7 @@ class Leases:
         if self.up():
             log.warning(
                 "redis %s unreachable (%s): admitting 1/%d of each limit locally",
-                self.url, exc, self.replicas,
+                shown_url(self.url), exc, self.replicas,  # logs are no place for a password
             )  # fmt: skip
             self.telemetry.redis_fallback()
         self.down_until = time.monotonic() + RETRY_S
