@@ -83,6 +83,12 @@ class ClickHouseStore:
             await self.t.execute(sql.insert(self.db), body)
 
     async def usage(self, q: UsageQuery) -> list[UsageRow]:
+        # as the SQLite store: a newer release's schema is not read (its rows may mean
+        # something else, and the spool holds what this release could not write)
+        found = await self.schema_version()
+        if found > MIGRATIONS.latest:
+            where = f"{self.db}.{SCHEMA_TABLE}"
+            raise StoreError(str(SchemaTooNew("usage", where, found, MIGRATIONS.latest)))
         raw = await self.t.execute(sql.usage(self.db, q))
         try:
             data = orjson.loads(raw)["data"]
