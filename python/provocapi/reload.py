@@ -57,8 +57,11 @@ class Reloader:
     def reload(self) -> int:
         """Re-read the source config and publish it; ConfigError leaves everything as it was."""
         source = os.environ.get("PROVOCAPI_CONFIG_SOURCE") or None
-        new = config_mod.load(source)
-        new = _keep_simulated(new, self.current())
+        current = self.current()
+        # the file is what a respawned worker, flusher or runner starts from: it must
+        # hold the start-up sections too, or that process alone would serve with the
+        # edited ones (a reloaded `auth = "none"` made one process keyless)
+        new = _keep_startup(_keep_simulated(config_mod.load(source), current), current)
         effective = os.environ.get("PROVOCAPI_EFFECTIVE_CONFIG")
         if effective:
             path = Path(effective)
@@ -88,13 +91,17 @@ class Reloader:
         self._apply(config_mod.from_json(path.read_bytes()), gen)
 
     def _apply(self, new: Config, gen: int) -> None:
-        old = self.current()
-        cfg = msgspec.structs.replace(
-            new, server=old.server, usage=old.usage, redis_url=old.redis_url
-        )
+        cfg = _keep_startup(new, self.current())
         self.apply(cfg)
         self.seen = gen
         log.info("config generation %d applied (%d models)", gen, len(cfg.models))
+
+
+def _keep_startup(new: Config, current: Config) -> Config:
+    """`[server]`, `[usage]` and `redis_url` keep their start-up values until a restart."""
+    return msgspec.structs.replace(
+        new, server=current.server, usage=current.usage, redis_url=current.redis_url
+    )
 
 
 def _keep_simulated(new: Config, current: Config) -> Config:
