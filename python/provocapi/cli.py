@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import argparse
 import sys
+from pathlib import Path
 
 from .config import ConfigError
+from .datadir import DataDirError, prepare
 from .storage.migrations import SchemaTooNew
 
 DEFAULT_DATA_DIR = ".provocapi"
@@ -62,6 +64,7 @@ def _parser() -> argparse.ArgumentParser:
 def _keys(args: argparse.Namespace) -> int:
     from .keys import KeyStore
 
+    prepare(Path(args.data_dir).resolve())  # a clear error, not sqlite's "unable to open"
     store = KeyStore(args.data_dir)
     if args.keys_command == "create":
         models = [m.strip() for m in args.models.split(",") if m.strip()] if args.models else None
@@ -133,7 +136,7 @@ def main(argv: list[str] | None = None) -> int:
             from .audit.cli import run_compare
 
             return run_compare(args)
-    except (ConfigError, SchemaTooNew) as exc:
+    except (ConfigError, SchemaTooNew, DataDirError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
     return 2

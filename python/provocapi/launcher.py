@@ -22,6 +22,7 @@ from typing import Any
 import msgspec
 
 from . import config as config_mod
+from . import datadir
 from ._core import StateTable
 from .adapterstore import architecture
 from .admission.vocabularies import preload as preload_tokenizers
@@ -190,7 +191,9 @@ def serve(
     if (refusal := keyless_refusal(cfg, host, unsafe_public)) is not None:
         print(f"error: {refusal}", file=sys.stderr)
         return NO_AUTH_PUBLIC_EXIT
-    data.mkdir(parents=True, exist_ok=True)
+    datadir.prepare(data)
+    # one serve per data dir: held (by this process and its forked children) until exit
+    datadir.hold(data)
     if config_path is None:
         write_example_adapter(data)
     # keys.db migrated once here, before the workers open it; a newer release's is refused
