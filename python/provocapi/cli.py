@@ -13,6 +13,19 @@ from .storage.migrations import SchemaTooNew
 DEFAULT_DATA_DIR = ".provocapi"
 
 
+def _port(text: str) -> int:
+    """A TCP port to listen on: 0 would be "any port" to the kernel, never printed back."""
+    if not text.isdigit() or not 1 <= int(text) <= 65535:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a port (1..65535)")
+    return int(text)
+
+
+def _processes(text: str) -> int:
+    if not text.isdigit() or int(text) < 1:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a number of processes (1 or more)")
+    return int(text)
+
+
 def _parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="provocapi", description=__doc__)
     sub = p.add_subparsers(dest="command", required=True)
@@ -20,8 +33,8 @@ def _parser() -> argparse.ArgumentParser:
     s = sub.add_parser("serve", help="run the gateway (Granian, ASGI)")
     s.add_argument("--config", help="TOML config (default: the embedded catalogue, simulated)")
     s.add_argument("--host", help="listen address (default 127.0.0.1)")
-    s.add_argument("--port", type=int, help="listen port (default 8080)")
-    s.add_argument("--workers", type=int, default=1, help="Granian worker processes")
+    s.add_argument("--port", type=_port, help="listen port (default 8080)")
+    s.add_argument("--workers", type=_processes, default=1, help="Granian worker processes")
     s.add_argument("--data-dir", default=DEFAULT_DATA_DIR, help="keys, state and usage store")
     s.add_argument(
         "--no-auth",

@@ -6,6 +6,7 @@ not silently fall back to a default in production).
 
 from __future__ import annotations
 
+import math
 import os
 import tomllib
 from importlib import resources
@@ -365,9 +366,7 @@ def check(cfg: Config, source: str) -> None:
     ad = cfg.adapters
     if ad.max_upload_bytes < 1 or ad.delete_grace_s < 0 or ad.max_per_tenant < 0:
         raise ConfigError(f"{source}: adapters: max_upload_bytes >= 1, delete_grace_s >= 0")
-    b = cfg.batch
-    if not (0.0 < b.batch_max_share <= 1.0 and 0.0 <= b.batch_headroom < 1.0):
-        raise ConfigError(f"{source}: batch: batch_max_share within (0, 1], batch_headroom [0, 1)")
+    check_batch(cfg.batch, source)
     check_usage(cfg.usage, source)
     check_routing(cfg.routing, source)
     for tname, tenant in cfg.tenants.items():
@@ -416,6 +415,15 @@ def _check_tiers(cfg: Config, names: dict[str, str], source: str) -> None:
 
 
 def check_server(s: ServerConfig, source: str) -> None:
+    if not 1 <= s.port <= 65535:  # Granian raised OverflowError, and 0 is no fixed port
+        raise ConfigError(f"{source}: server.port must be within 1..65535")
+    for name in ("request_timeout_s", "connect_timeout_s"):
+        if not 0 < getattr(s, name) < math.inf:  # also refuses nan
+            raise ConfigError(f"{source}: server.{name} must be > 0")
+    if not 0 <= s.drain_delay_s < math.inf:  # nan or inf: the first SIGTERM never stops
+        raise ConfigError(f"{source}: server.drain_delay_s must be >= 0 and finite")
+    if s.max_body_bytes < 1 or s.retry_after_s < 0:
+        raise ConfigError(f"{source}: server: max_body_bytes >= 1, retry_after_s >= 0")
     if not 0.001 <= s.header_read_timeout_s <= 3600:  # Granian takes whole milliseconds
         raise ConfigError(f"{source}: server.header_read_timeout_s must be within 0.001..3600")
     if not s.body_read_timeout_s > 0:
@@ -424,6 +432,19 @@ def check_server(s: ServerConfig, source: str) -> None:
         raise ConfigError(f"{source}: server.backpressure must be at least 1 (omit it: default)")
     if s.backlog < 128:  # Granian raises anything lower to 128
         raise ConfigError(f"{source}: server.backlog must be at least 128")
+
+
+def check_batch(b: BatchConfig, source: str) -> None:
+    if not (0.0 < b.batch_max_share <= 1.0 and 0.0 <= b.batch_headroom < 1.0):
+        raise ConfigError(f"{source}: batch: batch_max_share within (0, 1], batch_headroom [0, 1)")
+    if not 0 <= b.runner_nice <= 19:  # as usage.flusher_nice: os.nice would not refuse it
+        raise ConfigError(f"{source}: batch.runner_nice must be between 0 and 19")
+    if b.line_concurrency < 1 or b.parallel_batches < 1:
+        raise ConfigError(f"{source}: batch: line_concurrency and parallel_batches >= 1")
+    # 0 or less: an idle runner polls in a busy loop, a lease lapses as it is taken
+    for name in ("poll_interval_s", "lease_s", "completion_window_s"):
+        if not 0 < getattr(b, name) < math.inf:
+            raise ConfigError(f"{source}: batch.{name} must be > 0")
 
 
 def check_usage(u: UsageConfig, source: str) -> None:

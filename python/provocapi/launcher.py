@@ -13,6 +13,7 @@ import gc
 import ipaddress
 import json
 import os
+import shlex
 import subprocess
 import sys
 import threading
@@ -185,7 +186,7 @@ def serve(
     data = Path(data_dir).resolve()
     cfg = config_mod.load(config_path, data)
     host = host or cfg.server.host
-    port = port or cfg.server.port
+    port = port if port is not None else cfg.server.port
     if no_auth:
         cfg = msgspec.structs.replace(cfg, server=msgspec.structs.replace(cfg.server, auth="none"))
     if (refusal := keyless_refusal(cfg, host, unsafe_public)) is not None:
@@ -243,7 +244,7 @@ def serve(
             os.environ.pop(RUNNER_ENV, None)
         key_cmd = "provocapi keys create --tenant NAME"
         if data != Path(".provocapi").resolve():
-            key_cmd += f" --data-dir {data}"
+            key_cmd += f" --data-dir {shlex.quote(str(data))}"  # pasted into a shell
         srv = cfg.server
         # Granian's own default when unset: its backlog shared among the processes
         per_process = srv.backpressure or max(1, srv.backlog // max(1, workers))

@@ -72,6 +72,19 @@ workers = ["http://127.0.0.1:1"]
             + "[[models.adapters]]\nname='b'\nlora_path='/y'\nlora_int_id=1\n",
             "unique across all models",
         ),
+        # out-of-range values that serve used to take: a traceback at bind, a drain
+        # that never ends, a runner polling in a busy loop
+        ("[server]\nport = 70000\n" + MINIMAL, "server.port must be within 1..65535"),
+        ("[server]\nport = 0\n" + MINIMAL, "server.port must be within 1..65535"),
+        ("[server]\ndrain_delay_s = nan\n" + MINIMAL, "server.drain_delay_s"),
+        ("[server]\ndrain_delay_s = -1.0\n" + MINIMAL, "server.drain_delay_s"),
+        ("[server]\nrequest_timeout_s = 0\n" + MINIMAL, "server.request_timeout_s"),
+        ("[server]\nconnect_timeout_s = -1\n" + MINIMAL, "server.connect_timeout_s"),
+        ("[server]\nmax_body_bytes = 0\n" + MINIMAL, "max_body_bytes >= 1"),
+        ("[batch]\nrunner_nice = 25\n" + MINIMAL, "batch.runner_nice must be between 0 and 19"),
+        ("[batch]\npoll_interval_s = -1\n" + MINIMAL, "batch.poll_interval_s must be > 0"),
+        ("[batch]\nlease_s = 0\n" + MINIMAL, "batch.lease_s must be > 0"),
+        ("[batch]\nline_concurrency = 0\n" + MINIMAL, "line_concurrency and parallel_batches"),
     ],
 )
 def test_bad_configs_are_refused_with_a_reason(text: str, needle: str) -> None:

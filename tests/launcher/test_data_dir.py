@@ -55,3 +55,13 @@ def test_a_second_serve_on_the_same_data_dir_is_refused(tmp_path: Path) -> None:
         third.start()
     finally:
         third.stop()
+
+
+def test_a_data_dir_with_a_space_is_printed_ready_to_paste(tmp_path: Path) -> None:
+    gw = Gateway(tmp_path / "gw", CONFIG, data_dir=tmp_path / "data dir")
+    try:
+        gw.start()
+        assert f"--data-dir '{tmp_path / 'data dir'}'" in gw.output(), gw.output()
+        assert gw.create_key("spaced").startswith("pk-prov-")
+    finally:
+        gw.stop()
