@@ -47,6 +47,7 @@ from .handlers.generate import chat_completions, completions
 from .handlers.meta import health, metrics, openapi, ready
 from .handlers.models import list_models, retrieve_model
 from .handlers.usage import usage
+from .parent_death import die_with_parent
 from .unserved import not_provided
 from .websocket_refusal import refuse
 
@@ -239,7 +240,8 @@ def create_app() -> App:
     """Granian's factory: the launcher passes the config through the environment."""
     logging.basicConfig(level=os.environ.get("PROVOCAPI_LOG_LEVEL", "INFO"))
     cfg_path = os.environ.get("PROVOCAPI_EFFECTIVE_CONFIG")
-    if cfg_path:
+    if cfg_path:  # a Granian worker of `provocapi serve`: it ends when serve does
+        die_with_parent()
         cfg = config_mod.from_json(Path(cfg_path).read_bytes())
     else:
         cfg = config_mod.load(os.environ.get("PROVOCAPI_CONFIG"))

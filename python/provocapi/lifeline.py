@@ -1,7 +1,8 @@
 """A child process's lifeline to `provocapi serve`: its stdin is a pipe the
 launcher (and every Granian worker, by inheritance) holds open, so EOF on it
 means the parent let go and the child should finish and exit. Used by the usage
-flusher and the batch runner processes."""
+flusher and the batch runner processes. Granian workers and the simulator hold
+no such pipe of their own: they end with the launcher by parent_death.py."""
 
 from __future__ import annotations
 

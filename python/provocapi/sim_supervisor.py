@@ -12,10 +12,13 @@ the launcher): it is reaped, not restarted. A thread watches, since Granian's
 
 from __future__ import annotations
 
+import os
 import subprocess
 import sys
 import threading
 import time
+
+from .parent_death import DIE_WITH_PARENT_ENV
 
 WATCH_S = 0.2
 FIRST_BACKOFF_S = 0.5
@@ -44,7 +47,8 @@ class SimSupervisor:
         self._thread: threading.Thread | None = None
 
     def spawn(self) -> subprocess.Popen[bytes]:
-        proc = subprocess.Popen(self.command)
+        # it ends with the launcher, even one killed alone (lifeline.die_with_parent)
+        proc = subprocess.Popen(self.command, env={**os.environ, DIE_WITH_PARENT_ENV: "1"})
         self.proc = proc
         self._started_at = time.monotonic()
         return proc

@@ -5,11 +5,13 @@ from __future__ import annotations
 
 import asyncio
 import json
+import os
 import signal
 import sys
 
 import uvloop
 
+from ..parent_death import DIE_WITH_PARENT_ENV, die_with_parent
 from .app import SimWorker
 from .config import SimConfig, build_parser, entry_argv, from_namespace
 from .server import serve
@@ -80,6 +82,8 @@ async def run(cfgs: list[SimConfig]) -> int:
 
 
 def main(argv: list[str] | None = None) -> int:
+    if os.environ.pop(DIE_WITH_PARENT_ENV, None):  # serve's own simulator ends with serve
+        die_with_parent()
     args = sys.argv[1:] if argv is None else list(argv)
     try:
         cfgs = configs(args)
