@@ -12,6 +12,7 @@ import tomllib
 from importlib import resources
 from pathlib import Path
 from typing import Literal
+from urllib.parse import urlsplit
 
 import msgspec
 
@@ -321,12 +322,17 @@ def load(path: str | Path | None, data_dir: str | Path | None = None) -> Config:
     return parse(text, str(p))
 
 
+_REDIS_SCHEMES = ("redis://", "rediss://", "unix://")  # what redis-py's from_url reads
+
+
 def check(cfg: Config, source: str) -> None:
     """Cross-field rules msgspec cannot express."""
     names: dict[str, str] = {}
     lora_ids: set[int] = set()  # unique across the fleet: workers key adapters by it
     for m in cfg.models:
         for name in (m.id, *m.aliases):
+            if not name.strip():  # a client could never name it
+                raise ConfigError(f"{source}: a model id or alias is empty")
             if ":" in name:
                 raise ConfigError(f"{source}: model name '{name}' may not contain ':'")
             if name in names:
@@ -355,7 +361,15 @@ def check(cfg: Config, source: str) -> None:
         check_workers(m, source)
         if m.lora.max_rank < 1:
             raise ConfigError(f"{source}: {m.id}: lora.max_rank must be at least 1")
+        adapter_names: set[str] = set()
         for a in m.adapters:
+            # `model:adapter` is how a client names it: one name, once, without ':'
+            if not a.name or ":" in a.name or a.name in adapter_names:
+                raise ConfigError(
+                    f"{source}: {m.id}: adapter name '{a.name}' must be non-empty, unique "
+                    "within its model and free of ':'"
+                )
+            adapter_names.add(a.name)
             if a.lora_int_id in lora_ids or not 0 < a.lora_int_id < STORE_LORA_ID_START:
                 raise ConfigError(
                     f"{source}: {m.id}: adapter {a.name}: lora_int_id must be between 1 and "
@@ -363,6 +377,8 @@ def check(cfg: Config, source: str) -> None:
                 )
             lora_ids.add(a.lora_int_id)
     check_server(cfg.server, source)
+    if cfg.redis_url is not None and not cfg.redis_url.startswith(_REDIS_SCHEMES):
+        raise ConfigError(f"{source}: redis_url must start with one of {', '.join(_REDIS_SCHEMES)}")
     ad = cfg.adapters
     if ad.max_upload_bytes < 1 or ad.delete_grace_s < 0 or ad.max_per_tenant < 0:
         raise ConfigError(f"{source}: adapters: max_upload_bytes >= 1, delete_grace_s >= 0")
@@ -497,13 +513,24 @@ def _check_pool(m_id: str, ws: list[WorkerConfig], source: str) -> None:
     if len({w.url.rstrip("/") for w in ws}) != len(ws):
         raise ConfigError(f"{source}: {m_id}: a worker URL is listed twice")
     for w in ws:
-        if not w.url.startswith(("http://", "https://")):
-            raise ConfigError(f"{source}: {m_id}: worker url '{w.url}' is not http(s)://")
+        if not w.url.startswith(("http://", "https://")) or not _has_host(w.url):
+            raise ConfigError(
+                f"{source}: {m_id}: worker url '{w.url}' is not http(s)://HOST[:PORT]"
+            )
         if w.max_concurrency < 0 or w.weight < 1 or not 0 <= w.max_loras <= 16:
             raise ConfigError(
                 f"{source}: {m_id}: worker {w.url}: max_concurrency >= 0, weight >= 1 "
                 "and 0 <= max_loras <= 16"
             )
+
+
+def _has_host(url: str) -> bool:
+    try:
+        parts = urlsplit(url)
+        _ = parts.port  # a port outside 0..65535 raises
+    except ValueError:
+        return False
+    return bool(parts.hostname)
 
 
 def check_routing(r: RoutingConfig, source: str) -> None:

@@ -85,6 +85,23 @@ workers = ["http://127.0.0.1:1"]
         ("[batch]\npoll_interval_s = -1\n" + MINIMAL, "batch.poll_interval_s must be > 0"),
         ("[batch]\nlease_s = 0\n" + MINIMAL, "batch.lease_s must be > 0"),
         ("[batch]\nline_concurrency = 0\n" + MINIMAL, "line_concurrency and parallel_batches"),
+        # names a client could never use, a worker with no host, a redis_url redis-py
+        # cannot read: each failed only later, or never said why
+        (MINIMAL.replace('id = "m"', 'id = ""'), "a model id or alias is empty"),
+        (MINIMAL + "aliases = [' ']\n", "a model id or alias is empty"),
+        (
+            MINIMAL + "[[models.adapters]]\nname='a:b'\nlora_path='/x'\nlora_int_id=1\n",
+            "adapter name 'a:b'",
+        ),
+        (
+            MINIMAL
+            + "[[models.adapters]]\nname='a'\nlora_path='/x'\nlora_int_id=1\n"
+            + "[[models.adapters]]\nname='a'\nlora_path='/y'\nlora_int_id=2\n",
+            "unique within its model",
+        ),
+        (MINIMAL.replace("http://127.0.0.1:1", "http://"), "is not http(s)://HOST[:PORT]"),
+        (MINIMAL.replace("127.0.0.1:1", "127.0.0.1:99999"), "is not http(s)://HOST[:PORT]"),
+        ("redis_url = 'localhost:6379'\n" + MINIMAL, "redis_url must start with"),
     ],
 )
 def test_bad_configs_are_refused_with_a_reason(text: str, needle: str) -> None:
