@@ -77,9 +77,17 @@ def _parser() -> argparse.ArgumentParser:
 def _keys(args: argparse.Namespace) -> int:
     from .keys import KeyStore
 
-    prepare(Path(args.data_dir).resolve())  # a clear error, not sqlite's "unable to open"
+    data = Path(args.data_dir).resolve()
+    if args.keys_command != "create" and not data.is_dir():
+        # a mistyped --data-dir: say so, rather than make it and list nothing
+        print(f"error: no data dir {data}; give serve's --data-dir", file=sys.stderr)
+        return 2
+    prepare(data)  # a clear error, not sqlite's "unable to open"
     store = KeyStore(args.data_dir)
     if args.keys_command == "create":
+        if not args.tenant.strip():
+            print("error: --tenant must not be empty", file=sys.stderr)
+            return 2
         models = [m.strip() for m in args.models.split(",") if m.strip()] if args.models else None
         for name, value in (("--rpm", args.rpm), ("--tpm", args.tpm)):
             if value is not None and value <= 0:

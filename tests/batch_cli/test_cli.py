@@ -16,6 +16,8 @@ import sys
 import time
 from pathlib import Path
 
+import pytest
+
 from .conftest import KEY, Served, cli, jsonl, start_cli
 
 
@@ -240,6 +242,14 @@ async def _why_still_running(
         proc.kill()
         facts.append("no exit after SIGABRT either")
     return "\n".join(facts)
+
+
+@pytest.mark.parametrize("poll", ["0", "-1", "nan", "inf", "soon"])
+async def test_a_poll_interval_that_is_no_wait_is_a_usage_error(served: Served, poll: str) -> None:
+    """`--poll 0` (or below) asked the gateway as fast as it answered, for as long as
+    the batch ran."""
+    ran = await cli(served, "get", "batch_x", "--wait", "--poll", poll)
+    assert ran.code == 2 and "is not a poll interval" in ran.err, ran.err
 
 
 async def test_a_4xx_is_printed_with_its_openai_message(served: Served) -> None:

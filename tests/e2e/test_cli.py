@@ -30,6 +30,18 @@ def test_keys_cli(tmp_path: Path) -> None:
     assert run_cli("keys", "create", "--data-dir", str(data)).returncode != 0  # no --tenant
 
 
+def test_keys_cli_refuses_what_it_would_get_wrong(tmp_path: Path) -> None:
+    """An empty tenant made a key for tenant ''; list and revoke on a mistyped
+    --data-dir made that folder and its keys.db, and listed nothing."""
+    data = tmp_path / "data"
+    empty = run_cli("keys", "create", "--tenant", " ", "--data-dir", str(data))
+    assert empty.returncode == 2 and "--tenant must not be empty" in empty.stderr
+    for cmd in (("keys", "list"), ("keys", "revoke", "key_x")):
+        res = run_cli(*cmd, "--data-dir", str(tmp_path / "typo"))
+        assert res.returncode == 2 and "no data dir" in res.stderr, res.stderr
+    assert not (tmp_path / "typo").exists()
+
+
 def test_console_script(tmp_path: Path) -> None:
     script = Path(sys.executable).parent / "provocapi"
     assert script.exists(), f"no console script at {script}"

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import math
 import sys
 from pathlib import Path
 from typing import Any
@@ -62,13 +63,26 @@ def add_parser(sub: Any) -> None:
 
 def _wait_flags(p: argparse.ArgumentParser, flag: str, text: str) -> None:
     p.add_argument(flag, action="store_true", help=text)
-    p.add_argument("--poll", type=float, default=2.0, help="seconds between polls (default 2)")
+    p.add_argument(
+        "--poll", type=_poll_s, default=2.0, help="seconds between polls (default 2, above 0)"
+    )
     p.add_argument(
         "--progress",
         choices=("auto", "bar", "plain"),
         default="auto",
         help="bar on a terminal, plain lines otherwise (auto), or force one",
     )
+
+
+def _poll_s(text: str) -> float:
+    """Above 0 and finite: 0 or less polled the gateway as fast as it answered."""
+    try:
+        value = float(text)
+    except ValueError:
+        value = math.nan
+    if not 0 < value < math.inf:  # also NaN
+        raise argparse.ArgumentTypeError(f"{text!r} is not a poll interval (seconds, above 0)")
+    return value
 
 
 def _err(msg: str) -> None:
