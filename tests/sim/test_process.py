@@ -89,6 +89,14 @@ def test_cli_errors_and_help() -> None:
         timeout=30,
     )
     assert r.returncode == 2 and "--model is required" in r.stderr
+    for port in ("99999", "-1"):  # 99999 said it listened there, and bound 34463
+        r = subprocess.run(
+            [sys.executable, "-m", "provocapi.sim", "--model", "m", "--port", port],
+            capture_output=True,
+            text=True,
+            timeout=30,
+        )
+        assert r.returncode == 2 and f"--port {port} is not a port" in r.stderr, r.stderr
     r = subprocess.run(
         [sys.executable, "-m", "provocapi.sim", "--help"],
         capture_output=True,

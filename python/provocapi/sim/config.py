@@ -162,6 +162,8 @@ def from_namespace(ns: argparse.Namespace) -> SimConfig:
         raise ValueError("--model is required")
     if ns.port is None:
         raise ValueError("--port is required")
+    if not 0 <= ns.port <= 65535:  # the socket layer wraps 99999 round to 34463 otherwise
+        raise ValueError(f"--port {ns.port} is not a port (0..65535, 0: any free one)")
     if ns.output_tokens < 1 or ns.dimensions < 1:
         raise ValueError("--output-tokens and --dimensions must be positive")
     if ns.max_batch < 0:
