@@ -78,7 +78,7 @@ def _keys(args: argparse.Namespace) -> int:
     from .keys import KeyStore
 
     data = Path(args.data_dir).resolve()
-    if args.keys_command != "create" and not data.is_dir():
+    if args.keys_command != "create" and not data.exists():
         # a mistyped --data-dir: say so, rather than make it and list nothing
         print(f"error: no data dir {data}; give serve's --data-dir", file=sys.stderr)
         return 2

@@ -1,11 +1,12 @@
-"""The data dir: made and checked before anything opens it, and held by one
-`provocapi serve` at a time.
+"""The data dir: made and checked before anything opens it; what one serve owns in it.
 
-Two serves on one data dir would each rewrite the other's effective config and
-shared state table: a process of one that is respawned would then serve the
-other's models and keys settings. `serve` holds an exclusive lock on
-`DATA_DIR/serve.lock` for its lifetime (forked children inherit it, so it frees
-when the last of them is gone); the `keys` commands take no lock.
+Several serves may share a data dir (replicas on one host share its keys, usage and
+batch stores). What belongs to one serve alone (its effective config, which a
+respawned process starts from, and its shared state table) lives in a run dir of
+its own, `DATA_DIR/run/HOST-PORT/`. That dir is held by an exclusive lock for the
+serve's lifetime (forked children inherit it, so it frees when the last of them is
+gone): a second serve on the same address and data dir is refused, instead of each
+rewriting the other's files.
 """
 
 from __future__ import annotations
@@ -38,9 +39,20 @@ def prepare(data: Path) -> None:
         raise DataDirError(f"data dir {data} is not writable (a read-only mount, or not ours)")
 
 
-def hold(data: Path, wait_s: float = LOCK_WAIT_S) -> int:
-    """Take the data dir for this serve; returns the lock's fd, kept open until exit."""
-    path = data / LOCK_FILE
+def run_dir(data: Path, host: str, port: int) -> Path:
+    """This serve's own folder in the data dir (made if missing)."""
+    safe_host = "".join(c if c.isalnum() or c in ".-_" else "_" for c in host)
+    own = data / "run" / f"{safe_host}-{port}"
+    try:
+        own.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise DataDirError(f"cannot create {own}: {exc.strerror}") from None
+    return own
+
+
+def hold(own: Path, wait_s: float = LOCK_WAIT_S) -> int:
+    """Take this serve's run dir; returns the lock's fd, kept open until exit."""
+    path = own / LOCK_FILE
     try:
         fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o600)
     except OSError as exc:
@@ -55,8 +67,8 @@ def hold(data: Path, wait_s: float = LOCK_WAIT_S) -> int:
                 holder = os.pread(fd, 32, 0).decode(errors="replace").strip() or "?"
                 os.close(fd)
                 raise DataDirError(
-                    f"data dir {data} is in use by another provocapi serve (pid {holder}); "
-                    "give each serve its own --data-dir"
+                    f"{own} is in use by another provocapi serve (pid {holder}) on the same "
+                    "address and data dir"
                 ) from None
             time.sleep(0.1)
     os.ftruncate(fd, 0)

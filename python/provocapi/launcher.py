@@ -193,8 +193,9 @@ def serve(
         print(f"error: {refusal}", file=sys.stderr)
         return NO_AUTH_PUBLIC_EXIT
     datadir.prepare(data)
-    # one serve per data dir: held (by this process and its forked children) until exit
-    datadir.hold(data)
+    # this serve's own files, in a run dir held (by it and its forked children) until exit
+    own = datadir.run_dir(data, host, port)
+    datadir.hold(own)
     if config_path is None:
         write_example_adapter(data)
     # keys.db migrated once here, before the workers open it; a newer release's is refused
@@ -206,9 +207,9 @@ def serve(
     flusher: FlusherSupervisor | None = None
     runner: FlusherSupervisor | None = None
     try:
-        effective = data / "effective-config.json"
+        effective = own / "effective-config.json"
         config_mod.write_private(effective, cfg)
-        state = data / "state.bin"
+        state = own / "state.bin"
         state.unlink(missing_ok=True)  # counters and metrics start from zero
         os.environ["PROVOCAPI_EFFECTIVE_CONFIG"] = str(effective)
         # POST /admin/reload re-reads this file ("" = the embedded default)
