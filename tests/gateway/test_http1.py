@@ -222,6 +222,45 @@ async def test_garbage_is_bad_http(server: Start) -> None:
     client.close()
 
 
+async def test_a_streamed_body_the_reader_does_not_take_stops_the_worker(server: Start) -> None:
+    """A client reading a stream slowly must not make the gateway hold the whole answer:
+    past a bound the worker's socket is read no further (it waits, as TCP makes it), and
+    reading resumes as the relay takes what came."""
+    piece = b"x" * 16384
+    frame = b"%x\r\n%s\r\n" % (len(piece), piece)
+    total = 64 * 1024 * 1024  # far more than the socket buffers of loopback hold
+    written = 0
+    done = asyncio.Event()
+
+    async def firehose(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        nonlocal written
+        await read_request(reader)
+        writer.write(b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n")
+        while written < total:
+            writer.write(frame)
+            await writer.drain()
+            written += len(piece)
+        writer.write(b"0\r\n\r\n")
+        await writer.drain()
+        done.set()
+        await read_request(reader)
+
+    srv = await server(firehose)
+    client = Client(1.0)
+    resp = await client.post(srv.url, b"{}", 60.0)
+    body = resp.iter_any()
+    got = len(await anext(body))
+    await asyncio.sleep(0.5)  # a slow client: the relay waits on its writes meanwhile
+    assert sum(map(len, resp._chunks)) <= 1024 * 1024  # held by the gateway
+    assert written < total / 2  # the worker was held back, not read off
+    async for data in body:  # the rest still comes, whole
+        got += len(data)
+    assert got == total and done.is_set()
+    resp.release()
+    assert len(client._pools[("http", "127.0.0.1", srv.port)].idle) == 1  # reading again
+    client.close()
+
+
 async def test_deadline_covers_headers_and_body(server: Start) -> None:
     async def slow_body(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         await read_request(reader)

@@ -23,6 +23,10 @@ import httptools
 
 # headers that delimit the body; without either it ends when the connection does
 _BODY_FRAMING = frozenset({b"content-length", b"transfer-encoding"})
+# A streamed body's bytes not yet taken by its reader, past which the socket is read no
+# further: a client reading slowly then holds the worker back (TCP does) instead of the
+# gateway holding all the worker generates for it in memory.
+STREAM_HIGH_WATER = 256 * 1024
 
 
 class UpstreamClosed(Exception):
@@ -45,8 +49,8 @@ class Response:
     """A worker's answer: status and headers first, then the body (whole or as it comes)."""
 
     __slots__ = (
-        "_chunks", "_conn", "_done", "_error", "_headers", "_loop", "_raw", "_waiter",
-        "close_delimited", "status",
+        "_buffered", "_chunks", "_conn", "_done", "_error", "_headers", "_loop", "_raw",
+        "_streaming", "_waiter", "close_delimited", "status",
     )  # fmt: skip
 
     def __init__(self, conn: Connection) -> None:
@@ -57,6 +61,8 @@ class Response:
         self._raw: list[tuple[bytes, bytes]] = []
         self._headers: dict[str, str] | None = None
         self._chunks: list[bytes] = []
+        self._buffered = 0  # bytes in _chunks, counted while the body is streamed
+        self._streaming = False  # read by iter_any: bounded by STREAM_HIGH_WATER
         self._done = False
         self._error: BaseException | None = None
         self._waiter: asyncio.Future[None] | None = None
@@ -117,12 +123,19 @@ class Response:
         return body
 
     async def iter_any(self) -> AsyncIterator[bytes]:
-        """The body as it arrives (whatever the socket gave since the last step)."""
+        """The body as it arrives (whatever the socket gave since the last step).
+
+        At most about STREAM_HIGH_WATER bytes wait here for the reader: the socket
+        is paused past it and resumed as the reader takes them."""
+        self._streaming = True
         while True:
             chunks = self._chunks
             if chunks:
                 data = chunks[0] if len(chunks) == 1 else b"".join(chunks)
                 chunks.clear()
+                self._buffered = 0
+                if self._conn is not None:
+                    self._conn.resume_reading()
                 yield data
                 continue
             if self._done:
@@ -167,6 +180,7 @@ class Connection(asyncio.Protocol):
         self._on_idle = on_idle
         self._got_bytes = False
         self._keep_alive = False
+        self._paused = False  # reading paused: a streamed body's reader is behind
         self._timer: asyncio.TimerHandle | None = None
 
     # asyncio.Protocol
@@ -217,6 +231,12 @@ class Connection(asyncio.Protocol):
         resp = self.resp
         if resp is not None:
             resp._chunks.append(body)
+            if resp._streaming:
+                resp._buffered += len(body)
+                transport = self.transport
+                if resp._buffered > STREAM_HIGH_WATER and transport and not self._paused:
+                    self._paused = True
+                    transport.pause_reading()
             resp._wake()
 
     def on_message_complete(self) -> None:
@@ -227,6 +247,12 @@ class Connection(asyncio.Protocol):
         # asked now: once feed_data returns, llhttp has reset and always says False
         self._keep_alive = self.parser.should_keep_alive()
         resp._wake()
+
+    def resume_reading(self) -> None:
+        if self._paused:
+            self._paused = False
+            if not self.closed and self.transport is not None:
+                self.transport.resume_reading()
 
     # the pool's side
 
@@ -264,6 +290,7 @@ class Connection(asyncio.Protocol):
     def finished(self) -> None:
         """The answer was read to its end: back to the pool if the worker keeps it open."""
         self._stop_timer()
+        self.resume_reading()  # an idle connection must see the worker close it
         resp, self.resp = self.resp, None
         self.headers_ready = None
         if self.closed or resp is None or not resp._done or not self._keep_alive:
