@@ -9,7 +9,7 @@ from typing import Any
 
 import jsonschema
 import pytest
-from provocapi.audit import probe_misc, schema, similarity
+from provocapi.audit import probe_misc, schema, scoring, similarity
 from provocapi.audit.assemble import Call
 from provocapi.audit.context import Ctx
 from provocapi.audit.progress import Progress
@@ -196,3 +196,21 @@ def test_a_tool_with_a_malformed_name_is_no_tool() -> None:
     tools = [{"type": "function", "function": {"name": ["get_weather"]}}]
     problem = call_problem(Call("call_1", "get_weather", "{}"), tools)
     assert problem is not None and "not one of the tools" in problem
+
+
+def _overall(a_ms: float, b_ms: float) -> dict[str, Any]:
+    side = {"errors": 0, "runs": 20, "latency_ms": {}, "ttft_ms": {}}
+    for key in ("tool_call_rate", "tool_valid_rate", "expect_tool_rate", "json_valid_rate",
+                "substring_rate"):  # fmt: skip
+        side[key] = None
+    a = {**side, "latency_ms": {"p50": a_ms}, "ttft_ms": {"p50": None}}
+    b = {**side, "latency_ms": {"p50": b_ms}, "ttft_ms": {"p50": None}}
+    return {"a": a, "b": b, "prompt_token_ratio": 1.0, "completion_token_ratio": 1.0,
+            "exact_match_rate": 1.0, "edit_distance": 0.0}  # fmt: skip
+
+
+def test_a_latency_gap_of_a_few_ms_is_no_finding() -> None:
+    """The same server on both sides gave 'A is slower: 3 ms vs 4 ms, x1.46'."""
+    assert scoring.findings(_overall(3.0, 4.4)) == []
+    found = scoring.findings(_overall(100.0, 200.0))
+    assert found == ["B is slower: p50 latency 200 ms (B) vs 100 ms (A), x2.00"]

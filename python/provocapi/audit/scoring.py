@@ -155,9 +155,15 @@ def _pct(x: float) -> str:
     return f"{x * 100:.0f}%"
 
 
+# a latency gap smaller than this is no finding, whatever its ratio: 3 ms against 4 ms
+# on one server is the machine's noise, not a difference between providers
+MIN_LATENCY_GAP_MS = 5.0
+
+
 def findings(o: Stats) -> list[str]:
-    """The differences worth a look, in words (thresholds: latency and tokens off by more
-    than a quarter / 5%, rates by more than 10 points, any failed request)."""
+    """The differences worth a look, in words (thresholds: latency off by more than a
+    quarter and by at least MIN_LATENCY_GAP_MS, tokens by more than 5%, rates by more
+    than 10 points, any failed request)."""
     out: list[str] = []
     a, b = o["a"], o["b"]
     for side, s in (("A", a), ("B", b)):
@@ -165,7 +171,7 @@ def findings(o: Stats) -> list[str]:
             out.append(f"{side} failed {s['errors']} of {s['runs']} requests: {s['first_error']}")
     for key, label in (("latency_ms", "latency"), ("ttft_ms", "time to first token")):
         la, lb = a[key]["p50"], b[key]["p50"]
-        if la and lb and not 0.8 <= lb / la <= 1.25:
+        if la and lb and not 0.8 <= lb / la <= 1.25 and abs(lb - la) >= MIN_LATENCY_GAP_MS:
             slower = "B" if lb > la else "A"
             out.append(
                 f"{slower} is slower: p50 {label} {lb:.0f} ms (B) vs {la:.0f} ms (A), "
