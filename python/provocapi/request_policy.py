@@ -355,13 +355,14 @@ class EmbeddingPlan:
     base64: bool  # the client's encoding
 
 
-def _no_empty_input(inputs: list[Any]) -> None:
-    """OpenAI refuses an empty string and an empty token list as an input; a worker
-    would answer an embedding of nothing (0 tokens) as if it meant something."""
+def _no_empty_string(inputs: list[str]) -> None:
+    """OpenAI refuses an empty string as an input (token lists: `token_ids_checked`); a
+    worker would answer an embedding of nothing (0 tokens) as if it meant something."""
     for i, x in enumerate(inputs):
-        if (type(x) is str or type(x) is list) and not x:
-            what = "an empty string" if type(x) is str else "an empty list of token ids"
-            raise invalid(f"Invalid 'input[{i}]': it must not be {what}.", param=f"input[{i}]")
+        if not x:
+            raise invalid(
+                f"Invalid 'input[{i}]': it must not be an empty string.", param=f"input[{i}]"
+            )
 
 
 def plan_embedding(req: EmbeddingRequest, res: Resolved) -> EmbeddingPlan:
@@ -378,8 +379,9 @@ def plan_embedding(req: EmbeddingRequest, res: Resolved) -> EmbeddingPlan:
                 param="input",
                 code="invalid_type",
             )
-        _no_empty_input(inp)
-        if not strings:
+        if strings:
+            _no_empty_string(inp)
+        else:
             token_ids_checked(inp, "input")
     elif not inp:
         raise invalid("Invalid 'input': it must not be an empty string.", param="input")
