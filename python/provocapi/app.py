@@ -50,6 +50,7 @@ from .handlers.usage import usage
 from .parent_death import die_with_parent
 from .unserved import not_provided
 from .websocket_refusal import refuse
+from .write_deadline import WriteDeadlines
 
 log = logging.getLogger("provocapi")
 
@@ -168,11 +169,14 @@ class App:
             gw.background.append(Runner(gw).run)
         # [server] keeps its start-up values across reloads
         self.body_deadlines = BodyDeadlines(gw.cfg.server.body_read_timeout_s)
+        self.write_deadlines = WriteDeadlines(gw.cfg.server.write_timeout_s)
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         kind = scope["type"]
         if kind == "http":
-            await self.http(Request(scope, receive, send, self.body_deadlines))
+            await self.http(
+                Request(scope, receive, send, self.body_deadlines, self.write_deadlines)
+            )
         elif kind == "lifespan":
             await self.lifespan(receive, send)
         elif kind == "websocket":

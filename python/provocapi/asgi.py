@@ -9,6 +9,7 @@ from __future__ import annotations
 import asyncio
 import re
 import time
+from asyncio import current_task
 from collections.abc import Awaitable, Callable, MutableMapping
 from typing import Any
 
@@ -18,6 +19,7 @@ from . import ids
 from .body_deadline import BodyDeadlines
 from .error_catalog import REQUEST_TIMEOUT, REQUEST_TOO_LARGE, UNSUPPORTED_CONTENT_ENCODING
 from .errors import ApiError, quote
+from .write_deadline import WriteDeadlines
 
 # Request.authorization when the request sent two: matches no key, and is named as such
 TWO_CREDENTIALS = b"\x00two Authorization headers"
@@ -46,6 +48,7 @@ DRAIN_BYTES = 64 * 1024  # an unread rest this small is read off rather than giv
 DRAIN_S = 0.5  # a client slower than this with its rest loses the connection instead
 CLIENT_CLOSED = 499  # nginx's convention, for metrics: the client left first
 _KEEPALIVE = b": keep-alive\n\n"
+_clock = time.perf_counter  # the write deadline's clock (write_deadline.py)
 
 
 class Request:
@@ -75,6 +78,7 @@ class Request:
         receive: Receive,
         send: Send,
         body_deadlines: BodyDeadlines | None = None,
+        write_deadlines: WriteDeadlines | None = None,
     ) -> None:
         self.scope = scope
         self.body_deadlines = body_deadlines
@@ -116,7 +120,7 @@ class Request:
         self.request_id: bytes = rid
         # headers added by handlers (worker, model, queue time...); the reply sends them
         self.extra_headers: Headers = [(b"x-request-id", rid)]
-        self.reply = Reply(send, self.extra_headers, body_left, drain)
+        self.reply = Reply(send, self.extra_headers, body_left, drain, write_deadlines, scope)
 
     async def body(self, limit: int) -> bytes:
         """The whole request body; 413 past `limit` bytes, 408 when it has not all
@@ -210,11 +214,15 @@ class Reply:
     __slots__ = (
         "body_left",
         "client_gone",
+        "deadlines",
         "drain",
         "ended",
         "headers",
+        "scope",
         "send",
+        "sending",
         "status",
+        "write_expired",
     )
 
     def __init__(
@@ -223,6 +231,8 @@ class Reply:
         headers: Headers,
         body_left: bool = False,
         drain: Receive | None = None,
+        deadlines: WriteDeadlines | None = None,
+        scope: Scope | None = None,
     ) -> None:
         self.send = send
         self.headers = headers  # sent with the start (the request's extra_headers)
@@ -233,6 +243,12 @@ class Reply:
         self.status = 0  # the HTTP status sent; 0 before the start
         self.ended = False  # the last body message went out
         self.client_gone = False  # the client left first: nothing more can be sent
+        # A streamed answer's sends must make progress (write_deadline.py): when the
+        # send in progress started (0.0: none), and whether the deadline cut it.
+        self.deadlines = deadlines
+        self.scope = scope  # its connection's addresses, to reset it when cut
+        self.sending = 0.0
+        self.write_expired = False
 
     @property
     def started(self) -> bool:
@@ -267,6 +283,8 @@ class Reply:
 
     async def start_stream(self, headers: Headers | None = None) -> None:
         self.status = 200
+        if self.deadlines is not None:
+            self.deadlines.watch(self)
         closing = await self._unread_rest(headers) if self.body_left else []
         await self.send(
             {
@@ -279,6 +297,8 @@ class Reply:
     async def start_download(self, headers: Headers) -> None:
         """A streamed body that is not SSE (a file's bytes); `headers` give its type."""
         self.status = 200
+        if self.deadlines is not None:
+            self.deadlines.watch(self)
         closing = await self._unread_rest(headers) if self.body_left else []
         await self.send(
             {
@@ -311,19 +331,47 @@ class Reply:
         return [CLOSE] if self.body_left else []
 
     async def write(self, data: bytes) -> None:
+        self.sending = _clock()  # the write deadline's one cost per chunk
         try:
             await self.send({"type": "http.response.body", "body": data, "more_body": True})
+        except asyncio.CancelledError:
+            if not self.write_expired:
+                raise
+            self._cut()
+            raise ClientGone from None
         except Exception as exc:  # the server's disconnect error types vary
             self.client_gone = True
             raise ClientGone from exc
+        finally:
+            self.sending = 0.0
 
     async def end_stream(self) -> None:
         self.ended = True
+        self.sending = _clock()
         try:
             await self.send({"type": "http.response.body", "body": b"", "more_body": False})
+        except asyncio.CancelledError:
+            if not self.write_expired:
+                raise
+            self._cut()
+            raise ClientGone from None
         except Exception as exc:
             self.client_gone = True
             raise ClientGone from exc
+        finally:
+            self.sending = 0.0
+
+    def _cut(self) -> None:
+        """The write deadline cancelled a send the client took nothing of: withdraw
+        that cancellation (the request ends as if its client left: the relay closes
+        the worker's connection, usage stores a 499) and reset the connection, which
+        Granian would otherwise keep open for its unsent bytes."""
+        task = current_task()
+        if task is not None:
+            task.uncancel()
+        self.client_gone = True
+        if self.deadlines is not None and self.scope is not None:
+            self.deadlines.reset_soon(self.scope)
 
     async def keepalive(self) -> None:
         """An SSE comment that keeps a waiting client reading; opens the stream first."""

@@ -187,6 +187,9 @@ class ServerConfig(msgspec.Struct, forbid_unknown_fields=True, frozen=True):
     # connections per worker process (None: backlog // workers) and listen backlog
     header_read_timeout_s: float = 10.0
     body_read_timeout_s: float = 30.0
+    # a streamed answer's send that takes nothing for this long: the client is cut
+    # (write_deadline.py); nginx's send_timeout, the same idea, defaults to 60 s too
+    write_timeout_s: float = 60.0
     backpressure: int | None = None
     backlog: int = 2048
 
@@ -444,6 +447,8 @@ def check_server(s: ServerConfig, source: str) -> None:
         raise ConfigError(f"{source}: server.header_read_timeout_s must be within 0.001..3600")
     if not s.body_read_timeout_s > 0:
         raise ConfigError(f"{source}: server.body_read_timeout_s must be > 0")
+    if not 0.1 <= s.write_timeout_s <= 3600:  # also refuses nan
+        raise ConfigError(f"{source}: server.write_timeout_s must be within 0.1..3600")
     if s.backpressure is not None and s.backpressure < 1:
         raise ConfigError(f"{source}: server.backpressure must be at least 1 (omit it: default)")
     if s.backlog < 128:  # Granian raises anything lower to 128

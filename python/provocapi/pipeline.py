@@ -33,6 +33,8 @@ async def run(gw: Gateway, req: Request, call: Call) -> None:
         reply = req.reply
         if reply.client_gone:
             call.status = CLIENT_CLOSED
+            if reply.write_expired:  # cut by the write deadline, not gone by itself
+                call.error_code = "write_timeout"
         elif not call.status:
             call.status = reply.status or 500
         if call.error_code is None and call.relay is not None and call.relay.failed:

@@ -20,6 +20,7 @@ class Case:
 
 
 UPSTREAM = "tests/faults/test_upstream_faults.py"
+READERS = "tests/faults/test_reader_faults.py"
 STORES = "tests/faults/test_store_faults.py"
 ROUTING = "tests/routing/test_resilience.py"
 REDIS = "tests/admission/test_redis.py"
@@ -61,6 +62,20 @@ MATRIX: tuple[Case, ...] = (
         "502 `upstream_error`; a stream: 200 with an `upstream_invalid_chunk` error event",
         "one event each, with the client's status; outcome error",
         (f"{UPSTREAM}::test_worker_answering_garbage",),
+    ),
+    Case(
+        "client stops reading",
+        "a client sends a streamed request and never reads its socket (4 KiB receive "
+        "buffer) while the worker streams as fast as it can",
+        "the connection reset once a send has taken nothing for `write_timeout_s`; the "
+        "worker's request cancelled, its slot free for the next call. A client reading a "
+        "burst a second keeps its stream to [DONE]",
+        "one event: status 499, outcome error (`write_timeout`), completion tokens = those "
+        "relayed before the cut; the slow reader's: 200 completed, the content chunks it got",
+        (
+            f"{READERS}::test_a_client_that_never_reads_is_cut_and_frees_its_slot",
+            f"{READERS}::test_a_client_that_reads_slowly_keeps_its_stream",
+        ),
     ),
     Case(
         "Redis stopped and restarted under load",

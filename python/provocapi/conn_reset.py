@@ -1,0 +1,93 @@
+"""Reset a client's TCP connection that Granian holds, found by its addresses.
+
+An ASGI app cannot close its connection: when it returns (or raises) mid-answer,
+Granian keeps the connection open until what it buffered is written, and a client
+that never reads never takes it (measured: bench/slow_reader.py). The socket is
+found among the process's descriptors by the scope's `client` and `server`
+addresses, and reset on a duplicate of it: SO_LINGER 0, then shutdown. Granian's
+pending write fails, it closes its descriptor, and the kernel sends a RST and frees
+the unsent bytes. The descriptor itself is never closed here.
+
+Only a cut client pays for this: one pass over the process's descriptors (about
+3 µs each: a dup, two address reads and a close).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import ipaddress
+import logging
+import os
+import socket
+import struct
+from collections.abc import Iterable, Sequence
+
+log = logging.getLogger("provocapi")
+
+# SO_LINGER on, 0 s: close discards what is unsent and sends a RST
+_LINGER_ABORT = struct.pack("ii", 1, 0)
+
+Address = tuple[str, int]
+Key = tuple[Address, Address]  # (our end, the client's end), normalized
+
+
+def _address(raw: Sequence[object] | None) -> Address | None:
+    """(host, port) of a scope's `client`/`server` or a getsockname(): the host
+    normalized (an IPv4-mapped IPv6 address as IPv4), the port an int (Granian
+    gives a string)."""
+    if raw is None or len(raw) < 2:
+        return None
+    try:
+        ip = ipaddress.ip_address(str(raw[0]))
+        port = int(str(raw[1]))
+    except ValueError:
+        return None
+    if isinstance(ip, ipaddress.IPv6Address) and ip.ipv4_mapped is not None:
+        ip = ip.ipv4_mapped
+    return str(ip), port
+
+
+def scope_key(server: Sequence[object] | None, client: Sequence[object] | None) -> Key | None:
+    ours, theirs = _address(server), _address(client)
+    if ours is None or theirs is None:
+        return None  # not TCP (a Unix socket): nothing to find
+    return ours, theirs
+
+
+def _fds() -> Iterable[int]:
+    try:
+        names = os.listdir("/proc/self/fd")
+    except OSError:
+        return ()
+    return (int(n) for n in names if n.isdigit())
+
+
+def reset(keys: set[Key]) -> int:
+    """Resets this process's TCP connections with those addresses; returns how many."""
+    done = 0
+    for fd in _fds():
+        if done == len(keys):
+            break
+        try:
+            # a duplicate; the family given only spares probing it (addresses are read
+            # as the kernel gives them), and any descriptor passes: a file fails below
+            sock = socket.fromfd(fd, socket.AF_INET6, socket.SOCK_STREAM)
+        except OSError:
+            continue  # closed meanwhile
+        try:
+            ours, theirs = _address(sock.getsockname()), _address(sock.getpeername())
+            if ours is None or theirs is None or (ours, theirs) not in keys:
+                continue
+            if sock.getsockopt(socket.SOL_SOCKET, socket.SO_TYPE) != socket.SOCK_STREAM:
+                continue
+            sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, _LINGER_ABORT)
+            sock.shutdown(socket.SHUT_RDWR)
+            done += 1
+        except (OSError, TypeError):  # not a socket, not connected, not TCP
+            continue
+        finally:
+            with contextlib.suppress(OSError):
+                sock.close()  # the duplicate only
+    if done < len(keys):
+        log.warning("write deadline: %d connection(s) to reset were not found", len(keys) - done)
+    return done

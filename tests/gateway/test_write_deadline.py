@@ -1,0 +1,135 @@
+"""The write deadline (write_deadline.py, Reply.write) and its setting, `[server] write_timeout_s`.
+
+In-process, with ASGI `send` functions standing in for Granian's: a send that never
+completes is cut once it has waited the timeout (the reply reads as a client that
+left, the task is usable afterwards), sends that complete however slowly in all are
+not, a cancellation that is not the deadline's still propagates, and the sweeper
+goes away when no stream is left. The end-to-end case (a real socket that is never
+read, its connection reset) is tests/faults/test_slow_readers.py.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from pathlib import Path
+from typing import Any
+
+import pytest
+from harness.procs import run_cli
+from provocapi import config
+from provocapi.asgi import ClientGone, Message, Reply
+from provocapi.write_deadline import WriteDeadlines
+
+TIMEOUT_S = 0.2
+
+
+async def _stalled_send(msg: Message) -> None:
+    if msg["type"] == "http.response.body":
+        await asyncio.Event().wait()  # a client that takes nothing: the send waits
+
+
+async def _slow_send(msg: Message) -> None:
+    await asyncio.sleep(TIMEOUT_S / 4)  # slow, yet each send completes
+
+
+def reply(send: Any, deadlines: WriteDeadlines) -> Reply:
+    # no scope: there is no connection to reset in-process
+    return Reply(send, [], deadlines=deadlines)
+
+
+async def test_a_send_that_takes_nothing_is_cut_after_the_timeout() -> None:
+    deadlines = WriteDeadlines(TIMEOUT_S)
+    r = reply(_stalled_send, deadlines)
+    await r.start_stream()
+    loop = asyncio.get_running_loop()
+    started = loop.time()
+    with pytest.raises(ClientGone):
+        await r.write(b"data: {}\n\n")
+    took = loop.time() - started
+    assert TIMEOUT_S <= took < TIMEOUT_S + 1.0
+    assert r.client_gone and r.write_expired and r.sending == 0.0
+    # the deadline's cancellation was withdrawn: the task goes on (usage, the slot)
+    task = asyncio.current_task()
+    assert task is not None and task.cancelling() == 0
+    await asyncio.sleep(0)
+    assert deadlines.watched == 0
+
+
+async def test_sends_that_complete_are_never_cut_however_long_the_stream() -> None:
+    deadlines = WriteDeadlines(TIMEOUT_S)
+    r = reply(_slow_send, deadlines)
+    await r.start_stream()
+    for _ in range(12):  # three times the timeout in all
+        await r.write(b"data: {}\n\n")
+    await r.end_stream()
+    assert not r.client_gone and not r.write_expired and r.ended
+
+
+async def test_a_cancellation_that_is_not_the_deadlines_propagates() -> None:
+    deadlines = WriteDeadlines(30.0)
+    r = reply(_stalled_send, deadlines)
+
+    async def relay() -> None:
+        await r.start_stream()
+        await r.write(b"data: {}\n\n")
+
+    task = asyncio.create_task(relay())
+    await asyncio.sleep(0.01)
+    task.cancel()  # the client left: the disconnect guard's cancellation
+    with pytest.raises(asyncio.CancelledError):
+        await task
+    assert not r.write_expired
+
+
+async def test_the_sweeper_forgets_ended_streams_and_stops() -> None:
+    deadlines = WriteDeadlines(TIMEOUT_S)
+    go = asyncio.Event()
+
+    async def one_stream() -> None:
+        r = reply(_slow_send, deadlines)
+        await r.start_stream()
+        await go.wait()
+        await r.write(b"data: {}\n\n")
+        await r.end_stream()
+
+    streams = [asyncio.create_task(one_stream()) for _ in range(5)]
+    await asyncio.sleep(0.01)
+    assert deadlines.watched == 5
+    go.set()
+    await asyncio.gather(*streams)
+    await asyncio.sleep(deadlines.tick_s * 3)
+    assert deadlines.watched == 0
+    assert deadlines._sweeper is None
+
+
+def test_the_write_timeout_has_its_documented_default() -> None:
+    assert config.load(None).server.write_timeout_s == 60.0
+
+
+MINIMAL = """
+[[models]]
+id = "m"
+kind = "chat"
+workers = ["http://127.0.0.1:1"]
+"""
+
+
+@pytest.mark.parametrize("value", ["0", "0.05", "-1", "7200", "nan", "inf"])
+def test_an_out_of_range_write_timeout_is_refused(value: str) -> None:
+    with pytest.raises(config.ConfigError) as exc:
+        config.parse(f"[server]\nwrite_timeout_s = {value}\n{MINIMAL}", "test.toml")
+    assert "server.write_timeout_s" in str(exc.value)
+
+
+@pytest.mark.parametrize("value", [0.1, 3600.0])
+def test_the_bounds_of_the_write_timeout_are_accepted(value: float) -> None:
+    cfg = config.parse(f"[server]\nwrite_timeout_s = {value}\n{MINIMAL}", "test.toml")
+    assert cfg.server.write_timeout_s == value
+
+
+def test_serve_refuses_an_out_of_range_write_timeout_with_exit_2(tmp_path: Path) -> None:
+    path = tmp_path / "provocapi.toml"
+    path.write_text(f"[server]\nwrite_timeout_s = 0\n{MINIMAL}")
+    res = run_cli("serve", "--config", str(path), "--data-dir", str(tmp_path / "data"))
+    assert res.returncode == 2, res.stdout + res.stderr
+    assert "server.write_timeout_s must be within 0.1..3600" in res.stderr
