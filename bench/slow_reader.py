@@ -9,10 +9,11 @@ the simulator's `cancelled` count, the bytes waiting in the two sockets' kernel 
 short answer: with the slot held it waits in the queue (503 `queue_timeout`).
 
     .venv/bin/python bench/slow_reader.py [--seconds 30] [--stream | --no-stream]
-        [--write-timeout 0]
+        [--write-timeout 0] [--request-timeout 0]
 
-`--write-timeout S` sets `[server] write_timeout_s` (0: leave the default). Loopback
-only; bounded in time; stops what it started.
+`--write-timeout S` sets `[server] write_timeout_s`, `--request-timeout S` the model's
+`request_timeout_s` (0: leave the default). Loopback only; bounded in time; stops
+what it started.
 """
 
 from __future__ import annotations
@@ -41,18 +42,19 @@ MODEL = "m"
 TOKENS = 400_000
 
 
-def config(sim_port: int, write_timeout_s: float) -> str:
+def config(sim_port: int, write_timeout_s: float, request_timeout_s: float) -> str:
     extra = f"write_timeout_s = {write_timeout_s}" if write_timeout_s else ""
+    model_extra = f"request_timeout_s = {request_timeout_s}" if request_timeout_s else ""
     return f"""\
         [server]
         {extra}
 
+        [usage]
+        flush_interval_ms = 100
+
         [routing]
         queue_timeout_s = 3
         max_attempts = 1
-
-        [usage]
-        flush_interval_ms = 100
 
         [[models]]
         id = "{MODEL}"
@@ -61,6 +63,7 @@ def config(sim_port: int, write_timeout_s: float) -> str:
         context_length = 1000000
         max_output_tokens = {TOKENS}
         default_max_tokens = {TOKENS}
+        {model_extra}
         workers = [{{ url = "http://127.0.0.1:{sim_port}", max_concurrency = 1 }}]
         """
 
@@ -141,6 +144,7 @@ def main() -> None:
     ap.add_argument("--seconds", type=float, default=30.0)
     ap.add_argument("--stream", action=argparse.BooleanOptionalAction, default=True)
     ap.add_argument("--write-timeout", type=float, default=0.0)
+    ap.add_argument("--request-timeout", type=float, default=0.0)
     args = ap.parse_args()
     with tempfile.TemporaryDirectory(prefix="slow-reader-") as tmp:
         root = Path(tmp)
@@ -150,7 +154,9 @@ def main() -> None:
             "--output-tokens", str(TOKENS),
         )  # fmt: skip
         sim_url = f"http://127.0.0.1:{sim_port}"
-        gw = Gateway(root / "gw", config(sim_port, args.write_timeout), workers=1)
+        gw = Gateway(
+            root / "gw", config(sim_port, args.write_timeout, args.request_timeout), workers=1
+        )
         try:
             gw.start()
             key = gw.create_key("acme")

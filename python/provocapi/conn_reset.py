@@ -8,8 +8,9 @@ addresses, and reset on a duplicate of it: SO_LINGER 0, then shutdown. Granian's
 pending write fails, it closes its descriptor, and the kernel sends a RST and frees
 the unsent bytes. The descriptor itself is never closed here.
 
-Only a cut client pays for this: one pass over the process's descriptors (about
-3 µs each: a dup, two address reads and a close).
+Only a cut client pays for this: one pass over the process's descriptors, about
+6 to 10 µs each on a loaded two-core machine (a dup, the peer's address, a close),
+30 to 90 ms at 4,000 descriptors; the caller runs it off the event loop.
 """
 
 from __future__ import annotations
@@ -64,6 +65,7 @@ def _fds() -> Iterable[int]:
 
 def reset(keys: set[Key]) -> int:
     """Resets this process's TCP connections with those addresses; returns how many."""
+    ports = {theirs[1] for _, theirs in keys}  # a cheap first test, before normalizing
     done = 0
     for fd in _fds():
         if done == len(keys):
@@ -75,7 +77,10 @@ def reset(keys: set[Key]) -> int:
         except OSError:
             continue  # closed meanwhile
         try:
-            ours, theirs = _address(sock.getsockname()), _address(sock.getpeername())
+            peer = sock.getpeername()
+            if type(peer) is not tuple or peer[1] not in ports:
+                continue
+            ours, theirs = _address(sock.getsockname()), _address(peer)
             if ours is None or theirs is None or (ours, theirs) not in keys:
                 continue
             if sock.getsockopt(socket.SOL_SOCKET, socket.SO_TYPE) != socket.SOCK_STREAM:

@@ -72,14 +72,21 @@ class Stack:
             """,
             workers=1,
         )
-        self.gw.start()
+        try:
+            self.gw.start()
+        except BaseException:
+            self.sim.stop()
+            raise
         self.key = self.gw.create_key("acme")
 
     @property
     def sim_url(self) -> str:
         return f"http://127.0.0.1:{self.sim_port}"
 
-    def stop(self) -> None:
+    def __enter__(self) -> Stack:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
         self.gw.stop()
         self.sim.stop()
 
@@ -109,11 +116,8 @@ class Stack:
 
 @pytest.fixture(scope="module")
 def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
-    s = Stack(tmp_path_factory.mktemp("slow-readers"))
-    try:
+    with Stack(tmp_path_factory.mktemp("slow-readers")) as s:
         yield s
-    finally:
-        s.stop()
 
 
 def rid() -> str:

@@ -4,19 +4,22 @@ In-process, with ASGI `send` functions standing in for Granian's: a send that ne
 completes is cut once it has waited the timeout (the reply reads as a client that
 left, the task is usable afterwards), sends that complete however slowly in all are
 not, a cancellation that is not the deadline's still propagates, and the sweeper
-goes away when no stream is left. The end-to-end case (a real socket that is never
+goes away when no stream is left; a connection is found and reset by its scope's
+addresses. The end-to-end case (a real socket that is never
 read, its connection reset) is tests/faults/test_slow_readers.py.
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import socket
 from pathlib import Path
 from typing import Any
 
 import pytest
 from harness.procs import run_cli
-from provocapi import config
+from provocapi import config, conn_reset
 from provocapi.asgi import ClientGone, Message, Reply
 from provocapi.write_deadline import WriteDeadlines
 
@@ -133,3 +136,39 @@ def test_serve_refuses_an_out_of_range_write_timeout_with_exit_2(tmp_path: Path)
     res = run_cli("serve", "--config", str(path), "--data-dir", str(tmp_path / "data"))
     assert res.returncode == 2, res.stdout + res.stderr
     assert "server.write_timeout_s must be within 0.1..3600" in res.stderr
+
+
+def test_conn_reset_finds_a_connection_by_its_scope_addresses() -> None:
+    listener = socket.create_server(("127.0.0.1", 0))
+    client = socket.create_connection(listener.getsockname())
+    served, _ = listener.accept()
+    other = socket.create_connection(listener.getsockname())
+    other_served, _ = listener.accept()
+    try:
+        host, port = served.getsockname()
+        peer_host, peer_port = served.getpeername()
+        # as Granian's scope gives them: the ports as strings
+        key = conn_reset.scope_key((host, str(port)), (peer_host, str(peer_port)))
+        assert key is not None
+        served.setblocking(False)
+        with contextlib.suppress(BlockingIOError):
+            while True:  # the client reads nothing: fill what the kernel holds for it
+                served.send(b"x" * 65536)
+        assert conn_reset.reset({key}) == 1
+        served.close()  # what Granian does once its write fails: the kernel sends a RST
+        client.settimeout(10)
+        with pytest.raises(ConnectionResetError):
+            while client.recv(1 << 20):  # what reached it, then the reset
+                pass
+        other.sendall(b"x")  # the other connection is untouched
+        assert other_served.recv(1) == b"x"
+    finally:
+        for s in (listener, client, served, other, other_served):
+            s.close()
+
+
+def test_scope_keys_normalize_addresses_and_skip_what_is_not_tcp() -> None:
+    mapped = conn_reset.scope_key(("::ffff:127.0.0.1", "8080"), ("::ffff:10.0.0.1", "5000"))
+    assert mapped == (("127.0.0.1", 8080), ("10.0.0.1", 5000))
+    assert conn_reset.scope_key(None, ("127.0.0.1", 1)) is None  # a Unix socket's scope
+    assert conn_reset.scope_key(("/run/x.sock", ""), ("127.0.0.1", 1)) is None
