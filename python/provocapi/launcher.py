@@ -252,8 +252,8 @@ def serve(
         print(f"==> listening on http://{host}:{port}/v1 ({workers} worker process(es))")
         print(
             f"    slow clients: headers within {srv.header_read_timeout_s:g} s (and idle "
-            f"keep-alive), bodies within {srv.body_read_timeout_s:g} s, at most "
-            f"{per_process} connections per process"
+            f"keep-alive), bodies within {srv.body_read_timeout_s:g} s, a stalled send "
+            f"cut after {srv.write_timeout_s:g} s, at most {per_process} connections per process"
         )
         if cfg.server.auth == "none":
             public = "" if is_loopback(host) else " ON A PUBLIC ADDRESS (--unsafe-no-auth-public)"
