@@ -20,7 +20,8 @@ from .batch.runner import Runner
 from .batch.runner_process import EXTERNAL as RUNNER_EXTERNAL
 from .batch.runner_process import RUNNER_ENV
 from .body_deadline import BodyDeadlines
-from .error_catalog import INTERNAL_ERROR, METHOD_NOT_ALLOWED, UNKNOWN_URL
+from .cors import Cors, is_preflight
+from .error_catalog import INTERNAL_ERROR, METHOD_NOT_ALLOWED, NOT_FOR_BROWSERS, UNKNOWN_URL
 from .errors import ApiError, quote
 from .gateway import Gateway
 from .handlers.adapters import (
@@ -136,11 +137,9 @@ def _shapes() -> dict[str, dict[str, dict[str, Handler]]]:
 _SHAPED = _shapes()
 
 
-def _methods(prefix: str, req: Request) -> dict[str, Handler]:
-    shape = _SHAPED[prefix].get(req.path[len(prefix) :].partition("/")[2])
-    if shape is None:
-        raise UNKNOWN_URL.build(method=quote(req.method), path=quote(req.path))
-    return shape
+def _methods(prefix: str, req: Request) -> dict[str, Handler] | None:
+    """The methods of the path under a shaped prefix; None: a tail no route has."""
+    return _SHAPED[prefix].get(req.path[len(prefix) :].partition("/")[2])
 
 
 def _route(path: str) -> tuple[str, dict[str, Handler]] | None:
@@ -151,6 +150,10 @@ def _route(path: str) -> tuple[str, dict[str, Handler]] | None:
         if path.startswith(prefix) and len(path) > len(prefix):
             return prefix, methods
     return None
+
+
+# need no key, so no browser page may call them (cors.py, NOT_FOR_BROWSERS)
+_NOT_FOR_BROWSERS = frozenset({"/health", "/health/ready", "/metrics"})
 
 
 def _allowed(methods: dict[str, Handler]) -> list[str]:
@@ -170,6 +173,7 @@ class App:
         # [server] keeps its start-up values across reloads
         self.body_deadlines = BodyDeadlines(gw.cfg.server.body_read_timeout_s)
         self.write_deadlines = WriteDeadlines(gw.cfg.server.write_timeout_s)
+        self.cors = Cors(gw.cfg.server)
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         kind = scope["type"]
@@ -198,27 +202,32 @@ class App:
         route = _route(req.path)
         endpoint = _ENDPOINT[route[0]] if route else "unknown"
         try:
-            if route is None:
-                raise not_provided(req.method, req.path) or UNKNOWN_URL.build(
-                    method=quote(req.method), path=quote(req.path)
-                )
-            methods = route[1]
-            if route[0] in _SHAPED:
+            if req.origin is not None:  # a browser page's call (a server's sends none)
+                self._cross_origin(req, endpoint)
+            methods = route[1] if route is not None else None
+            if route is not None and route[0] in _SHAPED:
                 methods = _methods(route[0], req)
-            handler = methods.get(req.method)
-            if handler is None and req.method == "HEAD":
+            handler = methods.get(req.method) if methods is not None else None
+            if handler is None and req.method == "HEAD" and methods is not None:
                 # HEAD is GET without the content (RFC 9110 9.3.2; uptime monitors
                 # probe with it): the GET handler answers, Granian leaves the body out
                 handler = methods.get("GET")
-            if handler is None:
-                allow = ", ".join(_allowed(methods))
+            if handler is not None:
+                model = await handler(self.gw, req)
+            elif req.method == "OPTIONS" and (methods is not None or is_preflight(req)):
+                await self.cors.options(req, _allowed(methods) if methods is not None else None)
+            elif methods is None:
+                raise not_provided(req.method, req.path) or UNKNOWN_URL.build(
+                    method=quote(req.method), path=quote(req.path)
+                )
+            else:
+                allow = ", ".join([*_allowed(methods), "OPTIONS"])
                 raise METHOD_NOT_ALLOWED.build(
                     method=quote(req.method),
                     path=quote(req.path),
                     allow=allow,
                     headers=[(b"allow", allow.encode())],
                 )
-            model = await handler(self.gw, req)
         except ApiError as err:
             await self._error(req, err)
         except ClientGone:
@@ -233,6 +242,12 @@ class App:
             self.gw.telemetry.request_done(
                 endpoint, model, req.reply.outcome, time.perf_counter() - req.started
             )
+
+    def _cross_origin(self, req: Request, endpoint: str) -> None:
+        """Answers readable by the page, or 403 (cors.py)."""
+        if endpoint in _NOT_FOR_BROWSERS:
+            raise NOT_FOR_BROWSERS.build(path=endpoint)
+        self.cors.admit(req, req.origin or b"")
 
     async def _error(self, req: Request, err: ApiError) -> None:
         # The reply knows what the client was sent: the envelope before the start, the

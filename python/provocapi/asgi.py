@@ -24,6 +24,9 @@ from .write_deadline import WriteDeadlines
 # Request.authorization when the request sent two: matches no key, and is named as such
 TWO_CREDENTIALS = b"\x00two Authorization headers"
 
+# Request.origin when the request sent two: no pattern matches it
+TWO_ORIGINS = b"\x00two Origin headers"
+
 Scope = MutableMapping[str, Any]
 Message = MutableMapping[str, Any]
 Receive = Callable[[], Awaitable[Message]]
@@ -62,6 +65,7 @@ class Request:
         "content_length",
         "extra_headers",
         "method",
+        "origin",
         "path",
         "receive",
         "reply",
@@ -94,6 +98,8 @@ class Request:
         # a coding other than identity: the body is refused, never read as if plain
         self.content_encoding: bytes | None = None
         self.uploaded = 0  # body bytes receive_upload has handed out (its callers' count)
+        # a browser page's (cors.py); a second one matches no allowed origin
+        self.origin: bytes | None = None
         rid: bytes | None = None
         chunked = False
         for name, value in scope["headers"]:
@@ -111,6 +117,8 @@ class Request:
                 chunked = True
             elif name == b"content-encoding" and value.strip().lower() != b"identity":
                 self.content_encoding = value
+            elif name == b"origin":
+                self.origin = value if self.origin is None else TWO_ORIGINS
         size = self.content_length
         body_left = chunked if size is None else size > 0
         # a rest small enough to read off before an answer (Reply._unread_rest)
@@ -265,10 +273,11 @@ class Reply:
         status: int,
         body: bytes,
         headers: Headers | None = None,
-        content_type: tuple[bytes, bytes] = JSON_CT,
+        content_type: tuple[bytes, bytes] | None = JSON_CT,
     ) -> None:
+        """`content_type` None: no content (a 204)."""
         self.status = status
-        hdrs = [content_type, *self.headers]
+        hdrs = [content_type, *self.headers] if content_type else [*self.headers]
         if headers:
             hdrs.extend(headers)
         if self.body_left:

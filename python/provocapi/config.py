@@ -16,6 +16,7 @@ from urllib.parse import urlsplit
 
 import msgspec
 
+from .cors_origins import OriginPatternError, compile_patterns
 from .vocab import BUILTIN, MissingVocabulary, builtin_path, spec_for
 
 ModelKind = Literal["chat", "completion", "embedding"]
@@ -192,6 +193,9 @@ class ServerConfig(msgspec.Struct, forbid_unknown_fields=True, frozen=True):
     write_timeout_s: float = 60.0
     backpressure: int | None = None
     backlog: int = 2048
+    # web pages that may call from a browser (cors_origins.py); None: any with keys,
+    # this machine's only when keyless (docs/config.md says why)
+    cors_allow_origins: list[str] | None = None
 
 
 StoreKind = Literal["sqlite", "clickhouse"]
@@ -453,6 +457,10 @@ def check_server(s: ServerConfig, source: str) -> None:
         raise ConfigError(f"{source}: server.backpressure must be at least 1 (omit it: default)")
     if s.backlog < 128:  # Granian raises anything lower to 128
         raise ConfigError(f"{source}: server.backlog must be at least 128")
+    try:
+        compile_patterns(s.cors_allow_origins or ())
+    except OriginPatternError as exc:
+        raise ConfigError(f"{source}: server.cors_allow_origins: {exc}") from None
 
 
 def check_batch(b: BatchConfig, source: str) -> None:

@@ -91,6 +91,22 @@ ADAPTER_QUOTA = ErrorSpec(
     "Your adapters would exceed the quota of {limit}; delete some first.",
     headers=_NO_RETRY,
 )
+# a browser page from an origin [server] cors_allow_origins does not list (cors.py)
+ORIGIN_NOT_ALLOWED = ErrorSpec(
+    403,
+    "origin_not_allowed",
+    "Browser calls from the origin {origin} are not allowed; the gateway's operator can "
+    "add it to [server] cors_allow_origins.",
+    headers=_NO_RETRY,
+)
+# /health, /health/ready, /metrics need no key: a page of any site could read them
+# through the browser of someone inside the network
+NOT_FOR_BROWSERS = ErrorSpec(
+    403,
+    "origin_not_allowed",
+    "{path} answers probes and scrapers, not browser pages.",
+    headers=_NO_RETRY,
+)
 TENANT_FORBIDDEN = ErrorSpec(
     403,
     "permission_denied",

@@ -32,6 +32,7 @@ from .batch.runner_process import PROCESS_NAME as RUNNER_NAME
 from .batch.runner_process import RUNNER_ENV
 from .batch.runner_process import main as runner_main
 from .config import Config, ModelConfig
+from .cors_origins import describe as describe_origins
 from .health import mark_draining
 from .keys import KeyStore
 from .lora_files import WEIGHTS_FILE, write_zero_adapter
@@ -255,7 +256,9 @@ def serve(
             f"keep-alive), bodies within {srv.body_read_timeout_s:g} s, a stalled send "
             f"cut after {srv.write_timeout_s:g} s, at most {per_process} connections per process"
         )
-        if cfg.server.auth == "none":
+        keyless = cfg.server.auth == "none"
+        print(f"    browsers:   {describe_origins(srv.cors_allow_origins, keyless)} (CORS)")
+        if keyless:
             public = "" if is_loopback(host) else " ON A PUBLIC ADDRESS (--unsafe-no-auth-public)"
             print(f"    keyless:    any API key or none is tenant 'local'{public}")
             print(f"    use:        OpenAI(base_url='http://{host}:{port}/v1', api_key='anything')")

@@ -72,21 +72,21 @@ def test_head_needs_the_key_as_get_does(raw: httpx2.Client) -> None:
 def test_allow_names_head_beside_get(raw: httpx2.Client, auth: dict[str, str]) -> None:
     r = raw.post("/v1/models", headers=auth)
     assert r.status_code == 405
-    assert r.headers["allow"] == "GET, HEAD"
+    assert r.headers["allow"] == "GET, HEAD, OPTIONS"  # every path answers OPTIONS (CORS)
     r = raw.head("/v1/chat/completions", headers=auth)
     assert r.status_code == 405
-    assert r.headers["allow"] == "POST"
+    assert r.headers["allow"] == "POST, OPTIONS"
 
 
 @pytest.mark.parametrize(
     ("method", "path", "allow"),
     [
-        ("POST", "/v1/batches/batch_x", "GET, HEAD"),
-        ("GET", "/v1/batches/batch_x/cancel", "POST"),
-        ("DELETE", "/v1/files/file-x/content", "GET, HEAD"),
-        ("POST", "/v1/files/file-x", "GET, HEAD, DELETE"),
-        ("DELETE", "/v1/batch/batch_x/output", "GET, HEAD"),
-        ("POST", "/v1/adapters/adapter_x", "GET, HEAD, DELETE"),
+        ("POST", "/v1/batches/batch_x", "GET, HEAD, OPTIONS"),
+        ("GET", "/v1/batches/batch_x/cancel", "POST, OPTIONS"),
+        ("DELETE", "/v1/files/file-x/content", "GET, HEAD, OPTIONS"),
+        ("POST", "/v1/files/file-x", "GET, HEAD, DELETE, OPTIONS"),
+        ("DELETE", "/v1/batch/batch_x/output", "GET, HEAD, OPTIONS"),
+        ("POST", "/v1/adapters/adapter_x", "GET, HEAD, DELETE, OPTIONS"),
     ],
 )
 def test_a_wrong_method_under_an_id_is_405_for_that_path(

@@ -15,8 +15,15 @@ from provocapi.openapi import document
 
 ROOT = Path(__file__).resolve().parents[2]
 # answered outside any documented route (an unknown URL, an API we do not serve),
-# and 500, which no client input provokes
-NOT_PER_ROUTE = {"UNKNOWN_URL", "API_NOT_PROVIDED", "INTERNAL_ERROR"}
+# and 500, which no client input provokes; and the answers to browser pages (cors.py),
+# which SDK clients never see
+NOT_PER_ROUTE = {
+    "UNKNOWN_URL",
+    "API_NOT_PROVIDED",
+    "INTERNAL_ERROR",
+    "ORIGIN_NOT_ALLOWED",
+    "NOT_FOR_BROWSERS",
+}
 
 
 def _extract_script() -> Any:

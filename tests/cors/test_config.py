@@ -1,0 +1,118 @@
+"""`[server] cors_allow_origins`: patterns checked at start (exit 2), defaults by
+auth mode, and kept across reloads as the rest of `[server]`."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import httpx2
+import pytest
+from harness.procs import run_cli
+from provocapi import config
+from provocapi.cors_origins import LOOPBACK, compile_patterns, default_patterns
+from provocapi.netutil import free_port
+
+from .conftest import ADMIN, LISTED_WILD, Keyed
+
+MODEL = """
+[[models]]
+id = "m"
+kind = "chat"
+workers = ["http://127.0.0.1:1"]
+"""
+
+
+def _server(line: str) -> str:
+    return f"[server]\n{line}\n{MODEL}"
+
+
+@pytest.mark.parametrize(
+    ("patterns", "allowed", "refused"),
+    [
+        (["https://app.example.com"], ["https://app.example.com"],
+         ["https://app.example.com:444", "http://app.example.com", "https://x.app.example.com"]),
+        (["http://*.example.com:*"], ["http://a.example.com", "http://a.b.example.com:8080"],
+         ["http://example.com", "http://a.example.com:123456", "http://aexample.com"]),
+        (["http://[::1]:8080", "https://10.0.0.7"], ["http://[::1]:8080", "https://10.0.0.7"],
+         ["http://[::1]", "https://10.0.0.70"]),
+        (list(LOOPBACK), ["http://localhost:1", "https://127.0.0.1", "http://[::1]:65535"],
+         ["http://localhost.example", "http://127.0.0.2:80", "file://", "null"]),
+        ([], [], ["http://localhost:5173", "https://app.example.com"]),
+    ],
+)  # fmt: skip
+def test_patterns_match_whole_origins(
+    patterns: list[str], allowed: list[str], refused: list[str]
+) -> None:
+    expr = compile_patterns(patterns)
+    assert expr is not None
+    assert [o for o in allowed if not expr.fullmatch(o.encode())] == []
+    assert [o for o in refused if expr.fullmatch(o.encode())] == []
+
+
+def test_the_defaults_follow_the_auth_mode() -> None:
+    assert default_patterns(keyless=False) == ("*",)
+    assert compile_patterns(["*"]) is None  # any origin
+    assert default_patterns(keyless=True) == LOOPBACK
+    assert config.parse(MODEL).server.cors_allow_origins is None  # decided by auth mode
+
+
+@pytest.mark.parametrize(
+    ("pattern", "says"),
+    [
+        ("https://app.example.com/", "no path"),
+        ("https://App.example.com", "lowercase"),
+        ("app.example.com", "scheme://host"),
+        ("https://app.example.com:443", "drop ':443'"),
+        ("http://localhost:80", "drop ':80'"),
+        ("http://localhost:99999", "1..65535"),
+        ("http://localhost:0", "1..65535"),
+        ("https://*", "the host"),
+        ("https://app.*.com", "the host"),
+        ("https://user@app.example.com", "no path, query or user"),
+        ("null", "any site"),
+        (" https://app.example.com", "lowercase, no spaces"),
+    ],
+)
+def test_a_bad_pattern_is_refused_with_how_to_write_it(pattern: str, says: str) -> None:
+    with pytest.raises(config.ConfigError) as err:
+        config.parse(_server(f'cors_allow_origins = ["{pattern}"]'), "t.toml")
+    assert "server.cors_allow_origins" in str(err.value)
+    assert says in str(err.value)
+
+
+def test_star_goes_alone() -> None:
+    with pytest.raises(config.ConfigError, match="list it alone"):
+        config.parse(_server('cors_allow_origins = ["*", "https://a.example"]'))
+
+
+def test_serve_exits_2_on_a_bad_origin(tmp_path: Path) -> None:
+    cfg = tmp_path / "bad.toml"
+    cfg.write_text(_server('cors_allow_origins = ["https://app.example.com/"]'))
+    res = run_cli("serve", "--config", str(cfg), "--port", str(free_port()),
+                  "--data-dir", str(tmp_path / "data"))  # fmt: skip
+    assert res.returncode == 2, res.stdout + res.stderr
+    assert "cors_allow_origins" in res.stderr + res.stdout
+
+
+def test_a_reload_keeps_the_start_up_origins(listed: Keyed) -> None:
+    """As every `[server]` setting: a changed list applies at the next start, and a
+    bad one is refused by the reload (the file stays wrong until it is mended)."""
+    gw = listed.gateway
+    assert gw.config_path is not None
+    original = gw.config_path.read_text()
+    newcomer = "https://new.example.com"
+    admin = {"authorization": f"Bearer {ADMIN}"}
+    preflight = {"origin": newcomer, "access-control-request-method": "POST"}
+    try:
+        with httpx2.Client(base_url=gw.url, trust_env=False, timeout=30.0) as c:
+            gw.config_path.write_text(original.replace(f'"{LISTED_WILD}"', f'"{newcomer}"'))
+            assert c.post("/admin/reload", headers=admin).status_code == 200
+            assert c.options("/v1/chat/completions", headers=preflight).status_code == 403
+            still = c.get("/v1/models", headers={"origin": "http://a.dev.example"})
+            assert still.status_code == 401, still.text  # admitted, then asked for a key
+            gw.config_path.write_text(original.replace(f'"{LISTED_WILD}"', '"https://x/"'))
+            r = c.post("/admin/reload", headers=admin)
+            assert r.status_code == 400, r.text
+            assert "cors_allow_origins" in r.json()["error"]["message"]
+    finally:
+        gw.config_path.write_text(original)

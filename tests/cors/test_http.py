@@ -1,0 +1,286 @@
+"""CORS over HTTP: preflights and the answers a page reads, under each policy.
+
+Before cors.py, every OPTIONS was a 405 and no answer named an allowed origin: a
+page using the `openai` JS SDK in a browser failed at its first preflight.
+"""
+
+from __future__ import annotations
+
+import socket
+
+import httpx2
+import orjson
+import pytest
+from harness.gateway import Gateway
+
+from .conftest import LISTED, MODEL, Keyed
+
+SITE = "https://some-web-app.example"
+CHAT = {"model": MODEL, "messages": [{"role": "user", "content": "hi"}], "max_tokens": 4}
+# what the openai JS SDK asks to send (x-stainless-*: its platform and retry headers)
+SDK_HEADERS = (
+    "authorization, content-type, x-stainless-arch, x-stainless-lang, x-stainless-os, "
+    "x-stainless-package-version, x-stainless-retry-count, x-stainless-runtime, "
+    "x-stainless-runtime-version, x-stainless-timeout, openai-organization, openai-project"
+)
+# every header the gateway sets that a page may want: ids, retry advice, rate limits
+OURS = {"x-request-id", "x-provocapi-model", "x-provocapi-worker", "x-provocapi-queue-ms",
+        "retry-after", "retry-after-ms", "x-should-retry", "x-ratelimit-limit-requests",
+        "x-ratelimit-remaining-requests", "x-ratelimit-reset-requests",
+        "x-ratelimit-limit-tokens", "x-ratelimit-remaining-tokens",
+        "x-ratelimit-reset-tokens"}  # fmt: skip
+
+
+def _client(gw: Gateway) -> httpx2.Client:
+    return httpx2.Client(base_url=gw.url, trust_env=False, timeout=30.0)
+
+
+def _preflight(
+    gw: Gateway, path: str, origin: str, method: str = "POST", headers: str = SDK_HEADERS
+) -> httpx2.Response:
+    ask = {"origin": origin, "access-control-request-method": method}
+    if headers:
+        ask["access-control-request-headers"] = headers
+    with _client(gw) as c:
+        return c.options(path, headers=ask)
+
+
+def _exposed(r: httpx2.Response) -> set[str]:
+    value = r.headers.get("access-control-expose-headers", "")
+    return {h.strip() for h in value.split(",") if h.strip()}
+
+
+def _readable_by_any(r: httpx2.Response) -> None:
+    assert r.headers.get("access-control-allow-origin") == "*", r.headers
+    assert "access-control-allow-credentials" not in r.headers  # keys, not cookies
+    assert OURS <= _exposed(r), OURS - _exposed(r)
+
+
+def _refused(r: httpx2.Response) -> None:
+    assert r.status_code == 403, r.text
+    assert r.json()["error"]["code"] == "origin_not_allowed"
+    assert "access-control-allow-origin" not in r.headers
+    assert "access-control-allow-methods" not in r.headers
+
+
+# keys required, the default policy: any origin, as api.openai.com
+
+
+def test_the_sdk_s_preflight_is_answered(keyed: Keyed) -> None:
+    r = _preflight(keyed.gateway, "/v1/chat/completions", SITE,
+                   headers=SDK_HEADERS + ", x-not-ours")  # fmt: skip
+    assert r.status_code == 204, r.text
+    assert r.content == b""
+    _readable_by_any(r)
+    assert r.headers["access-control-allow-methods"] == "POST"
+    allowed = r.headers["access-control-allow-headers"].split(", ")
+    assert allowed == SDK_HEADERS.split(", ")  # each asked for, in order; not x-not-ours
+    assert r.headers["access-control-max-age"] == "7200"
+
+
+@pytest.mark.parametrize(
+    ("path", "methods"),
+    [
+        ("/v1/models", "GET, HEAD"),
+        ("/v1/models/org/some-model", "GET, HEAD"),
+        ("/v1/files", "POST, GET, HEAD"),
+        ("/v1/files/file-x", "GET, HEAD, DELETE"),
+        ("/v1/files/file-x/content", "GET, HEAD"),
+        ("/v1/batches/batch_x/cancel", "POST"),
+        ("/v1/embeddings", "POST"),
+        ("/openapi.json", "GET, HEAD"),
+        # no route: the call goes through to the 404 that names the mistake
+        ("/v1/responses", "GET, HEAD, POST, DELETE"),
+        ("/v1/files/file-x/bogus", "GET, HEAD, POST, DELETE"),
+    ],
+)
+def test_a_preflight_names_the_path_s_methods(keyed: Keyed, path: str, methods: str) -> None:
+    r = _preflight(keyed.gateway, path, SITE, method="GET", headers="authorization")
+    assert r.status_code == 204, r.text
+    assert r.headers["access-control-allow-methods"] == methods
+    assert r.headers["access-control-allow-headers"] == "authorization"
+
+
+def test_answers_and_errors_are_readable_by_the_page(keyed: Keyed) -> None:
+    page = {"origin": SITE}
+    auth = {**page, "authorization": f"Bearer {keyed.key}"}
+    with _client(keyed.gateway) as c:
+        ok = c.post("/v1/chat/completions", json=CHAT, headers=auth)
+        assert ok.status_code == 200, ok.text
+        _readable_by_any(ok)
+        assert ok.headers["x-request-id"] and ok.headers["x-provocapi-worker"]
+        for r, status in [
+            (c.post("/v1/chat/completions", json=CHAT, headers=page), 401),
+            (c.post("/v1/chat/completions", json={**CHAT, "model": "nope"}, headers=auth), 404),
+            (c.get("/v1/chat/completions", headers=auth), 405),
+            (c.post("/v1/responses", json={}, headers=auth), 404),
+        ]:
+            assert r.status_code == status, r.text
+            _readable_by_any(r)
+            assert r.json()["error"]["code"]
+
+
+def test_a_429_s_retry_advice_is_readable(keyed: Keyed) -> None:
+    headers = {"origin": SITE, "authorization": f"Bearer {keyed.limited_key}"}
+    with _client(keyed.gateway) as c:
+        first = c.post("/v1/chat/completions", json=CHAT, headers=headers)
+        second = c.post("/v1/chat/completions", json=CHAT, headers=headers)
+    assert first.status_code == 200, first.text
+    assert second.status_code == 429, second.text
+    _readable_by_any(second)
+    assert second.headers["retry-after"]
+    assert second.headers["x-ratelimit-remaining-requests"] == "0"
+
+
+def test_a_stream_is_readable_by_the_page(keyed: Keyed) -> None:
+    headers = {"origin": SITE, "authorization": f"Bearer {keyed.key}"}
+    with (
+        _client(keyed.gateway) as c,
+        c.stream(
+            "POST", "/v1/chat/completions", json={**CHAT, "stream": True}, headers=headers
+        ) as r,
+    ):
+        assert r.status_code == 200
+        assert r.headers["content-type"].startswith("text/event-stream")
+        _readable_by_any(r)
+        body = b"".join(r.iter_bytes())
+    assert body.rstrip().endswith(b"data: [DONE]"), body[-200:]
+
+
+def test_a_call_without_origin_is_as_before(keyed: Keyed) -> None:
+    """Server-side SDK calls send no Origin: no CORS header is added to their answers."""
+    with _client(keyed.gateway) as c:
+        r = c.post("/v1/chat/completions", json=CHAT,
+                   headers={"authorization": f"Bearer {keyed.key}"})  # fmt: skip
+    assert r.status_code == 200
+    assert not [h for h in r.headers if h.startswith("access-control-") or h == "vary"]
+
+
+def test_options_without_origin_names_the_methods(keyed: Keyed) -> None:
+    """A plain OPTIONS (RFC 9110 9.3.7) is answered, and 405s now list OPTIONS too."""
+    with _client(keyed.gateway) as c:
+        r = c.options("/v1/chat/completions")
+        assert r.status_code == 204, r.text
+        assert r.headers["allow"] == "POST, OPTIONS"
+        assert "access-control-allow-origin" not in r.headers
+        # the same with an Origin but no Access-Control-Request-Method: not a preflight
+        r = c.options("/v1/models", headers={"origin": SITE})
+        assert r.status_code == 204
+        assert r.headers["allow"] == "GET, HEAD, OPTIONS"
+        assert "access-control-allow-methods" not in r.headers
+        assert c.options("/v1/no/such/thing").status_code == 404
+        r = c.delete("/v1/models", headers={"authorization": f"Bearer {keyed.key}"})
+        assert r.status_code == 405
+        assert r.headers["allow"] == "GET, HEAD, OPTIONS"
+
+
+@pytest.mark.parametrize("path", ["/health", "/health/ready", "/metrics"])
+def test_keyless_operations_routes_are_not_for_pages(keyed: Keyed, path: str) -> None:
+    """They need no key: under `*`, any site could read them through the browser of
+    someone inside the network."""
+    with _client(keyed.gateway) as c:
+        _refused(c.get(path, headers={"origin": SITE}))
+        assert c.get(path).status_code == 200
+    _refused(_preflight(keyed.gateway, path, SITE, method="GET", headers=""))
+
+
+# keyless (`serve --no-auth`), the default policy: this machine's pages only
+
+
+@pytest.mark.parametrize(
+    "origin",
+    [
+        "http://localhost:5173",
+        "http://127.0.0.1:8000",
+        "http://[::1]:3000",
+        "http://localhost",
+        "https://localhost:8443",
+    ],
+)
+def test_keyless_lets_this_machine_s_pages_in(keyless: Gateway, origin: str) -> None:
+    r = _preflight(keyless, "/v1/chat/completions", origin)
+    assert r.status_code == 204, r.text
+    assert r.headers["access-control-allow-origin"] == origin
+    assert r.headers["vary"] == "Origin"
+    with _client(keyless) as c:
+        r = c.post("/v1/chat/completions", json=CHAT, headers={"origin": origin})
+    assert r.status_code == 200, r.text
+    assert r.headers["access-control-allow-origin"] == origin
+    assert "Origin" in r.headers["vary"]
+    assert OURS <= _exposed(r)
+
+
+@pytest.mark.parametrize(
+    "origin",
+    [
+        SITE,
+        "http://localhost.evil.example:8080",  # loopback names as a prefix only
+        "http://127.0.0.1.evil.example",
+        "http://localhost:5173.evil.example",
+        "null",  # a sandboxed frame or a file:// page, of any site
+    ],
+)
+def test_keyless_refuses_any_other_site(keyless: Gateway, origin: str) -> None:
+    """Else any site its user visits could spend the local gateway (the localhost
+    CSRF and DNS-rebinding class of bugs of local model servers)."""
+    _refused(_preflight(keyless, "/v1/chat/completions", origin))
+    # a "simple" request, which a browser sends without a preflight: refused too,
+    # before anything runs (the page could not read the answer, but it would cost)
+    with _client(keyless) as c:
+        r = c.post(
+            "/v1/chat/completions",
+            content=orjson.dumps(CHAT),
+            headers={"origin": origin, "content-type": "text/plain"},
+        )
+    _refused(r)
+    assert r.headers["x-should-retry"] == "false"
+    assert origin in r.json()["error"]["message"]
+
+
+# keys required and a configured list
+
+
+@pytest.mark.parametrize("origin", [LISTED, "http://a.dev.example:3000", "http://b.a.dev.example"])
+def test_a_listed_origin_is_echoed(listed: Keyed, origin: str) -> None:
+    r = _preflight(listed.gateway, "/v1/embeddings", origin)
+    assert r.status_code == 204, r.text
+    assert r.headers["access-control-allow-origin"] == origin
+    assert r.headers["vary"] == "Origin"
+    with _client(listed.gateway) as c:
+        r = c.get("/v1/models", headers={"origin": origin, "authorization": f"Bearer {listed.key}"})
+    assert r.status_code == 200, r.text
+    assert r.headers["access-control-allow-origin"] == origin
+
+
+@pytest.mark.parametrize(
+    "origin",
+    [
+        SITE,
+        LISTED + ":8443",  # another port is another origin
+        "http://app.example.com",  # and another scheme
+        "https://app.example.com.evil.example",
+        "http://dev.example:3000",  # *. needs a subdomain
+        "http://localhost:5173",  # the keyless default does not apply under keys
+    ],
+)
+def test_an_unlisted_origin_is_refused(listed: Keyed, origin: str) -> None:
+    _refused(_preflight(listed.gateway, "/v1/chat/completions", origin))
+    with _client(listed.gateway) as c:
+        r = c.get("/v1/models", headers={"origin": origin, "authorization": f"Bearer {listed.key}"})
+    _refused(r)
+    assert r.headers["vary"] == "Origin"
+
+
+def test_two_origins_match_nothing(listed: Keyed) -> None:
+    port = listed.gateway.port
+    request = (
+        f"GET /v1/models HTTP/1.1\r\nhost: gateway\r\nauthorization: Bearer {listed.key}\r\n"
+        f"origin: {LISTED}\r\norigin: https://evil.example\r\nconnection: close\r\n\r\n"
+    ).encode()
+    with socket.create_connection(("127.0.0.1", port), timeout=10) as sock:
+        sock.sendall(request)
+        answer = b""
+        while chunk := sock.recv(65536):
+            answer += chunk
+    assert answer.startswith(b"HTTP/1.1 403"), answer[:300]
+    assert b"access-control-allow-origin" not in answer.lower()
