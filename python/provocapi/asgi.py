@@ -33,6 +33,17 @@ Receive = Callable[[], Awaitable[Message]]
 Send = Callable[[Message], Awaitable[None]]
 Headers = list[tuple[bytes, bytes]]
 
+# the request headers the chain in Request.__init__ reads
+_READ = frozenset(
+    {
+        b"authorization",
+        b"x-request-id",
+        b"content-length",
+        b"transfer-encoding",
+        b"content-encoding",
+        b"origin",
+    }
+)
 _SANE_REQUEST_ID = re.compile(rb"^[A-Za-z0-9._:\-]{1,128}$")
 JSON_CT = (b"content-type", b"application/json")
 SSE_HEADERS: Headers = [
@@ -103,6 +114,8 @@ class Request:
         rid: bytes | None = None
         chunked = False
         for name, value in scope["headers"]:
+            if name not in _READ:  # most of them: one probe instead of the chain below
+                continue
             if name == b"authorization":
                 # a second one makes the credential ambiguous (gateway.authenticate says so)
                 self.authorization = value if self.authorization is None else TWO_CREDENTIALS
