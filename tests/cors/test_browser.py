@@ -28,11 +28,11 @@ pytestmark = pytest.mark.skipif(
     "(apt-get install chromium)",
 )
 
-# The page: a call that works, its stream, an error, and a gateway that does not list
-# this page's origin. It writes what the browser let it read as JSON into #out.
+# The page: fetch() calls, each {name: [gateway, key, extra body fields]}; it writes
+# what the browser let it read as JSON into #out.
 PAGE = """<!doctype html><html><body><pre id="out">pending</pre><script>
 const chat = {model: "%(model)s", messages: [{role: "user", content: "hi"}], max_tokens: 4};
-async function call(base, key, extra) {
+async function call([base, key, extra]) {
   try {
     const r = await fetch(base + "/v1/chat/completions", {
       method: "POST",
@@ -48,38 +48,76 @@ async function call(base, key, extra) {
   }
 }
 (async () => {
-  const out = {
-    answer: await call("%(open)s", "%(key)s", {}),
-    stream: await call("%(open)s", "%(key)s", {stream: true}),
-    badKey: await call("%(open)s", "not-a-key", {}),
-    unlisted: await call("%(listed)s", "%(listed_key)s", {}),
-  };
+  const out = {};
+  for (const [name, args] of Object.entries(%(calls)s)) out[name] = await call(args);
   document.getElementById("out").textContent = JSON.stringify(out);
 })();
 </script></body></html>
 """
 
 
-class _Page(BaseHTTPRequestHandler):
+def _page(calls: dict[str, tuple[str, str, dict[str, Any]]]) -> str:
+    return PAGE % {"model": MODEL, "calls": json.dumps(calls)}
+
+
+# The same through the official `openai` npm package (tests/js, as scripts/test installs
+# it), loaded by the page as ES modules: its own headers (x-stainless-*) are preflighted,
+# and what it reads (request ids, error codes) is what a browser app gets.
+SDK_PAGE = """<!doctype html><html><body><pre id="out">pending</pre><script type="module">
+const out = {};
+const chat = {model: "%(model)s", messages: [{role: "user", content: "hi"}], max_tokens: 4};
+const opts = {baseURL: "%(open)s/v1", dangerouslyAllowBrowser: true, maxRetries: 0};
+try {
+  const {default: OpenAI} = await import("/openai/index.mjs");
+  const client = new OpenAI({...opts, apiKey: "%(key)s"});
+  const {data, request_id} = await client.chat.completions.create(chat).withResponse();
+  out.answer = {content: data.choices[0].message.content, requestId: request_id};
+  const stream = await client.chat.completions.create({...chat, stream: true});
+  let text = "";
+  for await (const chunk of stream) text += chunk.choices[0]?.delta?.content ?? "";
+  out.stream = {text};
+  try {
+    await new OpenAI({...opts, apiKey: "not-a-key"}).models.list();
+  } catch (e) {
+    out.badKey = {name: e.constructor.name, status: e.status, code: e.code,
+                  requestId: e.requestID};
+  }
+} catch (e) {
+  out.failed = String(e);
+}
+document.getElementById("out").textContent = JSON.stringify(out);
+</script></body></html>
+"""
+SDK_DIR = Path(__file__).resolve().parents[1] / "js" / "node_modules" / "openai"
+
+
+class _Pages(BaseHTTPRequestHandler):
+    """`/` the page; `/openai/...` the npm package's files (ES modules)."""
+
     page = b""
 
     def do_GET(self) -> None:
+        path = self.path.split("?")[0]
+        kind, body = "text/html; charset=utf-8", self.page
+        if path.startswith("/openai/"):
+            file = (SDK_DIR / path.removeprefix("/openai/")).resolve()
+            if not file.is_relative_to(SDK_DIR.resolve()) or not file.is_file():
+                self.send_error(404)
+                return
+            kind, body = "text/javascript", file.read_bytes()
         self.send_response(200)
-        self.send_header("content-type", "text/html; charset=utf-8")
-        self.send_header("content-length", str(len(self.page)))
+        self.send_header("content-type", kind)
+        self.send_header("content-length", str(len(body)))
         self.end_headers()
-        self.wfile.write(self.page)
+        self.wfile.write(body)
 
     def log_message(self, *args: Any) -> None:
         pass
 
 
-@pytest.fixture
-def page(keyed: Keyed, listed: Keyed) -> Iterator[str]:
+def _serve(page: str) -> Iterator[str]:
     """The page's URL: http://127.0.0.1:<another port>/ (another origin than the gateways')."""
-    text = PAGE % {"model": MODEL, "open": keyed.gateway.url, "key": keyed.key,
-                   "listed": listed.gateway.url, "listed_key": listed.key}  # fmt: skip
-    handler = type("Page", (_Page,), {"page": text.encode()})
+    handler = type("Page", (_Pages,), {"page": page.encode()})
     server = ThreadingHTTPServer(("127.0.0.1", 0), handler)
     thread = threading.Thread(target=server.serve_forever, daemon=True)
     thread.start()
@@ -88,6 +126,28 @@ def page(keyed: Keyed, listed: Keyed) -> Iterator[str]:
     finally:
         server.shutdown()
         server.server_close()
+
+
+@pytest.fixture
+def page(keyed: Keyed) -> Iterator[str]:
+    """A call that works, its stream and an error, from a page of another origin."""
+    gw, key = keyed.gateway.url, keyed.key
+    calls = {"answer": (gw, key, {}), "stream": (gw, key, {"stream": True}),
+             "badKey": (gw, "not-a-key", {})}  # fmt: skip
+    yield from _serve(_page(calls))
+
+
+@pytest.fixture
+def unlisted_page(listed: Keyed) -> Iterator[str]:
+    """A call to a gateway whose list lacks the page's origin."""
+    yield from _serve(_page({"unlisted": (listed.gateway.url, listed.key, {})}))
+
+
+@pytest.fixture
+def sdk_page(keyed: Keyed) -> Iterator[str]:
+    if not SDK_DIR.is_dir():
+        pytest.fail("tests/js/node_modules is missing: run `npm install` in tests/js")
+    yield from _serve(SDK_PAGE % {"model": MODEL, "open": keyed.gateway.url, "key": keyed.key})
 
 
 def _dump_dom(url: str, profile: Path) -> str:
@@ -123,5 +183,20 @@ def test_a_page_of_another_origin_calls_the_gateway(page: str, tmp_path: Path) -
     assert bad.get("status") == 401, bad
     assert json.loads(bad["body"])["error"]["code"] == "invalid_api_key"
     assert bad["requestId"]
-    # a gateway whose list lacks this origin: the browser itself refuses the page
-    assert "Failed to fetch" in out["unlisted"].get("blocked", ""), out["unlisted"]
+
+
+def test_a_page_of_an_unlisted_origin_is_refused(unlisted_page: str, tmp_path: Path) -> None:
+    """The browser itself refuses the page (the gateway's 403 has no allow header)."""
+    out = _results(_dump_dom(unlisted_page, tmp_path / "profile"))
+    assert "Failed to fetch" in out["unlisted"].get("blocked", ""), out
+
+
+def test_the_openai_js_sdk_in_a_page(sdk_page: str, tmp_path: Path) -> None:
+    out = _results(_dump_dom(sdk_page, tmp_path / "profile"))
+    assert "failed" not in out, out
+    assert out["answer"]["content"] and out["answer"]["requestId"], out
+    assert out["stream"]["text"], out
+    # the SDK's own error class, status and code, and the request id it read
+    assert out["badKey"]["name"] == "AuthenticationError", out
+    assert out["badKey"]["status"] == 401 and out["badKey"]["code"] == "invalid_api_key", out
+    assert out["badKey"]["requestId"], out
