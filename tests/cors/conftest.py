@@ -9,9 +9,7 @@ from pathlib import Path
 
 import pytest
 from harness.gateway import Gateway
-from harness.procs import Proc
-from harness.sims import start_sim_proc
-from provocapi.netutil import free_port
+from harness.sims import sim_url
 
 MODEL = "llama-3.1-8b-instruct"
 LISTED = "https://app.example.com"  # the listed gateway's one exact origin
@@ -28,27 +26,22 @@ class Keyed:
 
 def _config(worker: str, server: str = "") -> str:
     return f"""\
-        [server]
-        {server}
-
         [[models]]
         id = "{MODEL}"
         kind = "chat"
         family = "llama3"
         workers = ["{worker}"]
+
+        [server]
+        {server}
         """
 
 
 @pytest.fixture(scope="package")
 def sim(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
-    port = free_port()
-    proc: Proc = start_sim_proc(MODEL, port, tmp_path_factory.mktemp("sim"),
-                                "--output-tokens", "6", "--ttft-ms", "0",
-                                "--token-delay-ms", "1")  # fmt: skip
-    try:
-        yield f"http://127.0.0.1:{port}"
-    finally:
-        proc.stop()
+    args = ("--output-tokens", "6", "--ttft-ms", "0", "--token-delay-ms", "1")
+    with sim_url(MODEL, tmp_path_factory.mktemp("sim"), *args) as url:
+        yield url
 
 
 def _started(root: Path, config: str, args: tuple[str, ...] = ()) -> Gateway:

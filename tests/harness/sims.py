@@ -5,6 +5,8 @@ what a gateway meets in production), or served on the test's own event loop
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -30,6 +32,17 @@ def start_sim_proc(
             proc.stop()
             raise
     return proc
+
+
+@contextmanager
+def sim_url(model: str, log_dir: Path, *args: str) -> Iterator[str]:
+    """A simulator process on a free port, healthy, for the block: its URL."""
+    port = free_port()
+    proc = start_sim_proc(model, port, log_dir, *args)
+    try:
+        yield f"http://127.0.0.1:{port}"
+    finally:
+        proc.stop()
 
 
 @dataclass

@@ -10,8 +10,8 @@ import httpx2
 import openai
 import pytest
 from harness.gateway import Gateway
-from harness.procs import Proc, run_cli
-from harness.sims import start_sim_proc
+from harness.procs import run_cli
+from harness.sims import sim_url
 from harness.waiting import poll
 from provocapi import config as config_mod
 from provocapi.launcher import NO_AUTH_PUBLIC_EXIT, is_loopback, keyless_refusal
@@ -41,13 +41,9 @@ def _config(worker: str, auth: str = "") -> str:
 
 @pytest.fixture(scope="module")
 def sim(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
-    port = free_port()
-    proc: Proc = start_sim_proc(MODEL, port, tmp_path_factory.mktemp("sim"),
-                                "--output-tokens", "4", "--ttft-ms", "0")  # fmt: skip
-    try:
-        yield f"http://127.0.0.1:{port}"
-    finally:
-        proc.stop()
+    args = ("--output-tokens", "4", "--ttft-ms", "0")
+    with sim_url(MODEL, tmp_path_factory.mktemp("sim"), *args) as url:
+        yield url
 
 
 @pytest.fixture(scope="module")
