@@ -1,8 +1,9 @@
 """CORS: web pages calling the API from a browser (the `openai` JS SDK with
 `dangerouslyAllowBrowser`), as api.openai.com lets them.
 
-Only a request with an `Origin` header comes here (the app looks for nothing
-else: a server-side call pays one header comparison). An origin the policy
+Only a request with an `Origin` header comes here (a server-side call sends
+none, and finding that costs it nothing measurable: bench/test_cors_bench.py).
+An origin the policy
 (`[server] cors_allow_origins`, cors_origins.py) refuses gets a 403 before any
 handler runs, preflight or not: a page of another site can then neither read
 an answer nor spend a keyless gateway with a "simple" request the browser sends

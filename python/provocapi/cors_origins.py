@@ -60,7 +60,7 @@ def _regex(pattern: str) -> str:
             raise OriginPatternError("the port must be 1..65535 or *")
         if _DEFAULT_PORTS.get(scheme) == port:
             raise OriginPatternError(f"browsers leave out {scheme}'s default port: drop ':{port}'")
-    if not _HOST.fullmatch(host):
+    if not _HOST.fullmatch(host) or host.startswith("*.["):
         raise OriginPatternError("the host must be a name, an IP address or *.domain")
     out = re.escape(f"{scheme}://")
     if host.startswith("*."):

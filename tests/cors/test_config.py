@@ -68,6 +68,7 @@ def test_the_defaults_follow_the_auth_mode() -> None:
         ("http://localhost:0", "1..65535"),
         ("https://*", "the host"),
         ("https://app.*.com", "the host"),
+        ("http://*.[::1]", "the host"),
         ("https://user@app.example.com", "no path, query or user"),
         ("null", "any site"),
         (" https://app.example.com", "lowercase, no spaces"),
