@@ -7,9 +7,10 @@ from pathlib import Path
 
 import httpx2
 import pytest
+from harness.gateway import Gateway
 from harness.procs import run_cli
 from provocapi import config
-from provocapi.cors_origins import LOOPBACK, compile_patterns, default_patterns
+from provocapi.cors_origins import LOOPBACK, compile_patterns, default_patterns, describe
 from provocapi.netutil import free_port
 
 from .conftest import ADMIN, LISTED_WILD, Keyed
@@ -79,6 +80,13 @@ def test_a_bad_pattern_is_refused_with_how_to_write_it(pattern: str, says: str) 
         config.parse(_server(f'cors_allow_origins = ["{pattern}"]'), "t.toml")
     assert "server.cors_allow_origins" in str(err.value)
     assert says in str(err.value)
+
+
+def test_serve_says_which_pages_may_call(keyless: Gateway) -> None:
+    assert "browsers:   pages served from this machine" in keyless.output()
+    assert describe(None, keyless=False) == "pages of any site"
+    assert describe(["*"], keyless=True) == "pages of ANY site may use this keyless gateway"
+    assert describe([], keyless=False) == "no web page (cors_allow_origins = [])"
 
 
 def test_star_goes_alone() -> None:
