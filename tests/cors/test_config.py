@@ -100,7 +100,9 @@ def test_serve_exits_2_on_a_bad_origin(tmp_path: Path) -> None:
     res = run_cli("serve", "--config", str(cfg), "--port", str(free_port()),
                   "--data-dir", str(tmp_path / "data"))  # fmt: skip
     assert res.returncode == 2, res.stdout + res.stderr
-    assert "cors_allow_origins" in res.stderr + res.stdout
+    # the reason, not only the field (an unknown field would name it too)
+    assert "server.cors_allow_origins: 'https://app.example.com/'" in res.stderr
+    assert "not even a trailing /" in res.stderr
 
 
 def test_a_reload_keeps_the_start_up_origins(listed: Keyed) -> None:
