@@ -107,6 +107,15 @@ NOT_FOR_BROWSERS = ErrorSpec(
     "{path} answers probes and scrapers, not browser pages.",
     headers=_NO_RETRY,
 )
+# keyless mode answers requests addressed to this machine only (loopback.py: DNS rebinding)
+HOST_NOT_LOCAL = ErrorSpec(
+    403,
+    "host_not_allowed",
+    "This keyless gateway answers requests addressed to this machine only (Host localhost "
+    "or a loopback address), not to {host}: a web page whose name was pointed at this "
+    "machine must not use it. Call it as localhost or 127.0.0.1, or give it keys.",
+    headers=_NO_RETRY,
+)
 TENANT_FORBIDDEN = ErrorSpec(
     403,
     "permission_denied",

@@ -25,8 +25,10 @@ from .asgi import TWO_CREDENTIALS, Request
 from .catalog import Catalog
 from .config import Config
 from .credentials import bearer, is_admin_key
-from .error_catalog import INVALID_API_KEY, MISSING_API_KEY, TWO_API_KEYS
+from .error_catalog import HOST_NOT_LOCAL, INVALID_API_KEY, MISSING_API_KEY, TWO_API_KEYS
+from .errors import quote
 from .keys import LOCAL_KEY, KeyCache, KeyRecord, KeyStore
+from .loopback import is_local_host_header, is_loopback
 from .reload import Reloader
 from .routing import Router
 from .routing.metrics import RoutingMetrics
@@ -156,6 +158,7 @@ class Gateway:
         if self._refresher is None:
             self.start_background()
         if self.keyless:  # any key or none: the one local tenant
+            _addressed_here(req)
             return LOCAL_KEY
         auth = req.authorization
         if not auth:
@@ -175,6 +178,17 @@ class Gateway:
     def is_admin(self, req: Request) -> bool:
         """The request carries the admin key (False when none is configured)."""
         return is_admin_key(req.authorization, self.admin_key)
+
+
+def _addressed_here(req: Request) -> None:
+    """A keyless call over loopback must name this machine in Host (loopback.py says
+    why); one reaching a public address (--unsafe-no-auth-public) came as that allows."""
+    server = req.scope.get("server")
+    if not server or not is_loopback(str(server[0])):
+        return
+    for name, value in req.scope["headers"]:
+        if name == b"host" and not is_local_host_header(value):
+            raise HOST_NOT_LOCAL.build(host=quote(value.decode("latin-1")))
 
 
 def _hint(auth: bytes) -> str:

@@ -10,7 +10,6 @@ sees ordinary worker URLs, and a simulator that died comes back on them.
 from __future__ import annotations
 
 import gc
-import ipaddress
 import json
 import os
 import shlex
@@ -35,6 +34,7 @@ from .config import Config, ModelConfig
 from .cors_origins import describe as describe_origins
 from .health import mark_draining
 from .keys import KeyStore
+from .loopback import is_loopback
 from .lora_files import WEIGHTS_FILE, write_zero_adapter
 from .netutil import free_ports, wait_healthy
 from .sim_supervisor import SimSupervisor
@@ -45,16 +45,6 @@ from .usage.supervisor import FlusherSupervisor
 
 # `serve` refuses keyless mode on a non-loopback address (without --unsafe-no-auth-public)
 NO_AUTH_PUBLIC_EXIT = 2
-
-
-def is_loopback(host: str) -> bool:
-    """127.0.0.0/8, ::1 or localhost: only this machine can connect."""
-    if host == "localhost":
-        return True
-    try:
-        return ipaddress.ip_address(host.strip("[]")).is_loopback
-    except ValueError:
-        return False  # a name: it may resolve to anything
 
 
 def keyless_refusal(cfg: Config, host: str, unsafe_public: bool) -> str | None:

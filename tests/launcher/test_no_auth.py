@@ -123,3 +123,47 @@ def test_which_addresses_are_loopback() -> None:
     assert keyless_refusal(keyless, "0.0.0.0", unsafe_public=True) is None
     assert keyless_refusal(keyless, "127.0.0.1", unsafe_public=False) is None
     assert keyless_refusal(keyed, "0.0.0.0", unsafe_public=False) is None
+
+
+def _models(url: str, host: str, key: str | None = None) -> httpx2.Response:
+    headers = {"Host": host}
+    if key is not None:
+        headers["Authorization"] = f"Bearer {key}"
+    with httpx2.Client(base_url=url, trust_env=False, timeout=30.0) as raw:
+        return raw.get("/v1/models", headers=headers)
+
+
+def test_keyless_answers_only_calls_addressed_to_this_machine(keyless: Gateway) -> None:
+    port = keyless.url.rsplit(":", 1)[1]
+    # DNS rebinding: a page whose own name now resolves to 127.0.0.1 sends that name
+    for host in (f"evil.example:{port}", "evil.example", f"localhost.evil.example:{port}",
+                 f"127.0.0.1.nip.io:{port}", f"[2001:db8::1]:{port}"):  # fmt: skip
+        r = _models(keyless.url, host)
+        assert r.status_code == 403, (host, r.text)
+        err = r.json()["error"]
+        assert (err["type"], err["code"]) == ("permission_error", "host_not_allowed")
+        assert host in err["message"]
+        # nothing ran: no chat either
+        with httpx2.Client(base_url=keyless.url, trust_env=False, timeout=30.0) as raw:
+            body = {"model": MODEL, "messages": [{"role": "user", "content": "x"}]}
+            chat = raw.post("/v1/chat/completions", headers={"Host": host}, json=body)
+        assert chat.status_code == 403, chat.text
+    for host in (f"localhost:{port}", "localhost", f"LOCALHOST:{port}", f"localhost.:{port}",
+                 f"app.localhost:{port}", f"127.0.0.1:{port}", f"127.9.9.9:{port}",
+                 f"[::1]:{port}", "[::1]"):  # fmt: skip
+        r = _models(keyless.url, host)
+        assert r.status_code == 200, (host, r.text)
+    # probes and scrapers name the gateway as they know it
+    with httpx2.Client(base_url=keyless.url, trust_env=False, timeout=30.0) as raw:
+        assert raw.get("/health", headers={"Host": "lb.internal"}).status_code == 200
+
+
+def test_with_keys_the_host_is_not_checked(sim: str, tmp_path: Path) -> None:
+    gw = Gateway(tmp_path, _config(sim)).start()
+    try:
+        key = gw.create_key("acme")
+        r = _models(gw.url, "gateway.internal:443", key)
+        assert r.status_code == 200, r.text
+        assert _models(gw.url, "gateway.internal:443").status_code == 401
+    finally:
+        gw.stop()

@@ -1,0 +1,39 @@
+"""Loopback addresses and names: what only this machine can reach.
+
+Keyless mode listens on loopback alone, and it must also answer only requests
+addressed to this machine by name: a web page whose own name an attacker
+re-points at 127.0.0.1 (DNS rebinding) is, to the browser, the same origin as
+its site, so it sends no Origin a CORS list could refuse; its requests still
+carry the attacker's name in `Host`.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+
+
+def is_loopback(host: str) -> bool:
+    """127.0.0.0/8, ::1 or localhost: only this machine can connect."""
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host.strip("[]")).is_loopback
+    except ValueError:
+        return False  # a name: it may resolve to anything
+
+
+def is_local_host_header(value: bytes) -> bool:
+    """A `Host` naming this machine: localhost or a name under `.localhost` (browsers
+    resolve those to loopback themselves, RFC 6761), or a loopback address; any port."""
+    try:
+        text = value.decode("ascii").strip().lower()
+    except UnicodeDecodeError:
+        return False
+    if text.startswith("["):  # [v6] or [v6]:port
+        host, sep, rest = text[1:].partition("]")
+        if not sep or (rest and not rest.startswith(":")):
+            return False
+        return is_loopback(host)
+    host = text.rpartition(":")[0] if ":" in text else text
+    host = host.rstrip(".")  # a fully qualified "localhost." names the same
+    return host == "localhost" or host.endswith(".localhost") or is_loopback(host)
