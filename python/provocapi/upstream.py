@@ -9,6 +9,8 @@ second, use an aiohttp session (`session`).
 
 from __future__ import annotations
 
+import logging
+
 import aiohttp
 import orjson
 
@@ -23,6 +25,8 @@ from .errors import ApiError
 from .http1 import BadHttp, Client, Response, UpstreamClosed, UpstreamTimeout
 
 JSON_HEADERS = {"Content-Type": "application/json", "Accept": "*/*"}
+
+log = logging.getLogger("provocapi.upstream")
 
 
 class Upstream:
@@ -56,7 +60,11 @@ class Upstream:
     async def post(
         self, url: str, body: bytes, timeout_s: float, headers: dict[str, str] | None = None
     ) -> Response:
-        """POST and return the response once its headers arrived (body unread)."""
+        """POST and return the response once its headers arrived (body unread).
+
+        Every failure is an ApiError (502, 503 or 504), never the app's 500: an
+        exception the client does not name (the event loop's transports raise their
+        own) is logged with its traceback and answered as the worker's failure."""
         try:
             return await self.client.post(url, body, timeout_s, headers)
         except (TimeoutError, UpstreamTimeout):
@@ -65,6 +73,9 @@ class Upstream:
             raise bad_gateway(f"the worker failed before answering ({exc})") from None
         except OSError as exc:
             raise NO_HEALTHY_WORKER.build(what=f"this model ({exc.strerror or exc})") from None
+        except Exception as exc:
+            log.exception("the request to %s failed unexpectedly", url)
+            raise bad_gateway(f"the worker could not be reached ({type(exc).__name__})") from None
 
 
 def upstream_timeout() -> ApiError:

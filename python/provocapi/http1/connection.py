@@ -32,9 +32,12 @@ STREAM_HIGH_WATER = 256 * 1024
 class UpstreamClosed(Exception):
     """The connection ended before the answer did (reset, closed, or cut mid-body)."""
 
-    def __init__(self, detail: str, got_bytes: bool) -> None:
+    def __init__(self, detail: str, got_bytes: bool, sent: bool = True) -> None:
         super().__init__(detail)
-        self.got_bytes = got_bytes  # False: the worker sent nothing (safe to try afresh)
+        self.got_bytes = got_bytes  # False: the worker sent nothing back
+        # False: no byte of the request reached the socket, so the worker cannot have
+        # seen it (the only case the pool sends it again, pool.py)
+        self.sent = sent
 
 
 class UpstreamTimeout(Exception):
@@ -179,6 +182,7 @@ class Connection(asyncio.Protocol):
         self.idle_since = 0.0
         self._on_idle = on_idle
         self._got_bytes = False
+        self._sent = False  # the current request was handed to the socket
         self._keep_alive = False
         self._paused = False  # reading paused: a streamed body's reader is behind
         self._timer: asyncio.TimerHandle | None = None
@@ -207,7 +211,7 @@ class Connection(asyncio.Protocol):
             self.on_message_complete()  # the body of a close-delimited answer ends here
             return
         why = f"the connection closed{f' ({exc})' if exc else ''}"
-        self._abort(UpstreamClosed(why, self._got_bytes))
+        self._abort(UpstreamClosed(why, self._got_bytes, self._sent))
 
     # httptools callbacks
 
@@ -257,26 +261,46 @@ class Connection(asyncio.Protocol):
     # the pool's side
 
     def send(self, data: bytes, deadline: float) -> asyncio.Future[Response]:
-        """Writes a request; the answer must end before `deadline` (loop time)."""
-        assert self.transport is not None
+        """Writes a request; the answer must end before `deadline` (loop time).
+
+        Raises UpstreamClosed (`sent` False) at once if the connection is already
+        closed or closing: a worker can reset a connection between its connect and
+        this write, and uvloop raises RuntimeError on a write to a closed transport
+        (asyncio drops the bytes without a word and the request would wait for its
+        deadline)."""
+        transport = self._open_transport()
+        if transport is None:
+            self.close()
+            raise UpstreamClosed("the connection closed before the request was sent", False, False)
         loop = self.loop
         self.resp = Response(self)
-        self._got_bytes = self._keep_alive = False
+        self._got_bytes = self._sent = self._keep_alive = False
         self.headers_ready = loop.create_future()
         self._timer = loop.call_at(deadline, self._timed_out)
         held = _held.get(loop)
         if held is None:  # the turn's first request: now (module doc)
             _held[loop] = []
             loop.call_soon(_write_held, loop)
-            self.transport.write(data)
+            transport.write(data)
+            self._sent = True
         else:
             held.append((self, data))
         return self.headers_ready
 
+    def _open_transport(self) -> asyncio.Transport | None:
+        """The transport if a write on it reaches the socket, else None."""
+        transport = self.transport
+        if self.closed or transport is None or transport.is_closing():
+            return None
+        return transport
+
     def _write(self, data: bytes) -> None:
-        # closed meanwhile (cancelled, timed out): the worker never sees the request
-        if not self.closed and self.transport is not None:
-            self.transport.write(data)
+        # closed meanwhile (cancelled, timed out, reset): the worker never sees the
+        # request, and its failure says so (`sent` False)
+        transport = self._open_transport()
+        if transport is not None:
+            transport.write(data)
+            self._sent = True
 
     def _timed_out(self) -> None:
         self._timer = None
@@ -308,8 +332,10 @@ class Connection(asyncio.Protocol):
         resp = self.resp
         if resp is not None:
             self.resp = None
-            resp._fail(UpstreamClosed("the connection was closed", self._got_bytes))
-            self._fail_headers(UpstreamClosed("the connection was closed", self._got_bytes))
+            resp._fail(UpstreamClosed("the connection was closed", self._got_bytes, self._sent))
+            self._fail_headers(
+                UpstreamClosed("the connection was closed", self._got_bytes, self._sent)
+            )
 
     def _abort(self, exc: BaseException) -> None:
         self._stop_timer()

@@ -129,9 +129,8 @@ class Client:
             if conn is None:
                 wait = min(self.connect_timeout_s, max(0.001, deadline - loop.time()))
                 conn = await pool.connect(wait)
-            ready = conn.send(data, deadline)
-            try:
-                return await ready
+            try:  # send raises UpstreamClosed when the connection is already closed
+                return await conn.send(data, deadline)
             except UpstreamClosed as exc:
                 if fresh or exc.got_bytes:
                     raise
