@@ -74,8 +74,10 @@ def test_worker_killed_before_the_first_byte(up: UpstreamStack) -> None:
     up.kill_sim()
     t.join(30)
     (seen,) = out
-    # the closed connection reads as a failed answer (502) or, when the gateway has
-    # already seen the worker go down, as no worker left (503): either way an envelope
+    # the closed connection reads as a failed answer (502: the request was written, so
+    # it is not sent again) or, when the gateway has already seen the worker go down,
+    # as no worker left (503): either way an envelope, never a 500. A 500 here was a
+    # race (test_http1_failures.py): the gateway log tail shows in the report (conftest)
     assert (seen.status, seen.code) in {(502, "upstream_error"), (503, "no_healthy_worker")}
     row = once(up, r)
     assert (row.status, row.outcome, row.error_code) == (seen.status, "error", seen.code)

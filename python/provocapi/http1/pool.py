@@ -2,10 +2,17 @@
 
 The request head is built once per target (URL and extra headers); a request is
 that head, its Content-Length and the body in one write. An idle connection is
-reused newest first; one the worker closed while idle is noticed either in the
-pool (`connection_lost` marked it) or by the request failing before a single
-byte came back, which is then sent once more on a fresh connection: the worker
-never saw it.
+reused newest first; one the worker closed while idle is noticed in the pool
+(`connection_lost` marked it) or when the request is about to be written, which
+then goes on another connection: the worker never saw it.
+
+A request that was written is never sent again here, even when the connection
+closes before a byte of the answer: the worker may have read it and started a
+generation, and a second copy would run it twice (as standard HTTP clients, which
+resend a POST only when it was not written). The close is the caller's failure
+(502); routing may fail over to another worker (docs/config.md, Routing). Idle
+connections are dropped before trtllm-serve's own keep-alive timeout so that a
+worker closing an idle connection as a request arrives on it stays rare.
 """
 
 from __future__ import annotations
@@ -18,7 +25,10 @@ from urllib.parse import urlsplit
 
 from .connection import Connection, Response, UpstreamClosed
 
-IDLE_MAX_S = 60.0  # an idle connection older than this is closed rather than reused
+# An idle connection older than this is closed rather than reused: under trtllm-serve's
+# keep-alive timeout (uvicorn's, TIMEOUT_KEEP_ALIVE = 5 s in tensorrt_llm/serve/
+# openai_server.py), past which the worker closes it, maybe as our request arrives.
+IDLE_MAX_S = 4.0
 IDLE_MAX_PER_POOL = 1024
 
 
@@ -129,12 +139,12 @@ class Client:
             if conn is None:
                 wait = min(self.connect_timeout_s, max(0.001, deadline - loop.time()))
                 conn = await pool.connect(wait)
-            try:  # send raises UpstreamClosed when the connection is already closed
+            try:
                 return await conn.send(data, deadline)
             except UpstreamClosed as exc:
-                if fresh or exc.got_bytes:
-                    raise
-                # a kept-alive connection the worker had closed: it never saw the request
+                if fresh or exc.sent:
+                    raise  # a fresh connection failing, or the worker may have the request
+                # a kept-alive connection closed before the request was written on it
                 conn = pool.get()
             except asyncio.CancelledError:
                 conn.close()  # the worker sees the cancellation
