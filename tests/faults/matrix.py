@@ -34,10 +34,10 @@ HTTP1 = "tests/gateway/test_http1_failures.py"
 MATRIX: tuple[Case, ...] = (
     Case(
         "worker killed mid-stream",
-        "the worker (trtllm-serve simulator) gets SIGKILL after three tokens of a stream",
+        "the worker (trtllm-serve simulator) gets SIGKILL after five tokens of a stream",
         "200, the tokens so far, then an `upstream_disconnected` error event, no [DONE]",
         "one event: status 200, outcome error (`stream_failed`), completion tokens = "
-        "the content chunks the client got",
+        "the model tokenizer's count of the text the client got",
         (
             f"{UPSTREAM}::test_worker_killed_mid_stream",
             f"{ROUTING}::test_killing_a_worker_under_load_fails_no_unstarted_request",

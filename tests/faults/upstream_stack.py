@@ -16,6 +16,8 @@ from harness.gateway import Gateway
 from harness.procs import Proc
 from harness.sims import start_sim_proc
 from harness.waiting import poll
+from provocapi.admission.counting import Counter
+from provocapi.config import load as load_config
 from provocapi.netutil import free_port
 
 from .ledger import Row, rows
@@ -54,6 +56,7 @@ class Seen:
     code: str | None = None  # the error envelope's code (non-200) or error event's
     events: list[str] = field(default_factory=list)
     tokens: int = 0  # content chunks received
+    text: str = ""  # their content, joined
 
     @property
     def done(self) -> bool:
@@ -129,26 +132,35 @@ class UpstreamStack:
                         ev = orjson.loads(ln[6:])
                         if "error" in ev:
                             seen.code = ev["error"].get("code")
-                        elif any(ch.get("delta", {}).get("content") for ch in ev["choices"]):
+                        elif content := "".join(
+                            ch.get("delta", {}).get("content") or "" for ch in ev["choices"]
+                        ):
                             seen.tokens += 1
+                            seen.text += content
                             if on_token is not None:
                                 on_token(seen.tokens)
         except httpx2.HTTPError:
             pass
         return seen
 
-    def stream_in_thread(self, text: str, rid: str) -> tuple[threading.Thread, list[Seen],
-                                                              threading.Event]:  # fmt: skip
-        """The stream runs in a thread; the event is set at its third token."""
+    def stream_in_thread(self, text: str, rid: str, after: int) -> tuple[
+            threading.Thread, list[Seen], threading.Event]:  # fmt: skip
+        """The stream runs in a thread; the event is set at its `after`-th token."""
         out: list[Seen] = []
-        third = threading.Event()
+        reached = threading.Event()
 
         def run() -> None:
-            out.append(self.stream(text, rid, lambda n: n >= 3 and third.set()))
+            out.append(self.stream(text, rid, lambda n: n >= after and reached.set()))
 
         t = threading.Thread(target=run, daemon=True)
         t.start()
-        return t, out, third
+        return t, out, reached
+
+    def tokens(self, text: str) -> int:
+        """The gateway's count of `text`: its tokenizer for the model (usage's count of
+        a cut stream), which need not split it as the simulator's one word a token."""
+        assert self.gw.config_path is not None
+        return Counter(load_config(self.gw.config_path)).text(MODEL, text)[0]
 
     def recorded(self, rid: str) -> list[Row]:
         """The stored events of one call, once the flusher has stored it (or [] after 15 s)."""
