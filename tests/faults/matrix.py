@@ -56,6 +56,14 @@ MATRIX: tuple[Case, ...] = (
         ),
     ),
     Case(
+        "worker closes a request unanswered",
+        "the worker reads a non-streamed request on a kept-alive connection and closes it "
+        "without a byte of answer (`[sim:drop_after=0]`)",
+        "502 `upstream_error`; the worker got the request once (it is not sent again)",
+        "one event: status 502, outcome error (`upstream_error`), 0 completion tokens",
+        (f"{UPSTREAM}::test_worker_closing_unanswered_gets_the_request_once",),
+    ),
+    Case(
         "worker hangs after its headers",
         "the worker sends 200 and SSE headers, then nothing (`[sim:delay_ms=60000]`)",
         "cut at the model's `request_timeout_s`: 200 with an `upstream_timeout` error event",

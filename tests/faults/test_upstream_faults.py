@@ -89,6 +89,22 @@ def test_worker_killed_before_the_first_byte(up: UpstreamStack) -> None:
     assert row.completion_tokens == 0
 
 
+def test_worker_closing_unanswered_gets_the_request_once(up: UpstreamStack) -> None:
+    """The worker reads a request on a kept-alive connection and closes it without a
+    byte of answer (`[sim:drop_after=0]`): it may be generating, so the gateway does
+    not send the request again (it did: the worker got it twice) but answers 502."""
+    r = rid()
+    up.chat("warm")  # a kept-alive connection to the worker, for the next call to take
+    before = up.sim_stats()
+    seen = up.chat("[sim:drop_after=0] hi", r)
+    assert (seen.status, seen.code) == (502, "upstream_error")
+    after = up.sim_stats()
+    assert (after["requests"] - before["requests"], after["dropped"] - before["dropped"]) == (1, 1)
+    row = once(up, r)
+    assert (row.status, row.outcome, row.error_code) == (502, "error", "upstream_error")
+    assert row.completion_tokens == 0
+
+
 def test_worker_hanging_after_its_headers(up: UpstreamStack) -> None:
     r = rid()  # the worker sends 200 and its SSE headers, then nothing
     t0 = time.monotonic()

@@ -162,6 +162,13 @@ class UpstreamStack:
         assert self.gw.config_path is not None
         return Counter(load_config(self.gw.config_path)).text(MODEL, text)[0]
 
+    def sim_stats(self) -> dict[str, int]:
+        """The worker's own counters (`/sim/stats`): requests received, dropped, ..."""
+        with httpx2.Client(timeout=10, trust_env=False) as c:
+            r = c.get(f"http://127.0.0.1:{self.sim_port}/sim/stats")
+        r.raise_for_status()
+        return {k: v for k, v in r.json().items() if isinstance(v, int)}
+
     def recorded(self, rid: str) -> list[Row]:
         """The stored events of one call, once the flusher has stored it (or [] after 15 s)."""
         db = self.gw.data_dir / "usage.db"
