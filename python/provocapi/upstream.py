@@ -10,6 +10,7 @@ second, use an aiohttp session (`session`).
 from __future__ import annotations
 
 import logging
+from urllib.parse import urlsplit
 
 import aiohttp
 import orjson
@@ -74,7 +75,8 @@ class Upstream:
         except OSError as exc:
             raise NO_HEALTHY_WORKER.build(what=f"this model ({exc.strerror or exc})") from None
         except Exception as exc:
-            log.exception("the request to %s failed unexpectedly", url)
+            where = urlsplit(url)  # the host alone: a URL may carry credentials
+            log.exception("a request to %s:%s failed unexpectedly", where.hostname, where.port)
             raise bad_gateway(f"the worker could not be reached ({type(exc).__name__})") from None
 
 
