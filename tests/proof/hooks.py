@@ -4,8 +4,10 @@ Each rule is one the gateway enforces across fields or inside file bytes, where
 the document can only describe the parts: /v1/usage's range (end not before start,
 at most [usage].max_range_days), and an uploaded adapter's files (a PEFT config and
 safetensors that fit the base model). And half the hub adapters name the test hub's
-one good repo, which no document could know. Only cases the document calls valid are
-touched; a negative case goes out as generated.
+one good repo, which no document could know. An uploaded file is of purpose `batch`:
+the document links it to POST /v1/batches, which reads no other purpose (a 400 the
+link cannot say). Only cases the document calls valid are touched; a negative case
+goes out as generated.
 """
 
 from __future__ import annotations
@@ -62,6 +64,8 @@ def prepare(case: Case) -> None:
         _adapter_files(case.body)
     elif case.path == "/v1/adapters" and case.method == "POST" and isinstance(case.body, dict):
         _hub_repo(case.body)
+    elif case.path == "/v1/files" and case.method == "POST" and isinstance(case.body, dict):
+        case.body["purpose"] = "batch"
 
 
 def _usage_range(query: dict[str, Any]) -> None:
