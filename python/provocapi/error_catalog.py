@@ -172,6 +172,13 @@ BATCH_NOT_FINISHED = ErrorSpec(
     "Batch {id} is {state}: its output is there once it has ended.",
     headers=_NO_RETRY,
 )
+# OpenAI's wording; a batch that ended (or is finalizing) has nothing left to cancel
+BATCH_NOT_CANCELLABLE = ErrorSpec(
+    409,
+    "batch_not_cancellable",
+    "Cannot cancel a batch with status '{state}'.",
+    headers=_NO_RETRY,
+)
 # 409: it exists already
 ADAPTER_EXISTS = ErrorSpec(
     409,

@@ -81,11 +81,11 @@ ROUTE_ERRORS: dict[tuple[str, str], tuple[ErrorSpec, ...]] = {
     ("/v1/batches", "POST"): (*ANY, *AUTH, *BODY, E.FILE_NOT_FOUND),
     ("/v1/batches", "GET"): LISTING,
     ("/v1/batches/{batch_id}", "GET"): A_BATCH,
-    ("/v1/batches/{batch_id}/cancel", "POST"): A_BATCH,
+    ("/v1/batches/{batch_id}/cancel", "POST"): (*A_BATCH, E.BATCH_NOT_CANCELLABLE),
     ("/v1/batch", "POST"): UPLOAD,
     ("/v1/batch", "GET"): LISTING,
     ("/v1/batch/{batch_id}", "GET"): A_BATCH,
-    ("/v1/batch/{batch_id}/cancel", "POST"): A_BATCH,
+    ("/v1/batch/{batch_id}/cancel", "POST"): (*A_BATCH, E.BATCH_NOT_CANCELLABLE),
     ("/v1/batch/{batch_id}/output", "GET"): (*A_BATCH, E.BATCH_NOT_FINISHED),
     ("/v1/adapters", "GET"): (*ANY, *AUTH, E.INVALID_VALUE),
     ("/v1/adapters", "POST"): (

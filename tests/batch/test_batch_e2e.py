@@ -150,14 +150,40 @@ def test_cancel_mid_run(bstack: BatchStack) -> None:
         pass
     cancelled = client.batches.cancel(batch.id)
     assert cancelled.status in ("cancelling", "cancelled")
+    again = client.batches.cancel(batch.id)  # asking again is harmless
+    assert again.status in ("cancelling", "cancelled")
     done = wait_final(client, batch.id)
     assert done.status == "cancelled" and done.cancelled_at
+    assert client.batches.cancel(batch.id).status == "cancelled"
     out = results(client, done.output_file_id)
     err = results(client, done.error_file_id)
     ids = [r["custom_id"] for r in out + err]
     assert sorted(ids) == sorted(f"slow-{i}" for i in range(20))  # each exactly once
     never = [r for r in err if r["error"] and r["error"]["code"] == "batch_cancelled"]
     assert never and all(r["response"] is None for r in never)
+
+
+def test_a_finished_batch_cannot_be_cancelled(bstack: BatchStack) -> None:
+    """OpenAI answers 409 for a batch that ended; the batch stays as it was."""
+    client = bstack.client()
+    ended = []
+    for data, status in ((jsonl([chat_line("a")]), "completed"), (b"{not json\n", "failed")):
+        batch = client.batches.create(
+            input_file_id=upload(client, data),
+            endpoint="/v1/chat/completions",
+            completion_window="24h",
+        )
+        ended.append((batch.id, status))
+    for batch_id, status in ended:
+        assert wait_final(client, batch_id).status == status
+        with pytest.raises(openai.ConflictError) as err:
+            client.batches.cancel(batch_id)
+        body = err.value.response.json()["error"]
+        assert body["message"] == f"Cannot cancel a batch with status '{status}'."
+        assert body["type"] == "invalid_request_error"
+        assert body["code"] == "batch_not_cancellable"
+        assert err.value.response.headers["x-should-retry"] == "false"  # the SDKs retry 409
+        assert client.batches.retrieve(batch_id).status == status
 
 
 def test_expiry(short_window: BatchStack) -> None:

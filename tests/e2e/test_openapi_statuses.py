@@ -297,6 +297,25 @@ def _output_too_early(c: httpx2.Client, s: httpx2.Client, stack: Stack, strict: 
         c.post(f"/v1/batches/{batch_id}/cancel", headers=_bearer(stack.key))
 
 
+def _cancel_ended(prefix: str) -> Provoker:
+    """409: cancelling a batch that failed (its file is not JSONL)."""
+
+    def go(c: httpx2.Client, s: httpx2.Client, stack: Stack, strict: Strict) -> Answer:
+        r = c.post("/v1/batch?endpoint=/v1/chat/completions", content=b"{not json\n",
+                   headers=_bearer(stack.key))  # fmt: skip
+        assert r.status_code == 200, r.text
+        batch_id = r.json()["id"]
+        deadline = time.monotonic() + 20
+        while c.get(f"/v1/batch/{batch_id}", headers=_bearer(stack.key)).json()["status"] != (
+            "failed"
+        ):
+            assert time.monotonic() < deadline, "the batch did not fail"
+            time.sleep(0.05)
+        return _answer(c.post(f"{prefix}/{batch_id}/cancel", headers=_bearer(stack.key)))
+
+    return go
+
+
 def _upload_too_large(path: str) -> Provoker:
     def go(c: httpx2.Client, s: httpx2.Client, stack: Stack, strict: Strict) -> Answer:
         big = b"x" * (STRICT_FILE_BYTES + 1)
@@ -357,7 +376,10 @@ BATCH_PROVOKE: dict[tuple[str, str], dict[int, Provoker]] = {
     },
     ("/v1/batches", "GET"): _listing("/v1/batches"),
     ("/v1/batches/{batch_id}", "GET"): _by_id("GET", "/v1/batches/batch_nope"),
-    ("/v1/batches/{batch_id}/cancel", "POST"): _by_id("POST", "/v1/batches/batch_nope/cancel"),
+    ("/v1/batches/{batch_id}/cancel", "POST"): {
+        **_by_id("POST", "/v1/batches/batch_nope/cancel"),
+        409: _cancel_ended("/v1/batches"),
+    },
     ("/v1/batch", "POST"): {
         400: _call("POST", "/v1/batch", content=_slow_lines()),  # no endpoint
         401: _anon("POST", "/v1/batch"),
@@ -370,7 +392,10 @@ BATCH_PROVOKE: dict[tuple[str, str], dict[int, Provoker]] = {
     },
     ("/v1/batch", "GET"): _listing("/v1/batch"),
     ("/v1/batch/{batch_id}", "GET"): _by_id("GET", "/v1/batch/batch_nope"),
-    ("/v1/batch/{batch_id}/cancel", "POST"): _by_id("POST", "/v1/batch/batch_nope/cancel"),
+    ("/v1/batch/{batch_id}/cancel", "POST"): {
+        **_by_id("POST", "/v1/batch/batch_nope/cancel"),
+        409: _cancel_ended("/v1/batch"),
+    },
     ("/v1/batch/{batch_id}/output", "GET"): {
         **_by_id("GET", "/v1/batch/batch_nope/output"),
         409: _output_too_early,

@@ -13,7 +13,13 @@ from ..batch.records import ENDPOINTS, FINAL, BatchRecord, FileRecord
 from ..batch.service import OffLoopStores, handler_stores
 from ..batch.upload import header, limited, query
 from ..decoding import decode
-from ..error_catalog import BATCH_NOT_FINISHED, BATCH_NOT_FOUND, UNKNOWN_URL, invalid
+from ..error_catalog import (
+    BATCH_NOT_CANCELLABLE,
+    BATCH_NOT_FINISHED,
+    BATCH_NOT_FOUND,
+    UNKNOWN_URL,
+    invalid,
+)
 from ..errors import quote
 from ..gateway import Gateway
 from ..keys import KeyRecord
@@ -139,7 +145,11 @@ async def _cancel(gw: Gateway, req: Request, prefix: str) -> None:
     rec = await _batch(st, key.tenant, batch_id)
     await st.run(st.batches.set_status, rec.id, "cancelling", int(time.time()),
                  ("validating", "in_progress"))  # fmt: skip
-    await req.respond_json(200, objects.batch_object(await _batch(st, key.tenant, batch_id)))
+    rec = await _batch(st, key.tenant, batch_id)
+    # asking again while it cancels (or once it has) is fine; a batch that ended is not
+    if rec.status not in ("cancelling", "cancelled"):
+        raise BATCH_NOT_CANCELLABLE.build(state=rec.status)
+    await req.respond_json(200, objects.batch_object(rec))
 
 
 async def batches_get(gw: Gateway, req: Request) -> str:
