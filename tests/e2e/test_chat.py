@@ -99,6 +99,21 @@ def test_raw_stream_ends_with_done(raw_stream_text: str) -> None:
     assert not any(line.startswith("event:") for line in lines)
 
 
+def test_first_delta_is_openais(raw_stream_text: str) -> None:
+    # trtllm-serve's first chunk is role-only; OpenAI's also has content "" and refusal
+    # null, and client code that does `text += delta.content` relies on the "".
+    events, _ = parse_sse(raw_stream_text.encode())
+    first = json.loads(events[0].data)["choices"][0]
+    assert first["delta"] == {"role": "assistant", "content": "", "refusal": None}
+
+
+def test_completion_stream_text_is_always_a_string(client: openai.OpenAI) -> None:
+    # legacy completions have no role chunk: every choice carries `text`, a string
+    stream = client.completions.create(model=MODEL, prompt="Once", max_tokens=4, stream=True)
+    texts = [c.choices[0].text for c in stream if c.choices]
+    assert texts and all(isinstance(t, str) for t in texts), texts
+
+
 @pytest.fixture
 def raw_stream_text(stack: Stack, raw: httpx2.Client) -> str:
     with raw.stream(

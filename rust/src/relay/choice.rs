@@ -1,6 +1,7 @@
 //! One choice of a streamed answer: the rules the SDKs rely on.
 //!
-//! - `role` only in the choice's first delta (added when the worker left it out);
+//! - `role` only in the choice's first delta (added when the worker left it out),
+//!   which also has `content` ("" unless it opens a tool call) and `refusal`, as OpenAI's;
 //! - a tool call's `id`, `type` and `function.name` only in its first delta,
 //!   later deltas carry `function.arguments` fragments only;
 //! - text tool calls (when the family is known) held back and turned into
@@ -256,6 +257,11 @@ impl ChoiceState {
         if d.has_content {
             key(out, b"\"content\":");
             str_lit(out, &d.content);
+        } else if first {
+            // OpenAI's first delta always has content: "" for text (client code
+            // does `text += delta.content`), null when it opens with a tool call.
+            key(out, b"\"content\":");
+            out.extend_from_slice(if d.calls.is_empty() { b"\"\"" } else { b"null" });
         }
         if let Some(r) = &d.reasoning {
             key(out, b"\"reasoning_content\":");
@@ -264,6 +270,8 @@ impl ChoiceState {
         if let Some(r) = &d.refusal {
             key(out, b"\"refusal\":");
             str_lit(out, r);
+        } else if first {
+            key(out, b"\"refusal\":null");
         }
         if !d.calls.is_empty() {
             key(out, b"\"tool_calls\":[");

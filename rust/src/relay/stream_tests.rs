@@ -253,6 +253,15 @@ fn check(out: &[u8], kind: Kind, include_usage: bool) -> (Vec<Acc>, Option<Value
                         first,
                         "role only in a choice's first delta: {c}"
                     );
+                    if first {
+                        // OpenAI's first delta: content "" (null only with a tool call), refusal.
+                        let want_str = d.get("tool_calls").is_none();
+                        assert_eq!(d["content"].is_string(), want_str, "first content: {c}");
+                        assert!(
+                            d.get("refusal").is_some(),
+                            "first delta without refusal: {c}"
+                        );
+                    }
                     acc.content += d["content"].as_str().unwrap_or("");
                     for tc in d["tool_calls"].as_array().into_iter().flatten() {
                         let k = tc["index"]
@@ -357,7 +366,7 @@ fn exact_bytes_of_a_short_stream() {
     let (out, _) = run_whole(Kind::Chat, true, None, &body);
     let head = r#"data: {"id":"chatcmpl-gw1","object":"chat.completion.chunk","created":1700000123,"model":"gpt-4o","choices":["#;
     let want = format!(
-        "{head}{{\"index\":0,\"delta\":{{\"role\":\"assistant\"}},\"logprobs\":null,\"finish_reason\":null}}],\"usage\":null}}\n\n\
+        "{head}{{\"index\":0,\"delta\":{{\"role\":\"assistant\",\"content\":\"\",\"refusal\":null}},\"logprobs\":null,\"finish_reason\":null}}],\"usage\":null}}\n\n\
          {head}{{\"index\":0,\"delta\":{{\"content\":\"Hi\"}},\"logprobs\":null,\"finish_reason\":\"stop\"}}],\"usage\":null}}\n\n\
          {head}],\"usage\":{{\"prompt_tokens\":11,\"total_tokens\":12,\"completion_tokens\":1,\"prompt_tokens_details\":{{\"cached_tokens\":0}}}}}}\n\n\
          data: [DONE]\n\n"
@@ -696,7 +705,7 @@ fn prose_is_not_delayed_by_tool_detection() {
     let out = r.feed(b"data: {\"choices\":[{\"index\":0,\"delta\":{\"role\":\"assistant\",\"content\":\"{\\\"name\"}}]}\n\n");
     let text = String::from_utf8_lossy(&out);
     assert!(
-        text.contains("\"role\"") && !text.contains("content"),
+        text.contains("\"role\"") && text.contains("\"content\":\"\",") && !text.contains("name"),
         "a possible call is held: {text}"
     );
 }
