@@ -9,9 +9,8 @@ takes the replica out before its listener closes.
 
 from __future__ import annotations
 
-from urllib.parse import parse_qsl
-
 from ._core import StateTable
+from .query_params import query_pairs
 
 DRAIN_KEY = "srv/drain"  # field 0: 1 while the process group drains
 
@@ -27,5 +26,4 @@ def is_draining(table: StateTable) -> bool:
 
 def requested_models(query_string: bytes) -> list[str]:
     """The `model=` values of a query string, in order (repeatable)."""
-    pairs = parse_qsl(query_string.decode("latin-1"), keep_blank_values=True)
-    return [value for name, value in pairs if name == "model"]
+    return [value for name, value in query_pairs(query_string) if name == "model"]

@@ -118,7 +118,8 @@ ROUTE_ERRORS: dict[tuple[str, str], tuple[ErrorSpec, ...]] = {
     ("/v1/adapters/{adapter_id}", "DELETE"): (*ANY, *AUTH, E.ADAPTER_ID_NOT_FOUND),
     ("/admin/reload", "POST"): (*ANY, E.ADMIN_DISABLED, E.ADMIN_KEY_REQUIRED, E.INVALID_CONFIG),
     ("/health", "GET"): ANY,
-    ("/health/ready", "GET"): (*ANY, E.MODEL_NOT_FOUND),  # its 503 is a probe's body
+    # its 503 is a probe's body; 400: a `model=` that is not UTF-8 (query_params.py)
+    ("/health/ready", "GET"): (*ANY, E.INVALID_VALUE, E.MODEL_NOT_FOUND),
     ("/metrics", "GET"): ANY,
     ("/openapi.json", "GET"): ANY,
 }

@@ -163,3 +163,53 @@ def test_identity_is_no_coding(raw: httpx2.Client, auth: dict[str, str]) -> None
     headers = {**auth, "Content-Encoding": "Identity"}
     r = raw.post("/v1/chat/completions", json={**CHAT, "max_tokens": 2}, headers=headers)
     assert r.status_code == 200, r.text
+
+
+def _get_raw(stack: Stack, target: bytes) -> tuple[int, dict[str, object]]:
+    """GET with the request target sent byte for byte (clients percent-encode)."""
+    with _connect(stack) as sock:
+        sock.sendall(b"GET " + target + b" HTTP/1.1\r\nHost: gw\r\nAuthorization: Bearer "
+                     + stack.key.encode() + b"\r\n\r\n")  # fmt: skip
+        head, body, _ = _read_response(sock, b"", head_only=False)
+    return int(head.split(b" ")[1]), orjson.loads(body)
+
+
+USAGE = b"/v1/usage?start_date=2026-01-01&end_date=2026-01-01&"
+RAW_UTF8 = "й".encode()  # sent unescaped: no URI holds it
+
+
+@pytest.mark.parametrize(
+    ("target", "param"),
+    [
+        (b"/health/ready?model=" + RAW_UTF8, "model"),
+        (b"/health/ready?model=%FF", "model"),
+        (b"/v1/files?after=" + RAW_UTF8, "after"),
+        (b"/v1/files?after=%D0", "after"),
+        (b"/v1/batches?after=%FF%FE", "after"),
+        (b"/v1/batch?limit=" + RAW_UTF8, "limit"),
+        (USAGE + b"model=%C3%28", "model"),
+        (USAGE + b"model=" + RAW_UTF8, "model"),
+        (b"/v1/adapters?after=%FF", "after"),
+        (b"/v1/adapters?after=" + RAW_UTF8, "after"),
+        (b"/v1/files?%FF=1", None),
+    ],
+)
+def test_a_query_that_is_not_utf8_is_400(stack: Stack, target: bytes, param: str | None) -> None:
+    """Raw bytes and escapes of invalid UTF-8 were read as latin-1 (or U+FFFD): a lookup
+    of a mojibake id. Now a 400 names the parameter."""
+    status, body = _get_raw(stack, target)
+    assert status == 400, body
+    err = body["error"]
+    assert isinstance(err, dict)
+    assert (err["type"], err["code"], err["param"]) == ("invalid_request_error",
+                                                        "invalid_value", param)  # fmt: skip
+    assert "UTF-8" in err["message"], err
+
+
+def test_percent_escapes_decode_as_utf8(stack: Stack) -> None:
+    status, body = _get_raw(stack, b"/health/ready?model=%D0%B9")
+    assert status == 404, body
+    assert "'й'" in str(body["error"]), body  # the name as sent, not 'Ð¹'
+    status, body = _get_raw(stack, USAGE + b"%D0%B9+x=1")
+    assert status == 400, body
+    assert "'й x'" in str(body["error"]), body

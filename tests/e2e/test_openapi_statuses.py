@@ -546,6 +546,7 @@ PROVOKE: dict[tuple[str, str], dict[int, Provoker]] = {
     },
     ("/health", "GET"): {405: _wrong_method("/health")},
     ("/health/ready", "GET"): {
+        400: _get("/health/ready?model=%FF", None),
         404: _get("/health/ready?model=no-such-model", None),
         405: _wrong_method("/health/ready"),
         503: _get(f"/health/ready?model={DOWN_MODEL}", None),

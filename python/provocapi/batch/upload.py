@@ -3,11 +3,11 @@
 from __future__ import annotations
 
 from collections.abc import AsyncIterator
-from urllib.parse import parse_qs
 
 from ..asgi import Request
 from ..error_catalog import FILE_TOO_LARGE, STORAGE_QUOTA_EXCEEDED
 from ..errors import ApiError
+from ..query_params import query_dict
 
 
 class UploadLimits:
@@ -41,8 +41,7 @@ async def limited(chunks: AsyncIterator[bytes], limits: UploadLimits) -> AsyncIt
 
 
 def query(req: Request) -> dict[str, str]:
-    raw = req.scope.get("query_string", b"").decode("latin-1")
-    return {k: v[-1] for k, v in parse_qs(raw, keep_blank_values=True).items()}
+    return query_dict(req.scope.get("query_string", b""))
 
 
 def header(req: Request, name: bytes) -> bytes:

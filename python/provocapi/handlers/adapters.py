@@ -13,7 +13,6 @@ import logging
 import re
 import secrets
 from pathlib import Path
-from urllib.parse import parse_qs
 
 import orjson
 
@@ -36,6 +35,7 @@ from ..keys import KeyRecord
 from ..listing import cursor_page
 from ..lora_files import CONFIG_FILE, WEIGHTS_FILE, AdapterFileError
 from ..multipart import Form, bad, form_boundary, read_form, request_chunks
+from ..query_params import query_dict
 from ..schemas import ADAPTER_NAME_PATTERN, HF_REPO_PATTERN, HF_REVISION_PATTERN
 
 log = logging.getLogger("provocapi")
@@ -248,16 +248,16 @@ def _fetch_and_check(
 
 async def list_adapters(gw: Gateway, req: Request) -> str:
     tenant = _caller(gw, req)
-    q = parse_qs(req.scope.get("query_string", b"").decode("latin-1"))
-    after = q.get("after", [None])[0]
+    q = query_dict(req.scope.get("query_string", b""), keep_blank=False)
+    after = q.get("after")
     try:
-        limit = int(q.get("limit", ["20"])[0])
+        limit = int(q.get("limit", "20"))
     except ValueError:
         raise invalid("limit must be an integer.", param="limit") from None
     if not 1 <= limit <= MAX_LIST:
         raise invalid(f"limit must be between 1 and {MAX_LIST}.", param="limit")
     if tenant is None and "tenant" in q:
-        tenant = q["tenant"][0]
+        tenant = q["tenant"]
     rows = gw.adapter_store.list(tenant, after, limit + 1)
     await req.respond_json(200, cursor_page(rows, limit, StoredAdapter.public))
     return "-"

@@ -3,23 +3,18 @@
 from __future__ import annotations
 
 import datetime as dt
-from urllib.parse import parse_qsl
 
 from ..error_catalog import USAGE_STORE_UNAVAILABLE, invalid
 from ..errors import ApiError, quote
+from ..query_params import query_pairs
 from .stores import UsageQuery, UsageRow
 
 ALLOWED = {"start_date", "end_date", "model", "tenant"}
 
 
 def parse_params(query_string: bytes) -> dict[str, str]:
-    try:
-        pairs = parse_qsl(query_string.decode("latin-1"), keep_blank_values=True,
-                          strict_parsing=False, max_num_fields=20)  # fmt: skip
-    except ValueError as exc:
-        raise invalid(f"The query string could not be read: {quote(exc)}.") from None
     params: dict[str, str] = {}
-    for name, value in pairs:
+    for name, value in query_pairs(query_string, max_fields=20):
         if name not in ALLOWED:
             raise invalid(
                 f"Unknown query parameter '{quote(name)}'; use start_date, end_date, model, "
