@@ -315,6 +315,37 @@ def test_objects_match_openai_spec(bstack: BatchStack) -> None:
         assert first["has_more"] and second["data"][0]["id"] != first["data"][0]["id"]
 
 
+def test_an_unknown_after_is_404_not_the_first_page(bstack: BatchStack) -> None:
+    """An `after` naming nothing answered the first page: a pager that lost its place
+    started over silently (duplicates; a loop for one that pages until it sees an id)."""
+    client = bstack.client()
+    ids = [upload(client, jsonl([chat_line(f"p{i}")])) for i in range(3)]
+    batch = client.batches.create(input_file_id=ids[0], endpoint="/v1/chat/completions",
+                                  completion_window="24h")  # fmt: skip
+    gone = upload(client, jsonl([chat_line("gone")]))
+    client.files.delete(gone)
+    for path, after, kind in (
+        ("files", "file-nope", "File"),
+        ("files", gone, "File"),  # deleted: its place in the list is gone with it
+        ("batches", "batch_nope", "Batch"),
+        ("batch", ids[1], "Batch"),  # a file's id is no batch
+    ):
+        with pytest.raises(openai.NotFoundError) as err:
+            client.get(f"/{path}", cast_to=object, options={"params": {"after": after}})
+        body = err.value.response.json()["error"]
+        assert (body["param"], body["code"]) == ("after", f"{kind.lower()}_not_found"), body
+        assert body["message"] == f"No such {kind} object: {after}."
+    # a known cursor still pages on: every file once, in the one-page order, and it ends
+    # (the runner may write other tests' output files meanwhile: compare ours only)
+    walked = [f.id for f in client.files.list(limit=1, order="asc")]
+    whole = [f.id for f in client.files.list(order="asc").data]
+    assert len(walked) == len(set(walked))
+    assert [i for i in walked if i in ids] == [i for i in whole if i in ids]
+    assert set(ids) <= set(walked)
+    pages = client.batches.list(limit=1)
+    assert batch.id in [b.id for b in pages]
+
+
 def test_revoking_the_key_cancels_its_batches(bstack: BatchStack) -> None:
     key = bstack.gateway.new_keys("revoker")["revoker"]
     client = bstack.client(key)

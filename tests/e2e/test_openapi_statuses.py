@@ -350,7 +350,7 @@ BATCH_PROVOKE: dict[tuple[str, str], dict[int, Provoker]] = {
             strict.url, "/v1/files", strict.key, MULTIPART, "--XX\r\n"
         ),
     },
-    ("/v1/files", "GET"): _listing("/v1/files"),
+    ("/v1/files", "GET"): {**_listing("/v1/files"), 404: _get("/v1/files?after=file-nope")},
     ("/v1/files/{file_id}", "GET"): _by_id("GET", "/v1/files/file-nope"),
     ("/v1/files/{file_id}", "DELETE"): {
         **_by_id("DELETE", "/v1/files/file-nope"),
@@ -374,7 +374,7 @@ BATCH_PROVOKE: dict[tuple[str, str], dict[int, Provoker]] = {
         413: _call("POST", "/v1/batches", content=b"x" * (MAX_BODY_BYTES + 1)),
         415: _gzipped("/v1/batches"),
     },
-    ("/v1/batches", "GET"): _listing("/v1/batches"),
+    ("/v1/batches", "GET"): {**_listing("/v1/batches"), 404: _get("/v1/batches?after=nope")},
     ("/v1/batches/{batch_id}", "GET"): _by_id("GET", "/v1/batches/batch_nope"),
     ("/v1/batches/{batch_id}/cancel", "POST"): {
         **_by_id("POST", "/v1/batches/batch_nope/cancel"),
@@ -390,7 +390,7 @@ BATCH_PROVOKE: dict[tuple[str, str], dict[int, Provoker]] = {
             strict.url, "/v1/batch?endpoint=/v1/chat/completions", strict.key
         ),
     },
-    ("/v1/batch", "GET"): _listing("/v1/batch"),
+    ("/v1/batch", "GET"): {**_listing("/v1/batch"), 404: _get("/v1/batch?after=nope")},
     ("/v1/batch/{batch_id}", "GET"): _by_id("GET", "/v1/batch/batch_nope"),
     ("/v1/batch/{batch_id}/cancel", "POST"): {
         **_by_id("POST", "/v1/batch/batch_nope/cancel"),

@@ -48,7 +48,8 @@ class FileStore(Protocol):
         now: float,
     ) -> list[FileRecord]:
         """Up to `limit` files alive at `now` (expired ones are skipped before the
-        limit, so a page is full while more remain)."""
+        limit, so a page is full while more remain). UnknownCursor when `after` is
+        no file of the tenant's (an expired one still is, until it is deleted)."""
         ...
 
     def set_purpose(self, tenant: str, file_id: str, purpose: str) -> None: ...
@@ -74,7 +75,9 @@ class BatchStore(Protocol):
 
     def get(self, tenant: str | None, batch_id: str) -> BatchRecord | None: ...
 
-    def page(self, tenant: str, after: str | None, limit: int) -> list[BatchRecord]: ...
+    def page(self, tenant: str, after: str | None, limit: int) -> list[BatchRecord]:
+        """UnknownCursor when `after` is no batch of the tenant's."""
+        ...
 
     def update(self, batch_id: str, **fields: object) -> None: ...
 

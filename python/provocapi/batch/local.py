@@ -13,7 +13,7 @@ from pathlib import Path
 import orjson
 
 from ..storage.sqlite_migrations import open_db
-from .records import ACTIVE, BatchRecord, FileRecord, Part
+from .records import ACTIVE, BatchRecord, FileRecord, Part, UnknownCursor
 from .schema import MIGRATIONS
 
 CHUNK = 64 * 1024
@@ -135,10 +135,11 @@ class LocalFileStore:
             row = self.conn.execute(
                 "SELECT created_at FROM files WHERE id = ? AND tenant = ?", (after, tenant)
             ).fetchone()
-            if row:
-                op = "<" if desc else ">"
-                sql += f" AND (created_at, id) {op} (?, ?)"
-                args += [row[0], after]
+            if row is None:
+                raise UnknownCursor(after)
+            op = "<" if desc else ">"
+            sql += f" AND (created_at, id) {op} (?, ?)"
+            args += [row[0], after]
         direction = "DESC" if desc else "ASC"
         sql += f" ORDER BY created_at {direction}, id {direction} LIMIT ?"
         args.append(limit)
@@ -237,9 +238,10 @@ class SqliteBatchStore:
             row = self.conn.execute(
                 "SELECT created_at FROM batches WHERE id = ? AND tenant = ?", (after, tenant)
             ).fetchone()
-            if row:
-                sql += " AND (created_at, id) < (?, ?)"
-                args += [row[0], after]
+            if row is None:
+                raise UnknownCursor(after)
+            sql += " AND (created_at, id) < (?, ?)"
+            args += [row[0], after]
         sql += " ORDER BY created_at DESC, id DESC LIMIT ?"
         args.append(limit)
         return [_batch(r) for r in self.conn.execute(sql, args)]

@@ -9,7 +9,7 @@ import msgspec
 from ..asgi import Request
 from ..batch import objects
 from ..batch.local import new_id
-from ..batch.records import ENDPOINTS, FINAL, BatchRecord, FileRecord
+from ..batch.records import ENDPOINTS, FINAL, BatchRecord, FileRecord, UnknownCursor
 from ..batch.service import OffLoopStores, handler_stores
 from ..batch.upload import header, limited, query
 from ..decoding import decode
@@ -126,7 +126,10 @@ async def list_batches(gw: Gateway, req: Request) -> str:
     params = query(req)
     limit = page_size(params, 100) if "limit" in params else 20
     st = await handler_stores(gw)
-    found = await st.run(st.batches.page, key.tenant, params.get("after"), limit + 1)
+    try:
+        found = await st.run(st.batches.page, key.tenant, params.get("after"), limit + 1)
+    except UnknownCursor as exc:  # 404, not the first page again: no pager may loop
+        raise BATCH_NOT_FOUND.build(id=quote(exc.args[0]), param="after") from None
     await req.respond_json(200, cursor_page(found, limit, objects.batch_object))
     return "-"
 

@@ -6,7 +6,7 @@ import time
 
 from ..asgi import Request
 from ..batch import objects
-from ..batch.records import FileRecord
+from ..batch.records import FileRecord, UnknownCursor
 from ..batch.service import OffLoopStores, handler_stores
 from ..batch.upload import UploadLimits, limited, query
 from ..error_catalog import FILE_IN_USE, FILE_NOT_FOUND, FILE_TOO_LARGE, UNKNOWN_URL, invalid
@@ -111,8 +111,11 @@ async def list_files(gw: Gateway, req: Request) -> str:
         raise invalid("'order' must be asc or desc.", param="order")
     now = time.time()
     st = await handler_stores(gw)
-    found = await st.run(st.files.page, key.tenant, params.get("purpose"), params.get("after"),
-                         limit + 1, order, now)  # fmt: skip
+    try:
+        found = await st.run(st.files.page, key.tenant, params.get("purpose"),
+                             params.get("after"), limit + 1, order, now)  # fmt: skip
+    except UnknownCursor as exc:  # 404, not the first page again: no pager may loop
+        raise FILE_NOT_FOUND.build(id=quote(exc.args[0]), param="after") from None
     await req.respond_json(200, cursor_page(found, limit, objects.file_object))
     return "-"
 
