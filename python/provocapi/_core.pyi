@@ -217,6 +217,10 @@ class Metrics:
         """Counter or gauge value (gauges keep 6 decimal places)."""
     def render(self) -> str:
         """Prometheus text exposition format, families and series sorted."""
+    def show_only(self, label: str, values: list[str] | None) -> None:
+        """From now on (in this process) `render` shows a series with label `label` only
+        if its value is in `values`; None shows every value again. CoreError on a bad
+        label name."""
 
 # --- admission: rate-limit buckets in the state table (rust/src/bindings/admission.rs) ---
 

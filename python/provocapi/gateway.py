@@ -74,6 +74,7 @@ class Gateway:
         self.router = Router(
             cfg, self.state, RoutingMetrics(self.telemetry.metrics), lambda: self.upstream.session
         )
+        self._show_configured_series()
         # the tokenizers: admission counts prompts, the proxy answers without usage
         self.counter = Counter(cfg)
         gate = Gate(cfg, self.state, self.telemetry, self.counter)
@@ -101,11 +102,19 @@ class Gateway:
         config_adapters = ConfigAdapters(cfg)
         catalog = Catalog(cfg, Adapters(config_adapters, self.stored_adapters))
         self.router.configure(cfg)
+        self._show_configured_series()
         self.counter = Counter(cfg)
         self.gate.configure(cfg, self.counter)
         self.config_adapters = config_adapters
         self.catalog = catalog
         self.cfg = cfg
+
+    def _show_configured_series(self) -> None:
+        """/metrics leaves out the series of models and workers the config no longer has."""
+        self.telemetry.show_only(
+            models=self.router.pools,
+            workers=(w.url for p in self.router.all_pools() for w in p.workers),
+        )
 
     def start_background(self) -> None:
         if self._refresher is None:

@@ -6,8 +6,11 @@ process shows the sum over all of them. Series handles are cached per process.
 
 from __future__ import annotations
 
+from collections.abc import Iterable
+
 from ._core import Metrics, StateTable
 
+UNRESOLVED = "-"  # the model label of a request no model was resolved for (app.py)
 LATENCY_BUCKETS = [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 120, 300, 600]
 
 FAMILIES: list[tuple[str, str, str, list[float] | None]] = [
@@ -111,6 +114,13 @@ class Telemetry:
 
     def redis_fallback(self) -> None:
         self.metrics.inc(self._handle("provocapi_ratelimit_redis_fallback_total", ()))
+
+    def show_only(self, models: Iterable[str], workers: Iterable[str]) -> None:
+        """Series of other models and workers (removed by a reload) are no longer
+        rendered, as Prometheus expects of a label set that is gone; they come back
+        if the config does. `-` is the model of a request that resolved none."""
+        self.metrics.show_only("model", [*models, UNRESOLVED])
+        self.metrics.show_only("worker", list(workers))
 
     def render(self) -> str:
         return self.metrics.render()

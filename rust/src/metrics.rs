@@ -5,20 +5,21 @@
 //! handle callers keep, and an update is a couple of atomic adds. What a
 //! family is (kind, help, bucket bounds) lives in each process: every process
 //! describes the same families at start-up, and `render` skips series whose
-//! family this process does not know.
+//! family this process does not know, and those `show_only` hides.
 
 mod family;
 mod render;
+mod shown;
 #[cfg(test)]
 mod tests;
 
 use std::collections::HashMap;
 use std::fmt;
 use std::sync::atomic::{AtomicU32, Ordering};
-use std::sync::{Arc, Mutex, OnceLock, PoisonError};
+use std::sync::{Arc, Mutex, OnceLock, PoisonError, RwLock};
 
 use crate::state::{self, StateTable};
-use family::{family_of_key, FIRST_BUCKET, SUM};
+use family::{family_of_key, is_label_name, FIRST_BUCKET, SUM};
 pub use family::{Family, Kind, MAX_BOUNDS};
 
 /// Gauges and histogram sums are stored as i64 micro-units.
@@ -58,6 +59,8 @@ pub struct Metrics {
     by_name: Mutex<HashMap<String, usize>>,
     /// Slot -> family index + 1 (0: not learnt yet), per process.
     by_slot: Box<[AtomicU32]>,
+    /// Label values `render` still shows (per process: each applies the config).
+    shown: RwLock<shown::Shown>,
 }
 
 impl Metrics {
@@ -66,6 +69,7 @@ impl Metrics {
             families: (0..MAX_FAMILIES).map(|_| OnceLock::new()).collect(),
             by_name: Mutex::new(HashMap::new()),
             by_slot: (0..table.capacity()).map(|_| AtomicU32::new(0)).collect(),
+            shown: RwLock::default(),
             table,
         }
     }
@@ -101,6 +105,20 @@ impl Metrics {
         // Under the lock, with a fresh id: the cell is empty.
         let _ = cell.set(family);
         by_name.insert(name.to_string(), id);
+        Ok(())
+    }
+
+    /// From now on `render` shows a series with label `label` only if its value is
+    /// one of `values` (the models and workers a reload kept); `None` shows all.
+    /// Series without that label are not affected; nothing is deleted.
+    pub fn show_only(&self, label: &str, values: Option<&[String]>) -> Result<(), MetricsError> {
+        if !is_label_name(label) {
+            return Err(MetricsError::Invalid(format!("bad label name {label:?}")));
+        }
+        self.shown
+            .write()
+            .unwrap_or_else(PoisonError::into_inner)
+            .set(label, values);
         Ok(())
     }
 

@@ -87,3 +87,38 @@ async def test_reload_applies_new_tier_limits(sims: SimFactory, gateway: Gateway
     assert codes == [200] * 6
     r = await gw.chat(MODEL, "headers")
     assert r.headers["x-ratelimit-limit-requests"] == "1000"
+
+
+def _series_of(text: str, label: str) -> list[str]:
+    return [line for line in text.splitlines() if not line.startswith("#") and label in line]
+
+
+async def test_a_removed_model_leaves_metrics(sims: SimFactory, gateway: GatewayFactory) -> None:
+    """Prometheus practice: a label set that no longer exists is no longer exported.
+    The series of a model a reload removed (and of its worker) stayed in /metrics,
+    its worker's `up` gauge at 1 forever."""
+    keep, gone = await sims(*SIM), await sims("--model", "gone", *SIM[2:])
+    admin = {"Authorization": f"Bearer {ADMIN}"}
+    both = config([keep.url]) + "\n" + model_toml("gone", [url(gone.url)])
+    gw = gateway(both, workers=2)
+    for name in (MODEL, "gone"):
+        assert (await gw.chat(name, "hi")).status_code == 200
+    await asyncio.sleep(0.5)  # the worker gauges are written every metrics_interval_s
+    assert _series_of(await gw.metrics(), 'model="gone"')
+
+    async def reload(text: str) -> None:
+        gw.config_path.write_text(text)
+        r = await gw.client.post("/admin/reload", headers=admin)
+        assert r.status_code == 200, r.text
+        await asyncio.sleep(0.6)  # both processes have followed (they look every 0.25 s)
+
+    await reload(config([keep.url]))
+    for _ in range(6):  # scrapes land on either process
+        text = await gw.metrics()
+        assert _series_of(text, 'model="gone"') == [], text
+        assert _series_of(text, gone.url) == [], text
+        assert _series_of(text, f'model="{MODEL}"')
+    # back in the config: its series come back (counters keep counting up)
+    await reload(both)
+    assert (await gw.chat("gone", "again")).status_code == 200
+    assert await gw.metric("provocapi_requests_total", model="gone") >= 2

@@ -197,6 +197,13 @@ impl PyMetrics {
     fn render(&self) -> PyResult<String> {
         self.inner.render().map_err(metrics_err)
     }
+
+    #[pyo3(signature = (label, values))]
+    fn show_only(&self, label: &str, values: Option<Vec<String>>) -> PyResult<()> {
+        self.inner
+            .show_only(label, values.as_deref())
+            .map_err(metrics_err)
+    }
 }
 
 pub fn register(m: &Bound<'_, PyModule>) -> PyResult<()> {

@@ -165,7 +165,7 @@ fn is_metric_name(s: &str) -> bool {
         && chars.all(|c| c.is_ascii_alphanumeric() || c == '_' || c == ':')
 }
 
-fn is_label_name(s: &str) -> bool {
+pub fn is_label_name(s: &str) -> bool {
     let mut chars = s.chars();
     !s.starts_with("__")
         && matches!(chars.next(), Some(c) if c.is_ascii_alphabetic() || c == '_')

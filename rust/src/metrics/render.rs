@@ -14,12 +14,14 @@ use super::{Metrics, MetricsError};
 type Group<'a> = (&'a Family, Vec<(&'a str, usize)>);
 
 impl Metrics {
-    /// Every series in the table whose family this process has described.
+    /// Every series in the table whose family this process has described, but
+    /// those `show_only` hides.
     pub fn render(&self) -> Result<String, MetricsError> {
         let entries = self.table.entries(KEY_PREFIX)?;
         let mut groups: BTreeMap<&str, Group<'_>> = BTreeMap::new();
         {
             let by_name = self.by_name.lock().unwrap_or_else(PoisonError::into_inner);
+            let shown = self.shown.read().unwrap_or_else(PoisonError::into_inner);
             for (key, slot) in &entries {
                 let Some(name) = family_of_key(key) else {
                     continue;
@@ -28,6 +30,9 @@ impl Metrics {
                     continue;
                 };
                 let labels = &key[KEY_PREFIX.len() + name.len()..];
+                if !shown.shows(labels) {
+                    continue;
+                }
                 groups
                     .entry(&family.name)
                     .or_insert_with(|| (family, Vec::new()))

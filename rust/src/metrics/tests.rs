@@ -195,3 +195,41 @@ fn fixed_point_text() {
     assert_eq!(fixed_str(123_000_100), "123.0001");
     assert_eq!(fixed_str(i64::MIN), "-9223372036854.775808");
 }
+
+#[test]
+fn show_only_hides_the_series_of_removed_label_values() {
+    let p = TempPath::new("m-shown");
+    let m = metrics(&p);
+    let families: [(&str, &str, Option<&[f64]>); 3] = [
+        ("reqs_total", "counter", None),
+        ("lat", "histogram", Some(&[1.0])),
+        ("up", "gauge", None),
+    ];
+    for (name, kind, buckets) in families {
+        m.describe(name, kind, "Help.", buckets).unwrap();
+    }
+    let kept = m.series("reqs_total", &[("model", "m")]).unwrap();
+    let gone = m.series("reqs_total", &[("model", "gone")]).unwrap();
+    let lat = m.series("lat", &[("model", "gone")]).unwrap();
+    let up = m.series("up", &[("worker", "http://w")]).unwrap();
+    m.inc(gone, 3).unwrap();
+    m.observe(lat, 0.5).unwrap();
+    m.gauge_set(up, 1.0).unwrap();
+    m.inc(kept, 1).unwrap();
+
+    m.show_only("model", Some(&["m".to_string()])).unwrap();
+    let text = m.render().unwrap();
+    assert!(text.contains("reqs_total{model=\"m\"} 1"), "{text}");
+    assert!(!text.contains("gone"), "{text}");
+    assert!(
+        !text.contains("# TYPE lat"),
+        "a family with no series left: {text}"
+    );
+    assert!(text.contains("up{worker=\"http://w\"} 1"), "{text}");
+
+    // back again: where it was, and counting on
+    m.show_only("model", None).unwrap();
+    m.inc(gone, 1).unwrap();
+    assert!(m.render().unwrap().contains("reqs_total{model=\"gone\"} 4"));
+    assert!(invalid(m.show_only("bad label", None)));
+}
