@@ -23,6 +23,7 @@ NOT_PER_ROUTE = {
     "INTERNAL_ERROR",
     "ORIGIN_NOT_ALLOWED",
     "NOT_FOR_BROWSERS",
+    "HOST_NOT_LOCAL",  # keyless mode only (tests/launcher/test_no_auth.py)
 }
 
 
