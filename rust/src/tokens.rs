@@ -9,7 +9,8 @@
 //! loaded with the `tokenizers` crate, and an unknown split pattern runs on
 //! fancy-regex.
 //! The BPE looks ranks up in `ranks` (inline keys, a flat byte-pair table),
-//! starts from whole chars where the vocabulary proves it safe (`chars`)
+//! starts from whole chars where the vocabulary proves it safe (`chars`),
+//! merges pieces past ASCII by part ids (`merges`)
 //! and Qwen's NFC check settles common scripts by range (`nfc`): counting
 //! text never seen is faster than tiktoken on every shipped vocabulary
 //! (bench/count_unique.py).
@@ -20,6 +21,7 @@ mod bpe;
 mod cache;
 mod chars;
 mod load;
+mod merges;
 mod nfc;
 mod ranks;
 mod split;

@@ -65,9 +65,38 @@ const RISKY_NEXT: u16 = 1 << 10;
 const PLANE: usize = 1 << 16;
 
 pub struct Chars {
-    /// By codepoint: rank, neighbour bits and `WHOLE`; 0 when the char is
-    /// no token or BPE does not reach it from its bytes.
-    table: Box<[u16]>,
+    /// By codepoint: neighbour bits and `WHOLE` (the low 16 bits), the
+    /// char's rank (`RANK`) and that of a space and the char (`SPACED`);
+    /// 0 when the char is no token or BPE does not reach it from its bytes.
+    table: Box<[u64]>,
+}
+
+/// Where an entry keeps the char's rank, and the rank of a space and the
+/// char (24 bits each; a larger rank is not kept, and `Merges` is off then).
+const RANK: u32 = 16;
+const SPACED: u32 = 40;
+const RANK_MASK: u64 = (1 << 24) - 1;
+
+/// One first part of a piece.
+#[derive(Clone, Copy)]
+pub enum Part {
+    Byte,
+    /// A whole char, with its table entry.
+    Char(u64),
+    /// A space and a whole char, with the char's entry.
+    Spaced(u64),
+}
+
+impl Part {
+    /// The part's rank, from the entry (a byte's from `bytes`).
+    #[inline]
+    fn rank(self, byte: u8, bytes: &[u32; 256]) -> u32 {
+        match self {
+            Part::Byte => bytes[usize::from(byte)],
+            Part::Char(e) => (e >> RANK & RANK_MASK) as u32,
+            Part::Spaced(e) => (e >> SPACED & RANK_MASK) as u32,
+        }
+    }
 }
 
 #[inline]
@@ -307,23 +336,30 @@ impl Chars {
             crossing.note(t, rank);
             if (2..=3).contains(&t.len()) && wide_len(t[0]) == t.len() {
                 if let Some(c) = decode(t) {
-                    singles.push((t.as_slice(), c));
+                    singles.push((t.as_slice(), c, rank));
                 }
             }
         }
-        let mut table = vec![0u16; PLANE].into_boxed_slice();
+        let fits = |rank: u32| u64::from(rank) & !RANK_MASK == 0;
+        let mut table = vec![0u64; PLANE].into_boxed_slice();
         let mut spaced = Vec::with_capacity(4);
-        for (t, c) in singles {
+        for (t, c, rank) in singles {
             let Some(highest) = merges_whole(t, ranks) else {
                 continue;
             };
-            let mut bits = crossing.safe_bits(t, c, highest) | WHOLE;
+            let mut bits = u64::from(crossing.safe_bits(t, c, highest) | WHOLE);
+            if fits(rank) {
+                bits |= u64::from(rank) << RANK;
+            }
             spaced.clear();
             spaced.push(b' ');
             spaced.extend_from_slice(t);
-            if ranks.contains_key(&spaced) {
+            if let Some(&rank) = ranks.get(&spaced) {
                 if let Some(highest) = merges_whole(&spaced, ranks) {
-                    bits |= crossing.space_bits(t, c, highest);
+                    bits |= u64::from(crossing.space_bits(t, c, highest));
+                    if fits(rank) {
+                        bits |= u64::from(rank) << SPACED;
+                    }
                 }
             }
             if let Some(e) = table.get_mut(c as usize) {
@@ -333,7 +369,7 @@ impl Chars {
         for (chars, bit) in [(&crossing.risky, RISKY), (&crossing.risky_next, RISKY_NEXT)] {
             for &c in chars {
                 if let Some(e) = table.get_mut(c as usize) {
-                    *e |= bit;
+                    *e |= u64::from(bit);
                 }
             }
         }
@@ -345,7 +381,10 @@ impl Chars {
     #[cfg(test)]
     pub fn safe(&self) -> usize {
         let sides = LEFT_ASCII | LEFT_WIDE | RIGHT_ASCII | RIGHT_WIDE;
-        self.table.iter().filter(|&&e| e & sides != 0).count()
+        self.table
+            .iter()
+            .filter(|&&e| e as u16 & sides != 0)
+            .count()
     }
 
     /// Every char with an entry, and the entry.
@@ -353,8 +392,8 @@ impl Chars {
     fn entries(&self) -> Vec<(char, u16)> {
         (0u32..)
             .zip(self.table.iter())
-            .filter(|&(_, &e)| e != 0)
-            .filter_map(|(c, &e)| char::from_u32(c).map(|c| (c, e)))
+            .filter(|&(_, &e)| e as u16 != 0)
+            .filter_map(|(c, &e)| char::from_u32(c).map(|c| (c, e as u16)))
             .collect()
     }
 
@@ -363,9 +402,22 @@ impl Chars {
     /// byte is a part of its own.
     pub fn starts(&self, piece: &[u8], out: &mut Vec<usize>) {
         out.clear();
+        self.walk(piece, |at, _| out.push(at));
+        out.push(piece.len());
+    }
+
+    /// The rank of each of the same parts (`bytes`: the rank of each byte).
+    pub fn ranks(&self, piece: &[u8], bytes: &[u32; 256], out: &mut Vec<u32>) {
+        out.clear();
+        self.walk(piece, |at, part| out.push(part.rank(piece[at], bytes)));
+    }
+
+    /// Calls `f` with where each first part of `piece` starts, and what it is.
+    #[inline(always)]
+    fn walk(&self, piece: &[u8], mut f: impl FnMut(usize, Part)) {
         let n = piece.len();
         if self.table.is_empty() || piece.is_ascii() {
-            out.extend(0..=n);
+            (0..n).for_each(|i| f(i, Part::Byte));
             return;
         }
         // the table entry of the char before (0: ASCII or no char)
@@ -374,14 +426,15 @@ impl Chars {
         if piece[0] == b' ' && n > 2 {
             let w = wide_len(piece[1]);
             if (w == 2 || w == 3) && w < n {
-                let e = self.entry(&piece[1..1 + w]);
+                let full = self.entry_full(&piece[1..1 + w]);
+                let e = full as u16;
                 let need = match piece.get(1 + w) {
                     None => SPACE_ASCII | SPACE_WIDE,
                     Some(&b) if b < 0x80 => SPACE_ASCII,
                     Some(_) => SPACE_WIDE,
                 };
                 if e & need != 0 {
-                    out.push(0);
+                    f(0, Part::Spaced(full));
                     before = e;
                     i = 1 + w;
                 }
@@ -390,16 +443,17 @@ impl Chars {
         while i < n {
             let w = wide_len(piece[i]);
             if w < 2 || i + w > n {
-                out.push(i);
+                f(i, Part::Byte);
                 before = 0;
                 i += 1;
                 continue;
             }
-            let e = if w == 3 || w == 2 {
-                self.entry(&piece[i..i + w])
+            let full = if w == 3 || w == 2 {
+                self.entry_full(&piece[i..i + w])
             } else {
                 0
             };
+            let e = full as u16;
             let left = match i.checked_sub(1).and_then(|p| piece.get(p)) {
                 None => WHOLE,
                 Some(&b) if b < 0x80 => LEFT_ASCII,
@@ -419,19 +473,24 @@ impl Chars {
             };
             let need = WHOLE | left | right;
             if e & need == need {
-                out.push(i);
+                f(i, Part::Char(full));
             } else {
-                out.extend(i..i + w);
+                (i..i + w).for_each(|j| f(j, Part::Byte));
             }
             before = e;
             i += w;
         }
-        out.push(n);
     }
 
-    /// The table entry of one 2- or 3-byte char.
+    /// The neighbour bits of one 2- or 3-byte char.
     #[inline]
     fn entry(&self, bytes: &[u8]) -> u16 {
+        self.entry_full(bytes) as u16
+    }
+
+    /// The whole table entry of one 2- or 3-byte char.
+    #[inline]
+    fn entry_full(&self, bytes: &[u8]) -> u64 {
         let c = match *bytes {
             [a, b] => u32::from(a & 0x1F) << 6 | u32::from(b & 0x3F),
             [a, b, c] => u32::from(a & 0x0F) << 12 | u32::from(b & 0x3F) << 6 | u32::from(c & 0x3F),

@@ -406,6 +406,49 @@ mod whole_chars {
             };
             println!("{inner}: {} chars merge whole", b.whole_chars());
             assert!(b.whole_chars() > 2000, "{inner}: {}", b.whole_chars());
+            assert!(b.merges_by_ids(), "{inner}");
+        }
+    }
+
+    /// Pieces that stress merging by ids: one char over and over (each
+    /// merge's neighbours are the same ids), scripts mixed in one piece,
+    /// chars that stay bytes (emoji, combining marks), and pieces past
+    /// `SHORT_PIECE` (merged by bytes, with a heap) next to short ones.
+    #[test]
+    fn adversarial_pieces_give_the_ids_of_byte_level_bpe() {
+        let mut texts: Vec<String> = Vec::new();
+        for c in [
+            'а', 'ё', 'Ж', '中', 'の', '한', 'é', 'ß', 'ー', '\u{301}', '🙂',
+        ] {
+            for n in [1, 2, 3, 4, 5, 7, 8, 16, 33, 50] {
+                let run: String = std::iter::repeat(c).take(n).collect();
+                texts.push(format!(" {run}"));
+                texts.push(format!("a{run}b"));
+                texts.push(run);
+            }
+        }
+        texts.extend(
+            [
+                "abcдеж中文ab",
+                " приветworld",
+                "Ёлка-ёлка ёжик",
+                "д\u{301}д\u{301}д",
+                "日本語テキストと中文字符",
+                "\u{FEFF}слово",
+                "naïve café résumé",
+                "Straße straße STRASSE",
+                " \u{a0}中\u{a0}",
+                "x🙂y🙂z",
+                "ааббввггддееёёжжззииййкк",
+            ]
+            .map(String::from),
+        );
+        for (inner, fast, plain) in pairs() {
+            for t in &texts {
+                let want = plain.encode(t);
+                assert_eq!(fast.encode(t), want, "{inner}: {t:?}");
+                assert_eq!(fast.count(t), want.len(), "{inner}: {t:?}");
+            }
         }
     }
 
