@@ -20,6 +20,7 @@ import ipaddress
 import logging
 import os
 import socket
+import stat
 import struct
 from collections.abc import Iterable, Sequence
 
@@ -63,6 +64,23 @@ def _fds() -> Iterable[int]:
     return (int(n) for n in names if n.isdigit())
 
 
+def _socket_copy(fd: int) -> socket.socket | None:
+    """A socket on a duplicate of `fd`, or None when `fd` is no socket (a file, a pipe)
+    or is closed meanwhile. Not socket.fromfd: when the descriptor is no socket, it
+    raises with its duplicate left open, one more descriptor per file at every pass."""
+    try:
+        if not stat.S_ISSOCK(os.fstat(fd).st_mode):
+            return None
+        copy = os.dup(fd)
+    except OSError:
+        return None
+    try:
+        return socket.socket(fileno=copy)  # the family and type as the kernel has them
+    except OSError:
+        os.close(copy)
+        return None
+
+
 def reset(keys: set[Key]) -> int:
     """Resets this process's TCP connections with those addresses; returns how many."""
     ports = {theirs[1] for _, theirs in keys}  # a cheap first test, before normalizing
@@ -70,12 +88,9 @@ def reset(keys: set[Key]) -> int:
     for fd in _fds():
         if done == len(keys):
             break
-        try:
-            # a duplicate; the family given only spares probing it (addresses are read
-            # as the kernel gives them), and any descriptor passes: a file fails below
-            sock = socket.fromfd(fd, socket.AF_INET6, socket.SOCK_STREAM)
-        except OSError:
-            continue  # closed meanwhile
+        sock = _socket_copy(fd)
+        if sock is None:
+            continue
         try:
             peer = sock.getpeername()
             if type(peer) is not tuple or peer[1] not in ports:
