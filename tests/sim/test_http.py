@@ -5,6 +5,8 @@ from __future__ import annotations
 import asyncio
 
 import orjson
+from provocapi.http1.pool import IDLE_MAX_S
+from provocapi.sim.server import KEEP_ALIVE_S
 
 from .client import parse, request_bytes
 
@@ -83,3 +85,25 @@ async def test_expect_100_continue(sim) -> None:
     reply = parse(await reader.read(-1))
     writer.close()
     assert reply.status == 200
+
+
+async def test_an_idle_connection_is_closed_after_uvicorns_keep_alive_timeout(sim) -> None:
+    # trtllm-serve runs uvicorn with timeout_keep_alive=5: a worker closes a connection
+    # idle that long, and the gateway's pool must not reuse one that old (http1/pool.py).
+    # Without it here, no test could meet the race of a request sent as the worker closes.
+    s = await sim("--model", "m")
+    loop = asyncio.get_running_loop()
+    reader, writer = await asyncio.open_connection("127.0.0.1", s.port)
+    try:
+        writer.write(request_bytes("GET", "/health", close=False))
+        assert parse(await _read_response(reader)).status == 200
+        await asyncio.sleep(3.0)  # idle, not long enough: the next request is served
+        writer.write(request_bytes("GET", "/health", close=False))
+        assert parse(await _read_response(reader)).status == 200
+        answered = loop.time()
+        assert await asyncio.wait_for(reader.read(1), 15) == b""  # closed by the worker
+        idle = loop.time() - answered  # counted from the last answer, not the first
+        assert 5.0 - 0.5 <= idle <= 5.0 + 2.0, idle
+        assert IDLE_MAX_S < KEEP_ALIVE_S  # the pool gives up on a connection first
+    finally:
+        writer.close()

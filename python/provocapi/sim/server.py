@@ -17,6 +17,11 @@ from http import HTTPStatus
 
 import httptools
 
+# An idle keep-alive connection is closed after this long, as trtllm-serve's uvicorn
+# does (TIMEOUT_KEEP_ALIVE = 5 in tensorrt_llm/serve/openai_server.py): the gateway's
+# pool must stop reusing a connection before then (http1/pool.py, IDLE_MAX_S).
+KEEP_ALIVE_S = 5.0
+
 _STATUS_LINES: dict[int, bytes] = {
     s.value: f"HTTP/1.1 {s.value} {s.phrase}\r\n".encode() for s in HTTPStatus
 }
@@ -135,6 +140,7 @@ class SimConnection(asyncio.Protocol):
         "_busy",
         "_drain",
         "_headers",
+        "_idle",
         "_parser",
         "_pending",
         "_task",
@@ -156,12 +162,16 @@ class SimConnection(asyncio.Protocol):
         self._url = b""
         self._headers: dict[bytes, bytes] = {}
         self._body: list[bytes] = []
+        self._idle: asyncio.TimerHandle | None = None  # the keep-alive timeout, when idle
 
     # asyncio.Protocol
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         self.transport = transport  # type: ignore[assignment]
 
     def data_received(self, data: bytes) -> None:
+        if self._idle is not None:
+            self._idle.cancel()
+            self._idle = None
         try:
             self._parser.feed_data(data)
         except httptools.HttpParserUpgrade:
@@ -171,6 +181,8 @@ class SimConnection(asyncio.Protocol):
 
     def connection_lost(self, exc: Exception | None) -> None:
         self.closed = True
+        if self._idle is not None:
+            self._idle.cancel()
         if self._task is not None:
             # The client went away mid-answer: stop generating for it at once.
             self._task.cancel()
@@ -236,6 +248,12 @@ class SimConnection(asyncio.Protocol):
 
     # request loop
     def _run_pending(self) -> None:
+        self._serve_pending()
+        if not self._busy and not self.closed and self._idle is None:
+            # answered everything asked: idle from now on, as uvicorn counts it
+            self._idle = asyncio.get_running_loop().call_later(KEEP_ALIVE_S, self.close)
+
+    def _serve_pending(self) -> None:
         while self._pending and not self.closed:
             request = self._pending.popleft()
             try:
