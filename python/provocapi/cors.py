@@ -15,11 +15,11 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from .asgi import Headers, Request
+from .asgi import TWO_ORIGINS, Headers, Request
 from .config import ServerConfig
 from .cors_origins import compile_patterns, default_patterns
 from .error_catalog import ORIGIN_NOT_ALLOWED
-from .errors import quote
+from .errors import ApiError, quote
 
 ALLOW_ORIGIN = b"access-control-allow-origin"
 VARY_ORIGIN = (b"vary", b"Origin")
@@ -63,6 +63,12 @@ MAX_AGE_S = 7200  # how long a browser may reuse a preflight (Chromium caps it a
 _PREFLIGHT = b"access-control-request-method"
 _REQUESTED = b"access-control-request-headers"
 _ANYONE = ((ALLOW_ORIGIN, b"*"), EXPOSE)
+_LISTED = "the gateway's operator can add it to [server] cors_allow_origins."
+# cors_origins.py refuses to list it: pages of any site send it
+_NULL = (
+    "'null' is sent by sandboxed frames and file:// pages of any site, so no gateway "
+    "setting allows it: serve the page from an http(s) origin."
+)
 
 
 class Cors:
@@ -83,9 +89,7 @@ class Cors:
         elif self.allowed.fullmatch(origin):
             req.extra_headers.extend(((ALLOW_ORIGIN, origin), VARY_ORIGIN, EXPOSE))
         else:
-            raise ORIGIN_NOT_ALLOWED.build(
-                origin=quote(origin.decode("latin-1")), headers=[VARY_ORIGIN]
-            )
+            raise _refusal(origin)
 
     async def options(self, req: Request, methods: Sequence[str] | None) -> None:
         """OPTIONS on a path (`methods` None: no route has it, a preflight only). A
@@ -97,6 +101,16 @@ class Cors:
         else:
             allow = ", ".join([*methods, "OPTIONS"]).encode()
             await req.reply.respond(204, b"", [(b"allow", allow)], None)
+
+
+def _refusal(origin: bytes) -> ApiError:
+    """The 403, with what would let the page in: the list, unless no list could."""
+    shown, remedy = quote(origin.decode("latin-1")), _LISTED
+    if origin == TWO_ORIGINS:
+        shown, remedy = "(two Origin headers)", "a request carries one Origin header."
+    elif origin == b"null":
+        remedy = _NULL
+    return ORIGIN_NOT_ALLOWED.build(origin=shown, remedy=remedy, headers=[VARY_ORIGIN])
 
 
 def is_preflight(req: Request) -> bool:

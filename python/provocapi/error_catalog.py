@@ -95,8 +95,7 @@ ADAPTER_QUOTA = ErrorSpec(
 ORIGIN_NOT_ALLOWED = ErrorSpec(
     403,
     "origin_not_allowed",
-    "Browser calls from the origin {origin} are not allowed; the gateway's operator can "
-    "add it to [server] cors_allow_origins.",
+    "Browser calls from the origin {origin} are not allowed; {remedy}",
     headers=_NO_RETRY,
 )
 # /health, /health/ready, /metrics need no key: a page of any site could read them

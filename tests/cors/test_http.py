@@ -284,3 +284,18 @@ def test_two_origins_match_nothing(listed: Keyed) -> None:
             answer += chunk
     assert answer.startswith(b"HTTP/1.1 403"), answer[:300]
     assert b"access-control-allow-origin" not in answer.lower()
+
+
+def test_a_refusal_says_what_no_list_could_allow(keyless: Gateway) -> None:
+    """'null' cannot be listed (config refuses it) and two Origin headers match nothing:
+    the operator's remedy would be wrong, and the request's own mistake must show."""
+    with _client(keyless) as c:
+        null = c.get("/v1/models", headers={"origin": "null"})
+        two = c.get("/v1/models", headers=[("origin", SITE), ("origin", SITE)])
+    for r in (null, two):
+        _refused(r)
+        message = r.json()["error"]["message"]
+        assert "cors_allow_origins" not in message, message
+        assert "\x00" not in message, message
+    assert "sandboxed" in null.json()["error"]["message"]
+    assert "two Origin headers" in two.json()["error"]["message"]
