@@ -240,7 +240,10 @@ def serve(
         srv = cfg.server
         # Granian's own default when unset: its backlog shared among the processes
         per_process = srv.backpressure or max(1, srv.backlog // max(1, workers))
-        print(f"==> listening on http://{host}:{port}/v1 ({workers} worker process(es))")
+        # an IPv6 address goes in brackets in a URL (RFC 3986), else no client parses it
+        bracketed = f"[{host}]" if ":" in host and not host.startswith("[") else host
+        base = f"http://{bracketed}:{port}/v1"
+        print(f"==> listening on {base} ({workers} worker process(es))")
         print(
             f"    slow clients: headers within {srv.header_read_timeout_s:g} s (and idle "
             f"keep-alive), bodies within {srv.body_read_timeout_s:g} s, a stalled send "
@@ -251,12 +254,10 @@ def serve(
         if keyless:
             public = "" if is_loopback(host) else " ON A PUBLIC ADDRESS (--unsafe-no-auth-public)"
             print(f"    keyless:    any API key or none is tenant 'local'{public}")
-            print(f"    use:        OpenAI(base_url='http://{host}:{port}/v1', api_key='anything')")
+            print(f"    use:        OpenAI(base_url='{base}', api_key='anything')")
         else:
             print(f"    get a key:  {key_cmd}")
-            print(
-                f"    then:       OpenAI(base_url='http://{host}:{port}/v1', api_key='pk-prov-...')"
-            )
+            print(f"    then:       OpenAI(base_url='{base}', api_key='pk-prov-...')")
         sys.stdout.flush()
         server = Granian(
             "provocapi.app:create_app",

@@ -167,3 +167,25 @@ def test_with_keys_the_host_is_not_checked(sim: str, tmp_path: Path) -> None:
         assert _models(gw.url, "gateway.internal:443").status_code == 401
     finally:
         gw.stop()
+
+
+def test_on_ipv6_loopback_the_printed_url_works(sim: str, tmp_path: Path) -> None:
+    """`serve --host ::1` printed http://::1:PORT/v1, which no client parses."""
+    gw = Gateway(tmp_path, _config(sim), args=["--no-auth", "--host", "::1"])
+    gw.launch()
+    try:
+        out = poll(gw.output, lambda o: "use:" in o or not gw.alive(), timeout_s=60)
+        base = f"http://[::1]:{gw.port}/v1"
+        assert f"listening on {base} " in out, out
+        assert f"OpenAI(base_url='{base}'" in out, out
+        r = poll(lambda: _get_models(base), lambda r: r is not None, timeout_s=60)
+        assert r is not None and r.status_code == 200, r
+    finally:
+        gw.stop()
+
+
+def _get_models(base: str) -> httpx2.Response | None:
+    try:
+        return httpx2.get(f"{base}/models", timeout=5, trust_env=False)
+    except httpx2.TransportError:
+        return None  # not listening yet
