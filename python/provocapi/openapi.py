@@ -184,11 +184,13 @@ _HEALTH = {
 _HEALTH_REF: dict[str, object] = {"$ref": "#/components/schemas/Health"}
 _RELOADED = {
     "type": "object",
-    "required": ["status", "generation", "models"],
+    "required": ["status", "generation", "models", "not_applied"],
     "properties": {
         "status": {"const": "reloaded"},
         "generation": {"type": "integer"},
         "models": {"type": "array", "items": {"type": "string"}},
+        # `[server]`, `[usage]` and `redis_url` settings the file changed: at a restart
+        "not_applied": {"type": "array", "items": {"type": "string"}},
     },
 }
 _READY_MODEL = {

@@ -21,6 +21,7 @@ import logging
 import os
 from collections.abc import Callable
 from pathlib import Path
+from typing import NamedTuple
 
 import msgspec
 
@@ -32,6 +33,12 @@ log = logging.getLogger("provocapi")
 
 GENERATION_KEY = "cfg/generation"
 WATCH_S = 0.25  # how soon the other processes follow a reload
+
+
+class Reloaded(NamedTuple):
+    generation: int
+    # start-up settings the file now gives other values: in force after a restart only
+    not_applied: list[str]
 
 
 class Reloader:
@@ -54,14 +61,18 @@ class Reloader:
     def generation(self) -> int:
         return self.state.get(self.slot, 0)
 
-    def reload(self) -> int:
+    def reload(self) -> Reloaded:
         """Re-read the source config and publish it; ConfigError leaves everything as it was."""
         source = os.environ.get("PROVOCAPI_CONFIG_SOURCE") or None
         current = self.current()
+        loaded = _keep_simulated(config_mod.load(source), current)
+        not_applied = _startup_changes(loaded, current)
+        if not_applied:
+            log.warning("reload: %s keep their start-up values until a restart", not_applied)
         # the file is what a respawned worker, flusher or runner starts from: it must
         # hold the start-up sections too, or that process alone would serve with the
         # edited ones (a reloaded `auth = "none"` made one process keyless)
-        new = _keep_startup(_keep_simulated(config_mod.load(source), current), current)
+        new = _keep_startup(loaded, current)
         effective = os.environ.get("PROVOCAPI_EFFECTIVE_CONFIG")
         if effective:
             path = Path(effective)
@@ -73,7 +84,7 @@ class Reloader:
             self._apply_file(Path(effective), gen)  # the file may hold a later reload's
         else:
             self._apply(new, gen)
-        return gen
+        return Reloaded(gen, not_applied)
 
     async def watch(self) -> None:
         effective = os.environ.get("PROVOCAPI_EFFECTIVE_CONFIG")
@@ -102,6 +113,20 @@ def _keep_startup(new: Config, current: Config) -> Config:
     return msgspec.structs.replace(
         new, server=current.server, usage=current.usage, redis_url=current.redis_url
     )
+
+
+def _startup_changes(loaded: Config, current: Config) -> list[str]:
+    """The start-up settings whose value in `loaded` is not the one in force (serve's
+    flags, such as --no-auth, count as in force)."""
+    changed = [
+        f"{section}.{name}"
+        for section in ("server", "usage")
+        for name in getattr(current, section).__struct_fields__
+        if getattr(getattr(loaded, section), name) != getattr(getattr(current, section), name)
+    ]
+    if loaded.redis_url != current.redis_url:
+        changed.append("redis_url")
+    return sorted(changed)
 
 
 def _keep_simulated(new: Config, current: Config) -> Config:

@@ -68,3 +68,26 @@ def test_the_effective_file_keeps_the_startup_sections(
     assert on_disk.redis_url == start.redis_url
     assert on_disk.models[0].aliases == ["new-alias"]  # the reload itself took effect
     assert applied[-1] == on_disk  # and the process that reloaded applies the same
+
+
+def test_a_reload_names_the_start_up_settings_it_left_as_they_were(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Else an operator who adds a web app's origin and reloads sees "reloaded" and
+    pages still refused, with nothing saying a restart is needed."""
+    source = tmp_path / "provocapi.toml"
+    source.write_text(START)
+    start = config.load(source)
+    monkeypatch.setenv("PROVOCAPI_CONFIG_SOURCE", str(source))
+    monkeypatch.delenv("PROVOCAPI_EFFECTIVE_CONFIG", raising=False)
+    reloader = Reloader(StateTable(str(tmp_path / "state.bin")), lambda: start, lambda _: None)
+    assert reloader.reload().not_applied == []  # the same file: nothing pending
+    source.write_text(EDITED)
+    assert reloader.reload().not_applied == [
+        "redis_url",
+        "server.admin_key",
+        "server.auth",
+        "server.max_body_bytes",
+        "usage.flush_interval_ms",
+        "usage.spool_dir",
+    ]

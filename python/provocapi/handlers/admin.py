@@ -18,10 +18,17 @@ def require_admin(gw: Gateway, req: Request) -> None:
 async def reload(gw: Gateway, req: Request) -> str:
     require_admin(gw, req)
     try:
-        gen = gw.reloader.reload()
+        done = gw.reloader.reload()
     except ConfigError as exc:
         raise INVALID_CONFIG.build(reason=exc) from None
+    models = [m.id for m in gw.cfg.models]
     await req.respond_json(
-        200, {"status": "reloaded", "generation": gen, "models": [m.id for m in gw.cfg.models]}
+        200,
+        {
+            "status": "reloaded",
+            "generation": done.generation,
+            "models": models,
+            "not_applied": done.not_applied,
+        },
     )
     return "-"
