@@ -195,9 +195,18 @@ def _addressed_here(req: Request) -> None:
     server = req.scope.get("server")
     if not server or not is_loopback(str(server[0])):
         return
+    named = False
     for name, value in req.scope["headers"]:
-        if name == b"host" and not is_local_host_header(value):
-            raise HOST_NOT_LOCAL.build(host=quote(value.decode("latin-1")))
+        if name == b"host":
+            named = True
+            if not is_local_host_header(value):
+                shown = quote(value.decode("latin-1")) if value.strip() else _NO_HOST
+                raise HOST_NOT_LOCAL.build(host=shown)
+    if not named:  # HTTP/1.0 may send none: it names no machine, this one least of all
+        raise HOST_NOT_LOCAL.build(host=_NO_HOST)
+
+
+_NO_HOST = "(no Host header)"
 
 
 def _hint(auth: bytes) -> str:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+import socket
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -189,3 +190,19 @@ def _get_models(base: str) -> httpx2.Response | None:
         return httpx2.get(f"{base}/models", timeout=5, trust_env=False)
     except httpx2.TransportError:
         return None  # not listening yet
+
+
+def test_keyless_refuses_a_call_that_names_no_host(keyless: Gateway) -> None:
+    """HTTP/1.0 may leave Host out: a call that names no machine is not one addressed
+    to this one, and the refusal says what was missing."""
+    port = int(keyless.url.rsplit(":", 1)[1])
+    for head in (b"GET /v1/models HTTP/1.0\r\n\r\n", b"GET /v1/models HTTP/1.1\r\nHost:\r\n\r\n"):
+        with socket.create_connection(("127.0.0.1", port), timeout=10) as sock:
+            sock.sendall(head)
+            answer = b""
+            while chunk := sock.recv(65536):
+                answer += chunk
+                if b'"code":"host_not_allowed"}}' in answer:
+                    break
+        assert answer.split(b"\r\n", 1)[0].endswith(b"403 Forbidden"), answer
+        assert b"(no Host header)" in answer, answer
