@@ -60,6 +60,8 @@ def _regex(pattern: str) -> str:
             raise OriginPatternError("the port must be 1..65535 or *")
         if _DEFAULT_PORTS.get(scheme) == port:
             raise OriginPatternError(f"browsers leave out {scheme}'s default port: drop ':{port}'")
+    if not host.isascii():
+        raise OriginPatternError(_punycode_hint(scheme, host, port))
     if not _HOST.fullmatch(host) or host.startswith("*.["):
         raise OriginPatternError("the host must be a name, an IP address or *.domain")
     out = re.escape(f"{scheme}://")
@@ -70,6 +72,17 @@ def _regex(pattern: str) -> str:
     if port == ANY:
         return out + r"(?::[0-9]{1,5})?"
     return out + (re.escape(":" + port) if port else "")
+
+
+def _punycode_hint(scheme: str, host: str, port: str) -> str:
+    """Browsers send an international name in its ASCII form (punycode): say which."""
+    wild, name = ("*.", host[2:]) if host.startswith("*.") else ("", host)
+    try:
+        ascii_name = name.encode("idna").decode("ascii")
+    except UnicodeError:
+        return "the host must be a name, an IP address or *.domain"
+    suggested = f"{scheme}://{wild}{ascii_name}" + (f":{port}" if port else "")
+    return f"browsers send an international name in punycode: write '{suggested}'"
 
 
 def compile_patterns(patterns: Sequence[str]) -> re.Pattern[bytes] | None:
