@@ -4,9 +4,10 @@ An ASGI app cannot close its connection: when it returns (or raises) mid-answer,
 Granian keeps the connection open until what it buffered is written, and a client
 that never reads never takes it (measured: bench/slow_reader.py). The socket is
 found among the process's descriptors by the scope's `client` and `server`
-addresses, and reset on a duplicate of it: SO_LINGER 0, then shutdown. Granian's
-pending write fails, it closes its descriptor, and the kernel sends a RST and frees
-the unsent bytes. The descriptor itself is never closed here.
+addresses (Granian's `server` is the address it listens on: behind 0.0.0.0 or ::
+only its port counts), and reset on a duplicate of it: SO_LINGER 0, then shutdown.
+Granian's pending write fails, it closes its descriptor, and the kernel sends a RST
+and frees the unsent bytes. The descriptor itself is never closed here.
 
 Only a cut client pays for this: one pass over the process's descriptors, about
 6 to 10 µs each on a loaded two-core machine (a dup, the peer's address, a close),
@@ -31,6 +32,8 @@ _LINGER_ABORT = struct.pack("ii", 1, 0)
 
 Address = tuple[str, int]
 Key = tuple[Address, Address]  # (our end, the client's end), normalized
+ANY_ADDRESS = "*"  # our end's host in a key when the server listens on all addresses
+_UNSPECIFIED = frozenset({"0.0.0.0", "::"})
 
 
 def _address(raw: Sequence[object] | None) -> Address | None:
@@ -53,6 +56,10 @@ def scope_key(server: Sequence[object] | None, client: Sequence[object] | None) 
     ours, theirs = _address(server), _address(client)
     if ours is None or theirs is None:
         return None  # not TCP (a Unix socket): nothing to find
+    if ours[0] in _UNSPECIFIED:
+        # Granian's `server` is the address it listens on: behind 0.0.0.0 or ::, our
+        # end is known by its port alone (the client's address and port tell it apart)
+        ours = (ANY_ADDRESS, ours[1])
     return ours, theirs
 
 
@@ -96,7 +103,9 @@ def reset(keys: set[Key]) -> int:
             if type(peer) is not tuple or peer[1] not in ports:
                 continue
             ours, theirs = _address(sock.getsockname()), _address(peer)
-            if ours is None or theirs is None or (ours, theirs) not in keys:
+            if ours is None or theirs is None:
+                continue
+            if (ours, theirs) not in keys and ((ANY_ADDRESS, ours[1]), theirs) not in keys:
                 continue
             if sock.getsockopt(socket.SOL_SOCKET, socket.SO_TYPE) != socket.SOCK_STREAM:
                 continue
