@@ -192,8 +192,10 @@ class Gateway:
 def _addressed_here(req: Request) -> None:
     """A keyless call over loopback must name this machine in Host (loopback.py says
     why); one reaching a public address (--unsafe-no-auth-public) came as that allows."""
-    server = req.scope.get("server")
-    if not server or not is_loopback(str(server[0])):
+    # Granian's `server` is the address it listens on: behind 0.0.0.0 or :: the
+    # client's address tells a call over loopback (it is then loopback too)
+    ends = (req.scope.get("server"), req.scope.get("client"))
+    if not any(end and is_loopback(str(end[0])) for end in ends):
         return
     named = False
     for name, value in req.scope["headers"]:

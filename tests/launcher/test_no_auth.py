@@ -114,9 +114,9 @@ def test_a_public_address_is_refused(sim: str, tmp_path: Path, how: str) -> None
 
 
 def test_which_addresses_are_loopback() -> None:
-    for host in ("127.0.0.1", "127.1.2.3", "::1", "[::1]", "localhost"):
+    for host in ("127.0.0.1", "127.1.2.3", "::1", "[::1]", "localhost", "::ffff:127.0.0.1"):
         assert is_loopback(host), host
-    for host in ("0.0.0.0", "::", "10.0.0.5", "example.com", "192.168.1.1"):
+    for host in ("0.0.0.0", "::", "10.0.0.5", "example.com", "192.168.1.1", "::ffff:10.0.0.5"):
         assert not is_loopback(host), host
     keyless = config_mod.parse('[server]\nauth = "none"\n')
     keyed = config_mod.parse("")
@@ -206,3 +206,18 @@ def test_keyless_refuses_a_call_that_names_no_host(keyless: Gateway) -> None:
                     break
         assert answer.split(b"\r\n", 1)[0].endswith(b"403 Forbidden"), answer
         assert b"(no Host header)" in answer, answer
+
+
+def test_on_all_addresses_calls_over_loopback_are_still_checked(sim: str, tmp_path: Path) -> None:
+    """`--unsafe-no-auth-public --host 0.0.0.0`: Granian's scope names 0.0.0.0 as the
+    server, whichever address the client reached; a call that came over loopback
+    (DNS rebinding in this machine's browser) must still name this machine."""
+    args = ["--no-auth", "--unsafe-no-auth-public", "--host", "0.0.0.0"]
+    gw = Gateway(tmp_path, _config(sim), args=args).start()
+    try:
+        r = _models(gw.url, "evil.example")  # gw.url is 127.0.0.1
+        assert r.status_code == 403, r.text
+        assert r.json()["error"]["code"] == "host_not_allowed"
+        assert _models(gw.url, "localhost").status_code == 200
+    finally:
+        gw.stop()
