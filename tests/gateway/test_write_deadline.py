@@ -6,7 +6,7 @@ left, the task is usable afterwards), sends that complete however slowly in all 
 not, a cancellation that is not the deadline's still propagates, and the sweeper
 goes away when no stream is left; a connection is found and reset by its scope's
 addresses. The end-to-end case (a real socket that is never
-read, its connection reset) is tests/faults/test_slow_readers.py.
+read, its connection reset) is tests/faults/test_reader_faults.py.
 """
 
 from __future__ import annotations
