@@ -71,9 +71,6 @@ class Stack:
             workers = [{{ url = "http://127.0.0.1:{self.sim_port}", max_concurrency = 1 }}]
             """,
             workers=1,
-            # on all addresses, as in a container: Granian's scope then names 0.0.0.0
-            # as the server, not the address the client reached (conn_reset.py)
-            args=("--host", "0.0.0.0"),
         )
         try:
             self.gw.start()
