@@ -21,6 +21,10 @@ LOOPBACK = (
     "https://localhost:*",
     "https://127.0.0.1:*",
     "https://[::1]:*",
+    # names under .localhost: browsers resolve them to loopback themselves (RFC 6761),
+    # so their pages are this machine's too, as the keyless Host check agrees
+    "http://*.localhost:*",
+    "https://*.localhost:*",
 )
 _DEFAULT_PORTS = {"http": "80", "https": "443"}
 _SCHEME = re.compile(r"[a-z][a-z0-9+.-]*")
@@ -110,5 +114,5 @@ def describe(patterns: Sequence[str] | None, keyless: bool) -> str:
     if not patterns:
         return "no web page (cors_allow_origins = [])"
     if tuple(patterns) == LOOPBACK:
-        return "pages served from this machine (localhost, 127.0.0.1, [::1], any port)"
+        return "pages served from this machine (localhost, *.localhost, 127.0.0.1, [::1], any port)"
     return "pages of " + ", ".join(patterns)

@@ -36,8 +36,10 @@ def _server(line: str) -> str:
          ["http://example.com", "http://a.example.com:123456", "http://aexample.com"]),
         (["http://[::1]:8080", "https://10.0.0.7"], ["http://[::1]:8080", "https://10.0.0.7"],
          ["http://[::1]", "https://10.0.0.70"]),
-        (list(LOOPBACK), ["http://localhost:1", "https://127.0.0.1", "http://[::1]:65535"],
-         ["http://localhost.example", "http://127.0.0.2:80", "file://", "null"]),
+        (list(LOOPBACK), ["http://localhost:1", "https://127.0.0.1", "http://[::1]:65535",
+                          "http://app.localhost:5173", "https://a.b.localhost"],
+         ["http://localhost.example", "http://127.0.0.2:80", "file://", "null",
+          "http://localhost.evil.example", "http://evil.example/.localhost"]),
         ([], [], ["http://localhost:5173", "https://app.example.com"]),
     ],
 )  # fmt: skip

@@ -195,6 +195,7 @@ def test_keyless_operations_routes_are_not_for_pages(keyed: Keyed, path: str) ->
         "http://[::1]:3000",
         "http://localhost",
         "https://localhost:8443",
+        "http://app.localhost:5173",  # browsers resolve .localhost to loopback
     ],
 )
 def test_keyless_lets_this_machine_s_pages_in(keyless: Gateway, origin: str) -> None:
