@@ -324,6 +324,9 @@ class Tokenizer:
 
     def special_id(self, token: str) -> int | None:
         """The id of a special, added or control token, by its text."""
+    @property
+    def id_end(self) -> int:
+        """One past the largest token id (added tokens included): ids a prompt may give."""
 
 # --- routing: worker picks over the shared state table (rust/src/bindings/routing.rs) ---
 

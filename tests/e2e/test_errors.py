@@ -172,6 +172,29 @@ def test_max_tokens_over_cap_completions(client: openai.OpenAI) -> None:
                 "invalid_value", "max_tokens")  # fmt: skip
 
 
+LLAMA3_ID_END = 128_256  # Llama 3's tokenizer: 128,000 ranks and 256 specials
+
+
+@pytest.mark.parametrize(
+    ("prompt", "param"),
+    [([LLAMA3_ID_END], "prompt"), ([9, 999_999_999], "prompt"),
+     ([[9], [9, LLAMA3_ID_END + 5]], "prompt[1]")],
+)  # fmt: skip
+def test_token_ids_past_the_vocabulary(
+    client: openai.OpenAI, prompt: list[Any], param: str
+) -> None:
+    """An id the model's vocabulary lacks never reaches a worker, whose embedding lookup
+    would index past its table (on a GPU, an out-of-range index can take it down)."""
+    with pytest.raises(openai.BadRequestError) as ei:
+        client.completions.create(model=MODEL, prompt=prompt, max_tokens=2)
+    check_error(ei.value, openai.BadRequestError, 400, "invalid_request_error",
+                "invalid_value", param)  # fmt: skip
+    assert "not in the model's vocabulary" in ei.value.message
+    # the vocabulary's last id, and its first, are served
+    last = client.completions.create(model=MODEL, prompt=[0, LLAMA3_ID_END - 1], max_tokens=2)
+    assert last.choices and last.usage is not None and last.usage.prompt_tokens == 2
+
+
 @pytest.mark.parametrize(
     ("field", "value"), [("temperature", 3), ("temperature", -0.5), ("top_p", 1.5), ("n", 0)]
 )

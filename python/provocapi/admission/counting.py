@@ -25,6 +25,7 @@ import orjson
 from .._core import Tokenizer
 from ..call import Call
 from ..config import Config
+from ..error_catalog import invalid
 from .vocabularies import load
 
 PER_MESSAGE = 4  # role header and end-of-turn tokens, about what every family spends
@@ -66,6 +67,22 @@ def token_ids_lens(prompt: list[Any]) -> list[int] | None:
     if prompt and all(isinstance(x, list) for x in prompt):
         return [len(x) for x in prompt]
     return None
+
+
+def ids_in_vocabulary(prompt: list[Any], id_end: int, param: str) -> None:
+    """A prompt given as ids names tokens of the model's vocabulary: a larger id would
+    have the worker index past its embedding table (on a GPU, an out-of-range index
+    can take the worker down). Negative ids were refused with the request's shape."""
+    nested = type(prompt[0]) is list
+    for i, ids in enumerate(prompt if nested else [prompt]):
+        top = max(ids, default=-1)  # empty arrays were refused with the shape
+        if top >= id_end:
+            where = f"{param}[{i}]" if nested else param
+            raise invalid(
+                f"Invalid '{where}': token id {top} is not in the model's vocabulary "
+                f"(ids 0 to {id_end - 1}).",
+                param=where,
+            )
 
 
 def tool_texts(tools: list[Any], family: str) -> list[str]:
@@ -180,5 +197,9 @@ class Counter:
             return Prompt(tok, None, None, [], [inp], None)
         ids = token_ids_lens(inp)
         if ids is not None:
+            if tok is not None:
+                ids_in_vocabulary(
+                    inp, tok.id_end, "prompt" if call.kind == "completion" else "input"
+                )
             return Prompt(tok, None, None, [], [], ids)
         return Prompt(tok, None, None, [], [x for x in inp if isinstance(x, str)], None)

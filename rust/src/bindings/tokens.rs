@@ -38,6 +38,8 @@ fn detached<T: Send>(py: Python<'_>, size: usize, f: impl FnOnce() -> T + Send) 
 #[pyclass(name = "Tokenizer", frozen, module = "provocapi._core")]
 pub struct PyTokenizer {
     vocab: Vocab,
+    // Vocab::id_end, found once (a `tokenizers` vocabulary is scanned for it).
+    id_end: u32,
     // Counts of repeated texts (system prompts, tools, earlier turns).
     cache: CountCache,
 }
@@ -57,8 +59,10 @@ impl PyTokenizer {
                 LoadError::Io(io) => PyOSError::new_err(format!("{}: {io}", path.display())),
                 LoadError::Invalid(_) => CoreError::new_err(format!("{}: {e}", path.display())),
             })?;
+        let id_end = vocab.id_end();
         Ok(PyTokenizer {
             vocab,
+            id_end,
             cache: CountCache::new(tokens::cache_capacity()),
         })
     }
@@ -126,6 +130,12 @@ impl PyTokenizer {
 
     fn special_id(&self, token: &str) -> Option<u32> {
         self.vocab.special_id(token)
+    }
+
+    /// One past the largest token id of the vocabulary (added tokens included).
+    #[getter]
+    fn id_end(&self) -> u32 {
+        self.id_end
     }
 }
 

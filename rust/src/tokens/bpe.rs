@@ -38,6 +38,8 @@ pub struct BytePairEncoder {
     by_text: AHashMap<String, u32>,
     /// Added to every rank (Tekken numbers its vocabulary after the specials).
     offset: u32,
+    /// One past the largest id any token has (ranks, specials, controls).
+    id_end: u32,
     nfc: bool,
     /// Every single byte has a rank, so a piece's token count is its number
     /// of merged parts (no id lookups when only counting).
@@ -127,6 +129,9 @@ impl BytePairEncoder {
             }
         }
         let merges = Merges::new(&ranks);
+        let top_rank = ranks.values().max().map(|&r| r.saturating_add(offset));
+        let top_named = by_text.values().max().copied();
+        let id_end = top_rank.max(top_named).map_or(0, |id| id.saturating_add(1));
         BytePairEncoder {
             ranks: Ranks::new(ranks),
             merges,
@@ -137,6 +142,7 @@ impl BytePairEncoder {
             special_first,
             by_text,
             offset,
+            id_end,
             nfc,
             all_bytes,
             words: Mutex::new(AHashMap::new()),
@@ -146,6 +152,12 @@ impl BytePairEncoder {
                 WORD_CACHE
             },
         }
+    }
+
+    /// One past the largest token id: an id from `0` to this (exclusive) names a
+    /// token of this vocabulary.
+    pub fn id_end(&self) -> u32 {
+        self.id_end
     }
 
     /// The id of a special or control token, by its text.

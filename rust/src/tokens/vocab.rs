@@ -44,6 +44,19 @@ impl Vocab {
         }
     }
 
+    /// One past the largest token id (added tokens included): a prompt given as
+    /// ids must stay below it, or a model would index past its embedding table.
+    pub fn id_end(&self) -> u32 {
+        match self {
+            Vocab::Hf(t) => t
+                .get_vocab(true)
+                .values()
+                .max()
+                .map_or(0, |&id| id.saturating_add(1)),
+            Vocab::Bpe(b) => b.id_end(),
+        }
+    }
+
     pub fn special_id(&self, token: &str) -> Option<u32> {
         match self {
             Vocab::Hf(t) => t.token_to_id(token),
