@@ -9,6 +9,7 @@ parameter (`messages[2].role`). Completions' `prompt` gets the same treatment;
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from typing import Any
 
 from . import whole_numbers
@@ -158,12 +159,20 @@ def token_lists(values: list[Any]) -> bool:
     return True
 
 
+def token_arrays(values: list[Any], param: str) -> Iterator[tuple[str, list[int]]]:
+    """Each array of token ids in `values` (one, or an array of them, as `token_lists`
+    took it), with the parameter that names it: `param` or `param[i]`."""
+    if type(values[0]) is not list:
+        yield param, values
+        return
+    for i, ids in enumerate(values):
+        yield f"{param}[{i}]", ids
+
+
 def token_ids_checked(values: list[Any], param: str) -> None:
     """After `token_lists` took `values`: as OpenAI, each array of token ids holds at
     least one, and no id is negative (a worker would index its embedding table with it)."""
-    nested = type(values[0]) is list
-    for i, ids in enumerate(values if nested else [values]):
-        where = f"{param}[{i}]" if nested else param
+    for where, ids in token_arrays(values, param):
         if not ids:
             raise invalid(f"Invalid '{where}': empty array of token ids.", param=where)
         low = min(ids)

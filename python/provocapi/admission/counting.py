@@ -26,6 +26,7 @@ from .._core import Tokenizer
 from ..call import Call
 from ..config import Config
 from ..error_catalog import invalid
+from ..request_shapes import token_arrays
 from .vocabularies import load
 
 PER_MESSAGE = 4  # role header and end-of-turn tokens, about what every family spends
@@ -73,11 +74,9 @@ def ids_in_vocabulary(prompt: list[Any], id_end: int, param: str) -> None:
     """A prompt given as ids names tokens of the model's vocabulary: a larger id would
     have the worker index past its embedding table (on a GPU, an out-of-range index
     can take the worker down). Negative ids were refused with the request's shape."""
-    nested = type(prompt[0]) is list
-    for i, ids in enumerate(prompt if nested else [prompt]):
+    for where, ids in token_arrays(prompt, param):
         top = max(ids, default=-1)  # empty arrays were refused with the shape
         if top >= id_end:
-            where = f"{param}[{i}]" if nested else param
             raise invalid(
                 f"Invalid '{where}': token id {top} is not in the model's vocabulary "
                 f"(ids 0 to {id_end - 1}).",
