@@ -87,7 +87,7 @@ ROUTE_ERRORS: dict[tuple[str, str], tuple[ErrorSpec, ...]] = {
     ("/v1/batch/{batch_id}", "GET"): A_BATCH,
     ("/v1/batch/{batch_id}/cancel", "POST"): (*A_BATCH, E.BATCH_NOT_CANCELLABLE),
     ("/v1/batch/{batch_id}/output", "GET"): (*A_BATCH, E.BATCH_NOT_FINISHED),
-    ("/v1/adapters", "GET"): (*ANY, *AUTH, E.INVALID_VALUE),
+    ("/v1/adapters", "GET"): (*LISTING, E.ADAPTER_ID_NOT_FOUND),  # an unknown `after`
     ("/v1/adapters", "POST"): (
         *ANY,
         *AUTH,

@@ -239,3 +239,46 @@ def test_a_call_in_flight_finishes_after_its_adapter_is_deleted(env: Env, tmp_pa
             assert parts and parts[0].model == f"{CHAT}:inflight"
             with pytest.raises(openai.NotFoundError):
                 chat(env, "t1", f"{CHAT}:inflight")
+
+
+def test_an_unknown_after_is_404_not_the_first_page(env: Env, tmp_path: Path) -> None:
+    """`after` positioned the list (`id > ?`) whatever it named, so a pager that lost
+    its place carried on from a guess; files and batches answer 404 `param: "after"`."""
+    files = good(tmp_path)
+    made: list[str] = []
+    with env.http("t1") as t1, env.http("t2") as t2, env.http(None) as admin:
+        try:
+            for i in range(3):
+                made.append(upload(t1, f"page-{i}", CHAT, files).json()["id"])
+            gone = made.pop()
+            assert t1.delete(f"/v1/adapters/{gone}").status_code == 200
+            theirs = upload(t2, "theirs", CHAT, files).json()["id"]
+            made.append(theirs)
+            for client, query, after in (
+                (t1, "", "adp_nope"),
+                (t1, "", gone),  # deleted: as GET /v1/adapters/{id} says, it is no more
+                (t1, "", theirs),  # another tenant's: as if absent
+                (admin, "&tenant=t1", theirs),  # not in the list asked for
+            ):
+                r = client.get(f"/v1/adapters?after={after}{query}")
+                assert r.status_code == 404, r.text
+                err = r.json()["error"]
+                assert (err["param"], err["code"]) == ("after", "adapter_not_found"), err
+                assert after in err["message"]
+            # a known cursor pages on, each adapter once
+            mine = [a for a in made if a != theirs]
+            walked: list[str] = []
+            page = t1.get("/v1/adapters?limit=1").json()
+            while True:
+                walked += [a["id"] for a in page["data"]]
+                if not page["has_more"]:
+                    break
+                page = t1.get(f"/v1/adapters?limit=1&after={page['last_id']}").json()
+            assert sorted(i for i in walked if i in mine) == sorted(mine)
+            assert len(walked) == len(set(walked))
+            assert admin.get(f"/v1/adapters?after={theirs}").status_code == 200
+            bad = t1.get("/v1/adapters?limit=0").json()["error"]
+            assert bad["param"] == "limit" and "from 1 to 100" in bad["message"]
+        finally:
+            for aid in made:
+                admin.delete(f"/v1/adapters/{aid}")

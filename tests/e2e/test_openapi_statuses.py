@@ -455,6 +455,7 @@ PROVOKE: dict[tuple[str, str], dict[int, Provoker]] = {
     ("/v1/adapters", "GET"): {
         400: _get("/v1/adapters?limit=0"),
         401: _get("/v1/adapters", None),
+        404: _get("/v1/adapters?after=adp_nope"),
         405: _wrong_method("/v1/adapters"),
     },
     ("/v1/adapters", "POST"): {

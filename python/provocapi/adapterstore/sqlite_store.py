@@ -12,6 +12,7 @@ from pathlib import Path
 import orjson
 
 from ..config import STORE_LORA_ID_START
+from ..listing import UnknownCursor
 from ..storage.sqlite_migrations import open_db
 from .schema import MIGRATIONS
 from .store import NameTaken, StoredAdapter
@@ -102,11 +103,18 @@ class SqliteAdapterStore:
             sql += " AND tenant = ?"
             args.append(tenant)
         if after is not None:
+            if not self._listed(tenant, after):
+                raise UnknownCursor(after)
             sql += " AND id > ?"
             args.append(after)
         sql += " ORDER BY id LIMIT ?"
         args.append(limit)
         return [_record(r) for r in self.conn.execute(sql, args).fetchall()]
+
+    def _listed(self, tenant: str | None, adapter_id: str) -> bool:
+        """Whether the list asked for (a tenant's, or every one's) holds this live id."""
+        got = self.get(adapter_id)
+        return got is not None and tenant in (None, got.tenant)
 
     def delete(self, adapter_id: str) -> bool:
         cur = self.conn.execute(

@@ -12,8 +12,9 @@ from pathlib import Path
 
 import orjson
 
+from ..listing import UnknownCursor
 from ..storage.sqlite_migrations import open_db
-from .records import ACTIVE, BatchRecord, FileRecord, Part, UnknownCursor
+from .records import ACTIVE, BatchRecord, FileRecord, Part
 from .schema import MIGRATIONS
 
 CHUNK = 64 * 1024

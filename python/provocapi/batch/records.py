@@ -58,9 +58,3 @@ class Part:
     file_id: str
     tmp: Path
     size: int
-
-
-class UnknownCursor(LookupError):
-    """A list's `after` names no object of the tenant: paging on from the top would
-    hand a client that lost its place the first page again (duplicates, or a loop),
-    so the routes answer 404 as for any id that does not exist."""

@@ -37,6 +37,7 @@ from ..lora_files import CONFIG_FILE, WEIGHTS_FILE, AdapterFileError
 from ..multipart import Form, bad, form_boundary, read_form, request_chunks
 from ..query_params import query_dict
 from ..schemas import ADAPTER_NAME_PATTERN, HF_REPO_PATTERN, HF_REVISION_PATTERN
+from .paging import known_cursor, page_size
 
 log = logging.getLogger("provocapi")
 
@@ -249,16 +250,11 @@ def _fetch_and_check(
 async def list_adapters(gw: Gateway, req: Request) -> str:
     tenant = _caller(gw, req)
     q = query_dict(req.scope.get("query_string", b""), keep_blank=False)
-    after = q.get("after")
-    try:
-        limit = int(q.get("limit", "20"))
-    except ValueError:
-        raise invalid("limit must be an integer.", param="limit") from None
-    if not 1 <= limit <= MAX_LIST:
-        raise invalid(f"limit must be between 1 and {MAX_LIST}.", param="limit")
+    limit = page_size(q, MAX_LIST, default=20)
     if tenant is None and "tenant" in q:
         tenant = q["tenant"]
-    rows = gw.adapter_store.list(tenant, after, limit + 1)
+    with known_cursor(ADAPTER_ID_NOT_FOUND, "adapter_id"):
+        rows = gw.adapter_store.list(tenant, q.get("after"), limit + 1)
     await req.respond_json(200, cursor_page(rows, limit, StoredAdapter.public))
     return "-"
 

@@ -9,7 +9,7 @@ import msgspec
 from ..asgi import Request
 from ..batch import objects
 from ..batch.local import new_id
-from ..batch.records import ENDPOINTS, FINAL, BatchRecord, FileRecord, UnknownCursor
+from ..batch.records import ENDPOINTS, FINAL, BatchRecord, FileRecord
 from ..batch.service import OffLoopStores, handler_stores
 from ..batch.upload import header, limited, query
 from ..decoding import decode
@@ -25,7 +25,8 @@ from ..gateway import Gateway
 from ..keys import KeyRecord
 from ..listing import cursor_page
 from ..multipart import request_chunks
-from .files import live_file, page_size, read_form, stream_file, upload_limits
+from .files import live_file, read_form, stream_file, upload_limits
+from .paging import known_cursor, page_size
 
 WINDOW = "24h"
 # OpenAI's Metadata: at most 16 pairs, keys up to 64 characters, values up to 512
@@ -124,12 +125,10 @@ async def _batch(st: OffLoopStores, tenant: str, batch_id: str) -> BatchRecord:
 async def list_batches(gw: Gateway, req: Request) -> str:
     key = gw.authenticate(req)
     params = query(req)
-    limit = page_size(params, 100) if "limit" in params else 20
+    limit = page_size(params, 100, default=20)
     st = await handler_stores(gw)
-    try:
+    with known_cursor(BATCH_NOT_FOUND):
         found = await st.run(st.batches.page, key.tenant, params.get("after"), limit + 1)
-    except UnknownCursor as exc:  # 404, not the first page again: no pager may loop
-        raise BATCH_NOT_FOUND.build(id=quote(exc.args[0]), param="after") from None
     await req.respond_json(200, cursor_page(found, limit, objects.batch_object))
     return "-"
 

@@ -6,7 +6,7 @@ import time
 
 from ..asgi import Request
 from ..batch import objects
-from ..batch.records import FileRecord, UnknownCursor
+from ..batch.records import FileRecord
 from ..batch.service import OffLoopStores, handler_stores
 from ..batch.upload import UploadLimits, limited, query
 from ..error_catalog import FILE_IN_USE, FILE_NOT_FOUND, FILE_TOO_LARGE, UNKNOWN_URL, invalid
@@ -15,6 +15,7 @@ from ..gateway import Gateway
 from ..listing import cursor_page
 from ..multipart import MalformedMultipart, MultipartReader, bad, form_boundary, request_chunks
 from ..schemas import FILE_PURPOSES
+from .paging import known_cursor, page_size
 
 PURPOSES = FILE_PURPOSES
 FIELD_BYTES = 4096
@@ -91,17 +92,6 @@ async def create_file(gw: Gateway, req: Request) -> str:
     return "-"
 
 
-def page_size(params: dict[str, str], most: int) -> int:
-    raw = params.get("limit", str(most))
-    try:
-        limit = int(raw)
-    except ValueError:
-        limit = 0
-    if not 1 <= limit <= most:
-        raise invalid(f"'limit' must be an integer from 1 to {most}.", param="limit")
-    return limit
-
-
 async def list_files(gw: Gateway, req: Request) -> str:
     key = gw.authenticate(req)
     params = query(req)
@@ -111,11 +101,9 @@ async def list_files(gw: Gateway, req: Request) -> str:
         raise invalid("'order' must be asc or desc.", param="order")
     now = time.time()
     st = await handler_stores(gw)
-    try:
+    with known_cursor(FILE_NOT_FOUND):
         found = await st.run(st.files.page, key.tenant, params.get("purpose"),
                              params.get("after"), limit + 1, order, now)  # fmt: skip
-    except UnknownCursor as exc:  # 404, not the first page again: no pager may loop
-        raise FILE_NOT_FOUND.build(id=quote(exc.args[0]), param="after") from None
     await req.respond_json(200, cursor_page(found, limit, objects.file_object))
     return "-"
 
