@@ -16,6 +16,7 @@ from urllib.parse import urlsplit
 
 import msgspec
 
+from .cors_headers import HeaderNameError, header_names
 from .cors_origins import OriginPatternError, compile_patterns
 from .vocab import BUILTIN, MissingVocabulary, builtin_path, spec_for
 
@@ -196,6 +197,8 @@ class ServerConfig(msgspec.Struct, forbid_unknown_fields=True, frozen=True):
     # web pages that may call from a browser (cors_origins.py); None: any with keys,
     # this machine's only when keyless (docs/config.md says why)
     cors_allow_origins: list[str] | None = None
+    # request headers pages may send besides the gateway's own (cors_headers.py)
+    cors_allow_headers: list[str] = msgspec.field(default_factory=list)
 
 
 StoreKind = Literal["sqlite", "clickhouse"]
@@ -461,6 +464,10 @@ def check_server(s: ServerConfig, source: str) -> None:
         compile_patterns(s.cors_allow_origins or ())
     except OriginPatternError as exc:
         raise ConfigError(f"{source}: server.cors_allow_origins: {exc}") from None
+    try:
+        header_names(s.cors_allow_headers)
+    except HeaderNameError as exc:
+        raise ConfigError(f"{source}: server.cors_allow_headers: {exc}") from None
 
 
 def check_batch(b: BatchConfig, source: str) -> None:

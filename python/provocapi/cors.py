@@ -17,6 +17,7 @@ from collections.abc import Sequence
 
 from .asgi import TWO_ORIGINS, Headers, Request
 from .config import ServerConfig
+from .cors_headers import TOKEN, header_names
 from .cors_origins import compile_patterns, default_patterns
 from .error_catalog import ORIGIN_NOT_ALLOWED
 from .errors import ApiError, quote
@@ -58,10 +59,13 @@ ALLOWED_HEADERS = frozenset(
 SDK_HEADER_PREFIX = b"x-stainless-"  # the SDKs' platform, retry-count and timeout headers
 # the methods any route takes: the preflight of a path no route has lets its call through
 # to the 404 that names the mistake, rather than a bare network error in the page
-ANY_ROUTE_METHODS = "GET, HEAD, POST, DELETE"
+ANY_ROUTE_METHODS = ("GET", "HEAD", "POST", "DELETE")
 MAX_AGE_S = 7200  # how long a browser may reuse a preflight (Chromium caps it at 2 hours)
 _PREFLIGHT = b"access-control-request-method"
 _REQUESTED = b"access-control-request-headers"
+# Chromium's Private Network Access: a public site's page calling a private address
+_PRIVATE_ASKED = b"access-control-request-private-network"
+_PRIVATE_ALLOWED = (b"access-control-allow-private-network", b"true")
 _ANYONE = ((ALLOW_ORIGIN, b"*"), EXPOSE)
 _LISTED = "the gateway's operator can add it to [server] cors_allow_origins."
 # cors_origins.py refuses to list it: pages of any site send it
@@ -74,13 +78,18 @@ _NULL = (
 class Cors:
     """The policy of `[server]`, fixed at start-up as the rest of `[server]` is."""
 
-    __slots__ = ("allowed",)
+    __slots__ = ("allowed", "headers", "private_network")
 
     def __init__(self, server: ServerConfig) -> None:
+        keyless = server.auth == "none"
         patterns = server.cors_allow_origins
         if patterns is None:
-            patterns = list(default_patterns(keyless=server.auth == "none"))
+            patterns = list(default_patterns(keyless=keyless))
         self.allowed = compile_patterns(patterns)  # None: any origin
+        self.headers = ALLOWED_HEADERS | header_names(server.cors_allow_headers)
+        # keyless, only the origin stands between a public site and the workers: PNA's
+        # own case (docs/config.md); with keys a key authenticates, as on a public address
+        self.private_network = not keyless
 
     def admit(self, req: Request, origin: bytes) -> None:
         """A page of `origin` calls: its answer is made readable there, or 403."""
@@ -96,11 +105,40 @@ class Cors:
         preflight is told what the call may use; a plain OPTIONS (RFC 9110 9.3.7) gets
         the path's methods in Allow."""
         if methods is None or is_preflight(req):
-            requested = next((v for n, v in req.scope["headers"] if n == _REQUESTED), None)
-            await req.reply.respond(204, b"", _preflight(methods, requested), None)
+            await req.reply.respond(204, b"", self._preflight(req, methods), None)
         else:
             allow = ", ".join([*methods, "OPTIONS"]).encode()
             await req.reply.respond(204, b"", [(b"allow", allow)], None)
+
+    def _preflight(self, req: Request, methods: Sequence[str] | None) -> Headers:
+        method, requested, private = b"", b"", False
+        for name, value in req.scope["headers"]:
+            if name == _PREFLIGHT:
+                method = value
+            elif name == _REQUESTED:
+                requested = value
+            elif name == _PRIVATE_ASKED:
+                private = value.strip().lower() == b"true"
+        takes = ANY_ROUTE_METHODS if methods is None else methods
+        listed = ", ".join(takes).encode()
+        # a method the path does not take is allowed too, after the path's own: the call
+        # then gets the 405 naming them (or the 404), readable by the page, where a
+        # refused preflight is a bare network error ("Connection error." in the SDK)
+        if TOKEN.fullmatch(method) and method.decode() not in takes:
+            listed += b", " + method
+        out = [
+            (b"access-control-allow-methods", listed),
+            (b"access-control-max-age", str(MAX_AGE_S).encode()),
+        ]
+        if requested:
+            # only those it may send: the browser refuses the call if one it needs is missing
+            names = [n.strip().lower() for n in requested.split(b",")]
+            allowed = [n for n in names if n in self.headers or n.startswith(SDK_HEADER_PREFIX)]
+            if allowed:
+                out.append((b"access-control-allow-headers", b", ".join(allowed)))
+        if private and self.private_network:
+            out.append(_PRIVATE_ALLOWED)
+        return out
 
 
 def _refusal(origin: bytes) -> ApiError:
@@ -120,20 +158,3 @@ def is_preflight(req: Request) -> bool:
         and req.origin is not None
         and any(name == _PREFLIGHT for name, _ in req.scope["headers"])
     )
-
-
-def _preflight(methods: Sequence[str] | None, requested: bytes | None) -> Headers:
-    out = [
-        (
-            b"access-control-allow-methods",
-            (ANY_ROUTE_METHODS if methods is None else ", ".join(methods)).encode(),
-        ),
-        (b"access-control-max-age", str(MAX_AGE_S).encode()),
-    ]
-    if requested:
-        # only those it may send: the browser refuses the call if one it needs is missing
-        names = [n.strip().lower() for n in requested.split(b",")]
-        allowed = [n for n in names if n in ALLOWED_HEADERS or n.startswith(SDK_HEADER_PREFIX)]
-        if allowed:
-            out.append((b"access-control-allow-headers", b", ".join(allowed)))
-    return out

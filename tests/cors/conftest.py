@@ -14,6 +14,7 @@ from harness.sims import sim_url
 MODEL = "llama-3.1-8b-instruct"
 LISTED = "https://app.example.com"  # the listed gateway's one exact origin
 LISTED_WILD = "http://*.dev.example:*"  # and a pattern
+EXTRA_HEADERS = '["X-Trace-Id", "traceparent"]'  # the listed gateway's cors_allow_headers
 ADMIN = "admin-cors-5e1d"
 
 
@@ -73,7 +74,11 @@ def keyless(sim: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Gate
 @pytest.fixture(scope="package")
 def listed(sim: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Keyed]:
     """Keys required, and only the listed origins."""
-    server = f'cors_allow_origins = ["{LISTED}", "{LISTED_WILD}"]\nadmin_key = "{ADMIN}"'
+    server = (
+        f'cors_allow_origins = ["{LISTED}", "{LISTED_WILD}"]\n'
+        f"cors_allow_headers = {EXTRA_HEADERS}\n"
+        f'admin_key = "{ADMIN}"'
+    )
     gw = _started(tmp_path_factory.mktemp("listed"), _config(sim, server))
     key = gw.create_key("main")
     try:

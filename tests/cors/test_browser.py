@@ -31,24 +31,25 @@ pytestmark = pytest.mark.skipif(
     "(apt-get install chromium)",
 )
 
-# The page: fetch() calls, each {name: [gateway, key, extra body fields]}; it writes
-# what the browser let it read as JSON to its own server (report()).
+# The page: fetch() calls, each {name: [gateway, key, extra body fields, method (POST)]};
+# it writes what the browser let it read as JSON to its own server (report()).
 PAGE = """<!doctype html><html><body><script>
 async function report(out) {
   await fetch("/result", {method: "POST", body: JSON.stringify(out)});
 }
 const chat = {model: "%(model)s", messages: [{role: "user", content: "hi"}], max_tokens: 4};
-async function call([base, key, extra]) {
+async function call([base, key, extra, method]) {
   try {
     const r = await fetch(base + "/v1/chat/completions", {
-      method: "POST",
+      method: method || "POST",
       headers: {"Authorization": "Bearer " + key, "Content-Type": "application/json",
                 "X-Stainless-Lang": "js", "X-Stainless-Retry-Count": "0"},
       body: JSON.stringify({...chat, ...extra}),
     });
     const text = await r.text();
     return {status: r.status, requestId: r.headers.get("x-request-id"),
-            worker: r.headers.get("x-provocapi-worker"), body: text};
+            worker: r.headers.get("x-provocapi-worker"), allow: r.headers.get("allow"),
+            body: text};
   } catch (e) {
     return {blocked: String(e)};
   }
@@ -62,7 +63,7 @@ async function call([base, key, extra]) {
 """
 
 
-def _page(calls: dict[str, tuple[str, str, dict[str, Any]]]) -> str:
+def _page(calls: dict[str, tuple[Any, ...]]) -> str:
     return PAGE % {"model": MODEL, "calls": json.dumps(calls)}
 
 
@@ -159,7 +160,7 @@ def page(keyed: Keyed) -> Iterator[Page]:
     """A call that works, its stream and an error, from a page of another origin."""
     gw, key = keyed.gateway.url, keyed.key
     calls = {"answer": (gw, key, {}), "stream": (gw, key, {"stream": True}),
-             "badKey": (gw, "not-a-key", {})}  # fmt: skip
+             "badKey": (gw, "not-a-key", {}), "wrongMethod": (gw, key, {}, "PUT")}  # fmt: skip
     yield from _serve(_page(calls))
 
 
@@ -221,6 +222,11 @@ def test_a_page_of_another_origin_calls_the_gateway(page: Page, tmp_path: Path) 
     assert bad.get("status") == 401, bad
     assert json.loads(bad["body"])["error"]["code"] == "invalid_api_key"
     assert bad["requestId"]
+    # a method the path does not take: its 405 and Allow, not "Failed to fetch"
+    wrong = out["wrongMethod"]
+    assert wrong.get("status") == 405, wrong
+    assert json.loads(wrong["body"])["error"]["code"] == "method_not_allowed"
+    assert wrong["allow"] == "POST, OPTIONS", wrong
 
 
 def test_a_page_of_an_unlisted_origin_is_refused(unlisted_page: Page, tmp_path: Path) -> None:

@@ -13,7 +13,7 @@ from provocapi import config
 from provocapi.cors_origins import LOOPBACK, compile_patterns, default_patterns, describe
 from provocapi.netutil import free_port
 
-from .conftest import ADMIN, LISTED_WILD, Keyed
+from .conftest import ADMIN, EXTRA_HEADERS, LISTED_WILD, Keyed
 
 MODEL = """
 [[models]]
@@ -132,5 +132,66 @@ def test_a_reload_keeps_the_start_up_origins(listed: Keyed) -> None:
             r = c.post("/admin/reload", headers=admin)
             assert r.status_code == 400, r.text
             assert "cors_allow_origins" in r.json()["error"]["message"]
+    finally:
+        gw.config_path.write_text(original)
+
+
+@pytest.mark.parametrize(
+    ("names", "says"),
+    [
+        ('["x trace"]', "not a header name"),
+        ('[""]', "not a header name"),
+        ('["x-trace:"]', "not a header name"),
+        ('["*"]', "list the names"),
+        ('["Cookie"]', "never let a page send"),
+        ('["sec-fetch-mode"]', "never let a page send"),
+        ('["proxy-authorization"]', "never let a page send"),
+    ],
+)
+def test_a_bad_extra_header_is_refused_with_the_reason(names: str, says: str) -> None:
+    with pytest.raises(config.ConfigError) as err:
+        config.parse(_server(f"cors_allow_headers = {names}"), "t.toml")
+    assert "server.cors_allow_headers" in str(err.value)
+    assert says in str(err.value)
+
+
+def test_extra_headers_are_kept_as_written() -> None:
+    cfg = config.parse(_server('cors_allow_headers = ["X-Trace-Id", "traceparent"]'))
+    assert cfg.server.cors_allow_headers == ["X-Trace-Id", "traceparent"]
+    assert config.parse(MODEL).server.cors_allow_headers == []
+
+
+def test_serve_exits_2_on_a_bad_extra_header(tmp_path: Path) -> None:
+    cfg = tmp_path / "bad.toml"
+    cfg.write_text(_server('cors_allow_headers = ["x-ok", "cookie"]'))
+    res = run_cli("serve", "--config", str(cfg), "--port", str(free_port()),
+                  "--data-dir", str(tmp_path / "data"))  # fmt: skip
+    assert res.returncode == 2, res.stdout + res.stderr
+    assert "server.cors_allow_headers: 'cookie'" in res.stderr
+    assert "never let a page send" in res.stderr
+
+
+def test_a_reload_keeps_the_start_up_extra_headers(listed: Keyed) -> None:
+    gw = listed.gateway
+    assert gw.config_path is not None
+    original = gw.config_path.read_text()
+    admin = {"authorization": f"Bearer {ADMIN}"}
+    preflight = {
+        "origin": "http://a.dev.example",
+        "access-control-request-method": "POST",
+        "access-control-request-headers": "x-new, x-trace-id",
+    }
+    try:
+        with httpx2.Client(base_url=gw.url, trust_env=False, timeout=30.0) as c:
+            gw.config_path.write_text(original.replace(EXTRA_HEADERS, '["x-new"]'))
+            reloaded = c.post("/admin/reload", headers=admin)
+            assert reloaded.status_code == 200, reloaded.text
+            assert reloaded.json()["not_applied"] == ["server.cors_allow_headers"]
+            r = c.options("/v1/chat/completions", headers=preflight)
+            assert r.headers["access-control-allow-headers"] == "x-trace-id"
+            gw.config_path.write_text(original.replace(EXTRA_HEADERS, '["x new"]'))
+            r = c.post("/admin/reload", headers=admin)
+            assert r.status_code == 400, r.text
+            assert "cors_allow_headers" in r.json()["error"]["message"]
     finally:
         gw.config_path.write_text(original)

@@ -95,10 +95,76 @@ def test_the_sdk_s_preflight_is_answered(keyed: Keyed) -> None:
     ],
 )
 def test_a_preflight_names_the_path_s_methods(keyed: Keyed, path: str, methods: str) -> None:
-    r = _preflight(keyed.gateway, path, SITE, method="GET", headers="authorization")
+    asked = methods.split(", ")[0]  # one the path takes
+    r = _preflight(keyed.gateway, path, SITE, method=asked, headers="authorization")
     assert r.status_code == 204, r.text
     assert r.headers["access-control-allow-methods"] == methods
     assert r.headers["access-control-allow-headers"] == "authorization"
+
+
+@pytest.mark.parametrize(
+    ("path", "method", "methods", "status"),
+    [
+        ("/v1/chat/completions", "DELETE", "POST, DELETE", 405),
+        ("/v1/models", "PUT", "GET, HEAD, PUT", 405),
+        ("/v1/files/file-x", "PATCH", "GET, HEAD, DELETE, PATCH", 405),
+        ("/v1/responses", "PATCH", "GET, HEAD, POST, DELETE, PATCH", 404),
+    ],
+)
+def test_a_preflight_for_a_method_the_path_refuses_lets_the_page_read_why(
+    keyed: Keyed, path: str, method: str, methods: str, status: int
+) -> None:
+    """The preflight named the path's methods only: the browser then failed the call
+    with a network error (the SDK's "Connection error."), and the page never saw the
+    405 that says which method the path takes. Now the asked method is allowed too,
+    after the path's own, and the call gets its 405 (or 404), readable by the page."""
+    r = _preflight(keyed.gateway, path, SITE, method=method, headers="authorization")
+    assert r.status_code == 204, r.text
+    assert r.headers["access-control-allow-methods"] == methods
+    with _client(keyed.gateway) as c:
+        call = c.request(
+            method, path, headers={"origin": SITE, "authorization": f"Bearer {keyed.key}"}
+        )
+    assert call.status_code == status, call.text
+    _readable_by_any(call)
+    if status == 405:
+        assert call.json()["error"]["code"] == "method_not_allowed"
+        assert "allow" in _exposed(call) and method not in call.headers["allow"]
+    # a method that is no HTTP token is not echoed (nor any header built from it)
+    odd = _preflight(keyed.gateway, path, SITE, method="PO ST", headers="")
+    assert odd.headers["access-control-allow-methods"] == methods.rsplit(", ", 1)[0]
+
+
+PRIVATE = {"access-control-request-private-network": "true"}
+
+
+def test_private_network_access_is_allowed_with_keys(keyed: Keyed, listed: Keyed) -> None:
+    """Chromium's Private Network Access preflights a public site's call to a private or
+    loopback address with `Access-Control-Request-Private-Network: true`; without the
+    answer's `Access-Control-Allow-Private-Network: true` it blocks the call. With keys a
+    key authenticates, as on a public address: an allowed origin is answered yes."""
+    for gw, origin in ((keyed.gateway, SITE), (listed.gateway, LISTED)):
+        ask = {"origin": origin, "access-control-request-method": "POST", **PRIVATE}
+        with _client(gw) as c:
+            r = c.options("/v1/chat/completions", headers=ask)
+            assert r.status_code == 204, r.text
+            assert r.headers["access-control-allow-private-network"] == "true"
+            del ask["access-control-request-private-network"]
+            plain = c.options("/v1/chat/completions", headers=ask)
+            assert "access-control-allow-private-network" not in plain.headers
+    refused = {"origin": SITE, "access-control-request-method": "POST", **PRIVATE}
+    with _client(listed.gateway) as c:
+        _refused(c.options("/v1/chat/completions", headers=refused))
+
+
+def test_private_network_access_is_never_allowed_keyless(keyless: Gateway) -> None:
+    """Keyless, nothing but the origin stands between a page and the workers: a public
+    site reaching it from inside the network is what PNA exists to stop."""
+    ask = {"origin": "http://localhost:5173", "access-control-request-method": "POST", **PRIVATE}
+    with _client(keyless) as c:
+        r = c.options("/v1/chat/completions", headers=ask)
+    assert r.status_code == 204, r.text
+    assert "access-control-allow-private-network" not in r.headers
 
 
 def test_answers_and_errors_are_readable_by_the_page(keyed: Keyed) -> None:
@@ -239,6 +305,17 @@ def test_keyless_refuses_any_other_site(keyless: Gateway, origin: str) -> None:
 
 
 # keys required and a configured list
+
+
+def test_listed_extra_headers_may_be_sent(keyed: Keyed, listed: Keyed) -> None:
+    """`[server] cors_allow_headers`: a page may send the headers listed there too
+    (a tracing header, one a proxy in front reads), in any case."""
+    asked = "authorization, x-trace-id, traceparent, x-other"
+    r = _preflight(listed.gateway, "/v1/chat/completions", LISTED, headers=asked)
+    assert r.status_code == 204, r.text
+    assert r.headers["access-control-allow-headers"] == "authorization, x-trace-id, traceparent"
+    r = _preflight(keyed.gateway, "/v1/chat/completions", SITE, headers=asked)
+    assert r.headers["access-control-allow-headers"] == "authorization"  # not listed there
 
 
 @pytest.mark.parametrize("origin", [LISTED, "http://a.dev.example:3000", "http://b.a.dev.example"])
