@@ -21,6 +21,7 @@ from provocapi.asgi import Request
 from provocapi.errors import ApiError
 from provocapi.gateway import _addressed_here
 from provocapi.launcher import NO_AUTH_PUBLIC_EXIT, is_loopback, keyless_refusal
+from provocapi.loopback import is_local_host_header
 from provocapi.netutil import free_port
 
 MODEL = "llama-3.1-8b-instruct"
@@ -162,6 +163,27 @@ def test_keyless_answers_only_calls_addressed_to_this_machine(keyless: Gateway) 
     # probes and scrapers name the gateway as they know it
     with httpx2.Client(base_url=keyless.url, trust_env=False, timeout=30.0) as raw:
         assert raw.get("/health", headers={"Host": "lb.internal"}).status_code == 200
+
+
+# a port that is no port names no machine (RFC 9112 3.2: an invalid Host is refused)
+MALFORMED = ("localhost:abc", "localhost:", "localhost:+80", "localhost: 80", "localhost:8080x",
+             "localhost:99999", "localhost:0", "localhost:123456", "127.0.0.1:abc",
+             "[::1]:abc", "[::1]:", "app.localhost:-1")  # fmt: skip
+
+
+def test_keyless_refuses_a_host_whose_port_is_malformed(keyless: Gateway) -> None:
+    """`Host: localhost:abc` was taken as localhost: only the part before the last `:`
+    was looked at. A Host no client that connected here would send is refused, as a
+    missing one is (403 host_not_allowed, before anything runs)."""
+    for host in MALFORMED:
+        r = _models(keyless.url, host)
+        assert r.status_code == 403, (host, r.text)
+        err = r.json()["error"]
+        assert err["code"] == "host_not_allowed" and host.strip() in err["message"], err
+    for host in ("localhost:1", "localhost:65535", "[::1]:8080", "127.0.0.1:08080"):
+        assert is_local_host_header(host.encode()), host
+    for host in MALFORMED:
+        assert not is_local_host_header(host.encode()), host
 
 
 def test_with_keys_the_host_is_not_checked(sim: str, tmp_path: Path) -> None:

@@ -1,0 +1,56 @@
+"""What keyless mode's Host check (loopback.py, gateway._addressed_here) costs a
+call over loopback, in a hot loop (µs).
+
+    .venv/bin/python -m pytest bench/test_host_check_bench.py --benchmark-enable
+    PYTHONPATH=<an older checkout>/python .venv/bin/python -m pytest \\
+        bench/test_host_check_bench.py --benchmark-enable   # the same before a change
+
+The request is the `openai` Python SDK's (16 headers, Host first), over 127.0.0.1,
+as `provocapi serve --no-auth` sees it; `Host` is `localhost:8080` (the SDK's default
+base URL) or `127.0.0.1:8080`. Each checks that the call was let through, and that a
+Host naming another machine is still refused.
+"""
+
+from __future__ import annotations
+
+from types import SimpleNamespace
+from typing import Any
+
+import pytest
+from provocapi.errors import ApiError
+from provocapi.gateway import _addressed_here
+
+TAIL = [
+    (b"accept-encoding", b"gzip, deflate"),
+    (b"connection", b"keep-alive"),
+    (b"accept", b"application/json"),
+    (b"content-type", b"application/json"),
+    (b"user-agent", b"OpenAI/Python 1.99.0"),
+    (b"x-stainless-lang", b"python"),
+    (b"x-stainless-package-version", b"1.99.0"),
+    (b"x-stainless-os", b"Linux"),
+    (b"x-stainless-arch", b"x64"),
+    (b"x-stainless-runtime", b"CPython"),
+    (b"x-stainless-runtime-version", b"3.11.2"),
+    (b"authorization", b"Bearer local"),
+    (b"x-stainless-async", b"false"),
+    (b"x-stainless-retry-count", b"0"),
+    (b"content-length", b"120"),
+]
+
+
+def _request(host: bytes) -> Any:
+    scope = {
+        "server": ("127.0.0.1", 8080),
+        "client": ("127.0.0.1", 51234),
+        "headers": [(b"host", host), *TAIL],
+    }
+    return SimpleNamespace(scope=scope)
+
+
+@pytest.mark.parametrize("host", [b"localhost:8080", b"127.0.0.1:8080"])
+def test_a_local_host_is_let_through(benchmark: Any, host: bytes) -> None:
+    req = _request(host)
+    assert benchmark(_addressed_here, req) is None
+    with pytest.raises(ApiError):
+        _addressed_here(_request(b"evil.example:8080"))
