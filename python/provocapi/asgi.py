@@ -10,15 +10,22 @@ import asyncio
 import re
 import time
 from asyncio import current_task
-from collections.abc import Awaitable, Callable, MutableMapping
+from collections.abc import Awaitable, Callable, Coroutine, MutableMapping
 from typing import Any
 
 import orjson
 
 from . import ids
 from .body_deadline import BodyDeadlines
-from .error_catalog import REQUEST_TIMEOUT, REQUEST_TOO_LARGE, UNSUPPORTED_CONTENT_ENCODING
+from .error_catalog import (
+    REQUEST_TIMEOUT,
+    REQUEST_TOO_LARGE,
+    UNSUPPORTED_CONTENT_ENCODING,
+    UNSUPPORTED_MEDIA_TYPE,
+)
 from .errors import ApiError, quote
+from .media_type import SDK as SDK_JSON
+from .media_type import essence, is_json
 from .write_deadline import WriteDeadlines
 
 # Request.authorization when the request sent two: matches no key, and is named as such
@@ -41,6 +48,7 @@ _READ = frozenset(
         b"content-length",
         b"transfer-encoding",
         b"content-encoding",
+        b"content-type",
         b"origin",
     }
 )
@@ -74,6 +82,7 @@ class Request:
         "body_deadlines",
         "content_encoding",
         "content_length",
+        "content_type",
         "extra_headers",
         "method",
         "origin",
@@ -108,6 +117,7 @@ class Request:
         self.content_length: int | None = None
         # a coding other than identity: the body is refused, never read as if plain
         self.content_encoding: bytes | None = None
+        self.content_type: bytes | None = None  # json_body refuses one that is not JSON
         self.uploaded = 0  # body bytes receive_upload has handed out (its callers' count)
         # a browser page's (cors.py); a second one matches no allowed origin
         self.origin: bytes | None = None
@@ -119,6 +129,8 @@ class Request:
             if name == b"authorization":
                 # a second one makes the credential ambiguous (gateway.authenticate says so)
                 self.authorization = value if self.authorization is None else TWO_CREDENTIALS
+            elif name == b"content-type":  # on every JSON call: early in the chain
+                self.content_type = value
             elif name == b"x-request-id":
                 rid = value
             elif name == b"content-length":
@@ -142,6 +154,15 @@ class Request:
         # headers added by handlers (worker, model, queue time...); the reply sends them
         self.extra_headers: Headers = [(b"x-request-id", rid)]
         self.reply = Reply(send, self.extra_headers, body_left, drain, write_deadlines, scope)
+
+    def json_body(self, limit: int) -> Coroutine[Any, Any, bytes]:
+        """`body` of a route that reads JSON: 415 before a byte is read when the
+        Content-Type names another media type (media_type.py). Not itself a coroutine:
+        it hands back body's, one frame fewer on every JSON call."""
+        ct = self.content_type
+        if ct is not None and ct != SDK_JSON and not is_json(ct):
+            raise unsupported_media_type(ct)
+        return self.body(limit)
 
     async def body(self, limit: int) -> bytes:
         """The whole request body; 413 past `limit` bytes, 408 when it has not all
@@ -423,6 +444,16 @@ def too_large(limit: int) -> ApiError:
 
 def unsupported_encoding(encoding: bytes) -> ApiError:
     return UNSUPPORTED_CONTENT_ENCODING.build(encoding=quote(encoding.decode("latin-1")))
+
+
+def unsupported_media_type(content_type: bytes) -> ApiError:
+    shown = essence(content_type)
+    # curl's -d without -H sends a form: the usual way to get here
+    hint = FORM_HINT if shown.lower() == "application/x-www-form-urlencoded" else ""
+    return UNSUPPORTED_MEDIA_TYPE.build(media_type=quote(shown), hint=hint)
+
+
+FORM_HINT = " (curl's -d alone sends a form: add -H 'Content-Type: application/json')"
 
 
 def body_timeout(timeout_s: float) -> ApiError:

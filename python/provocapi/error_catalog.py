@@ -207,6 +207,15 @@ UNSUPPORTED_CONTENT_ENCODING = ErrorSpec(
     "Content-Encoding '{encoding}' is not supported: send the request body uncompressed.",
     headers=((b"accept-encoding", b"identity"),),
 )
+# RFC 9110 15.5.16: a body in a media type the route does not read (a JSON route sent
+# text, a form or multipart); OpenAI answers 400 after ignoring such a body (docs/config.md)
+UNSUPPORTED_MEDIA_TYPE = ErrorSpec(
+    415,
+    "unsupported_media_type",
+    "Content-Type '{media_type}' is not JSON: send the request body as JSON, with "
+    "Content-Type: application/json{hint}.",
+    headers=_NO_RETRY,
+)
 
 FILE_TOO_LARGE = ErrorSpec(
     413,

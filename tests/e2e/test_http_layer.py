@@ -165,6 +165,61 @@ def test_identity_is_no_coding(raw: httpx2.Client, auth: dict[str, str]) -> None
     assert r.status_code == 200, r.text
 
 
+CHAT_OK = {**CHAT, "max_tokens": 2}
+BATCH = {"input_file_id": "file-x", "endpoint": "/v1/chat/completions", "completion_window": "24h"}
+HUB = {"name": "a", "base_model": "llama-3.1-8b-instruct", "repo": "org/a"}
+
+
+@pytest.mark.parametrize(
+    ("path", "body", "media_type"),
+    [
+        ("/v1/chat/completions", CHAT_OK, "text/plain"),
+        ("/v1/chat/completions", CHAT_OK, "text/plain; charset=utf-8"),
+        ("/v1/chat/completions", CHAT_OK, "application/x-www-form-urlencoded"),  # curl -d
+        ("/v1/chat/completions", CHAT_OK, "multipart/form-data; boundary=XX"),
+        ("/v1/chat/completions", CHAT_OK, "application/jsonl"),
+        ("/v1/chat/completions", CHAT_OK, "application/json-patch"),
+        ("/v1/completions", {"model": CHAT["model"], "prompt": "hi"}, "text/plain"),
+        ("/v1/embeddings", {"model": "bge-m3", "input": "hi"}, "application/xml"),
+        ("/v1/batches", BATCH, "multipart/form-data; boundary=XX"),
+        ("/v1/adapters", HUB, "text/plain"),
+    ],
+)
+def test_a_body_of_another_media_type_is_415(
+    raw: httpx2.Client, auth: dict[str, str], path: str, body: object, media_type: str
+) -> None:
+    """A body said to be text, a form or multipart was read as JSON all the same. A
+    client that says it sends something else has a bug the answer should name (curl's
+    -d alone sends a form), and a page's form-like POST (text/plain, no preflight) is
+    no JSON call: RFC 9110 15.5.16, 415, before anything runs."""
+    headers = {**auth, "Content-Type": media_type}
+    r = raw.post(path, content=orjson.dumps(body), headers=headers)
+    assert r.status_code == 415, r.text
+    err = r.json()["error"]
+    assert (err["type"], err["code"]) == ("invalid_request_error", "unsupported_media_type"), err
+    assert media_type.split(";")[0] in err["message"], err
+    assert "application/json" in err["message"], err
+    assert r.headers["x-should-retry"] == "false"
+    if "urlencoded" in media_type:
+        assert "curl" in err["message"], err
+
+
+@pytest.mark.parametrize(
+    "media_type",
+    [None, "", "application/json", "Application/JSON; charset=UTF-8",
+     "application/json;charset=utf-8", "application/json ; charset=utf-8",
+     "application/vnd.api+json", "APPLICATION/MERGE-PATCH+JSON"],
+)  # fmt: skip
+def test_a_json_body_is_read_whatever_its_json_media_type(
+    raw: httpx2.Client, auth: dict[str, str], media_type: str | None
+) -> None:
+    """JSON under any of its media types (parameters and case aside, `+json` too), or
+    a body that names none (as before): read as JSON."""
+    headers = dict(auth) if media_type is None else {**auth, "Content-Type": media_type}
+    r = raw.post("/v1/chat/completions", content=orjson.dumps(CHAT_OK), headers=headers)
+    assert r.status_code == 200, r.text
+
+
 def _get_raw(stack: Stack, target: bytes) -> tuple[int, dict[str, object]]:
     """GET with the request target sent byte for byte (clients percent-encode)."""
     with _connect(stack) as sock:

@@ -159,7 +159,7 @@ async def create_from_hub(gw: Gateway, req: Request) -> str:
     background, then `ready`, or `failed` with the reason."""
     key = gw.authenticate(req)
     try:
-        body = orjson.loads(await req.body(gw.max_body))
+        body = orjson.loads(await req.json_body(gw.max_body))
     except orjson.JSONDecodeError:
         raise INVALID_JSON.build() from None
     if not isinstance(body, dict):

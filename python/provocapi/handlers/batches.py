@@ -105,7 +105,7 @@ async def _new_batch(
 
 async def create_batch(gw: Gateway, req: Request) -> str:
     key = gw.authenticate(req)
-    body = decode(await req.body(gw.max_body), CreateBatch)
+    body = decode(await req.json_body(gw.max_body), CreateBatch)
     endpoint = _checked(body.endpoint, body.completion_window)
     metadata = _metadata_checked(body.metadata)
     st = await handler_stores(gw)

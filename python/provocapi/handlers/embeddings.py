@@ -14,7 +14,7 @@ from .generate import wrong_endpoint
 
 async def embeddings(gw: Gateway, req: Request) -> str:
     key = gw.authenticate(req)
-    ereq = decode(await req.body(gw.max_body), EmbeddingRequest)
+    ereq = decode(await req.json_body(gw.max_body), EmbeddingRequest)
     res = gw.catalog.resolve(ereq.model, key)
     if res.model.kind != "embedding":
         raise wrong_endpoint(res.model.id, res.model.kind, "v1/embeddings")

@@ -20,7 +20,7 @@ def wrong_endpoint(model_id: str, kind: str, endpoint: str) -> ApiError:
 
 async def chat_completions(gw: Gateway, req: Request) -> str:
     key = gw.authenticate(req)
-    creq = decode(await req.body(gw.max_body), ChatRequest)
+    creq = decode(await req.json_body(gw.max_body), ChatRequest)
     res = gw.catalog.resolve(creq.model, key)
     if res.model.kind != "chat":
         raise wrong_endpoint(res.model.id, res.model.kind, "v1/chat/completions")
@@ -35,7 +35,7 @@ async def chat_completions(gw: Gateway, req: Request) -> str:
 
 async def completions(gw: Gateway, req: Request) -> str:
     key = gw.authenticate(req)
-    creq = decode(await req.body(gw.max_body), CompletionRequest)
+    creq = decode(await req.json_body(gw.max_body), CompletionRequest)
     res = gw.catalog.resolve(creq.model, key)
     if res.model.kind == "embedding":
         raise wrong_endpoint(res.model.id, res.model.kind, "v1/completions")
