@@ -69,6 +69,23 @@ async def test_relayed_tokens_of_an_interrupted_stream_rank_between(store: Usage
     assert (got.requests, got.prompt_tokens, got.completion_tokens) == (1, 30, 80)
 
 
+async def test_of_two_ends_of_one_event_the_later_wins(store: UsageStore) -> None:
+    """A batch line refused for now (503 with Retry-After) runs again under the same
+    event id: the run that answered is written after the refusal and must replace it."""
+    q = UsageQuery("acme", "2026-11-20", "2026-11-20")
+    await store.write(
+        [row("line", status=503, error_code="worker_overloaded", prompt=0, completion=0)]
+    )
+    await store.write([row("line", prompt=36, completion=8)])
+    (got,) = await store.usage(q)
+    assert (got.requests, got.prompt_tokens, got.completion_tokens) == (1, 36, 8)
+    # and in one write, as the flusher sends a slice of the spool
+    refused = row("line2", status=503, error_code="worker_overloaded", prompt=0, completion=0)
+    await store.write([refused, row("line2", prompt=30, completion=4)])
+    (got,) = await store.usage(q)
+    assert (got.requests, got.prompt_tokens, got.completion_tokens) == (2, 66, 12)
+
+
 @pytest.mark.parametrize("n", [1, 2, 10, 11, 100, 101])
 async def test_nearest_rank_percentiles(store: UsageStore, n: int) -> None:
     values = [float(v) for v in range(1, n + 1)]

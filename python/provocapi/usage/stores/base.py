@@ -50,7 +50,8 @@ class UsageStore(Protocol):
         ...
 
     async def write(self, rows: list[Row]) -> None:
-        """Idempotent by event_id: the highest version of an event wins."""
+        """Idempotent by event_id: the highest version of an event wins; of equal
+        versions, the row written last (a batch line run again after a refusal)."""
         ...
 
     async def usage(self, q: UsageQuery) -> list[UsageRow]: ...

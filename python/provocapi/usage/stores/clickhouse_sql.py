@@ -3,7 +3,8 @@ server (Debian's 18.16) and on chdb (the current engine), so it keeps to what
 both understand: no query parameters, no DateTime64, no LowCardinality.
 
 Duplicates collapse by event_id: ReplacingMergeTree(version) keeps the highest
-version, and reads use FINAL so unmerged parts never count twice.
+version (of equal versions the row inserted last, as the SQLite store does), and
+reads use FINAL so unmerged parts never count twice.
 
 The schema itself is clickhouse_schema.py's numbered migrations.
 """

@@ -1,6 +1,7 @@
 """The embedded store: one SQLite file, for `provocapi serve` without config.
 
-Writes upsert by event_id keeping the higher version; the query computes the
+Writes upsert by event_id keeping the higher version, or of equal versions the one
+written last (as ClickHouse's ReplacingMergeTree does); the query computes the
 nearest-rank percentiles with window functions. Calls run in a thread so the
 event loop never waits on the disk.
 
@@ -31,7 +32,9 @@ _INSERT = (
     f"VALUES ({', '.join('?' for _ in COLUMNS)}) "
     "ON CONFLICT (event_id) DO UPDATE SET "
     + ", ".join(f"{c} = excluded.{c}" for c in COLUMNS if c != "event_id")
-    + " WHERE excluded.version > usage_events.version"
+    # ">=": of two ends of one event, the later is a batch line's run that answered
+    # after a refusal it replaces (the same event id, the same version)
+    + " WHERE excluded.version >= usage_events.version"
 )
 
 COMPLETED = "status >= 200 AND status < 300 AND error_code = ''"
