@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import textwrap
 import time
 from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -13,7 +15,7 @@ from harness.gateway import Gateway
 from harness.procs import Proc, create_key
 from harness.sims import start_sim_proc
 from harness.waiting import wait_healthy
-from provocapi.netutil import free_ports
+from provocapi.netutil import free_port, free_ports
 
 CHAT = "llama-3.1-8b-instruct"
 CHAT_ALIAS = "gpt-4o-mini"  # a line may name the model by it
@@ -125,3 +127,29 @@ def wait_final(client: openai.OpenAI, batch_id: str, timeout_s: float = 20.0):  
             return b
         assert time.monotonic() < deadline, f"batch still {b.status}"
         time.sleep(0.1)
+
+
+@contextmanager
+def one_worker_stack(
+    root: Path, sim_args: tuple[str, ...], sections: str, model_fields: str = ""
+) -> Iterator[BatchStack]:
+    """A gateway over one chat simulator started with `sim_args`: `sections` is TOML
+    before the model's table, `model_fields` more lines of that table."""
+    port = free_port()
+    sim = start_sim_proc(CHAT, port, root, "--family", "llama3", *sim_args)
+    models = f"""
+        [[models]]
+        id = "{CHAT}"
+        kind = "chat"
+        family = "llama3"
+        workers = ["http://127.0.0.1:{port}"]
+        """
+    config = textwrap.dedent(sections) + textwrap.dedent(models) + textwrap.dedent(model_fields)
+    gw = Gateway(root / "gw", config, workers=1)
+    try:
+        key = create_key(gw.data_dir, "main")
+        gw.start(30.0)
+        yield BatchStack(gw, key, key, key, [sim], port, port)
+    finally:
+        gw.stop()
+        sim.stop()

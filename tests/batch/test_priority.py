@@ -8,12 +8,8 @@ from pathlib import Path
 
 import httpx2
 import pytest
-from harness.gateway import Gateway
-from harness.procs import Proc, create_key
-from harness.sims import start_sim_proc
-from provocapi.netutil import free_port
 
-from .conftest import CHAT, BatchStack, wait_final
+from .conftest import CHAT, BatchStack, one_worker_stack, wait_final
 from .test_batch_e2e import chat_line, jsonl, results, upload
 
 LINES = 6
@@ -49,29 +45,19 @@ def test_flag_off_sends_no_priority(bstack: BatchStack) -> None:
 
 @pytest.fixture
 def prioritised(tmp_path: Path) -> Iterator[BatchStack]:
-    port = free_port()
-    sim: Proc = start_sim_proc(CHAT, port, tmp_path, "--family", "llama3", "--priority",
-                               "--ttft-ms", "0", "--output-tokens", "4")  # fmt: skip
-    config = f"""\
+    with one_worker_stack(
+        tmp_path,
+        ("--priority", "--ttft-ms", "0", "--output-tokens", "4"),
+        """
         [batch]
         poll_interval_s = 0.1
-
-        [[models]]
-        id = "{CHAT}"
-        kind = "chat"
-        family = "llama3"
+        """,
+        """
         default_max_tokens = 8
         batch_priority = 0.2
-        workers = ["http://127.0.0.1:{port}"]
-        """
-    gw = Gateway(tmp_path, config, workers=1)
-    try:
-        key = create_key(gw.data_dir, "main")
-        gw.start(30.0)
-        yield BatchStack(gw, key, key, key, [sim], port, port)
-    finally:
-        gw.stop()
-        sim.stop()
+        """,
+    ) as stack:
+        yield stack
 
 
 def test_flag_on_lines_carry_it_online_calls_do_not(prioritised: BatchStack) -> None:

@@ -12,12 +12,9 @@ from pathlib import Path
 import httpx2
 import pytest
 from harness.gateway import Gateway
-from harness.procs import Proc, create_key
-from harness.sims import start_sim_proc
 from harness.waiting import poll
-from provocapi.netutil import free_port
 
-from .conftest import CHAT, BatchStack, wait_final
+from .conftest import BatchStack, one_worker_stack, wait_final
 from .test_batch_e2e import chat_line, jsonl, results, upload
 
 LINES = 6
@@ -27,31 +24,19 @@ LINES = 6
 def crowded(tmp_path: Path) -> Iterator[BatchStack]:
     """Two lines in flight against a worker that takes one at a time: the other gets
     the worker's 429, which the gateway answers 503 with Retry-After."""
-    port = free_port()
-    sim: Proc = start_sim_proc(CHAT, port, tmp_path, "--family", "llama3", "--max-queue",
-                               "1", "--ttft-ms", "150", "--output-tokens", "4")  # fmt: skip
-    config = f"""\
+    with one_worker_stack(
+        tmp_path,
+        ("--max-queue", "1", "--ttft-ms", "150", "--output-tokens", "4"),
+        """
         [batch]
         poll_interval_s = 0.1
         line_concurrency = 2
 
         [usage]
         flush_interval_ms = 100
-
-        [[models]]
-        id = "{CHAT}"
-        kind = "chat"
-        family = "llama3"
-        workers = ["http://127.0.0.1:{port}"]
-        """
-    gw = Gateway(tmp_path / "gw", config, workers=1)
-    try:
-        key = create_key(gw.data_dir, "crowded")
-        gw.start(30.0)
-        yield BatchStack(gw, key, key, key, [sim], port, port)
-    finally:
-        gw.stop()
-        sim.stop()
+        """,
+    ) as stack:
+        yield stack
 
 
 def _rows(gw: Gateway, batch_id: str) -> list[tuple[int, str, int, int]]:
@@ -80,7 +65,12 @@ def test_a_line_run_again_after_a_503_keeps_its_tokens(crowded: BatchStack) -> N
     # the worker did refuse some: the test would prove nothing otherwise
     stats = httpx2.get(f"http://127.0.0.1:{crowded.chat_port}/sim/stats", trust_env=False)
     assert stats.json()["requests"] > LINES, stats.text
-    rows = poll(lambda: _rows(crowded.gateway, batch.id), lambda r: len(r) == LINES, 15)
+    # a refusal's row is there before the run that replaces it is flushed: wait for both
+    rows = poll(
+        lambda: _rows(crowded.gateway, batch.id),
+        lambda r: len(r) == LINES and all(status == 200 for status, _, _, _ in r),
+        timeout_s=10,
+    )
     assert all(status == 200 and not code for status, code, _, _ in rows), rows
     assert sum(p + c for _, _, p, c in rows) == tokens
     today = dt.datetime.now(dt.UTC).date().isoformat()
