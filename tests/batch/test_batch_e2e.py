@@ -26,6 +26,11 @@ def chat_line(custom_id: str, text: str = "hi", model: str = CHAT, **extra: obje
     }
 
 
+def embed_line(custom_id: str, text: str) -> dict:
+    return {"custom_id": custom_id, "method": "POST", "url": "/v1/embeddings",
+            "body": {"model": EMBED, "input": text}}  # fmt: skip
+
+
 def jsonl(lines: list[dict]) -> bytes:
     return b"".join(orjson.dumps(line) + b"\n" for line in lines)
 
@@ -81,11 +86,7 @@ def test_chat_batch_runs_to_completion(bstack: BatchStack) -> None:
 
 def test_embeddings_batch(bstack: BatchStack) -> None:
     client = bstack.client()
-    lines = [
-        {"custom_id": f"e{i}", "method": "POST", "url": "/v1/embeddings",
-         "body": {"model": EMBED, "input": f"text {i}"}}
-        for i in range(5)
-    ]  # fmt: skip
+    lines = [embed_line(f"e{i}", f"text {i}") for i in range(5)]
     batch = client.batches.create(
         input_file_id=upload(client, jsonl(lines)),
         endpoint="/v1/embeddings",

@@ -3,16 +3,20 @@
 from __future__ import annotations
 
 import asyncio
+import sqlite3
 import time
 from collections.abc import AsyncIterator
 from pathlib import Path
 
+import pytest
 from provocapi.batch.local import LocalFileStore, SqliteBatchStore, connect
-from provocapi.batch.records import BatchRecord
+from provocapi.batch.objects import batch_object
+from provocapi.batch.records import BatchRecord, LineTokens
 from provocapi.batch.runner import _file
 from provocapi.batch.schema import MIGRATIONS
 from provocapi.batch.service import Stores
-from provocapi.storage.sqlite_migrations import user_version
+from provocapi.storage.migrations import Migrations
+from provocapi.storage.sqlite_migrations import open_db, user_version
 
 
 def _batch(batch_id: str, tenant: str = "t", status: str = "validating") -> BatchRecord:
@@ -30,7 +34,7 @@ async def _chunks(*parts: bytes) -> AsyncIterator[bytes]:
 
 def test_files_stream_in_and_out_and_expire(tmp_path: Path) -> None:
     conn = connect(tmp_path)
-    assert user_version(conn) == MIGRATIONS.latest == 1
+    assert user_version(conn) == MIGRATIONS.latest == 2
     files = LocalFileStore(tmp_path, conn, expiry_s=0)
     part = asyncio.run(files.receive(_chunks(b'{"a":1}\n', b'{"b":2}\n')))
     assert files.get("t", part.file_id) is None  # received is not yet stored
@@ -118,3 +122,66 @@ def test_output_written_again_after_a_crash_replaces_the_first(tmp_path: Path) -
     listed = st.files.page("t", "batch_output", None, 10, "asc", time.time())
     assert [f.id for f in listed] == [first]
     assert b"".join(st.files.chunks(first)) == b'{"n":1}\n{"n":2}\n'
+
+
+def test_a_line_adds_its_tokens_with_its_count(tmp_path: Path) -> None:
+    store = SqliteBatchStore(connect(tmp_path))
+    store.create(_batch("batch_u"))
+    assert store.record_line("batch_u", 1, True, b"a", LineTokens(30, 16, 8, 0))
+    assert store.record_line("batch_u", 2, True, b"b", LineTokens(20, 0, 4, 1))
+    assert store.record_line("batch_u", 3, False, b"c")  # refused: counted, no tokens
+    assert not store.record_line("batch_u", 1, True, b"a", LineTokens(30, 16, 8, 0))  # again
+    rec = store.get("t", "batch_u")
+    assert rec is not None and (rec.completed, rec.failed) == (2, 1)
+    assert batch_object(rec)["usage"] == {
+        "input_tokens": 50,
+        "input_tokens_details": {"cached_tokens": 16},
+        "output_tokens": 12,
+        "output_tokens_details": {"reasoning_tokens": 1},
+        "total_tokens": 62,
+    }
+
+
+def test_a_line_and_its_count_are_kept_together_or_not_at_all(tmp_path: Path) -> None:
+    """A crash between keeping a line and counting it left the line answered (never run
+    again) and `request_counts` short for good."""
+    conn = connect(tmp_path)
+    store = SqliteBatchStore(conn)
+    store.create(_batch("batch_t"))
+    conn.execute(  # the count's update fails, as a process killed right there would
+        "CREATE TRIGGER boom BEFORE UPDATE OF completed ON batches"
+        " BEGIN SELECT RAISE(ABORT, 'killed'); END"
+    )
+    with pytest.raises(sqlite3.IntegrityError):
+        store.record_line("batch_t", 1, True, b"a")
+    conn.execute("DROP TRIGGER boom")
+    assert store.answered("batch_t") == set()  # so the line runs again
+    assert store.record_line("batch_t", 1, True, b"a")
+    rec = store.get("t", "batch_t")
+    assert rec is not None and rec.completed == 1
+
+
+def test_a_batch_from_before_usage_has_none(tmp_path: Path) -> None:
+    """Opened by this release, a store of schema 1 keeps its batches; they have no
+    `usage` (none was kept) rather than zeros that would read as free."""
+    first = Migrations("batch", MIGRATIONS.steps[:1])
+    old = open_db(tmp_path / "batch.db", first, timeout_s=5)
+    now = int(time.time())
+    old.execute(
+        "INSERT INTO batches (id, tenant, key_id, endpoint, input_file_id, window, status,"
+        " total, completed, created_at, expires_at) VALUES"
+        " ('batch_old', 't', 'k', '/v1/chat/completions', 'file-x', '24h', 'completed',"
+        " 1, 1, ?, ?)",
+        (now, now + 60),
+    )
+    old.close()
+    conn = connect(tmp_path)
+    assert user_version(conn) == 2
+    store = SqliteBatchStore(conn)
+    rec = store.get("t", "batch_old")
+    assert rec is not None and rec.completed == 1
+    shown = batch_object(rec)
+    assert "usage" not in shown and "model" not in shown
+    store.create(_batch("batch_new"))
+    new = store.get("t", "batch_new")
+    assert new is not None and batch_object(new)["usage"]["total_tokens"] == 0

@@ -10,7 +10,7 @@ from __future__ import annotations
 from collections.abc import AsyncIterator, Generator, Iterable, Iterator
 from typing import Protocol
 
-from .records import BatchRecord, FileRecord, Part
+from .records import BatchRecord, FileRecord, LineTokens, Part
 
 
 class FileStore(Protocol):
@@ -93,8 +93,11 @@ class BatchStore(Protocol):
 
     def release(self, batch_id: str, owner: str) -> None: ...
 
-    def record_line(self, batch_id: str, line: int, ok: bool, outcome: bytes) -> bool:
-        """Keeps a line's outcome; False when it was already kept."""
+    def record_line(
+        self, batch_id: str, line: int, ok: bool, outcome: bytes, tokens: LineTokens = ...
+    ) -> bool:
+        """Keeps a line's outcome, counts it and adds its tokens to the batch's usage,
+        at once; False when it was already kept."""
         ...
 
     def answered(self, batch_id: str) -> set[int]: ...

@@ -14,7 +14,7 @@ import orjson
 
 from ..listing import UnknownCursor
 from ..storage.sqlite_migrations import open_db
-from .records import ACTIVE, BatchRecord, FileRecord, Part
+from .records import ACTIVE, BatchRecord, FileRecord, LineTokens, Part
 from .schema import MIGRATIONS
 
 CHUNK = 64 * 1024
@@ -22,8 +22,10 @@ _FILE_COLS = "id, tenant, purpose, filename, bytes, created_at, expires_at"
 _BATCH_COLS = (
     "id, tenant, key_id, endpoint, input_file_id, window, status, metadata, errors, total, "
     "completed, failed, output_file_id, error_file_id, created_at, expires_at, in_progress_at, "
-    "finalizing_at, completed_at, failed_at, expired_at, cancelling_at, cancelled_at"
+    "finalizing_at, completed_at, failed_at, expired_at, cancelling_at, cancelled_at, model, "
+    "input_tokens, cached_tokens, output_tokens, reasoning_tokens"
 )
+_BATCH_COUNT = _BATCH_COLS.count(",") + 1
 _STAMPED = {
     "in_progress",
     "finalizing",
@@ -33,6 +35,9 @@ _STAMPED = {
     "cancelling",
     "cancelled",
 }
+
+
+_NONE = LineTokens()
 
 
 def new_id(prefix: str) -> str:
@@ -192,7 +197,7 @@ class SqliteBatchStore:
 
     def create(self, rec: BatchRecord) -> None:
         self.conn.execute(
-            f"INSERT INTO batches ({_BATCH_COLS}) VALUES ({', '.join('?' * 23)})",
+            f"INSERT INTO batches ({_BATCH_COLS}) VALUES ({', '.join('?' * _BATCH_COUNT)})",
             (
                 rec.id,
                 rec.tenant,
@@ -217,6 +222,11 @@ class SqliteBatchStore:
                 None,
                 None,
                 None,
+                rec.model,
+                rec.input_tokens,
+                rec.cached_tokens,
+                rec.output_tokens,
+                rec.reasoning_tokens,
             ),
         )
 
@@ -289,16 +299,33 @@ RETURNING {_BATCH_COLS}""",
             (batch_id, owner),
         )
 
-    def record_line(self, batch_id: str, line: int, ok: bool, outcome: bytes) -> bool:
-        cur = self.conn.execute(
-            "INSERT OR IGNORE INTO lines (batch_id, line, ok, outcome) VALUES (?, ?, ?, ?)",
-            (batch_id, line, int(ok), outcome),
-        )
-        if cur.rowcount != 1:
-            return False
-        column = "completed" if ok else "failed"
-        self.conn.execute(f"UPDATE batches SET {column} = {column} + 1 WHERE id = ?", (batch_id,))
-        return True
+    def record_line(
+        self, batch_id: str, line: int, ok: bool, outcome: bytes, tokens: LineTokens = _NONE
+    ) -> bool:
+        # one transaction: a crash between the line and its counts would leave the
+        # line answered (never run again) and the counts short for good
+        self.conn.execute("BEGIN IMMEDIATE")
+        try:
+            cur = self.conn.execute(
+                "INSERT OR IGNORE INTO lines (batch_id, line, ok, outcome) VALUES (?, ?, ?, ?)",
+                (batch_id, line, int(ok), outcome),
+            )
+            kept = cur.rowcount == 1
+            if kept:
+                column = "completed" if ok else "failed"
+                # a batch from before usage was kept (NULL) stays without it
+                self.conn.execute(
+                    f"UPDATE batches SET {column} = {column} + 1,"
+                    " input_tokens = input_tokens + ?, cached_tokens = cached_tokens + ?,"
+                    " output_tokens = output_tokens + ?,"
+                    " reasoning_tokens = reasoning_tokens + ? WHERE id = ?",
+                    (tokens.input, tokens.cached, tokens.output, tokens.reasoning, batch_id),
+                )
+        except BaseException:
+            self.conn.execute("ROLLBACK")
+            raise
+        self.conn.execute("COMMIT")
+        return kept
 
     def answered(self, batch_id: str) -> set[int]:
         rows = self.conn.execute("SELECT line FROM lines WHERE batch_id = ?", (batch_id,))

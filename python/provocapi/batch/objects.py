@@ -53,6 +53,10 @@ def batch_object(rec: BatchRecord) -> dict[str, Any]:
         },
         "metadata": rec.metadata,
     }
+    if rec.model:
+        out["model"] = rec.model
+    if rec.input_tokens is not None:  # None: stored before usage was kept
+        out["usage"] = batch_usage(rec)
     if rec.errors:
         out["errors"] = {"object": "list", "data": rec.errors}
     if rec.output_file_id:
@@ -64,3 +68,15 @@ def batch_object(rec: BatchRecord) -> dict[str, Any]:
         if value is not None:
             out[name] = value
     return out
+
+
+def batch_usage(rec: BatchRecord) -> dict[str, Any]:
+    """OpenAI's `usage` of a batch: its answered lines' tokens, live while it runs."""
+    inputs, outputs = rec.input_tokens or 0, rec.output_tokens or 0
+    return {
+        "input_tokens": inputs,
+        "input_tokens_details": {"cached_tokens": rec.cached_tokens or 0},
+        "output_tokens": outputs,
+        "output_tokens_details": {"reasoning_tokens": rec.reasoning_tokens or 0},
+        "total_tokens": inputs + outputs,
+    }

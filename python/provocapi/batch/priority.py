@@ -20,8 +20,6 @@ import math
 import time
 from dataclasses import dataclass
 
-import orjson
-
 from .._core import RoutePool
 from ..config import Config
 from ..gateway import Gateway
@@ -127,13 +125,8 @@ class TokenWindow:
         _drop_old(q)
         return sum(n for _, n in q)
 
-    def add(self, tenant: str, body: bytes) -> None:
-        """Counts the tokens an answer's `usage` says it used."""
-        try:
-            usage = orjson.loads(body).get("usage") or {}
-            tokens = int(usage.get("total_tokens") or 0)
-        except (orjson.JSONDecodeError, AttributeError, TypeError, ValueError):
-            return
+    def add(self, tenant: str, tokens: int) -> None:
+        """Counts the tokens an answered line used."""
         if tokens:
             q = self._used.setdefault(tenant, collections.deque())
             q.append((time.monotonic(), tokens))

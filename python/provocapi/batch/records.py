@@ -49,6 +49,46 @@ class BatchRecord:
     expired_at: int | None
     cancelling_at: int | None
     cancelled_at: int | None
+    model: str | None = None  # the lines' model, once validated
+    # the answered lines' tokens; None for a batch stored before they were kept
+    input_tokens: int | None = 0
+    cached_tokens: int | None = 0
+    output_tokens: int | None = 0
+    reasoning_tokens: int | None = 0
+
+
+@dataclass(frozen=True, slots=True)
+class LineTokens:
+    """What one answered line's `usage` says it used (zeros for a refused line)."""
+
+    input: int = 0
+    cached: int = 0
+    output: int = 0
+    reasoning: int = 0
+
+    @classmethod
+    def of(cls, body: object) -> LineTokens:
+        """From an answer's `usage` (chat and completions: prompt and completion
+        tokens; embeddings: prompt tokens only); zeros where it says nothing."""
+        usage = body.get("usage") if isinstance(body, dict) else None
+        if not isinstance(usage, dict):
+            return cls()
+        details = usage.get("prompt_tokens_details")
+        out_details = usage.get("completion_tokens_details")
+        return cls(
+            _count(usage.get("prompt_tokens")),
+            _count(details.get("cached_tokens") if isinstance(details, dict) else None),
+            _count(usage.get("completion_tokens")),
+            _count(out_details.get("reasoning_tokens") if isinstance(out_details, dict) else None),
+        )
+
+    @property
+    def total(self) -> int:
+        return self.input + self.output
+
+
+def _count(value: object) -> int:
+    return value if type(value) is int and value > 0 else 0
 
 
 @dataclass(frozen=True, slots=True)

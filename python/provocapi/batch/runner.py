@@ -33,7 +33,7 @@ from .priority import (
     pool_load,
     share_cap,
 )
-from .records import BatchRecord
+from .records import BatchRecord, LineTokens
 from .service import Stores, stores
 from .validate import check
 
@@ -46,11 +46,15 @@ class LeaseLost(Exception):
     """Another runner took the batch over (this one was too slow to renew)."""
 
 
-def outcome(custom_id: str, status: int, request_id: str, body: bytes) -> bytes:
+def parsed_body(body: bytes) -> object:
+    """An answer's JSON, or its text if it is not JSON."""
     try:
-        parsed: object = orjson.loads(body)
+        return orjson.loads(body)
     except orjson.JSONDecodeError:
-        parsed = body.decode("utf-8", "replace")
+        return body.decode("utf-8", "replace")
+
+
+def outcome(custom_id: str, status: int, request_id: str, parsed: object) -> bytes:
     return orjson.dumps(
         {
             "id": "batch_req_" + secrets.token_hex(12),
@@ -177,7 +181,7 @@ class Runner:
                 self.cfg.max_lines,
                 self.gw.catalog.canonical,
             )
-            st.batches.update(rec.id, total=checked.total)
+            st.batches.update(rec.id, total=checked.total, model=checked.model)
             if checked.errors:
                 st.batches.update(rec.id, errors=checked.errors)
                 st.batches.set_status(rec.id, "failed", now, ("validating",))
@@ -294,10 +298,11 @@ class Runner:
                 return  # left unanswered: finishing marks it cancelled or expired
             await asyncio.sleep(answer.wait_s)
         ok = 200 <= answer.status < 300
-        if ok:
-            self.tokens.add(rec.tenant, answer.body)
-        line = outcome(custom_id, answer.status, answer.request_id, answer.body)
-        st.batches.record_line(rec.id, number, ok, line)
+        parsed = parsed_body(answer.body)
+        tokens = LineTokens.of(parsed) if ok else LineTokens()
+        self.tokens.add(rec.tenant, tokens.total)
+        line = outcome(custom_id, answer.status, answer.request_id, parsed)
+        st.batches.record_line(rec.id, number, ok, line, tokens)
 
     def _unrun(self, st: Stores, rec: BatchRecord, code: str, message: str) -> None:
         done = st.batches.answered(rec.id)

@@ -17,6 +17,7 @@ MAX_FINDINGS = 100  # a broken file says what is wrong without listing every lin
 class CheckedBatch:
     total: int
     errors: list[dict[str, object]]
+    model: str | None = None  # the lines' model (its id, not an alias)
 
 
 def _finding(code: str, line: int | None, message: str, param: str | None) -> dict[str, object]:
@@ -114,4 +115,4 @@ def check(
             )
     if total == 0:
         errors.append(_finding("empty_file", None, "The batch input file is empty.", None))
-    return CheckedBatch(total, errors)
+    return CheckedBatch(total, errors, model)
