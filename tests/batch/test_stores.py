@@ -9,6 +9,7 @@ from collections.abc import AsyncIterator
 from pathlib import Path
 
 import pytest
+from provocapi.batch import local
 from provocapi.batch.local import LocalFileStore, SqliteBatchStore, connect
 from provocapi.batch.objects import batch_object
 from provocapi.batch.records import BatchRecord, LineTokens
@@ -58,6 +59,29 @@ def test_file_pages_follow_the_cursor(tmp_path: Path) -> None:
         seen += [r.id for r in page]
         after = page[-1].id
     assert sorted(seen) == sorted(made) and len(seen) == 5
+
+
+def test_lists_made_within_one_second_keep_the_order_of_creation(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Ids are random: ordering ties by id listed a second's files and batches in a
+    random order, so `batches.list(limit=1)` was not the newest batch."""
+    monkeypatch.setattr(local.time, "time", lambda: 1_800_000_000.0)
+    conn = connect(tmp_path)
+    files = LocalFileStore(tmp_path, conn, expiry_s=60)
+    made = [files.write("t", "batch", f"{i}.jsonl", [b"x"]).id for i in range(8)]
+    now = 1_800_000_001.0
+    assert [r.id for r in files.page("t", None, None, 10, "asc", now)] == made
+    assert [r.id for r in files.page("t", None, None, 10, "desc", now)] == made[::-1]
+    # and a cursor inside the second goes on from there
+    assert [r.id for r in files.page("t", None, made[3], 2, "asc", now)] == made[4:6]
+    assert [r.id for r in files.page("t", None, made[3], 2, "desc", now)] == made[2:0:-1]
+    batches = SqliteBatchStore(conn)
+    ids = [f"batch_{n:02d}" for n in (7, 3, 9, 1, 5)]  # not in the order of their ids
+    for batch_id in ids:
+        batches.create(_batch(batch_id))
+    assert [r.id for r in batches.page("t", None, 10)] == ids[::-1]
+    assert [r.id for r in batches.page("t", ids[3], 2)] == [ids[2], ids[1]]
 
 
 def test_a_page_skips_expired_files_before_its_limit(tmp_path: Path) -> None:

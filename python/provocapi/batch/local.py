@@ -139,15 +139,16 @@ class LocalFileStore:
             args.append(purpose)
         if after:
             row = self.conn.execute(
-                "SELECT created_at FROM files WHERE id = ? AND tenant = ?", (after, tenant)
+                "SELECT created_at, rowid FROM files WHERE id = ? AND tenant = ?", (after, tenant)
             ).fetchone()
             if row is None:
                 raise UnknownCursor(after)
             op = "<" if desc else ">"
-            sql += f" AND (created_at, id) {op} (?, ?)"
-            args += [row[0], after]
+            sql += f" AND (created_at, rowid) {op} (?, ?)"
+            args += [row[0], row[1]]
         direction = "DESC" if desc else "ASC"
-        sql += f" ORDER BY created_at {direction}, id {direction} LIMIT ?"
+        # within a second, the order rows were made in (rowid), not the random ids
+        sql += f" ORDER BY created_at {direction}, rowid {direction} LIMIT ?"
         args.append(limit)
         return [FileRecord(*r) for r in self.conn.execute(sql, args)]
 
@@ -247,13 +248,14 @@ class SqliteBatchStore:
         args: list[object] = [tenant]
         if after:
             row = self.conn.execute(
-                "SELECT created_at FROM batches WHERE id = ? AND tenant = ?", (after, tenant)
+                "SELECT created_at, rowid FROM batches WHERE id = ? AND tenant = ?",
+                (after, tenant),
             ).fetchone()
             if row is None:
                 raise UnknownCursor(after)
-            sql += " AND (created_at, id) < (?, ?)"
-            args += [row[0], after]
-        sql += " ORDER BY created_at DESC, id DESC LIMIT ?"
+            sql += " AND (created_at, rowid) < (?, ?)"
+            args += [row[0], row[1]]
+        sql += " ORDER BY created_at DESC, rowid DESC LIMIT ?"
         args.append(limit)
         return [_batch(r) for r in self.conn.execute(sql, args)]
 
