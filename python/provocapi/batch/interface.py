@@ -10,7 +10,7 @@ from __future__ import annotations
 from collections.abc import AsyncIterator, Generator, Iterable, Iterator
 from typing import Protocol
 
-from .records import BatchRecord, FileRecord, LineTokens, Part
+from .records import BatchRecord, Expiry, FileRecord, LineTokens, Part
 
 
 class FileStore(Protocol):
@@ -20,7 +20,9 @@ class FileStore(Protocol):
         """An upload's bytes as they stream in, kept aside until `commit`."""
         ...
 
-    def commit(self, part: Part, tenant: str, purpose: str, filename: str) -> FileRecord:
+    def commit(
+        self, part: Part, tenant: str, purpose: str, filename: str, expires: Expiry = ...
+    ) -> FileRecord:
         """Makes a received upload durable and visible (blocking: call it off the loop)."""
         ...
 
@@ -31,6 +33,7 @@ class FileStore(Protocol):
         filename: str,
         chunks: Iterable[bytes],
         file_id: str | None = None,
+        expires: Expiry = ...,
     ) -> FileRecord:
         """A file the gateway writes itself (a batch's output and error files). Given a
         `file_id`, writing again replaces that file: a rerun after a crash leaves one."""
@@ -52,7 +55,10 @@ class FileStore(Protocol):
         no file of the tenant's (an expired one still is, until it is deleted)."""
         ...
 
-    def set_purpose(self, tenant: str, file_id: str, purpose: str) -> None: ...
+    def set_terms(self, tenant: str, file_id: str, purpose: str, expires: int | None) -> None:
+        """The purpose and the lifetime from creation (None: until deleted) an upload's
+        form asked for, once it has been read whole."""
+        ...
 
     def chunks(self, file_id: str) -> Generator[bytes, None, None]:
         """A generator, so a reader that stops early can close it and free the file."""

@@ -14,7 +14,7 @@ import orjson
 
 from ..listing import UnknownCursor
 from ..storage.sqlite_migrations import open_db
-from .records import ACTIVE, BatchRecord, FileRecord, LineTokens, Part
+from .records import ACTIVE, BatchRecord, Expiry, FileRecord, LineTokens, Part
 from .schema import MIGRATIONS
 
 CHUNK = 64 * 1024
@@ -23,7 +23,7 @@ _BATCH_COLS = (
     "id, tenant, key_id, endpoint, input_file_id, window, status, metadata, errors, total, "
     "completed, failed, output_file_id, error_file_id, created_at, expires_at, in_progress_at, "
     "finalizing_at, completed_at, failed_at, expired_at, cancelling_at, cancelled_at, model, "
-    "input_tokens, cached_tokens, output_tokens, reasoning_tokens"
+    "input_tokens, cached_tokens, output_tokens, reasoning_tokens, output_expiry_s"
 )
 _BATCH_COUNT = _BATCH_COLS.count(",") + 1
 _STAMPED = {
@@ -58,9 +58,14 @@ class LocalFileStore:
     def _path(self, file_id: str) -> Path:
         return self.dir / file_id
 
-    def _insert(self, file_id: str, tenant: str, purpose: str, name: str, size: int) -> FileRecord:
+    def _insert(
+        self, file_id: str, tenant: str, purpose: str, name: str, size: int, expires: Expiry
+    ) -> FileRecord:
         now = int(time.time())
-        rec = FileRecord(file_id, tenant, purpose, name, size, now, now + self.expiry_s)
+        life = self.expiry_s if expires == "default" else expires
+        rec = FileRecord(
+            file_id, tenant, purpose, name, size, now, None if life is None else now + life
+        )
         self.conn.execute(  # REPLACE: a batch's output written again (write's file_id)
             f"INSERT OR REPLACE INTO files ({_FILE_COLS}) VALUES (?, ?, ?, ?, ?, ?, ?)",
             (rec.id, tenant, purpose, name, size, rec.created_at, rec.expires_at),
@@ -82,7 +87,9 @@ class LocalFileStore:
             raise
         return Part(file_id, tmp, size)
 
-    def commit(self, part: Part, tenant: str, purpose: str, filename: str) -> FileRecord:
+    def commit(
+        self, part: Part, tenant: str, purpose: str, filename: str, expires: Expiry = "default"
+    ) -> FileRecord:
         """Makes a received upload durable and visible."""
         try:
             with open(part.tmp, "rb+") as out:
@@ -91,7 +98,7 @@ class LocalFileStore:
         except BaseException:
             part.tmp.unlink(missing_ok=True)
             raise
-        return self._insert(part.file_id, tenant, purpose, filename, part.size)
+        return self._insert(part.file_id, tenant, purpose, filename, part.size, expires)
 
     def write(
         self,
@@ -100,6 +107,7 @@ class LocalFileStore:
         filename: str,
         chunks: Iterable[bytes],
         file_id: str | None = None,
+        expires: Expiry = "default",
     ) -> FileRecord:
         file_id = file_id or new_id("file-")
         tmp = self.dir / f".{file_id}.part"
@@ -111,7 +119,7 @@ class LocalFileStore:
             out.flush()
             os.fsync(out.fileno())
         os.replace(tmp, self._path(file_id))
-        return self._insert(file_id, tenant, purpose, filename, size)
+        return self._insert(file_id, tenant, purpose, filename, size, expires)
 
     def get(self, tenant: str, file_id: str) -> FileRecord | None:
         row = self.conn.execute(
@@ -152,9 +160,10 @@ class LocalFileStore:
         args.append(limit)
         return [FileRecord(*r) for r in self.conn.execute(sql, args)]
 
-    def set_purpose(self, tenant: str, file_id: str, purpose: str) -> None:
+    def set_terms(self, tenant: str, file_id: str, purpose: str, expires: int | None) -> None:
         self.conn.execute(
-            "UPDATE files SET purpose = ? WHERE id = ? AND tenant = ?", (purpose, file_id, tenant)
+            "UPDATE files SET purpose = ?, expires_at = created_at + ? WHERE id = ? AND tenant = ?",
+            (purpose, expires, file_id, tenant),
         )
 
     def chunks(self, file_id: str) -> Generator[bytes, None, None]:
@@ -228,6 +237,7 @@ class SqliteBatchStore:
                 rec.cached_tokens,
                 rec.output_tokens,
                 rec.reasoning_tokens,
+                rec.output_expiry_s,
             ),
         )
 

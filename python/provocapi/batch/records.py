@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Literal
 
 from ..schemas import BATCH_ENDPOINTS
 
@@ -11,6 +12,11 @@ ENDPOINTS = BATCH_ENDPOINTS
 # a runner works on these; the others are final
 ACTIVE = ("validating", "in_progress", "finalizing", "cancelling")
 FINAL = ("completed", "failed", "expired", "cancelled")
+
+
+# how long a file lives from its creation: seconds, None (until deleted), or the
+# store's default (`[batch] file_expiry_s`)
+Expiry = int | None | Literal["default"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -55,6 +61,7 @@ class BatchRecord:
     cached_tokens: int | None = 0
     output_tokens: int | None = 0
     reasoning_tokens: int | None = 0
+    output_expiry_s: int | None = None  # `output_expires_after`; None: the store's default
 
 
 @dataclass(frozen=True, slots=True)

@@ -33,7 +33,7 @@ from .priority import (
     pool_load,
     share_cap,
 )
-from .records import BatchRecord, LineTokens
+from .records import BatchRecord, Expiry, LineTokens
 from .service import Stores, stores
 from .validate import check
 
@@ -340,7 +340,10 @@ def _file(st: Stores, rec: BatchRecord, ok: bool, what: str) -> str | None:
             yield row + b"\n"
 
     name = f"{rec.id}_{what}.jsonl"
-    stored = st.files.write(rec.tenant, "batch_output", name, chunks(), output_file_id(name))
+    expires: Expiry = "default" if rec.output_expiry_s is None else rec.output_expiry_s
+    stored = st.files.write(
+        rec.tenant, "batch_output", name, chunks(), output_file_id(name), expires
+    )
     return stored.id
 
 

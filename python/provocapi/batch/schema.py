@@ -63,13 +63,14 @@ MIGRATIONS: Migrations[SqliteApply] = Migrations(
         ),
         Step(
             2,
-            "a batch's model and token usage (NULL: a batch from before, none kept)",
+            "a batch's model, token usage (NULL: a batch from before) and output expiry",
             ddl(
                 "ALTER TABLE batches ADD COLUMN model TEXT",
                 "ALTER TABLE batches ADD COLUMN input_tokens INTEGER",
                 "ALTER TABLE batches ADD COLUMN cached_tokens INTEGER",
                 "ALTER TABLE batches ADD COLUMN output_tokens INTEGER",
                 "ALTER TABLE batches ADD COLUMN reasoning_tokens INTEGER",
+                "ALTER TABLE batches ADD COLUMN output_expiry_s INTEGER",
             ),
         ),
     ),

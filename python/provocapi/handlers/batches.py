@@ -25,7 +25,7 @@ from ..gateway import Gateway
 from ..keys import KeyRecord
 from ..listing import cursor_page
 from ..multipart import request_chunks
-from .files import live_file, read_form, stream_file, upload_limits
+from .files import expiry_policy, live_file, read_form, stream_file, upload_limits
 from .paging import known_cursor, page_size
 
 WINDOW = "24h"
@@ -88,7 +88,7 @@ def _input_checked(file: FileRecord) -> FileRecord:
 
 async def _new_batch(
     gw: Gateway, st: OffLoopStores, key: KeyRecord, endpoint: str, file: FileRecord,
-    metadata: dict[str, str] | None,
+    metadata: dict[str, str] | None, output_expiry_s: int | None = None,
 ) -> BatchRecord:  # fmt: skip
     now = int(time.time())
     rec = BatchRecord(
@@ -98,6 +98,7 @@ async def _new_batch(
         created_at=now, expires_at=now + int(gw.cfg.batch.completion_window_s),
         in_progress_at=None, finalizing_at=None, completed_at=None, failed_at=None,
         expired_at=None, cancelling_at=None, cancelled_at=None,
+        output_expiry_s=output_expiry_s,
     )  # fmt: skip
     await st.run(st.batches.create, rec)
     return rec
@@ -108,9 +109,15 @@ async def create_batch(gw: Gateway, req: Request) -> str:
     body = decode(await req.json_body(gw.max_body), CreateBatch)
     endpoint = _checked(body.endpoint, body.completion_window)
     metadata = _metadata_checked(body.metadata)
+    policy = body.output_expires_after
+    output_expiry = None
+    if policy is not None:
+        output_expiry = expiry_policy(
+            policy.get("anchor"), policy.get("seconds"), "output_expires_after"
+        )
     st = await handler_stores(gw)
     file = _input_checked(await live_file(st, key.tenant, body.input_file_id))
-    rec = await _new_batch(gw, st, key, endpoint, file, metadata)
+    rec = await _new_batch(gw, st, key, endpoint, file, metadata, output_expiry)
     await req.respond_json(200, objects.batch_object(rec))
     return "-"
 

@@ -20,6 +20,8 @@ from .paging import known_cursor, page_size
 PURPOSES = FILE_PURPOSES
 FIELD_BYTES = 4096
 FORM_SLACK = 1 << 20  # the fields and part headers around the file, at most
+# OpenAI's expiration policy: `{"anchor": "created_at", "seconds": 1 hour..30 days}`
+EXPIRY_MIN_S, EXPIRY_MAX_S = 3600, 30 * 86_400
 
 
 async def live_file(st: OffLoopStores, tenant: str, file_id: str) -> FileRecord:
@@ -71,6 +73,32 @@ async def read_form(
     return fields, stored
 
 
+def expiry_policy(anchor: object, seconds: object, param: str) -> int:
+    """Seconds after its creation a file expires, from an `{anchor, seconds}` policy
+    (JSON, or a form's `param[anchor]` and `param[seconds]` strings)."""
+    if anchor != "created_at":
+        raise invalid(f"'{param}.anchor' must be 'created_at'; got {quote(anchor)}.",
+                      param=f"{param}.anchor")  # fmt: skip
+    if isinstance(seconds, str) and seconds.isascii() and seconds.isdigit():
+        seconds = int(seconds)
+    if type(seconds) is not int or not EXPIRY_MIN_S <= seconds <= EXPIRY_MAX_S:
+        raise invalid(
+            f"'{param}.seconds' must be an integer from {EXPIRY_MIN_S} (1 hour) to "
+            f"{EXPIRY_MAX_S} (30 days); got {quote(seconds)}.",
+            param=f"{param}.seconds",
+        )
+    return seconds
+
+
+def upload_expiry(gw: Gateway, purpose: str, fields: dict[str, str]) -> int | None:
+    """As OpenAI: what `expires_after` asks; else a `batch` upload lives
+    `[batch] file_expiry_s` and any other is kept until deleted."""
+    anchor, seconds = fields.get("expires_after[anchor]"), fields.get("expires_after[seconds]")
+    if anchor is not None or seconds is not None:
+        return expiry_policy(anchor, seconds, "expires_after")
+    return gw.cfg.batch.file_expiry_s if purpose == "batch" else None
+
+
 async def create_file(gw: Gateway, req: Request) -> str:
     key = gw.authenticate(req)
     st = await handler_stores(gw)
@@ -78,16 +106,20 @@ async def create_file(gw: Gateway, req: Request) -> str:
     if stored is None:
         raise invalid("Missing required parameter: 'file'.", param="file",
                       code="missing_required_parameter")  # fmt: skip
-    purpose = fields.get("purpose")
-    if purpose not in PURPOSES:
+    try:
+        purpose = fields.get("purpose")
+        if purpose not in PURPOSES:
+            raise invalid(
+                f"'purpose' must be one of {', '.join(PURPOSES)}; got {quote(purpose)}.",
+                param="purpose",
+            )
+        expires = upload_expiry(gw, purpose, fields)
+    except Exception:
         await st.run(st.files.delete, key.tenant, stored.id)
-        raise invalid(
-            f"'purpose' must be one of {', '.join(PURPOSES)}; got {quote(purpose)}.",
-            param="purpose",
-        )
-    if stored.purpose != purpose:  # the purpose came after the file
-        await st.run(st.files.set_purpose, key.tenant, stored.id, purpose)
-        stored = await live_file(st, key.tenant, stored.id)
+        raise
+    # the form is read whole only now (its fields may follow the file)
+    await st.run(st.files.set_terms, key.tenant, stored.id, purpose, expires)
+    stored = await live_file(st, key.tenant, stored.id)
     await req.respond_json(200, objects.file_object(stored))
     return "-"
 
