@@ -12,7 +12,7 @@ from .. import pipeline
 from ..asgi import Message, Request
 from ..call import Call
 from ..decoding import decode
-from ..error_catalog import INTERNAL_ERROR, MODEL_NOT_SUPPORTED, invalid
+from ..error_catalog import INTERNAL_ERROR, MODEL_NOT_SUPPORTED, REQUEST_TOO_LARGE, invalid
 from ..errors import ApiError, RetryAfter
 from ..gateway import Gateway
 from ..keys import KeyRecord
@@ -50,6 +50,8 @@ class _Sink:
 
 
 def _build(gw: Gateway, key: KeyRecord, endpoint: str, body: bytes, request_id: str) -> Call:
+    if len(body) > gw.max_body:  # a line is a call: the limit an online body gets
+        raise REQUEST_TOO_LARGE.build(limit=gw.max_body)
     kind, struct = _KIND[endpoint]
     decoded: Any = decode(body, struct)
     if getattr(decoded, "stream", None) is True:
