@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import io
 
+import httpx2
 import openai
 import pytest
 
@@ -59,3 +60,18 @@ def test_metadata_at_openai_limits_is_kept(bstack: BatchStack) -> None:
     metadata = {f"{i:02d}" + "k" * 62: "v" * 512 for i in range(16)}
     batch = _create(client, file_id, metadata=metadata)
     assert batch.metadata == metadata  # type: ignore[attr-defined]
+
+
+def test_a_missing_purpose_or_endpoint_is_named_missing(bstack: BatchStack) -> None:
+    """Was 400 invalid_value "got None." (Python's word for nothing sent)."""
+    auth = {"Authorization": f"Bearer {bstack.key}"}
+    with httpx2.Client(base_url=bstack.gateway.url, headers=auth, trust_env=False) as h:
+        no_purpose = h.post("/v1/files", files={"file": ("a.jsonl", b"{}\n")})
+        no_endpoint = h.post("/v1/batch", content=jsonl([chat_line("m")]))
+        listed = h.get("/v1/files?limit=10000").json()["data"]
+    for answer, param in ((no_purpose, "purpose"), (no_endpoint, "endpoint")):
+        assert answer.status_code == 400, answer.text
+        error = answer.json()["error"]
+        assert (error["code"], error["param"]) == ("missing_required_parameter", param)
+        assert "None" not in error["message"]
+    assert not any(f["filename"] == "a.jsonl" and f["bytes"] == 3 for f in listed)

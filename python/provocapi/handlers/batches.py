@@ -17,6 +17,7 @@ from ..error_catalog import (
     BATCH_NOT_CANCELLABLE,
     BATCH_NOT_FINISHED,
     BATCH_NOT_FOUND,
+    MISSING_PARAMETER,
     UNKNOWN_URL,
     invalid,
 )
@@ -42,6 +43,8 @@ class CreateBatch(msgspec.Struct, forbid_unknown_fields=True):
 
 
 def _checked(endpoint: str | None, window: str) -> str:
+    if endpoint is None:
+        raise MISSING_PARAMETER.build(name="endpoint", param="endpoint")
     if endpoint not in ENDPOINTS:
         raise invalid(
             f"'endpoint' must be one of {', '.join(ENDPOINTS)}; got {quote(endpoint)}.",

@@ -9,7 +9,14 @@ from ..batch import objects
 from ..batch.records import FileRecord
 from ..batch.service import OffLoopStores, handler_stores
 from ..batch.upload import UploadLimits, limited, query
-from ..error_catalog import FILE_IN_USE, FILE_NOT_FOUND, FILE_TOO_LARGE, UNKNOWN_URL, invalid
+from ..error_catalog import (
+    FILE_IN_USE,
+    FILE_NOT_FOUND,
+    FILE_TOO_LARGE,
+    MISSING_PARAMETER,
+    UNKNOWN_URL,
+    invalid,
+)
 from ..errors import quote
 from ..gateway import Gateway
 from ..listing import cursor_page
@@ -108,6 +115,8 @@ async def create_file(gw: Gateway, req: Request) -> str:
                       code="missing_required_parameter")  # fmt: skip
     try:
         purpose = fields.get("purpose")
+        if purpose is None:
+            raise MISSING_PARAMETER.build(name="purpose", param="purpose")
         if purpose not in PURPOSES:
             raise invalid(
                 f"'purpose' must be one of {', '.join(PURPOSES)}; got {quote(purpose)}.",
