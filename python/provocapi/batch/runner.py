@@ -46,6 +46,11 @@ class LeaseLost(Exception):
     """Another runner took the batch over (this one was too slow to renew)."""
 
 
+class LinesUnkept(Exception):
+    """Some line's outcome could not be stored (the store refused the write): the
+    batch is left in progress, and the next claim runs those lines again."""
+
+
 def parsed_body(body: bytes) -> object:
     """An answer's JSON, or its text if it is not JSON."""
     try:
@@ -137,6 +142,8 @@ class Runner:
             log.warning("lost the lease of %s to another runner", rec.id)
         except LeaseLost:
             log.warning("lost the lease of %s to another runner", rec.id)
+        except LinesUnkept as exc:
+            log.warning("%s; the batch is run again", exc)
         except Exception:
             log.exception("batch %s failed in the runner; it is retried", rec.id)
         finally:
@@ -205,6 +212,9 @@ class Runner:
             self._unrun(st, fresh, "batch_expired", "The batch expired before this line ran.")
             self._finish(st, fresh, "expired", ("in_progress", "finalizing", "validating"))
         elif fresh.status in ("in_progress", "finalizing"):
+            missing = fresh.total - len(st.batches.answered(rec.id))
+            if missing > 0:  # a line's outcome was not kept: it runs again, never dropped
+                raise LinesUnkept(f"{missing} line(s) of {rec.id} not kept yet")
             self._finish(st, fresh, "completed", ("in_progress", "finalizing"))
 
     async def _lines(self, st: Stores, rec: BatchRecord) -> str | None:
@@ -302,7 +312,10 @@ class Runner:
         tokens = LineTokens.of(parsed) if ok else LineTokens()
         self.tokens.add(rec.tenant, tokens.total)
         line = outcome(custom_id, answer.status, answer.request_id, parsed)
-        st.batches.record_line(rec.id, number, ok, line, tokens)
+        try:
+            st.batches.record_line(rec.id, number, ok, line, tokens)
+        except Exception as exc:  # left unanswered: the batch runs it again (LinesUnkept)
+            log.warning("line %d of %s not kept (%s); it runs again", number, rec.id, exc)
 
     def _unrun(self, st: Stores, rec: BatchRecord, code: str, message: str) -> None:
         done = st.batches.answered(rec.id)
