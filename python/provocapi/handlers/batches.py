@@ -17,7 +17,6 @@ from ..error_catalog import (
     BATCH_NOT_CANCELLABLE,
     BATCH_NOT_FINISHED,
     BATCH_NOT_FOUND,
-    MISSING_PARAMETER,
     UNKNOWN_URL,
     invalid,
 )
@@ -26,7 +25,7 @@ from ..gateway import Gateway
 from ..keys import KeyRecord
 from ..listing import cursor_page
 from ..multipart import request_chunks
-from .files import expiry_policy, live_file, read_form, stream_file, upload_limits
+from .files import expiry_policy, live_file, one_of, read_form, stream_file, upload_limits
 from .paging import known_cursor, page_size
 
 WINDOW = "24h"
@@ -43,13 +42,7 @@ class CreateBatch(msgspec.Struct, forbid_unknown_fields=True):
 
 
 def _checked(endpoint: str | None, window: str) -> str:
-    if endpoint is None:
-        raise MISSING_PARAMETER.build(name="endpoint", param="endpoint")
-    if endpoint not in ENDPOINTS:
-        raise invalid(
-            f"'endpoint' must be one of {', '.join(ENDPOINTS)}; got {quote(endpoint)}.",
-            param="endpoint",
-        )
+    endpoint = one_of(endpoint, ENDPOINTS, "endpoint")
     if window != WINDOW:
         raise invalid(f"'completion_window' must be '{WINDOW}'.", param="completion_window")
     return endpoint

@@ -80,6 +80,16 @@ async def read_form(
     return fields, stored
 
 
+def one_of(value: str | None, allowed: tuple[str, ...], param: str) -> str:
+    """A form or query value among `allowed`: else 400, missing or naming them."""
+    if value is None:
+        raise MISSING_PARAMETER.build(name=param, param=param)
+    if value not in allowed:
+        raise invalid(f"'{param}' must be one of {', '.join(allowed)}; got {quote(value)}.",
+                      param=param)  # fmt: skip
+    return value
+
+
 def expiry_policy(anchor: object, seconds: object, param: str) -> int:
     """Seconds after its creation a file expires, from an `{anchor, seconds}` policy
     (JSON, or a form's `param[anchor]` and `param[seconds]` strings)."""
@@ -114,14 +124,7 @@ async def create_file(gw: Gateway, req: Request) -> str:
         raise invalid("Missing required parameter: 'file'.", param="file",
                       code="missing_required_parameter")  # fmt: skip
     try:
-        purpose = fields.get("purpose")
-        if purpose is None:
-            raise MISSING_PARAMETER.build(name="purpose", param="purpose")
-        if purpose not in PURPOSES:
-            raise invalid(
-                f"'purpose' must be one of {', '.join(PURPOSES)}; got {quote(purpose)}.",
-                param="purpose",
-            )
+        purpose = one_of(fields.get("purpose"), PURPOSES, "purpose")
         expires = upload_expiry(gw, purpose, fields)
     except Exception:
         await st.run(st.files.delete, key.tenant, stored.id)
