@@ -21,6 +21,8 @@ from .config import ModelConfig
 from .errors import RetryAfter
 from .schemas import (
     ADAPTER_NAME_PATTERN,
+    EXPIRY_MAX_S,
+    EXPIRY_MIN_S,
     HF_REPO_PATTERN,
     HF_REVISION_PATTERN,
     ChatRequest,
@@ -391,7 +393,14 @@ _CREATE_BATCH = {
             "propertyNames": {"maxLength": 64},
             "additionalProperties": {"type": "string", "maxLength": 512},
         },
-        "output_expires_after": {"type": ["object", "null"]},
+        "output_expires_after": {
+            "type": ["object", "null"],
+            "required": ["anchor", "seconds"],
+            "properties": {
+                "anchor": {"const": "created_at"},
+                "seconds": {"type": "integer", "minimum": EXPIRY_MIN_S, "maximum": EXPIRY_MAX_S},
+            },
+        },
     },
 }
 _SUBMIT_BODY = {

@@ -17,6 +17,8 @@ _S = {"forbid_unknown_fields": True, "omit_defaults": False}
 # The values files and batches accept (handlers/files.py, batch/records.py, /openapi.json).
 FILE_PURPOSES = ("assistants", "batch", "fine-tune", "vision", "user_data")
 BATCH_ENDPOINTS = ("/v1/chat/completions", "/v1/completions", "/v1/embeddings")
+# OpenAI's file expiration policy: `{"anchor": "created_at", "seconds": 1 hour..30 days}`
+EXPIRY_MIN_S, EXPIRY_MAX_S = 3600, 30 * 86_400
 
 # Adapter names and Hugging Face sources (handlers/adapters.py, /openapi.json)
 ADAPTER_NAME_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$"

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import io
 
+import httpx2
 import openai
 import pytest
 
@@ -82,3 +83,15 @@ def test_a_batch_output_expires_when_the_batch_asks(bstack: BatchStack) -> None:
             output_expires_after={"anchor": "created_at", "seconds": 5},
         )
     assert err.value.body["param"] == "output_expires_after.seconds"  # type: ignore[index]
+
+
+def test_a_whole_float_is_its_integer(bstack: BatchStack) -> None:
+    auth = {"Authorization": f"Bearer {bstack.key}"}
+    file_id = upload(bstack.client(), jsonl([chat_line("f-1")]))
+    with httpx2.Client(base_url=bstack.gateway.url, headers=auth, trust_env=False) as h:
+        made = h.post("/v1/batches", json={
+            "input_file_id": file_id, "endpoint": "/v1/chat/completions",
+            "completion_window": "24h",
+            "output_expires_after": {"anchor": "created_at", "seconds": 3600.0},
+        })  # fmt: skip
+    assert made.status_code == 200, made.text

@@ -21,14 +21,13 @@ from ..errors import quote
 from ..gateway import Gateway
 from ..listing import cursor_page
 from ..multipart import MalformedMultipart, MultipartReader, bad, form_boundary, request_chunks
-from ..schemas import FILE_PURPOSES
+from ..schemas import EXPIRY_MAX_S, EXPIRY_MIN_S, FILE_PURPOSES
+from ..whole_numbers import as_int
 from .paging import known_cursor, page_size
 
 PURPOSES = FILE_PURPOSES
 FIELD_BYTES = 4096
 FORM_SLACK = 1 << 20  # the fields and part headers around the file, at most
-# OpenAI's expiration policy: `{"anchor": "created_at", "seconds": 1 hour..30 days}`
-EXPIRY_MIN_S, EXPIRY_MAX_S = 3600, 30 * 86_400
 
 
 async def live_file(st: OffLoopStores, tenant: str, file_id: str) -> FileRecord:
@@ -97,7 +96,8 @@ def expiry_policy(anchor: object, seconds: object, param: str) -> int:
         raise invalid(f"'{param}.anchor' must be 'created_at'; got {quote(anchor)}.",
                       param=f"{param}.anchor")  # fmt: skip
     if isinstance(seconds, str) and seconds.isascii() and seconds.isdigit():
-        seconds = int(seconds)
+        seconds = int(seconds)  # a form field
+    seconds = as_int(seconds)  # 3600.0 is 3600, as elsewhere
     if type(seconds) is not int or not EXPIRY_MIN_S <= seconds <= EXPIRY_MAX_S:
         raise invalid(
             f"'{param}.seconds' must be an integer from {EXPIRY_MIN_S} (1 hour) to "
