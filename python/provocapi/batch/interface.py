@@ -72,6 +72,11 @@ class FileStore(Protocol):
 
     def expired(self, now: int) -> list[FileRecord]: ...
 
+    def sweep_leftovers(self, older_than: float) -> int:
+        """Deletes what killed processes left (cut uploads, files without their
+        metadata) last changed before `older_than`; how many went."""
+        ...
+
 
 class BatchStore(Protocol):
     """Batches, a lease per batch for the one runner working on it, and each

@@ -81,6 +81,7 @@ class LocalFileStore:
             with open(tmp, "wb") as out:
                 async for chunk in chunks:
                     out.write(chunk)
+                    out.flush()  # its mtime shows it alive to the leftover sweep
                     size += len(chunk)
         except BaseException:
             tmp.unlink(missing_ok=True)
@@ -185,6 +186,29 @@ class LocalFileStore:
     def used_bytes(self, tenant: str) -> int:
         row = self.conn.execute("SELECT SUM(bytes) FROM files WHERE tenant = ?", (tenant,))
         return int(row.fetchone()[0] or 0)
+
+    def sweep_leftovers(self, older_than: float) -> int:
+        """Deletes what a killed process left here last changed before `older_than`:
+        an upload's `.part` and a file renamed into place without its row. Returns
+        how many went."""
+        gone = 0
+        for entry in os.scandir(self.dir):
+            name = entry.name
+            part = name.startswith(".file-") and name.endswith(".part")
+            if not part and not name.startswith("file-"):
+                continue
+            try:
+                if entry.stat().st_mtime >= older_than:
+                    continue
+            except FileNotFoundError:
+                continue
+            if not part:
+                known = self.conn.execute("SELECT 1 FROM files WHERE id = ?", (name,))
+                if known.fetchone() is not None:
+                    continue
+            Path(entry.path).unlink(missing_ok=True)
+            gone += 1
+        return gone
 
     def expired(self, now: int) -> list[FileRecord]:
         rows = self.conn.execute(

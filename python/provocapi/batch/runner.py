@@ -40,6 +40,10 @@ from .validate import check
 log = logging.getLogger("provocapi.batch")
 
 TURN_WAIT_S = 0.05  # how often a waiting line looks again
+# what a killed process left in the files dir goes once this old: an upload still
+# streaming writes at least every body deadline (30 s by default), so none is that stale
+LEFTOVER_AGE_S = 600.0
+LEFTOVER_SWEEP_S = 60.0  # how often the directory is scanned for them (and at start)
 
 
 class LeaseLost(Exception):
@@ -96,6 +100,7 @@ class Runner:
         # lines this runner started and not yet answered, per model: counted from
         # the moment they start, before they reach routing, so the cap never overshoots
         self.reserved: dict[str, int] = {}
+        self.swept_at = -LEFTOVER_SWEEP_S  # monotonic; the first loop turn sweeps
 
     @property
     def cfg(self):  # type: ignore[no-untyped-def]
@@ -162,6 +167,11 @@ class Runner:
         for rec in st.files.expired(int(time.time())):
             if not st.batches.active_using(rec.id):
                 st.files.delete(rec.tenant, rec.id)
+        if time.monotonic() - self.swept_at >= LEFTOVER_SWEEP_S:
+            self.swept_at = time.monotonic()
+            gone = st.files.sweep_leftovers(time.time() - LEFTOVER_AGE_S)
+            if gone:
+                log.info("deleted %d file(s) left by a killed process", gone)
 
     def _key(self, key_id: str) -> KeyRecord | None:
         """The creating key, while it is not revoked."""
