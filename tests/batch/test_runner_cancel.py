@@ -9,6 +9,7 @@ from pathlib import Path
 from types import SimpleNamespace
 from typing import Any
 
+import pytest
 from provocapi.batch.local import LocalFileStore, SqliteBatchStore, connect
 from provocapi.batch.records import BatchRecord
 from provocapi.batch.runner import Runner
@@ -37,7 +38,8 @@ def _cancelled_while_validating(st: Stores, data: bytes) -> BatchRecord:
 
 
 def _run(st: Stores, rec: BatchRecord) -> BatchRecord:
-    gw: Any = SimpleNamespace(cfg=SimpleNamespace(batch=SimpleNamespace(max_lines=50)))
+    batch = SimpleNamespace(max_lines=50, line_concurrency=2, lease_s=30.0)
+    gw: Any = SimpleNamespace(cfg=SimpleNamespace(batch=batch))
     asyncio.run(Runner(gw).work(st, rec))
     done = st.batches.get("t", rec.id)
     assert done is not None
@@ -59,3 +61,41 @@ def test_counts_stay_consistent_when_cancelled_before_validation(tmp_path: Path)
     assert done.status == "cancelled"
     # it said failed 3 of total 0
     assert done.completed + done.failed <= done.total
+
+
+class _KilledWhileWriting(LocalFileStore):
+    """The real store, but the process dies as it writes the output files."""
+
+    def write(self, *args: Any, **kwargs: Any) -> Any:
+        raise _Killed
+
+
+class _Killed(Exception):
+    pass
+
+
+def test_an_expiring_batch_cut_while_it_ends_still_ends_expired(tmp_path: Path) -> None:
+    """A runner killed while it ended an expired batch (its unrun lines marked
+    batch_expired, the status at finalizing) left the next runner to end it
+    `completed`, as if every line had run."""
+    st = _stores(tmp_path)
+    file_id = st.files.write("t", "batch", "in.jsonl", [GOOD, GOOD.replace(b'"a"', b'"b"')]).id
+    now = int(time.time())
+    rec = BatchRecord(
+        "batch_x", "t", "key_1", "/v1/chat/completions", file_id, "24h", "in_progress", None,
+        None, 2, 0, 0, None, None, now - 100, now - 10, now - 99, None, None, None, None, None,
+        None,
+    )  # fmt: skip
+    st.batches.create(rec)
+    st.batches.record_line(rec.id, 1, True, b'{"custom_id": "a"}')  # answered in time
+    claimed = st.batches.get("t", rec.id)
+    assert claimed is not None
+    dying = Stores(_KilledWhileWriting(tmp_path, connect(tmp_path), 60), st.batches)
+    with pytest.raises(_Killed):
+        _run(dying, claimed)
+    again = st.batches.get("t", rec.id)
+    assert again is not None
+    done = _run(st, again)
+    assert done.status == "expired" and done.expired_at is not None
+    assert (done.total, done.completed, done.failed) == (2, 1, 1)
+    assert done.output_file_id and done.error_file_id

@@ -207,8 +207,8 @@ class Runner:
         fresh = st.batches.get(None, rec.id)
         if fresh is None:
             return
-        stop = None
-        if fresh.status == "in_progress":
+        stop = "expired" if fresh.expired_at is not None else None  # ending began before
+        if fresh.status == "in_progress" and stop is None:
             stop = await self._lines(st, fresh)
         fresh = st.batches.get(None, rec.id)
         if fresh is None:
@@ -219,6 +219,9 @@ class Runner:
             )
             self._finish(st, fresh, "cancelled", ("cancelling", "in_progress"))
         elif stop == "expired":  # every line answered in time: completed, however late
+            # stamped first: a runner killed from here on leaves the next one to end
+            # it expired, not completed (its unrun lines already read as answered)
+            st.batches.update(rec.id, expired_at=fresh.expired_at or int(time.time()))
             self._unrun(st, fresh, "batch_expired", "The batch expired before this line ran.")
             self._finish(st, fresh, "expired", ("in_progress", "finalizing", "validating"))
         elif fresh.status in ("in_progress", "finalizing"):
