@@ -14,7 +14,7 @@ import orjson
 
 from ..listing import UnknownCursor
 from ..storage.sqlite_migrations import open_db
-from .records import ACTIVE, BatchRecord, Expiry, FileRecord, LineTokens, Part
+from .records import ACTIVE, BatchRecord, Expiry, FileRecord, LineTokens, OverQuota, Part
 from .schema import MIGRATIONS
 
 CHUNK = 64 * 1024
@@ -89,17 +89,30 @@ class LocalFileStore:
         return Part(file_id, tmp, size)
 
     def commit(
-        self, part: Part, tenant: str, purpose: str, filename: str, expires: Expiry = "default"
+        self, part: Part, tenant: str, purpose: str, filename: str, quota: int | None = None
     ) -> FileRecord:
-        """Makes a received upload durable and visible."""
+        """Makes a received upload durable and visible; OverQuota (and nothing kept)
+        when the tenant's files would pass `quota`, checked and stored in one
+        transaction, so uploads that streamed at the same time cannot all fit."""
         try:
             with open(part.tmp, "rb+") as out:
                 os.fsync(out.fileno())
-            os.replace(part.tmp, self._path(part.file_id))
+            self.conn.execute("BEGIN IMMEDIATE")
         except BaseException:
             part.tmp.unlink(missing_ok=True)
             raise
-        return self._insert(part.file_id, tenant, purpose, filename, part.size, expires)
+        try:
+            used = self.used_bytes(tenant)
+            if quota is not None and used + part.size > quota:
+                raise OverQuota(used)
+            os.replace(part.tmp, self._path(part.file_id))
+            rec = self._insert(part.file_id, tenant, purpose, filename, part.size, "default")
+        except BaseException:
+            self.conn.execute("ROLLBACK")
+            part.tmp.unlink(missing_ok=True)
+            raise
+        self.conn.execute("COMMIT")
+        return rec
 
     def write(
         self,

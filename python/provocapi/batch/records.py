@@ -105,3 +105,12 @@ class Part:
     file_id: str
     tmp: Path
     size: int
+
+
+class OverQuota(Exception):
+    """An upload that would take its tenant's stored files past the quota; `used`
+    is what they take without it."""
+
+    def __init__(self, used: int) -> None:
+        super().__init__(used)
+        self.used = used

@@ -16,10 +16,11 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import ParamSpec, TypeVar
 
+from ..error_catalog import STORAGE_QUOTA_EXCEEDED
 from ..gateway import Gateway
 from .interface import BatchStore, FileStore
 from .local import LocalFileStore, SqliteBatchStore, connect
-from .records import FileRecord
+from .records import FileRecord, OverQuota
 
 P = ParamSpec("P")
 T = TypeVar("T")
@@ -79,13 +80,16 @@ class OffLoopStores:
         return await loop.run_in_executor(self._pool, lambda: fn(*args, **kwargs))
 
     async def put(
-        self, tenant: str, purpose: str, filename: str, chunks: AsyncIterator[bytes]
+        self, tenant: str, purpose: str, filename: str, chunks: AsyncIterator[bytes], quota: int
     ) -> FileRecord:
         """An upload: its bytes land in a temporary file as they stream in, then
-        the fsync, rename and row happen on the store thread."""
+        the fsync, the quota's last check, rename and row happen on the store thread."""
         files = self.files
         part = await files.receive(chunks)
-        return await self.run(files.commit, part, tenant, purpose, filename)
+        try:
+            return await self.run(files.commit, part, tenant, purpose, filename, quota=quota)
+        except OverQuota as over:  # others' uploads were stored while this one streamed
+            raise STORAGE_QUOTA_EXCEEDED.build(quota=quota, used=over.used) from None
 
     async def chunks(self, file_id: str) -> AsyncIterator[bytes]:
         """A stored file's bytes, each read on a thread (a cold disk can be slow)."""

@@ -196,7 +196,7 @@ async def batch_submit(gw: Gateway, req: Request) -> str:
         endpoint = _checked(params.get("endpoint"), params.get("completion_window") or WINDOW)
         limits = await upload_limits(gw, st, key.tenant)
         file = await st.put(
-            key.tenant, "batch", "batch.jsonl", limited(request_chunks(req), limits)
+            key.tenant, "batch", "batch.jsonl", limited(request_chunks(req), limits), limits.quota
         )
     rec = await _new_batch(gw, st, key, endpoint, file, None)
     await req.respond_json(200, objects.batch_object(rec))

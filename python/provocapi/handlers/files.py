@@ -64,8 +64,9 @@ async def read_form(
         while (part := await reader.next_part()) is not None:
             if part.name == "file" and stored is None:
                 purpose = fields.get("purpose") or default_purpose or "user_data"
+                name = part.filename or "upload.jsonl"
                 stored = await st.put(
-                    tenant, purpose, part.filename or "upload.jsonl", limited(reader.data(), limits)
+                    tenant, purpose, name, limited(reader.data(), limits), limits.quota
                 )
             else:
                 value = await reader.small(FIELD_BYTES, part.name)
