@@ -41,6 +41,13 @@ UNSUPPORTED_PARAMETER = ErrorSpec(
     "Unsupported parameter: '{name}' is not supported by this gateway's workers{detail}.",
 )
 CONTEXT_LENGTH_EXCEEDED = ErrorSpec(400, "context_length_exceeded", "{message}")
+# OpenAI's words and code for an array that must hold at least one item
+EMPTY_ARRAY = ErrorSpec(
+    400,
+    "empty_array",
+    "Invalid '{name}': empty array. Expected an array with minimum length 1, but got an "
+    "empty array instead.",
+)
 MAX_TOKENS_PER_REQUEST = ErrorSpec(
     400,
     "max_tokens_per_request",
@@ -345,6 +352,10 @@ def refuse_unknown_keys(obj: dict[str, object], known: frozenset[str], where: st
         if key not in known:
             param = quote(f"{where}.{key}")
             raise UNKNOWN_PARAMETER.build(name=param, param=param)
+
+
+def empty_array(param: str) -> ApiError:
+    return EMPTY_ARRAY.build(name=param, param=param)
 
 
 def model_not_found(model: str) -> ApiError:

@@ -20,7 +20,7 @@ from msgspec import UNSET
 from . import trtllm_protocol as trt
 from .adapters import Adapter
 from .catalog import Resolved
-from .error_catalog import invalid, refuse_unknown_keys, unsupported
+from .error_catalog import empty_array, invalid, refuse_unknown_keys, unsupported
 from .errors import quote
 from .output_options import chat_logprobs, completion_logprobs, response_format
 from .request_shapes import token_ids_checked, token_lists
@@ -243,6 +243,10 @@ def _tools(req: ChatRequest, res: Resolved) -> tuple[str | None, list[str] | Non
             )
         return None, None
     assert isinstance(tools, list)
+    if not tools:
+        # OpenAI's 400 too; a worker would render its template's tool preamble around no
+        # tool at all (a different prompt, and its tokens billed)
+        raise empty_array("tools")
     if not res.model.capabilities.tools:
         raise unsupported("tools", f"model '{res.model.id}' has no tool calling")
     names: list[str] = []

@@ -13,7 +13,7 @@ from collections.abc import Iterator
 from typing import Any
 
 from . import whole_numbers
-from .error_catalog import UNSUPPORTED_CONTENT, invalid
+from .error_catalog import UNSUPPORTED_CONTENT, empty_array, invalid
 from .errors import ApiError, quote
 from .schemas import ChatRequest, CompletionRequest
 
@@ -111,6 +111,8 @@ _NOT_READ = {
 def _content_parts(content: object, where: str) -> None:
     if type(content) is not list:
         raise _wrong_type(where, "a string or an array of content parts")
+    if not content:  # the spec's minItems: 1 (a worker would render an empty turn)
+        raise empty_array(where)
     for j, part in enumerate(content):
         if type(part) is not dict or type(part.get("type")) is not str:
             raise _wrong_type(f"{where}[{j}]", "an object with a string 'type'")
@@ -126,6 +128,8 @@ def _content_parts(content: object, where: str) -> None:
 def _tool_calls(calls: object, where: str) -> None:
     if type(calls) is not list:
         raise _wrong_type(where, "an array of tool calls")
+    if not calls:  # OpenAI refuses it with this 400 (a worker template may raise instead)
+        raise empty_array(where)
     for j, call in enumerate(calls):
         at = f"{where}[{j}]"
         if type(call) is not dict:

@@ -44,7 +44,7 @@ ROUTED = (
     E.UPSTREAM_TIMEOUT,
 )
 GENERATE = (*ANY, *AUTH, *BODY, *RESOLVE, *ROUTED)
-CHAT = (*GENERATE, E.UNSUPPORTED_CONTENT)  # request_shapes.py: content parts
+CHAT = (*GENERATE, E.UNSUPPORTED_CONTENT, E.EMPTY_ARRAY)  # request_shapes.py, tools
 # files and batches (handlers/files.py, handlers/batches.py)
 UPLOAD = (
     *ANY,

@@ -165,6 +165,27 @@ def test_message_shapes(message: str, code: str, param: str) -> None:
     assert exc.value.param == param.replace("[0]", "[1]", 1)
 
 
+@pytest.mark.parametrize(
+    ("message", "param"),
+    [
+        ('{"role": "user", "content": []}', "messages[1].content"),
+        ('{"role": "system", "content": []}', "messages[1].content"),
+        ('{"role": "assistant", "content": [], "tool_calls": null}', "messages[1].content"),
+        ('{"role": "assistant", "content": "x", "tool_calls": []}', "messages[1].tool_calls"),
+    ],
+)
+def test_an_empty_array_in_a_message_is_openai_s_empty_array(message: str, param: str) -> None:
+    """Both were served: an empty content array as an empty turn (the spec's minItems is
+    1), and `tool_calls: []`, which OpenAI refuses with these words (openai-node #1341)."""
+    with pytest.raises(ApiError) as exc:
+        decode(chat_body('{"role": "user", "content": "ok"}, ' + message), ChatRequest)
+    assert (exc.value.status, exc.value.code, exc.value.param) == (400, "empty_array", param)
+    assert exc.value.message == (
+        f"Invalid '{param}': empty array. Expected an array with minimum length 1, "
+        "but got an empty array instead."
+    )
+
+
 def test_messages_of_every_documented_shape_decode() -> None:
     messages = [
         '{"role": "system", "content": "s", "name": "n"}',

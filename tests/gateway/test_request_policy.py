@@ -205,6 +205,16 @@ def test_openai_keys_of_nested_objects_are_forwarded() -> None:
     assert body["tool_choice"] == choice
 
 
+@pytest.mark.parametrize("choice", [None, "auto", "none"])
+def test_an_empty_tools_array_is_openai_s_empty_array(choice: str | None) -> None:
+    """`tools: []` was forwarded: the worker's template wrapped the prompt in its tool
+    preamble around no tool (56 more prompt tokens on the Llama simulator, billed).
+    OpenAI answers 400 `empty_array` (vLLM matched it in PR 39780)."""
+    with pytest.raises(ApiError) as exc:
+        plan_chat(chat(tools=[], tool_choice=choice), RES)
+    assert (exc.value.status, exc.value.code, exc.value.param) == (400, "empty_array", "tools")
+
+
 def test_tools_on_a_model_without_them_are_unsupported() -> None:
     no_tools = msgspec.structs.replace(CHAT, capabilities=Capabilities())
     with pytest.raises(ApiError) as exc:
