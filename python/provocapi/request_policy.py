@@ -281,7 +281,13 @@ def _tools(req: ChatRequest, res: Resolved) -> tuple[str | None, list[str] | Non
     return res.model.family, names
 
 
+TEXT_ONLY = ["text"]  # `modalities`' default on OpenAI: what every worker answers anyway
+
+
 def plan_chat(req: ChatRequest, res: Resolved) -> GenerationPlan:
+    if req.modalities is not UNSET and req.modalities == TEXT_ONLY:
+        # asks for nothing a worker does not already do: accepted, never forwarded
+        req = msgspec.structs.replace(req, modalities=UNSET)
     _check_unsupported(req, CHAT_UNSUPPORTED, _CHAT_UNSUPPORTED_GET)
     pinned = _sampling(req, res)
     if given(req.max_completion_tokens):

@@ -85,6 +85,17 @@ def test_a_field_the_worker_cannot_honour_is_a_400_naming_it(field: str) -> None
     assert exc.value.param == field
 
 
+def test_text_only_modalities_are_accepted_and_not_forwarded() -> None:
+    """`modalities: ["text"]` is OpenAI's default, which every worker answers: it was a
+    400 for clients that spell it out. Audio output stays refused."""
+    body = upstream(plan_chat(chat(modalities=["text"]), RES).body)
+    assert "modalities" not in body
+    for asked in (["text", "audio"], ["audio"], []):
+        with pytest.raises(ApiError) as exc:
+            plan_chat(chat(modalities=asked), RES)
+        assert (exc.value.code, exc.value.param) == ("unsupported_parameter", "modalities")
+
+
 def test_bookkeeping_fields_are_accepted_and_not_forwarded() -> None:
     body = upstream(
         plan_chat(chat(user="u", metadata={"a": "b"}, store=True, service_tier="auto"), RES).body
