@@ -309,7 +309,7 @@ def refine(components: Schema, models: Sequence[ModelConfig]) -> None:
                 )
             ),
         },
-        # `dimensions` within the chosen model's own range; none for a fixed-size model
+        # `dimensions` within the chosen model's own range; a fixed-size model's own size
         [_dimensions_rule(m, fixed) for m in embed] if embed else [],
     )
 
@@ -317,7 +317,7 @@ def refine(components: Schema, models: Sequence[ModelConfig]) -> None:
 def _dimensions_rule(m: ModelConfig, fixed: Sequence[ModelConfig]) -> Schema:
     names = [m.id, *m.aliases]
     if m in fixed:
-        allowed: Schema = {"type": "null"}
+        allowed: Schema = _nullable({"const": m.dimensions or 1})
     else:
         allowed = _nullable(_range(m.min_dimensions or 1, m.dimensions or 1, "integer"))
     return {

@@ -398,10 +398,11 @@ def plan_embedding(req: EmbeddingRequest, res: Resolved) -> EmbeddingPlan:
     dims: int | None = None
     if given(req.dimensions):
         assert isinstance(req.dimensions, int)
-        if m.min_dimensions is None:
+        # a fixed-size model takes its own size, as its model card's min_dimensions says
+        if m.min_dimensions is None and req.dimensions != m.dimensions:
             raise unsupported("dimensions", f"model '{m.id}' has a fixed size of {m.dimensions}")
         assert m.dimensions is not None
-        if not m.min_dimensions <= req.dimensions <= m.dimensions:
+        if not (m.min_dimensions or m.dimensions) <= req.dimensions <= m.dimensions:
             raise invalid(
                 f"Invalid 'dimensions': must be between {m.min_dimensions} and {m.dimensions} "
                 f"for model '{m.id}'.",

@@ -88,6 +88,16 @@ def test_dimensions_on_fixed_model_is_400(client: openai.OpenAI) -> None:
     assert err.body["code"] in {"unsupported_parameter", "invalid_value"}
 
 
+def test_a_fixed_model_takes_the_dimensions_its_card_names(client: openai.OpenAI) -> None:
+    """bge-m3's card says min_dimensions = dimensions = 1024; asking for them was a 400
+    (text-embedding-3-large, its alias, takes `dimensions=1024` on OpenAI)."""
+    card = client.models.retrieve("text-embedding-3-large").model_extra or {}
+    dims = card["min_dimensions"]
+    assert dims == card["dimensions"] == 1024
+    resp = client.embeddings.create(model="text-embedding-3-large", input="hello", dimensions=dims)
+    assert len(resp.data[0].embedding) == dims
+
+
 def test_embedding_headers(client: openai.OpenAI) -> None:
     resp = client.embeddings.with_raw_response.create(model="text-embedding-3-large", input="x")
     assert resp.headers.get("x-request-id")

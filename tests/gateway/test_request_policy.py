@@ -259,6 +259,8 @@ def test_embedding_dimensions() -> None:
     with pytest.raises(ApiError) as exc:
         plan_embedding(emb(dimensions=256), Resolved(BGE, None, BGE.id))
     assert exc.value.code == "unsupported_parameter"
+    # a fixed-size model's own size: its card says min_dimensions = dimensions
+    assert plan_embedding(emb(dimensions=1024), Resolved(BGE, None, BGE.id)).dimensions is None
     body = upstream(plan_embedding(emb(user="u"), Resolved(BGE, None, BGE.id)).body)
     assert set(body) <= trt.EMBEDDING_FIELDS
     assert body["encoding_format"] == "base64"
