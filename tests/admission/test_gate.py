@@ -143,6 +143,25 @@ def test_each_choice_fits_the_context_on_its_own(env: Env) -> None:
     assert "1001 tokens (501 in the prompt, 500 in the completion)" in info.value.message
 
 
+def test_each_prompt_of_an_array_fits_the_context_on_its_own(env: Env) -> None:
+    """A completions array is a completion per prompt, each in its own context: two
+    prompts of 600 tokens (context 1000) were refused as 1200 in one. The worker
+    generates n choices for every prompt: all of them are reserved (only n were)."""
+    k = key("nobody")
+    texts = env.completion(k, ["hello", "hello world", "x"], max_tokens=7)
+    env.gate.admit(texts)
+    assert texts.reserved_tokens == texts.prompt_tokens + 3 * 7
+    call = env.completion(k, [[1] * 600, [2] * 600], max_tokens=20, n=2)
+    env.gate.admit(call)
+    assert call.prompt_tokens == 1200
+    assert call.reserved_tokens == 1200 + 2 * 2 * 20
+    with pytest.raises(ApiError) as info:
+        env.gate.admit(env.completion(k, [[1] * 600, [2] * 981], max_tokens=20))
+    err = info.value
+    assert (err.status, err.code, err.param) == (400, "context_length_exceeded", "prompt[1]")
+    assert "1001 tokens (981 in the prompt[1], 20 in the completion)" in err.message
+
+
 def test_a_config_without_tiers_limits_nothing(make_env: Callable[[str], Env]) -> None:
     env = make_env("[[models]]" + CONFIG.split("[[models]]", 1)[1])
     for _ in range(20):

@@ -108,20 +108,27 @@ class Gate:
         out = _per_choice(call)  # the context holds the prompt and one choice
         call.max_output_tokens = out * _sequences(call)  # the budget pays for all of them
         model = call.res.model
+        room = model.context_length - out
         if call.kind == "embedding":
             counts, exact = prompt.per_input(embedding_limits.per_input_limit(model))
             tokens = sum(counts)
+        elif call.kind == "completion":
+            # each prompt of an array is a completion of its own, in a context of its own;
+            # the worker generates the choices of every one of them
+            counts, exact = prompt.per_input(room if room > 0 else 0)
+            tokens = sum(counts)
+            call.max_output_tokens *= len(counts)
         else:
-            room = model.context_length - out
             tokens, exact = prompt.total(room if room > 0 else 0)
+            counts = [tokens]
         call.prompt_tokens = tokens  # the worker's usage replaces it when it comes
         if not exact:
             self.telemetry.token_estimate(call.model_id)
         if call.kind == "embedding":
             embedding_limits.check_tokens(model, call.request.input, counts)
-        elif exact and tokens > room:
+        elif exact and max(counts) > room:
             # token ids are counted in full; a tokenizer stopped once past the room
-            raise _context_exceeded(call, tokens, out, prompt.ids is None)
+            raise _context_exceeded(call, counts, room, out, prompt.ids is None)
         return tokens
 
     def _charge(self, call: Call, prompt: int) -> Headers:
@@ -199,10 +206,17 @@ def _sequences(call: Call) -> int:
     return best_of if isinstance(best_of, int) and best_of > seqs else seqs
 
 
-def _context_exceeded(call: Call, prompt: int, out: int, stopped: bool) -> ApiError:
-    """`stopped`: counting stopped once past the room left, so `prompt` is a floor."""
+def _context_exceeded(
+    call: Call, counts: list[int], room: int, out: int, stopped: bool
+) -> ApiError:
+    """`stopped`: counting stopped once past the room left, so a count is a floor.
+    `counts`: the prompt's tokens, or each prompt's of a completions array."""
     limit = call.res.model.context_length
+    first = next(i for i, n in enumerate(counts) if n > room)
+    prompt = counts[first]
     where = "messages" if call.kind == "chat" else "prompt"
+    if len(counts) > 1:
+        where = f"prompt[{first}]"
     more = "at least " if stopped else ""
     return CONTEXT_LENGTH_EXCEEDED.build(
         message=f"This model's maximum context length is {limit} tokens. However, you "
