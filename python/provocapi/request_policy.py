@@ -84,7 +84,18 @@ class GenerationPlan:
     tool_names: list[str] | None
     max_tokens: int = 0  # per choice, as sent (admission reserves n x this)
     priority: float | None = None  # trtllm-serve's scheduling priority (batch lines)
+    default_max_tokens: bool = False  # the client gave none: max_tokens is the model's
     _body: bytes | None = None
+
+    def fit_max_tokens(self, max_tokens: int) -> None:
+        """Admission's: the model's default max_tokens would overflow the context, so the
+        worker is sent what fits (before the body is encoded)."""
+        self.max_tokens = max_tokens
+        field = "max_tokens"
+        if _MAX_COMPLETION_UPSTREAM and isinstance(self.upstream, ChatRequest):
+            field = "max_completion_tokens"
+        self.upstream = msgspec.structs.replace(self.upstream, **{field: max_tokens})
+        self._body = None
 
     @property
     def body(self) -> bytes:
@@ -290,6 +301,7 @@ def plan_chat(req: ChatRequest, res: Resolved) -> GenerationPlan:
         req = msgspec.structs.replace(req, modalities=UNSET)
     _check_unsupported(req, CHAT_UNSUPPORTED, _CHAT_UNSUPPORTED_GET)
     pinned = _sampling(req, res)
+    default = not given(req.max_completion_tokens) and not given(req.max_tokens)
     if given(req.max_completion_tokens):
         max_tokens = _max_tokens(req.max_completion_tokens, "max_completion_tokens", res)
     else:
@@ -311,7 +323,16 @@ def plan_chat(req: ChatRequest, res: Resolved) -> GenerationPlan:
         **_CHAT_DROP,
         **pinned,
     )
-    return GenerationPlan(upstream, res.adapter, stream, include_usage, family, names, max_tokens)
+    return GenerationPlan(
+        upstream,
+        res.adapter,
+        stream,
+        include_usage,
+        family,
+        names,
+        max_tokens,
+        default_max_tokens=default,
+    )
 
 
 MAX_BEST_OF = 20  # OpenAI's documented maximum
@@ -355,7 +376,16 @@ def plan_completion(req: CompletionRequest, res: Resolved) -> GenerationPlan:
         **_COMPLETION_DROP,
         **pinned,
     )
-    return GenerationPlan(upstream, res.adapter, stream, include_usage, None, None, max_tokens)
+    return GenerationPlan(
+        upstream,
+        res.adapter,
+        stream,
+        include_usage,
+        None,
+        None,
+        max_tokens,
+        default_max_tokens=not given(req.max_tokens),
+    )
 
 
 @dataclass(slots=True)

@@ -162,6 +162,31 @@ def test_each_prompt_of_an_array_fits_the_context_on_its_own(env: Env) -> None:
     assert "1001 tokens (981 in the prompt[1], 20 in the completion)" in err.message
 
 
+def test_the_default_max_tokens_yields_to_a_prompt_that_fits(env: Env) -> None:
+    """No max_tokens from the client: a prompt leaving less room than the model's default
+    (20) was a 400 saying the client asked for 20 completion tokens. OpenAI serves any
+    prompt that fits, generating into the room left: the worker is sent that room."""
+    k = key("nobody")
+    call = env.completion(k, [1] * 990, n=2)
+    env.gate.admit(call)
+    assert call.plan.max_tokens == 10
+    assert orjson.loads(call.plan.body)["max_tokens"] == 10
+    assert call.reserved_tokens == 990 + 2 * 10
+    chat = env.chat(k, messages=[{"role": "user", "content": "hi " * 950}])
+    env.gate.admit(chat)
+    room = 1000 - chat.prompt_tokens
+    assert 0 < room < 20
+    sent = orjson.loads(chat.plan.body)
+    assert sent.get("max_completion_tokens", sent.get("max_tokens")) == room
+    env.gate.admit(env.completion(k, [1] * 999))  # one token of room is room
+    with pytest.raises(ApiError) as info:
+        env.gate.admit(env.completion(k, [1] * 1000))
+    assert "1001 tokens (1000 in the prompt, 1 in the completion)" in info.value.message
+    # a max_tokens the client gave is never cut
+    with pytest.raises(ApiError):
+        env.gate.admit(env.completion(k, [1] * 990, max_tokens=20))
+
+
 def test_a_config_without_tiers_limits_nothing(make_env: Callable[[str], Env]) -> None:
     env = make_env("[[models]]" + CONFIG.split("[[models]]", 1)[1])
     for _ in range(20):

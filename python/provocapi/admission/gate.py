@@ -108,7 +108,11 @@ class Gate:
         out = _per_choice(call)  # the context holds the prompt and one choice
         call.max_output_tokens = out * _sequences(call)  # the budget pays for all of them
         model = call.res.model
-        room = model.context_length - out
+        # the model's default max_tokens (the client gave none) yields to the prompt, as on
+        # OpenAI: a prompt fits while it leaves room for one token
+        shrink = call.kind != "embedding" and call.plan.default_max_tokens
+        asked = 1 if shrink else out
+        room = model.context_length - asked
         if call.kind == "embedding":
             counts, exact = prompt.per_input(embedding_limits.per_input_limit(model))
             tokens = sum(counts)
@@ -128,7 +132,11 @@ class Gate:
             embedding_limits.check_tokens(model, call.request.input, counts)
         elif exact and max(counts) > room:
             # token ids are counted in full; a tokenizer stopped once past the room
-            raise _context_exceeded(call, counts, room, out, prompt.ids is None)
+            raise _context_exceeded(call, counts, room, asked, prompt.ids is None)
+        elif shrink and exact and max(counts) + out > model.context_length:
+            fits = model.context_length - max(counts)
+            call.plan.fit_max_tokens(fits)
+            call.max_output_tokens = call.max_output_tokens // out * fits
         return tokens
 
     def _charge(self, call: Call, prompt: int) -> Headers:
