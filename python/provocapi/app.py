@@ -49,7 +49,7 @@ from .handlers.meta import health, metrics, openapi, ready
 from .handlers.models import list_models, retrieve_model
 from .handlers.usage import usage
 from .parent_death import die_with_parent
-from .unserved import not_provided
+from .unserved import method_not_provided, not_provided
 from .websocket_refusal import refuse
 from .write_deadline import WriteDeadlines
 
@@ -222,7 +222,7 @@ class App:
                 )
             else:
                 allow = ", ".join([*_allowed(methods), "OPTIONS"])
-                raise METHOD_NOT_ALLOWED.build(
+                raise method_not_provided(req.method, req.path) or METHOD_NOT_ALLOWED.build(
                     method=quote(req.method),
                     path=quote(req.path),
                     allow=allow,

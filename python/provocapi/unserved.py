@@ -11,6 +11,11 @@ from .error_catalog import API_NOT_PROVIDED
 from .errors import ApiError, quote
 
 _CHAT = "use chat completions (POST /v1/chat/completions)"
+_STORED = (
+    "Stored chat completions (store: true)",
+    "answers are not stored (store is accepted and has no effect): keep what you need "
+    "from the answer itself",
+)
 
 # path prefix → (the API, what to use instead)
 UNSERVED: dict[str, tuple[str, str]] = {
@@ -42,6 +47,12 @@ UNSERVED: dict[str, tuple[str, str]] = {
         "classify with a chat model through chat completions (POST /v1/chat/completions)",
     ),
     "/v1/realtime": ("The Realtime API", "stream chat completions (stream: true) instead"),
+    # retrieve, update, delete and messages of one stored completion
+    "/v1/chat/completions": _STORED,
+}
+# a method of OpenAI's on a path we serve with another: the list of stored completions
+UNSERVED_METHODS: dict[tuple[str, str], tuple[str, str]] = {
+    ("GET", "/v1/chat/completions"): _STORED,
 }
 
 
@@ -49,7 +60,15 @@ def not_provided(method: str, path: str) -> ApiError | None:
     """The 404 for a call to an API we do not serve; None for any other path."""
     for prefix, (api, instead) in UNSERVED.items():
         if path == prefix or path.startswith(prefix + "/"):
-            return API_NOT_PROVIDED.build(
-                api=api, method=quote(method), path=quote(path), instead=instead
-            )
+            return _built(api, instead, method, path)
     return None
+
+
+def method_not_provided(method: str, path: str) -> ApiError | None:
+    """The 404 for an OpenAI method of a path we serve otherwise; None for another."""
+    unserved = UNSERVED_METHODS.get((method, path))
+    return _built(*unserved, method, path) if unserved is not None else None
+
+
+def _built(api: str, instead: str, method: str, path: str) -> ApiError:
+    return API_NOT_PROVIDED.build(api=api, method=quote(method), path=quote(path), instead=instead)

@@ -178,7 +178,7 @@ def test_answers_and_errors_are_readable_by_the_page(keyed: Keyed) -> None:
         for r, status in [
             (c.post("/v1/chat/completions", json=CHAT, headers=page), 401),
             (c.post("/v1/chat/completions", json={**CHAT, "model": "nope"}, headers=auth), 404),
-            (c.get("/v1/chat/completions", headers=auth), 405),
+            (c.delete("/v1/chat/completions", headers=auth), 405),
             (c.post("/v1/responses", json={}, headers=auth), 404),
         ]:
             assert r.status_code == status, r.text

@@ -328,7 +328,8 @@ def test_unknown_url(raw: httpx2.Client, auth: dict[str, str]) -> None:
 
 @pytest.mark.parametrize(
     ("method", "path"),
-    [("GET", "/v1/chat/completions"), ("GET", "/v1/embeddings"), ("DELETE", "/v1/models")],
+    # (GET /v1/chat/completions is OpenAI's list of stored completions: test_unserved.py)
+    [("DELETE", "/v1/chat/completions"), ("GET", "/v1/embeddings"), ("DELETE", "/v1/models")],
 )
 def test_method_not_allowed(
     raw: httpx2.Client, auth: dict[str, str], method: str, path: str

@@ -203,7 +203,7 @@ def _generation(path: str) -> dict[int, Provoker]:
         ),
         401: lambda c, s, stack, strict: _answer(c.post(path, json=_body(path, model, "hi"))),
         404: post("no-such-model", "hi"),
-        405: lambda c, s, stack, strict: _answer(c.get(path, headers=_bearer(stack.key))),
+        405: _wrong_method(path),  # (a GET of chat completions is OpenAI's stored list)
         408: lambda c, s, stack, strict: _trickle(strict.url, path, strict.key),
         413: too_large,
         415: _gzipped(path),

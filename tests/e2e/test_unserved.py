@@ -62,6 +62,24 @@ CALLS: dict[str, tuple[Callable[[openai.OpenAI], Any], tuple[str, ...]]] = {
         lambda c: c.vector_stores.create(name="docs"),
         ("Vector stores", "/v1/embeddings"),
     ),
+    # `store: true` is accepted and stores nothing: these were a 405 and unknown_url
+    "stored-list": (lambda c: c.chat.completions.list(), ("Stored chat completions", "store")),
+    "stored-retrieve": (
+        lambda c: c.chat.completions.retrieve("chatcmpl-x"),
+        ("Stored chat completions", "store"),
+    ),
+    "stored-update": (
+        lambda c: c.chat.completions.update("chatcmpl-x", metadata={"a": "b"}),
+        ("Stored chat completions", "store"),
+    ),
+    "stored-delete": (
+        lambda c: c.chat.completions.delete("chatcmpl-x"),
+        ("Stored chat completions", "store"),
+    ),
+    "stored-messages": (
+        lambda c: c.chat.completions.messages.list("chatcmpl-x"),
+        ("Stored chat completions", "store"),
+    ),
 }
 
 
