@@ -292,6 +292,16 @@ def _tools(req: ChatRequest, res: Resolved) -> tuple[str | None, list[str] | Non
     return res.model.family, names
 
 
+def _developer_as_system(messages: list[dict[str, Any]]) -> None:
+    """OpenAI reads a `developer` message as the system message on its chat models; the
+    workers' chat templates know only `system` (Llama and Qwen render an unknown role as
+    a turn of its own beside their default system prompt, Mistral's raises). Changed in
+    place, so admission counts the prompt the worker renders."""
+    for m in messages:
+        if m.get("role") == "developer":
+            m["role"] = "system"
+
+
 TEXT_ONLY = ["text"]  # `modalities`' default on OpenAI: what every worker answers anyway
 
 
@@ -310,6 +320,7 @@ def plan_chat(req: ChatRequest, res: Resolved) -> GenerationPlan:
     family, names = _tools(req, res)
     chat_logprobs(req, res.model)
     messages = req.messages
+    _developer_as_system(messages)
     if res.model.family == "mistral":  # its template refuses other tool-call ids
         messages = mistral_history(messages) or messages
     upstream = msgspec.structs.replace(

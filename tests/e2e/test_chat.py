@@ -11,7 +11,7 @@ import httpx2
 import openai
 import pytest
 
-from .conftest import GHOST_ADAPTER, Stack
+from .conftest import CHAT_FAMILIES, GHOST_ADAPTER, Stack
 from .helpers import parse_sse
 
 MODEL = "llama-3.1-8b-instruct"
@@ -569,3 +569,25 @@ def test_logprobs_are_honoured_or_refused(client: openai.OpenAI) -> None:
     assert lp is not None and lp.content, "logprobs were asked for and silently dropped"
     assert resp.usage is not None and len(lp.content) == resp.usage.completion_tokens
     assert all(len(t.top_logprobs) == 2 for t in lp.content)
+
+
+@pytest.mark.parametrize("family", sorted(CHAT_FAMILIES))
+def test_a_developer_message_is_the_system_message(client: openai.OpenAI, family: str) -> None:
+    """The simulator renders each family's template: a `developer` turn was a turn of its
+    own beside Llama's and Qwen's default system prompt, and unrenderable for Mistral's.
+    OpenAI's chat models read it as the system message: the worker now renders exactly
+    that (the same prompt, so the same usage)."""
+
+    def prompt_tokens(role: str) -> int:
+        resp = client.chat.completions.create(
+            model=CHAT_FAMILIES[family],
+            messages=[
+                {"role": role, "content": "Answer in French."},
+                {"role": "user", "content": "hi"},
+            ],  # type: ignore[misc, list-item]
+            max_tokens=1,
+        )
+        assert resp.usage is not None
+        return resp.usage.prompt_tokens
+
+    assert prompt_tokens("developer") == prompt_tokens("system")

@@ -96,6 +96,16 @@ def test_text_only_modalities_are_accepted_and_not_forwarded() -> None:
         assert (exc.value.code, exc.value.param) == ("unsupported_parameter", "modalities")
 
 
+def test_a_developer_message_reaches_the_worker_as_the_system_message() -> None:
+    """OpenAI's chat models read `developer` as `system`; the workers' templates do not
+    know it (Mistral's raises, Llama's and Qwen's render it as a turn of its own after
+    their default system prompt). The request keeps the change: admission counts it."""
+    req = chat(messages=[{"role": "developer", "content": "Be brief."}, *MSGS])
+    body = upstream(plan_chat(req, RES).body)
+    assert body["messages"] == [{"role": "system", "content": "Be brief."}, *MSGS]
+    assert req.messages[0]["role"] == "system"
+
+
 def test_bookkeeping_fields_are_accepted_and_not_forwarded() -> None:
     body = upstream(
         plan_chat(chat(user="u", metadata={"a": "b"}, store=True, service_tier="auto"), RES).body
