@@ -79,6 +79,7 @@ fn meta() -> Meta {
         public_model: "gpt-4o".into(),
         response_id: "chatcmpl-fuzz".into(),
         created: 1_700_000_000,
+        one_tool_call: false,
     }
 }
 

@@ -50,10 +50,12 @@ class StreamRelay:
         include_usage: bool,
         tool_family: str | None = None,
         tool_names: list[str] | None = None,
+        one_tool_call: bool = False,
     ) -> Self:
         """`kind` is "chat" or "completion", `tool_family` "llama3", "qwen2" or "mistral"
         (CoreError otherwise). Tool recognition needs both a family and tool names, and
-        applies to chat only."""
+        applies to chat only. `one_tool_call` (`parallel_tool_calls: false`): a choice's
+        calls after its first, parsed from text or the worker's own, are dropped."""
 
     def feed(self, data: bytes) -> bytes:
         """Upstream bytes, split anywhere; returns the bytes to write now (maybe b"")."""
@@ -125,11 +127,13 @@ def rewrite_response(
     created: int,
     tool_family: str | None = None,
     tool_names: list[str] | None = None,
+    one_tool_call: bool = False,
 ) -> Rewritten:
     """A non-streamed worker body as OpenAI's JSON.
 
     Keeps OpenAI's keys only, fills what the SDKs
-    require, maps finish_reason, parses text tool calls. UpstreamFormatError when the body
+    require, maps finish_reason, parses text tool calls (with `one_tool_call`, a
+    choice's first call only). UpstreamFormatError when the body
     is not a JSON object with a choices array (the gateway answers 502); CoreError on a
     bad kind or tool_family.
     """

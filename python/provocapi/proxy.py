@@ -128,6 +128,7 @@ async def _complete(gw: Gateway, reply: Reply, call: Call, resp: Response) -> No
             created=int(time.time()),
             tool_family=plan.tool_family,
             tool_names=plan.tool_names,
+            one_tool_call=plan.one_tool_call,
         )
     except _core.UpstreamFormatError as exc:  # a CoreError is our bug: the app answers 500
         gw.telemetry.upstream_error(call.model_id, "garbage")
@@ -168,6 +169,7 @@ async def _stream(gw: Gateway, reply: Reply, call: Call, resp: Response) -> None
         include_usage=plan.include_usage,
         tool_family=plan.tool_family,
         tool_names=plan.tool_names,
+        one_tool_call=plan.one_tool_call,
     )
     call.relay = relay  # usage's progress lines read what it relayed so far
     try:

@@ -85,6 +85,7 @@ class GenerationPlan:
     max_tokens: int = 0  # per choice, as sent (admission reserves n x this)
     priority: float | None = None  # trtllm-serve's scheduling priority (batch lines)
     default_max_tokens: bool = False  # the client gave none: max_tokens is the model's
+    one_tool_call: bool = False  # parallel_tool_calls: false, as OpenAI keeps it
     _body: bytes | None = None
 
     def fit_max_tokens(self, max_tokens: int) -> None:
@@ -343,6 +344,7 @@ def plan_chat(req: ChatRequest, res: Resolved) -> GenerationPlan:
         names,
         max_tokens,
         default_max_tokens=default,
+        one_tool_call=req.parallel_tool_calls is False,
     )
 
 

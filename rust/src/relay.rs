@@ -54,6 +54,9 @@ pub struct Meta {
     pub public_model: String,
     pub response_id: String,
     pub created: i64,
+    /// `parallel_tool_calls: false`: at most one tool call per choice, as OpenAI
+    /// guarantees; a model that writes more has the others dropped.
+    pub one_tool_call: bool,
 }
 
 /// Text tool-call recognition for models whose calls trtllm-serve leaves as content.

@@ -105,7 +105,9 @@ def tokens(text: str, size: int = 3) -> list[str]:
 # --------------------------------------------------------------------------- plumbing
 
 
-def make_relay(kind: str = "chat", *, usage: bool = True, family: str | None = None):
+def make_relay(
+    kind: str = "chat", *, usage: bool = True, family: str | None = None, one_call: bool = False
+):
     return _core.StreamRelay(
         kind=kind,
         public_model=MODEL,
@@ -114,6 +116,7 @@ def make_relay(kind: str = "chat", *, usage: bool = True, family: str | None = N
         include_usage=usage,
         tool_family=family,
         tool_names=NAMES if family else None,
+        one_tool_call=one_call,
     )
 
 
@@ -325,6 +328,47 @@ def test_two_calls_get_distinct_ids_and_indexes() -> None:
         for tc in choice["delta"].get("tool_calls", [])
     ]
     assert indexes == [0, 1]
+
+
+TWO_CALLS = {
+    "llama3": '{"name": "get_weather", "parameters": {"city": "Paris"}};\n'
+    '{"name": "get_time", "parameters": {"city": "Oslo"}}',
+    "qwen2": '<tool_call>\n{"name": "get_weather", "arguments": {"city": "Paris"}}\n</tool_call>\n'
+    '<tool_call>\n{"name": "get_time", "arguments": {"city": "Oslo"}}\n</tool_call>',
+    "mistral": '[TOOL_CALLS][{"name": "get_weather", "arguments": {"city": "Paris"}}, '
+    '{"name": "get_time", "arguments": {"city": "Oslo"}}]',
+}
+
+
+@pytest.mark.parametrize("family", sorted(TWO_CALLS))
+def test_without_parallel_tool_calls_one_call_is_answered(family: str) -> None:
+    """OpenAI answers at most one call with `parallel_tool_calls: false`; a model that
+    wrote two had both relayed (LangChain's bind_tools(parallel_tool_calls=False) and
+    agents that run one call a turn rely on one)."""
+    text = TWO_CALLS[family]
+    relay = make_relay(family=family, one_call=True)
+    sink: list[bytes] = []
+    client = sse_client(relayed(relay, trt_chat(tokens(text)), None, sink))
+    with client.chat.completions.stream(model=MODEL, messages=MESSAGES, tools=TOOLS) as stream:
+        final = stream.get_final_completion()
+    calls = final.choices[0].message.tool_calls or []
+    assert [(c.function.name, c.function.arguments) for c in calls] == [
+        ("get_weather", '{"city":"Paris"}')
+    ]
+    assert final.choices[0].finish_reason == "tool_calls"
+    check_rules(b"".join(sink), "chat", True)
+    r = _core.rewrite_response(
+        _trt_body(text),
+        kind="chat",
+        public_model=MODEL,
+        response_id=ID,
+        created=CREATED,
+        tool_family=family,
+        tool_names=NAMES,
+        one_tool_call=True,
+    )
+    message = json.loads(r.body)["choices"][0]["message"]
+    assert [c["function"]["name"] for c in message["tool_calls"]] == ["get_weather"]
 
 
 @pytest.mark.parametrize(

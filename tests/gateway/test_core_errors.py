@@ -60,7 +60,9 @@ def _run_complete(body: bytes, tool_family: str | None) -> _Req:
         telemetry=SimpleNamespace(upstream_error=lambda model, why: None),
         counter=SimpleNamespace(text=lambda model, text: (len(text.split()), False)),
     )
-    plan = SimpleNamespace(tool_family=tool_family, tool_names=["f"] if tool_family else None)
+    plan = SimpleNamespace(
+        tool_family=tool_family, tool_names=["f"] if tool_family else None, one_tool_call=False
+    )
     call: Any = SimpleNamespace(
         kind="chat",
         res=SimpleNamespace(public_id="m"),

@@ -236,6 +236,13 @@ def test_an_empty_tools_array_is_openai_s_empty_array(choice: str | None) -> Non
     assert (exc.value.status, exc.value.code, exc.value.param) == (400, "empty_array", "tools")
 
 
+def test_parallel_tool_calls_false_asks_the_relay_for_one_call() -> None:
+    assert plan_chat(chat(tools=TOOLS, parallel_tool_calls=False), RES).one_tool_call
+    for allowed in (True, None):
+        assert not plan_chat(chat(tools=TOOLS, parallel_tool_calls=allowed), RES).one_tool_call
+    assert not plan_chat(chat(tools=TOOLS), RES).one_tool_call
+
+
 def test_tools_on_a_model_without_them_are_unsupported() -> None:
     no_tools = msgspec.structs.replace(CHAT, capabilities=Capabilities())
     with pytest.raises(ApiError) as exc:

@@ -45,7 +45,7 @@ pub struct StreamRelay {
 #[pymethods]
 impl StreamRelay {
     #[new]
-    #[pyo3(signature = (*, kind, public_model, response_id, created, include_usage, tool_family=None, tool_names=None))]
+    #[pyo3(signature = (*, kind, public_model, response_id, created, include_usage, tool_family=None, tool_names=None, one_tool_call=false))]
     #[allow(clippy::too_many_arguments)]
     fn new(
         kind: &str,
@@ -55,6 +55,7 @@ impl StreamRelay {
         include_usage: bool,
         tool_family: Option<&str>,
         tool_names: Option<Vec<String>>,
+        one_tool_call: bool,
     ) -> PyResult<Self> {
         let kind = self::kind(kind)?;
         let tools = tools(tool_family, tool_names)?;
@@ -62,6 +63,7 @@ impl StreamRelay {
             public_model,
             response_id,
             created,
+            one_tool_call,
         };
         Ok(Self {
             inner: relay::StreamRelay::new(kind, &meta, include_usage, tools),
@@ -138,7 +140,7 @@ pub struct Rewritten {
 }
 
 #[pyfunction]
-#[pyo3(signature = (body, *, kind, public_model, response_id, created, tool_family=None, tool_names=None))]
+#[pyo3(signature = (body, *, kind, public_model, response_id, created, tool_family=None, tool_names=None, one_tool_call=false))]
 #[allow(clippy::too_many_arguments)]
 fn rewrite_response(
     py: Python<'_>,
@@ -149,6 +151,7 @@ fn rewrite_response(
     created: i64,
     tool_family: Option<&str>,
     tool_names: Option<Vec<String>>,
+    one_tool_call: bool,
 ) -> PyResult<Rewritten> {
     let kind = self::kind(kind)?;
     let tools = tools(tool_family, tool_names)?;
@@ -156,6 +159,7 @@ fn rewrite_response(
         public_model,
         response_id,
         created,
+        one_tool_call,
     };
     let run = || relay::rewrite_response(body, kind, &meta, tools.as_ref());
     // `body` borrows an immutable `bytes` object that the caller keeps alive.

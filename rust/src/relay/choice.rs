@@ -26,6 +26,10 @@ pub(crate) struct ChoiceState {
     detector: Option<Detector>,
     /// Decides the shape of the ids we mint (Mistral's templates want 9 alphanumerics).
     family: Option<ChatFamily>,
+    /// `parallel_tool_calls: false`: calls after the first are dropped.
+    one_call: bool,
+    /// A call was dropped: its fragments that name no index are dropped too.
+    dropping: bool,
     pub finish_reason: Option<&'static str>,
 }
 
@@ -50,13 +54,15 @@ struct DeltaOut {
 }
 
 impl ChoiceState {
-    pub fn new(index: u64, tools: Option<&Tools>) -> Self {
+    pub fn new(index: u64, tools: Option<&Tools>, one_call: bool) -> Self {
         Self {
             index,
             role_sent: false,
             opened: Vec::new(),
             detector: tools.map(|t| Detector::new(t.family)),
             family: tools.map(|t| t.family),
+            one_call,
+            dropping: false,
             finish_reason: None,
         }
     }
@@ -166,6 +172,7 @@ impl ChoiceState {
                     d.content.push_str(&text);
                     d.has_content = true;
                 }
+                Piece::Call(_) if self.one_call && !self.opened.is_empty() => {}
                 Piece::Call(call) => {
                     let index = self.next_index();
                     self.opened.push(index);
@@ -185,6 +192,9 @@ impl ChoiceState {
     /// A call the worker parsed itself: relay it, enforcing the first-delta rules.
     fn structured_call(&mut self, tc: ToolCallIn, seed: &str, d: &mut DeltaOut) {
         let (name, arguments) = tc.function.map_or((None, None), |f| (f.name, f.arguments));
+        if self.dropping && tc.index.is_none() && name.is_none() {
+            return; // a fragment of the call dropped last
+        }
         let index = tc
             .index
             .unwrap_or_else(|| match (&name, self.opened.last()) {
@@ -192,6 +202,11 @@ impl ChoiceState {
                 (None, Some(&last)) => last,
                 _ => self.next_index(),
             });
+        if self.one_call && !self.opened.is_empty() && !self.opened.contains(&index) {
+            self.dropping = true;
+            return;
+        }
+        self.dropping = false;
         if self.opened.contains(&index) {
             if let Some(a) = arguments.filter(|a| !a.is_empty()) {
                 d.calls.push(CallDelta {

@@ -86,7 +86,7 @@ pub fn rewrite_response(
         out.push(b'{');
         match kind {
             Kind::Chat => {
-                let (message, has_calls) = chat_message(c.message, tools, &meta.response_id, index);
+                let (message, has_calls) = chat_message(c.message, tools, meta, index);
                 if has_calls && finish == "stop" {
                     finish = "tool_calls";
                 }
@@ -420,9 +420,10 @@ impl<'de> Deserialize<'de> for Key {
 fn chat_message(
     mut m: Map<String, Value>,
     tools: Option<&Tools>,
-    seed: &str,
+    meta: &Meta,
     choice: u64,
 ) -> (Map<String, Value>, bool) {
+    let seed = meta.response_id.as_str();
     let mut content = match m.remove("content") {
         Some(Value::String(s)) => Value::String(s),
         _ => Value::Null,
@@ -450,6 +451,9 @@ fn chat_message(
                 })
                 .collect();
         }
+    }
+    if meta.one_tool_call {
+        calls.truncate(1);
     }
     // OpenAI sends `content: null` next to tool calls; trtllm sends "".
     if !calls.is_empty() && content.as_str() == Some("") {
@@ -525,6 +529,7 @@ mod tests {
             public_model: "gpt-4o".into(),
             response_id: "chatcmpl-abc".into(),
             created: 1_700_000_000,
+            one_tool_call: false,
         }
     }
 
@@ -619,6 +624,36 @@ mod tests {
     }
 
     #[test]
+    fn without_parallel_calls_only_the_first_call_is_answered() {
+        let one = Meta {
+            one_tool_call: true,
+            ..meta()
+        };
+        let tools = Tools {
+            family: ChatFamily::Qwen2,
+            names: vec!["f".into(), "g".into()],
+        };
+        let text = r#"{"choices":[{"index":0,"message":{"role":"assistant","content":"<tool_call>\n{\"name\": \"f\", \"arguments\": {}}\n</tool_call>\n<tool_call>\n{\"name\": \"g\", \"arguments\": {}}\n</tool_call>"},"finish_reason":"stop"}]}"#;
+        let worker = r#"{"choices":[{"index":0,"message":{"role":"assistant","content":"","tool_calls":[{"id":"chatcmpl-tool-1","function":{"name":"f","arguments":"{}"}},{"id":"chatcmpl-tool-2","function":{"name":"g","arguments":"{}"}}]},"finish_reason":"stop"}]}"#;
+        for body in [text, worker] {
+            let (all, _) = rewrite(body, Kind::Chat, Some(&tools));
+            assert_eq!(
+                all["choices"][0]["message"]["tool_calls"]
+                    .as_array()
+                    .map(Vec::len),
+                Some(2)
+            );
+            let r = rewrite_response(body.as_bytes(), Kind::Chat, &one, Some(&tools))
+                .unwrap_or_else(|e| panic!("{e}"));
+            let v: Value = serde_json::from_slice(&r.body).unwrap_or(Value::Null);
+            let calls = &v["choices"][0]["message"]["tool_calls"];
+            assert_eq!(calls.as_array().map(Vec::len), Some(1), "{body}");
+            assert_eq!(calls[0]["function"]["name"], "f");
+            assert_eq!(r.finish_reason, Some("tool_calls"));
+        }
+    }
+
+    #[test]
     fn structured_tool_calls_are_completed() {
         let body = r#"{"choices":[{"index":0,"message":{"role":"assistant","content":"","tool_calls":[{"function":{"name":"f","arguments":"{}"}},{"id":"chatcmpl-tool-1","type":"function","function":{"name":"g","arguments":{"a":1}}}]},"finish_reason":"stop"}]}"#;
         let (v, r) = rewrite(body, Kind::Chat, None);
@@ -699,8 +734,7 @@ mod tests {
                         None | Some(Value::Null) => Map::new(),
                         Some(_) => return Err(invalid("a message is not an object")),
                     };
-                    let (message, has_calls) =
-                        chat_message(message, tools, &meta.response_id, index);
+                    let (message, has_calls) = chat_message(message, tools, meta, index);
                     if has_calls && finish == "stop" {
                         finish = "tool_calls";
                     }

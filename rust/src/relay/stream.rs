@@ -25,6 +25,7 @@ pub struct StreamRelay {
     kind: Kind,
     include_usage: bool,
     tools: Option<Tools>,
+    one_tool_call: bool,
     /// The response id, seed of the tool-call ids.
     seed: String,
     /// `data: {"id":…,"object":…,"created":…,"model":…,"choices":[`
@@ -60,6 +61,7 @@ impl StreamRelay {
         Self {
             // Completions have no tool calls to recognise.
             tools: tools.filter(|_| kind == Kind::Chat),
+            one_tool_call: meta.one_tool_call,
             kind,
             include_usage,
             seed: meta.response_id.clone(),
@@ -251,13 +253,16 @@ impl StreamRelay {
         let chat = self.kind == Kind::Chat;
         for lower in 0..index {
             if !self.choices.iter().any(|c| c.index == lower) {
-                let mut state = ChoiceState::new(lower, self.tools.as_ref());
+                let mut state = ChoiceState::new(lower, self.tools.as_ref(), self.one_tool_call);
                 state.placeholder(chat, buf);
                 self.choices.push(state);
             }
         }
-        self.choices
-            .push(ChoiceState::new(index, self.tools.as_ref()));
+        self.choices.push(ChoiceState::new(
+            index,
+            self.tools.as_ref(),
+            self.one_tool_call,
+        ));
         self.choices.len() - 1
     }
 

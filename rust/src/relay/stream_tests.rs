@@ -17,6 +17,7 @@ fn meta() -> Meta {
         public_model: MODEL.into(),
         response_id: ID.into(),
         created: CREATED,
+        one_tool_call: false,
     }
 }
 
@@ -861,4 +862,65 @@ fn logprobs_survive_and_take_openais_shape() {
         assert_eq!(seen, text, "tools: {with_tools}");
         assert_eq!(calls > 0, with_tools);
     }
+}
+
+/// `parallel_tool_calls: false`: OpenAI answers at most one call a choice.
+fn one_call(kind: Kind, tools: Option<Tools>, body: &str) -> Vec<Acc> {
+    let meta = Meta {
+        one_tool_call: true,
+        ..meta()
+    };
+    let mut r = StreamRelay::new(kind, &meta, false, tools);
+    let mut out = r.feed(body.as_bytes());
+    out.extend(r.finish());
+    assert_eq!(r.finish_reason(), Some("tool_calls"));
+    checked(kind, false, &out).0
+}
+
+#[test]
+fn without_parallel_calls_only_the_first_text_call_goes_out() {
+    for &(family, text, content) in CALL_TEXTS {
+        let body = chat_stream(&tokens(text), "stop", false, true);
+        let accs = one_call(Kind::Chat, tools(family), &body);
+        assert_eq!(accs[0].content, content, "{family:?} {text}");
+        assert_eq!(accs[0].calls.len(), 1, "{family:?} {text}");
+        assert_eq!(accs[0].calls[0].1, "get_weather");
+        assert_eq!(accs[0].calls[0].2, r#"{"city":"Paris"}"#);
+    }
+}
+
+#[test]
+fn without_parallel_calls_only_the_first_worker_call_goes_out() {
+    let obj = "chat.completion.chunk";
+    let deltas = [
+        json!({"role": "assistant", "tool_calls": [{"id": "chatcmpl-tool-1", "index": 0, "function": {"name": "get_weather", "arguments": "{\"city\": "}}]}),
+        json!({"tool_calls": [{"index": 0, "function": {"arguments": "\"Paris\"}"}}]}),
+        json!({"tool_calls": [{"index": 1, "function": {"name": "get_time", "arguments": "{"}}]}),
+        json!({"tool_calls": [{"index": 1, "function": {"arguments": "}"}}]}),
+        // a worker naming no index: a name opens a call, a bare fragment continues it
+        json!({"tool_calls": [{"function": {"name": "get_time", "arguments": "{\"tz\": "}}]}),
+        json!({"tool_calls": [{"function": {"arguments": "\"CET\"}"}}]}),
+    ];
+    let mut body = String::new();
+    for d in deltas {
+        body += &event(&with(
+            head(obj),
+            json!({"choices": [{"index": 0, "delta": d}]}),
+        ));
+    }
+    body += &event(&with(
+        head(obj),
+        json!({"choices": [{"index": 0, "delta": {}, "finish_reason": "stop"}]}),
+    ));
+    body += "data: [DONE]\n\n";
+    let accs = one_call(Kind::Chat, None, &body);
+    assert_eq!(
+        accs[0].calls,
+        vec![(
+            "chatcmpl-tool-1".into(),
+            "get_weather".into(),
+            "{\"city\": \"Paris\"}".into()
+        )]
+    );
+    assert_eq!(accs[0].finish.as_deref(), Some("tool_calls"));
 }
