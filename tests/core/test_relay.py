@@ -137,6 +137,18 @@ def relayed(
         yield tail
 
 
+def streamed_calls(
+    relay: _core.StreamRelay, upstream: list[bytes], sink: list[bytes]
+) -> tuple[list[tuple[str, str]], str | None]:
+    """The tool calls (name, arguments) and finish reason the SDK's stream helper
+    assembles from the relayed stream."""
+    client = sse_client(relayed(relay, upstream, None, sink))
+    with client.chat.completions.stream(model=MODEL, messages=MESSAGES, tools=TOOLS) as stream:
+        choice = stream.get_final_completion().choices[0]
+    calls = [(c.function.name, c.function.arguments) for c in choice.message.tool_calls or []]
+    return calls, choice.finish_reason
+
+
 def sdk(respond: Callable[[], httpx2.Response]) -> openai.OpenAI:
     transport = httpx2.MockTransport(lambda _request: respond())
     return openai.OpenAI(
@@ -346,27 +358,12 @@ def test_without_parallel_tool_calls_one_call_is_answered(family: str) -> None:
     wrote two had both relayed (LangChain's bind_tools(parallel_tool_calls=False) and
     agents that run one call a turn rely on one)."""
     text = TWO_CALLS[family]
-    relay = make_relay(family=family, one_call=True)
     sink: list[bytes] = []
-    client = sse_client(relayed(relay, trt_chat(tokens(text)), None, sink))
-    with client.chat.completions.stream(model=MODEL, messages=MESSAGES, tools=TOOLS) as stream:
-        final = stream.get_final_completion()
-    calls = final.choices[0].message.tool_calls or []
-    assert [(c.function.name, c.function.arguments) for c in calls] == [
-        ("get_weather", '{"city":"Paris"}')
-    ]
-    assert final.choices[0].finish_reason == "tool_calls"
+    relay = make_relay(family=family, one_call=True)
+    calls, finish = streamed_calls(relay, trt_chat(tokens(text)), sink)
+    assert (calls, finish) == ([("get_weather", '{"city":"Paris"}')], "tool_calls")
     check_rules(b"".join(sink), "chat", True)
-    r = _core.rewrite_response(
-        _trt_body(text),
-        kind="chat",
-        public_model=MODEL,
-        response_id=ID,
-        created=CREATED,
-        tool_family=family,
-        tool_names=NAMES,
-        one_tool_call=True,
-    )
+    r = rewrite_chat(text, family, one_tool_call=True)
     message = json.loads(r.body)["choices"][0]["message"]
     assert [c["function"]["name"] for c in message["tool_calls"]] == ["get_weather"]
 
@@ -408,14 +405,8 @@ def test_structured_tool_calls_keep_the_first_delta_rules() -> None:
     )
     upstream.append(b"data: [DONE]\n\n")
     sink: list[bytes] = []
-    client = sse_client(relayed(make_relay(usage=False), upstream, None, sink))
-    with client.chat.completions.stream(model=MODEL, messages=MESSAGES, tools=TOOLS) as stream:
-        final = stream.get_final_completion()
-    calls = final.choices[0].message.tool_calls or []
-    assert [(c.function.name, c.function.arguments) for c in calls] == [
-        ("get_weather", '{"city": "Paris"}')
-    ]
-    assert final.choices[0].finish_reason == "tool_calls"
+    calls, finish = streamed_calls(make_relay(usage=False), upstream, sink)
+    assert (calls, finish) == ([("get_weather", '{"city": "Paris"}')], "tool_calls")
     check_rules(b"".join(sink), "chat", False)
 
 
@@ -535,19 +526,24 @@ def test_rewrite_chat_response_through_the_sdk() -> None:
     assert resp.usage is not None and resp.usage.total_tokens == 9
 
 
-def test_rewrite_chat_response_parses_text_tool_calls() -> None:
-    text = (
-        'Checking.\n<tool_call>\n{"name": "get_time", "arguments": {"city": "Oslo"}}\n</tool_call>'
-    )
-    r = _core.rewrite_response(
+def rewrite_chat(text: str, family: str, **kw: bool) -> _core.Rewritten:
+    return _core.rewrite_response(
         _trt_body(text),
         kind="chat",
         public_model=MODEL,
         response_id=ID,
         created=CREATED,
-        tool_family="qwen2",
+        tool_family=family,
         tool_names=NAMES,
+        **kw,
     )
+
+
+def test_rewrite_chat_response_parses_text_tool_calls() -> None:
+    text = (
+        'Checking.\n<tool_call>\n{"name": "get_time", "arguments": {"city": "Oslo"}}\n</tool_call>'
+    )
+    r = rewrite_chat(text, "qwen2")
     body = r.body
     validate("CreateChatCompletionResponse", json.loads(body))
     assert r.finish_reason == "tool_calls"

@@ -74,6 +74,23 @@ fn chat_stream(pieces: &[&str], finish: &str, usage: bool, done: bool) -> String
     s
 }
 
+/// A chat stream of these deltas for choice 0, then `last` finishing it, then `[DONE]`.
+fn delta_stream(deltas: Vec<Value>, last: Value) -> String {
+    let obj = "chat.completion.chunk";
+    let mut body = String::new();
+    for d in deltas {
+        body += &event(&with(
+            head(obj),
+            json!({"choices": [{"index": 0, "delta": d}]}),
+        ));
+    }
+    body += &event(&with(
+        head(obj),
+        json!({"choices": [{"index": 0, "delta": last, "finish_reason": "stop"}]}),
+    ));
+    body + "data: [DONE]\n\n"
+}
+
 fn completion_stream(pieces: &[&str], finish: &str) -> String {
     let obj = "text_completion";
     let mut s = String::new();
@@ -555,28 +572,14 @@ fn two_choices_first_appear_in_order() {
 #[test]
 fn structured_tool_calls_are_relayed_with_the_rules() {
     // Qwen through trtllm's parser; and a named tool_choice that repeats the name.
-    let obj = "chat.completion.chunk";
-    let mut body = event(&with(
-        head(obj),
-        json!({"choices": [{"index": 0, "delta": {"role": "assistant"}}]}),
-    ));
-    let deltas = [
+    let deltas = vec![
+        json!({"role": "assistant"}),
         json!({"content": "", "tool_calls": [{"id": "chatcmpl-tool-1", "type": "function", "index": 0, "function": {"name": "get_weather", "arguments": ""}}]}),
         json!({"content": "", "tool_calls": [{"type": "function", "index": 0, "function": {"arguments": "{\"city\": "}}]}),
         json!({"content": "", "tool_calls": [{"type": "function", "index": 0, "function": {"name": "get_weather", "arguments": "\"Paris\"}"}}]}),
         json!({"tool_calls": [{"type": "function", "index": 1, "function": {"name": "get_time", "arguments": "{}"}}]}),
     ];
-    for d in deltas {
-        body += &event(&with(
-            head(obj),
-            json!({"choices": [{"index": 0, "delta": d}]}),
-        ));
-    }
-    body += &event(&with(
-        head(obj),
-        json!({"choices": [{"index": 0, "delta": {"content": ""}, "finish_reason": "stop"}]}),
-    ));
-    body += "data: [DONE]\n\n";
+    let body = delta_stream(deltas, json!({"content": ""}));
     let (out, r) = run_whole(Kind::Chat, false, None, &body);
     let (accs, _) = checked(Kind::Chat, false, &out);
     let calls = &accs[0].calls;
@@ -891,8 +894,7 @@ fn without_parallel_calls_only_the_first_text_call_goes_out() {
 
 #[test]
 fn without_parallel_calls_only_the_first_worker_call_goes_out() {
-    let obj = "chat.completion.chunk";
-    let deltas = [
+    let deltas = vec![
         json!({"role": "assistant", "tool_calls": [{"id": "chatcmpl-tool-1", "index": 0, "function": {"name": "get_weather", "arguments": "{\"city\": "}}]}),
         json!({"tool_calls": [{"index": 0, "function": {"arguments": "\"Paris\"}"}}]}),
         json!({"tool_calls": [{"index": 1, "function": {"name": "get_time", "arguments": "{"}}]}),
@@ -901,19 +903,7 @@ fn without_parallel_calls_only_the_first_worker_call_goes_out() {
         json!({"tool_calls": [{"function": {"name": "get_time", "arguments": "{\"tz\": "}}]}),
         json!({"tool_calls": [{"function": {"arguments": "\"CET\"}"}}]}),
     ];
-    let mut body = String::new();
-    for d in deltas {
-        body += &event(&with(
-            head(obj),
-            json!({"choices": [{"index": 0, "delta": d}]}),
-        ));
-    }
-    body += &event(&with(
-        head(obj),
-        json!({"choices": [{"index": 0, "delta": {}, "finish_reason": "stop"}]}),
-    ));
-    body += "data: [DONE]\n\n";
-    let accs = one_call(Kind::Chat, None, &body);
+    let accs = one_call(Kind::Chat, None, &delta_stream(deltas, json!({})));
     assert_eq!(
         accs[0].calls,
         vec![(
