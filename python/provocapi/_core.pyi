@@ -1,6 +1,6 @@
 """Typed surface of the Rust core, `provocapi._core` (kept by hand; see rust/src/bindings/)."""
 
-from typing import Self, final
+from typing import Any, Self, final
 
 __all__ = [
     "BucketSet",
@@ -18,6 +18,7 @@ __all__ = [
     "__version__",
     "embedding_json",
     "embedding_truncate",
+    "messages_prefix_hash",
     "prefix_hash",
     "rewrite_response",
     "worker_stats",
@@ -326,6 +327,22 @@ class Tokenizer:
         template writes it; `limit` as for `count`, over the whole prompt. CoreError on
         an unknown family."""
 
+    def count_messages(
+        self,
+        family_name: str,
+        messages: list[dict[str, Any]],
+        tools: list[str] = ...,
+        limit: int | None = None,
+    ) -> int | None:
+        """`count_chat` of a request's `messages` as decoded, read in the core: None
+        when one is not plain (a dict whose "role" and "content" are str and whose
+        "tool_calls" is absent or None); the caller renders those itself."""
+
+    @staticmethod
+    def message_chars(messages: list[dict[str, Any]]) -> int | None:
+        """Characters (code points) of the contents of plain `messages` (as for
+        `count_messages`), None when one is not plain."""
+
     def special_id(self, token: str) -> int | None:
         """The id of a special, added or control token, by its text."""
     @property
@@ -406,3 +423,9 @@ def worker_stats(body: bytes) -> tuple[int, int, int] | None:
 
 def prefix_hash(data: bytes) -> int:
     """A stable 64-bit hash of a conversation prefix, never 0."""
+
+def messages_prefix_hash(messages: list[Any], limit: int) -> int | None:
+    """`prefix_hash` of the JSON of `messages` up to and including the first whose
+    "role" is "user", cut to `limit` bytes, written byte for byte as msgspec writes it
+    (so the same hash as encoding it with msgspec); None when `messages` is empty or a
+    message of that head is not a dict of str keys and str values."""

@@ -9,6 +9,7 @@
 //! and one atomic add that claims a unit of the worker's concurrency.
 
 mod fields;
+mod head_json;
 mod homes;
 mod lora;
 mod pick;
@@ -22,6 +23,7 @@ use std::sync::Arc;
 use crate::state::{Error, StateTable};
 
 pub use fields::*;
+pub use head_json::push_json_str;
 pub use pick::{prefix_hash, Policy};
 pub use worker_stats::{last_iteration, WorkerStats};
 

@@ -264,3 +264,39 @@ def test_bpe_ids_match_references_on_random_text(
             continue
         assert qwen.encode(text) == ref.encode(text), text
         assert tekken.encode(text) == ref_tekken.encode(text, bos=False, eos=False), text
+
+
+def _pairs_of(messages: list[dict]) -> list[tuple[str, str]]:
+    from provocapi.admission.counting import message_text
+
+    return [(str(m.get("role", "")), message_text(m)) for m in messages]
+
+
+# plain messages the core reads itself, and ones it leaves to Python (None)
+PLAIN = [{"role": r, "content": t} for r, t in CHAT] + [{"content": "x", "role": "user", "n": 1}]
+NOT_PLAIN = [
+    [{"role": "user", "content": [{"type": "text", "text": "hi"}]}],
+    [{"role": "assistant", "content": "", "tool_calls": []}],
+    [{"role": "assistant", "content": None, "tool_calls": [{"id": "c"}]}],
+    [{"content": "no role"}],
+    [{"role": 7, "content": "x"}],
+    ["not an object"],
+]
+
+
+def test_count_messages_equals_count_chat_of_the_pairs(
+    llama: Tokenizer, qwen: Tokenizer, tekken: Tokenizer
+) -> None:
+    tools = ['{"type": "function"}']
+    for tok, family in ((llama, "llama3"), (qwen, "qwen2"), (tekken, "mistral")):
+        pairs = _pairs_of(PLAIN)
+        assert tok.count_messages(family, PLAIN) == tok.count_chat(family, pairs)
+        assert tok.count_messages(family, PLAIN, tools, 5) == tok.count_chat(
+            family, pairs, tools, 5
+        )
+        assert Tokenizer.message_chars(PLAIN) == sum(len(t) for _, t in pairs)
+        for messages in NOT_PLAIN:
+            assert tok.count_messages(family, messages) is None
+            assert Tokenizer.message_chars(messages) is None
+    with pytest.raises(CoreError):
+        llama.count_messages("gpt", PLAIN)

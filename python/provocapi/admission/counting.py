@@ -108,9 +108,13 @@ def answer_text(body: bytes) -> str:
 
 class Prompt:
     """A call's prompt as the tokenizer takes it: chat messages (role, text) and
-    tool texts, or plain texts, or inputs given as token ids."""
+    tool texts, or plain texts, or inputs given as token ids.
 
-    __slots__ = ("family", "ids", "pairs", "texts", "tok", "tools")
+    A chat prompt with a template may come as the request's own `messages`: the core
+    reads plain ones (a string role and content, no tool calls) itself, and the
+    (role, text) pairs are made here only when one is not plain."""
+
+    __slots__ = ("family", "ids", "messages", "pairs", "texts", "tok", "tools")
 
     def __init__(
         self,
@@ -120,6 +124,7 @@ class Prompt:
         tools: list[str],
         texts: list[str],
         ids: list[int] | None,  # lengths of inputs given as token ids: counted as they stand
+        messages: list[dict[str, Any]] | None = None,  # with `tok` and `family`, no `pairs`
     ) -> None:
         self.tok = tok
         self.family = family
@@ -127,6 +132,12 @@ class Prompt:
         self.tools = tools
         self.texts = texts
         self.ids = ids
+        self.messages = messages
+
+    def _make_pairs(self, messages: list[dict[str, Any]]) -> list[tuple[str, str]]:
+        self.messages = None
+        self.pairs = [(str(m.get("role", "")), message_text(m)) for m in messages]
+        return self.pairs
 
     def chars(self) -> int:
         """How much text there is to tokenize (computed on demand: the hot path of a
@@ -135,6 +146,12 @@ class Prompt:
         for texts in (self.texts, self.tools):
             if texts:
                 n += sum(map(len, texts))
+        messages = self.messages
+        if messages is not None:
+            plain = Tokenizer.message_chars(messages)
+            if plain is not None:
+                return n + plain
+            self._make_pairs(messages)
         for _, text in self.pairs or ():
             n += len(text)
         return n
@@ -142,10 +159,16 @@ class Prompt:
     def total(self, limit: int | None = None) -> tuple[int, bool]:
         """(tokens, exact). An exact count above `limit` is where counting stopped:
         the prompt has at least that many tokens."""
+        messages, tok = self.messages, self.tok
+        if messages is not None and tok is not None and self.family is not None:
+            plain = tok.count_messages(self.family, messages, self.tools, limit)
+            if plain is not None:
+                return plain, True
+            self._make_pairs(messages)
         if self.pairs is None:
             counts, exact = self.per_input(limit)
             return sum(counts), exact
-        pairs, tok = self.pairs, self.tok
+        pairs = self.pairs
         if tok is not None and self.family is not None:
             return tok.count_chat(self.family, pairs, self.tools, limit), True
         texts = [text for _, text in pairs] + self.tools
@@ -186,10 +209,12 @@ class Counter:
         if call.kind == "chat":
             tools = req.tools if isinstance(req.tools, list) else None
             family = self.families.get(call.model_id)
-            pairs = [(str(m.get("role", "")), message_text(m)) for m in req.messages]
             if tok is None or family is None:
                 family = None
             texts = tool_texts(tools, family or "") if tools else []
+            if family is not None:  # the core reads the messages (pairs only if needed)
+                return Prompt(tok, family, None, texts, [], None, req.messages)
+            pairs = [(str(m.get("role", "")), message_text(m)) for m in req.messages]
             return Prompt(tok, family, pairs, texts, [], None)
         inp = req.prompt if call.kind == "completion" else req.input
         if isinstance(inp, str):

@@ -12,7 +12,7 @@ from typing import Any
 
 import msgspec
 
-from .._core import prefix_hash
+from .._core import messages_prefix_hash, prefix_hash
 
 _encode = msgspec.json.Encoder().encode
 
@@ -25,6 +25,11 @@ def prefix_of(request: Any, limit: int) -> int:
         return prefix_hash(b"k:" + key.encode()[:limit])
     messages = getattr(request, "messages", None)
     if isinstance(messages, list) and messages:
+        # the usual head (objects of strings) hashed in the core, in one pass: the
+        # same bytes as the encoding below, so the same hash
+        plain = messages_prefix_hash(messages, limit)
+        if plain is not None:
+            return plain
         head: list[Any] = []
         for m in messages:
             head.append(m)

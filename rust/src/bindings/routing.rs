@@ -3,6 +3,7 @@
 
 use super::errors::CoreError;
 use pyo3::prelude::*;
+use pyo3::types::{PyDict, PyList, PyString};
 
 use super::state::{state_err, PyStateTable};
 use crate::routing::{self, Ask, Pick, Policy, Pool, WorkerSpec};
@@ -174,6 +175,50 @@ fn prefix_hash(data: &[u8]) -> u64 {
     routing::prefix_hash(data)
 }
 
+/// `prefix_hash` of the JSON of `messages` up to and including the first whose
+/// "role" is "user", cut to `limit` bytes, written as msgspec writes it: the
+/// caller's fallback (msgspec) gives the same hash. One pass, no Python objects
+/// made. None when the list is empty or a message of that head is not an
+/// object of string keys and string values (the caller encodes those).
+#[pyfunction]
+fn messages_prefix_hash(messages: &Bound<'_, PyList>, limit: usize) -> Option<u64> {
+    if messages.is_empty() {
+        return None;
+    }
+    let mut out: Vec<u8> = Vec::with_capacity(limit.min(4096) + 64);
+    out.push(b'[');
+    for (i, m) in messages.iter().enumerate() {
+        let dict = m.downcast_exact::<PyDict>().ok()?;
+        if i > 0 {
+            out.push(b',');
+        }
+        out.push(b'{');
+        let mut user = false;
+        for (j, (k, v)) in dict.iter().enumerate() {
+            // every string is checked, the ones past `limit` too: one the core cannot
+            // read (a lone surrogate) is left to the caller's encoder, as before
+            let key = k.downcast_exact::<PyString>().ok()?.to_str().ok()?;
+            let value = v.downcast_exact::<PyString>().ok()?.to_str().ok()?;
+            if out.len() <= limit {
+                if j > 0 {
+                    out.push(b',');
+                }
+                routing::push_json_str(&mut out, key);
+                out.push(b':');
+                routing::push_json_str(&mut out, value);
+            }
+            user |= key == "role" && value == "user";
+        }
+        out.push(b'}');
+        if user {
+            break;
+        }
+    }
+    out.push(b']');
+    out.truncate(limit);
+    Some(routing::prefix_hash(&out))
+}
+
 /// The last iteration entry of trtllm-serve's `/metrics` list, as
 /// (numQueuedRequests, usedNumBlocks, maxNumBlocks), -1 where absent; None
 /// when the body is not a non-empty array ending with an object. Walks the
@@ -190,5 +235,6 @@ pub fn register(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_class::<PyRoutePick>()?;
     m.add_function(wrap_pyfunction!(worker_stats, m)?)?;
     m.add_function(wrap_pyfunction!(prefix_hash, m)?)?;
+    m.add_function(wrap_pyfunction!(messages_prefix_hash, m)?)?;
     Ok(())
 }

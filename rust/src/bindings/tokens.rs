@@ -10,7 +10,7 @@ use std::path::PathBuf;
 use pyo3::exceptions::PyOSError;
 use pyo3::prelude::*;
 use pyo3::pybacked::PyBackedStr;
-use pyo3::types::PyString;
+use pyo3::types::{PyDict, PyList, PyString};
 
 use super::errors::CoreError;
 use super::family::chat_family;
@@ -101,6 +101,62 @@ impl PyTokenizer {
         tools: Vec<Bound<'_, PyString>>,
         limit: Option<usize>,
     ) -> PyResult<usize> {
+        self.count_pairs(py, family_name, &messages, &tools, limit)
+    }
+
+    /// `count_chat` of a request's own `messages` (dicts), read in the core: None
+    /// when one is not plain (see `plain_messages`), which the caller renders itself.
+    #[pyo3(signature = (family_name, messages, tools = Vec::new(), limit = None))]
+    fn count_messages(
+        &self,
+        py: Python<'_>,
+        family_name: &str,
+        messages: &Bound<'_, PyList>,
+        tools: Vec<Bound<'_, PyString>>,
+        limit: Option<usize>,
+    ) -> PyResult<Option<usize>> {
+        match plain_messages(messages)? {
+            Some(pairs) => self
+                .count_pairs(py, family_name, &pairs, &tools, limit)
+                .map(Some),
+            None => Ok(None),
+        }
+    }
+
+    /// Characters (code points) of the contents of plain `messages`, None when
+    /// one is not plain: what the caller weighs before counting on the loop.
+    #[staticmethod]
+    fn message_chars(messages: &Bound<'_, PyList>) -> PyResult<Option<usize>> {
+        let Some(pairs) = plain_messages(messages)? else {
+            return Ok(None);
+        };
+        let mut n = 0usize;
+        for (_, content) in &pairs {
+            n = n.saturating_add(content.len()?);
+        }
+        Ok(Some(n))
+    }
+
+    fn special_id(&self, token: &str) -> Option<u32> {
+        self.vocab.special_id(token)
+    }
+
+    /// One past the largest token id of the vocabulary (added tokens included).
+    #[getter]
+    fn id_end(&self) -> u32 {
+        self.id_end
+    }
+}
+
+impl PyTokenizer {
+    fn count_pairs(
+        &self,
+        py: Python<'_>,
+        family_name: &str,
+        messages: &[(Bound<'_, PyString>, Bound<'_, PyString>)],
+        tools: &[Bound<'_, PyString>],
+        limit: Option<usize>,
+    ) -> PyResult<usize> {
         let fam = chat_family("family", family_name)?;
         // Borrowed from the str objects, which `messages` and `tools` keep alive
         // (and which are immutable) while the GIL is released.
@@ -128,20 +184,40 @@ impl PyTokenizer {
         }))
     }
 
-    fn special_id(&self, token: &str) -> Option<u32> {
-        self.vocab.special_id(token)
-    }
-
-    /// One past the largest token id of the vocabulary (added tokens included).
-    #[getter]
-    fn id_end(&self) -> u32 {
-        self.id_end
-    }
-}
-
-impl PyTokenizer {
     fn count_one(&self, text: &str, limit: usize) -> usize {
         self.cache
             .get_or_count_up_to(text, limit, |t| self.vocab.count_up_to(t, limit))
     }
+}
+
+type Pair<'py> = (Bound<'py, PyString>, Bound<'py, PyString>);
+
+/// (role, content) of each message when every one is plain: an object whose
+/// "role" and "content" are strings and whose "tool_calls" is absent or null
+/// (the text the gateway renders is then the content alone). None otherwise.
+fn plain_messages<'py>(messages: &Bound<'py, PyList>) -> PyResult<Option<Vec<Pair<'py>>>> {
+    let mut pairs = Vec::with_capacity(messages.len());
+    for m in messages.iter() {
+        let Ok(dict) = m.downcast_exact::<PyDict>() else {
+            return Ok(None);
+        };
+        let role = dict.get_item("role")?;
+        let content = dict.get_item("content")?;
+        if let Some(calls) = dict.get_item("tool_calls")? {
+            if !calls.is_none() {
+                return Ok(None);
+            }
+        }
+        let (Some(role), Some(content)) = (role, content) else {
+            return Ok(None);
+        };
+        let (Ok(role), Ok(content)) = (
+            role.downcast_into_exact::<PyString>(),
+            content.downcast_into_exact::<PyString>(),
+        ) else {
+            return Ok(None);
+        };
+        pairs.push((role, content));
+    }
+    Ok(Some(pairs))
 }
