@@ -8,6 +8,7 @@
 use std::path::PathBuf;
 
 use pyo3::exceptions::PyOSError;
+use pyo3::intern;
 use pyo3::prelude::*;
 use pyo3::pybacked::PyBackedStr;
 use pyo3::types::{PyDict, PyList, PyString};
@@ -196,14 +197,18 @@ type Pair<'py> = (Bound<'py, PyString>, Bound<'py, PyString>);
 /// "role" and "content" are strings and whose "tool_calls" is absent or null
 /// (the text the gateway renders is then the content alone). None otherwise.
 fn plain_messages<'py>(messages: &Bound<'py, PyList>) -> PyResult<Option<Vec<Pair<'py>>>> {
+    let py = messages.py();
+    // interned once: a key made per lookup costs an allocation and a hash
+    let (role_key, content_key) = (intern!(py, "role"), intern!(py, "content"));
+    let calls_key = intern!(py, "tool_calls");
     let mut pairs = Vec::with_capacity(messages.len());
     for m in messages.iter() {
         let Ok(dict) = m.downcast_exact::<PyDict>() else {
             return Ok(None);
         };
-        let role = dict.get_item("role")?;
-        let content = dict.get_item("content")?;
-        if let Some(calls) = dict.get_item("tool_calls")? {
+        let role = dict.get_item(role_key)?;
+        let content = dict.get_item(content_key)?;
+        if let Some(calls) = dict.get_item(calls_key)? {
             if !calls.is_none() {
                 return Ok(None);
             }

@@ -9,32 +9,58 @@
 
 const HEX: &[u8; 16] = b"0123456789abcdef";
 
+/// The escape of byte `b`: its short form's letter, 0 for `\u00xx`, None for none.
+fn escape(b: u8) -> Option<u8> {
+    match b {
+        b'"' => Some(b'"'),
+        b'\\' => Some(b'\\'),
+        b'\n' => Some(b'n'),
+        b'\r' => Some(b'r'),
+        b'\t' => Some(b't'),
+        0x08 => Some(b'b'),
+        0x0c => Some(b'f'),
+        0x00..=0x1f => Some(0),
+        _ => None,
+    }
+}
+
+/// Whether any of the eight bytes of `w` needs an escape (below 0x20, `"` or `\`):
+/// the usual text is skipped a word at a time.
+fn word_needs_escape(w: u64) -> bool {
+    const ONES: u64 = 0x0101_0101_0101_0101;
+    const HIGH: u64 = 0x8080_8080_8080_8080;
+    let below = |v: u64, n: u64| v.wrapping_sub(ONES * n) & !v & HIGH; // some byte < n
+    below(w, 0x20) | below(w ^ (ONES * 0x22), 1) | below(w ^ (ONES * 0x5c), 1) != 0
+}
+
 /// `s` as a JSON string, quotes included, appended to `out`.
 pub fn push_json_str(out: &mut Vec<u8>, s: &str) {
     out.push(b'"');
     let bytes = s.as_bytes();
     let mut start = 0;
-    for (i, &b) in bytes.iter().enumerate() {
-        let short = match b {
-            b'"' => b'"',
-            b'\\' => b'\\',
-            b'\n' => b'n',
-            b'\r' => b'r',
-            b'\t' => b't',
-            0x08 => b'b',
-            0x0c => b'f',
-            0x00..=0x1f => 0,
-            _ => continue,
-        };
-        out.extend_from_slice(&bytes[start..i]);
-        start = i + 1;
-        if short != 0 {
-            out.extend_from_slice(&[b'\\', short]);
-        } else {
-            let hex = [HEX[usize::from(b >> 4)], HEX[usize::from(b & 0xf)]];
-            out.extend_from_slice(b"\\u00");
-            out.extend_from_slice(&hex);
+    let mut i = 0;
+    while i < bytes.len() {
+        if let Some(chunk) = bytes.get(i..i + 8) {
+            let mut w = [0u8; 8];
+            w.copy_from_slice(chunk);
+            if !word_needs_escape(u64::from_le_bytes(w)) {
+                i += 8;
+                continue;
+            }
         }
+        let b = bytes[i];
+        if let Some(short) = escape(b) {
+            out.extend_from_slice(&bytes[start..i]);
+            start = i + 1;
+            if short != 0 {
+                out.extend_from_slice(&[b'\\', short]);
+            } else {
+                let hex = [HEX[usize::from(b >> 4)], HEX[usize::from(b & 0xf)]];
+                out.extend_from_slice(b"\\u00");
+                out.extend_from_slice(&hex);
+            }
+        }
+        i += 1;
     }
     out.extend_from_slice(&bytes[start..]);
     out.push(b'"');
@@ -61,5 +87,23 @@ mod tests {
         assert_eq!(json("a\"b\\c"), r#""a\"b\\c""#);
         assert_eq!(json("\n\r\t\u{8}\u{c}"), r#""\n\r\t\b\f""#);
         assert_eq!(json("\u{0}x\u{b}\u{1f}"), r#""\u0000x\u000b\u001f""#);
+    }
+
+    #[test]
+    fn escapes_found_in_any_byte_of_a_word() {
+        for at in 0..20 {
+            for (c, want) in [
+                ('"', "\\\""),
+                ('\\', "\\\\"),
+                ('\u{1}', "\\u0001"),
+                (' ', " "),
+            ] {
+                let mut s = "abcdefghijklmnopqrst".to_string();
+                s.replace_range(at..at + 1, &c.to_string());
+                let mut expect = "abcdefghijklmnopqrst".to_string();
+                expect.replace_range(at..at + 1, want);
+                assert_eq!(json(&s), format!("\"{expect}\""));
+            }
+        }
     }
 }
