@@ -64,6 +64,21 @@ def _getter(fields: tuple[str, ...]) -> Callable[[Any], tuple[Any, ...]]:
 _CHAT_UNSUPPORTED_GET = _getter(CHAT_UNSUPPORTED)
 _COMPLETION_UNSUPPORTED_GET = _getter(COMPLETION_UNSUPPORTED)
 _CHAT_DROP = {f: UNSET for f in DROPPED if f in ChatRequest.__struct_fields__}
+# the fields of a chat request that ask for more than plain sampling (tools, logprobs, a
+# response format, stream options, the newer max field) or are dropped: the usual
+# request sends none of them, and one C call tells so
+_CHAT_EXTRAS = (
+    "tools",
+    "tool_choice",
+    "logprobs",
+    "top_logprobs",
+    "response_format",
+    "stream_options",
+    "max_completion_tokens",
+    "parallel_tool_calls",
+    *_CHAT_DROP,
+)
+_CHAT_EXTRAS_GET = attrgetter(*_CHAT_EXTRAS)
 _COMPLETION_DROP = {f: UNSET for f in DROPPED if f in CompletionRequest.__struct_fields__}
 _MAX_COMPLETION_UPSTREAM = "max_completion_tokens" in trt.CHAT_COMPLETION_FIELDS
 
@@ -312,6 +327,30 @@ def plan_chat(req: ChatRequest, res: Resolved) -> GenerationPlan:
         req = msgspec.structs.replace(req, modalities=UNSET)
     _check_unsupported(req, CHAT_UNSUPPORTED, _CHAT_UNSUPPORTED_GET)
     pinned = _sampling(req, res)
+    extras = _CHAT_EXTRAS_GET(req)
+    if extras.count(UNSET) == len(extras) and res.model.family != "mistral":
+        # the usual request: what the checks below would find for UNSET, without them
+        max_tokens = _max_tokens(req.max_tokens, "max_tokens", res)
+        stream = bool(req.stream)
+        _developer_as_system(req.messages)
+        upstream = msgspec.structs.replace(
+            req,
+            model=res.model.served_name,
+            stream_options={"include_usage": True} if stream else UNSET,
+            max_tokens=UNSET if _MAX_COMPLETION_UPSTREAM else max_tokens,
+            max_completion_tokens=max_tokens if _MAX_COMPLETION_UPSTREAM else UNSET,
+            **pinned,
+        )
+        return GenerationPlan(
+            upstream,
+            res.adapter,
+            stream,
+            False,
+            None,
+            None,
+            max_tokens,
+            default_max_tokens=not given(req.max_tokens),
+        )
     default = not given(req.max_completion_tokens) and not given(req.max_tokens)
     if given(req.max_completion_tokens):
         max_tokens = _max_tokens(req.max_completion_tokens, "max_completion_tokens", res)
