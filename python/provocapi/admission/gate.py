@@ -207,9 +207,13 @@ def _per_choice(call: Call) -> int:
 def _sequences(call: Call) -> int:
     """How many sequences the worker generates: `n`, or a completion's `best_of` when
     higher (it generates them all and answers the best `n`)."""
+    if call.kind == "embedding":  # one vector per input; its request has no `n`
+        return 1
     req = call.request
     n = getattr(req, "n", None)
     seqs = n if isinstance(n, int) and n > 1 else 1
+    if call.kind != "completion":  # only completions have it: a miss raises inside getattr
+        return seqs
     best_of = getattr(req, "best_of", None)
     return best_of if isinstance(best_of, int) and best_of > seqs else seqs
 
