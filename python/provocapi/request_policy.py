@@ -78,7 +78,8 @@ _CHAT_EXTRAS = (
     "parallel_tool_calls",
     *_CHAT_DROP,
 )
-_CHAT_EXTRAS_GET = attrgetter(*_CHAT_EXTRAS)
+# with the unsupported ones: a request that sends none of them, one C call tells so
+_CHAT_UNUSUAL_GET = attrgetter(*CHAT_UNSUPPORTED, *_CHAT_EXTRAS)
 _COMPLETION_DROP = {f: UNSET for f in DROPPED if f in CompletionRequest.__struct_fields__}
 _MAX_COMPLETION_UPSTREAM = "max_completion_tokens" in trt.CHAT_COMPLETION_FIELDS
 
@@ -325,10 +326,12 @@ def plan_chat(req: ChatRequest, res: Resolved) -> GenerationPlan:
     if req.modalities is not UNSET and req.modalities == TEXT_ONLY:
         # asks for nothing a worker does not already do: accepted, never forwarded
         req = msgspec.structs.replace(req, modalities=UNSET)
-    _check_unsupported(req, CHAT_UNSUPPORTED, _CHAT_UNSUPPORTED_GET)
+    unusual = _CHAT_UNUSUAL_GET(req)
+    usual = unusual.count(UNSET) == len(unusual)
+    if not usual:
+        _check_unsupported(req, CHAT_UNSUPPORTED, _CHAT_UNSUPPORTED_GET)
     pinned = _sampling(req, res)
-    extras = _CHAT_EXTRAS_GET(req)
-    if extras.count(UNSET) == len(extras) and res.model.family != "mistral":
+    if usual and res.model.family != "mistral":
         # the usual request: what the checks below would find for UNSET, without them
         max_tokens = _max_tokens(req.max_tokens, "max_tokens", res)
         stream = bool(req.stream)
