@@ -73,13 +73,37 @@ async def lifespan(app: App) -> Callable[[], Awaitable[None]]:
     return shutdown
 
 
-async def drive(app: App, body: bytes, key: str, total: int, concurrency: int) -> dict[str, int]:
-    headers = [
+def chat_headers(body: bytes, key: str) -> list[tuple[bytes, bytes]]:
+    """An SDK's headers for a chat call (what Granian hands the app)."""
+    return [
         (b"host", b"127.0.0.1:8080"),
         (b"content-type", b"application/json"),
         (b"authorization", f"Bearer {key}".encode()),
         (b"content-length", str(len(body)).encode()),
     ]
+
+
+def chat_scope(headers: list[tuple[bytes, bytes]]) -> dict[str, Any]:
+    """The ASGI scope of one POST /v1/chat/completions, as Granian builds it."""
+    return {
+        "type": "http",
+        "asgi": {"version": "3.0", "spec_version": "2.3"},
+        "http_version": "1.1",
+        "server": ("127.0.0.1", 8080),
+        "client": ("127.0.0.1", 50000),
+        "scheme": "http",
+        "method": "POST",
+        "root_path": "",
+        "path": "/v1/chat/completions",
+        "raw_path": b"/v1/chat/completions",
+        "query_string": b"",
+        "headers": headers,
+        "state": {},
+    }
+
+
+async def drive(app: App, body: bytes, key: str, total: int, concurrency: int) -> dict[str, int]:
+    headers = chat_headers(body, key)
     counts = {"ok": 0, "failed": 0, "body_messages": 0}
     left = total
 
@@ -105,22 +129,7 @@ async def drive(app: App, body: bytes, key: str, total: int, concurrency: int) -
                 if not msg.get("more_body", False):
                     answered.set()
 
-        scope = {
-            "type": "http",
-            "asgi": {"version": "3.0", "spec_version": "2.3"},
-            "http_version": "1.1",
-            "server": ("127.0.0.1", 8080),
-            "client": ("127.0.0.1", 50000),
-            "scheme": "http",
-            "method": "POST",
-            "root_path": "",
-            "path": "/v1/chat/completions",
-            "raw_path": b"/v1/chat/completions",
-            "query_string": b"",
-            "headers": headers,
-            "state": {},
-        }
-        await app(scope, receive, send)
+        await app(chat_scope(headers), receive, send)
         answered.set()
         counts["ok" if status == 200 else "failed"] += 1
 

@@ -17,15 +17,13 @@ from __future__ import annotations
 
 import asyncio
 import json
-import os
-import subprocess
 import sys
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
-from provocapi.app import create_app
+from provocapi.app import App
 from provocapi.asgi import Request
 from provocapi.call import Call
 from provocapi.decoding import decode
@@ -36,54 +34,21 @@ from provocapi.schemas import ChatRequest
 BENCH = Path(__file__).resolve().parent
 sys.path.insert(0, str(BENCH))
 
-import floor  # noqa: E402  (the floor's body, model and gateway config)
+import floor  # noqa: E402  (the floor's body)
+import profile_app  # noqa: E402  (the gateway built as Granian's worker builds it, the scope)
 
 
 class Front:
     """A gateway built as Granian's worker builds it, and the floor's request."""
 
     def __init__(self, work: Path, stream: bool) -> None:
-        cfg = work / "gateway.toml"
-        cfg.write_text(
-            floor.GATEWAY_CONFIG.format(model=floor.MODEL, upstream="http://127.0.0.1:9")
-        )
-        data = work / "data"
-        if not (data / "key").exists():
-            argv = [sys.executable, "-m", "provocapi", "keys", "create", "--tenant", "bench"]
-            out = subprocess.run(
-                [*argv, "--data-dir", str(data)], capture_output=True, text=True, check=True
-            )
-            (data / "key").write_text(out.stdout.strip().splitlines()[-1])
-        os.environ.update(
-            PROVOCAPI_CONFIG=str(cfg),
-            PROVOCAPI_DATA_DIR=str(data),
-            PROVOCAPI_STATE_FILE=str(work / "state.bin"),
-            PROVOCAPI_LOG_LEVEL="WARNING",
-        )
-        self.app = create_app()
-        self.gw = self.app.gw
+        app, key = profile_app.build_app("provocapi", "http://127.0.0.1:9", work)
+        assert isinstance(app, App)
+        self.app = app
+        self.gw = app.gw
         self.gw._refresher = asyncio.get_running_loop().create_future()  # no background loops
         self.body = json.dumps(floor.body(stream)).encode()
-        key = (data / "key").read_text()
-        self.scope = {
-            "type": "http",
-            "http_version": "1.1",
-            "server": ("127.0.0.1", 8080),
-            "client": ("127.0.0.1", 50000),
-            "scheme": "http",
-            "method": "POST",
-            "root_path": "",
-            "path": "/v1/chat/completions",
-            "raw_path": b"/v1/chat/completions",
-            "query_string": b"",
-            "headers": [
-                (b"host", b"127.0.0.1:8080"),
-                (b"content-type", b"application/json"),
-                (b"authorization", f"Bearer {key}".encode()),
-                (b"content-length", str(len(self.body)).encode()),
-            ],
-            "state": {},
-        }
+        self.scope = profile_app.chat_scope(profile_app.chat_headers(self.body, key))
 
     async def _receive(self) -> dict[str, Any]:
         return {"type": "http.request", "body": self.body, "more_body": False}
