@@ -322,6 +322,13 @@ def _developer_as_system(messages: list[dict[str, Any]]) -> None:
 TEXT_ONLY = ["text"]  # `modalities`' default on OpenAI: what every worker answers anyway
 
 
+def _max_fields(max_tokens: int) -> dict[str, Any]:
+    """The completion limit under the name the worker's protocol reads (the other unset)."""
+    if _MAX_COMPLETION_UPSTREAM:
+        return {"max_tokens": UNSET, "max_completion_tokens": max_tokens}
+    return {"max_tokens": max_tokens, "max_completion_tokens": UNSET}
+
+
 def plan_chat(req: ChatRequest, res: Resolved) -> GenerationPlan:
     if req.modalities is not UNSET and req.modalities == TEXT_ONLY:
         # asks for nothing a worker does not already do: accepted, never forwarded
@@ -340,8 +347,7 @@ def plan_chat(req: ChatRequest, res: Resolved) -> GenerationPlan:
             req,
             model=res.model.served_name,
             stream_options={"include_usage": True} if stream else UNSET,
-            max_tokens=UNSET if _MAX_COMPLETION_UPSTREAM else max_tokens,
-            max_completion_tokens=max_tokens if _MAX_COMPLETION_UPSTREAM else UNSET,
+            **_max_fields(max_tokens),
             **pinned,
         )
         return GenerationPlan(
@@ -372,8 +378,7 @@ def plan_chat(req: ChatRequest, res: Resolved) -> GenerationPlan:
         messages=messages,
         response_format=response_format(req, res.model),
         stream_options={"include_usage": True} if stream else UNSET,
-        max_tokens=UNSET if _MAX_COMPLETION_UPSTREAM else max_tokens,
-        max_completion_tokens=max_tokens if _MAX_COMPLETION_UPSTREAM else UNSET,
+        **_max_fields(max_tokens),
         **_CHAT_DROP,
         **pinned,
     )

@@ -435,3 +435,30 @@ def test_a_logit_bias_past_a_double_is_a_400() -> None:
 def test_logit_bias_within_the_rules_is_forwarded_as_given(bias: object) -> None:
     body = upstream(plan_chat(chat(logit_bias=bias), RES).body)
     assert body.get("logit_bias") == bias
+
+
+USUAL = [
+    {},
+    {"stream": True},
+    {"max_tokens": 7, "temperature": 0.5, "top_p": 0.9, "seed": 3, "stop": ["x"]},
+    {"max_tokens": None, "n": 2, "user": "u"},
+    {"messages": [{"role": "developer", "content": "be brief"}, *MSGS]},
+]
+
+
+@pytest.mark.parametrize("fields", USUAL, ids=range(len(USUAL)))
+def test_the_usual_request_plans_as_the_full_checks_would(
+    fields: dict[str, object], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # plan_chat answers a request that sends nothing unusual without the feature checks;
+    # the same request through every check must reach the worker identically
+    from provocapi import request_policy
+
+    fast = plan_chat(chat(**fields), RES)
+    monkeypatch.setattr(request_policy, "_CHAT_UNUSUAL_GET", lambda req: (None,))
+    full = plan_chat(chat(**fields), RES)
+    assert fast.body == full.body
+    for attr in ("stream", "include_usage", "max_tokens", "default_max_tokens", "one_tool_call"):
+        assert getattr(fast, attr) == getattr(full, attr), attr
+    if "messages" in fields:
+        assert upstream(fast.body)["messages"][0]["role"] == "system"
