@@ -61,6 +61,9 @@ const SPACE_WIDE: u16 = 1 << 8;
 /// char before it (Llama 3's "\xA0除").
 const RIGHT_RISKY: u16 = 1 << 9;
 const RISKY_NEXT: u16 = 1 << 10;
+/// Safe next to every kind of neighbour, on both sides.
+const ANYWHERE: u16 =
+    WHOLE | LEFT_ASCII | LEFT_WIDE | LEFT_RISKY | RIGHT_ASCII | RIGHT_WIDE | RIGHT_RISKY;
 /// Chars in the Basic Multilingual Plane: 2 or 3 UTF-8 bytes (and ASCII).
 const PLANE: usize = 1 << 16;
 
@@ -454,6 +457,14 @@ impl Chars {
                 0
             };
             let e = full as u16;
+            // most Cyrillic and CJK chars are safe next to anything: no need
+            // to look at the neighbours (nor read the next char's entry)
+            if e & ANYWHERE == ANYWHERE {
+                f(i, Part::Char(full));
+                before = e;
+                i += w;
+                continue;
+            }
             let left = match i.checked_sub(1).and_then(|p| piece.get(p)) {
                 None => WHOLE,
                 Some(&b) if b < 0x80 => LEFT_ASCII,
