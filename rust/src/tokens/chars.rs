@@ -474,6 +474,8 @@ impl Chars {
             let right = match piece.get(i + w) {
                 None => WHOLE,
                 Some(&b) if b < 0x80 => RIGHT_ASCII,
+                // safe before any wide char: no need for the next one's entry
+                Some(_) if e & RIGHT_RISKY != 0 => RIGHT_RISKY,
                 Some(&b) => {
                     let after = wide_len(b);
                     match piece.get(i + w..i + w + after) {
