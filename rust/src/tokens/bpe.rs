@@ -531,8 +531,12 @@ impl BytePairEncoder {
 pub(super) fn lowest(ranks: &[u32]) -> Option<(usize, u32)> {
     const BLOCK: usize = 16;
     if ranks.len() <= BLOCK {
-        let &low = ranks.iter().min()?;
-        return ranks.iter().position(|&r| r == low).map(|i| (i, low));
+        // one pass: `min_by_key` keeps the first of equal keys
+        return ranks
+            .iter()
+            .enumerate()
+            .min_by_key(|&(_, &r)| r)
+            .map(|(i, &low)| (i, low));
     }
     let low = ranks.iter().copied().fold(u32::MAX, u32::min);
     let mut at = 0;

@@ -26,6 +26,10 @@ const ID: u64 = (1 << BITS) - 1;
 const EMPTY: u64 = u64::MAX;
 /// The rank of a pair that merges into nothing.
 pub const NO_PAIR: u32 = u32::MAX;
+/// Pieces of up to this many parts merge on the stack (`merge_few`).
+const FEW: usize = 16;
+/// The parts `merge_few` moves at once, in line.
+const SHIFT: usize = 8;
 
 pub struct Merges {
     /// Open addressing, linear probing: `(a << BITS | b) << BITS | rank`.
@@ -67,10 +71,11 @@ impl Merges {
             .map(|(t, &r)| (t.as_slice(), r))
             .collect();
         order.sort_unstable_by_key(|(t, _)| t.len());
-        // at most two thirds full (2 MB for each shipped vocabulary): a miss
-        // (most lookups) still ends within a line or two; larger tables
-        // measured no faster
-        let size = (order.len() * 3 / 2).next_power_of_two().max(16);
+        // at most a third full (4 MB for each shipped vocabulary): most
+        // probes, hits or misses, end at their first slot; at two thirds
+        // full (2 MB) a miss read ~2.5 slots, and counting Cyrillic and
+        // CJK was ~5% slower
+        let size = (order.len() * 3).next_power_of_two().max(16);
         let mut table = Merges {
             slots: vec![EMPTY; size].into_boxed_slice(),
             shift: 64 - size.trailing_zeros(),
@@ -120,6 +125,11 @@ impl Merges {
     /// ties; `pairs[i]` is the rank of parts i and i + 1 at the start.
     #[inline]
     pub fn merge(&self, ids: &mut Vec<u32>, pairs: &mut Vec<u32>) {
+        if ids.len() <= FEW && ids.len() == pairs.len() + 1 {
+            self.merge_few(ids, pairs);
+            pairs.clear();
+            return;
+        }
         loop {
             let Some((i, low)) = lowest(pairs) else {
                 return;
@@ -137,6 +147,55 @@ impl Merges {
                 pairs[i] = self.get(low, next);
             }
         }
+    }
+
+    /// `merge` for a word's few parts: each part and its pair with the next
+    /// in one word (the pair's rank above the id), on the stack, so that a
+    /// merge moves one array, not two, and the lowest pair is found with
+    /// its place in one pass. The last part's pair is `NO_PAIR`.
+    #[inline]
+    fn merge_few(&self, ids: &mut Vec<u32>, pairs: &[u32]) {
+        let part = |rank: u32, id: u32| u64::from(rank) << 32 | u64::from(id);
+        let mut parts = [0u64; FEW + SHIFT];
+        let mut n = ids.len();
+        for (k, (p, &id)) in parts.iter_mut().zip(ids.iter()).enumerate() {
+            *p = part(pairs.get(k).copied().unwrap_or(NO_PAIR), id);
+        }
+        while n > 1 {
+            // the first of equal ranks: the leftmost lowest pair
+            let Some((i, low)) = parts[..n - 1]
+                .iter()
+                .map(|&p| (p >> 32) as u32)
+                .enumerate()
+                .min_by_key(|&(_, r)| r)
+            else {
+                break;
+            };
+            if low == NO_PAIR {
+                break;
+            }
+            // part i becomes the merged token, and part i + 1 goes
+            let after = if i + 2 < n {
+                self.get(low, parts[i + 2] as u32)
+            } else {
+                NO_PAIR
+            };
+            parts[i] = part(after, low);
+            // a copy of a fixed size is a few moves in line, not a call;
+            // the spare words past the parts let it run past the last one
+            if n <= i + 2 + SHIFT {
+                parts.copy_within(i + 2..i + 2 + SHIFT, i + 1);
+            } else {
+                parts.copy_within(i + 2..n, i + 1);
+            }
+            n -= 1;
+            if i > 0 {
+                let a = parts[i - 1] as u32;
+                parts[i - 1] = part(self.get(a, low), a);
+            }
+        }
+        ids.clear();
+        ids.extend(parts[..n].iter().map(|&p| p as u32));
     }
 
     #[cfg(test)]
@@ -204,6 +263,58 @@ mod tests {
         m.merge(&mut ids, &mut pairs);
         // a a a a a -> aa a a a -> aa aa a -> aa aaa
         assert_eq!(ids, vec![300, 301]);
+    }
+
+    /// The same merges as `merge`'s loop over vectors, for the few parts
+    /// `merge_few` takes: ties, merges at both ends, runs of one token.
+    #[test]
+    fn few_parts_merge_as_the_vectors_do() {
+        let m = Merges::new(&vocab(&[
+            (b"aa", 300),
+            (b"ab", 301),
+            (b"aaa", 302),
+            (b"ba", 303),
+            (b"aab", 304),
+            (b"abab", 305),
+            (b"bb", 306),
+        ]))
+        .unwrap();
+        // every string of a and b of 1 to 12 bytes, and 17 (more than FEW)
+        let mut texts: Vec<Vec<u8>> = Vec::new();
+        for n in (1..=12).chain([17]) {
+            for bits in 0u32..(1 << n.min(12)) {
+                texts.push(
+                    (0..n)
+                        .map(|i| {
+                            if bits >> (i % 12) & 1 == 1 {
+                                b'b'
+                            } else {
+                                b'a'
+                            }
+                        })
+                        .collect(),
+                );
+            }
+        }
+        for t in texts {
+            let mut ids: Vec<u32> = t.iter().map(|&b| id(b)).collect();
+            let mut pairs: Vec<u32> = ids.windows(2).map(|w| m.get(w[0], w[1])).collect();
+            let (mut want, mut want_pairs) = (ids.clone(), pairs.clone());
+            m.merge(&mut ids, &mut pairs);
+            // the loop over vectors, as `merge` runs it past FEW parts
+            while let Some((i, low)) = lowest(&want_pairs).filter(|&(_, r)| r != NO_PAIR) {
+                want[i] = low;
+                want.remove(i + 1);
+                want_pairs.remove(i);
+                if i > 0 {
+                    want_pairs[i - 1] = m.get(want[i - 1], low);
+                }
+                if let Some(&next) = want.get(i + 1) {
+                    want_pairs[i] = m.get(low, next);
+                }
+            }
+            assert_eq!(ids, want, "{}", String::from_utf8_lossy(&t));
+        }
     }
 
     #[test]
