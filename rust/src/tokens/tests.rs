@@ -539,3 +539,43 @@ fn a_special_is_found_by_its_text_and_the_first_of_a_tie_wins() {
     assert_eq!(b.special_id("[INST]"), Some(3));
     assert_eq!(b.special_id("<y>"), None);
 }
+
+/// Specials are found wherever they start, against the chunks the scan for
+/// their first bytes reads (one, three, or more distinct first bytes, the
+/// last scanned a byte at a time), after false starts.
+#[test]
+fn specials_are_found_across_the_scan_chunks() {
+    let sets: [&[&str]; 3] = [
+        &["<s>"],
+        &["<s>", "[s]", "{s}"],
+        &["<s>", "[s]", "{s}", "(s)"],
+    ];
+    for set in sets {
+        let specials = set
+            .iter()
+            .zip(1000..)
+            .map(|(t, id)| (t.to_string(), id))
+            .collect();
+        let ranks: AHashMap<Vec<u8>, u32> = (0u8..=255).map(|b| (vec![b], u32::from(b))).collect();
+        let b = BytePairEncoder::new(
+            ranks,
+            Splitter::new(r"\S+|\s+").unwrap(),
+            specials,
+            HashMap::new(),
+            0,
+            true,
+        );
+        for (k, special) in set.iter().enumerate() {
+            let first = &special[..1];
+            for before in [0, 1, 30, 31, 32, 33, 63, 64, 65, 100] {
+                // a first byte that starts no special, then the special
+                let prefix = format!("{}{first}x", "y".repeat(before));
+                let text = format!("{prefix}{special}z");
+                let mut want: Vec<u32> = prefix.bytes().map(u32::from).collect();
+                want.push(1000 + k as u32);
+                want.push(u32::from(b'z'));
+                assert_eq!(ids(&b, &text), want, "{set:?} {text:?}");
+            }
+        }
+    }
+}
