@@ -99,6 +99,10 @@ struct Classes {
     /// The mask of every char of the Basic Multilingual Plane (64 KB): one
     /// load for CJK and Cyrillic text instead of a binary search.
     bmp: Box<[u8]>,
+    /// By a two-byte char's lead byte (its low 5 bits): the classes every
+    /// char of that lead has (all 64 of U+0400-047F, leads D0 and D1, are
+    /// \p{L}), so a word run skips them with no decode.
+    lead2: [u8; 32],
     /// Sorted, disjoint (first, last, mask) ranges with a non-zero mask.
     ranges: Vec<(u32, u32, u8)>,
 }
@@ -172,7 +176,12 @@ fn build_classes() -> Classes {
             *slot = m;
         }
     }
-    Classes { bmp, ranges }
+    let mut lead2 = [0u8; 32];
+    // C0 and C1 lead no char of valid UTF-8: left 0
+    for (lead, all) in lead2.iter_mut().enumerate().skip(2) {
+        *all = (0..64).fold(u8::MAX, |m, k| m & bmp[lead << 6 | k]);
+    }
+    Classes { bmp, lead2, ranges }
 }
 
 fn classes() -> &'static Classes {
@@ -249,13 +258,17 @@ fn run(text: &str, mut i: usize, p: impl Fn(char, u8) -> bool) -> usize {
 /// Cyrillic).
 #[inline]
 fn run_class(text: &str, mut i: usize, mask: u8) -> usize {
-    let bmp = &classes().bmp;
+    let Classes { bmp, lead2, .. } = classes();
     let bytes = text.as_bytes();
     while let Some(&b0) = bytes.get(i) {
         // `i` is a char boundary of valid UTF-8: a lead byte, and the
         // bytes its length says follow it
         let (c, w) = match b0 {
             0..=0x7F => (u32::from(b0), 1),
+            0xC0..=0xDF if lead2[usize::from(b0 & 0x1F)] & mask != 0 => {
+                i += 2;
+                continue;
+            }
             0xC0..=0xDF => match bytes.get(i + 1) {
                 Some(&b1) => (u32::from(b0 & 0x1F) << 6 | u32::from(b1 & 0x3F), 2),
                 None => break,
