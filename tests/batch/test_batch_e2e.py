@@ -316,6 +316,24 @@ def test_objects_match_openai_spec(bstack: BatchStack) -> None:
         assert first["has_more"] and second["data"][0]["id"] != first["data"][0]["id"]
 
 
+def test_an_unknown_input_file_is_named_by_its_field(bstack: BatchStack) -> None:
+    """A batch's missing input file is 404 naming `input_file_id`, the field the client
+    sent (the files routes name `id`, their path's)."""
+    client = bstack.client()
+    gone = upload(client, jsonl([chat_line("gone")]))
+    client.files.delete(gone)
+    for file_id in ("file-nope", gone):
+        with pytest.raises(openai.NotFoundError) as err:
+            client.batches.create(input_file_id=file_id, endpoint="/v1/chat/completions",
+                                  completion_window="24h")  # fmt: skip
+        body = err.value.response.json()["error"]
+        assert (body["param"], body["code"]) == ("input_file_id", "file_not_found"), body
+        assert body["message"] == f"No such File object: {file_id}."
+    with pytest.raises(openai.NotFoundError) as err:
+        client.files.retrieve("file-nope")
+    assert err.value.response.json()["error"]["param"] == "id"
+
+
 def test_an_unknown_after_is_404_not_the_first_page(bstack: BatchStack) -> None:
     """An `after` naming nothing answered the first page: a pager that lost its place
     started over silently (duplicates; a loop for one that pages until it sees an id)."""

@@ -112,7 +112,7 @@ async def create_batch(gw: Gateway, req: Request) -> str:
             policy.get("anchor"), policy.get("seconds"), "output_expires_after"
         )
     st = await handler_stores(gw)
-    file = _input_checked(await live_file(st, key.tenant, body.input_file_id))
+    file = _input_checked(await live_file(st, key.tenant, body.input_file_id, "input_file_id"))
     rec = await _new_batch(gw, st, key, endpoint, file, metadata, output_expiry)
     await req.respond_json(200, objects.batch_object(rec))
     return "-"

@@ -30,10 +30,11 @@ FIELD_BYTES = 4096
 FORM_SLACK = 1 << 20  # the fields and part headers around the file, at most
 
 
-async def live_file(st: OffLoopStores, tenant: str, file_id: str) -> FileRecord:
+async def live_file(st: OffLoopStores, tenant: str, file_id: str, param: str = "id") -> FileRecord:
+    """The tenant's file, unexpired; else 404 naming `param`, the field the id came in."""
     rec = await st.run(st.files.get, tenant, file_id)
     if rec is None or (rec.expires_at is not None and rec.expires_at <= time.time()):
-        raise FILE_NOT_FOUND.build(id=quote(file_id))
+        raise FILE_NOT_FOUND.build(id=quote(file_id), param=param)
     return rec
 
 
