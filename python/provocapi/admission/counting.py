@@ -106,6 +106,11 @@ def answer_text(body: bytes) -> str:
     return "".join(parts)
 
 
+def role_text_pairs(messages: list[dict[str, Any]]) -> list[tuple[str, str]]:
+    """Each message as (role, the text the gateway renders of it)."""
+    return [(str(m.get("role", "")), message_text(m)) for m in messages]
+
+
 class Prompt:
     """A call's prompt as the tokenizer takes it: chat messages (role, text) and
     tool texts, or plain texts, or inputs given as token ids.
@@ -134,10 +139,9 @@ class Prompt:
         self.ids = ids
         self.messages = messages
 
-    def _make_pairs(self, messages: list[dict[str, Any]]) -> list[tuple[str, str]]:
+    def _make_pairs(self, messages: list[dict[str, Any]]) -> None:
         self.messages = None
-        self.pairs = [(str(m.get("role", "")), message_text(m)) for m in messages]
-        return self.pairs
+        self.pairs = role_text_pairs(messages)
 
     def chars(self) -> int:
         """How much text there is to tokenize (computed on demand: the hot path of a
@@ -214,8 +218,7 @@ class Counter:
             texts = tool_texts(tools, family or "") if tools else []
             if family is not None:  # the core reads the messages (pairs only if needed)
                 return Prompt(tok, family, None, texts, [], None, req.messages)
-            pairs = [(str(m.get("role", "")), message_text(m)) for m in req.messages]
-            return Prompt(tok, family, pairs, texts, [], None)
+            return Prompt(tok, family, role_text_pairs(req.messages), texts, [], None)
         inp = req.prompt if call.kind == "completion" else req.input
         if isinstance(inp, str):
             return Prompt(tok, None, None, [], [inp], None)

@@ -130,6 +130,13 @@ impl Merges {
             pairs.clear();
             return;
         }
+        self.merge_long(ids, pairs);
+    }
+
+    /// `merge` over the vectors themselves: a word of more than `FEW` parts
+    /// (and the reference the stack merge is tested against).
+    #[inline]
+    fn merge_long(&self, ids: &mut Vec<u32>, pairs: &mut Vec<u32>) {
         loop {
             let Some((i, low)) = lowest(pairs) else {
                 return;
@@ -302,17 +309,7 @@ mod tests {
             let (mut want, mut want_pairs) = (ids.clone(), pairs.clone());
             m.merge(&mut ids, &mut pairs);
             // the loop over vectors, as `merge` runs it past FEW parts
-            while let Some((i, low)) = lowest(&want_pairs).filter(|&(_, r)| r != NO_PAIR) {
-                want[i] = low;
-                want.remove(i + 1);
-                want_pairs.remove(i);
-                if i > 0 {
-                    want_pairs[i - 1] = m.get(want[i - 1], low);
-                }
-                if let Some(&next) = want.get(i + 1) {
-                    want_pairs[i] = m.get(low, next);
-                }
-            }
+            m.merge_long(&mut want, &mut want_pairs);
             assert_eq!(ids, want, "{}", String::from_utf8_lossy(&t));
         }
     }
