@@ -2,7 +2,7 @@
 helper processes (usage flusher, batch runner) make its tail.
 
     .venv/bin/python bench/openloop_threads.py [--rate 2000] [--requests 20000] [--rounds 4]
-        [--variants plain,paused,niced] [--out bench/results/openloop-threads-DATE.md]
+        [--variants plain,paused,niced] [--perf] [--out bench/results/openloop-threads-DATE.md]
 
 Targets in alternated rounds (the order reverses every round): provocapi (`provocapi serve
 --workers 1`, its whole tree on core 1, the floor's config) in each variant, and the
@@ -18,6 +18,13 @@ Each target gets a 2 s warm-up at the rate, then `--requests` at `--rate` from o
 simulator). Reported per round and as medians: CPU per request of the whole tree and of
 each thread (/proc/PID/task/TID/stat), voluntary switches per request, p50/p99.
 
+`--perf` also samples the worker's event-loop thread with `perf record` (2,999 Hz, that thread
+only) over the measured window and splits its CPU per request by shared object (the
+interpreter, the kernel, libc, the provocapi core, uvloop, Granian, msgspec, the HTTP
+parsers...): where a difference between the targets lies when no single Python function
+shows it. perf's own cost is in both targets alike; the split is by samples, so its total
+differs a little from the thread's CPU from /proc.
+
 What it answers: at a rate both serve, whether provocapi's added tail is its own stalls
 (then pausing the helpers, or a stall, shows) or queueing on a busier core (then the p99
 follows the CPU per request: for a single server, waiting grows as rho/(1 - rho) times the
@@ -31,11 +38,13 @@ import contextlib
 import datetime as dt
 import json
 import os
+import shutil
 import signal
 import statistics
 import subprocess
 import sys
 import tempfile
+import time
 from pathlib import Path
 
 BENCH = Path(__file__).resolve().parent
@@ -54,6 +63,24 @@ from floor import (  # noqa: E402
 from workers_memory import start_baseline, start_gateway  # noqa: E402
 
 HELPERS = ("provocapi-usage", "provocapi-batch")  # /proc comm of the forked helpers
+PERF_HZ = 2999
+
+# Shared objects grouped under one name (perf names them by file).
+DSO_GROUPS = (
+    ("libpython", "Python interpreter"),
+    ("kernel", "kernel"),
+    ("libc.so", "libc (malloc, memcpy)"),
+    ("_core.abi3", "provocapi core (Rust)"),
+    ("_core.cpython", "msgspec"),
+    ("orjson", "orjson"),
+    ("loop.cpython", "uvloop"),
+    ("_granian", "Granian"),
+    ("parser.cpython", "llhttp (provocapi's upstream client)"),
+    ("_http_parser", "aiohttp (parser, multidict, writer)"),
+    ("_multidict", "aiohttp (parser, multidict, writer)"),
+    ("_http_writer", "aiohttp (parser, multidict, writer)"),
+    ("_asyncio", "asyncio (C)"),
+)
 
 
 def threads(root: int) -> dict[str, tuple[float, int]]:
@@ -87,6 +114,40 @@ def by_role(before: dict, after: dict, n: int) -> dict[str, float]:
     return {r: v for r, v in roles.items() if v >= 0.5}
 
 
+def loop_thread(root: int) -> int | None:
+    """The serving worker's event-loop thread: the main thread of the process in the tree
+    that runs Granian's tokio runtime."""
+    for pid in tree(root):
+        try:
+            tids = os.listdir(f"/proc/{pid}/task")
+        except OSError:
+            continue
+        for tid in tids:
+            with contextlib.suppress(OSError):
+                comm = Path(f"/proc/{pid}/task/{tid}/comm").read_text().strip()
+                if comm.startswith("tokio-rt"):
+                    return pid
+    return None
+
+
+def perf_split(data: Path, n: int) -> dict[str, float]:
+    """µs per request of the sampled thread by shared-object group."""
+    out = subprocess.run(
+        ["perf", "report", "-i", str(data), "--no-children", "--sort", "dso", "-n", "--stdio"],
+        capture_output=True,
+        text=True,
+    )
+    groups: dict[str, float] = {}
+    for line in out.stdout.splitlines():
+        parts = line.split()
+        if line.startswith("#") or len(parts) < 3 or not parts[0].endswith("%"):
+            continue
+        dso, samples = parts[2], int(parts[1])
+        name = next((g for key, g in DSO_GROUPS if key in dso), "other")
+        groups[name] = groups.get(name, 0.0) + samples / PERF_HZ / n * 1e6
+    return groups
+
+
 def helpers(root: int) -> list[int]:
     """Pids of the tree's usage flusher and batch runner."""
     found = []
@@ -118,8 +179,12 @@ def main() -> int:
     ap.add_argument("--requests", type=int, default=20000)
     ap.add_argument("--rounds", type=int, default=4)
     ap.add_argument("--variants", default="plain,paused")
+    ap.add_argument("--perf", action="store_true", help="split the loop thread's CPU by DSO")
     ap.add_argument("--out", type=Path)
     a = ap.parse_args()
+    if a.perf and not shutil.which("perf"):
+        print("--perf: perf is not installed (apt-get install linux-perf)", file=sys.stderr)
+        return 2
     oha = find_oha()
     if oha is None:
         print("oha is not built: run bench/floor.py or bench/sidebyside.py once", file=sys.stderr)
@@ -157,9 +222,23 @@ def main() -> int:
                     signal_helpers(pid, signal.SIGSTOP)
                 if name.endswith("-niced"):
                     nice_helpers(pid, 10)
+                perf = None
+                tid = loop_thread(pid) if a.perf else None
+                data = work / f"perf-{name}-{r}.data"
+                if tid is not None:
+                    record = ["perf", "record", "-q", "-F", str(PERF_HZ), "-t", str(tid)]
+                    perf = subprocess.Popen(
+                        [*record, "-o", str(data)],
+                        stdout=subprocess.DEVNULL,
+                        stderr=subprocess.DEVNULL,
+                    )
+                    time.sleep(0.5)  # attached before the window opens
                 t0, c0 = threads(pid), tree_cpu_s(pid)
                 out = subprocess.run([*load, "-n", str(a.requests), url], capture_output=True)
                 cpu, t1 = tree_cpu_s(pid) - c0, threads(pid)
+                if perf is not None:
+                    perf.send_signal(signal.SIGINT)
+                    perf.wait(30)
                 signal_helpers(pid, signal.SIGCONT)
                 procs.stop("baseline" if name == "baseline" else "provocapi")
                 j = json.loads(out.stdout)
@@ -171,6 +250,7 @@ def main() -> int:
                     "p99": pct["p99"] * 1e3,
                     "roles": by_role(t0, t1, n),
                     "switches": sum(v[1] - t0.get(k, (0, 0))[1] for k, v in t1.items()) / n,
+                    "dso": perf_split(data, n) if perf is not None else {},
                 }
                 rows[name].append(row)
                 roles = ", ".join(f"{k} {v:.0f}" for k, v in sorted(row["roles"].items()))
@@ -186,7 +266,7 @@ def main() -> int:
         f"# Open loop at {a.rate:g} req/s: CPU by thread, {dt.datetime.now():%Y-%m-%d %H:%M}",
         "",
         f"`bench/openloop_threads.py --rate {a.rate:g} --requests {a.requests} "
-        f"--rounds {a.rounds} --variants {a.variants}`",
+        f"--rounds {a.rounds} --variants {a.variants}{' --perf' if a.perf else ''}`",
         "",
         "| target | CPU µs/req (median) | p50 ms | p99 ms | rho = rate x CPU |",
         "|---|---:|---:|---:|---:|",
@@ -198,12 +278,39 @@ def main() -> int:
         p50 = statistics.median(x["p50"] for x in rs)
         p99 = statistics.median(x["p99"] for x in rs)
         report.append(f"| {name} | {us:.0f} | {p50:.2f} | {p99:.2f} | {a.rate * us / 1e6:.2f} |")
+    report += dso_table(rows) if a.perf else []
     report += ["", "Rounds (µs per request by process/thread name):", "", "```", *lines, "```"]
     text = "\n".join(report) + "\n"
     print(text)
     if a.out:
         a.out.write_text(text)
     return 0
+
+
+def dso_table(rows: dict[str, list[dict]]) -> list[str]:
+    """The loop thread's CPU per request by shared object, median over rounds, per target."""
+    names = [t for t, rs in rows.items() if rs and rs[0]["dso"]]
+    groups = sorted(
+        {g for t in names for r in rows[t] for g in r["dso"]},
+        key=lambda g: -statistics.median(r["dso"].get(g, 0.0) for r in rows[names[0]]),
+    )
+    out = [
+        "",
+        f"The event-loop thread's CPU per request by shared object (perf, {PERF_HZ} Hz, "
+        "median over rounds, µs):",
+        "",
+        "| shared object | " + " | ".join(names) + " |",
+        "|---|" + "---:|" * len(names),
+    ]
+    for g in [*groups, "total"]:
+        cells = []
+        for t in names:
+            vals = [
+                sum(r["dso"].values()) if g == "total" else r["dso"].get(g, 0.0) for r in rows[t]
+            ]
+            cells.append(f"{statistics.median(vals):.1f}")
+        out.append(f"| {g} | " + " | ".join(cells) + " |")
+    return out
 
 
 if __name__ == "__main__":
