@@ -204,6 +204,10 @@ def chat_bodies() -> list[Any]:
         },
         {"model": m, "messages": [{"role": "user", "content": 'é ü 日本語 🎉 "q" \\ \n\t'}]},
         {"model": m, "messages": [{"role": "user"}]},
+        {
+            "model": m,
+            "messages": [{"role": "user", "content": [{"type": "image_url", "image_url": {}}]}],
+        },
         {"model": m, "messages": [{"role": "user", "content": None}]},
         {"model": m, "messages": []},
         {"model": m, "messages": [*user, {"role": "assistant", "content": "Hi."}, *user]},
@@ -272,6 +276,13 @@ def chat_bodies() -> list[Any]:
         "a string",
         None,
     ]
+    # every field with values of every JSON type (validation's type checks and their order)
+    from provocapi import trtllm_protocol
+
+    values: list[Any] = [None, True, False, 0, 1, 2, 1.0, 1.5, -1, "x", "1", "true", [], ["a"], {}]
+    for name in sorted(trtllm_protocol.CHAT_COMPLETION_FIELDS):
+        for v in values:
+            out.append({"model": m, "messages": user, name: v, "max_tokens": 3})
     for i in range(40):  # fresh prompts of several lengths
         text = f"Question {i}: " + " ".join(["why is the sky blue?"] * (i % 7 + 1))
         out.append({"model": m, "messages": [{"role": "user", "content": text}], "n": 1 + i % 2})
@@ -279,8 +290,16 @@ def chat_bodies() -> list[Any]:
 
 
 def completion_bodies() -> list[Any]:
+    from provocapi import trtllm_protocol
+
     m = MODEL
+    sweep: list[Any] = [
+        {"model": m, "prompt": "p", name: v, "max_tokens": 3}
+        for name in sorted(trtllm_protocol.COMPLETION_FIELDS)
+        for v in [None, True, 1, 1.5, "x", [], {}]
+    ]
     return [
+        *sweep,
         {"model": m, "prompt": "Once upon a time"},
         {"model": m, "prompt": ["a", "b"], "n": 2, "echo": True},
         {"model": m, "prompt": [1, 2, 3], "logprobs": 2, "max_tokens": 3},
@@ -303,6 +322,9 @@ CONFIGS: list[dict[str, Any]] = [
     {"openai": True},
     {"openai": True, "tokenizer": "llama3"},
     {"priority": True, "max_batch": 4},
+    {"ignore_fields": ("seed", "stop"), "refuse_fields": ("top_k",)},
+    {"broken_fields": ("tools", "logprobs")},
+    {"openai": True, "broken_fields": ("tools",), "ignore_fields": ("n",)},
 ]
 
 
