@@ -18,7 +18,7 @@ from typing import Any
 
 from .config import SimConfig
 from .plan import AnswerPlan
-from .textgen import split_tokens
+from .textgen import Choice, split_tokens
 
 
 @dataclass(frozen=True, slots=True)
@@ -81,6 +81,8 @@ def break_calls(p: AnswerPlan, body: dict[str, Any], cfg: SimConfig) -> None:
         call = p.calls[i]
         text = call.arguments if call is not None else "".join(choice.pieces)
         cut = text[: max(1, len(text) // 2)]
-        choice.pieces = split_tokens(cut)
+        # a new Choice: pieces may be shared (textgen.prose) and the text is cached
+        p.choices[i] = Choice(split_tokens(cut), choice.finish_reason, choice.stop_reason)
         if call is not None:
             call.arguments = cut
+    p.recount()

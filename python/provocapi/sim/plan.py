@@ -60,6 +60,10 @@ class AnswerPlan:
     # (completion_tokens, max_pieces), counted on first use: a plan is final once made.
     _sizes: tuple[int, int] | None = field(default=None, repr=False, compare=False)
 
+    def recount(self) -> None:
+        """After the choices' pieces were replaced."""
+        self._sizes = None
+
     def _count(self) -> tuple[int, int]:
         lengths = [len(c.pieces) for c in self.choices]
         self._sizes = (sum(lengths), max(lengths, default=0))
@@ -184,31 +188,54 @@ def chat(
     fn = tools.pick_tool(tool_list, tool_choice) if wants_call else None
     stops = _stops(body)
     include_stop = bool(body.get("include_stop_str_in_output"))
+    # Prose (no call, no JSON format): its length is the same for every choice, worked out
+    # once, before the first choice as before (so a bad min_tokens raises as it did).
+    length = None
+    if fn is None and n > 0:
+        rf = body.get("response_format")
+        if not (isinstance(rf, dict) and rf.get("type") in JSON_FORMATS):
+            length = answer_length(
+                cfg.output_tokens,
+                max_tokens,
+                int(body.get("min_tokens") or 0),
+                bool(body.get("ignore_eos")),
+            )
+    finish = triggers.finish
     choices: list[Choice] = []
     calls: list[ToolCall | None] = []
+    total = longest = 0
     for i in range(n):
         k = key + i * 1013
         call = None
-        if fn is not None:
+        if length is not None:
+            choice = prose(k, *length)
+        elif fn is not None:
             choice, call = _tool_choice(
                 fn, isinstance(tool_choice, dict), cfg, openai, k, max_tokens
             )
         else:
             choice = _text_choice(body, cfg, k, max_tokens)
-        if call is None:
+        if call is None and stops:
             choice = apply_stop(choice, stops, include_stop)
-        if not choice.pieces:
+        size = len(choice.pieces)
+        if not size:
             choice.pieces = [""]  # the engine always yields at least one (empty) step
-        if triggers.finish:
-            choice.finish_reason = triggers.finish
+            size = 1
+        if finish:
+            choice.finish_reason = finish
         choices.append(choice)
         calls.append(call)
+        total += size
+        if size > longest:
+            longest = size
     counted = counter.chat(body) if counter is not None else None
     prompt_tokens = estimate_tokens(text) + 3 * len(messages) if counted is None else counted
     ask = None
     if body.get("logprobs"):
         ask = Ask(int(body.get("top_logprobs") or 0), _seed(body, cfg))
-    return AnswerPlan(prompt_tokens, choices, calls, triggers, n=n, logprobs=ask)
+    return AnswerPlan(
+        prompt_tokens, choices, calls, triggers, n=n, logprobs=ask, _sizes=(total, longest)
+    )
 
 
 def completion(

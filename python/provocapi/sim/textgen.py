@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import re
 import zlib
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 WORDS: tuple[str, ...] = (
     "the",
@@ -116,15 +116,23 @@ def estimate_tokens(text: str) -> int:
 
 @dataclass(slots=True)
 class Choice:
-    """One generated answer: its token pieces and why it ended."""
+    """One generated answer: its token pieces and why it ended.
+
+    ``pieces`` may be shared with other choices (prose is cached): never change the list in
+    place, make a new Choice instead."""
 
     pieces: list[str]
     finish_reason: str
     stop_reason: str | None = None
+    # "".join(pieces), when known; else made on first use
+    joined: str | None = field(default=None, repr=False, compare=False)
 
     @property
     def text(self) -> str:
-        return "".join(self.pieces)
+        text = self.joined
+        if text is None:
+            text = self.joined = "".join(self.pieces)
+        return text
 
 
 def answer_length(
@@ -171,8 +179,20 @@ def apply_stop(choice: Choice, stops: list[str], include_stop: bool) -> Choice:
     return Choice(kept, "stop", hit)
 
 
+# Prose by what determines it, (start, step, count) of word_pieces: its pieces and text.
+_PROSE: dict[tuple[int, int, int], tuple[list[str], str]] = {}
+_PROSE_MAX = 4096
+
+
 def prose(key: int, count: int, finish: str) -> Choice:
-    return Choice(word_pieces(key, count), finish)
+    cache_key = (key % _N, (key >> 8) % 5, count)
+    hit = _PROSE.get(cache_key)
+    if hit is None:
+        if len(_PROSE) >= _PROSE_MAX:
+            _PROSE.clear()
+        pieces = word_pieces(key, count)
+        hit = _PROSE[cache_key] = (pieces, "".join(pieces))
+    return Choice(hit[0], finish, None, hit[1])
 
 
 def rendered(text: str, max_tokens: int | None) -> Choice:
