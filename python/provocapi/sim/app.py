@@ -105,6 +105,8 @@ class SimWorker:
         )
         # --ignore/refuse/broken-fields (field_knobs.py): answers vary per request, no memo
         self.misbehaving = field_knobs.active(cfg)
+        # whether field_knobs has anything to do (the openai profile refuses image parts)
+        self.knobs = self.misbehaving or cfg.openai
         # Answers of bodies seen before, per endpoint (memo.py): same bytes, fresh ids.
         self.memo = {kind: Memo(self.r.ID_BYTES) for kind in ("chat", "completion")}
         self.routes: dict[tuple[bytes, bytes], Handler] = {
@@ -363,21 +365,28 @@ class SimWorker:
             except validate.RequestInvalid as e:
                 return self._invalid(req, e.errors)
             self.stats.priority_seen(body.get("priority"))
-            if err := self._lora_fit(req, body.get("lora_request")):
-                return err
-            if isinstance(lora := body.get("lora_request"), dict):
-                self.stats.lora_served(lora)
-        if (refused := field_knobs.refusal(body, self.cfg)) is not None:
-            return self._error(req, 400, refused.message, code=refused.code, param=refused.param)
-        garbage = field_knobs.garbage(body, self.cfg)
-        asked, body = body, field_knobs.ignored(body, self.cfg)
+            if "lora_request" in body:
+                if err := self._lora_fit(req, body["lora_request"]):
+                    return err
+                if isinstance(lora := body["lora_request"], dict):
+                    self.stats.lora_served(lora)
+        garbage = False
+        asked = body
+        if self.knobs:
+            if (refused := field_knobs.refusal(body, self.cfg)) is not None:
+                return self._error(
+                    req, 400, refused.message, code=refused.code, param=refused.param
+                )
+            garbage = field_knobs.garbage(body, self.cfg)
+            body = field_knobs.ignored(body, self.cfg)
         try:
             p = (plan.chat if kind == "chat" else plan.completion)(
                 body, self.cfg, self.openai, self.counter
             )
         except plan.HandlerError as e:
             return self._error(req, e.status, e.message)
-        field_knobs.break_calls(p, asked, self.cfg)
+        if self.knobs:
+            field_knobs.break_calls(p, asked, self.cfg)
         if garbage:
             p.triggers = dataclasses.replace(p.triggers, garbage=True)
         lora = body.get("lora_request")
@@ -445,6 +454,8 @@ class SimWorker:
     def _body_bytes(
         self, p: plan.AnswerPlan, body: dict[str, Any], kind: str, entry: Entry | None = None
     ) -> bytes:
+        if entry is None and kind == "chat":  # a fresh body's answer: rendered once
+            return self.r.chat_body(p, self._model(body), int(time.time()))  # type: ignore[no-any-return]
         memo = self.memo[kind]
         if entry is not None and entry.template:  # ready (None: not made yet; False: none)
             return memo.splice(entry.template)  # type: ignore[arg-type]
