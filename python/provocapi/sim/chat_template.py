@@ -56,6 +56,8 @@ LLAMA_TOOLS_PREAMBLE = (
     'Respond in the format {"name": function name, "parameters": dictionary of argument name '
     "and its value}.Do not use variables.\n\n"
 )
+LLAMA_HEAD = "\n\nCutting Knowledge Date: December 2023\nToday Date: 26 Jul 2024\n\n"
+LLAMA_HEAD_TOOLS = "\n\nEnvironment: ipython\n" + LLAMA_HEAD[2:]
 QWEN_DEFAULT_SYSTEM = "You are Qwen, created by Alibaba Cloud. You are a helpful assistant."
 QWEN_TOOLS_HEAD = (
     "\n\n# Tools\n\nYou may call one or more functions to assist with the user query.\n\n"
@@ -116,9 +118,13 @@ def conversation(messages: list[Any]) -> list[dict[str, Any]]:
     for m in messages:
         if not isinstance(m, dict):
             raise Unrenderable("message is not an object")
-        msg: dict[str, Any] = {"role": m.get("role"), "content": _text(m.get("content"), "\n")}
+        role = m.get("role")
+        content = m.get("content")
+        if content.__class__ is not str:  # mostly it is: no call
+            content = _text(content, "\n")
+        msg: dict[str, Any] = {"role": role, "content": content}
         calls = m.get("tool_calls")
-        if m.get("role") == "assistant" and calls is not None:
+        if role == "assistant" and calls is not None:
             msg["tool_calls"] = [
                 {
                     **c,
@@ -164,8 +170,7 @@ def llama3(body: dict[str, Any]) -> Parts:
     system = ""
     if msgs and msgs[0]["role"] == "system":
         system, msgs = msgs[0]["content"].strip(), msgs[1:]
-    head = "\n\n" + ("Environment: ipython\n" if tools is not None else "")
-    head += "Cutting Knowledge Date: December 2023\nToday Date: 26 Jul 2024\n\n"
+    head = LLAMA_HEAD_TOOLS if tools is not None else LLAMA_HEAD
     out: Parts = [BOT, SH, "system", EH, head + system, EOT]
     if tools is not None:
         if not msgs:

@@ -62,20 +62,20 @@ class PromptCounter:
         except (Unrenderable, AttributeError, KeyError, TypeError):
             return None
         # The text between two special tokens is tokenized as one string: neighbouring parts
-        # are joined first (">" + "\n<" splits unlike ">\n<").
+        # are joined first (">" + "\n<" splits unlike ">\n<"). Mostly a run is one part.
         specials = 0
         texts: list[str] = []
-        run: list[str] = []
+        run = None
         for p in parts:
-            if isinstance(p, Special):
+            if p.__class__ is Special:
                 specials += 1
-                if run:
-                    texts.append("".join(run))
-                    run = []
+                if run is not None:
+                    texts.append(run)
+                    run = None
             elif p:
-                run.append(p)
-        if run:
-            texts.append("".join(run))
+                run = p if run is None else run + p
+        if run is not None:
+            texts.append(run)
         extra = self.bos if body.get("add_special_tokens") is True else 0
         return specials + sum(self.tok.count_batch(texts)) + extra
 
