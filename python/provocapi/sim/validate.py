@@ -332,11 +332,21 @@ def _lora(v: Any) -> list[Error]:
 
 
 def _fields(
-    body: dict[str, Any], allowed: frozenset[str], types: dict[str, Any], not_null: frozenset[str]
+    body: dict[str, Any],
+    allowed: frozenset[str],
+    types: dict[str, Any],
+    not_null: frozenset[str],
+    ok: dict[str, frozenset[type]],
 ) -> list[Error]:
+    """The field errors in body order, then the extra keys'. ``ok``: per key, the types
+    its check passes without a look (the common values cost one set lookup)."""
     errors: list[Error] = []
+    extra: list[Error] = []
     for k, v in body.items():
+        if v.__class__ in ok.get(k, _NO_TYPES):
+            continue
         if k not in allowed:
+            extra.append(_err("extra_forbidden", ("body", k), "Extra inputs are not permitted", v))
             continue
         loc = ("body", k)
         if v is None:
@@ -360,7 +370,32 @@ def _fields(
             isinstance(v, list) and all(isinstance(t, int) for t in v)
         ):
             errors.append(_err("list_type", loc, "Input should be a valid list", v))
-    return errors + _extra(body, allowed, ("body",))
+    return errors + extra
+
+
+_NO_TYPES: frozenset[type] = frozenset()
+# The types each check passes whatever the value (see _check_*); bool is an int to pydantic's
+# lax int and float, but only True/False (or 0/1, not listed) are booleans.
+_PASSING = {
+    _check_int: frozenset({int, bool}),
+    _check_float: frozenset({int, float, bool}),
+    _check_bool: frozenset({bool}),
+    _check_str: frozenset({str}),
+    _check_dict: frozenset({dict}),
+}
+
+
+def _ok_types(
+    types: dict[str, Any], allowed: frozenset[str], unchecked: tuple[str, ...]
+) -> dict[str, frozenset[type]]:
+    ok = {k: _PASSING[check] for k, check in types.items() if k in allowed}
+    for k in unchecked:  # allowed, any type passes _fields (checked elsewhere, if at all)
+        ok[k] = frozenset({str, list, dict, int, float, bool})
+    return ok
+
+
+_CHAT_OK = _ok_types(_CHAT_TYPES, P.CHAT_COMPLETION_FIELDS, ("messages",))
+_COMPLETION_OK = _ok_types(_COMPLETION_TYPES, P.COMPLETION_FIELDS, ("prompt",))
 
 
 def _missing(body: dict[str, Any], required: tuple[str, ...]) -> list[Error]:
@@ -400,7 +435,7 @@ def chat(body: Any) -> None:
     if body.get("suffix"):
         raise RequestInvalid([_value_error(("body",), "suffix is not supported", body)])
     errors = _missing(body, ("messages", "model"))
-    errors += _fields(body, P.CHAT_COMPLETION_FIELDS, _CHAT_TYPES, _CHAT_NOT_NULL)
+    errors += _fields(body, P.CHAT_COMPLETION_FIELDS, _CHAT_TYPES, _CHAT_NOT_NULL, _CHAT_OK)
     messages = body.get("messages")
     if messages is not None:
         if not isinstance(messages, list):
@@ -430,7 +465,9 @@ def completion(body: Any) -> None:
     if body.get("suffix"):
         raise RequestInvalid([_value_error(("body",), "suffix is not supported", body)])
     errors = _missing(body, ("model", "prompt"))
-    errors += _fields(body, P.COMPLETION_FIELDS, _COMPLETION_TYPES, _COMPLETION_NOT_NULL)
+    errors += _fields(
+        body, P.COMPLETION_FIELDS, _COMPLETION_TYPES, _COMPLETION_NOT_NULL, _COMPLETION_OK
+    )
     prompt = body.get("prompt")
     if "prompt" in body and not _prompt_ok(prompt):
         errors.append(
