@@ -325,6 +325,83 @@ def mistral(body: dict[str, Any]) -> Parts:
 
 RENDER = {"llama3": llama3, "qwen2": qwen2, "mistral": mistral}
 
+
+# --- plain conversations, straight to runs ----------------------------------------------------
+#
+# What the counter needs of a prompt is its runs: the texts between special tokens (joined),
+# and how many special tokens. For the common request (no tools, every message a dict with a
+# string role and string content, no tool calls) these functions give the runs of the
+# renderers above in one pass; for anything else they give None and the renderer runs.
+# tests/sim/test_prompt_runs.py holds them to the renderers.
+
+Runs = tuple[int, list[str]]
+
+
+def _plain(m: Any, skip: tuple[str, ...]) -> tuple[str, str] | None:
+    """(role, content) of a plain message; None if it is not one."""
+    if m.__class__ is not dict:
+        return None
+    role = m.get("role")
+    content = m.get("content")
+    if role.__class__ is not str or content.__class__ is not str or role in skip:
+        return None
+    if role == "assistant" and m.get("tool_calls") is not None:
+        return None
+    return role, content
+
+
+def llama3_runs(body: dict[str, Any]) -> Runs | None:
+    msgs = body.get("messages") or []
+    if body.get("tools") is not None or msgs.__class__ is not list:
+        return None
+    texts = ["system", ""]  # the second: the system turn, set below
+    specials = 4  # BOT, then the system turn's SH, EH, EOT
+    system = ""
+    for i, m in enumerate(msgs):
+        plain = _plain(m, ("tool", "ipython"))
+        if plain is None:
+            return None
+        role, content = plain
+        if i == 0 and role == "system":
+            system = content.strip()
+            continue
+        texts += (role, "\n\n" + content.strip())
+        specials += 3
+    texts[1] = LLAMA_HEAD + system
+    if body.get("add_generation_prompt", True):
+        texts += ("assistant", "\n\n")
+        specials += 2
+    return specials, texts
+
+
+def qwen2_runs(body: dict[str, Any]) -> Runs | None:
+    msgs = body.get("messages") or []
+    if body.get("tools") is not None or msgs.__class__ is not list:
+        return None
+    texts = ["", "\n"]  # the first: the system turn, set below
+    specials = 2
+    system = QWEN_DEFAULT_SYSTEM
+    for i, m in enumerate(msgs):
+        plain = _plain(m, ())
+        if plain is None:
+            return None
+        role, content = plain
+        if role == "system" and i == 0:
+            system = content
+        elif role in ("user", "system", "assistant"):
+            texts += (f"{role}\n{content}", "\n")
+            specials += 2
+        else:
+            return None  # tool results and unknown roles: the renderer
+    texts[0] = "system\n" + system
+    if body.get("add_generation_prompt", True):
+        texts.append("assistant\n")
+        specials += 1
+    return specials, texts
+
+
+RUNS = {"llama3": llama3_runs, "qwen2": qwen2_runs}
+
 # What Mistral's chat template raises (`raise_exception`) while rendering a history
 # whose tool-call ids are not 9 alphanumerics (mistral-common checks ^[a-zA-Z0-9]{9}$).
 MISTRAL_ID_ERROR = "Tool call IDs should be alphanumeric strings with length 9!"

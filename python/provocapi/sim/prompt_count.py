@@ -24,7 +24,7 @@ from typing import Any
 
 from .._core import Tokenizer
 from ..vocab import FAMILY_DEFAULT, source
-from .chat_template import RENDER, Special, Unrenderable
+from .chat_template import RENDER, RUNS, Runs, Special, Unrenderable
 
 # Llama 3 and Mistral tokenizers put a BOS in front when special tokens are added; Qwen's not.
 BOS_ADDED = {"hf": 1, "tekken": 1, "qwen-tiktoken": 0}
@@ -44,11 +44,12 @@ def _load(spec: str) -> tuple[Tokenizer, str] | None:
 
 
 class PromptCounter:
-    __slots__ = ("bos", "render", "tok")
+    __slots__ = ("bos", "render", "runs", "tok")
 
     def __init__(self, tok: Tokenizer, kind: str, family: str) -> None:
         self.tok = tok
         self.render = RENDER[family]
+        self.runs = RUNS.get(family)  # the plain conversation's runs at once, if it has one
         self.bos = BOS_ADDED.get(kind, 0)
 
     def chat(self, body: dict[str, Any]) -> int | None:
@@ -57,6 +58,16 @@ class PromptCounter:
             return len(ids)
         if body.get("chat_template") is not None:
             return None  # a template of the request's own: not ours to render
+        runs = self.runs(body) if self.runs is not None else None
+        if runs is None:
+            runs = self._runs(body)
+            if runs is None:
+                return None
+        specials, texts = runs
+        extra = self.bos if body.get("add_special_tokens") is True else 0
+        return specials + sum(self.tok.count_batch(texts)) + extra
+
+    def _runs(self, body: dict[str, Any]) -> Runs | None:
         try:
             parts = self.render(body)
         except (Unrenderable, AttributeError, KeyError, TypeError):
@@ -76,8 +87,7 @@ class PromptCounter:
                 run = p if run is None else run + p
         if run is not None:
             texts.append(run)
-        extra = self.bos if body.get("add_special_tokens") is True else 0
-        return specials + sum(self.tok.count_batch(texts)) + extra
+        return specials, texts
 
     def text(self, prompt: str, add_special_tokens: bool = True) -> int:
         return self.tok.count(prompt) + (self.bos if add_special_tokens else 0)
