@@ -93,6 +93,7 @@ class SimWorker:
         self.starting = cfg.starting_s > 0
         self.next_id = 0
         self.auth = ("Bearer " + cfg.api_key).encode() if cfg.openai and cfg.api_key else None
+        self.error_rate = cfg.error_rate
         self.ttft = cfg.ttft_ms / 1000.0
         self.token_delay = cfg.token_delay_ms / 1000.0
         self.vectors: dict[Any, list[float]] = {}
@@ -415,7 +416,7 @@ class SimWorker:
         self.stats.last_body = body
         if t.status:
             return self._error(req, t.status, f"Simulated error (status {t.status}).")
-        if self.cfg.error_rate and self.rng.random() < self.cfg.error_rate:
+        if self.error_rate and self.rng.random() < self.error_rate:
             return self._error(req, 500, "Simulated internal error.")
         stream = bool(body.get("stream"))
         if t.garbage:
@@ -441,7 +442,10 @@ class SimWorker:
         if delay > 0:
             return self._delayed(req, p, body, kind, delay, entry)
         self.stats.at_once(self._blocks(p), time.time())
-        return self._json(req, 200, self._body_bytes(p, body, kind, entry))
+        data = self._body_bytes(p, body, kind, entry)
+        if self.openai:
+            return self._json(req, 200, data)
+        return response(200, data, JSON, b"", req.keep_alive)
 
     def _blocks(self, p: plan.AnswerPlan) -> int:
         return (p.prompt_tokens + p.completion_tokens) // TOKENS_PER_BLOCK + 1

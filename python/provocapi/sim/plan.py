@@ -233,9 +233,7 @@ def chat(
     ask = None
     if body.get("logprobs"):
         ask = Ask(int(body.get("top_logprobs") or 0), _seed(body, cfg))
-    return AnswerPlan(
-        prompt_tokens, choices, calls, triggers, n=n, logprobs=ask, _sizes=(total, longest)
-    )
+    return AnswerPlan(prompt_tokens, choices, calls, triggers, None, n, ask, (total, longest))
 
 
 def completion(

@@ -14,6 +14,7 @@
 from __future__ import annotations
 
 import os
+from binascii import hexlify
 from collections.abc import Callable
 from typing import Any
 
@@ -181,17 +182,20 @@ def chat_body(
 
     The bytes are orjson's of the response dict, written out by hand (choices first: the
     tool-call ids are made before the response's own id)."""
-    choices = b",".join(
-        [
-            _choice(plan, i, c, call, new_id)
-            for i, (c, call) in enumerate(zip(plan.choices, plan.calls, strict=True))
-        ]
-    )
+    if len(plan.choices) == 1 and len(plan.calls) == 1:
+        choices = _choice(plan, 0, plan.choices[0], plan.calls[0], new_id)
+    else:
+        choices = b",".join(
+            [
+                _choice(plan, i, c, call, new_id)
+                for i, (c, call) in enumerate(zip(plan.choices, plan.calls, strict=True))
+            ]
+        )
     prompt, completion = plan.prompt_tokens, plan.completion_tokens
     return b"".join(
         (
             b'{"id":"chatcmpl-',
-            new_id().encode(),
+            hexlify(os.urandom(ID_BYTES)) if new_id is hex_id else new_id().encode(),
             b'","object":"chat.completion","created":',
             b"%d" % created,
             b',"model":',

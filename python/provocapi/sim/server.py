@@ -66,19 +66,23 @@ def response(
     ``content_type=None`` sends none, as Starlette's bare Response does."""
     return b"".join(
         (
-            status_line(status),
-            b"date: ",
+            _STATUS_DATE.get(status) or status_line(status) + b"date: ",
             _Date.get(),
-            b"\r\nserver: uvicorn\r\ncontent-length: ",
-            str(len(body)).encode(),
-            b"\r\n",
-            b"" if content_type is None else b"content-type: " + content_type + b"\r\n",
+            b"\r\nserver: uvicorn\r\ncontent-length: %d\r\n" % len(body),
+            b"content-type: application/json\r\n"
+            if content_type is JSON
+            else b""
+            if content_type is None
+            else b"content-type: " + content_type + b"\r\n",
             extra,
             b"" if keep_alive else b"connection: close\r\n",
             b"\r\n",
             body,
         )
     )
+
+
+_STATUS_DATE = {status: line + b"date: " for status, line in _STATUS_LINES.items()}
 
 
 def stream_head(status: int = 200, content_type: bytes = SSE, extra: bytes = b"") -> bytes:
