@@ -21,7 +21,8 @@ NONE = Triggers()
 
 
 def parse(text: str) -> Triggers:
-    if "[sim:" not in text:  # the common case costs one substring search
+    # the common case: one character search (memchr), far cheaper than the marker's
+    if "[" not in text or "[sim:" not in text:
         return NONE
     t = Triggers()
     for name, value in _TRIGGER.findall(text):
