@@ -171,23 +171,34 @@ def chat(
     openai: bool = False,
     counter: PromptCounter | None = None,
 ) -> AnswerPlan:
-    messages = body.get("messages") or []
+    # (_max_tokens, _seed and _stops written out: this runs for every fresh body)
+    get = body.get
+    messages = get("messages") or []
     text = message_text(messages)
     triggers = faults.parse(text)
     if not openai:
-        _check_response_format(body.get("response_format"))
-        if (refused := template_error(cfg.family, messages)) is not None:
+        _check_response_format(get("response_format"))
+        if cfg.family == "mistral" and (refused := template_error(cfg.family, messages)):
             raise HandlerError(refused)
-    n = int(body.get("n") or 1)
-    max_tokens = _max_tokens(body, "max_completion_tokens", "max_tokens")
-    key = text_key(text, _seed(body, cfg))
-    tool_list = body.get("tools") or []
-    tool_choice = body.get("tool_choice", "auto" if tool_list else "none")
+    n = int(get("n") or 1)
+    max_tokens = get("max_completion_tokens")
+    if max_tokens is None:
+        max_tokens = get("max_tokens")
+    if max_tokens is not None:
+        max_tokens = int(max_tokens)
+    seed = cfg.seed ^ int(get("seed") or 0)
+    key = text_key(text, seed)
+    tool_list = get("tools") or []
+    tool_choice = get("tool_choice", "auto" if tool_list else "none")
     last_role = messages[-1].get("role") if messages and isinstance(messages[-1], dict) else None
     wants_call = bool(tool_list) and tool_choice != "none" and last_role != "tool"
     fn = tools.pick_tool(tool_list, tool_choice) if wants_call else None
-    stops = _stops(body)
-    include_stop = bool(body.get("include_stop_str_in_output"))
+    stops = get("stop")
+    if isinstance(stops, str):
+        stops = [stops]
+    elif not stops:
+        stops = []
+    include_stop = bool(get("include_stop_str_in_output"))
     # Prose (no call, no JSON format): its length is the same for every choice, worked out
     # once, before the first choice as before (so a bad min_tokens raises as it did).
     length = None
@@ -231,8 +242,8 @@ def chat(
     counted = counter.chat(body) if counter is not None else None
     prompt_tokens = estimate_tokens(text) + 3 * len(messages) if counted is None else counted
     ask = None
-    if body.get("logprobs"):
-        ask = Ask(int(body.get("top_logprobs") or 0), _seed(body, cfg))
+    if get("logprobs"):
+        ask = Ask(int(get("top_logprobs") or 0), seed)
     return AnswerPlan(prompt_tokens, choices, calls, triggers, None, n, ask, (total, longest))
 
 

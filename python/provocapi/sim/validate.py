@@ -418,25 +418,27 @@ def _object(body: Any) -> None:
 
 def chat(body: Any) -> None:
     _object(body)
+    get = body.get
     # model_validator(mode="before") checks run first and stop validation.
-    if body.get("stream_options") is not None and not body.get("stream"):
+    if get("stream_options") is not None and not get("stream"):
         raise RequestInvalid(
             [_value_error(("body",), "stream_options can only be set if stream is true", body)]
         )
-    tool_choice = body.get("tool_choice", "auto" if body.get("tools") else "none")
-    if tool_choice not in ("none", "auto") and not body.get("tools"):
+    tools = get("tools")
+    tool_choice = get("tool_choice", "auto" if tools else "none")
+    if tool_choice not in ("none", "auto") and not tools:
         raise RequestInvalid(
             [_value_error(("body",), "When using `tool_choice`, `tools` must be set.", body)]
         )
-    if body.get("top_logprobs") is not None and not body.get("logprobs"):
+    if get("top_logprobs") is not None and not get("logprobs"):
         raise RequestInvalid(
             [_value_error(("body",), "logprobs must be true when using top_logprobs", body)]
         )
-    if body.get("suffix"):
+    if get("suffix"):
         raise RequestInvalid([_value_error(("body",), "suffix is not supported", body)])
-    errors = _missing(body, ("messages", "model"))
+    errors = [] if "messages" in body and "model" in body else _missing(body, _CHAT_REQUIRED)
     errors += _fields(body, P.CHAT_COMPLETION_FIELDS, _CHAT_TYPES, _CHAT_NOT_NULL, _CHAT_OK)
-    messages = body.get("messages")
+    messages = get("messages")
     if messages is not None:
         if not isinstance(messages, list):
             errors.append(
@@ -450,6 +452,9 @@ def chat(body: Any) -> None:
                     )
     if errors:
         raise RequestInvalid(errors)
+
+
+_CHAT_REQUIRED = ("messages", "model")
 
 
 def completion(body: Any) -> None:
