@@ -362,7 +362,8 @@ class SimWorker:
         else:
             try:
                 (validate.chat if kind == "chat" else validate.completion)(body)
-                validate.priority(body, self.cfg.priority)
+                if "priority" in body:
+                    validate.priority(body, self.cfg.priority)
             except validate.RequestInvalid as e:
                 return self._invalid(req, e.errors)
             self.stats.priority_seen(body.get("priority"))

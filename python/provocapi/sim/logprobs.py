@@ -18,7 +18,7 @@ The engine's top-k always holds the sampled token here (rank 1, the most likely)
 
 from __future__ import annotations
 
-import zlib
+from binascii import crc32
 from dataclasses import dataclass
 from typing import Any
 
@@ -36,7 +36,7 @@ class Ask:
 
 
 def _hash(seed: int, position: int, token: str) -> int:
-    return zlib.crc32(f"{position}\x00{token}".encode("utf-8", "surrogatepass"), seed & 0xFFFFFFFF)
+    return crc32(f"{position}\x00{token}".encode("utf-8", "surrogatepass"), seed & 0xFFFFFFFF)
 
 
 def ranked(ask: Ask, position: int, token: str, k: int) -> list[tuple[str, float]]:
