@@ -145,6 +145,7 @@ class SimConnection(asyncio.Protocol):
         "_drain",
         "_headers",
         "_idle",
+        "_idle_since",
         "_parser",
         "_pending",
         "_task",
@@ -166,16 +167,17 @@ class SimConnection(asyncio.Protocol):
         self._url = b""
         self._headers: dict[bytes, bytes] = {}
         self._body: list[bytes] = []
-        self._idle: asyncio.TimerHandle | None = None  # the keep-alive timeout, when idle
+        # The keep-alive timeout: one timer, armed when the connection first goes idle and
+        # re-armed when it fires early (not cancelled and made anew for every request).
+        self._idle: asyncio.TimerHandle | None = None
+        self._idle_since: float | None = None  # loop time the last answer ended; None: busy
 
     # asyncio.Protocol
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         self.transport = transport  # type: ignore[assignment]
 
     def data_received(self, data: bytes) -> None:
-        if self._idle is not None:
-            self._idle.cancel()
-            self._idle = None
+        self._idle_since = None
         try:
             self._parser.feed_data(data)
         except httptools.HttpParserUpgrade:
@@ -253,9 +255,24 @@ class SimConnection(asyncio.Protocol):
     # request loop
     def _run_pending(self) -> None:
         self._serve_pending()
-        if not self._busy and not self.closed and self._idle is None:
+        if not self._busy and not self.closed:
             # answered everything asked: idle from now on, as uvicorn counts it
-            self._idle = asyncio.get_running_loop().call_later(KEEP_ALIVE_S, self.close)
+            loop = asyncio.get_running_loop()
+            self._idle_since = loop.time()
+            if self._idle is None:
+                self._idle = loop.call_at(self._idle_since + KEEP_ALIVE_S, self._idle_due)
+
+    def _idle_due(self) -> None:
+        self._idle = None
+        since = self._idle_since
+        if since is None or self.closed:
+            return  # busy: armed again when it next goes idle
+        loop = asyncio.get_running_loop()
+        due = since + KEEP_ALIVE_S
+        if loop.time() >= due - 0.005:  # (a timer may fire a hair early)
+            self.close()
+        else:  # requests came and went since it was armed: the rest of the timeout
+            self._idle = loop.call_at(due, self._idle_due)
 
     def _serve_pending(self) -> None:
         while self._pending and not self.closed:
