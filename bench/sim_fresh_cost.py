@@ -2,8 +2,9 @@
 different: the memo never answers, as in ``floor.py --unique-prompts``) and for a repeated
 one (the memo's answer), in process: no HTTP, no load generator.
 
-Bounded: ``--rounds`` rounds (default 5) of ``--n`` requests (default 5000) per case; a
-round's requests are made before it is timed. Prints µs per request, best of the rounds.
+Bounded: ``--rounds`` rounds (default 15) of ``--n`` requests (default 2000) per case; a
+round's requests are made before it is timed. Prints µs per request, the best round and
+the median (short rounds, many: on a shared machine some land in a quiet moment).
 
 ``--base DIR`` also runs another checkout's simulator (DIR is its ``python/`` directory)
 in a second process, rounds alternating between the two, and prints old/new ratios of the
@@ -24,6 +25,7 @@ import asyncio
 import hashlib
 import json
 import os
+import statistics
 import subprocess
 import sys
 import time
@@ -401,33 +403,37 @@ def check(base: str, new: str) -> int:
 
 def timing(sides: dict[str, str], n: int, rounds: int) -> None:
     procs = {name: _spawn(path, "timing", n) for name, path in sides.items()}
-    best: dict[tuple[str, str], float] = {}
+    times: dict[tuple[str, str], list[float]] = {}
     for _ in range(rounds):
         for case in CASES:
             for name, p in procs.items():  # alternated: both see the same noise
                 assert p.stdin and p.stdout
                 p.stdin.write(case + "\n")
                 p.stdin.flush()
-                us = float(p.stdout.readline())
-                best[name, case] = min(best.get((name, case), us), us)
+                times.setdefault((name, case), []).append(float(p.stdout.readline()))
+    best = {k: min(v) for k, v in times.items()}
+    median = {k: statistics.median(v) for k, v in times.items()}
     for p in procs.values():
         assert p.stdin
         p.stdin.close()
         p.wait(timeout=60)
-    print(f"best of {rounds} rounds of {n} requests, µs/request")
-    head = "case      " + "".join(f"{name:>10}" for name in sides)
-    print(head + ("     old/new" if len(sides) == 2 else ""))
+    print(f"{rounds} rounds of {n} requests, µs/request: best (median)")
+    head = "case    " + "".join(f"{name:>18}" for name in sides)
+    print(head + ("   old/new best (median)" if len(sides) == 2 else ""))
     for case in CASES:
-        row = f"{case:<10}" + "".join(f"{best[name, case]:10.2f}" for name in sides)
+        row = f"{case:<8}" + "".join(
+            f"{best[name, case]:10.2f} ({median[name, case]:5.2f})" for name in sides
+        )
         if len(sides) == 2:
-            row += f"{best['base', case] / best['new', case]:11.2f}x"
+            ratio = best["base", case] / best["new", case]
+            row += f"{ratio:14.2f}x ({median['base', case] / median['new', case]:.2f}x)"
         print(row)
 
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    ap.add_argument("--n", type=int, default=5000)
-    ap.add_argument("--rounds", type=int, default=5)
+    ap.add_argument("--n", type=int, default=2000)
+    ap.add_argument("--rounds", type=int, default=15)
     ap.add_argument("--base", help="the python/ directory of the checkout to compare with")
     ap.add_argument("--check", action="store_true", help="compare answers byte for byte")
     ap.add_argument("--child", choices=("timing", "check"), help=argparse.SUPPRESS)
