@@ -72,6 +72,24 @@ DONE = chunk(b"data: [DONE]\n\n") + LAST_CHUNK
 QUEUE_FULL = "Embedding request queue is full; retry later."
 
 
+MAX_SHAPES = 1024  # body shapes kept (then forgotten all at once)
+
+
+def _shape(body: Any) -> tuple[Any, ...] | None:
+    """A chat body's fields but messages, each with its type (1, 1.0 and True are equal but
+    not to the checks); None without messages or when a field holds a list or an object."""
+    if body.__class__ is not dict or "messages" not in body:
+        return None
+    shape = []
+    for k, v in body.items():
+        if k != "messages":
+            kind = v.__class__
+            if kind is list or kind is dict:
+                return None
+            shape.append((k, kind, v))
+    return tuple(shape)
+
+
 def _queued_priority(req: SimRequest) -> float:
     """The priority of a request that has to wait for a slot (its body not parsed yet)."""
     try:
@@ -108,6 +126,9 @@ class SimWorker:
         self.misbehaving = field_knobs.active(cfg)
         # whether field_knobs has anything to do (the openai profile refuses image parts)
         self.knobs = self.misbehaving or cfg.openai
+        # Chat bodies alike but for their messages (the usual traffic: one client, one set of
+        # parameters) skip validating those fields again and share their plan.Asks.
+        self.shapes: dict[tuple[Any, ...], plan.Asks] = {}
         # Answers of bodies seen before, per endpoint (memo.py): same bytes, fresh ids.
         self.memo = {kind: Memo(self.r.ID_BYTES) for kind in ("chat", "completion")}
         self.routes: dict[tuple[bytes, bytes], Handler] = {
@@ -356,14 +377,21 @@ class SimWorker:
         body, err = self._body(req)
         if err:
             return err
+        shape = asks = None
         if self.openai:
             if err := self._openai_check(req, body, "messages" if kind == "chat" else "prompt"):
                 return err
         else:
+            if kind == "chat" and not self.knobs:
+                shape = _shape(body)
+                asks = None if shape is None else self.shapes.get(shape)
             try:
-                (validate.chat if kind == "chat" else validate.completion)(body)
-                if "priority" in body:
-                    validate.priority(body, self.cfg.priority)
+                if asks is not None:  # its other fields passed before: only messages to check
+                    validate.messages(body)
+                else:
+                    (validate.chat if kind == "chat" else validate.completion)(body)
+                    if "priority" in body:
+                        validate.priority(body, self.cfg.priority)
             except validate.RequestInvalid as e:
                 return self._invalid(req, e.errors)
             self.stats.priority_seen(body.get("priority"))
@@ -382,11 +410,16 @@ class SimWorker:
             garbage = field_knobs.garbage(body, self.cfg)
             body = field_knobs.ignored(body, self.cfg)
         try:
-            p = (plan.chat if kind == "chat" else plan.completion)(
-                body, self.cfg, self.openai, self.counter
-            )
+            if kind == "chat":
+                p = plan.chat(body, self.cfg, self.openai, self.counter, asks)
+            else:
+                p = plan.completion(body, self.cfg, self.openai, self.counter)
         except plan.HandlerError as e:
             return self._error(req, e.status, e.message)
+        if shape is not None and asks is None:  # valid and planned: its shape is known now
+            if len(self.shapes) >= MAX_SHAPES:
+                self.shapes.clear()
+            self.shapes[shape] = plan.Asks(body, self.cfg)
         if self.knobs:
             field_knobs.break_calls(p, asked, self.cfg)
         if garbage:

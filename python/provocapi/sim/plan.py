@@ -165,52 +165,94 @@ def _tool_choice(
     return rendered(tools.call_text(cfg.family, name, args), max_tokens), None
 
 
+class Asks:
+    """What a chat body asks for apart from its messages, a function of its other fields
+    (and the config): bodies alike but for their messages can share one (the app keeps
+    them per shape of body). ``length`` and ``logprobs`` are worked out on first need, at
+    the point of plan.chat where they always were (so a bad value raises as it did)."""
+
+    __slots__ = (
+        "_ask",
+        "_length",
+        "include_stop",
+        "max_tokens",
+        "n",
+        "seed",
+        "stops",
+        "tool_choice",
+        "tool_list",
+    )
+
+    def __init__(self, body: dict[str, Any], cfg: SimConfig) -> None:
+        # (_max_tokens, _seed and _stops written out, in plan.chat's order)
+        get = body.get
+        self.n = int(get("n") or 1)
+        max_tokens = get("max_completion_tokens")
+        if max_tokens is None:
+            max_tokens = get("max_tokens")
+        self.max_tokens: int | None = None if max_tokens is None else int(max_tokens)
+        self.seed = cfg.seed ^ int(get("seed") or 0)
+        self.tool_list = get("tools") or []
+        self.tool_choice = get("tool_choice", "auto" if self.tool_list else "none")
+        # (read before the last message's role, which came first: neither can raise here)
+        stops = get("stop")
+        self.stops = [stops] if isinstance(stops, str) else stops or []
+        self.include_stop = bool(get("include_stop_str_in_output"))
+        self._length: tuple[int, str] | bool | None = False  # False: not worked out yet
+        self._ask: Ask | bool | None = False
+
+    def length(self, body: dict[str, Any], cfg: SimConfig) -> tuple[int, str] | None:
+        """A prose answer's (count, finish), the same for every choice; None: JSON asked."""
+        if self._length is False:
+            rf = body.get("response_format")
+            if isinstance(rf, dict) and rf.get("type") in JSON_FORMATS:
+                self._length = None
+            else:
+                self._length = answer_length(
+                    cfg.output_tokens,
+                    self.max_tokens,
+                    int(body.get("min_tokens") or 0),
+                    bool(body.get("ignore_eos")),
+                )
+        return self._length  # type: ignore[return-value]
+
+    def logprobs(self, body: dict[str, Any]) -> Ask | None:
+        if self._ask is False:
+            get = body.get
+            self._ask = Ask(int(get("top_logprobs") or 0), self.seed) if get("logprobs") else None
+        return self._ask  # type: ignore[return-value]
+
+
 def chat(
     body: dict[str, Any],
     cfg: SimConfig,
     openai: bool = False,
     counter: PromptCounter | None = None,
+    asks: Asks | None = None,
 ) -> AnswerPlan:
-    # (_max_tokens, _seed and _stops written out: this runs for every fresh body)
-    get = body.get
-    messages = get("messages") or []
+    """``asks``: this body's, when a body of its shape was planned before (its response
+    format passed the check then)."""
+    messages = body.get("messages") or []
     text = message_text(messages)
     triggers = faults.parse(text)
     if not openai:
-        _check_response_format(get("response_format"))
+        if asks is None:
+            _check_response_format(body.get("response_format"))
         if cfg.family == "mistral" and (refused := template_error(cfg.family, messages)):
             raise HandlerError(refused)
-    n = int(get("n") or 1)
-    max_tokens = get("max_completion_tokens")
-    if max_tokens is None:
-        max_tokens = get("max_tokens")
-    if max_tokens is not None:
-        max_tokens = int(max_tokens)
-    seed = cfg.seed ^ int(get("seed") or 0)
-    key = text_key(text, seed)
-    tool_list = get("tools") or []
-    tool_choice = get("tool_choice", "auto" if tool_list else "none")
+    a = Asks(body, cfg) if asks is None else asks
+    n = a.n
+    max_tokens = a.max_tokens
+    key = text_key(text, a.seed)
+    tool_choice = a.tool_choice
     last_role = messages[-1].get("role") if messages and isinstance(messages[-1], dict) else None
-    wants_call = bool(tool_list) and tool_choice != "none" and last_role != "tool"
-    fn = tools.pick_tool(tool_list, tool_choice) if wants_call else None
-    stops = get("stop")
-    if isinstance(stops, str):
-        stops = [stops]
-    elif not stops:
-        stops = []
-    include_stop = bool(get("include_stop_str_in_output"))
+    wants_call = bool(a.tool_list) and tool_choice != "none" and last_role != "tool"
+    fn = tools.pick_tool(a.tool_list, tool_choice) if wants_call else None
+    stops = a.stops
+    include_stop = a.include_stop
     # Prose (no call, no JSON format): its length is the same for every choice, worked out
     # once, before the first choice as before (so a bad min_tokens raises as it did).
-    length = None
-    if fn is None and n > 0:
-        rf = body.get("response_format")
-        if not (isinstance(rf, dict) and rf.get("type") in JSON_FORMATS):
-            length = answer_length(
-                cfg.output_tokens,
-                max_tokens,
-                int(body.get("min_tokens") or 0),
-                bool(body.get("ignore_eos")),
-            )
+    length = a.length(body, cfg) if fn is None and n > 0 else None
     finish = triggers.finish
     choices: list[Choice] = []
     calls: list[ToolCall | None] = []
@@ -241,9 +283,7 @@ def chat(
             longest = size
     counted = counter.chat(body) if counter is not None else None
     prompt_tokens = estimate_tokens(text) + 3 * len(messages) if counted is None else counted
-    ask = None
-    if get("logprobs"):
-        ask = Ask(int(get("top_logprobs") or 0), seed)
+    ask = a.logprobs(body)
     return AnswerPlan(prompt_tokens, choices, calls, triggers, None, n, ask, (total, longest))
 
 

@@ -438,7 +438,16 @@ def chat(body: Any) -> None:
         raise RequestInvalid([_value_error(("body",), "suffix is not supported", body)])
     errors = [] if "messages" in body and "model" in body else _missing(body, _CHAT_REQUIRED)
     errors += _fields(body, P.CHAT_COMPLETION_FIELDS, _CHAT_TYPES, _CHAT_NOT_NULL, _CHAT_OK)
-    messages = get("messages")
+    errors += _message_errors(get("messages"))
+    if errors:
+        raise RequestInvalid(errors)
+
+
+_CHAT_REQUIRED = ("messages", "model")
+
+
+def _message_errors(messages: Any) -> list[Error]:
+    errors: list[Error] = []
     if messages is not None:
         if not isinstance(messages, list):
             errors.append(
@@ -450,11 +459,14 @@ def chat(body: Any) -> None:
                     errors.append(
                         _err("missing", ("body", "messages", i, "role"), "Field required", m)
                     )
-    if errors:
+    return errors
+
+
+def messages(body: dict[str, Any]) -> None:
+    """chat() for a body with messages whose other fields passed chat() before (the same
+    values in another body): chat() would find exactly these errors, nothing else."""
+    if errors := _message_errors(body["messages"]):
         raise RequestInvalid(errors)
-
-
-_CHAT_REQUIRED = ("messages", "model")
 
 
 def completion(body: Any) -> None:
