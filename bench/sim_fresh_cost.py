@@ -282,9 +282,14 @@ def chat_bodies() -> list[Any]:
     from provocapi import trtllm_protocol
 
     values: list[Any] = [None, True, False, 0, 1, 2, 1.0, 1.5, -1, "x", "1", "true", [], ["a"], {}]
+    # each twice, with other messages: the second body of a shape takes the worker's
+    # known-shape way (only its messages checked), so a wrong shape match would show
+    other = [{"role": "user", "content": "Another question?"}]
+    bad_id = [*call_history[:2], {"role": "tool", "tool_call_id": "bad", "content": "x"}]
     for name in sorted(trtllm_protocol.CHAT_COMPLETION_FIELDS):
         for v in values:
-            out.append({"model": m, "messages": user, name: v, "max_tokens": 3})
+            for msgs in (user, other, [{"content": "no role"}], bad_id):
+                out.append({"model": m, "messages": msgs, name: v, "max_tokens": 3})
     for i in range(40):  # fresh prompts of several lengths
         text = f"Question {i}: " + " ".join(["why is the sky blue?"] * (i % 7 + 1))
         out.append({"model": m, "messages": [{"role": "user", "content": text}], "n": 1 + i % 2})
