@@ -7,13 +7,13 @@ round's requests are made before it is timed. Prints µs per request, the best r
 the median (short rounds, many: on a shared machine some land in a quiet moment).
 
 ``--base DIR`` also runs another checkout's simulator (DIR is its ``python/`` directory)
-in a second process, rounds alternating between the two, and prints old/new ratios of the
-best rounds. ``--check`` (needs ``--base``) instead sends both the same varied requests
-(tools, JSON modes, n>1, logprobs, stop strings, streams, faults, invalid bodies; several
-families and profiles), with ids and times made deterministic, and fails unless every
-answer is byte-identical.
+in a second process, rounds alternating between the two, and prints old/new: of the best
+rounds and of the medians. ``--check`` (needs ``--base``) instead sends both the same
+varied requests (tools, JSON modes, n>1, logprobs, stop strings, streams, faults, invalid
+bodies; several families and profiles), with ids and times made deterministic, and fails
+unless every answer is byte-identical.
 
-    PYTHONPATH=python .venv/bin/python bench/sim_fresh_cost.py [--n 5000] [--rounds 5]
+    PYTHONPATH=python .venv/bin/python bench/sim_fresh_cost.py [--n 2000] [--rounds 15]
     PYTHONPATH=python .venv/bin/python bench/sim_fresh_cost.py --base ../base/python
     PYTHONPATH=python .venv/bin/python bench/sim_fresh_cost.py --base ../base/python --check
 """
