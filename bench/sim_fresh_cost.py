@@ -157,6 +157,7 @@ def chat_bodies() -> list[Any]:
         {"model": m, "messages": user, "max_tokens": 1},
         {"model": m, "messages": user, "max_completion_tokens": 5, "max_tokens": 9},
         {"model": m, "messages": user, "min_tokens": 100},
+        {"model": m, "messages": user, "min_tokens": 600, "n": 2},  # past the prose cache
         {"model": m, "messages": user, "max_tokens": 7, "ignore_eos": True},
         {"model": m, "messages": user, "seed": 42, "temperature": 0},
         {"model": m, "messages": user, "seed": "7", "n": "2", "temperature": "0.5"},

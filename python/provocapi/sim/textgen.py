@@ -181,11 +181,15 @@ def apply_stop(choice: Choice, stops: list[str], include_stop: bool) -> Choice:
 
 
 # Prose by what determines it, (start, step, count) of word_pieces: its pieces and text.
+# Answers up to _PROSE_LONGEST tokens, at most _PROSE_MAX of them (a few MB at worst).
 _PROSE: dict[tuple[int, int, int], tuple[list[str], str]] = {}
-_PROSE_MAX = 4096
+_PROSE_MAX = 1024
+_PROSE_LONGEST = 512
 
 
 def prose(key: int, count: int, finish: str) -> Choice:
+    if count > _PROSE_LONGEST:
+        return Choice(word_pieces(key, count), finish)
     cache_key = (key % _N, (key >> 8) % 5, count)
     hit = _PROSE.get(cache_key)
     if hit is None:
