@@ -34,6 +34,7 @@ def test_a_shape_is_its_fields_with_their_types() -> None:
     assert _shape({"model": "m"}) is None  # no messages
     assert _shape({**base, "stop": ["x"]}) is None  # lists and objects: not kept
     assert _shape({**base, "response_format": {"type": "text"}}) is None
+    assert _shape({**base, "user": "u" * 300}) is None  # long: not kept either
 
 
 @pytest.mark.parametrize("family", ["llama3", "qwen2", "mistral"])

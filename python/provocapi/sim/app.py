@@ -77,14 +77,15 @@ MAX_SHAPES = 1024  # body shapes kept (then forgotten all at once)
 
 def _shape(body: Any) -> tuple[Any, ...] | None:
     """A chat body's fields but messages, each with its type (1, 1.0 and True are equal but
-    not to the checks); None without messages or when a field holds a list or an object."""
+    not to the checks); None without messages or when a field holds a list, an object or a
+    long string (kept small: MAX_SHAPES of them)."""
     if body.__class__ is not dict or "messages" not in body:
         return None
     shape = []
     for k, v in body.items():
         if k != "messages":
             kind = v.__class__
-            if kind is list or kind is dict:
+            if kind is list or kind is dict or (kind is str and len(v) > 256):
                 return None
             shape.append((k, kind, v))
     return tuple(shape)
