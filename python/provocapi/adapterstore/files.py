@@ -8,6 +8,8 @@ import shutil
 import time
 from pathlib import Path
 
+from ..durable import fsync_dir, fsync_tree
+
 STAGING_PREFIX = ".staging-"
 STALE_STAGING_S = 24 * 3600  # older staging directories belong to dead uploads
 
@@ -22,9 +24,16 @@ class AdapterFiles:
         path.mkdir(parents=True, exist_ok=True)
         return path
 
+    def sync_staging(self, token: str) -> None:
+        """Every staged file and directory on disk (blocking: run it off the loop),
+        so that `publish` only has a rename left to make durable."""
+        fsync_tree(self.root / f"{STAGING_PREFIX}{token}")
+
     def publish(self, token: str, adapter_id: str) -> Path:
+        """Renames synced staging files into place; the rename is durable on return."""
         final = self.root / adapter_id
         (self.root / f"{STAGING_PREFIX}{token}").rename(final)
+        fsync_dir(self.root)
         return final
 
     def discard_staging(self, token: str) -> None:

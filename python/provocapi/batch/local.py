@@ -12,6 +12,7 @@ from pathlib import Path
 
 import orjson
 
+from ..durable import fsync_dir
 from ..listing import UnknownCursor
 from ..storage.sqlite_migrations import open_db
 from .records import ACTIVE, BatchRecord, Expiry, FileRecord, LineTokens, OverQuota, Part
@@ -106,6 +107,7 @@ class LocalFileStore:
             if quota is not None and used + part.size > quota:
                 raise OverQuota(used)
             os.replace(part.tmp, self._path(part.file_id))
+            fsync_dir(self.dir)  # the name, before the row that points at it commits
             rec = self._insert(part.file_id, tenant, purpose, filename, part.size, "default")
         except BaseException:
             self.conn.execute("ROLLBACK")
@@ -133,6 +135,7 @@ class LocalFileStore:
             out.flush()
             os.fsync(out.fileno())
         os.replace(tmp, self._path(file_id))
+        fsync_dir(self.dir)
         return self._insert(file_id, tenant, purpose, filename, size, expires)
 
     def get(self, tenant: str, file_id: str) -> FileRecord | None:

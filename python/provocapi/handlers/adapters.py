@@ -20,6 +20,7 @@ from ..adapterstore import checks, hub
 from ..adapterstore.store import NameTaken, StoredAdapter
 from ..asgi import Request
 from ..config import ModelConfig
+from ..durable import fsync_tree
 from ..error_catalog import (
     ADAPTER_EXISTS,
     ADAPTER_ID_NOT_FOUND,
@@ -130,6 +131,7 @@ async def upload(gw: Gateway, req: Request) -> str:
         except AdapterFileError as exc:
             raise INVALID_ADAPTER.build(message=str(exc), param="adapter_model") from None
         _check_quota(gw, key.tenant, form.bytes)
+        await asyncio.to_thread(gw.adapter_files.sync_staging, token)
         try:
             rec = gw.adapter_store.create(key.tenant, name, model.id, {"type": "upload"})
         except NameTaken:
@@ -244,7 +246,9 @@ def _fetch_and_check(
     model: ModelConfig,
 ) -> tuple[int, checks.CheckedAdapter]:
     size = hub.fetch(endpoint, repo, revision, token, into, max_bytes, timeout_s)
-    return size, checks.check(into, model)
+    checked = checks.check(into, model)
+    fsync_tree(into)  # on disk before the adapter is marked ready (here, off the loop)
+    return size, checked
 
 
 async def list_adapters(gw: Gateway, req: Request) -> str:

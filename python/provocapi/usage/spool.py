@@ -27,6 +27,8 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 
+from ..durable import fsync_dir
+
 log = logging.getLogger("provocapi.usage")
 
 # New calls are refused while the spool's filesystem has less than this free, so the
@@ -133,7 +135,9 @@ class SpoolWriter:
 
     def _open(self, seq: int) -> int:
         path = segment_path(self.dir, self.token, seq)
-        return os.open(path, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600)
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600)
+        self._unnamed = True  # its name is durable at the next sync, with its lines
+        return fd
 
     @property
     def total_bytes(self) -> int:
@@ -242,7 +246,10 @@ class SpoolWriter:
         self._try_flush()  # (a full disk: what is queued waits for the next turn)
         if self._dirty:
             self._dirty = False
-            await asyncio.to_thread(os.fsync, self._fd)
+            named = self._unnamed
+            await asyncio.to_thread(_sync, self._fd, self.dir if named else None)
+            if named:
+                self._unnamed = False
         if self._seg_size >= self.segment_bytes:
             old = self._fd
             self.seq += 1
@@ -284,6 +291,12 @@ class SpoolWriter:
         with contextlib.suppress(OSError):
             _sync_close(self._fd)
         os.close(self._lock_fd)  # releases the flock: a later flusher may replay the rest
+
+
+def _sync(fd: int, directory: Path | None) -> None:
+    os.fsync(fd)
+    if directory is not None:  # a segment created since the last sync: its name too
+        fsync_dir(directory)
 
 
 def _sync_close(fd: int) -> None:
