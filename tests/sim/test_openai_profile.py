@@ -171,3 +171,71 @@ async def test_logprobs_in_openais_shape(oai) -> None:
     text = done.choices[0].text
     assert all(text[o:].startswith(t) for o, t in zip(clp.text_offset, clp.tokens, strict=True))
     assert clp.text_offset[0] == 2
+
+
+# A field of the wrong type or out of range: OpenAI's 400, never a Python error (500).
+BAD_CHAT = [
+    ({"n": "x"}, "n", "invalid_type"),
+    ({"n": 0}, "n", "integer_below_min_value"),
+    ({"max_tokens": "x"}, "max_tokens", "invalid_type"),
+    ({"max_completion_tokens": 1.5}, "max_completion_tokens", "invalid_type"),
+    ({"temperature": "hot"}, "temperature", "invalid_type"),
+    ({"temperature": 2.5}, "temperature", "decimal_above_max_value"),
+    ({"top_p": -1}, "top_p", "decimal_below_min_value"),
+    ({"stream": "yes"}, "stream", "invalid_type"),
+    ({"stop": 5}, "stop", "invalid_type"),
+    ({"stop": ["a", "b", "c", "d", "e"]}, "stop", "array_above_max_length"),
+    ({"logprobs": True, "top_logprobs": "x"}, "top_logprobs", "invalid_type"),
+    ({"top_logprobs": 21}, "top_logprobs", "integer_above_max_value"),
+    ({"seed": "1"}, "seed", "invalid_type"),
+    ({"messages": "hi"}, "messages", "invalid_type"),
+    ({"messages": [1]}, "messages[0]", "invalid_type"),
+    ({"messages": [{"content": "hi"}]}, "messages[0].role", "invalid_type"),
+]
+
+
+@pytest.mark.parametrize(("extra", "param", "code"), BAD_CHAT)
+async def test_bad_chat_fields_are_openai_400s(oai, extra, param, code) -> None:
+    s, _ = oai
+    auth = {"authorization": f"Bearer {KEY}"}
+    body = {"model": "gpt-4o-mini", "messages": [{"role": "user", "content": "hi"}], **extra}
+    r = await post(s.port, "/v1/chat/completions", body, headers=auth)
+    assert r.status == 400, r.body
+    err = r.json()["error"]
+    assert (err["type"], err["param"], err["code"]) == ("invalid_request_error", param, code)
+    assert f"'{param}'" in err["message"]
+    ok = {"model": "gpt-4o-mini", "messages": [{"role": "user", "content": "hi"}]}
+    assert (await post(s.port, "/v1/chat/completions", ok, headers=auth)).status == 200
+
+
+@pytest.mark.parametrize(
+    ("extra", "param", "code"),
+    [
+        ({"prompt": 5}, "prompt", "invalid_type"),
+        ({"prompt": "hi", "echo": "x"}, "echo", "invalid_type"),
+        ({"prompt": "hi", "logprobs": 9}, "logprobs", "integer_above_max_value"),
+        ({"prompt": "hi", "n": "2"}, "n", "invalid_type"),
+    ],
+)
+async def test_bad_completion_fields_are_openai_400s(oai, extra, param, code) -> None:
+    s, _ = oai
+    r = await post(
+        s.port,
+        "/v1/completions",
+        {"model": "gpt-4o-mini", **extra},
+        headers={"authorization": f"Bearer {KEY}"},
+    )
+    assert r.status == 400, r.body
+    err = r.json()["error"]
+    assert (err["param"], err["code"]) == (param, code)
+
+
+async def test_the_sdk_reads_a_bad_field_as_a_bad_request(oai) -> None:
+    _, client = oai
+    with pytest.raises(openai.BadRequestError) as got:
+        await client.chat.completions.create(
+            model="gpt-4o-mini",
+            messages=[{"role": "user", "content": "hi"}],
+            extra_body={"n": "three"},
+        )
+    assert got.value.param == "n" and got.value.code == "invalid_type"

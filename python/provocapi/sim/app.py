@@ -21,6 +21,7 @@ from . import (
     embeddings,
     faults,
     field_knobs,
+    openai_checks,
     plan,
     prompt_count,
     render_openai,
@@ -382,6 +383,9 @@ class SimWorker:
         if self.openai:
             if err := self._openai_check(req, body, "messages" if kind == "chat" else "prompt"):
                 return err
+            bad = (openai_checks.chat if kind == "chat" else openai_checks.completion)(body)
+            if bad is not None:
+                return self._error(req, 400, bad.message, code=bad.code, param=bad.param)
         else:
             if kind == "chat" and not self.knobs:
                 shape = _shape(body)
