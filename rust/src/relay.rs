@@ -2,6 +2,7 @@
 //!
 //! - `stream`: a streamed answer, chunk by chunk (`StreamRelay`);
 //! - `response`: a whole non-streamed body (`rewrite_response`);
+//! - `fast_answer`: the usual whole body by a small byte scanner (else `response`);
 //! - `upstream`: the shapes we read from the worker, errors included;
 //! - `choice`: per-choice rewriting rules of the stream (roles, tool calls);
 //! - `json_out`: the hand-written JSON of the output chunks;
@@ -12,13 +13,14 @@
 //! expect (see shared/contract/NOTES.md).
 
 mod choice;
+mod fast_answer;
 mod json_out;
 mod logprobs;
 mod response;
 mod stream;
 mod upstream;
 
-pub use response::{rewrite_response, InvalidBody, Rewritten};
+pub use response::{rewrite_general, rewrite_response, InvalidBody, Rewritten};
 pub use stream::StreamRelay;
 
 use crate::toolcalls::ChatFamily;
@@ -89,6 +91,8 @@ pub fn map_finish_reason(reason: &str) -> &'static str {
     }
 }
 
+#[cfg(test)]
+mod fast_answer_tests;
 #[cfg(test)]
 mod stream_tests;
 

@@ -12,6 +12,7 @@ use serde::de::{DeserializeSeed, Deserializer, IgnoredAny, MapAccess, SeqAccess,
 use serde::Deserialize;
 use serde_json::{Map, Value};
 
+use super::fast_answer;
 use super::logprobs;
 use super::upstream::clean_usage;
 use super::{json_out, map_finish_reason, Kind, Meta, Tools};
@@ -50,6 +51,36 @@ pub fn rewrite_response(
     meta: &Meta,
     tools: Option<&Tools>,
 ) -> Result<Rewritten, InvalidBody> {
+    // The usual answer takes the small scanner; it gives the very same bytes or None.
+    if tools.is_none() {
+        if let Some(r) = fast_answer::rewrite(body, kind, meta) {
+            return Ok(r);
+        }
+    }
+    rewrite_general(body, kind, meta, tools)
+}
+
+/// The answer's opening, up to `"choices":[`.
+pub(super) fn head(out: &mut Vec<u8>, kind: Kind, meta: &Meta) {
+    out.extend_from_slice(b"{\"id\":");
+    json_out::str_lit(out, &meta.response_id);
+    out.extend_from_slice(b",\"object\":");
+    json_out::str_lit(out, kind.object(false));
+    out.extend_from_slice(b",\"created\":");
+    json_out::int(out, meta.created);
+    out.extend_from_slice(b",\"model\":");
+    json_out::str_lit(out, &meta.public_model);
+    out.extend_from_slice(b",\"choices\":[");
+}
+
+/// Every body: read through serde (the fast path's reference, and its fallback).
+#[doc(hidden)]
+pub fn rewrite_general(
+    body: &[u8],
+    kind: Kind,
+    meta: &Meta,
+    tools: Option<&Tools>,
+) -> Result<Rewritten, InvalidBody> {
     // One pass over the body into the few fields the answer keeps; every other key
     // (prompt_token_ids, disaggregated_params, ...) is skipped without building a value.
     let mut de = serde_json::Deserializer::from_slice(body);
@@ -67,15 +98,7 @@ pub fn rewrite_response(
         Choices::Bad(msg) => return Err(invalid(msg)),
     };
     let mut out = Vec::with_capacity(body.len() + 64);
-    out.extend_from_slice(b"{\"id\":");
-    json_out::str_lit(&mut out, &meta.response_id);
-    out.extend_from_slice(b",\"object\":");
-    json_out::str_lit(&mut out, kind.object(false));
-    out.extend_from_slice(b",\"created\":");
-    json_out::int(&mut out, meta.created);
-    out.extend_from_slice(b",\"model\":");
-    json_out::str_lit(&mut out, &meta.public_model);
-    out.extend_from_slice(b",\"choices\":[");
+    head(&mut out, kind, meta);
     let mut finish0 = None;
     for (pos, c) in choices.into_iter().enumerate() {
         if pos > 0 {
