@@ -11,7 +11,7 @@
 
 use std::sync::OnceLock;
 
-use _core::relay::{rewrite_response, Kind, Meta, StreamRelay, Tools};
+use _core::relay::{rewrite_general, rewrite_response, Kind, Meta, StreamRelay, Tools};
 use _core::sse::SseParser;
 use _core::tokens::Splitter;
 use _core::toolcalls::{parse, ChatFamily, Detector, Piece, ToolCall};
@@ -132,10 +132,27 @@ pub fn relay_stream(data: &[u8]) {
     }
 }
 
-/// Response rewriting, whole: an accepted body becomes a JSON object.
+/// Response rewriting, whole: an accepted body becomes a JSON object, and the fast
+/// path (taken without tools) answers exactly as the general one.
 pub fn relay_response(data: &[u8]) {
     let (control, _, body) = controls(data);
     let tools = Tools::new(family(control >> 2), names());
+    if tools.is_none() {
+        let got = rewrite_response(body, kind(control), &meta(), None);
+        let want = rewrite_general(body, kind(control), &meta(), None);
+        match (&got, &want) {
+            (Ok(g), Ok(w)) => assert!(
+                g.body == w.body
+                    && (g.prompt_tokens, g.completion_tokens, g.finish_reason)
+                        == (w.prompt_tokens, w.completion_tokens, w.finish_reason),
+                "fast path differs: {:?} vs {:?}",
+                String::from_utf8_lossy(&g.body),
+                String::from_utf8_lossy(&w.body)
+            ),
+            (Err(g), Err(w)) => assert_eq!(g, w),
+            _ => panic!("fast path differs: {got:?} vs {want:?}"),
+        }
+    }
     if let Ok(out) = rewrite_response(body, kind(control), &meta(), tools.as_ref()) {
         let v: serde_json::Value = serde_json::from_slice(&out.body).unwrap_or_else(|err| {
             panic!(
