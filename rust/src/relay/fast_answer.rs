@@ -15,7 +15,7 @@
 //! then takes the general path, which also gives the error of a bad body.
 
 use super::response::{head, Rewritten};
-use super::{json_out, map_finish_reason, Kind, Meta};
+use super::{map_finish_reason, Kind, Meta};
 
 /// Deeper than this is left to serde (its own limit is 128).
 const MAX_DEPTH: usize = 100;
@@ -86,7 +86,7 @@ fn choices(s: &mut Scan<'_>, kind: Kind, out: &mut Vec<u8>) -> Option<Option<&'s
         match kind {
             Kind::Chat => {
                 out.extend_from_slice(b"{\"index\":");
-                out.extend_from_slice(index.to_string().as_bytes());
+                uint(out, index);
                 out.extend_from_slice(b",\"message\":{\"role\":\"assistant\",\"content\":");
                 opt_raw(out, c.content);
                 out.extend_from_slice(b",\"refusal\":");
@@ -101,11 +101,12 @@ fn choices(s: &mut Scan<'_>, kind: Kind, out: &mut Vec<u8>) -> Option<Option<&'s
                 out.extend_from_slice(b"{\"text\":");
                 raw(out, c.content.unwrap_or_default());
                 out.extend_from_slice(b",\"index\":");
-                out.extend_from_slice(index.to_string().as_bytes());
+                uint(out, index);
             }
         }
         out.extend_from_slice(b",\"logprobs\":null,\"finish_reason\":");
-        json_out::str_lit(out, finish);
+        // one of map_finish_reason's names: nothing to escape
+        raw(out, finish.as_bytes());
         out.push(b'}');
         if index == 0 || finish0.is_none() {
             finish0 = Some(finish);
@@ -116,6 +117,23 @@ fn choices(s: &mut Scan<'_>, kind: Kind, out: &mut Vec<u8>) -> Option<Option<&'s
         }
     }
     Some(finish0)
+}
+
+/// `n` in decimal (as `to_string`, without the formatting machinery).
+fn uint(out: &mut Vec<u8>, mut n: u64) {
+    let mut digits = [0u8; 20];
+    let mut at = digits.len();
+    loop {
+        at -= 1;
+        if let Some(d) = digits.get_mut(at) {
+            *d = b'0' + (n % 10) as u8;
+        }
+        n /= 10;
+        if n == 0 || at == 0 {
+            break;
+        }
+    }
+    out.extend_from_slice(digits.get(at..).unwrap_or_default());
 }
 
 /// A string's inner bytes that serde_json writes back the same (checked by `Scan::string`).
@@ -256,7 +274,7 @@ impl Usage {
         if total.is_none() {
             key_out(&mut buf, b"total_tokens");
             let sum = prompt.unwrap_or(0).saturating_add(completion.unwrap_or(0));
-            buf.extend_from_slice(sum.to_string().as_bytes());
+            uint(&mut buf, sum);
         }
         if prompt.is_none() {
             key_out(&mut buf, b"prompt_tokens");
@@ -389,7 +407,16 @@ impl<'a> Scan<'a> {
         self.eat(b'"')?;
         let start = self.i;
         let mut escapes = Escapes::None;
+        let mut ascii = true;
         loop {
+            // eight bytes at a time while none needs a look
+            while let Some(chunk) = self.b.get(self.i..self.i + 8) {
+                let word = u64::from_le_bytes(<[u8; 8]>::try_from(chunk).ok()?);
+                if special(word) {
+                    break;
+                }
+                self.i += 8;
+            }
             let c = *self.b.get(self.i)?;
             self.i += 1;
             match c {
@@ -426,11 +453,14 @@ impl<'a> Scan<'a> {
                     }
                 }
                 0..=0x1f => return None,
+                0x80.. => ascii = false,
                 _ => {}
             }
         }
         let s = self.b.get(start..self.i - 1)?;
-        std::str::from_utf8(s).ok()?;
+        if !ascii {
+            std::str::from_utf8(s).ok()?;
+        }
         Some((s, escapes))
     }
 
@@ -522,10 +552,51 @@ impl<'a> Scan<'a> {
     }
 }
 
+const ONES: u64 = 0x0101_0101_0101_0101;
+const HIGH: u64 = 0x8080_8080_8080_8080;
+
+/// Whether one of 8 string bytes is a quote, a backslash, a control byte or not ASCII.
+fn special(w: u64) -> bool {
+    // (x - 1) & !x has a byte's high bit set where that byte was below 1 (zero), and
+    // likewise below 0x20 with 0x20 in each byte; exact as a yes/no for the word
+    let below = |x: u64, n: u64| x.wrapping_sub(ONES * n) & !x & HIGH;
+    let quote = below(w ^ (ONES * u64::from(b'"')), 1);
+    let backslash = below(w ^ (ONES * u64::from(b'\\')), 1);
+    (quote | backslash | below(w, 0x20) | (w & HIGH)) != 0
+}
+
 #[derive(Clone, Copy, PartialEq, Eq)]
 enum Escapes {
     None,
     /// Only escapes that serde_json writes the same way.
     Canonical,
     Other,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn integers_as_to_string() {
+        for n in [0, 7, 10, 99, 1_000_000_007, u64::MAX] {
+            let mut out = Vec::new();
+            uint(&mut out, n);
+            assert_eq!(out, n.to_string().as_bytes());
+        }
+    }
+
+    #[test]
+    fn special_bytes_are_found_in_any_lane() {
+        for lane in 0..8 {
+            for b in 0..=255u8 {
+                let mut w = *b"abcdefgh";
+                if let Some(x) = w.get_mut(lane) {
+                    *x = b;
+                }
+                let want = b == b'"' || b == b'\\' || !(0x20..0x80).contains(&b);
+                assert_eq!(special(u64::from_le_bytes(w)), want, "{b:#x} at {lane}");
+            }
+        }
+    }
 }
