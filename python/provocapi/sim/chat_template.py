@@ -350,9 +350,17 @@ def _plain(m: Any, skip: tuple[str, ...]) -> tuple[str, str] | None:
     return role, content
 
 
-def llama3_runs(body: dict[str, Any]) -> Runs | None:
+def _plain_messages(body: dict[str, Any]) -> list[Any] | None:
+    """The messages of a body without tools; None: the renderer's to handle."""
     msgs = body.get("messages") or []
     if body.get("tools") is not None or msgs.__class__ is not list:
+        return None
+    return msgs  # type: ignore[no-any-return]
+
+
+def llama3_runs(body: dict[str, Any]) -> Runs | None:
+    msgs = _plain_messages(body)
+    if msgs is None:
         return None
     texts = ["system", ""]  # the second: the system turn, set below
     specials = 4  # BOT, then the system turn's SH, EH, EOT
@@ -375,8 +383,8 @@ def llama3_runs(body: dict[str, Any]) -> Runs | None:
 
 
 def qwen2_runs(body: dict[str, Any]) -> Runs | None:
-    msgs = body.get("messages") or []
-    if body.get("tools") is not None or msgs.__class__ is not list:
+    msgs = _plain_messages(body)
+    if msgs is None:
         return None
     texts = ["", "\n"]  # the first: the system turn, set below
     specials = 2

@@ -44,27 +44,33 @@ def _wrong(field: str, expected: str, value: object) -> Refused:
     )
 
 
+def _bounds(field: str, value: float, lo: float, hi: float | None, kind: str) -> Refused | None:
+    """OpenAI's range error for `value` outside [lo, hi]; `kind` "integer" or "decimal"."""
+    if value < lo:
+        side, code, limit = "below minimum", f"{kind}_below_min_value", f">= {_limit(lo)}"
+    elif hi is not None and value > hi:
+        side, code, limit = "above maximum", f"{kind}_above_max_value", f"<= {_limit(hi)}"
+    else:
+        return None
+    return Refused(
+        f"Invalid '{field}': {kind} {side} value. Expected a value {limit}, "
+        f"but got {value} instead.",
+        code,
+        field,
+    )
+
+
+def _limit(x: float) -> str:
+    return str(x) if type(x) is int else f"{x:g}"
+
+
 def _int(body: dict[str, Any], field: str, lo: int, hi: int | None) -> Refused | None:
     value = body.get(field)
     if value is None:
         return None
     if type(value) is not int:
         return _wrong(field, "an integer", value)
-    if value < lo:
-        return Refused(
-            f"Invalid '{field}': integer below minimum value. Expected a value >= {lo}, "
-            f"but got {value} instead.",
-            "integer_below_min_value",
-            field,
-        )
-    if hi is not None and value > hi:
-        return Refused(
-            f"Invalid '{field}': integer above maximum value. Expected a value <= {hi}, "
-            f"but got {value} instead.",
-            "integer_above_max_value",
-            field,
-        )
-    return None
+    return _bounds(field, value, lo, hi, "integer")
 
 
 def _number(body: dict[str, Any], field: str, lo: float, hi: float) -> Refused | None:
@@ -73,21 +79,7 @@ def _number(body: dict[str, Any], field: str, lo: float, hi: float) -> Refused |
         return None
     if type(value) not in (int, float):
         return _wrong(field, "a decimal", value)
-    if value < lo:
-        return Refused(
-            f"Invalid '{field}': decimal below minimum value. Expected a value >= {lo:g}, "
-            f"but got {value} instead.",
-            "decimal_below_min_value",
-            field,
-        )
-    if value > hi:
-        return Refused(
-            f"Invalid '{field}': decimal above maximum value. Expected a value <= {hi:g}, "
-            f"but got {value} instead.",
-            "decimal_above_max_value",
-            field,
-        )
-    return None
+    return _bounds(field, value, lo, hi, "decimal")
 
 
 def _bool(body: dict[str, Any], field: str) -> Refused | None:
