@@ -478,23 +478,27 @@ class Env:
     gateway_port: int = field(default_factory=free_port)
     baseline_port: int = field(default_factory=free_port)
     config_template: str = GATEWAY_CONFIG
+    before: Path | None = None  # another checkout, measured beside as "before"
 
-    def start_gateway(self, upstream: str) -> str:
+    @property
+    def gateways(self) -> list[str]:
+        return ["provocapi", "before"] if self.before else ["provocapi"]
+
+    def start_gateway(self, upstream: str, name: str = "provocapi") -> str:
         cfg = self.work / "gateway.toml"
         cfg.write_text(self.config_template.format(model=MODEL, upstream=upstream))
         argv = [PY, "-m", "provocapi", "serve", "--config", str(cfg), "--host", "127.0.0.1"]
         argv += ["--port", str(self.gateway_port), "--data-dir", str(self.work / "data")]
-        proc = self.procs.start(
-            "provocapi",
-            [*argv, "--workers", "1"],
-            SERVER_CPU,
-            env={"PROVOCAPI_LOG_LEVEL": "WARNING"},
-        )
+        env = {"PROVOCAPI_LOG_LEVEL": "WARNING"}
+        if name == "before" and self.before is not None:
+            # its own modules and core; the same data dir, so the same key (same schema)
+            env["PYTHONPATH"] = str(self.before / "python")
+        proc = self.procs.start(name, [*argv, "--workers", "1"], SERVER_CPU, env=env)
         base = f"http://127.0.0.1:{self.gateway_port}"
         try:
             wait_healthy(base + "/health", 60, proc)
         except RuntimeError as exc:
-            raise RuntimeError(f"provocapi: {exc}\n{self.procs.log_tail('provocapi')}") from None
+            raise RuntimeError(f"{name}: {exc}\n{self.procs.log_tail(name)}") from None
         return base
 
     def start_baseline(self, upstream: str) -> str:
@@ -511,7 +515,7 @@ class Env:
     @contextlib.contextmanager
     def target(self, name: str, upstream: str | None = None) -> Iterator[str]:
         up = upstream or self.upstream
-        base = self.start_gateway(up) if name == "provocapi" else self.start_baseline(up)
+        base = self.start_baseline(up) if name == "baseline" else self.start_gateway(up, name)
         try:
             yield base
         finally:
@@ -547,7 +551,7 @@ def check_answer(name: str, base: str, key: str) -> str:
     note = f"{name:<9} 200, {len(raw)} bytes, usage {usage}"
     if usage.get("completion_tokens") != 64:
         note += "  (!) expected 64 completion tokens"
-    if name == "provocapi":
+    if name != "baseline":
         limits = sorted(h for h in headers if h.startswith("x-ratelimit-limit-"))
         note += f"; admission: {', '.join(limits) if limits else '(!) no x-ratelimit headers'}"
     return note
@@ -582,7 +586,9 @@ def throughput_rounds(env: Env, run: Runner, script: Path) -> list[Round]:
     rounds = []
     path = "/v1/chat/completions"
     for n in range(1, d.rounds + 1):
-        order = ["provocapi", "baseline"] if n % 2 else ["baseline", "provocapi"]
+        names = [*env.gateways, "baseline"]
+        shift = (n - 1) % len(names)
+        order = names[shift:] + names[:shift]  # each target goes first in turn
         rates: dict[str, float] = {}
         cpu_req: dict[str, float] = {}
         busy: dict[str, float] = {}
@@ -613,8 +619,11 @@ def throughput_rounds(env: Env, run: Runner, script: Path) -> list[Round]:
         rnd = Round(n, rates, cpu_req, busy, failed, not why, "; ".join(why))
         ratio = rates["provocapi"] / rates["baseline"] if rates["baseline"] else 0.0
         verdict = "counts" if rnd.counts else f"DOES NOT COUNT: {rnd.why}"
+        vs_before = ""
+        if "before" in rates:
+            vs_before = f"; after/before {rates['provocapi'] / rates['before']:.3f}"
         say(
-            f"    round {n}: ratio {ratio:.3f}; direct/baseline "
+            f"    round {n}: ratio {ratio:.3f}{vs_before}; direct/baseline "
             f"{rates['direct'] / max(1.0, rates['baseline']):.1f}x; {verdict}"
         )
         rounds.append(rnd)
@@ -738,6 +747,13 @@ def versions() -> str:
     )
 
 
+def tree_commit(tree: Path) -> str:
+    out = subprocess.run(
+        ["git", "-C", str(tree), "rev-parse", "--short", "HEAD"], capture_output=True, text=True
+    )
+    return out.stdout.strip() or "?"
+
+
 def loadavg() -> str:
     return " ".join(Path("/proc/loadavg").read_text().split()[:3])
 
@@ -777,14 +793,24 @@ def report(
         "| | req/s (median) | vs baseline | CPU per request (median) | vs baseline |",
         "|---|---:|---:|---:|---:|",
     ]
+    before = "before" in rounds[0].rates
     cpu = {
         n: statistics.median(r.cpu_per_req_ms[n] for r in counted)
-        for n in ("provocapi", "baseline")
+        for n in ("provocapi", "baseline", *(["before"] if before else []))
     }
     cpu_ratio = cpu["baseline"] / cpu["provocapi"] if cpu["provocapi"] else float("nan")
     lines += [
         f"| provocapi | {p:,.0f} | **{ratio:.3f}x** | {cpu['provocapi']:.3f} ms | "
         f"{cpu_ratio:.3f}x |",
+        *(
+            [
+                f"| before ({args.before} at {tree_commit(args.before)}) | {med('before'):,.0f} | "
+                f"{med('before') / b:.3f}x | {cpu['before']:.3f} ms | "
+                f"{cpu['baseline'] / cpu['before']:.3f}x |"
+            ]
+            if before
+            else []
+        ),
         f"| baseline (aiohttp pass-through) | {b:,.0f} | 1x | {cpu['baseline']:.3f} ms | 1x |",
         f"| upstream alone (simulator, direct) | {direct:,.0f} | {direct / b:.1f}x | | |",
         "",
@@ -794,6 +820,15 @@ def report(
         "figures are skewed (fewer req/s, and cheaper requests from bigger batches).",
         "",
     ]
+    if before:
+        per_round = statistics.median(
+            r.rates["provocapi"] / r.rates["before"] for r in counted if r.rates["before"]
+        )
+        lines += [
+            f"provocapi against the before tree: **{per_round:.3f}x** req/s (median of the "
+            "per-round ratios; each round runs both on the same machine state).",
+            "",
+        ]
     if not valid:
         lines += [
             "**No round counts** (see below): the ratio is shown, but is not a valid measurement.",
@@ -801,8 +836,8 @@ def report(
         ]
     lines += [
         "| round | provocapi req/s | baseline req/s | direct req/s | ratio | core ours "
-        "(provocapi, baseline) | counts |",
-        "|---:|---:|---:|---:|---:|---:|---|",
+        "(provocapi, baseline) | counts |" + (" before req/s | after/before |" if before else ""),
+        "|---:|---:|---:|---:|---:|---:|---|" + ("---:|---:|" if before else ""),
     ]
     for r in rounds:
         lines.append(
@@ -810,6 +845,11 @@ def report(
             f"{r.rates['direct']:,.0f} | {r.rates['provocapi'] / r.rates['baseline']:.3f} | "
             f"{r.busy['provocapi']:.0%}, {r.busy['baseline']:.0%} | "
             f"{'yes' if r.counts else 'no: ' + r.why} |"
+            + (
+                f" {r.rates['before']:,.0f} | {r.rates['provocapi'] / r.rates['before']:.3f} |"
+                if before
+                else ""
+            )
         )
     lines.append("")
     if lat:
@@ -919,6 +959,13 @@ def main(argv: list[str] | None = None) -> int:
         help="throughput rounds: every request's prompt differs (defeats prompt-count caches)",
     )
     ap.add_argument(
+        "--before",
+        type=Path,
+        metavar="TREE",
+        help="also measure provocapi from another checkout (its python/ and built core), "
+        "alternated in every throughput and latency round: a before/after in one run",
+    )
+    ap.add_argument(
         "--keep",
         action="store_true",
         help="keep the work directory (configs, server logs) for a post-mortem",
@@ -966,6 +1013,10 @@ def main(argv: list[str] | None = None) -> int:
         say(f"==> upstream: the simulator on core {LOAD_CPU} (--output-tokens 64)")
         upstream = start_upstream(procs, "sim")
         env = Env(procs, work, upstream)
+        if args.before:
+            env.before = args.before.resolve()
+            if not (env.before / "python" / "provocapi").is_dir():
+                raise RuntimeError(f"--before {args.before}: no python/provocapi in it")
         if args.config:
             env.config_template = args.config.read_text()
         say("==> an API key for provocapi")
@@ -988,10 +1039,10 @@ def main(argv: list[str] | None = None) -> int:
 
         say("==> one checked request through each target")
         say("    " + check_answer("direct", upstream, env.key))
-        for name in ("provocapi", "baseline"):
+        for name in (*env.gateways, "baseline"):
             with env.target(name) as base:
                 say("    " + check_answer(name, base, env.key))
-                if name == "provocapi":
+                if name != "baseline":
                     est = metric_sum(base, "provocapi_token_estimates_total")
                     say(
                         "    provocapi counts prompt tokens with "
@@ -1017,7 +1068,7 @@ def main(argv: list[str] | None = None) -> int:
             lat["direct"] = fixed_rate(
                 run, oha, upstream + path, env.key, body_file, rate, "direct fixed rate"
             )
-            for name in ("provocapi", "baseline"):
+            for name in (*env.gateways, "baseline"):
                 with env.target(name) as base:
                     lat[name] = fixed_rate(
                         run, oha, base + path, env.key, body_file, rate, f"{name} fixed rate"
