@@ -9,6 +9,7 @@ __all__ = [
     "Rewritten",
     "RoutePick",
     "RoutePool",
+    "SpoolScanner",
     "StateTable",
     "StateTableError",
     "StreamRelay",
@@ -429,3 +430,25 @@ def messages_prefix_hash(messages: list[Any], limit: int) -> int | None:
     "role" is "user", cut to `limit` bytes, written byte for byte as msgspec writes it
     (so the same hash as encoding it with msgspec); None when `messages` is empty or a
     message of that head is not a dict of str keys and str values."""
+
+# --- usage: the spool reader's scan of plain lines (rust/src/bindings/spool_scan.rs) ---
+
+@final
+class SpoolScanner:
+    """The usage spool reader's fast path (usage/reader.py): runs of plain begin and
+    end lines, as orjson.dumps writes them with keys in `columns` order."""
+
+    def __new__(cls, columns: list[str], begin: int, end: int) -> Self:
+        """columns: the store's, starting with event_id, version (else CoreError);
+        begin, end: the versions of a begin and of an end line."""
+    def scan(
+        self, data: bytes, start: int, limit: int
+    ) -> tuple[int, bytes | None, list[str], list[str], list[tuple[str, bytes]], int]:
+        """Whole lines from `start` until one that is no plain begin or end (an id
+        with escapes or non-ASCII, another version, other keys, nesting, whitespace,
+        no newline yet), or `limit` ends: (stop, ends, pops, paired, opens, begins).
+        stop: where the run ended (a line start); ends: the run's end lines as one
+        JSON array, None if none; pops: ids of ends whose begin is not in the run;
+        paired: ids of begins ended in the run; opens: (id, line) of the begins still
+        open, in first-seen order, each with its last line; begins: begin lines read.
+        The values are not validated: decoding `ends` may still fail."""

@@ -7,6 +7,7 @@ pub mod family;
 pub mod metrics;
 pub mod relay;
 pub mod routing;
+pub mod spool_scan;
 pub mod sse;
 pub mod state;
 pub mod tokens;

@@ -24,7 +24,10 @@ import os
 from collections import Counter
 from pathlib import Path
 
-from .event import BEGIN, Progress, Row, decode, interrupted_row
+import orjson
+
+from .._core import SpoolScanner
+from .event import BEGIN, COLUMNS, END, Progress, Row, decode, interrupted_row
 from .progress import parse_entry
 from .spool import SpoolWriter, list_series, segment_path
 
@@ -40,12 +43,18 @@ _BEGIN_HEAD = b'{"event_id":"'
 _BEGIN_MARK = b'","version":%d,' % BEGIN
 
 
+# the runs of plain begins and ends (most of a spool), scanned by the core
+_SCANNER = SpoolScanner(list(COLUMNS), BEGIN, END)
+
+
 def _plain(eid: bytes) -> bool:
     """An id JSON spells as it is: ASCII, no escapes (so the end line's id equals it)."""
     return eid.isascii() and b"\\" not in eid
 
 
 class SeriesReader:
+    _scanner: SpoolScanner | None = _SCANNER  # None: every line read here (the tests' reference)
+
     def __init__(
         self, directory: Path, token: str, writer: SpoolWriter | None, live: bool = False
     ) -> None:
@@ -116,42 +125,107 @@ class SeriesReader:
                     break
                 self.seq, self.offset, self._final = nxt, 0, False
                 continue
-            pos = 0
-            head = len(_BEGIN_HEAD)
-            # Split no further than this call can use (a begin and an end per row, and
-            # a few progress lines): a chunk holds thousands of lines, and splitting all
-            # of them for every slice of READ_SLICE rows cost more than decoding.
-            # The last piece is never a whole line: the unsplit rest (read again from
-            # `offset` next time) or what follows the chunk's last newline.
-            lines = data.split(b"\n", 2 * (limit - len(rows)) + 16)
-            lines.pop()
-            for line in lines:
-                if len(rows) >= limit:
-                    break
-                pos += len(line) + 1
-                if line.startswith(_BEGIN_HEAD):
-                    quote = line.find(b'"', head)
-                    eid = line[head:quote]
-                    if quote > head and line.startswith(_BEGIN_MARK, quote) and _plain(eid):
-                        self.open[eid.decode("ascii")] = (self.seq, line)
-                        self._open_in[self.seq] += 1
-                        continue
-                row = decode(line)
-                if row is None:
-                    self.bad_lines += 1
-                elif "progress" in row:
-                    self._progress(row)
-                elif row["version"] == BEGIN:
-                    self.open[row["event_id"]] = (self.seq, row)
-                    self._open_in[self.seq] += 1
-                else:
-                    began = self.open.pop(row["event_id"], None)
-                    if began is not None:
-                        self._open_in[began[0]] -= 1
-                        self.progress.pop(row["event_id"], None)
-                    rows.append(row)
-            self.offset += pos
+            self.offset += self._lines(data, end, rows, limit)
         return rows
+
+    def _lines(self, data: bytes, end: int, rows: list[Row], limit: int) -> int:
+        """Reads the whole lines of `data[:end]` until `limit` rows: bytes taken.
+
+        The core scans runs of plain begins and ends in one call each; a line it
+        leaves (a progress line, a legacy end, an escaped id, a torn or foreign
+        line) is read here, as is a run whose ends orjson refuses after all."""
+        scanner = self._scanner
+        if scanner is None:
+            return self._slow(data, 0, end, rows, limit)
+        pos = 0
+        while pos < end and len(rows) < limit:
+            stop, ends, pops, paired, opens, begins = scanner.scan(data, pos, limit - len(rows))
+            if stop > pos:
+                if self._take(rows, ends, pops, paired, opens, begins):
+                    pos = stop
+                else:
+                    pos = self._slow(data, pos, stop, rows, limit)
+                    continue
+            if pos < end and len(rows) < limit:  # a line the scan left to us
+                nl = data.index(b"\n", pos)
+                self._line(data[pos:nl], rows)
+                pos = nl + 1
+        return pos
+
+    def _take(
+        self,
+        rows: list[Row],
+        ends: bytes | None,
+        pops: list[str],
+        paired: list[str],
+        opens: list[tuple[str, bytes]],
+        begins: int,
+    ) -> bool:
+        """A scanned run applied as its lines one by one would be; False (nothing
+        applied) if its ends do not decode, or a begin ended inside it was open
+        already (an id begun twice: the line by line order decides)."""
+        open_ = self.open
+        if paired and open_ and not open_.keys().isdisjoint(paired):
+            return False
+        if ends is not None:
+            try:
+                decoded = orjson.loads(ends)
+            except orjson.JSONDecodeError:
+                return False
+            rows.extend(decoded)
+        if pops:
+            progress = self.progress
+            for eid in pops:
+                began = open_.pop(eid, None)
+                if began is not None:
+                    self._open_in[began[0]] -= 1
+                    progress.pop(eid, None)
+        seq = self.seq
+        for eid, line in opens:
+            open_[eid] = (seq, line)
+        if begins:
+            self._open_in[seq] += begins - len(paired)
+        return True
+
+    def _slow(self, data: bytes, pos: int, end: int, rows: list[Row], limit: int) -> int:
+        """Line by line from `pos` to `end` (line starts) until `limit` rows: the new `pos`.
+
+        Splits no further than the call can use (a begin and an end per row, and a
+        few progress lines): the last piece is never a whole line that is read."""
+        lines = data[pos:end].split(b"\n", 2 * (limit - len(rows)) + 16)
+        lines.pop()
+        for line in lines:
+            if len(rows) >= limit:
+                break
+            pos += len(line) + 1
+            self._line(line, rows)
+        return pos
+
+    def _line(self, line: bytes, rows: list[Row]) -> None:
+        if line.startswith(_BEGIN_HEAD):
+            head = len(_BEGIN_HEAD)
+            quote = line.find(b'"', head)
+            eid = line[head:quote]
+            if quote > head and line.startswith(_BEGIN_MARK, quote) and _plain(eid):
+                self.open[eid.decode("ascii")] = (self.seq, line)
+                self._open_in[self.seq] += 1
+                return
+        row = decode(line)
+        if row is None:
+            self.bad_lines += 1
+            return
+        version = row.get("version")
+        if version == BEGIN:
+            self.open[row["event_id"]] = (self.seq, row)
+            self._open_in[self.seq] += 1
+        elif version == END:  # (an event with a "progress" key too is an event)
+            began = self.open.pop(row["event_id"], None)
+            if began is not None:
+                self._open_in[began[0]] -= 1
+                self.progress.pop(row["event_id"], None)
+            rows.append(row)
+        else:  # decode passes a progress line only with no event's version
+            self._progress(row)
 
     def _progress(self, line: Row) -> None:
         at_ms = line["at_ms"]

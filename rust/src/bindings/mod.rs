@@ -5,6 +5,7 @@ mod errors;
 mod family;
 mod relay;
 mod routing;
+mod spool_scan;
 mod state;
 mod tokens;
 
@@ -19,5 +20,6 @@ fn _core(m: &Bound<'_, PyModule>) -> PyResult<()> {
     admission::register(m)?;
     tokens::register(m)?;
     routing::register(m)?;
+    spool_scan::register(m)?;
     Ok(())
 }

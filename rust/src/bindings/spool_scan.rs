@@ -1,0 +1,99 @@
+//! `SpoolScanner`: `crate::spool_scan` for the usage reader. One call per run
+//! of plain lines hands back what Python needs, so it loops over none of them.
+
+use pyo3::prelude::*;
+use pyo3::types::{PyBytes, PyList, PyString, PyTuple};
+
+use super::errors::CoreError;
+use crate::spool_scan::Shape;
+
+pub fn register(m: &Bound<'_, PyModule>) -> PyResult<()> {
+    m.add_class::<SpoolScanner>()?;
+    Ok(())
+}
+
+#[pyclass(frozen, module = "provocapi._core")]
+pub struct SpoolScanner {
+    shape: Shape,
+}
+
+/// An id the scan found: ASCII by construction (a scan's plain id).
+fn id_str<'py>(py: Python<'py>, id: &[u8]) -> PyResult<Bound<'py, PyString>> {
+    let s = std::str::from_utf8(id).map_err(|e| CoreError::new_err(e.to_string()))?;
+    Ok(PyString::new(py, s))
+}
+
+fn ids<'py>(py: Python<'py>, ids: &[&[u8]]) -> PyResult<Bound<'py, PyList>> {
+    let list = PyList::empty(py);
+    for id in ids {
+        list.append(id_str(py, id)?)?;
+    }
+    Ok(list)
+}
+
+type Scanned<'py> = (
+    usize,
+    Option<Bound<'py, PyBytes>>,
+    Bound<'py, PyList>,
+    Bound<'py, PyList>,
+    Bound<'py, PyList>,
+    usize,
+);
+
+#[pymethods]
+impl SpoolScanner {
+    #[new]
+    #[pyo3(signature = (columns, begin, end))]
+    fn new(columns: Vec<String>, begin: i64, end: i64) -> PyResult<Self> {
+        let names: Vec<&str> = columns.iter().map(String::as_str).collect();
+        let shape = Shape::new(&names, begin, end)
+            .ok_or_else(|| CoreError::new_err("columns must start with event_id, version"))?;
+        Ok(SpoolScanner { shape })
+    }
+
+    /// See `_core.pyi`.
+    fn scan<'py>(
+        &self,
+        py: Python<'py>,
+        data: &[u8],
+        start: usize,
+        limit: usize,
+    ) -> PyResult<Scanned<'py>> {
+        let run = self.shape.scan(data, start, limit);
+        let ends = if run.ends.is_empty() {
+            None
+        } else {
+            // one JSON array of the end lines: one orjson.loads for the run
+            let size = run.ends.iter().map(|l| l.len() + 1).sum::<usize>() + 1;
+            Some(PyBytes::new_with(py, size, |buf| {
+                let mut at = 0;
+                for (i, line) in run.ends.iter().enumerate() {
+                    buf[at] = if i == 0 { b'[' } else { b',' };
+                    buf[at + 1..at + 1 + line.len()].copy_from_slice(line);
+                    at += 1 + line.len();
+                }
+                buf[at] = b']';
+                Ok(())
+            })?)
+        };
+        let opens = PyList::empty(py);
+        for (id, line) in &run.opens {
+            let pair = PyTuple::new(
+                py,
+                [
+                    id_str(py, id)?.into_any(),
+                    PyBytes::new(py, line).into_any(),
+                ],
+            )?;
+            opens.append(pair)?;
+        }
+        Ok((
+            run.stop,
+            ends,
+            ids(py, &run.pops)?,
+            ids(py, &run.paired)?,
+            opens,
+            run.begins,
+        ))
+    }
+}
