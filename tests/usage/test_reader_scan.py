@@ -131,6 +131,17 @@ def _write(root: Path, rnd: random.Random) -> None:
         segment_path(root, TOKEN, seq).write_bytes(data)
 
 
+LIMITS = [1, 2, 3, 7, 50, 256, 10_000]
+
+
+def _same(fast: SeriesReader, slow: SeriesReader, limit: int) -> None:
+    slow._buf_end = 0  # the reference reads the file afresh every time
+    got, want = fast.read(limit), slow.read(limit)
+    assert got == want
+    assert [list(r) for r in got] == [list(r) for r in want]  # the key order too
+    assert _state(fast) == _state(slow)
+
+
 def _state(r: SeriesReader) -> tuple[Any, ...]:
     return (
         list(r.open.items()),
@@ -152,11 +163,7 @@ def test_the_scan_reads_as_line_by_line_does(tmp_path: Path, seed: int) -> None:
     slow._scanner = None
     assert fast._scanner is not None
     for _ in range(200):
-        limit = rnd.choice([1, 2, 3, 7, 50, 256, 10_000])
-        got, want = fast.read(limit), slow.read(limit)
-        assert got == want
-        assert [list(r) for r in got] == [list(r) for r in want]  # the key order too
-        assert _state(fast) == _state(slow)
+        _same(fast, slow, rnd.choice(LIMITS))
         if fast.at_end:
             break
     assert fast.at_end
@@ -183,3 +190,39 @@ def test_a_run_whose_ends_do_not_decode_is_read_line_by_line(tmp_path: Path) -> 
     assert [row["event_id"] for row in r.read(10)] == ["ev_2"]
     assert r.bad_lines == 1 and list(r.open) == ["ev_1"]
     assert Counter(r._open_in) == Counter({0: 1})
+
+
+@pytest.mark.parametrize("seed", range(60))
+def test_a_live_series_read_as_it_grows(tmp_path: Path, seed: int) -> None:
+    """Appended in random pieces (lines cut anywhere), segments added as it goes, then
+    its owner dies: the scanning reader keeps its last chunk between reads; the
+    reference reads the file afresh each time."""
+    rnd = random.Random(seed)
+    spool = Spool(rnd)
+    fast = SeriesReader(tmp_path, TOKEN, None, live=True)
+    slow = SeriesReader(tmp_path, TOKEN, None, live=True)
+    slow._scanner = None
+    seq = 0
+    pending = b""
+    for _ in range(rnd.randrange(5, 40)):
+        pending += b"".join(spool.line() for _ in range(rnd.randrange(0, 40)))
+        cut = rnd.randrange(len(pending) + 1)
+        with segment_path(tmp_path, TOKEN, seq).open("ab") as f:
+            f.write(pending[:cut])
+        pending = pending[cut:]
+        if rnd.random() < 0.2 and (not pending or pending.endswith(b"\n")):
+            seq += 1  # the writer moves on once its last line is whole
+            segment_path(tmp_path, TOKEN, seq).touch()
+        for _ in range(rnd.randrange(1, 4)):
+            _same(fast, slow, rnd.choice(LIMITS))
+    with segment_path(tmp_path, TOKEN, seq).open("ab") as f:
+        f.write(pending)
+    fast.owner_died()
+    slow.owner_died()
+    for _ in range(400):
+        _same(fast, slow, rnd.choice(LIMITS))
+        if fast.at_end:
+            break
+    assert fast.at_end
+    assert fast.interrupted() == slow.interrupted()
+    assert _state(fast) == _state(slow)

@@ -31,9 +31,9 @@ from .event import BEGIN, COLUMNS, END, Progress, Row, decode, interrupted_row
 from .progress import parse_entry
 from .spool import SpoolWriter, list_series, segment_path
 
-CHUNK = 1 << 20  # the most read at once, and the longest line a reader accepts
-ROW_BYTES = 2048  # bytes read per row still wanted (begin + end lines, with room)
-MIN_READ = 64 * 1024
+# Read at once, and the longest line a reader accepts. A reader keeps its last chunk
+# and takes the next slice of rows from it: each byte of the spool is read once.
+CHUNK = 1 << 20
 
 # A begin line as event.encode writes it starts `{"event_id":"<id>","version":1,`.
 # Most begins are followed by their end, so the reader keeps such a line raw and
@@ -71,6 +71,10 @@ class SeriesReader:
         self._open_in: Counter[int] = Counter()
         self.bad_lines = 0
         self.at_end = False  # everything on disk has been read (last call)
+        self._buf = b""  # the last chunk read: segment _buf_seq's bytes from offset _buf_at
+        self._buf_seq = -1
+        self._buf_at = 0
+        self._buf_end = 0  # where its last whole line ends
 
     @property
     def dead(self) -> bool:
@@ -94,15 +98,16 @@ class SeriesReader:
         rows: list[Row] = []
         self.at_end = False
         while len(rows) < limit:
-            path = segment_path(self.dir, self.token, self.seq)
-            # about what the rows still wanted take (a begin and an end line: ~870 bytes)
-            want = min(CHUNK, max(ROW_BYTES * (limit - len(rows)), MIN_READ))
+            skip = self.offset - self._buf_at
+            if self._buf_seq == self.seq and 0 <= skip < self._buf_end:
+                # whole lines read last time and not taken yet: the file only grows
+                data, end = self._buf, self._buf_end
+                self.offset += self._lines(data, skip, end, rows, limit) - skip
+                continue
             try:
-                with open(path, "rb") as f:
+                with open(segment_path(self.dir, self.token, self.seq), "rb") as f:
                     f.seek(self.offset)
-                    data = f.read(want)
-                    if want < CHUNK and len(data) == want and b"\n" not in data:
-                        data += f.read(CHUNK - want)  # one line longer than the guess
+                    data = f.read(CHUNK)
             except FileNotFoundError:
                 data = b""
             end = data.rfind(b"\n") + 1
@@ -125,19 +130,19 @@ class SeriesReader:
                     break
                 self.seq, self.offset, self._final = nxt, 0, False
                 continue
-            self.offset += self._lines(data, end, rows, limit)
+            self._buf, self._buf_seq, self._buf_at, self._buf_end = data, self.seq, self.offset, end
+            self.offset += self._lines(data, 0, end, rows, limit)
         return rows
 
-    def _lines(self, data: bytes, end: int, rows: list[Row], limit: int) -> int:
-        """Reads the whole lines of `data[:end]` until `limit` rows: bytes taken.
+    def _lines(self, data: bytes, pos: int, end: int, rows: list[Row], limit: int) -> int:
+        """Reads the whole lines of `data[pos:end]` until `limit` rows: where it stopped.
 
         The core scans runs of plain begins and ends in one call each; a line it
         leaves (a progress line, a legacy end, an escaped id, a torn or foreign
         line) is read here, as is a run whose ends orjson refuses after all."""
         scanner = self._scanner
         if scanner is None:
-            return self._slow(data, 0, end, rows, limit)
-        pos = 0
+            return self._slow(data, pos, end, rows, limit)
         while pos < end and len(rows) < limit:
             stop, ends, pops, paired, opens, begins = scanner.scan(data, pos, limit - len(rows))
             if stop > pos:
