@@ -8,9 +8,10 @@
 - `test_read_per_row[scan|line_by_line]`: `SeriesReader.read` of FLUSH_EVENTS spooled
   calls in the flusher's slices (READ_SLICE), with the core's scan of plain lines and with
   the line by line Python path it falls back to; `extra_info.us_per_row` (thread CPU).
-- `test_write_sqlite_per_row`: `SqliteStore.write` of those rows in `flush_batch` slices,
-  each round into a fresh file; `extra_info.cpu_us_per_row` (process CPU, the thread
-  included) beside the wall time, which waits on the disk.
+- `test_write_sqlite_per_row`: `SqliteStore.write` of those rows (values, as the flusher
+  hands them over) in `flush_batch` slices, each round into a fresh file;
+  `extra_info.cpu_us_per_row` (process CPU, the thread included) beside the wall time,
+  which waits on the disk.
 - `test_flush_*`: a spool of FLUSH_EVENTS finished calls drained by the flusher into a store
   (ClickHouse 18.16 over HTTP, started here like the tests do; SQLite), in events/s
   (`extra_info.events_per_s`). Each run checks that every event arrived.
@@ -32,7 +33,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "tests"))
 
 from provocapi._core import Metrics, StateTable
 from provocapi.config import UsageConfig
-from provocapi.usage.event import Row
+from provocapi.usage.event import Values
 from provocapi.usage.flusher import READ_SLICE
 from provocapi.usage.interface import NoUsage
 from provocapi.usage.reader import SeriesReader
@@ -140,13 +141,13 @@ def _spooled(root: Path) -> SpoolRecorder:
     return rec
 
 
-def _read_all(rec: SpoolRecorder, scan: bool) -> list[Row]:
+def _read_all(rec: SpoolRecorder, scan: bool) -> list[Values]:
     reader = SeriesReader(rec.writer.dir, rec.writer.token, rec.writer)
     if not scan:
         reader._scanner = None
-    rows: list[Row] = []
+    rows: list[Values] = []
     while True:
-        got = reader.read(READ_SLICE)
+        got = reader.read_values(READ_SLICE)  # as the flusher reads
         rows.extend(got)
         if len(got) < READ_SLICE:
             return rows

@@ -6,7 +6,7 @@ from __future__ import annotations
 import random
 from collections import defaultdict
 
-from provocapi.usage.event import BEGIN, END, Row
+from provocapi.usage.event import BEGIN, END, Row, Values, values
 from provocapi.usage.stores import UsageQuery, UsageRow
 
 
@@ -50,6 +50,11 @@ def row(
         "ttft_ms": None if interrupted else ttft_ms,
         "latency_ms": 0.0 if interrupted else latency_ms,
     }
+
+
+def values_of(rows: list[Row]) -> list[Values]:
+    """Rows as a store takes them (values in COLUMNS order)."""
+    return [values(r) for r in rows]
 
 
 def mixed(seed: int = 5, n: int = 400) -> list[Row]:

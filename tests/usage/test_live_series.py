@@ -7,13 +7,14 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import time
+from collections.abc import Sequence
 from pathlib import Path
 
 import pytest
 from provocapi._core import Metrics, StateTable
 from provocapi.config import UsageConfig
 from provocapi.errors import ApiError
-from provocapi.usage.event import Row, begin_row, encode, end_row, new_event_id
+from provocapi.usage.event import Row, Values, as_row, begin_row, encode, end_row, new_event_id
 from provocapi.usage.flusher import Flusher
 from provocapi.usage.reader import SeriesReader
 from provocapi.usage.recorder import SpoolRecorder
@@ -34,8 +35,8 @@ class ListStore:
     async def setup(self) -> None:
         return None
 
-    async def write(self, rows: list[Row]) -> None:
-        self.rows.extend(rows)
+    async def write(self, rows: Sequence[Values]) -> None:
+        self.rows.extend(map(as_row, rows))
 
     async def usage(self, q: object) -> list[object]:
         return []
@@ -204,7 +205,7 @@ async def test_sealed_segments_go_only_once_stored(tmp_path: Path) -> None:
     w.write(b + e)
 
     class Down(ListStore):
-        async def write(self, rows: list[Row]) -> None:
+        async def write(self, rows: Sequence[Values]) -> None:
             raise StoreError("down")
 
     f = external(tmp_path, Down(), spool)

@@ -23,7 +23,7 @@ from storage.processes import open_at_once
 
 from .clickhouse_server import PASSWORD, USER, ClickHouse
 from .conftest import STORE_KINDS, _KeepOpen, chdb_transport, make_store
-from .events import expected, mixed, row
+from .events import expected, mixed, row, values_of
 
 SQLITE_SCHEMA_1 = """
 CREATE TABLE IF NOT EXISTS usage_events (
@@ -143,12 +143,12 @@ async def test_a_schema_1_store_migrates_with_its_rows_intact(
             assert await store.schema_version() == 3
         # a replay of the old spool (its ends read as END) counts nothing twice
         ends = [dict(r, version=END) for r in rows if r["version"] == LEGACY_END]
-        await store.write(ends[:60])
+        await store.write(values_of(ends[:60]))
         assert await store.usage(Q) == expected(rows, Q)
         # new events rank as they should on the migrated table
         begin = row("new_1", version=BEGIN, stream=True, day="2026-11-20")
         cut = interrupted_row(begin, (40, 9, "http://w:1", 3.0, begin["started_ms"] + 500))
-        await store.write([cut, begin])
+        await store.write(values_of([cut, begin]))
         got = {(r.day, r.model): r for r in await store.usage(Q)}
         before = {(r.day, r.model): r for r in expected(rows, Q)}
         key = ("2026-11-20", "llama-3.1-8b-instruct")
@@ -275,7 +275,7 @@ async def test_a_store_of_a_newer_release_is_refused_with_a_clear_error(
     ch = request.getfixturevalue("clickhouse") if kind == "clickhouse" else None
     root = tmp_path_factory.getbasetemp()
     made = await make_store(kind, tmp_path, ch, root)
-    await made.write(mixed(seed=5)[:20])
+    await made.write(values_of(mixed(seed=5)[:20]))
     if isinstance(made, SqliteStore):
         made._db().execute("PRAGMA user_version = 5")
         again: UsageStore = SqliteStore(made.path)
@@ -292,7 +292,7 @@ async def test_a_store_of_a_newer_release_is_refused_with_a_clear_error(
         assert "never migrate backwards" in text
         if isinstance(again, SqliteStore):  # nor written to: the spool keeps the events
             with pytest.raises(StoreError, match="schema version 5"):
-                await again.write(mixed(seed=6)[:1])
+                await again.write(values_of(mixed(seed=6)[:1]))
         with pytest.raises(StoreError, match="schema version 5"):
             await again.usage(Q)  # nor read, by either store: GET /v1/usage answers 503
     finally:

@@ -12,7 +12,7 @@ from provocapi.usage.stores.base import rank
 
 from .clickhouse_server import ClickHouse
 from .conftest import STORE_KINDS, make_store
-from .events import expected, mixed, row
+from .events import expected, mixed, row, values_of
 
 QUERIES = [
     UsageQuery("acme", "2026-11-19", "2026-11-21"),
@@ -27,9 +27,11 @@ QUERIES = [
 async def test_mixed_events_match_the_reference(store: UsageStore) -> None:
     rows = mixed()
     # in several batches, with duplicates (a replay) and versions out of order
-    await store.write(rows[:150])
-    await store.write(rows[100:])
-    await store.write([dict(r, version=BEGIN) for r in rows[:50] if r["version"] != BEGIN])
+    await store.write(values_of(rows[:150]))
+    await store.write(values_of(rows[100:]))
+    await store.write(
+        values_of([dict(r, version=BEGIN) for r in rows[:50] if r["version"] != BEGIN])
+    )
     for q in QUERIES:
         got = await store.usage(q)
         assert got == expected(rows, q), q
@@ -37,18 +39,18 @@ async def test_mixed_events_match_the_reference(store: UsageStore) -> None:
 
 
 async def test_interrupted_counts_but_has_no_latency(store: UsageStore) -> None:
-    await store.write([row("a", version=BEGIN), row("b", version=BEGIN)])
+    await store.write(values_of([row("a", version=BEGIN), row("b", version=BEGIN)]))
     (only,) = await store.usage(UsageQuery("acme", "2026-11-20", "2026-11-20"))
     assert only.requests == 2
     assert only.latency_ms == (None, None, None)
     assert only.ttft_ms == (None, None, None)
     # the end arrives later (replayed after a restart): it wins over the begin
-    await store.write([row("a", latency_ms=42.0)])
+    await store.write(values_of([row("a", latency_ms=42.0)]))
     (only,) = await store.usage(UsageQuery("acme", "2026-11-20", "2026-11-20"))
     assert only.requests == 2
     assert only.latency_ms == (42.0, 42.0, 42.0)
     # and a late begin never undoes an end
-    await store.write([row("a", version=BEGIN)])
+    await store.write(values_of([row("a", version=BEGIN)]))
     (again,) = await store.usage(UsageQuery("acme", "2026-11-20", "2026-11-20"))
     assert again == only
 
@@ -58,13 +60,13 @@ async def test_relayed_tokens_of_an_interrupted_stream_rank_between(store: Usage
     q = UsageQuery("acme", "2026-11-20", "2026-11-20")
     begin = row("s", version=BEGIN, stream=True)
     cut = interrupted_row(begin, (30, 11, "http://w:1", 5.0, begin["started_ms"] + 900))
-    await store.write([cut])
-    await store.write([begin])  # a replay that lost the progress lines: no effect
+    await store.write(values_of([cut]))
+    await store.write(values_of([begin]))  # a replay that lost the progress lines: no effect
     (got,) = await store.usage(q)
     assert (got.requests, got.prompt_tokens, got.completion_tokens) == (1, 30, 11)
     assert got.latency_ms == (None, None, None)  # an interrupted call has no latency
-    await store.write([row("s", stream=True, ttft_ms=5.0, prompt=30, completion=80)])
-    await store.write([cut])  # and a late progress row never undoes the end
+    await store.write(values_of([row("s", stream=True, ttft_ms=5.0, prompt=30, completion=80)]))
+    await store.write(values_of([cut]))  # and a late progress row never undoes the end
     (got,) = await store.usage(q)
     assert (got.requests, got.prompt_tokens, got.completion_tokens) == (1, 30, 80)
 
@@ -74,14 +76,14 @@ async def test_of_two_ends_of_one_event_the_later_wins(store: UsageStore) -> Non
     event id: the run that answered is written after the refusal and must replace it."""
     q = UsageQuery("acme", "2026-11-20", "2026-11-20")
     await store.write(
-        [row("line", status=503, error_code="worker_overloaded", prompt=0, completion=0)]
+        values_of([row("line", status=503, error_code="worker_overloaded", prompt=0, completion=0)])
     )
-    await store.write([row("line", prompt=36, completion=8)])
+    await store.write(values_of([row("line", prompt=36, completion=8)]))
     (got,) = await store.usage(q)
     assert (got.requests, got.prompt_tokens, got.completion_tokens) == (1, 36, 8)
     # and in one write, as the flusher sends a slice of the spool
     refused = row("line2", status=503, error_code="worker_overloaded", prompt=0, completion=0)
-    await store.write([refused, row("line2", prompt=30, completion=4)])
+    await store.write(values_of([refused, row("line2", prompt=30, completion=4)]))
     (got,) = await store.usage(q)
     assert (got.requests, got.prompt_tokens, got.completion_tokens) == (2, 66, 12)
 
@@ -90,7 +92,12 @@ async def test_of_two_ends_of_one_event_the_later_wins(store: UsageStore) -> Non
 async def test_nearest_rank_percentiles(store: UsageStore, n: int) -> None:
     values = [float(v) for v in range(1, n + 1)]
     await store.write(
-        [row(f"p{n}_{i}", latency_ms=v, stream=True, ttft_ms=v / 10) for i, v in enumerate(values)]
+        values_of(
+            [
+                row(f"p{n}_{i}", latency_ms=v, stream=True, ttft_ms=v / 10)
+                for i, v in enumerate(values)
+            ]
+        )
     )
     (got,) = await store.usage(UsageQuery("acme", "2026-11-20", "2026-11-20"))
     want = tuple(values[rank(p, n) - 1] for p in (50, 90, 99))
@@ -101,7 +108,7 @@ async def test_nearest_rank_percentiles(store: UsageStore, n: int) -> None:
 
 
 async def test_adapters_fold_into_their_model(store: UsageStore) -> None:
-    await store.write([row("x1"), row("x2", adapter="sql"), row("x3", adapter="sql")])
+    await store.write(values_of([row("x1"), row("x2", adapter="sql"), row("x3", adapter="sql")]))
     (got,) = await store.usage(UsageQuery("acme", "2026-11-20", "2026-11-20"))
     assert (got.model, got.requests, got.prompt_tokens) == ("llama-3.1-8b-instruct", 3, 30)
 
@@ -114,8 +121,8 @@ async def test_every_store_gives_the_same_answers(
     for kind in STORE_KINDS:
         store = await make_store(kind, tmp_path, clickhouse, tmp_path_factory.getbasetemp())
         try:
-            await store.write(rows)
-            await store.write(rows[::3])
+            await store.write(values_of(rows))
+            await store.write(values_of(rows[::3]))
             answers[kind] = [await store.usage(q) for q in QUERIES]
         finally:
             await store.close()

@@ -16,9 +16,11 @@ format-1 end and a progress row, so the order still holds for every event.
 from __future__ import annotations
 
 import itertools
+import operator
 import os
 import secrets
 import time
+from collections.abc import Sequence
 from typing import Any
 
 import orjson
@@ -54,8 +56,27 @@ COLUMNS: tuple[str, ...] = (
 )
 
 Row = dict[str, Any]
+# A row as the stores take it: its values in COLUMNS order (a list or a tuple). The
+# flusher moves rows in this form: the reader decodes most of them straight into it
+# (reader.py), and a store binds it as is.
+Values = Sequence[Any]
 # what every spool line holds (a line spooled before batch_id existed reads as "")
 _COLUMN_SET = frozenset(COLUMNS) - {"batch_id"}
+_OPTIONAL = {"batch_id": ""}  # columns added since: a row made before them reads as this
+# each column taken in C; positional values also bind faster than names (10 → 7 µs a row)
+_VALUES = operator.itemgetter(*COLUMNS)
+
+
+def values(row: Row) -> Values:
+    """A row's values in COLUMNS order (keys outside COLUMNS are left out)."""
+    try:
+        return _VALUES(row)  # type: ignore[no-any-return]
+    except KeyError:  # a row of an older release: a column added since
+        return _VALUES({**_OPTIONAL, **row})  # type: ignore[no-any-return]
+
+
+def as_row(v: Values) -> Row:
+    return dict(zip(COLUMNS, v, strict=True))
 
 
 def _new_id_prefix() -> None:

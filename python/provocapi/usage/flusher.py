@@ -20,7 +20,7 @@ import os
 import time
 from pathlib import Path
 
-from .event import Row
+from .event import Values, values
 from .reader import SeriesReader
 from .spool import SpoolWriter, list_series, spool_bytes, try_lock
 from .stores import StoreError, UsageStore
@@ -55,7 +55,7 @@ class Flusher:
         self.own = SeriesReader(self.dir, writer.token, writer) if writer is not None else None
         self.live: dict[str, SeriesReader] = {}  # token → reader (flusher process only)
         self.adopted: dict[str, tuple[SeriesReader, int]] = {}  # token → reader, lock fd
-        self._pending: list[Row] = []  # read, not yet accepted by the store
+        self._pending: list[Values] = []  # read, not yet accepted by the store
         self._pending_from: set[str] = set()
         self._ready = False
         self.caught_up_at = time.time()
@@ -131,16 +131,16 @@ class Flusher:
             room = self.batch_size - len(self._pending)
             if room <= 0:
                 break
-            got = reader.read(room)
+            got = reader.read_values(room)
             if reader.at_end:
-                got.extend(reader.interrupted())
+                got.extend(map(values, reader.interrupted()))
             self._pending.extend(got)
             self._pending_from.add(reader.token)
 
     async def _fill_from(self, reader: SeriesReader) -> None:
         while len(self._pending) < self.batch_size:
             room = min(READ_SLICE, self.batch_size - len(self._pending))
-            rows = reader.read(room)
+            rows = reader.read_values(room)
             if rows:
                 self._pending_from.add(reader.token)
                 self._pending.extend(rows)

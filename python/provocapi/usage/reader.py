@@ -27,7 +27,18 @@ from pathlib import Path
 import orjson
 
 from .._core import SpoolScanner
-from .event import BEGIN, COLUMNS, END, Progress, Row, decode, interrupted_row
+from .event import (
+    BEGIN,
+    COLUMNS,
+    END,
+    Progress,
+    Row,
+    Values,
+    as_row,
+    decode,
+    interrupted_row,
+    values,
+)
 from .progress import parse_entry
 from .spool import SpoolWriter, list_series, segment_path
 
@@ -95,7 +106,11 @@ class SeriesReader:
 
     def read(self, limit: int) -> list[Row]:
         """Up to `limit` finished events, in spool order."""
-        rows: list[Row] = []
+        return [as_row(v) for v in self.read_values(limit)]
+
+    def read_values(self, limit: int) -> list[Values]:
+        """`read`, each row as its values in COLUMNS order (what the stores take)."""
+        rows: list[Values] = []
         self.at_end = False
         while len(rows) < limit:
             skip = self.offset - self._buf_at
@@ -134,7 +149,7 @@ class SeriesReader:
             self.offset += self._lines(data, 0, end, rows, limit)
         return rows
 
-    def _lines(self, data: bytes, pos: int, end: int, rows: list[Row], limit: int) -> int:
+    def _lines(self, data: bytes, pos: int, end: int, rows: list[Values], limit: int) -> int:
         """Reads the whole lines of `data[pos:end]` until `limit` rows: where it stopped.
 
         The core scans runs of plain begins and ends in one call each; a line it
@@ -159,7 +174,7 @@ class SeriesReader:
 
     def _take(
         self,
-        rows: list[Row],
+        rows: list[Values],
         ends: bytes | None,
         pops: list[str],
         paired: list[str],
@@ -192,7 +207,7 @@ class SeriesReader:
             self._open_in[seq] += begins - len(paired)
         return True
 
-    def _slow(self, data: bytes, pos: int, end: int, rows: list[Row], limit: int) -> int:
+    def _slow(self, data: bytes, pos: int, end: int, rows: list[Values], limit: int) -> int:
         """Line by line from `pos` to `end` (line starts) until `limit` rows: the new `pos`.
 
         Splits no further than the call can use (a begin and an end per row, and a
@@ -206,7 +221,7 @@ class SeriesReader:
             self._line(line, rows)
         return pos
 
-    def _line(self, line: bytes, rows: list[Row]) -> None:
+    def _line(self, line: bytes, rows: list[Values]) -> None:
         if line.startswith(_BEGIN_HEAD):
             head = len(_BEGIN_HEAD)
             quote = line.find(b'"', head)
@@ -228,7 +243,7 @@ class SeriesReader:
             if began is not None:
                 self._open_in[began[0]] -= 1
                 self.progress.pop(row["event_id"], None)
-            rows.append(row)
+            rows.append(values(row))
         else:  # decode passes a progress line only with no event's version
             self._progress(row)
 

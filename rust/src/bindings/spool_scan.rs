@@ -60,22 +60,7 @@ impl SpoolScanner {
         limit: usize,
     ) -> PyResult<Scanned<'py>> {
         let run = self.shape.scan(data, start, limit);
-        let ends = if run.ends.is_empty() {
-            None
-        } else {
-            // one JSON array of the end lines: one orjson.loads for the run
-            let size = run.ends.iter().map(|l| l.len() + 1).sum::<usize>() + 1;
-            Some(PyBytes::new_with(py, size, |buf| {
-                let mut at = 0;
-                for (i, line) in run.ends.iter().enumerate() {
-                    buf[at] = if i == 0 { b'[' } else { b',' };
-                    buf[at + 1..at + 1 + line.len()].copy_from_slice(line);
-                    at += 1 + line.len();
-                }
-                buf[at] = b']';
-                Ok(())
-            })?)
-        };
+        let ends = (!run.ends.is_empty()).then(|| PyBytes::new(py, &run.ends));
         let opens = PyList::empty(py);
         for (id, line) in &run.opens {
             let pair = PyTuple::new(

@@ -12,7 +12,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any, Protocol
 
-from ..event import Row
+from ..event import Values
 
 PERCENTILES = (50, 90, 99)
 
@@ -49,8 +49,9 @@ class UsageStore(Protocol):
         store of a newer release (storage/migrations.py)."""
         ...
 
-    async def write(self, rows: list[Row]) -> None:
-        """Idempotent by event_id: the highest version of an event wins; of equal
+    async def write(self, rows: Sequence[Values]) -> None:
+        """Each row as its values in COLUMNS order (event.values makes them of a Row).
+        Idempotent by event_id: the highest version of an event wins; of equal
         versions, the row written last (a batch line run again after a refusal)."""
         ...
 

@@ -7,6 +7,7 @@ the seam: HTTP here, chdb in the tests (the same SQL on the current engine).
 from __future__ import annotations
 
 import base64
+from collections.abc import Sequence
 from typing import Protocol
 
 import aiohttp
@@ -14,7 +15,7 @@ import orjson
 
 from ...storage.clickhouse_migrations import SchemaUnreadable, migrate, recorded_version
 from ...storage.migrations import SchemaTooNew
-from ..event import Row
+from ..event import Values, as_row
 from . import clickhouse_sql as sql
 from .base import StoreError, UsageQuery, UsageRow, usage_row
 from .clickhouse_schema import MIGRATIONS, SCHEMA_TABLE
@@ -77,9 +78,9 @@ class ClickHouseStore:
         except SchemaUnreadable as exc:
             raise StoreError(f"clickhouse answered something unexpected: {exc}") from exc
 
-    async def write(self, rows: list[Row]) -> None:
+    async def write(self, rows: Sequence[Values]) -> None:
         if rows:
-            body = b"".join(orjson.dumps(r) + b"\n" for r in rows)
+            body = b"".join(orjson.dumps(as_row(v)) + b"\n" for v in rows)
             await self.t.execute(sql.insert(self.db), body)
 
     async def usage(self, q: UsageQuery) -> list[UsageRow]:

@@ -12,21 +12,19 @@ The schema is sqlite_schema.py's numbered migrations, run forward on open
 from __future__ import annotations
 
 import asyncio
-import operator
 import sqlite3
 import threading
+from collections.abc import Sequence
 from pathlib import Path
 
 from ...storage.migrations import SchemaTooNew
 from ...storage.sqlite_migrations import open_db
-from ..event import COLUMNS, Row
+from ..event import COLUMNS, Values
 from .base import PERCENTILES, StoreError, UsageQuery, UsageRow, usage_row
 from .sqlite_schema import MIGRATIONS
 
-# Positional parameters, each row's values taken in C (itemgetter): binding by name made
+# Positional parameters (the rows come as values in COLUMNS order): binding by name made
 # the sqlite3 module build and look up a key string per column per row (10 → 7 µs a row).
-_VALUES = operator.itemgetter(*COLUMNS)
-_OPTIONAL = {"batch_id": ""}  # columns added since: a row made before them reads as this
 _INSERT = (
     f"INSERT INTO usage_events ({', '.join(COLUMNS)}) "
     f"VALUES ({', '.join('?' for _ in COLUMNS)}) "
@@ -99,16 +97,11 @@ class SqliteStore:
     async def setup(self) -> None:
         await asyncio.to_thread(self._run, lambda db: None)
 
-    async def write(self, rows: list[Row]) -> None:
+    async def write(self, rows: Sequence[Values]) -> None:
         def insert(db: sqlite3.Connection) -> None:
             db.execute("BEGIN")
             try:
-                try:
-                    db.executemany(_INSERT, map(_VALUES, rows))
-                except KeyError:  # rows of an older release: the fast path missed a column
-                    db.execute("ROLLBACK")
-                    db.execute("BEGIN")
-                    db.executemany(_INSERT, (_VALUES({**_OPTIONAL, **r}) for r in rows))
+                db.executemany(_INSERT, rows)
             except BaseException:
                 db.execute("ROLLBACK")
                 raise
