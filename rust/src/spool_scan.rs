@@ -210,6 +210,7 @@ fn value_len(s: &[u8]) -> Option<usize> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use proptest::prelude::*;
 
     const COLUMNS: &[&str] = &["event_id", "version", "day", "ttft_ms", "batch_id"];
 
@@ -321,5 +322,41 @@ mod tests {
     fn other_columns_are_refused() {
         assert!(Shape::new(&["version", "event_id"], 1, 3).is_none());
         assert!(Shape::new(&["event_id"], 1, 3).is_none());
+    }
+
+    proptest! {
+        /// Any bytes: no panic, the run ends on a line start, never past `limit` ends,
+        /// and what it hands over adds up.
+        #[test]
+        fn any_bytes_scan_to_a_line_start(
+            lines in proptest::collection::vec(
+                prop_oneof![
+                    "[a-z]{1,3}".prop_map(|id| begin(&id)),
+                    "[a-z]{1,3}".prop_map(|id| end(&id)),
+                    proptest::collection::vec(proptest::num::u8::ANY, 0..40)
+                        .prop_map(|b| String::from_utf8_lossy(&b).into_owned()),
+                ],
+                0..30,
+            ),
+            cut in 0usize..4000,
+            start in 0usize..200,
+            limit in 0usize..20,
+        ) {
+            let mut data = lines.concat().into_bytes();
+            data.truncate(cut.min(data.len()));
+            let run = shape().scan(&data, start, limit);
+            let from = start.min(data.len());
+            prop_assert!(run.stop >= from && run.stop <= data.len());
+            prop_assert!(run.stop == from || data[run.stop - 1] == b'\n');
+            prop_assert!(run.rows <= limit);
+            prop_assert_eq!(run.rows, run.pops.len() + run.paired.len());
+            prop_assert!(run.opens.len() + run.paired.len() <= run.begins);
+            if run.rows > 0 {
+                let v: Result<Vec<Vec<serde_json::Value>>, _> = serde_json::from_slice(&run.ends);
+                let v = v.map_err(|e| proptest::test_runner::TestCaseError::fail(e.to_string()))?;
+                prop_assert_eq!(v.len(), run.rows);
+                prop_assert!(v.iter().all(|r| r.len() == COLUMNS.len()));
+            }
+        }
     }
 }
