@@ -116,8 +116,8 @@ class SeriesReader:
             skip = self.offset - self._buf_at
             if self._buf_seq == self.seq and 0 <= skip < self._buf_end:
                 # whole lines read last time and not taken yet: the file only grows
-                data, end = self._buf, self._buf_end
-                self.offset += self._lines(data, skip, end, rows, limit) - skip
+                self.offset += self._lines(self._buf, skip, self._buf_end, rows, limit) - skip
+                self._drop_taken()
                 continue
             try:
                 with open(segment_path(self.dir, self.token, self.seq), "rb") as f:
@@ -147,7 +147,14 @@ class SeriesReader:
                 continue
             self._buf, self._buf_seq, self._buf_at, self._buf_end = data, self.seq, self.offset, end
             self.offset += self._lines(data, 0, end, rows, limit)
+            self._drop_taken()
         return rows
+
+    def _drop_taken(self) -> None:
+        """Lets the chunk go once its whole lines are taken (a reader per series
+        would otherwise hold up to CHUNK between flushes)."""
+        if self.offset - self._buf_at >= self._buf_end:
+            self._buf, self._buf_end = b"", 0
 
     def _lines(self, data: bytes, pos: int, end: int, rows: list[Values], limit: int) -> int:
         """Reads the whole lines of `data[pos:end]` until `limit` rows: where it stopped.
