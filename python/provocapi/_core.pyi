@@ -448,7 +448,8 @@ class SpoolScanner:
         with escapes or non-ASCII, another version, other keys, nesting, whitespace,
         no newline yet), or `limit` ends: (stop, ends, pops, paired, opens, begins).
         stop: where the run ended (a line start); ends: the run's end lines as one
-        JSON array of arrays, each end's values in `columns` order, None if none; pops: ids of ends whose begin is not in the run;
-        paired: ids of begins ended in the run; opens: (id, line) of the begins still
-        open, in first-seen order, each with its last line; begins: begin lines read.
+        JSON array of arrays, each end's values in `columns` order, None if none;
+        pops: ids of ends whose begin is not in the run; paired: ids of begins ended
+        in the run; opens: (id, line) of the begins still open, in first-seen order,
+        each with its last line; begins: begin lines read.
         The values are not validated: decoding `ends` may still fail."""
