@@ -219,6 +219,20 @@ class Metrics:
     def gauge_add(self, series: int, delta: float) -> None: ...
     def observe(self, series: int, value: float) -> None:
         """Histogram: counts `value` in the first bucket whose bound is >= it."""
+    def count_observe(self, counter: int, histogram: int, value: float) -> None:
+        """`inc(counter)` and `observe(histogram, value)` in one call."""
+    def served(
+        self,
+        handles: tuple[int, int, int, int, int],
+        queue_s: float | None,
+        ttft_s: float | None,
+        prompt: int,
+        completion: int,
+    ) -> None:
+        """An answered call's series at once. `handles`: (queue seconds, TTFT, tokens
+        in, prompt tokens histogram, tokens out). `queue_s` and `ttft_s` are observed
+        when not None; `prompt` is added to tokens in and observed when not 0,
+        `completion` added to tokens out when not 0."""
     def value(self, series: int) -> float:
         """Counter or gauge value (gauges keep 6 decimal places)."""
     def render(self) -> str:

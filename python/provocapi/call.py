@@ -45,6 +45,7 @@ class Call:
     admission_hold: object = None  # admission's own record of the charge, for settle
     worker: str | None = None  # routing: the worker of the current attempt
     queue_ms: float = 0.0  # routing: time waiting for a worker
+    answered_s: float | None = None  # routing: an attempt answered; its TTFT (or end)
     ttft_s: float | None = None  # proxy: first bytes relayed
     finish_reason: str | None = None  # proxy
     relay: StreamRelay | None = None  # proxy: the open stream (usage's progress lines read it)

@@ -42,4 +42,4 @@ async def run(gw: Gateway, req: Request, call: Call) -> None:
         if admitted:
             gw.admission.settle(call)
         gw.usage.end(call)
-        gw.router.served(call.model_id, *served_tokens(call))
+        gw.router.served(call, *served_tokens(call))

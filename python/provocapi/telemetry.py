@@ -92,9 +92,7 @@ class Telemetry:
                     (("endpoint", endpoint), ("model", model)),
                 ),
             )
-        m = self.metrics
-        m.inc(hs[0])
-        m.observe(hs[1], seconds)
+        self.metrics.count_observe(hs[0], hs[1], seconds)
 
     def upstream_error(self, model: str, kind: str) -> None:
         self.metrics.inc(

@@ -95,12 +95,15 @@ class Router:
             return
         await self.health.run(self.all_pools, self._session)
 
-    async def dispatch(
+    def dispatch(
         self, call: Call, attempt: Attempt, keepalive: KeepAlive | None = None
-    ) -> None:
+    ) -> Awaitable[None]:
         """`keepalive`: asked for one now and then while the call waits for a pool to
-        wake (a streaming call's response); routing never writes to the client."""
-        model = call.model_id
+        wake (a streaming call's response); routing never writes to the client.
+
+        A plain function returning the awaitable: a model without a fallback (the usual
+        call) runs `_dispatch` without a coroutine layer of its own around it."""
+        model = call.res.model.id
         pool = self.pools[model]
         split = self.splits.get(model)
         if split is not None and random.random() * 100.0 < split[0]:
@@ -109,12 +112,27 @@ class Router:
                 self.metrics.inc("provocapi_split_routes_total", model=model)
         # An adapter lives on our workers only: such calls never leave for a provider.
         fallback = None if call.res.adapter else self.fallbacks.get(model)
+        if fallback is None:
+            return self._dispatch(pool, call, attempt, False, keepalive)
+        return self._spill(pool, fallback, call, attempt, keepalive)
+
+    async def _spill(
+        self,
+        pool: ModelPool,
+        fallback: ModelPool,
+        call: Call,
+        attempt: Attempt,
+        keepalive: KeepAlive | None,
+    ) -> None:
+        """The pool first; its own failures (or a retryable one) go to the fallback."""
         try:
-            await self._dispatch(pool, call, attempt, fallback is not None, keepalive)
+            await self._dispatch(pool, call, attempt, True, keepalive)
         except ApiError as err:
-            if fallback is None or not (err.retryable or err.code in FALLBACK_CODES):
+            if not (err.retryable or err.code in FALLBACK_CODES):
                 raise
-            self.metrics.inc("provocapi_fallbacks_total", model=model, reason=err.code or "-")
+            self.metrics.inc(
+                "provocapi_fallbacks_total", model=pool.model_id, reason=err.code or "-"
+            )
             await self._dispatch(fallback, call, attempt, False, keepalive)
 
     async def _dispatch(
@@ -131,10 +149,18 @@ class Router:
         tried = 0
         last: ApiError | None = None
         for n in range(cfg.max_attempts):
-            worker = await self._acquire(pool, call, adapter, prefix, tried, spill, keepalive)
-            if worker is None:  # every worker was tried
-                break
-            tried |= 1 << worker.index
+            got = pool.core.pick(adapter, prefix, tried)
+            if got.full or (got.none_ready and pool.wake is not None):
+                got = await self._wait_pick(
+                    pool, call, got, adapter, prefix, tried, spill, keepalive
+                )
+            index = got.index
+            if index is None:  # none ready
+                if tried:  # every worker was tried
+                    break
+                raise no_ready_worker(pool.model_id)
+            worker = self._take(pool, call, index, adapter, got)
+            tried |= 1 << index
             call.worker = worker.url
             try:
                 await attempt(worker)
@@ -151,7 +177,9 @@ class Router:
                 raise
             else:
                 self.health.succeeded(worker)
-                self._observe(call)
+                # what `served` observes as the TTFT: the first byte's, else the answer's end
+                ttft = call.ttft_s
+                call.answered_s = ttft if ttft is not None else time.perf_counter() - call.started
                 return
             finally:
                 pool.release(worker)
@@ -162,17 +190,18 @@ class Router:
             raise last
         raise no_ready_worker(pool.model_id)
 
-    async def _acquire(
+    async def _wait_pick(
         self,
         pool: ModelPool,
         call: Call,
+        got: RoutePick,
         adapter: int,
         prefix: int,
         tried: int,
         spill: bool,
         keepalive: KeepAlive | None,
-    ) -> Worker | None:
-        got = pool.core.pick(adapter, prefix, tried)
+    ) -> RoutePick:
+        """The pick found the pool asleep or full: wake it, wait, or spill."""
         if got.none_ready and pool.wake is not None:
             self.waker.trigger(pool.model_id, pool.wake, self.cfg, self._session)
             if not spill:  # with a fallback provider the call leaves now; the wake goes on
@@ -181,11 +210,12 @@ class Router:
             raise POOL_SATURATED.build(model=pool.model_id)
         if got.full:
             got = await self._wait(pool, call, adapter, prefix, tried)
-        index = got.index
-        if index is None:  # none ready
-            if tried:
-                return None
-            raise no_ready_worker(pool.model_id)
+        return got
+
+    def _take(
+        self, pool: ModelPool, call: Call, index: int, adapter: int, got: RoutePick
+    ) -> Worker:
+        """Books the picked worker's unit to this process."""
         if adapter:
             self.metrics.inc(
                 "provocapi_adapter_routes_total",
@@ -260,21 +290,12 @@ class Router:
     def _refuse(self, pool: ModelPool, reason: str) -> None:
         self.metrics.inc("provocapi_queue_rejections_total", model=pool.model_id, reason=reason)
 
-    def _observe(self, call: Call) -> None:
-        queue, ttft_h, _, _, _ = self.metrics.answered(call.model_id)
-        m = self.metrics.m
-        if call.queue_ms == 0.0:
-            m.observe(queue, 0.0)
-        ttft = call.ttft_s
-        m.observe(ttft_h, ttft if ttft is not None else call.elapsed_s())
-
-    def served(self, model_id: str, prompt: int, completion: int) -> None:
-        """The tokens a call served, as its usage row records them (the pipeline passes
-        usage's own count, so metrics and usage agree)."""
-        _, _, tokens_in, prompt_h, tokens_out = self.metrics.answered(model_id)
-        m = self.metrics.m
-        if prompt:
-            m.inc(tokens_in, prompt)
-            m.observe(prompt_h, prompt)
-        if completion:
-            m.inc(tokens_out, completion)
+    def served(self, call: Call, prompt: int, completion: int) -> None:
+        """An answered call's queue and TTFT (`answered_s`, set when an attempt answered)
+        and the tokens it served, as its usage row records them (the pipeline passes
+        usage's own count, so metrics and usage agree): one core call."""
+        answered = call.answered_s
+        queue = 0.0 if answered is not None and call.queue_ms == 0.0 else None
+        self.metrics.m.served(
+            self.metrics.answered(call.res.model.id), queue, answered, prompt, completion
+        )

@@ -188,6 +188,38 @@ impl PyMetrics {
             .map_err(metrics_err)
     }
 
+    fn count_observe(&self, counter: i64, histogram: i64, value: f64) -> PyResult<()> {
+        self.inner
+            .count_observe(
+                index(counter, "series")?,
+                index(histogram, "series")?,
+                value,
+            )
+            .map_err(metrics_err)
+    }
+
+    #[pyo3(signature = (handles, queue_s, ttft_s, prompt, completion))]
+    fn served(
+        &self,
+        handles: (i64, i64, i64, i64, i64),
+        queue_s: Option<f64>,
+        ttft_s: Option<f64>,
+        prompt: i64,
+        completion: i64,
+    ) -> PyResult<()> {
+        let (a, b, c, d, e) = handles;
+        let handles = [
+            index(a, "series")?,
+            index(b, "series")?,
+            index(c, "series")?,
+            index(d, "series")?,
+            index(e, "series")?,
+        ];
+        self.inner
+            .served(handles, queue_s, ttft_s, prompt, completion)
+            .map_err(metrics_err)
+    }
+
     fn value(&self, series: i64) -> PyResult<f64> {
         self.inner
             .value(index(series, "series")?)

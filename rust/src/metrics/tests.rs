@@ -233,3 +233,39 @@ fn show_only_hides_the_series_of_removed_label_values() {
     assert!(m.render().unwrap().contains("reqs_total{model=\"gone\"} 4"));
     assert!(invalid(m.show_only("bad label", None)));
 }
+
+#[test]
+fn folded_updates_match_the_single_ones() {
+    let p = TempPath::new("m-folded");
+    let m = metrics(&p);
+    m.describe("n_total", "counter", "N.", None).unwrap();
+    m.describe("lat", "histogram", "Latency.", Some(&[0.1, 1.0]))
+        .unwrap();
+    let (c, h) = (
+        m.series("n_total", &[]).unwrap(),
+        m.series("lat", &[]).unwrap(),
+    );
+    m.count_observe(c, h, 0.5).unwrap();
+    assert_eq!(m.value(c).unwrap(), 1.0);
+    assert!(m.render().unwrap().contains("lat_bucket{le=\"1\"} 1\n"));
+    // the counter is not a histogram: refused, as `observe` refuses it
+    assert!(invalid(m.count_observe(c, c, 0.5)));
+
+    let tin = m.series("n_total", &[("dir", "in")]).unwrap();
+    let tout = m.series("n_total", &[("dir", "out")]).unwrap();
+    let ph = m.series("lat", &[("of", "prompt")]).unwrap();
+    let q = m.series("lat", &[("of", "queue")]).unwrap();
+    m.served([q, h, tin, ph, tout], None, Some(0.05), 12, 0)
+        .unwrap();
+    assert_eq!(m.value(tin).unwrap(), 12.0);
+    assert_eq!(m.value(tout).unwrap(), 0.0);
+    let text = m.render().unwrap();
+    assert!(text.contains("lat_count{of=\"prompt\"} 1\n"));
+    assert!(text.contains("lat_count{of=\"queue\"} 0\n")); // not given: not observed
+    assert!(text.contains("lat_bucket{le=\"0.1\"} 1\n"));
+    m.served([q, h, tin, ph, tout], Some(0.0), None, 0, 7)
+        .unwrap();
+    assert_eq!(m.value(tout).unwrap(), 7.0);
+    assert!(m.render().unwrap().contains("lat_count{of=\"queue\"} 1\n"));
+    assert!(invalid(m.served([q, h, tin, ph, tout], None, None, -1, 0)));
+}
