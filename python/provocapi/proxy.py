@@ -75,7 +75,8 @@ async def attempt(gw: Gateway, reply: Reply, call: Call, worker: Worker) -> None
     plan = call.plan
     timeout = call.res.model.request_timeout_s or gw.cfg.server.request_timeout_s
     # the whole call, waits included, ends within the hard cap
-    timeout = max(0.001, min(timeout, gw.cfg.routing.hard_cap_s - call.elapsed_s()))
+    elapsed = time.perf_counter() - call.started
+    timeout = max(0.001, min(timeout, gw.cfg.routing.hard_cap_s - elapsed))
     body = plan.body if worker.model is None else _with_model(plan.body, worker.model)
     resp: Response | None = None
     try:

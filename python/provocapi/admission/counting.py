@@ -209,10 +209,11 @@ class Counter:
 
     def gather(self, call: Call) -> Prompt:
         req = call.request
-        tok = self.tokenizers.get(call.model_id)
+        model_id = call.res.model.id
+        tok = self.tokenizers.get(model_id)
         if call.kind == "chat":
             tools = req.tools if isinstance(req.tools, list) else None
-            family = self.families.get(call.model_id)
+            family = self.families.get(model_id)
             if tok is None or family is None:
                 family = None
             texts = tool_texts(tools, family or "") if tools else []

@@ -105,7 +105,8 @@ class Gate:
 
     def _count(self, call: Call, prompt: Prompt) -> int:
         """The prompt's tokens, refused (400) when the model cannot take them."""
-        out = _per_choice(call)  # the context holds the prompt and one choice
+        # the context holds the prompt and one choice
+        out = 0 if call.kind == "embedding" else int(call.plan.max_tokens)
         call.max_output_tokens = out * _sequences(call)  # the budget pays for all of them
         model = call.res.model
         # the model's default max_tokens (the client gave none) yields to the prompt, as on
@@ -145,7 +146,7 @@ class Gate:
             # a batch line never draws on the online limits: the runner holds it to the
             # tier's batch_tpm instead (batch/priority.py); the context guard above still ran
             return []
-        limits = self.limits.get(call.key, call.model_id)
+        limits = self.limits.get(call.key, call.res.model.id)
         if limits is None:
             return []
         cost = prompt + out
@@ -198,10 +199,6 @@ class Gate:
         limits.buckets.refund(unused)
         if mode == "global" and self.leases is not None:
             self.leases.give_back(limits, unused)  # leased already: reuse it here
-
-
-def _per_choice(call: Call) -> int:
-    return 0 if call.kind == "embedding" else int(call.plan.max_tokens)
 
 
 def _sequences(call: Call) -> int:

@@ -175,7 +175,7 @@ def finish_row(call: Call, row: Row) -> Row:
     row["completion_tokens"] = completion
     row["queue_ms"] = round(call.queue_ms, 3)
     row["ttft_ms"] = None if ttft is None else round(ttft * 1000, 3)
-    row["latency_ms"] = round(call.elapsed_s() * 1000, 3)
+    row["latency_ms"] = round((time.perf_counter() - call.started) * 1000, 3)
     return row
 
 
