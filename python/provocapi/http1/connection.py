@@ -64,7 +64,7 @@ class Response:
         self._raw: list[tuple[bytes, bytes]] = []
         self._headers: dict[str, str] | None = None
         self._chunks: list[bytes] = []
-        self._buffered = 0  # bytes in _chunks, counted while the body is streamed
+        self._buffered = 0  # bytes in _chunks (read while the body is streamed)
         self._streaming = False  # read by iter_any: bounded by STREAM_HIGH_WATER
         self._done = False
         self._error: BaseException | None = None
@@ -193,14 +193,31 @@ class Connection(asyncio.Protocol):
         self.transport = transport  # type: ignore[assignment]
 
     def data_received(self, data: bytes) -> None:
-        if self.resp is None:  # bytes nobody asked for: the connection is unusable
+        resp = self.resp
+        if resp is None:  # bytes nobody asked for: the connection is unusable
             self.close()
             return
         self._got_bytes = True
+        chunks = resp._chunks
+        had = len(chunks)
         try:
             self.parser.feed_data(data)
         except httptools.HttpParserError as exc:
             self._abort(BadHttp(f"the worker's answer is not valid HTTP ({exc})"))
+            return
+        if len(chunks) != had:
+            # body came (a streamed answer: dozens of chunks per read): the high water
+            # looked at and the reader woken once per read, not once per chunk
+            transport = self.transport
+            if (
+                resp._streaming
+                and resp._buffered > STREAM_HIGH_WATER
+                and transport
+                and not self._paused
+            ):
+                self._paused = True
+                transport.pause_reading()
+            resp._wake()
 
     def connection_lost(self, exc: Exception | None) -> None:
         self.closed = True
@@ -232,16 +249,12 @@ class Connection(asyncio.Protocol):
             fut.set_result(resp)
 
     def on_body(self, body: bytes) -> None:
+        # only kept: data_received looks at the high water and wakes the reader after
+        # the read's last chunk (counted streamed or not: iter_any zeroes it as it starts)
         resp = self.resp
         if resp is not None:
             resp._chunks.append(body)
-            if resp._streaming:
-                resp._buffered += len(body)
-                transport = self.transport
-                if resp._buffered > STREAM_HIGH_WATER and transport and not self._paused:
-                    self._paused = True
-                    transport.pause_reading()
-            resp._wake()
+            resp._buffered += len(body)
 
     def on_message_complete(self) -> None:
         resp = self.resp
