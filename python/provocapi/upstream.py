@@ -68,16 +68,23 @@ class Upstream:
         own) is logged with its traceback and answered as the worker's failure."""
         try:
             return await self.client.post(url, body, timeout_s, headers)
-        except (TimeoutError, UpstreamTimeout):
-            raise upstream_timeout() from None
-        except (UpstreamClosed, BadHttp) as exc:
-            raise bad_gateway(f"the worker failed before answering ({exc})") from None
-        except OSError as exc:
-            raise NO_HEALTHY_WORKER.build(what=f"this model ({exc.strerror or exc})") from None
         except Exception as exc:
-            where = urlsplit(url)  # the host alone: a URL may carry credentials
-            log.exception("a request to %s:%s failed unexpectedly", where.hostname, where.port)
-            raise bad_gateway(f"the worker could not be reached ({type(exc).__name__})") from None
+            raise post_failed(url, exc) from None
+
+
+def post_failed(url: str, exc: Exception) -> ApiError:
+    """The ApiError of a failed `Client.post` (called in its except clause: an unexpected
+    failure is logged with its traceback). The proxy awaits the client itself with this:
+    one coroutine fewer per call than through `Upstream.post`."""
+    if isinstance(exc, (TimeoutError, UpstreamTimeout)):
+        return upstream_timeout()
+    if isinstance(exc, (UpstreamClosed, BadHttp)):
+        return bad_gateway(f"the worker failed before answering ({exc})")
+    if isinstance(exc, OSError):
+        return NO_HEALTHY_WORKER.build(what=f"this model ({exc.strerror or exc})")
+    where = urlsplit(url)  # the host alone: a URL may carry credentials
+    log.exception("a request to %s:%s failed unexpectedly", where.hostname, where.port)
+    return bad_gateway(f"the worker could not be reached ({type(exc).__name__})")
 
 
 def upstream_timeout() -> ApiError:
