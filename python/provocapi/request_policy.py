@@ -82,6 +82,12 @@ _CHAT_EXTRAS = (
 _CHAT_UNUSUAL_GET = attrgetter(*CHAT_UNSUPPORTED, *_CHAT_EXTRAS)
 _COMPLETION_DROP = {f: UNSET for f in DROPPED if f in CompletionRequest.__struct_fields__}
 _MAX_COMPLETION_UPSTREAM = "max_completion_tokens" in trt.CHAT_COMPLETION_FIELDS
+# the name the worker reads the completion limit under, and the other (sent unset)
+_LIMIT_FIELD, _UNSENT_LIMIT_FIELD = (
+    ("max_completion_tokens", "max_tokens")
+    if _MAX_COMPLETION_UPSTREAM
+    else ("max_tokens", "max_completion_tokens")
+)
 
 
 @dataclass(slots=True)
@@ -214,9 +220,9 @@ def _sampling(req: ChatRequest | CompletionRequest, res: Resolved) -> dict[str, 
 
 
 def _max_tokens(value: Any, name: str, res: Resolved) -> int:
-    cap = res.model.max_output_tokens
-    if not given(value):
+    if value is UNSET or value is None:  # not given(value), inlined
         return res.model.default_max_tokens
+    cap = res.model.max_output_tokens
     if value < 1:
         raise invalid(f"Invalid '{name}': must be at least 1.", param=name)
     if value > cap:
@@ -324,9 +330,7 @@ TEXT_ONLY = ["text"]  # `modalities`' default on OpenAI: what every worker answe
 
 def _max_fields(max_tokens: int) -> dict[str, Any]:
     """The completion limit under the name the worker's protocol reads (the other unset)."""
-    if _MAX_COMPLETION_UPSTREAM:
-        return {"max_tokens": UNSET, "max_completion_tokens": max_tokens}
-    return {"max_tokens": max_tokens, "max_completion_tokens": UNSET}
+    return {_LIMIT_FIELD: max_tokens, _UNSENT_LIMIT_FIELD: UNSET}
 
 
 def plan_chat(req: ChatRequest, res: Resolved) -> GenerationPlan:
@@ -340,14 +344,16 @@ def plan_chat(req: ChatRequest, res: Resolved) -> GenerationPlan:
     pinned = _sampling(req, res)
     if usual and res.model.family != "mistral":
         # the usual request: what the checks below would find for UNSET, without them
-        max_tokens = _max_tokens(req.max_tokens, "max_tokens", res)
+        asked = req.max_tokens
+        max_tokens = _max_tokens(asked, "max_tokens", res)
         stream = bool(req.stream)
         _developer_as_system(req.messages)
         upstream = msgspec.structs.replace(
             req,
             model=res.model.served_name,
             stream_options={"include_usage": True} if stream else UNSET,
-            **_max_fields(max_tokens),
+            # _max_fields, inlined
+            **{_LIMIT_FIELD: max_tokens, _UNSENT_LIMIT_FIELD: UNSET},
             **pinned,
         )
         return GenerationPlan(
@@ -358,7 +364,7 @@ def plan_chat(req: ChatRequest, res: Resolved) -> GenerationPlan:
             None,
             None,
             max_tokens,
-            default_max_tokens=not given(req.max_tokens),
+            default_max_tokens=asked is UNSET or asked is None,  # not given(...), inlined
         )
     default = not given(req.max_completion_tokens) and not given(req.max_tokens)
     if given(req.max_completion_tokens):

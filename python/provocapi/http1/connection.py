@@ -217,7 +217,8 @@ class Connection(asyncio.Protocol):
             ):
                 self._paused = True
                 transport.pause_reading()
-            resp._wake()
+            if not resp._done:  # else on_message_complete woke it
+                resp._wake()
 
     def connection_lost(self, exc: Exception | None) -> None:
         self.closed = True
@@ -281,8 +282,8 @@ class Connection(asyncio.Protocol):
         this write, and uvloop raises RuntimeError on a write to a closed transport
         (asyncio drops the bytes without a word and the request would wait for its
         deadline)."""
-        transport = self._open_transport()
-        if transport is None:
+        transport = self.transport  # _open_transport, inlined
+        if self.closed or transport is None or transport.is_closing():
             self.close()
             raise UpstreamClosed("the connection closed before the request was sent", False, False)
         loop = self.loop

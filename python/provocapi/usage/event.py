@@ -111,11 +111,13 @@ def utc_day(epoch_s: float) -> str:
 def begin_row(call: Call, event_id: str) -> Row:
     """What is known when the call reaches admission; stored as-is only if it never ends."""
     adapter = call.res.adapter
+    wall = call.started_wall
+    memo = _day_memo  # utc_day's, looked at here: the day changes once a day
     return {
         "event_id": event_id,
         "version": BEGIN,
-        "day": utc_day(call.started_wall),
-        "started_ms": int(call.started_wall * 1000),
+        "day": memo[1] if memo[0] == int(wall // 86400) else utc_day(wall),
+        "started_ms": int(wall * 1000),
         "request_id": call.request_id,
         "tenant": call.key.tenant,
         "key_id": call.key.id,
@@ -138,6 +140,7 @@ def begin_row(call: Call, event_id: str) -> Row:
 
 
 def outcome(status: int, error_code: str | None) -> str:
+    # (finish_row has it inline)
     if 200 <= status < 300 and not error_code:
         return "completed"
     return "error"
@@ -169,7 +172,7 @@ def finish_row(call: Call, row: Row) -> Row:
     row["version"] = END
     row["worker"] = call.worker or ""
     row["status"] = status
-    row["outcome"] = outcome(status, error_code)
+    row["outcome"] = "completed" if 200 <= status < 300 and not error_code else "error"
     row["error_code"] = error_code or ""
     row["prompt_tokens"] = prompt
     row["completion_tokens"] = completion
