@@ -7,11 +7,14 @@ Handlers decode and resolve, build a `Call`, and hand it here. The call's outcom
 
 from __future__ import annotations
 
+from functools import partial
+
 from .asgi import CLIENT_CLOSED, Request
 from .call import Call
+from .disconnect import DisconnectGuard
 from .errors import ApiError
 from .gateway import Gateway
-from .proxy import forward
+from .proxy import attempt
 from .usage.event import served_tokens
 
 
@@ -22,7 +25,19 @@ async def run(gw: Gateway, req: Request, call: Call) -> None:
     try:
         req.extra_headers.extend(await gw.admission.admit_async(call))
         admitted = True
-        await forward(gw, req, call)
+        # Routing picks workers (and may retry) under a disconnect guard. An error after
+        # the keep-alives of a waking pool opened the stream goes up like any other: the
+        # reply renders it as the stream's error event.
+        reply = req.reply
+        guard = DisconnectGuard(req.receive, task=req.task)
+        try:
+            with guard:
+                # a streaming call waiting for a pool to wake keeps its client reading
+                keepalive = reply if call.stream else None
+                await gw.router.dispatch(call, partial(attempt, gw, reply, call), keepalive)
+        finally:
+            if guard.gone:
+                reply.client_gone = True
     except ApiError as err:
         call.status = err.status
         call.error_code = err.code

@@ -20,9 +20,8 @@ import orjson
 
 from . import _core, ids
 from .admission.counting import answer_text
-from .asgi import ClientGone, Reply, Request
+from .asgi import ClientGone, Reply
 from .call import Call
-from .disconnect import DisconnectGuard
 from .embedding_answer import answer as embedding_answer
 from .error_catalog import NO_HEALTHY_WORKER
 from .errors import ApiError
@@ -47,23 +46,6 @@ def routed_headers(call: Call) -> list[tuple[bytes, bytes]]:
         (b"x-provocapi-worker", call.worker.encode()),
         (b"x-provocapi-queue-ms", str(round(call.queue_ms)).encode()),
     ]
-
-
-async def forward(gw: Gateway, req: Request, call: Call) -> None:
-    """Route the call (routing picks workers and may retry) with a disconnect guard.
-
-    An error after the keep-alives of a waking pool opened the stream goes up like any
-    other: the reply renders it as the stream's error event."""
-    guard = DisconnectGuard(req.receive, task=req.task)
-    reply = req.reply
-    # a streaming call waiting for a pool to wake keeps its client reading
-    keepalive = reply if call.stream else None
-    try:
-        with guard:
-            await gw.router.dispatch(call, lambda w: attempt(gw, reply, call, w), keepalive)
-    finally:
-        if guard.gone:
-            reply.client_gone = True
 
 
 def _count_completion(gw: Gateway, call: Call, text: str) -> None:
