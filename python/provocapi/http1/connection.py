@@ -1,7 +1,8 @@
 """One keep-alive HTTP/1.1 connection to a worker, and the response read on it.
 
 An asyncio Protocol with httptools (llhttp) parsing the answer: a request is a
-single `transport.write`, the answer's body arrives de-chunked in `on_body`.
+single `transport.write`, the answer's body arrives de-chunked (httptools appends
+its chunks to a list, handed to the response once per read).
 Nothing is built per request beyond the response record; the body stays as the
 list of bytes the socket gave until someone asks for it.
 
@@ -18,6 +19,7 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import AsyncIterator, Callable
+from typing import NamedTuple
 
 import httptools
 
@@ -64,7 +66,7 @@ class Response:
         self._raw: list[tuple[bytes, bytes]] = []
         self._headers: dict[str, str] | None = None
         self._chunks: list[bytes] = []
-        self._buffered = 0  # bytes in _chunks (read while the body is streamed)
+        self._buffered = 0  # bytes in _chunks, counted while the body is streamed
         self._streaming = False  # read by iter_any: bounded by STREAM_HIGH_WATER
         self._done = False
         self._error: BaseException | None = None
@@ -166,6 +168,15 @@ class Response:
             conn.close()
 
 
+class _Callbacks(NamedTuple):
+    """What httptools calls while it parses an answer (looked up once, by name)."""
+
+    on_header: Callable[[bytes, bytes], None]
+    on_headers_complete: Callable[[], None]
+    on_body: Callable[[bytes], None]
+    on_message_complete: Callable[[], None]
+
+
 class Connection(asyncio.Protocol):
     """One socket; at most one request in flight on it."""
 
@@ -174,7 +185,14 @@ class Connection(asyncio.Protocol):
         # running loop costs a getpid() system call each time on CPython 3.11
         self.loop = asyncio.get_running_loop()
         self.transport: asyncio.Transport | None = None
-        self.parser = httptools.HttpResponseParser(self)
+        # httptools looks its callbacks up once, here: the body's chunks go straight into
+        # a list (a C call per chunk, where a streamed answer has one per token) and
+        # data_received hands them to the response once per read
+        self._got: list[bytes] = []
+        self.parser = httptools.HttpResponseParser(
+            _Callbacks(self.on_header, self.on_headers_complete, self._got.append,
+                       self.on_message_complete)
+        )  # fmt: skip
         self.resp: Response | None = None
         self.headers_ready: asyncio.Future[Response] | None = None
         self.closed = False
@@ -198,25 +216,26 @@ class Connection(asyncio.Protocol):
             self.close()
             return
         self._got_bytes = True
-        chunks = resp._chunks
-        had = len(chunks)
+        got = self._got
         try:
             self.parser.feed_data(data)
         except httptools.HttpParserError as exc:
+            if got:  # the chunks before the error are the reader's, as they were
+                resp._chunks.extend(got)
+                got.clear()
             self._abort(BadHttp(f"the worker's answer is not valid HTTP ({exc})"))
             return
-        if len(chunks) != had:
-            # body came (a streamed answer: dozens of chunks per read): the high water
-            # looked at and the reader woken once per read, not once per chunk
-            transport = self.transport
-            if (
-                resp._streaming
-                and resp._buffered > STREAM_HIGH_WATER
-                and transport
-                and not self._paused
-            ):
-                self._paused = True
-                transport.pause_reading()
+        if got:
+            # body came (a streamed answer: dozens of chunks per read): handed over, the
+            # high water looked at and the reader woken once per read, not once per chunk
+            if resp._streaming:
+                resp._buffered += sum(map(len, got))
+                transport = self.transport
+                if resp._buffered > STREAM_HIGH_WATER and transport and not self._paused:
+                    self._paused = True
+                    transport.pause_reading()
+            resp._chunks.extend(got)
+            got.clear()
             if not resp._done:  # else on_message_complete woke it
                 resp._wake()
 
@@ -248,14 +267,6 @@ class Connection(asyncio.Protocol):
         fut = self.headers_ready
         if fut is not None and not fut.done():
             fut.set_result(resp)
-
-    def on_body(self, body: bytes) -> None:
-        # only kept: data_received looks at the high water and wakes the reader after
-        # the read's last chunk (counted streamed or not: iter_any zeroes it as it starts)
-        resp = self.resp
-        if resp is not None:
-            resp._chunks.append(body)
-            resp._buffered += len(body)
 
     def on_message_complete(self) -> None:
         resp = self.resp
