@@ -154,7 +154,9 @@ class Gate:
         if self.leases is not None and not self.leases.up():
             buckets, mode = self.leases.fallback(limits), "fallback"
         v = buckets.admit(1, cost)
-        refused, never, wait_ns, used, headers = v.refused, v.never, v.wait_ns, v.used, v.headers
+        # the verdict's other fields are read only for a refusal (each a core getter)
+        refused, headers = v.refused, v.headers
+        lease_refusal: tuple[int, int] | None = None  # (wait_ns, used) of a lease refusal
         if refused is None and mode == "local" and self.leases is not None:
             mode = "global"
             try:
@@ -162,16 +164,17 @@ class Gate:
             except RedisDown:
                 buckets, mode = self.leases.fallback(limits), "fallback"
                 v = buckets.admit(1, cost)
-                refused, never, wait_ns, used = v.refused, v.never, v.wait_ns, v.used
-                headers = v.headers
+                refused, headers = v.refused, v.headers
             else:
                 if refused is not None:
                     buckets.refund(cost)  # the machine's own bucket keeps only the request
-                    used = buckets.limits[refused][0]
+                    lease_refusal = (wait_ns, buckets.limits[refused][0])
         if refused is None:
             call.reserved_tokens = cost
             call.admission_hold = Charged(limits, mode)
             return headers
+        never = v.never
+        wait_ns, used = lease_refusal if lease_refusal is not None else (v.wait_ns, v.used)
         scope, unit = limits.names[refused]
         self.telemetry.admission_refused(scope.split(" ", 1)[0], unit)
         asked = 1 if unit == "requests" else cost
