@@ -7,7 +7,9 @@ generating tokens nobody will read.
 
 The watcher starts only after `WATCH_AFTER_S`: most answers are done by then,
 and a watcher task per request costs more than the rest of the gateway's
-bookkeeping. A client that leaves is still noticed well within a second.
+bookkeeping. A client that leaves is still noticed well within a second. The
+moment to start is an entry in the loop's alarms (alarms.py), not a loop timer
+of the guard's own.
 """
 
 from __future__ import annotations
@@ -15,13 +17,14 @@ from __future__ import annotations
 import asyncio
 from types import TracebackType
 
+from . import alarms
 from .asgi import Receive
 
 WATCH_AFTER_S = 0.2
 
 
 class DisconnectGuard:
-    __slots__ = ("_closed", "_receive", "_task", "_timer", "_watcher", "gone")
+    __slots__ = ("_closed", "_loop", "_receive", "_task", "_waiting", "_watcher", "gone")
 
     def __init__(
         self,
@@ -36,11 +39,14 @@ class DisconnectGuard:
         self._receive = receive
         self._task = task = task or asyncio.current_task()
         loop = task.get_loop() if task is not None else asyncio.get_running_loop()
+        self._loop = loop
         self._watcher: asyncio.Future[object] | None = None
-        self._timer: asyncio.TimerHandle | None = loop.call_later(watch_after_s, self._watch)
+        self._waiting = True  # for the moment to watch
+        alarms.start(loop, self, loop.time() + watch_after_s)
 
-    def _watch(self) -> None:
-        self._timer = None
+    def alarm(self) -> None:
+        """Time to watch the client (alarms.py)."""
+        self._waiting = False
         if self._closed:
             return
         watcher: asyncio.Future[object] = asyncio.ensure_future(self._receive())
@@ -65,8 +71,9 @@ class DisconnectGuard:
         tb: TracebackType | None,
     ) -> bool:
         self._closed = True
-        if self._timer is not None:
-            self._timer.cancel()
+        if self._waiting:
+            self._waiting = False
+            alarms.stop(self._loop, self)
         if self._watcher is not None:
             self._watcher.remove_done_callback(self._on_message)
             self._watcher.cancel()

@@ -23,6 +23,8 @@ from typing import NamedTuple
 
 import httptools
 
+from .. import alarms
+
 # headers that delimit the body; without either it ends when the connection does
 _BODY_FRAMING = frozenset({b"content-length", b"transfer-encoding"})
 # A streamed body's bytes not yet taken by its reader, past which the socket is read no
@@ -203,7 +205,7 @@ class Connection(asyncio.Protocol):
         self._sent = False  # the current request was handed to the socket
         self._keep_alive = False
         self._paused = False  # reading paused: a streamed body's reader is behind
-        self._timer: asyncio.TimerHandle | None = None
+        self._deadline = False  # the current request's deadline is set (alarms.py)
 
     # asyncio.Protocol
 
@@ -301,7 +303,8 @@ class Connection(asyncio.Protocol):
         self.resp = Response(self)
         self._got_bytes = self._sent = self._keep_alive = False
         self.headers_ready = loop.create_future()
-        self._timer = loop.call_at(deadline, self._timed_out)
+        alarms.start(loop, self, deadline)  # no loop timer of its own (alarms.py)
+        self._deadline = True
         held = _held.get(loop)
         if held is None:  # the turn's first request: now (module doc)
             _held[loop] = []
@@ -327,14 +330,15 @@ class Connection(asyncio.Protocol):
             transport.write(data)
             self._sent = True
 
-    def _timed_out(self) -> None:
-        self._timer = None
+    def alarm(self) -> None:
+        """The request's deadline passed (alarms.py)."""
+        self._deadline = False
         self._abort(UpstreamTimeout())
 
     def _stop_timer(self) -> None:
-        if self._timer is not None:
-            self._timer.cancel()
-            self._timer = None
+        if self._deadline:
+            self._deadline = False
+            alarms.stop(self.loop, self)
 
     def finished(self) -> None:
         """The answer was read to its end: back to the pool if the worker keeps it open."""
