@@ -102,21 +102,32 @@ def chat_scope(headers: list[tuple[bytes, bytes]]) -> dict[str, Any]:
     }
 
 
-async def drive(app: App, body: bytes, key: str, total: int, concurrency: int) -> dict[str, int]:
+async def drive(
+    app: App, body: bytes, key: str, total: int, concurrency: int, unique: bool = False
+) -> dict[str, int]:
+    """`unique`: the body's floor.UNIQUE_MARK becomes a number of its own per request."""
     headers = chat_headers(body, key)
+    head, _, tail = body.partition(floor.UNIQUE_MARK.encode())
     counts = {"ok": 0, "failed": 0, "body_messages": 0}
     left = total
+    serial = 0
 
     async def one() -> None:
+        nonlocal serial
         answered = asyncio.Event()
         delivered = False
         status = 0
+        sent, sent_headers = body, headers
+        if unique:  # every prompt new: no count or cache can be reused
+            serial += 1
+            sent = b"%s%d%s" % (head, serial, tail)
+            sent_headers = chat_headers(sent, key)
 
         async def receive() -> Message:
             nonlocal delivered
             if not delivered:
                 delivered = True
-                return {"type": "http.request", "body": body, "more_body": False}
+                return {"type": "http.request", "body": sent, "more_body": False}
             await answered.wait()
             return {"type": "http.disconnect"}
 
@@ -129,7 +140,7 @@ async def drive(app: App, body: bytes, key: str, total: int, concurrency: int) -
                 if not msg.get("more_body", False):
                     answered.set()
 
-        await app(chat_scope(headers), receive, send)
+        await app(chat_scope(sent_headers), receive, send)
         answered.set()
         counts["ok" if status == 200 else "failed"] += 1
 
@@ -236,20 +247,21 @@ async def find_stalls(app: App, body: bytes, key: str, args: argparse.Namespace)
 
 async def main_async(args: argparse.Namespace, upstream: str, work: Path) -> None:
     app, key = build_app(args.target, upstream, work, args.flusher)
-    body = json.dumps(floor.body(args.stream)).encode()
+    body = json.dumps(floor.body(args.stream, args.unique_prompts)).encode()
+    unique = args.unique_prompts
     shutdown = await lifespan(app)
     try:
-        warm = await drive(app, body, key, min(500, args.requests), args.concurrency)
+        warm = await drive(app, body, key, min(500, args.requests), args.concurrency, unique)
         if warm["failed"]:
             raise SystemExit(f"warm-up: {warm['failed']} requests failed")
         cpu0, t0 = time.process_time(), time.perf_counter()
-        counts = await drive(app, body, key, args.requests, args.concurrency)
+        counts = await drive(app, body, key, args.requests, args.concurrency, unique)
         cpu, wall = time.process_time() - cpu0, time.perf_counter() - t0
         n = counts["ok"] + counts["failed"]
         print(
             f"==> {args.target}, {'streaming' if args.stream else 'non-streaming'}, "
             f"{n} requests at concurrency {args.concurrency}, in-process (no Granian):\n"
-            f"    {cpu / n * 1e6:.0f} µs CPU per request (this process: app + upstream client), "
+            f"    {cpu / n * 1e6:.1f} µs CPU per request (this process: app + upstream client), "
             f"{n / wall:.0f} req/s, {counts['failed']} failed, "
             f"{counts['body_messages'] / n:.1f} body messages per response"
         )
@@ -259,7 +271,7 @@ async def main_async(args: argparse.Namespace, upstream: str, work: Path) -> Non
         # CPU time, not wall time: other work on a shared machine must not show up as ours
         prof = cProfile.Profile(time.process_time)
         prof.enable()
-        await drive(app, body, key, args.requests, args.concurrency)
+        await drive(app, body, key, args.requests, args.concurrency, unique)
         prof.disable()
     finally:
         await shutdown()
@@ -275,6 +287,11 @@ def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--target", choices=("provocapi", "baseline"), default="provocapi")
     ap.add_argument("--stream", action="store_true", help='"stream": true bodies')
+    ap.add_argument(
+        "--unique-prompts",
+        action="store_true",
+        help="a different prompt each request (bench/floor.py's), so no count is cached",
+    )
     ap.add_argument("--requests", type=int, default=5000)
     ap.add_argument("--concurrency", type=int, default=64)
     ap.add_argument("--top", type=int, default=30, help="rows of each profile table")
