@@ -428,6 +428,10 @@ class RoutePool:
         i set skips worker i (already tried)."""
     def release(self, index: int) -> None:
         """Gives back what pick claimed on worker `index`."""
+    def hold(self, slots: list[int]) -> None:
+        """From now on a pick of worker i also adds 1 to field 0 of `slots[i]` (this
+        process's ledger of the units it holds), its release -1. One slot per worker;
+        CoreError on another count, StateTableError on a slot out of range."""
     def holds(self, index: int, adapter: int) -> bool:
         """Whether worker `index` holds `adapter` among its last max_loras."""
 

@@ -75,7 +75,14 @@ pub struct Pool {
     homes: homes::Homes,
     /// Rotates the scan's start so ties spread across workers.
     turn: AtomicUsize,
+    /// Per worker: the slot where this process books the units it holds there
+    /// (its routing ledger, so its death gives them back), `NOT_HELD` for none.
+    /// A pick and a release book it with the unit itself: one call, not two.
+    held: Vec<AtomicUsize>,
 }
+
+/// `held`'s mark for a worker whose units are booked nowhere else.
+const NOT_HELD: usize = usize::MAX;
 
 /// Most workers a pool may have: exclusions are a u64 bit set.
 pub const MAX_WORKERS: usize = 64;
@@ -105,6 +112,7 @@ impl Pool {
         {
             return Err("load factors must be finite numbers >= 1".into());
         }
+        let held = workers.iter().map(|_| AtomicUsize::new(NOT_HELD)).collect();
         Ok(Pool {
             table,
             workers,
@@ -112,6 +120,7 @@ impl Pool {
             load_factor,
             adapter_load_factor,
             policy,
+            held,
             homes: homes::Homes::new(home_slots),
             turn: AtomicUsize::new(0),
         })
@@ -147,6 +156,7 @@ impl Pool {
                 self.table.add(w.load_slot, F_IN_FLIGHT, -1)?;
                 continue;
             }
+            self.book(chosen, 1)?;
             if ask.prefix != 0 && home != Some(chosen) {
                 self.homes.set(&self.table, ask.prefix, chosen)?;
             }
@@ -175,7 +185,30 @@ impl Pool {
             self.table
                 .compare_and_swap(w.load_slot, F_IN_FLIGHT, left, 0)?;
         }
+        self.book(index, -1)
+    }
+
+    /// From now on a pick of worker i (a release) also adds 1 (-1) to field 0 of
+    /// `slots[i]`; one slot per worker, each checked here (a pick must not fail
+    /// after it claimed its unit).
+    pub fn hold(&self, slots: &[usize]) -> Result<(), Error> {
+        if slots.len() != self.workers.len() {
+            return Err(Error::BadSlot(slots.len()));
+        }
+        for &slot in slots {
+            self.table.get(slot, 0)?;
+        }
+        for (held, &slot) in self.held.iter().zip(slots) {
+            held.store(slot, Ordering::Relaxed);
+        }
         Ok(())
+    }
+
+    fn book(&self, index: usize, delta: i64) -> Result<(), Error> {
+        match self.held.get(index).map(|h| h.load(Ordering::Relaxed)) {
+            Some(slot) if slot != NOT_HELD => self.table.add(slot, 0, delta).map(|_| ()),
+            _ => Ok(()),
+        }
     }
 
     /// Does worker `index` hold `adapter` among its most recent `max_loras`?

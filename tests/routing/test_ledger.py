@@ -9,11 +9,19 @@ import subprocess
 import sys
 import textwrap
 from pathlib import Path
+from types import SimpleNamespace
+from typing import cast
 
 from harness.proctree import granian_workers
 from harness.waiting import wait_for
 from provocapi._core import RoutePool, StateTable
-from provocapi.routing.ledger import Ledger
+from provocapi.call import Call
+from provocapi.config import parse
+from provocapi.routing.ledger import PREFIX, Ledger
+from provocapi.routing.metrics import RoutingMetrics
+from provocapi.routing.pool import Worker
+from provocapi.routing.router import Router
+from provocapi.telemetry import Telemetry
 
 from .conftest import FAST_ROUTING, GatewayFactory, SimFactory, model_toml
 
@@ -73,6 +81,59 @@ def test_never_below_zero(tmp_path: Path) -> None:
     table.set(slot, F, 1)  # e.g. the counter was reset meanwhile
     assert Ledger(table, seats).sweep() == 3
     assert table.get(slot, F) == 0
+
+
+def _held(table: StateTable, seat: int, worker: Worker) -> int:
+    return dict((key, table.get(own, 0)) for key, own in table.entries(f"{PREFIX}{seat}/")).get(
+        f"{PREFIX}{seat}/{worker.load_slot}/{F}", 0
+    )
+
+
+def test_a_routed_call_books_its_unit_in_the_ledger(tmp_path: Path) -> None:
+    """The pool's core books the unit with the pick and the release (RoutePool.hold):
+    held while the attempt runs, given back after it, under this process's seat."""
+    table = StateTable(str(tmp_path / "state.bin"))
+    text = f"""\
+[[models]]
+id = "{MODEL}"
+kind = "chat"
+family = "llama3"
+workers = [{{ url = "http://127.0.0.1:9", max_concurrency = 4 }}]
+"""
+    router = Router(parse(text), table, RoutingMetrics(Telemetry(table).metrics))
+    res = SimpleNamespace(adapter=None, model=SimpleNamespace(id=MODEL))
+    call = SimpleNamespace(res=res, model_id=MODEL, request=None, batch_id="", worker=None)
+    call.queue_ms, call.ttft_s = 0.0, 0.01
+    seen: list[tuple[int, int]] = []
+
+    async def attempt(w: Worker) -> None:
+        seen.append((table.get(w.load_slot, F), _held(table, router.ledger.seat, w)))
+
+    async def twice() -> None:
+        await router.dispatch(cast(Call, call), attempt)
+        await router.dispatch(cast(Call, call), attempt)
+
+    asyncio.run(twice())
+    (worker,) = router.pools[MODEL].workers
+    assert seen == [(1, 1), (1, 1)]
+    assert table.get(worker.load_slot, F) == 0
+    assert _held(table, router.ledger.seat, worker) == 0
+    # a forked child books under a seat of its own, never its parent's
+    parent_seat = router.ledger.seat
+    r, w = os.pipe()
+    pid = os.fork()
+    if pid == 0:  # pragma: no cover (the child)
+        code = 1
+        try:
+            seen.clear()
+            asyncio.run(twice())
+            ok = seen == [(1, 1), (1, 1)] and router.ledger.seat not in (-1, parent_seat)
+            code = 0 if ok else 2
+        finally:
+            os.write(w, bytes([code]))
+            os._exit(0)
+    os.waitpid(pid, 0)
+    assert os.read(r, 1) == b"\x00"
 
 
 async def test_a_killed_gateway_process_does_not_keep_its_worker_full(

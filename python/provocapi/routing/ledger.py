@@ -57,11 +57,13 @@ class Ledger:
         self.dir = seats_dir
         self.seat = -1
         self._fd = -1
-        self._slots: dict[tuple[int, int], int] = {}  # (slot, field) → ledger slot
+        # (slot, field) → ledger slot; a new dict whenever the seat changes (claimed, or
+        # forgotten in a forked child): what a pool's core books into compares it
+        self.owned: dict[tuple[int, int], int] = {}
         _ledgers.add(self)
 
     def _forget(self) -> None:
-        self.seat, self._fd, self._slots = -1, -1, {}  # the parent's seat and lock stay its own
+        self.seat, self._fd, self.owned = -1, -1, {}  # the parent's seat and lock stay its own
 
     def _claim(self) -> None:
         # lazily, in the process that serves
@@ -71,20 +73,24 @@ class Ledger:
             if fd is not None:
                 self.reclaim(seat)  # a dead predecessor's units, if any
                 self.seat, self._fd = seat, fd
-                self._slots = {}
+                self.owned = {}
                 return
         raise RuntimeError(f"no free routing seat in {self.dir}")
 
     def add(self, slot: int, field: int, delta: int) -> None:
         """Book `delta` units of (slot, field) to this process (after adding them there)."""
+        self.table.add(self.own(slot, field), 0, delta)
+
+    def own(self, slot: int, field: int) -> int:
+        """The slot where this process books its units of (slot, field): field 0 of it.
+        A core that books there itself (RoutePool.hold) must ask again once `owned`
+        is another dict."""
         if self.seat < 0:
             self._claim()
-        own = self._slots.get((slot, field))
+        own = self.owned.get((slot, field))
         if own is None:
-            own = self._slots[(slot, field)] = self.table.slot(
-                f"{PREFIX}{self.seat}/{slot}/{field}"
-            )
-        self.table.add(own, 0, delta)
+            own = self.owned[(slot, field)] = self.table.slot(f"{PREFIX}{self.seat}/{slot}/{field}")
+        return own
 
     def reclaim(self, seat: int) -> int:
         """Give back what seat `seat`'s dead owner held; returns the units given back."""

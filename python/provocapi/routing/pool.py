@@ -73,6 +73,9 @@ class ModelPool:
         # Set when this process frees a unit, so local waiters look again at once.
         self.freed = asyncio.Event()
         self.wake: WakeConfig | None = None  # the main pool's wake hook, if any
+        # the routing ledger's `owned` map the core books this process's units in
+        # (RoutePool.hold); None: not yet
+        self.held_for: dict[tuple[int, int], int] | None = None
 
     def release(self, worker: Worker) -> None:
         self.core.release(worker.index)

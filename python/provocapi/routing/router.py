@@ -148,6 +148,8 @@ class Router:
         prefix = prefix_of(call.request, cfg.prefix_bytes) if cfg.prefix_affinity else 0
         tried = 0
         last: ApiError | None = None
+        if pool.held_for is not self.ledger.owned:
+            self._hold(pool)
         for n in range(cfg.max_attempts):
             got = pool.core.pick(adapter, prefix, tried)
             if got.full or (got.none_ready and pool.wake is not None):
@@ -182,8 +184,7 @@ class Router:
                 call.answered_s = ttft if ttft is not None else time.perf_counter() - call.started
                 return
             finally:
-                pool.release(worker)
-                self.ledger.add(worker.load_slot, F_IN_FLIGHT, -1)
+                pool.release(worker)  # and its ledger's unit (_hold)
                 if call.batch_id:
                     self._book_batch(pool, -1)
         if last is not None:
@@ -212,10 +213,17 @@ class Router:
             got = await self._wait(pool, call, adapter, prefix, tried)
         return got
 
+    def _hold(self, pool: ModelPool) -> None:
+        """The pool's picks and releases book this process's units in its ledger
+        themselves (one core call each): set once per pool and seat."""
+        ledger = self.ledger
+        pool.core.hold([ledger.own(w.load_slot, F_IN_FLIGHT) for w in pool.workers])
+        pool.held_for = ledger.owned  # read after own(): a first claim makes a new map
+
     def _take(
         self, pool: ModelPool, call: Call, index: int, adapter: int, got: RoutePick
     ) -> Worker:
-        """Books the picked worker's unit to this process."""
+        """The picked worker (its unit is booked in this process's ledger: _hold)."""
         if adapter:
             self.metrics.inc(
                 "provocapi_adapter_routes_total",
@@ -223,7 +231,6 @@ class Router:
                 result="hit" if got.adapter_hit else "miss",
             )
         worker = pool.workers[index]
-        self.ledger.add(worker.load_slot, F_IN_FLIGHT, 1)
         if call.batch_id:
             self._book_batch(pool, 1)
         return worker

@@ -165,6 +165,15 @@ impl PyRoutePool {
         self.inner.release(index).map_err(state_err)
     }
 
+    /// Where this process books the units it holds on each worker (one slot each).
+    fn hold(&self, slots: Vec<usize>) -> PyResult<()> {
+        if slots.len() != self.inner.len() {
+            let n = self.inner.len();
+            return Err(CoreError::new_err(format!("hold: {n} slots expected")));
+        }
+        self.inner.hold(&slots).map_err(state_err)
+    }
+
     fn holds(&self, index: usize, adapter: i64) -> PyResult<bool> {
         self.inner.holds(index, adapter).map_err(state_err)
     }

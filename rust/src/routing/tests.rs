@@ -248,3 +248,42 @@ fn prefix_hash_tells_near_prefixes_apart() {
     assert_ne!(prefix_hash(b"abcdefgh"), prefix_hash(b"abcdefg"));
     assert_ne!(prefix_hash(b""), 0);
 }
+
+#[test]
+fn held_units_are_booked_with_the_pick_and_the_release() {
+    let f = pool(2, 0, Policy::Scan);
+    let ledger: Vec<usize> = (0..2)
+        .map(|i| f.table.slot(&format!("held{i}")).unwrap())
+        .collect();
+    // before `hold`, a pick books nothing else
+    let Pick::Worker { index: first, .. } = f.pool.pick(Ask::default()).unwrap() else {
+        panic!("a worker is free");
+    };
+    f.pool.release(first).unwrap();
+    assert_eq!(f.table.get(ledger[first], 0).unwrap(), 0);
+    f.pool.hold(&ledger).unwrap();
+    let Pick::Worker { index, .. } = f.pool.pick(Ask::default()).unwrap() else {
+        panic!("a worker is free");
+    };
+    assert_eq!(f.table.get(ledger[index], 0).unwrap(), 1);
+    assert_eq!(f.table.get(ledger[1 - index], 0).unwrap(), 0);
+    f.pool.release(index).unwrap();
+    assert_eq!(f.table.get(ledger[index], 0).unwrap(), 0);
+}
+
+#[test]
+fn hold_refuses_a_wrong_count_or_a_bad_slot() {
+    let f = pool(2, 0, Policy::Scan);
+    let one = f.table.slot("held0").unwrap();
+    assert!(matches!(f.pool.hold(&[one]), Err(Error::BadSlot(_))));
+    assert!(matches!(
+        f.pool.hold(&[one, 10_000]),
+        Err(Error::BadSlot(_))
+    ));
+    // refused as a whole: the good slot was not taken either
+    let Pick::Worker { index, .. } = f.pool.pick(Ask::default()).unwrap() else {
+        panic!("a worker is free");
+    };
+    f.pool.release(index).unwrap();
+    assert_eq!(f.table.get(one, 0).unwrap(), 0);
+}
