@@ -9,8 +9,10 @@ looked: it fires the ones that passed and looks again. Deadlines fire when the l
 timer would have fired them, not later.
 
 An alarm is any hashable object with an `alarm()` method: set again, its deadline
-moves; stopped, it is forgotten. The loop's entry (and its timer) goes when nothing
-is left to watch, so a closed loop is not kept alive by this module.
+moves; stopped, it is forgotten. `start` returns the loop's dict of deadlines, so
+that a caller stops its alarm with a dict's pop (`stop`, inlined where it counts).
+The loop's entry (and its timer) goes when nothing is left to watch, so a closed
+loop is not kept alive by this module.
 """
 
 from __future__ import annotations
@@ -47,41 +49,48 @@ class _Alarms:
 
     def fire(self) -> None:
         self.handle = None
-        self.wake_at = NEVER
+        self.wake_at = NEVER  # an alarm that sets a deadline now arms the timer
         now = self.loop.time() + SLACK_S
         due = self.due
-        late = [a for a, when in due.items() if when <= now]
-        for a in late:
-            del due[a]
+        for a in [a for a, when in due.items() if when <= now]:
+            # still due: an earlier alarm of this turn may have stopped or moved it
+            if due.get(a, NEVER) <= now:
+                del due[a]
+                try:
+                    a.alarm()
+                except Exception:
+                    log.exception("an alarm failed")
         if due:
             self.arm(min(due.values()))
         elif _by_loop.get(self.loop) is self:
             del _by_loop[self.loop]
-        for a in late:  # after the bookkeeping: an alarm may set a new deadline
-            try:
-                a.alarm()
-            except Exception:
-                log.exception("an alarm failed")
 
 
 _by_loop: dict[asyncio.AbstractEventLoop, _Alarms] = {}
 
 
-def start(loop: asyncio.AbstractEventLoop, alarm: Alarm, when: float) -> None:
-    """`alarm.alarm()` runs once `loop.time()` reaches `when`, unless stopped first."""
+def start(loop: asyncio.AbstractEventLoop, alarm: Alarm, when: float) -> dict[Alarm, float]:
+    """`alarm.alarm()` runs once `loop.time()` reaches `when`, unless stopped first.
+    Returns the dict to stop it in (`stop`)."""
     alarms = _by_loop.get(loop)
     if alarms is None:
         alarms = _by_loop[loop] = _Alarms(loop)
     alarms.due[alarm] = when
     if when < alarms.wake_at:
         alarms.arm(when)
+    return alarms.due
 
 
-def stop(loop: asyncio.AbstractEventLoop, alarm: Alarm) -> None:
-    """Forgets `alarm`'s deadline (nothing if it has none)."""
+def stop(loop: asyncio.AbstractEventLoop, alarm: Alarm, due: dict[Alarm, float]) -> None:
+    """Forgets `alarm`'s deadline; `due`: what `start` returned for it."""
+    if due.pop(alarm, None) is not None and not due:
+        idle(loop, due)
+
+
+def idle(loop: asyncio.AbstractEventLoop, due: dict[Alarm, float]) -> None:
+    """`due` is empty: no timer, no entry for the loop (a closed loop is not kept alive)."""
     alarms = _by_loop.get(loop)
-    if alarms is not None and alarms.due.pop(alarm, None) is not None and not alarms.due:
-        # nothing left to watch: no timer, no entry (a closed loop is not kept alive)
+    if alarms is not None and alarms.due is due and not due:
         if alarms.handle is not None:
             alarms.handle.cancel()
         del _by_loop[loop]

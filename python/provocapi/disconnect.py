@@ -41,12 +41,14 @@ class DisconnectGuard:
         loop = task.get_loop() if task is not None else asyncio.get_running_loop()
         self._loop = loop
         self._watcher: asyncio.Future[object] | None = None
-        self._waiting = True  # for the moment to watch
-        alarms.start(loop, self, loop.time() + watch_after_s)
+        # where the moment to watch is set (alarms.py); None: it came, or the guard closed
+        self._waiting: dict[alarms.Alarm, float] | None = alarms.start(
+            loop, self, loop.time() + watch_after_s
+        )
 
     def alarm(self) -> None:
         """Time to watch the client (alarms.py)."""
-        self._waiting = False
+        self._waiting = None
         if self._closed:
             return
         watcher: asyncio.Future[object] = asyncio.ensure_future(self._receive())
@@ -71,9 +73,11 @@ class DisconnectGuard:
         tb: TracebackType | None,
     ) -> bool:
         self._closed = True
-        if self._waiting:
-            self._waiting = False
-            alarms.stop(self._loop, self)
+        due = self._waiting
+        if due is not None:  # alarms.stop, inlined: a call per request
+            self._waiting = None
+            if due.pop(self, None) is not None and not due:
+                alarms.idle(self._loop, due)
         if self._watcher is not None:
             self._watcher.remove_done_callback(self._on_message)
             self._watcher.cancel()

@@ -37,17 +37,36 @@ async def test_stopped_or_moved_alarms() -> None:
     loop = asyncio.get_running_loop()
     now = loop.time()
     stopped, moved, kept = Bell(loop), Bell(loop), Bell(loop)
-    alarms.start(loop, stopped, now + 0.02)
+    due = alarms.start(loop, stopped, now + 0.02)
     alarms.start(loop, moved, now + 0.02)
     alarms.start(loop, kept, now + 0.3)
-    alarms.stop(loop, stopped)
-    alarms.stop(loop, Bell(loop))  # never set: nothing happens
+    alarms.stop(loop, stopped, due)
+    alarms.stop(loop, Bell(loop), due)  # never set: nothing happens
     alarms.start(loop, moved, now + 0.08)
     await asyncio.sleep(0.05)
     assert stopped.at is None and moved.at is None
     await asyncio.sleep(0.06)
     assert moved.at is not None and stopped.at is None and kept.at is None
-    alarms.stop(loop, kept)  # the last one: no timer, no entry
+    alarms.stop(loop, kept, due)  # the last one: no timer, no entry
+    assert loop not in alarms._by_loop
+
+
+async def test_an_alarm_stopped_by_an_earlier_one_of_its_turn_stays_quiet() -> None:
+    """Both due in the same timer's turn: the first stops the second, which never runs
+    (a loop timer cancelled from a callback would not run either)."""
+    loop = asyncio.get_running_loop()
+    second = Bell(loop)
+    due: dict[alarms.Alarm, float] = {}
+
+    class First:
+        def alarm(self) -> None:
+            alarms.stop(loop, second, due)
+
+    now = loop.time()
+    due = alarms.start(loop, First(), now + 0.01)
+    alarms.start(loop, second, now + 0.01)
+    await asyncio.sleep(0.05)
+    assert second.at is None
     assert loop not in alarms._by_loop
 
 

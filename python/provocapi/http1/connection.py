@@ -205,7 +205,8 @@ class Connection(asyncio.Protocol):
         self._sent = False  # the current request was handed to the socket
         self._keep_alive = False
         self._paused = False  # reading paused: a streamed body's reader is behind
-        self._deadline = False  # the current request's deadline is set (alarms.py)
+        # where the current request's deadline is set (alarms.py), None: none is
+        self._deadline: dict[alarms.Alarm, float] | None = None
 
     # asyncio.Protocol
 
@@ -303,8 +304,7 @@ class Connection(asyncio.Protocol):
         self.resp = Response(self)
         self._got_bytes = self._sent = self._keep_alive = False
         self.headers_ready = loop.create_future()
-        alarms.start(loop, self, deadline)  # no loop timer of its own (alarms.py)
-        self._deadline = True
+        self._deadline = alarms.start(loop, self, deadline)  # no loop timer of its own
         held = _held.get(loop)
         if held is None:  # the turn's first request: now (module doc)
             _held[loop] = []
@@ -332,13 +332,15 @@ class Connection(asyncio.Protocol):
 
     def alarm(self) -> None:
         """The request's deadline passed (alarms.py)."""
-        self._deadline = False
+        self._deadline = None
         self._abort(UpstreamTimeout())
 
     def _stop_timer(self) -> None:
-        if self._deadline:
-            self._deadline = False
-            alarms.stop(self.loop, self)
+        due = self._deadline
+        if due is not None:  # alarms.stop, inlined: a call per request
+            self._deadline = None
+            if due.pop(self, None) is not None and not due:
+                alarms.idle(self.loop, due)
 
     def finished(self) -> None:
         """The answer was read to its end: back to the pool if the worker keeps it open."""
