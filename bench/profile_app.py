@@ -268,6 +268,8 @@ async def main_async(args: argparse.Namespace, upstream: str, work: Path) -> Non
         if args.stalls:
             await find_stalls(app, body, key, args)
             return
+        if args.cpu_only:
+            return
         # CPU time, not wall time: other work on a shared machine must not show up as ours
         prof = cProfile.Profile(time.process_time)
         prof.enable()
@@ -291,6 +293,11 @@ def main(argv: list[str] | None = None) -> int:
         "--unique-prompts",
         action="store_true",
         help="a different prompt each request (bench/floor.py's), so no count is cached",
+    )
+    ap.add_argument(
+        "--cpu-only",
+        action="store_true",
+        help="only the CPU figure, no profile after it (alternated rounds: twice as many)",
     )
     ap.add_argument("--requests", type=int, default=5000)
     ap.add_argument("--concurrency", type=int, default=64)
