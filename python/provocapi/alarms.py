@@ -12,7 +12,8 @@ An alarm is any hashable object with an `alarm()` method: set again, its deadlin
 moves; stopped, it is forgotten. `start` returns the loop's dict of deadlines, so
 that a caller stops its alarm with a dict's pop (`stop`, inlined where it counts).
 The loop's entry (and its timer) goes when nothing is left to watch, so a closed
-loop is not kept alive by this module.
+loop is not kept alive by this module. An alarm runs in the context of whichever call
+armed the loop's timer, not its own (the gateway keeps nothing in contextvars).
 """
 
 from __future__ import annotations
