@@ -127,3 +127,27 @@ async def test_disconnect_guard_done_before_its_delay_never_watches() -> None:
     assert loop not in alarms._by_loop
     await asyncio.sleep(0.1)
     assert not called
+
+
+async def test_a_thousand_deadlines_fire_in_few_walks(monkeypatch: pytest.MonkeyPatch) -> None:
+    """A thousand open calls whose deadlines fall 0.1 ms apart: every one fires, none
+    early, and the loop's timer walks them at most once per MIN_GAP_S, not once each."""
+    loop = asyncio.get_running_loop()
+    walks = 0
+    fire = alarms._Alarms.fire
+
+    def counted(self: alarms._Alarms) -> None:
+        nonlocal walks
+        walks += 1
+        fire(self)
+
+    monkeypatch.setattr(alarms._Alarms, "fire", counted)
+    now = loop.time()
+    bells = [Bell(loop) for _ in range(1000)]
+    for i, bell in enumerate(bells):
+        alarms.start(loop, bell, now + 0.02 + i * 0.0001)  # over 0.1 s
+    await asyncio.sleep(0.4)
+    assert all(b.at is not None for b in bells)
+    assert all(b.at >= now + 0.02 + i * 0.0001 - alarms.SLACK_S for i, b in enumerate(bells))
+    assert walks <= 0.1 / alarms.MIN_GAP_S + 3
+    assert loop not in alarms._by_loop
