@@ -38,6 +38,7 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import dataclasses
 import datetime as dt
 import json
 import os
@@ -966,6 +967,12 @@ def main(argv: list[str] | None = None) -> int:
         "alternated in every throughput and latency round: a before/after in one run",
     )
     ap.add_argument(
+        "--rounds",
+        type=int,
+        metavar="N",
+        help="throughput rounds (default 3, 1 with --quick): more to outvote a noisy host",
+    )
+    ap.add_argument(
         "--keep",
         action="store_true",
         help="keep the work directory (configs, server logs) for a post-mortem",
@@ -980,6 +987,8 @@ def main(argv: list[str] | None = None) -> int:
     args = ap.parse_args(argv)
     args.command_line = " ".join(["bench/floor.py", *(sys.argv[1:] if argv is None else argv)])
     d = QUICK if args.quick else FULL
+    if args.rounds:
+        d = dataclasses.replace(d, rounds=max(1, args.rounds))
     started = dt.datetime.now()
     results = BENCH / "results"
     results.mkdir(exist_ok=True)
