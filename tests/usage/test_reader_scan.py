@@ -154,6 +154,17 @@ def _state(r: SeriesReader) -> tuple[Any, ...]:
     )
 
 
+def _drain_alike(fast: SeriesReader, slow: SeriesReader, rnd: random.Random, reads: int) -> None:
+    """Both read to the end in the same random slices, and end in the same state."""
+    for _ in range(reads):
+        _same(fast, slow, rnd.choice(LIMITS))
+        if fast.at_end:
+            break
+    assert fast.at_end
+    assert fast.interrupted() == slow.interrupted()
+    assert _state(fast) == _state(slow)
+
+
 @pytest.mark.parametrize("seed", range(150))
 def test_the_scan_reads_as_line_by_line_does(tmp_path: Path, seed: int) -> None:
     rnd = random.Random(seed)
@@ -162,13 +173,7 @@ def test_the_scan_reads_as_line_by_line_does(tmp_path: Path, seed: int) -> None:
     slow = SeriesReader(tmp_path, TOKEN, None)
     slow._scanner = None
     assert fast._scanner is not None
-    for _ in range(200):
-        _same(fast, slow, rnd.choice(LIMITS))
-        if fast.at_end:
-            break
-    assert fast.at_end
-    assert fast.interrupted() == slow.interrupted()
-    assert _state(fast) == _state(slow)
+    _drain_alike(fast, slow, rnd, 200)
 
 
 def test_a_scanned_row_is_the_end_lines_values(tmp_path: Path) -> None:
@@ -220,10 +225,4 @@ def test_a_live_series_read_as_it_grows(tmp_path: Path, seed: int) -> None:
         f.write(pending)
     fast.owner_died()
     slow.owner_died()
-    for _ in range(400):
-        _same(fast, slow, rnd.choice(LIMITS))
-        if fast.at_end:
-            break
-    assert fast.at_end
-    assert fast.interrupted() == slow.interrupted()
-    assert _state(fast) == _state(slow)
+    _drain_alike(fast, slow, rnd, 400)
