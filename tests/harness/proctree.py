@@ -66,6 +66,24 @@ def comm(pid: int) -> str | None:
         return None
 
 
+def describe(pid: int) -> str:
+    """`pid`, its name, and what each of its threads waits in (state letter and the
+    kernel's wait channel): what a test that finds it still running should say."""
+    threads = []
+    try:
+        for task in sorted(Path(f"/proc/{pid}/task").iterdir()):
+            try:
+                name = (task / "comm").read_text().strip()
+                wchan = (task / "wchan").read_text().strip() or "-"
+                st = (task / "stat").read_text().rsplit(")", 1)[1].split()[0]
+            except OSError:
+                continue
+            threads.append(f"{name} {st} {wchan}")
+    except OSError:
+        return f"{pid} (gone)"
+    return f"{pid} {comm(pid)}: " + ", ".join(threads)
+
+
 def batch_runners(serve_pid: int) -> list[int]:
     """The batch runner process of `provocapi serve`: forked from the launcher (its command
     line is the launcher's), told apart by the name it gives itself."""
