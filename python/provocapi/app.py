@@ -10,6 +10,7 @@ from __future__ import annotations
 import gc
 import logging
 import os
+import signal
 import time
 from collections.abc import Awaitable, Callable
 from pathlib import Path
@@ -264,7 +265,10 @@ def create_app() -> App:
     logging.basicConfig(level=os.environ.get("PROVOCAPI_LOG_LEVEL", "INFO"))
     cfg_path = os.environ.get("PROVOCAPI_EFFECTIVE_CONFIG")
     if cfg_path:  # a Granian worker of `provocapi serve`: it ends when serve does
-        die_with_parent()
+        # SIGKILL, not SIGTERM: orphaned, a worker's graceful stop sometimes hung with
+        # every thread in a futex wait (session 30, tests/launcher/test_orphans.py). Each
+        # call's usage is on the spool already: one cut short is read as interrupted.
+        die_with_parent(signal.SIGKILL)
         cfg = config_mod.from_json(Path(cfg_path).read_bytes())
     else:
         cfg = config_mod.load(os.environ.get("PROVOCAPI_CONFIG"))

@@ -3,8 +3,8 @@
 `provocapi serve` killed alone (the OOM killer, `kill -9 PID`) left its Granian
 workers serving on the port with nobody to stop them; they held the lifelines of
 the flusher and runner (lifeline.py) open, so those stayed too, and so did the
-simulator. Each asks the kernel for a SIGTERM when its parent goes, and ends as on
-a normal stop. A generic OS helper: the simulator may use it.
+simulator. Each asks the kernel for a signal when its parent goes: SIGTERM for the
+simulator, to end as on a normal stop; SIGKILL for a Granian worker (app.py says why). A generic OS helper: the simulator may use it.
 """
 
 from __future__ import annotations
@@ -19,15 +19,15 @@ PR_SET_PDEATHSIG = 1  # linux/prctl.h
 DIE_WITH_PARENT_ENV = "PROVOCAPI_DIE_WITH_PARENT"
 
 
-def die_with_parent() -> None:
-    """SIGTERM this process when its parent dies. The signal follows the thread that
+def die_with_parent(sig: int = signal.SIGTERM) -> None:
+    """Send this process `sig` when its parent dies. The signal follows the thread that
     forked it: Granian forks its workers from the launcher's main thread, and the
     simulator's supervisor thread lives as long as serve."""
     if not sys.platform.startswith("linux"):
         return
     parent = os.getppid()
     libc = ctypes.CDLL(None, use_errno=True)
-    if libc.prctl(PR_SET_PDEATHSIG, signal.SIGTERM, 0, 0, 0) != 0:
+    if libc.prctl(PR_SET_PDEATHSIG, sig, 0, 0, 0) != 0:
         return  # not allowed here (a sandbox): the old behaviour, nothing worse
     if os.getppid() != parent:  # the parent died before the call: nobody will signal
-        os.kill(os.getpid(), signal.SIGTERM)
+        os.kill(os.getpid(), sig)
