@@ -4,7 +4,8 @@
 workers serving on the port with nobody to stop them; they held the lifelines of
 the flusher and runner (lifeline.py) open, so those stayed too, and so did the
 simulator. Each asks the kernel for a signal when its parent goes: SIGTERM for the
-simulator, to end as on a normal stop; SIGKILL for a Granian worker (app.py says why). A generic OS helper: the simulator may use it.
+simulator, to end as on a normal stop; SIGKILL for a Granian worker (app.py says
+why). A generic OS helper: the simulator may use it.
 """
 
 from __future__ import annotations
