@@ -13,7 +13,7 @@ it starts) the timer must not fire once per stream. Nothing here needs finer tim
 
 An alarm is any hashable object with an `alarm()` method: set again, its deadline
 moves; stopped, it is forgotten. `start` returns the loop's dict of deadlines, so
-that a caller stops its alarm with a dict's pop (`stop`, inlined where it counts).
+that `stop` forgets an alarm with a dict's pop, no lookup of the loop's entry.
 The loop's entry (and its timer) goes when nothing is left to watch, so a closed
 loop is not kept alive by this module. An alarm runs in the context of whichever call
 armed the loop's timer, not its own (the gateway keeps nothing in contextvars).

@@ -16,7 +16,7 @@ from collections.abc import Awaitable, Callable
 from pathlib import Path
 
 from . import config as config_mod
-from .asgi import CLIENT_CLOSED, ClientGone, Receive, Request, Scope, Send
+from .asgi import ClientGone, Receive, Request, Scope, Send
 from .batch.runner import Runner
 from .batch.runner_process import EXTERNAL as RUNNER_EXTERNAL
 from .batch.runner_process import RUNNER_ENV
@@ -240,12 +240,8 @@ class App:
                 INTERNAL_ERROR.build(request_id=req.request_id.decode()),
             )
         finally:
-            reply = req.reply  # its outcome, without the property
             self.gw.telemetry.request_done(
-                endpoint,
-                model,
-                CLIENT_CLOSED if reply.client_gone else reply.status,
-                time.perf_counter() - req.started,
+                endpoint, model, req.reply.outcome, time.perf_counter() - req.started
             )
 
     def _cross_origin(self, req: Request, endpoint: str) -> None:

@@ -74,10 +74,9 @@ class DisconnectGuard:
     ) -> bool:
         self._closed = True
         due = self._waiting
-        if due is not None:  # alarms.stop, inlined: a call per request
+        if due is not None:
             self._waiting = None
-            if due.pop(self, None) is not None and not due:
-                alarms.idle(self._loop, due)
+            alarms.stop(self._loop, self, due)
         if self._watcher is not None:
             self._watcher.remove_done_callback(self._on_message)
             self._watcher.cancel()

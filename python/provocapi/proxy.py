@@ -29,7 +29,7 @@ from .gateway import Gateway
 from .http1 import BadHttp, Response, UpstreamClosed, UpstreamTimeout
 from .routing import Worker
 from .trtllm_protocol import SERVER_STATE_HEADER as SERVER_STATE
-from .upstream import bad_gateway, post_failed, read_body, upstream_timeout, worker_error
+from .upstream import bad_gateway, read_body, upstream_timeout, worker_error
 
 _ID_PREFIX = {"chat": "chatcmpl-", "completion": "cmpl-"}
 _PATH = {
@@ -57,16 +57,11 @@ async def attempt(gw: Gateway, reply: Reply, call: Call, worker: Worker) -> None
     plan = call.plan
     timeout = call.res.model.request_timeout_s or gw.cfg.server.request_timeout_s
     # the whole call, waits included, ends within the hard cap
-    elapsed = time.perf_counter() - call.started
-    timeout = max(0.001, min(timeout, gw.cfg.routing.hard_cap_s - elapsed))
+    timeout = max(0.001, min(timeout, gw.cfg.routing.hard_cap_s - call.elapsed_s()))
     body = plan.body if worker.model is None else _with_model(plan.body, worker.model)
     resp: Response | None = None
     try:
-        url = worker.url + _PATH[call.kind]
-        try:  # Upstream.post, without its coroutine
-            resp = await gw.upstream.client.post(url, body, timeout, worker.headers)
-        except Exception as exc:  # (not the CancelledError below: a BaseException)
-            raise post_failed(url, exc) from None
+        resp = await gw.upstream.post(worker.url + _PATH[call.kind], body, timeout, worker.headers)
         if resp.status != 200:
             body = await read_body(resp)
             gw.telemetry.upstream_error(call.model_id, f"http_{resp.status}")

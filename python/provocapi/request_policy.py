@@ -220,7 +220,7 @@ def _sampling(req: ChatRequest | CompletionRequest, res: Resolved) -> dict[str, 
 
 
 def _max_tokens(value: Any, name: str, res: Resolved) -> int:
-    if value is UNSET or value is None:  # not given(value), inlined
+    if not given(value):
         return res.model.default_max_tokens
     cap = res.model.max_output_tokens
     if value < 1:
@@ -352,8 +352,7 @@ def plan_chat(req: ChatRequest, res: Resolved) -> GenerationPlan:
             req,
             model=res.model.served_name,
             stream_options={"include_usage": True} if stream else UNSET,
-            # _max_fields, inlined
-            **{_LIMIT_FIELD: max_tokens, _UNSENT_LIMIT_FIELD: UNSET},
+            **_max_fields(max_tokens),
             **pinned,
         )
         return GenerationPlan(
@@ -364,7 +363,7 @@ def plan_chat(req: ChatRequest, res: Resolved) -> GenerationPlan:
             None,
             None,
             max_tokens,
-            default_max_tokens=asked is UNSET or asked is None,  # not given(...), inlined
+            default_max_tokens=not given(asked),
         )
     default = not given(req.max_completion_tokens) and not given(req.max_tokens)
     if given(req.max_completion_tokens):

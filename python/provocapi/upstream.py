@@ -74,8 +74,7 @@ class Upstream:
 
 def post_failed(url: str, exc: Exception) -> ApiError:
     """The ApiError of a failed `Client.post` (called in its except clause: an unexpected
-    failure is logged with its traceback). The proxy awaits the client itself with this:
-    one coroutine fewer per call than through `Upstream.post`."""
+    failure is logged with its traceback)."""
     if isinstance(exc, (TimeoutError, UpstreamTimeout)):
         return upstream_timeout()
     if isinstance(exc, (UpstreamClosed, BadHttp)):

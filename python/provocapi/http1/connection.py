@@ -337,10 +337,9 @@ class Connection(asyncio.Protocol):
 
     def _stop_timer(self) -> None:
         due = self._deadline
-        if due is not None:  # alarms.stop, inlined: a call per request
+        if due is not None:
             self._deadline = None
-            if due.pop(self, None) is not None and not due:
-                alarms.idle(self.loop, due)
+            alarms.stop(self.loop, self, due)
 
     def finished(self) -> None:
         """The answer was read to its end: back to the pool if the worker keeps it open."""

@@ -112,11 +112,10 @@ def begin_row(call: Call, event_id: str) -> Row:
     """What is known when the call reaches admission; stored as-is only if it never ends."""
     adapter = call.res.adapter
     wall = call.started_wall
-    memo = _day_memo  # utc_day's, looked at here: the day changes once a day
     return {
         "event_id": event_id,
         "version": BEGIN,
-        "day": memo[1] if memo[0] == int(wall // 86400) else utc_day(wall),
+        "day": utc_day(wall),
         "started_ms": int(wall * 1000),
         "request_id": call.request_id,
         "tenant": call.key.tenant,
@@ -140,7 +139,6 @@ def begin_row(call: Call, event_id: str) -> Row:
 
 
 def outcome(status: int, error_code: str | None) -> str:
-    # (finish_row has it inline)
     if 200 <= status < 300 and not error_code:
         return "completed"
     return "error"
@@ -172,13 +170,13 @@ def finish_row(call: Call, row: Row) -> Row:
     row["version"] = END
     row["worker"] = call.worker or ""
     row["status"] = status
-    row["outcome"] = "completed" if 200 <= status < 300 and not error_code else "error"
+    row["outcome"] = outcome(status, error_code)
     row["error_code"] = error_code or ""
     row["prompt_tokens"] = prompt
     row["completion_tokens"] = completion
     row["queue_ms"] = round(call.queue_ms, 3)
     row["ttft_ms"] = None if ttft is None else round(ttft * 1000, 3)
-    row["latency_ms"] = round((time.perf_counter() - call.started) * 1000, 3)
+    row["latency_ms"] = round(call.elapsed_s() * 1000, 3)
     return row
 
 

@@ -18,13 +18,11 @@ import time
 import weakref
 from pathlib import Path
 
-from orjson import OPT_APPEND_NEWLINE, dumps
-
 from ..call import Call
 from ..config import UsageConfig
 from ..error_catalog import USAGE_SPOOL_FULL, USAGE_SPOOL_UNAVAILABLE
 from . import progress
-from .event import begin_row, finish_row, new_event_id
+from .event import begin_row, encode, finish_row, new_event_id
 from .flusher import Flusher
 from .spool import SpoolWriter
 from .stores import UsageStore
@@ -98,14 +96,14 @@ class SpoolRecorder:
         return self._flusher
 
     def begin(self, call: Call) -> None:
-        w = self._writer or self.writer
+        w = self._writer or self.writer  # the property's first line: a call fewer
         if not w.has_room():
             self.metrics.rejected()
             raise USAGE_SPOOL_FULL.build()
         # a batch line names its own (batch id, line): a re-run replaces, never adds
         row = begin_row(call, call.event_id or new_event_id())
         try:
-            w.write(dumps(row, option=OPT_APPEND_NEWLINE))  # event.encode, inlined
+            w.write(encode(row))
         except OSError as exc:
             self.metrics.write_error()
             self.metrics.rejected()
@@ -123,9 +121,7 @@ class SpoolRecorder:
         call.usage_row = None
         self._open.pop(row["event_id"], None)
         try:
-            (self._writer or self.writer).append(
-                dumps(finish_row(call, row), option=OPT_APPEND_NEWLINE)
-            )
+            (self._writer or self.writer).append(encode(finish_row(call, row)))
         except OSError as exc:  # the begin line stays: the call is still recorded
             self._end_write_failed(exc)
 

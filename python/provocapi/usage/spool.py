@@ -144,7 +144,7 @@ class SpoolWriter:
         return self.own_bytes + self.others_bytes
 
     def has_room(self) -> bool:
-        if self.own_bytes + self.others_bytes >= self.max_bytes:
+        if self.total_bytes >= self.max_bytes:
             return False
         now = time.monotonic()
         if now >= self._next_disk_check:
