@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import gc
 import logging
+import multiprocessing
 import os
 import signal
 import time
@@ -52,6 +53,7 @@ from .handlers.usage import usage
 from .parent_death import die_with_parent
 from .unserved import method_not_provided, not_provided
 from .websocket_refusal import refuse
+from .worker_signals import stop_once
 from .write_deadline import WriteDeadlines
 
 log = logging.getLogger("provocapi")
@@ -261,10 +263,12 @@ def create_app() -> App:
     logging.basicConfig(level=os.environ.get("PROVOCAPI_LOG_LEVEL", "INFO"))
     cfg_path = os.environ.get("PROVOCAPI_EFFECTIVE_CONFIG")
     if cfg_path:  # a Granian worker of `provocapi serve`: it ends when serve does
-        # SIGKILL, not SIGTERM: orphaned, a worker's graceful stop sometimes hung with
-        # every thread in a futex wait (session 30, tests/launcher/test_orphans.py). Each
-        # call's usage is on the spool already: one cut short is read as interrupted.
-        die_with_parent(signal.SIGKILL)
+        stop_once()  # Ctrl-C pressed three times hung it (worker_signals.py)
+        # SIGKILL, not SIGTERM: orphaned, a worker stayed serving in 1 of 100 tries even
+        # stopping once (a SIGTERM lost, maybe between two runs of the loop). Each call's
+        # usage is on the spool already: one cut short is read as interrupted.
+        launcher = multiprocessing.parent_process()
+        die_with_parent(signal.SIGKILL, launcher.pid if launcher else None)
         cfg = config_mod.from_json(Path(cfg_path).read_bytes())
     else:
         cfg = config_mod.load(os.environ.get("PROVOCAPI_CONFIG"))

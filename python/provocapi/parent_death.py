@@ -5,7 +5,9 @@ workers serving on the port with nobody to stop them; they held the lifelines of
 the flusher and runner (lifeline.py) open, so those stayed too, and so did the
 simulator. Each asks the kernel for a signal when its parent goes: SIGTERM for the
 simulator, to end as on a normal stop; SIGKILL for a Granian worker (app.py says
-why). A generic OS helper: the simulator may use it.
+why). The kernel may send it more than once (again each time the child is handed
+to another thread of the dying parent): a handler must take repeats
+(worker_signals.py). A generic OS helper: the simulator may use it.
 """
 
 from __future__ import annotations
@@ -20,13 +22,17 @@ PR_SET_PDEATHSIG = 1  # linux/prctl.h
 DIE_WITH_PARENT_ENV = "PROVOCAPI_DIE_WITH_PARENT"
 
 
-def die_with_parent(sig: int = signal.SIGTERM) -> None:
+def die_with_parent(sig: int = signal.SIGTERM, parent: int | None = None) -> None:
     """Send this process `sig` when its parent dies. The signal follows the thread that
     forked it: Granian forks its workers from the launcher's main thread, and the
-    simulator's supervisor thread lives as long as serve."""
+    simulator's supervisor thread lives as long as serve. `parent`: the pid that
+    started this process, when known; a child whose parent died before this call
+    (serve killed while the worker imported its modules) has another parent by now,
+    and gets `sig` at once (else nobody would ever send it)."""
     if not sys.platform.startswith("linux"):
         return
-    parent = os.getppid()
+    if parent is None:
+        parent = os.getppid()
     libc = ctypes.CDLL(None, use_errno=True)
     if libc.prctl(PR_SET_PDEATHSIG, sig, 0, 0, 0) != 0:
         return  # not allowed here (a sandbox): the old behaviour, nothing worse

@@ -47,8 +47,9 @@ class SimSupervisor:
         self._thread: threading.Thread | None = None
 
     def spawn(self) -> subprocess.Popen[bytes]:
-        # it ends with the launcher, even one killed alone (lifeline.die_with_parent)
-        proc = subprocess.Popen(self.command, env={**os.environ, DIE_WITH_PARENT_ENV: "1"})
+        # it ends with the launcher, even one killed alone (parent_death.die_with_parent)
+        env = {**os.environ, DIE_WITH_PARENT_ENV: str(os.getpid())}
+        proc = subprocess.Popen(self.command, env=env)
         self.proc = proc
         self._started_at = time.monotonic()
         return proc

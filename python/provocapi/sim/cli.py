@@ -82,8 +82,9 @@ async def run(cfgs: list[SimConfig]) -> int:
 
 
 def main(argv: list[str] | None = None) -> int:
-    if os.environ.pop(DIE_WITH_PARENT_ENV, None):  # serve's own simulator ends with serve
-        die_with_parent()
+    parent = os.environ.pop(DIE_WITH_PARENT_ENV, None)
+    if parent:  # serve's own simulator ends with serve (the value: serve's pid)
+        die_with_parent(parent=int(parent) if parent.isdigit() else None)
     args = sys.argv[1:] if argv is None else list(argv)
     try:
         cfgs = configs(args)

@@ -1,0 +1,76 @@
+"""Ctrl-C pressed again and again (SIGINT to serve's whole process group) while a stream
+is in flight: serve and its Granian workers still end. Granian's worker handler
+blocked for good on the third signal, holding the GIL its own stop needed, and serve
+waited for that worker for ever (worker_signals.py); the same hang left orphaned
+workers running when the kernel repeated their parent-death signal."""
+
+from __future__ import annotations
+
+import os
+import signal
+import threading
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import httpx2
+import pytest
+from harness.gateway import Gateway
+from harness.proctree import describe, granian_workers, state
+from harness.sims import sim_url
+from harness.waiting import poll
+
+MODEL = "m"
+# a stream of 100 tokens 40 ms apart: still running when the signals come
+SLOW = ("--ttft-ms", "0", "--token-delay-ms", "40", "--output-tokens", "100")
+
+
+@pytest.fixture
+def gw(tmp_path: Path) -> Iterator[Gateway]:
+    with sim_url(MODEL, tmp_path, *SLOW) as worker:
+        config = f"""\
+            [[models]]
+            id = "{MODEL}"
+            kind = "chat"
+            workers = ["{worker}"]
+            """
+        g = Gateway(tmp_path / "gw", config, workers=2)
+        try:
+            g.start(60.0)
+            yield g
+        finally:
+            g.kill9()
+
+
+def _stream(gw: Gateway, key: str, started: threading.Event) -> None:
+    body = {"model": MODEL, "messages": [{"role": "user", "content": "hi"}], "stream": True}
+    headers = {"Authorization": f"Bearer {key}"}
+    try:
+        with httpx2.Client(timeout=30, trust_env=False) as c:
+            with c.stream("POST", f"{gw.url}/v1/chat/completions", json=body, headers=headers) as r:
+                for _ in r.iter_bytes():
+                    started.set()
+    except httpx2.TransportError:
+        pass  # cut when the worker stops: what matters is that it stops
+    finally:
+        started.set()
+
+
+def _running(pids: list[int]) -> list[int]:
+    return [p for p in pids if state(p) not in (None, "Z")]
+
+
+def test_ctrl_c_pressed_five_times_mid_stream_still_stops_serve(gw: Gateway) -> None:
+    key = gw.new_keys("t")["t"]
+    workers = granian_workers(gw.pid)
+    assert len(workers) == 2, workers
+    started = threading.Event()
+    reader = threading.Thread(target=_stream, args=(gw, key, started), daemon=True)
+    reader.start()
+    assert started.wait(20), "the stream never started"
+    for _ in range(5):  # each worker gets every one (the terminal signals the group)
+        os.killpg(gw.pid, signal.SIGINT)
+        time.sleep(0.05)
+    left = poll(lambda: _running([gw.pid, *workers]), lambda pids: not pids, timeout_s=30)
+    assert left == [], "still running after Ctrl-C: " + "; ".join(map(describe, left))
+    reader.join(10)
