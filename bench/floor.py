@@ -888,11 +888,11 @@ def report(
                 f"{s.events_per_stream:.1f} | {s.busy:.0%} |"
             )
         if "provocapi" in stream and "baseline" in stream:
-            added = stream["provocapi"].us_per_chunk - stream["baseline"].us_per_chunk
+            per_chunk = stream["provocapi"].us_per_chunk - stream["baseline"].us_per_chunk
             lines += [
                 "",
                 f"Added by provocapi over the pass-through (parse, rewrite, re-frame, accounting, "
-                f"and its per-request work spread over the chunks): **{added:+.1f} µs per "
+                f"and its per-request work spread over the chunks): **{per_chunk:+.1f} µs per "
                 "chunk**.",
             ]
         lines.append("")
