@@ -184,6 +184,10 @@ class ServerConfig(msgspec.Struct, forbid_unknown_fields=True, frozen=True):
     # after SIGTERM: seconds /health/ready answers 503 while still serving, before
     # the listener closes and in-flight calls finish (a load balancer's grace time)
     drain_delay_s: float = 0.0
+    # after the drain: seconds a Granian worker may take to finish its calls and stop,
+    # then it is killed (one that missed its signal, or hung, kept serve from exiting);
+    # None: request_timeout_s + 10, when every call it had has ended anyway
+    stop_timeout_s: float | None = None
     # slow clients (docs/security.md): Granian's HTTP/1 header read timeout, which is
     # also its idle keep-alive timeout; the app's whole-body deadline; Granian's
     # connections per worker process (None: backlog // workers) and listen backlog
@@ -448,6 +452,8 @@ def check_server(s: ServerConfig, source: str) -> None:
             raise ConfigError(f"{source}: server.{name} must be > 0")
     if not 0 <= s.drain_delay_s < math.inf:  # nan or inf: the first SIGTERM never stops
         raise ConfigError(f"{source}: server.drain_delay_s must be >= 0 and finite")
+    if s.stop_timeout_s is not None and not 1 <= s.stop_timeout_s < math.inf:
+        raise ConfigError(f"{source}: server.stop_timeout_s must be >= 1 and finite")
     if s.max_body_bytes < 1 or s.retry_after_s < 0:
         raise ConfigError(f"{source}: server: max_body_bytes >= 1, retry_after_s >= 0")
     if not 0.001 <= s.header_read_timeout_s <= 3600:  # Granian takes whole milliseconds

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import gc
 import json
+import math
 import os
 import shlex
 import subprocess
@@ -30,7 +31,7 @@ from .batch.runner_process import EXTERNAL as RUNNER_EXTERNAL
 from .batch.runner_process import PROCESS_NAME as RUNNER_NAME
 from .batch.runner_process import RUNNER_ENV
 from .batch.runner_process import main as runner_main
-from .config import Config, ModelConfig
+from .config import Config, ModelConfig, ServerConfig
 from .cors_origins import describe as describe_origins
 from .health import mark_draining
 from .keys import KeyStore
@@ -160,6 +161,12 @@ def drain_on_sigterm(server: Any, table: StateTable, delay_s: float) -> None:
     server.signal_handler_interrupt = drain_then_stop
 
 
+def stop_timeout(srv: ServerConfig) -> int:
+    """Whole seconds a worker may take to stop (Granian takes an int)."""
+    wait = srv.stop_timeout_s
+    return math.ceil(srv.request_timeout_s + 10 if wait is None else wait)
+
+
 def serve(
     config_path: str | None,
     host: str | None,
@@ -281,6 +288,10 @@ def serve(
             # held in the shared counters come back through routing/ledger.py
             respawn_failed_workers=True,
             respawn_interval=1.0,
+            # a worker that has not stopped by then is killed: without it serve waited
+            # for ever on one that missed its SIGTERM (one that came between two runs of
+            # its loop is lost to uvloop) or hung in its stop
+            workers_kill_timeout=stop_timeout(srv),
         )
         drain_on_sigterm(server, StateTable(str(state)), cfg.server.drain_delay_s)
         server.serve()

@@ -78,6 +78,8 @@ workers = ["http://127.0.0.1:1"]
         ("[server]\nport = 0\n" + MINIMAL, "server.port must be within 1..65535"),
         ("[server]\ndrain_delay_s = nan\n" + MINIMAL, "server.drain_delay_s"),
         ("[server]\ndrain_delay_s = -1.0\n" + MINIMAL, "server.drain_delay_s"),
+        ("[server]\nstop_timeout_s = 0.5\n" + MINIMAL, "server.stop_timeout_s"),
+        ("[server]\nstop_timeout_s = inf\n" + MINIMAL, "server.stop_timeout_s"),
         ("[server]\nrequest_timeout_s = 0\n" + MINIMAL, "server.request_timeout_s"),
         ("[server]\nconnect_timeout_s = -1\n" + MINIMAL, "server.connect_timeout_s"),
         ("[server]\nmax_body_bytes = 0\n" + MINIMAL, "max_body_bytes >= 1"),

@@ -2,7 +2,8 @@
 is in flight: serve and its Granian workers still end. Granian's worker handler
 blocked for good on the third signal, holding the GIL its own stop needed, and serve
 waited for that worker for ever (worker_signals.py); the same hang left orphaned
-workers running when the kernel repeated their parent-death signal."""
+workers running when the kernel repeated their parent-death signal. And a worker that
+does not stop at all is killed after `stop_timeout_s`: serve waited for it for ever."""
 
 from __future__ import annotations
 
@@ -74,3 +75,22 @@ def test_ctrl_c_pressed_five_times_mid_stream_still_stops_serve(gw: Gateway) -> 
     left = poll(lambda: _running([gw.pid, *workers]), lambda pids: not pids, timeout_s=30)
     assert left == [], "still running after Ctrl-C: " + "; ".join(map(describe, left))
     reader.join(10)
+
+
+def test_a_worker_that_does_not_stop_is_killed_after_stop_timeout_s(tmp_path: Path) -> None:
+    # a worker that cannot act on its SIGTERM (stopped here; one that missed it, or hung,
+    # is the same to serve): serve waited on it for ever, now kills it after the timeout
+    g = Gateway(tmp_path, "[server]\nstop_timeout_s = 2\n", workers=2)
+    try:
+        g.start(60.0)
+        workers = granian_workers(g.pid)
+        assert len(workers) == 2, workers
+        os.kill(workers[0], signal.SIGSTOP)
+        signalled = time.monotonic()
+        os.kill(g.pid, signal.SIGTERM)  # the launcher alone, as systemd and Docker do
+        left = poll(lambda: _running([g.pid, *workers]), lambda pids: not pids, timeout_s=30)
+        assert left == [], "still running after SIGTERM: " + "; ".join(map(describe, left))
+        assert time.monotonic() - signalled >= 2.0, "the stopped worker was not waited for"
+        assert "refused to gracefully stop" in g.output(20000), g.output(3000)
+    finally:
+        g.kill9()
