@@ -12,6 +12,7 @@
 use std::sync::OnceLock;
 
 use _core::relay::{rewrite_general, rewrite_response, Kind, Meta, StreamRelay, Tools};
+use _core::spool_scan::{Run, Shape};
 use _core::sse::SseParser;
 use _core::tokens::Splitter;
 use _core::toolcalls::{parse, ChatFamily, Detector, Piece, ToolCall};
@@ -275,6 +276,80 @@ pub fn token_split(data: &[u8]) {
     );
 }
 
+const SPOOL_COLUMNS: &[&str] = &["event_id", "version", "day", "ttft_ms", "batch_id"];
+const SPOOL_BEGIN: &[u8] = b"{\"event_id\":\"";
+
+/// Whether `line` is a plain begin or end (version 1 or 3) by a plain reading: the
+/// prefix, an id of ASCII without quote or backslash, then the version mark.
+fn plain_spool_line(line: &[u8]) -> bool {
+    let Some(rest) = line.strip_prefix(SPOOL_BEGIN) else {
+        return false;
+    };
+    let Some(q) = rest.iter().position(|&b| b == b'"') else {
+        return false;
+    };
+    let (id, tail) = rest.split_at(q);
+    id.is_ascii()
+        && !id.contains(&b'\\')
+        && (tail.starts_with(b"\",\"version\":1,") || tail.starts_with(b"\",\"version\":3,"))
+}
+
+/// The values of a run's ends between its brackets (empty for none).
+fn spool_rows(run: &Run<'_>) -> Vec<u8> {
+    match run.ends.len() {
+        0 => Vec::new(),
+        n => run.ends[1..n - 1].to_vec(),
+    }
+}
+
+/// The usage spool scan (`spool_scan.rs`): it stops at a line start, takes only plain
+/// lines, hands over what adds up, and a run cut at any end and resumed gives what
+/// one run gives.
+pub fn spool_scan(data: &[u8]) {
+    let (a, b, body) = controls(data);
+    let shape = Shape::new(SPOOL_COLUMNS, 1, 3).expect("event_id and version lead");
+    let start = usize::from(b % 64).min(body.len());
+    let whole = shape.scan(body, start, usize::MAX);
+    assert!(whole.stop >= start && whole.stop <= body.len());
+    assert!(
+        whole.stop == start || body[whole.stop - 1] == b'\n',
+        "not at a line start"
+    );
+    assert_eq!(whole.rows, whole.pops.len() + whole.paired.len());
+    assert!(whole.opens.len() + whole.paired.len() <= whole.begins);
+    let taken = &body[start..whole.stop];
+    for line in taken.split(|&c| c == b'\n').filter(|l| !l.is_empty()) {
+        assert!(
+            plain_spool_line(line),
+            "took a line that is not plain: {line:?}"
+        );
+    }
+    assert_eq!(
+        whole.begins + whole.rows,
+        taken.iter().filter(|&&c| c == b'\n').count(),
+        "every line of the run is a begin or an end"
+    );
+    if let Ok(rows) = serde_json::from_slice::<Vec<Vec<serde_json::Value>>>(&whole.ends) {
+        assert_eq!(rows.len(), whole.rows);
+        assert!(rows.iter().all(|r| r.len() == SPOOL_COLUMNS.len()));
+    }
+    // cut after `limit` ends, then resume where the first run stopped
+    let limit = usize::from(a % 8);
+    let first = shape.scan(body, start, limit);
+    assert!(first.rows <= limit);
+    let second = shape.scan(body, first.stop, usize::MAX);
+    assert_eq!(second.stop, whole.stop, "a resumed run stops elsewhere");
+    assert_eq!(first.rows + second.rows, whole.rows);
+    assert_eq!(first.begins + second.begins, whole.begins);
+    let mut joined = spool_rows(&first);
+    let rest = spool_rows(&second);
+    if !joined.is_empty() && !rest.is_empty() {
+        joined.push(b',');
+    }
+    joined.extend_from_slice(&rest);
+    assert_eq!(joined, spool_rows(&whole), "the ends differ once cut");
+}
+
 /// A fuzz target: the fuzzer's bytes in, a panic when an oracle fails.
 pub type Target = fn(&[u8]);
 
@@ -287,4 +362,5 @@ pub const TARGETS: &[(&str, Target)] = &[
     ("toolcalls_qwen2", toolcalls_qwen2),
     ("toolcalls_mistral", toolcalls_mistral),
     ("token_split", token_split),
+    ("spool_scan", spool_scan),
 ];
