@@ -16,7 +16,6 @@ from __future__ import annotations
 import argparse
 import datetime as dt
 import statistics
-import subprocess
 import sys
 import tempfile
 from pathlib import Path
@@ -25,12 +24,11 @@ BENCH = Path(__file__).resolve().parent
 sys.path.insert(0, str(BENCH))
 
 from floor import (  # noqa: E402
-    PY,
-    REPO,
     Durations,
     Env,
     Processes,
     Runner,
+    create_key,
     loadavg,
     lua_script,
     measure,
@@ -64,10 +62,7 @@ def main() -> int:
     lines: list[str] = []
     try:
         env = Env(procs, work, start_upstream(procs, "sim"))
-        argv = [PY, "-m", "provocapi", "keys", "create", "--tenant", "bench"]
-        made = subprocess.run([*argv, "--data-dir", str(work / "data")], capture_output=True,
-                              text=True, check=True, cwd=REPO)  # fmt: skip
-        env.key = made.stdout.strip().splitlines()[-1]
+        env.key = create_key(work / "data")
         scripts = {
             "fixed": lua_script(work / "fixed.lua", env.key, False, False),
             "unique": lua_script(work / "unique.lua", env.key, False, True),

@@ -538,6 +538,17 @@ def start_upstream(procs: Processes, name: str, extra: Sequence[str] = ()) -> st
     return base
 
 
+def create_key(data_dir: Path, tenant: str = "bench") -> str:
+    """A new API key in `data_dir` (`provocapi keys create`)."""
+    argv = [PY, "-m", "provocapi", "keys", "create", "--tenant", tenant]
+    made = subprocess.run([*argv, "--data-dir", str(data_dir)], capture_output=True, text=True,
+                          check=True, cwd=REPO)  # fmt: skip
+    key = made.stdout.strip().splitlines()[-1]
+    if not key.startswith("pk-prov-"):
+        raise RuntimeError(f"no key in the output of keys create: {made.stdout!r}")
+    return key
+
+
 def check_answer(name: str, base: str, key: str) -> str:
     """One request through `base`, checked: 200 and a 64-token answer."""
     deadline = time.monotonic() + 15
@@ -1029,17 +1040,7 @@ def main(argv: list[str] | None = None) -> int:
         if args.config:
             env.config_template = args.config.read_text()
         say("==> an API key for provocapi")
-        argv = [PY, "-m", "provocapi", "keys", "create", "--tenant", "bench"]
-        keys = subprocess.run(
-            [*argv, "--data-dir", str(work / "data")],
-            capture_output=True,
-            text=True,
-            check=True,
-            cwd=REPO,
-        )
-        env.key = keys.stdout.strip().splitlines()[-1]
-        if not env.key.startswith("pk-prov-"):
-            raise RuntimeError(f"no key in the output of keys create: {keys.stdout!r}")
+        env.key = create_key(work / "data")
         script = lua_script(work / "chat.lua", env.key, False, args.unique_prompts)
         body_file = work / "body.json"
         body_file.write_text(json.dumps(body(False)))

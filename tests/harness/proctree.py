@@ -25,6 +25,11 @@ def state(pid: int) -> str | None:
         return None
 
 
+def running(pids: list[int]) -> list[int]:
+    """Those of `pids` still running (gone, or a zombie, is not running)."""
+    return [p for p in pids if state(p) not in (None, "Z")]
+
+
 def processes() -> list[tuple[int, int, str, bytes]]:
     """(pid, parent pid, state, command line) of every process there is."""
     out = []

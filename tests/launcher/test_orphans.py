@@ -21,7 +21,7 @@ from harness.proctree import (
     describe,
     flushers,
     granian_workers,
-    state,
+    running,
 )
 from harness.waiting import poll
 
@@ -36,16 +36,12 @@ def gw(tmp_path: Path) -> Iterator[Gateway]:
         g.kill9()  # whatever is left of its process group
 
 
-def _running(pids: list[int]) -> list[int]:
-    return [p for p in pids if state(p) not in (None, "Z")]
-
-
 def test_a_serve_killed_alone_takes_its_processes_with_it(gw: Gateway) -> None:
     workers = granian_workers(gw.pid)
     helpers = flushers(gw.pid) + batch_runners(gw.pid) + children(gw.pid, SIM)
     assert len(workers) == 2 and len(helpers) == 3, (workers, helpers)
     os.kill(gw.pid, signal.SIGKILL)
-    left = poll(lambda: _running(workers + helpers), lambda pids: not pids, timeout_s=30)
+    left = poll(lambda: running(workers + helpers), lambda pids: not pids, timeout_s=30)
     # which one stayed, and where it waits (a rare failure on a loaded host: session 30)
     assert left == [], "still running after serve was killed: " + "; ".join(map(describe, left))
     with pytest.raises(httpx2.TransportError):  # nobody answers on the port any more

@@ -17,7 +17,7 @@ from pathlib import Path
 import httpx2
 import pytest
 from harness.gateway import Gateway
-from harness.proctree import describe, granian_workers, state
+from harness.proctree import describe, granian_workers, running
 from harness.sims import sim_url
 from harness.waiting import poll
 
@@ -57,10 +57,6 @@ def _stream(gw: Gateway, key: str, started: threading.Event) -> None:
         started.set()
 
 
-def _running(pids: list[int]) -> list[int]:
-    return [p for p in pids if state(p) not in (None, "Z")]
-
-
 def test_ctrl_c_pressed_five_times_mid_stream_still_stops_serve(gw: Gateway) -> None:
     key = gw.new_keys("t")["t"]
     workers = granian_workers(gw.pid)
@@ -72,7 +68,7 @@ def test_ctrl_c_pressed_five_times_mid_stream_still_stops_serve(gw: Gateway) -> 
     for _ in range(5):  # each worker gets every one (the terminal signals the group)
         os.killpg(gw.pid, signal.SIGINT)
         time.sleep(0.05)
-    left = poll(lambda: _running([gw.pid, *workers]), lambda pids: not pids, timeout_s=30)
+    left = poll(lambda: running([gw.pid, *workers]), lambda pids: not pids, timeout_s=30)
     assert left == [], "still running after Ctrl-C: " + "; ".join(map(describe, left))
     reader.join(10)
 
@@ -88,7 +84,7 @@ def test_a_worker_that_does_not_stop_is_killed_after_stop_timeout_s(tmp_path: Pa
         os.kill(workers[0], signal.SIGSTOP)
         signalled = time.monotonic()
         os.kill(g.pid, signal.SIGTERM)  # the launcher alone, as systemd and Docker do
-        left = poll(lambda: _running([g.pid, *workers]), lambda pids: not pids, timeout_s=30)
+        left = poll(lambda: running([g.pid, *workers]), lambda pids: not pids, timeout_s=30)
         assert left == [], "still running after SIGTERM: " + "; ".join(map(describe, left))
         assert time.monotonic() - signalled >= 2.0, "the stopped worker was not waited for"
         assert "refused to gracefully stop" in g.output(20000), g.output(3000)
