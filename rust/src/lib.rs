@@ -10,6 +10,7 @@ pub mod routing;
 pub mod spool_scan;
 pub mod sse;
 pub mod state;
+pub mod swar;
 pub mod tokens;
 pub mod toolcalls;
 

@@ -16,6 +16,7 @@
 
 use super::response::{head, Rewritten};
 use super::{map_finish_reason, Kind, Meta};
+use crate::swar;
 
 /// Deeper than this is left to serde (its own limit is 128).
 const MAX_DEPTH: usize = 100;
@@ -409,10 +410,12 @@ impl<'a> Scan<'a> {
         let mut escapes = Escapes::None;
         let mut ascii = true;
         loop {
-            // eight bytes at a time while none needs a look
-            while let Some(chunk) = self.b.get(self.i..self.i + 8) {
-                let word = u64::from_le_bytes(<[u8; 8]>::try_from(chunk).ok()?);
-                if special(word) {
+            // eight bytes at a time while none needs a look; then straight to
+            // the first that does
+            while let Some(word) = swar::load(self.b, self.i) {
+                let m = special(word);
+                if m != 0 {
+                    self.i += swar::first_lane(m);
                     break;
                 }
                 self.i += 8;
@@ -552,17 +555,10 @@ impl<'a> Scan<'a> {
     }
 }
 
-const ONES: u64 = 0x0101_0101_0101_0101;
-const HIGH: u64 = 0x8080_8080_8080_8080;
-
-/// Whether one of 8 string bytes is a quote, a backslash, a control byte or not ASCII.
-fn special(w: u64) -> bool {
-    // (x - 1) & !x has a byte's high bit set where that byte was below 1 (zero), and
-    // likewise below 0x20 with 0x20 in each byte; exact as a yes/no for the word
-    let below = |x: u64, n: u64| x.wrapping_sub(ONES * n) & !x & HIGH;
-    let quote = below(w ^ (ONES * u64::from(b'"')), 1);
-    let backslash = below(w ^ (ONES * u64::from(b'\\')), 1);
-    (quote | backslash | below(w, 0x20) | (w & HIGH)) != 0
+/// The lanes of 8 string bytes that are a quote, a backslash, a control byte or
+/// not ASCII (the lowest one exact: swar.rs).
+fn special(w: u64) -> u64 {
+    swar::equal(w, b'"') | swar::equal(w, b'\\') | swar::below(w, 0x20) | swar::non_ascii(w)
 }
 
 #[derive(Clone, Copy, PartialEq, Eq)]
@@ -595,7 +591,11 @@ mod tests {
                     *x = b;
                 }
                 let want = b == b'"' || b == b'\\' || !(0x20..0x80).contains(&b);
-                assert_eq!(special(u64::from_le_bytes(w)), want, "{b:#x} at {lane}");
+                assert_eq!(
+                    special(u64::from_le_bytes(w)) != 0,
+                    want,
+                    "{b:#x} at {lane}"
+                );
             }
         }
     }

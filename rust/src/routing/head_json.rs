@@ -7,6 +7,8 @@
 //! `\t`, `\n`, `\f`, `\r` short, the rest as `\u00xx` in lowercase hex) and
 //! writes everything else as UTF-8, DEL and U+2028 included.
 
+use crate::swar;
+
 const HEX: &[u8; 16] = b"0123456789abcdef";
 
 /// The escape of byte `b`: its short form's letter, 0 for `\u00xx`, None for none.
@@ -24,13 +26,10 @@ fn escape(b: u8) -> Option<u8> {
     }
 }
 
-/// Whether any of the eight bytes of `w` needs an escape (below 0x20, `"` or `\`):
-/// the usual text is skipped a word at a time.
-fn word_needs_escape(w: u64) -> bool {
-    const ONES: u64 = 0x0101_0101_0101_0101;
-    const HIGH: u64 = 0x8080_8080_8080_8080;
-    let below = |v: u64, n: u64| v.wrapping_sub(ONES * n) & !v & HIGH; // some byte < n
-    below(w, 0x20) | below(w ^ (ONES * 0x22), 1) | below(w ^ (ONES * 0x5c), 1) != 0
+/// The lanes of `w` that need an escape (below 0x20, `"` or `\`), the lowest one
+/// exact (swar.rs): the usual text is skipped a word at a time.
+fn needs_escape(w: u64) -> u64 {
+    swar::below(w, 0x20) | swar::equal(w, b'"') | swar::equal(w, b'\\')
 }
 
 /// `s` as a JSON string, quotes included, appended to `out`.
@@ -40,13 +39,13 @@ pub fn push_json_str(out: &mut Vec<u8>, s: &str) {
     let mut start = 0;
     let mut i = 0;
     while i < bytes.len() {
-        if let Some(chunk) = bytes.get(i..i + 8) {
-            let mut w = [0u8; 8];
-            w.copy_from_slice(chunk);
-            if !word_needs_escape(u64::from_le_bytes(w)) {
+        if let Some(w) = swar::load(bytes, i) {
+            let m = needs_escape(w);
+            if m == 0 {
                 i += 8;
                 continue;
             }
+            i += swar::first_lane(m); // the bytes before it are plain
         }
         let b = bytes[i];
         if let Some(short) = escape(b) {

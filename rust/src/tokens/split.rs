@@ -17,6 +17,8 @@ use std::sync::OnceLock;
 use fancy_regex::Regex;
 use regex_syntax::hir::{Class, HirKind};
 
+use crate::swar;
+
 /// Llama 3's pattern (cl100k's, as Meta ships it in tokenizer.json).
 pub const LLAMA3_PATTERN: &str = r"(?i:'s|'t|'re|'ve|'m|'ll|'d)|[^\r\n\p{L}\p{N}]?\p{L}+|\p{N}{1,3}| ?[^\s\p{L}\p{N}]+[\r\n]*|\s*[\r\n]+|\s+(?!\S)|\s+";
 /// Qwen's pattern: Llama 3's with one digit per piece.
@@ -250,17 +252,57 @@ fn run(text: &str, mut i: usize, p: impl Fn(char, u8) -> bool) -> usize {
     i
 }
 
+/// The ASCII chars of a word class, as (bits OR'd into each byte, first, last):
+/// `\p{L}` is `[A-Za-z]` (`| 0x20` folds case), the lower and upper classes
+/// `[a-z]` and `[A-Z]` (`run_class_reads_every_char_as_class_does` checks
+/// them against the Unicode tables for every char).
+fn ascii_range(mask: u8) -> Option<(u8, u8, u8)> {
+    match mask {
+        L => Some((0x20, b'a', b'z')),
+        W => Some((0, b'a', b'z')),
+        U => Some((0, b'A', b'Z')),
+        _ => None,
+    }
+}
+
+/// The lanes of `w` that are not an ASCII char of `range`, non-ASCII bytes
+/// included. Exact in every lane: no sum crosses a lane (each is below 0x80
+/// before the additions, and 0x7F + 0x80 - b'A' < 0x100).
+#[inline(always)]
+fn ascii_outside(w: u64, (or, first, last): (u8, u8, u8)) -> u64 {
+    let x = (w & !swar::HIGH) | (swar::ONES * u64::from(or));
+    let from_first = x + swar::ONES * u64::from(0x80 - first); // high bit: x >= first
+    let past_last = x + swar::ONES * u64::from(0x80 - last - 1); // high bit: x > last
+    (!(from_first & !past_last) & swar::HIGH) | (w & swar::HIGH)
+}
+
 /// The end of the run of chars from `i` whose class has a bit of `mask`:
 /// `run` for the word loops, which only ask for a class. Chars of up to
 /// three bytes are decoded here and their class read from the table with
 /// no `char` made: a letter of a Cyrillic or CJK word costs a few
 /// instructions, not a call to `at` (the splitter was a sixth of counting
 /// Cyrillic).
+///
+/// ASCII letters go eight at a time (`ascii_outside`): an English word is
+/// one or two steps, not a table load per letter.
 #[inline]
 fn run_class(text: &str, mut i: usize, mask: u8) -> usize {
     let Classes { bmp, lead2, .. } = classes();
     let bytes = text.as_bytes();
+    let ascii = ascii_range(mask);
     while let Some(&b0) = bytes.get(i) {
+        if let (true, Some(range), Some(w)) = (b0 < 0x80, ascii, swar::load(bytes, i)) {
+            let stop = ascii_outside(w, range);
+            if stop == 0 {
+                i += 8;
+                continue;
+            }
+            i += swar::first_lane(stop);
+            match bytes.get(i) {
+                Some(b) if b.is_ascii() => break, // an ASCII char outside the class
+                _ => continue,                    // a wider char: decoded below
+            }
+        }
         // `i` is a char boundary of valid UTF-8: a lead byte, and the
         // bytes its length says follow it
         let (c, w) = match b0 {
@@ -536,6 +578,43 @@ mod tests {
                     0
                 };
                 assert_eq!(run_class(&text, 0, mask), want, "{c:?} {mask}");
+            }
+        }
+    }
+
+    /// The eight-at-a-time ASCII path: every ASCII char at every lane of a
+    /// long run of letters (upper and lower), and a wider char right after
+    /// ASCII letters: the run ends where the char-by-char reading ends.
+    #[test]
+    fn ascii_words_run_eight_at_a_time_as_char_by_char() {
+        let by_chars = |text: &str, mask: u8| -> usize {
+            text.char_indices()
+                .find(|&(_, c)| class(c) & mask == 0)
+                .map_or(text.len(), |(i, _)| i)
+        };
+        let mut texts = Vec::new();
+        for b in 0u8..0x80 {
+            for lane in 0..12 {
+                for base in [
+                    "abcdefghijklmnopqrstu",
+                    "ABCDEFGHIJKLMNOPQRSTU",
+                    "aBcDeFgHiJkLmNoPqRsTu",
+                ] {
+                    let mut t: Vec<char> = base.chars().collect();
+                    t[lane] = char::from(b);
+                    texts.push(t.into_iter().collect::<String>());
+                }
+            }
+        }
+        for wide in ['é', 'É', 'ж', '東', '𝐀', '\u{301}', '\u{2028}'] {
+            for n in 0..10 {
+                texts.push(format!("{}{wide}tail", "word".repeat(n)));
+                texts.push(format!("{}{wide}TAIL", "WORD".repeat(n)));
+            }
+        }
+        for t in texts {
+            for mask in [L, U, W] {
+                assert_eq!(run_class(&t, 0, mask), by_chars(&t, mask), "{t:?} {mask}");
             }
         }
     }
