@@ -19,6 +19,7 @@ __all__ = [
     "__version__",
     "embedding_json",
     "embedding_truncate",
+    "json_depth_exceeds",
     "messages_prefix_hash",
     "prefix_hash",
     "rewrite_response",
@@ -471,3 +472,10 @@ class SpoolScanner:
         in the run; opens: (id, line) of the begins still open, in first-seen order,
         each with its last line; begins: begin lines read.
         The values are not validated: decoding `ends` may still fail."""
+
+# --- json_depth: the request decoder's nesting guard (rust/src/bindings/json_depth.rs) ---
+
+def json_depth_exceeds(text: bytes, limit: int) -> bool:
+    """Whether `text`, JSON the decoder accepted, nests arrays and objects more than
+    `limit` levels (the outermost being level 1); brackets inside strings do not count.
+    A body with at most `limit` brackets is answered by one SIMD search."""

@@ -4,6 +4,7 @@
 pub mod buckets;
 pub mod embed;
 pub mod family;
+pub mod json_depth;
 pub mod metrics;
 pub mod relay;
 pub mod routing;

@@ -3,6 +3,7 @@
 mod admission;
 mod errors;
 mod family;
+mod json_depth;
 mod relay;
 mod routing;
 mod spool_scan;
@@ -21,5 +22,6 @@ fn _core(m: &Bound<'_, PyModule>) -> PyResult<()> {
     tokens::register(m)?;
     routing::register(m)?;
     spool_scan::register(m)?;
+    json_depth::register(m)?;
     Ok(())
 }
