@@ -154,13 +154,29 @@ async def drive(
     return counts
 
 
-def build_app(target: str, upstream: str, work: Path, flusher: str = "inline") -> tuple[App, str]:
+# --timers-off: the gateway's clock-driven work (worker probes, /metrics reads, the batch
+# runner's polls) left out, so that a run's work is its requests' alone. Under a slow
+# harness (callgrind runs the app ~50x slower) these would otherwise be charged to them.
+TIMERS_OFF = """
+[routing]
+probe_interval_s = 3600
+metrics_interval_s = 3600
+
+[batch]
+poll_interval_s = 3600
+"""
+
+
+def build_app(
+    target: str, upstream: str, work: Path, flusher: str = "inline", timers_off: bool = False
+) -> tuple[App, str]:
     if target == "baseline":
         import baseline_proxy
 
         return baseline_proxy.PassThrough(upstream), "unused"
     cfg = work / "gateway.toml"
-    cfg.write_text(floor.GATEWAY_CONFIG.format(model=floor.MODEL, upstream=upstream))
+    text = floor.GATEWAY_CONFIG.format(model=floor.MODEL, upstream=upstream)
+    cfg.write_text(text + TIMERS_OFF if timers_off else text)
     data = work / "data"
     argv = [sys.executable, "-m", "provocapi", "keys", "create", "--tenant", "bench"]
     out = subprocess.run(
@@ -216,7 +232,7 @@ class StallSampler(threading.Thread):
             if time.perf_counter() - self.last_tick < self.threshold_s:
                 continue
             frame = sys._current_frames().get(self.loop_thread)
-            stack = []
+            stack: list[str] = []
             while frame is not None and len(stack) < 14:
                 code = frame.f_code
                 where = code.co_filename.replace(str(floor.REPO) + "/", "")
@@ -246,7 +262,7 @@ async def find_stalls(app: App, body: bytes, key: str, args: argparse.Namespace)
 
 
 async def main_async(args: argparse.Namespace, upstream: str, work: Path) -> None:
-    app, key = build_app(args.target, upstream, work, args.flusher)
+    app, key = build_app(args.target, upstream, work, args.flusher, args.timers_off)
     body = json.dumps(floor.body(args.stream, args.unique_prompts)).encode()
     unique = args.unique_prompts
     shutdown = await lifespan(app)
@@ -315,8 +331,20 @@ def main(argv: list[str] | None = None) -> int:
         help="instead of profiling: sample what the event loop runs whenever it is stuck "
         "for more than MS milliseconds",
     )
+    ap.add_argument(
+        "--timers-off",
+        action="store_true",
+        help="no worker probes, /metrics reads or batch polls during the run (clock-driven "
+        "work, not the requests'; bench/instructions.py counts with this)",
+    )
+    ap.add_argument(
+        "--cpu",
+        type=int,
+        default=int(floor.SERVER_CPU),
+        help="the core this process runs on (default: the floor's server core)",
+    )
     args = ap.parse_args(argv)
-    os.sched_setaffinity(0, {int(floor.SERVER_CPU)})
+    os.sched_setaffinity(0, {args.cpu})
     work = Path(tempfile.mkdtemp(prefix="provocapi-profile-"))
     procs = floor.Processes(work)
     try:
