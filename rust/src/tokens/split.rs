@@ -254,8 +254,8 @@ fn run(text: &str, mut i: usize, p: impl Fn(char, u8) -> bool) -> usize {
 
 /// The ASCII chars of a word class, as (bits OR'd into each byte, first, last):
 /// `\p{L}` is `[A-Za-z]` (`| 0x20` folds case), the lower and upper classes
-/// `[a-z]` and `[A-Z]` (`run_class_reads_every_char_as_class_does` checks
-/// them against the Unicode tables for every char).
+/// `[a-z]` and `[A-Z]` (`ascii_words_run_eight_at_a_time_as_char_by_char`
+/// checks every ASCII char at every lane against the Unicode tables).
 fn ascii_range(mask: u8) -> Option<(u8, u8, u8)> {
     match mask {
         L => Some((0x20, b'a', b'z')),
