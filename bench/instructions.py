@@ -54,7 +54,6 @@ COMBOS = [
 ]
 LABEL = {"provocapi": "provocapi", "baseline": "pass-through"}
 CONCURRENCY = 1  # each request alone: the steadiest count (see above)
-TREE: Path | None = None  # --tree: the checkout whose provocapi is measured
 WARMUP_CAP = 500  # profile_app.py warms up with min(500, requests) before the counted ones
 
 _ROW = re.compile(r"^\s*([\d,]+) \(\s*[\d.]+%\)\s+(\S.*)$")
@@ -121,8 +120,24 @@ def ensure_valgrind() -> None:
         subprocess.run(["apt-get", "install", "-y", "-q", "valgrind"], check=True)
 
 
+def run_env(tree: Path | None) -> dict[str, str]:
+    """The environment of every counted run: a fixed hash seed (dict and set layouts,
+    so their probing, alike in every run); with `tree`, its modules and core ahead of
+    this checkout's."""
+    env = {**os.environ, "PYTHONHASHSEED": "0"}
+    if tree is not None:
+        env["PYTHONPATH"] = str(tree.resolve() / "python")
+    return env
+
+
 def counted_run(
-    target: str, kind: str, requests: int, concurrency: int, cpu: int, out: Path
+    target: str,
+    kind: str,
+    requests: int,
+    concurrency: int,
+    cpu: int,
+    out: Path,
+    env: dict[str, str],
 ) -> dict[str, int]:
     """One profile_app.py run under callgrind; instructions by function."""
     argv = ["valgrind", "--tool=callgrind", f"--callgrind-out-file={out}", PY]
@@ -131,10 +146,6 @@ def counted_run(
     argv += ["--concurrency", str(concurrency), "--cpu", str(cpu), "--timers-off"]
     if kind == "unique":
         argv.append("--unique-prompts")
-    # a fixed hash seed: dict and set layouts, so their probing, alike in every run
-    env = {**os.environ, "PYTHONHASHSEED": "0"}
-    if TREE is not None:  # its modules and core ahead of this checkout's
-        env["PYTHONPATH"] = str(TREE / "python")
     ran = subprocess.run(argv, capture_output=True, text=True, env=env, cwd=REPO)
     if ran.returncode != 0 or "0 failed" not in ran.stdout:
         raise RuntimeError(f"{target} {kind} {requests}: {ran.stdout[-800:]}{ran.stderr[-800:]}")
@@ -158,10 +169,13 @@ class Measured:
         return sum(self.costs.values())
 
 
-def measure(target: str, kind: str, small: int, large: int, c: int, work: Path) -> Measured:
+def measure(
+    target: str, kind: str, small: int, large: int, c: int, work: Path, env: dict[str, str]
+) -> Measured:
+    out = work / f"{target}-{kind}"
     with ThreadPoolExecutor(2) as pool:
-        a = pool.submit(counted_run, target, kind, small, c, 0, work / f"{target}-{kind}-s.out")
-        b = pool.submit(counted_run, target, kind, large, c, 1, work / f"{target}-{kind}-l.out")
+        a = pool.submit(counted_run, target, kind, small, c, 0, out.with_suffix(".s"), env)
+        b = pool.submit(counted_run, target, kind, large, c, 1, out.with_suffix(".l"), env)
         costs = per_request(a.result(), b.result(), served(large) - served(small))
     return Measured(target, kind, costs)
 
@@ -217,13 +231,12 @@ def report(results: dict[tuple[str, str], Measured], args: argparse.Namespace, w
     for o in names[:14]:
         lines.append(f"| {o} | " + " | ".join(f"{d.get(o, 0.0):,.0f}" for d in objs) + " |")
     head = "| function | object | {a} | {b} | difference |"
-    for title, a, b in (
-        ("What a fresh prompt adds to provocapi", pv, pu),
-        ("provocapi against the pass-through, fixed body", bf, pv),
+    for title, a, b, a_label, b_label in (
+        ("What a fresh prompt adds to provocapi", pv, pu, "fixed", "unique"),
+        ("provocapi against the pass-through, fixed body", bf, pv, "pass-through", "provocapi"),
     ):
-        lines += ["", f"## {title}", "", head.format(a=a.kind if a.target == b.target else
-                  LABEL[a.target], b=b.kind if a.target == b.target else LABEL[b.target]),
-                  "|---|---|---:|---:|---:|", *differences(a, b, args.top)]  # fmt: skip
+        lines += ["", f"## {title}", "", head.format(a=a_label, b=b_label)]
+        lines += ["|---|---|---:|---:|---:|", *differences(a, b, args.top)]
     return "\n".join(lines) + "\n"
 
 
@@ -265,8 +278,6 @@ def main(argv: list[str] | None = None) -> int:
         help="measure these alone (with --json; no report)",
     )
     args = ap.parse_args(argv)
-    global TREE
-    TREE = args.tree.resolve() if args.tree else None
     if served(args.requests[1]) <= served(args.requests[0]):
         ap.error("--requests: the second run must answer more requests than the first")
     ensure_valgrind()
@@ -275,10 +286,11 @@ def main(argv: list[str] | None = None) -> int:
     work = Path(tempfile.mkdtemp(prefix="provocapi-instructions-"))
     results: dict[tuple[str, str], Measured] = {}
     combos = [(t, k) for t, k in COMBOS if not args.only or f"{t}-{k}" in args.only]
+    small, large = args.requests
+    env = run_env(args.tree)
     try:
         for target, kind in combos:
-            small, large = args.requests
-            m = measure(target, kind, small, large, args.concurrency, work)
+            m = measure(target, kind, small, large, args.concurrency, work, env)
             results[(target, kind)] = m
             line = f"{LABEL[target]:<12} {kind:<6} {m.total:10,.0f} instructions a request"
             print(line, flush=True)
