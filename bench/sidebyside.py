@@ -18,7 +18,8 @@ Targets, each reached with the same requests from the same load generators:
 Steps (shared/design/PERFORMANCE.md; issues #6 and #18):
 
 1. Maximum throughput: non-streaming chat (~200 prompt tokens, a 64-token answer), wrk with 64
-   connections and a Lua body (`--unique-prompts`: a different prompt each request), warm-up
+   connections and a Lua body (`--unique-prompts`: a prompt new to the gateway each request,
+   none back within 40,000 requests: floor.UNIQUE_CYCLE), warm-up
    then a measured run, one target at a time; CPU seconds of the gateway's whole process tree
    (/proc utime+stime) per 1,000 requests.
 2. Latency in alternated rounds (5; --quick 3), every gateway up at once, the targets in an
@@ -69,6 +70,8 @@ from typing import Any
 from floor import (
     GATEWAY_CONFIG,
     MODEL,
+    UNIQUE_WORDS,
+    UPSTREAM_MEMO,
     Processes,
     body,
     describe_tree,
@@ -77,8 +80,10 @@ from floor import (
     loadavg,
     lua_script,
     machine,
+    sequence_after,
     tree,
     tree_cpu_s,
+    wrk_argv,
 )
 from machine_speed import SPEED_PROBE
 from machine_speed import describe as speed_probe
@@ -267,14 +272,14 @@ class Runner:
         self.d = d
         self.oha = oha
         self.work = work
+        self.sequence = 0  # the next --unique-prompts number (floor.UNIQUE_CYCLE)
 
     def record(self, title: str, text: str) -> None:
         with self.raw.open("a") as f:
             f.write(f"\n### {dt.datetime.now():%H:%M:%S} {title}\n{text}\n")
 
     def wrk(self, url: str, script: Path, seconds: float, title: str) -> tuple[int, int, float]:
-        opts = f"-t1 -c{CONNECTIONS} -d{seconds:g}s --timeout 10s"
-        argv = ["taskset", "-c", LOAD_CPU, "wrk", *opts.split(), "-s", str(script), url]
+        argv = wrk_argv(url, script, seconds, self.sequence)
         out = subprocess.run(argv, capture_output=True, text=True, timeout=seconds + 60)
         self.record(title, out.stdout + out.stderr)
         line = [x for x in out.stdout.splitlines() if x.startswith("FLOOR {")]
@@ -282,6 +287,7 @@ class Runner:
             raise RuntimeError(f"wrk failed ({out.returncode}): {out.stderr.strip()[:500]}")
         r = json.loads(line[-1][len("FLOOR ") :])
         failed = r["status"] + r["connect"] + r["read"] + r["write"] + r["timeout"]
+        self.sequence = sequence_after(self.sequence, r["requests"], failed)
         return r["requests"], failed, r["duration_us"] / 1e6
 
     def throughput(self, url: str, script: Path, pid: int | None, title: str) -> Throughput:
@@ -612,7 +618,9 @@ def run_all(args: argparse.Namespace, res: Results, env: Env, run: Runner, t0: f
         return f"[{time.monotonic() - t0:5.0f} s]"
 
     say(f"==> {clock()} upstream: the simulator on core {LOAD_CPU} (64-token answers, no delay)")
-    fast = start_upstream(procs, "sim-fast", ["--output-tokens", "64"])
+    fast = start_upstream(
+        procs, "sim-fast", ["--output-tokens", "64", "--memo-entries", str(UPSTREAM_MEMO)]
+    )
     body_file = work / "body.json"
     body_file.write_text(json.dumps(body(False)))
 
@@ -855,7 +863,7 @@ def report(res: Results) -> str:
         "## Maximum throughput and CPU",
         "",
         "Non-streaming chat (~200 prompt tokens, 64-token answer; "
-        + ("a different prompt each request" if res.unique_prompts else "one fixed body")
+        + (UNIQUE_WORDS if res.unique_prompts else "one fixed body")
         + f"), wrk c={CONNECTIONS}, "
         f"{res.durations['warmup']:g} s warm-up + {res.durations['measure']:g} s measured. CPU "
         "is utime+stime of the gateway's whole process tree (/proc) over the measured run; "

@@ -11,6 +11,7 @@ from pathlib import Path
 import orjson
 import pytest
 from provocapi.sim import memo as memo_mod
+from provocapi.sim.config import build_parser, from_namespace
 from provocapi.sim.memo import Memo
 
 from .client import get, post
@@ -192,6 +193,30 @@ async def test_worker_memo_stays_bounded(fresh_sim) -> None:
         )
         is None
     )
+
+
+async def test_memo_entries_sets_the_bound(fresh_sim) -> None:
+    # --memo-entries: a benchmark cycling through many distinct prompts keeps them all
+    n = memo_mod.MAX_ENTRIES + 40
+    s = await fresh_sim("--model", "m", "--output-tokens", "2", "--memo-entries", str(n))
+    for i in range(n + 5):
+        assert (await post(s.port, PATH["chat"], {**CHAT, "seed": i})).status == 200
+    memo = s.worker.memo["chat"]
+    assert len(memo) == n
+    assert memo.get(orjson.dumps({**CHAT, "seed": 4})) is None  # the oldest went first
+    assert memo.get(orjson.dumps({**CHAT, "seed": 5})) is not None
+    # 0: nothing is remembered, every answer is still right
+    s0 = await fresh_sim("--model", "m", "--output-tokens", "2", "--memo-entries", "0")
+    for _ in range(2):
+        r = await post(s0.port, PATH["chat"], CHAT)
+        assert r.status == 200 and r.json()["usage"]["completion_tokens"] == 2
+    assert len(s0.worker.memo["chat"]) == 0
+
+
+def test_memo_entries_must_not_be_negative() -> None:
+    with pytest.raises(ValueError, match="--memo-entries"):
+        from_namespace(build_parser().parse_args(["--model", "m", "--port", "0",
+                                                  "--memo-entries", "-1"]))  # fmt: skip
 
 
 async def test_faults_apply_to_a_repeated_body(fresh_sim) -> None:

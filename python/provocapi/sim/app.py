@@ -132,7 +132,9 @@ class SimWorker:
         # parameters) skip validating those fields again and share their plan.Asks.
         self.shapes: dict[tuple[Any, ...], plan.Asks] = {}
         # Answers of bodies seen before, per endpoint (memo.py): same bytes, fresh ids.
-        self.memo = {kind: Memo(self.r.ID_BYTES) for kind in ("chat", "completion")}
+        self.memo = {
+            kind: Memo(self.r.ID_BYTES, cfg.memo_entries) for kind in ("chat", "completion")
+        }
         self.routes: dict[tuple[bytes, bytes], Handler] = {
             (b"GET", b"/health"): self.health,
             (b"GET", b"/v1/models"): self.models,

@@ -50,6 +50,9 @@ class SimConfig:
     broken_fields: tuple[str, ...] = ()
     accept_images: bool = False  # --openai: image/audio parts answered 200, unseen
     invalid_json: bool = False  # JSON answers break their schema (no guided decoding)
+    # Answers of repeated bodies remembered per endpoint (memo.py): a benchmark that cycles
+    # through more distinct prompts than this pays the full path for each.
+    memo_entries: int = 128
 
 
 def guess_family(model: str) -> str:
@@ -153,6 +156,13 @@ def build_parser() -> argparse.ArgumentParser:
         action="store_true",
         help="--openai: answer image/audio parts 200 and drop them (default: 400 naming them)",
     )
+    p.add_argument(
+        "--memo-entries",
+        type=int,
+        default=128,
+        help="answers of repeated bodies remembered per endpoint, least recently used out "
+        "(0: none); each costs a few KB",
+    )
     p.add_argument("--fleet", help="JSON list of option objects: several models, one process")
     return p
 
@@ -168,6 +178,8 @@ def from_namespace(ns: argparse.Namespace) -> SimConfig:
         raise ValueError("--output-tokens and --dimensions must be positive")
     if ns.max_batch < 0:
         raise ValueError("--max-batch must be 0 (no limit) or positive")
+    if ns.memo_entries < 0:
+        raise ValueError("--memo-entries must be 0 (none) or positive")
     return SimConfig(
         architecture=_architecture(ns.architecture),
         model=ns.model,
@@ -198,6 +210,7 @@ def from_namespace(ns: argparse.Namespace) -> SimConfig:
         broken_fields=_names(ns.broken_fields),
         accept_images=ns.accept_images,
         invalid_json=ns.invalid_json,
+        memo_entries=ns.memo_entries,
     )
 
 
