@@ -59,11 +59,18 @@ impl Splitter {
 
     /// The same, stopping at the first piece for which `f` breaks.
     pub fn try_for_each<'t>(&self, text: &'t str, mut f: impl FnMut(&'t str) -> ControlFlow<()>) {
+        let bytes = text.as_bytes();
         let mut at = 0;
         while at < text.len() {
             let end = match self {
-                Splitter::Contractions { digits } => contractions_piece(text, at, *digits),
-                Splitter::Tekken => tekken_piece(text, at),
+                Splitter::Contractions { digits } => match ascii_word(bytes, at, ascii_letter) {
+                    Some(letters) => ascii_run::<L>(text, letters),
+                    None => contractions_piece(text, at, *digits),
+                },
+                Splitter::Tekken => match ascii_word(bytes, at, ascii_lower) {
+                    Some(letters) => ascii_run::<W>(text, letters),
+                    None => tekken_piece(text, at),
+                },
                 Splitter::Regex(re) => {
                     for m in re.find_iter(text) {
                         let Ok(m) = m else {
@@ -276,7 +283,56 @@ fn ascii_outside(w: u64, (or, first, last): (u8, u8, u8)) -> u64 {
     (!(from_first & !past_last) & swar::HIGH) | (w & swar::HIGH)
 }
 
-/// The end of the run of chars from `i` whose class has a bit of `mask`:
+#[inline(always)]
+fn ascii_letter(b: u8) -> bool {
+    b.is_ascii_alphabetic()
+}
+
+#[inline(always)]
+fn ascii_lower(b: u8) -> bool {
+    b.is_ascii_lowercase()
+}
+
+/// Where the letters start of a piece at `i` that is an ASCII word: a letter that
+/// `starts` a word, or a space and such a letter; None for any other piece. These are
+/// most pieces of English and code, and each pattern we know makes them one piece
+/// with the run of word chars that follows (Llama 3 and Qwen:
+/// `[^\r\n\p{L}\p{N}]?\p{L}+`; Tekken, for a lower-case letter: its
+/// `[^\r\n\p{L}\p{N}]?[...]*[\p{Ll}\p{Lm}\p{Lo}\p{M}]+` with an empty upper run), so
+/// the splitter goes straight to that run with no char decoded.
+#[inline(always)]
+fn ascii_word(bytes: &[u8], i: usize, starts: fn(u8) -> bool) -> Option<usize> {
+    match (bytes.get(i), bytes.get(i + 1)) {
+        (Some(&b), _) if starts(b) => Some(i),
+        (Some(b' '), Some(&b)) if starts(b) => Some(i + 1),
+        _ => None,
+    }
+}
+
+/// `run_class` for a run that starts with ASCII letters: eight at a time with
+/// nothing else looked up, until an ASCII char outside the class ends it; a
+/// wider char, or the last seven bytes of the text, go on in `run_class`.
+#[inline(always)]
+fn ascii_run<const MASK: u8>(text: &str, mut i: usize) -> usize {
+    let bytes = text.as_bytes();
+    if let Some(range) = ascii_range(MASK) {
+        while let Some(w) = swar::load(bytes, i) {
+            let stop = ascii_outside(w, range);
+            if stop == 0 {
+                i += 8;
+                continue;
+            }
+            i += swar::first_lane(stop);
+            match bytes.get(i) {
+                Some(b) if b.is_ascii() => return i,
+                _ => break,
+            }
+        }
+    }
+    run_class::<MASK>(text, i)
+}
+
+/// The end of the run of chars from `i` whose class has a bit of `MASK`:
 /// `run` for the word loops, which only ask for a class. Chars of up to
 /// three bytes are decoded here and their class read from the table with
 /// no `char` made: a letter of a Cyrillic or CJK word costs a few
@@ -285,8 +341,11 @@ fn ascii_outside(w: u64, (or, first, last): (u8, u8, u8)) -> u64 {
 ///
 /// ASCII letters go eight at a time (`ascii_outside`): an English word is
 /// one or two steps, not a table load per letter.
+///
+/// `MASK` is a constant, so each class gets its own copy with its ASCII range folded in.
 #[inline]
-fn run_class(text: &str, mut i: usize, mask: u8) -> usize {
+fn run_class<const MASK: u8>(text: &str, mut i: usize) -> usize {
+    let mask = MASK;
     let Classes { bmp, lead2, .. } = classes();
     let bytes = text.as_bytes();
     let ascii = ascii_range(mask);
@@ -417,12 +476,12 @@ fn contractions_piece(text: &str, i: usize, digits: usize) -> usize {
     }
     // [^\r\n\p{L}\p{N}]?\p{L}+
     if m & L != 0 {
-        return run_class(text, next, L);
+        return run_class::<L>(text, next);
     }
     if is_prefix(c, m) {
         if let Some((_, m2)) = at(text, next) {
             if m2 & L != 0 {
-                return run_class(text, next, L);
+                return run_class::<L>(text, next);
             }
         }
     }
@@ -456,7 +515,7 @@ fn upper_then_lower(text: &str, p: usize) -> Option<usize> {
         if m & U == 0 {
             // the W run after the U run (a lowercase word: all of it)
             return if m & W != 0 {
-                Some(run_class(text, q + c.len_utf8(), W))
+                Some(run_class::<W>(text, q + c.len_utf8()))
             } else {
                 last_w_end
             };
@@ -471,8 +530,8 @@ fn upper_then_lower(text: &str, p: usize) -> Option<usize> {
 
 /// `[\p{Lu}\p{Lt}\p{Lm}\p{Lo}\p{M}]+[\p{Ll}\p{Lm}\p{Lo}\p{M}]*` from `p`.
 fn upper_run(text: &str, p: usize) -> Option<usize> {
-    let q = run_class(text, p, U);
-    (q > p).then(|| run_class(text, q, W))
+    let q = run_class::<U>(text, p);
+    (q > p).then(|| run_class::<W>(text, q))
 }
 
 /// The end of the piece that starts at `i` (Tekken).
@@ -533,6 +592,16 @@ mod tests {
 
     const PATTERNS: [&str; 3] = [LLAMA3_PATTERN, QWEN_PATTERN, TEKKEN_PATTERN];
 
+    /// `run_class` from 0 with the class given at run time.
+    fn run_class_by(text: &str, mask: u8) -> usize {
+        match mask {
+            L => run_class::<L>(text, 0),
+            U => run_class::<U>(text, 0),
+            W => run_class::<W>(text, 0),
+            _ => unreachable!("no word class {mask}"),
+        }
+    }
+
     fn check(text: &str) {
         for p in PATTERNS {
             assert_eq!(by_splitter(p, text), by_regex(p, text), "{p}\n{text:?}");
@@ -560,6 +629,16 @@ mod tests {
             "'",
             "' ",
             "'s",
+            // the ASCII word fast path's edges: a word at either end, after one space and
+            // after two, letters then marks, wider letters, case changes, apostrophes
+            "a",
+            " a",
+            "a ",
+            "  word\tword\n word",
+            " words's x'y 'em",
+            " cafe\u{301} na\u{ef}ve \u{e9}t\u{e9} a\u{301}b",
+            " helloWorld camelCase lowerUPPER HTTPServer x\u{2c6}y",
+            " ab12 a_b a-b a.b",
         ] {
             check(t);
         }
@@ -577,7 +656,7 @@ mod tests {
                 } else {
                     0
                 };
-                assert_eq!(run_class(&text, 0, mask), want, "{c:?} {mask}");
+                assert_eq!(run_class_by(&text, mask), want, "{c:?} {mask}");
             }
         }
     }
@@ -614,7 +693,7 @@ mod tests {
         }
         for t in texts {
             for mask in [L, U, W] {
-                assert_eq!(run_class(&t, 0, mask), by_chars(&t, mask), "{t:?} {mask}");
+                assert_eq!(run_class_by(&t, mask), by_chars(&t, mask), "{t:?} {mask}");
             }
         }
     }
