@@ -309,6 +309,34 @@ fn ascii_word(bytes: &[u8], i: usize, starts: fn(u8) -> bool) -> Option<usize> {
     }
 }
 
+/// What the eight bytes from `i` hold for an ASCII run of a class.
+enum Step {
+    /// Eight ASCII chars of the class.
+    Whole,
+    /// The run ends at this ASCII char outside the class.
+    Ends(usize),
+    /// A wider char at this byte: decoded char by char.
+    Wide(usize),
+    /// Fewer than eight bytes left.
+    Short,
+}
+
+#[inline(always)]
+fn ascii_step(bytes: &[u8], i: usize, range: (u8, u8, u8)) -> Step {
+    let Some(w) = swar::load(bytes, i) else {
+        return Step::Short;
+    };
+    let stop = ascii_outside(w, range);
+    if stop == 0 {
+        return Step::Whole;
+    }
+    let at = i + swar::first_lane(stop);
+    match bytes.get(at) {
+        Some(b) if b.is_ascii() => Step::Ends(at),
+        _ => Step::Wide(at),
+    }
+}
+
 /// `run_class` for a run that starts with ASCII letters: eight at a time with
 /// nothing else looked up, until an ASCII char outside the class ends it; a
 /// wider char, or the last seven bytes of the text, go on in `run_class`.
@@ -316,16 +344,15 @@ fn ascii_word(bytes: &[u8], i: usize, starts: fn(u8) -> bool) -> Option<usize> {
 fn ascii_run<const MASK: u8>(text: &str, mut i: usize) -> usize {
     let bytes = text.as_bytes();
     if let Some(range) = ascii_range(MASK) {
-        while let Some(w) = swar::load(bytes, i) {
-            let stop = ascii_outside(w, range);
-            if stop == 0 {
-                i += 8;
-                continue;
-            }
-            i += swar::first_lane(stop);
-            match bytes.get(i) {
-                Some(b) if b.is_ascii() => return i,
-                _ => break,
+        loop {
+            match ascii_step(bytes, i, range) {
+                Step::Whole => i += 8,
+                Step::Ends(end) => return end,
+                Step::Wide(at) => {
+                    i = at;
+                    break;
+                }
+                Step::Short => break,
             }
         }
     }
@@ -350,16 +377,21 @@ fn run_class<const MASK: u8>(text: &str, mut i: usize) -> usize {
     let bytes = text.as_bytes();
     let ascii = ascii_range(mask);
     while let Some(&b0) = bytes.get(i) {
-        if let (true, Some(range), Some(w)) = (b0 < 0x80, ascii, swar::load(bytes, i)) {
-            let stop = ascii_outside(w, range);
-            if stop == 0 {
-                i += 8;
-                continue;
-            }
-            i += swar::first_lane(stop);
-            match bytes.get(i) {
-                Some(b) if b.is_ascii() => break, // an ASCII char outside the class
-                _ => continue,                    // a wider char: decoded below
+        if let (true, Some(range)) = (b0 < 0x80, ascii) {
+            match ascii_step(bytes, i, range) {
+                Step::Whole => {
+                    i += 8;
+                    continue;
+                }
+                Step::Ends(end) => {
+                    i = end;
+                    break;
+                }
+                Step::Wide(at) => {
+                    i = at; // decoded below, in the next turn
+                    continue;
+                }
+                Step::Short => {} // the last bytes: char by char
             }
         }
         // `i` is a char boundary of valid UTF-8: a lead byte, and the
