@@ -53,7 +53,7 @@ import tempfile
 import time
 import urllib.error
 import urllib.request
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from types import FrameType
@@ -375,18 +375,42 @@ end
     return path
 
 
-def wrk_argv(url: str, script: Path, seconds: float, sequence: int) -> list[str]:
-    """wrk on the load core; `sequence` is where a --unique-prompts script's numbers go on."""
-    opts = f"-t1 -c{CONNECTIONS} -d{seconds:g}s --timeout 10s"
-    return ["taskset", "-c", LOAD_CPU, "wrk", *opts.split(), "-s", str(script), url,
-            "--", str(sequence)]  # fmt: skip
-
-
 def sequence_after(sequence: int, requests: int, failed: int) -> int:
     """Where the next run's prompt numbers start: past every number this run could have sent
     (the requests wrk counted, the failed ones, those still in flight at its end, and the one
     it makes at start and never sends)."""
     return sequence + requests + failed + CONNECTIONS + 1
+
+
+def run_wrk(
+    url: str,
+    script: Path,
+    seconds: float,
+    sequence: int,
+    record: Callable[[str, str], None],
+    title: str,
+) -> tuple[WrkResult, int]:
+    """wrk once on the load core, its output recorded under `title`; its result, and where the
+    next run's --unique-prompts numbers start (`sequence` is where this run's go on)."""
+    opts = f"-t1 -c{CONNECTIONS} -d{seconds:g}s --timeout 10s"
+    argv = ["taskset", "-c", LOAD_CPU, "wrk", *opts.split(), "-s", str(script), url]
+    out = subprocess.run([*argv, "--", str(sequence)], capture_output=True, text=True,
+                         timeout=seconds + 60)  # fmt: skip
+    record(title, out.stdout + out.stderr)
+    m = re.search(r"^FLOOR (\{.*\})$", out.stdout, re.M)
+    if out.returncode != 0 or m is None:
+        raise RuntimeError(f"wrk failed ({out.returncode}): {out.stderr.strip()[:500]}")
+    r = json.loads(m.group(1))
+    failed = r["status"] + r["connect"] + r["read"] + r["write"] + r["timeout"]
+    result = WrkResult(
+        r["requests"],
+        r["duration_us"] / 1e6,
+        failed,
+        r["bytes"],
+        r["p50_us"] / 1e3,
+        r["p99_us"] / 1e3,
+    )
+    return result, sequence_after(sequence, r["requests"], failed)
 
 
 class Runner:
@@ -400,23 +424,8 @@ class Runner:
             f.write(f"\n### {dt.datetime.now():%H:%M:%S} {title}\n{text}\n")
 
     def wrk(self, url: str, script: Path, seconds: float, title: str) -> WrkResult:
-        argv = wrk_argv(url, script, seconds, self.sequence)
-        out = subprocess.run(argv, capture_output=True, text=True, timeout=seconds + 60)
-        self.record(title, out.stdout + out.stderr)
-        m = re.search(r"^FLOOR (\{.*\})$", out.stdout, re.M)
-        if out.returncode != 0 or m is None:
-            raise RuntimeError(f"wrk failed ({out.returncode}): {out.stderr.strip()[:500]}")
-        r = json.loads(m.group(1))
-        failed = r["status"] + r["connect"] + r["read"] + r["write"] + r["timeout"]
-        self.sequence = sequence_after(self.sequence, r["requests"], failed)
-        return WrkResult(
-            r["requests"],
-            r["duration_us"] / 1e6,
-            failed,
-            r["bytes"],
-            r["p50_us"] / 1e3,
-            r["p99_us"] / 1e3,
-        )
+        r, self.sequence = run_wrk(url, script, seconds, self.sequence, self.record, title)
+        return r
 
 
 def find_oha() -> str | None:

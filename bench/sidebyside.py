@@ -80,10 +80,9 @@ from floor import (
     loadavg,
     lua_script,
     machine,
-    sequence_after,
+    run_wrk,
     tree,
     tree_cpu_s,
-    wrk_argv,
 )
 from machine_speed import SPEED_PROBE
 from machine_speed import describe as speed_probe
@@ -279,16 +278,8 @@ class Runner:
             f.write(f"\n### {dt.datetime.now():%H:%M:%S} {title}\n{text}\n")
 
     def wrk(self, url: str, script: Path, seconds: float, title: str) -> tuple[int, int, float]:
-        argv = wrk_argv(url, script, seconds, self.sequence)
-        out = subprocess.run(argv, capture_output=True, text=True, timeout=seconds + 60)
-        self.record(title, out.stdout + out.stderr)
-        line = [x for x in out.stdout.splitlines() if x.startswith("FLOOR {")]
-        if out.returncode != 0 or not line:
-            raise RuntimeError(f"wrk failed ({out.returncode}): {out.stderr.strip()[:500]}")
-        r = json.loads(line[-1][len("FLOOR ") :])
-        failed = r["status"] + r["connect"] + r["read"] + r["write"] + r["timeout"]
-        self.sequence = sequence_after(self.sequence, r["requests"], failed)
-        return r["requests"], failed, r["duration_us"] / 1e6
+        r, self.sequence = run_wrk(url, script, seconds, self.sequence, self.record, title)
+        return r.requests, r.failed, r.seconds
 
     def throughput(self, url: str, script: Path, pid: int | None, title: str) -> Throughput:
         self.wrk(url, script, self.d.warmup, f"{title} warm-up")
