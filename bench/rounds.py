@@ -86,3 +86,33 @@ def summarise(target: list[dict[str, Any]], direct: list[dict[str, Any]]) -> dic
     cpu = [x["cpu_per_1k"] for x in target if x.get("cpu_per_1k") is not None]
     out["cpu_per_1k"] = median(cpu) if cpu else None
     return out
+
+
+def summarise_max(runs: list[dict[str, Any]]) -> dict[str, Any]:
+    """One target's maximum-throughput rounds (sidebyside's _tput dicts): the median over rounds
+    of req/s, CPU per 1,000 requests and core busy; requests, failures and seconds summed."""
+    cpu = [float(x["cpu_per_1k"]) for x in runs if x.get("cpu_per_1k") is not None]
+    busy = [float(x["busy"]) for x in runs if x.get("busy") is not None]
+    return {
+        "rounds": len(runs),
+        "rate": median([float(x["rate"]) for x in runs]),
+        "rates": [float(x["rate"]) for x in runs],
+        "requests": sum(int(x["requests"]) for x in runs),
+        "failed": sum(int(x["failed"]) for x in runs),
+        "seconds": sum(float(x["seconds"]) for x in runs),
+        "cpu_per_1k": median(cpu) if cpu else None,
+        "busy": median(busy) if busy else None,
+    }
+
+
+def per_round(
+    a: list[dict[str, Any]], b: list[dict[str, Any]], key: str = "rate"
+) -> dict[int, float]:
+    """a's figure over b's in every round both were measured in (paired by the run's "round",
+    so a round one of them failed drops out rather than pairing the wrong runs)."""
+    theirs = {int(x["round"]): float(x[key]) for x in b if x.get(key)}
+    return {
+        int(x["round"]): float(x[key]) / theirs[int(x["round"])]
+        for x in a
+        if int(x["round"]) in theirs and x.get(key) is not None
+    }

@@ -19,11 +19,14 @@ Steps (shared/design/PERFORMANCE.md; issues #6 and #18):
 
 1. Maximum throughput: non-streaming chat (~200 prompt tokens, a 64-token answer), wrk with 64
    connections and a Lua body (`--unique-prompts`: a prompt new to the gateway each request,
-   none back within 40,000 requests: floor.UNIQUE_CYCLE), warm-up
-   then a measured run, one target at a time; CPU seconds of the gateway's whole process tree
-   (/proc utime+stime) per 1,000 requests.
-2. Latency in alternated rounds (5; --quick 3), every gateway up at once, the targets in an
-   order that rotates each round (bench/rounds.py): c=1, one request at a time
+   none back within 40,000 requests: floor.UNIQUE_CYCLE), in alternated rounds (5; --quick 3),
+   every gateway up at once and one target loaded at a time, the order rotating each round
+   (bench/rounds.py): a warm-up then a measured run; CPU seconds of the gateway's whole process
+   tree (/proc utime+stime) per 1,000 requests. Reported: the median over rounds, each round,
+   and provocapi / pass-through per round with its median over the rounds in which the upstream
+   alone served at least 3x the pass-through (bench/floor.py's rule).
+2. Latency in alternated rounds (5; --quick 3), every gateway still up, the targets in an
+   order that rotates each round: c=1, one request at a time
    (bench/sequential.py) at every target; 40 req/s open loop at every target; then 50% and 80%
    of each gateway's own maximum with the upstream alone measured at the same rate beside it.
    Open loop: latency from each request's scheduled send time (bench/openloop.py, or oha -q N
@@ -88,7 +91,7 @@ from machine_speed import SPEED_PROBE
 from machine_speed import describe as speed_probe
 from procmem import tree_pss
 from provocapi.netutil import free_port, wait_healthy
-from rounds import order, summarise
+from rounds import median, order, per_round, summarise, summarise_max
 
 BENCH = Path(__file__).resolve().parent
 REPO = BENCH.parent
@@ -101,6 +104,7 @@ SERVER_CPU = "1"
 LOAD_CPU = "0"
 CONNECTIONS = 64
 FIXED_RATE = 40.0
+SETTLE_S = 30.0  # longest wait for a target to go idle after its maximum-throughput run
 TARGETS = ("direct", "provocapi", "floor", "litellm")
 GATEWAYS = ("provocapi", "floor", "litellm")
 LABELS = {
@@ -113,10 +117,10 @@ LABELS = {
 
 @dataclass(frozen=True)
 class Durations:
-    warmup: float  # wrk warm-up, s
-    measure: float  # wrk measured, s
+    warmup: float  # wrk warm-up of each target in each maximum-throughput round, s
+    measure: float  # wrk measured, s (likewise)
     rate_warmup: float  # fixed-rate warm-up of each run, s
-    rounds: int  # alternated rounds of the latency steps (c=1, 40 req/s, 50% and 80%)
+    rounds: int  # alternated rounds: maximum throughput, then the latency steps
     at40_s: float  # 40 req/s: measured seconds per target and round
     frac_samples: int  # 50% / 80% of a target's max: requests per run ...
     frac_max_s: float  # ... but no longer than this
@@ -127,8 +131,8 @@ class Durations:
     hold_token_delay_ms: float
 
 
-FULL = Durations(5, 15, 1, 5, 10, 2000, 8, 1000, 10, 1000, 10, 4000)
-QUICK = Durations(1, 3, 0.3, 3, 1.5, 200, 0.8, 100, 2, 200, 4, 1000)
+FULL = Durations(3, 10, 1, 5, 10, 2000, 8, 1000, 10, 1000, 10, 4000)
+QUICK = Durations(1, 2, 0.3, 3, 1.5, 200, 0.8, 100, 2, 200, 4, 1000)
 FRACTIONS = {"half": 0.5, "high": 0.8}  # open-loop rates, of each target's own maximum
 
 
@@ -444,6 +448,21 @@ def _sim_in_flight(upstream: str) -> int:
     return 0
 
 
+def settle(pid: int | None, upstream: str, limit_s: float = SETTLE_S) -> float:
+    """Wait until the last load is over: nothing in flight at the upstream and the gateway's
+    tree under 5% of a core for half a second. wrk stops sending, but a gateway slower than its
+    64 connections goes on with what it accepted, on the core the next target is measured on.
+    Returns the seconds waited (at most limit_s)."""
+    t0 = time.monotonic()
+    while time.monotonic() - t0 < limit_s:
+        cpu0 = tree_cpu_s(pid) if pid else 0.0
+        time.sleep(0.5)
+        busy = (tree_cpu_s(pid) - cpu0) / 0.5 if pid else 0.0
+        if busy < 0.05 and _sim_in_flight(upstream) == 0:
+            break
+    return time.monotonic() - t0
+
+
 # --- the targets -------------------------------------------------------------------------------
 
 
@@ -615,37 +634,31 @@ def run_all(args: argparse.Namespace, res: Results, env: Env, run: Runner, t0: f
     body_file = work / "body.json"
     body_file.write_text(json.dumps(body(False)))
 
-    def maximum(name: str) -> None:
-        key = env.key(name)
-        script = lua_script(work / f"{name}.lua", key, stream=False, unique=args.unique_prompts)
-        with env.target(name, fast) as (base, pid):
-            url = base + chat_path
-            say(f"    {clock()} {name}: " + check_answer(name, base, key))
-            if pid is not None:
-                say(f"    {name}: pinned {describe_tree(pid)}")
-            t = run.throughput(url, script, pid, f"{name} max")
-            res.max[name] = _tput(t)
-            cpu = f"  CPU {t.cpu_per_1k:.2f} s/1k req (core {t.busy:.0%})" if pid else ""
-            say(f"    {name:<9} max {t.rate:8.0f} req/s  failed {t.failed}{cpu}")
-
     if "rates" not in args.skip:
-        say(f"==> {clock()} maximum throughput, one target at a time")
-        for name in targets:
-            guarded(res, "maximum throughput", name, maximum)
         say(
-            f"==> {clock()} latency in {d.rounds} alternated rounds (c=1, {FIXED_RATE:g} req/s, "
-            "50% and 80% of each target's own max), every gateway up, idle but for the one "
+            f"==> {clock()} every gateway up (pinned to core {SERVER_CPU}), idle but for the one "
             "measured"
         )
         up: dict[str, tuple[str, int | None]] = {"direct": (fast, None)}
         with contextlib.ExitStack() as stack:
             for name in targets:
-                if name == "direct":
-                    continue
                 try:
-                    up[name] = stack.enter_context(env.target(name, fast))
+                    base, pid = up[name] = stack.enter_context(env.target(name, fast))
+                    say(f"    {clock()} " + check_answer(name, base, env.key(name)))
+                    if pid is not None:
+                        say(f"    {name}: pinned {describe_tree(pid)}")
                 except STEP_ERRORS as exc:
-                    res.errors.append(f"latency rounds, {name}: {type(exc).__name__}: {exc}")
+                    up.pop(name, None)
+                    res.errors.append(f"start, {name}: {type(exc).__name__}: {exc}")
+            say(
+                f"==> {clock()} maximum throughput in {d.rounds} alternated rounds, one target "
+                "at a time"
+            )
+            maximum_rounds(res, run, env, up, args.unique_prompts, clock)
+            say(
+                f"==> {clock()} latency in {d.rounds} alternated rounds (c=1, {FIXED_RATE:g} "
+                "req/s, 50% and 80% of each target's own max)"
+            )
             latency_rounds(res, run, env, up, body_file, clock)
     procs.stop("sim-fast")
 
@@ -714,6 +727,41 @@ def run_all(args: argparse.Namespace, res: Results, env: Env, run: Runner, t0: f
             if name != "direct":
                 guarded(res, "memory", name, memory)
         procs.stop("sim-slow")
+
+
+def maximum_rounds(
+    res: Results,
+    run: Runner,
+    env: Env,
+    up: dict[str, tuple[str, int | None]],
+    unique: bool,
+    clock: Callable[[], str],
+) -> None:
+    """Each round: wrk at each target in turn (warm-up, then the measured run), the order
+    rotating. res.rounds["max"] keeps every run; res.max gets the median over rounds, which sets
+    the 50% and 80% rates of the latency rounds."""
+    d = run.d
+    names = [n for n in TARGETS if n in up]
+    scripts = {
+        n: lua_script(env.work / f"{n}.lua", env.key(n), stream=False, unique=unique) for n in names
+    }
+    kept = res.rounds.setdefault("max", {})
+    for r in range(d.rounds):
+        say(f"    {clock()} round {r + 1} of {d.rounds}: order {', '.join(order(names, r))}")
+        for name in order(names, r):
+            base, pid = up[name]
+            url = base + "/v1/chat/completions"
+            try:
+                t = run.throughput(url, scripts[name], pid, f"{name} max r{r + 1}")
+            except STEP_ERRORS as exc:
+                res.errors.append(f"maximum throughput round {r + 1}, {name}: {exc}")
+                continue
+            waited = settle(pid, up["direct"][0])
+            kept.setdefault(name, []).append({**_tput(t), "round": r + 1, "settle_s": waited})
+            cpu = f"  CPU {t.cpu_per_1k:.2f} s/1k req (core {t.busy:.0%})" if pid else ""
+            late = f"; idle again {waited:.1f} s after" if waited > 1 else ""
+            say(f"    {name:<9} max {t.rate:8.0f} req/s  failed {t.failed}{cpu}{late}")
+    res.max = {name: summarise_max(runs) for name, runs in kept.items()}
 
 
 def latency_rounds(
@@ -847,16 +895,19 @@ def report(res: Results) -> str:
         + "`"
         + " (bench/README.md: method, placement, fairness)",
         f"- layout: each gateway on core {SERVER_CPU} (`taskset`, one worker process); "
-        f"load generators and the simulated upstream on core {LOAD_CPU}; one gateway up at a "
-        "time for maximum throughput, streaming and memory, all of them up (idle but the one "
-        "measured) for the latency rounds; all on loopback",
+        f"load generators and the simulated upstream on core {LOAD_CPU}; all gateways up (idle "
+        "but the one measured) for the throughput and latency rounds, after each throughput run "
+        "a wait until the target is idle again; one up at a time for streaming and memory; all "
+        "on loopback",
         "",
         "## Maximum throughput and CPU",
         "",
         "Non-streaming chat (~200 prompt tokens, 64-token answer; "
         + (UNIQUE_WORDS if res.unique_prompts else "one fixed body")
-        + f"), wrk c={CONNECTIONS}, "
-        f"{res.durations['warmup']:g} s warm-up + {res.durations['measure']:g} s measured. CPU "
+        + f"), wrk c={CONNECTIONS}, in {int(res.durations['rounds'])} alternated rounds (every "
+        "gateway up, idle but the one measured, the order rotating each round) of "
+        f"{res.durations['warmup']:g} s warm-up + {res.durations['measure']:g} s measured per "
+        "target; the figures are the median over rounds (each round below). CPU "
         "is utime+stime of the gateway's whole process tree (/proc) over the measured run; "
         '"core ours" is that CPU per wall second: well under 100% at max load means the gateway '
         f"did not have core {SERVER_CPU} to itself (other work on the machine) or waited on core "
@@ -881,6 +932,7 @@ def report(res: Results) -> str:
             f"{_f(m['busy'], '{:.0%}')} | {_f(a.get('cpu_per_1k'))} | "
             f"{_ratio(l40.get('cpu_per_1k'), a.get('cpu_per_1k'))} |"
         )
+    L += report_max_rounds(res)
     L += report_latency(res)
     if res.stream:
         L += [
@@ -932,17 +984,17 @@ def report(res: Results) -> str:
         ]
         lm = res.memory.get("litellm", {})
         for n in TARGETS:
-            m = res.memory.get(n)
-            if m is None:
+            mem = res.memory.get(n)
+            if mem is None:
                 continue
             L.append(
-                f"| {LABELS[n]} | {m['rss_idle'] / 2**20:,.0f} MiB | "
-                f"{m['rss_at_max_open'] / 2**20:,.0f} MiB | "
-                f"{_ratio(lm.get('rss_at_max_open'), m['rss_at_max_open'])} | "
-                f"{m.get('pss_idle', 0) / 2**20:,.0f} MiB | "
-                f"{m.get('pss_at_max_open', 0) / 2**20:,.0f} MiB | "
-                f"{m['open_max']:,} | {m['rss_peak'] / 2**20:,.0f} MiB | {m['streams']:,} | "
-                f"{m['failed']} |"
+                f"| {LABELS[n]} | {mem['rss_idle'] / 2**20:,.0f} MiB | "
+                f"{mem['rss_at_max_open'] / 2**20:,.0f} MiB | "
+                f"{_ratio(lm.get('rss_at_max_open'), mem['rss_at_max_open'])} | "
+                f"{mem.get('pss_idle', 0) / 2**20:,.0f} MiB | "
+                f"{mem.get('pss_at_max_open', 0) / 2**20:,.0f} MiB | "
+                f"{mem['open_max']:,} | {mem['rss_peak'] / 2**20:,.0f} MiB | {mem['streams']:,} | "
+                f"{mem['failed']} |"
             )
     if res.errors:
         L += ["", "## Steps that failed", ""] + [f"- {e}" for e in res.errors]
@@ -954,6 +1006,55 @@ def report(res: Results) -> str:
         "",
     ]
     return "\n".join(L)
+
+
+def report_max_rounds(res: Results) -> list[str]:
+    """Each maximum-throughput round: every target's req/s, the upstream's multiple of the
+    pass-through's (the floor's rule: a round counts when the upstream alone serves at least 3x
+    it) and provocapi / pass-through, with its median over the rounds that count."""
+    kept = res.rounds.get("max", {})
+    names = [n for n in TARGETS if n in kept]
+    if not kept:
+        return []
+    rounds = sorted({int(x["round"]) for runs in kept.values() for x in runs})
+    rate = {n: {int(x["round"]): float(x["rate"]) for x in kept[n]} for n in names}
+    ours = per_round(kept.get("provocapi", []), kept.get("floor", []))
+    head = per_round(kept.get("direct", []), kept.get("floor", []))
+    counts = {r: head.get(r, 0.0) >= 3 for r in ours}
+    L = [
+        "",
+        "### Maximum throughput, round by round",
+        "",
+        "req/s of each target in each round, the order rotating; a round counts for provocapi / "
+        "pass-through when the upstream alone served at least 3x the pass-through in it (as in "
+        "bench/floor.py: otherwise the upstream, not the gateway, may be the limit).",
+        "",
+        "| round | order | "
+        + " | ".join(LABELS[n].split(" (")[0] for n in names)
+        + " | upstream / pass-through | provocapi / pass-through | counts |",
+        "|---:|---|" + "---:|" * len(names) + "---:|---:|---|",
+    ]
+    for r in rounds:
+        L.append(
+            f"| {r} | {', '.join(order(names, r - 1))} | "
+            + " | ".join(_f(rate[n].get(r), "{:,.0f}") for n in names)
+            + f" | {_f(head.get(r), '{:.1f}x')} | {_f(ours.get(r), '{:.3f}x')} | "
+            + ("yes" if counts.get(r) else "no")
+            + " |"
+        )
+    counted = [ours[r] for r in ours if counts[r]]
+    if ours:
+        which = "the rounds that count" if counted else "all rounds (**none counts**)"
+        vals = counted or list(ours.values())
+        L += [
+            "",
+            f"provocapi / pass-through, median of {which}: **{median(vals):.3f}x** "
+            f"(range {min(vals):.3f}-{max(vals):.3f}, {len(vals)} of {len(ours)} rounds); by "
+            "the median rates: "
+            + _ratio(res.max["provocapi"]["rate"], res.max["floor"]["rate"], "{:.3f}x")
+            + ".",
+        ]
+    return L
 
 
 PUBLISHED = [

@@ -41,3 +41,26 @@ def test_medians_added_cpu_and_busy(rounds: ModuleType) -> None:
 def test_no_cpu_figure_for_the_upstream(rounds: ModuleType) -> None:
     s = rounds.summarise([run(1.0, 2.0, None)], [])
     assert s["cpu_per_1k"] is None and s["busy"] is None
+
+
+def tput(rnd: int, rate: float, cpu_per_1k: float | None = None) -> dict:
+    busy = None if cpu_per_1k is None else cpu_per_1k * rate / 1000
+    return {"round": rnd, "rate": rate, "requests": int(rate * 10), "failed": 1,
+            "seconds": 10.0, "cpu_per_1k": cpu_per_1k, "busy": busy}  # fmt: skip
+
+
+def test_max_rounds_take_the_median_and_sum_the_counts(rounds: ModuleType) -> None:
+    runs = [tput(1, 3000, 0.30), tput(2, 1000, 0.25), tput(3, 3200, 0.31)]
+    s = rounds.summarise_max(runs)
+    assert s["rate"] == 3000 and s["rates"] == [3000, 1000, 3200]  # the slow round dropped
+    assert s["cpu_per_1k"] == pytest.approx(0.30)
+    assert s["busy"] == pytest.approx(0.9)  # median of 0.9, 0.25, 0.992
+    assert s["requests"] == 72000 and s["failed"] == 3 and s["rounds"] == 3
+    assert rounds.summarise_max([tput(1, 500)])["cpu_per_1k"] is None  # the upstream alone
+
+
+def test_per_round_pairs_by_round_not_by_position(rounds: ModuleType) -> None:
+    ours = [tput(1, 990), tput(3, 1200)]  # round 2 failed for this target
+    theirs = [tput(1, 1000), tput(2, 5000), tput(3, 1000)]
+    assert rounds.per_round(ours, theirs) == {1: pytest.approx(0.99), 3: pytest.approx(1.2)}
+    assert rounds.per_round(ours, [tput(1, 0)]) == {}  # no rate to divide by: no ratio
