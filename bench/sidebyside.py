@@ -1054,6 +1054,12 @@ def report_max_rounds(res: Results) -> list[str]:
             + _ratio(res.max["provocapi"]["rate"], res.max["floor"]["rate"], "{:.3f}x")
             + ".",
         ]
+        if res.unique_prompts:
+            ok = median(vals) >= 1.0 if counted else None
+            L.append(
+                f"- goal, fresh prompts: provocapi >= 1.0x the pass-through: {_goal(ok)} "
+                f"({median(vals):.3f}x, the median above)"
+            )
     return L
 
 
