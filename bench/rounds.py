@@ -93,10 +93,11 @@ def summarise_max(runs: list[dict[str, Any]]) -> dict[str, Any]:
     of req/s, CPU per 1,000 requests and core busy; requests, failures and seconds summed."""
     cpu = [float(x["cpu_per_1k"]) for x in runs if x.get("cpu_per_1k") is not None]
     busy = [float(x["busy"]) for x in runs if x.get("busy") is not None]
+    rates = [float(x["rate"]) for x in runs]
     return {
         "rounds": len(runs),
-        "rate": median([float(x["rate"]) for x in runs]),
-        "rates": [float(x["rate"]) for x in runs],
+        "rate": median(rates),
+        "rates": rates,
         "requests": sum(int(x["requests"]) for x in runs),
         "failed": sum(int(x["failed"]) for x in runs),
         "seconds": sum(float(x["seconds"]) for x in runs),

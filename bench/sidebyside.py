@@ -74,6 +74,7 @@ from floor import (
     GATEWAY_CONFIG,
     MODEL,
     UNIQUE_WORDS,
+    UPSTREAM_HEADROOM,
     UPSTREAM_MEMO,
     Processes,
     body,
@@ -104,6 +105,7 @@ SERVER_CPU = "1"
 LOAD_CPU = "0"
 CONNECTIONS = 64
 FIXED_RATE = 40.0
+CHAT = "/v1/chat/completions"
 SETTLE_S = 30.0  # longest wait for a target to go idle after its maximum-throughput run
 TARGETS = ("direct", "provocapi", "floor", "litellm")
 GATEWAYS = ("provocapi", "floor", "litellm")
@@ -548,7 +550,7 @@ def check_answer(name: str, base: str, key: str) -> str:
     headers = {"Content-Type": "application/json", "Authorization": f"Bearer {key}"}
     data = json.dumps(body(False)).encode()
     while True:
-        status, raw = http(base + "/v1/chat/completions", data, headers, timeout=30)
+        status, raw = http(base + CHAT, data, headers, timeout=30)
         if status == 200 or time.monotonic() > deadline:
             break
         time.sleep(0.5)
@@ -622,7 +624,6 @@ def guarded(res: Results, step: str, name: str, fn: Callable[[str], None]) -> No
 def run_all(args: argparse.Namespace, res: Results, env: Env, run: Runner, t0: float) -> None:
     procs, work, d = env.procs, env.work, run.d
     targets = [t for t in TARGETS if t not in args.skip_target]
-    chat_path = "/v1/chat/completions"
 
     def clock() -> str:
         return f"[{time.monotonic() - t0:5.0f} s]"
@@ -675,7 +676,7 @@ def run_all(args: argparse.Namespace, res: Results, env: Env, run: Runner, t0: f
 
         def streams(name: str) -> None:
             with env.target(name, paced) as (base, _pid):
-                s = run.streams(base + chat_path, env.key(name), sfile, f"{name} streams")
+                s = run.streams(base + CHAT, env.key(name), sfile, f"{name} streams")
             res.stream[name] = s
             say(
                 f"    {name:<9} {s['streams']} streams ({s['failed']} failed), "
@@ -711,10 +712,10 @@ def run_all(args: argparse.Namespace, res: Results, env: Env, run: Runner, t0: f
             with env.target(name, slow) as (base, pid):
                 assert pid is not None
                 headers = {"Content-Type": "application/json", "Authorization": f"Bearer {key}"}
-                status, raw = http(base + chat_path, warm_bytes, headers, timeout=30)
+                status, raw = http(base + CHAT, warm_bytes, headers, timeout=30)
                 if status != 200:
                     raise RuntimeError(f"warm-up request: HTTP {status}: {raw[:200]!r}")
-                m = run.hold(base + chat_path, key, hfile, pid, slow, f"{name} hold")
+                m = run.hold(base + CHAT, key, hfile, pid, slow, f"{name} hold")
             res.memory[name] = m
             say(
                 f"    {name:<9} RSS idle {m['rss_idle'] / 2**20:.0f} MiB, "
@@ -750,7 +751,7 @@ def maximum_rounds(
         say(f"    {clock()} round {r + 1} of {d.rounds}: order {', '.join(order(names, r))}")
         for name in order(names, r):
             base, pid = up[name]
-            url = base + "/v1/chat/completions"
+            url = base + CHAT
             try:
                 t = run.throughput(url, scripts[name], pid, f"{name} max r{r + 1}")
             except STEP_ERRORS as exc:
@@ -776,7 +777,6 @@ def latency_rounds(
     gateway's max with the upstream alone at the same rate right after (or before: the
     order alternates too). Targets in a rotating order; each run kept in res.rounds."""
     d = run.d
-    chat = "/v1/chat/completions"
     names = [n for n in TARGETS if n in up]
     kept = res.rounds
 
@@ -788,7 +788,7 @@ def latency_rounds(
         for name in order(names, r):
             base, _pid = up[name]
             try:
-                x = run.sequential(base + chat, env.key(name), body_file, f"{name} c=1 r{r + 1}")
+                x = run.sequential(base + CHAT, env.key(name), body_file, f"{name} c=1 r{r + 1}")
             except STEP_ERRORS as exc:
                 res.errors.append(f"c=1 round {r + 1}, {name}: {exc}")
                 continue
@@ -799,7 +799,7 @@ def latency_rounds(
             n = max(1, math.ceil(FIXED_RATE * d.at40_s))
             title = f"{name} at 40 r{r + 1}"
             try:
-                x = run.fixed_rate(base + chat, env.key(name), body_file, FIXED_RATE, n, pid, title)
+                x = run.fixed_rate(base + CHAT, env.key(name), body_file, FIXED_RATE, n, pid, title)
             except STEP_ERRORS as exc:
                 res.errors.append(f"40 req/s round {r + 1}, {name}: {exc}")
                 continue
@@ -812,7 +812,7 @@ def latency_rounds(
                 base, pid = up[name]
                 rate = max(1.0, round(frac * res.max[name]["rate"]))
                 n = max(1, min(d.frac_samples, math.ceil(rate * d.frac_max_s)))
-                pair = [(name, base + chat, pid), (f"direct@{name}", up["direct"][0] + chat, None)]
+                pair = [(name, base + CHAT, pid), (f"direct@{name}", up["direct"][0] + CHAT, None)]
                 if r % 2:
                     pair.reverse()
                 try:
@@ -1020,7 +1020,7 @@ def report_max_rounds(res: Results) -> list[str]:
     rate = {n: {int(x["round"]): float(x["rate"]) for x in kept[n]} for n in names}
     ours = per_round(kept.get("provocapi", []), kept.get("floor", []))
     head = per_round(kept.get("direct", []), kept.get("floor", []))
-    counts = {r: head.get(r, 0.0) >= 3 for r in ours}
+    counts = {r: head.get(r, 0.0) >= UPSTREAM_HEADROOM for r in ours}
     L = [
         "",
         "### Maximum throughput, round by round",
