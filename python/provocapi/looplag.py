@@ -26,15 +26,24 @@ SCHEDSTAT = "/proc/thread-self/schedstat"
 
 
 def _open_schedstat() -> int | None:
-    """The calling thread's schedstat (None where there is none: not Linux, no schedstats)."""
+    """The calling thread's schedstat, None where there is none (not Linux) or where the
+    kernel does not fill it in: it then reads "0 0 0", and a thread that is running has
+    always run for some time, so a zero first field means no accounting."""
     try:
         fd = os.open(SCHEDSTAT, os.O_RDONLY)
     except OSError:
         return None
-    if _run_delay_s(fd) is None:
+    if _run_delay_s(fd) is None or not _accounted(fd):
         os.close(fd)
         return None
     return fd
+
+
+def _accounted(fd: int) -> bool:
+    try:
+        return int(os.pread(fd, 128, 0).split()[0]) > 0
+    except (OSError, ValueError, IndexError):
+        return False
 
 
 def _run_delay_s(fd: int) -> float | None:
