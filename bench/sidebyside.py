@@ -756,6 +756,8 @@ def maximum_rounds(
                 t = run.throughput(url, scripts[name], pid, f"{name} max r{r + 1}")
             except STEP_ERRORS as exc:
                 res.errors.append(f"maximum throughput round {r + 1}, {name}: {exc}")
+                # a run that failed part way may have left requests queued as well
+                settle(pid, up["direct"][0])
                 continue
             waited = settle(pid, up["direct"][0])
             kept.setdefault(name, []).append({**_tput(t), "round": r + 1, "settle_s": waited})

@@ -9,6 +9,8 @@ import sys
 import time
 from pathlib import Path
 
+import pytest
+
 BENCH = Path(__file__).resolve().parents[2] / "bench"
 sys.path.insert(0, str(BENCH))
 
@@ -67,3 +69,30 @@ def test_settle_waits_for_a_busy_target_and_not_for_an_idle_one() -> None:
         child.wait(timeout=10)
     assert 1.0 <= waited < 5.0, waited  # until the spin ended (its CPU stopped), not the limit
     assert time.monotonic() - t0 < 8
+
+
+def test_a_failed_run_is_reported_and_still_waited_out(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A run that fails part way (wrk dies, a target stops answering) leaves its round
+    out and the error in the report, and the next target is still loaded only once this
+    one is idle: a failed run may have left requests queued as a finished one does."""
+    settled: list[int | None] = []
+    monkeypatch.setattr(sidebyside, "settle", lambda pid, upstream: settled.append(pid) or 0.0)
+
+    class Run:
+        d = sidebyside.QUICK
+
+        def throughput(self, url: str, script: Path, pid: int | None, label: str) -> object:
+            if label == "provocapi max r2":
+                raise RuntimeError("wrk exited with 1")
+            return sidebyside.Throughput(requests=1000, failed=0, seconds=2.0, cpu_s=0.2)
+
+    env = sidebyside.Env(procs=None, work=tmp_path, litellm_bin=tmp_path)  # type: ignore[arg-type]
+    up = {"direct": (NOBODY, None), "provocapi": (NOBODY, 11), "floor": (NOBODY, 12)}
+    res = sidebyside.Results("2026-12-06 00:00", quick=True, load_before="0")
+    sidebyside.maximum_rounds(res, Run(), env, up, unique=False, clock=lambda: "00:00")  # type: ignore[arg-type]
+    assert res.errors == ["maximum throughput round 2, provocapi: wrk exited with 1"]
+    assert [r["round"] for r in res.rounds["max"]["provocapi"]] == [1, 3]
+    assert len(settled) == 3 * 3  # every run, the failed one included
+    assert settled.count(11) == 3
