@@ -8,6 +8,7 @@ from pathlib import Path
 import pytest
 from provocapi.usage.event import BEGIN, interrupted_row
 from provocapi.usage.stores import UsageQuery, UsageStore
+from provocapi.usage.stores import sqlite as sqlite_store
 from provocapi.usage.stores.base import rank
 
 from .clickhouse_server import ClickHouse
@@ -128,3 +129,29 @@ async def test_every_store_gives_the_same_answers(
             await store.close()
     assert answers["sqlite"] == answers["clickhouse"] == answers["chdb"]
     assert any(answers["sqlite"])
+
+
+@pytest.mark.parametrize("per_statement", [1, 2, 7, 100])
+async def test_sqlite_rows_many_to_a_statement_upsert_in_order(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, per_statement: int
+) -> None:
+    """SQLite takes the rows of a write ROWS_PER_STATEMENT to a statement (the rest one by
+    one): an event's rows in one statement, or on both sides of a statement's end, upsert
+    in the order written, as one statement a row would."""
+    monkeypatch.setattr(sqlite_store, "ROWS_PER_STATEMENT", per_statement)
+    rows = mixed()
+    replayed = [dict(r, version=BEGIN) for r in rows[:50] if r["version"] != BEGIN]
+    batch = rows + replayed  # begins after their ends: no effect
+    # a refused batch line and its later answer (one event id, one version): the later wins
+    for at, eid in ((0, "line1"), (max(per_statement - 1, 0), "line2")):
+        refused = row(eid, tenant="batchco", status=503, error_code="worker_overloaded")
+        batch[at:at] = [refused, row(eid, tenant="batchco", prompt=36, completion=8)]
+    store = sqlite_store.SqliteStore(tmp_path / "usage.db")
+    try:
+        await store.write(values_of(batch))
+        for q in QUERIES:
+            assert await store.usage(q) == expected(rows, q), q
+        (lines,) = await store.usage(UsageQuery("batchco", "2026-11-20", "2026-11-20"))
+        assert (lines.requests, lines.prompt_tokens, lines.completion_tokens) == (2, 72, 16)
+    finally:
+        await store.close()
