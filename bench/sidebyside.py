@@ -752,14 +752,15 @@ def maximum_rounds(
         for name in order(names, r):
             base, pid = up[name]
             url = base + CHAT
+            t: Throughput | None = None
             try:
                 t = run.throughput(url, scripts[name], pid, f"{name} max r{r + 1}")
             except STEP_ERRORS as exc:
                 res.errors.append(f"maximum throughput round {r + 1}, {name}: {exc}")
-                # a run that failed part way may have left requests queued as well
-                settle(pid, up["direct"][0])
-                continue
+            # a run that failed part way may have left requests queued as well
             waited = settle(pid, up["direct"][0])
+            if t is None:
+                continue
             kept.setdefault(name, []).append({**_tput(t), "round": r + 1, "settle_s": waited})
             cpu = f"  CPU {t.cpu_per_1k:.2f} s/1k req (core {t.busy:.0%})" if pid else ""
             late = f"; idle again {waited:.1f} s after" if waited > 1 else ""

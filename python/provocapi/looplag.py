@@ -33,17 +33,14 @@ def _open_schedstat() -> int | None:
         fd = os.open(SCHEDSTAT, os.O_RDONLY)
     except OSError:
         return None
-    if _run_delay_s(fd) is None or not _accounted(fd):
+    try:
+        ran, _waited = (int(x) for x in os.pread(fd, 128, 0).split()[:2])
+    except (OSError, ValueError):  # (fewer than two fields: ValueError too)
+        ran = 0
+    if ran <= 0:
         os.close(fd)
         return None
     return fd
-
-
-def _accounted(fd: int) -> bool:
-    try:
-        return int(os.pread(fd, 128, 0).split()[0]) > 0
-    except (OSError, ValueError, IndexError):
-        return False
 
 
 def _run_delay_s(fd: int) -> float | None:

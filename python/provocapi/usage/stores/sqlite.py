@@ -28,7 +28,7 @@ from .sqlite_schema import MIGRATIONS
 # Positional parameters (the rows come as values in COLUMNS order): binding by name made
 # the sqlite3 module build and look up a key string per column per row (10 → 7 µs a row).
 # Rows go ROWS_PER_STATEMENT to a statement: one step and reset of the statement per row
-# cost ~1 µs of the ~6 µs a row (bench/test_usage_bench.py, test_write_sqlite_per_row).
+# cost ~1 µs of the ~6 µs a row (bench/results/flusher-rows-2026-12-06.md).
 # The rows of one statement are inserted in order, each upsert seeing the rows before
 # it, as executemany's would. 22 columns x 100 rows is under SQLite's 32,766 variables.
 ROWS_PER_STATEMENT = 100
@@ -114,12 +114,12 @@ class SqliteStore:
 
     async def write(self, rows: Sequence[Values]) -> None:
         k = ROWS_PER_STATEMENT
-        many = _insert(k) if k > 1 and len(rows) >= k else ""
+        whole = len(rows) - len(rows) % k if k > 1 else 0  # the rows that fill statements
+        many = _insert(k) if whole else ""
 
         def insert(db: sqlite3.Connection) -> None:
             db.execute("BEGIN")
             try:
-                whole = len(rows) - len(rows) % k if many else 0
                 for i in range(0, whole, k):
                     db.execute(many, list(chain.from_iterable(rows[i : i + k])))
                 db.executemany(_INSERT, rows[whole:])
