@@ -114,9 +114,9 @@ def test_count_tekken_tiktoken(benchmark: Any, tekken: tuple[Any, Any]) -> None:
 
 def _unique_prompts(n: int) -> Iterator[tuple[tuple[str], dict[str, Any]]]:
     sys.path.insert(0, str(BENCH))
-    from count_unique import prompts  # the floor's prompt, shuffled, numbered: all distinct
+    from count_unique import floor_prompts  # the floor's prompt, shuffled, numbered: all distinct
 
-    for text in prompts(n, seed=11):
+    for text in floor_prompts(n, seed=11):
         yield (text,), {}
 
 
