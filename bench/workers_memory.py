@@ -1,5 +1,6 @@
 """Memory and CPU per Granian worker: PSS for `--workers 1, 2, 4`, idle and with streams open,
-and CPU per request at `--workers 2` against `--workers 1` on one core.
+and CPU per request at `--workers 2` against `--workers 1` on one core, split into the
+workers' user and system time and context switches.
 
     .venv/bin/python bench/workers_memory.py            # about 4 minutes
     .venv/bin/python bench/workers_memory.py --quick    # about 1.5 minutes (200 streams)
@@ -214,6 +215,50 @@ def cpu_by_role(root: int) -> dict[str, float]:
     return out
 
 
+def worker_split(root: int) -> tuple[float, float, int]:
+    """The workers' user and system CPU seconds so far, and their threads' context
+    switches (voluntary and not): whether a second worker on the core costs time in our
+    code and the interpreter (user) or in the kernel (system, the switches with it)."""
+    user = system = 0.0
+    switches = 0
+    for pid in tree(root):
+        st = _proc_stat(pid)
+        if st is None or role(pid, root) != "worker":
+            continue
+        user += int(st[11]) / CLK_TCK
+        system += int(st[12]) / CLK_TCK
+        try:
+            threads = list(Path(f"/proc/{pid}/task").iterdir())
+        except OSError:
+            continue
+        for t in threads:
+            try:
+                status = (t / "status").read_text().splitlines()
+            except OSError:
+                continue  # a thread that ended in between
+            for line in status:
+                name, _, value = line.partition(":")
+                if name.endswith("ctxt_switches"):
+                    switches += int(value)
+    return user, system, switches
+
+
+def split_table(splits: dict[str, dict[int, list[tuple[float, float, float]]]]) -> list[str]:
+    """The workers' user and system µs and context switches a request, medians of the rounds."""
+    out = [
+        "The workers' CPU split, a request (workers summed, median of the rounds):",
+        "",
+        "| target | workers | user µs | system µs | context switches |",
+        "|---|---:|---:|---:|---:|",
+    ]
+    for t, by_n in splits.items():
+        for n, rows in sorted(by_n.items()):
+            if rows:
+                user, system, switches = (statistics.median(r[i] for r in rows) for i in range(3))
+                out.append(f"| {t} | {n} | {user:.1f} | {system:.1f} | {switches:.2f} |")
+    return out
+
+
 def cpu(args: argparse.Namespace, work: Path, key: str) -> list[str]:
     """Each round measures every target at 1 and 2 workers, in alternating orders, so the
     targets' ratios come from the same minutes of this machine."""
@@ -221,6 +266,10 @@ def cpu(args: argparse.Namespace, work: Path, key: str) -> list[str]:
     per: dict[str, dict[int, list[float]]] = {t: {1: [], 2: []} for t in args.targets}
     # per role, CPU s per 1k requests: where the difference between 1 and 2 workers is
     roles: dict[str, dict[int, dict[str, list[float]]]] = {t: {1: {}, 2: {}} for t in args.targets}
+    # the workers' user µs, system µs and context switches a request
+    splits: dict[str, dict[int, list[tuple[float, float, float]]]] = {
+        t: {1: [], 2: []} for t in args.targets
+    }
     try:
         fast = start_upstream(procs, "sim-fast")
         script = lua_script(work / "chat.lua", key, stream=False)
@@ -234,9 +283,17 @@ def cpu(args: argparse.Namespace, work: Path, key: str) -> list[str]:
                         base, pid = start_gateway(procs, work, fast, n)
                     url = base + "/v1/chat/completions"
                     wrk(url, script, args.warmup)
-                    c0, r0 = tree_cpu_s(pid), cpu_by_role(pid)
+                    c0, r0, s0 = tree_cpu_s(pid), cpu_by_role(pid), worker_split(pid)
                     done = wrk(url, script, args.seconds)
                     per[t][n].append((tree_cpu_s(pid) - c0) / done * 1000)
+                    s1 = worker_split(pid)
+                    splits[t][n].append(
+                        (
+                            (s1[0] - s0[0]) / done * 1e6,
+                            (s1[1] - s0[1]) / done * 1e6,
+                            (s1[2] - s0[2]) / done,
+                        )
+                    )
                     for name, c in cpu_by_role(pid).items():
                         used = (c - r0.get(name, 0.0)) / done * 1000
                         roles[t][n].setdefault(name, []).append(used)
@@ -274,7 +331,7 @@ def cpu(args: argparse.Namespace, work: Path, key: str) -> list[str]:
         for name in sorted(set(by[1]) | set(by[2])):
             a, b = _med(by[1], name), _med(by[2], name)
             out.append(f"| {t} | {name} | {a:.4f} | {b:.4f} | {b - a:+.4f} |")
-    return out
+    return [*out, "", *split_table(splits)]
 
 
 def _med(by_role: dict[str, list[float]], name: str) -> float:
