@@ -38,6 +38,7 @@ from .keys import KeyStore
 from .loopback import is_loopback
 from .lora_files import WEIGHTS_FILE, write_zero_adapter
 from .netutil import free_ports, wait_healthy
+from .sched_policy import use_batch
 from .sim_supervisor import SimSupervisor
 from .usage.flusher_process import PROCESS_NAME as FLUSHER_NAME
 from .usage.flusher_process import main as flusher_main
@@ -266,6 +267,8 @@ def serve(
             print(f"    get a key:  {key_cmd}")
             print(f"    then:       OpenAI(base_url='{base}', api_key='pk-prov-...')")
         sys.stdout.flush()
+        if srv.sched_batch:
+            use_batch()  # inherited by the workers Granian forks, and their threads
         server = Granian(
             "provocapi.app:create_app",
             factory=True,

@@ -1,0 +1,81 @@
+"""`provocapi serve` runs its Granian workers under SCHED_BATCH (sched_policy.py), every
+thread of them, and `[server] sched_batch = false` leaves them to the kernel's default;
+either way the simulated GPU workers it starts keep the default (they are not ours to
+tune), and the gateway answers."""
+
+from __future__ import annotations
+
+import os
+import urllib.request
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from harness.gateway import Gateway
+from harness.proctree import granian_workers
+from provocapi.config import default_config_text
+
+
+def _thread_policies(pid: int) -> dict[int, tuple[str, int]]:
+    """Each thread's name and scheduling policy."""
+    out = {}
+    for task in Path(f"/proc/{pid}/task").iterdir():
+        try:
+            name = (task / "comm").read_text().strip()
+            out[int(task.name)] = (name, os.sched_getscheduler(int(task.name)))
+        except OSError:
+            continue  # a thread that ended in between
+    return out
+
+
+def _sims(serve_pid: int) -> list[int]:
+    """The simulated workers: processes of the tree running provocapi.sim."""
+    out = []
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            cmd = (entry / "cmdline").read_bytes()
+            ppid = int((entry / "stat").read_text().rsplit(")", 1)[1].split()[1])
+        except (OSError, ValueError, IndexError):
+            continue
+        if ppid == serve_pid and b"provocapi.sim" in cmd:
+            out.append(int(entry.name))
+    return out
+
+
+@pytest.fixture(scope="module", params=["default", "off"])
+def gw(
+    request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[Gateway]:
+    config = None
+    if request.param == "off":
+        # the embedded default with the one change: its models and simulated workers
+        config = default_config_text().replace("[server]\n", "[server]\nsched_batch = false\n", 1)
+    g = Gateway(tmp_path_factory.mktemp(f"sched-{request.param}"), config, workers=2)
+    g.start(60.0)
+    try:
+        yield g
+    finally:
+        g.stop()
+
+
+def test_the_workers_threads_run_the_policy_the_config_asks(gw: Gateway) -> None:
+    assert gw.proc is not None
+    workers = granian_workers(gw.proc.pid)
+    assert len(workers) == 2
+    want = os.SCHED_OTHER if gw.config_path is not None else os.SCHED_BATCH
+    for pid in workers:
+        policies = _thread_policies(pid)
+        # the event loop's thread and Granian's runtime's carry the requests
+        assert policies[pid][1] == want, (pid, policies)
+        runtime = [p for name, p in policies.values() if name.startswith("tokio")]
+        assert runtime and set(runtime) == {want}, policies
+        # any other: the same, or SCHED_IDLE (admission/gate.py's counting thread)
+        assert {p for _, p in policies.values()} <= {want, os.SCHED_IDLE}, policies
+    sims = _sims(gw.proc.pid)
+    assert sims, "the embedded default starts simulated workers"
+    for pid in sims:
+        assert {p for _, p in _thread_policies(pid).values()} == {os.SCHED_OTHER}
+    with urllib.request.urlopen(f"{gw.url}/health", timeout=10) as r:
+        assert r.status == 200
