@@ -7,8 +7,10 @@ threads are switched between the kernel's default policy and SCHED_BATCH (`chrt 
 running process, so both are measured on one warm gateway) in alternated rounds. Each round and
 policy: wrk c=64 for --seconds (the tree's CPU µs a request, requests a second, the workers'
 context switches a request), then --calls calls one at a time on one keep-alive connection
-(p50 and p99 of their wall time, the client on core 0). `provocapi serve` runs its workers
-under SCHED_BATCH unless `[server] sched_batch = false` (provocapi/sched_policy.py).
+(p50 and p99 of their wall time, the client on core 0), then open loop at each of --rates
+(oha, 64 connections, latency from each request's scheduled time, 5 s after 1 s). `provocapi
+serve` runs its workers under SCHED_BATCH with `[server] sched_batch = true`
+(provocapi/sched_policy.py).
 
 Loopback only; everything started is stopped.
 """
@@ -26,12 +28,14 @@ import tempfile
 from pathlib import Path
 
 from floor import (
+    CONNECTIONS,
     LOAD_CPU,
     PY,
     REPO,
     SERVER_CPU,
     Processes,
     body,
+    find_oha,
     loadavg,
     lua_script,
     say,
@@ -83,14 +87,37 @@ def sequential(port: int, calls: int, key: str) -> tuple[float, float]:
     return xs[len(xs) // 2], xs[min(len(xs) - 1, int(len(xs) * 0.99))]
 
 
+def open_loop(oha: str, url: str, key: str, body_file: Path, rate: int) -> tuple[float, float]:
+    """p50 and p99 ms of 5 s at `rate` requests a second (after 1 s not counted)."""
+    argv = ["taskset", "-c", LOAD_CPU, oha, "--no-tui", "--output-format", "json"]
+    argv += ["--worker-threads", "1", "-w", "-c", str(CONNECTIONS), "-q", str(rate)]
+    argv += ["--latency-correction", "-m", "POST", "-T", "application/json"]
+    argv += ["-H", f"Authorization: Bearer {key}", "-D", str(body_file)]
+    subprocess.run([*argv, "-z", "1s", url], capture_output=True, timeout=60)
+    out = subprocess.run([*argv, "-z", "5s", url], capture_output=True, text=True, timeout=60)
+    if out.returncode != 0:
+        raise RuntimeError(f"oha failed: {out.stderr.strip()[:300]}")
+    pct = json.loads(out.stdout)["latencyPercentiles"]
+    return pct["p50"] * 1e3, pct["p99"] * 1e3
+
+
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=(__doc__ or "").split("\n\n")[0])
     ap.add_argument("--rounds", type=int, default=6)
     ap.add_argument("--seconds", type=float, default=8.0, help="wrk seconds a measurement")
     ap.add_argument("--calls", type=int, default=2500, help="one-at-a-time calls a measurement")
+    ap.add_argument(
+        "--rates", default="300,2500", help="open-loop rates, comma-separated ('' for none)"
+    )
     ap.add_argument("--out", type=Path, help="also write the report here")
     args = ap.parse_args(argv)
+    rates = [int(x) for x in args.rates.split(",") if x]
+    oha = find_oha() if rates else None
+    if rates and oha is None:
+        say("    oha not found (bench/floor.py --oha build builds it): no open-loop rates")
+        rates = []
     work = Path(tempfile.mkdtemp(prefix="provocapi-sched-"))
+    tails: dict[tuple[str, int], list[tuple[float, float]]] = {}
     got: dict[str, list[tuple[float, float, float, float, float]]] = {p: [] for p in POLICIES}
     started = dt.datetime.now(dt.UTC)
     procs = Processes(work)
@@ -103,6 +130,8 @@ def main(argv: list[str] | None = None) -> int:
         key = keys.stdout.strip().splitlines()[-1]
         upstream = start_upstream(procs, "sim-fast")
         script = lua_script(work / "chat.lua", key, stream=False)
+        body_file = work / "body.json"
+        body_file.write_text(json.dumps(body(False)))
         base, pid = start_gateway(procs, work, upstream, 1)
         url = base + "/v1/chat/completions"
         port = int(base.rsplit(":", 1)[1])
@@ -123,6 +152,11 @@ def main(argv: list[str] | None = None) -> int:
                     f"    round {r + 1} {policy}: {cpu_us:.1f} µs a request, "
                     f"{row[1]:.0f} req/s, c=1 p50 {p50:.3f} p99 {p99:.3f} ms"
                 )
+                for rate in rates:
+                    assert oha is not None
+                    tail = open_loop(oha, url, key, body_file, rate)
+                    tails.setdefault((policy, rate), []).append(tail)
+                    say(f"      {rate} req/s: p50 {tail[0]:.2f} p99 {tail[1]:.2f} ms")
     finally:
         procs.stop_all()
         shutil.rmtree(work, ignore_errors=True)
@@ -145,6 +179,16 @@ def main(argv: list[str] | None = None) -> int:
             f"| {policy} | {med[0]:.1f} | {ratio:.3f}x | {med[1]:.0f} | {med[2]:.2f} "
             f"| {med[3]:.3f} | {med[4]:.3f} |"
         )
+    if rates:
+        lines += ["", "Open loop (oha, median of the rounds):", ""]
+        lines += [
+            "| policy | rate | p50 ms | p99 ms | each round's p99 |",
+            "|---|---:|---:|---:|---|",
+        ]
+        for (policy, rate), xs in tails.items():
+            med = [statistics.median(x[i] for x in xs) for i in range(2)]
+            each = ", ".join(f"{x[1]:.2f}" for x in xs)
+            lines.append(f"| {policy} | {rate} req/s | {med[0]:.2f} | {med[1]:.2f} | {each} |")
     lines += ["", "Each round (CPU µs a request; c=1 p50 / p99 ms):", ""]
     for policy, rows in got.items():
         each = "; ".join(f"{x[0]:.1f} ({x[3]:.3f}/{x[4]:.3f})" for x in rows)

@@ -198,9 +198,9 @@ class ServerConfig(msgspec.Struct, forbid_unknown_fields=True, frozen=True):
     write_timeout_s: float = 60.0
     backpressure: int | None = None
     backlog: int = 2048
-    # the serving processes run SCHED_BATCH (sched_policy.py): a woken thread waits for the
-    # running one's turn to end instead of preempting it; false: the kernel's default
-    sched_batch: bool = True
+    # true: the serving processes run SCHED_BATCH (sched_policy.py), a woken thread waits for
+    # the running one's turn to end: less CPU a request when saturated, more latency below
+    sched_batch: bool = False
     # web pages that may call from a browser (cors_origins.py); None: any with keys,
     # this machine's only when keyless (docs/config.md says why)
     cors_allow_origins: list[str] | None = None

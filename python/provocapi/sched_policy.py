@@ -6,10 +6,13 @@ with an eventfd write, and under the kernel's default policy the woken thread
 preempts the loop mid-turn: a switch and back for most requests, each costing
 the time of the switch and the caches it cools. Under SCHED_BATCH a woken
 thread does not preempt; it runs when the loop's turn ends, and then writes
-every answer the turn produced. bench/results/sched-batch-2026-12-06.md: CPU a
-request at saturation 0.87-0.91x, context switches from ~4.5 to ~0.25 a
-request. One call at a time, an answer may wait for the rest of the loop's
-turn; there p50 and p99 stayed within the machine's spread.
+every answer the turn produced. bench/results/sched-batch-2026-12-06*.md: CPU a
+request at saturation 0.84-0.91x, context switches from ~4.5 to ~0.25 a
+request. Below saturation the same rule costs latency: a woken thread waits
+for the running one, or the scheduler's tick (300 req/s open loop: p99 6.40
+against 5.35 ms; one call at a time p50 +0.17 ms in a loud spell). Hence an
+option (`[server] sched_batch = true`), off by default: for workers that run
+saturated, where requests per core matter more than the last millisecond.
 
 Set in the launcher before Granian forks its workers: they and every thread
 they start inherit it. No privilege is needed to choose SCHED_BATCH.

@@ -1,7 +1,7 @@
-"""`provocapi serve` runs its Granian workers under SCHED_BATCH (sched_policy.py), every
-thread of them, and `[server] sched_batch = false` leaves them to the kernel's default;
-either way the simulated GPU workers it starts keep the default (they are not ours to
-tune), and the gateway answers."""
+"""With `[server] sched_batch = true`, `provocapi serve` runs its Granian workers under
+SCHED_BATCH (sched_policy.py), every thread of them; by default it leaves them the policy
+serve was started with (the kernel's default, here this test's). Either way the simulated
+GPU workers it starts keep that policy (they are not ours to tune), and the gateway answers."""
 
 from __future__ import annotations
 
@@ -44,14 +44,14 @@ def _sims(serve_pid: int) -> list[int]:
     return out
 
 
-@pytest.fixture(scope="module", params=["default", "off"])
+@pytest.fixture(scope="module", params=["default", "on"])
 def gw(
     request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
 ) -> Iterator[Gateway]:
     config = None
-    if request.param == "off":
+    if request.param == "on":
         # the embedded default with the one change: its models and simulated workers
-        config = default_config_text().replace("[server]\n", "[server]\nsched_batch = false\n", 1)
+        config = default_config_text().replace("[server]\n", "[server]\nsched_batch = true\n", 1)
     g = Gateway(tmp_path_factory.mktemp(f"sched-{request.param}"), config, workers=2)
     g.start(60.0)
     try:
@@ -64,7 +64,10 @@ def test_the_workers_threads_run_the_policy_the_config_asks(gw: Gateway) -> None
     assert gw.proc is not None
     workers = granian_workers(gw.proc.pid)
     assert len(workers) == 2
-    want = os.SCHED_OTHER if gw.config_path is not None else os.SCHED_BATCH
+    # without the switch a process keeps the policy it was started with: this test's
+    inherited = os.sched_getscheduler(0)
+    assert inherited != os.SCHED_BATCH, "run the tests under another policy than SCHED_BATCH"
+    want = os.SCHED_BATCH if gw.config_path is not None else inherited
     for pid in workers:
         policies = _thread_policies(pid)
         # the event loop's thread and Granian's runtime's carry the requests
@@ -76,6 +79,6 @@ def test_the_workers_threads_run_the_policy_the_config_asks(gw: Gateway) -> None
     sims = _sims(gw.proc.pid)
     assert sims, "the embedded default starts simulated workers"
     for pid in sims:
-        assert {p for _, p in _thread_policies(pid).values()} == {os.SCHED_OTHER}
+        assert {p for _, p in _thread_policies(pid).values()} == {inherited}
     with urllib.request.urlopen(f"{gw.url}/health", timeout=10) as r:
         assert r.status == 200
