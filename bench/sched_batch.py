@@ -1,6 +1,6 @@
 """What SCHED_BATCH does to a worker: CPU a request at saturation, and latency one call at a time.
 
-    .venv/bin/python bench/sched_batch.py [--rounds 6] [--out FILE.md]   # about 5 minutes
+    .venv/bin/python bench/sched_batch.py [--rounds 6] [--out FILE.md]   # about 8 minutes
 
 `provocapi serve --workers 1` on core 1 with the floor's non-streaming chat; the worker's
 threads are switched between the kernel's default policy and SCHED_BATCH (`chrt -a -p`, on the
@@ -97,7 +97,12 @@ def open_loop(oha: str, url: str, key: str, body_file: Path, rate: int) -> tuple
     out = subprocess.run([*argv, "-z", "5s", url], capture_output=True, text=True, timeout=60)
     if out.returncode != 0:
         raise RuntimeError(f"oha failed: {out.stderr.strip()[:300]}")
-    pct = json.loads(out.stdout)["latencyPercentiles"]
+    j = json.loads(out.stdout)
+    failed = sum(int(n) for code, n in j.get("statusCodeDistribution", {}).items() if code != "200")
+    failed += sum(int(n) for n in j.get("errorDistribution", {}).values())
+    if failed:
+        raise RuntimeError(f"oha at {rate} req/s: {failed} requests failed")
+    pct = j["latencyPercentiles"]
     return pct["p50"] * 1e3, pct["p99"] * 1e3
 
 
