@@ -39,9 +39,9 @@ from pathlib import Path
 from floor import (
     LOAD_CPU,
     PY,
-    REPO,
     SERVER_CPU,
     Processes,
+    create_key,
     loadavg,
     lua_script,
     say,
@@ -136,12 +136,7 @@ def main(argv: list[str] | None = None) -> int:
     started = dt.datetime.now(dt.UTC)
     procs = Processes(work)
     try:
-        keys = subprocess.run(
-            [PY, "-m", "provocapi", "keys", "create", "--tenant", "bench", "--data-dir",
-             str(work / "data")],
-            capture_output=True, text=True, check=True, cwd=REPO,
-        )  # fmt: skip
-        key = keys.stdout.strip().splitlines()[-1]
+        key = create_key(work / "data")
         upstream = start_upstream(procs, "sim-fast")
         script = lua_script(work / "chat.lua", key, stream=False)
         running = {t: start(procs, work, t, upstream) for t in args.targets}

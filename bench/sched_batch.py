@@ -31,10 +31,10 @@ from floor import (
     CONNECTIONS,
     LOAD_CPU,
     PY,
-    REPO,
     SERVER_CPU,
     Processes,
     body,
+    create_key,
     find_oha,
     loadavg,
     lua_script,
@@ -127,12 +127,7 @@ def main(argv: list[str] | None = None) -> int:
     started = dt.datetime.now(dt.UTC)
     procs = Processes(work)
     try:
-        keys = subprocess.run(
-            [PY, "-m", "provocapi", "keys", "create", "--tenant", "bench", "--data-dir",
-             str(work / "data")],
-            capture_output=True, text=True, check=True, cwd=REPO,
-        )  # fmt: skip
-        key = keys.stdout.strip().splitlines()[-1]
+        key = create_key(work / "data")
         upstream = start_upstream(procs, "sim-fast")
         script = lua_script(work / "chat.lua", key, stream=False)
         body_file = work / "body.json"

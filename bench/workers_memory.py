@@ -35,11 +35,11 @@ from floor import (
     LOAD_CPU,
     MODEL,
     PY,
-    REPO,
     SERVER_CPU,
     Processes,
     _proc_stat,
     body,
+    create_key,
     http,
     lua_script,
     say,
@@ -357,12 +357,7 @@ def main(argv: list[str] | None = None) -> int:
         args.hold, args.rounds, args.seconds = 200, 1, 5.0
     work = Path(tempfile.mkdtemp(prefix="provocapi-workers-"))
     try:
-        keys = subprocess.run(
-            [PY, "-m", "provocapi", "keys", "create", "--tenant", "bench", "--data-dir",
-             str(work / "data")],
-            capture_output=True, text=True, check=True, cwd=REPO,
-        )  # fmt: skip
-        key = keys.stdout.strip().splitlines()[-1]
+        key = create_key(work / "data")
         given = " ".join(argv if argv is not None else sys.argv[1:])
         lines = [f"bench/workers_memory.py {given}", ""]
         if "memory" not in args.skip:
