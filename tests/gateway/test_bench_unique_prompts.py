@@ -8,6 +8,7 @@ import json
 import re
 import sys
 import threading
+import time
 from collections.abc import Iterator
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
@@ -26,6 +27,19 @@ class Recorder(BaseHTTPRequestHandler):
     protocol_version = "HTTP/1.1"  # keep-alive, as wrk's connections expect
     seen: list[int]
     prompts: set[str]
+    live: list[int]  # connections being served, one count shared by the handler's threads
+    lock: threading.Lock
+
+    def handle(self) -> None:
+        with self.lock:
+            self.live[0] += 1
+        try:
+            super().handle()
+        except ConnectionError:
+            pass  # wrk closes its connections mid-answer when its time is up
+        finally:
+            with self.lock:
+                self.live[0] -= 1
 
     def do_POST(self) -> None:
         raw = self.rfile.read(int(self.headers["Content-Length"]))
@@ -43,6 +57,29 @@ class Recorder(BaseHTTPRequestHandler):
         pass
 
 
+class Server(ThreadingHTTPServer):
+    # every one of wrk's connections queued at once: with the default backlog of 5 the kernel
+    # drops the handshake's last step for the rest, and their requests arrive a second or more
+    # late, after the run that sent them (and after `settle`) is over
+    request_queue_size = 2 * floor.CONNECTIONS
+    daemon_threads = True
+
+
+def settle(handler: type[Recorder]) -> None:
+    """Wait until the server has read every request wrk sent before it exited: requests still in
+    flight at wrk's end are read by their threads afterwards, and must count for that run."""
+    deadline = time.monotonic() + 30
+    last = -1
+    while time.monotonic() < deadline:
+        with handler.lock:
+            live, count = handler.live[0], len(handler.seen)
+        if live == 0 and count == last:
+            return
+        last = count
+        time.sleep(0.2)
+    raise AssertionError(f"the recorder still serves {live} connections after 30 s")
+
+
 def span(start: int, seen: int) -> set[int]:
     """The numbers a run from `start` can have sent when the server saw `seen` requests."""
     return {(start + i) % floor.UNIQUE_CYCLE for i in range(1, seen + 2 + floor.CONNECTIONS)}
@@ -50,9 +87,10 @@ def span(start: int, seen: int) -> set[int]:
 
 @pytest.fixture
 def recorder() -> Iterator[tuple[str, type[Recorder]]]:
-    handler = type("R", (Recorder,), {"seen": [], "prompts": set()})
-    server = ThreadingHTTPServer(("127.0.0.1", 0), handler)
-    server.daemon_threads = True
+    handler = type(
+        "R", (Recorder,), {"seen": [], "prompts": set(), "live": [0], "lock": threading.Lock()}
+    )
+    server = Server(("127.0.0.1", 0), handler)
     thread = threading.Thread(target=server.serve_forever, daemon=True)
     thread.start()
     yield f"http://127.0.0.1:{server.server_address[1]}/v1/chat/completions", handler
@@ -68,11 +106,13 @@ def test_numbers_go_on_across_runs_and_wrap(
     run = floor.Runner(tmp_path / "raw.txt", floor.QUICK)
     start = run.sequence = floor.UNIQUE_CYCLE - 50  # the first run wraps
     first = run.wrk(url, script, 1, "first")
+    settle(handler)
     seen_first = list(handler.seen)
     assert first.requests > 100 and first.failed == 0
     assert run.sequence == floor.sequence_after(start, first.requests, 0)
     start2 = run.sequence
     second = run.wrk(url, script, 1, "second")
+    settle(handler)
     seen_second = handler.seen[len(seen_first) :]
     assert second.requests > 100
 
