@@ -12,7 +12,7 @@ from collections.abc import Callable, Coroutine
 from pathlib import Path
 from typing import Any
 
-from . import looplag, stallwatch
+from . import looplag, sched_adaptive, stallwatch
 from ._core import StateTable
 from .adapters import Adapters, ConfigAdapters, StoredAdapters
 from .adapterstore.files import AdapterFiles
@@ -120,7 +120,11 @@ class Gateway:
         if self._refresher is None:
             loop = asyncio.get_running_loop()
             self._tasks = [loop.create_task(run()) for run in self.background]
-            for task in (stallwatch.start_if_asked(), looplag.start_if_asked()):
+            for task in (
+                stallwatch.start_if_asked(),
+                looplag.start_if_asked(),
+                sched_adaptive.start_if_asked(self.cfg.server.sched_batch),
+            ):
                 if task is not None:
                     self._tasks.append(task)
             self._refresher = self._tasks[0]

@@ -49,6 +49,15 @@ from .usage.supervisor import FlusherSupervisor
 NO_AUTH_PUBLIC_EXIT = 2
 
 
+def _describe_sched(mode: bool | str) -> str:
+    """The banner's line for `[server] sched_batch`."""
+    if mode is True:
+        return "every worker thread SCHED_BATCH (sched_batch = true)"
+    if mode == "auto":
+        return "a worker's HTTP runtime threads SCHED_BATCH while its loop is saturated (auto)"
+    return "the kernel's default (sched_batch = false)"
+
+
 def keyless_refusal(cfg: Config, host: str, unsafe_public: bool) -> str | None:
     """Why `serve` will not start keyless on this address (None: it may)."""
     if cfg.server.auth != "none" or is_loopback(host) or unsafe_public:
@@ -257,6 +266,7 @@ def serve(
             f"keep-alive), bodies within {srv.body_read_timeout_s:g} s, a stalled send "
             f"cut after {srv.write_timeout_s:g} s, at most {per_process} connections per process"
         )
+        print(f"    scheduling: {_describe_sched(srv.sched_batch)}")
         keyless = cfg.server.auth == "none"
         print(f"    browsers:   {describe_origins(srv.cors_allow_origins, keyless)} (CORS)")
         if keyless:
@@ -267,7 +277,7 @@ def serve(
             print(f"    get a key:  {key_cmd}")
             print(f"    then:       OpenAI(base_url='{base}', api_key='pk-prov-...')")
         sys.stdout.flush()
-        if srv.sched_batch:
+        if srv.sched_batch is True:  # ("auto": each worker switches itself, sched_adaptive.py)
             use_batch()  # inherited by the workers Granian forks, and their threads
         server = Granian(
             "provocapi.app:create_app",

@@ -1,0 +1,142 @@
+"""`[server] sched_batch = "auto"` (sched_adaptive.py): a worker switches its HTTP runtime's
+threads to SCHED_BATCH only while its event loop is saturated, and back when the load goes.
+The decision alone first, fed samples; then a real `provocapi serve` under wrk."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import time
+import urllib.request
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from harness.gateway import Gateway
+from harness.proctree import granian_workers
+from provocapi.config import default_config_text
+from provocapi.sched_adaptive import ENTER, ENTER_SAMPLES, LEAVE, Switch, runtime_threads
+
+BENCH = Path(__file__).resolve().parents[2] / "bench"
+sys.path.insert(0, str(BENCH))
+
+import floor  # noqa: E402
+
+
+def test_saturation_for_samples_in_a_row_switches_to_batch() -> None:
+    s = Switch()
+    for _ in range(ENTER_SAMPLES - 1):
+        assert s.observe(1.0) is None
+    assert s.observe(ENTER) is True and s.batch
+    assert s.observe(1.0) is None  # already batch
+
+
+def test_a_burst_shorter_than_the_run_does_not_switch() -> None:
+    s = Switch()
+    for _ in range(5):
+        for _ in range(ENTER_SAMPLES - 1):
+            assert s.observe(0.99) is None
+        assert s.observe(ENTER - 0.01) is None  # the streak starts over
+    assert not s.batch
+
+
+def test_batch_holds_above_leave_and_goes_back_below_at_once() -> None:
+    s = Switch()
+    for _ in range(ENTER_SAMPLES):
+        s.observe(1.0)
+    assert s.batch
+    # batch's own saving (0.84-0.91x the CPU) must not switch it back
+    assert s.observe(ENTER * 0.84) is None and s.batch
+    assert s.observe(LEAVE) is None and s.batch
+    assert s.observe(LEAVE - 0.01) is False and not s.batch
+    # and back in only after a new full run
+    for _ in range(ENTER_SAMPLES - 1):
+        assert s.observe(1.0) is None
+    assert s.observe(1.0) is True
+
+
+def test_runtime_threads_are_the_tokio_ones(tmp_path: Path) -> None:
+    for tid, comm in ((10, "python\n"), (11, "tokio-rt-worker\n"), (12, "provocapi-count_0\n")):
+        (tmp_path / str(tid)).mkdir()
+        (tmp_path / str(tid) / "comm").write_text(comm)
+    (tmp_path / "13").mkdir()  # a thread that ended between the listing and the read
+    assert runtime_threads(str(tmp_path)) == [11]
+
+
+@pytest.fixture(scope="module")
+def gw(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Gateway]:
+    config = default_config_text().replace("[server]\n", '[server]\nsched_batch = "auto"\n', 1)
+    g = Gateway(tmp_path_factory.mktemp("sched-auto"), config, workers=1)
+    g.start(60.0)
+    try:
+        yield g
+    finally:
+        g.stop()
+
+
+def _runtime_policies(worker: int) -> set[int]:
+    out = set()
+    for task in Path(f"/proc/{worker}/task").iterdir():
+        try:
+            if (task / "comm").read_text().startswith("tokio"):
+                out.add(os.sched_getscheduler(int(task.name)))
+        except OSError:
+            continue
+    return out
+
+
+def _watch(worker: int, seconds: float) -> list[set[int]]:
+    seen = []
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        seen.append(_runtime_policies(worker))
+        time.sleep(0.05)
+    return seen
+
+
+def test_a_saturated_worker_batches_its_runtime_and_goes_back(gw: Gateway, tmp_path: Path) -> None:
+    assert gw.proc is not None
+    (worker,) = granian_workers(gw.proc.pid)
+    assert "while its loop is saturated (auto)" in gw.output()  # the banner says so
+    inherited = os.sched_getscheduler(0)
+    assert inherited != os.SCHED_BATCH, "run the tests under another policy than SCHED_BATCH"
+    assert _runtime_policies(worker) == {inherited}  # idle: the default
+
+    # one call at a time leaves the loop mostly idle: no switch
+    key = gw.create_key("auto")
+    url = f"{gw.url}/v1/chat/completions"
+    data = json.dumps(floor.body(False)).encode()
+    headers = {"Content-Type": "application/json", "Authorization": f"Bearer {key}"}
+    deadline = time.monotonic() + 1.5
+    while time.monotonic() < deadline:
+        req = urllib.request.Request(url, data, headers)
+        with urllib.request.urlopen(req, timeout=10) as r:
+            assert r.status == 200
+        assert _runtime_policies(worker) == {inherited}
+
+    # the worker on one core and wrk's 64 connections on another: its loop saturated
+    cpus = sorted(os.sched_getaffinity(0))
+    for task in Path(f"/proc/{worker}/task").iterdir():
+        os.sched_setaffinity(int(task.name), {cpus[-1]})
+    script = floor.lua_script(tmp_path / "chat.lua", key, False)
+    wrk = subprocess.Popen(
+        ["taskset", "-c", str(cpus[0]), "wrk", "-t1", "-c64", "-d4s", "-s", str(script), url],
+        stdout=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        during = _watch(worker, 3.5)
+    finally:
+        out, _ = wrk.communicate(timeout=30)
+    assert wrk.returncode == 0 and '"status":0' in out, out
+    assert {os.SCHED_BATCH} in during, during
+    # the loop's own thread keeps its policy all along
+    assert os.sched_getscheduler(worker) == inherited
+
+    # the load gone: back to the default within a few samples
+    after = _watch(worker, 2.0)
+    assert after[-1] == {inherited}, after
+    with urllib.request.urlopen(f"{gw.url}/health", timeout=10) as r:
+        assert r.status == 200
