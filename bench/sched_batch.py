@@ -1,16 +1,20 @@
 """What SCHED_BATCH does to a worker: CPU a request at saturation, and latency one call at a time.
 
-    .venv/bin/python bench/sched_batch.py [--rounds 6] [--out FILE.md]   # about 8 minutes
+    .venv/bin/python bench/sched_batch.py [--rounds 6] [--out FILE.md]   # about 12 minutes
 
-`provocapi serve --workers 1` on core 1 with the floor's non-streaming chat; the worker's
-threads are switched between the kernel's default policy and SCHED_BATCH (`chrt -a -p`, on the
-running process, so both are measured on one warm gateway) in alternated rounds. Each round and
-policy: wrk c=64 for --seconds (the tree's CPU µs a request, requests a second, the workers'
-context switches a request), then --calls calls one at a time on one keep-alive connection
-(p50 and p99 of their wall time, the client on core 0), then open loop at each of --rates
-(oha, 64 connections, latency from each request's scheduled time, 5 s after 1 s). `provocapi
-serve` runs its workers under SCHED_BATCH with `[server] sched_batch = true`
-(provocapi/sched_policy.py).
+`provocapi serve --workers 1` on core 1 with the floor's non-streaming chat and
+`[server] sched_batch = false`; the worker's threads are switched between the kernel's default
+policy and SCHED_BATCH (`chrt -a -p`, on the running process, so both are measured on one warm
+gateway). A second gateway on the same core runs `sched_batch = "auto"` (its workers switch
+their runtime threads themselves while saturated: provocapi/sched_adaptive.py), the third arm.
+In alternated rounds, each arm: wrk c=64 for --seconds (the tree's CPU µs a request, requests a
+second, the workers' context switches a request), then --calls calls one at a time on one
+keep-alive connection (p50 and p99 of their wall time, the client on core 0), then open loop at
+each of --rates (oha, 64 connections, latency from each request's scheduled time, 5 s after
+1 s). During the wrk run and the calls one at a time, the share of samples (every 50 ms) in which
+the worker's runtime threads ran SCHED_BATCH is reported: 0 and 1 for the switched arms, what
+"auto" chose for the third. `sched_batch = true` runs every thread of the workers under
+SCHED_BATCH from the start (provocapi/sched_policy.py).
 
 Loopback only; everything started is stopped.
 """
@@ -20,11 +24,14 @@ from __future__ import annotations
 import argparse
 import datetime as dt
 import json
+import os
 import shutil
 import statistics
 import subprocess
 import sys
 import tempfile
+import threading
+import time
 from pathlib import Path
 
 from floor import (
@@ -46,6 +53,7 @@ from floor import (
 from workers_memory import role, start_gateway, worker_split, wrk
 
 POLICIES = {"default": "-o", "batch": "-b"}  # chrt's flags: SCHED_OTHER, SCHED_BATCH
+ARMS = [*POLICIES, "auto"]  # "auto": the second gateway, switching itself
 
 # one call at a time on one keep-alive connection: wall time of each, in ms
 SEQUENTIAL = """
@@ -77,6 +85,36 @@ def set_policy(root: int, policy: str) -> None:
             subprocess.run(
                 ["chrt", "-a", "-p", flag, "0", str(pid)], check=True, capture_output=True
             )
+
+
+class BatchShare:
+    """Samples, every 50 ms in a thread of its own, whether the workers' runtime threads
+    (Granian's, named tokio-*) run SCHED_BATCH; `share()` when stopped."""
+
+    def __init__(self, root: int) -> None:
+        self.root = root
+        self.seen = self.batch = 0
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, daemon=True)
+        self._thread.start()
+
+    def _run(self) -> None:
+        workers = [p for p in tree(self.root) if role(p, self.root) == "worker"]
+        while not self._stop.is_set():
+            for pid in workers:
+                for task in Path(f"/proc/{pid}/task").iterdir():
+                    try:
+                        if (task / "comm").read_text().startswith("tokio"):
+                            self.seen += 1
+                            self.batch += os.sched_getscheduler(int(task.name)) == os.SCHED_BATCH
+                    except OSError:
+                        continue
+            time.sleep(0.05)
+
+    def share(self) -> float:
+        self._stop.set()
+        self._thread.join()
+        return self.batch / self.seen if self.seen else float("nan")
 
 
 def sequential(port: int, calls: int, key: str) -> tuple[float, float]:
@@ -123,69 +161,94 @@ def main(argv: list[str] | None = None) -> int:
         rates = []
     work = Path(tempfile.mkdtemp(prefix="provocapi-sched-"))
     tails: dict[tuple[str, int], list[tuple[float, float]]] = {}
-    got: dict[str, list[tuple[float, float, float, float, float]]] = {p: [] for p in POLICIES}
+    # per arm and round: CPU µs/req, req/s, switches/req, c=1 p50, p99, batch share wrk, c=1
+    got: dict[str, list[tuple[float, ...]]] = {arm: [] for arm in ARMS}
     started = dt.datetime.now(dt.UTC)
     procs = Processes(work)
     try:
-        key = create_key(work / "data")
         upstream = start_upstream(procs, "sim-fast")
-        script = lua_script(work / "chat.lua", key, stream=False)
         body_file = work / "body.json"
         body_file.write_text(json.dumps(body(False)))
-        base, pid = start_gateway(procs, work, upstream, 1)
-        url = base + "/v1/chat/completions"
-        port = int(base.rsplit(":", 1)[1])
-        wrk(url, script, 3.0)
-        order = list(POLICIES)
+        # arm -> (url, port, key, script, the launcher's pid); default and batch share one
+        targets = {}
+        for name, server in (("switched", "sched_batch = false"), ("auto", 'sched_batch = "auto"')):
+            home = work / name
+            home.mkdir()
+            key = create_key(home / "data")
+            script = lua_script(home / "chat.lua", key, stream=False)
+            base, pid = start_gateway(procs, home, upstream, 1, server=server)
+            url = base + "/v1/chat/completions"
+            wrk(url, script, 3.0)
+            target = (url, int(base.rsplit(":", 1)[1]), key, script, pid)
+            for arm in POLICIES if name == "switched" else ["auto"]:
+                targets[arm] = target
         for r in range(args.rounds):
-            for policy in order if r % 2 == 0 else order[::-1]:
-                set_policy(pid, policy)
+            for arm in ARMS if r % 2 == 0 else ARMS[::-1]:
+                url, port, key, script, pid = targets[arm]
+                if arm in POLICIES:
+                    set_policy(pid, arm)
                 wrk(url, script, 1.0)
                 c0, s0 = tree_cpu_s(pid), worker_split(pid)
+                sampler = BatchShare(pid)
                 done = wrk(url, script, args.seconds)
                 c1, s1 = tree_cpu_s(pid), worker_split(pid)
+                share = sampler.share()
+                sampler = BatchShare(pid)
                 p50, p99 = sequential(port, args.calls, key)
+                share_c1 = sampler.share()
                 cpu_us = (c1 - c0) / done * 1e6
-                row = (cpu_us, done / args.seconds, (s1[2] - s0[2]) / done, p50, p99)
-                got[policy].append(row)
+                row = (
+                    cpu_us,
+                    done / args.seconds,
+                    (s1[2] - s0[2]) / done,
+                    p50,
+                    p99,
+                    share,
+                    share_c1,
+                )
+                got[arm].append(row)
                 say(
-                    f"    round {r + 1} {policy}: {cpu_us:.1f} µs a request, "
-                    f"{row[1]:.0f} req/s, c=1 p50 {p50:.3f} p99 {p99:.3f} ms"
+                    f"    round {r + 1} {arm}: {cpu_us:.1f} µs a request, "
+                    f"{row[1]:.0f} req/s, c=1 p50 {p50:.3f} p99 {p99:.3f} ms, "
+                    f"runtime batch {share:.2f} saturated, {share_c1:.2f} at c=1"
                 )
                 for rate in rates:
                     assert oha is not None
                     tail = open_loop(oha, url, key, body_file, rate)
-                    tails.setdefault((policy, rate), []).append(tail)
+                    tails.setdefault((arm, rate), []).append(tail)
                     say(f"      {rate} req/s: p50 {tail[0]:.2f} p99 {tail[1]:.2f} ms")
     finally:
         procs.stop_all()
         shutil.rmtree(work, ignore_errors=True)
     given = " ".join(argv if argv is not None else sys.argv[1:])
     lines = [
-        f"# SCHED_BATCH against the default policy, {started:%Y-%m-%d %H:%M} UTC",
+        f'# SCHED_BATCH, the default policy and "auto", {started:%Y-%m-%d %H:%M} UTC',
         "",
-        f"- command: `bench/sched_batch.py {given}`; `provocapi serve --workers 1` on core "
-        f"{SERVER_CPU}, wrk c=64 on core {LOAD_CPU} for {args.seconds:g} s, then {args.calls} "
-        f"calls one at a time; {args.rounds} alternated rounds; load average {loadavg()}",
+        f"- command: `bench/sched_batch.py {given}`; two `provocapi serve --workers 1` on core "
+        f"{SERVER_CPU} (`sched_batch = false`, switched with chrt: default and batch; "
+        f'`sched_batch = "auto"`: auto), one loaded at a time, wrk c=64 on core {LOAD_CPU} for '
+        f"{args.seconds:g} s, then {args.calls} calls one at a time; {args.rounds} alternated "
+        f"rounds; load average {loadavg()}",
         "",
-        "| policy | CPU µs a request | to default (median of rounds) | requests/s "
-        "| context switches a request | c=1 p50 ms | c=1 p99 ms |",
-        "|---|---:|---:|---:|---:|---:|---:|",
+        "| arm | CPU µs a request | to default (median of rounds) | requests/s "
+        "| context switches a request | c=1 p50 ms | c=1 p99 ms "
+        "| runtime threads batch: saturated, c=1 |",
+        "|---|---:|---:|---:|---:|---:|---:|---:|",
     ]
-    for policy, rows in got.items():
-        med = [statistics.median(x[i] for x in rows) for i in range(5)]
+    for arm, rows in got.items():
+        med = [statistics.median(x[i] for x in rows) for i in range(7)]
         ratio = statistics.median(b[0] / a[0] for a, b in zip(got["default"], rows, strict=True))
         lines.append(
-            f"| {policy} | {med[0]:.1f} | {ratio:.3f}x | {med[1]:.0f} | {med[2]:.2f} "
-            f"| {med[3]:.3f} | {med[4]:.3f} |"
+            f"| {arm} | {med[0]:.1f} | {ratio:.3f}x | {med[1]:.0f} | {med[2]:.2f} "
+            f"| {med[3]:.3f} | {med[4]:.3f} | {med[5]:.2f}, {med[6]:.2f} |"
         )
     if rates:
         lines += ["", "Open loop (oha, median of the rounds):", ""]
         lines += [
-            "| policy | rate | p50 ms | p99 ms | each round's p99 |",
+            "| arm | rate | p50 ms | p99 ms | each round's p99 |",
             "|---|---:|---:|---:|---|",
         ]
-        for (policy, rate), xs in tails.items():
+        for (policy, rate), xs in sorted(tails.items(), key=lambda kv: (kv[0][1], kv[0][0])):
             med = [statistics.median(x[i] for x in xs) for i in range(2)]
             each = ", ".join(f"{x[1]:.2f}" for x in xs)
             lines.append(f"| {policy} | {rate} req/s | {med[0]:.2f} | {med[1]:.2f} | {each} |")

@@ -67,9 +67,14 @@ def start_baseline(procs: Processes, upstream: str, workers: int) -> tuple[str, 
     return base, proc.pid
 
 
-def start_gateway(procs: Processes, work: Path, upstream: str, workers: int) -> tuple[str, int]:
+def start_gateway(
+    procs: Processes, work: Path, upstream: str, workers: int, server: str = ""
+) -> tuple[str, int]:
+    """`provocapi serve` with the floor's config in `work` (its data dir work/data);
+    `server`: TOML lines for its [server] table."""
     cfg = work / "gateway.toml"
-    cfg.write_text(GATEWAY_CONFIG.format(model=MODEL, upstream=upstream))
+    head = f"[server]\n{server}\n\n" if server else ""
+    cfg.write_text(head + GATEWAY_CONFIG.format(model=MODEL, upstream=upstream))
     port = free_port()
     argv = [PY, "-m", "provocapi", "serve", "--config", str(cfg), "--host", "127.0.0.1"]
     argv += ["--port", str(port), "--data-dir", str(work / "data"), "--workers", str(workers)]
