@@ -201,7 +201,7 @@ class ServerConfig(msgspec.Struct, forbid_unknown_fields=True, frozen=True):
     # SCHED_BATCH: a woken thread waits for the running one's turn to end, less CPU a request
     # when saturated, more latency below. "auto": each worker's runtime threads only while its
     # loop is saturated (sched_adaptive.py); true: every worker thread (sched_policy.py)
-    sched_batch: bool | Literal["auto"] = False
+    sched_batch: bool | Literal["auto"] = "auto"
     # web pages that may call from a browser (cors_origins.py); None: any with keys,
     # this machine's only when keyless (docs/config.md says why)
     cors_allow_origins: list[str] | None = None

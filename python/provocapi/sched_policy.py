@@ -10,9 +10,10 @@ every answer the turn produced. bench/results/sched-batch-2026-12-06*.md: CPU a
 request at saturation 0.84-0.91x, context switches from ~4.5 to ~0.25 a
 request. Below saturation the same rule costs latency: a woken thread waits
 for the running one, or the scheduler's tick (300 req/s open loop: p99 6.40
-against 5.35 ms; one call at a time p50 +0.17 ms in a loud spell). Hence an
-option (`[server] sched_batch = true`), off by default: for workers that run
-saturated, where requests per core matter more than the last millisecond.
+against 5.35 ms; one call at a time p50 +0.17 ms in a loud spell). Hence
+`[server] sched_batch = true` is an option, for workers that run saturated;
+the default, "auto", batches a worker's runtime threads only while its loop is
+saturated (sched_adaptive.py).
 
 Set in the launcher before Granian forks its workers: they and every thread
 they start inherit it. No privilege is needed to choose SCHED_BATCH.

@@ -1,7 +1,9 @@
 """With `[server] sched_batch = true`, `provocapi serve` runs its Granian workers under
-SCHED_BATCH (sched_policy.py), every thread of them; by default it leaves them the policy
-serve was started with (the kernel's default, here this test's). Either way the simulated
-GPU workers it starts keep that policy (they are not ours to tune), and the gateway answers."""
+SCHED_BATCH (sched_policy.py), every thread of them; by default ("auto", which switches a
+worker's runtime threads only while it is saturated: test_sched_adaptive.py) an idle
+worker keeps the policy serve was started with (the kernel's default, here this test's).
+Either way the simulated GPU workers it starts keep that policy (they are not ours to
+tune), and the gateway answers."""
 
 from __future__ import annotations
 
@@ -68,6 +70,8 @@ def test_the_workers_threads_run_the_policy_the_config_asks(gw: Gateway) -> None
     inherited = os.sched_getscheduler(0)
     assert inherited != os.SCHED_BATCH, "run the tests under another policy than SCHED_BATCH"
     want = os.SCHED_BATCH if gw.config_path is not None else inherited
+    if gw.config_path is None:  # the embedded default is "auto", its banner says so
+        assert "while its loop is saturated (auto)" in gw.output()
     for pid in workers:
         policies = _thread_policies(pid)
         # the event loop's thread and Granian's runtime's carry the requests
