@@ -13,6 +13,13 @@ than batch's own saving (0.84-0.91x the CPU), so the saving alone does not
 switch it back. The loop's own thread keeps its policy: batching it alone saved
 nothing in a scratch run (1.006x the CPU; the runtime's alone, 0.869x).
 
+Why 92%: a saturated worker's loop is runnable ~96% of the time, at 80% of
+its maximum rate ~90%, one call at a time ~63% (a neighbour's run-queue time
+counts too). Batch throughout costs p99 at a third of the maximum and below
+and not from about half (bench/results/sched-batch-2026-12-07-auto-rates.md);
+80% in, 60% out was measured and came too near one call at a time
+(bench/README.md, workers section).
+
 Cost: one pread of a /proc file and a timer every SAMPLE_S per worker; one
 sched_setscheduler call per runtime thread per switch.
 """
