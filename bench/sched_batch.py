@@ -176,7 +176,7 @@ def main(argv: list[str] | None = None) -> int:
             home.mkdir()
             key = create_key(home / "data")
             script = lua_script(home / "chat.lua", key, stream=False)
-            base, pid = start_gateway(procs, home, upstream, 1, server=server)
+            base, pid = start_gateway(procs, home, upstream, 1, server, f"provocapi-{name}")
             url = base + "/v1/chat/completions"
             wrk(url, script, 3.0)
             target = (url, int(base.rsplit(":", 1)[1]), key, script, pid)
