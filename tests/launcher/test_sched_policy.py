@@ -15,6 +15,7 @@ from pathlib import Path
 import pytest
 from harness.gateway import Gateway
 from harness.proctree import granian_workers
+from harness.waiting import poll
 from provocapi.config import default_config_text
 
 
@@ -28,6 +29,10 @@ def _thread_policies(pid: int) -> dict[int, tuple[str, int]]:
         except OSError:
             continue  # a thread that ended in between
     return out
+
+
+def _has_runtime(policies: dict[int, tuple[str, int]]) -> bool:
+    return any(name.startswith("tokio") for name, _ in policies.values())
 
 
 def _sims(serve_pid: int) -> list[int]:
@@ -73,6 +78,8 @@ def test_the_workers_threads_run_the_policy_the_config_asks(gw: Gateway) -> None
     if gw.config_path is None:  # the embedded default is "auto", its banner says so
         assert "while its loop is saturated (auto)" in gw.output()
     for pid in workers:
+        # /health may come from the other worker while this one still starts its runtime
+        poll(lambda: _thread_policies(pid), _has_runtime, timeout_s=30)  # noqa: B023
         policies = _thread_policies(pid)
         # the event loop's thread and Granian's runtime's carry the requests
         assert policies[pid][1] == want, (pid, policies)
