@@ -22,6 +22,7 @@ Loopback only; everything started is stopped.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import datetime as dt
 import json
 import os
@@ -35,14 +36,17 @@ import time
 from pathlib import Path
 
 from floor import (
-    CONNECTIONS,
     LOAD_CPU,
     PY,
     SERVER_CPU,
+    Durations,
+    LatencyResult,
     Processes,
+    Runner,
     body,
     create_key,
     find_oha,
+    fixed_rate,
     loadavg,
     lua_script,
     say,
@@ -50,6 +54,7 @@ from floor import (
     tree,
     tree_cpu_s,
 )
+from provocapi.sched_adaptive import runtime_threads
 from workers_memory import role, start_gateway, worker_split, wrk
 
 POLICIES = {"default": "-o", "batch": "-b"}  # chrt's flags: SCHED_OTHER, SCHED_BATCH
@@ -102,13 +107,11 @@ class BatchShare:
         workers = [p for p in tree(self.root) if role(p, self.root) == "worker"]
         while not self._stop.is_set():
             for pid in workers:
-                for task in Path(f"/proc/{pid}/task").iterdir():
-                    try:
-                        if (task / "comm").read_text().startswith("tokio"):
-                            self.seen += 1
-                            self.batch += os.sched_getscheduler(int(task.name)) == os.SCHED_BATCH
-                    except OSError:
-                        continue
+                for tid in runtime_threads(f"/proc/{pid}/task"):
+                    with contextlib.suppress(OSError):  # ended since the listing
+                        batch = os.sched_getscheduler(tid) == os.SCHED_BATCH
+                        self.seen += 1
+                        self.batch += batch
             time.sleep(0.05)
 
     def share(self) -> float:
@@ -125,23 +128,14 @@ def sequential(port: int, calls: int, key: str) -> tuple[float, float]:
     return xs[len(xs) // 2], xs[min(len(xs) - 1, int(len(xs) * 0.99))]
 
 
-def open_loop(oha: str, url: str, key: str, body_file: Path, rate: int) -> tuple[float, float]:
-    """p50 and p99 ms of 5 s at `rate` requests a second (after 1 s not counted)."""
-    argv = ["taskset", "-c", LOAD_CPU, oha, "--no-tui", "--output-format", "json"]
-    argv += ["--worker-threads", "1", "-w", "-c", str(CONNECTIONS), "-q", str(rate)]
-    argv += ["--latency-correction", "-m", "POST", "-T", "application/json"]
-    argv += ["-H", f"Authorization: Bearer {key}", "-D", str(body_file)]
-    subprocess.run([*argv, "-z", "1s", url], capture_output=True, timeout=60)
-    out = subprocess.run([*argv, "-z", "5s", url], capture_output=True, text=True, timeout=60)
-    if out.returncode != 0:
-        raise RuntimeError(f"oha failed: {out.stderr.strip()[:300]}")
-    j = json.loads(out.stdout)
-    failed = sum(int(n) for code, n in j.get("statusCodeDistribution", {}).items() if code != "200")
-    failed += sum(int(n) for n in j.get("errorDistribution", {}).values())
-    if failed:
-        raise RuntimeError(f"oha at {rate} req/s: {failed} requests failed")
-    pct = j["latencyPercentiles"]
-    return pct["p50"] * 1e3, pct["p99"] * 1e3
+def open_loop(
+    run: Runner, oha: str, url: str, key: str, body_file: Path, rate: int
+) -> LatencyResult:
+    """floor.fixed_rate's oha run (5 s after 1 s not counted); failed requests refused."""
+    got = fixed_rate(run, oha, url, key, body_file, rate, f"open loop {rate} req/s")
+    if got.failed:
+        raise RuntimeError(f"oha at {rate} req/s: {got.failed} requests failed")
+    return got
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -165,6 +159,8 @@ def main(argv: list[str] | None = None) -> int:
     got: dict[str, list[tuple[float, ...]]] = {arm: [] for arm in ARMS}
     started = dt.datetime.now(dt.UTC)
     procs = Processes(work)
+    run = Runner(work / "raw.txt", Durations(0, 0, 0, latency=5, latency_warmup=1, streams=0,
+                                             stream_warmup=0))  # fmt: skip
     try:
         upstream = start_upstream(procs, "sim-fast")
         body_file = work / "body.json"
@@ -214,9 +210,9 @@ def main(argv: list[str] | None = None) -> int:
                 )
                 for rate in rates:
                     assert oha is not None
-                    tail = open_loop(oha, url, key, body_file, rate)
-                    tails.setdefault((arm, rate), []).append(tail)
-                    say(f"      {rate} req/s: p50 {tail[0]:.2f} p99 {tail[1]:.2f} ms")
+                    tail = open_loop(run, oha, url, key, body_file, rate)
+                    tails.setdefault((arm, rate), []).append((tail.p50_ms, tail.p99_ms))
+                    say(f"      {rate} req/s: p50 {tail.p50_ms:.2f} p99 {tail.p99_ms:.2f} ms")
     finally:
         procs.stop_all()
         shutil.rmtree(work, ignore_errors=True)

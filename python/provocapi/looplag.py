@@ -19,35 +19,21 @@ import os
 import time
 from array import array
 
+from . import schedstat
+
 ENV = "PROVOCAPI_LOOPLAG_FILE"
 TICK_S = 0.001
 FLUSH_EVERY = 1000  # ticks: about a second
-SCHEDSTAT = "/proc/thread-self/schedstat"
+SCHEDSTAT = schedstat.PATH
 
 
 def _open_schedstat() -> int | None:
-    """The calling thread's schedstat, None where there is none (not Linux) or where the
-    kernel does not fill it in: it then reads "0 0 0", and a thread that is running has
-    always run for some time, so a zero first field means no accounting."""
-    try:
-        fd = os.open(SCHEDSTAT, os.O_RDONLY)
-    except OSError:
-        return None
-    try:
-        ran, _waited = (int(x) for x in os.pread(fd, 128, 0).split()[:2])
-    except (OSError, ValueError):  # (fewer than two fields: ValueError too)
-        ran = 0
-    if ran <= 0:
-        os.close(fd)
-        return None
-    return fd
+    return schedstat.open_own(SCHEDSTAT)
 
 
 def _run_delay_s(fd: int) -> float | None:
-    try:
-        return int(os.pread(fd, 128, 0).split()[1]) / 1e9
-    except (OSError, ValueError, IndexError):
-        return None
+    got = schedstat.read(fd)
+    return got[1] / 1e9 if got is not None else None
 
 
 async def record(path: str) -> None:

@@ -27,9 +27,12 @@ sched_setscheduler call per runtime thread per switch.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import os
 import time
+
+from . import schedstat
 
 log = logging.getLogger("provocapi")
 
@@ -37,7 +40,6 @@ SAMPLE_S = 0.1
 ENTER = 0.92  # the loop runnable at least this share of the time: saturated
 ENTER_SAMPLES = 3  # ...this many samples in a row (a burst is not saturation)
 LEAVE = 0.7  # below this share once: back to the default at once
-SCHEDSTAT = "/proc/thread-self/schedstat"
 RUNTIME_THREAD_PREFIX = "tokio"  # Granian's runtime threads: "tokio-rt-worker"
 
 
@@ -77,34 +79,25 @@ def runtime_threads(task_dir: str = "/proc/self/task") -> list[int]:
     return tids
 
 
-def set_policy(tids: list[int], batch: bool) -> int:
-    """`tids` to SCHED_BATCH or back to SCHED_OTHER; how many took it."""
+def set_policy(tids: list[int], batch: bool) -> None:
+    """`tids` to SCHED_BATCH or back to SCHED_OTHER."""
     policy = os.SCHED_BATCH if batch else os.SCHED_OTHER
-    done = 0
     for tid in tids:
-        try:
+        with contextlib.suppress(OSError):  # ended meanwhile, or refused (a seccomp filter)
             os.sched_setscheduler(tid, policy, os.sched_param(0))
-            done += 1
-        except OSError:  # ended meanwhile, or refused (a seccomp filter)
-            continue
-    return done
 
 
 def _runnable_ns(fd: int) -> int | None:
     """Time the thread has run plus waited on a run queue, in ns."""
-    try:
-        ran, waited = os.pread(fd, 128, 0).split()[:2]
-        return int(ran) + int(waited)
-    except (OSError, ValueError):
-        return None
+    got = schedstat.read(fd)
+    return sum(got) if got is not None else None
 
 
 async def adapt() -> None:
     """Run on the worker's loop thread for the worker's life."""
-    try:
-        fd = os.open(SCHEDSTAT, os.O_RDONLY)  # the loop thread's own
-    except OSError:
-        log.warning('sched_batch = "auto": no %s here, the default policy stays', SCHEDSTAT)
+    fd = schedstat.open_own()  # on the loop thread: its own
+    if fd is None:
+        log.warning('sched_batch = "auto": no %s here, the default policy stays', schedstat.PATH)
         return
     switch = Switch()
     try:
@@ -112,14 +105,14 @@ async def adapt() -> None:
         while True:
             await asyncio.sleep(SAMPLE_S)
             now, now_at = _runnable_ns(fd), time.monotonic_ns()
-            if now is None or before is None or now_at <= at:
+            if now is None or before is None:
                 return
             change = switch.observe((now - before) / (now_at - at))
             before, at = now, now_at
             if change is not None:
                 tids = runtime_threads()
-                done = set_policy(tids, change)
-                log.debug("runtime threads %s to %s", tids[:done], "batch" if change else "other")
+                set_policy(tids, change)
+                log.debug("runtime threads %s to %s", tids, "batch" if change else "other")
     finally:
         if switch.batch:  # leave the threads as they were found
             set_policy(runtime_threads(), False)
