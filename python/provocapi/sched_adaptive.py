@@ -4,21 +4,28 @@ SCHED_BATCH on a worker's HTTP runtime thread saves CPU a request when the
 event loop is always busy (a woken runtime thread waits for the loop's turn to
 end and writes all its answers at once, instead of preempting the loop for
 each), but below saturation the same wait is latency (sched_policy.py). So
-each worker watches its own loop thread: the share of wall time it was
-runnable (running, or waiting on a run queue), from /proc/thread-self/schedstat,
-sampled every SAMPLE_S. Runnable ENTER of the time for ENTER_SAMPLES samples in
-a row: the runtime's threads (Granian's tokio workers) go to SCHED_BATCH; below
-LEAVE once: back to the kernel's default. The gap between the two is wider
-than batch's own saving (0.84-0.91x the CPU), so the saving alone does not
-switch it back. The loop's own thread keeps its policy: batching it alone saved
-nothing in a scratch run (1.006x the CPU; the runtime's alone, 0.869x).
+each worker watches its own loop thread: the shares of wall time it ran and
+waited on a run queue, from /proc/thread-self/schedstat, sampled every
+SAMPLE_S. Saturated, for ENTER_SAMPLES samples in a row, the runtime's threads
+(Granian's tokio workers) go to SCHED_BATCH; saturated is either runnable
+(running or waiting) at least ENTER of the time, or waiting at least
+WAIT_ENTER: two workers sharing a core each run ~37% and wait ~35-42% of the
+time (runnable ~0.75-0.8, under ENTER), and the core is saturated all the
+same. Runnable under LEAVE and waiting under WAIT_LEAVE once: back to the
+kernel's default. The gap between in and out is wider than batch's own saving
+(0.84-0.91x the CPU), so the saving alone does not switch it back. The loop's
+own thread keeps its policy: batching it alone saved nothing in a scratch run
+(1.006x the CPU; the runtime's alone, 0.869x).
 
-Why 92%: a saturated worker's loop is runnable ~96% of the time, at 80% of
-its maximum rate ~90%, one call at a time ~63% (a neighbour's run-queue time
-counts too). Batch throughout costs p99 at a third of the maximum and below
-and not from about half (bench/results/sched-batch-2026-12-07-auto-rates.md);
-80% in, 60% out was measured and came too near one call at a time
-(bench/README.md, workers section).
+Why these figures (scratch readings, the worker pinned to one core, run/wait
+shares): one worker saturated with the floor's config 0.74/0.20, with the
+embedded default config 0.73/0.18 (runnable 0.90-0.91: the 92% this began with
+switched in only some runs); one call at a time 0.47/0.11, with a busy
+neighbour on the core 0.31/0.24-0.27; two workers saturated 0.34-0.39/0.34-0.42.
+Batch throughout costs p99 at a third of the maximum and below and not from
+about half (bench/results/sched-batch-2026-12-07-auto-rates.md); an 85%
+runnable loop is above half. 80% in and 60% out came too near one call at a
+time (bench/README.md, workers section).
 
 Cost: one pread of a /proc file and a timer every SAMPLE_S per worker; one
 sched_setscheduler call per runtime thread per switch.
@@ -37,9 +44,11 @@ from . import schedstat
 log = logging.getLogger("provocapi")
 
 SAMPLE_S = 0.1
-ENTER = 0.92  # the loop runnable at least this share of the time: saturated
+ENTER = 0.85  # the loop runnable at least this share of the time: saturated
 ENTER_SAMPLES = 3  # ...this many samples in a row (a burst is not saturation)
-LEAVE = 0.7  # below this share once: back to the default at once
+LEAVE = 0.7  # below this share once (and WAIT_LEAVE): back to the default at once
+WAIT_ENTER = 0.3  # or waiting on a run queue this share: sharing the core with another busy loop
+WAIT_LEAVE = 0.2  # out once waiting less than this share and runnable less than LEAVE
 RUNTIME_THREAD_PREFIX = "tokio"  # Granian's runtime threads: "tokio-rt-worker"
 
 
@@ -50,14 +59,17 @@ class Switch:
         self.batch = False
         self._streak = 0
 
-    def observe(self, busy: float) -> bool | None:
-        """The policy to switch to (True: batch, False: the default); None: keep."""
+    def observe(self, ran: float, waited: float) -> bool | None:
+        """The policy to switch to (True: batch, False: the default), given the shares of
+        the last sample the loop ran and waited on a run queue; None: keep."""
+        busy = ran + waited
         if self.batch:
-            if busy < LEAVE:
+            if busy < LEAVE and waited < WAIT_LEAVE:
                 self.batch = False
                 return False
             return None
-        self._streak = self._streak + 1 if busy >= ENTER else 0
+        saturated = busy >= ENTER or waited >= WAIT_ENTER
+        self._streak = self._streak + 1 if saturated else 0
         if self._streak >= ENTER_SAMPLES:
             self.batch = True
             self._streak = 0
@@ -87,12 +99,6 @@ def set_policy(tids: list[int], batch: bool) -> None:
             os.sched_setscheduler(tid, policy, os.sched_param(0))
 
 
-def _runnable_ns(fd: int) -> int | None:
-    """Time the thread has run plus waited on a run queue, in ns."""
-    got = schedstat.read(fd)
-    return sum(got) if got is not None else None
-
-
 async def adapt() -> None:
     """Run on the worker's loop thread for the worker's life."""
     fd = schedstat.open_own()  # on the loop thread: its own
@@ -101,13 +107,14 @@ async def adapt() -> None:
         return
     switch = Switch()
     try:
-        before, at = _runnable_ns(fd), time.monotonic_ns()
+        before, at = schedstat.read(fd), time.monotonic_ns()
         while True:
             await asyncio.sleep(SAMPLE_S)
-            now, now_at = _runnable_ns(fd), time.monotonic_ns()
+            now, now_at = schedstat.read(fd), time.monotonic_ns()
             if now is None or before is None:
                 return
-            change = switch.observe((now - before) / (now_at - at))
+            wall = now_at - at
+            change = switch.observe((now[0] - before[0]) / wall, (now[1] - before[1]) / wall)
             before, at = now, now_at
             if change is not None:
                 tids = runtime_threads()

@@ -17,7 +17,15 @@ import pytest
 from harness.gateway import Gateway
 from harness.proctree import granian_workers
 from provocapi.config import default_config_text
-from provocapi.sched_adaptive import ENTER, ENTER_SAMPLES, LEAVE, Switch, runtime_threads
+from provocapi.sched_adaptive import (
+    ENTER,
+    ENTER_SAMPLES,
+    LEAVE,
+    WAIT_ENTER,
+    WAIT_LEAVE,
+    Switch,
+    runtime_threads,
+)
 
 BENCH = Path(__file__).resolve().parents[2] / "bench"
 sys.path.insert(0, str(BENCH))
@@ -28,33 +36,56 @@ import floor  # noqa: E402
 def test_saturation_for_samples_in_a_row_switches_to_batch() -> None:
     s = Switch()
     for _ in range(ENTER_SAMPLES - 1):
-        assert s.observe(1.0) is None
-    assert s.observe(ENTER) is True and s.batch
-    assert s.observe(1.0) is None  # already batch
+        assert s.observe(0.8, 0.1) is None
+    assert s.observe(ENTER - 0.1, 0.1) is True and s.batch
+    assert s.observe(1.0, 0.0) is None  # already batch
 
 
 def test_a_burst_shorter_than_the_run_does_not_switch() -> None:
     s = Switch()
     for _ in range(5):
         for _ in range(ENTER_SAMPLES - 1):
-            assert s.observe(0.99) is None
-        assert s.observe(ENTER - 0.01) is None  # the streak starts over
+            assert s.observe(0.89, 0.1) is None
+        assert s.observe(ENTER - 0.11, 0.1) is None  # the streak starts over
     assert not s.batch
+
+
+def test_one_call_at_a_time_does_not_switch() -> None:
+    # one worker, one call at a time: its loop runs ~47% and waits ~11% (scratch); with a
+    # busy neighbour on its core ~31% and ~27%
+    s = Switch()
+    for _ in range(10 * ENTER_SAMPLES):
+        assert s.observe(0.47, 0.11) is None
+        assert s.observe(0.31, WAIT_ENTER - 0.01) is None
+    assert not s.batch
+
+
+def test_a_loop_waiting_behind_another_switches_though_not_busy() -> None:
+    # two workers sharing a core, saturated: each loop runs ~37% and waits ~35-42% of the
+    # time, runnable under ENTER, but the core is saturated all the same
+    s = Switch()
+    for _ in range(ENTER_SAMPLES - 1):
+        assert s.observe(0.37, WAIT_ENTER) is None
+    assert s.observe(0.37, 0.35) is True and s.batch
+    # runnable under LEAVE but still waiting behind the other: stays
+    assert s.observe(LEAVE - 0.36, WAIT_LEAVE + 0.01) is None and s.batch
+    # waiting no more and not busy: back
+    assert s.observe(LEAVE - 0.2, WAIT_LEAVE - 0.01) is False and not s.batch
 
 
 def test_batch_holds_above_leave_and_goes_back_below_at_once() -> None:
     s = Switch()
     for _ in range(ENTER_SAMPLES):
-        s.observe(1.0)
+        s.observe(0.8, 0.1)
     assert s.batch
     # batch's own saving (0.84-0.91x the CPU) must not switch it back
-    assert s.observe(ENTER * 0.84) is None and s.batch
-    assert s.observe(LEAVE) is None and s.batch
-    assert s.observe(LEAVE - 0.01) is False and not s.batch
+    assert s.observe(ENTER * 0.84, 0.0) is None and s.batch
+    assert s.observe(LEAVE, 0.0) is None and s.batch
+    assert s.observe(LEAVE - 0.11, 0.1) is False and not s.batch
     # and back in only after a new full run
     for _ in range(ENTER_SAMPLES - 1):
-        assert s.observe(1.0) is None
-    assert s.observe(1.0) is True
+        assert s.observe(0.8, 0.1) is None
+    assert s.observe(0.8, 0.1) is True
 
 
 def test_runtime_threads_are_the_tokio_ones(tmp_path: Path) -> None:
