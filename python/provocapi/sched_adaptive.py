@@ -18,14 +18,16 @@ own thread keeps its policy: batching it alone saved nothing in a scratch run
 (1.006x the CPU; the runtime's alone, 0.869x).
 
 Why these figures (scratch readings, the worker pinned to one core, run/wait
-shares): one worker saturated with the floor's config 0.74/0.20, with the
-embedded default config 0.73/0.18 (runnable 0.90-0.91: the 92% this began with
-switched in only some runs); one call at a time 0.47/0.11, with a busy
-neighbour on the core 0.31/0.24-0.27; two workers saturated 0.34-0.39/0.34-0.42.
-Batch throughout costs p99 at a third of the maximum and below and not from
-about half (bench/results/sched-batch-2026-12-07-auto-rates.md); an 85%
-runnable loop is above half. 80% in and 60% out came too near one call at a
-time (bench/README.md, workers section).
+shares): one worker saturated with the floor's config 0.74/0.20 (runnable
+0.94-0.96), with the embedded default config 0.73/0.18 (runnable 0.90-0.91: it
+switches in some runs only); one call at a time 0.47/0.11, with a busy
+neighbour on the core 0.31/0.24-0.27; two workers saturated
+0.34-0.39/0.34-0.42. 85% runnable was tried (2026-12-07) and cost the side by
+side's added p99 at 50% and 80% of the maximum (+7.3 and +12.2 ms against the
+pass-through's +3.0 and +5.9; the run with 92%: +2.4 and +7.6), so ENTER stays
+92%; 80% in and 60% out came too near one call at a time (bench/README.md,
+workers section). Batch throughout costs p99 at a third of the maximum and
+below (bench/results/sched-batch-2026-12-07-auto-rates.md).
 
 Cost: one pread of a /proc file and a timer every SAMPLE_S per worker; one
 sched_setscheduler call per runtime thread per switch.
@@ -44,7 +46,7 @@ from . import schedstat
 log = logging.getLogger("provocapi")
 
 SAMPLE_S = 0.1
-ENTER = 0.85  # the loop runnable at least this share of the time: saturated
+ENTER = 0.92  # the loop runnable at least this share of the time: saturated
 ENTER_SAMPLES = 3  # ...this many samples in a row (a burst is not saturation)
 LEAVE = 0.7  # below this share once (and WAIT_LEAVE): back to the default at once
 WAIT_ENTER = 0.3  # or waiting on a run queue this share: sharing the core with another busy loop

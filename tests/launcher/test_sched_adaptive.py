@@ -36,7 +36,7 @@ import floor  # noqa: E402
 def test_saturation_for_samples_in_a_row_switches_to_batch() -> None:
     s = Switch()
     for _ in range(ENTER_SAMPLES - 1):
-        assert s.observe(0.8, 0.1) is None
+        assert s.observe(0.85, 0.1) is None
     assert s.observe(ENTER - 0.1, 0.1) is True and s.batch
     assert s.observe(1.0, 0.0) is None  # already batch
 
@@ -76,7 +76,7 @@ def test_a_loop_waiting_behind_another_switches_though_not_busy() -> None:
 def test_batch_holds_above_leave_and_goes_back_below_at_once() -> None:
     s = Switch()
     for _ in range(ENTER_SAMPLES):
-        s.observe(0.8, 0.1)
+        s.observe(0.85, 0.1)
     assert s.batch
     # batch's own saving (0.84-0.91x the CPU) must not switch it back
     assert s.observe(ENTER * 0.84, 0.0) is None and s.batch
@@ -84,8 +84,8 @@ def test_batch_holds_above_leave_and_goes_back_below_at_once() -> None:
     assert s.observe(LEAVE - 0.11, 0.1) is False and not s.batch
     # and back in only after a new full run
     for _ in range(ENTER_SAMPLES - 1):
-        assert s.observe(0.8, 0.1) is None
-    assert s.observe(0.8, 0.1) is True
+        assert s.observe(0.85, 0.1) is None
+    assert s.observe(0.85, 0.1) is True
 
 
 def test_runtime_threads_are_the_tokio_ones(tmp_path: Path) -> None:
@@ -147,20 +147,30 @@ def test_a_saturated_worker_batches_its_runtime_and_goes_back(gw: Gateway, tmp_p
             assert r.status == 200
         assert _runtime_policies(worker) == {inherited}
 
-    # the worker on one core and wrk's 64 connections on another: its loop saturated
+    # the worker on one core and wrk's 64 connections on another: its loop saturated. A busy
+    # neighbour shares the worker's core, as a second worker would: alone, with this config,
+    # the loop is runnable only ~0.90-0.91 of the time at saturation (the floor's config
+    # ~0.95), too near ENTER to switch in every run; with the neighbour it waits on the run
+    # queue well over WAIT_ENTER, and runnable over ENTER too.
     cpus = sorted(os.sched_getaffinity(0))
     for task in Path(f"/proc/{worker}/task").iterdir():
         os.sched_setaffinity(int(task.name), {cpus[-1]})
+    spin = [sys.executable, "-c", "while True: pass"]
+    neighbour = subprocess.Popen(["taskset", "-c", str(cpus[-1]), *spin])
     script = floor.lua_script(tmp_path / "chat.lua", key, False)
-    wrk = subprocess.Popen(
-        ["taskset", "-c", str(cpus[0]), "wrk", "-t1", "-c64", "-d4s", "-s", str(script), url],
-        stdout=subprocess.PIPE,
-        text=True,
-    )
     try:
-        during = _watch(worker, 3.5)
+        wrk = subprocess.Popen(
+            ["taskset", "-c", str(cpus[0]), "wrk", "-t1", "-c64", "-d4s", "-s", str(script), url],
+            stdout=subprocess.PIPE,
+            text=True,
+        )
+        try:
+            during = _watch(worker, 3.5)
+        finally:
+            out, _ = wrk.communicate(timeout=30)
     finally:
-        out, _ = wrk.communicate(timeout=30)
+        neighbour.kill()
+        neighbour.wait()
     assert wrk.returncode == 0 and '"status":0' in out, out
     assert {os.SCHED_BATCH} in during, during
     # the loop's own thread keeps its policy all along
