@@ -118,13 +118,28 @@ def _runtime_policies(worker: int) -> set[int]:
     return out
 
 
-def _watch(worker: int, seconds: float) -> list[set[int]]:
+def _watch(worker: int, seconds: float, until: int | None = None) -> list[set[int]]:
+    """The runtime threads' policies every 50 ms for `seconds`, or until all are `until`."""
     seen = []
     deadline = time.monotonic() + seconds
     while time.monotonic() < deadline:
         seen.append(_runtime_policies(worker))
+        if until is not None and seen[-1] == {until}:
+            break
         time.sleep(0.05)
     return seen
+
+
+def _loop_shares(worker: int, since: tuple[int, int, int]) -> str:
+    """The loop thread's run and run-queue wait shares of the wall time since `since`."""
+    now = _loop_schedstat(worker)
+    wall = now[2] - since[2]
+    return f"loop ran {(now[0] - since[0]) / wall:.2f}, waited {(now[1] - since[1]) / wall:.2f}"
+
+
+def _loop_schedstat(worker: int) -> tuple[int, int, int]:
+    ran, waited = Path(f"/proc/{worker}/task/{worker}/schedstat").read_text().split()[:2]
+    return int(ran), int(waited), time.monotonic_ns()
 
 
 def test_a_saturated_worker_batches_its_runtime_and_goes_back(gw: Gateway, tmp_path: Path) -> None:
@@ -160,19 +175,21 @@ def test_a_saturated_worker_batches_its_runtime_and_goes_back(gw: Gateway, tmp_p
     script = floor.lua_script(tmp_path / "chat.lua", key, False)
     try:
         wrk = subprocess.Popen(
-            ["taskset", "-c", str(cpus[0]), "wrk", "-t1", "-c64", "-d4s", "-s", str(script), url],
+            ["taskset", "-c", str(cpus[0]), "wrk", "-t1", "-c64", "-d6s", "-s", str(script), url],
             stdout=subprocess.PIPE,
             text=True,
         )
         try:
-            during = _watch(worker, 3.5)
+            since = _loop_schedstat(worker)
+            during = _watch(worker, 5.5, until=os.SCHED_BATCH)
+            shares = _loop_shares(worker, since)
         finally:
             out, _ = wrk.communicate(timeout=30)
     finally:
         neighbour.kill()
         neighbour.wait()
     assert wrk.returncode == 0 and '"status":0' in out, out
-    assert {os.SCHED_BATCH} in during, during
+    assert {os.SCHED_BATCH} in during, f"{shares}; {during}"
     # the loop's own thread keeps its policy all along
     assert os.sched_getscheduler(worker) == inherited
 
