@@ -115,8 +115,7 @@ async def adapt() -> None:
             now, now_at = schedstat.read(fd), time.monotonic_ns()
             if now is None or before is None:
                 return
-            wall = now_at - at
-            change = switch.observe((now[0] - before[0]) / wall, (now[1] - before[1]) / wall)
+            change = switch.observe(*schedstat.shares(before, now, now_at - at))
             before, at = now, now_at
             if change is not None:
                 tids = runtime_threads()

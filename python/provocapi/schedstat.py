@@ -32,3 +32,8 @@ def read(fd: int) -> tuple[int, int] | None:
         return int(ran), int(waited)
     except (OSError, ValueError):  # (fewer than two fields: ValueError too)
         return None
+
+
+def shares(before: tuple[int, int], after: tuple[int, int], wall_ns: int) -> tuple[float, float]:
+    """The shares of `wall_ns` the thread ran and waited on a run queue between two reads."""
+    return (after[0] - before[0]) / wall_ns, (after[1] - before[1]) / wall_ns

@@ -4,6 +4,7 @@ The decision alone first, fed samples; then a real `provocapi serve` under wrk."
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import subprocess
@@ -16,6 +17,7 @@ from pathlib import Path
 import pytest
 from harness.gateway import Gateway
 from harness.proctree import granian_workers
+from provocapi import schedstat
 from provocapi.config import default_config_text
 from provocapi.sched_adaptive import (
     ENTER,
@@ -109,12 +111,9 @@ def gw(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Gateway]:
 
 def _runtime_policies(worker: int) -> set[int]:
     out = set()
-    for task in Path(f"/proc/{worker}/task").iterdir():
-        try:
-            if (task / "comm").read_text().startswith("tokio"):
-                out.add(os.sched_getscheduler(int(task.name)))
-        except OSError:
-            continue
+    for tid in runtime_threads(f"/proc/{worker}/task"):
+        with contextlib.suppress(OSError):  # ended since the listing
+            out.add(os.sched_getscheduler(tid))
     return out
 
 
@@ -130,16 +129,22 @@ def _watch(worker: int, seconds: float, until: int | None = None) -> list[set[in
     return seen
 
 
-def _loop_shares(worker: int, since: tuple[int, int, int]) -> str:
+def _loop_shares(worker: int, since: tuple[tuple[int, int], int]) -> str:
     """The loop thread's run and run-queue wait shares of the wall time since `since`."""
-    now = _loop_schedstat(worker)
-    wall = now[2] - since[2]
-    return f"loop ran {(now[0] - since[0]) / wall:.2f}, waited {(now[1] - since[1]) / wall:.2f}"
+    (before, at), (now, now_at) = since, _loop_schedstat(worker)
+    ran, waited = schedstat.shares(before, now, now_at - at)
+    return f"loop ran {ran:.2f}, waited {waited:.2f}"
 
 
-def _loop_schedstat(worker: int) -> tuple[int, int, int]:
-    ran, waited = Path(f"/proc/{worker}/task/{worker}/schedstat").read_text().split()[:2]
-    return int(ran), int(waited), time.monotonic_ns()
+def _loop_schedstat(worker: int) -> tuple[tuple[int, int], int]:
+    """The worker's loop thread (its main thread) schedstat, and when it was read."""
+    fd = os.open(f"/proc/{worker}/task/{worker}/schedstat", os.O_RDONLY)
+    try:
+        got = schedstat.read(fd)
+    finally:
+        os.close(fd)
+    assert got is not None
+    return got, time.monotonic_ns()
 
 
 def test_a_saturated_worker_batches_its_runtime_and_goes_back(gw: Gateway, tmp_path: Path) -> None:

@@ -17,6 +17,7 @@ from harness.gateway import Gateway
 from harness.proctree import granian_workers
 from harness.waiting import poll
 from provocapi.config import default_config_text
+from provocapi.sched_adaptive import RUNTIME_THREAD_PREFIX
 
 
 def _thread_policies(pid: int) -> dict[int, tuple[str, int]]:
@@ -32,7 +33,7 @@ def _thread_policies(pid: int) -> dict[int, tuple[str, int]]:
 
 
 def _has_runtime(policies: dict[int, tuple[str, int]]) -> bool:
-    return any(name.startswith("tokio") for name, _ in policies.values())
+    return any(name.startswith(RUNTIME_THREAD_PREFIX) for name, _ in policies.values())
 
 
 def _sims(serve_pid: int) -> list[int]:
