@@ -32,6 +32,7 @@ from .batch.runner_process import PROCESS_NAME as RUNNER_NAME
 from .batch.runner_process import RUNNER_ENV
 from .batch.runner_process import main as runner_main
 from .config import Config, ModelConfig, ServerConfig
+from .cores import describe_sharing, usable_cpus
 from .cors_origins import describe as describe_origins
 from .health import mark_draining
 from .keys import KeyStore
@@ -267,6 +268,9 @@ def serve(
             f"cut after {srv.write_timeout_s:g} s, at most {per_process} connections per process"
         )
         print(f"    scheduling: {_describe_sched(srv.sched_batch)}")
+        sharing = describe_sharing(workers, usable_cpus())
+        if sharing is not None:
+            print(f"    cores:      {sharing}")
         keyless = cfg.server.auth == "none"
         print(f"    browsers:   {describe_origins(srv.cors_allow_origins, keyless)} (CORS)")
         if keyless:
