@@ -13,6 +13,8 @@ while --hold streams are open at once (10 tokens 4 s apart, bench/sidebyside_str
 CPU: the floor's non-streaming chat, wrk c=64, the gateway's whole tree pinned to core 1
 (`taskset`, both workers on the same core), CPU seconds (utime+stime) per 1,000 requests at
 `--workers 1` and `--workers 2`, alternated `--rounds` times; goal: 2 / 1 <= 1.05.
+`--syscalls` (needs `perf`): also the events on the server's core a request, counted by
+`perf stat` over each measured wrk (epoll waits: loop turns; context switches; writes).
 
 Load generators and the upstream on core 0; loopback only; everything started is stopped.
 """
@@ -254,6 +256,54 @@ def worker_split(root: int) -> tuple[float, float, int]:
     return user, system, switches
 
 
+# Events on the server's core, a request: whether two workers take more turns (and so
+# batch less per turn) than one, or the same turns run slower.
+EVENTS = {
+    "system calls": "raw_syscalls:sys_enter",
+    "context switches": "sched:sched_switch",
+    "epoll waits": "syscalls:sys_enter_epoll_wait,syscalls:sys_enter_epoll_pwait",
+    "writes": "syscalls:sys_enter_write,syscalls:sys_enter_writev,syscalls:sys_enter_pwrite64",
+}
+
+
+def count_events(seconds: float) -> subprocess.Popen[str]:
+    """`perf stat` of EVENTS on the server's core for `seconds` (read with read_events)."""
+    names = ",".join(e for group in EVENTS.values() for e in group.split(","))
+    argv = ["perf", "stat", "-x", ",", "-C", SERVER_CPU, "-e", names, "--", "sleep", f"{seconds:g}"]
+    return subprocess.Popen(argv, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+
+
+def read_events(proc: subprocess.Popen[str], requests: int) -> dict[str, float]:
+    """Each EVENTS row a request (perf's CSV: count, unit, event, ...)."""
+    counts: dict[str, int] = {}
+    for line in proc.communicate(timeout=60)[1].splitlines():
+        f = line.split(",")
+        if len(f) > 2 and f[0].strip().isdigit():
+            counts[f[2]] = int(f[0])
+    if not counts:
+        raise RuntimeError("perf stat counted nothing (tracepoints need root)")
+    return {
+        row: sum(counts.get(e, 0) for e in group.split(",")) / requests
+        for row, group in EVENTS.items()
+    }
+
+
+def events_table(events: dict[str, dict[int, list[dict[str, float]]]]) -> list[str]:
+    out = [
+        f"Events on the server's core (`perf stat -C {SERVER_CPU}`) a request, "
+        "median of the rounds:",
+        "",
+        "| target | event | --workers 1 | --workers 2 | 2 / 1 |",
+        "|---|---|---:|---:|---:|",
+    ]
+    for t, by_n in events.items():
+        for row in EVENTS:
+            a = statistics.median(r[row] for r in by_n[1])
+            b = statistics.median(r[row] for r in by_n[2])
+            out.append(f"| {t} | {row} | {a:.2f} | {b:.2f} | {b / a if a else 0:.2f} |")
+    return out
+
+
 def split_table(splits: dict[str, dict[int, list[tuple[float, float, float]]]]) -> list[str]:
     """The workers' user and system µs and context switches a request, medians of the rounds."""
     out = [
@@ -281,6 +331,7 @@ def cpu(args: argparse.Namespace, work: Path, key: str) -> list[str]:
     splits: dict[str, dict[int, list[tuple[float, float, float]]]] = {
         t: {1: [], 2: []} for t in args.targets
     }
+    events: dict[str, dict[int, list[dict[str, float]]]] = {t: {1: [], 2: []} for t in args.targets}
     try:
         fast = start_upstream(procs, "sim-fast")
         script = lua_script(work / "chat.lua", key, stream=False)
@@ -295,7 +346,10 @@ def cpu(args: argparse.Namespace, work: Path, key: str) -> list[str]:
                     url = base + "/v1/chat/completions"
                     wrk(url, script, args.warmup)
                     c0, r0, s0 = tree_cpu_s(pid), cpu_by_role(pid), worker_split(pid)
+                    perf = count_events(args.seconds) if args.syscalls else None
                     done = wrk(url, script, args.seconds)
+                    if perf is not None:
+                        events[t][n].append(read_events(perf, done))
                     per[t][n].append((tree_cpu_s(pid) - c0) / done * 1000)
                     s1 = worker_split(pid)
                     splits[t][n].append(
@@ -342,7 +396,8 @@ def cpu(args: argparse.Namespace, work: Path, key: str) -> list[str]:
         for name in sorted(set(by[1]) | set(by[2])):
             a, b = _med(by[1], name), _med(by[2], name)
             out.append(f"| {t} | {name} | {a:.4f} | {b:.4f} | {b - a:+.4f} |")
-    return [*out, "", *split_table(splits)]
+    out += ["", *split_table(splits)]
+    return [*out, "", *events_table(events)] if args.syscalls else out
 
 
 def _med(by_role: dict[str, list[float]], name: str) -> float:
@@ -362,6 +417,10 @@ def main(argv: list[str] | None = None) -> int:
         help="CPU: whose workers (baseline: the floor's pass-through, for what Granian costs)",
     )  # fmt: skip
     ap.add_argument("--skip", action="append", default=[], choices=("memory", "cpu"))
+    ap.add_argument(
+        "--syscalls", action="store_true",
+        help="CPU: also count system calls, switches, epoll waits and writes a request (perf)",
+    )  # fmt: skip
     ap.add_argument("--out", type=Path, help="also write the report here")
     args = ap.parse_args(argv)
     if args.quick:

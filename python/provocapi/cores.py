@@ -5,9 +5,9 @@ Two workers sharing one core spend more CPU a request than one worker alone
 (bench/workers_memory.py, both pinned to one core: 1.15x in the quietest run,
 1.13-1.58x in louder ones, where Granian's bare pass-through reads ~1.0-1.1x):
 the two event loops take turns, so each turn carries fewer requests (per
-request 0.58 -> 0.91 epoll waits, 0.60 -> 0.81 context switches, 2.75 -> 3.24
-writes, scratch counts 2026-12-07) and every switch between the processes
-refills the core's caches with the other's interpreter. So a worker per CPU is
+request 0.45 -> 0.94 epoll waits, 0.40 -> 0.90 context switches,
+bench/results/workers-cpu-2026-12-07-syscalls.md) and every switch between the
+processes refills the core's caches with the other's interpreter. So a worker per CPU is
 what `--workers` is for; more is allowed (a catalogue of slow upstreams leaves
 the loops idle), and the banner says what it costs.
 
