@@ -74,13 +74,12 @@ def test_the_note_appears_only_when_workers_outnumber_the_cpus() -> None:
 
 
 @pytest.fixture
-def one_cpu() -> Iterator[int]:
+def one_cpu() -> Iterator[None]:
     """This process (and what it starts meanwhile) on one CPU; the mask restored after."""
     before = os.sched_getaffinity(0)
-    cpu = max(before)
-    os.sched_setaffinity(0, {cpu})
+    os.sched_setaffinity(0, {max(before)})
     try:
-        yield cpu
+        yield
     finally:
         os.sched_setaffinity(0, before)
 
