@@ -16,7 +16,8 @@ floor's pass-through (bench/baseline_proxy.py). Variants:
 Each target gets a 2 s warm-up at the rate, then `--requests` at `--rate` from oha
 (`-q`, `--latency-correction`: latency from each request's scheduled time; core 0, with the
 simulator). Reported per round and as medians: CPU per request of the whole tree and of
-each thread (/proc/PID/task/TID/stat), voluntary switches per request, p50/p99.
+each thread (/proc/PID/task/TID/stat), context switches per request by thread, voluntary
+(a sleep) and involuntary (preempted, or a `sched_yield` that ran another thread), p50/p99.
 
 `--perf` also samples the worker's event-loop thread with `perf record` (2,999 Hz, that thread
 only) over the measured window and splits its CPU per request by shared object (the
@@ -83,9 +84,12 @@ DSO_GROUPS = (
 )
 
 
-def threads(root: int) -> dict[str, tuple[float, int]]:
-    """comm:tid → (CPU s, voluntary switches) of every thread of the tree."""
-    out: dict[str, tuple[float, int]] = {}
+def threads(root: int) -> dict[str, tuple[float, int, int]]:
+    """comm:tid → (CPU s, voluntary switches, involuntary switches) of every thread of the
+    tree. Voluntary: the thread slept (the loop in epoll, a runtime thread on its sockets);
+    involuntary: it had to give the core up while runnable (preempted by a woken thread, or
+    a `sched_yield` that found another thread to run)."""
+    out: dict[str, tuple[float, int, int]] = {}
     tick = os.sysconf("SC_CLK_TCK")
     for pid in tree(root):
         try:
@@ -101,17 +105,32 @@ def threads(root: int) -> dict[str, tuple[float, int]]:
             except OSError:
                 continue
             vol = next(int(x.split()[1]) for x in status.splitlines() if x.startswith("volun"))
-            out[f"{pcomm}/{tcomm}:{tid}"] = ((int(stat[11]) + int(stat[12])) / tick, vol)
+            inv = next(int(x.split()[1]) for x in status.splitlines() if x.startswith("nonvol"))
+            if tid == str(pid):  # the main thread (a worker's event loop) apart from its
+                tcomm += " (main)"  # other threads of the same name (Granian's hand-off)
+            out[f"{pcomm}/{tcomm}:{tid}"] = ((int(stat[11]) + int(stat[12])) / tick, vol, inv)
     return out
 
 
 def by_role(before: dict, after: dict, n: int) -> dict[str, float]:
     """µs per request by process/thread name (threads of one name summed)."""
     roles: dict[str, float] = {}
-    for k, (cpu, _) in after.items():
+    for k, (cpu, _, _) in after.items():
         role = k.rsplit(":", 1)[0]
-        roles[role] = roles.get(role, 0.0) + (cpu - before.get(k, (0.0, 0))[0]) / n * 1e6
+        roles[role] = roles.get(role, 0.0) + (cpu - before.get(k, (0.0, 0, 0))[0]) / n * 1e6
     return {r: v for r, v in roles.items() if v >= 0.5}
+
+
+def switches_by_role(before: dict, after: dict, n: int) -> dict[str, tuple[float, float]]:
+    """Voluntary and involuntary switches per request by process/thread name (threads of one
+    name summed; a thread started in the window counts from zero); names under 0.01 left out."""
+    roles: dict[str, tuple[float, float]] = {}
+    for k, (_, vol, inv) in after.items():
+        role = k.rsplit(":", 1)[0]
+        _, vol0, inv0 = before.get(k, (0.0, 0, 0))
+        v, i = roles.get(role, (0.0, 0.0))
+        roles[role] = (v + (vol - vol0) / n, i + (inv - inv0) / n)
+    return {r: x for r, x in roles.items() if x[0] + x[1] >= 0.01}
 
 
 def loop_thread(root: int) -> int | None:
@@ -249,7 +268,8 @@ def main() -> int:
                     "p50": pct["p50"] * 1e3,
                     "p99": pct["p99"] * 1e3,
                     "roles": by_role(t0, t1, n),
-                    "switches": sum(v[1] - t0.get(k, (0, 0))[1] for k, v in t1.items()) / n,
+                    "switches": sum(v[1] - t0.get(k, (0, 0, 0))[1] for k, v in t1.items()) / n,
+                    "by_thread": switches_by_role(t0, t1, n),
                     "dso": perf_split(data, n) if perf is not None else {},
                 }
                 rows[name].append(row)
@@ -278,6 +298,7 @@ def main() -> int:
         p50 = statistics.median(x["p50"] for x in rs)
         p99 = statistics.median(x["p99"] for x in rs)
         report.append(f"| {name} | {us:.0f} | {p50:.2f} | {p99:.2f} | {a.rate * us / 1e6:.2f} |")
+    report += switch_table(rows)
     report += dso_table(rows) if a.perf else []
     report += ["", "Rounds (µs per request by process/thread name):", "", "```", *lines, "```"]
     text = "\n".join(report) + "\n"
@@ -285,6 +306,25 @@ def main() -> int:
     if a.out:
         a.out.write_text(text)
     return 0
+
+
+def switch_table(rows: dict[str, list[dict]]) -> list[str]:
+    """Switches per request by thread name, voluntary / involuntary, median over rounds."""
+    out = [
+        "",
+        "Context switches per request by process/thread name, voluntary / involuntary "
+        "(median over rounds; threads of one name summed):",
+        "",
+        "| target | thread | voluntary | involuntary |",
+        "|---|---|---:|---:|",
+    ]
+    for name, rs in rows.items():
+        names = sorted({k for x in rs for k in x["by_thread"]})
+        for k in names:
+            vol = statistics.median(x["by_thread"].get(k, (0.0, 0.0))[0] for x in rs)
+            inv = statistics.median(x["by_thread"].get(k, (0.0, 0.0))[1] for x in rs)
+            out.append(f"| {name} | {k} | {vol:.2f} | {inv:.2f} |")
+    return out
 
 
 def dso_table(rows: dict[str, list[dict]]) -> list[str]:
