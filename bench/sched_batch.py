@@ -14,7 +14,11 @@ each of --rates (oha, 64 connections, latency from each request's scheduled time
 1 s). During the wrk run and the calls one at a time, the share of samples (every 50 ms) in which
 the worker's runtime threads ran SCHED_BATCH is reported: 0 and 1 for the switched arms, what
 "auto" chose for the third. `sched_batch = true` runs every thread of the workers under
-SCHED_BATCH from the start (provocapi/sched_policy.py).
+SCHED_BATCH from the start (provocapi/sched_policy.py). With `--before PATH` (another checkout,
+e.g. a `git worktree` of an older commit), a third gateway runs that checkout's "auto" beside
+(arm `auto-before`): a change to the rule measured before and after in one run. Each open-loop
+window also counts the switches the sampler saw (a runtime thread's policy changed between two
+samples): a rule that goes back and forth under a steady load shows there.
 
 Loopback only; everything started is stopped.
 """
@@ -52,6 +56,7 @@ from floor import (
     say,
     start_upstream,
     tree,
+    tree_commit,
     tree_cpu_s,
 )
 from provocapi.sched_adaptive import runtime_threads
@@ -59,6 +64,7 @@ from workers_memory import role, start_gateway, worker_split, wrk
 
 POLICIES = {"default": "-o", "batch": "-b"}  # chrt's flags: SCHED_OTHER, SCHED_BATCH
 ARMS = [*POLICIES, "auto"]  # "auto": the second gateway, switching itself
+BEFORE = "auto-before"  # with --before: that checkout's "auto", a third gateway
 
 # one call at a time on one keep-alive connection: wall time of each, in ms
 SEQUENTIAL = """
@@ -94,11 +100,13 @@ def set_policy(root: int, policy: str) -> None:
 
 class BatchShare:
     """Samples, every 50 ms in a thread of its own, whether the workers' runtime threads
-    (Granian's, named tokio-*) run SCHED_BATCH; `share()` when stopped."""
+    (Granian's, named tokio-*) run SCHED_BATCH; `share()` when stopped, and `switches`:
+    how often a thread's policy differed from its previous sample."""
 
     def __init__(self, root: int) -> None:
         self.root = root
-        self.seen = self.batch = 0
+        self.seen = self.batch = self.switches = 0
+        self._last: dict[int, bool] = {}
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._run, daemon=True)
         self._thread.start()
@@ -112,6 +120,8 @@ class BatchShare:
                         batch = os.sched_getscheduler(tid) == os.SCHED_BATCH
                         self.seen += 1
                         self.batch += batch
+                        self.switches += self._last.get(tid, batch) != batch
+                        self._last[tid] = batch
             time.sleep(0.05)
 
     def share(self) -> float:
@@ -147,16 +157,18 @@ def main(argv: list[str] | None = None) -> int:
         "--rates", default="300,2500", help="open-loop rates, comma-separated ('' for none)"
     )
     ap.add_argument("--out", type=Path, help="also write the report here")
+    ap.add_argument("--before", type=Path, help=f'a checkout whose "auto" runs beside as {BEFORE}')
     args = ap.parse_args(argv)
+    arms = [*ARMS, BEFORE] if args.before else ARMS
     rates = [int(x) for x in args.rates.split(",") if x]
     oha = find_oha() if rates else None
     if rates and oha is None:
         say("    oha not found (bench/floor.py --oha build builds it): no open-loop rates")
         rates = []
     work = Path(tempfile.mkdtemp(prefix="provocapi-sched-"))
-    tails: dict[tuple[str, int], list[tuple[float, float]]] = {}
+    tails: dict[tuple[str, int], list[tuple[float, float, int, float]]] = {}
     # per arm and round: CPU µs/req, req/s, switches/req, c=1 p50, p99, batch share wrk, c=1
-    got: dict[str, list[tuple[float, ...]]] = {arm: [] for arm in ARMS}
+    got: dict[str, list[tuple[float, ...]]] = {arm: [] for arm in arms}
     started = dt.datetime.now(dt.UTC)
     procs = Processes(work)
     run = Runner(work / "raw.txt", Durations(0, 0, 0, latency=5, latency_warmup=1, streams=0,
@@ -167,19 +179,23 @@ def main(argv: list[str] | None = None) -> int:
         body_file.write_text(json.dumps(body(False)))
         # arm -> (url, port, key, script, the launcher's pid); default and batch share one
         targets = {}
-        for name, server in (("switched", "sched_batch = false"), ("auto", 'sched_batch = "auto"')):
+        gateways = [("switched", "sched_batch = false"), ("auto", 'sched_batch = "auto"')]
+        if args.before:
+            gateways.append((BEFORE, 'sched_batch = "auto"'))
+        for name, server in gateways:
             home = work / name
             home.mkdir()
             key = create_key(home / "data")
             script = lua_script(home / "chat.lua", key, stream=False)
-            base, pid = start_gateway(procs, home, upstream, 1, server, f"provocapi-{name}")
+            env = {"PYTHONPATH": str(args.before.resolve() / "python")} if name == BEFORE else None
+            base, pid = start_gateway(procs, home, upstream, 1, server, f"provocapi-{name}", env)
             url = base + "/v1/chat/completions"
             wrk(url, script, 3.0)
             target = (url, int(base.rsplit(":", 1)[1]), key, script, pid)
-            for arm in POLICIES if name == "switched" else ["auto"]:
+            for arm in POLICIES if name == "switched" else [name]:
                 targets[arm] = target
         for r in range(args.rounds):
-            for arm in ARMS if r % 2 == 0 else ARMS[::-1]:
+            for arm in arms if r % 2 == 0 else arms[::-1]:
                 url, port, key, script, pid = targets[arm]
                 if arm in POLICIES:
                     set_policy(pid, arm)
@@ -210,9 +226,15 @@ def main(argv: list[str] | None = None) -> int:
                 )
                 for rate in rates:
                     assert oha is not None
+                    sampler = BatchShare(pid)
                     tail = open_loop(run, oha, url, key, body_file, rate)
-                    tails.setdefault((arm, rate), []).append((tail.p50_ms, tail.p99_ms))
-                    say(f"      {rate} req/s: p50 {tail.p50_ms:.2f} p99 {tail.p99_ms:.2f} ms")
+                    batched = sampler.share()
+                    row3 = (tail.p50_ms, tail.p99_ms, sampler.switches, batched)
+                    tails.setdefault((arm, rate), []).append(row3)
+                    say(
+                        f"      {rate} req/s: p50 {tail.p50_ms:.2f} p99 {tail.p99_ms:.2f} ms, "
+                        f"{sampler.switches} switches, runtime batch {batched:.2f}"
+                    )
     finally:
         procs.stop_all()
         shutil.rmtree(work, ignore_errors=True)
@@ -224,7 +246,13 @@ def main(argv: list[str] | None = None) -> int:
         f"{SERVER_CPU} (`sched_batch = false`, switched with chrt: default and batch; "
         f'`sched_batch = "auto"`: auto), one loaded at a time, wrk c=64 on core {LOAD_CPU} for '
         f"{args.seconds:g} s, then {args.calls} calls one at a time; {args.rounds} alternated "
-        f"rounds; load average {loadavg()}",
+        f"rounds; load average {loadavg()}"
+        + (
+            f'; {BEFORE}: a third gateway, `sched_batch = "auto"` from {args.before} at '
+            f"{tree_commit(args.before)}"
+            if args.before
+            else ""
+        ),
         "",
         "| arm | CPU µs a request | to default (median of rounds) | requests/s "
         "| context switches a request | c=1 p50 ms | c=1 p99 ms "
@@ -241,13 +269,19 @@ def main(argv: list[str] | None = None) -> int:
     if rates:
         lines += ["", "Open loop (oha, median of the rounds):", ""]
         lines += [
-            "| arm | rate | p50 ms | p99 ms | each round's p99 |",
-            "|---|---:|---:|---:|---|",
+            "| arm | rate | p50 ms | p99 ms | each round's p99 "
+            "| switches seen, each round | runtime batch share, each round |",
+            "|---|---:|---:|---:|---|---|---|",
         ]
         for (policy, rate), xs in sorted(tails.items(), key=lambda kv: (kv[0][1], kv[0][0])):
             med = [statistics.median(x[i] for x in xs) for i in range(2)]
             each = ", ".join(f"{x[1]:.2f}" for x in xs)
-            lines.append(f"| {policy} | {rate} req/s | {med[0]:.2f} | {med[1]:.2f} | {each} |")
+            flips = ", ".join(str(x[2]) for x in xs)
+            shares = ", ".join(f"{x[3]:.2f}" for x in xs)
+            lines.append(
+                f"| {policy} | {rate} req/s | {med[0]:.2f} | {med[1]:.2f} | {each} | {flips} "
+                f"| {shares} |"
+            )
     lines += ["", "Each round (CPU µs a request; c=1 p50 / p99 ms):", ""]
     for policy, rows in got.items():
         each = "; ".join(f"{x[0]:.1f} ({x[3]:.3f}/{x[4]:.3f})" for x in rows)

@@ -76,17 +76,21 @@ def start_gateway(
     workers: int,
     server: str = "",
     name: str = "provocapi",
+    env: dict[str, str] | None = None,
 ) -> tuple[str, int]:
     """`provocapi serve` with the floor's config in `work` (its data dir work/data);
     `server`: TOML lines for its [server] table; `name`: its name in `procs` (one per
-    gateway running at once: stop_all stops only what its names hold)."""
+    gateway running at once: stop_all stops only what its names hold); `env`: added to
+    its environment."""
     cfg = work / "gateway.toml"
     head = f"[server]\n{server}\n\n" if server else ""
     cfg.write_text(head + GATEWAY_CONFIG.format(model=MODEL, upstream=upstream))
     port = free_port()
     argv = [PY, "-m", "provocapi", "serve", "--config", str(cfg), "--host", "127.0.0.1"]
     argv += ["--port", str(port), "--data-dir", str(work / "data"), "--workers", str(workers)]
-    proc = procs.start(name, argv, SERVER_CPU, env={"PROVOCAPI_LOG_LEVEL": "WARNING"})
+    proc = procs.start(
+        name, argv, SERVER_CPU, env={"PROVOCAPI_LOG_LEVEL": "WARNING", **(env or {})}
+    )
     base = f"http://127.0.0.1:{port}"
     wait_healthy(base + "/health", 60, proc)
     # every process up: the launcher, its flusher and runner, N workers
