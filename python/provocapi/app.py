@@ -242,6 +242,7 @@ class App:
                 INTERNAL_ERROR.build(request_id=req.request_id.decode()),
             )
         finally:
+            self.gw.answered += 1
             self.gw.telemetry.request_done(
                 endpoint, model, req.reply.outcome, time.perf_counter() - req.started
             )

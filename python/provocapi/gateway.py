@@ -96,6 +96,11 @@ class Gateway:
         self.reloader = Reloader(self.state, lambda: self.cfg, self.apply_config)
         self.background.append(self.reloader.watch)
         self._tasks: list[asyncio.Task[None]] = []
+        # requests this process has answered (app.py): sched_adaptive's measure of load
+        self.answered = 0
+
+    def _answered(self) -> int:
+        return self.answered
 
     def apply_config(self, cfg: Config) -> None:
         """Install a reloaded config (reload.py decides which sections keep their values)."""
@@ -123,7 +128,7 @@ class Gateway:
             for task in (
                 stallwatch.start_if_asked(),
                 looplag.start_if_asked(),
-                sched_adaptive.start_if_asked(self.cfg.server.sched_batch),
+                sched_adaptive.start_if_asked(self.cfg.server.sched_batch, self._answered),
             ):
                 if task is not None:
                     self._tasks.append(task)

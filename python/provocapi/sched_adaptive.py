@@ -12,8 +12,15 @@ SAMPLE_S. Saturated, for ENTER_SAMPLES samples in a row, the runtime's threads
 WAIT_ENTER: two workers sharing a core each run ~37% and wait ~35-42% of the
 time (runnable ~0.75-0.8, under ENTER), and the core is saturated all the
 same. Runnable under LEAVE and waiting under WAIT_LEAVE once: back to the
-kernel's default. The gap between in and out is wider than batch's own saving
-(0.84-0.91x the CPU), so the saving alone does not switch it back. The loop's
+kernel's default, but only if the worker also answers at most RATE_LEAVE of the
+requests a second it answered while going in. The shares alone undid the
+saving they measured: between half and 80% of the maximum a batched loop is runnable under
+LEAVE at the same load that saturated it under the default policy, so it went
+back, saturated again and came in, 2-4 times in 6 s, each time with a queue
+(bench/README.md, "A leaving rule that holds"). The request rate does not
+change with the policy, so it tells a load that went from one that batch made
+cheaper; the share is kept as well, for the load that grew heavier a request
+(fewer, longer calls: the rate falls, the loop stays busy). The loop's
 own thread keeps its policy: batching it alone saved nothing in a scratch run
 (1.006x the CPU; the runtime's alone, 0.869x).
 
@@ -30,7 +37,8 @@ workers section). Batch throughout costs p99 at a third of the maximum and
 below (bench/results/sched-batch-2026-12-07-auto-rates.md).
 
 Cost: one pread of a /proc file and a timer every SAMPLE_S per worker; one
-sched_setscheduler call per runtime thread per switch.
+sched_setscheduler call per runtime thread per switch; one integer incremented
+a request (Gateway.answered, ~24 ns).
 """
 
 from __future__ import annotations
@@ -40,6 +48,7 @@ import contextlib
 import logging
 import os
 import time
+from collections.abc import Callable
 
 from . import schedstat
 
@@ -48,9 +57,10 @@ log = logging.getLogger("provocapi")
 SAMPLE_S = 0.1
 ENTER = 0.92  # the loop runnable at least this share of the time: saturated
 ENTER_SAMPLES = 3  # ...this many samples in a row (a burst is not saturation)
-LEAVE = 0.7  # below this share once (and WAIT_LEAVE): back to the default at once
+LEAVE = 0.7  # below this share once (and WAIT_LEAVE, and RATE_LEAVE): back to the default
 WAIT_ENTER = 0.3  # or waiting on a run queue this share: sharing the core with another busy loop
 WAIT_LEAVE = 0.2  # out once waiting less than this share and runnable less than LEAVE
+RATE_LEAVE = 0.7  # ...and answering at most this share of the requests a second of going in
 RUNTIME_THREAD_PREFIX = "tokio"  # Granian's runtime threads: "tokio-rt-worker"
 
 
@@ -60,21 +70,31 @@ class Switch:
     def __init__(self) -> None:
         self.batch = False
         self._streak = 0
+        self._streak_rate = 0.0  # requests a second summed over the streak's samples
+        self.entry_rate = 0.0  # requests a second while going in (the streak's mean)
 
-    def observe(self, ran: float, waited: float) -> bool | None:
+    def observe(self, ran: float, waited: float, rate: float = 0.0) -> bool | None:
         """The policy to switch to (True: batch, False: the default), given the shares of
-        the last sample the loop ran and waited on a run queue; None: keep."""
+        the last sample the loop ran and waited on a run queue and the requests a second
+        the worker answered in it; None: keep."""
         busy = ran + waited
         if self.batch:
-            if busy < LEAVE and waited < WAIT_LEAVE:
+            # `<=`: a loop saturated with no requests answered (entry_rate 0) goes by
+            # the shares alone
+            if busy < LEAVE and waited < WAIT_LEAVE and rate <= RATE_LEAVE * self.entry_rate:
                 self.batch = False
                 return False
             return None
         saturated = busy >= ENTER or waited >= WAIT_ENTER
-        self._streak = self._streak + 1 if saturated else 0
+        if saturated:
+            self._streak += 1
+            self._streak_rate += rate
+        else:
+            self._streak, self._streak_rate = 0, 0.0
         if self._streak >= ENTER_SAMPLES:
             self.batch = True
-            self._streak = 0
+            self.entry_rate = self._streak_rate / self._streak
+            self._streak, self._streak_rate = 0, 0.0
             return True
         return None
 
@@ -101,22 +121,25 @@ def set_policy(tids: list[int], batch: bool) -> None:
             os.sched_setscheduler(tid, policy, os.sched_param(0))
 
 
-async def adapt() -> None:
-    """Run on the worker's loop thread for the worker's life."""
+async def adapt(answered: Callable[[], int]) -> None:
+    """Run on the worker's loop thread for the worker's life; `answered()`: the requests
+    the worker has answered so far."""
     fd = schedstat.open_own()  # on the loop thread: its own
     if fd is None:
         log.warning('sched_batch = "auto": no %s here, the default policy stays', schedstat.PATH)
         return
     switch = Switch()
     try:
-        before, at = schedstat.read(fd), time.monotonic_ns()
+        before, at, count = schedstat.read(fd), time.monotonic_ns(), answered()
         while True:
             await asyncio.sleep(SAMPLE_S)
             now, now_at = schedstat.read(fd), time.monotonic_ns()
             if now is None or before is None:
                 return
-            change = switch.observe(*schedstat.shares(before, now, now_at - at))
-            before, at = now, now_at
+            now_count, wall_ns = answered(), now_at - at
+            ran, waited = schedstat.shares(before, now, wall_ns)
+            change = switch.observe(ran, waited, (now_count - count) * 1e9 / wall_ns)
+            before, at, count = now, now_at, now_count
             if change is not None:
                 tids = runtime_threads()
                 set_policy(tids, change)
@@ -127,8 +150,8 @@ async def adapt() -> None:
         os.close(fd)
 
 
-def start_if_asked(mode: bool | str) -> asyncio.Task[None] | None:
+def start_if_asked(mode: bool | str, answered: Callable[[], int]) -> asyncio.Task[None] | None:
     """Called on the loop thread at start-up with `[server] sched_batch`."""
     if mode != "auto" or not hasattr(os, "SCHED_BATCH"):
         return None
-    return asyncio.get_running_loop().create_task(adapt())
+    return asyncio.get_running_loop().create_task(adapt(answered))

@@ -23,6 +23,7 @@ from provocapi.sched_adaptive import (
     ENTER,
     ENTER_SAMPLES,
     LEAVE,
+    RATE_LEAVE,
     WAIT_ENTER,
     WAIT_LEAVE,
     Switch,
@@ -88,6 +89,50 @@ def test_batch_holds_above_leave_and_goes_back_below_at_once() -> None:
     for _ in range(ENTER_SAMPLES - 1):
         assert s.observe(0.85, 0.1) is None
     assert s.observe(0.85, 0.1) is True
+
+
+def _batched_at(rate: float) -> Switch:
+    s = Switch()
+    for _ in range(ENTER_SAMPLES):
+        s.observe(0.95, 0.03, rate)
+    assert s.batch and s.entry_rate == pytest.approx(rate)
+    return s
+
+
+def test_batch_saving_more_than_the_gap_does_not_switch_back_at_the_same_load() -> None:
+    # near 80% of the maximum a batched loop ran under LEAVE at the load that saturated it
+    # under the default policy: by the shares alone it went back, and came in again
+    s = _batched_at(5000.0)
+    for rate in (5000.0, 4900.0, 5100.0, 5000.0 * RATE_LEAVE + 1):
+        assert s.observe(LEAVE - 0.2, 0.02, rate) is None and s.batch
+    # the load gone (the rate down by more than the policy could explain): back
+    assert s.observe(LEAVE - 0.2, 0.02, 5000.0 * RATE_LEAVE - 1) is False and not s.batch
+
+
+def test_fewer_heavier_requests_with_the_loop_busy_keep_batch() -> None:
+    s = _batched_at(5000.0)
+    assert s.observe(0.95, 0.03, 500.0) is None and s.batch  # the rate fell, the loop is busy
+    assert s.observe(LEAVE + 0.01, 0.0, 500.0) is None and s.batch
+    assert s.observe(LEAVE - 0.01, 0.0, 500.0) is False  # and now it is not
+
+
+def test_the_entry_rate_is_the_streaks_and_each_entry_measures_anew() -> None:
+    s = Switch()
+    s.observe(0.95, 0.0, 9000.0)
+    s.observe(0.5, 0.0, 9000.0)  # the streak broken: its rate forgotten
+    for rate in (3000.0, 4000.0, 5000.0):
+        s.observe(0.95, 0.0, rate)
+    assert s.batch and s.entry_rate == pytest.approx(4000.0)
+    assert s.observe(0.3, 0.0, 0.0) is False
+    for _ in range(ENTER_SAMPLES):
+        s.observe(0.95, 0.0, 1000.0)
+    assert s.batch and s.entry_rate == pytest.approx(1000.0)
+
+
+def test_a_loop_saturated_without_requests_goes_by_the_shares() -> None:
+    s = _batched_at(0.0)  # busy with no requests answered (a long count, say)
+    assert s.observe(LEAVE, 0.0, 0.0) is None
+    assert s.observe(LEAVE - 0.01, 0.0, 0.0) is False
 
 
 def test_runtime_threads_are_the_tokio_ones(tmp_path: Path) -> None:
