@@ -121,14 +121,18 @@ class Gateway:
             workers=(w.url for p in self.router.all_pools() for w in p.workers),
         )
 
-    def start_background(self) -> None:
+    def start_background(self, serving: bool = True) -> None:
+        """The background loops, once; `serving`: False in the batch runner's process,
+        which answers no HTTP and so has no runtime threads for sched_adaptive."""
         if self._refresher is None:
             loop = asyncio.get_running_loop()
             self._tasks = [loop.create_task(run()) for run in self.background]
             for task in (
                 stallwatch.start_if_asked(),
                 looplag.start_if_asked(),
-                sched_adaptive.start_if_asked(self.cfg.server.sched_batch, self._answered),
+                sched_adaptive.start_if_asked(
+                    self.cfg.server.sched_batch if serving else False, self._answered
+                ),
             ):
                 if task is not None:
                     self._tasks.append(task)

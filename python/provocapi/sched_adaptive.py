@@ -36,7 +36,9 @@ pass-through's +3.0 and +5.9; the run with 92%: +2.4 and +7.6), so ENTER stays
 workers section). Batch throughout costs p99 at a third of the maximum and
 below (bench/results/sched-batch-2026-12-07-auto-rates.md).
 
-Cost: one pread of a /proc file and a timer every SAMPLE_S per worker; one
+Cost: one pread of a /proc file and a timer every SAMPLE_S per worker (every
+IDLE_SAMPLE_S while it is idle; none in the batch runner's process, which has no
+HTTP runtime to switch: Gateway.start_background(serving=False)); one
 sched_setscheduler call per runtime thread per switch; one integer incremented
 a request (Gateway.answered, ~24 ns).
 """
@@ -55,6 +57,8 @@ from . import schedstat
 log = logging.getLogger("provocapi")
 
 SAMPLE_S = 0.1
+IDLE_SAMPLE_S = 1.0  # the next sample this much later while the loop is idle...
+IDLE = 0.05  # ...runnable under this share of the last sample (and not batched)
 ENTER = 0.92  # the loop runnable at least this share of the time: saturated
 ENTER_SAMPLES = 3  # ...this many samples in a row (a burst is not saturation)
 LEAVE = 0.7  # below this share once (and WAIT_LEAVE, and RATE_LEAVE): back to the default
@@ -72,6 +76,11 @@ class Switch:
         self._streak = 0
         self._streak_rate = 0.0  # requests a second summed over the streak's samples
         self.entry_rate = 0.0  # requests a second while going in (the streak's mean)
+
+    def next_sample_s(self, ran: float, waited: float) -> float:
+        """When to sample next: an idle worker wakes once a second for this, not ten
+        times (a saturation that starts meanwhile is seen at most IDLE_SAMPLE_S later)."""
+        return IDLE_SAMPLE_S if not self.batch and ran + waited < IDLE else SAMPLE_S
 
     def observe(self, ran: float, waited: float, rate: float = 0.0) -> bool | None:
         """The policy to switch to (True: batch, False: the default), given the shares of
@@ -131,8 +140,9 @@ async def adapt(answered: Callable[[], int]) -> None:
     switch = Switch()
     try:
         before, at, count = schedstat.read(fd), time.monotonic_ns(), answered()
+        wait_s = SAMPLE_S
         while True:
-            await asyncio.sleep(SAMPLE_S)
+            await asyncio.sleep(wait_s)
             now, now_at = schedstat.read(fd), time.monotonic_ns()
             if now is None or before is None:
                 return
@@ -140,6 +150,7 @@ async def adapt(answered: Callable[[], int]) -> None:
             ran, waited = schedstat.shares(before, now, wall_ns)
             change = switch.observe(ran, waited, (now_count - count) * 1e9 / wall_ns)
             before, at, count = now, now_at, now_count
+            wait_s = switch.next_sample_s(ran, waited)
             if change is not None:
                 tids = runtime_threads()
                 set_policy(tids, change)

@@ -22,8 +22,11 @@ from provocapi.config import default_config_text
 from provocapi.sched_adaptive import (
     ENTER,
     ENTER_SAMPLES,
+    IDLE,
+    IDLE_SAMPLE_S,
     LEAVE,
     RATE_LEAVE,
+    SAMPLE_S,
     WAIT_ENTER,
     WAIT_LEAVE,
     Switch,
@@ -133,6 +136,17 @@ def test_a_loop_saturated_without_requests_goes_by_the_shares() -> None:
     s = _batched_at(0.0)  # busy with no requests answered (a long count, say)
     assert s.observe(LEAVE, 0.0, 0.0) is None
     assert s.observe(LEAVE - 0.01, 0.0, 0.0) is False
+
+
+def test_an_idle_loop_is_sampled_once_a_second_a_busy_or_batched_one_ten_times() -> None:
+    s = Switch()
+    assert s.next_sample_s(0.01, 0.01) == IDLE_SAMPLE_S  # idle: once a second
+    assert s.next_sample_s(IDLE, 0.0) == SAMPLE_S  # some load: watched closely
+    assert s.next_sample_s(0.47, 0.11) == SAMPLE_S
+    for _ in range(ENTER_SAMPLES):
+        s.observe(0.95, 0.03, 5000.0)
+    # batched: a sudden idle spell must still be seen at once, to go back
+    assert s.batch and s.next_sample_s(0.0, 0.0) == SAMPLE_S
 
 
 def test_runtime_threads_are_the_tokio_ones(tmp_path: Path) -> None:

@@ -38,7 +38,7 @@ async def serve(gw: Gateway) -> None:
     stop = stdin_closed(asyncio.get_running_loop())
     runner = Runner(gw)
     gw.background.append(runner.run)
-    gw.start_background()
+    gw.start_background(serving=False)
     log.info("batch: runner process %d (nice %d)", os.getpid(), gw.cfg.batch.runner_nice)
     await stop.wait()
     await gw.close()  # cancels the runner: its lease is released, usage fsynced
