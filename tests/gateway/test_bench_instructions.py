@@ -3,14 +3,10 @@ cost of one request as the difference of two runs over the requests it added."""
 
 from __future__ import annotations
 
-import importlib.util
-import sys
-from pathlib import Path
 from types import ModuleType
 
 import pytest
-
-SCRIPT = Path(__file__).resolve().parents[2] / "bench" / "instructions.py"
+from harness.scripts import load_script
 
 # callgrind_annotate --inclusive=no, as valgrind 3.x prints it (names shortened)
 SMALL = """\
@@ -31,12 +27,7 @@ LARGE = SMALL.replace("100,000,000", "113,000,000").replace("  1,000,000", " 14,
 
 @pytest.fixture(scope="module")
 def ins() -> ModuleType:
-    spec = importlib.util.spec_from_file_location("bench_instructions", SCRIPT)
-    assert spec is not None and spec.loader is not None
-    mod = importlib.util.module_from_spec(spec)
-    sys.modules[spec.name] = mod  # its dataclass looks its module up there
-    spec.loader.exec_module(mod)
-    return mod
+    return load_script("bench/instructions.py", "bench_instructions")
 
 
 def test_the_table_is_read_by_function_without_the_totals(ins: ModuleType) -> None:

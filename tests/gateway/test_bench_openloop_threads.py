@@ -4,25 +4,19 @@ voluntary and involuntary, with a thread started in the window counted from zero
 
 from __future__ import annotations
 
-import importlib.util
 import os
 import threading
 import time
-from pathlib import Path
 from types import ModuleType
 
 import pytest
-
-SCRIPT = Path(__file__).resolve().parents[2] / "bench" / "openloop_threads.py"
+from harness.scripts import load_script
 
 
 @pytest.fixture(scope="module")
 def olt() -> ModuleType:
-    spec = importlib.util.spec_from_file_location("bench_openloop_threads", SCRIPT)
-    assert spec is not None and spec.loader is not None
-    mod = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(mod)  # (it puts bench/ on sys.path for its own imports)
-    return mod
+    # (it puts bench/ on sys.path for its own imports)
+    return load_script("bench/openloop_threads.py", "bench_openloop_threads")
 
 
 def test_the_main_thread_is_told_from_its_namesakes(olt: ModuleType) -> None:

@@ -3,22 +3,15 @@ tables print (medians per round, added over the upstream, CPU per request, core 
 
 from __future__ import annotations
 
-import importlib.util
-from pathlib import Path
 from types import ModuleType
 
 import pytest
-
-ROUNDS = Path(__file__).resolve().parents[2] / "bench" / "rounds.py"
+from harness.scripts import load_script
 
 
 @pytest.fixture(scope="module")
 def rounds() -> ModuleType:
-    spec = importlib.util.spec_from_file_location("bench_rounds", ROUNDS)
-    assert spec is not None and spec.loader is not None
-    mod = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(mod)
-    return mod
+    return load_script("bench/rounds.py", "bench_rounds")
 
 
 def run(p50: float, p99: float, cpu_s: float | None, n: int = 1000, rate: float = 500.0) -> dict:

@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
-import importlib.util
 from pathlib import Path
 from typing import Any
 
 import orjson
+from harness.scripts import load_script
 from provocapi import error_catalog, route_errors
 from provocapi.app import PREFIX_DOCUMENTED, PREFIX_ROUTES, ROUTES
 from provocapi.config import ModelConfig
@@ -28,12 +28,7 @@ NOT_PER_ROUTE = {
 
 
 def _extract_script() -> Any:
-    path = ROOT / "scripts/extract_openai_schemas.py"
-    spec = importlib.util.spec_from_file_location("extract_openai_schemas", path)
-    assert spec is not None and spec.loader is not None
-    mod = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(mod)
-    return mod
+    return load_script("scripts/extract_openai_schemas.py", "extract_openai_schemas")
 
 
 def test_shipped_extract_is_what_the_script_makes_from_the_vendored_spec() -> None:
