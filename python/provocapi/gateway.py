@@ -22,6 +22,7 @@ from .admission import Admission
 from .admission.counting import Counter
 from .admission.gate import Gate
 from .asgi import TWO_CREDENTIALS, Request
+from .beat import sleep_to_beat
 from .catalog import Catalog
 from .config import Config
 from .credentials import bearer, is_admin_key
@@ -142,7 +143,7 @@ class Gateway:
         """Keys, then adapters, changed by other processes: one wake-up for both."""
         ticks = 0
         while True:
-            await asyncio.sleep(STORE_REFRESH_S)
+            await sleep_to_beat(STORE_REFRESH_S)  # with the reload watch: one wake-up
             ticks += 1
             try:
                 self.keys.refresh()

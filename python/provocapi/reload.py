@@ -16,7 +16,6 @@ same shared slots).
 
 from __future__ import annotations
 
-import asyncio
 import logging
 import os
 from collections.abc import Callable
@@ -27,6 +26,7 @@ import msgspec
 
 from . import config as config_mod
 from ._core import StateTable
+from .beat import sleep_to_beat
 from .config import Config
 
 log = logging.getLogger("provocapi")
@@ -89,7 +89,7 @@ class Reloader:
     async def watch(self) -> None:
         effective = os.environ.get("PROVOCAPI_EFFECTIVE_CONFIG")
         while True:
-            await asyncio.sleep(WATCH_S)
+            await sleep_to_beat(WATCH_S)
             gen = self.generation
             if gen != self.seen and effective:
                 try:

@@ -53,6 +53,7 @@ import time
 from collections.abc import Callable
 
 from . import schedstat
+from .beat import sleep_to_beat
 
 log = logging.getLogger("provocapi")
 
@@ -142,7 +143,7 @@ async def adapt(answered: Callable[[], int]) -> None:
         before, at, count = schedstat.read(fd), time.monotonic_ns(), answered()
         wait_s = SAMPLE_S
         while True:
-            await asyncio.sleep(wait_s)
+            await sleep_to_beat(wait_s)  # shares and rate are per the real interval
             now, now_at = schedstat.read(fd), time.monotonic_ns()
             if now is None or before is None:
                 return

@@ -20,6 +20,7 @@ from collections.abc import Iterator
 
 import orjson
 
+from ..beat import sleep_to_beat
 from ..gateway import Gateway
 from ..keys import LOCAL_KEY, KeyRecord
 from .jsonl import task_lines
@@ -118,7 +119,7 @@ class Runner:
                     if len(working) < max(1, self.cfg.parallel_batches):
                         rec = st.batches.claim(self.owner, self.cfg.lease_s)
                     if rec is None:
-                        await asyncio.sleep(self.cfg.poll_interval_s)
+                        await sleep_to_beat(self.cfg.poll_interval_s)
                         continue
                     task = asyncio.create_task(self._leased(st, rec))
                     working.add(task)

@@ -17,6 +17,7 @@ from collections.abc import Callable, Iterable
 import aiohttp
 
 from .._core import RoutePool, StateTable, worker_stats
+from ..beat import sleep_to_beat
 from ..config import RoutingConfig
 from ..errors import ApiError
 from .lease import Lease
@@ -98,10 +99,13 @@ class Health:
                 if self.lease.hold():
                     now = time.monotonic()
                     todo = [(p, w) for p in pools() for w in p.workers]
-                    if now - last_probe >= cfg.probe_interval_s:
+                    # woken on the beat (beat.py): a multiple of the tick apart, give or
+                    # take the wake-up's lateness, which must not skip a round
+                    slack = tick / 10
+                    if now - last_probe >= cfg.probe_interval_s - slack:
                         last_probe = now
                         await asyncio.gather(*(self._probe(session(), w) for _, w in todo))
-                    if now - last_metrics >= cfg.metrics_interval_s:
+                    if now - last_metrics >= cfg.metrics_interval_s - slack:
                         last_metrics = now
                         trt = [w for _, w in todo if not w.external]
                         await asyncio.gather(*(self._poll(session(), w) for w in trt))
@@ -110,7 +114,7 @@ class Health:
                     self._gauges(pools())
             except Exception:  # one bad round must not stop health keeping
                 log.exception("health round failed")
-            await asyncio.sleep(tick)
+            await sleep_to_beat(tick)
 
     async def _probe(self, session: aiohttp.ClientSession, w: Worker) -> None:
         if w.external:  # a provider has no /health: its ejection simply runs out

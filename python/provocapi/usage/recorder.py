@@ -18,6 +18,7 @@ import time
 import weakref
 from pathlib import Path
 
+from ..beat import sleep_to_beat
 from ..call import Call
 from ..config import UsageConfig
 from ..error_catalog import USAGE_SPOOL_FULL, USAGE_SPOOL_UNAVAILABLE
@@ -144,7 +145,7 @@ class SpoolRecorder:
 
     async def progress_loop(self) -> None:
         while True:
-            await asyncio.sleep(progress.TICK_S)
+            await sleep_to_beat(progress.TICK_S)
             self.write_progress()
 
     async def run(self) -> None:

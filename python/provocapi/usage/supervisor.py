@@ -19,6 +19,7 @@ import threading
 import time
 from collections.abc import Callable
 
+from ..beat import delay_to_beat
 from ..forked import ForkedChild, fork_child
 
 WATCH_S = 0.5
@@ -56,7 +57,7 @@ class FlusherSupervisor:
 
     def _watch(self) -> None:
         backoff = 0.0
-        while not self._stopping.wait(WATCH_S):
+        while not self._stopping.wait(delay_to_beat(WATCH_S, time.monotonic())):
             proc = self.proc
             if proc is None or proc.poll() is None:
                 continue
