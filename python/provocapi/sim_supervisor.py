@@ -18,9 +18,10 @@ import sys
 import threading
 import time
 
+from .exit_watch import ExitWatch
 from .parent_death import DIE_WITH_PARENT_ENV
 
-WATCH_S = 0.2
+WATCH_S = 0.2  # where the system has no pidfds (exit_watch.py): how often it looks
 FIRST_BACKOFF_S = 0.5
 MAX_BACKOFF_S = 10.0
 STABLE_S = 10.0  # up this long: the next death restarts after FIRST_BACKOFF_S again
@@ -43,7 +44,7 @@ class SimSupervisor:
         self.proc: subprocess.Popen[bytes] | None = None
         self.restarts = 0
         self._started_at = 0.0
-        self._stopping = threading.Event()
+        self._exits = ExitWatch(WATCH_S)
         self._thread: threading.Thread | None = None
 
     def spawn(self) -> subprocess.Popen[bytes]:
@@ -61,9 +62,15 @@ class SimSupervisor:
 
     def _watch(self) -> None:
         backoff = 0.0
-        while not self._stopping.wait(WATCH_S):
+        while True:
             proc = self.proc
-            if proc is None or proc.poll() is None:  # poll() reaps a dead child
+            if proc is None:
+                if self._exits.sleep(WATCH_S):
+                    return
+                continue
+            if self._exits.until_exit(proc.pid):  # no wake-up while it runs
+                return
+            if proc.poll() is None:  # (the fallback's poll) still running; poll() reaps
                 continue
             if proc.returncode == 0:
                 say(f"process {proc.pid} stopped (exit 0); not restarted")
@@ -71,7 +78,7 @@ class SimSupervisor:
             backoff = next_backoff(backoff, time.monotonic() - self._started_at)
             say(f"process {proc.pid} died ({_how(proc.returncode)}); "
                 f"restarting it in {backoff:.1f} s")  # fmt: skip
-            if self._stopping.wait(backoff):
+            if self._exits.sleep(backoff):
                 return
             new = self.spawn()
             self.restarts += 1
@@ -79,9 +86,10 @@ class SimSupervisor:
 
     def stop(self) -> None:
         """Stops watching, then the current simulator process (whichever it is)."""
-        self._stopping.set()
+        self._exits.stop()
         if self._thread is not None:
             self._thread.join()  # a spawn under way finishes: it is stopped below
+        self._exits.close()
         proc = self.proc
         if proc is None:
             return

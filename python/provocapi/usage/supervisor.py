@@ -19,10 +19,10 @@ import threading
 import time
 from collections.abc import Callable
 
-from ..beat import delay_to_beat
+from ..exit_watch import ExitWatch
 from ..forked import ForkedChild, fork_child
 
-WATCH_S = 0.5
+WATCH_S = 0.5  # where the system has no pidfds (exit_watch.py): how often it looks
 QUICK_EXIT_S = 5.0  # a flusher that dies this soon after its start is crash-looping
 MAX_BACKOFF_S = 10.0
 STOP_GRACE_S = 15.0  # its last drain is bounded at 5 s, plus start-up and store close
@@ -42,7 +42,7 @@ class FlusherSupervisor:
         self.proc: ForkedChild | None = None
         self.restarts = 0
         self._started_at = 0.0
-        self._stopping = threading.Event()
+        self._exits = ExitWatch(WATCH_S)
         self._thread: threading.Thread | None = None
 
     def start(self) -> None:
@@ -57,9 +57,15 @@ class FlusherSupervisor:
 
     def _watch(self) -> None:
         backoff = 0.0
-        while not self._stopping.wait(delay_to_beat(WATCH_S, time.monotonic())):
+        while True:
             proc = self.proc
-            if proc is None or proc.poll() is None:
+            if proc is None:
+                if self._exits.sleep(WATCH_S):
+                    return
+                continue
+            if self._exits.until_exit(proc.pid):  # no wake-up while it runs
+                return
+            if proc.poll() is None:  # (the fallback's poll) still running
                 continue
             quick = time.monotonic() - self._started_at < QUICK_EXIT_S
             backoff = min(MAX_BACKOFF_S, max(1.0, backoff * 2)) if quick else 0.0
@@ -67,16 +73,17 @@ class FlusherSupervisor:
                 + (f" in {backoff:.0f} s" if backoff else ""), self.label)  # fmt: skip
             if proc.stdin is not None:
                 proc.stdin.close()
-            if backoff and self._stopping.wait(backoff):
+            if backoff and self._exits.sleep(backoff):
                 return
             self._spawn()
             self.restarts += 1
 
     def stop(self) -> None:
         """After Granian's workers stopped: let it drain once more, then wait for it."""
-        self._stopping.set()
+        self._exits.stop()
         if self._thread is not None:
             self._thread.join()
+        self._exits.close()
         proc = self.proc
         if proc is None:
             return
