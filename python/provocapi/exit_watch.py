@@ -15,6 +15,20 @@ import contextlib
 import os
 import select
 import threading
+from collections.abc import Callable
+from typing import Protocol, TypeVar
+
+
+class Child(Protocol):
+    """What a supervisor holds of its child (`subprocess.Popen`, `forked.ForkedChild`)."""
+
+    @property
+    def pid(self) -> int: ...
+
+    def poll(self) -> int | None: ...
+
+
+C = TypeVar("C", bound=Child)
 
 
 class ExitWatch:
@@ -50,6 +64,21 @@ class ExitWatch:
         finally:
             os.close(fd)
         return self.stopping
+
+    def next_exit(self, current: Callable[[], C | None]) -> C | None:
+        """The supervisor's wait: blocks until its current child (`current()`, read again
+        after each wait: a restart replaces it) has ended, and returns it, reaped by its
+        `poll()`; None once stopping."""
+        while True:
+            proc = current()
+            if proc is None:  # not started yet
+                if self.sleep(self.poll_s):
+                    return None
+                continue
+            if self.until_exit(proc.pid):
+                return None
+            if proc.poll() is not None:  # else the fallback's poll found it running
+                return proc
 
     def sleep(self, seconds: float) -> bool:
         """A pause (a restart's backoff) that `stop()` ends; True if stopping."""

@@ -62,16 +62,8 @@ class SimSupervisor:
 
     def _watch(self) -> None:
         backoff = 0.0
-        while True:
-            proc = self.proc
-            if proc is None:
-                if self._exits.sleep(WATCH_S):
-                    return
-                continue
-            if self._exits.until_exit(proc.pid):  # no wake-up while it runs
-                return
-            if proc.poll() is None:  # (the fallback's poll) still running; poll() reaps
-                continue
+        # no wake-up while the simulator runs; poll() reaps it once it ended
+        while (proc := self._exits.next_exit(lambda: self.proc)) is not None:
             if proc.returncode == 0:
                 say(f"process {proc.pid} stopped (exit 0); not restarted")
                 return

@@ -69,3 +69,21 @@ def test_a_child_reaped_already_ends_the_wait() -> None:
         assert watch.until_exit(child.pid) is False
     finally:
         watch.close()
+
+
+def test_next_exit_returns_the_current_child_reaped_and_none_once_stopped() -> None:
+    watch = ExitWatch(poll_s=10.0)
+    children = [subprocess.Popen([sys.executable, "-c", "import sys; sys.exit(3)"])]
+    try:
+        ended = watch.next_exit(lambda: children[-1])
+        assert ended is children[0] and ended.returncode == 3  # reaped by its poll()
+        # a restart replaces the child: the next wait is on the new one, until stop()
+        children.append(subprocess.Popen([sys.executable, "-c", "import time; time.sleep(60)"]))
+        threading.Timer(0.3, watch.stop).start()
+        assert watch.next_exit(lambda: children[-1]) is None
+        assert children[-1].poll() is None
+    finally:
+        for c in children:
+            c.kill()
+            c.wait()
+        watch.close()

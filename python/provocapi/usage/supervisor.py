@@ -57,16 +57,8 @@ class FlusherSupervisor:
 
     def _watch(self) -> None:
         backoff = 0.0
-        while True:
-            proc = self.proc
-            if proc is None:
-                if self._exits.sleep(WATCH_S):
-                    return
-                continue
-            if self._exits.until_exit(proc.pid):  # no wake-up while it runs
-                return
-            if proc.poll() is None:  # (the fallback's poll) still running
-                continue
+        # no wake-up while the child runs; its poll() reaps it once it ended
+        while (proc := self._exits.next_exit(lambda: self.proc)) is not None:
             quick = time.monotonic() - self._started_at < QUICK_EXIT_S
             backoff = min(MAX_BACKOFF_S, max(1.0, backoff * 2)) if quick else 0.0
             say(f"process {proc.pid} exited with {proc.returncode}; restarting it"
