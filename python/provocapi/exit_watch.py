@@ -60,7 +60,10 @@ class ExitWatch:
         except (AttributeError, OSError):  # no pidfds here
             return self._stopping.wait(self.poll_s)
         try:
-            select.select([fd, self._wake_r], [], [])
+            poller = select.poll()  # (select() stops at fd 1024)
+            poller.register(fd, select.POLLIN)
+            poller.register(self._wake_r, select.POLLIN)
+            poller.poll()
         finally:
             os.close(fd)
         return self.stopping
