@@ -31,7 +31,8 @@ from pathlib import Path
 BENCH = Path(__file__).resolve().parent
 sys.path.insert(0, str(BENCH))
 
-from floor import Processes, chat, create_key, start_upstream, tree, tree_commit  # noqa: E402
+from floor import Processes, chat, create_key, start_upstream, tree_commit  # noqa: E402
+from openloop_threads import readings  # noqa: E402
 from workers_memory import role, start_baseline, start_gateway  # noqa: E402
 
 BEFORE = "provocapi-before"
@@ -43,25 +44,8 @@ def threads(root: int) -> dict[str, tuple[int, int]]:
     """ "role/thread:tid" → (ns run, voluntary switches) for every thread of the tree (the
     process's role as workers_memory.role names it); a main thread is marked "(main)" (in a
     worker, its event loop)."""
-    out: dict[str, tuple[int, int]] = {}
-    for pid in tree(root):
-        try:
-            tids = os.listdir(f"/proc/{pid}/task")
-        except OSError:
-            continue
-        pname = role(pid, root)
-        for tid in tids:
-            task = f"/proc/{pid}/task/{tid}"
-            try:
-                ns = int(Path(f"{task}/schedstat").read_text().split()[0])
-                status = Path(f"{task}/status").read_text()
-                tcomm = Path(f"{task}/comm").read_text().strip()
-            except (OSError, ValueError, IndexError):
-                continue
-            vol = next(int(x.split()[1]) for x in status.splitlines() if x.startswith("volun"))
-            main = " (main)" if tid == str(pid) else ""
-            out[f"{pname}/{tcomm}{main}:{tid}"] = (ns, vol)
-    return out
+    got = readings(root, lambda pid: role(pid, root))
+    return {k: (ns, vol) for k, (_, vol, _, ns) in got.items()}
 
 
 def per_role(before: dict, after: dict, seconds: float) -> dict[str, tuple[float, float]]:

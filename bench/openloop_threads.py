@@ -46,6 +46,7 @@ import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 BENCH = Path(__file__).resolve().parent
@@ -84,32 +85,47 @@ DSO_GROUPS = (
 )
 
 
+def readings(
+    root: int, process_name: Callable[[int], str] | None = None
+) -> dict[str, tuple[float, int, int, int]]:
+    """ "process/thread:tid" → (CPU s from `stat`, voluntary switches, involuntary switches,
+    ns run from `schedstat`) of every thread of the tree; the process part is its `comm`,
+    or `process_name(pid)`. A process's main thread (a worker's event loop) is marked
+    "(main)", apart from its other threads of the same name (Granian's hand-off)."""
+    out: dict[str, tuple[float, int, int, int]] = {}
+    tick = os.sysconf("SC_CLK_TCK")
+    for pid in tree(root):
+        try:
+            tids = os.listdir(f"/proc/{pid}/task")
+            pname = process_name(pid) if process_name else Path(f"/proc/{pid}/comm").read_text()
+        except OSError:
+            continue
+        for tid in tids:
+            task = f"/proc/{pid}/task/{tid}"
+            try:
+                stat = Path(f"{task}/stat").read_text().rsplit(")", 1)[1].split()
+                status = Path(f"{task}/status").read_text()
+                tcomm = Path(f"{task}/comm").read_text().strip()
+            except OSError:
+                continue
+            try:
+                ns = int(Path(f"{task}/schedstat").read_text().split()[0])
+            except (OSError, ValueError, IndexError):  # a kernel without schedstat
+                ns = 0
+            vol = next(int(x.split()[1]) for x in status.splitlines() if x.startswith("volun"))
+            inv = next(int(x.split()[1]) for x in status.splitlines() if x.startswith("nonvol"))
+            main = " (main)" if tid == str(pid) else ""
+            cpu = (int(stat[11]) + int(stat[12])) / tick
+            out[f"{pname.strip()}/{tcomm}{main}:{tid}"] = (cpu, vol, inv, ns)
+    return out
+
+
 def threads(root: int) -> dict[str, tuple[float, int, int]]:
     """comm:tid → (CPU s, voluntary switches, involuntary switches) of every thread of the
     tree. Voluntary: the thread slept (the loop in epoll, a runtime thread on its sockets);
     involuntary: it had to give the core up while runnable (preempted by a woken thread, or
     a `sched_yield` that found another thread to run)."""
-    out: dict[str, tuple[float, int, int]] = {}
-    tick = os.sysconf("SC_CLK_TCK")
-    for pid in tree(root):
-        try:
-            tids = os.listdir(f"/proc/{pid}/task")
-            pcomm = Path(f"/proc/{pid}/comm").read_text().strip()
-        except OSError:
-            continue
-        for tid in tids:
-            try:
-                stat = Path(f"/proc/{pid}/task/{tid}/stat").read_text().rsplit(")", 1)[1].split()
-                status = Path(f"/proc/{pid}/task/{tid}/status").read_text()
-                tcomm = Path(f"/proc/{pid}/task/{tid}/comm").read_text().strip()
-            except OSError:
-                continue
-            vol = next(int(x.split()[1]) for x in status.splitlines() if x.startswith("volun"))
-            inv = next(int(x.split()[1]) for x in status.splitlines() if x.startswith("nonvol"))
-            if tid == str(pid):  # the main thread (a worker's event loop) apart from its
-                tcomm += " (main)"  # other threads of the same name (Granian's hand-off)
-            out[f"{pcomm}/{tcomm}:{tid}"] = ((int(stat[11]) + int(stat[12])) / tick, vol, inv)
-    return out
+    return {k: (cpu, vol, inv) for k, (cpu, vol, inv, _) in readings(root).items()}
 
 
 def by_role(before: dict, after: dict, n: int) -> dict[str, float]:
