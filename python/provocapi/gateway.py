@@ -124,8 +124,11 @@ class Gateway:
 
     def start_background(self, serving: bool = True) -> None:
         """The background loops, once; `serving`: False in the batch runner's process,
-        which answers no HTTP and so has no runtime threads for sched_adaptive."""
+        which answers no HTTP and so has no runtime threads for sched_adaptive, and
+        leads health keeping instead of the serving workers."""
         if self._refresher is None:
+            if not serving:
+                self.router.health.prefer()
             loop = asyncio.get_running_loop()
             self._tasks = [loop.create_task(run()) for run in self.background]
             for task in (

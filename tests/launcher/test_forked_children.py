@@ -2,7 +2,8 @@
 after loading the tokenizers, so they share the tables (and the imported modules)
 instead of loading their own: they keep what the fresh interpreters had (a lifeline
 pipe on stdin, SIGINT/SIGTERM ignored, their niceness, a restart when killed, the end
-when serve goes) and hold none of each other's pipes."""
+when serve goes) and hold none of each other's pipes. The runner, which answers no
+clients, leads health keeping (routing/lease.py) in the serving workers' stead."""
 
 from __future__ import annotations
 
@@ -16,9 +17,12 @@ from pathlib import Path
 import openai
 import orjson
 import pytest
-from harness.gateway import Gateway
+from harness.gateway import Gateway, metric_sum
 from harness.proctree import batch_runners, flushers, granian_workers, state
 from harness.waiting import poll
+from provocapi._core import StateTable
+from provocapi.datadir import run_dir
+from provocapi.routing.lease import Lease
 
 CHAT = "llama-3.1-8b-instruct"
 MIB = 1 << 20
@@ -115,6 +119,29 @@ def test_the_runner_shares_the_launchers_tokenizer_tables(gw: Gateway) -> None:
     assert _shared_heap(runner) >= SHARED_HEAP_MIN
 
 
+def _health_leader(gw: Gateway) -> int | None:
+    """The pid holding serve's health lease (probes and /metrics polls) now."""
+    table = StateTable(str(run_dir(gw.data_dir, "127.0.0.1", gw.port) / "state.bin"))
+    return Lease(table, "rt/lease/health", 1.0).holder()
+
+
+def test_the_runner_leads_health_keeping(gw: Gateway) -> None:
+    runner = _one(batch_runners(gw.pid))
+    # the first round may find a worker up first; the runner takes over at its next tick
+    assert poll(lambda: _health_leader(gw), lambda pid: pid == runner, 10) == runner
+    # the runner's probes and polls reach every worker's /metrics through the shared table
+    assert metric_sum(gw.metrics_text(), "provocapi_worker_up", model=CHAT) == 1
+    # stalled, its lease runs out (3 ticks of 1 s) and a serving worker leads meanwhile
+    workers = granian_workers(gw.pid)
+    os.kill(runner, signal.SIGSTOP)
+    try:
+        assert poll(lambda: _health_leader(gw), lambda pid: pid in workers, 10) in workers
+    finally:
+        os.kill(runner, signal.SIGCONT)
+    # back, the runner takes the lease from the worker, which was renewing it every tick
+    assert poll(lambda: _health_leader(gw), lambda pid: pid == runner, 5) == runner
+
+
 def _run_batch(gw: Gateway, key: str, n: int) -> None:
     client = openai.OpenAI(base_url=f"{gw.url}/v1", api_key=key, max_retries=0)
     lines = [
@@ -151,6 +178,8 @@ def test_a_killed_runner_is_forked_again_and_runs_batches(gw: Gateway) -> None:
     assert state(first) is None  # reaped by the launcher: no zombie
     _check_forked(gw, again, 10)  # forked again from the launcher, which holds the tables
     assert _shared_heap(again) >= SHARED_HEAP_MIN
+    # the killed runner's lease runs out (3 ticks of 1 s); then the new one leads again
+    assert poll(lambda: _health_leader(gw), lambda pid: pid == again, 15) == again
     _run_batch(gw, key, 6)
 
 

@@ -3,12 +3,14 @@
 It builds the same `Gateway` as a worker process (config, keys, admission and
 routing over the shared state file, the usage spool), so each line is a normal
 call; only its CPU priority is lower, so online calls preempt it on a shared
-core. The launcher forks it after loading the tokenizers (forked.py), as Granian
-forks its workers, so the tables are shared instead of loaded again; it is named
-`provocapi-batch` (/proc/PID/comm) and has a pipe on stdin: it stops when that
-pipe closes; SIGINT and SIGTERM are ignored (a group-wide signal must not cut
-lines short: they would only run again). Killed anyway, its batches' leases run
-out and the next runner (forked again by the launcher) resumes them.
+core. It also leads health keeping (probes, `/metrics` polls: routing/lease.py),
+which would otherwise wake a serving worker. The launcher forks it after loading
+the tokenizers (forked.py), as Granian forks its workers, so the tables are
+shared instead of loaded again; it is named `provocapi-batch` (/proc/PID/comm)
+and has a pipe on stdin: it stops when that pipe closes; SIGINT and SIGTERM are
+ignored (a group-wide signal must not cut lines short: they would only run
+again). Killed anyway, its batches' leases run out and the next runner (forked
+again by the launcher) resumes them.
 `python -m provocapi.batch.runner_process` runs one by hand, loading its own tables.
 """
 

@@ -1,7 +1,8 @@
 """Worker health: active probes, the `/metrics` poller, and passive ejection.
 
-The probes and the poller run in one process per machine (the lease holder)
-and write into the shared table, so every process routes on the same view.
+The probes and the poller run in one process per machine (the lease holder,
+the batch runner when there is one: lease.py) and write into the shared table,
+so every process routes on the same view.
 Passive checks run wherever a call fails: a refused connection takes the
 worker out at once; errors and timeouts in a row eject it for `eject_s`, and
 only a successful probe after that brings it back.
@@ -54,6 +55,11 @@ class Health:
         self.cfg = RoutingConfig()
         self.lease = Lease(table, "rt/lease/health", 3 * self.cfg.probe_interval_s)
         self._slow: dict[int, int] = {}  # load slot -> probes in a row without an answer
+
+    def prefer(self) -> None:
+        """This process answers no clients (the batch runner): it leads whenever it runs,
+        so the probes' round trips and wake-ups stay off the serving loops."""
+        self.lease.preferred = True
 
     def configure(self, cfg: RoutingConfig) -> None:
         self.cfg = cfg
