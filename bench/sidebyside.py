@@ -590,6 +590,7 @@ class Results:
     memory: dict[str, dict[str, Any]] = field(default_factory=dict)
     errors: list[str] = field(default_factory=list)
     unique_prompts: bool = False
+    command: str = ""  # as run, every flag (a report of a partial run must say so)
 
 
 def _lat(x: Latency) -> dict[str, Any]:
@@ -892,9 +893,13 @@ def report(res: Results) -> str:
         f"{res.load_after} after; speed probe {res.speed_before} before, {res.speed_after} "
         f"after ({SPEED_PROBE}); {res.seconds / 60:.1f} minutes",
         "- versions: " + ", ".join(f"{k} {v}" for k, v in res.versions.items()),
-        "- command: `.venv/bin/python bench/sidebyside.py"
-        + (" --quick" if res.quick else "")
-        + (" --unique-prompts" if res.unique_prompts else "")
+        "- command: `.venv/bin/python "
+        + (
+            res.command
+            or "bench/sidebyside.py"
+            + (" --quick" if res.quick else "")
+            + (" --unique-prompts" if res.unique_prompts else "")
+        )
         + "`"
         + " (bench/README.md: method, placement, fairness)",
         f"- layout: each gateway on core {SERVER_CPU} (`taskset`, one worker process); "
@@ -1308,6 +1313,7 @@ def main(argv: list[str] | None = None) -> int:
     env.litellm_granian = args.litellm_server == "granian"
     res = Results(f"{started:%Y-%m-%d %H:%M}", args.quick, loadavg())
     res.unique_prompts = args.unique_prompts
+    res.command = " ".join(["bench/sidebyside.py", *(sys.argv[1:] if argv is None else argv)])
     res.machine = machine()
     res.speed_before = speed_probe()
     res.fixed_tool = "oha -q N --latency-correction" if oha else "bench/openloop.py"

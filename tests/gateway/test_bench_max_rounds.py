@@ -7,6 +7,7 @@ from __future__ import annotations
 import subprocess
 import sys
 import time
+from dataclasses import asdict
 from pathlib import Path
 
 import pytest
@@ -48,6 +49,19 @@ def test_rounds_without_the_upstream_3x_ahead_do_not_count() -> None:
     assert "median of the rounds that count: **1.000x** (range 0.960-1.040, 2 of 3" in text
     assert "by the median rates: 0.960x" in text  # 4,800 / 5,000
     assert "- goal, fresh prompts: provocapi >= 1.0x the pass-through: yes (1.000x" in text
+
+
+def test_the_report_names_the_command_as_run() -> None:
+    rates = {"direct": [30000] * 3, "provocapi": [5000] * 3, "floor": [5000] * 3}
+    res = results(rates, unique=True)
+    res.durations = {k: float(v) for k, v in asdict(sidebyside.FULL).items()}
+    assert "- command: `.venv/bin/python bench/sidebyside.py --unique-prompts`" in (
+        sidebyside.report(res)
+    )
+    # a partial run says what it left out: its figures are not a full run's
+    res.command = "bench/sidebyside.py --unique-prompts --skip-target litellm --skip stream"
+    text = sidebyside.report(res)
+    assert "- command: `.venv/bin/python " + res.command + "`" in text
 
 
 def test_the_goal_reads_no_below_parity_and_only_for_fresh_prompts() -> None:
