@@ -532,6 +532,15 @@ class Env:
             self.procs.stop(name)
 
 
+def create_key(data_dir: Path) -> str:
+    """A provocapi key of tenant "bench" in data_dir (where `serve --data-dir` will find it)."""
+    argv = [PY, "-m", "provocapi", "keys", "create", "--tenant", "bench", "--data-dir"]
+    keys = subprocess.run(
+        [*argv, str(data_dir)], capture_output=True, text=True, check=True, cwd=REPO
+    )
+    return keys.stdout.strip().splitlines()[-1]
+
+
 def start_upstream(procs: Processes, name: str, extra: list[str]) -> str:
     port = free_port()
     argv = [PY, "-m", "provocapi.sim", "--port", str(port), "--model", MODEL, *extra]
@@ -1321,24 +1330,7 @@ def main(argv: list[str] | None = None) -> int:
     t0 = time.monotonic()
     signal.alarm(int(args.budget_min * 60))
     try:
-        keys = subprocess.run(
-            [
-                PY,
-                "-m",
-                "provocapi",
-                "keys",
-                "create",
-                "--tenant",
-                "bench",
-                "--data-dir",
-                str(work / "data"),
-            ],
-            capture_output=True,
-            text=True,
-            check=True,
-            cwd=REPO,
-        )
-        env.provocapi_key = keys.stdout.strip().splitlines()[-1]
+        env.provocapi_key = create_key(work / "data")
         res.versions = _versions(litellm_py, oha, args.litellm_server)
         run_all(args, res, env, run, t0)
         signal.alarm(0)
