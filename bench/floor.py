@@ -61,6 +61,7 @@ from types import FrameType
 from machine_speed import SPEED_PROBE
 from machine_speed import describe as speed_probe
 from provocapi.netutil import free_port, wait_healthy  # stdlib only: no core loaded
+from rounds import order as rounds_order
 
 BENCH = Path(__file__).resolve().parent
 REPO = BENCH.parent
@@ -643,8 +644,8 @@ def throughput_rounds(env: Env, run: Runner, script: Path) -> list[Round]:
     path = "/v1/chat/completions"
     for n in range(1, d.rounds + 1):
         names = [*env.gateways, "baseline"]
-        shift = (n - 1) % len(names)
-        order = names[shift:] + names[:shift]  # each target goes first in turn
+        # each target goes first in turn, after each other one in turn (rounds.order)
+        order = rounds_order(names, n - 1)
         rates: dict[str, float] = {}
         cpu_req: dict[str, float] = {}
         busy: dict[str, float] = {}

@@ -20,13 +20,14 @@ Steps (shared/design/PERFORMANCE.md; issues #6 and #18):
 1. Maximum throughput: non-streaming chat (~200 prompt tokens, a 64-token answer), wrk with 64
    connections and a Lua body (`--unique-prompts`: a prompt new to the gateway each request,
    none back within 40,000 requests: floor.UNIQUE_CYCLE), in alternated rounds (5; --quick 3),
-   every gateway up at once and one target loaded at a time, the order rotating each round
-   (bench/rounds.py): a warm-up then a measured run; CPU seconds of the gateway's whole process
-   tree (/proc utime+stime) per 1,000 requests. Reported: the median over rounds, each round,
+   every gateway up at once and one target loaded at a time, the order changing each round
+   (bench/rounds.py: each target first in turn and right after each other one in turn): a
+   warm-up then a measured run; CPU seconds of the gateway's whole process tree (/proc
+   utime+stime) per 1,000 requests. Reported: the median over rounds, each round,
    and provocapi / pass-through per round with its median over the rounds in which the upstream
    alone served at least 3x the pass-through (bench/floor.py's rule).
 2. Latency in alternated rounds (5; --quick 3), every gateway still up, the targets in an
-   order that rotates each round: c=1, one request at a time
+   order that changes each round: c=1, one request at a time
    (bench/sequential.py) at every target; 40 req/s open loop at every target; then 50% and 80%
    of each gateway's own maximum with the upstream alone measured at the same rate beside it.
    Open loop: latency from each request's scheduled send time (bench/openloop.py, or oha -q N
@@ -749,8 +750,8 @@ def maximum_rounds(
     clock: Callable[[], str],
 ) -> None:
     """Each round: wrk at each target in turn (warm-up, then the measured run), the order
-    rotating. res.rounds["max"] keeps every run; res.max gets the median over rounds, which sets
-    the 50% and 80% rates of the latency rounds."""
+    changing (rounds.order). res.rounds["max"] keeps every run; res.max gets the median over
+    rounds, which sets the 50% and 80% rates of the latency rounds."""
     d = run.d
     names = [n for n in TARGETS if n in up]
     scripts = {
@@ -788,7 +789,8 @@ def latency_rounds(
 ) -> None:
     """Each round: c=1 at every target, 40 req/s at every target, then 50% and 80% of each
     gateway's max with the upstream alone at the same rate right after (or before: the
-    order alternates too). Targets in a rotating order; each run kept in res.rounds."""
+    order alternates too). Targets in an order that changes each round (rounds.order); each
+    run kept in res.rounds."""
     d = run.d
     names = [n for n in TARGETS if n in up]
     kept = res.rounds
@@ -922,7 +924,7 @@ def report(res: Results) -> str:
         "Non-streaming chat (~200 prompt tokens, 64-token answer; "
         + (UNIQUE_WORDS if res.unique_prompts else "one fixed body")
         + f"), wrk c={CONNECTIONS}, in {int(res.durations['rounds'])} alternated rounds (every "
-        "gateway up, idle but the one measured, the order rotating each round) of "
+        "gateway up, idle but the one measured, the order changing each round) of "
         f"{res.durations['warmup']:g} s warm-up + {res.durations['measure']:g} s measured per "
         "target; the figures are the median over rounds (each round below). CPU "
         "is utime+stime of the gateway's whole process tree (/proc) over the measured run; "
@@ -1042,7 +1044,7 @@ def report_max_rounds(res: Results) -> list[str]:
         "",
         "### Maximum throughput, round by round",
         "",
-        "req/s of each target in each round, the order rotating; a round counts for provocapi / "
+        "req/s of each target in each round, the order changing; a round counts for provocapi / "
         "pass-through when the upstream alone served at least 3x the pass-through in it (as in "
         "bench/floor.py: otherwise the upstream, not the gateway, may be the limit).",
         "",
@@ -1110,7 +1112,7 @@ def report_latency(res: Results) -> list[str]:
         "",
         f"bench/sequential.py (aiohttp, one kept-alive connection, core {LOAD_CPU}): "
         f"{int(res.durations.get('c1_requests', 0)):,} requests per target per round, "
-        f"{rounds} rounds, the targets in a rotating order in each round. Figures are the "
+        f"{rounds} rounds, the targets in an order that changes each round. Figures are the "
         "median over rounds of each round's percentile; added = the target's minus the "
         "upstream's of the same round (then the median). The client's own cost is in every "
         "target's figure alike and cancels in the added columns.",

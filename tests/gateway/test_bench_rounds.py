@@ -3,6 +3,7 @@ tables print (medians per round, added over the upstream, CPU per request, core 
 
 from __future__ import annotations
 
+import itertools
 from types import ModuleType
 
 import pytest
@@ -57,3 +58,25 @@ def test_per_round_pairs_by_round_not_by_position(rounds: ModuleType) -> None:
     theirs = [tput(1, 1000), tput(2, 5000), tput(3, 1000)]
     assert rounds.per_round(ours, theirs) == {1: pytest.approx(0.99), 3: pytest.approx(1.2)}
     assert rounds.per_round(ours, [tput(1, 0)]) == {}  # no rate to divide by: no ratio
+
+
+@pytest.mark.parametrize("n", [2, 3, 4, 5])
+def test_each_target_goes_first_and_follows_each_other_in_turn(rounds: ModuleType, n: int) -> None:
+    names = [f"t{i}" for i in range(n)]
+    rows = [rounds.order(names, r) for r in range(n if n % 2 == 0 else 2 * n)]
+    assert all(sorted(row) == names for row in rows)
+    firsts = [row[0] for row in rows]
+    assert all(firsts.count(t) == len(rows) // n for t in names)
+    follows = [(a, b) for row in rows for a, b in itertools.pairwise(row)]
+    # every ordered pair of targets equally often: none keeps the same predecessor for good
+    assert {follows.count((a, b)) for a in names for b in names if a != b} == {len(rows) // n}
+
+
+def test_the_order_of_the_side_by_side_rounds(rounds: ModuleType) -> None:
+    names = ["direct", "provocapi", "floor", "litellm"]
+    got = [rounds.order(names, r) for r in range(5)]
+    assert got[0] == ["direct", "provocapi", "litellm", "floor"]
+    # provocapi's predecessor changes: the upstream alone, none, LiteLLM, the pass-through
+    before = [row[row.index("provocapi") - 1] if row[0] != "provocapi" else None for row in got]
+    assert before[:4] == ["direct", None, "litellm", "floor"]
+    assert got[4] == got[0]
