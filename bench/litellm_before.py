@@ -36,6 +36,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import sidebyside as S
+from floor import create_key
 
 CONDITIONS = ("litellm", "pause")
 ORDERS = (("provocapi", "floor"), ("floor", "provocapi"))
@@ -122,7 +123,7 @@ def measure(reps: int) -> list[Slot]:
     env = S.Env(procs, work, S.LITELLM_VENV / "bin" / "litellm")
     slots: list[Slot] = []
     try:
-        env.provocapi_key = S.create_key(work / "data")
+        env.provocapi_key = create_key(work / "data")
         extra = ["--output-tokens", "64", "--memo-entries", str(S.UPSTREAM_MEMO)]
         fast = S.start_upstream(procs, "sim-fast", extra)
         with contextlib.ExitStack() as stack:

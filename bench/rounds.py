@@ -32,14 +32,8 @@ def order(names: Sequence[str], r: int) -> list[str]:
     n = len(names)
     if n < 2:
         return list(names)
-    base = [0]  # 0, 1, n-1, 2, n-2, ...: every difference between neighbours once
-    lo, hi = 1, n - 1
-    while len(base) < n:
-        base.append(lo)
-        lo += 1
-        if len(base) < n:
-            base.append(hi)
-            hi -= 1
+    # the first row 0, 1, n-1, 2, n-2, ...: every difference between neighbours once
+    base = [(k + 1) // 2 if k % 2 else (n - k // 2) % n for k in range(n)]
     row = [(i + r) % n for i in base]
     if n % 2 and (r // n) % 2:  # odd n: the second n rows are the first n reversed
         row.reverse()

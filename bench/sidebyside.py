@@ -79,6 +79,7 @@ from floor import (
     UPSTREAM_MEMO,
     Processes,
     body,
+    create_key,
     describe_tree,
     ensure_wrk,
     http,
@@ -531,15 +532,6 @@ class Env:
             yield base, pid
         finally:
             self.procs.stop(name)
-
-
-def create_key(data_dir: Path) -> str:
-    """A provocapi key of tenant "bench" in data_dir (where `serve --data-dir` will find it)."""
-    argv = [PY, "-m", "provocapi", "keys", "create", "--tenant", "bench", "--data-dir"]
-    keys = subprocess.run(
-        [*argv, str(data_dir)], capture_output=True, text=True, check=True, cwd=REPO
-    )
-    return keys.stdout.strip().splitlines()[-1]
 
 
 def start_upstream(procs: Processes, name: str, extra: list[str]) -> str:
