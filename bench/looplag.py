@@ -49,11 +49,11 @@ from floor import (
     LOAD_CPU,
     MODEL,
     PY,
-    REPO,
     SERVER_CPU,
     Processes,
     body,
     check_answer,
+    create_key,
     say,
     start_upstream,
     tree,
@@ -342,12 +342,7 @@ def main(argv: list[str] | None = None) -> int:
     try:
         say(f"==> the simulator on core {LOAD_CPU}; work dir {work}")
         upstream = start_upstream(procs, "sim", ["--ttft-ms", "0", "--token-delay-ms", "0"])
-        keys = subprocess.run(
-            [PY, "-m", "provocapi", "keys", "create", "--tenant", "bench", "--data-dir",
-             str(work / "data")],
-            capture_output=True, text=True, check=True, cwd=REPO,
-        )  # fmt: skip
-        key = keys.stdout.strip().splitlines()[-1]
+        key = create_key(work / "data")
         cfg = work / "gateway.toml"
         cfg.write_text(
             "[server]\nmax_body_bytes = 33554432\n\n"

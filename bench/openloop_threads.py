@@ -54,9 +54,9 @@ sys.path.insert(0, str(BENCH))
 
 from floor import (  # noqa: E402
     LOAD_CPU,
-    PY,
     Processes,
     body,
+    create_key,
     find_oha,
     start_upstream,
     tree,
@@ -232,12 +232,7 @@ def main() -> int:
     rows: dict[str, list[dict]] = {t: [] for t in targets}
     lines: list[str] = []
     try:
-        made = subprocess.run(
-            [PY, "-m", "provocapi", "keys", "create", "--tenant", "bench", "--data-dir",
-             str(work / "data")],
-            capture_output=True, text=True, check=True,
-        )  # fmt: skip
-        key = made.stdout.strip().splitlines()[-1]
+        key = create_key(work / "data")
         up = start_upstream(procs, "sim")
         for r in range(a.rounds):
             for name in targets if r % 2 == 0 else targets[::-1]:

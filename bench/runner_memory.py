@@ -19,17 +19,15 @@ import argparse
 import contextlib
 import json
 import shutil
-import subprocess
 import sys
 import tempfile
 import time
 from pathlib import Path
 
 from floor import (
-    PY,
-    REPO,
     Processes,
     body,
+    create_key,
     http,
     say,
     start_upstream,
@@ -144,12 +142,7 @@ def main(argv: list[str] | None = None) -> int:
     work = Path(tempfile.mkdtemp(prefix="provocapi-runnermem-"))
     procs = Processes(work)
     try:
-        keys = subprocess.run(
-            [PY, "-m", "provocapi", "keys", "create", "--tenant", "bench", "--data-dir",
-             str(work / "data")],
-            capture_output=True, text=True, check=True, cwd=REPO,
-        )  # fmt: skip
-        key = keys.stdout.strip().splitlines()[-1]
+        key = create_key(work / "data")
         upstream = start_upstream(procs, "sim")
         rows = []
         for n in args.workers:
