@@ -132,3 +132,25 @@ def per_round(
         for x in a
         if int(x["round"]) in theirs and x.get(key) is not None
     }
+
+
+def added_by_round(
+    target: list[dict[str, Any]], direct: list[dict[str, Any]], q: str
+) -> dict[int, float]:
+    """The target's q minus the upstream's q of the same round, by round number (a run's
+    "round"; runs kept before it had one are numbered by position)."""
+    upstream = {int(d.get("round", i + 1)): float(d[q]) for i, d in enumerate(direct)}
+    out = {}
+    for i, x in enumerate(target):
+        r = int(x.get("round", i + 1))
+        if r in upstream:
+            out[r] = float(x[q]) - upstream[r]
+    return out
+
+
+def rounds_met(ours: dict[int, float], theirs: dict[int, float], slack: float) -> tuple[int, int]:
+    """In how many of the rounds both were measured in ours <= theirs + slack: (met, rounds).
+    A median over five rounds can pass or fail on one round; this says whether a verdict held
+    round after round or was a coin flip on a noisy machine."""
+    common = ours.keys() & theirs.keys()
+    return sum(ours[r] <= theirs[r] + slack for r in common), len(common)

@@ -94,7 +94,15 @@ from machine_speed import SPEED_PROBE
 from machine_speed import describe as speed_probe
 from procmem import tree_pss
 from provocapi.netutil import free_port, wait_healthy
-from rounds import median, order, per_round, summarise, summarise_max
+from rounds import (
+    added_by_round,
+    median,
+    order,
+    per_round,
+    rounds_met,
+    summarise,
+    summarise_max,
+)
 
 BENCH = Path(__file__).resolve().parent
 REPO = BENCH.parent
@@ -787,8 +795,8 @@ def latency_rounds(
     names = [n for n in TARGETS if n in up]
     kept = res.rounds
 
-    def keep(step: str, name: str, x: Latency) -> None:
-        kept.setdefault(step, {}).setdefault(name, []).append(_lat(x))
+    def keep(step: str, name: str, x: Latency, r: int) -> None:
+        kept.setdefault(step, {}).setdefault(name, []).append({**_lat(x), "round": r + 1})
 
     for r in range(d.rounds):
         say(f"    {clock()} round {r + 1} of {d.rounds}: order {', '.join(order(names, r))}")
@@ -799,7 +807,7 @@ def latency_rounds(
             except STEP_ERRORS as exc:
                 res.errors.append(f"c=1 round {r + 1}, {name}: {exc}")
                 continue
-            keep("c1", name, x)
+            keep("c1", name, x, r)
             _say_lat(f"c=1 {name}", x)
         for name in order(names, r):
             base, pid = up[name]
@@ -810,7 +818,7 @@ def latency_rounds(
             except STEP_ERRORS as exc:
                 res.errors.append(f"40 req/s round {r + 1}, {name}: {exc}")
                 continue
-            keep("40", name, x)
+            keep("40", name, x, r)
             _say_lat(f"40 {name}", x)
         for step, frac in FRACTIONS.items():
             for name in order(names, r):
@@ -827,7 +835,7 @@ def latency_rounds(
                         key = env.key(name)
                         title = f"{label} at {frac:.0%} r{r + 1}"
                         x = run.fixed_rate(url, key, body_file, rate, n, p, title)
-                        keep(step, label, x)
+                        keep(step, label, x, r)
                         _say_lat(f"{frac:.0%} {label}"[:24], x)
                 except STEP_ERRORS as exc:
                     res.errors.append(f"{frac:.0%} round {r + 1}, {name}: {exc}")
@@ -1087,13 +1095,25 @@ def _goal(ok: bool | None) -> str:
 
 
 def _versus(res: Results, step: str, q: str, slack: float) -> tuple[str, bool | None]:
-    """provocapi's added q against the pass-through's (+ slack ms) in a step."""
+    """provocapi's added q against the pass-through's (+ slack ms) in a step, and in how
+    many rounds it held (each round's added figures compared)."""
     t = res.tail.get(step, {})
     p, f = t.get("provocapi", {}), t.get("floor", {})
     a, b = p.get(f"added_{q}"), f.get(f"added_{q}")
     if a is None or b is None or math.isnan(a) or math.isnan(b):
         return "n/a", None
-    return f"{a:+.2f} ms vs {b:+.2f} ms (+{slack:g} ms allowed)", a <= b + slack
+    text = f"{a:+.2f} ms vs {b:+.2f} ms (+{slack:g} ms allowed)"
+    runs = res.rounds.get(step, {})
+
+    def upstream(name: str) -> list[dict[str, Any]]:
+        return runs.get("direct" if step in ("c1", "40") else f"direct@{name}", [])
+
+    ours = added_by_round(runs.get("provocapi", []), upstream("provocapi"), q)
+    theirs = added_by_round(runs.get("floor", []), upstream("floor"), q)
+    met, n = rounds_met(ours, theirs, slack)
+    if n:
+        text += f"; met in {met} of {n} rounds"
+    return text, a <= b + slack
 
 
 def report_latency(res: Results) -> list[str]:

@@ -80,3 +80,23 @@ def test_the_order_of_the_side_by_side_rounds(rounds: ModuleType) -> None:
     before = [row[row.index("provocapi") - 1] if row[0] != "provocapi" else None for row in got]
     assert before[:4] == ["direct", None, "litellm", "floor"]
     assert got[4] == got[0]
+
+
+def test_added_by_round_pairs_by_round_and_numbers_old_runs_by_position(
+    rounds: ModuleType,
+) -> None:
+    target = [{**run(2.0, 9.0, None), "round": 1}, {**run(2.0, 30.0, None), "round": 3}]
+    direct = [{**run(1.0, 2.0, None), "round": r} for r in (1, 2, 3)]  # round 2: target failed
+    assert rounds.added_by_round(target, direct, "p99") == {1: 7.0, 3: 28.0}
+    # runs kept before they carried a round number: paired by position
+    old = rounds.added_by_round([run(2.0, 5.0, None)], [run(1.0, 4.0, None)], "p99")
+    assert old == {1: 1.0}
+
+
+def test_rounds_met_counts_only_rounds_both_have(rounds: ModuleType) -> None:
+    ours = {1: 3.0, 2: 9.0, 3: 2.5, 5: 0.0}  # round 5: the other target failed
+    theirs = {1: 2.5, 2: 4.0, 3: 2.0, 4: 1.0}
+    # round 1: 3.0 <= 3.5 yes; round 2: 9.0 <= 5.0 no; round 3: 2.5 <= 3.0 yes (slack 1)
+    assert rounds.rounds_met(ours, theirs, 1.0) == (2, 3)
+    assert rounds.rounds_met(ours, theirs, 0.0) == (0, 3)  # no slack: every round missed
+    assert rounds.rounds_met({}, theirs, 1.0) == (0, 0)
