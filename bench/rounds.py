@@ -121,31 +121,31 @@ def summarise_max(runs: list[dict[str, Any]]) -> dict[str, Any]:
     }
 
 
+def by_round(runs: list[dict[str, Any]], key: str) -> dict[int, float]:
+    """round number → each run's figure (runs kept before they had a "round" are numbered by
+    position); a run without the figure is left out. Pairing two targets by it, a round one of
+    them failed drops out rather than pairing the wrong runs."""
+    return {
+        int(x.get("round", i + 1)): float(x[key])
+        for i, x in enumerate(runs)
+        if x.get(key) is not None
+    }
+
+
 def per_round(
     a: list[dict[str, Any]], b: list[dict[str, Any]], key: str = "rate"
 ) -> dict[int, float]:
-    """a's figure over b's in every round both were measured in (paired by the run's "round",
-    so a round one of them failed drops out rather than pairing the wrong runs)."""
-    theirs = {int(x["round"]): float(x[key]) for x in b if x.get(key)}
-    return {
-        int(x["round"]): float(x[key]) / theirs[int(x["round"])]
-        for x in a
-        if int(x["round"]) in theirs and x.get(key) is not None
-    }
+    """a's figure over b's in every round both were measured in (and b's is not 0)."""
+    theirs = by_round(b, key)
+    return {r: v / theirs[r] for r, v in by_round(a, key).items() if theirs.get(r)}
 
 
 def added_by_round(
     target: list[dict[str, Any]], direct: list[dict[str, Any]], q: str
 ) -> dict[int, float]:
-    """The target's q minus the upstream's q of the same round, by round number (a run's
-    "round"; runs kept before it had one are numbered by position)."""
-    upstream = {int(d.get("round", i + 1)): float(d[q]) for i, d in enumerate(direct)}
-    out = {}
-    for i, x in enumerate(target):
-        r = int(x.get("round", i + 1))
-        if r in upstream:
-            out[r] = float(x[q]) - upstream[r]
-    return out
+    """The target's q minus the upstream's q of the same round, by round."""
+    upstream = by_round(direct, q)
+    return {r: v - upstream[r] for r, v in by_round(target, q).items() if r in upstream}
 
 
 def rounds_met(ours: dict[int, float], theirs: dict[int, float], slack: float) -> tuple[int, int]:

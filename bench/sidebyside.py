@@ -148,6 +148,13 @@ QUICK = Durations(1, 2, 0.3, 3, 1.5, 200, 0.8, 100, 2, 200, 4, 1000)
 FRACTIONS = {"half": 0.5, "high": 0.8}  # open-loop rates, of each target's own maximum
 
 
+def upstream_of(step: str, name: str) -> str:
+    """Where a latency step keeps the upstream's runs that `name`'s are measured against: one
+    run a round for every target at c=1 and 40 req/s, one beside each gateway at 50% and 80%
+    (its rate is that gateway's)."""
+    return f"direct@{name}" if step in FRACTIONS else "direct"
+
+
 def say(msg: str) -> None:
     print(msg, flush=True)
 
@@ -827,7 +834,8 @@ def latency_rounds(
                 base, pid = up[name]
                 rate = max(1.0, round(frac * res.max[name]["rate"]))
                 n = max(1, min(d.frac_samples, math.ceil(rate * d.frac_max_s)))
-                pair = [(name, base + CHAT, pid), (f"direct@{name}", up["direct"][0] + CHAT, None)]
+                beside = (upstream_of(step, name), up["direct"][0] + CHAT, None)
+                pair = [(name, base + CHAT, pid), beside]
                 if r % 2:
                     pair.reverse()
                 try:
@@ -844,30 +852,20 @@ def latency_rounds(
 
 def summarise_rounds(res: Results) -> None:
     """res.tail from res.rounds; at40 / half / half_direct (the chart's inputs) from it."""
-    c1 = res.rounds.get("c1", {})
-    at40 = res.rounds.get("40", {})
-    res.tail = {"c1": {}, "40": {}}
-    for name, runs in c1.items():
-        direct = c1.get("direct", []) if name != "direct" else []
-        if direct and len(direct) != len(runs):
-            direct = []
-        res.tail["c1"][name] = summarise(runs, direct)
-    for name, runs in at40.items():
-        direct = at40.get("direct", []) if name != "direct" else []
-        if direct and len(direct) != len(runs):
-            direct = []
-        res.tail["40"][name] = summarise(runs, direct)
-        res.at40[name] = res.tail["40"][name]
-    for step in FRACTIONS:
+    res.tail = {}
+    for step in ("c1", "40", *FRACTIONS):
         kept = res.rounds.get(step, {})
         res.tail[step] = {}
         for name, runs in kept.items():
             if name.startswith("direct@"):
-                continue
-            direct = kept.get(f"direct@{name}", [])
+                continue  # the upstream beside a gateway: summarised with that gateway's
+            # the upstream alone at c=1 and 40 req/s is a target too, with nothing to subtract
+            direct = [] if name == "direct" else kept.get(upstream_of(step, name), [])
             if len(direct) != len(runs):
                 direct = []
             res.tail[step][name] = summarise(runs, direct)
+            if step == "40":
+                res.at40[name] = res.tail[step][name]
             if step == "half":
                 res.half[name] = res.tail[step][name]
                 if direct:
@@ -1104,12 +1102,10 @@ def _versus(res: Results, step: str, q: str, slack: float) -> tuple[str, bool | 
         return "n/a", None
     text = f"{a:+.2f} ms vs {b:+.2f} ms (+{slack:g} ms allowed)"
     runs = res.rounds.get(step, {})
-
-    def upstream(name: str) -> list[dict[str, Any]]:
-        return runs.get("direct" if step in ("c1", "40") else f"direct@{name}", [])
-
-    ours = added_by_round(runs.get("provocapi", []), upstream("provocapi"), q)
-    theirs = added_by_round(runs.get("floor", []), upstream("floor"), q)
+    ours, theirs = (
+        added_by_round(runs.get(n, []), runs.get(upstream_of(step, n), []), q)
+        for n in ("provocapi", "floor")
+    )
     met, n = rounds_met(ours, theirs, slack)
     if n:
         text += f"; met in {met} of {n} rounds"
