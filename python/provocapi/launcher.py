@@ -17,6 +17,7 @@ import shlex
 import subprocess
 import sys
 import threading
+from collections.abc import Collection
 from pathlib import Path
 from typing import Any
 
@@ -92,9 +93,12 @@ def _sim_spec(m: ModelConfig, port: int) -> dict[str, object]:
 SIM_START_ATTEMPTS = 3
 
 
-def start_simulated(cfg: Config, host: str) -> tuple[Config, SimSupervisor | None]:
+def start_simulated(
+    cfg: Config, host: str, avoid: Collection[int] = ()
+) -> tuple[Config, SimSupervisor | None]:
     """One simulator process serving every `simulate = true` model, a port each,
-    restarted on the same ports if it dies (sim_supervisor.py)."""
+    restarted on the same ports if it dies (sim_supervisor.py). None of them is in
+    `avoid`: serve's own port, which it binds only after the simulators are up."""
     sims = [m for m in cfg.models if m.simulate and not m.workers]
     if not sims:
         return cfg, None
@@ -103,7 +107,7 @@ def start_simulated(cfg: Config, host: str) -> tuple[Config, SimSupervisor | Non
     while True:
         # all picked at once: ports picked one by one may repeat (each is free again
         # as soon as its probe socket closes)
-        ports = dict(zip([m.id for m in sims], free_ports(len(sims), host), strict=True))
+        ports = dict(zip([m.id for m in sims], free_ports(len(sims), host, avoid), strict=True))
         supervisor = SimSupervisor(
             [
                 sys.executable, "-m", "provocapi.sim", "--host", host,
@@ -212,7 +216,7 @@ def serve(
     source = config_path or "the embedded default"
     print(f"==> provocapi: config from {source}, data in {data}", flush=True)
 
-    cfg, sims = start_simulated(cfg, "127.0.0.1")
+    cfg, sims = start_simulated(cfg, "127.0.0.1", avoid={port})
     flusher: FlusherSupervisor | None = None
     runner: FlusherSupervisor | None = None
     try:

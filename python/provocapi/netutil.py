@@ -12,6 +12,7 @@ import subprocess
 import time
 import urllib.error
 import urllib.request
+from collections.abc import Collection
 
 
 def free_port(host: str = "127.0.0.1") -> int:
@@ -21,15 +22,22 @@ def free_port(host: str = "127.0.0.1") -> int:
         return int(s.getsockname()[1])
 
 
-def free_ports(n: int, host: str = "127.0.0.1") -> list[int]:
-    """``n`` distinct free ports: all bound at once, so none is handed out twice."""
+def free_ports(n: int, host: str = "127.0.0.1", avoid: Collection[int] = ()) -> list[int]:
+    """``n`` distinct free ports: all bound at once, so none is handed out twice. None is in
+    ``avoid``: a port already promised to someone who has not bound it yet (serve's own
+    port, while the simulators it starts first pick theirs); a drawn one stays bound
+    until the end, so the OS hands out another."""
     socks: list[socket.socket] = []
+    picked: list[int] = []
     try:
-        for _ in range(n):
+        while len(picked) < n:
             s = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
             socks.append(s)
             s.bind((host, 0))
-        return [int(s.getsockname()[1]) for s in socks]
+            port = int(s.getsockname()[1])
+            if port not in avoid:
+                picked.append(port)
+        return picked
     finally:
         for s in socks:
             s.close()

@@ -6,6 +6,7 @@ import subprocess
 import sys
 
 import pytest
+from provocapi import netutil
 from provocapi.netutil import free_port, free_ports, wait_healthy
 
 
@@ -13,6 +14,35 @@ def test_free_ports_are_distinct_and_bindable() -> None:
     ports = free_ports(5)
     assert len(set(ports)) == 5
     assert all(0 < p < 65536 for p in [*ports, free_port()])
+
+
+class ScriptedSocket:
+    """A socket whose bind(port 0) gets the next port of a script, as the OS would."""
+
+    script: list[int] = []
+    closed = 0
+
+    def __init__(self, *_args: object) -> None:
+        self.port = 0
+
+    def bind(self, _addr: tuple[str, int]) -> None:
+        self.port = ScriptedSocket.script.pop(0)
+
+    def getsockname(self) -> tuple[str, int]:
+        return ("127.0.0.1", self.port)
+
+    def close(self) -> None:
+        ScriptedSocket.closed += 1
+
+
+def test_free_ports_never_hands_out_a_port_to_avoid(monkeypatch: pytest.MonkeyPatch) -> None:
+    # serve's own port (41000) is free until Granian binds it, after the simulators start:
+    # the OS may well hand it to a simulator first (a CI run once served the tests the
+    # simulator's answers at the gateway's address)
+    ScriptedSocket.script, ScriptedSocket.closed = [41000, 41001, 41000, 41002], 0
+    monkeypatch.setattr(netutil.socket, "socket", ScriptedSocket)
+    assert free_ports(2, avoid={41000}) == [41001, 41002]
+    assert ScriptedSocket.closed == 4  # every probe released, the avoided ones too
 
 
 def test_wait_healthy_fails_with_the_exit_code_of_a_dead_process() -> None:

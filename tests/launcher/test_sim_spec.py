@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import socket
 import urllib.request
+from collections.abc import Collection
 
 import pytest
 from provocapi import config, launcher
@@ -54,8 +55,8 @@ def test_a_simulator_that_cannot_bind_is_started_again_on_other_ports(
     busy = taken.getsockname()[1]
     picks: list[list[int]] = []
 
-    def pick(n: int, host: str) -> list[int]:
-        ports = free_ports(n, host)
+    def pick(n: int, host: str, avoid: Collection[int] = ()) -> list[int]:
+        ports = free_ports(n, host, avoid)
         if not picks:
             ports[1] = busy  # the first pick loses its second port to someone else
         picks.append(ports)
