@@ -39,7 +39,7 @@ from .health import mark_draining
 from .keys import KeyStore
 from .loopback import is_loopback
 from .lora_files import WEIGHTS_FILE, write_zero_adapter
-from .netutil import free_ports, wait_healthy
+from .netutil import ListenRefused, free_ports, listen_address, wait_healthy
 from .sched_policy import use_batch
 from .sim_supervisor import SimSupervisor
 from .usage.flusher_process import PROCESS_NAME as FLUSHER_NAME
@@ -49,6 +49,8 @@ from .usage.supervisor import FlusherSupervisor
 
 # `serve` refuses keyless mode on a non-loopback address (without --unsafe-no-auth-public)
 NO_AUTH_PUBLIC_EXIT = 2
+# ... and to start on an address:port it cannot listen on (taken, not this machine's)
+LISTEN_REFUSED_EXIT = 2
 
 
 def _describe_sched(mode: bool | str) -> str:
@@ -205,6 +207,14 @@ def serve(
     if (refusal := keyless_refusal(cfg, host, unsafe_public)) is not None:
         print(f"error: {refusal}", file=sys.stderr)
         return NO_AUTH_PUBLIC_EXIT
+    # before anything starts: Granian binds only after the simulators, the flusher and
+    # the runner are up, and its bind error (or a name for an address) came as a
+    # traceback after all of them
+    try:
+        host = listen_address(host, port)
+    except ListenRefused as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return LISTEN_REFUSED_EXIT
     datadir.prepare(data)
     # this serve's own files, in a run dir held (by it and its forked children) until exit
     own = datadir.run_dir(data, host, port)

@@ -1,5 +1,6 @@
 """Loopback plumbing shared by the launcher, the simulator and the tests: a free
-port, and waiting for a child process's HTTP endpoint to answer 200.
+port, whether serve's own address can be listened on, and waiting for a child
+process's HTTP endpoint to answer 200.
 
 Standard library only, so that anything (bench scripts included) can import it
 without loading the core.
@@ -7,6 +8,7 @@ without loading the core.
 
 from __future__ import annotations
 
+import errno
 import socket
 import subprocess
 import time
@@ -41,6 +43,33 @@ def free_ports(n: int, host: str = "127.0.0.1", avoid: Collection[int] = ()) -> 
     finally:
         for s in socks:
             s.close()
+
+
+class ListenRefused(Exception):
+    """serve cannot listen where it was asked to: the message says why."""
+
+
+def listen_address(host: str, port: int) -> str:
+    """The numeric address serve listens on for ``host`` (Granian takes no names:
+    ``localhost`` is 127.0.0.1 here), checked now by binding it with SO_REUSEADDR as a
+    server binds (a port whose last connections linger in TIME_WAIT counts as free).
+    Raises ListenRefused when it is taken, not this machine's, or privileged."""
+    bare = host.strip("[]")  # an IPv6 address may come in a URL's brackets
+    try:
+        infos = socket.getaddrinfo(bare, port, type=socket.SOCK_STREAM, flags=socket.AI_PASSIVE)
+    except socket.gaierror as exc:
+        raise ListenRefused(f"cannot resolve {host!r}: {exc.strerror}") from None
+    family, kind, proto, _, addr = infos[0]
+    try:
+        with socket.socket(family, kind, proto) as s:
+            s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+            s.bind(addr)
+    except OSError as exc:
+        why = f"cannot listen on {host}:{port}: {exc.strerror or exc}"
+        if exc.errno == errno.EADDRINUSE:
+            why += " (another process listens there: stop it or pick another --port)"
+        raise ListenRefused(why) from None
+    return str(addr[0])
 
 
 def wait_healthy(

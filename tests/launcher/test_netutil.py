@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
+import socket
 import subprocess
 import sys
 
 import pytest
 from provocapi import netutil
-from provocapi.netutil import free_port, free_ports, wait_healthy
+from provocapi.netutil import ListenRefused, free_port, free_ports, listen_address, wait_healthy
 
 
 def test_free_ports_are_distinct_and_bindable() -> None:
@@ -55,3 +56,33 @@ def test_wait_healthy_fails_with_the_exit_code_of_a_dead_process() -> None:
 def test_wait_healthy_gives_up_and_says_what_it_saw() -> None:
     with pytest.raises(RuntimeError, match=r"not healthy after 0\.3 s"):
         wait_healthy(f"http://127.0.0.1:{free_port()}/health", 0.3)
+
+
+def test_listen_address_gives_granian_a_number() -> None:
+    port = free_port()
+    assert listen_address("localhost", port) == "127.0.0.1"
+    assert listen_address("127.0.0.1", port) == "127.0.0.1"
+
+
+def test_listen_address_ignores_a_port_left_in_time_wait() -> None:
+    # a server's connection closed first by the server lingers in TIME_WAIT; a restart
+    # on the same port must not read that as taken
+    with socket.socket() as srv:
+        srv.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        srv.bind(("127.0.0.1", 0))
+        srv.listen()
+        port = int(srv.getsockname()[1])
+        cli = socket.create_connection(("127.0.0.1", port))
+        conn, _ = srv.accept()
+        conn.close()  # the server's side closes first: it holds the TIME_WAIT
+        cli.close()
+    assert listen_address("127.0.0.1", port) == "127.0.0.1"
+
+
+def test_listen_address_says_why_a_name_does_not_resolve(monkeypatch: pytest.MonkeyPatch) -> None:
+    def no_such_name(*_args: object, **_kwargs: object) -> None:
+        raise socket.gaierror(socket.EAI_NONAME, "Name or service not known")
+
+    monkeypatch.setattr(netutil.socket, "getaddrinfo", no_such_name)
+    with pytest.raises(ListenRefused, match=r"cannot resolve 'nosuch\.invalid': Name or service"):
+        listen_address("nosuch.invalid", 8080)
