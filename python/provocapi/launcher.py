@@ -39,7 +39,7 @@ from .health import mark_draining
 from .keys import KeyStore
 from .loopback import is_loopback
 from .lora_files import WEIGHTS_FILE, write_zero_adapter
-from .netutil import ListenRefused, free_ports, listen_address, wait_healthy
+from .netutil import ListenRefused, check_listen, free_ports, listen_address, wait_healthy
 from .sched_policy import use_batch
 from .sim_supervisor import SimSupervisor
 from .usage.flusher_process import PROCESS_NAME as FLUSHER_NAME
@@ -207,9 +207,9 @@ def serve(
     if (refusal := keyless_refusal(cfg, host, unsafe_public)) is not None:
         print(f"error: {refusal}", file=sys.stderr)
         return NO_AUTH_PUBLIC_EXIT
-    # before anything starts: Granian binds only after the simulators, the flusher and
-    # the runner are up, and its bind error (or a name for an address) came as a
-    # traceback after all of them
+    # checked before anything starts: Granian binds only after the simulators, the
+    # flusher and the runner are up, and its bind error (or a name for an address)
+    # came as a traceback after all of them
     try:
         host = listen_address(host, port)
     except ListenRefused as exc:
@@ -218,7 +218,12 @@ def serve(
     datadir.prepare(data)
     # this serve's own files, in a run dir held (by it and its forked children) until exit
     own = datadir.run_dir(data, host, port)
-    datadir.hold(own)
+    datadir.hold(own)  # (another serve here is named; one just killed is waited for)
+    try:
+        check_listen(host, port)
+    except ListenRefused as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return LISTEN_REFUSED_EXIT
     if config_path is None:
         write_example_adapter(data)
     # keys.db migrated once here, before the workers open it; a newer release's is refused

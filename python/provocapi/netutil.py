@@ -50,26 +50,31 @@ class ListenRefused(Exception):
 
 
 def listen_address(host: str, port: int) -> str:
-    """The numeric address serve listens on for ``host`` (Granian takes no names:
-    ``localhost`` is 127.0.0.1 here), checked now by binding it with SO_REUSEADDR as a
-    server binds (a port whose last connections linger in TIME_WAIT counts as free).
-    Raises ListenRefused when it is taken, not this machine's, or privileged."""
+    """The numeric address serve listens on for ``host``: Granian takes no names
+    (``localhost`` is 127.0.0.1 here) and no URL brackets. ListenRefused when a
+    name does not resolve."""
     bare = host.strip("[]")  # an IPv6 address may come in a URL's brackets
     try:
         infos = socket.getaddrinfo(bare, port, type=socket.SOCK_STREAM, flags=socket.AI_PASSIVE)
     except socket.gaierror as exc:
         raise ListenRefused(f"cannot resolve {host!r}: {exc.strerror}") from None
-    family, kind, proto, _, addr = infos[0]
+    return str(infos[0][4][0])
+
+
+def check_listen(address: str, port: int) -> None:
+    """Binds ``address:port`` for a moment with SO_REUSEADDR, as a server binds (a port
+    whose last connections linger in TIME_WAIT counts as free). ListenRefused when it
+    is taken, not an address of this machine, or privileged."""
+    family = socket.AF_INET6 if ":" in address else socket.AF_INET
     try:
-        with socket.socket(family, kind, proto) as s:
+        with socket.socket(family, socket.SOCK_STREAM) as s:
             s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-            s.bind(addr)
+            s.bind((address, port))
     except OSError as exc:
-        why = f"cannot listen on {host}:{port}: {exc.strerror or exc}"
+        why = f"cannot listen on {address}:{port}: {exc.strerror or exc}"
         if exc.errno == errno.EADDRINUSE:
             why += " (another process listens there: stop it or pick another --port)"
         raise ListenRefused(why) from None
-    return str(addr[0])
 
 
 def wait_healthy(

@@ -8,7 +8,14 @@ import sys
 
 import pytest
 from provocapi import netutil
-from provocapi.netutil import ListenRefused, free_port, free_ports, listen_address, wait_healthy
+from provocapi.netutil import (
+    ListenRefused,
+    check_listen,
+    free_port,
+    free_ports,
+    listen_address,
+    wait_healthy,
+)
 
 
 def test_free_ports_are_distinct_and_bindable() -> None:
@@ -62,9 +69,10 @@ def test_listen_address_gives_granian_a_number() -> None:
     port = free_port()
     assert listen_address("localhost", port) == "127.0.0.1"
     assert listen_address("127.0.0.1", port) == "127.0.0.1"
+    assert listen_address("[::1]", port) == "::1"  # a URL's brackets off
 
 
-def test_listen_address_ignores_a_port_left_in_time_wait() -> None:
+def test_check_listen_ignores_a_port_left_in_time_wait() -> None:
     # a server's connection closed first by the server lingers in TIME_WAIT; a restart
     # on the same port must not read that as taken
     with socket.socket() as srv:
@@ -76,7 +84,7 @@ def test_listen_address_ignores_a_port_left_in_time_wait() -> None:
         conn, _ = srv.accept()
         conn.close()  # the server's side closes first: it holds the TIME_WAIT
         cli.close()
-    assert listen_address("127.0.0.1", port) == "127.0.0.1"
+    check_listen("127.0.0.1", port)  # raises if it reads as taken
 
 
 def test_listen_address_says_why_a_name_does_not_resolve(monkeypatch: pytest.MonkeyPatch) -> None:
@@ -86,3 +94,12 @@ def test_listen_address_says_why_a_name_does_not_resolve(monkeypatch: pytest.Mon
     monkeypatch.setattr(netutil.socket, "getaddrinfo", no_such_name)
     with pytest.raises(ListenRefused, match=r"cannot resolve 'nosuch\.invalid': Name or service"):
         listen_address("nosuch.invalid", 8080)
+
+
+def test_check_listen_says_who_holds_a_taken_port() -> None:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        s.listen()
+        port = int(s.getsockname()[1])
+        with pytest.raises(ListenRefused, match="another process listens there"):
+            check_listen("127.0.0.1", port)
