@@ -40,6 +40,7 @@ from .keys import KeyStore
 from .loopback import is_loopback
 from .lora_files import WEIGHTS_FILE, write_zero_adapter
 from .netutil import ListenRefused, check_listen, free_ports, listen_address, wait_healthy
+from .open_files import fit_connections, raise_soft_limit
 from .sched_policy import use_batch
 from .sim_supervisor import SimSupervisor
 from .usage.flusher_process import PROCESS_NAME as FLUSHER_NAME
@@ -215,6 +216,7 @@ def serve(
     except ListenRefused as exc:
         print(f"error: {exc}", file=sys.stderr)
         return LISTEN_REFUSED_EXIT
+    open_files = raise_soft_limit()  # before any child: they all inherit it
     datadir.prepare(data)
     # this serve's own files, in a run dir held (by it and its forked children) until exit
     own = datadir.run_dir(data, host, port)
@@ -277,6 +279,7 @@ def serve(
         srv = cfg.server
         # Granian's own default when unset: its backlog shared among the processes
         per_process = srv.backpressure or max(1, srv.backlog // max(1, workers))
+        per_process, files_note = fit_connections(open_files, per_process)
         # an IPv6 address goes in brackets in a URL (RFC 3986), else no client parses it
         bracketed = f"[{host}]" if ":" in host and not host.startswith("[") else host
         base = f"http://{bracketed}:{port}/v1"
@@ -286,6 +289,8 @@ def serve(
             f"keep-alive), bodies within {srv.body_read_timeout_s:g} s, a stalled send "
             f"cut after {srv.write_timeout_s:g} s, at most {per_process} connections per process"
         )
+        if files_note is not None:
+            print(f"    open files: {files_note}")
         print(f"    scheduling: {_describe_sched(srv.sched_batch)}")
         sharing = describe_sharing(workers, usable_cpus())
         if sharing is not None:
@@ -314,7 +319,7 @@ def serve(
             log_access=False,
             backlog=srv.backlog,
             # connections served at once per process: more wait in the listen backlog
-            backpressure=srv.backpressure,
+            backpressure=per_process,
             # hyper closes a connection whose request headers are not all in by then
             # (silently, no 408), and an idle keep-alive connection after as long
             http1_settings=HTTP1Settings(
