@@ -50,6 +50,7 @@ from .handlers.generate import chat_completions, completions
 from .handlers.meta import health, metrics, openapi, ready
 from .handlers.models import list_models, retrieve_model
 from .handlers.usage import usage
+from .misdirected import endpoints, misdirected
 from .parent_death import die_with_parent
 from .unserved import method_not_provided, not_provided
 from .websocket_refusal import refuse
@@ -117,6 +118,10 @@ _ENDPOINT = {path: path for path in ROUTES} | {
     "/v1/batch/": "/v1/batch/{id}",
     "/v1/adapters/": "/v1/adapters/{id}",
 }
+
+
+# what a path misdirected by a client's base_url meant (misdirected.py)
+_ENDPOINTS = endpoints({path: list(methods) for path, methods in ROUTES.items()})
 
 
 def _shapes() -> dict[str, dict[str, dict[str, Handler]]]:
@@ -220,8 +225,10 @@ class App:
             elif req.method == "OPTIONS" and (methods is not None or is_preflight(req)):
                 await self.cors.options(req, _allowed(methods) if methods is not None else None)
             elif methods is None:
-                raise not_provided(req.method, req.path) or UNKNOWN_URL.build(
-                    method=quote(req.method), path=quote(req.path)
+                raise (
+                    misdirected(req.method, req.path, _ENDPOINTS)
+                    or not_provided(req.method, req.path)
+                    or UNKNOWN_URL.build(method=quote(req.method), path=quote(req.path))
                 )
             else:
                 allow = ", ".join([*_allowed(methods), "OPTIONS"])

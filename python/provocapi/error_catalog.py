@@ -154,6 +154,10 @@ ADAPTER_ID_NOT_FOUND = ErrorSpec(
     404, "adapter_not_found", "No adapter with id '{adapter_id}'.", param="adapter_id"
 )
 UNKNOWN_URL = ErrorSpec(404, "unknown_url", "Invalid URL ({method} {path}).")
+# ... that is one of ours under a misdirected base_url (misdirected.py): which one
+MISDIRECTED_URL = ErrorSpec(
+    404, "unknown_url", "Invalid URL ({method} {path}): the endpoint is {method} {served}{why}."
+)
 # an OpenAI API the gateway does not serve (unserved.py): what to use instead
 API_NOT_PROVIDED = ErrorSpec(
     404,

@@ -19,6 +19,7 @@ ROOT = Path(__file__).resolve().parents[2]
 # which SDK clients never see
 NOT_PER_ROUTE = {
     "UNKNOWN_URL",
+    "MISDIRECTED_URL",  # a path of no route (misdirected.py)
     "API_NOT_PROVIDED",
     "INTERNAL_ERROR",
     "ORIGIN_NOT_ALLOWED",
