@@ -32,8 +32,10 @@ def raise_soft_limit() -> int:
     """Sets the soft limit to the hard one (capped by the kernel); returns the soft
     limit now in force. One that cannot be raised (a sandbox's rules) stays as it was."""
     soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    if soft == resource.RLIM_INFINITY:  # (Linux allows none; read as the ceiling, not -1)
+        return _kernel_ceiling()
     target = _kernel_ceiling() if hard == resource.RLIM_INFINITY else hard
-    if soft != resource.RLIM_INFINITY and soft < target:
+    if soft < target:
         try:
             resource.setrlimit(resource.RLIMIT_NOFILE, (target, hard))
         except (ValueError, OSError):

@@ -144,6 +144,15 @@ def test_an_unlimited_hard_limit_stops_at_the_kernels_ceiling(
     assert set_to == [(1048576, infinity)]
 
 
+def test_an_unlimited_soft_limit_reads_as_the_ceiling(monkeypatch: pytest.MonkeyPatch) -> None:
+    # RLIM_INFINITY is -1 to Python: taken as a count, it capped connections at one
+    infinity = resource.RLIM_INFINITY
+    monkeypatch.setattr(open_files.resource, "getrlimit", lambda _r: (infinity, infinity))
+    monkeypatch.setattr(open_files, "_kernel_ceiling", lambda: 1048576)
+    assert raise_soft_limit() == 1048576
+    assert fit_connections(raise_soft_limit(), 2048) == (2048, None)
+
+
 def test_a_refused_raise_keeps_the_limit(monkeypatch: pytest.MonkeyPatch) -> None:
     def refuse(_r: int, _lim: tuple[int, int]) -> None:
         raise ValueError("not allowed")
