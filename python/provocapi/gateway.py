@@ -187,9 +187,9 @@ class Gateway:
             _addressed_here(req)
             return LOCAL_KEY
         auth = req.authorization
-        if not auth:
+        secret = bearer(auth) if auth else None
+        if not auth or secret == b"":  # ("Bearer " alone: a script's unset variable)
             raise MISSING_API_KEY.build()
-        secret = bearer(auth)
         rec = self.keys.lookup(secret) if secret is not None else None
         if rec is None:
             if auth is TWO_CREDENTIALS:

@@ -214,6 +214,10 @@ def test_missing_key(raw: httpx2.Client) -> None:
     assert err["param"] is None
     r = raw.get("/v1/models")
     raw_error(r, 401, "invalid_request_error", "missing_api_key")
+    # `-H "Authorization: Bearer $KEY"` with KEY unset: no key, not a wrong one (the
+    # trailing space is stripped on the way, as any field value's: "Bearer" arrives)
+    r = raw.get("/v1/models", headers={"Authorization": "Bearer"})
+    raw_error(r, 401, "invalid_request_error", "missing_api_key")
 
 
 def test_unknown_key(stack: Stack, recorder: Recorder) -> None:
