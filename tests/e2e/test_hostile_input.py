@@ -99,11 +99,13 @@ def test_oversized_and_odd_keys_are_401(raw: httpx2.Client, no_traceback: None) 
         "Bearer pk-prov-" + "a" * 300,  # past the credential limit
         "Bearer pk-prov-" + "a" * 43,  # the right shape, not a key
         "Basic dXNlcjpwYXNz",
-        "Bearer",
     ):
         r = raw.get("/v1/models", headers={"Authorization": value})
         err = raw_error(r, 401, "invalid_request_error", "invalid_api_key")
         assert len(err["message"]) < 200
+    # a Bearer with nothing after it sent no key (curl's `Bearer $KEY` with KEY unset)
+    r = raw.get("/v1/models", headers={"Authorization": "Bearer"})
+    raw_error(r, 401, "invalid_request_error", "missing_api_key")
     r = raw.get("/v1/models", headers={"Authorization": "Bearer clé-ü".encode()})
     raw_error(r, 401, "invalid_request_error", "invalid_api_key")
 
