@@ -121,7 +121,7 @@ _ENDPOINT = {path: path for path in ROUTES} | {
 
 
 # what a path misdirected by a client's base_url meant (misdirected.py)
-_ENDPOINTS = endpoints({path: list(methods) for path, methods in ROUTES.items()})
+_ENDPOINTS = endpoints(ROUTES)
 
 
 def _shapes() -> dict[str, dict[str, dict[str, Handler]]]:

@@ -8,6 +8,7 @@ from pathlib import Path
 
 from .config import ConfigError
 from .datadir import DataDirError, prepare
+from .netutil import ListenRefused
 from .storage.migrations import SchemaTooNew
 
 DEFAULT_DATA_DIR = ".provocapi"
@@ -157,7 +158,7 @@ def main(argv: list[str] | None = None) -> int:
             from .audit.cli import run_compare
 
             return run_compare(args)
-    except (ConfigError, SchemaTooNew, DataDirError) as exc:
+    except (ConfigError, SchemaTooNew, DataDirError, ListenRefused) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
     return 2

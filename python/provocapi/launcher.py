@@ -39,7 +39,7 @@ from .health import mark_draining
 from .keys import KeyStore
 from .loopback import is_loopback
 from .lora_files import WEIGHTS_FILE, write_zero_adapter
-from .netutil import ListenRefused, check_listen, free_ports, listen_address, wait_healthy
+from .netutil import check_listen, free_ports, listen_address, wait_healthy
 from .open_files import fit_connections, raise_soft_limit
 from .sched_policy import use_batch
 from .sim_supervisor import SimSupervisor
@@ -50,8 +50,6 @@ from .usage.supervisor import FlusherSupervisor
 
 # `serve` refuses keyless mode on a non-loopback address (without --unsafe-no-auth-public)
 NO_AUTH_PUBLIC_EXIT = 2
-# ... and to start on an address:port it cannot listen on (taken, not this machine's)
-LISTEN_REFUSED_EXIT = 2
 
 
 def _describe_sched(mode: bool | str) -> str:
@@ -210,22 +208,15 @@ def serve(
         return NO_AUTH_PUBLIC_EXIT
     # checked before anything starts: Granian binds only after the simulators, the
     # flusher and the runner are up, and its bind error (or a name for an address)
-    # came as a traceback after all of them
-    try:
-        host = listen_address(host, port)
-    except ListenRefused as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return LISTEN_REFUSED_EXIT
+    # came as a traceback after all of them; ListenRefused is cli's exit 2, as a bad
+    # data dir's
+    host = listen_address(host, port)
     open_files = raise_soft_limit()  # before any child: they all inherit it
     datadir.prepare(data)
     # this serve's own files, in a run dir held (by it and its forked children) until exit
     own = datadir.run_dir(data, host, port)
     datadir.hold(own)  # (another serve here is named; one just killed is waited for)
-    try:
-        check_listen(host, port)
-    except ListenRefused as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return LISTEN_REFUSED_EXIT
+    check_listen(host, port)
     if config_path is None:
         write_example_adapter(data)
     # keys.db migrated once here, before the workers open it; a newer release's is refused

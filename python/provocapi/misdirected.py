@@ -11,7 +11,7 @@ message names the endpoint meant and where base_url should end, instead of a bar
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 
 from .error_catalog import MISDIRECTED_URL
 from .errors import ApiError, quote
@@ -19,8 +19,8 @@ from .errors import ApiError, quote
 API = "/v1"
 
 
-def endpoints(routes: Mapping[str, Sequence[str]]) -> list[tuple[str, str, str]]:
-    """(tail, path, method) of every API endpoint among `routes` (path → methods),
+def endpoints(routes: Mapping[str, Iterable[str]]) -> list[tuple[str, str, str]]:
+    """(tail, path, method) of every API endpoint among `routes` (path → its methods),
     the longest tails first, so `/chat/completions` is tried before `/completions`."""
     found = [
         (path.removeprefix(API), path, method)
